@@ -1,0 +1,76 @@
+/*
+ * main.c - the salcheck binary: MPI start-up and subcommand dispatch.
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sc.h"
+
+typedef struct subcommand {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} subcommand_t;
+
+static void usage(const subcommand_t *cmds, int count)
+{
+    fprintf(stderr, "salcheck %s - sanity checks for saliency maps of chest X-ray classifiers\n\n"
+                    "usage: salcheck <command> [options]   (as 1 process or under mpirun/srun)\n\n",
+            SALCHECK_VERSION);
+    for (int i = 0; i < count; i++)
+        fprintf(stderr, "  %-8s %s%s\n", cmds[i].name, cmds[i].summary,
+                cmds[i].fn ? "" : "  [not in this build yet]");
+    fprintf(stderr, "\n'salcheck <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const subcommand_t cmds[] = {
+        {"phantom", cmd_phantom, "write a synthetic chest radiograph data set with exact ground truth"},
+        {"train", cmd_train, "train a classifier (data-parallel over MPI ranks)"},
+        {"run", cmd_run, "run an audit job file into one HDF5 results file"},
+        {"explain", cmd_explain, "explain one image with one or more saliency methods"},
+        {"report", cmd_report, "tables, figures and an HTML page from a results file"},
+        {"import", cmd_import, "convert an ONNX model into a salcheck model file"},
+        {"info", cmd_info, "describe a results or model file"},
+    };
+    const int count = (int)(sizeof cmds / sizeof cmds[0]);
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(cmds, count);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("salcheck %s\n", SALCHECK_VERSION);
+        return 0;
+    }
+    const subcommand_t *cmd = NULL;
+    for (int i = 0; i < count; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            cmd = &cmds[i];
+    if (!cmd) {
+        fprintf(stderr, "salcheck: unknown command '%s'\n\n", argv[1]);
+        usage(cmds, count);
+        return 2;
+    }
+    if (!cmd->fn) {
+        fprintf(stderr, "salcheck: the '%s' command is not part of this build yet\n", cmd->name);
+        return 2;
+    }
+
+    MPI_Init(&argc, &argv);
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1)
+        sc_log_set_rank(rank);
+    int rc = cmd->fn(argc - 1, argv + 1);
+    if (rc != 0 && size > 1) {
+        /* A failing rank must not leave the others waiting in a collective. */
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    MPI_Finalize();
+    return rc == 0 ? 0 : 1;
+}

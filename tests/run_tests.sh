@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# run_tests.sh - run test binaries and tier scripts; sum their "N passed, N failed" lines.
+#
+# Usage: BUILD=build [TIERS="unit mpi"] tests/run_tests.sh BIN...
+# Every binary and every tests/<tier>/test_*.sh prints "N passed, N failed" as
+# its last such line. A program that exits non-zero without that line counts as
+# one failure. The last line is "TOTAL: N passed, N failed"; the exit status is
+# non-zero on any failure or when nothing ran.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+BUILD=${BUILD:-build}
+TIERS=${TIERS:-unit mpi slurm}
+export BUILD SALCHECK=${SALCHECK:-$BUILD/salcheck} OPENBLAS_NUM_THREADS=1
+total_pass=0; total_fail=0; ran=0
+log_dir=$BUILD/test-logs; mkdir -p "$log_dir"
+
+run_one() {
+    local name=$1; shift
+    local log="$log_dir/$(basename "$name").log"
+    echo "== $name"
+    "$@" >"$log" 2>&1; local rc=$?
+    grep -E '^\[(FAIL|SKIP)\]|^    ' "$log" | head -40
+    local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        echo "   no result line (exit $rc); see $log"; tail -5 "$log"; total_fail=$((total_fail+1))
+    else
+        local p f; p=${line%% passed*}; f=${line#*, }; f=${f%% failed}
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && { echo "   exit $rc with no failed test; counted as a failure"; f=1; }
+        echo "   $line"
+        total_pass=$((total_pass+p)); total_fail=$((total_fail+f))
+    fi
+    ran=$((ran+1))
+}
+
+for tier in $TIERS; do
+    if [ "$tier" = unit ]; then
+        for bin in "$@"; do run_one "$bin" "$bin"; done
+    fi
+    for script in tests/$tier/test_*.sh; do
+        [ -e "$script" ] || continue
+        run_one "$script" bash "$script"
+    done
+done
+
+[ "$ran" -eq 0 ] && { echo "no test ran"; total_fail=$((total_fail+1)); }
+echo "TOTAL: $total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

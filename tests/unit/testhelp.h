@@ -1,0 +1,98 @@
+/*
+ * testhelp.h - the in-house test runner (header only).
+ *
+ * Each test binary calls TH_RUN(fn) for its test functions and returns
+ * th_report(). A check that fails prints file:line and the values; th_report
+ * prints "N passed, N failed" and returns non-zero on any failure. A test that
+ * cannot run here (a missing reference library) calls TH_SKIP with the reason:
+ * skips are printed, never counted as passes.
+ */
+#ifndef TESTHELP_H
+#define TESTHELP_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int th_passed, th_failed, th_skipped, th_cur_failed;
+static const char *th_cur_name = "";
+
+#define TH_CHECK(cond, ...)                                                     \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            if (!th_cur_failed)                                                 \
+                printf("[FAIL] %s\n", th_cur_name);                             \
+            th_cur_failed = 1;                                                  \
+            printf("    %s:%d: ", __FILE__, __LINE__);                          \
+            printf(__VA_ARGS__);                                                \
+            printf("\n");                                                       \
+        }                                                                       \
+    } while (0)
+
+/* |a-b| <= atol + rtol*|b| */
+#define TH_NEAR(a, b, rtol, atol)                                               \
+    do {                                                                        \
+        double th_a_ = (double)(a), th_b_ = (double)(b);                        \
+        TH_CHECK(fabs(th_a_ - th_b_) <= (atol) + (rtol)*fabs(th_b_) &&          \
+                     !isnan(th_a_) == !isnan(th_b_),                            \
+                 "%s = %.10g, expected %s = %.10g", #a, th_a_, #b, th_b_);      \
+    } while (0)
+
+#define TH_EQ_INT(a, b)                                                         \
+    do {                                                                        \
+        long th_a_ = (long)(a), th_b_ = (long)(b);                              \
+        TH_CHECK(th_a_ == th_b_, "%s = %ld, expected %ld", #a, th_a_, th_b_);   \
+    } while (0)
+
+#define TH_SKIP(...)                                                            \
+    do {                                                                        \
+        printf("[SKIP] %s: ", th_cur_name);                                     \
+        printf(__VA_ARGS__);                                                    \
+        printf("\n");                                                           \
+        th_skipped++;                                                           \
+        return;                                                                 \
+    } while (0)
+
+#define TH_RUN(fn)                                                              \
+    do {                                                                        \
+        th_cur_name = #fn;                                                      \
+        th_cur_failed = 0;                                                      \
+        int th_skip_before_ = th_skipped;                                       \
+        fn();                                                                   \
+        if (th_skipped != th_skip_before_) {                                    \
+        } else if (th_cur_failed) {                                             \
+            th_failed++;                                                        \
+        } else {                                                                \
+            th_passed++;                                                        \
+            printf("[ok]   %s\n", #fn);                                         \
+        }                                                                       \
+    } while (0)
+
+static inline int th_report(void)
+{
+    if (th_skipped)
+        printf("%d skipped\n", th_skipped);
+    printf("%d passed, %d failed\n", th_passed, th_failed);
+    fflush(stdout);
+    return th_failed ? 1 : 0;
+}
+
+/* The Python interpreter with Debian's scientific packages, or NULL.
+ * SALCHECK_PYTHON overrides; default /usr/bin/python3 (Debian's packages
+ * install there, not into other interpreters on PATH). */
+static inline const char *th_python(void)
+{
+    const char *py = getenv("SALCHECK_PYTHON");
+    return py && *py ? py : "/usr/bin/python3";
+}
+
+/* 1 when `python -c "import <modules>"` succeeds. */
+static inline int th_python_has(const char *modules)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", th_python(), modules);
+    return system(cmd) == 0;
+}
+
+#endif /* TESTHELP_H */
