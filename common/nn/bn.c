@@ -1,0 +1,142 @@
+/*
+ * bn.c - batch normalization forward/backward, inference and training modes (layers.h).
+ *
+ * Training mode normalizes with the batch mean and biased variance over
+ * (n, h, w) per channel; the running variance is updated with the unbiased
+ * estimate (PyTorch; TensorFlow's fused kernel does the same).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "nn/layers.h"
+
+void bn_forward_infer(const bn_params_t *p, int n, int hw, const float *x, float *y)
+{
+    for (int ch = 0; ch < p->c; ch++) {
+        float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
+        float scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
+        float shift = (p->beta ? p->beta[ch] : 0.0f) - p->running_mean[ch] * scale;
+        for (int i = 0; i < n; i++) {
+            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            float *ys = y + ((size_t)i * p->c + ch) * hw;
+            for (int k = 0; k < hw; k++)
+                ys[k] = xs[k] * scale + shift;
+        }
+    }
+}
+
+void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, float *dx,
+                       const float *x, float *dgamma, float *dbeta)
+{
+    for (int ch = 0; ch < p->c; ch++) {
+        float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
+        float scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *d = dy + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            float *dxs = dx ? dx + ((size_t)i * p->c + ch) * hw : NULL;
+            for (int k = 0; k < hw; k++) {
+                if (dxs)
+                    dxs[k] += d[k] * scale;
+                sum_dy += d[k];
+                sum_dy_xhat += (double)d[k] * (xs[k] - p->running_mean[ch]) * inv;
+            }
+        }
+        if (dgamma)
+            dgamma[ch] += (float)sum_dy_xhat;
+        if (dbeta)
+            dbeta[ch] += (float)sum_dy;
+    }
+}
+
+void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float *y,
+                      float *mean, float *invstd, int update_running,
+                      bn_sums_hook_fn hook, void *hook_ctx, double *scratch)
+{
+    double *sum = scratch, *sumsq = scratch + p->c;
+    double count = (double)n * hw;
+    for (int ch = 0; ch < p->c; ch++) {
+        double s = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            for (int k = 0; k < hw; k++) {
+                s += xs[k];
+                s2 += (double)xs[k] * xs[k];
+            }
+        }
+        sum[ch] = s;
+        sumsq[ch] = s2;
+    }
+    if (hook)
+        hook(sum, sumsq, p->c, &count, hook_ctx);
+    for (int ch = 0; ch < p->c; ch++) {
+        double m = sum[ch] / count;
+        double var = sumsq[ch] / count - m * m;
+        if (var < 0.0)
+            var = 0.0;
+        mean[ch] = (float)m;
+        invstd[ch] = (float)(1.0 / sqrt(var + p->eps));
+        if (update_running) {
+            double unbiased = count > 1.0 ? var * count / (count - 1.0) : var;
+            p->running_mean[ch] = (float)((1.0 - p->momentum) * p->running_mean[ch] + p->momentum * m);
+            p->running_var[ch] =
+                (float)((1.0 - p->momentum) * p->running_var[ch] + p->momentum * unbiased);
+        }
+        float g = p->gamma ? p->gamma[ch] : 1.0f, b = p->beta ? p->beta[ch] : 0.0f;
+        float scale = g * invstd[ch], shift = b - mean[ch] * scale;
+        for (int i = 0; i < n; i++) {
+            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            float *ys = y + ((size_t)i * p->c + ch) * hw;
+            for (int k = 0; k < hw; k++)
+                ys[k] = xs[k] * scale + shift;
+        }
+    }
+}
+
+void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, const float *dy,
+                       const float *mean, const float *invstd, float *dx, float *dgamma,
+                       float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch)
+{
+    double *sum_dy = scratch, *sum_dy_xhat = scratch + p->c;
+    double count = (double)n * hw;
+    for (int ch = 0; ch < p->c; ch++) {
+        double s = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; i++) {
+            const float *d = dy + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            for (int k = 0; k < hw; k++) {
+                s += d[k];
+                s2 += (double)d[k] * (xs[k] - mean[ch]) * invstd[ch];
+            }
+        }
+        sum_dy[ch] = s;
+        sum_dy_xhat[ch] = s2;
+    }
+    /* Parameter gradients are per-rank sums (the optimizer's allreduce sums them);
+     * the input gradient needs the global sums. */
+    for (int ch = 0; ch < p->c; ch++) {
+        if (dgamma)
+            dgamma[ch] += (float)sum_dy_xhat[ch];
+        if (dbeta)
+            dbeta[ch] += (float)sum_dy[ch];
+    }
+    if (!dx)
+        return;
+    if (hook)
+        hook(sum_dy, sum_dy_xhat, p->c, &count, hook_ctx);
+    for (int ch = 0; ch < p->c; ch++) {
+        float g = p->gamma ? p->gamma[ch] : 1.0f;
+        double k = g * invstd[ch];
+        double mdy = sum_dy[ch] / count, mdyx = sum_dy_xhat[ch] / count;
+        for (int i = 0; i < n; i++) {
+            const float *d = dy + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            float *dxs = dx + ((size_t)i * p->c + ch) * hw;
+            for (int j = 0; j < hw; j++) {
+                double xhat = (xs[j] - mean[ch]) * invstd[ch];
+                dxs[j] += (float)(k * (d[j] - mdy - xhat * mdyx));
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+/*
+ * conv.c - 2-D convolution forward and backward by im2col + cblas_sgemm (layers.h).
+ *
+ * Per image, the input patch matrix col[K = c*kh*kw, P = oh*ow] turns the
+ * convolution into y[oc,P] = W[oc,K] col[K,P]. Backward: dW += dy col^T and
+ * dcol = W^T dy, scattered back (col2im) into dx. A 1x1 convolution with
+ * stride 1 and no padding uses the input itself as col.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "nn/layers.h"
+#include "sc.h"
+
+int conv2d_shape_init(conv2d_shape_t *s)
+{
+    int hp = s->h + s->pt + s->pb, wp = s->w + s->pl + s->pr;
+    if (s->kh < 1 || s->kw < 1 || s->sh < 1 || s->sw < 1 || hp < s->kh || wp < s->kw)
+        return SC_ERR_SHAPE;
+    s->oh = (hp - s->kh) / s->sh + 1;
+    s->ow = (wp - s->kw) / s->sw + 1;
+    return 0;
+}
+
+static int conv2d_is_pointwise(const conv2d_shape_t *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->pt == 0 && s->pb == 0 &&
+           s->pl == 0 && s->pr == 0;
+}
+
+size_t conv2d_workspace(const conv2d_shape_t *s)
+{
+    if (conv2d_is_pointwise(s))
+        return 0;
+    return (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
+}
+
+void pad_same(int in, int k, int stride, int *before, int *after)
+{
+    int out = (in + stride - 1) / stride;
+    int total = (out - 1) * stride + k - in;
+    if (total < 0)
+        total = 0;
+    *before = total / 2;
+    *after = total - *before;
+}
+
+/* col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki][ox*sw-pl+kj], 0 outside. */
+static void im2col(const conv2d_shape_t *s, const float *x, float *col)
+{
+    const int oh = s->oh, ow = s->ow, P = oh * ow;
+    for (int ci = 0; ci < s->c; ci++) {
+        const float *plane = x + (size_t)ci * s->h * s->w;
+        for (int ki = 0; ki < s->kh; ki++) {
+            for (int kj = 0; kj < s->kw; kj++) {
+                float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * s->sh - s->pt + ki;
+                    float *dst = row + oy * ow;
+                    if (iy < 0 || iy >= s->h) {
+                        memset(dst, 0, sizeof(float) * ow);
+                        continue;
+                    }
+                    const float *src = plane + (size_t)iy * s->w;
+                    int ix0 = kj - s->pl;
+                    if (s->sw == 1 && ix0 >= 0 && ix0 + ow <= s->w) {
+                        memcpy(dst, src + ix0, sizeof(float) * ow);
+                        continue;
+                    }
+                    for (int ox = 0; ox < ow; ox++) {
+                        int ix = ox * s->sw + ix0;
+                        dst[ox] = (ix >= 0 && ix < s->w) ? src[ix] : 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dx[ci][iy][ix] += col[...]: the adjoint of im2col. */
+static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx)
+{
+    const int oh = s->oh, ow = s->ow, P = oh * ow;
+    for (int ci = 0; ci < s->c; ci++) {
+        float *plane = dx + (size_t)ci * s->h * s->w;
+        for (int ki = 0; ki < s->kh; ki++) {
+            for (int kj = 0; kj < s->kw; kj++) {
+                const float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * s->sh - s->pt + ki;
+                    if (iy < 0 || iy >= s->h)
+                        continue;
+                    float *dst = plane + (size_t)iy * s->w;
+                    const float *src = row + oy * ow;
+                    int ix0 = kj - s->pl;
+                    for (int ox = 0; ox < ow; ox++) {
+                        int ix = ox * s->sw + ix0;
+                        if (ix >= 0 && ix < s->w)
+                            dst[ix] += src[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                    float *y, float *col)
+{
+    const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
+    const int pointwise = conv2d_is_pointwise(s);
+    for (int i = 0; i < s->n; i++) {
+        const float *xi = x + i * in_size;
+        float *yi = y + i * out_size;
+        const float *B = xi;
+        if (!pointwise) {
+            im2col(s, xi, col);
+            B = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, P, K, 1.0f, W, K, B, P,
+                    0.0f, yi, P);
+        if (b) {
+            for (int o = 0; o < s->oc; o++) {
+                float bo = b[o], *yo = yi + (size_t)o * P;
+                for (int p = 0; p < P; p++)
+                    yo[p] += bo;
+            }
+        }
+    }
+}
+
+void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,
+                     float *dx, float *dW, float *db, float *col)
+{
+    const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
+    const int pointwise = conv2d_is_pointwise(s);
+    for (int i = 0; i < s->n; i++) {
+        const float *xi = x + i * in_size;
+        const float *dyi = dy + i * out_size;
+        if (db) {
+            for (int o = 0; o < s->oc; o++) {
+                const float *d = dyi + (size_t)o * P;
+                double acc = 0.0;
+                for (int p = 0; p < P; p++)
+                    acc += d[p];
+                db[o] += (float)acc;
+            }
+        }
+        if (dW) {
+            const float *B = xi;
+            if (!pointwise) {
+                im2col(s, xi, col);
+                B = col;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, P, 1.0f, dyi, P, B, P,
+                        1.0f, dW, K);
+        }
+        if (dx) {
+            float *dxi = dx + i * in_size;
+            if (pointwise) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi,
+                            P, 1.0f, dxi, P);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi,
+                            P, 0.0f, col, P);
+                col2im_add(s, col, dxi);
+            }
+        }
+    }
+}

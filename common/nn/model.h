@@ -1,0 +1,161 @@
+/*
+ * model.h - a CNN as a DAG of named nodes grouped into named blocks.
+ *
+ * Owned by common/nn. Build a model by adding nodes in topological order
+ * (each node's inputs were added before it), then nn_model_finalize() to
+ * allocate the parameter slab, then nn_model_prepare(batch) to size the
+ * activation/gradient buffers and workspaces once. Forward and backward then
+ * allocate nothing.
+ *
+ * Parameters live in one slab (`params`) with a parallel gradient slab
+ * (`grads`), so the optimizer and MPI_Allreduce see one contiguous array.
+ * Batch-norm running statistics are in the slab too but flagged non-trainable.
+ */
+#ifndef NN_MODEL_H
+#define NN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/layers.h"
+
+#define NN_NAME_MAX 96
+
+typedef enum nn_op {
+    NN_INPUT = 0, NN_CONV, NN_BN, NN_RELU, NN_MAXPOOL, NN_AVGPOOL, NN_GAP, NN_DENSE,
+    NN_CONCAT, NN_ADD, NN_FLATTEN, NN_SOFTMAX, NN_SIGMOID, NN_OP_COUNT
+} nn_op;
+
+const char *nn_op_name(nn_op op);
+/* NN_OP_COUNT when unknown. */
+nn_op nn_op_from_name(const char *name);
+
+typedef enum nn_init { NN_INIT_DEFAULT = 0, NN_INIT_GLOROT_UNIFORM, NN_INIT_HE_NORMAL,
+                       NN_INIT_ZEROS, NN_INIT_ONES } nn_init;
+
+/* Which parameter tensor of a node. */
+typedef enum nn_param_kind { NN_P_WEIGHT = 0, NN_P_BIAS, NN_P_GAMMA, NN_P_BETA, NN_P_MEAN,
+                             NN_P_VAR, NN_P_KINDS } nn_param_kind;
+const char *nn_param_kind_name(nn_param_kind k);
+
+typedef struct nn_node {
+    char name[NN_NAME_MAX];
+    char block[NN_NAME_MAX];
+    nn_op op;
+    int n_in, *in;              /* input node ids */
+    int c, h, w;                /* output shape per sample */
+    /* attributes */
+    int out_c, kh, kw, sh, sw, pt, pb, pl, pr;
+    int has_bias;               /* conv, dense */
+    int ceil_mode, count_include_pad;
+    float eps, momentum;
+    int bn_scale, bn_center;
+    nn_init init;               /* weight initializer (NN_INIT_DEFAULT: Glorot uniform) */
+    /* parameters: offsets into the slab, -1 when absent */
+    ptrdiff_t p_off[NN_P_KINDS];
+    size_t p_count[NN_P_KINDS];
+    /* runtime buffers, sized by nn_model_prepare */
+    float *out, *grad;
+    int32_t *argmax;            /* max pool */
+    float *bn_mean, *bn_invstd; /* batch statistics saved in training mode */
+    int grad_live;              /* grad buffer holds values in this backward pass */
+} nn_node_t;
+
+typedef struct nn_model {
+    int n_nodes, cap_nodes;
+    nn_node_t *nodes;
+    char cur_block[NN_NAME_MAX];
+    int output;                 /* id of the output node (last added unless set) */
+    int finalized;
+    float *params, *grads;
+    size_t n_params;
+    /* prepared state */
+    int max_batch, batch;
+    float *workspace;
+    size_t ws_floats;
+    double *scratch;            /* [2*max channels] for batch norm sums */
+    float *onehot;              /* [max_batch, classes]: dy of nn_backward_logit */
+    /* data-parallel batch norm: reduces per-channel sums across ranks in training mode */
+    bn_sums_hook_fn bn_hook;
+    void *bn_hook_ctx;
+    /* input convention recorded in model files */
+    char normalize[16];         /* "inception", "imagenet" or "unit" */
+    char gradcam_layer[NN_NAME_MAX];
+    char arch[32];
+    int num_classes;
+} nn_model_t;
+
+/* Create an empty model with an input of c x h x w. Owned by caller: nn_model_destroy. */
+nn_model_t *nn_model_create(int c, int h, int w);
+void nn_model_destroy(nn_model_t *m);
+
+/* Subsequent nodes belong to this block (randomization granularity). */
+void nn_set_block(nn_model_t *m, const char *block);
+
+/* Node constructors return the new node id (>= 0) or a negative sc_err
+ * (bad shape, duplicate name). `pad`: explicit {top, bottom, left, right}
+ * or NULL with same=1 for Keras "same", same=0 for "valid". */
+int nn_add_conv(nn_model_t *m, const char *name, int in, int out_c, int kh, int kw, int sh,
+                int sw, const int *pad, int same, int bias);
+int nn_add_bn(nn_model_t *m, const char *name, int in, float eps, float momentum, int scale,
+              int center);
+int nn_add_relu(nn_model_t *m, const char *name, int in);
+int nn_add_maxpool(nn_model_t *m, const char *name, int in, int kh, int kw, int sh, int sw,
+                   const int *pad, int same, int ceil_mode);
+int nn_add_avgpool(nn_model_t *m, const char *name, int in, int kh, int kw, int sh, int sw,
+                   const int *pad, int same, int ceil_mode, int count_include_pad);
+int nn_add_gap(nn_model_t *m, const char *name, int in);
+int nn_add_dense(nn_model_t *m, const char *name, int in, int out, int bias);
+int nn_add_concat(nn_model_t *m, const char *name, int n_in, const int *in);
+int nn_add_add(nn_model_t *m, const char *name, int a, int b);
+int nn_add_flatten(nn_model_t *m, const char *name, int in);
+int nn_add_softmax(nn_model_t *m, const char *name, int in);
+int nn_add_sigmoid(nn_model_t *m, const char *name, int in);
+
+/* Node id by name, or -1. */
+int nn_find(const nn_model_t *m, const char *name);
+/* The last node before a trailing softmax/sigmoid: the logits node. */
+int nn_logits_node(const nn_model_t *m);
+size_t nn_node_size(const nn_node_t *node); /* c*h*w */
+
+/* Allocate the parameter slab and initialize every parameter from (seed, node name). */
+int nn_model_finalize(nn_model_t *m, uint64_t seed);
+/* Re-initialize the parameters of every node of `block` (all nodes when NULL)
+ * with their initializers, keyed by (seed, node name); BN statistics reset
+ * to 0/1 unless keep_bn_stats. Deterministic on every rank. */
+int nn_model_reinit_block(nn_model_t *m, const char *block, uint64_t seed, int keep_bn_stats);
+/* Pointer to a parameter tensor of node `id`, or NULL; count in *count. */
+float *nn_param(nn_model_t *m, int id, nn_param_kind kind, size_t *count);
+int nn_param_trainable(nn_param_kind kind);
+
+/* Size buffers for batches up to max_batch. May be called again to resize. */
+int nn_model_prepare(nn_model_t *m, int max_batch);
+
+/* Forward a batch x[n, c, h, w] (n <= max_batch). training: BN batch statistics
+ * and running-average update. Output at nn_output(m). */
+int nn_forward(nn_model_t *m, const float *x, int n, int training);
+
+typedef struct nn_backward_opts {
+    int guided_relu;        /* guided backprop ReLUs */
+    int param_grads;        /* accumulate into m->grads (zero them yourself per step) */
+    int input_grad;         /* compute the gradient at the input into dx */
+    int training;           /* BN backward through batch statistics (the forward was training) */
+} nn_backward_opts_t;
+
+/* Backward from node `from` with upstream gradient dy [n, size(from)];
+ * dx [n, c, h, w] (when input_grad) receives the input gradient (overwritten). */
+int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_backward_opts_t *o);
+/* Convenience: backward from the logits node with dy = one-hot(target[i]) per sample. */
+int nn_backward_logit(nn_model_t *m, const int *target, float *dx, const nn_backward_opts_t *o);
+
+static inline const float *nn_node_out(const nn_model_t *m, int id) { return m->nodes[id].out; }
+static inline const float *nn_node_grad(const nn_model_t *m, int id) { return m->nodes[id].grad; }
+static inline const float *nn_output(const nn_model_t *m) { return m->nodes[m->output].out; }
+
+/* Number of trainable parameters (BN running statistics excluded). */
+size_t nn_count_trainable(const nn_model_t *m);
+/* Distinct block names in node order (top-down randomization reverses it);
+ * fills names (pointers into the model) up to max, returns the count. */
+int nn_blocks(const nn_model_t *m, const char **names, int max);
+
+#endif

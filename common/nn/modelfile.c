@@ -1,0 +1,427 @@
+/*
+ * modelfile.c - save and load salcheck model files with serial HDF5 (modelfile.h).
+ */
+#include "nn/modelfile.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sc.h"
+
+#define MODELFILE_FORMAT_VERSION "1"
+
+#define CHECK_H5(expr, ...)                                                     \
+    do {                                                                        \
+        if ((expr) < 0) {                                                       \
+            sc_log(SC_LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__);              \
+            rc = SC_ERR_H5;                                                     \
+            goto cleanup;                                                       \
+        }                                                                       \
+    } while (0)
+
+static void escape_name(const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s", name);
+    for (char *p = out; *p; p++)
+        if (*p == '/')
+            *p = '|';
+    if (!strcmp(out, ".") || out[0] == 0)
+        snprintf(out, len, "|%s", name);
+}
+
+static int write_str_attr(hid_t obj, const char *key, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = -1;
+    int rc = -1;
+    if (type < 0 || space < 0)
+        goto done;
+    H5Tset_size(type, strlen(value) + 1);
+    H5Tset_strpad(type, H5T_STR_NULLTERM);
+    if (H5Aexists(obj, key) > 0)
+        H5Adelete(obj, key);
+    attr = H5Acreate2(obj, key, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr >= 0 && H5Awrite(attr, type, value) >= 0)
+        rc = 0;
+done:
+    if (attr >= 0)
+        H5Aclose(attr);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    return rc;
+}
+
+static int read_str_attr(hid_t obj, const char *key, char *buf, size_t len)
+{
+    if (H5Aexists(obj, key) <= 0)
+        return SC_ERR_ARG;
+    hid_t attr = H5Aopen(obj, key, H5P_DEFAULT);
+    hid_t ftype = H5Aget_type(attr);
+    int rc = SC_ERR_FORMAT;
+    if (H5Tget_class(ftype) == H5T_STRING) {
+        if (H5Tis_variable_str(ftype) > 0) {
+            hid_t mtype = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mtype, H5T_VARIABLE);
+            char *value = NULL;
+            if (H5Aread(attr, mtype, &value) >= 0 && value) {
+                snprintf(buf, len, "%s", value);
+                H5free_memory(value);
+                rc = 0;
+            }
+            H5Tclose(mtype);
+        } else {
+            size_t size = H5Tget_size(ftype);
+            char *tmp = calloc(size + 1, 1);
+            hid_t mtype = H5Tcopy(H5T_C_S1);
+            H5Tset_size(mtype, size);
+            if (tmp && H5Aread(attr, mtype, tmp) >= 0) {
+                snprintf(buf, len, "%s", tmp);
+                rc = 0;
+            }
+            H5Tclose(mtype);
+            free(tmp);
+        }
+    }
+    H5Tclose(ftype);
+    H5Aclose(attr);
+    return rc;
+}
+
+static int write_int_attr(hid_t obj, const char *key, int value)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", value);
+    return write_str_attr(obj, key, buf);
+}
+
+static void node_line(const nn_model_t *m, const nn_node_t *nd, char *buf, size_t len)
+{
+    int off = snprintf(buf, len, "op=%s name=%s block=%s in=", nn_op_name(nd->op), nd->name,
+                       nd->block);
+    for (int k = 0; k < nd->n_in && off < (int)len; k++)
+        off += snprintf(buf + off, len - off, k ? ",%d" : "%d", nd->in[k]);
+    if (nd->n_in == 0)
+        off += snprintf(buf + off, len - off, "-");
+    switch (nd->op) {
+    case NN_CONV:
+        snprintf(buf + off, len - off, " out_c=%d k=%d,%d s=%d,%d pad=%d,%d,%d,%d bias=%d init=%d",
+                 nd->out_c, nd->kh, nd->kw, nd->sh, nd->sw, nd->pt, nd->pb, nd->pl, nd->pr,
+                 nd->has_bias, (int)nd->init);
+        break;
+    case NN_MAXPOOL:
+    case NN_AVGPOOL:
+        snprintf(buf + off, len - off, " k=%d,%d s=%d,%d pad=%d,%d,%d,%d ceil=%d cip=%d", nd->kh,
+                 nd->kw, nd->sh, nd->sw, nd->pt, nd->pb, nd->pl, nd->pr, nd->ceil_mode,
+                 nd->count_include_pad);
+        break;
+    case NN_BN:
+        snprintf(buf + off, len - off, " eps=%.9g mom=%.9g scale=%d center=%d", nd->eps,
+                 nd->momentum, nd->bn_scale, nd->bn_center);
+        break;
+    case NN_DENSE:
+        snprintf(buf + off, len - off, " out_c=%d bias=%d init=%d", nd->out_c, nd->has_bias,
+                 (int)nd->init);
+        break;
+    default: break;
+    }
+    (void)m;
+}
+
+int modelfile_save(const char *path, const nn_model_t *m, const char *const *meta)
+{
+    int rc = 0;
+    hid_t file = -1, wgroup = -1, type = -1, space = -1, dset = -1;
+    char **lines = NULL;
+    nn_model_t *mm = (nn_model_t *)m; /* nn_param takes a non-const model */
+    file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(file >= 0, SC_ERR_IO, "cannot create model file '%s'", path);
+    CHECK_H5(write_str_attr(file, "format", "salcheck-model"), "attr");
+    CHECK_H5(write_str_attr(file, "format_version", MODELFILE_FORMAT_VERSION), "attr");
+    CHECK_H5(write_str_attr(file, "salcheck_version", SALCHECK_VERSION), "attr");
+    CHECK_H5(write_str_attr(file, "arch", m->arch[0] ? m->arch : "custom"), "attr");
+    CHECK_H5(write_str_attr(file, "normalize", m->normalize), "attr");
+    CHECK_H5(write_str_attr(file, "gradcam_layer", m->gradcam_layer), "attr");
+    CHECK_H5(write_int_attr(file, "num_classes", m->num_classes), "attr");
+    CHECK_H5(write_int_attr(file, "input_c", m->nodes[0].c), "attr");
+    CHECK_H5(write_int_attr(file, "input_h", m->nodes[0].h), "attr");
+    CHECK_H5(write_int_attr(file, "input_w", m->nodes[0].w), "attr");
+    for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2)
+        CHECK_H5(write_str_attr(file, meta[i], meta[i + 1]), "attr %s", meta[i]);
+
+    lines = calloc((size_t)m->n_nodes, sizeof *lines);
+    CHECK_ALLOC(lines);
+    for (int i = 0; i < m->n_nodes; i++) {
+        lines[i] = malloc(1024);
+        CHECK_ALLOC(lines[i]);
+        node_line(m, &m->nodes[i], lines[i], 1024);
+    }
+    type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    hsize_t dims[4] = {(hsize_t)m->n_nodes};
+    space = H5Screate_simple(1, dims, NULL);
+    dset = H5Dcreate2(file, "graph", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(dset, "cannot create /graph in '%s'", path);
+    CHECK_H5(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, lines), "write /graph");
+    H5Dclose(dset);
+    dset = -1;
+    H5Sclose(space);
+    space = -1;
+
+    wgroup = H5Gcreate2(file, "weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(wgroup, "cannot create /weights");
+    for (int id = 1; id < m->n_nodes; id++) {
+        const nn_node_t *nd = &m->nodes[id];
+        hid_t g = -1;
+        for (int k = 0; k < NN_P_KINDS; k++) {
+            size_t count;
+            const float *p = nn_param(mm, id, (nn_param_kind)k, &count);
+            if (!p)
+                continue;
+            if (g < 0) {
+                char ename[NN_NAME_MAX + 2];
+                escape_name(nd->name, ename, sizeof ename);
+                g = H5Gcreate2(wgroup, ename, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                CHECK_H5(g, "cannot create weights group for '%s'", nd->name);
+            }
+            int rank = 1;
+            dims[0] = count;
+            if (k == NN_P_WEIGHT && nd->op == NN_CONV) {
+                rank = 4;
+                dims[0] = (hsize_t)nd->out_c;
+                dims[1] = (hsize_t)m->nodes[nd->in[0]].c;
+                dims[2] = (hsize_t)nd->kh;
+                dims[3] = (hsize_t)nd->kw;
+            } else if (k == NN_P_WEIGHT && nd->op == NN_DENSE) {
+                rank = 2;
+                dims[0] = (hsize_t)nd->out_c;
+                dims[1] = count / (size_t)nd->out_c;
+            }
+            space = H5Screate_simple(rank, dims, NULL);
+            dset = H5Dcreate2(g, nn_param_kind_name((nn_param_kind)k), H5T_IEEE_F32LE, space,
+                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            int ok = dset >= 0 &&
+                     H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) >= 0;
+            if (dset >= 0)
+                H5Dclose(dset);
+            H5Sclose(space);
+            dset = space = -1;
+            if (!ok) {
+                H5Gclose(g);
+                CHECK_H5(-1, "cannot write weights of '%s'", nd->name);
+            }
+        }
+        if (g >= 0)
+            H5Gclose(g);
+    }
+cleanup:
+    if (lines)
+        for (int i = 0; i < m->n_nodes; i++)
+            free(lines[i]);
+    free(lines);
+    if (dset >= 0)
+        H5Dclose(dset);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (wgroup >= 0)
+        H5Gclose(wgroup);
+    if (file >= 0)
+        H5Fclose(file);
+    return rc;
+}
+
+/* Value of "key=" in a node line, or NULL. */
+static const char *field(const char *line, const char *key, char *buf, size_t len)
+{
+    size_t klen = strlen(key);
+    for (const char *p = line; (p = strstr(p, key)); p += klen) {
+        if ((p == line || p[-1] == ' ') && p[klen] == '=') {
+            const char *v = p + klen + 1;
+            size_t n = strcspn(v, " ");
+            if (n >= len)
+                n = len - 1;
+            memcpy(buf, v, n);
+            buf[n] = 0;
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static int parse_ints(const char *s, int *out, int max)
+{
+    int count = 0;
+    while (s && *s && count < max) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        out[count++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end != ',')
+            break;
+    }
+    return count;
+}
+
+static int add_from_line(nn_model_t *m, const char *line, const char *path, int index)
+{
+    char op[32], name[NN_NAME_MAX], block[NN_NAME_MAX], buf[4096];
+    if (!field(line, "op", op, sizeof op) || !field(line, "name", name, sizeof name) ||
+        !field(line, "block", block, sizeof block) || !field(line, "in", buf, sizeof buf)) {
+        SC_ERROR("%s: /graph[%d] lacks op, name, block or in: '%s'", path, index, line);
+        return SC_ERR_FORMAT;
+    }
+    int in[1024];
+    int n_in = parse_ints(buf, in, 1024);
+    if (n_in < 1) {
+        SC_ERROR("%s: /graph[%d] has no inputs: '%s'", path, index, line);
+        return SC_ERR_FORMAT;
+    }
+    nn_set_block(m, block);
+    int k[2] = {1, 1}, s[2] = {1, 1}, pad[4] = {0, 0, 0, 0}, out_c = 0, bias = 0, ceil = 0, cip = 0;
+    int scale = 1, center = 1, init = 0;
+    float eps = 1e-5f, mom = 0.1f;
+    if (field(line, "k", buf, sizeof buf)) parse_ints(buf, k, 2);
+    if (field(line, "s", buf, sizeof buf)) parse_ints(buf, s, 2);
+    if (field(line, "pad", buf, sizeof buf)) parse_ints(buf, pad, 4);
+    if (field(line, "out_c", buf, sizeof buf)) out_c = atoi(buf);
+    if (field(line, "bias", buf, sizeof buf)) bias = atoi(buf);
+    if (field(line, "ceil", buf, sizeof buf)) ceil = atoi(buf);
+    if (field(line, "cip", buf, sizeof buf)) cip = atoi(buf);
+    if (field(line, "scale", buf, sizeof buf)) scale = atoi(buf);
+    if (field(line, "center", buf, sizeof buf)) center = atoi(buf);
+    if (field(line, "init", buf, sizeof buf)) init = atoi(buf);
+    if (field(line, "eps", buf, sizeof buf)) eps = strtof(buf, NULL);
+    if (field(line, "mom", buf, sizeof buf)) mom = strtof(buf, NULL);
+    nn_op kind = nn_op_from_name(op);
+    int id;
+    switch (kind) {
+    case NN_CONV: id = nn_add_conv(m, name, in[0], out_c, k[0], k[1], s[0], s[1], pad, 0, bias); break;
+    case NN_BN: id = nn_add_bn(m, name, in[0], eps, mom, scale, center); break;
+    case NN_RELU: id = nn_add_relu(m, name, in[0]); break;
+    case NN_MAXPOOL: id = nn_add_maxpool(m, name, in[0], k[0], k[1], s[0], s[1], pad, 0, ceil); break;
+    case NN_AVGPOOL:
+        id = nn_add_avgpool(m, name, in[0], k[0], k[1], s[0], s[1], pad, 0, ceil, cip);
+        break;
+    case NN_GAP: id = nn_add_gap(m, name, in[0]); break;
+    case NN_DENSE: id = nn_add_dense(m, name, in[0], out_c, bias); break;
+    case NN_CONCAT: id = nn_add_concat(m, name, n_in, in); break;
+    case NN_ADD: id = n_in == 2 ? nn_add_add(m, name, in[0], in[1]) : SC_ERR_FORMAT; break;
+    case NN_FLATTEN: id = nn_add_flatten(m, name, in[0]); break;
+    case NN_SOFTMAX: id = nn_add_softmax(m, name, in[0]); break;
+    case NN_SIGMOID: id = nn_add_sigmoid(m, name, in[0]); break;
+    default:
+        SC_ERROR("%s: /graph[%d]: unknown operator '%s'", path, index, op);
+        return SC_ERR_FORMAT;
+    }
+    if (id < 0) {
+        SC_ERROR("%s: /graph[%d] is not a valid node: '%s'", path, index, line);
+        return SC_ERR_FORMAT;
+    }
+    m->nodes[id].init = (nn_init)init;
+    return id;
+}
+
+int modelfile_load(const char *path, nn_model_t **out)
+{
+    int rc = 0;
+    hid_t file = -1, dset = -1, type = -1, space = -1;
+    char **lines = NULL;
+    hssize_t count = 0;
+    nn_model_t *m = NULL;
+    char buf[256];
+    *out = NULL;
+    H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(file >= 0, SC_ERR_IO, "cannot open model file '%s' (missing, or not HDF5)", path);
+    CHECK(read_str_attr(file, "format", buf, sizeof buf) == 0 && !strcmp(buf, "salcheck-model"),
+          SC_ERR_FORMAT, "'%s' is not a salcheck model file (no format=salcheck-model attribute)",
+          path);
+    int dims[3];
+    const char *keys[3] = {"input_c", "input_h", "input_w"};
+    for (int i = 0; i < 3; i++) {
+        CHECK(read_str_attr(file, keys[i], buf, sizeof buf) == 0, SC_ERR_FORMAT,
+              "'%s': attribute %s missing", path, keys[i]);
+        dims[i] = atoi(buf);
+    }
+    m = nn_model_create(dims[0], dims[1], dims[2]);
+    CHECK_ALLOC(m);
+    if (read_str_attr(file, "arch", buf, sizeof buf) == 0)
+        snprintf(m->arch, sizeof m->arch, "%.31s", buf);
+    if (read_str_attr(file, "normalize", buf, sizeof buf) == 0)
+        snprintf(m->normalize, sizeof m->normalize, "%.15s", buf);
+    read_str_attr(file, "gradcam_layer", m->gradcam_layer, sizeof m->gradcam_layer);
+    if (read_str_attr(file, "num_classes", buf, sizeof buf) == 0)
+        m->num_classes = atoi(buf);
+
+    H5E_BEGIN_TRY { dset = H5Dopen2(file, "graph", H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(dset >= 0, SC_ERR_FORMAT, "'%s': no /graph dataset", path);
+    space = H5Dget_space(dset);
+    count = H5Sget_simple_extent_npoints(space);
+    lines = calloc((size_t)count, sizeof *lines);
+    CHECK_ALLOC(lines);
+    type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    CHECK_H5(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, lines), "'%s': read /graph", path);
+    for (hssize_t i = 1; i < count; i++)
+        CHECK_RC(add_from_line(m, lines[i], path, (int)i));
+    CHECK_RC(nn_model_finalize(m, 0));
+    for (int id = 1; id < m->n_nodes; id++) {
+        for (int k = 0; k < NN_P_KINDS; k++) {
+            size_t n;
+            float *p = nn_param(m, id, (nn_param_kind)k, &n);
+            if (!p)
+                continue;
+            char ename[NN_NAME_MAX + 2], dpath[2 * NN_NAME_MAX + 32];
+            escape_name(m->nodes[id].name, ename, sizeof ename);
+            snprintf(dpath, sizeof dpath, "weights/%s/%s", ename,
+                     nn_param_kind_name((nn_param_kind)k));
+            hid_t w = -1;
+            H5E_BEGIN_TRY { w = H5Dopen2(file, dpath, H5P_DEFAULT); } H5E_END_TRY;
+            CHECK(w >= 0, SC_ERR_FORMAT, "'%s': weights /%s missing", path, dpath);
+            hid_t ws = H5Dget_space(w);
+            hssize_t have = H5Sget_simple_extent_npoints(ws);
+            H5Sclose(ws);
+            int ok = have == (hssize_t)n &&
+                     H5Dread(w, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, p) >= 0;
+            H5Dclose(w);
+            CHECK(ok, SC_ERR_FORMAT, "'%s': /%s has %lld values, the graph needs %zu", path, dpath,
+                  (long long)have, n);
+        }
+    }
+    *out = m;
+    m = NULL;
+cleanup:
+    if (lines) {
+        if (type >= 0 && space >= 0)
+            H5Dvlen_reclaim(type, space, H5P_DEFAULT, lines);
+        free(lines);
+    }
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    if (dset >= 0)
+        H5Dclose(dset);
+    if (file >= 0)
+        H5Fclose(file);
+    nn_model_destroy(m);
+    return rc;
+}
+
+int modelfile_get_attr(const char *path, const char *key, char *buf, size_t len)
+{
+    hid_t file = -1;
+    H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    if (file < 0) {
+        SC_ERROR("cannot open '%s'", path);
+        return SC_ERR_IO;
+    }
+    int rc = read_str_attr(file, key, buf, len);
+    H5Fclose(file);
+    return rc;
+}

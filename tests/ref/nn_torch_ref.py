@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""Reference forward/backward of a salcheck model file with PyTorch.
+
+Reads the model file (h5py), interprets its /graph with torch.nn.functional in
+float64, and writes what the C engine must reproduce:
+  logits [n, classes], input gradient of logit[target] [n, c, h, w], the same
+  with guided-backprop ReLUs, and activation/gradient at an optional node.
+
+usage: nn_torch_ref.py MODEL.h5 INPUT.f32 N TARGETS(comma) OUT.f32 [NODE]
+OUT.f32 holds, in order: logits, input grad, guided input grad, and when NODE
+is given its activation and its gradient (all float32, row-major).
+"""
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def parse(line):
+    out = {}
+    for tok in line.split(" "):
+        k, _, v = tok.partition("=")
+        out[k] = v
+    return out
+
+
+class GuidedReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.clamp(min=0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (g > 0) * (y > 0)
+
+
+def ints(s):
+    return [int(v) for v in s.split(",")]
+
+
+def run(f, x, guided, keep=None):
+    lines = [l.decode() if isinstance(l, bytes) else l for l in f["graph"][()]]
+    nodes = [parse(l) for l in lines]
+    outs = [x]
+    kept = {}
+    w = f["weights"]
+
+    def param(name, kind):
+        key = name.replace("/", "|")
+        if key in w and kind in w[key]:
+            return torch.tensor(np.asarray(w[key][kind]), dtype=torch.float64)
+        return None
+
+    for nd in nodes[1:]:
+        ins = [outs[i] for i in ints(nd["in"])]
+        a = ins[0]
+        op, name = nd["op"], nd["name"]
+        if op == "conv":
+            kh, kw = ints(nd["k"])
+            sh, sw = ints(nd["s"])
+            pt, pb, pl, pr = ints(nd["pad"])
+            a = F.pad(a, (pl, pr, pt, pb))
+            y = F.conv2d(a, param(name, "weight"), param(name, "bias"), stride=(sh, sw))
+        elif op == "bn":
+            eps = float(nd["eps"])
+            y = F.batch_norm(a, param(name, "running_mean"), param(name, "running_var"),
+                             param(name, "gamma"), param(name, "beta"), False, 0.0, eps)
+        elif op == "relu":
+            y = GuidedReLU.apply(a) if guided else F.relu(a)
+        elif op in ("maxpool", "avgpool"):
+            kh, kw = ints(nd["k"])
+            sh, sw = ints(nd["s"])
+            pt, pb, pl, pr = ints(nd["pad"])
+            ceil = bool(int(nd["ceil"]))
+            if op == "maxpool":
+                a = F.pad(a, (pl, pr, pt, pb), value=-float("inf"))
+                y = F.max_pool2d(a, (kh, kw), (sh, sw), ceil_mode=ceil)
+            elif pt == pb and pl == pr:
+                y = F.avg_pool2d(a, (kh, kw), (sh, sw), padding=(pt, pl), ceil_mode=ceil,
+                                 count_include_pad=bool(int(nd["cip"])))
+            else:
+                ap = F.pad(a, (pl, pr, pt, pb))
+                s = F.avg_pool2d(ap, (kh, kw), (sh, sw), ceil_mode=ceil) * (kh * kw)
+                if int(nd["cip"]):
+                    y = s / (kh * kw)
+                else:
+                    ones = F.pad(torch.ones_like(a[:1, :1]), (pl, pr, pt, pb))
+                    cnt = F.avg_pool2d(ones, (kh, kw), (sh, sw), ceil_mode=ceil) * (kh * kw)
+                    y = s / cnt
+        elif op == "gap":
+            y = a.mean(dim=(2, 3), keepdim=True)
+        elif op == "dense":
+            y = F.linear(a.reshape(a.shape[0], -1), param(name, "weight"), param(name, "bias"))
+            y = y.reshape(y.shape[0], -1, 1, 1)
+        elif op == "concat":
+            y = torch.cat(ins, dim=1)
+        elif op == "add":
+            y = ins[0] + ins[1]
+        elif op == "flatten":
+            y = a.reshape(a.shape[0], -1, 1, 1)
+        elif op == "softmax":
+            y = F.softmax(a.reshape(a.shape[0], -1), dim=1).reshape(a.shape)
+        elif op == "sigmoid":
+            y = torch.sigmoid(a)
+        else:
+            raise SystemExit("unknown op " + op)
+        if keep == name:
+            y.retain_grad()
+            kept["node"] = y
+        outs.append(y)
+    logits_idx = len(outs) - 1
+    if nodes[-1]["op"] in ("softmax", "sigmoid"):
+        logits_idx = ints(nodes[-1]["in"])[0]
+    return outs[logits_idx].reshape(x.shape[0], -1), kept
+
+
+def main():
+    path, inp, n, targets, out = sys.argv[1:6]
+    keep = sys.argv[6] if len(sys.argv) > 6 else None
+    n = int(n)
+    targets = [int(t) for t in targets.split(",")]
+    with h5py.File(path, "r") as f:
+        c, h, w = (int(f.attrs[k]) for k in ("input_c", "input_h", "input_w"))
+        x0 = np.fromfile(inp, dtype=np.float32).reshape(n, c, h, w)
+        res = []
+        for guided in (False, True):
+            x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+            logits, kept = run(f, x, guided, keep)
+            sel = logits[torch.arange(n), torch.tensor(targets)].sum()
+            sel.backward()
+            if not guided:
+                res.append(logits.detach().numpy().ravel())
+            res.append(x.grad.numpy().ravel())
+            if not guided and keep:
+                node_act = kept["node"].detach().numpy().ravel()
+                node_grad = kept["node"].grad.numpy().ravel()
+        if keep:
+            res += [node_act, node_grad]
+    np.concatenate(res).astype(np.float32).tofile(out)
+
+
+if __name__ == "__main__":
+    main()

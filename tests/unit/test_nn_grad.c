@@ -1,0 +1,423 @@
+/*
+ * test_nn_grad.c - every layer's forward against a direct double-precision
+ * evaluation, and its backward (input and parameter gradients) against
+ * central finite differences, through the model graph.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/model.h"
+#include "rng.h"
+#include "sc.h"
+#include "testhelp.h"
+
+static void fill_normal(float *x, size_t count, uint64_t seed, double scale)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(seed, "test"), 0, 0, 0);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)(scale * rng_stream_normal(&rs));
+}
+
+/* L = sum_k r_k * out_k over the output node, in double. */
+static double loss_of(nn_model_t *m, const float *x, int n, int training, const float *r)
+{
+    nn_forward(m, x, n, training);
+    const float *y = nn_output(m);
+    size_t count = (size_t)n * nn_node_size(&m->nodes[m->output]);
+    double L = 0.0;
+    for (size_t k = 0; k < count; k++)
+        L += (double)r[k] * y[k];
+    return L;
+}
+
+/*
+ * Compare analytic gradients with central differences at up to `samples`
+ * coordinates of the input and of every trainable parameter tensor.
+ * Returns the number of mismatches (each printed).
+ */
+static int grad_check(nn_model_t *m, int n, int training, double eps, double rtol, int samples,
+                      uint64_t seed)
+{
+    size_t in_count = (size_t)n * nn_node_size(&m->nodes[0]);
+    size_t out_count = (size_t)n * nn_node_size(&m->nodes[m->output]);
+    float *x = calloc(in_count, sizeof(float)), *dx = calloc(in_count, sizeof(float));
+    float *r = calloc(out_count, sizeof(float));
+    fill_normal(x, in_count, seed, 1.0);
+    fill_normal(r, out_count, seed + 1, 1.0);
+    nn_model_prepare(m, n);
+
+    /* Keep running statistics fixed while differencing in training mode. */
+    float *saved = malloc(sizeof(float) * m->n_params);
+    memcpy(saved, m->params, sizeof(float) * m->n_params);
+    loss_of(m, x, n, training, r);
+    memset(m->grads, 0, sizeof(float) * m->n_params);
+    nn_backward_opts_t o = {.param_grads = 1, .input_grad = 1, .training = training};
+    nn_backward(m, m->output, r, dx, &o);
+    memcpy(m->params, saved, sizeof(float) * m->n_params);
+
+    double scale = 0.0; /* typical gradient magnitude, for an absolute floor */
+    for (size_t i = 0; i < in_count; i++)
+        scale = fmax(scale, fabs(dx[i]));
+    for (size_t i = 0; i < m->n_params; i++)
+        scale = fmax(scale, fabs(m->grads[i]));
+
+    int bad = 0;
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(seed, "coords"), 0, 0, 0);
+    for (int s = 0; s < samples; s++) {
+        size_t i = rng_stream_below(&rs, (uint32_t)in_count);
+        float keep = x[i];
+        x[i] = keep + (float)eps;
+        double lp = loss_of(m, x, n, training, r);
+        x[i] = keep - (float)eps;
+        double lm = loss_of(m, x, n, training, r);
+        x[i] = keep;
+        memcpy(m->params, saved, sizeof(float) * m->n_params);
+        double fd = (lp - lm) / (2 * eps);
+        if (fabs(fd - dx[i]) > rtol * fmax(fabs(fd), 0.05 * scale)) {
+            if (bad < 5)
+                printf("    input[%zu]: analytic %.6g, finite difference %.6g\n", i, dx[i], fd);
+            bad++;
+        }
+    }
+    for (int id = 1; id < m->n_nodes; id++) {
+        for (int k = 0; k < NN_P_KINDS; k++) {
+            size_t count;
+            float *p = nn_param(m, id, (nn_param_kind)k, &count);
+            if (!p || !nn_param_trainable((nn_param_kind)k))
+                continue;
+            float *g = m->grads + (p - m->params);
+            for (int s = 0; s < samples; s++) {
+                size_t i = rng_stream_below(&rs, (uint32_t)count);
+                float keep = p[i];
+                p[i] = keep + (float)eps;
+                double lp = loss_of(m, x, n, training, r);
+                memcpy(m->params, saved, sizeof(float) * m->n_params);
+                p[i] = keep - (float)eps;
+                double lm = loss_of(m, x, n, training, r);
+                memcpy(m->params, saved, sizeof(float) * m->n_params);
+                double fd = (lp - lm) / (2 * eps);
+                if (fabs(fd - g[i]) > rtol * fmax(fabs(fd), 0.05 * scale)) {
+                    if (bad < 5)
+                        printf("    %s.%s[%zu]: analytic %.6g, finite difference %.6g\n",
+                               m->nodes[id].name, nn_param_kind_name((nn_param_kind)k), i, g[i],
+                               fd);
+                    bad++;
+                }
+            }
+        }
+    }
+    free(saved);
+    free(x);
+    free(dx);
+    free(r);
+    return bad;
+}
+
+/* Randomize every parameter (not just the initializer's values) so that
+ * biases, BN shifts and statistics are exercised. */
+static void randomize_params(nn_model_t *m, uint64_t seed)
+{
+    for (int id = 1; id < m->n_nodes; id++) {
+        for (int k = 0; k < NN_P_KINDS; k++) {
+            size_t count;
+            float *p = nn_param(m, id, (nn_param_kind)k, &count);
+            if (!p)
+                continue;
+            fill_normal(p, count, seed + (uint64_t)id * 7 + (uint64_t)k, 0.5);
+            if (k == NN_P_VAR || k == NN_P_GAMMA)
+                for (size_t i = 0; i < count; i++)
+                    p[i] = 0.5f + fabsf(p[i]);
+        }
+    }
+}
+
+/* Direct convolution in double for the forward reference. */
+static double conv_direct(const float *x, int c, int h, int w, const float *W, const float *b,
+                          int o, int kh, int kw, int sh, int sw, int pt, int pl, int oy, int ox)
+{
+    double acc = b ? b[o] : 0.0;
+    for (int ci = 0; ci < c; ci++)
+        for (int i = 0; i < kh; i++)
+            for (int j = 0; j < kw; j++) {
+                int iy = oy * sh - pt + i, ix = ox * sw - pl + j;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                    acc += (double)W[((o * c + ci) * kh + i) * kw + j] * x[(ci * h + iy) * w + ix];
+            }
+    return acc;
+}
+
+typedef struct conv_case { int c, h, w, oc, kh, kw, sh, sw, pad[4], same, bias; } conv_case_t;
+
+static void test_conv_forward_and_grad(void)
+{
+    const conv_case_t cases[] = {
+        {3, 9, 8, 4, 3, 3, 1, 1, {1, 1, 1, 1}, 0, 1},   /* 3x3 pad 1 */
+        {2, 11, 10, 3, 3, 3, 2, 2, {0, 0, 0, 0}, 0, 0}, /* stride 2 valid */
+        {2, 9, 12, 3, 1, 7, 1, 1, {0, 0, 0, 0}, 1, 0},  /* 1x7 same (Inception) */
+        {2, 12, 9, 3, 7, 1, 1, 1, {0, 0, 0, 0}, 1, 1},  /* 7x1 same */
+        {3, 10, 11, 2, 3, 5, 2, 3, {1, 0, 2, 1}, 0, 1}, /* asymmetric pad, stride 2x3 */
+        {4, 6, 7, 5, 1, 1, 1, 1, {0, 0, 0, 0}, 0, 1},   /* pointwise */
+        {3, 13, 13, 2, 3, 3, 2, 2, {0, 0, 0, 0}, 1, 0}, /* same with stride 2 (odd size) */
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const conv_case_t *k = &cases[t];
+        nn_model_t *m = nn_model_create(k->c, k->h, k->w);
+        int id = nn_add_conv(m, "conv", 0, k->oc, k->kh, k->kw, k->sh, k->sw,
+                             k->same ? NULL : k->pad, k->same, k->bias);
+        TH_CHECK(id == 1, "case %zu: conv not added", t);
+        nn_model_finalize(m, 42);
+        randomize_params(m, 100 + t);
+        const int n = 2;
+        nn_model_prepare(m, n);
+        size_t in_count = (size_t)n * k->c * k->h * k->w;
+        float *x = malloc(sizeof(float) * in_count);
+        fill_normal(x, in_count, 7 + t, 1.0);
+        nn_forward(m, x, n, 0);
+        const nn_node_t *nd = &m->nodes[1];
+        int pt, pb, pl, pr;
+        if (k->same) {
+            pad_same(k->h, k->kh, k->sh, &pt, &pb);
+            pad_same(k->w, k->kw, k->sw, &pl, &pr);
+        } else {
+            pt = k->pad[0]; pl = k->pad[2];
+            pb = k->pad[1]; pr = k->pad[3];
+        }
+        int exp_oh = (k->h + pt + pb - k->kh) / k->sh + 1, exp_ow = (k->w + pl + pr - k->kw) / k->sw + 1;
+        TH_EQ_INT(nd->h, exp_oh);
+        TH_EQ_INT(nd->w, exp_ow);
+        double maxerr = 0.0;
+        const float *W = nn_param(m, 1, NN_P_WEIGHT, NULL), *b = nn_param(m, 1, NN_P_BIAS, NULL);
+        for (int i = 0; i < n; i++)
+            for (int o = 0; o < k->oc; o++)
+                for (int oy = 0; oy < nd->h; oy++)
+                    for (int ox = 0; ox < nd->w; ox++) {
+                        double ref = conv_direct(x + (size_t)i * k->c * k->h * k->w, k->c, k->h,
+                                                 k->w, W, b, o, k->kh, k->kw, k->sh, k->sw, pt,
+                                                 pl, oy, ox);
+                        double got = nd->out[((i * k->oc + o) * nd->h + oy) * nd->w + ox];
+                        maxerr = fmax(maxerr, fabs(got - ref));
+                    }
+        TH_CHECK(maxerr < 1e-4, "case %zu: forward differs from direct convolution by %g", t, maxerr);
+        free(x);
+        int bad = grad_check(m, n, 0, 1e-2, 1e-2, 30, 1000 + t);
+        TH_CHECK(bad == 0, "case %zu: %d gradient mismatches", t, bad);
+        nn_model_destroy(m);
+    }
+}
+
+static void test_bn_inference_and_training(void)
+{
+    for (int training = 0; training <= 1; training++) {
+        for (int scale = 0; scale <= 1; scale++) {
+            nn_model_t *m = nn_model_create(3, 4, 5);
+            int c = nn_add_conv(m, "conv", 0, 4, 3, 3, 1, 1, NULL, 1, 0);
+            nn_add_bn(m, "bn", c, 1e-3f, 0.1f, scale, 1);
+            nn_model_finalize(m, 1);
+            randomize_params(m, 5);
+            int bad = grad_check(m, 3, training, 1e-2, 2e-2, 30, 77 + training * 2 + scale);
+            TH_CHECK(bad == 0, "training=%d scale=%d: %d mismatches", training, scale, bad);
+            /* forward value: inference uses running statistics */
+            if (!training) {
+                nn_model_prepare(m, 1);
+                float x[60];
+                fill_normal(x, 60, 3, 1.0);
+                nn_forward(m, x, 1, 0);
+                const float *g = nn_param(m, 2, NN_P_GAMMA, NULL), *be = nn_param(m, 2, NN_P_BETA, NULL);
+                const float *mu = nn_param(m, 2, NN_P_MEAN, NULL), *var = nn_param(m, 2, NN_P_VAR, NULL);
+                double z = m->nodes[1].out[20 + 7];
+                double ref = (z - mu[1]) / sqrt(var[1] + 1e-3) * (g ? g[1] : 1.0) + be[1];
+                TH_NEAR(m->nodes[2].out[20 + 7], ref, 1e-5, 1e-5);
+            }
+            nn_model_destroy(m);
+        }
+    }
+}
+
+static void test_bn_running_update(void)
+{
+    /* one channel, batch of 2 x 2 values: mean 2.5, biased var 1.25, unbiased 5/3 */
+    nn_model_t *m = nn_model_create(1, 1, 2);
+    nn_add_bn(m, "bn", 0, 1e-5f, 0.1f, 1, 1);
+    nn_model_finalize(m, 1);
+    nn_model_prepare(m, 2);
+    float x[4] = {1, 2, 3, 4};
+    nn_forward(m, x, 2, 1);
+    TH_NEAR(nn_param(m, 1, NN_P_MEAN, NULL)[0], 0.25, 1e-6, 1e-7);
+    TH_NEAR(nn_param(m, 1, NN_P_VAR, NULL)[0], 0.9 + 0.1 * 5.0 / 3.0, 1e-6, 1e-7);
+    TH_NEAR(nn_output(m)[0], (1 - 2.5) / sqrt(1.25 + 1e-5), 1e-5, 1e-6);
+    nn_model_destroy(m);
+}
+
+static void test_pools(void)
+{
+    /* max pool 3x3 s2 pad 1 (ResNet stem), avg pool both count modes, ceil mode */
+    struct { int k, s, pad, ceil, incl; nn_op op; } cases[] = {
+        {3, 2, 1, 0, 0, NN_MAXPOOL}, {2, 2, 0, 0, 1, NN_AVGPOOL}, {3, 1, 1, 0, 0, NN_AVGPOOL},
+        {3, 1, 1, 0, 1, NN_AVGPOOL}, {3, 2, 0, 1, 0, NN_MAXPOOL}, {3, 2, 1, 1, 1, NN_AVGPOOL},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        nn_model_t *m = nn_model_create(2, 8, 9);
+        int pad[4] = {cases[t].pad, cases[t].pad, cases[t].pad, cases[t].pad};
+        if (cases[t].op == NN_MAXPOOL)
+            nn_add_maxpool(m, "pool", 0, cases[t].k, cases[t].k, cases[t].s, cases[t].s, pad, 0,
+                           cases[t].ceil);
+        else
+            nn_add_avgpool(m, "pool", 0, cases[t].k, cases[t].k, cases[t].s, cases[t].s, pad, 0,
+                           cases[t].ceil, cases[t].incl);
+        nn_model_finalize(m, 1);
+        nn_model_prepare(m, 2);
+        float x[2 * 2 * 8 * 9];
+        fill_normal(x, sizeof x / sizeof x[0], 11 + t, 1.0);
+        nn_forward(m, x, 2, 0);
+        const nn_node_t *nd = &m->nodes[1];
+        /* direct reference for output (1, 1, 1, 1) and the last one */
+        int probes[2][2] = {{1, 1}, {nd->h - 1, nd->w - 1}};
+        for (int p = 0; p < 2; p++) {
+            int oy = probes[p][0], ox = probes[p][1], k = cases[t].k, s = cases[t].s;
+            int pd = cases[t].pad;
+            double best = -1e30, sum = 0.0;
+            int inside = 0, total = 0;
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    int iy = oy * s - pd + i, ix = ox * s - pd + j;
+                    if (iy < 8 + pd && ix < 9 + pd)
+                        total++;
+                    if (iy < 0 || iy >= 8 || ix < 0 || ix >= 9)
+                        continue;
+                    double v = x[(1 * 2 + 1) * 72 + iy * 9 + ix];
+                    best = fmax(best, v);
+                    sum += v;
+                    inside++;
+                }
+            double ref = cases[t].op == NN_MAXPOOL ? best : sum / (cases[t].incl ? total : inside);
+            TH_NEAR(nd->out[(1 * 2 + 1) * nd->h * nd->w + oy * nd->w + ox], ref, 1e-5, 1e-6);
+        }
+        int bad = grad_check(m, 2, 0, 1e-3, 1e-2, 40, 500 + t);
+        TH_CHECK(bad == 0, "pool case %zu: %d mismatches", t, bad);
+        nn_model_destroy(m);
+    }
+}
+
+static void test_dense_gap_relu_concat_add(void)
+{
+    /* conv -> relu, conv -> (branch) ; concat ; add ; gap ; flatten ; dense ; softmax */
+    nn_model_t *m = nn_model_create(3, 6, 6);
+    int a = nn_add_conv(m, "a", 0, 4, 3, 3, 1, 1, NULL, 1, 1);
+    int ra = nn_add_relu(m, "a_relu", a);
+    int b = nn_add_conv(m, "b", 0, 4, 1, 1, 1, 1, NULL, 0, 1);
+    int sum = nn_add_add(m, "sum", ra, b);
+    int cat = nn_add_concat(m, "cat", 3, (int[]){sum, b, 0});
+    int mp = nn_add_maxpool(m, "mp", cat, 2, 2, 2, 2, NULL, 0, 0);
+    int f = nn_add_flatten(m, "flat", mp);
+    int d = nn_add_dense(m, "fc", f, 5, 1);
+    int g = nn_add_gap(m, "gap", cat);
+    (void)g;
+    nn_add_softmax(m, "prob", d);
+    TH_EQ_INT(m->nodes[cat].c, 11);
+    nn_model_finalize(m, 3);
+    randomize_params(m, 9);
+    int bad = grad_check(m, 2, 0, 2e-3, 2e-2, 30, 31);
+    TH_CHECK(bad == 0, "%d mismatches through the graph", bad);
+    nn_model_destroy(m);
+
+    nn_model_t *s = nn_model_create(2, 3, 3);
+    int gp = nn_add_gap(s, "gap", 0);
+    int dd = nn_add_dense(s, "fc", gp, 1, 1);
+    nn_add_sigmoid(s, "sig", dd);
+    nn_model_finalize(s, 3);
+    randomize_params(s, 19);
+    bad = grad_check(s, 3, 0, 1e-2, 1e-2, 18, 41);
+    TH_CHECK(bad == 0, "%d mismatches (gap/dense/sigmoid)", bad);
+    nn_model_destroy(s);
+}
+
+static void test_guided_relu(void)
+{
+    nn_model_t *m = nn_model_create(1, 1, 4);
+    nn_add_relu(m, "r", 0);
+    nn_model_finalize(m, 1);
+    nn_model_prepare(m, 1);
+    float x[4] = {1.0f, -1.0f, 2.0f, 3.0f}, dy[4] = {0.5f, 0.5f, -0.7f, 0.0f}, dx[4];
+    nn_forward(m, x, 1, 0);
+    nn_backward_opts_t o = {.input_grad = 1};
+    nn_backward(m, 1, dy, dx, &o);
+    TH_NEAR(dx[0], 0.5, 0, 1e-7);
+    TH_NEAR(dx[1], 0.0, 0, 1e-7);
+    TH_NEAR(dx[2], -0.7, 0, 1e-7);
+    o.guided_relu = 1;
+    nn_backward(m, 1, dy, dx, &o);
+    TH_NEAR(dx[0], 0.5, 0, 1e-7);
+    TH_NEAR(dx[2], 0.0, 0, 1e-7); /* negative gradient blocked */
+    nn_model_destroy(m);
+}
+
+static void test_losses(void)
+{
+    float logits[6] = {1.0f, 2.0f, 0.5f, -1.0f, 0.0f, 3.0f}, d[6];
+    int labels[2] = {1, 2};
+    double L = loss_softmax_ce(2, 3, logits, labels, d);
+    double l0 = log(exp(1.0) + exp(2.0) + exp(0.5)) - 2.0;
+    double l1 = log(exp(-1.0) + exp(0.0) + exp(3.0)) - 3.0;
+    TH_NEAR(L, (l0 + l1) / 2, 1e-9, 1e-12);
+    for (int k = 0; k < 6; k++) {
+        float keep = logits[k];
+        logits[k] = keep + 1e-3f;
+        double lp = loss_softmax_ce(2, 3, logits, labels, NULL);
+        logits[k] = keep - 1e-3f;
+        double lm = loss_softmax_ce(2, 3, logits, labels, NULL);
+        logits[k] = keep;
+        TH_NEAR(d[k], (lp - lm) / 2e-3, 1e-3, 1e-5);
+    }
+    float z[3] = {2.0f, -1.0f, 0.3f}, t[3] = {1.0f, 0.0f, 1.0f}, dz[3];
+    double B = loss_bce_logits(3, z, t, dz);
+    double ref = (log1p(exp(-2.0)) + log1p(exp(-1.0)) + log1p(exp(-0.3))) / 3;
+    TH_NEAR(B, ref, 1e-7, 1e-9);
+    TH_NEAR(dz[1], (1.0 / (1.0 + exp(1.0))) / 3, 1e-5, 1e-7);
+}
+
+static void test_reinit_block_is_keyed_by_name(void)
+{
+    nn_model_t *a = nn_model_create(1, 5, 5), *b = nn_model_create(1, 5, 5);
+    nn_model_t *ms[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        nn_set_block(ms[i], "low");
+        int c1 = nn_add_conv(ms[i], "c1", 0, 2, 3, 3, 1, 1, NULL, 1, 1);
+        nn_set_block(ms[i], "high");
+        nn_add_conv(ms[i], "c2", c1, 2, 3, 3, 1, 1, NULL, 1, 1);
+    }
+    nn_model_finalize(a, 5);
+    nn_model_finalize(b, 6);
+    TH_CHECK(memcmp(nn_param(a, 2, NN_P_WEIGHT, NULL), nn_param(b, 2, NN_P_WEIGHT, NULL),
+                    sizeof(float) * 36) != 0, "different seeds gave the same weights");
+    nn_model_reinit_block(b, "high", 5, 0);
+    TH_CHECK(memcmp(nn_param(a, 2, NN_P_WEIGHT, NULL), nn_param(b, 2, NN_P_WEIGHT, NULL),
+                    sizeof(float) * 36) == 0, "re-initializing block 'high' with seed 5 differs");
+    TH_CHECK(memcmp(nn_param(a, 1, NN_P_WEIGHT, NULL), nn_param(b, 1, NN_P_WEIGHT, NULL),
+                    sizeof(float) * 18) != 0, "block 'low' was touched");
+    TH_CHECK(nn_model_reinit_block(b, "nope", 1, 0) < 0, "unknown block accepted");
+    /* Glorot uniform bound: sqrt(6/(fan_in+fan_out)) = sqrt(6/(18+18)) */
+    const float *w = nn_param(a, 2, NN_P_WEIGHT, NULL);
+    double mx = 0;
+    for (int i = 0; i < 36; i++)
+        mx = fmax(mx, fabs(w[i]));
+    TH_CHECK(mx <= sqrt(6.0 / 36.0) && mx > 0.5 * sqrt(6.0 / 36.0), "Glorot range: max |w| %g", mx);
+    nn_model_destroy(a);
+    nn_model_destroy(b);
+}
+
+int main(void)
+{
+    sc_log_set_level(SC_LOG_ERROR);
+    TH_RUN(test_conv_forward_and_grad);
+    TH_RUN(test_bn_inference_and_training);
+    TH_RUN(test_bn_running_update);
+    TH_RUN(test_pools);
+    TH_RUN(test_dense_gap_relu_concat_add);
+    TH_RUN(test_guided_relu);
+    TH_RUN(test_losses);
+    TH_RUN(test_reinit_block_is_keyed_by_name);
+    return th_report();
+}
