@@ -42,10 +42,12 @@ LDFLAGS += $(SANFLAGS)
 LIB_SRC := $(shell find common workers -name '*.c' 2>/dev/null | sort)
 DRV_SRC := $(sort $(wildcard driver/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 DRV_OBJ := $(DRV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB := $(BUILD)/libsalcheck.a
 BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
@@ -90,6 +92,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
 # Test tiers. tests/run_tests.sh runs every binary and script, sums their
 # "N passed, N failed" lines and prints the TOTAL line last.
 test: build/.deps-test $(BIN) $(TEST_BIN)
@@ -101,10 +107,11 @@ test-unit: $(BIN) $(TEST_BIN)
 demo: $(BIN)
 	$(BIN) run jobs/demo.ini --out build/demo/results.h5
 
-bench: $(BIN)
-	@bash bench/run.sh
+bench: $(BIN) $(BENCH_BIN)
+	@BUILD=$(BUILD) bash bench/run.sh
 
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(DRV_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(DRV_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d) \
+         $(BENCH_SRC:bench/%.c=$(BUILD)/obj/bench/%.d)
