@@ -34,7 +34,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS += -Icommon -Iworkers -Idriver -I$(BUILD)/gen -Itests/unit
-CFLAGS += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -Wall -Wextra -Wno-unused-parameter \
+CFLAGS += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
           -MMD -MP $(SANFLAGS) $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lm
 LDFLAGS += $(SANFLAGS)

@@ -67,10 +67,11 @@ int main(int argc, char **argv)
     if (size > 1)
         sc_log_set_rank(rank);
     int rc = cmd->fn(argc - 1, argv + 1);
-    if (rc != 0 && size > 1) {
-        /* A failing rank must not leave the others waiting in a collective. */
-        MPI_Abort(MPI_COMM_WORLD, 1);
+    if (rc != CLI_OK && rc != CLI_FAIL_ALL && rc != CLI_INTERRUPTED && size > 1) {
+        /* A rank that failed alone must not leave the others waiting in a collective. */
+        fprintf(stderr, "salcheck: rank %d failed; stopping all ranks\n", rank);
+        MPI_Abort(MPI_COMM_WORLD, CLI_FAIL_RANK);
     }
     MPI_Finalize();
-    return rc == 0 ? 0 : 1;
+    return rc == CLI_OK ? 0 : rc == CLI_INTERRUPTED ? CLI_INTERRUPTED : 1;
 }

@@ -1,0 +1,661 @@
+/*
+ * results.c - the shared HDF5 results file (results.h).
+ *
+ * Parallel HDF5 rules followed here: every object is created collectively
+ * with early allocation and no filters; raw-data writes of cells are
+ * independent; memory and file types are equal (conversions are done in C,
+ * e.g. float16), so HDF5 never converts inside a parallel write.
+ */
+#include "io/results.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sc.h"
+
+#define CHECK_H5(expr, ...)                                                     \
+    do {                                                                        \
+        if ((expr) < 0) {                                                       \
+            sc_log(SC_LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__);              \
+            rc = SC_ERR_H5;                                                     \
+            goto cleanup;                                                       \
+        }                                                                       \
+    } while (0)
+
+struct results {
+    hid_t file;
+    MPI_Comm comm;
+    int rank;
+    int n_images, n_variants, n_methods, n_metrics, n_sims, n_pairs, h, w, classes;
+    results_maps_t maps_kind;
+    hid_t f16;                  /* the float16 file/memory type */
+    hid_t *maps;                /* [M] */
+    hid_t *metrics;             /* [K] */
+    hid_t *sims;                /* [S] */
+    hid_t logits, target, done, seconds, rankd, pair_done;
+    uint16_t *half;             /* [H*W] conversion buffer */
+    double *column;             /* [max(M)] metric column buffer */
+};
+
+static const char *exp_names[RESULTS_EXP_COUNT] = {"cascading", "independent", "untrained",
+                                                   "label", "repeatability", "reproducibility",
+                                                   "baseline"};
+
+const char *results_experiment_name(int exp)
+{
+    return exp >= 0 && exp < RESULTS_EXP_COUNT ? exp_names[exp] : "?";
+}
+
+/* ---- float16 ---- */
+
+uint16_t results_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = x & 0x7fffffu;
+    if (((x >> 23) & 0xff) == 0xff) /* inf or NaN */
+        return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
+    if (exp >= 31)
+        return (uint16_t)(sign | 0x7c00u);
+    if (exp <= 0) {
+        if (exp < -10)
+            return (uint16_t)sign;
+        mant |= 0x800000u;
+        int shift = 14 - exp;
+        uint32_t half = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)exp << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (half & 1)))
+        half++; /* may carry into the exponent: still correct, up to inf */
+    return (uint16_t)(sign | half);
+}
+
+float results_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
+    uint32_t x;
+    if (exp == 0) {
+        if (mant == 0) {
+            x = sign;
+        } else {
+            int e = -1;
+            do {
+                e++;
+                mant <<= 1;
+            } while (!(mant & 0x400u));
+            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        x = sign | 0x7f800000u | (mant << 13);
+    } else {
+        x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+static hid_t make_f16(void)
+{
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    if (t < 0)
+        return t;
+    if (H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_precision(t, 16) < 0 ||
+        H5Tset_size(t, 2) < 0 || H5Tset_ebias(t, 15) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* ---- helpers ---- */
+
+static hid_t str_type(size_t len)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, len);
+    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    return t;
+}
+
+/* Collective: every rank passes the same value. */
+static int attr_str(hid_t obj, const char *key, const char *value)
+{
+    hid_t t = str_type(strlen(value) + 1), s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, key, t, s, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, t, value) >= 0;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(s);
+    H5Tclose(t);
+    return ok ? 0 : -1;
+}
+
+static int attr_i64(hid_t obj, const char *key, long long value)
+{
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, key, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &value) >= 0;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(s);
+    return ok ? 0 : -1;
+}
+
+/* Create a dataset; fill_nan: metrics-like datasets start as NaN. */
+static hid_t create_ds(hid_t loc, const char *name, hid_t type, int rank, const hsize_t *dims,
+                       int fill_nan, int fill_zero)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    if (fill_nan) {
+        double nan = NAN;
+        H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan);
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    } else if (fill_zero) {
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    } else {
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    }
+    hid_t d = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    return d;
+}
+
+/* Root-only write of a whole small dataset (independent I/O). */
+static int write_all(hid_t d, hid_t mtype, const void *buf)
+{
+    return H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+}
+
+/* Pack strings into a fixed-length buffer; returns the width (>= 2). */
+static char *pack_strings(const char *const *items, int count, size_t *width)
+{
+    size_t w = 2;
+    for (int i = 0; i < count; i++)
+        if (strlen(items[i]) + 1 > w)
+            w = strlen(items[i]) + 1;
+    char *buf = calloc(count > 0 ? (size_t)count : 1, w);
+    if (buf)
+        for (int i = 0; i < count; i++)
+            memcpy(buf + (size_t)i * w, items[i], strlen(items[i]));
+    *width = w;
+    return buf;
+}
+
+static int write_strings(hid_t loc, const char *name, const char *const *items, int count,
+                         int is_root)
+{
+    size_t width;
+    char *buf = pack_strings(items, count, &width);
+    if (!buf)
+        return SC_ERR_NOMEM;
+    hid_t t = str_type(width);
+    hsize_t dims[1] = {(hsize_t)count};
+    hid_t d = create_ds(loc, name, t, 1, dims, 0, 1);
+    int rc = d < 0 ? SC_ERR_H5 : 0;
+    if (d >= 0 && is_root && count > 0 && write_all(d, t, buf) < 0)
+        rc = SC_ERR_H5;
+    if (d >= 0)
+        H5Dclose(d);
+    H5Tclose(t);
+    free(buf);
+    return rc;
+}
+
+static int write_numbers(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                         const hsize_t *dims, const void *data, int is_root)
+{
+    hid_t d = create_ds(loc, name, ftype, rank, dims, 0, 1);
+    if (d < 0)
+        return SC_ERR_H5;
+    int rc = 0;
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= dims[i];
+    if (is_root && total > 0 && data && write_all(d, mtype, data) < 0)
+        rc = SC_ERR_H5;
+    H5Dclose(d);
+    return rc;
+}
+
+static hid_t open_fapl(MPI_Comm comm)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+    return fapl;
+}
+
+static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
+{
+    results_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->comm = comm;
+    MPI_Comm_rank(comm, &r->rank);
+    r->n_images = L->n_images;
+    r->n_variants = L->n_variants;
+    r->n_methods = L->n_methods;
+    r->n_metrics = L->n_metrics;
+    r->n_sims = L->n_sims;
+    r->n_pairs = L->n_pairs;
+    r->h = L->h;
+    r->w = L->w;
+    r->classes = L->classes;
+    r->maps_kind = L->maps;
+    r->file = r->logits = r->target = r->done = r->seconds = r->rankd = r->pair_done = -1;
+    r->f16 = make_f16();
+    r->maps = calloc((size_t)L->n_methods + 1, sizeof(hid_t));
+    r->metrics = calloc((size_t)L->n_metrics + 1, sizeof(hid_t));
+    r->sims = calloc((size_t)L->n_sims + 1, sizeof(hid_t));
+    r->half = calloc((size_t)L->h * L->w, sizeof(uint16_t));
+    r->column = calloc((size_t)L->n_methods + 1, sizeof(double));
+    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column) {
+        results_close(r);
+        return NULL;
+    }
+    for (int i = 0; i < L->n_methods; i++)
+        r->maps[i] = -1;
+    for (int i = 0; i < L->n_metrics; i++)
+        r->metrics[i] = -1;
+    for (int i = 0; i < L->n_sims; i++)
+        r->sims[i] = -1;
+    return r;
+}
+
+int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, results_t **out)
+{
+    int rc = 0;
+    hid_t fapl = -1, g = -1;
+    *out = NULL;
+    results_t *r = results_alloc(L, comm);
+    CHECK_ALLOC(r);
+    const int root = r->rank == 0;
+    fapl = open_fapl(comm);
+    H5E_BEGIN_TRY { r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl); } H5E_END_TRY;
+    CHECK(r->file >= 0, SC_ERR_IO, "cannot create results file '%s' (directory missing or not "
+                                   "writable?)", path);
+    /* root attributes (collective: same values everywhere) */
+    char created[64];
+    time_t now = time(NULL);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    CHECK_H5(attr_str(r->file, "salcheck_version", SALCHECK_VERSION), "attr");
+    CHECK_H5(attr_str(r->file, "job", L->job_text ? L->job_text : ""), "attr");
+    CHECK_H5(attr_str(r->file, "job_path", L->job_path ? L->job_path : ""), "attr");
+    CHECK_H5(attr_str(r->file, "created", created), "attr");
+    CHECK_H5(attr_i64(r->file, "seed", (long long)L->seed), "attr");
+    CHECK_H5(attr_i64(r->file, "ranks", L->ranks), "attr");
+    CHECK_H5(attr_i64(r->file, "image_size", L->h), "attr");
+    CHECK_H5(attr_str(r->file, "maps_dtype",
+                      L->maps == RESULTS_MAPS_F16 ? "float16"
+                      : L->maps == RESULTS_MAPS_F32 ? "float32" : "none"), "attr");
+
+    const hsize_t N = (hsize_t)L->n_images, V = (hsize_t)L->n_variants, M = (hsize_t)L->n_methods;
+    const hsize_t P = (hsize_t)L->n_pairs, H = (hsize_t)L->h, W = (hsize_t)L->w;
+    /* /images */
+    g = H5Gcreate2(r->file, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /images");
+    CHECK_RC(write_strings(g, "id", L->image_ids, L->n_images, root));
+    CHECK_RC(write_numbers(g, "label", H5T_STD_I8LE, H5T_NATIVE_INT8, 1, (hsize_t[]){N}, L->labels, root));
+    CHECK_RC(write_numbers(g, "gt", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, (hsize_t[]){N, H, W}, L->gt, root));
+    H5Gclose(g);
+    /* /variants */
+    g = H5Gcreate2(r->file, "variants", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /variants");
+    CHECK_RC(write_strings(g, "name", L->variant_names, L->n_variants, root));
+    CHECK_RC(write_strings(g, "kind", L->variant_kinds, L->n_variants, root));
+    CHECK_RC(write_strings(g, "base", L->variant_bases, L->n_variants, root));
+    CHECK_RC(write_strings(g, "reinit", L->variant_reinit, L->n_variants, root));
+    CHECK_RC(write_numbers(g, "state", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){V},
+                           L->variant_states, root));
+    CHECK_RC(write_numbers(g, "n_images", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){V},
+                           L->variant_n_images, root));
+    H5Gclose(g);
+    /* /methods */
+    g = H5Gcreate2(r->file, "methods", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /methods");
+    CHECK_RC(write_strings(g, "name", L->method_names, L->n_methods, root));
+    CHECK_H5(attr_str(g, "params", L->method_params ? L->method_params : ""), "attr");
+    H5Gclose(g);
+    /* /maps */
+    g = H5Gcreate2(r->file, "maps", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /maps");
+    if (L->maps != RESULTS_MAPS_NONE) {
+        for (int m = 0; m < L->n_methods; m++) {
+            r->maps[m] = create_ds(g, L->method_names[m],
+                                   L->maps == RESULTS_MAPS_F16 ? r->f16 : H5T_IEEE_F32LE, 4,
+                                   (hsize_t[]){V, N, H, W}, 0, 0);
+            CHECK_H5(r->maps[m], "create /maps/%s", L->method_names[m]);
+        }
+    }
+    H5Gclose(g);
+    /* /metrics */
+    g = H5Gcreate2(r->file, "metrics", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /metrics");
+    for (int k = 0; k < L->n_metrics; k++) {
+        r->metrics[k] = create_ds(g, L->metric_names[k], H5T_IEEE_F64LE, 3, (hsize_t[]){M, V, N}, 1, 0);
+        CHECK_H5(r->metrics[k], "create /metrics/%s", L->metric_names[k]);
+    }
+    H5Gclose(g);
+    /* /scores */
+    g = H5Gcreate2(r->file, "scores", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /scores");
+    r->logits = create_ds(g, "logits", H5T_IEEE_F32LE, 3, (hsize_t[]){V, N, (hsize_t)L->classes}, 0, 1);
+    r->target = create_ds(g, "target", H5T_STD_I32LE, 2, (hsize_t[]){V, N}, 0, 1);
+    CHECK_H5(r->logits < 0 || r->target < 0 ? -1 : 0, "create /scores");
+    H5Gclose(g);
+    /* /pairs */
+    g = H5Gcreate2(r->file, "pairs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /pairs");
+    CHECK_RC(write_numbers(g, "index", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, (hsize_t[]){P, 4},
+                           L->pair_index, root));
+    CHECK_RC(write_numbers(g, "experiment", H5T_STD_I8LE, H5T_NATIVE_INT8, 1, (hsize_t[]){P},
+                           L->pair_experiment, root));
+    {
+        const char *exps[RESULTS_EXP_COUNT];
+        for (int e = 0; e < RESULTS_EXP_COUNT; e++)
+            exps[e] = exp_names[e];
+        CHECK_RC(write_strings(g, "experiment_names", exps, RESULTS_EXP_COUNT, root));
+    }
+    for (int s = 0; s < L->n_sims; s++) {
+        r->sims[s] = create_ds(g, L->sim_names[s], H5T_IEEE_F64LE, 2, (hsize_t[]){M, P}, 1, 0);
+        CHECK_H5(r->sims[s], "create /pairs/%s", L->sim_names[s]);
+    }
+    H5Gclose(g);
+    /* /status */
+    g = H5Gcreate2(r->file, "status", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(g, "create /status");
+    {
+        uint8_t *planned = calloc((size_t)(V * N) + 1, 1);
+        CHECK_ALLOC(planned);
+        for (hsize_t v = 0; v < V; v++)
+            for (hsize_t i = 0; i < N; i++)
+                planned[v * N + i] = (int)i < L->variant_n_images[v];
+        rc = write_numbers(g, "planned", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){V, N},
+                           planned, root);
+        free(planned);
+        CHECK_RC(rc);
+    }
+    r->done = create_ds(g, "done", H5T_STD_U8LE, 2, (hsize_t[]){V, N}, 0, 1);
+    r->seconds = create_ds(g, "seconds", H5T_IEEE_F64LE, 2, (hsize_t[]){V, N}, 1, 0);
+    r->rankd = create_ds(g, "rank", H5T_STD_I32LE, 2, (hsize_t[]){V, N}, 0, 1);
+    r->pair_done = create_ds(g, "pair_done", H5T_STD_U8LE, 1, (hsize_t[]){P}, 0, 1);
+    CHECK_H5(r->done < 0 || r->seconds < 0 || r->rankd < 0 || r->pair_done < 0 ? -1 : 0,
+             "create /status");
+    H5Gclose(g);
+    g = -1;
+    /* metadata on disk before any worker writes, so a killed run leaves a valid file */
+    CHECK_H5(H5Fflush(r->file, H5F_SCOPE_GLOBAL), "flush '%s'", path);
+    MPI_Barrier(comm);
+    *out = r;
+    r = NULL;
+cleanup:
+    if (g >= 0)
+        H5Gclose(g);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (r)
+        results_close(r);
+    return rc;
+}
+
+/* Read a fixed-length string dataset into a NUL-separated array of `width`-byte items. */
+static int check_strings(hid_t file, const char *name, const char *const *expect, int count,
+                         const char *path)
+{
+    int rc = 0;
+    hid_t d = -1, t = -1, s = -1;
+    char *buf = NULL;
+    H5E_BEGIN_TRY { d = H5Dopen2(file, name, H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(d >= 0, SC_ERR_FORMAT, "'%s' has no %s: not a salcheck results file", path, name);
+    s = H5Dget_space(d);
+    CHECK(H5Sget_simple_extent_npoints(s) == count, SC_ERR_FORMAT,
+          "'%s': %s has %lld entries, this job plans %d: the file was made by another job "
+          "(use a new --out, or the job that made it)", path, name,
+          (long long)H5Sget_simple_extent_npoints(s), count);
+    t = H5Dget_type(d);
+    size_t width = H5Tget_size(t);
+    buf = calloc((size_t)count + 1, width + 1);
+    CHECK_ALLOC(buf);
+    if (count > 0)
+        CHECK_H5(H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), "read %s", name);
+    for (int i = 0; i < count; i++) {
+        char item[1024];
+        snprintf(item, sizeof item, "%.*s", (int)width, buf + (size_t)i * width);
+        CHECK(!strcmp(item, expect[i]), SC_ERR_FORMAT,
+              "'%s': %s[%d] is '%s', this job plans '%s': the file was made by another job", path,
+              name, i, item, expect[i]);
+    }
+cleanup:
+    free(buf);
+    if (t >= 0)
+        H5Tclose(t);
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, results_t **out)
+{
+    int rc = 0;
+    hid_t fapl = -1;
+    *out = NULL;
+    results_t *r = results_alloc(L, comm);
+    CHECK_ALLOC(r);
+    fapl = open_fapl(comm);
+    H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDWR, fapl); } H5E_END_TRY;
+    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume", path);
+    CHECK_RC(check_strings(r->file, "images/id", L->image_ids, L->n_images, path));
+    CHECK_RC(check_strings(r->file, "variants/name", L->variant_names, L->n_variants, path));
+    CHECK_RC(check_strings(r->file, "methods/name", L->method_names, L->n_methods, path));
+    char name[256];
+    for (int m = 0; m < L->n_methods && L->maps != RESULTS_MAPS_NONE; m++) {
+        snprintf(name, sizeof name, "maps/%s", L->method_names[m]);
+        H5E_BEGIN_TRY { r->maps[m] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->maps[m] >= 0, SC_ERR_FORMAT, "'%s' has no /%s (map storage changed?)", path, name);
+    }
+    for (int k = 0; k < L->n_metrics; k++) {
+        snprintf(name, sizeof name, "metrics/%s", L->metric_names[k]);
+        H5E_BEGIN_TRY { r->metrics[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->metrics[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+    }
+    for (int s = 0; s < L->n_sims; s++) {
+        snprintf(name, sizeof name, "pairs/%s", L->sim_names[s]);
+        H5E_BEGIN_TRY { r->sims[s] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->sims[s] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+    }
+    r->logits = H5Dopen2(r->file, "scores/logits", H5P_DEFAULT);
+    r->target = H5Dopen2(r->file, "scores/target", H5P_DEFAULT);
+    r->done = H5Dopen2(r->file, "status/done", H5P_DEFAULT);
+    r->seconds = H5Dopen2(r->file, "status/seconds", H5P_DEFAULT);
+    r->rankd = H5Dopen2(r->file, "status/rank", H5P_DEFAULT);
+    r->pair_done = H5Dopen2(r->file, "status/pair_done", H5P_DEFAULT);
+    CHECK_H5(r->logits < 0 || r->target < 0 || r->done < 0 || r->seconds < 0 || r->rankd < 0 ||
+                     r->pair_done < 0 ? -1 : 0, "'%s': /scores or /status incomplete", path);
+    {
+        hid_t s = H5Dget_space(r->pair_done);
+        hssize_t np = H5Sget_simple_extent_npoints(s);
+        H5Sclose(s);
+        CHECK(np == L->n_pairs, SC_ERR_FORMAT, "'%s' plans %lld pairs, this job %d: made by "
+              "another job", path, (long long)np, L->n_pairs);
+    }
+    *out = r;
+    r = NULL;
+cleanup:
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    if (r)
+        results_close(r);
+    return rc;
+}
+
+int results_close(results_t *r)
+{
+    if (!r)
+        return 0;
+    for (int i = 0; r->maps && i < r->n_methods; i++)
+        if (r->maps[i] >= 0)
+            H5Dclose(r->maps[i]);
+    for (int i = 0; r->metrics && i < r->n_metrics; i++)
+        if (r->metrics[i] >= 0)
+            H5Dclose(r->metrics[i]);
+    for (int i = 0; r->sims && i < r->n_sims; i++)
+        if (r->sims[i] >= 0)
+            H5Dclose(r->sims[i]);
+    hid_t ds[6] = {r->logits, r->target, r->done, r->seconds, r->rankd, r->pair_done};
+    for (int i = 0; i < 6; i++)
+        if (ds[i] >= 0)
+            H5Dclose(ds[i]);
+    if (r->f16 >= 0)
+        H5Tclose(r->f16);
+    int rc = 0;
+    if (r->file >= 0 && H5Fclose(r->file) < 0)
+        rc = SC_ERR_H5;
+    free(r->maps);
+    free(r->metrics);
+    free(r->sims);
+    free(r->half);
+    free(r->column);
+    free(r);
+    return rc;
+}
+
+/* Select a block of `count` at `start` in dataset d; returns file space (caller closes). */
+static hid_t select_block(hid_t d, int rank, const hsize_t *start, const hsize_t *count)
+{
+    hid_t fs = H5Dget_space(d);
+    if (fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0) {
+        H5Sclose(fs);
+        return -1;
+    }
+    (void)rank;
+    return fs;
+}
+
+static int write_block(hid_t d, hid_t mtype, int rank, const hsize_t *start, const hsize_t *count,
+                       const void *buf)
+{
+    hid_t fs = select_block(d, rank, start, count);
+    if (fs < 0)
+        return -1;
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= count[i];
+    hid_t ms = H5Screate_simple(1, &total, NULL);
+    herr_t st = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return st < 0 ? -1 : 0;
+}
+
+static int read_block(hid_t d, hid_t mtype, int rank, const hsize_t *start, const hsize_t *count,
+                      void *buf)
+{
+    hid_t fs = select_block(d, rank, start, count);
+    if (fs < 0)
+        return -1;
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++)
+        total *= count[i];
+    hid_t ms = H5Screate_simple(1, &total, NULL);
+    herr_t st = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    return st < 0 ? -1 : 0;
+}
+
+int results_write_cell(results_t *r, int v, int i, const float *maps, const double *metrics,
+                       const float *logits, int target, double seconds, int rank)
+{
+    int rc = 0;
+    const size_t hw = (size_t)r->h * r->w;
+    if (r->maps_kind != RESULTS_MAPS_NONE && maps) {
+        for (int m = 0; m < r->n_methods; m++) {
+            hsize_t start[4] = {(hsize_t)v, (hsize_t)i, 0, 0}, count[4] = {1, 1, (hsize_t)r->h, (hsize_t)r->w};
+            const float *map = maps + m * hw;
+            if (r->maps_kind == RESULTS_MAPS_F16) {
+                for (size_t k = 0; k < hw; k++)
+                    r->half[k] = results_f32_to_f16(map[k]);
+                CHECK_H5(write_block(r->maps[m], r->f16, 4, start, count, r->half), "write map");
+            } else {
+                CHECK_H5(write_block(r->maps[m], H5T_NATIVE_FLOAT, 4, start, count, map), "write map");
+            }
+        }
+    }
+    for (int k = 0; k < r->n_metrics; k++) {
+        hsize_t start[3] = {0, (hsize_t)v, (hsize_t)i}, count[3] = {(hsize_t)r->n_methods, 1, 1};
+        CHECK_H5(write_block(r->metrics[k], H5T_NATIVE_DOUBLE, 3, start, count,
+                             metrics + (size_t)k * r->n_methods), "write metrics");
+    }
+    {
+        hsize_t start[3] = {(hsize_t)v, (hsize_t)i, 0}, count[3] = {1, 1, (hsize_t)r->classes};
+        CHECK_H5(write_block(r->logits, H5T_NATIVE_FLOAT, 3, start, count, logits), "write logits");
+        int32_t t = target, rk = rank;
+        CHECK_H5(write_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t), "write target");
+        CHECK_H5(write_block(r->seconds, H5T_NATIVE_DOUBLE, 2, start, (hsize_t[]){1, 1}, &seconds), "write seconds");
+        CHECK_H5(write_block(r->rankd, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &rk), "write rank");
+    }
+cleanup:
+    return rc;
+}
+
+int results_mark_done(results_t *r, int v, int i)
+{
+    uint8_t one = 1;
+    hsize_t start[2] = {(hsize_t)v, (hsize_t)i}, count[2] = {1, 1};
+    return write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &one) < 0 ? SC_ERR_H5 : 0;
+}
+
+int results_read_map(results_t *r, int method, int v, int i, float *out)
+{
+    if (r->maps_kind == RESULTS_MAPS_NONE)
+        return SC_ERR_ARG;
+    hsize_t start[4] = {(hsize_t)v, (hsize_t)i, 0, 0}, count[4] = {1, 1, (hsize_t)r->h, (hsize_t)r->w};
+    const size_t hw = (size_t)r->h * r->w;
+    if (r->maps_kind == RESULTS_MAPS_F16) {
+        if (read_block(r->maps[method], r->f16, 4, start, count, r->half) < 0)
+            return SC_ERR_H5;
+        for (size_t k = 0; k < hw; k++)
+            out[k] = results_f16_to_f32(r->half[k]);
+        return 0;
+    }
+    return read_block(r->maps[method], H5T_NATIVE_FLOAT, 4, start, count, out) < 0 ? SC_ERR_H5 : 0;
+}
+
+int results_write_pair(results_t *r, int p, const double *sims)
+{
+    for (int s = 0; s < r->n_sims; s++) {
+        hsize_t start[2] = {0, (hsize_t)p}, count[2] = {(hsize_t)r->n_methods, 1};
+        if (write_block(r->sims[s], H5T_NATIVE_DOUBLE, 2, start, count,
+                        sims + (size_t)s * r->n_methods) < 0)
+            return SC_ERR_H5;
+    }
+    uint8_t one = 1;
+    hsize_t start[1] = {(hsize_t)p}, count[1] = {1};
+    return write_block(r->pair_done, H5T_NATIVE_UINT8, 1, start, count, &one) < 0 ? SC_ERR_H5 : 0;
+}
+
+int results_read_done(results_t *r, uint8_t *cells, uint8_t *pairs)
+{
+    if (cells && r->n_variants * r->n_images > 0 &&
+        H5Dread(r->done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, cells) < 0)
+        return SC_ERR_H5;
+    if (pairs && r->n_pairs > 0 &&
+        H5Dread(r->pair_done, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, pairs) < 0)
+        return SC_ERR_H5;
+    return 0;
+}

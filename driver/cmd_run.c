@@ -1,0 +1,1025 @@
+/*
+ * cmd_run.c - `salcheck run JOB.ini`: the distributed audit (DESIGN.md, "Data flow").
+ *
+ * Every rank parses the job, opens the data set, trains the missing recipe
+ * models together (data-parallel), loads the models and builds the same plan.
+ * The results file is created collectively. The root then hands out work
+ * items (a model variant x a block of images, all methods) most expensive
+ * first and computes items itself when nobody is waiting; each worker writes
+ * its maps, metrics and timings into its own cells and then the cells' done
+ * flags. A second phase computes the pair similarities from the stored maps.
+ * Finally the root writes /summary and prints the tables (aggregate.c).
+ *
+ * SIGUSR1, SIGTERM and SIGINT stop the run gracefully: items in progress
+ * finish and are flushed, nothing new starts, the exit status is 3 and
+ * `--resume` continues where it stopped, with any number of ranks.
+ */
+#include <errno.h>
+#include <math.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aggregate.h"
+#include "cli.h"
+#include "io/dataset.h"
+#include "io/image.h"
+#include "io/job.h"
+#include "io/results.h"
+#include "metrics/localization.h"
+#include "metrics/metrics.h"
+#include "metrics/similarity.h"
+#include "nn/modelfile.h"
+#include "phantom/phantom.h"
+#include "plan.h"
+#include "rng.h"
+#include "saliency/saliency.h"
+#include "sc.h"
+#include "train/train.h"
+
+#define TAG_REQUEST 101
+#define TAG_ITEM 102
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: salcheck run JOB.ini [--out FILE.h5] [--resume] [--force] [--progress SECONDS]\n"
+            "                            [--rank-progress]\n\n"
+            "Runs the audit a job file describes (README.md, 'Job file reference') into one HDF5\n"
+            "results file, as 1 process or under mpirun/srun with any number of ranks.\n\n"
+            "  --out FILE.h5      results file (default: the job's [job] out, else JOBNAME.h5)\n"
+            "  --resume           continue an interrupted run in FILE.h5: finished cells are kept,\n"
+            "                     the rest are computed (any rank count)\n"
+            "  --force            overwrite an existing results file\n"
+            "  --progress S       progress line every S seconds on stderr (default 10)\n"
+            "  --rank-progress    also report what each rank finished\n\n"
+            "SIGUSR1/SIGTERM/SIGINT: finish the current items, flush, exit with status 3.\n");
+}
+
+/* ---- data ---- */
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static int mkdirs(const char *path)
+{
+    char buf[JOB_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void parent_dir(const char *path, char *out, size_t len)
+{
+    snprintf(out, len, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(out, len, ".");
+}
+
+/* The phantom data set of the job, generated in parallel when absent. COLLECTIVE. */
+static int ensure_phantom(const job_t *job, MPI_Comm comm)
+{
+    int rank, size, rc = 0;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    char labels[JOB_PATH_MAX + 32];
+    snprintf(labels, sizeof labels, "%s/labels.csv", job->data_dir);
+    int present = file_exists(labels);
+    MPI_Bcast(&present, 1, MPI_INT, 0, comm);
+    if (present)
+        return 0;
+    phantom_config_t cfg;
+    phantom_config_default(&cfg);
+    cfg.size = job->phantom_size;
+    cfg.seed = (uint64_t)job->phantom_seed;
+    cfg.positive_fraction = job->phantom_positive_fraction;
+    if (rank == 0) {
+        SC_INFO("generating the phantom data set: %d images of %dx%d, seed %d, into %s",
+                job->phantom_count, cfg.size, cfg.size, job->phantom_seed, job->data_dir);
+        rc = phantom_make_dirs(job->data_dir);
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc < 0)
+        return rc;
+    uint32_t n = (uint32_t)job->phantom_count;
+    uint32_t begin = (uint32_t)((uint64_t)n * rank / size), end = (uint32_t)((uint64_t)n * (rank + 1) / size);
+    char *rows = NULL;
+    size_t rows_len = 0;
+    rc = phantom_write_images(&cfg, job->data_dir, PHANTOM_FORMAT_RSNA, begin, end, &rows, &rows_len);
+    int failed = rc < 0, any_failed = 0;
+    MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, comm);
+    if (any_failed) {
+        free(rows);
+        return SC_ERR_IO;
+    }
+    int len = (int)rows_len, *lens = NULL, *displs = NULL;
+    char *all = NULL;
+    if (rank == 0) {
+        lens = calloc((size_t)size, sizeof(int));
+        displs = calloc((size_t)size, sizeof(int));
+    }
+    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
+    int total = 0;
+    if (rank == 0) {
+        for (int r = 0; r < size; r++) {
+            displs[r] = total;
+            total += lens[r];
+        }
+        all = malloc((size_t)total + 1);
+    }
+    MPI_Gatherv(rows, len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, comm);
+    if (rank == 0) {
+        all[total] = 0;
+        rc = phantom_write_csvs(&cfg, job->data_dir, PHANTOM_FORMAT_RSNA, n, all, (size_t)total);
+    }
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    free(rows);
+    free(all);
+    free(lens);
+    free(displs);
+    return rc;
+}
+
+/* ---- the run's state ---- */
+
+typedef struct run_ctx {
+    MPI_Comm comm;
+    int rank, size;
+    job_t *job;
+    dataset_t *ds;
+    plan_t *plan;
+    results_t *res;
+    nn_model_t *models[JOB_MAX_MODELS];
+    float *base_params[JOB_MAX_MODELS];
+    sal_ws_t *ws[JOB_MAX_MODELS];
+    image_loader_t *loaders[3];
+    metrics_ws_t *mws;
+    int applied_variant[JOB_MAX_MODELS]; /* variant whose weights each model holds, -1 base */
+    float *x, *gray, *raw, *maps, *logits;
+    double *metrics, *sims;
+    float *map_a, *map_b;
+    int batch;
+    plan_item_t *items;
+    int n_items;
+    int pair_block;
+    double cells_done, maps_done;
+    int failed_items;
+    int rank_progress;
+} run_ctx_t;
+
+static int norm_index(const char *name)
+{
+    image_norm_t n;
+    if (image_norm_parse(name, &n) < 0)
+        return IMAGE_NORM_INCEPTION;
+    return (int)n;
+}
+
+/* Make models[j] hold the weights of variant v. */
+static int use_variant(run_ctx_t *c, int v)
+{
+    const plan_variant_t *pv = &c->plan->variants[v];
+    int j = pv->model;
+    if (c->applied_variant[j] == v)
+        return 0;
+    nn_model_t *m = c->models[j];
+    memcpy(m->params, c->base_params[j], sizeof(float) * m->n_params);
+    c->applied_variant[j] = v;
+    if (pv->kind == PLAN_TRAINED)
+        return 0;
+    return plan_apply_variant(c->plan, pv, m, c->job->keep_bn_stats);
+}
+
+static void fill_metrics_nan(run_ctx_t *c, int method)
+{
+    const int M = c->plan->n_methods;
+    for (int k = 0; k < c->plan->n_metrics; k++)
+        c->metrics[(size_t)k * M + method] = NAN;
+}
+
+static double metric_value(const loc_result_t *r, int idx)
+{
+    const double values[PLAN_METRIC_COUNT] = {r->auprc, r->ap, r->roc_auc, r->pointing, r->energy,
+                                              r->rra, r->topk, r->iou_otsu, r->dice_otsu,
+                                              r->iou_fixed, r->dice_fixed, r->soft_dice_in,
+                                              r->soft_dice_out};
+    return values[idx];
+}
+
+/* One cell: every method's map and metrics for (variant v, image i). */
+static int run_cell(run_ctx_t *c, int v, int i)
+{
+    int rc = 0;
+    const plan_t *p = c->plan;
+    const plan_variant_t *pv = &p->variants[v];
+    const int j = pv->model, R = p->size, M = p->n_methods;
+    const size_t hw = (size_t)R * R;
+    double t0 = sc_now();
+    CHECK_RC(use_variant(c, v));
+    nn_model_t *m = c->models[j];
+    char path[2048];
+    CHECK_RC(dataset_image_path(c->ds, p->ds_index[i], path, sizeof path));
+    int ni = norm_index(m->normalize);
+    CHECK_RC(image_loader_load(c->loaders[ni], path, c->x, c->gray));
+    int target = 0;
+    CHECK_RC(sal_target(c->ws[j], c->x, SAL_TARGET_PREDICTED, &target, c->logits));
+    sal_key_t key = {c->job->seed, 0, (uint32_t)i};
+    loc_opts_t lopts;
+    loc_opts_default(&lopts);
+    for (int k = 0; k < M; k++) {
+        const sal_method_t *meth = p->methods[k];
+        float *map = c->maps + (size_t)k * hw;
+        int r = sal_compute(meth, &p->params, m, c->ws[j], c->x, target, c->gray, key, c->raw);
+        if (r == 0)
+            r = sal_postprocess(meth, c->ws[j], c->raw, map);
+        if (r == SC_ERR_UNDEFINED) {
+            for (size_t q = 0; q < hw; q++)
+                map[q] = NAN;
+            fill_metrics_nan(c, k);
+            continue;
+        }
+        CHECK(r == 0, r, "method %s failed on image %s, variant %s", meth->name, p->ids[i], pv->name);
+        loc_result_t lr;
+        loc_all(c->mws, map, p->gt + (size_t)i * hw, &lopts, &lr);
+        for (int q = 0; q < p->n_metrics; q++)
+            c->metrics[(size_t)q * M + k] = metric_value(&lr, p->metrics[q]);
+    }
+    CHECK_RC(results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target,
+                                sc_now() - t0, c->rank));
+    CHECK_RC(results_mark_done(c->res, v, i));
+cleanup:
+    if (rc < 0)
+        SC_ERROR("cell (variant %s, image %s) not computed; rerun with --resume after fixing the "
+                 "cause", pv->name, p->ids[i]);
+    return rc;
+}
+
+static int run_map_item(run_ctx_t *c, int item)
+{
+    const plan_item_t *it = &c->items[item];
+    int rc = 0;
+    for (int i = it->i0; i < it->i1; i++) {
+        int r = run_cell(c, it->v, i);
+        if (r < 0)
+            rc = r;
+    }
+    return rc;
+}
+
+/* Similarities of one pair, every method: sims [S, M]. */
+static int run_pair(run_ctx_t *c, int pidx)
+{
+    const plan_t *p = c->plan;
+    const plan_pair_t *pp = &p->pairs[pidx];
+    const int M = p->n_methods;
+    const size_t hw = (size_t)p->size * p->size;
+    sim_ssim_opts_t paper, l1, gauss;
+    sim_ssim_opts_default(&paper);
+    l1 = paper;
+    l1.data_range = 1.0;
+    gauss = paper;
+    gauss.gaussian = 1;
+    gauss.sigma = 1.5;
+    gauss.win_size = 11;
+    gauss.data_range = 1.0;
+    gauss.sample_covariance = 0;
+    for (int k = 0; k < M; k++) {
+        int ra = results_read_map(c->res, k, pp->va, pp->ia, c->map_a);
+        int rb = results_read_map(c->res, k, pp->vb, pp->ib, c->map_b);
+        if (ra < 0 || rb < 0) {
+            SC_ERROR("cannot read back the maps of pair %d", pidx);
+            return SC_ERR_H5;
+        }
+        int finite = 1;
+        for (size_t q = 0; q < hw && finite; q++)
+            finite = isfinite(c->map_a[q]) && isfinite(c->map_b[q]);
+        for (int s = 0; s < p->n_sims; s++) {
+            double val = NAN;
+            if (finite) {
+                switch (p->sims[s]) {
+                case 0: sim_ssim(c->mws, c->map_a, c->map_b, &paper, &val); break;
+                case 1: sim_ssim(c->mws, c->map_a, c->map_b, &l1, &val); break;
+                case 2: sim_ssim(c->mws, c->map_a, c->map_b, &gauss, &val); break;
+                case 3: sim_spearman(c->mws, c->map_a, c->map_b, 0, &val); break;
+                case 4: sim_spearman(c->mws, c->map_a, c->map_b, 1, &val); break;
+                case 5: sim_pearson(c->mws, c->map_a, c->map_b, &val); break;
+                case 6: sim_hog(c->mws, c->map_a, c->map_b, &val); break;
+                default: break;
+                }
+            }
+            c->sims[(size_t)s * M + k] = val;
+        }
+    }
+    return results_write_pair(c->res, pidx, c->sims);
+}
+
+typedef int (*item_fn)(run_ctx_t *c, int item);
+static int run_pairs(run_ctx_t *c, int item);
+
+static void fmt_duration(double s, char *buf, size_t len)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, len, "?");
+    else if (s < 120)
+        snprintf(buf, len, "%.0fs", s);
+    else if (s < 7200)
+        snprintf(buf, len, "%.0fm%02.0fs", floor(s / 60), fmod(s, 60));
+    else
+        snprintf(buf, len, "%.0fh%02.0fm", floor(s / 3600), fmod(s / 60, 60));
+}
+
+typedef struct sched {
+    const char *phase;
+    int n;
+    const double *cost;      /* [n] */
+    double total_cost;
+    item_fn fn;
+    double progress_every;
+    const char *unit;        /* "maps" or "pairs" */
+    const double *units;     /* [n] units per item */
+} sched_t;
+
+static void progress_line(const sched_t *s, int done, double cost_done, double units_done,
+                          double t0, int final)
+{
+    double el = sc_now() - t0;
+    double eta = cost_done > 0 ? el * (s->total_cost - cost_done) / cost_done : NAN;
+    char e[32], t[32];
+    fmt_duration(eta, e, sizeof e);
+    fmt_duration(el, t, sizeof t);
+    fprintf(stderr, "salcheck: %s: %d/%d items (%.0f%%), %.1f %s/s, %s %s\n", s->phase, done, s->n,
+            s->n ? 100.0 * done / s->n : 100.0, el > 0 ? units_done / el : 0.0, s->unit,
+            final ? "took" : "ETA", final ? t : e);
+}
+
+/*
+ * Dynamic master/worker over n items (largest first). The root serves
+ * requests and runs items from the cheap end when nobody waits. Returns the
+ * number of failed items (on the root), or -1 when stopped by a signal.
+ * COLLECTIVE.
+ */
+static int schedule(run_ctx_t *c, const sched_t *s)
+{
+    const double t0 = sc_now();
+    double last = t0, cost_done = 0.0, units_done = 0.0;
+    int done = 0, failed = 0, stop = 0;
+    if (c->rank == 0) {
+        int front = 0, back = s->n, active = c->size - 1;
+        while (active > 0 || (front < back && !stop)) {
+            if (g_stop)
+                stop = 1;
+            int flag = 0;
+            MPI_Status st;
+            if (active > 0)
+                MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &flag, &st);
+            if (!flag && (front >= back || stop) && active > 0) {
+                MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &st);
+                flag = 1;
+            }
+            if (flag) {
+                int msg[3];
+                MPI_Recv(msg, 3, MPI_INT, st.MPI_SOURCE, TAG_REQUEST, c->comm, MPI_STATUS_IGNORE);
+                if (msg[0] >= 0) {
+                    done++;
+                    cost_done += s->cost[msg[0]];
+                    units_done += s->units[msg[0]];
+                    if (c->rank_progress)
+                        fprintf(stderr, "salcheck: %s: rank %d finished item %d\n", s->phase,
+                                st.MPI_SOURCE, msg[0]);
+                }
+                if (msg[1])
+                    stop = 1;
+                failed += msg[2];
+                int next = (!stop && front < back) ? front++ : -1;
+                MPI_Send(&next, 1, MPI_INT, st.MPI_SOURCE, TAG_ITEM, c->comm);
+                if (next < 0)
+                    active--;
+            } else if (!stop && front < back) {
+                int item = --back;
+                if (s->fn(c, item) < 0)
+                    failed++;
+                done++;
+                cost_done += s->cost[item];
+                units_done += s->units[item];
+            }
+            double now = sc_now();
+            if (s->progress_every > 0 && now - last >= s->progress_every) {
+                progress_line(s, done, cost_done, units_done, t0, 0);
+                last = now;
+            }
+        }
+        if (!stop && s->n > 0)
+            progress_line(s, done, cost_done, units_done, t0, 1);
+    } else {
+        int msg[3] = {-1, 0, 0};
+        for (;;) {
+            msg[1] = g_stop ? 1 : 0;
+            MPI_Send(msg, 3, MPI_INT, 0, TAG_REQUEST, c->comm);
+            int next;
+            MPI_Recv(&next, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
+            if (next < 0)
+                break;
+            msg[2] = s->fn(c, next) < 0 ? 1 : 0;
+            msg[0] = next;
+        }
+    }
+    int stopped = stop || g_stop, any_stopped = 0;
+    MPI_Allreduce(&stopped, &any_stopped, 1, MPI_INT, MPI_MAX, c->comm);
+    MPI_Bcast(&failed, 1, MPI_INT, 0, c->comm);
+    return any_stopped ? -1 : failed;
+}
+
+/* ---- setup ---- */
+
+/* Images to evaluate: the ground-truth-positive test images (or a seeded sample). */
+static int select_images(run_ctx_t *c, int **index, int *count)
+{
+    const job_t *job = c->job;
+    int n = dataset_count(c->ds), k = 0;
+    int *list = calloc((size_t)n + 1, sizeof(int));
+    if (!list)
+        return SC_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        if (dataset_label(c->ds, i) == 1 && dataset_split(c->ds, i) == DATASET_SPLIT_TEST)
+            list[k++] = i;
+    if (k == 0) {
+        SC_ERROR("%s: the data set in '%s' has no positive test image (splits.csv with Split=test "
+                 "and a box/mask)", job->path, job->data_dir);
+        free(list);
+        return SC_ERR_FORMAT;
+    }
+    if (!strcmp(job->images, "sample") && job->sample < k) {
+        /* seeded partial Fisher-Yates, then back to data set order */
+        rng_stream_t rs;
+        rng_stream_init(&rs, rng_key(job->seed, "images"), 0, 0, 0);
+        for (int i = 0; i < job->sample; i++) {
+            int r = i + (int)rng_stream_below(&rs, (uint32_t)(k - i));
+            int t = list[i];
+            list[i] = list[r];
+            list[r] = t;
+        }
+        k = job->sample;
+        for (int i = 1; i < k; i++)
+            for (int q = i; q > 0 && list[q] < list[q - 1]; q--) {
+                int t = list[q];
+                list[q] = list[q - 1];
+                list[q - 1] = t;
+            }
+    }
+    if (job->max_images > 0 && k > job->max_images)
+        k = job->max_images;
+    *index = list;
+    *count = k;
+    return 0;
+}
+
+/* Train the recipes whose cache file is missing. COLLECTIVE. */
+static int train_recipes(run_ctx_t *c)
+{
+    job_t *job = c->job;
+    for (int j = 0; j < job->n_models; j++) {
+        job_model_t *md = &job->models[j];
+        if (!md->train)
+            continue;
+        int present = c->rank == 0 ? file_exists(md->file) : 0;
+        MPI_Bcast(&present, 1, MPI_INT, 0, c->comm);
+        if (present) {
+            if (c->rank == 0)
+                SC_INFO("model '%s': using the trained model in %s", md->name, md->file);
+            continue;
+        }
+        char dir[JOB_PATH_MAX];
+        parent_dir(md->file, dir, sizeof dir);
+        if (c->rank == 0)
+            mkdirs(dir);
+        MPI_Barrier(c->comm);
+        train_config_t cfg;
+        train_config_default(&cfg);
+        cfg.data_dir = job->data_dir;
+        cfg.arch = md->arch;
+        cfg.size = md->size ? md->size : job->size;
+        cfg.seed = md->seed;
+        cfg.out_path = md->file;
+        if (md->epochs)
+            cfg.epochs = md->epochs;
+        if (md->batch)
+            cfg.batch = md->batch;
+        if (md->lr > 0)
+            cfg.lr = md->lr;
+        if (md->optimizer[0])
+            cfg.optimizer = md->optimizer;
+        cfg.shuffled_labels = md->shuffled_labels;
+        cfg.stop = &g_stop;
+        if (c->rank == 0)
+            SC_INFO("model '%s': training %s (seed %llu, %s labels) into %s", md->name, md->arch,
+                    (unsigned long long)md->seed, md->shuffled_labels ? "shuffled" : "true",
+                    md->file);
+        int rc = train_run(&cfg, c->comm);
+        if (rc == TRAIN_STOPPED)
+            return -1000;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void ctx_free(run_ctx_t *c)
+{
+    for (int j = 0; j < JOB_MAX_MODELS; j++) {
+        sal_ws_destroy(c->ws[j]);
+        nn_model_destroy(c->models[j]);
+        free(c->base_params[j]);
+    }
+    for (int k = 0; k < 3; k++)
+        image_loader_destroy(c->loaders[k]);
+    metrics_ws_destroy(c->mws);
+    free(c->x);
+    free(c->gray);
+    free(c->raw);
+    free(c->maps);
+    free(c->logits);
+    free(c->metrics);
+    free(c->sims);
+    free(c->map_a);
+    free(c->map_b);
+    free(c->items);
+}
+
+/* Agree on success across ranks: returns 0 when every rank's rc >= 0. */
+static int all_ok(MPI_Comm comm, int rc)
+{
+    int bad = rc < 0, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
+    return any ? -1 : 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    run_ctx_t *c = &ctx;
+    c->comm = MPI_COMM_WORLD;
+    MPI_Comm_rank(c->comm, &c->rank);
+    MPI_Comm_size(c->comm, &c->size);
+    const char *job_path = NULL, *out_opt = NULL;
+    int resume = 0, force = 0, status = CLI_FAIL_ALL, rc = 0;
+    double progress = 10.0;
+    int *images = NULL, n_images = 0;
+    char (*ids)[64] = NULL;
+    int8_t *labels = NULL;
+    uint8_t *gt = NULL;
+    float *avgmask = NULL;
+    double *item_cost = NULL, *item_units = NULL;
+    uint8_t *done = NULL, *pair_done = NULL;
+    int *pair_items = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (c->rank == 0)
+                run_usage(stdout);
+            return CLI_OK;
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            out_opt = argv[++i];
+        } else if (!strcmp(argv[i], "--resume")) {
+            resume = 1;
+        } else if (!strcmp(argv[i], "--force")) {
+            force = 1;
+        } else if (!strcmp(argv[i], "--rank-progress")) {
+            c->rank_progress = 1;
+        } else if (!strcmp(argv[i], "--progress") && i + 1 < argc) {
+            progress = atof(argv[++i]);
+        } else if (argv[i][0] == '-' || job_path) {
+            if (c->rank == 0) {
+                fprintf(stderr, "salcheck run: unexpected argument '%s'\n\n", argv[i]);
+                run_usage(stderr);
+            }
+            return CLI_FAIL_ALL;
+        } else {
+            job_path = argv[i];
+        }
+    }
+    if (!job_path) {
+        if (c->rank == 0)
+            run_usage(stderr);
+        return CLI_FAIL_ALL;
+    }
+    signal(SIGUSR1, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+
+    /* 1. the job: only the root reports its problems (every rank finds the same) */
+    if (c->rank != 0)
+        sc_log_set_level(SC_LOG_ERROR + 1);
+    rc = job_load(job_path, 1, &c->job);
+    if (c->rank != 0)
+        sc_log_set_level(SC_LOG_INFO);
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+    job_t *job = c->job;
+    char out[JOB_PATH_MAX];
+    snprintf(out, sizeof out, "%s", out_opt ? out_opt : job->out[0] ? job->out : "");
+    if (!out[0])
+        snprintf(out, sizeof out, "%s.h5", job->name);
+    {
+        int exists = c->rank == 0 ? file_exists(out) : 0, bad = 0;
+        MPI_Bcast(&exists, 1, MPI_INT, 0, c->comm);
+        if (exists && !resume && !force) {
+            if (c->rank == 0)
+                SC_ERROR("results file '%s' exists: add --resume to continue it, --force to "
+                         "overwrite it, or choose another --out", out);
+            bad = 1;
+        }
+        if (!exists && resume) {
+            if (c->rank == 0)
+                SC_INFO("no results file '%s' yet: starting a new run", out);
+            resume = 0;
+        }
+        if (bad)
+            goto done;
+        char dir[JOB_PATH_MAX];
+        parent_dir(out, dir, sizeof dir);
+        if (c->rank == 0 && mkdirs(dir) < 0)
+            SC_WARN("cannot create directory '%s'", dir);
+    }
+
+    /* 2. data */
+    if (!strcmp(job->data_kind, "phantom"))
+        rc = ensure_phantom(job, c->comm);
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+    {
+        dataset_options_t dopt;
+        dataset_options_default(&dopt);
+        dopt.skip_bad = job->skip_bad;
+        dopt.source_size = job->source_size;
+        dopt.box_map = !strcmp(job->box_map, "exact") ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
+        dopt.class_info = job->class_info[0] ? job->class_info : NULL;
+        if (!strcmp(job->data_kind, "siim"))
+            dopt.format = DATASET_FORMAT_SIIM;
+        else if (!strcmp(job->data_kind, "maskdir"))
+            dopt.format = DATASET_FORMAT_MASKDIR;
+        else
+            dopt.format = DATASET_FORMAT_RSNA;
+        if (c->rank != 0)
+            sc_log_set_level(SC_LOG_ERROR + 1);
+        rc = dataset_open(job->data_dir, &dopt, &c->ds);
+        if (c->rank != 0)
+            sc_log_set_level(SC_LOG_INFO);
+        if (all_ok(c->comm, rc) < 0)
+            goto done;
+    }
+
+    /* 3. models: train missing recipes, then load */
+    rc = train_recipes(c);
+    if (rc == -1000) {
+        status = CLI_INTERRUPTED;
+        if (c->rank == 0)
+            SC_INFO("stopped during training; rerun the same command to continue");
+        goto done;
+    }
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+    for (int j = 0; j < job->n_models && rc >= 0; j++) {
+        rc = modelfile_load(job->models[j].file, &c->models[j]);
+        if (rc < 0)
+            SC_ERROR("%s:%d: model '%s': cannot load '%s' (an ONNX file must be converted first: "
+                     "salcheck import MODEL.onnx -o MODEL.h5)", job->path, job->models[j].line,
+                     job->models[j].name, job->models[j].file);
+    }
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+
+    /* 4. images, masks, the average training mask, the plan */
+    const int R = job->size;
+    const size_t hw = (size_t)R * R;
+    rc = select_images(c, &images, &n_images);
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+    ids = calloc((size_t)n_images, sizeof *ids);
+    labels = calloc((size_t)n_images, 1);
+    gt = calloc((size_t)n_images * hw, 1);
+    avgmask = calloc(hw, sizeof(float));
+    if (!ids || !labels || !gt || !avgmask)
+        rc = SC_ERR_NOMEM;
+    for (int i = 0; i < n_images && rc >= 0; i++) {
+        snprintf(ids[i], sizeof ids[i], "%s", dataset_id(c->ds, images[i]));
+        labels[i] = (int8_t)dataset_label(c->ds, images[i]);
+        rc = dataset_mask(c->ds, images[i], R, gt + (size_t)i * hw);
+    }
+    {
+        uint8_t *mask = malloc(hw);
+        double *acc = calloc(hw, sizeof(double));
+        int n_train = 0;
+        for (int i = 0; mask && acc && i < dataset_count(c->ds) && rc >= 0; i++) {
+            if (dataset_label(c->ds, i) != 1 || dataset_split(c->ds, i) != DATASET_SPLIT_TRAIN)
+                continue;
+            rc = dataset_mask(c->ds, i, R, mask);
+            for (size_t q = 0; q < hw; q++)
+                acc[q] += mask[q];
+            n_train++;
+        }
+        for (size_t q = 0; q < hw; q++)
+            avgmask[q] = n_train ? (float)(acc[q] / n_train) : 0.0f;
+        if (n_train == 0 && c->rank == 0)
+            SC_WARN("no positive training image: the avgmask control is all zero (undefined)");
+        free(mask);
+        free(acc);
+    }
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+    if (c->rank != 0)
+        sc_log_set_level(SC_LOG_ERROR + 1);
+    rc = plan_build(job, c->models, n_images, images, ids, labels, gt, avgmask, R, &c->plan);
+    if (c->rank != 0)
+        sc_log_set_level(SC_LOG_INFO);
+    if (rc >= 0 && !strcmp(job->maps, "none") && c->plan->n_pairs > 0) {
+        SC_ERROR("%s: maps = none, but the experiments compare maps (pairs need the stored maps): "
+                 "use maps = float16 to halve the size", job->path);
+        rc = SC_ERR_FORMAT;
+    }
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+    plan_t *p = c->plan;
+
+    /* 5. per-rank workspaces */
+    c->batch = job->batch > 0 ? job->batch : (R <= 160 ? 16 : 8);
+    for (int j = 0; j < job->n_models && rc >= 0; j++) {
+        nn_model_t *m = c->models[j];
+        c->base_params[j] = malloc(sizeof(float) * m->n_params);
+        if (!c->base_params[j]) {
+            rc = SC_ERR_NOMEM;
+            break;
+        }
+        memcpy(c->base_params[j], m->params, sizeof(float) * m->n_params);
+        c->applied_variant[j] = p->base_variant[j];
+        rc = sal_ws_create(&c->ws[j], m, c->batch, NULL);
+        if (rc >= 0)
+            rc = sal_ws_set_avgmask(c->ws[j], avgmask);
+    }
+    for (int k = 0; k < 3 && rc >= 0; k++) {
+        c->loaders[k] = image_loader_create(R, IMAGE_RESIZE_AREA, (image_norm_t)k);
+        if (!c->loaders[k])
+            rc = SC_ERR_NOMEM;
+    }
+    c->mws = metrics_ws_create(R, R);
+    c->x = malloc(sizeof(float) * 3 * hw);
+    c->gray = malloc(sizeof(float) * hw);
+    c->raw = malloc(sizeof(float) * 3 * hw);
+    c->maps = malloc(sizeof(float) * hw * (size_t)p->n_methods);
+    c->logits = calloc((size_t)p->classes, sizeof(float));
+    c->metrics = calloc((size_t)p->n_metrics * p->n_methods + 1, sizeof(double));
+    c->sims = calloc((size_t)p->n_sims * p->n_methods + 1, sizeof(double));
+    c->map_a = malloc(sizeof(float) * hw);
+    c->map_b = malloc(sizeof(float) * hw);
+    if (!c->mws || !c->x || !c->gray || !c->raw || !c->maps || !c->logits || !c->metrics ||
+        !c->sims || !c->map_a || !c->map_b)
+        rc = SC_ERR_NOMEM;
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+
+    /* 6. the results file */
+    {
+        const char **vnames = calloc((size_t)p->n_variants, sizeof(char *));
+        const char **vkinds = calloc((size_t)p->n_variants, sizeof(char *));
+        const char **vbases = calloc((size_t)p->n_variants, sizeof(char *));
+        char (*vreinit)[1024] = calloc((size_t)p->n_variants, sizeof *vreinit);
+        const char **vreinit_p = calloc((size_t)p->n_variants, sizeof(char *));
+        int32_t *vstates = calloc((size_t)p->n_variants, sizeof(int32_t));
+        int32_t *vnimg = calloc((size_t)p->n_variants, sizeof(int32_t));
+        const char **mnames = calloc((size_t)p->n_methods, sizeof(char *));
+        const char *metric_names[PLAN_METRIC_COUNT], *sim_names[PLAN_SIM_COUNT];
+        const char **img_ids = calloc((size_t)n_images, sizeof(char *));
+        int32_t *pindex = calloc((size_t)p->n_pairs * 4 + 1, sizeof(int32_t));
+        int8_t *pexp = calloc((size_t)p->n_pairs + 1, 1);
+        char params[2048];
+        plan_params_text(p, params, sizeof params);
+        for (int v = 0; v < p->n_variants; v++) {
+            const plan_variant_t *pv = &p->variants[v];
+            vnames[v] = pv->name;
+            vkinds[v] = plan_kind_name(pv->kind);
+            vbases[v] = job->models[pv->model].name;
+            if (pv->n_reinit < 0)
+                snprintf(vreinit[v], sizeof vreinit[v], "*");
+            for (int b = 0; b < pv->n_reinit; b++)
+                snprintf(vreinit[v] + strlen(vreinit[v]), sizeof vreinit[v] - strlen(vreinit[v]),
+                         "%s%s", b ? "," : "", pv->reinit[b]);
+            vreinit_p[v] = vreinit[v];
+            vstates[v] = pv->state;
+            vnimg[v] = pv->n_images;
+        }
+        for (int k = 0; k < p->n_methods; k++)
+            mnames[k] = p->methods[k]->name;
+        for (int k = 0; k < p->n_metrics; k++)
+            metric_names[k] = plan_metric_names[p->metrics[k]];
+        for (int k = 0; k < p->n_sims; k++)
+            sim_names[k] = plan_sim_names[p->sims[k]];
+        for (int i = 0; i < n_images; i++)
+            img_ids[i] = ids[i];
+        for (int q = 0; q < p->n_pairs; q++) {
+            pindex[4 * q] = p->pairs[q].va;
+            pindex[4 * q + 1] = p->pairs[q].ia;
+            pindex[4 * q + 2] = p->pairs[q].vb;
+            pindex[4 * q + 3] = p->pairs[q].ib;
+            pexp[q] = p->pairs[q].exp;
+        }
+        results_layout_t L = {
+            .n_images = n_images, .h = R, .w = R, .classes = p->classes, .image_ids = img_ids,
+            .labels = labels, .gt = gt, .n_variants = p->n_variants, .variant_names = vnames,
+            .variant_kinds = vkinds, .variant_bases = vbases, .variant_reinit = vreinit_p,
+            .variant_states = vstates, .variant_n_images = vnimg, .n_methods = p->n_methods,
+            .method_names = mnames, .method_params = params, .n_metrics = p->n_metrics,
+            .metric_names = metric_names, .n_sims = p->n_sims, .sim_names = sim_names,
+            .n_pairs = p->n_pairs, .pair_index = pindex, .pair_experiment = pexp,
+            .maps = !strcmp(job->maps, "float16") ? RESULTS_MAPS_F16
+                    : !strcmp(job->maps, "none") ? RESULTS_MAPS_NONE : RESULTS_MAPS_F32,
+            .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size};
+        if (c->rank != 0)
+            sc_log_set_level(SC_LOG_ERROR + 1);
+        rc = resume ? results_open(out, c->comm, &L, &c->res) : results_create(out, c->comm, &L, &c->res);
+        if (c->rank != 0)
+            sc_log_set_level(SC_LOG_INFO);
+        free(vnames); free(vkinds); free(vbases); free(vreinit); free(vreinit_p); free(vstates);
+        free(vnimg); free(mnames); free(img_ids); free(pindex); free(pexp);
+    }
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
+
+    /* 7. the map phase */
+    done = calloc((size_t)p->n_variants * n_images + 1, 1);
+    pair_done = calloc((size_t)p->n_pairs + 1, 1);
+    if (!done || !pair_done)
+        rc = SC_ERR_NOMEM;
+    if (rc >= 0 && resume)
+        rc = results_read_done(c->res, done, pair_done);
+    if (all_ok(c->comm, rc) < 0)
+        goto close;
+    {
+        int block = job->block_images > 0 ? job->block_images : 4;
+        rc = plan_items(p, done, block, &c->items, &c->n_items);
+        if (all_ok(c->comm, rc) < 0)
+            goto close;
+        long cells = 0, have = 0;
+        for (int v = 0; v < p->n_variants; v++) {
+            cells += p->variants[v].n_images;
+            for (int i = 0; i < p->variants[v].n_images; i++)
+                have += done[(size_t)v * n_images + i];
+        }
+        if (c->rank == 0) {
+            double total = 0;
+            for (int q = 0; q < c->n_items; q++)
+                total += c->items[q].cost;
+            SC_INFO("plan: %d images x %d variants x %d methods = %ld cells (%ld done), %d pairs; "
+                    "%d ranks, %d work items, %.0f gradient evaluations to go", n_images,
+                    p->n_variants, p->n_methods, cells, have, p->n_pairs, c->size, c->n_items, total);
+        }
+        item_cost = calloc((size_t)c->n_items + 1, sizeof(double));
+        item_units = calloc((size_t)c->n_items + 1, sizeof(double));
+        for (int q = 0; q < c->n_items; q++) {
+            item_cost[q] = c->items[q].cost;
+            item_units[q] = (double)(c->items[q].i1 - c->items[q].i0) * p->n_methods;
+        }
+        sched_t s = {"maps", c->n_items, item_cost, 0, run_map_item, progress, "maps", item_units};
+        for (int q = 0; q < c->n_items; q++)
+            s.total_cost += item_cost[q];
+        int r = schedule(c, &s);
+        if (r < 0) {
+            status = CLI_INTERRUPTED;
+            if (c->rank == 0)
+                SC_INFO("interrupted: finished cells are in %s; continue with: salcheck run %s "
+                        "--out %s --resume", out, job->path, out);
+            goto close;
+        }
+        c->failed_items = r;
+        if (r > 0) {
+            if (c->rank == 0)
+                SC_ERROR("%d work item%s failed (see the errors above); their cells are not done. "
+                         "Fix the cause and continue with --resume", r, r > 1 ? "s" : "");
+            goto close;
+        }
+    }
+    MPI_Barrier(c->comm);
+
+    /* 8. the pair phase */
+    {
+        int block = 64, n_pitems = 0;
+        pair_items = calloc((size_t)p->n_pairs / block + 2, sizeof(int) * 2);
+        free(item_cost);
+        free(item_units);
+        item_cost = calloc((size_t)p->n_pairs / block + 2, sizeof(double));
+        item_units = calloc((size_t)p->n_pairs / block + 2, sizeof(double));
+        for (int q = 0; q < p->n_pairs;) {
+            while (q < p->n_pairs && pair_done[q])
+                q++;
+            if (q >= p->n_pairs)
+                break;
+            int q1 = q;
+            while (q1 < p->n_pairs && q1 - q < block && !pair_done[q1])
+                q1++;
+            pair_items[2 * n_pitems] = q;
+            pair_items[2 * n_pitems + 1] = q1;
+            item_cost[n_pitems] = q1 - q;
+            item_units[n_pitems] = q1 - q;
+            n_pitems++;
+            q = q1;
+        }
+        free(c->items);
+        c->items = calloc((size_t)n_pitems + 1, sizeof *c->items);
+        for (int q = 0; q < n_pitems; q++)
+            c->items[q] = (plan_item_t){-1, pair_items[2 * q], pair_items[2 * q + 1], item_cost[q]};
+        c->n_items = n_pitems;
+        sched_t s = {"pairs", n_pitems, item_cost, 0, NULL, progress, "pairs", item_units};
+        for (int q = 0; q < n_pitems; q++)
+            s.total_cost += item_cost[q];
+        s.fn = run_pairs;
+        int r = schedule(c, &s);
+        if (r < 0) {
+            status = CLI_INTERRUPTED;
+            if (c->rank == 0)
+                SC_INFO("interrupted during the pair phase; continue with --resume");
+            goto close;
+        }
+        if (r > 0) {
+            if (c->rank == 0)
+                SC_ERROR("%d pair item%s failed; continue with --resume", r, r > 1 ? "s" : "");
+            goto close;
+        }
+    }
+    status = CLI_OK;
+
+close:
+    if (c->res) {
+        int crc = results_close(c->res);
+        c->res = NULL;
+        if (crc < 0 && status == CLI_OK)
+            status = CLI_FAIL_RANK;
+    }
+    MPI_Barrier(c->comm);
+    if (status == CLI_OK && c->rank == 0) {
+        if (aggregate_results(out, stdout) < 0)
+            status = CLI_FAIL_ALL;
+        else
+            SC_INFO("results in %s (salcheck info %s; salcheck report %s --out DIR)", out, out, out);
+    }
+    MPI_Bcast(&status, 1, MPI_INT, 0, c->comm);
+    if (status == CLI_OK)
+        goto done;
+    if (status == CLI_FAIL_RANK)
+        status = CLI_FAIL_ALL;
+    if (status != CLI_INTERRUPTED && c->failed_items == 0 && rc >= 0)
+        status = CLI_FAIL_ALL;
+done:
+    free(images);
+    free(ids);
+    free(labels);
+    free(gt);
+    free(avgmask);
+    free(item_cost);
+    free(item_units);
+    free(done);
+    free(pair_done);
+    free(pair_items);
+    if (c->plan) {
+        c->plan->ds_index = NULL;
+        plan_destroy(c->plan);
+    }
+    dataset_destroy(c->ds);
+    ctx_free(c);
+    job_destroy(c->job);
+    return status;
+}
+
+static int run_pairs(run_ctx_t *c, int item)
+{
+    const plan_item_t *it = &c->items[item];
+    for (int q = it->i0; q < it->i1; q++) {
+        int r = run_pair(c, q);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * plan.h - the audit plan: images x model variants x methods, the pairs
+ * compared by the similarity metrics, and the work items (DESIGN.md, "Data
+ * flow"). Every rank builds the same plan from the same job, data set and
+ * model files, so the plan itself is never sent.
+ */
+#ifndef PLAN_H
+#define PLAN_H
+
+#include <stdint.h>
+
+#include "io/job.h"
+#include "nn/model.h"
+#include "saliency/saliency.h"
+
+typedef enum plan_kind { PLAN_TRAINED = 0, PLAN_CASCADING, PLAN_INDEPENDENT, PLAN_UNTRAINED } plan_kind_t;
+const char *plan_kind_name(plan_kind_t k);
+
+#define PLAN_MAX_REINIT 64
+
+typedef struct plan_variant {
+    char name[192];
+    int model;                 /* job model index: the base weights */
+    plan_kind_t kind;
+    int state;                 /* cascading state k >= 1; independent: block number; else 0 */
+    char reinit[PLAN_MAX_REINIT][NN_NAME_MAX]; /* blocks re-initialized, in order */
+    int n_reinit;              /* -1: every block (untrained) */
+    uint64_t reinit_seed;      /* the same for every state of one model: a block gets the same
+                                  random weights in every state that randomizes it */
+    int n_images;              /* evaluated on images [0, n_images) */
+    double cost;               /* gradient evaluations per image, all methods */
+} plan_variant_t;
+
+typedef struct plan_pair { int32_t va, ia, vb, ib; int8_t exp; } plan_pair_t;
+
+typedef struct plan_item { int v, i0, i1; double cost; } plan_item_t;
+
+/* The per-map metrics salcheck stores (fields of loc_result_t). */
+#define PLAN_METRIC_COUNT 13
+extern const char *const plan_metric_names[PLAN_METRIC_COUNT];
+/* The map-to-map similarities. */
+#define PLAN_SIM_COUNT 7
+extern const char *const plan_sim_names[PLAN_SIM_COUNT];
+
+typedef struct plan {
+    int n_images, size, classes;
+    int *ds_index;             /* [N] data set entry of each evaluated image */
+    char (*ids)[64];           /* [N] */
+    int8_t *labels;            /* [N] */
+    uint8_t *gt;               /* [N, size, size] */
+    float *avgmask;            /* [size, size] mean training mask */
+    plan_variant_t *variants;
+    int n_variants;
+    int base_variant[JOB_MAX_MODELS]; /* variant of each job model's trained state, or -1 */
+    const sal_method_t *methods[JOB_MAX_LIST];
+    int n_methods;
+    sal_params_t params;
+    int metrics[PLAN_METRIC_COUNT]; /* indices into plan_metric_names */
+    int n_metrics;
+    int sims[PLAN_SIM_COUNT];
+    int n_sims;
+    plan_pair_t *pairs;
+    int n_pairs;
+    int n_random_images;       /* images used by randomization experiments */
+} plan_t;
+
+/*
+ * Build the plan. models[j] is the loaded base model of job model j (for its
+ * blocks). images: data set entries to evaluate (already selected), with
+ * their ids, labels and masks; avgmask computed by the caller. Errors name
+ * the job file line. Caller owns *out (plan_destroy).
+ */
+int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *ds_index,
+               char (*ids)[64], const int8_t *labels, uint8_t *gt, float *avgmask, int size,
+               plan_t **out);
+void plan_destroy(plan_t *p);
+
+/* Work items of the map phase over the cells whose done flag is 0 (done may
+ * be NULL: none done), at most block images each, most expensive first.
+ * Caller frees *items. */
+int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **items, int *count);
+
+/* Apply variant v to model m whose parameters hold the base weights. */
+int plan_apply_variant(const plan_t *p, const plan_variant_t *v, nn_model_t *m, int keep_bn_stats);
+
+/* Parameter text for the results file (one "key = value" per line). */
+void plan_params_text(const plan_t *p, char *buf, size_t len);
+
+#endif
