@@ -132,6 +132,7 @@ static hid_t str_type(size_t len)
 static int attr_str(hid_t obj, const char *key, const char *value)
 {
     hid_t t = str_type(strlen(value) + 1), s = H5Screate(H5S_SCALAR);
+    H5Tset_cset(t, H5T_CSET_UTF8); /* h5py reads UTF-8 attributes as str */
     hid_t a = H5Acreate2(obj, key, t, s, H5P_DEFAULT, H5P_DEFAULT);
     int ok = a >= 0 && H5Awrite(a, t, value) >= 0;
     if (a >= 0)
