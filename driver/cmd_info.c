@@ -1,0 +1,213 @@
+/*
+ * cmd_info.c - `salcheck info FILE.h5`: what a results or model file holds.
+ *
+ * Results file: when and how it was made, the plan's size, how far the run
+ * got (cells and pairs done, per variant), whether /summary is there; --job
+ * prints the job file that made it. Model file: architecture, input
+ * convention, blocks, parameter count and provenance. Serial; rank 0 only.
+ */
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nn/modelfile.h"
+#include "nn/zoo.h"
+#include "sc.h"
+
+static int attr_text(hid_t obj, const char *key, char *buf, size_t len)
+{
+    buf[0] = 0;
+    if (H5Aexists(obj, key) <= 0)
+        return -1;
+    hid_t a = H5Aopen(obj, key, H5P_DEFAULT), t = H5Aget_type(a);
+    int rc = -1;
+    if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
+        size_t size = H5Tget_size(t);
+        char *tmp = calloc(size + 1, 1);
+        if (tmp && H5Aread(a, t, tmp) >= 0) {
+            snprintf(buf, len, "%s", tmp);
+            rc = 0;
+        }
+        free(tmp);
+    } else if (H5Tget_class(t) == H5T_INTEGER) {
+        long long v = 0;
+        if (H5Aread(a, H5T_NATIVE_LLONG, &v) >= 0) {
+            snprintf(buf, len, "%lld", v);
+            rc = 0;
+        }
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+static int read_u8(hid_t f, const char *name, uint8_t **out, hsize_t dims[2], int *rank)
+{
+    hid_t d = -1;
+    H5E_BEGIN_TRY { d = H5Dopen2(f, name, H5P_DEFAULT); } H5E_END_TRY;
+    if (d < 0)
+        return -1;
+    hid_t s = H5Dget_space(d);
+    *rank = H5Sget_simple_extent_dims(s, dims, NULL);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    *out = calloc((size_t)n + 1, 1);
+    int rc = n > 0 ? (int)H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) : 0;
+    H5Sclose(s);
+    H5Dclose(d);
+    return rc < 0 ? -1 : 0;
+}
+
+static int info_results(const char *path, hid_t f, int show_job)
+{
+    char buf[65536];
+    printf("%s: salcheck results file\n", path);
+    const char *keys[] = {"salcheck_version", "created", "job_path", "seed", "ranks", "image_size",
+                          "maps_dtype"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (attr_text(f, keys[k], buf, sizeof buf) == 0)
+            printf("  %-17s %s\n", keys[k], buf);
+    uint8_t *done = NULL, *planned = NULL, *pdone = NULL;
+    hsize_t dims[2] = {0, 0}, pd[2] = {0, 0};
+    int rank;
+    if (read_u8(f, "status/done", &done, dims, &rank) < 0 ||
+        read_u8(f, "status/planned", &planned, dims, &rank) < 0 ||
+        read_u8(f, "status/pair_done", &pdone, pd, &rank) < 0) {
+        printf("  the /status group is missing or unreadable: the run did not get past its start\n");
+        free(done);
+        free(planned);
+        free(pdone);
+        return CLI_FAIL_ALL;
+    }
+    hsize_t V = dims[0], N = dims[1];
+    hid_t vn = H5Dopen2(f, "variants/name", H5P_DEFAULT), vt = H5Dget_type(vn);
+    size_t vw = H5Tget_size(vt);
+    char *names = calloc(V + 1, vw + 1);
+    if (V)
+        H5Dread(vn, vt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names);
+    H5Tclose(vt);
+    H5Dclose(vn);
+    long total = 0, have = 0, ptotal = (long)pd[0], phave = 0;
+    printf("  plan: %llu images x %llu variants\n", (unsigned long long)N, (unsigned long long)V);
+    for (hsize_t v = 0; v < V; v++) {
+        long t = 0, h = 0;
+        for (hsize_t i = 0; i < N; i++) {
+            t += planned[v * N + i];
+            h += planned[v * N + i] && done[v * N + i];
+        }
+        total += t;
+        have += h;
+        printf("    %-40.*s %4ld/%ld cells done\n", (int)vw, names + v * vw, h, t);
+    }
+    for (long q = 0; q < ptotal; q++)
+        phave += pdone[q];
+    printf("  cells: %ld/%ld done (%.0f%%); pairs: %ld/%ld done\n", have, total,
+           total ? 100.0 * have / total : 100.0, phave, ptotal);
+    int summary = H5Lexists(f, "summary", H5P_DEFAULT) > 0;
+    if (have == total && phave == ptotal)
+        printf("  status: complete%s\n", summary ? "; /summary written" : "; /summary missing");
+    else
+        printf("  status: incomplete: continue with 'salcheck run JOB --out %s --resume'\n", path);
+    if (show_job && attr_text(f, "job", buf, sizeof buf) == 0)
+        printf("\n--- job file ---\n%s\n", buf);
+    free(names);
+    free(done);
+    free(planned);
+    free(pdone);
+    return CLI_OK;
+}
+
+/* Provenance attributes of a model file (those not printed above). */
+static herr_t print_provenance(hid_t loc, const char *key, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    (void)data;
+    const char *shown[] = {"format", "format_version", "arch", "normalize", "num_classes",
+                           "input_c", "input_h", "input_w", "gradcam_layer"};
+    for (size_t s = 0; s < sizeof shown / sizeof shown[0]; s++)
+        if (!strcmp(key, shown[s]))
+            return 0;
+    char val[2048];
+    if (attr_text(loc, key, val, sizeof val) == 0)
+        printf("  %-17s %s\n", key, val);
+    return 0;
+}
+
+static int info_model(const char *path)
+{
+    nn_model_t *m = NULL;
+    if (modelfile_load(path, &m) < 0)
+        return CLI_FAIL_ALL;
+    printf("%s: salcheck model file\n", path);
+    printf("  arch              %s\n", m->arch);
+    printf("  input             %d x %d x %d, normalization %s\n", m->nodes[0].c, m->nodes[0].h,
+           m->nodes[0].w, m->normalize);
+    printf("  classes           %d\n", m->num_classes);
+    printf("  parameters        %zu trainable\n", nn_count_trainable(m));
+    printf("  nodes             %d\n", m->n_nodes);
+    printf("  grad-cam layer    %s\n", m->gradcam_layer[0] ? m->gradcam_layer : "(none)");
+    const char *blocks[256];
+    int nb = zoo_blocks_top_down(m, blocks, 256);
+    printf("  blocks (top down)");
+    for (int b = 0; b < nb; b++)
+        printf(" %s", blocks[b]);
+    printf("\n");
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0) {
+        hsize_t idx = 0;
+        H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, print_provenance, NULL);
+        H5Fclose(f);
+    }
+    nn_model_destroy(m);
+    return CLI_OK;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const char *path = NULL;
+    int show_job = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (rank == 0)
+                printf("usage: salcheck info FILE.h5 [--job]\n\nDescribes a results file (plan, "
+                       "progress, the job that made it with --job) or a model file.\n");
+            return CLI_OK;
+        } else if (!strcmp(argv[i], "--job")) {
+            show_job = 1;
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            if (rank == 0)
+                fprintf(stderr, "salcheck info: unexpected argument '%s'\n", argv[i]);
+            return CLI_FAIL_ALL;
+        }
+    }
+    if (!path) {
+        if (rank == 0)
+            fprintf(stderr, "usage: salcheck info FILE.h5 [--job]\n");
+        return CLI_FAIL_ALL;
+    }
+    if (rank != 0)
+        return CLI_OK;
+    hid_t f = -1;
+    H5E_BEGIN_TRY { f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    if (f < 0) {
+        SC_ERROR("cannot open '%s' (missing, not HDF5, or still open for writing by a run: set "
+                 "HDF5_USE_FILE_LOCKING=FALSE to look at a running job's file)", path);
+        return CLI_FAIL_ALL;
+    }
+    char fmt[64];
+    int rc;
+    if (attr_text(f, "format", fmt, sizeof fmt) == 0 && !strcmp(fmt, "salcheck-model")) {
+        H5Fclose(f);
+        rc = info_model(path);
+    } else {
+        rc = info_results(path, f, show_job);
+        H5Fclose(f);
+    }
+    return rc;
+}
