@@ -104,8 +104,11 @@ test: build/.deps-test $(BIN) $(TEST_BIN)
 test-unit: $(BIN) $(TEST_BIN)
 	@BUILD=$(BUILD) TIERS=unit bash tests/run_tests.sh $(TEST_BIN)
 
+# The main job: jobs/demo.ini on the phantom data set, one rank per core.
+DEMO_RANKS ?= $(shell nproc)
 demo: $(BIN)
-	$(BIN) run jobs/demo.ini --out build/demo/results.h5
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
+	  mpirun --oversubscribe -np $(DEMO_RANKS) $(BIN) run jobs/demo.ini --force
 
 bench: $(BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh

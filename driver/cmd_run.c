@@ -190,6 +190,7 @@ typedef struct run_ctx {
     double cells_done, maps_done;
     int failed_items;
     int rank_progress;
+    double t_compute, t_write, t_read; /* seconds, this rank */
 } run_ctx_t;
 
 static int norm_index(const char *name)
@@ -269,9 +270,12 @@ static int run_cell(run_ctx_t *c, int v, int i)
         for (int q = 0; q < p->n_metrics; q++)
             c->metrics[(size_t)q * M + k] = metric_value(&lr, p->metrics[q]);
     }
-    CHECK_RC(results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target,
-                                sc_now() - t0, c->rank));
+    double t1 = sc_now();
+    c->t_compute += t1 - t0;
+    CHECK_RC(results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target, t1 - t0,
+                                c->rank));
     CHECK_RC(results_mark_done(c->res, v, i));
+    c->t_write += sc_now() - t1;
 cleanup:
     if (rc < 0)
         SC_ERROR("cell (variant %s, image %s) not computed; rerun with --resume after fixing the "
@@ -309,8 +313,11 @@ static int run_pair(run_ctx_t *c, int pidx)
     gauss.data_range = 1.0;
     gauss.sample_covariance = 0;
     for (int k = 0; k < M; k++) {
+        double t0 = sc_now();
         int ra = results_read_map(c->res, k, pp->va, pp->ia, c->map_a);
         int rb = results_read_map(c->res, k, pp->vb, pp->ib, c->map_b);
+        double t1 = sc_now();
+        c->t_read += t1 - t0;
         if (ra < 0 || rb < 0) {
             SC_ERROR("cannot read back the maps of pair %d", pidx);
             return SC_ERR_H5;
@@ -334,8 +341,12 @@ static int run_pair(run_ctx_t *c, int pidx)
             }
             c->sims[(size_t)s * M + k] = val;
         }
+        c->t_compute += sc_now() - t1;
     }
-    return results_write_pair(c->res, pidx, c->sims);
+    double t2 = sc_now();
+    int rc = results_write_pair(c->res, pidx, c->sims);
+    c->t_write += sc_now() - t2;
+    return rc;
 }
 
 typedef int (*item_fn)(run_ctx_t *c, int item);
@@ -970,6 +981,13 @@ int cmd_run(int argc, char **argv)
         }
     }
     status = CLI_OK;
+    {
+        double mine[3] = {c->t_compute, c->t_write, c->t_read}, sum[3];
+        MPI_Reduce(mine, sum, 3, MPI_DOUBLE, MPI_SUM, 0, c->comm);
+        if (c->rank == 0)
+            SC_INFO("time over all ranks: compute %.1f s, results-file writes %.1f s, map "
+                    "reads %.1f s", sum[0], sum[1], sum[2]);
+    }
 
 close:
     if (c->res) {
