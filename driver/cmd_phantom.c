@@ -1,0 +1,177 @@
+/*
+ * cmd_phantom.c - `salcheck phantom`: write the synthetic data set (driver).
+ *
+ * Images are partitioned across ranks in contiguous blocks; image i depends on
+ * (seed, i) only, so the files are identical for any rank count. Each rank
+ * returns its label rows in index order; rank 0 gathers them and writes the
+ * CSVs. COLLECTIVE over MPI_COMM_WORLD.
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "phantom/phantom.h"
+#include "sc.h"
+
+static void phantom_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: salcheck phantom --out DIR --count N [--size S] [--seed K]\n"
+            "                        [--positive-fraction F] [--marker-fraction M] [--format rsna|siim]\n\n"
+            "Write a synthetic chest radiograph data set with exact ground truth:\n"
+            "  DIR/images/<id>.png  8-bit gray S x S frontal radiographs\n"
+            "  DIR/labels.csv       patientId,x,y,width,height,Target (rsna, the default): one row per\n"
+            "                       opacity box in image pixels, empty box fields for negatives\n"
+            "  DIR/train-rle.csv    ImageId, EncodedPixels (siim): relative column-major RLE of each\n"
+            "                       opacity's pixel mask, -1 for negatives\n"
+            "  DIR/splits.csv       Image_ID,Split (train/val/test, 70/15/15)\n\n"
+            "  --out DIR                output directory (created)\n"
+            "  --count N                number of images\n"
+            "  --size S                 image side in pixels, 32..2048 (default 256)\n"
+            "  --seed K                 the same seed gives byte-identical files (default 1)\n"
+            "  --positive-fraction F    probability of 1-3 opacities (default 0.5)\n"
+            "  --marker-fraction M      probability of a lead marker outside the lungs, independent\n"
+            "                           of the label (default 0.5)\n"
+            "  --format rsna|siim       label file layout (default rsna)\n"
+            "Runs as one process or under mpirun/srun (images are split across ranks).\n");
+}
+
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *v)
+{
+    char *end = NULL;
+    long x = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || x < lo || x > hi) {
+        fprintf(stderr, "salcheck phantom: %s needs an integer in %ld..%ld, got '%s'\n", opt, lo, hi,
+                s ? s : "");
+        return SC_ERR_ARG;
+    }
+    *v = x;
+    return SC_OK;
+}
+
+static int parse_fraction(const char *opt, const char *s, double *v)
+{
+    char *end = NULL;
+    double x = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || !(x >= 0.0 && x <= 1.0)) {
+        fprintf(stderr, "salcheck phantom: %s needs a number in [0, 1], got '%s'\n", opt, s ? s : "");
+        return SC_ERR_ARG;
+    }
+    *v = x;
+    return SC_OK;
+}
+
+int cmd_phantom(int argc, char **argv)
+{
+    int rank = 0, size = 1, rc = SC_OK;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    phantom_config_t cfg;
+    phantom_config_default(&cfg);
+    const char *out = NULL;
+    long count = -1, value;
+    phantom_format_t format = PHANTOM_FORMAT_RSNA;
+    char *rows = NULL, *all_rows = NULL;
+    int *lengths = NULL, *offsets = NULL;
+    size_t rows_len = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            if (rank == 0)
+                phantom_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--out") && next) {
+            out = next;
+        } else if (!strcmp(a, "--count") && next) {
+            CHECK_RC(parse_long(a, next, 1, 100000000L, &count));
+        } else if (!strcmp(a, "--size") && next) {
+            CHECK_RC(parse_long(a, next, 32, 2048, &value));
+            cfg.size = (int)value;
+        } else if (!strcmp(a, "--seed") && next) {
+            char *end = NULL;
+            cfg.seed = strtoull(next, &end, 10);
+            CHECK(*next && !*end, SC_ERR_ARG, "--seed needs a non-negative integer, got '%s'", next);
+        } else if (!strcmp(a, "--positive-fraction") && next) {
+            CHECK_RC(parse_fraction(a, next, &cfg.positive_fraction));
+        } else if (!strcmp(a, "--marker-fraction") && next) {
+            CHECK_RC(parse_fraction(a, next, &cfg.marker_fraction));
+        } else if (!strcmp(a, "--format") && next) {
+            if (!strcmp(next, "rsna"))
+                format = PHANTOM_FORMAT_RSNA;
+            else if (!strcmp(next, "siim"))
+                format = PHANTOM_FORMAT_SIIM;
+            else
+                CHECK(0, SC_ERR_ARG, "--format must be rsna or siim, got '%s'", next);
+        } else {
+            if (rank == 0) {
+                fprintf(stderr, "salcheck phantom: unknown option or missing value: '%s'\n\n", a);
+                phantom_usage(stderr);
+            }
+            return 2;
+        }
+        i++;
+    }
+    if (!out || count < 1) {
+        if (rank == 0) {
+            fprintf(stderr, "salcheck phantom: --out and --count are required\n\n");
+            phantom_usage(stderr);
+        }
+        return 2;
+    }
+
+    double t0 = sc_now();
+    int dir_rc = rank == 0 ? phantom_make_dirs(out) : SC_OK;
+    MPI_Bcast(&dir_rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    CHECK_RC(dir_rc);
+
+    /* Contiguous blocks in rank order, so gathered rows come out in index order. */
+    uint32_t begin = (uint32_t)((long long)count * rank / size);
+    uint32_t end = (uint32_t)((long long)count * (rank + 1) / size);
+    int local_rc = phantom_write_images(&cfg, out, format, begin, end, &rows, &rows_len);
+    int any_rc = local_rc;
+    MPI_Allreduce(&local_rc, &any_rc, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    CHECK(any_rc >= 0, any_rc, "phantom: writing images failed%s", local_rc < 0 ? "" : " on another rank");
+    CHECK(rows_len < (size_t)1 << 30, SC_ERR_ARG, "phantom: label rows of one rank exceed 1 GiB");
+
+    int my_len = (int)rows_len;
+    if (rank == 0) {
+        lengths = sc_calloc((size_t)size, sizeof(int));
+        offsets = sc_calloc((size_t)size, sizeof(int));
+        CHECK_ALLOC(lengths);
+        CHECK_ALLOC(offsets);
+    }
+    MPI_Gather(&my_len, 1, MPI_INT, lengths, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    long long total = 0;
+    if (rank == 0) {
+        for (int r = 0; r < size; r++) {
+            offsets[r] = (int)total;
+            total += lengths[r];
+        }
+        CHECK(total < (1LL << 31), SC_ERR_ARG, "phantom: label rows exceed 2 GiB; use fewer images");
+        all_rows = malloc((size_t)total + 1);
+        CHECK_ALLOC(all_rows);
+    }
+    MPI_Gatherv(rows, my_len, MPI_CHAR, all_rows, lengths, offsets, MPI_CHAR, 0, MPI_COMM_WORLD);
+    int csv_rc = SC_OK;
+    if (rank == 0)
+        csv_rc = phantom_write_csvs(&cfg, out, format, (uint32_t)count, all_rows, (size_t)total);
+    MPI_Bcast(&csv_rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    CHECK_RC(csv_rc);
+    if (rank == 0) {
+        double dt = sc_now() - t0;
+        SC_INFO("phantom: %ld images of %dx%d (seed %llu, %s) in %s, %.1f s on %d rank%s (%.0f images/min)",
+                count, cfg.size, cfg.size, (unsigned long long)cfg.seed,
+                format == PHANTOM_FORMAT_RSNA ? "rsna" : "siim", out, dt, size, size > 1 ? "s" : "",
+                dt > 0 ? 60.0 * count / dt : 0.0);
+    }
+cleanup:
+    free(rows);
+    free(all_rows);
+    sc_free(lengths);
+    sc_free(offsets);
+    return rc;
+}
