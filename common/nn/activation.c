@@ -11,9 +11,17 @@ void relu_forward(size_t count, const float *x, float *y)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void relu_backward(size_t count, const float *y, const float *dy, float *dx, int guided)
+void relu_backward(size_t count, const float *y, const float *dy, float *dx, int guided,
+                   int assign)
 {
-    if (guided) {
+    if (assign) {
+        if (guided)
+            for (size_t i = 0; i < count; i++)
+                dx[i] = (y[i] > 0.0f && dy[i] > 0.0f) ? dy[i] : 0.0f;
+        else
+            for (size_t i = 0; i < count; i++)
+                dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    } else if (guided) {
         for (size_t i = 0; i < count; i++)
             if (y[i] > 0.0f && dy[i] > 0.0f)
                 dx[i] += dy[i];

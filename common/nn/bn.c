@@ -26,7 +26,7 @@ void bn_forward_infer(const bn_params_t *p, int n, int hw, const float *x, float
 }
 
 void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, float *dx,
-                       const float *x, float *dgamma, float *dbeta)
+                       const float *x, float *dgamma, float *dbeta, int assign)
 {
     for (int ch = 0; ch < p->c; ch++) {
         float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
@@ -36,9 +36,15 @@ void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, flo
             const float *d = dy + ((size_t)i * p->c + ch) * hw;
             const float *xs = x + ((size_t)i * p->c + ch) * hw;
             float *dxs = dx ? dx + ((size_t)i * p->c + ch) * hw : NULL;
-            for (int k = 0; k < hw; k++) {
-                if (dxs)
+            if (dxs && assign)
+                for (int k = 0; k < hw; k++)
+                    dxs[k] = d[k] * scale;
+            else if (dxs)
+                for (int k = 0; k < hw; k++)
                     dxs[k] += d[k] * scale;
+            if (!dgamma && !dbeta)
+                continue;
+            for (int k = 0; k < hw; k++) {
                 sum_dy += d[k];
                 sum_dy_xhat += (double)d[k] * (xs[k] - p->running_mean[ch]) * inv;
             }
@@ -96,7 +102,8 @@ void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float
 
 void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, const float *dy,
                        const float *mean, const float *invstd, float *dx, float *dgamma,
-                       float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch)
+                       float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch,
+                       int assign)
 {
     double *sum_dy = scratch, *sum_dy_xhat = scratch + p->c;
     double count = (double)n * hw;
@@ -135,7 +142,8 @@ void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, cons
             float *dxs = dx + ((size_t)i * p->c + ch) * hw;
             for (int j = 0; j < hw; j++) {
                 double xhat = (xs[j] - mean[ch]) * invstd[ch];
-                dxs[j] += (float)(k * (d[j] - mdy - xhat * mdyx));
+                float g = (float)(k * (d[j] - mdy - xhat * mdyx));
+                dxs[j] = assign ? g : dxs[j] + g;
             }
         }
     }

@@ -47,8 +47,9 @@ typedef struct bn_params {
 
 /* Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. */
 void bn_forward_infer(const bn_params_t *p, int n, int hw, const float *x, float *y);
+/* assign: dx = ... instead of dx += ... (dx holds no earlier contribution). */
 void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, float *dx,
-                       const float *x, float *dgamma, float *dbeta);
+                       const float *x, float *dgamma, float *dbeta, int assign);
 /*
  * Training: batch statistics (biased variance to normalize, unbiased for the
  * running update, as PyTorch). mean/invstd [c] are saved for backward. When
@@ -63,12 +64,15 @@ void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float
 /* hook (when non-NULL) reduces the two per-channel sums sum(dy), sum(dy*xhat) across ranks. */
 void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, const float *dy,
                        const float *mean, const float *invstd, float *dx, float *dgamma,
-                       float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch);
+                       float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch,
+                       int assign);
 
 /* ---- activations ---- */
 void relu_forward(size_t count, const float *x, float *y);
-/* Standard: dx += dy*[y>0]. Guided (Springenberg): dx += dy*[dy>0]*[y>0]. */
-void relu_backward(size_t count, const float *y, const float *dy, float *dx, int guided);
+/* Standard: dx += dy*[y>0]. Guided (Springenberg): dx += dy*[dy>0]*[y>0].
+ * assign: dx = ... (no earlier contribution to keep). */
+void relu_backward(size_t count, const float *y, const float *dy, float *dx, int guided,
+                   int assign);
 /* Softmax over the `classes` values of each of n rows. */
 void softmax_forward(int n, int classes, const float *x, float *y);
 void softmax_backward(int n, int classes, const float *y, const float *dy, float *dx);

@@ -635,6 +635,16 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training)
     return 0;
 }
 
+/* Gradient buffer of an input that a kernel may overwrite: *assign is 1 when
+ * nothing has been accumulated into it in this pass (no zeroing needed). */
+static float *grad_dst(nn_model_t *m, int id, int *assign)
+{
+    nn_node_t *nd = &m->nodes[id];
+    *assign = !nd->grad_live;
+    nd->grad_live = 1;
+    return nd->grad;
+}
+
 /* Gradient buffer of an input, zeroed on first use in this pass. */
 static float *grad_of(nn_model_t *m, int id)
 {
@@ -653,7 +663,8 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
         return SC_ERR_ARG;
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i].grad_live = 0;
-    memcpy(grad_of(m, from), dy, sizeof(float) * n * nn_node_size(&m->nodes[from]));
+    int fresh;
+    memcpy(grad_dst(m, from, &fresh), dy, sizeof(float) * n * nn_node_size(&m->nodes[from]));
     for (int i = from; i >= 1; i--) {
         nn_node_t *nd = &m->nodes[i];
         if (!nd->grad_live)
@@ -676,18 +687,22 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
             bn_params_t p = bn_params(m, i);
             float *dg = o->param_grads ? param_grad(m, nd, NN_P_GAMMA) : NULL;
             float *db = o->param_grads ? param_grad(m, nd, NN_P_BETA) : NULL;
-            float *dxs = want_dx ? grad_of(m, src_id) : NULL;
+            int assign = 0;
+            float *dxs = want_dx ? grad_dst(m, src_id, &assign) : NULL;
             if (o->training)
                 bn_backward_train(&p, n, nd->h * nd->w, src->out, nd->grad, nd->bn_mean,
                                   nd->bn_invstd, dxs, dg, db, m->bn_hook, m->bn_hook_ctx,
-                                  m->scratch);
+                                  m->scratch, assign);
             else
-                bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, dxs, src->out, dg, db);
+                bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, dxs, src->out, dg, db, assign);
             break;
         }
         case NN_RELU:
-            if (want_dx)
-                relu_backward(count, nd->out, nd->grad, grad_of(m, src_id), o->guided_relu);
+            if (want_dx) {
+                int assign;
+                float *dxs = grad_dst(m, src_id, &assign);
+                relu_backward(count, nd->out, nd->grad, dxs, o->guided_relu, assign);
+            }
             break;
         case NN_MAXPOOL: {
             pool_shape_t s = pool_shape(m, nd, n);

@@ -66,6 +66,7 @@ static int read_str_attr(hid_t obj, const char *key, char *buf, size_t len)
         if (H5Tis_variable_str(ftype) > 0) {
             hid_t mtype = H5Tcopy(H5T_C_S1);
             H5Tset_size(mtype, H5T_VARIABLE);
+            H5Tset_cset(mtype, H5Tget_cset(ftype)); /* ASCII and UTF-8 do not convert */
             char *value = NULL;
             if (H5Aread(attr, mtype, &value) >= 0 && value) {
                 snprintf(buf, len, "%s", value);
@@ -78,6 +79,7 @@ static int read_str_attr(hid_t obj, const char *key, char *buf, size_t len)
             char *tmp = calloc(size + 1, 1);
             hid_t mtype = H5Tcopy(H5T_C_S1);
             H5Tset_size(mtype, size);
+            H5Tset_cset(mtype, H5Tget_cset(ftype)); /* ASCII and UTF-8 do not convert */
             if (tmp && H5Aread(attr, mtype, tmp) >= 0) {
                 snprintf(buf, len, "%s", tmp);
                 rc = 0;
