@@ -17,7 +17,8 @@ DEPS_BUILD := gcc make pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
               libopenblas-dev libpng-dev zlib1g-dev libinih-dev libprotobuf-c-dev \
               protobuf-c-compiler libonnx-dev
 DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-h5py \
-              python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck
+              python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck \
+              slurmd slurmctld slurm-client munge libpmix-dev
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
@@ -52,7 +53,7 @@ LIB := $(BUILD)/libsalcheck.a
 BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
-.PHONY: all deps deps-test test test-unit test-mpi test-ref demo bench clean
+.PHONY: all deps deps-test test test-unit test-mpi test-slurm demo bench clean
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
@@ -103,6 +104,12 @@ test: build/.deps-test $(BIN) $(TEST_BIN)
 
 test-unit: $(BIN) $(TEST_BIN)
 	@BUILD=$(BUILD) TIERS=unit bash tests/run_tests.sh $(TEST_BIN)
+
+test-mpi: build/.deps-test $(BIN)
+	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh
+
+test-slurm: build/.deps-test $(BIN)
+	@BUILD=$(BUILD) TIERS=slurm bash tests/run_tests.sh
 
 # The main job: jobs/demo.ini on the phantom data set, one rank per core.
 DEMO_RANKS ?= $(shell nproc)
