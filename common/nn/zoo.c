@@ -120,19 +120,15 @@ cleanup:
 
 const zoo_arch_t *zoo_list(void)
 {
-    static zoo_arch_t table[] = {
+    static const zoo_arch_t table[] = {
         {"democnn", "4-stage conv-BN-ReLU CNN for the phantom demo (128x128)", zoo_democnn},
         {"demoresnet", "small residual network, the demo's second architecture", zoo_demoresnet},
-        {"resnet18", "ResNet-18, torchvision layout", NULL},
-        {"resnet50", "ResNet-50, torchvision layout", NULL},
-        {"densenet121", "DenseNet-121, torchvision layout", NULL},
-        {"inceptionv3", "InceptionV3, Keras layout (stem, mixed0..mixed10, logits)", NULL},
+        {"resnet18", "ResNet-18, torchvision layout", zoo_resnet18},
+        {"resnet50", "ResNet-50, torchvision layout", zoo_resnet50},
+        {"densenet121", "DenseNet-121, torchvision layout", zoo_densenet121},
+        {"inceptionv3", "InceptionV3, Keras layout (stem, mixed0..mixed10, logits)", zoo_inceptionv3},
         {NULL, NULL, NULL},
     };
-    table[2].build = zoo_resnet18;
-    table[3].build = zoo_resnet50;
-    table[4].build = zoo_densenet121;
-    table[5].build = zoo_inceptionv3;
     return table;
 }
 

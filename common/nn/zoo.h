@@ -32,9 +32,9 @@ int zoo_blocks_top_down(const nn_model_t *m, const char **names, int max);
 /* Builders (each in its own file). */
 int zoo_democnn(nn_model_t **out, int size, int classes, uint64_t seed);
 int zoo_demoresnet(nn_model_t **out, int size, int classes, uint64_t seed);
-int zoo_resnet18(nn_model_t **out, int size, int classes, uint64_t seed) __attribute__((weak));
-int zoo_resnet50(nn_model_t **out, int size, int classes, uint64_t seed) __attribute__((weak));
-int zoo_densenet121(nn_model_t **out, int size, int classes, uint64_t seed) __attribute__((weak));
-int zoo_inceptionv3(nn_model_t **out, int size, int classes, uint64_t seed) __attribute__((weak));
+int zoo_resnet18(nn_model_t **out, int size, int classes, uint64_t seed);
+int zoo_resnet50(nn_model_t **out, int size, int classes, uint64_t seed);
+int zoo_densenet121(nn_model_t **out, int size, int classes, uint64_t seed);
+int zoo_inceptionv3(nn_model_t **out, int size, int classes, uint64_t seed);
 
 #endif

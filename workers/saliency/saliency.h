@@ -1,0 +1,269 @@
+/*
+ * saliency.h - the saliency methods behind one interface (module workers/saliency,
+ * prefix sal_).
+ *
+ * A method turns one normalized input x [C,H,W] and one explained scalar (a
+ * pre-softmax logit, REFERENCE.md sections 3-4) into a raw attribution map:
+ * [C,H,W] for the gradient family (signed, per channel) or [1,H,W] for the
+ * map-valued methods (Grad-CAM, XRAI, occlusion, the controls). The paper's
+ * post-processing (P1, or P2 for Guided Grad-CAM) then gives the [H,W] map in
+ * [0,1] that every metric reads (sal_postprocess).
+ *
+ * The methods (one file each, sal_<name>.c; parameters and their paper
+ * defaults in sal_params_t), with their cost in gradient evaluations:
+ *   grad       vanilla gradient g(x)                                        1
+ *   sg         SmoothGrad: mean of g(x+e)^2 (or g(x+e)) over n samples      n
+ *   ig         Integrated Gradients: (x-b) * sum_k w_k g(b + a_k (x-b))     S
+ *   sig        SmoothGrad of IG: mean of IG(x+e)^2, baseline not noised     n*S
+ *   gbp        Guided Backprop (guided ReLU backward)                       1
+ *   gcam       Grad-CAM at a named node, bilinear upsampling                1
+ *   ggcam      Guided Grad-CAM: P1(gbp) * P1(gcam), then P2                 2
+ *   xrai       XRAI: IG from constant min(x) and max(x), region ranking     2*S
+ *   gxi        gradient x input                                             1
+ *   occlusion  f(x) - f(x with a window filled), averaged per pixel         windows/2
+ *   gcampp     Grad-CAM++                                                   1
+ *   random     uniform noise (model-free control)                           0
+ *   sobel      Sobel edge magnitude of the gray image (control)             0
+ *   avgmask    the average ground-truth mask of the training positives      0
+ *
+ * Batching: IG steps, SmoothGrad samples and occlusion windows run through the
+ * engine as batches of up to the workspace's batch size. Every gradient is
+ * consumed in sample order, and every noise draw comes from the Philox
+ * generator keyed by (seed, purpose) with counters (variant, image, sample),
+ * so a map does not depend on the batch size, the rank or the order of items.
+ */
+#ifndef SALIENCY_H
+#define SALIENCY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/model.h"
+#include "saliency/postproc.h"
+#include "saliency/xrai.h"
+
+/* Explain the logit of the class the model predicts (argmax of the logits;
+ * class 0 for a single-logit sigmoid model). */
+#define SAL_TARGET_PREDICTED (-1)
+
+/* Quadrature of the IG path integral over alpha in [0, 1]. */
+typedef enum sal_ig_rule {
+    SAL_IG_LINSPACE = 0,   /* the paper (PAIR saliency): a_k = linspace(0,1,S) both ends, w = 1/S */
+    SAL_IG_LEFT,           /* Riemann left:  a_k = k/S,       w = 1/S */
+    SAL_IG_RIGHT,          /* Riemann right: a_k = (k+1)/S,   w = 1/S */
+    SAL_IG_MIDPOINT,       /* Riemann midpoint: a_k = (k+0.5)/S, w = 1/S */
+    SAL_IG_TRAPEZOID,      /* a_k = k/(S-1), w = 1/(S-1) halved at both ends (S >= 2) */
+    SAL_IG_GAUSS_LEGENDRE, /* S-point Gauss-Legendre nodes and weights mapped to [0, 1] */
+    SAL_IG_RULE_COUNT
+} sal_ig_rule_t;
+
+/* IG baseline b (constant images in the normalized input space). */
+typedef enum sal_baseline {
+    SAL_BASELINE_BLACK = 0, /* black in the input normalization (-1 for "inception", the paper) */
+    SAL_BASELINE_VALUE,     /* the constant ig_baseline_value */
+    SAL_BASELINE_MIN,       /* the constant min(x) (XRAI's first baseline) */
+    SAL_BASELINE_MAX,       /* the constant max(x) (XRAI's second baseline) */
+    SAL_BASELINE_COUNT
+} sal_baseline_t;
+
+/* Post-processing a method's raw map gets before any metric (REFERENCE.md section 4). */
+typedef enum sal_post {
+    SAL_POST_P1 = 0, /* sum_c |m|, then (s - min) / (p99 - min) clipped to [0, 1] */
+    SAL_POST_P2      /* min-max to [0, 1] (Guided Grad-CAM: its raw map is already P1 x P1) */
+} sal_post_t;
+
+/* Every parameter of every method; sal_params_default() gives the paper's values. */
+typedef struct sal_params {
+    int sg_samples;          /* SmoothGrad samples n (25) */
+    double sg_noise;         /* noise level: sigma = sg_noise * (max(x) - min(x)) (0.15) */
+    int sg_squared;          /* average g^2 ("magnitude", the paper) or g (Adebayo) (1) */
+    int ig_steps;            /* IG steps S (10) */
+    sal_ig_rule_t ig_rule;   /* SAL_IG_LINSPACE */
+    sal_baseline_t ig_baseline;  /* SAL_BASELINE_BLACK */
+    double ig_baseline_value;    /* used with SAL_BASELINE_VALUE (0) */
+    int sig_samples;         /* noisy copies of x for SmoothGrad of IG (25) */
+    int sig_squared;         /* average IG^2 (1) or IG (0) */
+    char gcam_layer[NN_NAME_MAX]; /* node for gcam/ggcam/gcampp; "" = the model's gradcam_layer */
+    int xrai_steps;          /* IG steps per XRAI baseline (100); the rule is ig_rule */
+    xrai_params_t xrai;      /* segmentation and ranking (xrai_params_default: the paper's) */
+    int occ_window;          /* occlusion: square window side, pixels (16) */
+    int occ_stride;          /* occlusion stride, pixels (8) */
+    double occ_fill;         /* occlusion fill value, normalized input space (0) */
+} sal_params_t;
+
+sal_params_t sal_params_default(void);
+
+/* The keys of every random draw: job seed, model variant, image index. Pass
+ * variant 0 for every variant to give all variants the same noise for an
+ * image (a paired comparison), or the variant index for independent noise. */
+typedef struct sal_key {
+    uint64_t seed;
+    uint32_t variant;
+    uint32_t image;
+} sal_key_t;
+
+/*
+ * The workspace: every buffer the methods need for one model at one batch
+ * size, allocated once. Bound to its model (which it prepares for `batch`);
+ * the model's weights may change between calls (randomized variants), its
+ * graph may not.
+ */
+typedef struct sal_ws sal_ws_t;
+
+/*
+ * Create a workspace for model m (finalized) with batches of up to `batch`
+ * inputs; calls nn_model_prepare(m, batch). `normalize` ("inception",
+ * "imagenet", "unit") fixes what a black image is for the IG baseline; NULL
+ * uses the model's own m->normalize. *out is the caller's: sal_ws_destroy.
+ */
+int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normalize);
+void sal_ws_destroy(sal_ws_t *ws);
+/* The largest batch (1..max_batch) whose activations, gradients and method
+ * buffers fit in budget_bytes for model m: what to pass to sal_ws_create. */
+int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
+/* The average training mask [H,W] (values 0..1) the avgmask control returns;
+ * copied into the workspace. */
+int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask);
+int sal_ws_batch(const sal_ws_t *ws);
+
+typedef struct sal_method sal_method_t;
+struct sal_method {
+    const char *name;
+    const char *summary;
+    int needs_model;         /* 0 for the model-free controls */
+    int per_channel;         /* raw map [C,H,W] (1) or [1,H,W] (0) */
+    sal_post_t post;         /* post-processing before metrics */
+    /* Cost of one image in gradient evaluations (a forward pass counts 1/2). */
+    double (*cost)(const sal_params_t *p, int h, int w);
+    int (*compute)(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws, const float *x,
+                   int target, const float *gray, sal_key_t key, float *raw_out);
+};
+
+/* The method table, terminated by an entry with a NULL name (static, never freed). */
+const sal_method_t *sal_methods(void);
+/* Method by name, or NULL. */
+const sal_method_t *sal_method_find(const char *name);
+/* Channels of the method's raw map for this workspace: C or 1. */
+int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws);
+/* Cost of one image in gradient evaluations for these parameters (scheduler weights). */
+double sal_cost(const sal_method_t *method, const sal_params_t *p, int h, int w);
+
+/*
+ * Resolve the explained scalar (REFERENCE.md section 3): SAL_TARGET_PREDICTED
+ * gives the argmax of the logits (0 for a single-logit model), a class index
+ * is checked against the number of logits. Runs one forward pass of x
+ * [C,H,W]; logits_out (may be NULL) receives the [classes] logits.
+ */
+int sal_target(sal_ws_t *ws, const float *x, int requested, int *target, float *logits_out);
+
+/*
+ * Compute one raw map. x: [C,H,W] normalized input; target: a class index or
+ * SAL_TARGET_PREDICTED; gray: [H,W] image in 0..255 (read by sobel only, may
+ * be NULL for the others; xrai segments x itself, as the reference does);
+ * key: the random draws' keys; raw_out: the caller's buffer of
+ * sal_raw_channels(method, ws) * H * W floats. m must be the workspace's
+ * model (or NULL). Returns 0; SC_ERR_UNDEFINED (raw_out all NaN, logged at
+ * debug level only) when the map is undefined (Grad-CAM of an all-zero CAM,
+ * XRAI of a constant image); SC_ERR_ARG for bad parameters (logged).
+ */
+int sal_compute(const sal_method_t *method, const sal_params_t *p, nn_model_t *m, sal_ws_t *ws,
+                const float *x, int target, const float *gray, sal_key_t key, float *raw_out);
+
+/*
+ * The paper's post-processing (REFERENCE.md section 4) of a raw map into
+ * map [H,W] (the caller's buffer): P1 or P2 as the method's table entry says.
+ * Returns SC_ERR_UNDEFINED (map all NaN) for a constant or undefined map.
+ */
+int sal_postprocess(const sal_method_t *method, sal_ws_t *ws, const float *raw, float *map);
+
+/*
+ * The noise tensor SmoothGrad adds for `sample` (purpose "sg"; SmoothGrad of
+ * IG uses "sig"): out[i] = sigma * N(0,1)_i for i < count, from the stream
+ * rng_stream_init(rng_key(key.seed, purpose), key.variant, key.image, sample).
+ * Exposed so that tests can hand the same noise to a reference implementation.
+ */
+void sal_noise(const char *purpose, sal_key_t key, uint32_t sample, float sigma, size_t count,
+               float *out);
+
+/* IG quadrature node k of S for a rule: alpha_k in [0,1] and weight w_k (sum w_k = 1).
+ * SC_ERR_ARG for S < 1 (S < 2 with the trapezoid rule) or k outside 0..S-1. */
+int sal_ig_node(sal_ig_rule_t rule, int steps, int k, double *alpha, double *weight);
+/* Rule and baseline names as job files and the CLI spell them; -1 when unknown. */
+int sal_ig_rule_parse(const char *name);
+const char *sal_ig_rule_name(sal_ig_rule_t rule);
+int sal_baseline_parse(const char *name);
+const char *sal_baseline_name(sal_baseline_t b);
+
+/* Bilinear resize with half-pixel centres, clamped at the borders (OpenCV
+ * INTER_LINEAR, PyTorch interpolate(align_corners=False), the resize of
+ * pytorch-grad-cam): src [sh,sw] -> dst [dh,dw]. Allocates nothing. */
+void sal_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
+
+/* ------------------------------------------------------------------------
+ * For the method files (sal_*.c) only: the workspace layout and the batch
+ * drivers. Callers outside workers/saliency use the functions above.
+ * ------------------------------------------------------------------------ */
+struct sal_ws {
+    nn_model_t *model;
+    int batch;               /* inputs per engine call */
+    int c, h, w;             /* input shape */
+    size_t chw, hw;
+    int classes;             /* logits */
+    int logits_id;
+    float black[4];          /* a black pixel per channel (channels beyond 4 use black[3]) */
+    char normalize[16];
+    float *xb;               /* [batch, chw] batch of inputs */
+    float *gb;               /* [batch, chw] their input gradients */
+    int *targets;            /* [batch] */
+    float *acc, *acc2;       /* [chw] accumulators */
+    float *xn;               /* [chw] a noisy copy of x */
+    float *base;             /* [chw] the IG baseline */
+    float *map_a, *map_b;    /* [chw] method-level maps (ggcam: gbp, gcam) */
+    float *plane, *plane2;   /* [hw] */
+    int *count;              /* [hw] occlusion coverage */
+    float *cam;              /* [largest node plane] Grad-CAM at its layer's resolution */
+    double *chan;            /* [largest channel count] per-channel weights */
+    size_t cam_cap, chan_cap;
+    float *avgmask;          /* [hw], NULL until sal_ws_set_avgmask */
+    postproc_ws_t *post;     /* P1/P2 scratch */
+    xrai_ws_t *xrai;         /* the XRAI region workspace (created on first use) */
+    xrai_params_t xrai_params; /* the parameters it was created with */
+};
+
+/* fill(ctx, k, dst): write input k ([chw]) to dst. */
+typedef void (*sal_fill_fn)(void *ctx, int k, float *dst);
+/* consume(ctx, k, grad): input k's gradient [chw], called in k order. */
+typedef void (*sal_grad_fn)(void *ctx, int k, const float *grad);
+/* consume(ctx, k, logits): input k's logits [classes], called in k order. */
+typedef void (*sal_logit_fn)(void *ctx, int k, const float *logits);
+
+/* Gradients of logit `target` for `count` inputs, ws->batch at a time. */
+int sal_batch_gradients(sal_ws_t *ws, int count, int target, int guided, sal_fill_fn fill,
+                        sal_grad_fn consume, void *ctx);
+/* Forward passes only (occlusion). */
+int sal_batch_logits(sal_ws_t *ws, int count, sal_fill_fn fill, sal_logit_fn consume, void *ctx);
+/* The single gradient g(x) (guided or not) into dx [chw]; leaves the
+ * activations and gradients of every node in the model for Grad-CAM. */
+int sal_gradient(sal_ws_t *ws, const float *x, int target, int guided, float *dx);
+/* IG of logit `target` at x with baseline b (both [chw]) into out [chw]
+ * (anything but ws->acc, which it accumulates in). */
+int sal_integrated_gradients(sal_ws_t *ws, const float *x, const float *b, int steps,
+                             sal_ig_rule_t rule, int target, float *out);
+/* Fill ws->base with the baseline of kind `kind` for x. */
+void sal_fill_baseline(sal_ws_t *ws, const float *x, sal_baseline_t kind, double value);
+/* Grad-CAM (plus = 0) or Grad-CAM++ (plus = 1) of x at node `layer` ("" =
+ * the model's), ReLU, divided by its max, upsampled to [H,W] into out.
+ * SC_ERR_UNDEFINED (out NaN) when the CAM is all zero. */
+int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out);
+/* SmoothGrad noise level for x: sg_noise * (max(x) - min(x)). */
+float sal_noise_sigma(const sal_params_t *p, const float *x, size_t count);
+/* Fill count floats with NaN. */
+void sal_fill_nan(float *out, size_t count);
+
+/* The method table entries (one per file). */
+extern const sal_method_t sal_method_grad, sal_method_sg, sal_method_ig, sal_method_sig,
+    sal_method_gbp, sal_method_gcam, sal_method_ggcam, sal_method_xrai, sal_method_gxi,
+    sal_method_occlusion, sal_method_gcampp, sal_method_random, sal_method_sobel,
+    sal_method_avgmask;
+
+#endif /* SALIENCY_H */
