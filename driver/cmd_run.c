@@ -191,6 +191,7 @@ typedef struct run_ctx {
     int failed_items;
     int rank_progress;
     double t_compute, t_write, t_read; /* seconds, this rank */
+    dataset_options_t dopt;            /* the job's data set options (training uses them too) */
 } run_ctx_t;
 
 static int norm_index(const char *name)
@@ -545,6 +546,7 @@ static int train_recipes(run_ctx_t *c)
         if (md->optimizer[0])
             cfg.optimizer = md->optimizer;
         cfg.shuffled_labels = md->shuffled_labels;
+        cfg.data_options = &c->dopt;
         cfg.stop = &g_stop;
         if (c->rank == 0)
             SC_INFO("model '%s': training %s (seed %llu, %s labels) into %s", md->name, md->arch,
@@ -686,6 +688,7 @@ int cmd_run(int argc, char **argv)
     {
         dataset_options_t dopt;
         dataset_options_default(&dopt);
+        dopt.class_info = NULL;
         dopt.skip_bad = job->skip_bad;
         dopt.source_size = job->source_size;
         dopt.box_map = !strcmp(job->box_map, "exact") ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
@@ -698,7 +701,8 @@ int cmd_run(int argc, char **argv)
             dopt.format = DATASET_FORMAT_RSNA;
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
-        rc = dataset_open(job->data_dir, &dopt, &c->ds);
+        c->dopt = dopt;
+        rc = dataset_open(job->data_dir, &c->dopt, &c->ds);
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_INFO);
         if (all_ok(c->comm, rc) < 0)
