@@ -84,7 +84,7 @@ static void test_shipped_jobs_parse(void)
         TH_CHECK(!strcmp(demo->methods[0], "grad"), "first method %s", demo->methods[0]);
         const char *v;
         int line;
-        TH_CHECK(job_method_param(demo, "sg", "samples", &v, &line) && atoi(v) == 10,
+        TH_CHECK(job_method_param(demo, "sg", "samples", &v, &line) && atoi(v) == 8,
                  "sg.samples");
         job_destroy(demo);
     }
