@@ -20,27 +20,13 @@
 #include "metrics/stats.h"
 #include "sc.h"
 
-#define NAME_W 192
+#define NAME_W AGGREGATE_NAME_W
 #define BOOT_SEED 20201
 #define MAX_STATES 64
 
-typedef struct metric_row {
-    char metric[32], method[32], variant[NAME_W];
-    int32_t n, n_nan;
-    double mean, ci_lo, ci_hi, median, q1, q3;
-} metric_row_t;
-
-typedef struct pair_row {
-    char experiment[32], variant_a[NAME_W], variant_b[NAME_W], method[32], similarity[32];
-    int32_t n, n_nan;
-    double mean, ci_lo, ci_hi, median, q1, q3;
-} pair_row_t;
-
-typedef struct sanity_row {
-    char model[NAME_W], method[32];
-    double baseline, last_state, min_state;
-    int32_t pass;
-} sanity_row_t;
+typedef aggregate_metric_row_t metric_row_t;
+typedef aggregate_pair_row_t pair_row_t;
+typedef aggregate_sanity_row_t sanity_row_t;
 
 typedef struct file_data {
     hid_t file;
@@ -420,20 +406,20 @@ static void print_tables(FILE *out, const file_data_t *d, const metric_row_t *mr
     fprintf(out, "\n");
 }
 
-int aggregate_results(const char *path, FILE *out)
+/* The tables of an open file whose plan is in d (load_data). */
+static int compute_tables(hid_t file, const file_data_t *dp, aggregate_tables_t *t)
 {
     int rc = 0;
-    file_data_t d;
-    memset(&d, 0, sizeof d);
+    const file_data_t d = *dp;
     metric_row_t *mr = NULL;
     pair_row_t *pr = NULL;
     sanity_row_t *sr = NULL;
     double *values = NULL, *buf = NULL;
+    int *group_of = NULL;
+    int (*groups)[3] = NULL;
     stats_ws_t *sws = NULL;
     size_t nm = 0, np = 0, ns = 0;
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    CHECK(file >= 0, SC_ERR_IO, "cannot open '%s' to summarize it", path);
-    CHECK(load_data(file, &d) == 0, SC_ERR_FORMAT, "'%s' is not a complete salcheck results file", path);
+    memset(t, 0, sizeof *t);
     size_t nmax = (size_t)(d.N > d.P ? d.N : d.P) + 1;
     sws = stats_ws_create(nmax, 1000);
     values = calloc(nmax, sizeof(double));
@@ -463,17 +449,17 @@ int aggregate_results(const char *path, FILE *out)
             }
     }
     /* pair similarities grouped by (experiment, variant a [b for label/repeat/repro]) */
-    int *group_of = calloc((size_t)d.P + 1, sizeof(int));
-    int (*groups)[3] = calloc((size_t)d.P + 1, sizeof *groups);
+    group_of = calloc((size_t)d.P + 1, sizeof(int));
+    groups = calloc((size_t)d.P + 1, sizeof *groups);
     int n_groups = 0;
     CHECK_ALLOC(group_of);
     CHECK_ALLOC(groups);
     for (int q = 0; q < d.P; q++) {
         int exp = d.pair_exp[q], va = d.pair_index[4 * q], vb = d.pair_index[4 * q + 2];
         int g = -1;
-        for (int t = 0; t < n_groups && g < 0; t++)
-            if (groups[t][0] == exp && groups[t][1] == va && groups[t][2] == vb)
-                g = t;
+        for (int u = 0; u < n_groups && g < 0; u++)
+            if (groups[u][0] == exp && groups[u][1] == va && groups[u][2] == vb)
+                g = u;
         if (g < 0) {
             g = n_groups++;
             groups[g][0] = exp;
@@ -505,8 +491,6 @@ int aggregate_results(const char *path, FILE *out)
                           &r->n_nan, &r->mean, &r->ci_lo, &r->ci_hi, &r->median, &r->q1, &r->q3);
             }
     }
-    free(group_of);
-    free(groups);
     /* sanity: cascading states against the baseline of the same model */
     sr = calloc((size_t)d.V * d.M + 1, sizeof *sr);
     CHECK_ALLOC(sr);
@@ -543,15 +527,66 @@ int aggregate_results(const char *path, FILE *out)
             r->pass = isfinite(r->baseline) && isfinite(r->min_state) && r->min_state < r->baseline;
         }
     }
-    CHECK_RC(write_summary(file, mr, nm, pr, np, sr, ns));
-    print_tables(out, &d, mr, nm, pr, np, sr, ns);
+    t->metrics = mr;
+    t->n_metrics = nm;
+    t->pairs = pr;
+    t->n_pairs = np;
+    t->sanity = sr;
+    t->n_sanity = ns;
+    mr = NULL;
+    pr = NULL;
+    sr = NULL;
 cleanup:
     free(mr);
     free(pr);
     free(sr);
     free(values);
     free(buf);
+    free(group_of);
+    free(groups);
     stats_ws_destroy(sws);
+    return rc;
+}
+
+void aggregate_tables_free(aggregate_tables_t *tables)
+{
+    if (!tables)
+        return;
+    free(tables->metrics);
+    free(tables->pairs);
+    free(tables->sanity);
+    memset(tables, 0, sizeof *tables);
+}
+
+int aggregate_compute(hid_t file, aggregate_tables_t *out)
+{
+    int rc = 0;
+    file_data_t d;
+    memset(out, 0, sizeof *out);
+    rc = load_data(file, &d);
+    if (rc < 0)
+        SC_ERROR("the file is not a salcheck results file (its plan datasets are missing or unreadable)");
+    else
+        rc = compute_tables(file, &d, out);
+    free_data(&d);
+    return rc;
+}
+
+int aggregate_results(const char *path, FILE *out)
+{
+    int rc = 0;
+    file_data_t d;
+    memset(&d, 0, sizeof d);
+    aggregate_tables_t t;
+    memset(&t, 0, sizeof t);
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(file >= 0, SC_ERR_IO, "cannot open '%s' to summarize it", path);
+    CHECK(load_data(file, &d) == 0, SC_ERR_FORMAT, "'%s' is not a complete salcheck results file", path);
+    CHECK_RC(compute_tables(file, &d, &t));
+    CHECK_RC(write_summary(file, t.metrics, t.n_metrics, t.pairs, t.n_pairs, t.sanity, t.n_sanity));
+    print_tables(out, &d, t.metrics, t.n_metrics, t.pairs, t.n_pairs, t.sanity, t.n_sanity);
+cleanup:
+    aggregate_tables_free(&t);
     free_data(&d);
     if (file >= 0)
         H5Fclose(file);

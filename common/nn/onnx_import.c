@@ -33,6 +33,9 @@
 #include "onnx/onnx.pb-c.h"
 #endif
 #endif
+#if defined(SALCHECK_REQUIRE_ONNX) && !defined(ONNX_IMPORT_HAVE_PROTO)
+#error "onnx/onnx.pb-c.h not found: generate it with protoc-c before compiling onnx_import.c"
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Block grouping and override rules (no protobuf needed)                    */

@@ -197,7 +197,7 @@ int zoo_inceptionv3(nn_model_t **out, int size, int classes, uint64_t seed)
 {
     int rc = 0, x;
     keras_names_t kn = {0, 0, 0, 0};
-    char block[16], name[16];
+    char block[24], name[24];
     *out = NULL;
     nn_model_t *m = NULL;
     CHECK(size >= 75, SC_ERR_ARG, "inceptionv3 needs an input of at least 75x75 (got %d)", size);

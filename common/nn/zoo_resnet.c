@@ -110,7 +110,7 @@ static int build_resnet(nn_model_t **out, const char *arch, int size, int classe
     CHECK_RC(x = nn_add_relu(m, "relu", x));
     CHECK_RC(x = nn_add_maxpool(m, "maxpool", x, 3, 3, 2, 2, (const int[]){1, 1, 1, 1}, 0, 0));
     const int planes[4] = {64, 128, 256, 512};
-    char block[16], prefix[32];
+    char block[24], prefix[40];
     for (int s = 0; s < 4; s++) {
         snprintf(block, sizeof block, "layer%d", s + 1);
         nn_set_block(m, block);

@@ -1,0 +1,283 @@
+/*
+ * bench_models.c - saliency throughput of the zoo architectures, the C side
+ * of bench/bench_models.py (which runs PyTorch on the same weights next to it).
+ *
+ * For each architecture (ResNet-18/50 and DenseNet-121 at 224, InceptionV3 at
+ * 299, 2 classes): forward, and forward + input gradient (one vanilla-gradient
+ * map), at batch 1 and batch 8, and one 32-step Integrated-Gradients map (32
+ * gradient evaluations in 4 batches of 8, REFERENCE.md section 4). Every rank
+ * runs the same measurement on its own images, as `salcheck run` spreads
+ * images over ranks; throughput is the sum over ranks.
+ *
+ *   bench_models [--arch a,b] [--seconds S] [--save DIR]       (1 process)
+ *   mpirun -np 2 bench_models ...                               (2 ranks)
+ *
+ * Prints one "RESULT key=value ..." line per measurement (rank 0) with maps
+ * per second by the wall clock and by the CPU clock (the second is robust on
+ * a machine shared with other jobs), GFLOP per map (convolutions and dense
+ * layers; the input gradient counts the data-gradient GEMMs), and the FP32
+ * peak: the clock measured by a dependent-add loop x 2 FMA pipes x vector
+ * lanes (16 with AVX-512, 8 with AVX2) x 2. --save DIR writes each model file
+ * (DIR/bench_<arch>.h5) for the PyTorch side. Batch-norm statistics are set
+ * from the activations of random images (one training-mode pass), as in a
+ * trained network.
+ */
+#include <cblas.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/modelfile.h"
+#include "nn/zoo.h"
+#include "rng.h"
+#include "sc.h"
+
+#define BENCH_IG_STEPS 32
+#define BENCH_IG_BATCH 8
+
+typedef struct bench_arch {
+    const char *name;
+    int size;
+} bench_arch_t;
+
+static const bench_arch_t archs[] = {
+    {"resnet18", 224}, {"resnet50", 224}, {"densenet121", 224}, {"inceptionv3", 299}};
+
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Core clock in GHz, from a chain of dependent integer adds (one cycle each;
+ * eight per iteration so that the loop's own overhead hides behind them).
+ * /proc/cpuinfo of a virtual machine may show the base clock instead. */
+static double measure_ghz(void)
+{
+    double best = 0.0;
+    for (int rep = 0; rep < 3; rep++) {
+        unsigned long x = 1;
+        const unsigned long n = 50000000UL;
+        double t0 = cpu_now();
+        for (unsigned long i = 0; i < n; i++) {
+#define BENCH_DEP_ADD(v) x += (v); __asm__ volatile("" : "+r"(x))
+            BENCH_DEP_ADD(i); BENCH_DEP_ADD(3); BENCH_DEP_ADD(i); BENCH_DEP_ADD(5);
+            BENCH_DEP_ADD(i); BENCH_DEP_ADD(7); BENCH_DEP_ADD(i); BENCH_DEP_ADD(9);
+#undef BENCH_DEP_ADD
+        }
+        double t = cpu_now() - t0;
+        if (t > 0 && 8.0 * n / t * 1e-9 > best)
+            best = 8.0 * n / t * 1e-9;
+    }
+    return best;
+}
+
+/* FLOPs of one forward pass per image (convolutions and dense layers). */
+static double forward_flops(const nn_model_t *m)
+{
+    double flops = 0.0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        const nn_node_t *src = &m->nodes[nd->in[0]];
+        if (nd->op == NN_CONV)
+            flops += 2.0 * nd->out_c * src->c * nd->kh * nd->kw * nd->h * nd->w;
+        else if (nd->op == NN_DENSE)
+            flops += 2.0 * nd->out_c * nn_node_size(src);
+    }
+    return flops;
+}
+
+/* Give the batch norms real statistics: momentum 1 for one training pass. */
+static void calibrate_bn(nn_model_t *m, const float *x, int n)
+{
+    float *momentum = malloc(sizeof(float) * (size_t)m->n_nodes);
+    for (int i = 1; i < m->n_nodes; i++) {
+        momentum[i] = m->nodes[i].momentum;
+        if (m->nodes[i].op == NN_BN)
+            m->nodes[i].momentum = 1.0f;
+    }
+    nn_forward(m, x, n, 1);
+    for (int i = 1; i < m->n_nodes; i++)
+        m->nodes[i].momentum = momentum[i];
+    free(momentum);
+}
+
+typedef struct measurement {
+    long maps;
+    double wall, cpu;
+} measurement_t;
+
+typedef enum task { TASK_FORWARD, TASK_GRADIENT, TASK_IG } task_t;
+
+/* One unit of work: returns the number of maps it produced. */
+static long run_task(nn_model_t *m, task_t task, int batch, const float *x, float *x_steps,
+                     float *dx, int *targets)
+{
+    const size_t image = nn_node_size(&m->nodes[0]);
+    nn_backward_opts_t o = {.input_grad = 1};
+    if (task == TASK_FORWARD) {
+        nn_forward(m, x, batch, 0);
+        return batch;
+    }
+    if (task == TASK_GRADIENT) {
+        nn_forward(m, x, batch, 0);
+        nn_backward_logit(m, targets, dx, &o);
+        return batch;
+    }
+    /* IG: S points on the straight path from the baseline -1 to x, batched. */
+    for (int s0 = 0; s0 < BENCH_IG_STEPS; s0 += BENCH_IG_BATCH) {
+        for (int b = 0; b < BENCH_IG_BATCH; b++) {
+            float alpha = (float)(s0 + b) / (BENCH_IG_STEPS - 1);
+            float *xs = x_steps + (size_t)b * image;
+            for (size_t i = 0; i < image; i++)
+                xs[i] = -1.0f + alpha * (x[i] + 1.0f);
+        }
+        nn_forward(m, x_steps, BENCH_IG_BATCH, 0);
+        nn_backward_logit(m, targets, dx, &o);
+    }
+    return 1;
+}
+
+/* COLLECTIVE: every rank measures for `seconds`; totals reduced to rank 0. */
+static measurement_t measure(nn_model_t *m, task_t task, int batch, double seconds,
+                             const float *x, float *x_steps, float *dx, int *targets)
+{
+    run_task(m, task, batch, x, x_steps, dx, targets); /* warm-up */
+    MPI_Barrier(MPI_COMM_WORLD);
+    double w0 = sc_now(), c0 = cpu_now();
+    long maps = 0;
+    int iters = 0;
+    while (iters < 2 || sc_now() - w0 < seconds) {
+        maps += run_task(m, task, batch, x, x_steps, dx, targets);
+        iters++;
+    }
+    double local[2] = {sc_now() - w0, cpu_now() - c0};
+    measurement_t r = {0, 0, 0};
+    double rate_cpu = maps / local[1], total_rate_cpu = 0.0, wall_max = 0.0;
+    MPI_Reduce(&maps, &r.maps, 1, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&local[0], &wall_max, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(&rate_cpu, &total_rate_cpu, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    r.wall = wall_max;
+    r.cpu = total_rate_cpu > 0 ? r.maps / total_rate_cpu : 0.0; /* so that maps/cpu = sum of rates */
+    return r;
+}
+
+static int bench_arch(const bench_arch_t *a, double seconds, const char *save_dir, int rank,
+                      int ranks, double peak_core)
+{
+    int rc = 0;
+    nn_model_t *m = NULL;
+    float *x = NULL, *x_steps = NULL, *dx = NULL;
+    int targets[BENCH_IG_BATCH] = {0};
+    const int max_batch = 8;
+    CHECK_RC(zoo_build(a->name, a->size, 2, 1234, &m));
+    const size_t image = (size_t)3 * a->size * a->size;
+    x = sc_calloc(image * max_batch, sizeof(float));
+    x_steps = sc_calloc(image * max_batch, sizeof(float));
+    dx = sc_calloc(image * max_batch, sizeof(float));
+    CHECK_ALLOC(x);
+    CHECK_ALLOC(x_steps);
+    CHECK_ALLOC(dx);
+    /* The same calibration images on every rank, then each rank's own images. */
+    for (int pass = 0; pass < 2; pass++) {
+        rng_stream_t rs;
+        rng_stream_init(&rs, rng_key(99, "bench images"), pass ? (uint32_t)rank + 1 : 0, 0, 0);
+        for (size_t i = 0; i < image * max_batch; i++)
+            x[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+        if (pass == 0) {
+            CHECK_RC(nn_model_prepare(m, 2));
+            calibrate_bn(m, x, 2);
+        }
+    }
+    if (save_dir && rank == 0) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/bench_%s.h5", save_dir, a->name);
+        CHECK_RC(modelfile_save(path, m, (const char *[]){"purpose", "bench_models", NULL}));
+    }
+    CHECK_RC(nn_model_prepare(m, max_batch));
+    for (int i = 0; i < BENCH_IG_BATCH; i++)
+        targets[i] = 1;
+    const double gflop_fwd = forward_flops(m) * 1e-9;
+    const double gflop_grad = 2.0 * gflop_fwd; /* data-gradient GEMMs = forward GEMMs */
+    const struct {
+        task_t task;
+        int batch;
+        const char *name;
+        double gflop;
+    } plan[] = {
+        {TASK_FORWARD, 1, "forward", gflop_fwd},
+        {TASK_FORWARD, 8, "forward", gflop_fwd},
+        {TASK_GRADIENT, 1, "gradient", gflop_grad},
+        {TASK_GRADIENT, 8, "gradient", gflop_grad},
+        {TASK_IG, BENCH_IG_BATCH, "ig32", BENCH_IG_STEPS * gflop_grad},
+    };
+    for (size_t p = 0; p < sizeof plan / sizeof plan[0]; p++) {
+        measurement_t r = measure(m, plan[p].task, plan[p].batch, seconds, x, x_steps, dx,
+                                  targets);
+        if (rank != 0)
+            continue;
+        double rate_wall = r.maps / r.wall, rate_cpu = r.maps / r.cpu;
+        printf("RESULT impl=salcheck arch=%s size=%d ranks=%d task=%s batch=%d maps=%ld "
+               "maps_per_s_wall=%.3f maps_per_s_cpu=%.3f gflop_per_map=%.3f "
+               "gflops_cpu=%.1f peak_fraction_cpu=%.3f\n",
+               a->name, a->size, ranks, plan[p].name, plan[p].batch, r.maps, rate_wall, rate_cpu,
+               plan[p].gflop, rate_cpu * plan[p].gflop,
+               rate_cpu * plan[p].gflop / (peak_core * ranks));
+        fflush(stdout);
+    }
+cleanup:
+    sc_free(x);
+    sc_free(x_steps);
+    sc_free(dx);
+    nn_model_destroy(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank = 0, ranks = 1, rc = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    sc_log_set_level(SC_LOG_WARN);
+    double seconds = 2.0;
+    const char *only = NULL, *save_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
+            only = argv[++i];
+        else if (!strcmp(argv[i], "--save") && i + 1 < argc)
+            save_dir = argv[++i];
+        else {
+            if (rank == 0)
+                fprintf(stderr, "usage: bench_models [--arch a,b] [--seconds S] [--save DIR]\n");
+            MPI_Finalize();
+            return 2;
+        }
+    }
+    double ghz = measure_ghz();
+    const int lanes = __builtin_cpu_supports("avx512f") ? 16 : 8;
+    const double peak_core = ghz * 2 * lanes * 2;
+    if (rank == 0) {
+        printf("INFO ranks=%d openblas_core=%s openblas_threads=%d ghz=%.2f lanes=%d "
+               "peak_gflops_per_core=%.1f\n",
+               ranks, openblas_get_corename(), openblas_get_num_threads(), ghz, lanes, peak_core);
+        fflush(stdout);
+    }
+    for (size_t a = 0; a < sizeof archs / sizeof archs[0] && rc == 0; a++) {
+        if (only) {
+            /* match a whole name in the comma-separated list */
+            const char *p = strstr(only, archs[a].name);
+            size_t len = strlen(archs[a].name);
+            if (!p || (p != only && p[-1] != ',') || (p[len] && p[len] != ','))
+                continue;
+        }
+        rc = bench_arch(&archs[a], seconds, save_dir, rank, ranks, peak_core);
+    }
+    MPI_Finalize();
+    return rc < 0 ? 1 : 0;
+}
