@@ -18,7 +18,7 @@ DEPS_BUILD := gcc make pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
               protobuf-c-compiler libonnx-dev
 DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-h5py \
               python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck \
-              slurmd slurmctld slurm-client munge libpmix-dev
+              slurmd slurmctld slurm-client munge libpmix-dev chromium
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
