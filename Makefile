@@ -34,7 +34,7 @@ PKGS := ompi-c hdf5-openmpi openblas libpng inih libprotobuf-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CPPFLAGS += -Icommon -Iworkers -Idriver -I$(BUILD)/gen -Itests/unit
+CPPFLAGS += -Icommon -Iworkers -Idriver -I$(BUILD)/gen -Itests/unit -DSALCHECK_REQUIRE_ONNX
 CFLAGS += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
           -MMD -MP $(SANFLAGS) $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lm
@@ -46,6 +46,13 @@ TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+
+# ONNX import: C code generated from the onnx.proto that Debian's libonnx-dev ships.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN_ONNX_C := $(BUILD)/gen/onnx/onnx.pb-c.c
+GEN_ONNX_H := $(BUILD)/gen/onnx/onnx.pb-c.h
+GEN_ONNX_O := $(BUILD)/obj/gen/onnx.pb-c.o
+LIB_OBJ += $(GEN_ONNX_O)
 DRV_OBJ := $(DRV_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -81,6 +88,16 @@ deps-test: build/.deps-test
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(GEN_ONNX_C): | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -I/usr/include $(ONNX_PROTO)
+$(GEN_ONNX_H): $(GEN_ONNX_C)
+$(GEN_ONNX_O): $(GEN_ONNX_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+$(BUILD)/obj/common/nn/onnx_import.o: $(GEN_ONNX_H)
+$(BUILD)/obj/driver/cmd_import.o $(BUILD)/obj/driver/cmd_explain.o: $(GEN_ONNX_H)
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
