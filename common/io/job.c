@@ -482,9 +482,12 @@ static void validate(parse_state_t *st, int check_files)
         if (md->train) {
             if (!md->arch[0])
                 JOB_ERR(st, "[model.%s] train = yes needs arch", md->name);
-            if (!md->file[0])
-                snprintf(md->file, sizeof md->file, "%.900s.models/%.60s.h5",
+            if (!md->file[0]) {
+                char cache[JOB_PATH_MAX];
+                snprintf(cache, sizeof cache, "%.900s.models/%.60s.h5",
                          j->out[0] ? j->out : "salcheck", md->name);
+                memcpy(md->file, cache, sizeof md->file);
+            }
         } else {
             if (!md->file[0])
                 JOB_ERR(st, "[model.%s] needs file = MODEL.h5 (or train = yes with arch)", md->name);
