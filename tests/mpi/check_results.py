@@ -42,7 +42,9 @@ def schema(path):
             check(f["metrics/" + k].shape == (m, v, n), "metrics/%s shape" % k)
         p = f["pairs/index"].shape[0]
         check(f["pairs/index"].shape == (p, 4), "pairs/index shape")
-        check("job" in f.attrs and "[job]" in f.attrs["job"], "job text attribute")
+        job = f.attrs.get("job", b"")
+        job = job.decode() if isinstance(job, bytes) else str(job)
+        check("[job]" in job and "[methods]" in job, "job text attribute")
         done, planned = f["status/done"][()], f["status/planned"][()]
         check(np.array_equal(done, planned), "every planned cell done")
         check(f["status/pair_done"][()].all(), "every pair done")
