@@ -133,6 +133,7 @@ DEMO_RANKS ?= $(shell nproc)
 demo: $(BIN)
 	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
 	  mpirun --oversubscribe -np $(DEMO_RANKS) $(BIN) run jobs/demo.ini --force
+	$(BIN) report build/demo/results.h5 --out build/demo/report
 
 bench: $(BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh
