@@ -4,8 +4,8 @@
  * sgemm of the same total work as a ceiling for the im2col + GEMM scheme.
  *
  * usage: bench_conv [repeats]   (run with OPENBLAS_NUM_THREADS=1 for 1 thread)
- * The peak in GFLOPS for the fraction column is taken from SALCHECK_PEAK_GFLOPS
- * (bench/run.sh computes it from the CPU's clock and vector width).
+ * The peak for the fraction column is the measured core clock x 2 FMA pipes x
+ * vector lanes x 2 (bench_util.h); SALCHECK_PEAK_GFLOPS overrides it.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 
 #include "nn/layers.h"
 #include "sc.h"
+#include "bench_util.h"
 
 typedef struct bench_shape { const char *name; int c, h, oc, k, s, p; int count; } bench_shape_t;
 
@@ -52,7 +53,10 @@ int main(int argc, char **argv)
 {
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
     const char *peak_env = getenv("SALCHECK_PEAK_GFLOPS");
-    double peak = peak_env ? atof(peak_env) : 0.0;
+    double ghz = bench_measure_ghz();
+    double peak = peak_env ? atof(peak_env) : bench_peak_gflops(ghz);
+    printf("core clock %.2f GHz (measured), %d-lane FMA, FP32 peak %.0f GFLOPS per core; OpenBLAS core %s\n\n",
+           ghz, bench_fma_lanes(), peak, openblas_get_corename());
     printf("| layer | count | GFLOP fwd | fwd GFLOPS | bwd (dx+dW) GFLOPS | sgemm same M,N,K GFLOPS |%s\n",
            peak > 0 ? " fwd % of peak |" : "");
     printf("|---|---|---|---|---|---|%s\n", peak > 0 ? "---|" : "");

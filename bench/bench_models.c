@@ -33,6 +33,7 @@
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
+#include "bench_util.h"
 
 #define BENCH_IG_STEPS 32
 #define BENCH_IG_BATCH 8
@@ -44,36 +45,6 @@ typedef struct bench_arch {
 
 static const bench_arch_t archs[] = {
     {"resnet18", 224}, {"resnet50", 224}, {"densenet121", 224}, {"inceptionv3", 299}};
-
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* Core clock in GHz, from a chain of dependent integer adds (one cycle each;
- * eight per iteration so that the loop's own overhead hides behind them).
- * /proc/cpuinfo of a virtual machine may show the base clock instead. */
-static double measure_ghz(void)
-{
-    double best = 0.0;
-    for (int rep = 0; rep < 3; rep++) {
-        unsigned long x = 1;
-        const unsigned long n = 50000000UL;
-        double t0 = cpu_now();
-        for (unsigned long i = 0; i < n; i++) {
-#define BENCH_DEP_ADD(v) x += (v); __asm__ volatile("" : "+r"(x))
-            BENCH_DEP_ADD(i); BENCH_DEP_ADD(3); BENCH_DEP_ADD(i); BENCH_DEP_ADD(5);
-            BENCH_DEP_ADD(i); BENCH_DEP_ADD(7); BENCH_DEP_ADD(i); BENCH_DEP_ADD(9);
-#undef BENCH_DEP_ADD
-        }
-        double t = cpu_now() - t0;
-        if (t > 0 && 8.0 * n / t * 1e-9 > best)
-            best = 8.0 * n / t * 1e-9;
-    }
-    return best;
-}
 
 /* FLOPs of one forward pass per image (convolutions and dense layers). */
 static double forward_flops(const nn_model_t *m)
@@ -147,14 +118,14 @@ static measurement_t measure(nn_model_t *m, task_t task, int batch, double secon
 {
     run_task(m, task, batch, x, x_steps, dx, targets); /* warm-up */
     MPI_Barrier(MPI_COMM_WORLD);
-    double w0 = sc_now(), c0 = cpu_now();
+    double w0 = sc_now(), c0 = bench_cpu_now();
     long maps = 0;
     int iters = 0;
     while (iters < 2 || sc_now() - w0 < seconds) {
         maps += run_task(m, task, batch, x, x_steps, dx, targets);
         iters++;
     }
-    double local[2] = {sc_now() - w0, cpu_now() - c0};
+    double local[2] = {sc_now() - w0, bench_cpu_now() - c0};
     measurement_t r = {0, 0, 0};
     double rate_cpu = maps / local[1], total_rate_cpu = 0.0, wall_max = 0.0;
     MPI_Reduce(&maps, &r.maps, 1, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
@@ -259,9 +230,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    double ghz = measure_ghz();
-    const int lanes = __builtin_cpu_supports("avx512f") ? 16 : 8;
-    const double peak_core = ghz * 2 * lanes * 2;
+    double ghz = bench_measure_ghz();
+    const int lanes = bench_fma_lanes();
+    const double peak_core = bench_peak_gflops(ghz);
     if (rank == 0) {
         printf("INFO ranks=%d openblas_core=%s openblas_threads=%d ghz=%.2f lanes=%d "
                "peak_gflops_per_core=%.1f\n",

@@ -20,16 +20,10 @@
 #include "nn/zoo.h"
 #include "saliency/saliency.h"
 #include "sc.h"
+#include "bench_util.h"
 
 /* CPU seconds of this process: on a shared machine the wall clock also counts
  * the other jobs' time slices; with one thread the CPU time is the cost. */
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 static void make_image(float *x, float *gray, int size)
 {
     /* A smooth synthetic radiograph-like pattern, normalized as "inception". */
@@ -93,22 +87,22 @@ int main(int argc, char **argv)
 
     /* The unit: forward, and forward + input-gradient backward, per image. */
     nn_backward_opts_t o = {.input_grad = 1};
-    double t0 = cpu_now();
+    double t0 = bench_cpu_now();
     for (int r = 0; r < reps; r++)
         nn_forward(m, x, 1, 0);
-    double t_fwd = (cpu_now() - t0) / reps;
-    t0 = cpu_now();
+    double t_fwd = (bench_cpu_now() - t0) / reps;
+    t0 = bench_cpu_now();
     for (int r = 0; r < reps; r++) {
         nn_forward(m, x, 1, 0);
         nn_backward_logit(m, targets, dx, &o);
     }
-    double t_grad1 = (cpu_now() - t0) / reps;
-    t0 = cpu_now();
+    double t_grad1 = (bench_cpu_now() - t0) / reps;
+    t0 = bench_cpu_now();
     for (int r = 0; r < reps; r++) {
         nn_forward(m, xb, batch, 0);
         nn_backward_logit(m, targets, dx, &o);
     }
-    double t_gradb = (cpu_now() - t0) / reps / batch;
+    double t_gradb = (bench_cpu_now() - t0) / reps / batch;
 
     printf("### %s, %dx%d, %zu trainable parameters, batch %d, 1 thread\n\n", arch, size, size,
            nn_count_trainable(m), batch);
@@ -128,7 +122,7 @@ int main(int argc, char **argv)
             if (!strstr(list, pat))
                 continue;
         }
-        t0 = cpu_now();
+        t0 = bench_cpu_now();
         for (int r = 0; r < reps; r++) {
             int rc = sal_compute(meth, &p, m, ws, x, SAL_TARGET_PREDICTED, gray, key, raw);
             if (rc == 0)
@@ -138,7 +132,7 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double secs = (cpu_now() - t0) / reps, cost = sal_cost(meth, &p, size, size);
+        double secs = (bench_cpu_now() - t0) / reps, cost = sal_cost(meth, &p, size, size);
         total += secs;
         if (cost > 0)
             printf("| %s | %.0f | %.3f | %.4f |\n", meth->name, cost, secs, secs / cost);

@@ -391,7 +391,16 @@ static void progress_line(const sched_t *s, int done, double cost_done, double u
 
 /*
  * Dynamic master/worker over n items (largest first). The root serves
- * requests and runs items from the cheap end when nobody waits. Returns the
+ * requests and runs items from the cheap end when nobody waits. A worker
+ * holds one item ahead: it asks for the next item before it starts the
+ * current one, so the answer is there when it finishes, even when the root
+ * was busy with an item of its own in between.
+ *
+ * A worker's message is {finished item or -1, stop flag, failed flag,
+ * returned item or -1} and always gets one answer: the next item, or -1. The
+ * root counts the items each worker holds; a worker is finished when it is
+ * answered -1 holding none. A worker stopped by a signal returns the item it
+ * holds ahead unstarted (its cells stay not done, for --resume). Returns the
  * number of failed items (on the root), or -1 when stopped by a signal.
  * COLLECTIVE.
  */
@@ -402,34 +411,45 @@ static int schedule(run_ctx_t *c, const sched_t *s)
     int done = 0, failed = 0, stop = 0;
     if (c->rank == 0) {
         int front = 0, back = s->n, active = c->size - 1;
-        while (active > 0 || (front < back && !stop)) {
+        int *held = calloc((size_t)c->size, sizeof(int));
+        if (!held)
+            stop = 1, failed++;
+        while (held && (active > 0 || (front < back && !stop))) {
             if (g_stop)
                 stop = 1;
             int flag = 0;
             MPI_Status st;
-            if (active > 0)
+            /* Twice: after a long item, the first probe's progress call is
+             * what receives a request that arrived meanwhile (Open MPI's
+             * probe tests before it progresses). */
+            for (int k = 0; k < 2 && active > 0 && !flag; k++)
                 MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &flag, &st);
             if (!flag && (front >= back || stop) && active > 0) {
                 MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &st);
                 flag = 1;
             }
             if (flag) {
-                int msg[3];
-                MPI_Recv(msg, 3, MPI_INT, st.MPI_SOURCE, TAG_REQUEST, c->comm, MPI_STATUS_IGNORE);
+                int msg[4], src = st.MPI_SOURCE;
+                MPI_Recv(msg, 4, MPI_INT, src, TAG_REQUEST, c->comm, MPI_STATUS_IGNORE);
                 if (msg[0] >= 0) {
+                    held[src]--;
                     done++;
                     cost_done += s->cost[msg[0]];
                     units_done += s->units[msg[0]];
                     if (c->rank_progress)
-                        fprintf(stderr, "salcheck: %s: rank %d finished item %d\n", s->phase,
-                                st.MPI_SOURCE, msg[0]);
+                        fprintf(stderr, "salcheck: %s: rank %d finished item %d\n", s->phase, src,
+                                msg[0]);
                 }
+                if (msg[3] >= 0)
+                    held[src]--;
                 if (msg[1])
                     stop = 1;
                 failed += msg[2];
                 int next = (!stop && front < back) ? front++ : -1;
-                MPI_Send(&next, 1, MPI_INT, st.MPI_SOURCE, TAG_ITEM, c->comm);
-                if (next < 0)
+                if (next >= 0)
+                    held[src]++;
+                MPI_Send(&next, 1, MPI_INT, src, TAG_ITEM, c->comm);
+                if (next < 0 && held[src] == 0)
                     active--;
             } else if (!stop && front < back) {
                 int item = --back;
@@ -445,19 +465,45 @@ static int schedule(run_ctx_t *c, const sched_t *s)
                 last = now;
             }
         }
+        free(held);
         if (!stop && s->n > 0)
             progress_line(s, done, cost_done, units_done, t0, 1);
     } else {
-        int msg[3] = {-1, 0, 0};
-        for (;;) {
+        int msg[4] = {-1, 0, 0, -1}, cur, ahead;
+        MPI_Request req;
+        MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
+        MPI_Recv(&cur, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
+        if (cur >= 0) {
             msg[1] = g_stop ? 1 : 0;
-            MPI_Send(msg, 3, MPI_INT, 0, TAG_REQUEST, c->comm);
-            int next;
-            MPI_Recv(&next, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
-            if (next < 0)
+            MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
+            MPI_Irecv(&ahead, 1, MPI_INT, 0, TAG_ITEM, c->comm, &req);
+        }
+        while (cur >= 0) {
+            const int skipped = g_stop != 0; /* a skipped item is returned unstarted */
+            int r = skipped ? 0 : s->fn(c, cur);
+            MPI_Wait(&req, MPI_STATUS_IGNORE);
+            msg[0] = skipped ? -1 : cur;
+            msg[3] = skipped ? cur : -1;
+            msg[1] = g_stop ? 1 : 0;
+            msg[2] = r < 0 ? 1 : 0;
+            if (g_stop && ahead >= 0) {
+                /* hand back the item held ahead with this message's answer */
+                MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
+                int x;
+                MPI_Recv(&x, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
+                int back_msg[4] = {-1, 1, 0, ahead};
+                MPI_Send(back_msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
+                MPI_Recv(&x, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
                 break;
-            msg[2] = s->fn(c, next) < 0 ? 1 : 0;
-            msg[0] = next;
+            }
+            MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
+            if (ahead < 0) {
+                int x;
+                MPI_Recv(&x, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
+                break;
+            }
+            cur = ahead;
+            MPI_Irecv(&ahead, 1, MPI_INT, 0, TAG_ITEM, c->comm, &req);
         }
     }
     int stopped = stop || g_stop, any_stopped = 0;

@@ -45,7 +45,20 @@ void pad_same(int in, int k, int stride, int *before, int *after)
     *after = total - *before;
 }
 
-/* col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki][ox*sw-pl+kj], 0 outside. */
+/* Output columns ox whose input column ox*sw + ix0 lies inside [0, w): [*lo, *hi). */
+static void valid_columns(int ow, int sw, int ix0, int w, int *lo, int *hi)
+{
+    int a = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+    int b = w - 1 - ix0 < 0 ? 0 : (w - 1 - ix0) / sw + 1;
+    *lo = a < ow ? a : ow;
+    *hi = b < ow ? b : ow;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki][ox*sw-pl+kj], 0 outside.
+ * The in-image column range is computed once per kernel column, so the inner
+ * loops are plain copies (vectorized for stride 1). */
 static void im2col(const conv2d_shape_t *s, const float *x, float *col)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
@@ -54,6 +67,9 @@ static void im2col(const conv2d_shape_t *s, const float *x, float *col)
         for (int ki = 0; ki < s->kh; ki++) {
             for (int kj = 0; kj < s->kw; kj++) {
                 float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
+                const int ix0 = kj - s->pl;
+                int lo, hi;
+                valid_columns(ow, s->sw, ix0, s->w, &lo, &hi);
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * s->sh - s->pt + ki;
                     float *dst = row + oy * ow;
@@ -61,23 +77,24 @@ static void im2col(const conv2d_shape_t *s, const float *x, float *col)
                         memset(dst, 0, sizeof(float) * ow);
                         continue;
                     }
-                    const float *src = plane + (size_t)iy * s->w;
-                    int ix0 = kj - s->pl;
-                    if (s->sw == 1 && ix0 >= 0 && ix0 + ow <= s->w) {
-                        memcpy(dst, src + ix0, sizeof(float) * ow);
-                        continue;
+                    const float *src = plane + (size_t)iy * s->w + ix0;
+                    for (int ox = 0; ox < lo; ox++)
+                        dst[ox] = 0.0f;
+                    if (s->sw == 1) {
+                        memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            dst[ox] = src[ox * s->sw];
                     }
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * s->sw + ix0;
-                        dst[ox] = (ix >= 0 && ix < s->w) ? src[ix] : 0.0f;
-                    }
+                    for (int ox = hi; ox < ow; ox++)
+                        dst[ox] = 0.0f;
                 }
             }
         }
     }
 }
 
-/* dx[ci][iy][ix] += col[...]: the adjoint of im2col. */
+/* dx[ci][iy][ix] += col[...]: the adjoint of im2col, same order of additions. */
 static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
@@ -86,17 +103,21 @@ static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx)
         for (int ki = 0; ki < s->kh; ki++) {
             for (int kj = 0; kj < s->kw; kj++) {
                 const float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
+                const int ix0 = kj - s->pl;
+                int lo, hi;
+                valid_columns(ow, s->sw, ix0, s->w, &lo, &hi);
                 for (int oy = 0; oy < oh; oy++) {
                     int iy = oy * s->sh - s->pt + ki;
                     if (iy < 0 || iy >= s->h)
                         continue;
-                    float *dst = plane + (size_t)iy * s->w;
+                    float *dst = plane + (size_t)iy * s->w + ix0;
                     const float *src = row + oy * ow;
-                    int ix0 = kj - s->pl;
-                    for (int ox = 0; ox < ow; ox++) {
-                        int ix = ox * s->sw + ix0;
-                        if (ix >= 0 && ix < s->w)
-                            dst[ix] += src[ox];
+                    if (s->sw == 1) {
+                        for (int ox = lo; ox < hi; ox++)
+                            dst[ox] += src[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            dst[ox * s->sw] += src[ox];
                     }
                 }
             }
