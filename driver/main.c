@@ -1,9 +1,12 @@
 /*
  * main.c - the salcheck binary: MPI start-up and subcommand dispatch.
  */
+#include <cblas.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "sc.h"
@@ -23,6 +26,25 @@ static void usage(const subcommand_t *cmds, int count)
         fprintf(stderr, "  %-8s %s%s\n", cmds[i].name, cmds[i].summary,
                 cmds[i].fn ? "" : "  [not in this build yet]");
     fprintf(stderr, "\n'salcheck <command> --help' describes a command's options.\n");
+}
+
+/*
+ * OPENBLAS_CORETYPE overrides OpenBLAS's choice of GEMM kernels. Pinned to an
+ * AVX2 kernel set on a CPU with AVX-512, every convolution runs at about half
+ * speed (bench/README.md); say so once, since nothing else would show it.
+ */
+static void note_blas_kernels(void)
+{
+    const char *pin = getenv("OPENBLAS_CORETYPE");
+    if (!pin || !*pin || !__builtin_cpu_supports("avx512f"))
+        return;
+    const char *avx512[] = {"skylakex", "cooperlake", "sapphirerapids", "zen4"};
+    for (size_t i = 0; i < sizeof avx512 / sizeof avx512[0]; i++)
+        if (!strcasecmp(pin, avx512[i]))
+            return;
+    SC_WARN("OPENBLAS_CORETYPE=%s pins OpenBLAS to its %s kernels, but this CPU has AVX-512: GEMMs "
+            "may run at half speed; unset OPENBLAS_CORETYPE unless the pin is deliberate", pin,
+            openblas_get_corename());
 }
 
 int main(int argc, char **argv)
@@ -66,6 +88,11 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if (size > 1)
         sc_log_set_rank(rank);
+    int help = 0;
+    for (int i = 2; i < argc; i++)
+        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    if (rank == 0 && !help && (cmd->fn == cmd_run || cmd->fn == cmd_train || cmd->fn == cmd_explain))
+        note_blas_kernels();
     int rc = cmd->fn(argc - 1, argv + 1);
     if (rc != CLI_OK && rc != CLI_FAIL_ALL && rc != CLI_INTERRUPTED && size > 1) {
         /* A rank that failed alone must not leave the others waiting in a collective. */
