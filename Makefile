@@ -129,9 +129,11 @@ test-slurm: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=slurm bash tests/run_tests.sh
 
 # The main job: jobs/demo.ini on the phantom data set, one rank per core.
+# OpenBLAS picks its own kernels for this CPU (an inherited OPENBLAS_CORETYPE
+# pin can halve the GEMM speed; bench/README.md).
 DEMO_RANKS ?= $(shell nproc)
 demo: $(BIN)
-	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
+	env -u OPENBLAS_CORETYPE OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1 \
 	  mpirun --oversubscribe -np $(DEMO_RANKS) $(BIN) run jobs/demo.ini --force
 	$(BIN) report build/demo/results.h5 --out build/demo/report
 
