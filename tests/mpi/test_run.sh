@@ -74,6 +74,18 @@ grep -q -- '--resume' ru.log && ok "the stop message says how to resume" || bad 
 if "$SALCHECK" run small.ini --out ru.h5 --resume --progress 0 > ru2.log 2>&1; then ok "resume after SIGUSR1"; else bad "resume after SIGUSR1"; fi
 py_check "resumed-after-signal run equals the clean run" equal r1.h5 ru.h5
 
+# SIGUSR1 to mpirun with 2 ranks: the worker finishes its item, hands back the
+# one it holds ahead, and the resumed run (1 rank) equals the clean run
+rm -f rv.h5
+$MPIRUN -np 2 "$SALCHECK" run small.ini --out rv.h5 --progress 0.2 --rank-progress > rv.log 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q 'rank 1 finished item' rv.log && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+kill -USR1 $pid 2>/dev/null
+wait $pid; vrc=$?
+[ "$vrc" -eq 3 ] && ok "SIGUSR1 to mpirun stops 2 ranks with status 3" || { bad "2-rank SIGUSR1 stop status $vrc (expected 3)"; tail -5 rv.log; }
+if "$SALCHECK" run small.ini --out rv.h5 --resume --progress 0 > rv2.log 2>&1; then ok "resume with 1 rank after the 2-rank stop"; else bad "resume after the 2-rank stop"; fi
+py_check "resumed-after-2-rank-signal run equals the clean run" equal r1.h5 rv.h5
+
 # an existing output is not overwritten by accident
 "$SALCHECK" run small.ini --out r1.h5 > exists.log 2>&1 && bad "existing output overwritten" \
     || { grep -q -- '--resume' exists.log && ok "existing output refused with a hint"; }
