@@ -12,9 +12,10 @@ BUILD=${BUILD:-build}
 TIERS=${TIERS:-unit mpi slurm}
 export BUILD SALCHECK=${SALCHECK:-$BUILD/salcheck} OPENBLAS_NUM_THREADS=1
 # Sanitizer builds (make SAN=1): Open MPI's own one-time allocations are
-# suppressed (tests/lsan.supp); anything reported from salcheck code fails.
+# suppressed (tests/lsan.supp; full malloc stacks, since those libraries have
+# no frame pointers); anything reported from salcheck code fails.
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0}
 total_pass=0; total_fail=0; ran=0
 log_dir=$BUILD/test-logs; mkdir -p "$log_dir"
 
