@@ -138,16 +138,6 @@ int report_text_width(const char *text, int scale)
     return w;
 }
 
-/*
- * The 5x7 font of colormap.h, drawn here so that letters with a descender can
- * use the cell's eighth row: the font's 'g' sits on the baseline and reads as
- * a '9' in labels such as "gcam"; it is drawn one row lower.
- */
-static int glyph_drop(char ch)
-{
-    return ch == 'g';
-}
-
 /* Glyph ch with its cell's top-left at (x, y); rotated: a quarter turn
  * counter-clockwise with the cell's bottom-left at (x, y). */
 static void draw_glyph(report_canvas_t *c, int x, int y, char ch, const uint8_t color[3], int scale,
@@ -155,7 +145,7 @@ static void draw_glyph(report_canvas_t *c, int x, int y, char ch, const uint8_t 
 {
     uint8_t rows[7];
     cmap_glyph(ch, rows);
-    int drop = glyph_drop(ch);
+    int drop = cmap_glyph_drop(ch);
     for (int r = 0; r < 7; r++)
         for (int col = 0; col < 5; col++) {
             if (!(rows[r] & (1u << (4 - col))))

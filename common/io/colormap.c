@@ -294,6 +294,11 @@ void cmap_text_size(const char *text, int scale, int *width, int *height)
         *height = lines * CELL_H * scale;
 }
 
+int cmap_glyph_drop(char ch)
+{
+    return ch == 'g';
+}
+
 int cmap_draw_text(uint8_t *rgb, int w, int h, int x, int y, const char *text,
                    const uint8_t color[3], int scale)
 {
@@ -310,14 +315,15 @@ int cmap_draw_text(uint8_t *rgb, int w, int h, int x, int y, const char *text,
         }
         uint8_t rows[GLYPH_H];
         cmap_glyph(*p, rows);
+        const int drop = cmap_glyph_drop(*p);
         for (int r = 0; r < GLYPH_H; r++)
             for (int c = 0; c < GLYPH_W; c++) {
                 if (!(rows[r] & (1u << (GLYPH_W - 1 - c))))
                     continue;
                 for (int sy = 0; sy < scale; sy++)
                     for (int sx = 0; sx < scale; sx++)
-                        put_pixel(rgb, w, h, pen_x + c * scale + sx, pen_y + r * scale + sy,
-                                  color);
+                        put_pixel(rgb, w, h, pen_x + c * scale + sx,
+                                  pen_y + (r + drop) * scale + sy, color);
             }
         pen_x += CELL_W * scale;
     }

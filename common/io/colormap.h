@@ -53,4 +53,8 @@ void cmap_text_size(const char *text, int scale, int *width, int *height);
  * for printable ASCII, -1 otherwise (rows then hold the '?' glyph). */
 int cmap_glyph(char ch, uint8_t rows[7]);
 
+/* Rows by which glyph ch is drawn below the top of its 6x8 cell: 1 for 'g',
+ * whose 7-row glyph would read as a '9' on the baseline, else 0. */
+int cmap_glyph_drop(char ch);
+
 #endif /* COLORMAP_H */
