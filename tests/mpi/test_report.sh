@@ -137,7 +137,12 @@ fi
 wait_maps() { # log pid: until the run has written maps (or ended)
     for _ in $(seq 1 900); do grep -q 'maps: [1-9]' "$1" && return 0; kill -0 "$2" 2>/dev/null || return 1; sleep 0.1; done
 }
-"$SALCHECK" run tiny.ini --out u.h5 --progress 0.2 > u.log 2>&1 &
+# the same models with many more gradient evaluations per map (maps in seconds,
+# not a fraction of one), so that the signal and the live report meet a run
+# that is still computing on a fast machine too
+sed -e 's/^block_images = 2/block_images = 1/' -e 's/^sg.samples = 2/sg.samples = 80/' \
+    -e 's/^ig.steps = 3/ig.steps = 80/' tiny.ini > slow.ini
+"$SALCHECK" run slow.ini --out u.h5 --progress 0.2 > u.log 2>&1 &
 pid=$!
 wait_maps u.log $pid
 kill -USR1 $pid 2>/dev/null
@@ -150,7 +155,7 @@ if [ "$urc" -eq 3 ]; then
 else
     skipped "the run was not stopped by SIGUSR1 (exit $urc): it finished first"
 fi
-"$SALCHECK" run tiny.ini --out u.h5 --resume --progress 0.2 > u2.log 2>&1 &
+"$SALCHECK" run slow.ini --out u.h5 --resume --progress 0.2 > u2.log 2>&1 &
 pid=$!
 if wait_maps u2.log $pid && kill -0 $pid 2>/dev/null; then
     if "$SALCHECK" report u.h5 --out outlive > reportlive.log 2>&1; then ok "report on the file of a run still writing it"
