@@ -17,27 +17,6 @@
 #include "sc.h"
 #include "testhelp.h"
 
-static const char *dir(void)
-{
-    static char path[256];
-    const char *b = getenv("BUILD");
-    snprintf(path, sizeof path, "%s/test-tmp", b && *b ? b : "build");
-    mkdir(b && *b ? b : "build", 0755);
-    mkdir(path, 0755);
-    return path;
-}
-
-/* Relative error of a against b, scaled by max|b| (maps have many near-zeros). */
-static double rel_err(const float *a, const float *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
 /* Perturb BN statistics and affine parameters away from their 0/1 init so the
  * comparison exercises them. */
 static void perturb_bn(nn_model_t *m, uint64_t seed)
@@ -61,9 +40,9 @@ static void perturb_bn(nn_model_t *m, uint64_t seed)
 static void compare_with_torch(nn_model_t *m, const char *tag, int n, const char *node)
 {
     char model_path[512], in_path[512], out_path[512], cmd[2048];
-    snprintf(model_path, sizeof model_path, "%s/%s.h5", dir(), tag);
-    snprintf(in_path, sizeof in_path, "%s/%s.in.f32", dir(), tag);
-    snprintf(out_path, sizeof out_path, "%s/%s.ref.f32", dir(), tag);
+    snprintf(model_path, sizeof model_path, "%s/%s.h5", th_tmp_dir(), tag);
+    snprintf(in_path, sizeof in_path, "%s/%s.in.f32", th_tmp_dir(), tag);
+    snprintf(out_path, sizeof out_path, "%s/%s.ref.f32", th_tmp_dir(), tag);
     TH_CHECK(modelfile_save(model_path, m, (const char *[]){"seed", "7", NULL}) == 0,
              "save %s", model_path);
     nn_model_t *loaded = NULL;
@@ -120,16 +99,16 @@ static void compare_with_torch(nn_model_t *m, const char *tag, int n, const char
         fclose(f);
     TH_EQ_INT(got, ref_count);
     if (got == ref_count) {
-        double e_logits = rel_err(logits, ref, (size_t)n * classes);
-        double e_grad = rel_err(dx, ref + n * classes, in_count);
-        double e_guided = rel_err(gdx, ref + n * classes + in_count, in_count);
+        double e_logits = th_rel_err(logits, ref, (size_t)n * classes);
+        double e_grad = th_rel_err(dx, ref + n * classes, in_count);
+        double e_guided = th_rel_err(gdx, ref + n * classes + in_count, in_count);
         printf("    %s: logits %.2e, input grad %.2e, guided %.2e", tag, e_logits, e_grad, e_guided);
         TH_CHECK(e_logits < 1e-4, "%s logits differ: %g", tag, e_logits);
         TH_CHECK(e_grad < 1e-4, "%s input gradient differs: %g", tag, e_grad);
         TH_CHECK(e_guided < 1e-4, "%s guided gradient differs: %g", tag, e_guided);
         if (node_id >= 0) {
             const float *r = ref + n * classes + 2 * in_count;
-            double e_act = rel_err(act, r, node_count), e_ag = rel_err(agrad, r + node_count, node_count);
+            double e_act = th_rel_err(act, r, node_count), e_ag = th_rel_err(agrad, r + node_count, node_count);
             printf(", %s act %.2e grad %.2e", node, e_act, e_ag);
             TH_CHECK(e_act < 1e-4 && e_ag < 1e-4, "%s at %s: act %g grad %g", tag, node, e_act, e_ag);
         }

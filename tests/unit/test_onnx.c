@@ -28,37 +28,6 @@
 
 static int exported; /* 1 when the torchvision ONNX files exist for this run */
 
-static const char *tmp_dir(void)
-{
-    static char path[256];
-    const char *b = getenv("BUILD");
-    snprintf(path, sizeof path, "%s/test-tmp", b && *b ? b : "build");
-    mkdir(b && *b ? b : "build", 0755);
-    mkdir(path, 0755);
-    return path;
-}
-
-static double rel_err(const float *a, const float *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
-static double rel_l2(const float *a, const float *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* Blocks of m top-down joined by spaces. */
 static void blocks_string(const nn_model_t *m, char *buf, size_t len)
 {
@@ -114,14 +83,14 @@ static void test_export_torchvision(void)
     double script = mtime("tests/ref/onnx_torch_ref.py"), oldest = -1.0;
     for (int a = 0; a < 3; a++) {
         char path[400];
-        snprintf(path, sizeof path, "%s/onnx_%s.pt", tmp_dir(), archs[a]);
+        snprintf(path, sizeof path, "%s/onnx_%s.pt", th_tmp_dir(), archs[a]);
         double t = mtime(path);
-        snprintf(path, sizeof path, "%s/onnx_%s.onnx", tmp_dir(), archs[a]);
+        snprintf(path, sizeof path, "%s/onnx_%s.onnx", th_tmp_dir(), archs[a]);
         t = fmin(t, mtime(path));
         oldest = oldest < 0 ? t : fmin(oldest, t);
     }
     if (oldest > script) {
-        printf("    reusing the ONNX files exported earlier into %s\n", tmp_dir());
+        printf("    reusing the ONNX files exported earlier into %s\n", th_tmp_dir());
         exported = 1;
         return;
     }
@@ -129,7 +98,7 @@ static void test_export_torchvision(void)
     snprintf(cmd, sizeof cmd,
              "%s tests/ref/onnx_torch_ref.py export %s 2024 resnet18:11 resnet50:13 "
              "densenet121:17 >/dev/null",
-             th_python(), tmp_dir());
+             th_python(), th_tmp_dir());
     double t0 = sc_now();
     TH_CHECK(system(cmd) == 0, "export failed: %s", cmd);
     printf("    exported resnet18 (opset 11), resnet50 (13), densenet121 (17) in %.1fs\n",
@@ -153,13 +122,13 @@ static void compare_onnx_with_torch(const char *arch, long opset, const char *bl
                 th_python());
     char onnx_path[400], state_path[400], model_path[400], in_path[400], out_path[400];
     char mask_path[400], argmax_path[400], cmd[2600], got_blocks[1024];
-    snprintf(onnx_path, sizeof onnx_path, "%s/onnx_%s.onnx", tmp_dir(), arch);
-    snprintf(state_path, sizeof state_path, "%s/onnx_%s.pt", tmp_dir(), arch);
-    snprintf(model_path, sizeof model_path, "%s/onnx_%s.h5", tmp_dir(), arch);
-    snprintf(in_path, sizeof in_path, "%s/onnx_%s.in.f32", tmp_dir(), arch);
-    snprintf(out_path, sizeof out_path, "%s/onnx_%s.ref.f32", tmp_dir(), arch);
-    snprintf(mask_path, sizeof mask_path, "%s/onnx_%s.masks.u8", tmp_dir(), arch);
-    snprintf(argmax_path, sizeof argmax_path, "%s/onnx_%s.argmax.i32", tmp_dir(), arch);
+    snprintf(onnx_path, sizeof onnx_path, "%s/onnx_%s.onnx", th_tmp_dir(), arch);
+    snprintf(state_path, sizeof state_path, "%s/onnx_%s.pt", th_tmp_dir(), arch);
+    snprintf(model_path, sizeof model_path, "%s/onnx_%s.h5", th_tmp_dir(), arch);
+    snprintf(in_path, sizeof in_path, "%s/onnx_%s.in.f32", th_tmp_dir(), arch);
+    snprintf(out_path, sizeof out_path, "%s/onnx_%s.ref.f32", th_tmp_dir(), arch);
+    snprintf(mask_path, sizeof mask_path, "%s/onnx_%s.masks.u8", th_tmp_dir(), arch);
+    snprintf(argmax_path, sizeof argmax_path, "%s/onnx_%s.argmax.i32", th_tmp_dir(), arch);
 
     nn_model_t *imported = NULL, *m = NULL;
     onnx_import_info_t info;
@@ -237,24 +206,24 @@ static void compare_onnx_with_torch(const char *arch, long opset, const char *bl
         const float *r_logits = ref, *r_grad = ref + classes, *r_act = r_grad + in_count;
         const float *r_agrad = r_act + g_count, *t_logits = r_agrad + g_count;
         const float *t_grad = t_logits + classes;
-        double e_logits = rel_err(logits, r_logits, classes);
-        double e_grad = rel_err(dx, r_grad, in_count);
-        double e_act = rel_err(nn_node_out(m, g), r_act, g_count);
-        double e_agrad = rel_err(nn_node_grad(m, g), r_agrad, g_count);
+        double e_logits = th_rel_err(logits, r_logits, classes);
+        double e_grad = th_rel_err(dx, r_grad, in_count);
+        double e_act = th_rel_err(nn_node_out(m, g), r_act, g_count);
+        double e_agrad = th_rel_err(nn_node_grad(m, g), r_agrad, g_count);
         printf("    %s vs float64 PyTorch (C decisions): logits %.1e, input grad %.1e, %s act "
                "%.1e grad %.1e\n",
                arch, e_logits, e_grad, m->gradcam_layer, e_act, e_agrad);
         printf("    %s vs float32 PyTorch: logits %.1e, input grad %.1e (L2 %.1e); decided "
                "otherwise: %ld of %ld ReLUs, %ld of %ld max-pool windows; C %.2fs, reference "
                "%.1fs (torchvision: %ld parameters)\n",
-               arch, rel_err(logits, t_logits, classes), rel_err(dx, t_grad, in_count),
-               rel_l2(dx, t_grad, in_count), flips, relu_units, pool_flips, windows, t_c, t_ref,
+               arch, th_rel_err(logits, t_logits, classes), th_rel_err(dx, t_grad, in_count),
+               th_rel_l2(dx, t_grad, in_count), flips, relu_units, pool_flips, windows, t_c, t_ref,
                params);
         TH_CHECK(e_logits < 1e-4, "%s logits differ: %g", arch, e_logits);
         TH_CHECK(e_grad < 1e-4, "%s input gradient differs: %g", arch, e_grad);
         TH_CHECK(e_act < 1e-4 && e_agrad < 1e-4, "%s Grad-CAM layer differs: %g %g", arch, e_act,
                  e_agrad);
-        TH_CHECK(rel_err(logits, t_logits, classes) < 1e-4, "%s logits differ from float32 "
+        TH_CHECK(th_rel_err(logits, t_logits, classes) < 1e-4, "%s logits differ from float32 "
                  "PyTorch", arch);
     }
     free(ref);
@@ -293,9 +262,9 @@ static void test_keras_style_graph(void)
     if (!th_python_has("torch, onnx, numpy"))
         TH_SKIP("python3-torch/onnx not installed for %s", th_python());
     char onnx_path[400], in_path[400], ref_path[400], cmd[1400], blocks[512];
-    snprintf(onnx_path, sizeof onnx_path, "%s/onnx_keras.onnx", tmp_dir());
-    snprintf(in_path, sizeof in_path, "%s/onnx_keras.in.f32", tmp_dir());
-    snprintf(ref_path, sizeof ref_path, "%s/onnx_keras.ref.f32", tmp_dir());
+    snprintf(onnx_path, sizeof onnx_path, "%s/onnx_keras.onnx", th_tmp_dir());
+    snprintf(in_path, sizeof in_path, "%s/onnx_keras.in.f32", th_tmp_dir());
+    snprintf(ref_path, sizeof ref_path, "%s/onnx_keras.ref.f32", th_tmp_dir());
     const int c = 3, h = 32, w = 32, classes = 3, target = 2;
     const size_t in_count = (size_t)c * h * w;
     float x[3 * 32 * 32], dx[3 * 32 * 32], ref[3 + 3 * 32 * 32 + 3];
@@ -342,9 +311,9 @@ static void test_keras_style_graph(void)
     int t = target;
     TH_CHECK(nn_backward_logit(m, &t, dx, &o) == 0, "backward");
     if (got == sizeof ref / sizeof ref[0]) {
-        double e_logits = rel_err(logits, ref, classes);
-        double e_grad = rel_err(dx, ref + classes, in_count);
-        double e_prob = rel_err(prob, ref + classes + in_count, classes);
+        double e_logits = th_rel_err(logits, ref, classes);
+        double e_grad = th_rel_err(dx, ref + classes, in_count);
+        double e_prob = th_rel_err(prob, ref + classes + in_count, classes);
         printf("    keras-style graph (%d layers, %s): logits %.1e, input grad %.1e, softmax "
                "%.1e\n",
                m->n_nodes - 1, info.blocks, e_logits, e_grad, e_prob);
@@ -358,7 +327,7 @@ static void test_keras_style_graph(void)
 static int capture_stderr(char *buf, size_t len, int (*fn)(void *), void *arg)
 {
     char path[400];
-    snprintf(path, sizeof path, "%s/onnx_stderr.txt", tmp_dir());
+    snprintf(path, sizeof path, "%s/onnx_stderr.txt", th_tmp_dir());
     fflush(stderr);
     int saved = dup(2);
     FILE *f = fopen(path, "w+");
@@ -391,7 +360,7 @@ static void test_unsupported_operator_is_named(void)
     if (!th_python_has("onnx, numpy"))
         TH_SKIP("python3-onnx not installed for %s", th_python());
     char path[400], cmd[800], err[4096];
-    snprintf(path, sizeof path, "%s/onnx_bad.onnx", tmp_dir());
+    snprintf(path, sizeof path, "%s/onnx_bad.onnx", th_tmp_dir());
     snprintf(cmd, sizeof cmd, "%s tests/ref/onnx_torch_ref.py bad %s", th_python(), path);
     TH_CHECK(system(cmd) == 0, "%s", cmd);
     int rc = capture_stderr(err, sizeof err, import_quietly, path);
@@ -497,13 +466,13 @@ static void test_cli_import(void)
         TH_SKIP("no exported ONNX files (python3-torch/torchvision/onnx missing for %s)",
                 th_python());
     char cmd[1600], out[400], buf[256], log[400];
-    snprintf(out, sizeof out, "%s/onnx_cli_resnet18.h5", tmp_dir());
-    snprintf(log, sizeof log, "%s/onnx_cli.log", tmp_dir());
+    snprintf(out, sizeof out, "%s/onnx_cli_resnet18.h5", th_tmp_dir());
+    snprintf(log, sizeof log, "%s/onnx_cli.log", th_tmp_dir());
     snprintf(cmd, sizeof cmd,
              "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s import "
              "%s/onnx_resnet18.onnx -o %s --normalize inception --size 160 "
              "--block 'head = layer4,avgpool,flatten,fc' >%s 2>&1",
-             bin, tmp_dir(), out, log);
+             bin, th_tmp_dir(), out, log);
     int rc = system(cmd);
     FILE *f = fopen(log, "r");
     char text[4096] = "";
@@ -536,7 +505,7 @@ static void test_cli_import(void)
     snprintf(cmd, sizeof cmd,
              "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s import "
              "%s/onnx_resnet18.onnx -o %s --normalize sepia >/dev/null 2>&1",
-             bin, tmp_dir(), out);
+             bin, th_tmp_dir(), out);
     TH_CHECK(system(cmd) != 0, "an unknown normalization is refused");
 }
 

@@ -30,27 +30,6 @@
 #include "sc.h"
 #include "testhelp.h"
 
-static const char *tmp_dir(void)
-{
-    static char path[256];
-    const char *b = getenv("BUILD");
-    snprintf(path, sizeof path, "%s/test-tmp", b && *b ? b : "build");
-    mkdir(b && *b ? b : "build", 0755);
-    mkdir(path, 0755);
-    return path;
-}
-
-/* max|a-b| / max|b|: maps have many near-zero pixels, so scale by the map's range. */
-static double rel_err(const float *a, const float *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
 static int write_f32(const char *path, const float *v, size_t count)
 {
     FILE *f = fopen(path, "wb");
@@ -172,11 +151,11 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
 {
     char model_path[512], in_path[512], base_path[512], noise_path[512], out_path[512];
     char cmd[8192];
-    snprintf(model_path, sizeof model_path, "%s/%s.h5", tmp_dir(), tag);
-    snprintf(in_path, sizeof in_path, "%s/%s.x.f32", tmp_dir(), tag);
-    snprintf(base_path, sizeof base_path, "%s/%s.b.f32", tmp_dir(), tag);
-    snprintf(noise_path, sizeof noise_path, "%s/%s.e.f32", tmp_dir(), tag);
-    snprintf(out_path, sizeof out_path, "%s/%s.ref.f32", tmp_dir(), tag);
+    snprintf(model_path, sizeof model_path, "%s/%s.h5", th_tmp_dir(), tag);
+    snprintf(in_path, sizeof in_path, "%s/%s.x.f32", th_tmp_dir(), tag);
+    snprintf(base_path, sizeof base_path, "%s/%s.b.f32", th_tmp_dir(), tag);
+    snprintf(noise_path, sizeof noise_path, "%s/%s.e.f32", th_tmp_dir(), tag);
+    snprintf(out_path, sizeof out_path, "%s/%s.ref.f32", th_tmp_dir(), tag);
     TH_CHECK(modelfile_save(model_path, m, NULL) == 0, "save %s", model_path);
 
     sal_ws_t *ws = NULL;
@@ -215,9 +194,9 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
     /* The engine's ReLU/max-pool decisions at every gradient the methods take:
      * x; the IG path points and the noisy copies, formed as the methods form them. */
     char dec_x[512], dec_ig[512], dec_sg[512];
-    snprintf(dec_x, sizeof dec_x, "%s/%s.dx.u8", tmp_dir(), tag);
-    snprintf(dec_ig, sizeof dec_ig, "%s/%s.dig.u8", tmp_dir(), tag);
-    snprintf(dec_sg, sizeof dec_sg, "%s/%s.dsg.u8", tmp_dir(), tag);
+    snprintf(dec_x, sizeof dec_x, "%s/%s.dx.u8", th_tmp_dir(), tag);
+    snprintf(dec_ig, sizeof dec_ig, "%s/%s.dig.u8", th_tmp_dir(), tag);
+    snprintf(dec_sg, sizeof dec_sg, "%s/%s.dsg.u8", th_tmp_dir(), tag);
     float *inputs = calloc((size_t)(steps > p.sg_samples ? steps : p.sg_samples) * chw,
                            sizeof(float));
     TH_CHECK(dump_decisions(m, x, 1, dec_x) == 0, "decisions at x");
@@ -263,11 +242,11 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
     size_t got = read_f32(out_path, ref, ref_count);
     TH_EQ_INT(got, ref_count);
     if (got == ref_count) {
-        TH_NEAR(rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
+        TH_NEAR(th_rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
         const float *r = ref + ws->classes;
         printf("    %s (%s, S=%d, batch %d):", tag, rule, steps, batch);
         for (int k = 0; k < n_maps; k++) {
-            double e = rel_err(maps[k].c_map, r, maps[k].count);
+            double e = th_rel_err(maps[k].c_map, r, maps[k].count);
             printf(" %s %.1e", maps[k].name, e);
             TH_CHECK(e < 1e-4, "%s differs from PyTorch: %g relative", maps[k].name, e);
             r += maps[k].count;
@@ -400,7 +379,7 @@ static void test_maps_do_not_depend_on_batch(void)
         TH_CHECK(sal_compute(meth, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, b) == 0,
                  "%s batch 5", names[k]);
         size_t n = (size_t)sal_raw_channels(meth, ws1) * ws1->hw;
-        double e = rel_err(a, b, n);
+        double e = th_rel_err(a, b, n);
         TH_CHECK(e < 1e-6, "%s: batch 1 and batch 5 differ by %g", names[k], e);
     }
     /* Another image index draws other noise. */
@@ -409,7 +388,7 @@ static void test_maps_do_not_depend_on_batch(void)
     TH_CHECK(sal_compute(&sal_method_sg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, other, b) == 0,
              "sg other image");
     sal_compute(&sal_method_sg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
-    TH_CHECK(rel_err(a, b, chw) > 1e-3, "sg noise does not depend on the image index");
+    TH_CHECK(th_rel_err(a, b, chw) > 1e-3, "sg noise does not depend on the image index");
     free(x);
     free(a);
     free(b);
@@ -617,8 +596,8 @@ static void test_sobel_matches_skimage(void)
     float *map = calloc(ws->hw, sizeof(float)), *ref = calloc(ws->hw, sizeof(float));
     make_input(x, ws->c, ws->h, ws->w, 6, gray);
     char in_path[512], out_path[512], cmd[2048];
-    snprintf(in_path, sizeof in_path, "%s/sobel.in.f32", tmp_dir());
-    snprintf(out_path, sizeof out_path, "%s/sobel.ref.f32", tmp_dir());
+    snprintf(in_path, sizeof in_path, "%s/sobel.in.f32", th_tmp_dir());
+    snprintf(out_path, sizeof out_path, "%s/sobel.ref.f32", th_tmp_dir());
     write_f32(in_path, gray, ws->hw);
     snprintf(cmd, sizeof cmd,
              "%s -c 'import numpy as np, skimage.filters as f; "
@@ -630,7 +609,7 @@ static void test_sobel_matches_skimage(void)
     sal_params_t p = sal_params_default();
     TH_CHECK(sal_compute(&sal_method_sobel, &p, NULL, ws, x, 0, gray, (sal_key_t){0}, map) == 0,
              "sobel");
-    double e = rel_err(map, ref, ws->hw);
+    double e = th_rel_err(map, ref, ws->hw);
     printf("    sobel vs skimage.filters.sobel: %.1e\n", e);
     TH_CHECK(e < 1e-5, "sobel differs from scikit-image: %g", e);
     free(gray);
@@ -698,8 +677,8 @@ static void test_postprocess_matches_numpy(void)
     for (size_t i = 0; i < ws->chw; i++)
         raw[i] = (float)(rng_stream_normal(&rs) * (1 + (i % 37)));
     char in_path[512], out_path[512], cmd[2048];
-    snprintf(in_path, sizeof in_path, "%s/post.in.f32", tmp_dir());
-    snprintf(out_path, sizeof out_path, "%s/post.ref.f32", tmp_dir());
+    snprintf(in_path, sizeof in_path, "%s/post.in.f32", th_tmp_dir());
+    snprintf(out_path, sizeof out_path, "%s/post.ref.f32", th_tmp_dir());
     write_f32(in_path, raw, ws->chw);
     /* PAIR saliency's VisualizeImageGrayscale: the paper's P1. */
     snprintf(cmd, sizeof cmd,
@@ -711,7 +690,7 @@ static void test_postprocess_matches_numpy(void)
     TH_CHECK(system(cmd) == 0, "numpy failed: %s", cmd);
     TH_EQ_INT(read_f32(out_path, ref, ws->hw), ws->hw);
     TH_CHECK(sal_postprocess(&sal_method_grad, ws, raw, map) == 0, "P1");
-    TH_NEAR(rel_err(map, ref, ws->hw), 0.0, 0, 1e-5);
+    TH_NEAR(th_rel_err(map, ref, ws->hw), 0.0, 0, 1e-5);
     /* A constant map is undefined. */
     for (size_t i = 0; i < ws->hw; i++)
         raw[i] = 2.0f;
@@ -900,9 +879,9 @@ static void test_explain_command(void)
     TH_CHECK(zoo_democnn(&m, R, 2, 41) == 0, "build democnn");
     perturb_bn(m, 41);
     char model_path[512], png_path[512], out[512], h5[600], cmd[4096];
-    snprintf(model_path, sizeof model_path, "%s/explain_model.h5", tmp_dir());
-    snprintf(png_path, sizeof png_path, "%s/explain_image.png", tmp_dir());
-    snprintf(out, sizeof out, "%s/explain_out", tmp_dir());
+    snprintf(model_path, sizeof model_path, "%s/explain_model.h5", th_tmp_dir());
+    snprintf(png_path, sizeof png_path, "%s/explain_image.png", th_tmp_dir());
+    snprintf(out, sizeof out, "%s/explain_out", th_tmp_dir());
     snprintf(h5, sizeof h5, "%s.h5", out);
     TH_CHECK(modelfile_save(model_path, m, NULL) == 0, "save model");
     uint8_t pixels[32 * 32];
@@ -942,7 +921,7 @@ static void test_explain_command(void)
         sal_postprocess(meths[k], ws, raw, map);
         TH_CHECK(h5_read_floats(h5, name, got, (size_t)R * R, &rank, dims) == 0, "read %s", name);
         TH_EQ_INT(rank, 2);
-        TH_NEAR(rel_err(got, map, (size_t)R * R), 0.0, 0, 1e-6);
+        TH_NEAR(th_rel_err(got, map, (size_t)R * R), 0.0, 0, 1e-6);
         char png_out[700];
         snprintf(png_out, sizeof png_out, "%s.%s.png", out, meths[k]->name);
         int w = 0, h = 0;
@@ -960,7 +939,7 @@ static void test_explain_command(void)
              "read raw grad");
     TH_EQ_INT(rank, 3);
     TH_EQ_INT(dims[0], 3);
-    TH_NEAR(rel_err(got, raw, 3 * (size_t)R * R), 0.0, 0, 1e-6);
+    TH_NEAR(th_rel_err(got, raw, 3 * (size_t)R * R), 0.0, 0, 1e-6);
     snprintf(png_path, sizeof png_path, "%s.png", out);
     TH_CHECK(stat(png_path, &st) == 0, "single-method overlay %s missing", png_path);
     /* A user's mistake fails with a message, not a crash. */

@@ -27,16 +27,6 @@
 #include "train/optim.h"
 #include "train/train.h"
 
-static const char *tmp_dir(void)
-{
-    static char path[256];
-    const char *b = getenv("BUILD");
-    snprintf(path, sizeof path, "%s/test-tmp", b && *b ? b : "build");
-    mkdir(b && *b ? b : "build", 0755);
-    mkdir(path, 0755);
-    return path;
-}
-
 /* ------------------------------------------------------------ pure functions */
 
 static void test_auc_hand(void)
@@ -64,7 +54,7 @@ static void test_auc_sklearn(void)
     rng_stream_t rs;
     rng_stream_init(&rs, rng_key(9, "auc"), 0, 0, 0);
     char path[512], cmd[1024];
-    snprintf(path, sizeof path, "%s/auc.txt", tmp_dir());
+    snprintf(path, sizeof path, "%s/auc.txt", th_tmp_dir());
     FILE *f = fopen(path, "w");
     for (int i = 0; i < N; i++) {
         y[i] = rng_stream_uniform(&rs) < 0.4;
@@ -342,10 +332,10 @@ static void compare_steps_with_torch(const char *tag, optim_kind_t kind, double 
                                              : rng_stream_uniform(&rs) - 0.5);
         }
     char model_path[512], in_path[512], lab_path[512], out_path[512], cmd[4096];
-    snprintf(model_path, sizeof model_path, "%s/%s.h5", tmp_dir(), tag);
-    snprintf(in_path, sizeof in_path, "%s/%s.in.f32", tmp_dir(), tag);
-    snprintf(lab_path, sizeof lab_path, "%s/%s.lab.i32", tmp_dir(), tag);
-    snprintf(out_path, sizeof out_path, "%s/%s.ref.f64", tmp_dir(), tag);
+    snprintf(model_path, sizeof model_path, "%s/%s.h5", th_tmp_dir(), tag);
+    snprintf(in_path, sizeof in_path, "%s/%s.in.f32", th_tmp_dir(), tag);
+    snprintf(lab_path, sizeof lab_path, "%s/%s.lab.i32", th_tmp_dir(), tag);
+    snprintf(out_path, sizeof out_path, "%s/%s.ref.f64", th_tmp_dir(), tag);
     TH_CHECK(modelfile_save(model_path, m, NULL) == 0, "save %s", model_path);
     static float x[K][N][C * H * W];
     int32_t y[K][N];
@@ -471,7 +461,7 @@ enum { DS_N = 128, DS_R = 32 };
 static const char *make_dataset(void)
 {
     static char dir[512];
-    snprintf(dir, sizeof dir, "%s/train_ds", tmp_dir());
+    snprintf(dir, sizeof dir, "%s/train_ds", th_tmp_dir());
     char path[700];
     snprintf(path, sizeof path, "%s/images", dir);
     mkdir(dir, 0755);
@@ -562,7 +552,7 @@ static void test_training_learns_and_records(void)
     if (!data)
         return;
     char out[600], attr[256];
-    snprintf(out, sizeof out, "%s/train_true.h5", tmp_dir());
+    snprintf(out, sizeof out, "%s/train_true.h5", th_tmp_dir());
     train_config_t cfg;
     train_result_t res;
     small_config(&cfg, data, out);
@@ -635,7 +625,7 @@ static void test_shuffled_labels_recorded(void)
 {
     const char *data = make_dataset();
     char out[600], attr[256];
-    snprintf(out, sizeof out, "%s/train_shuffled.h5", tmp_dir());
+    snprintf(out, sizeof out, "%s/train_shuffled.h5", th_tmp_dir());
     train_config_t cfg;
     train_result_t res;
     small_config(&cfg, data, out);
@@ -690,10 +680,10 @@ static void test_resume_is_exact(void)
 {
     const char *data = make_dataset();
     char ref_out[600], out[600], log_ref[600], log_run[600], ckpt[700];
-    snprintf(ref_out, sizeof ref_out, "%s/train_ref.h5", tmp_dir());
-    snprintf(out, sizeof out, "%s/train_resumed.h5", tmp_dir());
-    snprintf(log_ref, sizeof log_ref, "%s/train_ref.loss", tmp_dir());
-    snprintf(log_run, sizeof log_run, "%s/train_resumed.loss", tmp_dir());
+    snprintf(ref_out, sizeof ref_out, "%s/train_ref.h5", th_tmp_dir());
+    snprintf(out, sizeof out, "%s/train_resumed.h5", th_tmp_dir());
+    snprintf(log_ref, sizeof log_ref, "%s/train_ref.loss", th_tmp_dir());
+    snprintf(log_run, sizeof log_run, "%s/train_resumed.loss", th_tmp_dir());
     train_checkpoint_path(out, ckpt, sizeof ckpt);
     unlink(out);
     unlink(ckpt);
@@ -755,8 +745,8 @@ static void test_init_from_model_file(void)
 {
     const char *data = make_dataset();
     char base[600], out[600], attr[700];
-    snprintf(base, sizeof base, "%s/train_init_base.h5", tmp_dir());
-    snprintf(out, sizeof out, "%s/train_init.h5", tmp_dir());
+    snprintf(base, sizeof base, "%s/train_init_base.h5", th_tmp_dir());
+    snprintf(out, sizeof out, "%s/train_init.h5", th_tmp_dir());
     train_config_t cfg;
     train_result_t res;
     small_config(&cfg, data, base);
@@ -800,7 +790,7 @@ static void test_hash_split_without_splits_file(void)
 {
     const char *data = make_dataset();
     char dir[600], path[700], images[700], out[600];
-    snprintf(dir, sizeof dir, "%s/train_ds_nosplits", tmp_dir());
+    snprintf(dir, sizeof dir, "%s/train_ds_nosplits", th_tmp_dir());
     mkdir(dir, 0755);
     snprintf(path, sizeof path, "%s/labels.csv", data);
     char *csv = slurp(path);
@@ -812,7 +802,7 @@ static void test_hash_split_without_splits_file(void)
         fclose(f);
     free(csv);
     snprintf(images, sizeof images, "%s/images", data);
-    snprintf(out, sizeof out, "%s/train_hash.h5", tmp_dir());
+    snprintf(out, sizeof out, "%s/train_hash.h5", th_tmp_dir());
     dataset_options_t opt;
     dataset_options_default(&opt);
     opt.images_dir = images;
@@ -848,8 +838,8 @@ static void test_config_errors(void)
 {
     const char *data = make_dataset();
     char out[600], missing[600];
-    snprintf(out, sizeof out, "%s/train_err.h5", tmp_dir());
-    snprintf(missing, sizeof missing, "%s/no_such_dir", tmp_dir());
+    snprintf(out, sizeof out, "%s/train_err.h5", th_tmp_dir());
+    snprintf(missing, sizeof missing, "%s/no_such_dir", th_tmp_dir());
     train_config_t cfg;
     small_config(&cfg, data, out);
     cfg.batch = 200; /* more than the 96 training images */

@@ -21,39 +21,6 @@
 #include "sc.h"
 #include "testhelp.h"
 
-static const char *tmp_dir(void)
-{
-    static char path[256];
-    const char *b = getenv("BUILD");
-    snprintf(path, sizeof path, "%s/test-tmp", b && *b ? b : "build");
-    mkdir(b && *b ? b : "build", 0755);
-    mkdir(path, 0755);
-    return path;
-}
-
-/* max|a-b| / max|b|: relative to the scale of the reference tensor. */
-static double rel_err(const float *a, const float *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
-/* ||a-b||_2 / ||b||_2. */
-static double rel_l2(const float *a, const float *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /*
  * Give the batch norms the statistics of real activations, as in a trained
  * network: one training-mode forward pass over `n` random images with
@@ -302,11 +269,11 @@ static void compare_with_torch(const char *arch, int size, int classes, uint64_t
 {
     char model_path[400], in_path[400], out_path[400], mask_path[400], argmax_path[400];
     char cmd[2400];
-    snprintf(model_path, sizeof model_path, "%s/zoo_%s.h5", tmp_dir(), arch);
-    snprintf(in_path, sizeof in_path, "%s/zoo_%s.in.f32", tmp_dir(), arch);
-    snprintf(out_path, sizeof out_path, "%s/zoo_%s.ref.f32", tmp_dir(), arch);
-    snprintf(mask_path, sizeof mask_path, "%s/zoo_%s.masks.u8", tmp_dir(), arch);
-    snprintf(argmax_path, sizeof argmax_path, "%s/zoo_%s.argmax.i32", tmp_dir(), arch);
+    snprintf(model_path, sizeof model_path, "%s/zoo_%s.h5", th_tmp_dir(), arch);
+    snprintf(in_path, sizeof in_path, "%s/zoo_%s.in.f32", th_tmp_dir(), arch);
+    snprintf(out_path, sizeof out_path, "%s/zoo_%s.ref.f32", th_tmp_dir(), arch);
+    snprintf(mask_path, sizeof mask_path, "%s/zoo_%s.masks.u8", th_tmp_dir(), arch);
+    snprintf(argmax_path, sizeof argmax_path, "%s/zoo_%s.argmax.i32", th_tmp_dir(), arch);
     nn_model_t *built = NULL, *m = NULL;
     TH_CHECK(zoo_build(arch, size, classes, seed, &built) == 0, "build %s", arch);
     if (!built)
@@ -373,23 +340,23 @@ static void compare_with_torch(const char *arch, int size, int classes, uint64_t
         const float *r_logits = ref, *r_grad = ref + classes, *r_act = r_grad + in_count;
         const float *r_agrad = r_act + g_count, *t_logits = r_agrad + g_count;
         const float *t_grad = t_logits + classes;
-        double e_logits = rel_err(logits_copy, r_logits, classes);
-        double e_grad = rel_err(dx, r_grad, in_count);
-        double e_act = rel_err(nn_node_out(m, g), r_act, g_count);
-        double e_agrad = rel_err(nn_node_grad(m, g), r_agrad, g_count);
+        double e_logits = th_rel_err(logits_copy, r_logits, classes);
+        double e_grad = th_rel_err(dx, r_grad, in_count);
+        double e_act = th_rel_err(nn_node_out(m, g), r_act, g_count);
+        double e_agrad = th_rel_err(nn_node_grad(m, g), r_agrad, g_count);
         printf("    %s %dx%d vs float64 PyTorch (C decisions): logits %.1e, input grad %.1e, "
                "%s act %.1e grad %.1e\n",
                arch, size, size, e_logits, e_grad, m->gradcam_layer, e_act, e_agrad);
         printf("    %s vs float32 PyTorch: logits %.1e, input grad %.1e (L2 %.1e); decided "
                "otherwise: %ld of %ld ReLUs, %ld of %ld max-pool windows; C %.2fs, reference "
                "%.1fs\n",
-               arch, rel_err(logits_copy, t_logits, classes), rel_err(dx, t_grad, in_count),
-               rel_l2(dx, t_grad, in_count), flips, relu_units, pool_flips, windows, t_c, t_ref);
+               arch, th_rel_err(logits_copy, t_logits, classes), th_rel_err(dx, t_grad, in_count),
+               th_rel_l2(dx, t_grad, in_count), flips, relu_units, pool_flips, windows, t_c, t_ref);
         TH_CHECK(e_logits < 1e-4, "%s logits differ: %g", arch, e_logits);
         TH_CHECK(e_grad < 1e-4, "%s input gradient differs: %g", arch, e_grad);
         TH_CHECK(e_act < 1e-4 && e_agrad < 1e-4, "%s Grad-CAM layer differs: %g %g", arch, e_act,
                  e_agrad);
-        TH_CHECK(rel_err(logits_copy, t_logits, classes) < 1e-4, "%s: logits differ from float32 "
+        TH_CHECK(th_rel_err(logits_copy, t_logits, classes) < 1e-4, "%s: logits differ from float32 "
                  "PyTorch", arch);
     }
     free(ref);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int th_passed, th_failed, th_skipped, th_cur_failed;
 static const char *th_cur_name = "";
@@ -93,6 +94,42 @@ static inline int th_python_has(const char *modules)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s -c 'import %s' >/dev/null 2>&1", th_python(), modules);
     return system(cmd) == 0;
+}
+
+/* $BUILD/test-tmp (BUILD defaults to build), created when missing: the
+ * scratch folder of the tests that write files for a reference to read. */
+static inline const char *th_tmp_dir(void)
+{
+    static char path[256];
+    const char *b = getenv("BUILD");
+    snprintf(path, sizeof path, "%s/test-tmp", b && *b ? b : "build");
+    mkdir(b && *b ? b : "build", 0755);
+    mkdir(path, 0755);
+    return path;
+}
+
+/* max|a-b| / max|b|: relative to the scale of the reference b (maps and
+ * gradients have many near-zero entries). */
+static inline double th_rel_err(const float *a, const float *b, size_t count)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* ||a-b||_2 / ||b||_2. */
+static inline double th_rel_l2(const float *a, const float *b, size_t count)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        double d = (double)a[i] - b[i];
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
 #endif /* TESTHELP_H */
