@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "io/colormap.h"
+#include "io/h5attr.h"
 #include "io/image.h"
 #include "io/png.h"
 #include "nn/model.h"
@@ -102,31 +103,6 @@ static int h5_write(hid_t loc, const char *name, hid_t type, int rank, const hsi
         H5Dclose(d);
     H5Sclose(space);
     return d < 0 || w < 0 ? SC_ERR_H5 : 0;
-}
-
-static int h5_attr_text(hid_t loc, const char *key, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(value) + 1);
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, key, t, s, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t w = a >= 0 ? H5Awrite(a, t, value) : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
-    return a < 0 || w < 0 ? SC_ERR_H5 : 0;
-}
-
-static int h5_attr_double(hid_t loc, const char *key, double value)
-{
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, key, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t w = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, &value) : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(s);
-    return a < 0 || w < 0 ? SC_ERR_H5 : 0;
 }
 
 /* Load a salcheck model file or import an ONNX file. */
@@ -343,13 +319,13 @@ int cmd_explain(int argc, char **argv)
     } H5E_END_TRY;
     CHECK(file >= 0, SC_ERR_IO, "%s: cannot create the output file (does its folder exist?)",
           h5_path);
-    CHECK_RC(h5_attr_text(file, "salcheck_version", SALCHECK_VERSION));
-    CHECK_RC(h5_attr_text(file, "model", model_path));
-    CHECK_RC(h5_attr_text(file, "image", image_path));
-    CHECK_RC(h5_attr_text(file, "normalize", normalize));
-    CHECK_RC(h5_attr_text(file, "target_request",
+    CHECK_RC(h5attr_write_str(file, "salcheck_version", SALCHECK_VERSION));
+    CHECK_RC(h5attr_write_str(file, "model", model_path));
+    CHECK_RC(h5attr_write_str(file, "image", image_path));
+    CHECK_RC(h5attr_write_str(file, "normalize", normalize));
+    CHECK_RC(h5attr_write_str(file, "target_request",
                           target_req == SAL_TARGET_PREDICTED ? "predicted" : "class"));
-    CHECK_RC(h5_attr_text(file, "maps", raw ? "raw attribution [C,H,W] or [1,H,W]"
+    CHECK_RC(h5attr_write_str(file, "maps", raw ? "raw attribution [C,H,W] or [1,H,W]"
                                             : "post-processed [H,W] (REFERENCE.md section 4)"));
     {
         char desc[512];
@@ -361,7 +337,7 @@ int cmd_explain(int argc, char **argv)
                  params.sig_samples, params.xrai_steps,
                  params.gcam_layer[0] ? params.gcam_layer : m->gradcam_layer, params.occ_window,
                  params.occ_stride, seed);
-        CHECK_RC(h5_attr_text(file, "parameters", desc));
+        CHECK_RC(h5attr_write_str(file, "parameters", desc));
     }
     hsize_t dims[3] = {(hsize_t)classes, 0, 0};
     CHECK_RC(h5_write(file, "logits", H5T_NATIVE_FLOAT, 1, dims, logits));
@@ -398,10 +374,10 @@ int cmd_explain(int argc, char **argv)
             CHECK_RC(h5_write(maps, meth->name, H5T_NATIVE_FLOAT, 2, mdims + 1, map));
         t = H5Dopen2(maps, meth->name, H5P_DEFAULT);
         if (t >= 0) {
-            h5_attr_text(t, "post", raw ? "raw" : meth->post == SAL_POST_P2 ? "P2" : "P1");
-            h5_attr_double(t, "seconds", secs);
-            h5_attr_double(t, "cost_gradients", sal_cost(meth, &params, H, W));
-            h5_attr_double(t, "undefined", r == SC_ERR_UNDEFINED);
+            h5attr_write_str(t, "post", raw ? "raw" : meth->post == SAL_POST_P2 ? "P2" : "P1");
+            h5attr_write_f64(t, "seconds", secs);
+            h5attr_write_f64(t, "cost_gradients", sal_cost(meth, &params, H, W));
+            h5attr_write_f64(t, "undefined", r == SC_ERR_UNDEFINED);
             H5Dclose(t);
         }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/h5attr.h"
 #include "sc.h"
 
 #define MODELFILE_FORMAT_VERSION "1"
@@ -31,73 +32,11 @@ static void escape_name(const char *name, char *out, size_t len)
         snprintf(out, len, "|%s", name);
 }
 
-static int write_str_attr(hid_t obj, const char *key, const char *value)
-{
-    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = -1;
-    int rc = -1;
-    if (type < 0 || space < 0)
-        goto done;
-    H5Tset_size(type, strlen(value) + 1);
-    H5Tset_strpad(type, H5T_STR_NULLTERM);
-    H5Tset_cset(type, H5T_CSET_UTF8); /* h5py reads UTF-8 attributes as str */
-    if (H5Aexists(obj, key) > 0)
-        H5Adelete(obj, key);
-    attr = H5Acreate2(obj, key, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr >= 0 && H5Awrite(attr, type, value) >= 0)
-        rc = 0;
-done:
-    if (attr >= 0)
-        H5Aclose(attr);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    return rc;
-}
-
-static int read_str_attr(hid_t obj, const char *key, char *buf, size_t len)
-{
-    if (H5Aexists(obj, key) <= 0)
-        return SC_ERR_ARG;
-    hid_t attr = H5Aopen(obj, key, H5P_DEFAULT);
-    hid_t ftype = H5Aget_type(attr);
-    int rc = SC_ERR_FORMAT;
-    if (H5Tget_class(ftype) == H5T_STRING) {
-        if (H5Tis_variable_str(ftype) > 0) {
-            hid_t mtype = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mtype, H5T_VARIABLE);
-            H5Tset_cset(mtype, H5Tget_cset(ftype)); /* ASCII and UTF-8 do not convert */
-            char *value = NULL;
-            if (H5Aread(attr, mtype, &value) >= 0 && value) {
-                snprintf(buf, len, "%s", value);
-                H5free_memory(value);
-                rc = 0;
-            }
-            H5Tclose(mtype);
-        } else {
-            size_t size = H5Tget_size(ftype);
-            char *tmp = calloc(size + 1, 1);
-            hid_t mtype = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mtype, size);
-            H5Tset_cset(mtype, H5Tget_cset(ftype)); /* ASCII and UTF-8 do not convert */
-            if (tmp && H5Aread(attr, mtype, tmp) >= 0) {
-                snprintf(buf, len, "%s", tmp);
-                rc = 0;
-            }
-            H5Tclose(mtype);
-            free(tmp);
-        }
-    }
-    H5Tclose(ftype);
-    H5Aclose(attr);
-    return rc;
-}
-
 static int write_int_attr(hid_t obj, const char *key, int value)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%d", value);
-    return write_str_attr(obj, key, buf);
+    return h5attr_write_str(obj, key, buf);
 }
 
 static void node_line(const nn_model_t *m, const nn_node_t *nd, char *buf, size_t len)
@@ -141,18 +80,18 @@ int modelfile_save(const char *path, const nn_model_t *m, const char *const *met
     nn_model_t *mm = (nn_model_t *)m; /* nn_param takes a non-const model */
     file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     CHECK(file >= 0, SC_ERR_IO, "cannot create model file '%s'", path);
-    CHECK_H5(write_str_attr(file, "format", "salcheck-model"), "attr");
-    CHECK_H5(write_str_attr(file, "format_version", MODELFILE_FORMAT_VERSION), "attr");
-    CHECK_H5(write_str_attr(file, "salcheck_version", SALCHECK_VERSION), "attr");
-    CHECK_H5(write_str_attr(file, "arch", m->arch[0] ? m->arch : "custom"), "attr");
-    CHECK_H5(write_str_attr(file, "normalize", m->normalize), "attr");
-    CHECK_H5(write_str_attr(file, "gradcam_layer", m->gradcam_layer), "attr");
+    CHECK_H5(h5attr_write_str(file, "format", "salcheck-model"), "attr");
+    CHECK_H5(h5attr_write_str(file, "format_version", MODELFILE_FORMAT_VERSION), "attr");
+    CHECK_H5(h5attr_write_str(file, "salcheck_version", SALCHECK_VERSION), "attr");
+    CHECK_H5(h5attr_write_str(file, "arch", m->arch[0] ? m->arch : "custom"), "attr");
+    CHECK_H5(h5attr_write_str(file, "normalize", m->normalize), "attr");
+    CHECK_H5(h5attr_write_str(file, "gradcam_layer", m->gradcam_layer), "attr");
     CHECK_H5(write_int_attr(file, "num_classes", m->num_classes), "attr");
     CHECK_H5(write_int_attr(file, "input_c", m->nodes[0].c), "attr");
     CHECK_H5(write_int_attr(file, "input_h", m->nodes[0].h), "attr");
     CHECK_H5(write_int_attr(file, "input_w", m->nodes[0].w), "attr");
     for (int i = 0; meta && meta[i] && meta[i + 1]; i += 2)
-        CHECK_H5(write_str_attr(file, meta[i], meta[i + 1]), "attr %s", meta[i]);
+        CHECK_H5(h5attr_write_str(file, meta[i], meta[i + 1]), "attr %s", meta[i]);
 
     lines = calloc((size_t)m->n_nodes, sizeof *lines);
     CHECK_ALLOC(lines);
@@ -341,24 +280,24 @@ int modelfile_load(const char *path, nn_model_t **out)
     *out = NULL;
     H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
     CHECK(file >= 0, SC_ERR_IO, "cannot open model file '%s' (missing, or not HDF5)", path);
-    CHECK(read_str_attr(file, "format", buf, sizeof buf) == 0 && !strcmp(buf, "salcheck-model"),
+    CHECK(h5attr_read_str(file, "format", buf, sizeof buf) == 0 && !strcmp(buf, "salcheck-model"),
           SC_ERR_FORMAT, "'%s' is not a salcheck model file (no format=salcheck-model attribute)",
           path);
     int dims[3];
     const char *keys[3] = {"input_c", "input_h", "input_w"};
     for (int i = 0; i < 3; i++) {
-        CHECK(read_str_attr(file, keys[i], buf, sizeof buf) == 0, SC_ERR_FORMAT,
+        CHECK(h5attr_read_str(file, keys[i], buf, sizeof buf) == 0, SC_ERR_FORMAT,
               "'%s': attribute %s missing", path, keys[i]);
         dims[i] = atoi(buf);
     }
     m = nn_model_create(dims[0], dims[1], dims[2]);
     CHECK_ALLOC(m);
-    if (read_str_attr(file, "arch", buf, sizeof buf) == 0)
+    if (h5attr_read_str(file, "arch", buf, sizeof buf) == 0)
         snprintf(m->arch, sizeof m->arch, "%.31s", buf);
-    if (read_str_attr(file, "normalize", buf, sizeof buf) == 0)
+    if (h5attr_read_str(file, "normalize", buf, sizeof buf) == 0)
         snprintf(m->normalize, sizeof m->normalize, "%.15s", buf);
-    read_str_attr(file, "gradcam_layer", m->gradcam_layer, sizeof m->gradcam_layer);
-    if (read_str_attr(file, "num_classes", buf, sizeof buf) == 0)
+    h5attr_read_str(file, "gradcam_layer", m->gradcam_layer, sizeof m->gradcam_layer);
+    if (h5attr_read_str(file, "num_classes", buf, sizeof buf) == 0)
         m->num_classes = atoi(buf);
 
     H5E_BEGIN_TRY { dset = H5Dopen2(file, "graph", H5P_DEFAULT); } H5E_END_TRY;
@@ -424,7 +363,7 @@ int modelfile_get_attr(const char *path, const char *key, char *buf, size_t len)
         SC_ERROR("cannot open '%s'", path);
         return SC_ERR_IO;
     }
-    int rc = read_str_attr(file, key, buf, len);
+    int rc = h5attr_read_str(file, key, buf, len);
     H5Fclose(file);
     return rc;
 }

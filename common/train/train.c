@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "io/dataset.h"
+#include "io/h5attr.h"
 #include "io/image.h"
 #include "nn/modelfile.h"
 #include "nn/onnx_import.h"
@@ -577,69 +578,6 @@ cleanup:
 
 /* ------------------------------------------------------------ HDF5 helpers */
 
-static int h5_attr_str(hid_t obj, const char *key, const char *value)
-{
-    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = -1;
-    int ok = 0;
-    if (type >= 0 && space >= 0) {
-        H5Tset_size(type, strlen(value) + 1);
-        attr = H5Acreate2(obj, key, type, space, H5P_DEFAULT, H5P_DEFAULT);
-        ok = attr >= 0 && H5Awrite(attr, type, value) >= 0;
-    }
-    if (attr >= 0)
-        H5Aclose(attr);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    return ok ? 0 : -1;
-}
-
-static int h5_attr_get_str(hid_t obj, const char *key, char *buf, size_t len)
-{
-    if (H5Aexists(obj, key) <= 0)
-        return -1;
-    hid_t attr = H5Aopen(obj, key, H5P_DEFAULT), ftype = H5Aget_type(attr);
-    int ok = 0;
-    if (H5Tget_class(ftype) == H5T_STRING && H5Tis_variable_str(ftype) <= 0) {
-        size_t size = H5Tget_size(ftype);
-        char *tmp = calloc(size + 1, 1);
-        hid_t mtype = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mtype, size);
-        if (tmp && H5Aread(attr, mtype, tmp) >= 0) {
-            snprintf(buf, len, "%s", tmp);
-            ok = 1;
-        }
-        H5Tclose(mtype);
-        free(tmp);
-    }
-    H5Tclose(ftype);
-    H5Aclose(attr);
-    return ok ? 0 : -1;
-}
-
-static int h5_attr_f64(hid_t obj, const char *key, double value)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(obj, key, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = attr >= 0 && H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) >= 0;
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    return ok ? 0 : -1;
-}
-
-static int h5_attr_get_f64(hid_t obj, const char *key, double *value)
-{
-    if (H5Aexists(obj, key) <= 0)
-        return -1;
-    hid_t attr = H5Aopen(obj, key, H5P_DEFAULT);
-    int ok = attr >= 0 && H5Aread(attr, H5T_NATIVE_DOUBLE, value) >= 0;
-    if (attr >= 0)
-        H5Aclose(attr);
-    return ok ? 0 : -1;
-}
-
 /* A 1-D or 2-D dataset of `count` values (dims[1] = 0 for 1-D). */
 static int h5_write(hid_t loc, const char *name, hid_t file_type, hid_t mem_type,
                     hsize_t d0, hsize_t d1, const void *data)
@@ -697,17 +635,17 @@ static int checkpoint_write(trainer_t *t)
     file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     CHECK(file >= 0, SC_ERR_IO, "train: cannot create checkpoint '%s'", tmp);
     const size_t np = t->m->n_params;
-    CHECK_H5(h5_attr_str(file, "format", CKPT_FORMAT), "checkpoint attr");
-    CHECK_H5(h5_attr_str(file, "fingerprint", t->fingerprint), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "epoch", t->epoch), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "step", t->step), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "epoch_loss_sum", t->ep_loss_sum), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "epoch_correct", t->ep_correct), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "epoch_train_seconds", t->ep_train_seconds), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "optimizer_steps", (double)optim_steps(t->opt)), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "best_epoch", t->best_epoch), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "best_auc", t->best_auc), "checkpoint attr");
-    CHECK_H5(h5_attr_f64(file, "ranks", t->ranks), "checkpoint attr");
+    CHECK_H5(h5attr_write_str(file, "format", CKPT_FORMAT), "checkpoint attr");
+    CHECK_H5(h5attr_write_str(file, "fingerprint", t->fingerprint), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "epoch", t->epoch), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "step", t->step), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "epoch_loss_sum", t->ep_loss_sum), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "epoch_correct", t->ep_correct), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "epoch_train_seconds", t->ep_train_seconds), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "optimizer_steps", (double)optim_steps(t->opt)), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "best_epoch", t->best_epoch), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "best_auc", t->best_auc), "checkpoint attr");
+    CHECK_H5(h5attr_write_f64(file, "ranks", t->ranks), "checkpoint attr");
     CHECK_H5(h5_write(file, "params", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, np, 0, t->m->params),
              "checkpoint params");
     CHECK_H5(h5_write(file, "best_params", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, np, 0,
@@ -745,11 +683,11 @@ static int checkpoint_read(trainer_t *t, double *scalars)
     hid_t file = -1;
     char buf[4096];
     H5E_BEGIN_TRY { file = H5Fopen(t->ckpt_path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
-    CHECK(file >= 0 && h5_attr_get_str(file, "format", buf, sizeof buf) == 0 &&
+    CHECK(file >= 0 && h5attr_read_str(file, "format", buf, sizeof buf) == 0 &&
               !strcmp(buf, CKPT_FORMAT),
           SC_ERR_FORMAT, "train: '%s' is not a training checkpoint; remove it or train "
           "without resuming (--no-resume)", t->ckpt_path);
-    CHECK(h5_attr_get_str(file, "fingerprint", buf, sizeof buf) == 0 &&
+    CHECK(h5attr_read_str(file, "fingerprint", buf, sizeof buf) == 0 &&
               !strcmp(buf, t->fingerprint),
           SC_ERR_ARG, "train: checkpoint '%s' was made with other settings:\n  it:   %s\n  "
           "now:  %s\nremove it, or pass --no-resume to start over", t->ckpt_path, buf,
@@ -758,7 +696,7 @@ static int checkpoint_read(trainer_t *t, double *scalars)
                           "epoch_train_seconds", "optimizer_steps", "best_epoch", "best_auc",
                           "ranks"};
     for (int i = 0; i < 9; i++)
-        CHECK(h5_attr_get_f64(file, keys[i], &scalars[i]) == 0, SC_ERR_FORMAT,
+        CHECK(h5attr_read_f64(file, keys[i], &scalars[i]) == 0, SC_ERR_FORMAT,
               "train: checkpoint '%s' lacks attribute %s", t->ckpt_path, keys[i]);
     const size_t np = t->m->n_params;
     int ok = h5_read(file, "params", H5T_NATIVE_FLOAT, np, t->m->params) == 0 &&
@@ -944,7 +882,7 @@ static int write_model(trainer_t *t, const train_epoch_stats_t *sel, const train
     CHECK_H5(h5_write(group, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)done,
                       HIST_COLS, t->history), "train: write /train/history");
     hid_t hist = H5Dopen2(group, "history", H5P_DEFAULT);
-    int ok = hist >= 0 && h5_attr_str(hist, "columns", hist_columns) == 0;
+    int ok = hist >= 0 && h5attr_write_str(hist, "columns", hist_columns) == 0;
     if (hist >= 0)
         H5Dclose(hist);
     CHECK_H5(ok ? 0 : -1, "train: write /train/history columns");
