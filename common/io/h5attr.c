@@ -17,7 +17,7 @@ int h5attr_write_str(hid_t obj, const char *key, const char *value)
         goto done;
     H5Tset_size(type, strlen(value) + 1);
     H5Tset_strpad(type, H5T_STR_NULLTERM);
-    H5Tset_cset(type, H5T_CSET_UTF8); /* h5py reads UTF-8 attributes as str */
+    H5Tset_cset(type, H5T_CSET_UTF8);
     if (H5Aexists(obj, key) > 0)
         H5Adelete(obj, key);
     attr = H5Acreate2(obj, key, type, space, H5P_DEFAULT, H5P_DEFAULT);

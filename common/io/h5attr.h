@@ -9,7 +9,7 @@
 #include <hdf5.h>
 #include <stddef.h>
 
-/* A fixed-length, NUL-terminated UTF-8 string (h5py reads it as str); an
+/* A fixed-length, NUL-terminated UTF-8 string (h5py returns it as bytes); an
  * existing attribute of that name is replaced. 0 or SC_ERR_H5. */
 int h5attr_write_str(hid_t obj, const char *key, const char *value);
 /* A string attribute, fixed or variable length, into buf. 0, SC_ERR_ARG when
