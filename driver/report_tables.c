@@ -279,6 +279,18 @@ cleanup:
     return rc;
 }
 
+/* The summary columns of a CSV row: n, n_nan, mean, ci_lo, ci_hi, median, q1, q3. */
+static void summary_cells(report_table_t *t, int n, int n_nan, double mean, double ci_lo,
+                          double ci_hi, double median, double q1, double q3)
+{
+    const double v[6] = {mean, ci_lo, ci_hi, median, q1, q3};
+    char x[32];
+    report_table_cell(t, "%d", n);
+    report_table_cell(t, "%d", n_nan);
+    for (int k = 0; k < 6; k++)
+        report_table_cell(t, "%s", num(x, v[k]));
+}
+
 /* Long CSV of every per-map metric (metrics.csv) and of AUPRC alone (utility.csv). */
 static int build_metric_csv(const report_data_t *d, builder_t *b, const char *id,
                             const char *only)
@@ -299,7 +311,6 @@ static int build_metric_csv(const report_data_t *d, builder_t *b, const char *id
                 cell_counts(d, v, &planned, &done);
                 if (!r || !planned)
                     continue;
-                char x[6][32];
                 CHECK_RC(report_table_row(t));
                 report_table_cell(t, "%s", r->metric);
                 report_table_cell(t, "%s", r->method);
@@ -307,14 +318,8 @@ static int build_metric_csv(const report_data_t *d, builder_t *b, const char *id
                 report_table_cell(t, "%s", d->kinds[v]);
                 report_table_cell(t, "%d", planned);
                 report_table_cell(t, "%d", done);
-                report_table_cell(t, "%d", r->n);
-                report_table_cell(t, "%d", r->n_nan);
-                report_table_cell(t, "%s", num(x[0], r->mean));
-                report_table_cell(t, "%s", num(x[1], r->ci_lo));
-                report_table_cell(t, "%s", num(x[2], r->ci_hi));
-                report_table_cell(t, "%s", num(x[3], r->median));
-                report_table_cell(t, "%s", num(x[4], r->q1));
-                report_table_cell(t, "%s", num(x[5], r->q3));
+                summary_cells(t, r->n, r->n_nan, r->mean, r->ci_lo, r->ci_hi, r->median, r->q1,
+                              r->q3);
             }
     }
     rc = keep(b, t, 1);
@@ -341,7 +346,6 @@ static int build_pairs_csv(const report_data_t *d, builder_t *b)
         int planned, done;
         report_tables_pair_counts(d, exp, report_data_variant(d, r->variant_a),
                                   report_data_variant(d, r->variant_b), &planned, &done);
-        char x[6][32];
         CHECK_RC(report_table_row(t));
         report_table_cell(t, "%s", r->experiment);
         report_table_cell(t, "%s", r->variant_a);
@@ -350,14 +354,7 @@ static int build_pairs_csv(const report_data_t *d, builder_t *b)
         report_table_cell(t, "%s", r->similarity);
         report_table_cell(t, "%d", planned);
         report_table_cell(t, "%d", done);
-        report_table_cell(t, "%d", r->n);
-        report_table_cell(t, "%d", r->n_nan);
-        report_table_cell(t, "%s", num(x[0], r->mean));
-        report_table_cell(t, "%s", num(x[1], r->ci_lo));
-        report_table_cell(t, "%s", num(x[2], r->ci_hi));
-        report_table_cell(t, "%s", num(x[3], r->median));
-        report_table_cell(t, "%s", num(x[4], r->q1));
-        report_table_cell(t, "%s", num(x[5], r->q3));
+        summary_cells(t, r->n, r->n_nan, r->mean, r->ci_lo, r->ci_hi, r->median, r->q1, r->q3);
     }
     rc = keep(b, t, 1);
     t = NULL;
