@@ -2,6 +2,7 @@
 #
 #   make            build build/salcheck (installs missing Debian packages when root)
 #   make test       build and run every test tier (ends with "TOTAL: N passed, N failed")
+#   make test-parity  flat-region parity against PyTorch on every architecture (slow)
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
@@ -60,7 +61,7 @@ LIB := $(BUILD)/libsalcheck.a
 BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
-.PHONY: all deps deps-test test test-unit test-mpi test-slurm demo bench clean
+.PHONY: all deps deps-test test test-unit test-parity test-mpi test-slurm demo bench clean
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
@@ -121,6 +122,11 @@ test: build/.deps-test $(BIN) $(TEST_BIN)
 
 test-unit: $(BIN) $(TEST_BIN)
 	@BUILD=$(BUILD) TIERS=unit bash tests/run_tests.sh $(TEST_BIN)
+
+# The flat-region parity against PyTorch on every zoo and imported torchvision
+# architecture (make test runs its small form: democnn, demoresnet, ResNet-18, AlexNet).
+test-parity: build/.deps-test $(BUILD)/tests/test_flat
+	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_flat
 
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh

@@ -70,6 +70,7 @@ void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, cons
 /* ---- activations ---- */
 void relu_forward(size_t count, const float *x, float *y);
 /* Standard: dx += dy*[y>0]. Guided (Springenberg): dx += dy*[dy>0]*[y>0].
+ * At exactly 0 the gradient is 0 (PyTorch's rule), in both modes.
  * assign: dx = ... (no earlier contribution to keep). */
 void relu_backward(size_t count, const float *y, const float *dy, float *dx, int guided,
                    int assign);
@@ -88,7 +89,16 @@ typedef struct pool_shape {
 } pool_shape_t;
 
 int pool_shape_init(pool_shape_t *s);
-/* argmax: [n,c,oh,ow] input offsets within the (c) plane, kept for backward. */
+/*
+ * argmax: [n,c,oh,ow] input offsets within the (c) plane, kept for backward.
+ * Tie rule (PyTorch's and TensorFlow's): the window is scanned row by row
+ * (ky, then kx) and the FIRST element whose value is maximal wins; a tie is
+ * exact float equality; padding cells never win. The gradient goes to that
+ * element only. Exact ties occur wherever receptive fields are identical
+ * (flat image regions, the constant IG baseline); the engine makes such
+ * positions hold bit-identical values (nn/posclass.h), so the rule picks the
+ * element PyTorch picks whatever the BLAS kernel, batch size or thread count.
+ */
 void maxpool_forward(const pool_shape_t *s, const float *x, float *y, int32_t *argmax);
 void maxpool_backward(const pool_shape_t *s, const float *dy, const int32_t *argmax, float *dx);
 void avgpool_forward(const pool_shape_t *s, const float *x, float *y);

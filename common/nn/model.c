@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/posclass.h"
 #include "rng.h"
 #include "sc.h"
 
@@ -69,7 +70,16 @@ static void free_runtime(nn_model_t *m)
         sc_free(nd->bn_invstd);
         nd->out = nd->grad = nd->bn_mean = nd->bn_invstd = NULL;
         nd->argmax = NULL;
+        if (nd->pc_owned) {
+            sc_free(nd->pc_rep);
+            sc_free(nd->pc_dup);
+        }
+        nd->pc_rep = NULL;
+        nd->pc_dup = NULL;
+        nd->pc_owned = 0;
     }
+    sc_free(m->pc_table);
+    m->pc_table = NULL;
     sc_free(m->workspace);
     sc_free(m->scratch);
     sc_free(m->onehot);
@@ -514,6 +524,57 @@ static bn_params_t bn_params(nn_model_t *m, int id)
     return p;
 }
 
+/* How a node's output gets its position classes (nn/posclass.h). */
+enum { PC_NONE = 0, PC_OWN, PC_BORROW };
+static int pc_kind(nn_op op)
+{
+    switch (op) {
+    case NN_INPUT: case NN_CONV: case NN_MAXPOOL: case NN_AVGPOOL: case NN_ADD: case NN_CONCAT:
+        return PC_OWN;
+    case NN_BN: case NN_RELU: case NN_SIGMOID:
+        return PC_BORROW; /* elementwise: the same arithmetic at every position */
+    default:
+        return PC_NONE;   /* no spatial positions (GAP, dense, flatten, softmax) */
+    }
+}
+
+/* Position classes of node i for its n samples (after its forward); conv outputs
+ * take their class representative's value, so equal receptive fields hold equal
+ * values whatever the GEMM kernel did (the rule of nn/posclass.h). */
+static void pc_forward(nn_model_t *m, int i, int n)
+{
+    nn_node_t *nd = &m->nodes[i];
+    if (!nd->pc_owned)
+        return;
+    const int hw = nd->h * nd->w;
+    for (int b = 0; b < n; b++) {
+        int32_t *rep = nd->pc_rep + (size_t)b * hw;
+        int dup = 0;
+        if (nd->op == NN_INPUT) {
+            dup = posclass_input(nd->c, hw, nd->out + (size_t)b * nn_node_size(nd), rep,
+                                 m->pc_table);
+        } else if (nd->op == NN_ADD || nd->op == NN_CONCAT) {
+            int in_dup[nd->n_in];
+            const int32_t *in_rep[nd->n_in];
+            for (int k = 0; k < nd->n_in; k++) {
+                const nn_node_t *in = &m->nodes[nd->in[k]];
+                in_dup[k] = in->pc_rep ? in->pc_dup[b] : 0;
+                in_rep[k] = in->pc_rep ? in->pc_rep + (size_t)b * hw : NULL;
+            }
+            dup = posclass_combine(nd->n_in, in_dup, in_rep, hw, rep, m->pc_table);
+        } else {
+            const nn_node_t *src = &m->nodes[nd->in[0]];
+            const int in_dup = src->pc_rep ? src->pc_dup[b] : 0;
+            const int32_t *in_rep = src->pc_rep ? src->pc_rep + (size_t)b * src->h * src->w : NULL;
+            dup = posclass_window(in_dup, in_rep, src->h, src->w, nd->kh, nd->kw, nd->sh, nd->sw,
+                                  nd->pt, nd->pl, nd->h, nd->w, rep, m->pc_table);
+            if (dup && nd->op == NN_CONV)
+                posclass_apply(nd->out + (size_t)b * nn_node_size(nd), nd->c, hw, rep);
+        }
+        nd->pc_dup[b] = (uint8_t)dup;
+    }
+}
+
 int nn_model_prepare(nn_model_t *m, int max_batch)
 {
     int rc = 0;
@@ -522,7 +583,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
     if (m->max_batch == max_batch)
         return 0;
     free_runtime(m);
-    size_t ws = 0;
+    size_t ws = 0, pc_hw = 0;
     int max_c = 1;
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node_t *nd = &m->nodes[i];
@@ -531,6 +592,19 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         nd->grad = sc_calloc(sz, sizeof(float));
         CHECK_ALLOC(nd->out);
         CHECK_ALLOC(nd->grad);
+        int kind = pc_kind(nd->op);
+        if (kind == PC_OWN) {
+            size_t hw = (size_t)nd->h * nd->w;
+            nd->pc_rep = sc_calloc((size_t)max_batch * hw, sizeof(int32_t));
+            nd->pc_dup = sc_calloc((size_t)max_batch, 1);
+            nd->pc_owned = 1;
+            CHECK_ALLOC(nd->pc_rep);
+            CHECK_ALLOC(nd->pc_dup);
+            pc_hw = hw > pc_hw ? hw : pc_hw;
+        } else if (kind == PC_BORROW) {
+            nd->pc_rep = m->nodes[nd->in[0]].pc_rep;
+            nd->pc_dup = m->nodes[nd->in[0]].pc_dup;
+        }
         if (nd->c > max_c)
             max_c = nd->c;
         if (nd->op == NN_CONV) {
@@ -548,6 +622,8 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         }
     }
     m->workspace = sc_calloc(ws, sizeof(float));
+    m->pc_table = sc_calloc(posclass_table_size(pc_hw), sizeof(int32_t));
+    CHECK_ALLOC(m->pc_table);
     m->scratch = sc_calloc((size_t)max_c * 2, sizeof(double));
     CHECK_ALLOC(m->workspace);
     CHECK_ALLOC(m->scratch);
@@ -571,6 +647,7 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training)
     }
     m->batch = n;
     memcpy(m->nodes[0].out, x, sizeof(float) * n * nn_node_size(&m->nodes[0]));
+    pc_forward(m, 0, n);
     for (int i = 1; i < m->n_nodes; i++) {
         nn_node_t *nd = &m->nodes[i];
         const nn_node_t *src = &m->nodes[nd->in[0]];
@@ -631,6 +708,7 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training)
         case NN_SIGMOID: sigmoid_forward(count, src->out, nd->out); break;
         default: return SC_ERR_UNSUPPORTED;
         }
+        pc_forward(m, i, n);
     }
     return 0;
 }

@@ -59,6 +59,13 @@ typedef struct nn_node {
     int32_t *argmax;            /* max pool */
     float *bn_mean, *bn_invstd; /* batch statistics saved in training mode */
     int grad_live;              /* grad buffer holds values in this backward pass */
+    /* position classes of the output map (nn/posclass.h), per sample: pc_dup[b] is 1 when
+     * sample b has positions with identical receptive fields, described by
+     * pc_rep[b*h*w ...]. Elementwise nodes borrow their input's arrays (pc_owned 0);
+     * nodes without spatial positions have pc_rep NULL. */
+    int32_t *pc_rep;
+    uint8_t *pc_dup;
+    int pc_owned;
 } nn_node_t;
 
 typedef struct nn_model {
@@ -74,6 +81,7 @@ typedef struct nn_model {
     float *workspace;
     size_t ws_floats;
     double *scratch;            /* [2*max channels] for batch norm sums */
+    int32_t *pc_table;          /* hash table of the position classes (nn/posclass.h) */
     float *onehot;              /* [max_batch, classes]: dy of nn_backward_logit */
     /* data-parallel batch norm: reduces per-channel sums across ranks in training mode */
     bn_sums_hook_fn bn_hook;

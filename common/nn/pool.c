@@ -5,7 +5,8 @@
  * dropping a last window that would start inside the trailing padding
  * (PyTorch's rule). Max pool ignores padded cells; average pool divides by
  * the full window (count_include_pad, PyTorch default) or by the cells inside
- * the image (Keras "same" average pooling).
+ * the image (Keras "same" average pooling). Max pool ties: the first maximal
+ * element in scan order wins (layers.h).
  */
 #include <float.h>
 

@@ -18,6 +18,12 @@ import torch
 import torch.nn.functional as F
 
 
+# Memory layout of the convolutions' operands: torch.channels_last makes PyTorch
+# take its other CPU convolution path (a different summation order), which
+# flat_torch_ref.py uses to sample float32 rounding.
+MEMORY_FORMAT = torch.contiguous_format
+
+
 def parse(line):
     out = {}
     for tok in line.split(" "):
@@ -53,7 +59,7 @@ def run(f, x, guided, keep=None):
     def param(name, kind):
         key = name.replace("/", "|")
         if key in w and kind in w[key]:
-            return torch.tensor(np.asarray(w[key][kind]), dtype=torch.float64)
+            return torch.tensor(np.asarray(w[key][kind]), dtype=x.dtype)
         return None
 
     for nd in nodes[1:]:
@@ -65,7 +71,9 @@ def run(f, x, guided, keep=None):
             sh, sw = ints(nd["s"])
             pt, pb, pl, pr = ints(nd["pad"])
             a = F.pad(a, (pl, pr, pt, pb))
-            y = F.conv2d(a, param(name, "weight"), param(name, "bias"), stride=(sh, sw))
+            y = F.conv2d(a.contiguous(memory_format=MEMORY_FORMAT),
+                         param(name, "weight").contiguous(memory_format=MEMORY_FORMAT),
+                         param(name, "bias"), stride=(sh, sw))
         elif op == "bn":
             eps = float(nd["eps"])
             y = F.batch_norm(a, param(name, "running_mean"), param(name, "running_var"),

@@ -2,8 +2,9 @@
 """ONNX files for the importer tests, and the PyTorch results they must reproduce.
 
 usage:
-  onnx_torch_ref.py export DIR SEED ARCH:OPSET [ARCH:OPSET ...]
-      torchvision ARCH (resnet18, resnet50, densenet121) with random weights
+  onnx_torch_ref.py export DIR SEED ARCH:OPSET[:CLASSES] [...]
+      torchvision ARCH (resnet18, resnet50, densenet121, vgg11_bn, alexnet,
+      inception_v3 at 299 without its auxiliary head, ...) with random weights
       from torch.manual_seed(SEED) and batch-norm statistics calibrated on
       random images (as a trained network has them), exported in eval mode by
       torch.onnx.export at OPSET to DIR/onnx_ARCH.onnx; the weights also go to
@@ -36,9 +37,15 @@ def export(directory, seed, specs):
     import torchvision
     torch.set_num_threads(1)
     for spec in specs:
-        arch, opset = spec.split(":")
+        arch, opset, *rest = spec.split(":")
+        kwargs = {"num_classes": int(rest[0])} if rest else {}
+        size = 224
+        if arch in ("inception_v3", "googlenet"):
+            # the torchvision layout at its own resolution, without the training-only head
+            size = 299 if arch == "inception_v3" else 224
+            kwargs.update(aux_logits=False, init_weights=True)
         torch.manual_seed(int(seed))
-        model = getattr(torchvision.models, arch)(weights=None)
+        model = getattr(torchvision.models, arch)(weights=None, **kwargs)
         # Batch-norm statistics of real activations (cumulative over two batches),
         # then gamma/beta away from 1/0: BN folding in the export is then not trivial.
         for mod in model.modules():
@@ -47,14 +54,14 @@ def export(directory, seed, specs):
         model.train()
         with torch.no_grad():
             for _ in range(2):
-                model(torch.rand(2, 3, 224, 224) * 2 - 1)
+                model(torch.rand(2, 3, size, size) * 2 - 1)
             for mod in model.modules():
                 if isinstance(mod, torch.nn.BatchNorm2d):
                     mod.weight.uniform_(0.5, 1.5)
                     mod.bias.uniform_(-0.2, 0.2)
         model.eval()
         path = os.path.join(directory, "onnx_%s.onnx" % arch)
-        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), path, opset_version=int(opset),
+        torch.onnx.export(model, torch.zeros(1, 3, size, size), path, opset_version=int(opset),
                           input_names=["image"], output_names=["logits"])
         torch.save(model.state_dict(), os.path.join(directory, "onnx_%s.pt" % arch))
         print("exported %s opset %s" % (arch, opset))

@@ -15,27 +15,8 @@
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
+#include "nnhelp.h"
 #include "testhelp.h"
-
-/* Perturb BN statistics and affine parameters away from their 0/1 init so the
- * comparison exercises them. */
-static void perturb_bn(nn_model_t *m, uint64_t seed)
-{
-    rng_stream_t rs;
-    rng_stream_init(&rs, rng_key(seed, "bn"), 0, 0, 0);
-    for (int id = 1; id < m->n_nodes; id++) {
-        if (m->nodes[id].op != NN_BN)
-            continue;
-        for (int k = NN_P_GAMMA; k <= NN_P_VAR; k++) {
-            size_t count;
-            float *p = nn_param(m, id, (nn_param_kind)k, &count);
-            for (size_t i = 0; p && i < count; i++) {
-                double u = rng_stream_uniform(&rs);
-                p[i] = (float)(k == NN_P_VAR || k == NN_P_GAMMA ? 0.5 + u : 0.4 * (u - 0.5));
-            }
-        }
-    }
-}
 
 static void compare_with_torch(nn_model_t *m, const char *tag, int n, const char *node)
 {
@@ -132,7 +113,7 @@ static void test_democnn_matches_torch(void)
         TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 64, 2, 11) == 0, "build democnn");
-    perturb_bn(m, 1);
+    th_perturb_bn(m, 1);
     compare_with_torch(m, "democnn", 3, m->gradcam_layer);
     nn_model_destroy(m);
 }
@@ -143,7 +124,7 @@ static void test_demoresnet_matches_torch(void)
         TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_demoresnet(&m, 48, 3, 12) == 0, "build demoresnet");
-    perturb_bn(m, 2);
+    th_perturb_bn(m, 2);
     compare_with_torch(m, "demoresnet", 2, "stage3.relu");
     nn_model_destroy(m);
 }
@@ -174,7 +155,7 @@ static void test_all_layers_match_torch(void)
     int fc = nn_add_dense(m, "fc", f, 4, 1);
     nn_add_softmax(m, "prob", fc);
     TH_CHECK(nn_model_finalize(m, 5) == 0, "finalize");
-    perturb_bn(m, 3);
+    th_perturb_bn(m, 3);
     compare_with_torch(m, "alllayers", 2, "cat");
     nn_model_destroy(m);
 }

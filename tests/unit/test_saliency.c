@@ -28,47 +28,8 @@
 #include "rng.h"
 #include "saliency/saliency.h"
 #include "sc.h"
+#include "nnhelp.h"
 #include "testhelp.h"
-
-static int write_f32(const char *path, const float *v, size_t count)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    size_t n = fwrite(v, sizeof(float), count, f);
-    fclose(f);
-    return n == count ? 0 : -1;
-}
-
-static size_t read_f32(const char *path, float *v, size_t count)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    size_t n = fread(v, sizeof(float), count, f);
-    fclose(f);
-    return n;
-}
-
-/* BN statistics and affine parameters away from their 0/1 init, so that the
- * comparisons exercise them. */
-static void perturb_bn(nn_model_t *m, uint64_t seed)
-{
-    rng_stream_t rs;
-    rng_stream_init(&rs, rng_key(seed, "bn"), 0, 0, 0);
-    for (int id = 1; id < m->n_nodes; id++) {
-        if (m->nodes[id].op != NN_BN)
-            continue;
-        for (int k = NN_P_GAMMA; k <= NN_P_VAR; k++) {
-            size_t count;
-            float *p = nn_param(m, id, (nn_param_kind)k, &count);
-            for (size_t i = 0; p && i < count; i++) {
-                double u = rng_stream_uniform(&rs);
-                p[i] = (float)(k == NN_P_VAR || k == NN_P_GAMMA ? 0.5 + u : 0.4 * (u - 0.5));
-            }
-        }
-    }
-}
 
 /* A smooth-ish random input in [-1, 1]: a gray "image" copied to 3 channels
  * plus a little per-channel noise (so channels differ). */
@@ -166,7 +127,7 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
     const size_t chw = ws->chw, hw = ws->hw;
     float *x = calloc(chw, sizeof(float));
     make_input(x, C, H, W, input_seed, NULL);
-    TH_CHECK(write_f32(in_path, x, chw) == 0, "write %s", in_path);
+    TH_CHECK(th_write_f32(in_path, x, chw) == 0, "write %s", in_path);
 
     sal_params_t p = sal_params_default();
     p.ig_steps = steps;
@@ -184,13 +145,13 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
     sal_fill_baseline(ws, x, p.ig_baseline, p.ig_baseline_value);
     TH_CHECK(ws->base[0] == -1.0f, "black under inception normalization is -1, got %g",
              ws->base[0]);
-    write_f32(base_path, ws->base, chw);
+    th_write_f32(base_path, ws->base, chw);
     /* SmoothGrad's noise, as the C method draws it. */
     float *noise = calloc((size_t)p.sg_samples * chw, sizeof(float));
     float sigma = sal_noise_sigma(&p, x, chw);
     for (int j = 0; j < p.sg_samples; j++)
         sal_noise("sg", key, (uint32_t)j, sigma, chw, noise + (size_t)j * chw);
-    write_f32(noise_path, noise, (size_t)p.sg_samples * chw);
+    th_write_f32(noise_path, noise, (size_t)p.sg_samples * chw);
     /* The engine's ReLU/max-pool decisions at every gradient the methods take:
      * x; the IG path points and the noisy copies, formed as the methods form them. */
     char dec_x[512], dec_ig[512], dec_sg[512];
@@ -239,7 +200,7 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
     for (int k = 0; k < n_maps; k++)
         ref_count += maps[k].count;
     float *ref = calloc(ref_count, sizeof(float));
-    size_t got = read_f32(out_path, ref, ref_count);
+    size_t got = th_read_f32(out_path, ref, ref_count);
     TH_EQ_INT(got, ref_count);
     if (got == ref_count) {
         TH_NEAR(th_rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
@@ -275,7 +236,7 @@ static void test_democnn_methods_match_torch(void)
         TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 64, 2, 11) == 0, "build democnn");
-    perturb_bn(m, 1);
+    th_perturb_bn(m, 1);
     run_parity(m, "sal_democnn", "linspace", 10, 4, 17);
     nn_model_destroy(m);
 }
@@ -286,7 +247,7 @@ static void test_ig_gauss_legendre_matches_torch(void)
         TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 64, 3, 21) == 0, "build democnn");
-    perturb_bn(m, 2);
+    th_perturb_bn(m, 2);
     run_parity(m, "sal_gl", "gausslegendre", 7, 3, 17);
     nn_model_destroy(m);
 }
@@ -297,7 +258,7 @@ static void test_demoresnet_methods_match_torch(void)
         TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_demoresnet(&m, 64, 2, 12) == 0, "build demoresnet");
-    perturb_bn(m, 3);
+    th_perturb_bn(m, 3);
     run_parity(m, "sal_demoresnet", "midpoint", 12, 5, 17);
     nn_model_destroy(m);
 }
@@ -308,7 +269,7 @@ static void test_ig_completeness(void)
 {
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 48, 2, 5) == 0, "build democnn");
-    perturb_bn(m, 4);
+    th_perturb_bn(m, 4);
     sal_ws_t *ws = NULL;
     TH_CHECK(sal_ws_create(&ws, m, 16, NULL) == 0, "workspace");
     float *x = calloc(ws->chw, sizeof(float)), *ig = calloc(ws->chw, sizeof(float));
@@ -357,7 +318,7 @@ static void test_maps_do_not_depend_on_batch(void)
 {
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 32, 2, 8) == 0, "build democnn");
-    perturb_bn(m, 8);
+    th_perturb_bn(m, 8);
     sal_ws_t *ws1 = NULL, *ws5 = NULL;
     TH_CHECK(sal_ws_create(&ws1, m, 1, NULL) == 0, "workspace batch 1");
     TH_CHECK(sal_ws_create(&ws5, m, 5, NULL) == 0, "workspace batch 5");
@@ -598,14 +559,14 @@ static void test_sobel_matches_skimage(void)
     char in_path[512], out_path[512], cmd[2048];
     snprintf(in_path, sizeof in_path, "%s/sobel.in.f32", th_tmp_dir());
     snprintf(out_path, sizeof out_path, "%s/sobel.ref.f32", th_tmp_dir());
-    write_f32(in_path, gray, ws->hw);
+    th_write_f32(in_path, gray, ws->hw);
     snprintf(cmd, sizeof cmd,
              "%s -c 'import numpy as np, skimage.filters as f; "
              "g = np.fromfile(\"%s\", np.float32).astype(np.float64).reshape(%d, %d); "
              "f.sobel(g).astype(np.float32).tofile(\"%s\")'",
              th_python(), in_path, ws->h, ws->w, out_path);
     TH_CHECK(system(cmd) == 0, "skimage failed: %s", cmd);
-    TH_EQ_INT(read_f32(out_path, ref, ws->hw), ws->hw);
+    TH_EQ_INT(th_read_f32(out_path, ref, ws->hw), ws->hw);
     sal_params_t p = sal_params_default();
     TH_CHECK(sal_compute(&sal_method_sobel, &p, NULL, ws, x, 0, gray, (sal_key_t){0}, map) == 0,
              "sobel");
@@ -679,7 +640,7 @@ static void test_postprocess_matches_numpy(void)
     char in_path[512], out_path[512], cmd[2048];
     snprintf(in_path, sizeof in_path, "%s/post.in.f32", th_tmp_dir());
     snprintf(out_path, sizeof out_path, "%s/post.ref.f32", th_tmp_dir());
-    write_f32(in_path, raw, ws->chw);
+    th_write_f32(in_path, raw, ws->chw);
     /* PAIR saliency's VisualizeImageGrayscale: the paper's P1. */
     snprintf(cmd, sizeof cmd,
              "%s -c 'import numpy as np; m = np.fromfile(\"%s\", np.float32).astype(np.float64)"
@@ -688,7 +649,7 @@ static void test_postprocess_matches_numpy(void)
              "np.clip((s - lo) / (hi - lo), 0, 1).astype(np.float32).tofile(\"%s\")'",
              th_python(), in_path, ws->h, ws->w, out_path);
     TH_CHECK(system(cmd) == 0, "numpy failed: %s", cmd);
-    TH_EQ_INT(read_f32(out_path, ref, ws->hw), ws->hw);
+    TH_EQ_INT(th_read_f32(out_path, ref, ws->hw), ws->hw);
     TH_CHECK(sal_postprocess(&sal_method_grad, ws, raw, map) == 0, "P1");
     TH_NEAR(th_rel_err(map, ref, ws->hw), 0.0, 0, 1e-5);
     /* A constant map is undefined. */
@@ -707,7 +668,7 @@ static void test_ggcam_is_product_of_p1_maps(void)
 {
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 32, 2, 13) == 0, "build democnn");
-    perturb_bn(m, 13);
+    th_perturb_bn(m, 13);
     sal_ws_t *ws = NULL;
     sal_ws_create(&ws, m, 2, NULL);
     const size_t chw = ws->chw, hw = ws->hw;
@@ -753,7 +714,7 @@ static void test_xrai_plumbing(void)
 {
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 64, 2, 31) == 0, "build democnn");
-    perturb_bn(m, 31);
+    th_perturb_bn(m, 31);
     sal_ws_t *ws = NULL;
     sal_ws_create(&ws, m, 8, NULL);
     const size_t chw = ws->chw, hw = ws->hw;
@@ -877,7 +838,7 @@ static void test_explain_command(void)
     const int R = 32;
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, R, 2, 41) == 0, "build democnn");
-    perturb_bn(m, 41);
+    th_perturb_bn(m, 41);
     char model_path[512], png_path[512], out[512], h5[600], cmd[4096];
     snprintf(model_path, sizeof model_path, "%s/explain_model.h5", th_tmp_dir());
     snprintf(png_path, sizeof png_path, "%s/explain_image.png", th_tmp_dir());

@@ -1,0 +1,56 @@
+/*
+ * nnhelp.h - helpers of the tests that hand a model and its inputs to a
+ * PyTorch reference script: raw float32 files and batch-norm parameters
+ * moved away from their initial values.
+ */
+#ifndef NNHELP_H
+#define NNHELP_H
+
+#include <stdio.h>
+
+#include "nn/model.h"
+#include "rng.h"
+
+/* Write count floats to path; 0 or -1. */
+static inline int th_write_f32(const char *path, const float *v, size_t count)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(v, sizeof(float), count, f);
+    return (fclose(f) == 0 && n == count) ? 0 : -1;
+}
+
+/* Read up to count floats from path; returns how many were read. */
+static inline size_t th_read_f32(const char *path, float *v, size_t count)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(v, sizeof(float), count, f);
+    fclose(f);
+    return n;
+}
+
+/* BN statistics and affine parameters away from their 0/1 init (gamma and
+ * variance in [0.5, 1.5), beta and mean in [-0.2, 0.2)), as in a trained
+ * network, so that the comparisons exercise them. Keyed by seed. */
+static inline void th_perturb_bn(nn_model_t *m, uint64_t seed)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(seed, "bn"), 0, 0, 0);
+    for (int id = 1; id < m->n_nodes; id++) {
+        if (m->nodes[id].op != NN_BN)
+            continue;
+        for (int k = NN_P_GAMMA; k <= NN_P_VAR; k++) {
+            size_t count;
+            float *p = nn_param(m, id, (nn_param_kind)k, &count);
+            for (size_t i = 0; p && i < count; i++) {
+                double u = rng_stream_uniform(&rs);
+                p[i] = (float)(k == NN_P_VAR || k == NN_P_GAMMA ? 0.5 + u : 0.4 * (u - 0.5));
+            }
+        }
+    }
+}
+
+#endif /* NNHELP_H */
