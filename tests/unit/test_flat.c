@@ -101,7 +101,6 @@ static int full_tier(void)
     return v && *v && strcmp(v, "0");
 }
 
-/* BN statistics and affine parameters away from their 0/1 init (as a trained network). */
 /* Gray images 0..255 [h][w] with flat regions. */
 static int make_gray(int kind, int h, int w, float *gray)
 {
