@@ -261,7 +261,7 @@ static void run_model(const flat_model_t *fm)
     p.xrai_steps = fm->xrai_steps;
     const sal_key_t key = {.seed = 99, .variant = 0, .image = 0};
     int kinds[N_IMAGES], n_img = 0;
-    for (int i = 0; i < n_img; i++)
+    for (int i = 0; i < N_IMAGES; i++)
         if ((full_tier() ? ALL_IMAGES : fm->small_images) & 1 << i)
             kinds[n_img++] = i;
     image_norm_t norm;
