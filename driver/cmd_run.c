@@ -44,12 +44,6 @@
 #define TAG_REQUEST 101
 #define TAG_ITEM 102
 
-/* The root computes items between requests up to this many ranks (bench/README.md,
- * "The root's own share"): below it the root adds a worker's throughput (half
- * of it at 2 ranks); above it that gain is under 1/16 and a root busy with an
- * item delays every waiting worker. */
-#define RUN_ROOT_COMPUTES_MAX_RANKS 16
-
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -78,7 +72,7 @@ static void run_usage(FILE *out)
             "  --skip-engine      benchmark the scheduler and the results file: store constant\n"
             "                     maps without computing them (not an audit)\n\n"
             "SIGUSR1/SIGTERM/SIGINT: finish the current items, flush, exit with status 3.\n",
-            RUN_ROOT_COMPUTES_MAX_RANKS);
+            PLAN_ROOT_COMPUTES_MAX_RANKS);
 }
 
 /* ---- data ---- */
@@ -415,6 +409,9 @@ static void progress_line(const sched_t *s, int done, double cost_done, double u
     fprintf(stderr, "salcheck: %s: %d/%d items (%.0f%%), %.1f %s/s, %s %s\n", s->phase, done, s->n,
             s->n ? 100.0 * done / s->n : 100.0, el > 0 ? units_done / el : 0.0, s->unit,
             final ? "took" : "ETA", final ? t : e);
+    if (final) /* for benchmarks (bench/scale.sh) */
+        fprintf(stderr, "salcheck: %s: %d items in %.3f s, %.1f items/s\n", s->phase, done, el,
+                el > 0 ? done / el : 0.0);
 }
 
 /*
@@ -436,7 +433,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
 {
     const double t0 = sc_now();
     double last = t0, cost_done = 0.0, units_done = 0.0;
-    int done = 0, failed = 0, stop = 0;
+    int done = 0, failed = 0, stop = 0, root_items = 0;
     if (c->rank == 0) {
         int front = 0, back = s->n, active = c->size - 1;
         int *held = calloc((size_t)c->size, sizeof(int));
@@ -481,6 +478,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
                     active--;
             } else if (!stop && front < back && c->root_computes) {
                 int item = --back;
+                root_items++;
                 if (s->fn(c, item) < 0)
                     failed++;
                 done++;
@@ -494,8 +492,11 @@ static int schedule(run_ctx_t *c, const sched_t *s)
             }
         }
         free(held);
-        if (!stop && s->n > 0)
+        if (!stop && s->n > 0) {
             progress_line(s, done, cost_done, units_done, t0, 1);
+            fprintf(stderr, "salcheck: %s: the root ran %d of the %d items itself\n", s->phase,
+                    root_items, s->n);
+        }
     } else {
         int msg[4] = {-1, 0, 0, -1}, cur, ahead;
         MPI_Request req;
@@ -687,7 +688,7 @@ int cmd_run(int argc, char **argv)
         return CLI_FAIL_ALL;
     }
     c->root_computes = c->size == 1 || root_computes == 1 ||
-                       (root_computes == -1 && c->size <= RUN_ROOT_COMPUTES_MAX_RANKS);
+                       (root_computes == -1 && c->size <= PLAN_ROOT_COMPUTES_MAX_RANKS);
     signal(SIGUSR1, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);

@@ -19,6 +19,12 @@ const char *plan_kind_name(plan_kind_t k);
 
 #define PLAN_MAX_REINIT 64
 
+/* The root computes items between requests up to this many ranks (bench/README.md,
+ * "The root's own share"): below it the root adds a worker's throughput (as much
+ * as the other rank at 2 ranks); above it that gain is under 1/16 and a root
+ * busy with an item delays the answers every waiting worker needs. */
+#define PLAN_ROOT_COMPUTES_MAX_RANKS 16
+
 typedef struct plan_variant {
     char name[192];
     int model;                 /* job model index: the base weights */

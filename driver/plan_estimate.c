@@ -48,10 +48,18 @@
 #include "sc.h"
 
 #define PE_MAX_ASSUME 16
+#define PE_MAX_NODE_COUNTS 8
+/* The root's time to receive one request and answer it with an item: the
+ * bench with cheap items (bench/README.md, "Scale-out") handed out 650-820
+ * items/s at 8-32 ranks on 2 shared cores, so at most 1.5 ms each. The
+ * schedule cannot hand out items faster than one per this. */
+#define PE_ROOT_SECONDS_PER_ITEM 1.5e-3
 
 typedef struct pe_opts {
     const char *job_path;
-    int nodes, cores;          /* the allocation the sbatch line is for */
+    int nodes[PE_MAX_NODE_COUNTS]; /* node counts to estimate; the sbatch line is for the first */
+    int n_nodes;
+    int cores;                 /* ranks per node */
     int images;                /* > 0: evaluated images when the data set is absent */
     struct { char name[64], arch[64]; } assume[PE_MAX_ASSUME];
     int n_assume;
@@ -78,7 +86,8 @@ static void pe_usage(FILE *out)
             "gradient evaluations, a core-hour estimate measured by timing this machine's engine\n"
             "for a few seconds, the results file size, the memory per rank and a suggested sbatch\n"
             "line for N nodes of C cores. Nothing is computed or written.\n\n"
-            "  --nodes N            nodes of the allocation (default 1)\n"
+            "  --nodes N[,N...]     nodes of the allocation (default 1); several counts print the\n"
+            "                       wall time and parallel efficiency of each\n"
             "  --cores-per-node C   ranks per node (default: this machine's cores)\n"
             "  --images N           evaluated images when the data set is not there yet\n"
             "  --assume MODEL=ARCH  time the zoo architecture ARCH for a model whose file is not\n"
@@ -88,7 +97,8 @@ static void pe_usage(FILE *out)
 static int pe_parse(int argc, char **argv, pe_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->nodes = 1;
+    o->nodes[0] = 1;
+    o->n_nodes = 1;
     o->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (o->cores < 1)
         o->cores = 1;
@@ -100,7 +110,17 @@ static int pe_parse(int argc, char **argv, pe_opts_t *o)
             pe_usage(stdout);
             return 1;
         } else if (!strcmp(a, "--nodes") && i + 1 < argc) {
-            o->nodes = atoi(argv[++i]);
+            char *p = argv[++i], *end;
+            o->n_nodes = 0;
+            while (*p && o->n_nodes < PE_MAX_NODE_COUNTS) {
+                long n = strtol(p, &end, 10);
+                if (end == p || n < 1 || n > 1000000 || (*end && *end != ',')) {
+                    fprintf(stderr, "salcheck run --plan: --nodes takes N or N,N,... (got '%s')\n", argv[i]);
+                    return -1;
+                }
+                o->nodes[o->n_nodes++] = (int)n;
+                p = *end ? end + 1 : end;
+            }
         } else if (!strcmp(a, "--cores-per-node") && i + 1 < argc) {
             o->cores = atoi(argv[++i]);
         } else if (!strcmp(a, "--images") && i + 1 < argc) {
@@ -125,7 +145,7 @@ static int pe_parse(int argc, char **argv, pe_opts_t *o)
             o->job_path = a;
         }
     }
-    if (!o->job_path || o->nodes < 1 || o->cores < 1) {
+    if (!o->job_path || o->n_nodes < 1 || o->cores < 1) {
         pe_usage(stderr);
         return -1;
     }
@@ -502,6 +522,8 @@ static int cmp_desc(const void *a, const void *b)
  * the largest item first, each rank takes the next item when it is free. */
 static double pe_simulate(double *t_item, int n, int ranks)
 {
+    if (ranks > 1 << 20)
+        return NAN;
     qsort(t_item, (size_t)n, sizeof(double), cmp_desc);
     double *busy = calloc((size_t)ranks, sizeof(double)), wall = 0.0;
     if (!busy)
@@ -516,7 +538,8 @@ static double pe_simulate(double *t_item, int n, int ranks)
     for (int r = 0; r < ranks; r++)
         wall = fmax(wall, busy[r]);
     free(busy);
-    return wall;
+    /* the root answers one request at a time */
+    return fmax(wall, n * PE_ROOT_SECONDS_PER_ITEM);
 }
 
 static void pe_bytes(double b, char *buf, size_t len)
@@ -685,7 +708,6 @@ static int pe_run(const pe_opts_t *o)
     /* a rank's start-up: the job, the data set, the masks, the models, the plan */
     t_setup = pe_cpu_now() - t_setup0;
     const int batch = job->batch > 0 ? job->batch : (R <= 160 ? 16 : 8);
-    const int ranks = o->nodes * o->cores;
 
     /* the plan */
     long cells = 0;
@@ -749,9 +771,10 @@ static int pe_run(const pe_opts_t *o)
     double t_cal = sc_now() - t_cal0;
     double rss = pe_peak_rss();
 
-    /* core-seconds */
+    /* core-seconds of the work */
     t_item = calloc((size_t)n_items + (size_t)plan->n_pairs / 64 + 2, sizeof(double));
     CHECK_ALLOC(t_item);
+    double *t_pitem = t_item + n_items;
     double map_s = 0.0;
     for (int q = 0; q < n_items; q++) {
         const pe_model_t *mm = &pm[plan->variants[items[q].v].model];
@@ -761,15 +784,13 @@ static int pe_run(const pe_opts_t *o)
         t_item[q] = cell * (items[q].i1 - items[q].i0);
         map_s += t_item[q];
     }
-    double wall_maps = pe_simulate(t_item, n_items, ranks);
     int n_pitems = 0;
     double pair_s = 0.0;
     for (int q = 0; q < plan->n_pairs; q += 64) {
         int n = plan->n_pairs - q < 64 ? plan->n_pairs - q : 64;
-        t_item[n_pitems++] = n * plan->n_methods * t_pair;
+        t_pitem[n_pitems++] = n * plan->n_methods * t_pair;
         pair_s += n * plan->n_methods * t_pair;
     }
-    double wall_pairs = pe_simulate(t_item, n_pitems, ranks);
     double train_s = 0.0;
     int n_to_train = 0;
     for (int j = 0; j < job->n_models; j++) {
@@ -780,11 +801,6 @@ static int pe_run(const pe_opts_t *o)
         /* training steps, and one forward pass of each validation image per epoch */
         train_s += epochs * (n_train_images * pm[j].t_train_image + n_val_images * pm[j].t_target);
     }
-    /* the allocation: every rank starts up, the phases run in parallel, the
-     * other ranks wait while the root writes the summary */
-    double wall = t_setup + train_s / ranks + wall_maps + wall_pairs + t_summary;
-    double work_s = t_setup * ranks + train_s + map_s + pair_s + t_summary;
-    double alloc_s = wall * ranks;
 
     printf("calibration on this machine (%.1f s, batch %d; CPU time of one core, so other load "
            "does not inflate it; the estimate holds for cores like these):\n", t_cal, batch);
@@ -815,9 +831,6 @@ static int pe_run(const pe_opts_t *o)
     double mem_rank = rss + plan_bytes + param_copy;
     pe_bytes(file_bytes, fsz, sizeof fsz);
     pe_bytes(mem_rank, mem, sizeof mem);
-    pe_hms(wall, twall, sizeof twall);
-    /* the time limit: the estimate plus half, plus 10 minutes for start-up and the summary */
-    pe_hms(wall * 1.5 + 600.0, tlimit, sizeof tlimit);
     printf("estimate\n");
     printf("  maps phase     %.4f core-hours (%.0f core-seconds)\n", map_s / 3600, map_s);
     printf("  pairs phase    %.4f core-hours (%.0f core-seconds)\n", pair_s / 3600, pair_s);
@@ -825,19 +838,36 @@ static int pe_run(const pe_opts_t *o)
         printf("  training       %.4f core-hours (%d model%s to train first)\n", train_s / 3600,
                n_to_train, n_to_train > 1 ? "s" : "");
     printf("  start-up       %.1f s per rank; summary %.1f s on the root\n", t_setup, t_summary);
-    printf("  work           %.4f core-hours (%.0f core-seconds of computation)\n", work_s / 3600,
-           work_s);
-    printf("  allocation     %.4f core-hours (%d ranks x the wall time: waiting ranks included)\n",
-           alloc_s / 3600, ranks);
-    printf("  wall time      %s on %d rank%s (%d node%s x %d cores; maps %.0f s, pairs %.0f s%s)\n",
-           twall, ranks, ranks > 1 ? "s" : "", o->nodes, o->nodes > 1 ? "s" : "", o->cores,
-           wall_maps, wall_pairs, n_to_train ? ", training spread over every rank" : "");
     printf("  results file   %s (%s maps)\n", fsz, job->maps);
     printf("  memory/rank    %s (peak resident size of the calibration, which holds every model "
-           "and workspace, plus the plan)\n", mem);
+           "and workspace, plus the plan)\n\n", mem);
+    printf("| nodes | ranks | wall time | maps phase | pairs phase | work core-h | allocation "
+           "core-h | efficiency |\n|---|---|---|---|---|---|---|---|\n");
+    double first_wall = 0.0;
+    for (int c = 0; c < o->n_nodes; c++) {
+        const int ranks = o->nodes[c] * o->cores;
+        /* above PLAN_ROOT_COMPUTES_MAX_RANKS the root only hands out items */
+        const int workers = ranks > PLAN_ROOT_COMPUTES_MAX_RANKS ? ranks - 1 : ranks;
+        double wall_maps = pe_simulate(t_item, n_items, workers);
+        double wall_pairs = pe_simulate(t_pitem, n_pitems, workers);
+        /* every rank starts up, the phases run in parallel, the other ranks
+         * wait while the root writes the summary */
+        double wall = t_setup + train_s / ranks + wall_maps + wall_pairs + t_summary;
+        double work_s = t_setup * ranks + train_s + map_s + pair_s + t_summary;
+        double alloc_s = wall * ranks;
+        if (c == 0)
+            first_wall = wall;
+        pe_hms(wall, twall, sizeof twall);
+        printf("| %d | %d | %s | %.0f s | %.0f s | %.4g | %.4g | %.0f%% |\n", o->nodes[c], ranks,
+               twall, wall_maps, wall_pairs, work_s / 3600, alloc_s / 3600, 100.0 * work_s / alloc_s);
+    }
+    printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "
+           "included%s)\n", n_to_train ? "; training spread over every rank" : "");
+    /* the time limit: the estimate plus half, plus 10 minutes for start-up and the summary */
+    pe_hms(first_wall * 1.5 + 600.0, tlimit, sizeof tlimit);
     int mem_mb = (int)ceil(mem_rank * 1.5 / 1e6 / 100.0) * 100;
     printf("\nsuggested: sbatch -N %d -n %d --time=%s --mem-per-cpu=%dM slurm/audit.sbatch %s\n",
-           o->nodes, ranks, tlimit, mem_mb, job->path);
+           o->nodes[0], o->nodes[0] * o->cores, tlimit, mem_mb, job->path);
     printf("(--time is the wall estimate x 1.5 + 10 minutes; --mem-per-cpu the memory per rank "
            "x 1.5)\n");
 cleanup:
