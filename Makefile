@@ -6,6 +6,7 @@
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
 #   make test-cluster   the multi-node tier in full (three Slurm nodes in network namespaces)
+#   make container  the Debian 12 container image (podman, debootstrap; slurm/README.md)
 #   make PREFIX=DIR install   salcheck, its job files and Slurm scripts under DIR (no root
 #                   needed; dependencies through pkg-config, README "Installing without root")
 
@@ -76,7 +77,7 @@ BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
 .PHONY: all deps deps-test test test-unit test-mpi test-slurm test-cluster demo bench bench-scale \
-        install clean
+        install container clean
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
@@ -172,6 +173,12 @@ bench: $(BIN) $(BENCH_BIN)
 # The scheduler and the results file at 2-64 oversubscribed ranks (bench/README.md).
 bench-scale: $(BIN)
 	@BUILD=$(BUILD) bash bench/scale.sh
+
+# The container image (slurm/README.md, "Containers"): debootstrap + podman, as root.
+DEPS_CONTAINER := debootstrap podman
+container:
+	$(call check_deps,$(DEPS_CONTAINER))
+	bash slurm/container/build.sh
 
 # Installation under PREFIX (default /usr/local): the binary, the job files, the Slurm
 # scripts and the documentation. DESTDIR stages it for packaging.

@@ -33,6 +33,7 @@
 
 #include "cli.h"
 #include "io/dataset.h"
+#include "io/h5hints.h"
 #include "io/image.h"
 #include "io/job.h"
 #include "io/results.h"
@@ -559,6 +560,50 @@ static void pe_hms(double s, char *buf, size_t len)
     snprintf(buf, len, "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
 }
 
+/* Seconds of one work item: its cells' forward pass and every method. */
+static double t_item_cell(const pe_model_t *pm, const plan_t *plan, const plan_item_t *it)
+{
+    const pe_model_t *mm = &pm[plan->variants[it->v].model];
+    double cell = mm->t_target;
+    for (int k = 0; k < plan->n_methods; k++)
+        cell += mm->t_method[k];
+    return cell * (it->i1 - it->i0);
+}
+
+/* The costs that do not depend on the rank count, seconds. */
+typedef struct pe_fixed {
+    double setup, train, maps, pairs, summary;
+} pe_fixed_t;
+
+/* One row per node count: wall time, work, allocation, efficiency. Sorts
+ * t_item and t_pitem. Returns the first row's wall time. */
+static double pe_table(const pe_opts_t *o, double *t_item, int n_items, double *t_pitem,
+                       int n_pitems, const pe_fixed_t *f)
+{
+    char twall[32];
+    double first_wall = 0.0;
+    printf("| nodes | ranks | wall time | maps phase | pairs phase | work core-h | allocation "
+           "core-h | efficiency |\n|---|---|---|---|---|---|---|---|\n");
+    for (int c = 0; c < o->n_nodes; c++) {
+        const int ranks = o->nodes[c] * o->cores;
+        /* above PLAN_ROOT_COMPUTES_MAX_RANKS the root only hands out items */
+        const int workers = ranks > PLAN_ROOT_COMPUTES_MAX_RANKS ? ranks - 1 : ranks;
+        double wall_maps = pe_simulate(t_item, n_items, workers);
+        double wall_pairs = pe_simulate(t_pitem, n_pitems, workers);
+        /* every rank starts up, the phases run in parallel, the other ranks
+         * wait while the root writes the summary */
+        double wall = f->setup + f->train / ranks + wall_maps + wall_pairs + f->summary;
+        double work_s = f->setup * ranks + f->train + f->maps + f->pairs + f->summary;
+        double alloc_s = wall * ranks;
+        if (c == 0)
+            first_wall = wall;
+        pe_hms(wall, twall, sizeof twall);
+        printf("| %d | %d | %s | %.0f s | %.0f s | %.4g | %.4g | %.0f%% |\n", o->nodes[c], ranks,
+               twall, wall_maps, wall_pairs, work_s / 3600, alloc_s / 3600, 100.0 * work_s / alloc_s);
+    }
+    return first_wall;
+}
+
 /* Bytes of the results file (results.c's layout; metadata estimated). */
 static double pe_file_size(const plan_t *p, const job_t *job)
 {
@@ -570,7 +615,17 @@ static double pe_file_size(const plan_t *p, const job_t *job)
     double pairs = P * (16.0 + 1 + p->n_sims * M * 8.0 + 1);
     double images = N * (hw + 1 + 64);
     double datasets = 16 + M + p->n_metrics + p->n_sims;
-    return cells + pairs + images + datasets * 2048.0 + strlen(job->text) + 64e3;
+    /* objects above the alignment threshold start on an alignment boundary
+     * (io/h5hints.h): on average half an alignment of padding each */
+    unsigned long long threshold, alignment;
+    if (h5hints_parse_align(getenv("SALCHECK_H5_ALIGN"), &threshold, &alignment) < 0)
+        h5hints_parse_align(NULL, &threshold, &alignment);
+    double map_ds = V * N * hw * map_bytes, metric_ds = M * V * N * 8.0, padding = 0.0;
+    if (alignment > 1) {
+        padding += map_ds >= threshold ? M * alignment / 2.0 : 0.0;
+        padding += metric_ds >= threshold ? p->n_metrics * alignment / 2.0 : 0.0;
+    }
+    return cells + pairs + images + datasets * 2048.0 + strlen(job->text) + 64e3 + padding;
 }
 
 static int pe_run(const pe_opts_t *o)
@@ -777,11 +832,7 @@ static int pe_run(const pe_opts_t *o)
     double *t_pitem = t_item + n_items;
     double map_s = 0.0;
     for (int q = 0; q < n_items; q++) {
-        const pe_model_t *mm = &pm[plan->variants[items[q].v].model];
-        double cell = mm->t_target;
-        for (int k = 0; k < plan->n_methods; k++)
-            cell += mm->t_method[k];
-        t_item[q] = cell * (items[q].i1 - items[q].i0);
+        t_item[q] = t_item_cell(pm, plan, &items[q]);
         map_s += t_item[q];
     }
     int n_pitems = 0;
@@ -821,7 +872,7 @@ static int pe_run(const pe_opts_t *o)
     printf("  pairs      %.3g ms per pair and method (%d similarities)\n\n", t_pair * 1e3,
            plan->n_sims);
 
-    char fsz[32], mem[32], twall[32], tlimit[32];
+    char fsz[32], mem[32], tlimit[32];
     double file_bytes = pe_file_size(plan, job);
     double plan_bytes = (double)n_images * (hw + 64 + 1) + plan->n_pairs * 20.0 + hw * 8.0 +
                         (double)plan->n_variants * n_images * 2.0;
@@ -841,28 +892,28 @@ static int pe_run(const pe_opts_t *o)
     printf("  results file   %s (%s maps)\n", fsz, job->maps);
     printf("  memory/rank    %s (peak resident size of the calibration, which holds every model "
            "and workspace, plus the plan)\n\n", mem);
-    printf("| nodes | ranks | wall time | maps phase | pairs phase | work core-h | allocation "
-           "core-h | efficiency |\n|---|---|---|---|---|---|---|---|\n");
-    double first_wall = 0.0;
-    for (int c = 0; c < o->n_nodes; c++) {
-        const int ranks = o->nodes[c] * o->cores;
-        /* above PLAN_ROOT_COMPUTES_MAX_RANKS the root only hands out items */
-        const int workers = ranks > PLAN_ROOT_COMPUTES_MAX_RANKS ? ranks - 1 : ranks;
-        double wall_maps = pe_simulate(t_item, n_items, workers);
-        double wall_pairs = pe_simulate(t_pitem, n_pitems, workers);
-        /* every rank starts up, the phases run in parallel, the other ranks
-         * wait while the root writes the summary */
-        double wall = t_setup + train_s / ranks + wall_maps + wall_pairs + t_summary;
-        double work_s = t_setup * ranks + train_s + map_s + pair_s + t_summary;
-        double alloc_s = wall * ranks;
-        if (c == 0)
-            first_wall = wall;
-        pe_hms(wall, twall, sizeof twall);
-        printf("| %d | %d | %s | %.0f s | %.0f s | %.4g | %.4g | %.0f%% |\n", o->nodes[c], ranks,
-               twall, wall_maps, wall_pairs, work_s / 3600, alloc_s / 3600, 100.0 * work_s / alloc_s);
-    }
+    pe_fixed_t pe_fixed = {t_setup, train_s, map_s, pair_s, t_summary};
+    double first_wall = pe_table(o, t_item, n_items, t_pitem, n_pitems, &pe_fixed);
     printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "
            "included%s)\n", n_to_train ? "; training spread over every rank" : "");
+    if (block > 1) {
+        /* what one image per work item would give: more items, a shorter tail */
+        plan_item_t *items1 = NULL;
+        int n1 = 0;
+        CHECK_RC(plan_items(plan, NULL, 1, &items1, &n1));
+        double *t1 = calloc((size_t)n1 + 1, sizeof(double));
+        if (!t1) {
+            free(items1);
+            rc = SC_ERR_NOMEM;
+            goto cleanup;
+        }
+        for (int q = 0; q < n1; q++)
+            t1[q] = t_item_cell(pm, plan, &items1[q]);
+        printf("\nwith block_images = 1 (%d work items instead of %d):\n\n", n1, n_items);
+        pe_table(o, t1, n1, t_pitem, n_pitems, &pe_fixed);
+        free(t1);
+        free(items1);
+    }
     /* the time limit: the estimate plus half, plus 10 minutes for start-up and the summary */
     pe_hms(first_wall * 1.5 + 600.0, tlimit, sizeof tlimit);
     int mem_mb = (int)ceil(mem_rank * 1.5 / 1e6 / 100.0) * 100;

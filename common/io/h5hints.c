@@ -77,7 +77,7 @@ int h5hints_info(const char *text, MPI_Info *info)
             continue;
         char *eq = strchr(tok, '=');
         if (!eq || eq == tok || !eq[1]) {
-            SC_ERROR("SALCHECK_MPIIO_HINTS: '%s' is not key=value (example: "
+            SC_WARN("SALCHECK_MPIIO_HINTS ignored: '%s' is not key=value (example: "
                      "\"striping_factor=16;striping_unit=4194304\")", tok);
             rc = SC_ERR_ARG;
             break;
