@@ -6,7 +6,7 @@
 #   2. podman build slurm/container/Containerfile with the tracked files of this tree
 #      as the context -> localhost/salcheck:latest, saved as salcheck.tar (OCI archive);
 #   3. with apptainer (or singularity) on PATH: salcheck.sif from that archive.
-# Usage: [MIRROR=URL] [WITH_TESTS=yes|no] [OUT=DIR] bash slurm/container/build.sh
+# Usage: [MIRROR=URL] [WITH_TESTS=yes|no] [OUT=DIR] [SC_PODMAN_ISOLATION=chroot|oci] bash slurm/container/build.sh
 # Needs: debootstrap podman (Debian 12 packages); apptainer for step 3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +34,9 @@ rm -rf "$ctx"
 mkdir -p "$ctx"
 git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$ctx"
 say "podman build (tests inside: $WITH_TESTS)"
-podman build --build-arg BASE="$BASE" --build-arg WITH_TESTS="$WITH_TESTS" \
+# chroot isolation: RUN steps work where crun may not set rlimits or cgroups (VMs, nested
+# containers); SC_PODMAN_ISOLATION=oci for podman's default
+podman build --isolation="${SC_PODMAN_ISOLATION:-chroot}" --build-arg BASE="$BASE" --build-arg WITH_TESTS="$WITH_TESTS" \
     -f "$ROOT/slurm/container/Containerfile" -t localhost/salcheck:latest "$ctx"
 podman save --format oci-archive -o "$OUT/salcheck.tar" localhost/salcheck:latest
 say "image: localhost/salcheck:latest, archive $OUT/salcheck.tar"
