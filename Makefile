@@ -6,6 +6,10 @@
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
+#   make test-cluster   the multi-node tier in full (three Slurm nodes in network namespaces)
+#   make container  the Debian 12 container image (podman, debootstrap; slurm/README.md)
+#   make PREFIX=DIR install   salcheck, its job files and Slurm scripts under DIR (no root
+#                   needed; dependencies through pkg-config, README "Installing without root")
 
 SHELL := /bin/bash
 CC ?= gcc
@@ -19,7 +23,7 @@ DEPS_BUILD := gcc make pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
               protobuf-c-compiler libonnx-dev
 DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-h5py \
               python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck \
-              slurmd slurmctld slurm-client munge libpmix-dev chromium
+              slurmd slurmctld slurm-client munge libpmix-dev chromium iproute2
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
@@ -31,7 +35,12 @@ SANFLAGS :=
 OPT := -O3 -march=native -g
 endif
 
-PKGS := ompi-c hdf5-openmpi openblas libpng inih libprotobuf-c
+# pkg-config modules. Debian names by default; elsewhere (environment modules, Spack)
+# override them: make MPI_PC=mpich HDF5_PC=hdf5 (README "Installing without root").
+MPI_PC ?= ompi-c
+HDF5_PC ?= $(shell pkg-config --exists hdf5-openmpi 2>/dev/null && echo hdf5-openmpi || echo hdf5)
+BLAS_PC ?= openblas
+PKGS := $(MPI_PC) $(HDF5_PC) $(BLAS_PC) libpng inih libprotobuf-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -48,8 +57,15 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 
-# ONNX import: C code generated from the onnx.proto that Debian's libonnx-dev ships.
-ONNX_PROTO := /usr/include/onnx/onnx.proto
+# ONNX import: C code generated from onnx.proto (Debian's libonnx-dev ships it; elsewhere
+# the ONNX source tree or a prefix has it). Looked for under ONNX_DIR, CPATH and the
+# compiler's default include directories; ONNX_PROTO=FILE names it directly.
+ONNX_SEARCH = $(ONNX_DIR) $(ONNX_DIR)/include $(subst :, ,$(CPATH) $(C_INCLUDE_PATH)) \
+               $(shell echo | $(CC) -E -Wp,-v - 2>&1 | sed -n 's/^ \(\/.*\)/\1/p')
+ifeq ($(origin ONNX_PROTO),undefined)
+ONNX_PROTO := $(firstword $(wildcard $(addsuffix /onnx/onnx.proto,$(ONNX_SEARCH))))
+endif
+ONNX_INCLUDE = $(patsubst %/onnx/onnx.proto,%,$(ONNX_PROTO))
 GEN_ONNX_C := $(BUILD)/gen/onnx/onnx.pb-c.c
 GEN_ONNX_H := $(BUILD)/gen/onnx/onnx.pb-c.h
 GEN_ONNX_O := $(BUILD)/obj/gen/onnx.pb-c.o
@@ -61,12 +77,19 @@ LIB := $(BUILD)/libsalcheck.a
 BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
-.PHONY: all deps deps-test test test-unit test-parity test-mpi test-slurm demo bench clean
+.PHONY: all deps deps-test test test-unit test-parity test-mpi test-slurm test-cluster demo bench \
+        bench-scale install container clean
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
+# Without dpkg (not Debian) or with DEPS=pkg-config, it only checks the pkg-config modules.
+DEPS ?= $(if $(shell command -v dpkg-query 2>/dev/null),debian,pkg-config)
 define check_deps
-	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	@if [ "$(DEPS)" != debian ]; then \
+	  pkg-config --exists $(PKGS) || { echo "salcheck: pkg-config does not find: $$(for m in $(PKGS); do pkg-config --exists $$m || printf '%s ' $$m; done)(set PKG_CONFIG_PATH, or MPI_PC/HDF5_PC/BLAS_PC)"; exit 1; }; \
+	  exit 0; \
+	fi; \
+	missing=""; for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "salcheck: installing Debian packages:$$missing"; \
@@ -81,6 +104,8 @@ $(DEPS_STAMP):
 	$(call check_deps,$(DEPS_BUILD))
 	@mkdir -p build && touch $@
 deps: $(DEPS_STAMP)
+print-deps-build: ; @echo $(DEPS_BUILD)
+print-deps-test: ; @echo $(DEPS_TEST)
 build/.deps-test: $(DEPS_STAMP)
 	$(call check_deps,$(DEPS_TEST))
 	@touch $@
@@ -92,7 +117,8 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 
 $(GEN_ONNX_C): | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen
-	protoc-c --c_out=$(BUILD)/gen -I/usr/include $(ONNX_PROTO)
+	@[ -n "$(ONNX_PROTO)" ] || { echo "salcheck: onnx/onnx.proto not found: install libonnx-dev, or pass ONNX_DIR=<dir with onnx/onnx.proto> or ONNX_PROTO=<file>"; exit 1; }
+	protoc-c --c_out=$(BUILD)/gen -I$(ONNX_INCLUDE) $(ONNX_PROTO)
 $(GEN_ONNX_H): $(GEN_ONNX_C)
 $(GEN_ONNX_O): $(GEN_ONNX_C)
 	@mkdir -p $(dir $@)
@@ -134,6 +160,10 @@ test-mpi: build/.deps-test $(BIN)
 test-slurm: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=slurm bash tests/run_tests.sh
 
+# The multi-node tier in full (make test runs its small form).
+test-cluster: build/.deps-test $(BIN)
+	@BUILD=$(BUILD) SC_CLUSTER_FULL=1 TIERS=cluster bash tests/run_tests.sh
+
 # The main job: jobs/demo.ini on the phantom data set, one rank per core.
 # OpenBLAS picks its own kernels for this CPU (an inherited OPENBLAS_CORETYPE
 # pin can halve the GEMM speed; bench/README.md).
@@ -145,6 +175,28 @@ demo: $(BIN)
 
 bench: $(BIN) $(BENCH_BIN)
 	@BUILD=$(BUILD) bash bench/run.sh
+
+# The scheduler and the results file at 2-64 oversubscribed ranks (bench/README.md).
+bench-scale: $(BIN)
+	@BUILD=$(BUILD) bash bench/scale.sh
+
+# The container image (slurm/README.md, "Containers"): debootstrap + podman, as root.
+DEPS_CONTAINER := debootstrap podman
+container:
+	$(call check_deps,$(DEPS_CONTAINER))
+	bash slurm/container/build.sh
+
+# Installation under PREFIX (default /usr/local): the binary, the job files, the Slurm
+# scripts and the documentation. DESTDIR stages it for packaging.
+PREFIX ?= /usr/local
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/salcheck/jobs \
+	  $(DESTDIR)$(PREFIX)/share/salcheck/slurm $(DESTDIR)$(PREFIX)/share/doc/salcheck
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/salcheck
+	install -m 644 jobs/*.ini $(DESTDIR)$(PREFIX)/share/salcheck/jobs/
+	install -m 755 slurm/*.sbatch slurm/chain.sh $(DESTDIR)$(PREFIX)/share/salcheck/slurm/
+	install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/salcheck/
+	install -m 644 slurm/README.md $(DESTDIR)$(PREFIX)/share/doc/salcheck/README-slurm.md
 
 clean:
 	rm -rf build

@@ -64,8 +64,15 @@ static void run_usage(FILE *out)
             "                     the rest are computed (any rank count)\n"
             "  --force            overwrite an existing results file\n"
             "  --progress S       progress line every S seconds on stderr (default 10)\n"
-            "  --rank-progress    also report what each rank finished\n\n"
-            "SIGUSR1/SIGTERM/SIGINT: finish the current items, flush, exit with status 3.\n");
+            "  --rank-progress    also report what each rank finished\n"
+            "  --plan             print the plan and its measured cost estimate, compute nothing\n"
+            "                     (salcheck run JOB.ini --plan --help for its options)\n"
+            "  --root-computes W  the root also runs items when nobody waits: yes, no, or auto\n"
+            "                     (yes up to %d ranks; the default)\n"
+            "  --skip-engine      benchmark the scheduler and the results file: store constant\n"
+            "                     maps without computing them (not an audit)\n\n"
+            "SIGUSR1/SIGTERM/SIGINT: finish the current items, flush, exit with status 3.\n",
+            PLAN_ROOT_COMPUTES_MAX_RANKS);
 }
 
 /* ---- data ---- */
@@ -192,7 +199,10 @@ typedef struct run_ctx {
     int rank_progress;
     double t_compute, t_write, t_read; /* seconds, this rank */
     dataset_options_t dopt;            /* the job's data set options (training uses them too) */
+    int skip_engine;                   /* bench: cells stored without computing (--skip-engine) */
+    int root_computes;                 /* the root runs items when nobody waits (--root-computes) */
 } run_ctx_t;
+
 
 static int norm_index(const char *name)
 {
@@ -242,6 +252,18 @@ static int run_cell(run_ctx_t *c, int v, int i)
     const int j = pv->model, R = p->size, M = p->n_methods;
     const size_t hw = (size_t)R * R;
     double t0 = sc_now();
+    if (c->skip_engine) {
+        /* scheduler and results-file benchmarks: constant maps, NaN metrics */
+        for (size_t q = 0; q < hw * M; q++)
+            c->maps[q] = 0.5f;
+        for (int k = 0; k < M; k++)
+            fill_metrics_nan(c, k);
+        double t1 = sc_now();
+        CHECK_RC(results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, 0, t1 - t0, c->rank));
+        CHECK_RC(results_mark_done(c->res, v, i));
+        c->t_write += sc_now() - t1;
+        return 0;
+    }
     CHECK_RC(use_variant(c, v));
     nn_model_t *m = c->models[j];
     char path[2048];
@@ -323,7 +345,7 @@ static int run_pair(run_ctx_t *c, int pidx)
             SC_ERROR("cannot read back the maps of pair %d", pidx);
             return SC_ERR_H5;
         }
-        int finite = 1;
+        int finite = !c->skip_engine; /* the benchmark mode measures the reads only */
         for (size_t q = 0; q < hw && finite; q++)
             finite = isfinite(c->map_a[q]) && isfinite(c->map_b[q]);
         for (int s = 0; s < p->n_sims; s++) {
@@ -387,6 +409,9 @@ static void progress_line(const sched_t *s, int done, double cost_done, double u
     fprintf(stderr, "salcheck: %s: %d/%d items (%.0f%%), %.1f %s/s, %s %s\n", s->phase, done, s->n,
             s->n ? 100.0 * done / s->n : 100.0, el > 0 ? units_done / el : 0.0, s->unit,
             final ? "took" : "ETA", final ? t : e);
+    if (final) /* for benchmarks (bench/scale.sh) */
+        fprintf(stderr, "salcheck: %s: %d items in %.3f s, %.1f items/s\n", s->phase, done, el,
+                el > 0 ? done / el : 0.0);
 }
 
 /*
@@ -408,7 +433,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
 {
     const double t0 = sc_now();
     double last = t0, cost_done = 0.0, units_done = 0.0;
-    int done = 0, failed = 0, stop = 0;
+    int done = 0, failed = 0, stop = 0, root_items = 0;
     if (c->rank == 0) {
         int front = 0, back = s->n, active = c->size - 1;
         int *held = calloc((size_t)c->size, sizeof(int));
@@ -424,7 +449,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
              * probe tests before it progresses). */
             for (int k = 0; k < 2 && active > 0 && !flag; k++)
                 MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &flag, &st);
-            if (!flag && (front >= back || stop) && active > 0) {
+            if (!flag && (front >= back || stop || !c->root_computes) && active > 0) {
                 MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &st);
                 flag = 1;
             }
@@ -451,8 +476,9 @@ static int schedule(run_ctx_t *c, const sched_t *s)
                 MPI_Send(&next, 1, MPI_INT, src, TAG_ITEM, c->comm);
                 if (next < 0 && held[src] == 0)
                     active--;
-            } else if (!stop && front < back) {
+            } else if (!stop && front < back && c->root_computes) {
                 int item = --back;
+                root_items++;
                 if (s->fn(c, item) < 0)
                     failed++;
                 done++;
@@ -466,8 +492,11 @@ static int schedule(run_ctx_t *c, const sched_t *s)
             }
         }
         free(held);
-        if (!stop && s->n > 0)
+        if (!stop && s->n > 0) {
             progress_line(s, done, cost_done, units_done, t0, 1);
+            fprintf(stderr, "salcheck: %s: the root ran %d of the %d items itself\n", s->phase,
+                    root_items, s->n);
+        }
     } else {
         int msg[4] = {-1, 0, 0, -1}, cur, ahead;
         MPI_Request req;
@@ -513,48 +542,6 @@ static int schedule(run_ctx_t *c, const sched_t *s)
 }
 
 /* ---- setup ---- */
-
-/* Images to evaluate: the ground-truth-positive test images (or a seeded sample). */
-static int select_images(run_ctx_t *c, int **index, int *count)
-{
-    const job_t *job = c->job;
-    int n = dataset_count(c->ds), k = 0;
-    int *list = calloc((size_t)n + 1, sizeof(int));
-    if (!list)
-        return SC_ERR_NOMEM;
-    for (int i = 0; i < n; i++)
-        if (dataset_label(c->ds, i) == 1 && dataset_split(c->ds, i) == DATASET_SPLIT_TEST)
-            list[k++] = i;
-    if (k == 0) {
-        SC_ERROR("%s: the data set in '%s' has no positive test image (splits.csv with Split=test "
-                 "and a box/mask)", job->path, job->data_dir);
-        free(list);
-        return SC_ERR_FORMAT;
-    }
-    if (!strcmp(job->images, "sample") && job->sample < k) {
-        /* seeded partial Fisher-Yates, then back to data set order */
-        rng_stream_t rs;
-        rng_stream_init(&rs, rng_key(job->seed, "images"), 0, 0, 0);
-        for (int i = 0; i < job->sample; i++) {
-            int r = i + (int)rng_stream_below(&rs, (uint32_t)(k - i));
-            int t = list[i];
-            list[i] = list[r];
-            list[r] = t;
-        }
-        k = job->sample;
-        for (int i = 1; i < k; i++)
-            for (int q = i; q > 0 && list[q] < list[q - 1]; q--) {
-                int t = list[q];
-                list[q] = list[q - 1];
-                list[q - 1] = t;
-            }
-    }
-    if (job->max_images > 0 && k > job->max_images)
-        k = job->max_images;
-    *index = list;
-    *count = k;
-    return 0;
-}
 
 /* Train the recipes whose cache file is missing. COLLECTIVE. */
 static int train_recipes(run_ctx_t *c)
@@ -646,7 +633,7 @@ int cmd_run(int argc, char **argv)
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
     const char *job_path = NULL, *out_opt = NULL;
-    int resume = 0, force = 0, status = CLI_FAIL_ALL, rc = 0;
+    int resume = 0, force = 0, status = CLI_FAIL_ALL, rc = 0, root_computes = -1;
     double progress = 10.0;
     int *images = NULL, n_images = 0;
     char (*ids)[64] = NULL;
@@ -657,6 +644,9 @@ int cmd_run(int argc, char **argv)
     uint8_t *done = NULL, *pair_done = NULL;
     int *pair_items = NULL;
 
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--plan"))
+            return plan_estimate_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             if (c->rank == 0)
@@ -670,6 +660,16 @@ int cmd_run(int argc, char **argv)
             force = 1;
         } else if (!strcmp(argv[i], "--rank-progress")) {
             c->rank_progress = 1;
+        } else if (!strcmp(argv[i], "--skip-engine")) {
+            c->skip_engine = 1;
+        } else if (!strcmp(argv[i], "--root-computes") && i + 1 < argc) {
+            const char *w = argv[++i];
+            root_computes = !strcmp(w, "yes") ? 1 : !strcmp(w, "no") ? 0 : !strcmp(w, "auto") ? -1 : -2;
+            if (root_computes == -2) {
+                if (c->rank == 0)
+                    fprintf(stderr, "salcheck run: --root-computes takes yes, no or auto (got '%s')\n", w);
+                return CLI_FAIL_ALL;
+            }
         } else if (!strcmp(argv[i], "--progress") && i + 1 < argc) {
             progress = atof(argv[++i]);
         } else if (argv[i][0] == '-' || job_path) {
@@ -687,6 +687,8 @@ int cmd_run(int argc, char **argv)
             run_usage(stderr);
         return CLI_FAIL_ALL;
     }
+    c->root_computes = c->size == 1 || root_computes == 1 ||
+                       (root_computes == -1 && c->size <= PLAN_ROOT_COMPUTES_MAX_RANKS);
     signal(SIGUSR1, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
@@ -733,18 +735,7 @@ int cmd_run(int argc, char **argv)
         goto done;
     {
         dataset_options_t dopt;
-        dataset_options_default(&dopt);
-        dopt.class_info = NULL;
-        dopt.skip_bad = job->skip_bad;
-        dopt.source_size = job->source_size;
-        dopt.box_map = !strcmp(job->box_map, "exact") ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
-        dopt.class_info = job->class_info[0] ? job->class_info : NULL;
-        if (!strcmp(job->data_kind, "siim"))
-            dopt.format = DATASET_FORMAT_SIIM;
-        else if (!strcmp(job->data_kind, "maskdir"))
-            dopt.format = DATASET_FORMAT_MASKDIR;
-        else
-            dopt.format = DATASET_FORMAT_RSNA;
+        plan_dataset_options(job, &dopt);
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         c->dopt = dopt;
@@ -778,7 +769,7 @@ int cmd_run(int argc, char **argv)
     /* 4. images, masks, the average training mask, the plan */
     const int R = job->size;
     const size_t hw = (size_t)R * R;
-    rc = select_images(c, &images, &n_images);
+    rc = plan_select_images(c->job, c->ds, &images, &n_images);
     if (all_ok(c->comm, rc) < 0)
         goto done;
     ids = calloc((size_t)n_images, sizeof *ids);

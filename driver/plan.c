@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/dataset.h"
 #include "io/results.h"
 #include "nn/zoo.h"
 #include "rng.h"
@@ -335,6 +336,62 @@ cleanup:
         plan_destroy(p);
     }
     return rc;
+}
+
+/* Images to evaluate: the ground-truth-positive test images (or a seeded sample). */
+void plan_dataset_options(const job_t *job, dataset_options_t *dopt)
+{
+    dataset_options_default(dopt);
+    dopt->skip_bad = job->skip_bad;
+    dopt->source_size = job->source_size;
+    dopt->box_map = !strcmp(job->box_map, "exact") ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
+    dopt->class_info = job->class_info[0] ? job->class_info : NULL;
+    if (!strcmp(job->data_kind, "siim"))
+        dopt->format = DATASET_FORMAT_SIIM;
+    else if (!strcmp(job->data_kind, "maskdir"))
+        dopt->format = DATASET_FORMAT_MASKDIR;
+    else
+        dopt->format = DATASET_FORMAT_RSNA;
+}
+
+int plan_select_images(const job_t *job, const dataset_t *ds, int **index, int *count)
+{
+    int n = dataset_count(ds), k = 0;
+    int *list = calloc((size_t)n + 1, sizeof(int));
+    if (!list)
+        return SC_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        if (dataset_label(ds, i) == 1 && dataset_split(ds, i) == DATASET_SPLIT_TEST)
+            list[k++] = i;
+    if (k == 0) {
+        SC_ERROR("%s: the data set in '%s' has no positive test image (splits.csv with Split=test "
+                 "and a box/mask)", job->path, job->data_dir);
+        free(list);
+        return SC_ERR_FORMAT;
+    }
+    if (!strcmp(job->images, "sample") && job->sample < k) {
+        /* seeded partial Fisher-Yates, then back to data set order */
+        rng_stream_t rs;
+        rng_stream_init(&rs, rng_key(job->seed, "images"), 0, 0, 0);
+        for (int i = 0; i < job->sample; i++) {
+            int r = i + (int)rng_stream_below(&rs, (uint32_t)(k - i));
+            int t = list[i];
+            list[i] = list[r];
+            list[r] = t;
+        }
+        k = job->sample;
+        for (int i = 1; i < k; i++)
+            for (int q = i; q > 0 && list[q] < list[q - 1]; q--) {
+                int t = list[q];
+                list[q] = list[q - 1];
+                list[q - 1] = t;
+            }
+    }
+    if (job->max_images > 0 && k > job->max_images)
+        k = job->max_images;
+    *index = list;
+    *count = k;
+    return 0;
 }
 
 static int cmp_item(const void *a, const void *b)

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "io/dataset.h"
 #include "io/job.h"
 #include "nn/model.h"
 #include "saliency/saliency.h"
@@ -17,6 +18,12 @@ typedef enum plan_kind { PLAN_TRAINED = 0, PLAN_CASCADING, PLAN_INDEPENDENT, PLA
 const char *plan_kind_name(plan_kind_t k);
 
 #define PLAN_MAX_REINIT 64
+
+/* The root computes items between requests up to this many ranks (bench/README.md,
+ * "The root's own share"): below it the root adds a worker's throughput (as much
+ * as the other rank at 2 ranks); above it that gain is under 1/16 and a root
+ * busy with an item delays the answers every waiting worker needs. */
+#define PLAN_ROOT_COMPUTES_MAX_RANKS 16
 
 typedef struct plan_variant {
     char name[192];
@@ -75,6 +82,14 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
                plan_t **out);
 void plan_destroy(plan_t *p);
 
+/* The data set options a job's [data] section gives (paths point into job). */
+void plan_dataset_options(const job_t *job, dataset_options_t *dopt);
+
+/* The data set entries a job evaluates: the ground-truth-positive test images
+ * (or the job's seeded sample of them), capped at max_images, in data set
+ * order. Caller frees *index. */
+int plan_select_images(const job_t *job, const dataset_t *ds, int **index, int *count);
+
 /* Work items of the map phase over the cells whose done flag is 0 (done may
  * be NULL: none done), at most block images each, most expensive first.
  * Caller frees *items. */
@@ -85,5 +100,10 @@ int plan_apply_variant(const plan_t *p, const plan_variant_t *v, nn_model_t *m, 
 
 /* Parameter text for the results file (one "key = value" per line). */
 void plan_params_text(const plan_t *p, char *buf, size_t len);
+
+/* `salcheck run JOB.ini --plan ...`: validate the job, print the plan and its
+ * measured cost estimate without computing a map (plan_estimate.c). Rank 0
+ * does the work; other ranks return at once. */
+int plan_estimate_main(int argc, char **argv);
 
 #endif

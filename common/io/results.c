@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "io/h5hints.h"
 #include "sc.h"
 
 #define CHECK_H5(expr, ...)                                                     \
@@ -232,11 +233,10 @@ static int write_numbers(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
     return rc;
 }
 
+/* MPI-IO hints, alignment and collective metadata writes (io/h5hints.h). */
 static hid_t open_fapl(MPI_Comm comm)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-    return fapl;
+    return h5hints_fapl(comm);
 }
 
 static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
