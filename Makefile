@@ -143,5 +143,8 @@ bench: $(BIN) $(BENCH_BIN)
 clean:
 	rm -rf build
 
+# Fuzz harnesses of the parsers: make fuzz-build, make fuzz (tests/fuzz/README.md).
+include tests/fuzz/fuzz.mk
+
 -include $(LIB_OBJ:.o=.d) $(DRV_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d) \
          $(BENCH_SRC:bench/%.c=$(BUILD)/obj/bench/%.d)

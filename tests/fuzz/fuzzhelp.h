@@ -1,0 +1,84 @@
+/*
+ * fuzzhelp.h - shared pieces of the libFuzzer harnesses in tests/fuzz.
+ *
+ * Most salcheck readers take a path, so a harness writes the input into a
+ * scratch file (one per process, in a private directory under TMPDIR or /tmp)
+ * and calls the reader on it. The logger is silenced (error messages would
+ * flood the fuzzer's output); HDF5's automatic error printing is left to the
+ * harnesses that use HDF5.
+ */
+#ifndef FUZZHELP_H
+#define FUZZHELP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sc.h"
+
+/* The private scratch directory of this process (created once, never NULL). */
+static inline const char *fuzz_dir(void)
+{
+    static char dir[512];
+    if (!dir[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/salcheck-fuzz-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("salcheck fuzz: mkdtemp");
+            abort();
+        }
+    }
+    return dir;
+}
+
+/* dir/name as a path in buf. */
+static inline const char *fuzz_path(const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", fuzz_dir(), name);
+    return buf;
+}
+
+/* Write len bytes to path (truncating); aborts on failure (a harness bug, not a finding). */
+static inline void fuzz_write(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (len && fwrite(data, 1, len, f) != len) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+/* Silence salcheck's logger: a harness runs millions of bad inputs. */
+static inline void fuzz_quiet(void)
+{
+    if (!getenv("SALCHECK_FUZZ_VERBOSE"))
+        sc_log_set_level((sc_log_level)(SC_LOG_ERROR + 1));
+}
+
+/*
+ * Split data at the separator line "\n--\n" into up to max parts (the
+ * harnesses that read several files from one input). Returns the count;
+ * parts[k], lens[k] point into data.
+ */
+static inline int fuzz_split(const uint8_t *data, size_t len, const uint8_t **parts, size_t *lens,
+                             int max)
+{
+    int n = 0;
+    size_t start = 0;
+    for (size_t i = 0; n < max - 1 && i + 4 <= len; i++) {
+        if (!memcmp(data + i, "\n--\n", 4)) {
+            parts[n] = data + start;
+            lens[n++] = i + 1 - start;
+            start = i + 4;
+            i += 3;
+        }
+    }
+    parts[n] = data + start;
+    lens[n++] = len - start;
+    return n;
+}
+
+#endif /* FUZZHELP_H */
