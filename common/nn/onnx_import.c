@@ -1837,6 +1837,32 @@ static void importer_free(importer_t *im)
     free(im->paths);
 }
 
+/* The fields ONNX requires and protobuf-c leaves NULL when a file omits them:
+ * every node's op_type, every graph input, output and value_info's name. */
+static int check_required_names(const importer_t *im, const Onnx__GraphProto *g)
+{
+    for (size_t k = 0; k < g->n_node; k++) {
+        if (!g->node[k]->op_type) {
+            SC_ERROR("%s: node %zu has no op_type: not a valid ONNX graph", im->source, k);
+            return SC_ERR_FORMAT;
+        }
+    }
+    const Onnx__ValueInfoProto *const *lists[3] = {(const Onnx__ValueInfoProto *const *)g->input,
+                                                    (const Onnx__ValueInfoProto *const *)g->output,
+                                                    (const Onnx__ValueInfoProto *const *)g->value_info};
+    const size_t counts[3] = {g->n_input, g->n_output, g->n_value_info};
+    for (int l = 0; l < 3; l++) {
+        for (size_t k = 0; k < counts[l]; k++) {
+            if (!lists[l][k]->name) {
+                SC_ERROR("%s: graph %s %zu has no name: not a valid ONNX graph", im->source,
+                         l == 0 ? "input" : l == 1 ? "output" : "value_info", k);
+                return SC_ERR_FORMAT;
+            }
+        }
+    }
+    return SC_OK;
+}
+
 int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
                        const onnx_import_opts_t *opts, nn_model_t **out,
                        onnx_import_info_t *info)
@@ -1855,6 +1881,7 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
     CHECK(model && model->graph, SC_ERR_FORMAT,
           "'%s' is not an ONNX model (the protobuf does not parse as a ModelProto)", source);
     const Onnx__GraphProto *g = model->graph;
+    CHECK_RC(check_required_names(&im, g));
     snprintf(info->producer, sizeof info->producer, "%s %s",
              model->producer_name ? model->producer_name : "",
              model->producer_version ? model->producer_version : "");

@@ -26,5 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nn_model_destroy(m);
     char arch[64];
     modelfile_get_attr(path, "arch", arch, sizeof arch);
+    FUZZ_CHECK_H5_CLOSED();
     return 0;
 }

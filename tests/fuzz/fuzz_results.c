@@ -104,5 +104,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     results_close(r);
+    FUZZ_CHECK_H5_CLOSED();
     return 0;
 }

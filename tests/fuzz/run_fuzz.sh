@@ -10,19 +10,22 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 FUZZ_SECONDS=${FUZZ_SECONDS:-600}
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:allocator_may_return_null=1}
+out=build/fuzz
+mkdir -p "$out/logs"
+cat tests/lsan.supp tests/fuzz/hdf5.supp > "$out/lsan.supp"
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/$out/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export HDF5_USE_FILE_LOCKING=FALSE
-out=build/fuzz
-mkdir -p "$out/logs"
 failed=0
 for h in "$@"; do
     mkdir -p "$out/corpus/$h" "$out/artifacts/$h"
     log=$out/logs/$h.log
     t0=$(date +%s)
-    nice -n 19 "$out/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2560 \
+    # a copy, so that rebuilding during a long run does not touch the running binary
+    mkdir -p "$out/run" && cp "$out/fuzz_$h" "$out/run/fuzz_$h" || { failed=1; continue; }
+    nice -n 19 "$out/run/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2560 \
         -print_final_stats=1 -artifact_prefix="$out/artifacts/$h/" \
         "$out/corpus/$h" "tests/fuzz/corpus/$h" > "$log" 2>&1
     rc=$?
