@@ -30,7 +30,7 @@ SANFLAGS :=
 OPT := -O3 -march=native -g
 endif
 
-PKGS := ompi-c hdf5-openmpi openblas libpng inih libprotobuf-c
+PKGS := ompi-c hdf5-openmpi openblas libpng inih libprotobuf-c zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -37,6 +37,7 @@
 #include "phantom/phantom.h"
 #include "plan.h"
 #include "rng.h"
+#include "run_verify.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "train/train.h"
@@ -937,6 +938,8 @@ int cmd_run(int argc, char **argv)
         rc = SC_ERR_NOMEM;
     if (rc >= 0 && resume)
         rc = results_read_done(c->res, done, pair_done);
+    if (rc >= 0 && resume) /* corrupt finished cells are reported and computed again */
+        rc = run_verify_resumed(c->res, p, done, out, c->comm);
     if (all_ok(c->comm, rc) < 0)
         goto close;
     {
