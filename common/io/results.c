@@ -8,11 +8,13 @@
  */
 #include "io/results.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -42,6 +44,7 @@ struct results {
     uint16_t *half;             /* [H*W] conversion buffer */
     double *column;             /* [max(M)] metric column buffer */
     float *cell;                /* [max(H*W, classes)] read-back buffer of the verifier */
+    char path[1024];            /* for messages */
 };
 
 static const char *exp_names[RESULTS_EXP_COUNT] = {"cascading", "independent", "untrained",
@@ -317,6 +320,7 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
     *out = NULL;
     results_t *r = results_alloc(L, comm);
     CHECK_ALLOC(r);
+    snprintf(r->path, sizeof r->path, "%s", path);
     const int root = r->rank == 0;
     fapl = open_fapl(comm);
     H5E_BEGIN_TRY { r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl); } H5E_END_TRY;
@@ -493,6 +497,7 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
     *out = NULL;
     results_t *r = results_alloc(L, comm);
     CHECK_ALLOC(r);
+    snprintf(r->path, sizeof r->path, "%s", path);
     fapl = open_fapl(comm);
     H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDWR, fapl); } H5E_END_TRY;
     CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume", path);
@@ -672,6 +677,7 @@ int results_open_readonly(const char *path, results_t **out)
 
     results_t *r = results_alloc(&L, MPI_COMM_SELF);
     CHECK_ALLOC(r);
+    snprintf(r->path, sizeof r->path, "%s", path);
     *out = r;
     H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
     CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s'", path);
@@ -795,10 +801,52 @@ static int read_block(hid_t d, hid_t mtype, int rank, const hsize_t *start, cons
     return st < 0 ? -1 : 0;
 }
 
+/* Why a raw-data write failed: the system's reason when it survived HDF5
+ * (ENOSPC, EDQUOT, EIO...); else a full file system is recognised by its free
+ * space (MPI-IO does not pass errno up). */
+static const char *write_error(const results_t *r, int err, char *buf, size_t len)
+{
+    if (err && err != EINTR)
+        return strerror(err);
+    struct statvfs fs;
+    if (statvfs(r->path, &fs) == 0 && (double)fs.f_bavail * fs.f_frsize < 1048576.0)
+        snprintf(buf, len, "%s (%.0f kB left on its file system)", strerror(ENOSPC),
+                 (double)fs.f_bavail * fs.f_frsize / 1024.0);
+    else
+        snprintf(buf, len, "HDF5 write error");
+    return buf;
+}
+
+/* HDF5's own error stack is not printed for cell writes: one message says what failed. */
+typedef struct quiet_h5 { H5E_auto2_t func; void *data; } quiet_h5_t;
+static quiet_h5_t quiet_h5_begin(void)
+{
+    quiet_h5_t q;
+    H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    errno = 0;
+    return q;
+}
+static void quiet_h5_end(quiet_h5_t q) { H5Eset_auto2(H5E_DEFAULT, q.func, q.data); }
+
+#define CHECK_WRITE(expr, what)                                                 \
+    do {                                                                        \
+        if ((expr) < 0) {                                                       \
+            char why_[160];                                                     \
+            int err_ = errno;                                                   \
+            sc_log(SC_LOG_ERROR, __FILE__, __LINE__,                            \
+                   "results file '%s': cannot write the %s of cell [%d, %d]: %s", r->path, \
+                   what, v, i, write_error(r, err_, why_, sizeof why_));        \
+            rc = SC_ERR_IO;                                                     \
+            goto cleanup;                                                       \
+        }                                                                       \
+    } while (0)
+
 int results_write_cell(results_t *r, int v, int i, const float *maps, const double *metrics,
                        const float *logits, int target, double seconds, int rank)
 {
     int rc = 0;
+    quiet_h5_t quiet = quiet_h5_begin();
     const size_t hw = (size_t)r->h * r->w;
     uLong crc = crc32_z(0L, Z_NULL, 0); /* the cell's checksum (checksum_attrs) */
     if (r->maps_kind != RESULTS_MAPS_NONE && maps) {
@@ -808,36 +856,37 @@ int results_write_cell(results_t *r, int v, int i, const float *maps, const doub
             if (r->maps_kind == RESULTS_MAPS_F16) {
                 for (size_t k = 0; k < hw; k++)
                     r->half[k] = results_f32_to_f16(map[k]);
-                CHECK_H5(write_block(r->maps[m], r->f16, 4, start, count, r->half), "write map");
+                CHECK_WRITE(write_block(r->maps[m], r->f16, 4, start, count, r->half), "maps");
                 crc = crc32_z(crc, (const Bytef *)r->half, hw * sizeof(uint16_t));
             } else {
-                CHECK_H5(write_block(r->maps[m], H5T_NATIVE_FLOAT, 4, start, count, map), "write map");
+                CHECK_WRITE(write_block(r->maps[m], H5T_NATIVE_FLOAT, 4, start, count, map), "maps");
                 crc = crc32_z(crc, (const Bytef *)map, hw * sizeof(float));
             }
         }
     }
     for (int k = 0; k < r->n_metrics; k++) {
         hsize_t start[3] = {0, (hsize_t)v, (hsize_t)i}, count[3] = {(hsize_t)r->n_methods, 1, 1};
-        CHECK_H5(write_block(r->metrics[k], H5T_NATIVE_DOUBLE, 3, start, count,
-                             metrics + (size_t)k * r->n_methods), "write metrics");
+        CHECK_WRITE(write_block(r->metrics[k], H5T_NATIVE_DOUBLE, 3, start, count,
+                                metrics + (size_t)k * r->n_methods), "metrics");
         crc = crc32_z(crc, (const Bytef *)(metrics + (size_t)k * r->n_methods),
                       (size_t)r->n_methods * sizeof(double));
     }
     {
         hsize_t start[3] = {(hsize_t)v, (hsize_t)i, 0}, count[3] = {1, 1, (hsize_t)r->classes};
-        CHECK_H5(write_block(r->logits, H5T_NATIVE_FLOAT, 3, start, count, logits), "write logits");
+        CHECK_WRITE(write_block(r->logits, H5T_NATIVE_FLOAT, 3, start, count, logits), "logits");
         int32_t t = target, rk = rank;
-        CHECK_H5(write_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t), "write target");
-        CHECK_H5(write_block(r->seconds, H5T_NATIVE_DOUBLE, 2, start, (hsize_t[]){1, 1}, &seconds), "write seconds");
-        CHECK_H5(write_block(r->rankd, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &rk), "write rank");
+        CHECK_WRITE(write_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t), "target");
+        CHECK_WRITE(write_block(r->seconds, H5T_NATIVE_DOUBLE, 2, start, (hsize_t[]){1, 1}, &seconds), "seconds");
+        CHECK_WRITE(write_block(r->rankd, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &rk), "rank");
         crc = crc32_z(crc, (const Bytef *)logits, (size_t)r->classes * sizeof(float));
         crc = crc32_z(crc, (const Bytef *)&t, sizeof t);
         uint32_t sum = (uint32_t)crc;
         if (r->checksum >= 0)
-            CHECK_H5(write_block(r->checksum, H5T_NATIVE_UINT32, 2, start, (hsize_t[]){1, 1}, &sum),
-                     "write checksum");
+            CHECK_WRITE(write_block(r->checksum, H5T_NATIVE_UINT32, 2, start, (hsize_t[]){1, 1}, &sum),
+                        "checksum");
     }
 cleanup:
+    quiet_h5_end(quiet);
     return rc;
 }
 
@@ -914,9 +963,14 @@ int results_clear_done(results_t *r, int v, int i)
 
 int results_mark_done(results_t *r, int v, int i)
 {
+    int rc = 0;
     uint8_t one = 1;
     hsize_t start[2] = {(hsize_t)v, (hsize_t)i}, count[2] = {1, 1};
-    return write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &one) < 0 ? SC_ERR_H5 : 0;
+    quiet_h5_t quiet = quiet_h5_begin();
+    CHECK_WRITE(write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &one), "done flag");
+cleanup:
+    quiet_h5_end(quiet);
+    return rc;
 }
 
 int results_read_map(results_t *r, int method, int v, int i, float *out)

@@ -500,6 +500,8 @@ static int decode_tensor(importer_t *im, const onnx_tensor_t *t, onnx_const_t **
     for (size_t d = 0; d < t->n_dims; d++) {
         CHECK(t->dims[d] >= 0, SC_ERR_FORMAT, "%s: tensor '%s' has a negative dimension",
               im->source, t->name ? t->name : "");
+        CHECK(t->dims[d] == 0 || c->count <= SIZE_MAX / 8 / (size_t)t->dims[d], SC_ERR_FORMAT,
+              "%s: tensor '%s' has too many elements", im->source, t->name ? t->name : "");
         c->dims[d] = t->dims[d];
         c->count *= (size_t)t->dims[d];
     }
@@ -507,6 +509,21 @@ static int decode_tensor(importer_t *im, const onnx_tensor_t *t, onnx_const_t **
     const size_t n = c->count;
     const uint8_t *raw = t->has_raw_data ? t->raw_data.data : NULL;
     const size_t raw_len = t->has_raw_data ? t->raw_data.len : 0;
+    {
+        /* the values must be in the file: checked before allocating for the declared shape */
+        size_t width = 0, have = 0;
+        switch (type) {
+        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: width = 4; have = t->n_float_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: width = 8; have = t->n_double_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: width = 8; have = t->n_int64_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: width = 4; have = t->n_int32_data; break;
+        default: break;
+        }
+        if (raw)
+            have = raw_len / (width ? width : 1);
+        CHECK(width == 0 || have == n, SC_ERR_FORMAT, "%s: tensor '%s' holds %zu values, its shape "
+              "%zu", im->source, t->name ? t->name : "", have, n);
+    }
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
         type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) {
         c->f = malloc(sizeof(float) * (n ? n : 1));
