@@ -278,8 +278,10 @@ static int run_cell(run_ctx_t *c, int v, int i)
     {
         int w = results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target, t1 - t0,
                                    c->rank);
-        if (w == 0)
+        if (w == 0) {
+            sc_failpoint("cell", (long)v * p->n_images + i); /* tests: data written, flag not */
             w = results_mark_done(c->res, v, i);
+        }
         if (w < 0) {
             /* the file, not this cell, is the problem: this rank stops taking items */
             if (!c->write_failed)
@@ -787,10 +789,12 @@ int cmd_run(int argc, char **argv)
         goto done;
     for (int j = 0; j < job->n_models && rc >= 0; j++) {
         rc = modelfile_load(job->models[j].file, &c->models[j]);
+        const char *ext = strrchr(job->models[j].file, '.');
         if (rc < 0)
-            SC_ERROR("%s:%d: model '%s': cannot load '%s' (an ONNX file must be converted first: "
-                     "salcheck import MODEL.onnx -o MODEL.h5)", job->path, job->models[j].line,
-                     job->models[j].name, job->models[j].file);
+            SC_ERROR("%s:%d: model '%s': cannot load '%s'%s", job->path, job->models[j].line,
+                     job->models[j].name, job->models[j].file,
+                     ext && !strcmp(ext, ".onnx") ? " (an ONNX file must be converted first: "
+                                                    "salcheck import MODEL.onnx -o MODEL.h5)" : "");
     }
     if (all_ok(c->comm, rc) < 0)
         goto done;
@@ -1110,6 +1114,7 @@ static int run_pairs(run_ctx_t *c, int item)
         int r = run_pair(c, q);
         if (r < 0)
             return r;
+        sc_failpoint("pair", q); /* tests: a node lost in the pair phase */
     }
     return 0;
 }
