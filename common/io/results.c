@@ -500,7 +500,9 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
     snprintf(r->path, sizeof r->path, "%s", path);
     fapl = open_fapl(comm);
     H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDWR, fapl); } H5E_END_TRY;
-    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume", path);
+    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume: it is not a "
+          "readable HDF5 file (truncated or corrupted?). It was left untouched; move it away, or "
+          "run with --force instead of --resume to start the run again", path);
     CHECK_RC(check_strings(r->file, "images/id", L->image_ids, L->n_images, path));
     CHECK_RC(check_strings(r->file, "variants/name", L->variant_names, L->n_variants, path));
     CHECK_RC(check_strings(r->file, "methods/name", L->method_names, L->n_methods, path));
