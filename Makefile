@@ -5,6 +5,7 @@
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
+#   make fuzz       fuzz every parser FUZZ_SECONDS each (tests/fuzz/README.md)
 
 SHELL := /bin/bash
 CC ?= gcc
@@ -18,7 +19,8 @@ DEPS_BUILD := gcc make pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
               protobuf-c-compiler libonnx-dev
 DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-h5py \
               python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck \
-              slurmd slurmctld slurm-client munge libpmix-dev chromium
+              slurmd slurmctld slurm-client munge libpmix-dev chromium \
+              clang libclang-rt-14-dev
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
@@ -116,7 +118,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 
 # Test tiers. tests/run_tests.sh runs every binary and script, sums their
 # "N passed, N failed" lines and prints the TOTAL line last.
-test: build/.deps-test $(BIN) $(TEST_BIN)
+test: build/.deps-test $(BIN) $(TEST_BIN) fuzz-build
 	@BUILD=$(BUILD) bash tests/run_tests.sh $(TEST_BIN)
 
 test-unit: $(BIN) $(TEST_BIN)

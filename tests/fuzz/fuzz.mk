@@ -1,6 +1,7 @@
 # fuzz.mk - libFuzzer harnesses of the parsers (included by the Makefile).
 #
 #   make fuzz-build                  build/fuzz/fuzz_<harness>, clang with ASan + UBSan
+#   make test-fuzz                   the fuzz tier of make test alone (tests/fuzz/test_fuzz.sh)
 #   make fuzz [FUZZ_SECONDS=600]     run every harness for FUZZ_SECONDS each, one at a
 #            [FUZZ_HARNESSES="job png"]  time, at nice 19; new inputs go to build/fuzz/corpus
 #
@@ -20,8 +21,11 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/gen/onnx.
 FUZZ_LIB := $(FUZZ_BUILD)/libsalcheck.a
 FUZZ_BIN := $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build test-fuzz
 fuzz-build: $(FUZZ_BIN)
+
+test-fuzz: $(FUZZ_BIN)
+	@BUILD=$(BUILD) TIERS=fuzz bash tests/run_tests.sh
 
 $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c: | $(DEPS_STAMP)
 	@mkdir -p $(FUZZ_BUILD)/gen

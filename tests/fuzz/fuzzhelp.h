@@ -10,6 +10,7 @@
 #ifndef FUZZHELP_H
 #define FUZZHELP_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,19 +20,44 @@
 
 #include "sc.h"
 
+static char fuzz_dir_path[512];
+
+/* Remove the scratch directory and what the harness wrote in it (one level of
+ * subdirectories), at exit. */
+static void fuzz_dir_remove(void)
+{
+    char path[1024];
+    const char *subdirs[2] = {"data", ""};
+    for (int k = 0; k < 2; k++) {
+        char dir[700];
+        snprintf(dir, sizeof dir, "%s%s%s", fuzz_dir_path, subdirs[k][0] ? "/" : "", subdirs[k]);
+        DIR *d = opendir(dir);
+        for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d)) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                unlink(path);
+            }
+        }
+        if (d)
+            closedir(d);
+        rmdir(dir);
+    }
+}
+
 /* The private scratch directory of this process (created once, never NULL). */
 static inline const char *fuzz_dir(void)
 {
-    static char dir[512];
-    if (!dir[0]) {
+    if (!fuzz_dir_path[0]) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/salcheck-fuzz-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-        if (!mkdtemp(dir)) {
+        snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/salcheck-fuzz-XXXXXX",
+                 tmp && tmp[0] ? tmp : "/tmp");
+        if (!mkdtemp(fuzz_dir_path)) {
             perror("salcheck fuzz: mkdtemp");
             abort();
         }
+        atexit(fuzz_dir_remove);
     }
-    return dir;
+    return fuzz_dir_path;
 }
 
 /* dir/name as a path in buf. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2086 # ok/bad always succeed; $CHECK/$FAULT are "python3 script"
 # test_faults.sh - injected faults on tests/mpi/fault.ini, each with its exact
 # message and exit status, and nothing finished lost:
 #   a corrupt map cell (checksum), the results file's disk full (tmpfs),
@@ -134,7 +135,7 @@ expect "all images not PNG: refused before computing" 1 badimg.log "badimg/label
 "$SALCHECK" run trunc.ini --out trunc.h5 --progress 0 > trunc.log 2>&1; rc=$?
 expect "all images truncated: every item fails" 1 trunc.log "21 work items failed (see the errors above); their cells are not done. Fix the cause and continue with --resume" $rc
 grep -qF "image 'trunc/images/phantom-000045.png': corrupt or truncated PNG" trunc.log && ok "the truncated image is named" || bad "truncated image named"
-[ "$($FAULT done trunc.h5)" = "0 0" ] && ok "no cell marked done from a truncated image" || bad "cells marked done from truncated images"
+[ "$($FAULT "done" trunc.h5)" = "0 0" ] && ok "no cell marked done from a truncated image" || bad "cells marked done from truncated images"
 
 # 6. a rank out of memory: one image too large for the address-space limit of every rank
 cp -r phantom big && "$PY" - <<'EOF'
@@ -172,7 +173,7 @@ py_check "map-phase kill: the resumed run equals the clean run" $CHECK equal cle
 
 SALCHECK_FAILPOINT=pair:10 "$SALCHECK" run fault.ini --out kpair.h5 --progress 0 > kpair.log 2>&1; rc=$?
 expect "root killed in the pair phase" 137 kpair.log "failpoint pair:10: killed" $rc
-[ "$($FAULT done kpair.h5)" = "21 11" ] && ok "pair-phase kill: every cell and the first 11 pairs were done" || bad "pair-phase kill: done counts $($FAULT done kpair.h5)"
+[ "$($FAULT "done" kpair.h5)" = "21 11" ] && ok "pair-phase kill: every cell and the first 11 pairs were done" || bad "pair-phase kill: done counts $($FAULT "done" kpair.h5)"
 "$SALCHECK" run fault.ini --out kpair.h5 --resume --progress 0 > kpair2.log 2>&1; rc=$?
 [ "$rc" -eq 0 ] && grep -qF "21 cells (21 done)" kpair2.log && ok "resume after the pair-phase kill recomputes no cell" || bad "resume after pair-phase kill (exit $rc)"
 py_check "pair-phase kill: the resumed run equals the clean run" $CHECK equal clean.h5 kpair.h5
