@@ -12,7 +12,8 @@
 FUZZ_CC ?= clang
 FUZZ_BUILD := build/fuzz
 FUZZ_SECONDS ?= 600
-FUZZ_HARNESSES ?= job png onnx modelfile results rsna siim
+# every tests/fuzz/fuzz_<name>.c is a harness (a new reader: add fuzz_<name>.c and corpus/<name>/)
+FUZZ_HARNESSES ?= $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CPPFLAGS := -Icommon -Iworkers -Itests/fuzz -I$(FUZZ_BUILD)/gen -DSALCHECK_REQUIRE_ONNX
 FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -O1 -g -Wall -Wextra \

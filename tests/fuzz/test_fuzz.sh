@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
 FUZZ=build/fuzz
 SECONDS_EACH=${FUZZ_TEST_SECONDS:-4}
-HARNESSES=${FUZZ_HARNESSES:-job png onnx modelfile results rsna siim}
+HARNESSES=${FUZZ_HARNESSES:-$(for f in tests/fuzz/fuzz_*.c; do f=${f##*/fuzz_}; echo "${f%.c}"; done)}
 work=$BUILD/test-fuzz
 rm -rf "$work" && mkdir -p "$work/artifacts" || exit 2
 cat tests/lsan.supp tests/fuzz/hdf5.supp > "$work/lsan.supp"
