@@ -914,6 +914,11 @@ static int unsupported(importer_t *im, const onnx_node_t *nd, const char *what)
 static int window_pads(importer_t *im, const onnx_node_t *nd, const nn_node_t *src, int kh,
                        int kw, int sh, int sw, int pad[4])
 {
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1) {
+        SC_ERROR("%s: node '%s' (%s): kernel %dx%d with strides %dx%d: both must be positive",
+                 im->source, node_label(nd), nd->op_type, kh, kw, sh, sw);
+        return SC_ERR_FORMAT;
+    }
     char auto_pad[32];
     attr_string(nd, "auto_pad", auto_pad, sizeof auto_pad, "NOTSET");
     long p[4] = {0, 0, 0, 0};
