@@ -24,15 +24,15 @@ for h in "$@"; do
     log=$out/logs/$h.log
     t0=$(date +%s)
     # a copy, so that rebuilding during a long run does not touch the running binary
-    mkdir -p "$out/run" && cp "$out/fuzz_$h" "$out/run/fuzz_$h" || { failed=1; continue; }
+    if ! { mkdir -p "$out/run" && cp "$out/fuzz_$h" "$out/run/fuzz_$h"; }; then failed=1; continue; fi
     nice -n 19 "$out/run/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2560 \
         -print_final_stats=1 -artifact_prefix="$out/artifacts/$h/" \
         "$out/corpus/$h" "tests/fuzz/corpus/$h" > "$log" 2>&1
     rc=$?
     t1=$(date +%s)
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
-    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
-    units=$(ls "$out/corpus/$h" | wc -l)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    units=$(find "$out/corpus/$h" -type f | wc -l)
     if [ "$rc" -eq 0 ]; then result="no crash, leak or UBSan report"; else
         result="FAILED (exit $rc): $(grep -m1 -E 'ERROR: |runtime error|SUMMARY' "$log"), see $log"; failed=1; fi
     line="$(date -u +%F) $h: ${execs:-?} executions in $((t1 - t0)) s (${rate:-?}/s), corpus $units new inputs; $result"
