@@ -10,6 +10,7 @@
 #   make container  the Debian 12 container image (podman, debootstrap; slurm/README.md)
 #   make PREFIX=DIR install   salcheck, its job files and Slurm scripts under DIR (no root
 #                   needed; dependencies through pkg-config, README "Installing without root")
+#   make fuzz       fuzz every parser FUZZ_SECONDS each (tests/fuzz/README.md)
 
 SHELL := /bin/bash
 CC ?= gcc
@@ -23,7 +24,8 @@ DEPS_BUILD := gcc make pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
               protobuf-c-compiler libonnx-dev
 DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-h5py \
               python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck \
-              slurmd slurmctld slurm-client munge libpmix-dev chromium iproute2
+              slurmd slurmctld slurm-client munge libpmix-dev chromium iproute2 \
+              clang libclang-rt-14-dev
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
@@ -40,7 +42,7 @@ endif
 MPI_PC ?= ompi-c
 HDF5_PC ?= $(shell pkg-config --exists hdf5-openmpi 2>/dev/null && echo hdf5-openmpi || echo hdf5)
 BLAS_PC ?= openblas
-PKGS := $(MPI_PC) $(HDF5_PC) $(BLAS_PC) libpng inih libprotobuf-c
+PKGS := $(MPI_PC) $(HDF5_PC) $(BLAS_PC) libpng inih libprotobuf-c zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -143,7 +145,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 
 # Test tiers. tests/run_tests.sh runs every binary and script, sums their
 # "N passed, N failed" lines and prints the TOTAL line last.
-test: build/.deps-test $(BIN) $(TEST_BIN)
+test: build/.deps-test $(BIN) $(TEST_BIN) fuzz-build
 	@BUILD=$(BUILD) bash tests/run_tests.sh $(TEST_BIN)
 
 test-unit: $(BIN) $(TEST_BIN)
@@ -200,6 +202,9 @@ install: $(BIN)
 
 clean:
 	rm -rf build
+
+# Fuzz harnesses of the parsers: make fuzz-build, make fuzz (tests/fuzz/README.md).
+include tests/fuzz/fuzz.mk
 
 -include $(LIB_OBJ:.o=.d) $(DRV_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/obj/tests/unit/%.d) \
          $(BENCH_SRC:bench/%.c=$(BUILD)/obj/bench/%.d)

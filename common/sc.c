@@ -4,6 +4,7 @@
 
 #include "sc.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,4 +78,20 @@ double sc_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void sc_failpoint(const char *name, long index)
+{
+    const char *spec = getenv("SALCHECK_FAILPOINT");
+    if (!spec || !*spec)
+        return;
+    char want[160];
+    snprintf(want, sizeof want, "%s:%ld", name, index);
+    size_t n = strlen(want);
+    if (strncmp(spec, want, n) != 0 || (spec[n] != 0 && spec[n] != '@'))
+        return;
+    if (spec[n] == '@' && atoi(spec + n + 1) != (g_log_rank < 0 ? 0 : g_log_rank))
+        return;
+    fprintf(stderr, "salcheck: failpoint %s: killed\n", spec);
+    raise(SIGKILL);
 }

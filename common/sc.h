@@ -79,4 +79,14 @@ void sc_free(void *ptr);
 /* Wall clock in seconds (monotonic). */
 double sc_now(void);
 
+/*
+ * Fault injection for the tests (tests/mpi/test_faults.sh): when the
+ * environment variable SALCHECK_FAILPOINT is "NAME:INDEX" or
+ * "NAME:INDEX@RANK" and names this point (and this process's logger rank),
+ * the process kills itself with SIGKILL here, as a node failure would.
+ * Points: "cell:Q" (cell Q = v*N+i written, its done flag not yet), "pair:P"
+ * (pair P written), "summary:0" (part of /summary written). Unset: one getenv.
+ */
+void sc_failpoint(const char *name, long index);
+
 #endif /* SC_H */

@@ -3,7 +3,8 @@
  *
  * Results file: when and how it was made, the plan's size, how far the run
  * got (cells and pairs done, per variant), whether /summary is there; --job
- * prints the job file that made it. Model file: architecture, input
+ * prints the job file that made it; --verify recomputes the checksum of every
+ * finished cell and lists the corrupt ones (exit status 1 when there are). Model file: architecture, input
  * convention, blocks, parameter count and provenance. Serial; rank 0 only.
  */
 #include <hdf5.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/results.h"
 #include "nn/modelfile.h"
 #include "nn/zoo.h"
 #include "sc.h"
@@ -119,6 +121,70 @@ static int info_results(const char *path, hid_t f, int show_job)
     return CLI_OK;
 }
 
+/* --verify: every finished cell against its checksum. CLI_OK when all match. */
+static int info_verify(const char *path)
+{
+    results_t *r = NULL;
+    uint8_t *done = NULL, *bad = NULL;
+    char *ids = NULL, *vnames = NULL;
+    int status = CLI_FAIL_ALL;
+    if (results_open_readonly(path, &r) < 0)
+        goto cleanup;
+    if (!results_has_checksums(r)) {
+        printf("  checksums: none (made by an older salcheck): nothing to verify\n");
+        status = CLI_OK;
+        goto cleanup;
+    }
+    int V, N;
+    results_dims(r, &V, &N);
+    done = calloc((size_t)V * N + 1, 1);
+    bad = calloc((size_t)V * N + 1, 1);
+    if (!done || !bad || results_read_done(r, done, NULL) < 0)
+        goto cleanup;
+    double t0 = sc_now();
+    int n_bad = results_verify_cells(r, done, bad);
+    if (n_bad < 0)
+        goto cleanup;
+    long n_done = 0;
+    for (long q = 0; q < (long)V * N; q++)
+        n_done += done[q] != 0;
+    /* names for the report */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    size_t iw = 0, vw = 0;
+    const char *sets[2] = {"images/id", "variants/name"};
+    char **bufs[2] = {&ids, &vnames};
+    size_t *widths[2] = {&iw, &vw};
+    for (int k = 0; k < 2 && f >= 0; k++) {
+        hid_t d = H5Dopen2(f, sets[k], H5P_DEFAULT), t = H5Dget_type(d);
+        *widths[k] = H5Tget_size(t);
+        *bufs[k] = calloc((size_t)(k ? V : N) + 1, *widths[k] + 1);
+        if (*bufs[k])
+            H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *bufs[k]);
+        H5Tclose(t);
+        H5Dclose(d);
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    for (long q = 0; q < (long)V * N; q++)
+        if (bad[q])
+            printf("  corrupt: cell (variant %.*s, image %.*s) does not match its checksum\n",
+                   (int)vw, vnames ? vnames + (q / N) * vw : "?", (int)iw,
+                   ids ? ids + (q % N) * iw : "?");
+    printf("  checksums: %ld finished cells verified in %.1f s, %d corrupt%s\n", n_done,
+           sc_now() - t0, n_bad,
+           n_bad ? ": 'salcheck run JOB --out FILE --resume' computes them again" : "");
+    status = n_bad ? CLI_FAIL_ALL : CLI_OK;
+cleanup:
+    if (status != CLI_OK && !bad)
+        SC_ERROR("'%s': the checksums could not be verified", path);
+    results_close(r);
+    free(done);
+    free(bad);
+    free(ids);
+    free(vnames);
+    return status;
+}
+
 /* Provenance attributes of a model file (those not printed above). */
 static herr_t print_provenance(hid_t loc, const char *key, const H5A_info_t *info, void *data)
 {
@@ -169,15 +235,19 @@ int cmd_info(int argc, char **argv)
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *path = NULL;
-    int show_job = 0;
+    int show_job = 0, verify = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             if (rank == 0)
-                printf("usage: salcheck info FILE.h5 [--job]\n\nDescribes a results file (plan, "
-                       "progress, the job that made it with --job) or a model file.\n");
+                printf("usage: salcheck info FILE.h5 [--job] [--verify]\n\nDescribes a results "
+                       "file (plan, progress, the job that made it with --job) or a model file.\n"
+                       "--verify recomputes the checksum of every finished cell of a results file\n"
+                       "and lists the corrupt ones (exit status 1 when there are).\n");
             return CLI_OK;
         } else if (!strcmp(argv[i], "--job")) {
             show_job = 1;
+        } else if (!strcmp(argv[i], "--verify")) {
+            verify = 1;
         } else if (!path) {
             path = argv[i];
         } else {
@@ -188,7 +258,7 @@ int cmd_info(int argc, char **argv)
     }
     if (!path) {
         if (rank == 0)
-            fprintf(stderr, "usage: salcheck info FILE.h5 [--job]\n");
+            fprintf(stderr, "usage: salcheck info FILE.h5 [--job] [--verify]\n");
         return CLI_FAIL_ALL;
     }
     if (rank != 0)
@@ -208,6 +278,8 @@ int cmd_info(int argc, char **argv)
     } else {
         rc = info_results(path, f, show_job);
         H5Fclose(f);
+        if (rc == CLI_OK && verify)
+            rc = info_verify(path);
     }
     return rc;
 }

@@ -37,6 +37,7 @@
 #include "phantom/phantom.h"
 #include "plan.h"
 #include "rng.h"
+#include "run_verify.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "train/train.h"
@@ -197,6 +198,7 @@ typedef struct run_ctx {
     double cells_done, maps_done;
     int failed_items;
     int rank_progress;
+    int write_failed;          /* the results file refused a write (disk full...): take no more items */
     double t_compute, t_write, t_read; /* seconds, this rank */
     dataset_options_t dopt;            /* the job's data set options (training uses them too) */
     int skip_engine;                   /* bench: cells stored without computing (--skip-engine) */
@@ -295,9 +297,24 @@ static int run_cell(run_ctx_t *c, int v, int i)
     }
     double t1 = sc_now();
     c->t_compute += t1 - t0;
-    CHECK_RC(results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target, t1 - t0,
-                                c->rank));
-    CHECK_RC(results_mark_done(c->res, v, i));
+    {
+        int w = results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target, t1 - t0,
+                                   c->rank);
+        if (w == 0) {
+            sc_failpoint("cell", (long)v * p->n_images + i); /* tests: data written, flag not */
+            w = results_mark_done(c->res, v, i);
+        }
+        if (w < 0) {
+            /* the file, not this cell, is the problem: this rank stops taking items */
+            if (!c->write_failed)
+                SC_ERROR("the results file cannot be written (see above): this rank takes no "
+                         "more items; finished cells are kept. Free space or fix the file "
+                         "system, then continue with --resume");
+            c->write_failed = 1;
+            rc = w;
+            goto cleanup;
+        }
+    }
     c->t_write += sc_now() - t1;
 cleanup:
     if (rc < 0)
@@ -421,7 +438,8 @@ static void progress_line(const sched_t *s, int done, double cost_done, double u
  * current one, so the answer is there when it finishes, even when the root
  * was busy with an item of its own in between.
  *
- * A worker's message is {finished item or -1, stop flag, failed flag,
+ * A worker's message is {finished item or -1, stop flag (1: a signal, 2: the
+ * results file refused a write, so no more items go out), failed flag,
  * returned item or -1} and always gets one answer: the next item, or -1. The
  * root counts the items each worker holds; a worker is finished when it is
  * answered -1 holding none. A worker stopped by a signal returns the item it
@@ -434,14 +452,17 @@ static int schedule(run_ctx_t *c, const sched_t *s)
     const double t0 = sc_now();
     double last = t0, cost_done = 0.0, units_done = 0.0;
     int done = 0, failed = 0, stop = 0, root_items = 0;
+    int halt = 0; /* a rank cannot write: hand out no more */
     if (c->rank == 0) {
         int front = 0, back = s->n, active = c->size - 1;
         int *held = calloc((size_t)c->size, sizeof(int));
         if (!held)
             stop = 1, failed++;
-        while (held && (active > 0 || (front < back && !stop))) {
+        while (held && (active > 0 || (front < back && !stop && !halt))) {
             if (g_stop)
                 stop = 1;
+            if (c->write_failed)
+                halt = 1;
             int flag = 0;
             MPI_Status st;
             /* Twice: after a long item, the first probe's progress call is
@@ -449,7 +470,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
              * probe tests before it progresses). */
             for (int k = 0; k < 2 && active > 0 && !flag; k++)
                 MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &flag, &st);
-            if (!flag && (front >= back || stop || !c->root_computes) && active > 0) {
+            if (!flag && (front >= back || stop || halt || !c->root_computes) && active > 0) {
                 MPI_Probe(MPI_ANY_SOURCE, TAG_REQUEST, c->comm, &st);
                 flag = 1;
             }
@@ -467,16 +488,18 @@ static int schedule(run_ctx_t *c, const sched_t *s)
                 }
                 if (msg[3] >= 0)
                     held[src]--;
-                if (msg[1])
+                if (msg[1] == 1)
                     stop = 1;
+                else if (msg[1] == 2)
+                    halt = 1;
                 failed += msg[2];
-                int next = (!stop && front < back) ? front++ : -1;
+                int next = (!stop && !halt && front < back) ? front++ : -1;
                 if (next >= 0)
                     held[src]++;
                 MPI_Send(&next, 1, MPI_INT, src, TAG_ITEM, c->comm);
                 if (next < 0 && held[src] == 0)
                     active--;
-            } else if (!stop && front < back && c->root_computes) {
+            } else if (!stop && !halt && front < back && c->root_computes) {
                 int item = --back;
                 root_items++;
                 if (s->fn(c, item) < 0)
@@ -503,24 +526,24 @@ static int schedule(run_ctx_t *c, const sched_t *s)
         MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
         MPI_Recv(&cur, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
         if (cur >= 0) {
-            msg[1] = g_stop ? 1 : 0;
+            msg[1] = g_stop ? 1 : c->write_failed ? 2 : 0;
             MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
             MPI_Irecv(&ahead, 1, MPI_INT, 0, TAG_ITEM, c->comm, &req);
         }
         while (cur >= 0) {
-            const int skipped = g_stop != 0; /* a skipped item is returned unstarted */
+            const int skipped = g_stop || c->write_failed; /* returned unstarted */
             int r = skipped ? 0 : s->fn(c, cur);
             MPI_Wait(&req, MPI_STATUS_IGNORE);
             msg[0] = skipped ? -1 : cur;
             msg[3] = skipped ? cur : -1;
-            msg[1] = g_stop ? 1 : 0;
+            msg[1] = g_stop ? 1 : c->write_failed ? 2 : 0;
             msg[2] = r < 0 ? 1 : 0;
-            if (g_stop && ahead >= 0) {
+            if ((g_stop || c->write_failed) && ahead >= 0) {
                 /* hand back the item held ahead with this message's answer */
                 MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
                 int x;
                 MPI_Recv(&x, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
-                int back_msg[4] = {-1, 1, 0, ahead};
+                int back_msg[4] = {-1, msg[1], 0, ahead};
                 MPI_Send(back_msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
                 MPI_Recv(&x, 1, MPI_INT, 0, TAG_ITEM, c->comm, MPI_STATUS_IGNORE);
                 break;
@@ -758,10 +781,12 @@ int cmd_run(int argc, char **argv)
         goto done;
     for (int j = 0; j < job->n_models && rc >= 0; j++) {
         rc = modelfile_load(job->models[j].file, &c->models[j]);
+        const char *ext = strrchr(job->models[j].file, '.');
         if (rc < 0)
-            SC_ERROR("%s:%d: model '%s': cannot load '%s' (an ONNX file must be converted first: "
-                     "salcheck import MODEL.onnx -o MODEL.h5)", job->path, job->models[j].line,
-                     job->models[j].name, job->models[j].file);
+            SC_ERROR("%s:%d: model '%s': cannot load '%s'%s", job->path, job->models[j].line,
+                     job->models[j].name, job->models[j].file,
+                     ext && !strcmp(ext, ".onnx") ? " (an ONNX file must be converted first: "
+                                                    "salcheck import MODEL.onnx -o MODEL.h5)" : "");
     }
     if (all_ok(c->comm, rc) < 0)
         goto done;
@@ -928,6 +953,8 @@ int cmd_run(int argc, char **argv)
         rc = SC_ERR_NOMEM;
     if (rc >= 0 && resume)
         rc = results_read_done(c->res, done, pair_done);
+    if (rc >= 0 && resume) /* corrupt finished cells are reported and computed again */
+        rc = run_verify_resumed(c->res, p, done, out, c->comm);
     if (all_ok(c->comm, rc) < 0)
         goto close;
     {
@@ -1079,6 +1106,7 @@ static int run_pairs(run_ctx_t *c, int item)
         int r = run_pair(c, q);
         if (r < 0)
             return r;
+        sc_failpoint("pair", q); /* tests: a node lost in the pair phase */
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run_tests.sh - run test binaries and tier scripts; sum their "N passed, N failed" lines.
 #
-# Usage: BUILD=build [TIERS="unit mpi"] tests/run_tests.sh BIN...
+# Usage: BUILD=build [TIERS="unit mpi fuzz"] tests/run_tests.sh BIN...
 # Every binary and every tests/<tier>/test_*.sh prints "N passed, N failed" as
 # its last such line. A program that exits non-zero without that line counts as
 # one failure. The last line is "TOTAL: N passed, N failed"; the exit status is
@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
-TIERS=${TIERS:-unit mpi slurm cluster}
+TIERS=${TIERS:-unit mpi fuzz slurm cluster}
 export BUILD SALCHECK=${SALCHECK:-$BUILD/salcheck} OPENBLAS_NUM_THREADS=1
 # Sanitizer builds (make SAN=1): Open MPI's own one-time allocations are
 # suppressed (tests/lsan.supp; full malloc stacks, since those libraries have

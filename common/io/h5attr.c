@@ -57,6 +57,9 @@ int h5attr_read_str(hid_t obj, const char *key, char *buf, size_t len)
             size_t size = H5Tget_size(ftype);
             char *tmp = calloc(size + 1, 1);
             H5Tset_size(mtype, size);
+            /* null-padded in memory: a NULLPAD file string that fills its size (what h5py
+             * writes for numpy bytes) keeps its last character; tmp has the terminator */
+            H5Tset_strpad(mtype, H5T_STR_NULLPAD);
             if (tmp && H5Aread(attr, mtype, tmp) >= 0) {
                 snprintf(buf, len, "%s", tmp);
                 rc = 0;

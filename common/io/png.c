@@ -19,6 +19,7 @@
 
 typedef struct png_err_ctx {
     char msg[256];
+    int nomem;                  /* the decode buffers could not be allocated */
 } png_err_ctx_t;
 
 static void png_on_error(png_structp png, png_const_charp msg)
@@ -93,7 +94,7 @@ int png_probe(const char *path, int *w, int *h, char *why, int why_size)
     FILE *fp = png_open_checked(path, why, why_size, &rc);
     if (!fp)
         return rc;
-    png_err_ctx_t ctx = {""};
+    png_err_ctx_t ctx = {"", 0};
     rc = png_read_header(fp, w, h, &ctx);
     fclose(fp);
     if (rc == SC_ERR_FORMAT)
@@ -122,7 +123,7 @@ int png_read_gray(const char *path, int *w, int *h, float **pixels)
         SC_ERROR("image '%s': %s", path, why);
         return rc;
     }
-    png_err_ctx_t ctx = {""};
+    png_err_ctx_t ctx = {"", 0};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     /* Buffers allocated after setjmp: volatile so their values survive the longjmp. */
@@ -141,6 +142,10 @@ int png_read_gray(const char *path, int *w, int *h, float **pixels)
         sc_free(raw);
         sc_free(rows);
         sc_free(out);
+        if (ctx.nomem) {
+            SC_ERROR("image '%s': out of memory: %s", path, ctx.msg);
+            return SC_ERR_NOMEM;
+        }
         SC_ERROR("image '%s': corrupt or truncated PNG (libpng: %s)", path, ctx.msg);
         return SC_ERR_FORMAT;
     }
@@ -168,8 +173,9 @@ int png_read_gray(const char *path, int *w, int *h, float **pixels)
     rows = sc_calloc((size_t)height, sizeof(png_bytep));
     out = sc_calloc((size_t)width * height, sizeof(float));
     if (!raw || !rows || !out) {
-        snprintf(ctx.msg, sizeof ctx.msg, "image of %ux%u too large for memory", (unsigned)width,
-                 (unsigned)height);
+        snprintf(ctx.msg, sizeof ctx.msg, "%ux%u pixels need %.0f MB to decode", (unsigned)width,
+                 (unsigned)height, ((double)height * rowbytes + (double)width * height * 4) / 1048576.0);
+        ctx.nomem = 1;
         png_longjmp(png, 1);
     }
     for (png_uint_32 y = 0; y < height; y++)
@@ -214,7 +220,7 @@ static int png_write8(const char *path, int w, int h, const uint8_t *pixels, int
         SC_ERROR("cannot write '%s': %s", path, strerror(errno));
         return SC_ERR_IO;
     }
-    png_err_ctx_t ctx = {""};
+    png_err_ctx_t ctx = {"", 0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {

@@ -8,12 +8,15 @@
  */
 #include "io/results.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "io/h5hints.h"
 #include "sc.h"
@@ -38,8 +41,11 @@ struct results {
     hid_t *metrics;             /* [K] */
     hid_t *sims;                /* [S] */
     hid_t logits, target, done, seconds, rankd, pair_done;
+    hid_t checksum;             /* /status/checksum, or -1 in a file made before checksums */
     uint16_t *half;             /* [H*W] conversion buffer */
     double *column;             /* [max(M)] metric column buffer */
+    float *cell;                /* [max(H*W, classes)] read-back buffer of the verifier */
+    char path[1024];            /* for messages */
 };
 
 static const char *exp_names[RESULTS_EXP_COUNT] = {"cascading", "independent", "untrained",
@@ -257,13 +263,15 @@ static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
     r->classes = L->classes;
     r->maps_kind = L->maps;
     r->file = r->logits = r->target = r->done = r->seconds = r->rankd = r->pair_done = -1;
+    r->checksum = -1;
     r->f16 = make_f16();
     r->maps = calloc((size_t)L->n_methods + 1, sizeof(hid_t));
     r->metrics = calloc((size_t)L->n_metrics + 1, sizeof(hid_t));
     r->sims = calloc((size_t)L->n_sims + 1, sizeof(hid_t));
     r->half = calloc((size_t)L->h * L->w, sizeof(uint16_t));
     r->column = calloc((size_t)L->n_methods + 1, sizeof(double));
-    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column) {
+    r->cell = calloc((size_t)L->h * L->w + (size_t)L->classes + 1, sizeof(float));
+    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column || !r->cell) {
         results_close(r);
         return NULL;
     }
@@ -276,6 +284,35 @@ static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
     return r;
 }
 
+/*
+ * /status/checksum [V,N] uint32: the CRC-32 (zlib's crc32, the one Python's
+ * zlib.crc32 computes) of a cell's bytes as stored, little endian, in this
+ * order: /maps/<method>[v,i] for every method of /methods/name (float32 or
+ * float16; absent with maps = none), /metrics/<metric>[:,v,i] for every
+ * metric named in the attribute `metrics`, /scores/logits[v,i],
+ * /scores/target[v,i]. 0 until the cell is written. Collective.
+ */
+static int checksum_attrs(hid_t d, const results_layout_t *L)
+{
+    char *names = calloc((size_t)L->n_metrics + 1, 64);
+    if (!names)
+        return SC_ERR_NOMEM;
+    size_t len = 0;
+    for (int k = 0; k < L->n_metrics; k++)
+        len += (size_t)snprintf(names + len, (size_t)(L->n_metrics + 1) * 64 - len, "%s%s",
+                                k ? "," : "", L->metric_names[k]);
+    int rc = attr_str(d, "metrics", names) < 0 ||
+                     attr_str(d, "definition",
+                              "CRC-32 (zlib) of the cell's stored bytes, little endian: maps of "
+                              "every method in /methods/name order, then /metrics/<k>[:, v, i] "
+                              "for k in the attribute metrics, then /scores/logits[v, i] and "
+                              "/scores/target[v, i]") < 0
+                 ? SC_ERR_H5
+                 : 0;
+    free(names);
+    return rc;
+}
+
 int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, results_t **out)
 {
     int rc = 0;
@@ -283,6 +320,7 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
     *out = NULL;
     results_t *r = results_alloc(L, comm);
     CHECK_ALLOC(r);
+    snprintf(r->path, sizeof r->path, "%s", path);
     const int root = r->rank == 0;
     fapl = open_fapl(comm);
     H5E_BEGIN_TRY { r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl); } H5E_END_TRY;
@@ -393,8 +431,10 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
     r->seconds = create_ds(g, "seconds", H5T_IEEE_F64LE, 2, (hsize_t[]){V, N}, 1, 0);
     r->rankd = create_ds(g, "rank", H5T_STD_I32LE, 2, (hsize_t[]){V, N}, 0, 1);
     r->pair_done = create_ds(g, "pair_done", H5T_STD_U8LE, 1, (hsize_t[]){P}, 0, 1);
-    CHECK_H5(r->done < 0 || r->seconds < 0 || r->rankd < 0 || r->pair_done < 0 ? -1 : 0,
-             "create /status");
+    r->checksum = create_ds(g, "checksum", H5T_STD_U32LE, 2, (hsize_t[]){V, N}, 0, 1);
+    CHECK_H5(r->done < 0 || r->seconds < 0 || r->rankd < 0 || r->pair_done < 0 ||
+             r->checksum < 0 ? -1 : 0, "create /status");
+    CHECK_RC(checksum_attrs(r->checksum, L));
     H5Gclose(g);
     g = -1;
     /* metadata on disk before any worker writes, so a killed run leaves a valid file */
@@ -457,9 +497,12 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
     *out = NULL;
     results_t *r = results_alloc(L, comm);
     CHECK_ALLOC(r);
+    snprintf(r->path, sizeof r->path, "%s", path);
     fapl = open_fapl(comm);
     H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDWR, fapl); } H5E_END_TRY;
-    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume", path);
+    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume: it is not a "
+          "readable HDF5 file (truncated or corrupted?). It was left untouched; move it away, or "
+          "run with --force instead of --resume to start the run again", path);
     CHECK_RC(check_strings(r->file, "images/id", L->image_ids, L->n_images, path));
     CHECK_RC(check_strings(r->file, "variants/name", L->variant_names, L->n_variants, path));
     CHECK_RC(check_strings(r->file, "methods/name", L->method_names, L->n_methods, path));
@@ -493,6 +536,23 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
         H5Sclose(s);
         CHECK(np == L->n_pairs, SC_ERR_FORMAT, "'%s' plans %lld pairs, this job %d: made by "
               "another job", path, (long long)np, L->n_pairs);
+        s = H5Dget_space(r->done);
+        np = H5Sget_simple_extent_npoints(s);
+        H5Sclose(s);
+        CHECK(np == (hssize_t)L->n_variants * L->n_images, SC_ERR_FORMAT,
+              "'%s': /status/done has %lld cells, the plan %lld: made by another job", path,
+              (long long)np, (long long)L->n_variants * L->n_images);
+    }
+    /* files made before checksums have none: their cells are not verified */
+    if (H5Lexists(r->file, "status/checksum", H5P_DEFAULT) > 0) {
+        r->checksum = H5Dopen2(r->file, "status/checksum", H5P_DEFAULT);
+        CHECK_H5(r->checksum, "'%s': open /status/checksum", path);
+        hid_t s = H5Dget_space(r->checksum);
+        hssize_t np = H5Sget_simple_extent_npoints(s);
+        H5Sclose(s);
+        CHECK(np == (hssize_t)L->n_variants * L->n_images, SC_ERR_FORMAT,
+              "'%s': /status/checksum has %lld cells, the plan %lld", path, (long long)np,
+              (long long)L->n_variants * L->n_images);
     }
     *out = r;
     r = NULL;
@@ -502,6 +562,169 @@ cleanup:
     if (r)
         results_close(r);
     return rc;
+}
+
+/* A fixed-length string dataset as a NUL-terminated array of count items of
+ * `width` bytes + 1 (caller frees). NULL when absent or unreadable. */
+static char *read_strings(hid_t file, const char *name, int *count, size_t *width)
+{
+    hid_t d = -1, t = -1, s = -1;
+    char *buf = NULL;
+    H5E_BEGIN_TRY { d = H5Dopen2(file, name, H5P_DEFAULT); } H5E_END_TRY;
+    if (d < 0)
+        return NULL;
+    s = H5Dget_space(d);
+    t = H5Dget_type(d);
+    hssize_t n = H5Sget_simple_extent_npoints(s);
+    size_t w = H5Tget_size(t);
+    if (n >= 0 && n < (1 << 24) && w > 0 && w < 4096 && H5Tget_class(t) == H5T_STRING &&
+        !H5Tis_variable_str(t)) {
+        char *raw = calloc((size_t)n + 1, w);
+        buf = calloc((size_t)n + 1, w + 1);
+        if (raw && buf && (n == 0 || H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0)) {
+            for (hssize_t k = 0; k < n; k++)
+                memcpy(buf + (size_t)k * (w + 1), raw + (size_t)k * w, w);
+            *count = (int)n;
+            *width = w + 1;
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+        free(raw);
+    }
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return buf;
+}
+
+int results_open_readonly(const char *path, results_t **out)
+{
+    int rc = 0;
+    hid_t file = -1, d = -1, s = -1;
+    char *images = NULL, *variants = NULL, *methods = NULL, *metric_text = NULL;
+    const char *method_names[256], *metric_names[64];
+    size_t iw = 0, vw = 0, mw = 0;
+    results_layout_t L;
+    memset(&L, 0, sizeof L);
+    *out = NULL;
+    H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(file >= 0, SC_ERR_IO, "cannot open results file '%s'", path);
+    images = read_strings(file, "images/id", &L.n_images, &iw);
+    variants = read_strings(file, "variants/name", &L.n_variants, &vw);
+    methods = read_strings(file, "methods/name", &L.n_methods, &mw);
+    CHECK(images && variants && methods && L.n_methods <= 256, SC_ERR_FORMAT,
+          "'%s': /images/id, /variants/name or /methods/name missing: not a salcheck results file",
+          path);
+    for (int m = 0; m < L.n_methods; m++)
+        method_names[m] = methods + (size_t)m * mw;
+    /* [N,H,W] ground truth gives the map size; [V,N,classes] logits the classes */
+    hsize_t dims[3] = {0, 0, 0};
+    H5E_BEGIN_TRY { d = H5Dopen2(file, "images/gt", H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(d >= 0, SC_ERR_FORMAT, "'%s': no /images/gt", path);
+    s = H5Dget_space(d);
+    CHECK(H5Sget_simple_extent_ndims(s) == 3, SC_ERR_FORMAT, "'%s': /images/gt is not [N,H,W]", path);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    L.h = (int)dims[1];
+    L.w = (int)dims[2];
+    H5Sclose(s);
+    H5Dclose(d);
+    s = d = -1;
+    H5E_BEGIN_TRY { d = H5Dopen2(file, "scores/logits", H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(d >= 0, SC_ERR_FORMAT, "'%s': no /scores/logits", path);
+    s = H5Dget_space(d);
+    CHECK(H5Sget_simple_extent_ndims(s) == 3, SC_ERR_FORMAT, "'%s': /scores/logits is not [V,N,C]", path);
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    L.classes = (int)dims[2];
+    H5Sclose(s);
+    H5Dclose(d);
+    s = d = -1;
+    char maps_dtype[32] = "";
+    if (H5Aexists(file, "maps_dtype") > 0) {
+        hid_t a = H5Aopen(file, "maps_dtype", H5P_DEFAULT), t = H5Aget_type(a);
+        char buf[64] = "";
+        if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && H5Tget_size(t) < sizeof buf)
+            H5Aread(a, t, buf);
+        snprintf(maps_dtype, sizeof maps_dtype, "%s", buf);
+        H5Tclose(t);
+        H5Aclose(a);
+    }
+    L.maps = !strcmp(maps_dtype, "float16") ? RESULTS_MAPS_F16
+             : !strcmp(maps_dtype, "none")  ? RESULTS_MAPS_NONE : RESULTS_MAPS_F32;
+    /* the metrics in checksum order, from the checksum's own attribute */
+    if (H5Lexists(file, "status/checksum", H5P_DEFAULT) > 0) {
+        d = H5Dopen2(file, "status/checksum", H5P_DEFAULT);
+        if (d >= 0 && H5Aexists(d, "metrics") > 0) {
+            hid_t a = H5Aopen(d, "metrics", H5P_DEFAULT), t = H5Aget_type(a);
+            size_t len = H5Tget_size(t);
+            if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) && len < 65536) {
+                metric_text = calloc(len + 1, 1);
+                if (metric_text && H5Aread(a, t, metric_text) < 0)
+                    metric_text[0] = 0;
+            }
+            H5Tclose(t);
+            H5Aclose(a);
+        }
+        if (d >= 0)
+            H5Dclose(d);
+        d = -1;
+    }
+    for (char *tok = metric_text && metric_text[0] ? strtok(metric_text, ",") : NULL;
+         tok && L.n_metrics < 64; tok = strtok(NULL, ","))
+        metric_names[L.n_metrics++] = tok;
+    L.method_names = method_names;
+    L.metric_names = metric_names;
+    H5Fclose(file);
+    file = -1;
+
+    results_t *r = results_alloc(&L, MPI_COMM_SELF);
+    CHECK_ALLOC(r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    *out = r;
+    H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s'", path);
+    char name[320];
+    for (int m = 0; m < L.n_methods && L.maps != RESULTS_MAPS_NONE; m++) {
+        snprintf(name, sizeof name, "maps/%s", method_names[m]);
+        H5E_BEGIN_TRY { r->maps[m] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->maps[m] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+    }
+    for (int k = 0; k < L.n_metrics; k++) {
+        snprintf(name, sizeof name, "metrics/%s", metric_names[k]);
+        H5E_BEGIN_TRY { r->metrics[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->metrics[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+    }
+    H5E_BEGIN_TRY {
+        r->logits = H5Dopen2(r->file, "scores/logits", H5P_DEFAULT);
+        r->target = H5Dopen2(r->file, "scores/target", H5P_DEFAULT);
+        r->done = H5Dopen2(r->file, "status/done", H5P_DEFAULT);
+        if (metric_text)
+            r->checksum = H5Dopen2(r->file, "status/checksum", H5P_DEFAULT);
+    } H5E_END_TRY;
+    CHECK(r->logits >= 0 && r->target >= 0 && r->done >= 0, SC_ERR_FORMAT,
+          "'%s': /scores or /status incomplete", path);
+cleanup:
+    if (rc < 0 && *out) {
+        results_close(*out);
+        *out = NULL;
+    }
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    if (file >= 0)
+        H5Fclose(file);
+    free(images);
+    free(variants);
+    free(methods);
+    free(metric_text);
+    return rc;
+}
+
+void results_dims(const results_t *r, int *n_variants, int *n_images)
+{
+    *n_variants = r->n_variants;
+    *n_images = r->n_images;
 }
 
 int results_close(results_t *r)
@@ -517,8 +740,8 @@ int results_close(results_t *r)
     for (int i = 0; r->sims && i < r->n_sims; i++)
         if (r->sims[i] >= 0)
             H5Dclose(r->sims[i]);
-    hid_t ds[6] = {r->logits, r->target, r->done, r->seconds, r->rankd, r->pair_done};
-    for (int i = 0; i < 6; i++)
+    hid_t ds[7] = {r->logits, r->target, r->done, r->seconds, r->rankd, r->pair_done, r->checksum};
+    for (int i = 0; i < 7; i++)
         if (ds[i] >= 0)
             H5Dclose(ds[i]);
     if (r->f16 >= 0)
@@ -531,6 +754,7 @@ int results_close(results_t *r)
     free(r->sims);
     free(r->half);
     free(r->column);
+    free(r->cell);
     free(r);
     return rc;
 }
@@ -579,11 +803,54 @@ static int read_block(hid_t d, hid_t mtype, int rank, const hsize_t *start, cons
     return st < 0 ? -1 : 0;
 }
 
+/* Why a raw-data write failed: the system's reason when it survived HDF5
+ * (ENOSPC, EDQUOT, EIO...); else a full file system is recognised by its free
+ * space (MPI-IO does not pass errno up). */
+static const char *write_error(const results_t *r, int err, char *buf, size_t len)
+{
+    if (err && err != EINTR)
+        return strerror(err);
+    struct statvfs fs;
+    if (statvfs(r->path, &fs) == 0 && (double)fs.f_bavail * fs.f_frsize < 1048576.0)
+        snprintf(buf, len, "%s (%.0f kB left on its file system)", strerror(ENOSPC),
+                 (double)fs.f_bavail * fs.f_frsize / 1024.0);
+    else
+        snprintf(buf, len, "HDF5 write error");
+    return buf;
+}
+
+/* HDF5's own error stack is not printed for cell writes: one message says what failed. */
+typedef struct quiet_h5 { H5E_auto2_t func; void *data; } quiet_h5_t;
+static quiet_h5_t quiet_h5_begin(void)
+{
+    quiet_h5_t q;
+    H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    errno = 0;
+    return q;
+}
+static void quiet_h5_end(quiet_h5_t q) { H5Eset_auto2(H5E_DEFAULT, q.func, q.data); }
+
+#define CHECK_WRITE(expr, what)                                                 \
+    do {                                                                        \
+        if ((expr) < 0) {                                                       \
+            char why_[160];                                                     \
+            int err_ = errno;                                                   \
+            sc_log(SC_LOG_ERROR, __FILE__, __LINE__,                            \
+                   "results file '%s': cannot write the %s of cell [%d, %d]: %s", r->path, \
+                   what, v, i, write_error(r, err_, why_, sizeof why_));        \
+            rc = SC_ERR_IO;                                                     \
+            goto cleanup;                                                       \
+        }                                                                       \
+    } while (0)
+
 int results_write_cell(results_t *r, int v, int i, const float *maps, const double *metrics,
                        const float *logits, int target, double seconds, int rank)
 {
     int rc = 0;
+    quiet_h5_t quiet = quiet_h5_begin();
     const size_t hw = (size_t)r->h * r->w;
+    uLong crc = crc32_z(0L, Z_NULL, 0); /* the cell's checksum (checksum_attrs) */
     if (r->maps_kind != RESULTS_MAPS_NONE && maps) {
         for (int m = 0; m < r->n_methods; m++) {
             hsize_t start[4] = {(hsize_t)v, (hsize_t)i, 0, 0}, count[4] = {1, 1, (hsize_t)r->h, (hsize_t)r->w};
@@ -591,34 +858,121 @@ int results_write_cell(results_t *r, int v, int i, const float *maps, const doub
             if (r->maps_kind == RESULTS_MAPS_F16) {
                 for (size_t k = 0; k < hw; k++)
                     r->half[k] = results_f32_to_f16(map[k]);
-                CHECK_H5(write_block(r->maps[m], r->f16, 4, start, count, r->half), "write map");
+                CHECK_WRITE(write_block(r->maps[m], r->f16, 4, start, count, r->half), "maps");
+                crc = crc32_z(crc, (const Bytef *)r->half, hw * sizeof(uint16_t));
             } else {
-                CHECK_H5(write_block(r->maps[m], H5T_NATIVE_FLOAT, 4, start, count, map), "write map");
+                CHECK_WRITE(write_block(r->maps[m], H5T_NATIVE_FLOAT, 4, start, count, map), "maps");
+                crc = crc32_z(crc, (const Bytef *)map, hw * sizeof(float));
             }
         }
     }
     for (int k = 0; k < r->n_metrics; k++) {
         hsize_t start[3] = {0, (hsize_t)v, (hsize_t)i}, count[3] = {(hsize_t)r->n_methods, 1, 1};
-        CHECK_H5(write_block(r->metrics[k], H5T_NATIVE_DOUBLE, 3, start, count,
-                             metrics + (size_t)k * r->n_methods), "write metrics");
+        CHECK_WRITE(write_block(r->metrics[k], H5T_NATIVE_DOUBLE, 3, start, count,
+                                metrics + (size_t)k * r->n_methods), "metrics");
+        crc = crc32_z(crc, (const Bytef *)(metrics + (size_t)k * r->n_methods),
+                      (size_t)r->n_methods * sizeof(double));
     }
     {
         hsize_t start[3] = {(hsize_t)v, (hsize_t)i, 0}, count[3] = {1, 1, (hsize_t)r->classes};
-        CHECK_H5(write_block(r->logits, H5T_NATIVE_FLOAT, 3, start, count, logits), "write logits");
+        CHECK_WRITE(write_block(r->logits, H5T_NATIVE_FLOAT, 3, start, count, logits), "logits");
         int32_t t = target, rk = rank;
-        CHECK_H5(write_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t), "write target");
-        CHECK_H5(write_block(r->seconds, H5T_NATIVE_DOUBLE, 2, start, (hsize_t[]){1, 1}, &seconds), "write seconds");
-        CHECK_H5(write_block(r->rankd, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &rk), "write rank");
+        CHECK_WRITE(write_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t), "target");
+        CHECK_WRITE(write_block(r->seconds, H5T_NATIVE_DOUBLE, 2, start, (hsize_t[]){1, 1}, &seconds), "seconds");
+        CHECK_WRITE(write_block(r->rankd, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &rk), "rank");
+        crc = crc32_z(crc, (const Bytef *)logits, (size_t)r->classes * sizeof(float));
+        crc = crc32_z(crc, (const Bytef *)&t, sizeof t);
+        uint32_t sum = (uint32_t)crc;
+        if (r->checksum >= 0)
+            CHECK_WRITE(write_block(r->checksum, H5T_NATIVE_UINT32, 2, start, (hsize_t[]){1, 1}, &sum),
+                        "checksum");
     }
 cleanup:
+    quiet_h5_end(quiet);
     return rc;
+}
+
+/* The checksum of cell (v, i) recomputed from what the file holds (checksum_attrs). */
+static int cell_checksum(results_t *r, int v, int i, uint32_t *out)
+{
+    const size_t hw = (size_t)r->h * r->w;
+    uLong crc = crc32_z(0L, Z_NULL, 0);
+    for (int m = 0; m < r->n_methods && r->maps_kind != RESULTS_MAPS_NONE; m++) {
+        hsize_t start[4] = {(hsize_t)v, (hsize_t)i, 0, 0}, count[4] = {1, 1, (hsize_t)r->h, (hsize_t)r->w};
+        if (r->maps_kind == RESULTS_MAPS_F16) {
+            if (read_block(r->maps[m], r->f16, 4, start, count, r->half) < 0)
+                return SC_ERR_H5;
+            crc = crc32_z(crc, (const Bytef *)r->half, hw * sizeof(uint16_t));
+        } else {
+            if (read_block(r->maps[m], H5T_NATIVE_FLOAT, 4, start, count, r->cell) < 0)
+                return SC_ERR_H5;
+            crc = crc32_z(crc, (const Bytef *)r->cell, hw * sizeof(float));
+        }
+    }
+    for (int k = 0; k < r->n_metrics; k++) {
+        hsize_t start[3] = {0, (hsize_t)v, (hsize_t)i}, count[3] = {(hsize_t)r->n_methods, 1, 1};
+        if (read_block(r->metrics[k], H5T_NATIVE_DOUBLE, 3, start, count, r->column) < 0)
+            return SC_ERR_H5;
+        crc = crc32_z(crc, (const Bytef *)r->column, (size_t)r->n_methods * sizeof(double));
+    }
+    hsize_t start[3] = {(hsize_t)v, (hsize_t)i, 0}, count[3] = {1, 1, (hsize_t)r->classes};
+    int32_t t = 0;
+    uint32_t stored = 0;
+    if (read_block(r->logits, H5T_NATIVE_FLOAT, 3, start, count, r->cell) < 0 ||
+        read_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t) < 0 ||
+        read_block(r->checksum, H5T_NATIVE_UINT32, 2, start, (hsize_t[]){1, 1}, &stored) < 0)
+        return SC_ERR_H5;
+    crc = crc32_z(crc, (const Bytef *)r->cell, (size_t)r->classes * sizeof(float));
+    crc = crc32_z(crc, (const Bytef *)&t, sizeof t);
+    *out = (uint32_t)crc;
+    return stored == (uint32_t)crc ? 0 : 1;
+}
+
+int results_has_checksums(const results_t *r) { return r->checksum >= 0; }
+
+int results_verify_cells(results_t *r, const uint8_t *done, uint8_t *bad)
+{
+    int rc = 0, size = 1, n_bad = 0;
+    MPI_Comm_size(r->comm, &size);
+    const long cells = (long)r->n_variants * r->n_images;
+    memset(bad, 0, (size_t)cells);
+    for (long q = r->rank; q < cells && r->checksum >= 0; q += size) {
+        if (!done[q])
+            continue;
+        uint32_t sum;
+        int c = cell_checksum(r, (int)(q / r->n_images), (int)(q % r->n_images), &sum);
+        if (c < 0) {
+            rc = c; /* unreadable: the cell is as good as corrupt */
+            c = 1;
+        }
+        bad[q] = (uint8_t)c;
+    }
+    (void)rc;
+    if (cells > 0 && MPI_Allreduce(MPI_IN_PLACE, bad, (int)cells, MPI_UINT8_T, MPI_MAX, r->comm) !=
+                         MPI_SUCCESS)
+        return SC_ERR_MPI;
+    for (long q = 0; q < cells; q++)
+        n_bad += bad[q] != 0;
+    return n_bad;
+}
+
+int results_clear_done(results_t *r, int v, int i)
+{
+    uint8_t zero = 0;
+    hsize_t start[2] = {(hsize_t)v, (hsize_t)i}, count[2] = {1, 1};
+    return write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &zero) < 0 ? SC_ERR_H5 : 0;
 }
 
 int results_mark_done(results_t *r, int v, int i)
 {
+    int rc = 0;
     uint8_t one = 1;
     hsize_t start[2] = {(hsize_t)v, (hsize_t)i}, count[2] = {1, 1};
-    return write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &one) < 0 ? SC_ERR_H5 : 0;
+    quiet_h5_t quiet = quiet_h5_begin();
+    CHECK_WRITE(write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &one), "done flag");
+cleanup:
+    quiet_h5_end(quiet);
+    return rc;
 }
 
 int results_read_map(results_t *r, int method, int v, int i, float *out)

@@ -88,6 +88,26 @@ int results_write_pair(results_t *r, int p, const double *sims);
 /* Done flags: cells [V*N], pairs [P] (either may be NULL). Independent reads. */
 int results_read_done(results_t *r, uint8_t *cells, uint8_t *pairs);
 
+/*
+ * Integrity. Every cell written carries a CRC-32 in /status/checksum (its
+ * definition is the dataset's attribute `definition`), written with the
+ * cell's data, before its done flag.
+ */
+/* 1 when the file has checksums (files made before them have none). */
+int results_has_checksums(const results_t *r);
+/* Recompute the checksum of every cell whose done flag is set in done [V*N]
+ * and compare: bad [V*N] (caller's) receives 1 for a corrupt or unreadable
+ * cell, on every rank. Cell q = v*N + i is read by rank q % size.
+ * Returns the number of corrupt cells, or a negative error. COLLECTIVE. */
+int results_verify_cells(results_t *r, const uint8_t *done, uint8_t *bad);
+/* Clear the done flag of cell (v, i) (a corrupt cell to compute again). */
+int results_clear_done(results_t *r, int v, int i);
+/* Open a results file read-only with the plan it holds, without a job
+ * (salcheck info --verify). One process (MPI_COMM_SELF). Caller closes. */
+int results_open_readonly(const char *path, results_t **out);
+/* The plan's size: variants and images. */
+void results_dims(const results_t *r, int *n_variants, int *n_images);
+
 /* Float <-> IEEE half (round to nearest even), used for float16 maps. */
 uint16_t results_f32_to_f16(float f);
 float results_f16_to_f32(uint16_t h);

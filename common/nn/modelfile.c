@@ -4,6 +4,7 @@
 #include "nn/modelfile.h"
 
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,13 @@ int modelfile_load(const char *path, nn_model_t **out)
             H5Dclose(w);
             CHECK(ok, SC_ERR_FORMAT, "'%s': /%s has %lld values, the graph needs %zu", path, dpath,
                   (long long)have, n);
+            size_t bad = 0, first = 0;
+            for (size_t q = 0; q < n; q++)
+                if (!isfinite(p[q]) && bad++ == 0)
+                    first = q;
+            CHECK(bad == 0, SC_ERR_FORMAT, "'%s': /%s holds %zu NaN or infinite values (the first "
+                  "at index %zu): the model is unusable (diverged training or a damaged file)",
+                  path, dpath, bad, first);
         }
     }
     *out = m;

@@ -500,6 +500,8 @@ static int decode_tensor(importer_t *im, const onnx_tensor_t *t, onnx_const_t **
     for (size_t d = 0; d < t->n_dims; d++) {
         CHECK(t->dims[d] >= 0, SC_ERR_FORMAT, "%s: tensor '%s' has a negative dimension",
               im->source, t->name ? t->name : "");
+        CHECK(t->dims[d] == 0 || c->count <= SIZE_MAX / 8 / (size_t)t->dims[d], SC_ERR_FORMAT,
+              "%s: tensor '%s' has too many elements", im->source, t->name ? t->name : "");
         c->dims[d] = t->dims[d];
         c->count *= (size_t)t->dims[d];
     }
@@ -507,6 +509,21 @@ static int decode_tensor(importer_t *im, const onnx_tensor_t *t, onnx_const_t **
     const size_t n = c->count;
     const uint8_t *raw = t->has_raw_data ? t->raw_data.data : NULL;
     const size_t raw_len = t->has_raw_data ? t->raw_data.len : 0;
+    {
+        /* the values must be in the file: checked before allocating for the declared shape */
+        size_t width = 0, have = 0;
+        switch (type) {
+        case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: width = 4; have = t->n_float_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: width = 8; have = t->n_double_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: width = 8; have = t->n_int64_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: width = 4; have = t->n_int32_data; break;
+        default: break;
+        }
+        if (raw)
+            have = raw_len / (width ? width : 1);
+        CHECK(width == 0 || have == n, SC_ERR_FORMAT, "%s: tensor '%s' holds %zu values, its shape "
+              "%zu", im->source, t->name ? t->name : "", have, n);
+    }
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
         type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) {
         c->f = malloc(sizeof(float) * (n ? n : 1));
@@ -897,6 +914,11 @@ static int unsupported(importer_t *im, const onnx_node_t *nd, const char *what)
 static int window_pads(importer_t *im, const onnx_node_t *nd, const nn_node_t *src, int kh,
                        int kw, int sh, int sw, int pad[4])
 {
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1) {
+        SC_ERROR("%s: node '%s' (%s): kernel %dx%d with strides %dx%d: both must be positive",
+                 im->source, node_label(nd), nd->op_type, kh, kw, sh, sw);
+        return SC_ERR_FORMAT;
+    }
     char auto_pad[32];
     attr_string(nd, "auto_pad", auto_pad, sizeof auto_pad, "NOTSET");
     long p[4] = {0, 0, 0, 0};
@@ -1837,6 +1859,32 @@ static void importer_free(importer_t *im)
     free(im->paths);
 }
 
+/* The fields ONNX requires and protobuf-c leaves NULL when a file omits them:
+ * every node's op_type, every graph input, output and value_info's name. */
+static int check_required_names(const importer_t *im, const Onnx__GraphProto *g)
+{
+    for (size_t k = 0; k < g->n_node; k++) {
+        if (!g->node[k]->op_type) {
+            SC_ERROR("%s: node %zu has no op_type: not a valid ONNX graph", im->source, k);
+            return SC_ERR_FORMAT;
+        }
+    }
+    const Onnx__ValueInfoProto *const *lists[3] = {(const Onnx__ValueInfoProto *const *)g->input,
+                                                    (const Onnx__ValueInfoProto *const *)g->output,
+                                                    (const Onnx__ValueInfoProto *const *)g->value_info};
+    const size_t counts[3] = {g->n_input, g->n_output, g->n_value_info};
+    for (int l = 0; l < 3; l++) {
+        for (size_t k = 0; k < counts[l]; k++) {
+            if (!lists[l][k]->name) {
+                SC_ERROR("%s: graph %s %zu has no name: not a valid ONNX graph", im->source,
+                         l == 0 ? "input" : l == 1 ? "output" : "value_info", k);
+                return SC_ERR_FORMAT;
+            }
+        }
+    }
+    return SC_OK;
+}
+
 int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
                        const onnx_import_opts_t *opts, nn_model_t **out,
                        onnx_import_info_t *info)
@@ -1855,6 +1903,7 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
     CHECK(model && model->graph, SC_ERR_FORMAT,
           "'%s' is not an ONNX model (the protobuf does not parse as a ModelProto)", source);
     const Onnx__GraphProto *g = model->graph;
+    CHECK_RC(check_required_names(&im, g));
     snprintf(info->producer, sizeof info->producer, "%s %s",
              model->producer_name ? model->producer_name : "",
              model->producer_version ? model->producer_version : "");
