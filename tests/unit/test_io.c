@@ -711,7 +711,7 @@ static void test_bad_inputs(void)
     dataset_options_default(&opt);
 
     rsna_case("bad_missing", "c,5,5,10,10,1\n", 0);
-    expect_bad("bad_missing", opt, SC_ERR_FORMAT, "labels.csv:4:", "cannot open", 1, 2);
+    expect_bad("bad_missing", opt, SC_ERR_FORMAT, "labels.csv:4:", "no image file for 'c'", 1, 2);
 
     rsna_case("bad_notpng", "c,,,,,0\n", 0);
     write_text("bad_notpng/images/c.png", "GIF89a this is not a PNG\n");
