@@ -739,12 +739,11 @@ int cmd_run(int argc, char **argv)
         dopt.source_size = job->source_size;
         dopt.box_map = !strcmp(job->box_map, "exact") ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
         dopt.class_info = job->class_info[0] ? job->class_info : NULL;
-        if (!strcmp(job->data_kind, "siim"))
-            dopt.format = DATASET_FORMAT_SIIM;
-        else if (!strcmp(job->data_kind, "maskdir"))
-            dopt.format = DATASET_FORMAT_MASKDIR;
-        else
-            dopt.format = DATASET_FORMAT_RSNA;
+        if (dataset_format_parse(job->data_kind, &dopt.format) < 0)
+            dopt.format = DATASET_FORMAT_RSNA; /* phantom */
+        dicom_window_parse(job->dicom_window, &dopt.read.dicom_window);
+        dopt.finding = job->finding[0] ? job->finding : NULL;
+        dopt.min_readers = job->min_readers;
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         c->dopt = dopt;
@@ -844,6 +843,8 @@ int cmd_run(int argc, char **argv)
     }
     for (int k = 0; k < 3 && rc >= 0; k++) {
         c->loaders[k] = image_loader_create(R, IMAGE_RESIZE_AREA, (image_norm_t)k);
+        if (c->loaders[k])
+            image_loader_set_read_options(c->loaders[k], &c->dopt.read);
         if (!c->loaders[k])
             rc = SC_ERR_NOMEM;
     }

@@ -763,6 +763,7 @@ void dataset_destroy(dataset_t *ds)
 
 dataset_format_t dataset_format(const dataset_t *ds) { return ds->format; }
 int dataset_count(const dataset_t *ds) { return ds->n; }
+const imread_options_t *dataset_read_options(const dataset_t *ds) { return &ds->opt.read; }
 int dataset_skipped(const dataset_t *ds) { return ds->skipped; }
 int dataset_filtered(const dataset_t *ds) { return ds->filtered; }
 const char *dataset_id(const dataset_t *ds, int i) { return ds->entries[i].id; }

@@ -134,6 +134,9 @@ int dataset_skipped(const dataset_t *ds);
 /* Entries dropped by the class filter (not Normal / Lung Opacity). */
 int dataset_filtered(const dataset_t *ds);
 
+/* How the data set's images are decoded (the options' `read`); owned by the data set. */
+const imread_options_t *dataset_read_options(const dataset_t *ds);
+
 /* Per entry i in [0, count): strings are owned by the data set. */
 const char *dataset_id(const dataset_t *ds, int i);
 int dataset_label(const dataset_t *ds, int i);             /* 0 normal, 1 abnormal */

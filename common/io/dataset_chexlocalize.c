@@ -142,16 +142,29 @@ cleanup:
     return rc;
 }
 
-/* patient64541_study1_view1_frontal -> IMAGES/patient64541/study1/view1_frontal.jpg */
+/* patient64541_study1_view1_frontal -> IMAGES/patient64541/study1/view1_frontal.jpg (or .png when
+   only that exists) */
 static int chex_image_path(const dataset_t *ds, int i, char *buf, size_t size)
 {
     const char *id = ds->entries[i].id;
     const char *a = strchr(id, '_');
     const char *b = a ? strchr(a + 1, '_') : NULL;
-    int n = b ? snprintf(buf, size, "%s/%.*s/%.*s/%s.jpg", ds->images_dir, (int)(a - id), id, (int)(b - a - 1),
-                         a + 1, b + 1)
-              : snprintf(buf, size, "%s/%s.jpg", ds->images_dir, id);
-    return n < 0 || (size_t)n >= size ? SC_ERR_ARG : SC_OK;
+    for (int k = 0; k < 2; k++) {
+        const char *ext = k == 0 ? "jpg" : "png";
+        int n = b ? snprintf(buf, size, "%s/%.*s/%.*s/%s.%s", ds->images_dir, (int)(a - id), id, (int)(b - a - 1),
+                             a + 1, b + 1, ext)
+                  : snprintf(buf, size, "%s/%s.%s", ds->images_dir, id, ext);
+        if (n < 0 || (size_t)n >= size)
+            return SC_ERR_ARG;
+        if (k == 0 && !ds_exists(buf)) {
+            char alt[4096];
+            snprintf(alt, sizeof alt, "%.*s.png", n - 4, buf);
+            if (ds_exists(alt))
+                continue;
+        }
+        return SC_OK;
+    }
+    return SC_OK;
 }
 
 const ds_kind_t ds_kind_chexlocalize = {
