@@ -530,6 +530,23 @@ cleanup:
     return rc;
 }
 
+/*
+ * No split from a splits file or from the set itself: train/val/test 70/15/15
+ * by a hash of the image id (the same id is in the same split in every run).
+ */
+static void ds_default_splits(dataset_t *ds)
+{
+    for (int i = 0; i < ds->n; i++)
+        if (ds->entries[i].split != DATASET_SPLIT_NONE)
+            return;
+    for (int i = 0; i < ds->n; i++) {
+        unsigned bucket = (unsigned)(rng_key(0, ds->entries[i].id).k[0] % 100);
+        ds->entries[i].split = bucket < 70 ? DATASET_SPLIT_TRAIN : bucket < 85 ? DATASET_SPLIT_VAL : DATASET_SPLIT_TEST;
+    }
+    if (ds->n)
+        SC_INFO("%s: no split file: train/val/test 70/15/15 by a hash of the image id", ds->dir);
+}
+
 /* ------------------------------------------------------------------- public */
 
 void dataset_options_default(dataset_options_t *opt)
@@ -703,6 +720,7 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
     CHECK_ALLOC(splits);
     if (opt.splits || ds_exists(splits))
         CHECK_RC(ds_read_splits(ds, splits));
+    ds_default_splits(ds);
 
     /* Drop bad (counted) and filtered entries, keep the order, rebuild the index. */
     int kept = 0;

@@ -28,7 +28,9 @@
  *                 DIR/images, DIR/valid, DIR/val or DIR/test. Every image is in the test split.
  *   maskdir       DIR/masks/<id>.png next to every image; nonzero = abnormal; an image whose
  *                 mask is all zero is negative.
- * plus an optional DIR/splits.csv (Image_ID,Split with train|val|test).
+ * plus an optional DIR/splits.csv (Image_ID,Split with train|val|test); without it the set's
+ * own split (nih's lists, chexlocalize's test set), else train/val/test 70/15/15 by a hash
+ * of the image id.
  * Image files are found by id under the image folder, at any depth (imdir.h), and read
  * by content: PNG, JPEG or DICOM (imread.h).
  *
