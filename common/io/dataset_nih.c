@@ -127,7 +127,9 @@ static int nih_read_boxes(dataset_t *ds, const char *file, int have_entries)
             CHECK_RC(ds_bad(ds, e, file, lineno, "too few fields (expected Image Index,Finding Label,x,y,w,h)"));
             continue;
         }
-        if (strcmp(f[col_f], ds->finding))
+        /* BBox_List_2017.csv spells Data_Entry's "Infiltration" as "Infiltrate" */
+        if (strcmp(f[col_f], ds->finding) &&
+            !(!strcmp(f[col_f], "Infiltrate") && !strcmp(ds->finding, "Infiltration")))
             continue; /* a box of another finding */
         if (e < 0 && have_entries) {
             CHECK_RC(ds_bad(ds, -1, file, lineno, "box for '%s', an image not in Data_Entry_2017.csv",
