@@ -46,7 +46,7 @@ static int chex_decode_rle(ds_entry_t *e, json_t *counts, int64_t total, char *w
             int k = 0, more = 1;
             while (more) {
                 int c = (unsigned char)s[p] - 48;
-                if (!s[p] || c < 0 || c > 63 || k > 12) {
+                if (!s[p] || c < 0 || c > 63 || k >= 12) {
                     snprintf(why, why_size, "RLE string has an invalid character at position %zu", p);
                     return SC_ERR_FORMAT;
                 }
