@@ -541,8 +541,10 @@ static void ds_default_splits(dataset_t *ds)
             return;
     for (int i = 0; i < ds->n; i++) {
         unsigned bucket = (unsigned)(rng_key(0, ds->entries[i].id).k[0] % 100);
-        ds->entries[i].split = bucket < 70 ? DATASET_SPLIT_TRAIN : bucket < 85 ? DATASET_SPLIT_VAL : DATASET_SPLIT_TEST;
+        /* val keeps the bucket the trainer used before data sets had a test split of their own */
+        ds->entries[i].split = bucket < 15 ? DATASET_SPLIT_VAL : bucket < 30 ? DATASET_SPLIT_TEST : DATASET_SPLIT_TRAIN;
     }
+    ds->split_source = "hash of the image id (train/val/test 70/15/15)";
     if (ds->n)
         SC_INFO("%s: no split file: train/val/test 70/15/15 by a hash of the image id", ds->dir);
 }
@@ -718,8 +720,11 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
     CHECK_RC(ds_verify_images(ds, labels ? labels : ds->images_dir));
     splits = opt.splits ? ds_strdup(opt.splits) : ds_join(dir, "splits.csv");
     CHECK_ALLOC(splits);
-    if (opt.splits || ds_exists(splits))
+    ds->split_source = "the data set's own split";
+    if (opt.splits || ds_exists(splits)) {
         CHECK_RC(ds_read_splits(ds, splits));
+        ds->split_source = "splits file";
+    }
     ds_default_splits(ds);
 
     /* Drop bad (counted) and filtered entries, keep the order, rebuild the index. */
@@ -782,6 +787,7 @@ void dataset_destroy(dataset_t *ds)
 dataset_format_t dataset_format(const dataset_t *ds) { return ds->format; }
 int dataset_count(const dataset_t *ds) { return ds->n; }
 const imread_options_t *dataset_read_options(const dataset_t *ds) { return &ds->opt.read; }
+const char *dataset_split_source(const dataset_t *ds) { return ds->split_source; }
 int dataset_skipped(const dataset_t *ds) { return ds->skipped; }
 int dataset_filtered(const dataset_t *ds) { return ds->filtered; }
 const char *dataset_id(const dataset_t *ds, int i) { return ds->entries[i].id; }

@@ -136,6 +136,10 @@ int dataset_skipped(const dataset_t *ds);
 /* Entries dropped by the class filter (not Normal / Lung Opacity). */
 int dataset_filtered(const dataset_t *ds);
 
+/* Where the splits come from: "splits file", "the data set's own split" or "hash of the image id
+   (train/val/test 70/15/15)" (a static string). */
+const char *dataset_split_source(const dataset_t *ds);
+
 /* How the data set's images are decoded (the options' `read`); owned by the data set. */
 const imread_options_t *dataset_read_options(const dataset_t *ds);
 

@@ -50,6 +50,7 @@ struct dataset {
     int *table;         /* open addressing: entry index + 1, 0 = empty */
     int table_size;
     int skipped, filtered, warned;
+    const char *split_source; /* static string, see dataset_split_source */
 };
 
 /* One data set kind: its files and its parser. */

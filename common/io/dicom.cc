@@ -86,10 +86,10 @@ void xfer_label(DcmFileFormat &ff, E_TransferSyntax xfer, char *buf, size_t size
 }
 
 /*
- * Load (pixel data left on disk when header_only) and check everything that
+ * Load the header (the pixel data stays on disk until accessed) and check everything that
  * needs no decoding. Returns 0 or a negative code with `why` set.
  */
-int dicom_load(const char *path, DcmFileFormat &ff, dicom_header &hd, int header_only, char *why,
+int dicom_load(const char *path, DcmFileFormat &ff, dicom_header &hd, char *why,
                int why_size)
 {
     FILE *fp = fopen(path, "rb");
@@ -99,8 +99,10 @@ int dicom_load(const char *path, DcmFileFormat &ff, dicom_header &hd, int header
     }
     fclose(fp);
     dicom_register_codecs();
-    OFCondition cond = ff.loadFile(OFFilename(path), EXS_Unknown, EGL_noChange,
-                                   header_only ? DCM_MaxReadLength : DCM_MaxReadLength, ERM_autoDetect);
+    /* Values longer than DCM_MaxReadLength (the pixel data) stay on disk until accessed: a
+       header-only read never touches them. */
+    OFCondition cond = ff.loadFile(OFFilename(path), EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
+                                   ERM_autoDetect);
     if (cond.bad()) {
         set_why(why, why_size, "not a readable DICOM file, or truncated (DCMTK: %s)", cond.text());
         return SC_ERR_FORMAT;
@@ -241,7 +243,7 @@ extern "C" int dicom_probe(const char *path, int *w, int *h, char *why, int why_
     try {
         DcmFileFormat ff;
         dicom_header hd;
-        int rc = dicom_load(path, ff, hd, 1, why, why_size);
+        int rc = dicom_load(path, ff, hd, why, why_size);
         if (rc < 0)
             return rc;
         *w = hd.w;
@@ -264,7 +266,7 @@ extern "C" int dicom_read_gray(const char *path, dicom_window_t window, int *w, 
     try {
         DcmFileFormat ff;
         dicom_header hd;
-        int rc = dicom_load(path, ff, hd, 0, why, why_size);
+        int rc = dicom_load(path, ff, hd, why, why_size);
         if (rc < 0)
             return rc;
         DcmDataset *ds = ff.getDataset();

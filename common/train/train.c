@@ -315,7 +315,7 @@ static int select_samples(trainer_t *t)
             t->train_idx[t->n_train++] = i;
     }
     snprintf(t->split_desc, sizeof t->split_desc, "%s",
-             any_split ? "splits file (train, val)" : "hash of the image id (85/15)");
+             any_split ? dataset_split_source(t->ds) : "hash of the image id (85/15)");
     CFG_CHECK(t->n_train >= t->cfg->batch, SC_ERR_ARG,
               "train: '%s' has %d training images, fewer than one batch (%d)", t->cfg->data_dir,
               t->n_train, t->cfg->batch);
