@@ -21,11 +21,11 @@ endif
 # Debian 12 packages: to build, and to run the cross-checks against reference libraries.
 DEPS_BUILD := gcc make pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
               libopenblas-dev libpng-dev zlib1g-dev libinih-dev libprotobuf-c-dev \
-              protobuf-c-compiler libonnx-dev
+              protobuf-c-compiler libonnx-dev g++ libjpeg62-turbo-dev libdcmtk-dev libjansson-dev
 DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-onnx python3-h5py \
               python3-skimage python3-sklearn python3-scipy python3-matplotlib python3-pandas shellcheck \
               slurmd slurmctld slurm-client munge libpmix-dev chromium iproute2 \
-              clang libclang-rt-14-dev
+              clang libclang-rt-14-dev python3-pydicom python3-pil dcmtk
 
 ifeq ($(SAN),1)
 BUILD ?= build/san
@@ -42,14 +42,18 @@ endif
 MPI_PC ?= ompi-c
 HDF5_PC ?= $(shell pkg-config --exists hdf5-openmpi 2>/dev/null && echo hdf5-openmpi || echo hdf5)
 BLAS_PC ?= openblas
-PKGS := $(MPI_PC) $(HDF5_PC) $(BLAS_PC) libpng inih libprotobuf-c zlib
+PKGS := $(MPI_PC) $(HDF5_PC) $(BLAS_PC) libpng inih libprotobuf-c zlib libjpeg jansson
+# DICOM through DCMTK (common/io/dicom.cc, the one C++ file): the data and codec libraries only.
+CXX ?= g++
+DCMTK_LIBS := -ldcmjpls -ldcmjpeg -ldcmimgle -ldcmdata -loflog -lofstd -lstdc++
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CPPFLAGS += -Icommon -Iworkers -Idriver -I$(BUILD)/gen -Itests/unit -DSALCHECK_REQUIRE_ONNX
 CFLAGS += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
           -MMD -MP $(SANFLAGS) $(PKG_CFLAGS)
-LDLIBS += $(PKG_LIBS) -lm
+LDLIBS += $(PKG_LIBS) $(DCMTK_LIBS) -lm
+CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra -Wno-unused-parameter -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(shell find common workers -name '*.c' 2>/dev/null | sort)
@@ -58,6 +62,8 @@ TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_CXX_SRC := $(shell find common -name '*.cc' 2>/dev/null | sort)
+LIB_OBJ += $(LIB_CXX_SRC:%.cc=$(BUILD)/obj/%.o)
 
 # ONNX import: C code generated from onnx.proto (Debian's libonnx-dev ships it; elsewhere
 # the ONNX source tree or a prefix has it). Looked for under ONNX_DIR, CPATH and the
@@ -116,6 +122,10 @@ deps-test: build/.deps-test
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 
 $(GEN_ONNX_C): | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/gen

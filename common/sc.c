@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
 
 static int g_log_rank = -1;
 static sc_log_level g_log_level = SC_LOG_INFO;
@@ -94,4 +96,46 @@ void sc_failpoint(const char *name, long index)
         return;
     fprintf(stderr, "salcheck: failpoint %s: killed\n", spec);
     raise(SIGKILL);
+}
+
+int sc_mkdirs(const char *path)
+{
+    char buf[4096];
+    int n = snprintf(buf, sizeof buf, "%s", path);
+    if (n <= 0 || (size_t)n >= sizeof buf) {
+        SC_ERROR("cannot create directory '%s': name too long", path);
+        return SC_ERR_IO;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p && *p != '/')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            SC_ERROR("cannot create directory '%s': %s", buf, strerror(errno));
+            return SC_ERR_IO;
+        }
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            SC_ERROR("cannot create directory '%s': a file of that name is in the way", buf);
+            return SC_ERR_IO;
+        }
+        *p = c;
+        if (!c)
+            break;
+        while (p[1] == '/')
+            p++;
+    }
+    return SC_OK;
+}
+
+int sc_mkdirs_parent(const char *file)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", file);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf)
+        return SC_OK;
+    *slash = '\0';
+    return sc_mkdirs(buf);
 }

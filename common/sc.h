@@ -89,4 +89,13 @@ double sc_now(void);
  */
 void sc_failpoint(const char *name, long index);
 
+/*
+ * mkdir -p: create `path` and its missing parents (existing folders are fine).
+ * sc_mkdirs_parent does it for the folder of a file about to be written
+ * ("a/b/c.h5" -> "a/b"; nothing for a bare name). Both log the failing folder
+ * and return SC_ERR_IO.
+ */
+int sc_mkdirs(const char *path);
+int sc_mkdirs_parent(const char *file);
+
 #endif /* SC_H */

@@ -314,6 +314,7 @@ int cmd_explain(int argc, char **argv)
     printf("; explaining logit %d (%s)\n", target,
            target_req == SAL_TARGET_PREDICTED ? "predicted class" : "chosen class");
 
+    CHECK_RC(sc_mkdirs_parent(h5_path));
     H5E_BEGIN_TRY {
         file = H5Fcreate(h5_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     } H5E_END_TRY;

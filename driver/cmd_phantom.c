@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/dicom.h"
 #include "phantom/phantom.h"
 #include "sc.h"
 
@@ -19,22 +20,38 @@ static void phantom_usage(FILE *out)
 {
     fprintf(out,
             "usage: salcheck phantom --out DIR --count N [--size S] [--seed K]\n"
-            "                        [--positive-fraction F] [--marker-fraction M] [--format rsna|siim]\n\n"
-            "Write a synthetic chest radiograph data set with exact ground truth:\n"
-            "  DIR/images/<id>.png  8-bit gray S x S frontal radiographs\n"
-            "  DIR/labels.csv       patientId,x,y,width,height,Target (rsna, the default): one row per\n"
-            "                       opacity box in image pixels, empty box fields for negatives\n"
-            "  DIR/train-rle.csv    ImageId, EncodedPixels (siim): relative column-major RLE of each\n"
-            "                       opacity's pixel mask, -1 for negatives\n"
-            "  DIR/splits.csv       Image_ID,Split (train/val/test, 70/15/15)\n\n"
-            "  --out DIR                output directory (created)\n"
+            "                        [--positive-fraction F] [--marker-fraction M]\n"
+            "                        [--format rsna|siim|nih|vindr|chexlocalize] [--image png|jpeg|dicom]\n"
+            "                        [--dicom-syntax SYNTAX] [--dicom-bits 8|12|16] [--monochrome1]\n"
+            "                        [--jpeg-quality Q]\n\n"
+            "Write a synthetic chest radiograph data set with exact ground truth, in the layout of a\n"
+            "public data set (the files each data set kind of the README reads):\n"
+            "  rsna          images/<id>.png + labels.csv (patientId,x,y,width,height,Target; boxes in\n"
+            "                image pixels); with --image dicom: stage_2_train_images/<id>.dcm +\n"
+            "                stage_2_train_labels.csv as Kaggle ships them\n"
+            "  siim          images/<id>.png + train-rle.csv (relative column-major RLE); with\n"
+            "                --image dicom: dicom-images-train/<study>/<series>/<SOP UID>.dcm\n"
+            "  nih           images/<NNNNNNNN_000>.png + Data_Entry_2017.csv + BBox_List_2017.csv\n"
+            "                (1024-pixel frame) + train_val_list.txt + test_list.txt\n"
+            "  vindr         train/<id>.dicom (use --image dicom) + annotations_train.csv, 3 readers\n"
+            "  chexlocalize  images/patient<N>/study1/view1_frontal.jpg (use --image jpeg) +\n"
+            "                gt_segmentations_val.json (COCO RLE)\n"
+            "  and DIR/splits.csv (Image_ID,Split: train/val/test, 70/15/15) for rsna, siim, vindr.\n\n"
+            "  --out DIR                output directory (created with its parents)\n"
             "  --count N                number of images\n"
             "  --size S                 image side in pixels, 32..2048 (default 256)\n"
             "  --seed K                 the same seed gives byte-identical files (default 1)\n"
             "  --positive-fraction F    probability of 1-3 opacities (default 0.5)\n"
             "  --marker-fraction M      probability of a lead marker outside the lungs, independent\n"
             "                           of the label (default 0.5)\n"
-            "  --format rsna|siim       label file layout (default rsna)\n"
+            "  --format KIND            layout (default rsna)\n"
+            "  --image png|jpeg|dicom   image files (default png); the pictures are the same\n"
+            "  --dicom-syntax SYNTAX    explicit (default), implicit, jpeg-lossless, jpeg-ls, rle,\n"
+            "                           jpeg-baseline (lossy, 8 bits only)\n"
+            "  --dicom-bits 8|12|16     stored bits (12: with rescale and a window; every choice\n"
+            "                           renders back to the same 8-bit picture)\n"
+            "  --monochrome1            store MONOCHROME1 (inverted) DICOMs\n"
+            "  --jpeg-quality Q         1..100 (default 95)\n"
             "Runs as one process or under mpirun/srun (images are split across ranks).\n");
 }
 
@@ -100,12 +117,33 @@ int cmd_phantom(int argc, char **argv)
         } else if (!strcmp(a, "--marker-fraction") && next) {
             CHECK_RC(parse_fraction(a, next, &cfg.marker_fraction));
         } else if (!strcmp(a, "--format") && next) {
-            if (!strcmp(next, "rsna"))
-                format = PHANTOM_FORMAT_RSNA;
-            else if (!strcmp(next, "siim"))
-                format = PHANTOM_FORMAT_SIIM;
+            CHECK(phantom_format_parse(next, &format) == SC_OK, SC_ERR_ARG,
+                  "--format must be rsna, siim, nih, vindr or chexlocalize, got '%s'", next);
+        } else if (!strcmp(a, "--image") && next) {
+            if (!strcmp(next, "png"))
+                cfg.files.image = PHANTOM_IMAGE_PNG;
+            else if (!strcmp(next, "jpeg") || !strcmp(next, "jpg"))
+                cfg.files.image = PHANTOM_IMAGE_JPEG;
+            else if (!strcmp(next, "dicom"))
+                cfg.files.image = PHANTOM_IMAGE_DICOM;
             else
-                CHECK(0, SC_ERR_ARG, "--format must be rsna or siim, got '%s'", next);
+                CHECK(0, SC_ERR_ARG, "--image must be png, jpeg or dicom, got '%s'", next);
+        } else if (!strcmp(a, "--dicom-syntax") && next) {
+            dicom_syntax_t syntax;
+            CHECK(dicom_syntax_parse(next, &syntax) == SC_OK, SC_ERR_ARG,
+                  "--dicom-syntax must be explicit, implicit, jpeg-lossless, jpeg-ls, rle or jpeg-baseline, "
+                  "got '%s'", next);
+            cfg.files.dicom_syntax = (int)syntax;
+        } else if (!strcmp(a, "--dicom-bits") && next) {
+            CHECK_RC(parse_long(a, next, 8, 16, &value));
+            CHECK(value == 8 || value == 12 || value == 16, SC_ERR_ARG, "--dicom-bits must be 8, 12 or 16");
+            cfg.files.dicom_bits = (int)value;
+        } else if (!strcmp(a, "--monochrome1")) {
+            cfg.files.dicom_monochrome1 = 1;
+            continue; /* no value */
+        } else if (!strcmp(a, "--jpeg-quality") && next) {
+            CHECK_RC(parse_long(a, next, 1, 100, &value));
+            cfg.files.jpeg_quality = (int)value;
         } else {
             if (rank == 0) {
                 fprintf(stderr, "salcheck phantom: unknown option or missing value: '%s'\n\n", a);
@@ -165,7 +203,7 @@ int cmd_phantom(int argc, char **argv)
         double dt = sc_now() - t0;
         SC_INFO("phantom: %ld images of %dx%d (seed %llu, %s) in %s, %.1f s on %d rank%s (%.0f images/min)",
                 count, cfg.size, cfg.size, (unsigned long long)cfg.seed,
-                format == PHANTOM_FORMAT_RSNA ? "rsna" : "siim", out, dt, size, size > 1 ? "s" : "",
+                phantom_format_name(format), out, dt, size, size > 1 ? "s" : "",
                 dt > 0 ? 60.0 * count / dt : 0.0);
     }
 cleanup:

@@ -860,6 +860,8 @@ int cmd_run(int argc, char **argv)
     }
     for (int k = 0; k < 3 && rc >= 0; k++) {
         c->loaders[k] = image_loader_create(R, IMAGE_RESIZE_AREA, (image_norm_t)k);
+        if (c->loaders[k])
+            image_loader_set_read_options(c->loaders[k], &c->dopt.read);
         if (!c->loaders[k])
             rc = SC_ERR_NOMEM;
     }

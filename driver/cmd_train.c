@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/dataset.h"
+#include "io/dicom.h"
 #include "sc.h"
 #include "train/train.h"
 
@@ -29,6 +31,8 @@ typedef struct train_cli {
     char schedule[16], init_path[TRAIN_STR_MAX], normalize[16], resize[16], select[16];
     char loss_log[TRAIN_STR_MAX];
     int size_given;
+    dataset_options_t data_opt; /* --kind, --dicom-window, --finding, --min-readers */
+    char finding[64];
 } train_cli_t;
 
 static volatile sig_atomic_t g_stop_requested; /* set by the signal handler only */
@@ -45,12 +49,16 @@ static void usage(FILE *out)
             "usage: salcheck train --data DIR --out MODEL.h5 [options]\n"
             "       salcheck train --job JOB.ini [--section train] [options]\n"
             "\n"
-            "Train a classifier on a data set (io/dataset layouts: RSNA, SIIM, mask directory;\n"
+            "Train a classifier on a data set (the README's data set kinds, PNG, JPEG or DICOM;\n"
             "'salcheck phantom' writes one). Runs as one process or under mpirun/srun: every\n"
             "rank computes a shard of each global batch; the result depends only on the seed\n"
             "and the number of ranks.\n"
             "\n"
             "  --data DIR             data set directory (train and val splits are used)\n"
+            "  --kind K               rsna, siim, nih, vindr, chexlocalize, maskdir (default: from the files)\n"
+            "  --dicom-window W       voi, full or minmax (DICOM gray levels; default voi)\n"
+            "  --finding F            nih, vindr, chexlocalize: the finding (default: the kind's)\n"
+            "  --min-readers K        vindr: radiologists who must agree (default 1)\n"
             "  --out MODEL.h5         model file to write (best epoch by validation AUC)\n"
             "  --arch NAME            architecture of the model zoo [democnn]\n"
             "  --size S               input resolution S x S [128]\n"
@@ -138,6 +146,24 @@ static int set_option(train_cli_t *c, const char *key_in, const char *v, char *w
     if (!strcmp(key, "data")) {
         copy_str(c->data_dir, sizeof c->data_dir, v);
         cfg->data_dir = c->data_dir;
+    } else if (!strcmp(key, "kind") || !strcmp(key, "dicom-window") || !strcmp(key, "finding") ||
+               !strcmp(key, "min-readers")) {
+        /* the data set options of io/dataset.h; every other one keeps its default */
+        if (!cfg->data_options)
+            dataset_options_default(&c->data_opt);
+        cfg->data_options = &c->data_opt;
+        if (!strcmp(key, "kind")) {
+            ok = dataset_format_parse(v, &c->data_opt.format);
+        } else if (!strcmp(key, "dicom-window")) {
+            ok = dicom_window_parse(v, &c->data_opt.read.dicom_window);
+        } else if (!strcmp(key, "finding")) {
+            copy_str(c->finding, sizeof c->finding, v);
+            c->data_opt.finding = c->finding;
+        } else {
+            ok = parse_int(v, &c->data_opt.min_readers);
+            if (ok == 0 && (c->data_opt.min_readers < 1 || c->data_opt.min_readers > 64))
+                ok = -1;
+        }
     } else if (!strcmp(key, "out")) {
         copy_str(c->out_path, sizeof c->out_path, v);
         cfg->out_path = c->out_path;

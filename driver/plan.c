@@ -350,12 +350,11 @@ void plan_dataset_options(const job_t *job, dataset_options_t *dopt)
     dopt->source_size = job->source_size;
     dopt->box_map = !strcmp(job->box_map, "exact") ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
     dopt->class_info = job->class_info[0] ? job->class_info : NULL;
-    if (!strcmp(job->data_kind, "siim"))
-        dopt->format = DATASET_FORMAT_SIIM;
-    else if (!strcmp(job->data_kind, "maskdir"))
-        dopt->format = DATASET_FORMAT_MASKDIR;
-    else
-        dopt->format = DATASET_FORMAT_RSNA;
+    if (dataset_format_parse(job->data_kind, &dopt->format) < 0)
+        dopt->format = DATASET_FORMAT_RSNA; /* phantom */
+    dicom_window_parse(job->dicom_window, &dopt->read.dicom_window);
+    dopt->finding = job->finding[0] ? job->finding : NULL;
+    dopt->min_readers = job->min_readers;
 }
 
 int plan_select_images(const job_t *job, const dataset_t *ds, int **index, int *count)

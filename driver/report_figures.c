@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/imdir.h"
+#include "io/imread.h"
 #include "io/colormap.h"
 #include "io/image.h"
 #include "io/png.h"
@@ -136,6 +138,8 @@ typedef struct tiler {
     report_data_t *d;
     int T;                      /* tile size in pixels */
     char data_dir[1024];        /* "" = neutral background */
+    imdir_t *images;            /* image files under data_dir by id (built on first use) */
+    int images_tried;
     image_loader_t *loader;
     int loader_mode;
     float *map, *map_t, *gray_f;   /* [H*W], [T*T], [T*T] */
@@ -147,6 +151,7 @@ typedef struct tiler {
 static void tiler_free(tiler_t *t)
 {
     image_loader_destroy(t->loader);
+    imdir_destroy(t->images);
     sc_free(t->map);
     sc_free(t->map_t);
     sc_free(t->gray_f);
@@ -199,9 +204,14 @@ static void tiler_gray(tiler_t *t, int i)
     if (t->data_dir[0]) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/images/%s.png", t->data_dir, t->d->image_ids[i]);
+        if (!t->images_tried++ && imdir_open(t->data_dir, &t->images) < 0)
+            t->images = NULL;
+        const char *found = t->images ? imdir_find(t->images, t->d->image_ids[i]) : NULL;
+        if (found) /* PNG, JPEG or DICOM anywhere under the data folder */
+            snprintf(path, sizeof path, "%s", found);
         int sw = 0, sh = 0;
-        char why[256];
-        if (png_probe(path, &sw, &sh, why, sizeof why) == 0) {
+        char why[512];
+        if (imread_probe(path, &sw, &sh, why, sizeof why) == 0) {
             image_resize_t mode = sw > t->T ? IMAGE_RESIZE_AREA : IMAGE_RESIZE_BILINEAR;
             if (!t->loader || t->loader_mode != (int)mode) {
                 image_loader_destroy(t->loader);

@@ -1,5 +1,7 @@
 /*
- * dataset.c - RSNA boxes, SIIM RLE, mask PNG directories and splits (see dataset.h).
+ * dataset.c - what the data set kinds share (see dataset.h, dataset_kind.h):
+ * the id table, the error policy, finding image files, splits, the RSNA class
+ * filter, image checks and the model-grid masks.
  *
  * Parsing keeps one entry per image id (hash table on the id). A problem found
  * on a line goes through ds_bad(): an error naming file:line without
@@ -9,7 +11,6 @@
 #include "io/dataset.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,42 +19,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/dataset_kind.h"
 #include "io/image.h"
+#include "io/imread.h"
 #include "io/png.h"
 #include "rng.h"
 #include "sc.h"
 
-#define DS_MAX_FIELDS 16
-#define DS_MAX_WARNINGS 20 /* bad entries logged one by one; the rest only counted */
-
-typedef struct ds_entry {
-    char *id;
-    int label;          /* -1 until a labels row sets it */
-    int split;
-    int line;           /* first line in the labels file */
-    int bad;
-    int src_w, src_h;
-    int n_boxes, cap_boxes;
-    dataset_box_t *boxes;
-    int n_runs, cap_runs; /* SIIM: absolute column-major runs (start, length) */
-    int64_t *runs;
-    int rle_line;         /* line of the first RLE row (for late errors) */
-} ds_entry_t;
-
-struct dataset {
-    dataset_format_t format;
-    dataset_options_t opt;
-    char *images_dir, *masks_dir;
-    int n, cap;
-    ds_entry_t *entries;
-    int *table;         /* open addressing: entry index + 1, 0 = empty */
-    int table_size;
-    int skipped, filtered, warned;
-};
+static const ds_kind_t *const ds_kinds[] = {&ds_kind_rsna, &ds_kind_siim, &ds_kind_nih, &ds_kind_vindr,
+                                            &ds_kind_chexlocalize, &ds_kind_maskdir};
+#define DS_N_KINDS ((int)(sizeof ds_kinds / sizeof ds_kinds[0]))
 
 /* ------------------------------------------------------------------ helpers */
 
-static char *ds_strdup(const char *s)
+char *ds_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
@@ -62,7 +41,7 @@ static char *ds_strdup(const char *s)
     return d;
 }
 
-static char *ds_join(const char *dir, const char *name)
+char *ds_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -71,20 +50,20 @@ static char *ds_join(const char *dir, const char *name)
     return p;
 }
 
-static int ds_exists(const char *path)
+int ds_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-static int ds_is_dir(const char *path)
+int ds_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* Strip spaces and one pair of surrounding double quotes, in place. */
-static char *ds_trim(char *s)
+char *ds_trim(char *s)
 {
     while (isspace((unsigned char)*s))
         s++;
@@ -99,7 +78,7 @@ static char *ds_trim(char *s)
 }
 
 /* Split a line on commas into at most DS_MAX_FIELDS trimmed fields; returns the count. */
-static int ds_split_fields(char *line, char **fields)
+int ds_split_fields(char *line, char **fields)
 {
     if ((unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB && (unsigned char)line[2] == 0xBF)
         line += 3; /* UTF-8 byte order mark written by spreadsheet programs */
@@ -122,7 +101,7 @@ static int ds_split_fields(char *line, char **fields)
     return count;
 }
 
-static int ds_blank(const char *line)
+int ds_blank(const char *line)
 {
     for (; *line; line++)
         if (!isspace((unsigned char)*line))
@@ -130,7 +109,7 @@ static int ds_blank(const char *line)
     return 1;
 }
 
-static int ds_parse_double(const char *s, double *v)
+int ds_parse_double(const char *s, double *v)
 {
     if (!*s)
         return -1;
@@ -145,7 +124,7 @@ static int ds_parse_double(const char *s, double *v)
 
 /* --------------------------------------------------------------- hash table */
 
-static int ds_find(const dataset_t *ds, const char *id)
+int ds_find(const dataset_t *ds, const char *id)
 {
     if (!ds->table_size)
         return -1;
@@ -159,7 +138,7 @@ static int ds_find(const dataset_t *ds, const char *id)
     }
 }
 
-static int ds_rehash(dataset_t *ds, int size)
+int ds_rehash(dataset_t *ds, int size)
 {
     int *table = sc_calloc((size_t)size, sizeof(int));
     if (!table)
@@ -178,7 +157,7 @@ static int ds_rehash(dataset_t *ds, int size)
 }
 
 /* Index of id, adding a new entry (label -1) when absent. Negative on no memory. */
-static int ds_get(dataset_t *ds, const char *id, int line)
+int ds_get(dataset_t *ds, const char *id, int line)
 {
     int i = ds_find(ds, id);
     if (i >= 0)
@@ -217,9 +196,7 @@ static int ds_get(dataset_t *ds, const char *id, int line)
  * skip_bad: logged as an error, SC_ERR_FORMAT returned. With skip_bad: the entry
  * is marked bad (dropped later), a warning logged, SC_OK returned.
  */
-static int ds_bad(dataset_t *ds, int entry, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int ds_bad(dataset_t *ds, int entry, const char *file, int line, const char *fmt, ...)
+int ds_bad(dataset_t *ds, int entry, const char *file, int line, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -249,7 +226,7 @@ static int ds_bad(dataset_t *ds, int entry, const char *file, int line, const ch
     return SC_OK;
 }
 
-static int ds_add_box(ds_entry_t *e, dataset_box_t box)
+int ds_add_box(ds_entry_t *e, dataset_box_t box)
 {
     if (e->n_boxes == e->cap_boxes) {
         int cap = e->cap_boxes ? 2 * e->cap_boxes : 4;
@@ -263,7 +240,7 @@ static int ds_add_box(ds_entry_t *e, dataset_box_t box)
     return SC_OK;
 }
 
-static int ds_add_run(ds_entry_t *e, int64_t start, int64_t length)
+int ds_add_run(ds_entry_t *e, int64_t start, int64_t length)
 {
     if (e->n_runs == e->cap_runs) {
         int cap = e->cap_runs ? 2 * e->cap_runs : 16;
@@ -280,7 +257,7 @@ static int ds_add_run(ds_entry_t *e, int64_t start, int64_t length)
 }
 
 /* Column index of `name` in a header (exact after trimming), or -1. */
-static int ds_column(char **fields, int count, const char *name)
+int ds_column(char **fields, int count, const char *name)
 {
     for (int i = 0; i < count && i < DS_MAX_FIELDS; i++)
         if (!strcmp(fields[i], name))
@@ -288,8 +265,48 @@ static int ds_column(char **fields, int count, const char *name)
     return -1;
 }
 
-/* Source frame of entry i: the option, or the PNG header. Reports through ds_bad. */
-static int ds_source_size(dataset_t *ds, int i, const char *file, int line)
+/* The image index, built on first use; SC_ERR_IO (logged) when the image folder is missing. */
+int ds_index(dataset_t *ds)
+{
+    int rc = SC_OK;
+    if (ds->index)
+        return SC_OK;
+    const ds_kind_t *kind = ds->kind;
+    CHECK(ds_is_dir(ds->images_dir), SC_ERR_IO, "%s: no image folder (tried %s%s%s%s%s)", ds->dir,
+          kind->images[0], kind->images[1] ? ", " : "", kind->images[1] ? kind->images[1] : "",
+          kind->images[1] && kind->images[2] ? ", " : "", kind->images[1] && kind->images[2] ? kind->images[2] : "");
+    CHECK_RC(imdir_open(ds->images_dir, &ds->index));
+cleanup:
+    return rc;
+}
+
+int ds_resolve_path(dataset_t *ds, int i, const char *file, int line)
+{
+    ds_entry_t *e = &ds->entries[i];
+    if (e->path)
+        return SC_OK;
+    const ds_kind_t *kind = ds->kind;
+    if (kind->image_path) {
+        char buf[4096];
+        if (kind->image_path(ds, i, buf, sizeof buf) < 0)
+            return ds_bad(ds, i, file, line, "image path too long for id '%s'", e->id);
+        if (!ds_exists(buf))
+            return ds_bad(ds, i, file, line, "image '%s' of '%s' does not exist", buf, e->id);
+        e->path = ds_strdup(buf);
+    } else {
+        int rc = ds_index(ds);
+        if (rc < 0)
+            return rc;
+        const char *p = imdir_find(ds->index, e->id);
+        if (!p)
+            return ds_bad(ds, i, file, line, "no image file for '%s' under '%s' (expected %s.png, .jpg or .dcm)",
+                          e->id, ds->images_dir, e->id);
+        e->path = ds_strdup(p);
+    }
+    return e->path ? SC_OK : SC_ERR_NOMEM;
+}
+
+int ds_source_size(dataset_t *ds, int i, const char *file, int line)
 {
     ds_entry_t *e = &ds->entries[i];
     if (e->src_w > 0)
@@ -298,286 +315,18 @@ static int ds_source_size(dataset_t *ds, int i, const char *file, int line)
         e->src_w = e->src_h = ds->opt.source_size;
         return SC_OK;
     }
-    char path[4096], why[320];
-    if (dataset_image_path(ds, i, path, sizeof path) < 0)
-        return ds_bad(ds, i, file, line, "image path too long for id '%s'", e->id);
+    int rc = ds_resolve_path(ds, i, file, line);
+    if (rc < 0 || e->bad)
+        return rc;
+    char why[512];
     int w = 0, h = 0;
-    int rc = png_probe(path, &w, &h, why, (int)sizeof why);
+    rc = imread_probe(e->path, &w, &h, why, (int)sizeof why);
     if (rc < 0)
-        return ds_bad(ds, i, file, line, "image '%s' of '%s': %s", path, e->id, why);
+        return ds_bad(ds, i, file, line, "image '%s' of '%s': %s", e->path, e->id, why);
     e->src_w = w;
     e->src_h = h;
+    e->checked = 1;
     return SC_OK;
-}
-
-/* ---------------------------------------------------------------- RSNA rows */
-
-static int ds_read_rsna(dataset_t *ds, const char *file)
-{
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
-    int col_id = -1, col_x = -1, col_y = -1, col_w = -1, col_h = -1, col_t = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
-        if (col_id < 0) {
-            col_id = ds_column(f, nf, "patientId");
-            col_x = ds_column(f, nf, "x");
-            col_y = ds_column(f, nf, "y");
-            col_w = ds_column(f, nf, "width");
-            col_h = ds_column(f, nf, "height");
-            col_t = ds_column(f, nf, "Target");
-            CHECK(col_id >= 0 && col_x >= 0 && col_y >= 0 && col_w >= 0 && col_h >= 0 && col_t >= 0,
-                  SC_ERR_FORMAT,
-                  "%s:%d: expected the header patientId,x,y,width,height,Target (RSNA labels)",
-                  file, lineno);
-            n_cols = nf;
-            continue;
-        }
-        if (nf < n_cols || !f[col_id][0]) {
-            int e = nf > col_id && f[col_id][0] ? ds_get(ds, f[col_id], lineno) : -1;
-            CHECK(e != SC_ERR_NOMEM, SC_ERR_NOMEM, "out of memory reading '%s'", file);
-            CHECK_RC(ds_bad(ds, e, file, lineno, "%s (expected %d fields: patientId,x,y,width,height,Target)",
-                            nf >= n_cols && !f[col_id][0] ? "empty patientId" : "too few fields", n_cols));
-            continue;
-        }
-        int e = ds_get(ds, f[col_id], lineno);
-        CHECK(e >= 0, SC_ERR_NOMEM, "out of memory reading '%s'", file);
-        ds_entry_t *ent = &ds->entries[e];
-        const char *t = f[col_t];
-        if (strcmp(t, "0") && strcmp(t, "1")) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "Target must be 0 or 1, not '%s'", t));
-            continue;
-        }
-        int target = t[0] - '0';
-        if (ent->label >= 0 && (target == 0 || ent->label == 0)) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "duplicate patientId '%s' (first on line %d)%s",
-                            ent->id, ent->line, target != ent->label ? " with a different Target" : ""));
-            continue;
-        }
-        ent->label = target;
-        const char *names[4] = {"x", "y", "width", "height"};
-        int cols[4] = {col_x, col_y, col_w, col_h};
-        if (target == 0) {
-            int has_box = 0;
-            for (int k = 0; k < 4; k++)
-                has_box |= f[cols[k]][0] != '\0';
-            if (has_box)
-                CHECK_RC(ds_bad(ds, e, file, lineno, "a Target=0 row must have empty box fields"));
-            continue;
-        }
-        double v[4];
-        int ok = 1;
-        for (int k = 0; k < 4 && ok; k++) {
-            if (ds_parse_double(f[cols[k]], &v[k]) < 0) {
-                CHECK_RC(ds_bad(ds, e, file, lineno, "box field '%s' is not a number: '%s'", names[k],
-                                f[cols[k]]));
-                ok = 0;
-            }
-        }
-        if (!ok)
-            continue;
-        if (v[2] <= 0 || v[3] <= 0) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "box width and height must be positive (%g x %g)",
-                            v[2], v[3]));
-            continue;
-        }
-        CHECK_RC(ds_source_size(ds, e, file, lineno));
-        if (ent->bad)
-            continue;
-        if (v[0] < 0 || v[1] < 0 || v[0] + v[2] > ent->src_w || v[1] + v[3] > ent->src_h) {
-            CHECK_RC(ds_bad(ds, e, file, lineno,
-                            "box x=%g y=%g width=%g height=%g lies outside the %dx%d image", v[0], v[1],
-                            v[2], v[3], ent->src_w, ent->src_h));
-            continue;
-        }
-        dataset_box_t box = {v[0], v[1], v[2], v[3]};
-        CHECK(ds_add_box(ent, box) == SC_OK, SC_ERR_NOMEM, "out of memory reading '%s'", file);
-    }
-    CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty labels file (no header)", file);
-cleanup:
-    free(line);
-    if (fp)
-        fclose(fp);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- SIIM rows */
-
-/* Parse one relative RLE into absolute runs of entry e; problems through ds_bad. */
-static int ds_parse_rle(dataset_t *ds, int e, char *rle, const char *file, int lineno)
-{
-    ds_entry_t *ent = &ds->entries[e];
-    int64_t total = (int64_t)ent->src_w * ent->src_h, pos = 0;
-    int count = 0;
-    char *save = NULL;
-    int64_t pending = -1;
-    for (char *tok = strtok_r(rle, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-        char *end = NULL;
-        errno = 0;
-        long long v = strtoll(tok, &end, 10);
-        if (errno || *end || v < 0)
-            return ds_bad(ds, e, file, lineno, "RLE value %d is not a non-negative integer: '%s'",
-                          count + 1, tok);
-        count++;
-        if (pending < 0) {
-            pending = pos + v; /* relative offset from the end of the previous run */
-            continue;
-        }
-        if (v == 0)
-            return ds_bad(ds, e, file, lineno, "RLE run %d has length 0", count / 2);
-        if (pending + v > total)
-            return ds_bad(ds, e, file, lineno,
-                          "RLE run %d (pixels %lld..%lld) runs past the end of the %dx%d image "
-                          "(%lld pixels)",
-                          count / 2, (long long)pending, (long long)(pending + v - 1), ent->src_w,
-                          ent->src_h, (long long)total);
-        if (ds_add_run(ent, pending, v) < 0)
-            return SC_ERR_NOMEM;
-        pos = pending + v;
-        pending = -1;
-    }
-    if (count == 0 || pending >= 0)
-        return ds_bad(ds, e, file, lineno, "RLE has %s (expected pairs of offset and length)",
-                      count == 0 ? "no values" : "an odd number of values");
-    return SC_OK;
-}
-
-static int ds_read_siim(dataset_t *ds, const char *file)
-{
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
-    int col_id = -1, col_rle = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
-        if (col_id < 0) {
-            col_id = ds_column(f, nf, "ImageId");
-            col_rle = ds_column(f, nf, "EncodedPixels"); /* " EncodedPixels" after trimming */
-            CHECK(col_id >= 0 && col_rle >= 0, SC_ERR_FORMAT,
-                  "%s:%d: expected the header 'ImageId, EncodedPixels' (SIIM labels)", file, lineno);
-            n_cols = nf;
-            continue;
-        }
-        if (nf < n_cols || !f[col_id][0]) {
-            int e = nf > col_id && f[col_id][0] ? ds_get(ds, f[col_id], lineno) : -1;
-            CHECK(e != SC_ERR_NOMEM, SC_ERR_NOMEM, "out of memory reading '%s'", file);
-            CHECK_RC(ds_bad(ds, e, file, lineno, "%s (expected %d fields: ImageId, EncodedPixels)",
-                            nf >= n_cols && !f[col_id][0] ? "empty ImageId" : "too few fields", n_cols));
-            continue;
-        }
-        int e = ds_get(ds, f[col_id], lineno);
-        CHECK(e >= 0, SC_ERR_NOMEM, "out of memory reading '%s'", file);
-        ds_entry_t *ent = &ds->entries[e];
-        int negative = !strcmp(f[col_rle], "-1");
-        if (ent->label >= 0 && (negative || ent->label == 0)) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "duplicate ImageId '%s' (first on line %d)%s", ent->id,
-                            ent->line, negative != (ent->label == 0) ? " with a different finding" : ""));
-            continue;
-        }
-        ent->label = negative ? 0 : 1;
-        if (negative)
-            continue;
-        if (!ent->rle_line)
-            ent->rle_line = lineno;
-        CHECK_RC(ds_source_size(ds, e, file, lineno));
-        if (ent->bad)
-            continue;
-        rc = ds_parse_rle(ds, e, f[col_rle], file, lineno);
-        CHECK(rc != SC_ERR_NOMEM, SC_ERR_NOMEM, "out of memory reading '%s'", file);
-        CHECK_RC(rc);
-    }
-    CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty labels file (no header)", file);
-cleanup:
-    free(line);
-    if (fp)
-        fclose(fp);
-    return rc;
-}
-
-/* ------------------------------------------------------------- mask PNG dir */
-
-static int ds_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int ds_read_maskdir(dataset_t *ds)
-{
-    int rc = SC_OK, n = 0, cap = 0;
-    char **names = NULL;
-    float *mask = NULL;
-    char *mask_path = NULL;
-    DIR *dir = opendir(ds->images_dir);
-    CHECK(dir, SC_ERR_IO, "cannot open image directory '%s': %s", ds->images_dir, strerror(errno));
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (len <= 4 || strcmp(de->d_name + len - 4, ".png"))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 256;
-            char **grown = realloc(names, (size_t)cap * sizeof *grown);
-            CHECK_ALLOC(grown);
-            names = grown;
-        }
-        names[n] = ds_strdup(de->d_name);
-        CHECK_ALLOC(names[n]);
-        names[n][len - 4] = '\0';
-        n++;
-    }
-    qsort(names, (size_t)n, sizeof *names, ds_cmp_str);
-    CHECK(n > 0, SC_ERR_FORMAT, "%s: no .png images", ds->images_dir);
-    for (int i = 0; i < n; i++) {
-        int e = ds_get(ds, names[i], 0);
-        CHECK(e >= 0, SC_ERR_NOMEM, "out of memory");
-        size_t len = strlen(ds->masks_dir) + strlen(names[i]) + 6;
-        free(mask_path);
-        mask_path = malloc(len);
-        CHECK_ALLOC(mask_path);
-        snprintf(mask_path, len, "%s/%s.png", ds->masks_dir, names[i]);
-        char why[320];
-        int w = 0, h = 0;
-        if (png_probe(mask_path, &w, &h, why, (int)sizeof why) < 0) {
-            CHECK_RC(ds_bad(ds, e, mask_path, 0, "mask of image '%s': %s", names[i], why));
-            continue;
-        }
-        sc_free(mask);
-        mask = NULL;
-        rc = png_read_gray(mask_path, &w, &h, &mask);
-        if (rc < 0) {
-            rc = SC_OK;
-            CHECK_RC(ds_bad(ds, e, mask_path, 0, "mask of image '%s' cannot be decoded", names[i]));
-            continue;
-        }
-        int label = 0;
-        for (size_t p = 0; p < (size_t)w * h && !label; p++)
-            label = mask[p] > 0.0f;
-        ds->entries[e].label = label;
-        ds->entries[e].src_w = w;
-        ds->entries[e].src_h = h;
-    }
-cleanup:
-    if (dir)
-        closedir(dir);
-    for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    free(mask_path);
-    sc_free(mask);
-    return rc;
 }
 
 /* ------------------------------------------------------- splits and classes */
@@ -713,44 +462,91 @@ cleanup:
     return rc;
 }
 
-/* Check (or decode) every image; problems attributed to the labels line of the entry. */
+/*
+ * Find every image file and check it (verify 1: header; 2: full decode), and
+ * that it has the size of the annotation frame when the annotations fix one.
+ * Problems are attributed to the labels line of the entry.
+ */
 static int ds_verify_images(dataset_t *ds, const char *labels_file)
 {
     int rc = SC_OK;
     float *pixels = NULL;
-    char path[4096], why[320];
+    char why[512];
     for (int i = 0; i < ds->n; i++) {
         ds_entry_t *e = &ds->entries[i];
         if (e->bad)
             continue;
-        if (dataset_image_path(ds, i, path, sizeof path) < 0) {
-            CHECK_RC(ds_bad(ds, i, labels_file, e->line, "image path too long for id '%s'", e->id));
+        if (ds->opt.verify <= 0) {
+            /* No checks: the file by id when the folder exists, else images/<id>.png. */
+            if (!ds->kind->image_path && !ds->index && ds_is_dir(ds->images_dir))
+                CHECK_RC(imdir_open(ds->images_dir, &ds->index));
+            const char *p = ds->index ? imdir_find(ds->index, e->id) : NULL;
+            char buf[4096];
+            if (!p && ds->kind->image_path && ds->kind->image_path(ds, i, buf, sizeof buf) == SC_OK)
+                p = buf;
+            if (!p) {
+                snprintf(buf, sizeof buf, "%s/%s.png", ds->images_dir, e->id);
+                p = buf;
+            }
+            e->path = ds_strdup(p);
+            CHECK_ALLOC(e->path);
             continue;
         }
-        int w = e->src_w, h = e->src_h;
-        if (ds->opt.verify == 1 && ds->opt.source_size <= 0 && e->src_w > 0)
-            continue; /* header already read while parsing the labels */
-        if (png_probe(path, &w, &h, why, (int)sizeof why) < 0) {
-            CHECK_RC(ds_bad(ds, i, labels_file, e->line, "image '%s' of '%s': %s", path, e->id, why));
+        CHECK_RC(ds_resolve_path(ds, i, labels_file, e->line));
+        if (e->bad || (ds->opt.verify == 1 && e->checked))
+            continue;
+        int w = 0, h = 0;
+        if (imread_probe(e->path, &w, &h, why, (int)sizeof why) < 0) {
+            CHECK_RC(ds_bad(ds, i, labels_file, e->line, "image '%s' of '%s': %s", e->path, e->id, why));
             continue;
         }
         if (ds->opt.verify >= 2) {
-            if (png_read_gray(path, &w, &h, &pixels) < 0) {
-                CHECK_RC(ds_bad(ds, i, labels_file, e->line, "image '%s' of '%s' cannot be decoded", path,
-                                e->id));
+            if (imread_gray_quiet(e->path, &ds->opt.read, &w, &h, &pixels, why, (int)sizeof why) < 0) {
+                CHECK_RC(ds_bad(ds, i, labels_file, e->line, "image '%s' of '%s' cannot be decoded: %s",
+                                e->path, e->id, why));
                 continue;
             }
             sc_free(pixels);
             pixels = NULL;
         }
-        if (e->src_w == 0 && ds->opt.source_size <= 0) {
+        if (e->src_w == 0) {
             e->src_w = w;
             e->src_h = h;
+        } else if (e->src_w != w || e->src_h != h) {
+            /* A PNG or JPEG of another size is a resized copy (boxes scale with the frame); a DICOM
+               is the original, so its annotations must be in its own frame. */
+            imread_format_t format = IMREAD_FORMAT_UNKNOWN;
+            if (imread_detect(e->path, &format, why, (int)sizeof why) == SC_OK && format == IMREAD_FORMAT_DICOM) {
+                CHECK_RC(ds_bad(ds, i, labels_file, e->line,
+                                "DICOM image '%s' of '%s' is %dx%d but its annotations are in a %dx%d frame%s",
+                                e->path, e->id, w, h, e->src_w, e->src_h,
+                                ds->opt.source_size > 0 ? " (the job's source_size)" : ""));
+                continue;
+            }
         }
     }
 cleanup:
     sc_free(pixels);
     return rc;
+}
+
+/*
+ * No split from a splits file or from the set itself: train/val/test 70/15/15
+ * by a hash of the image id (the same id is in the same split in every run).
+ */
+static void ds_default_splits(dataset_t *ds)
+{
+    for (int i = 0; i < ds->n; i++)
+        if (ds->entries[i].split != DATASET_SPLIT_NONE)
+            return;
+    for (int i = 0; i < ds->n; i++) {
+        unsigned bucket = (unsigned)(rng_key(0, ds->entries[i].id).k[0] % 100);
+        /* val keeps the bucket the trainer used before data sets had a test split of their own */
+        ds->entries[i].split = bucket < 15 ? DATASET_SPLIT_VAL : bucket < 30 ? DATASET_SPLIT_TEST : DATASET_SPLIT_TRAIN;
+    }
+    ds->split_source = "hash of the image id (train/val/test 70/15/15)";
+    if (ds->n)
+        SC_INFO("%s: no split file: train/val/test 70/15/15 by a hash of the image id", ds->dir);
 }
 
 /* ------------------------------------------------------------------- public */
@@ -783,11 +579,96 @@ int dataset_split_parse(const char *name, dataset_split_t *split)
     return SC_OK;
 }
 
+int dataset_format_parse(const char *name, dataset_format_t *format)
+{
+    if (name && !strcmp(name, "auto")) {
+        *format = DATASET_FORMAT_AUTO;
+        return SC_OK;
+    }
+    for (int k = 0; k < DS_N_KINDS; k++)
+        if (name && !strcmp(name, ds_kinds[k]->name)) {
+            *format = ds_kinds[k]->format;
+            return SC_OK;
+        }
+    return SC_ERR_ARG;
+}
+
+const char *dataset_format_name(dataset_format_t format)
+{
+    for (int k = 0; k < DS_N_KINDS; k++)
+        if (ds_kinds[k]->format == format)
+            return ds_kinds[k]->name;
+    return "auto";
+}
+
+/* The kind and its labels file: the options, else the first kind whose labels file is in DIR. */
+static int ds_choose_kind(const char *dir, const dataset_options_t *opt, const ds_kind_t **kind_out,
+                          char **labels_out)
+{
+    int rc = SC_OK;
+    const ds_kind_t *kind = NULL;
+    char *labels = NULL;
+    for (int k = 0; k < DS_N_KINDS; k++)
+        if (ds_kinds[k]->format == opt->format)
+            kind = ds_kinds[k];
+    if (opt->labels) {
+        labels = ds_strdup(opt->labels);
+        CHECK_ALLOC(labels);
+        if (!kind) { /* by the file's name, as before: *rle* is SIIM, anything else RSNA */
+            const char *base = strrchr(opt->labels, '/');
+            base = base ? base + 1 : opt->labels;
+            kind = &ds_kind_rsna;
+            for (int k = 0; k < DS_N_KINDS; k++)
+                for (int j = 0; ds_kinds[k]->labels[j]; j++)
+                    if (!strcmp(base, ds_kinds[k]->labels[j]))
+                        kind = ds_kinds[k];
+            if (strstr(base, "rle"))
+                kind = &ds_kind_siim;
+        }
+    } else {
+        for (int k = 0; k < DS_N_KINDS && !labels; k++) {
+            if (kind && ds_kinds[k] != kind)
+                continue;
+            for (int j = 0; ds_kinds[k]->labels[j] && !labels; j++) {
+                char *p = ds_join(dir, ds_kinds[k]->labels[j]);
+                CHECK_ALLOC(p);
+                if (ds_exists(p)) {
+                    labels = p;
+                    kind = ds_kinds[k];
+                } else {
+                    free(p);
+                }
+            }
+        }
+        if (!labels && (!kind || kind == &ds_kind_maskdir)) {
+            char *masks = opt->masks_dir ? ds_strdup(opt->masks_dir) : ds_join(dir, "masks");
+            CHECK_ALLOC(masks);
+            int ok = ds_is_dir(masks);
+            free(masks);
+            CHECK(ok, SC_ERR_IO,
+                  "%s: no labels.csv, stage_2_train_labels.csv, train-rle.csv, BBox_List_2017.csv, "
+                  "annotations_train.csv, gt_segmentations_*.json or masks/ directory (see the data set "
+                  "kinds in the README)",
+                  dir);
+            kind = &ds_kind_maskdir;
+        }
+        CHECK(labels || kind == &ds_kind_maskdir, SC_ERR_IO, "%s: no %s labels file (%s%s%s)", dir, kind->name,
+              kind->labels[0], kind->labels[1] ? " or " : "", kind->labels[1] ? kind->labels[1] : "");
+    }
+    *kind_out = kind;
+    *labels_out = labels;
+    labels = NULL;
+cleanup:
+    free(labels);
+    return rc;
+}
+
 int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **out)
 {
     int rc = SC_OK;
     char *labels = NULL, *splits = NULL;
     dataset_options_t opt;
+    const ds_kind_t *kind = NULL;
     if (opt_in)
         opt = *opt_in;
     else
@@ -797,71 +678,54 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
     CHECK_ALLOC(ds);
     ds->opt = opt;
     ds->opt.labels = ds->opt.splits = ds->opt.class_info = ds->opt.images_dir = ds->opt.masks_dir = NULL;
+    ds->opt.finding = NULL;
+    if (ds->opt.min_readers < 1)
+        ds->opt.min_readers = 1;
     CHECK(ds_is_dir(dir), SC_ERR_IO, "data set directory '%s' does not exist", dir);
-    ds->images_dir = opt.images_dir ? ds_strdup(opt.images_dir) : ds_join(dir, "images");
+    ds->dir = ds_strdup(dir);
+    CHECK_ALLOC(ds->dir);
+    CHECK_RC(ds_choose_kind(dir, &opt, &kind, &labels));
+    ds->format = kind->format;
+    if (opt.finding || kind->finding) {
+        ds->finding = ds_strdup(opt.finding ? opt.finding : kind->finding);
+        CHECK_ALLOC(ds->finding);
+    }
+
+    /* The image folder: the option, else the kind's first folder present. */
+    if (opt.images_dir) {
+        ds->images_dir = ds_strdup(opt.images_dir);
+    } else {
+        for (int j = 0; kind->images[j] && !ds->images_dir; j++) {
+            char *p = !strcmp(kind->images[j], ".") ? ds_strdup(dir) : ds_join(dir, kind->images[j]);
+            CHECK_ALLOC(p);
+            if (ds_is_dir(p))
+                ds->images_dir = p;
+            else
+                free(p);
+        }
+        if (!ds->images_dir)
+            ds->images_dir = ds_join(dir, kind->images[0]);
+    }
     ds->masks_dir = opt.masks_dir ? ds_strdup(opt.masks_dir) : ds_join(dir, "masks");
     CHECK_ALLOC(ds->images_dir);
     CHECK_ALLOC(ds->masks_dir);
-
-    /* Which layout: the option, else the labels file's name, else the files present. */
-    dataset_format_t format = opt.format;
-    if (opt.labels) {
-        labels = ds_strdup(opt.labels);
-        CHECK_ALLOC(labels);
-        if (format == DATASET_FORMAT_AUTO) {
-            const char *base = strrchr(opt.labels, '/');
-            base = base ? base + 1 : opt.labels;
-            format = strstr(base, "rle") ? DATASET_FORMAT_SIIM : DATASET_FORMAT_RSNA;
-        }
-    } else {
-        const char *candidates[3] = {"labels.csv", "stage_2_train_labels.csv", "train-rle.csv"};
-        for (int k = 0; k < 3 && !labels; k++) {
-            if (format == DATASET_FORMAT_SIIM && k < 2)
-                continue;
-            if ((format == DATASET_FORMAT_RSNA && k == 2) || format == DATASET_FORMAT_MASKDIR)
-                break;
-            char *p = ds_join(dir, candidates[k]);
-            CHECK_ALLOC(p);
-            if (ds_exists(p)) {
-                labels = p;
-                if (format == DATASET_FORMAT_AUTO)
-                    format = k < 2 ? DATASET_FORMAT_RSNA : DATASET_FORMAT_SIIM;
-            } else {
-                free(p);
-            }
-        }
-        if (!labels && (format == DATASET_FORMAT_AUTO || format == DATASET_FORMAT_MASKDIR)) {
-            CHECK(ds_is_dir(ds->masks_dir), SC_ERR_IO,
-                  "%s: no labels.csv, stage_2_train_labels.csv, train-rle.csv or masks/ directory "
-                  "(see the data set layouts in the README)",
-                  dir);
-            format = DATASET_FORMAT_MASKDIR;
-        }
-        CHECK(labels || format == DATASET_FORMAT_MASKDIR, SC_ERR_IO, "%s: no %s labels file", dir,
-              format == DATASET_FORMAT_SIIM ? "train-rle.csv" : "labels.csv");
-    }
-    ds->format = format;
-
-    if (format == DATASET_FORMAT_RSNA)
-        CHECK_RC(ds_read_rsna(ds, labels));
-    else if (format == DATASET_FORMAT_SIIM)
-        CHECK_RC(ds_read_siim(ds, labels));
-    else
-        CHECK_RC(ds_read_maskdir(ds));
+    ds->kind = kind;
+    CHECK_RC(kind->read(ds, labels));
 
     if (opt.class_info) {
-        CHECK(format == DATASET_FORMAT_RSNA, SC_ERR_ARG, "the class filter '%s' applies to RSNA labels only",
+        CHECK(kind == &ds_kind_rsna, SC_ERR_ARG, "the class filter '%s' applies to RSNA labels only",
               opt.class_info);
         CHECK_RC(ds_read_classes(ds, opt.class_info));
     }
-    if (opt.verify > 0 && format != DATASET_FORMAT_MASKDIR)
-        CHECK_RC(ds_verify_images(ds, labels));
-    else if (opt.verify > 0)
-        CHECK_RC(ds_verify_images(ds, ds->images_dir));
+    CHECK_RC(ds_verify_images(ds, labels ? labels : ds->images_dir));
     splits = opt.splits ? ds_strdup(opt.splits) : ds_join(dir, "splits.csv");
     CHECK_ALLOC(splits);
-    if (opt.splits || ds_exists(splits))
+    ds->split_source = "the data set's own split";
+    if (opt.splits || ds_exists(splits)) {
         CHECK_RC(ds_read_splits(ds, splits));
+        ds->split_source = "splits file";
+    }
+    ds_default_splits(ds);
 
     /* Drop bad (counted) and filtered entries, keep the order, rebuild the index. */
     int kept = 0;
@@ -873,6 +737,7 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
             else
                 ds->skipped++;
             free(e->id);
+            free(e->path);
             free(e->boxes);
             free(e->runs);
             continue;
@@ -885,9 +750,11 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
         SC_WARN("%s: skipped %d bad entries%s", labels ? labels : ds->images_dir, ds->skipped,
                 ds->warned > DS_MAX_WARNINGS ? " (only the first ones are listed above)" : "");
     if (ds->filtered)
-        SC_INFO("%s: %d patients are neither Normal nor Lung Opacity and were left out", opt.class_info,
-                ds->filtered);
+        SC_INFO("%s: %d images are outside the classes kept and were left out",
+                opt.class_info ? opt.class_info : labels ? labels : ds->images_dir, ds->filtered);
     CHECK(ds->n > 0, SC_ERR_FORMAT, "%s: no usable images", labels ? labels : ds->images_dir);
+    imdir_destroy(ds->index);
+    ds->index = NULL;
     *out = ds;
     ds = NULL;
 cleanup:
@@ -903,6 +770,7 @@ void dataset_destroy(dataset_t *ds)
         return;
     for (int i = 0; i < ds->n; i++) {
         free(ds->entries[i].id);
+        free(ds->entries[i].path);
         free(ds->entries[i].boxes);
         free(ds->entries[i].runs);
     }
@@ -910,11 +778,16 @@ void dataset_destroy(dataset_t *ds)
     sc_free(ds->table);
     free(ds->images_dir);
     free(ds->masks_dir);
+    free(ds->dir);
+    free(ds->finding);
+    imdir_destroy(ds->index);
     sc_free(ds);
 }
 
 dataset_format_t dataset_format(const dataset_t *ds) { return ds->format; }
 int dataset_count(const dataset_t *ds) { return ds->n; }
+const imread_options_t *dataset_read_options(const dataset_t *ds) { return &ds->opt.read; }
+const char *dataset_split_source(const dataset_t *ds) { return ds->split_source; }
 int dataset_skipped(const dataset_t *ds) { return ds->skipped; }
 int dataset_filtered(const dataset_t *ds) { return ds->filtered; }
 const char *dataset_id(const dataset_t *ds, int i) { return ds->entries[i].id; }
@@ -932,7 +805,10 @@ void dataset_source_size(const dataset_t *ds, int i, int *w, int *h)
 
 int dataset_image_path(const dataset_t *ds, int i, char *buf, size_t size)
 {
-    int n = snprintf(buf, size, "%s/%s.png", ds->images_dir, ds->entries[i].id);
+    const char *path = ds->entries[i].path;
+    if (!path)
+        return SC_ERR_ARG;
+    int n = snprintf(buf, size, "%s", path);
     return n < 0 || (size_t)n >= size ? SC_ERR_ARG : SC_OK;
 }
 
@@ -951,6 +827,51 @@ static void ds_box_cells(double v, double len, int src, int res, dataset_box_map
     if (*hi > res - 1) *hi = res - 1;
 }
 
+/*
+ * Boxes -> cells: each box's cells (ds_box_cells); a cell is abnormal when the
+ * boxes of at least min_readers distinct readers cover it (1: the union).
+ */
+static int ds_box_mask(const dataset_t *ds, const ds_entry_t *e, int res, uint8_t *mask)
+{
+    int rc = SC_OK, k_min = ds->opt.min_readers > 1 ? ds->opt.min_readers : 1;
+    uint8_t *seen = NULL;
+    uint16_t *votes = NULL;
+    int max_reader = 0;
+    for (int k = 0; k < e->n_boxes; k++)
+        if (e->boxes[k].reader > max_reader)
+            max_reader = e->boxes[k].reader;
+    if (k_min > 1) {
+        votes = sc_calloc((size_t)res * res, sizeof(uint16_t));
+        seen = sc_calloc((size_t)res * res, 1);
+        CHECK_ALLOC(votes);
+        CHECK_ALLOC(seen);
+    }
+    for (int r = 0; r <= max_reader; r++) {
+        if (seen)
+            memset(seen, 0, (size_t)res * res);
+        for (int k = 0; k < e->n_boxes; k++) {
+            const dataset_box_t *b = &e->boxes[k];
+            if (b->reader != r)
+                continue;
+            int x0, x1, y0, y1;
+            ds_box_cells(b->x, b->w, e->src_w, res, ds->opt.box_map, &x0, &x1);
+            ds_box_cells(b->y, b->h, e->src_h, res, ds->opt.box_map, &y0, &y1);
+            for (int y = y0; y <= y1; y++)
+                memset((seen ? seen : mask) + (size_t)y * res + x0, 1, (size_t)(x1 - x0 + 1) * (x1 >= x0));
+        }
+        if (seen)
+            for (size_t p = 0; p < (size_t)res * res; p++)
+                votes[p] += seen[p];
+    }
+    if (votes)
+        for (size_t p = 0; p < (size_t)res * res; p++)
+            mask[p] = votes[p] >= k_min;
+cleanup:
+    sc_free(seen);
+    sc_free(votes);
+    return rc;
+}
+
 int dataset_mask(const dataset_t *ds, int i, int res, uint8_t *mask)
 {
     int rc = SC_OK;
@@ -960,20 +881,11 @@ int dataset_mask(const dataset_t *ds, int i, int res, uint8_t *mask)
     memset(mask, 0, (size_t)res * res);
     if (e->label == 0)
         return SC_OK;
-    if (ds->format == DATASET_FORMAT_RSNA) {
-        for (int k = 0; k < e->n_boxes; k++) {
-            const dataset_box_t *b = &e->boxes[k];
-            int x0, x1, y0, y1;
-            ds_box_cells(b->x, b->w, e->src_w, res, ds->opt.box_map, &x0, &x1);
-            ds_box_cells(b->y, b->h, e->src_h, res, ds->opt.box_map, &y0, &y1);
-            for (int y = y0; y <= y1; y++)
-                memset(mask + (size_t)y * res + x0, 1, (size_t)(x1 - x0 + 1) * (x1 >= x0));
-        }
-        return SC_OK;
-    }
+    if (ds->format != DATASET_FORMAT_MASKDIR && e->n_runs == 0)
+        return ds_box_mask(ds, e, res, mask);
     /* Pixel masks: rasterize at source size, then area-resize and threshold. */
     int w = e->src_w, h = e->src_h;
-    if (ds->format == DATASET_FORMAT_SIIM) {
+    if (ds->format != DATASET_FORMAT_MASKDIR) {
         src = sc_calloc((size_t)w * h, sizeof(float));
         CHECK_ALLOC(src);
         for (int r = 0; r < e->n_runs; r++) {

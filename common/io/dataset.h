@@ -1,22 +1,42 @@
 /*
- * dataset.h - labelled chest X-ray data sets (module io, prefix dataset_).
+ * dataset.h - labelled chest X-ray data sets as they are distributed (module
+ * io, prefix dataset_). One file per kind behind this interface
+ * (dataset_<kind>.c, sharing dataset_kind.h); dataset.c holds what they share.
  *
- * Three layouts, all with the images in DIR/images/<id>.png (REFERENCE.md
- * section 2):
- *   RSNA     DIR/labels.csv (or stage_2_train_labels.csv): patientId,x,y,width,height,Target,
- *            one row per box, empty box fields on Target=0 rows. Boxes are in
- *            the pixel frame of the source image: `source_size` x `source_size`
- *            (1024 for the RSNA DICOMs) or, with source_size = 0, each image's own
- *            PNG size (what `salcheck phantom` writes: boxes in its image pixels).
- *   SIIM     DIR/train-rle.csv: ImageId, EncodedPixels (the leading-space name is
- *            accepted), Kaggle's relative column-major RLE or -1; several rows per
- *            image are a union.
- *   MASKDIR  DIR/masks/<id>.png next to every image; nonzero = abnormal; an image
- *            whose mask is all zero is negative.
- * plus an optional DIR/splits.csv (Image_ID,Split with train|val|test).
+ *   rsna          labels.csv or stage_2_train_labels.csv: patientId,x,y,width,height,Target, one
+ *                 row per box, empty box fields on Target=0 rows; images in DIR/images or
+ *                 DIR/stage_2_train_images (<patientId>.dcm as Kaggle ships them, or .png/.jpg).
+ *                 Boxes are in the pixel frame of the source image: `source_size` x
+ *                 `source_size` (1024 for RSNA) or, with source_size = 0, each image's own size.
+ *   siim          train-rle.csv: ImageId, EncodedPixels (the leading-space name is accepted),
+ *                 Kaggle's relative column-major RLE or -1; several rows per image are a union.
+ *                 Images anywhere under DIR/images or DIR/dicom-images-train
+ *                 (<study>/<series>/<ImageId>.dcm as shipped).
+ *   nih           BBox_List_2017.csv (Image Index,Finding Label,Bbox [x,y,w,h]) in a 1024-pixel
+ *                 frame, Data_Entry_2017.csv (Image Index,Finding Labels,...): images whose
+ *                 Finding Labels contain `finding` are positive, "No Finding" images negative,
+ *                 the others left out (counted as filtered). Images anywhere under DIR/images
+ *                 or DIR (images_001/images/... as shipped).
+ *   vindr         annotations_train.csv (image_id,rad_id,class_name,x_min,y_min,x_max,y_max):
+ *                 an image is positive when at least `min_readers` radiologists boxed
+ *                 `finding`; its mask is the cells covered by the boxes of at least
+ *                 `min_readers` of them (1: the union). Images under DIR/images or DIR/train
+ *                 (<image_id>.dicom). Boxes in each image's own pixel frame.
+ *   chexlocalize  gt_segmentations_val.json or gt_segmentations_test.json: per image id a COCO
+ *                 run-length mask per pathology; `finding` picks one (a non-empty mask is a
+ *                 positive). Images as CheXpert ships them: <patientN>/<studyM>/<view>.jpg under
+ *                 DIR/images, DIR/valid, DIR/val or DIR/test. Every image is in the test split.
+ *   maskdir       DIR/masks/<id>.png next to every image; nonzero = abnormal; an image whose
+ *                 mask is all zero is negative.
+ * plus an optional DIR/splits.csv (Image_ID,Split with train|val|test); without it the set's
+ * own split (nih's lists, chexlocalize's test set), else train/val/test 70/15/15 by a hash
+ * of the image id.
+ * Image files are found by id under the image folder, at any depth (imdir.h), and read
+ * by content: PNG, JPEG or DICOM (imread.h).
  *
- * Bad input (missing or non-PNG image, CSV row with too few fields, a
+ * Bad input (missing or unreadable image, CSV row with too few fields, a
  * non-numeric coordinate, a box outside the image, an RLE past the image, an
+ * image whose size differs from the annotation frame, malformed JSON, an
  * unknown split, a duplicate or conflicting id) is an error naming the file,
  * the line and the problem. With `skip_bad`, the whole entry (image) concerned
  * is dropped instead, each one is logged as a warning, and the number is
@@ -28,12 +48,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io/imread.h"
+
 typedef enum dataset_format {
     DATASET_FORMAT_AUTO = 0, /* from the files present in DIR */
     DATASET_FORMAT_RSNA,
     DATASET_FORMAT_SIIM,
-    DATASET_FORMAT_MASKDIR
+    DATASET_FORMAT_MASKDIR,
+    DATASET_FORMAT_NIH,
+    DATASET_FORMAT_VINDR,
+    DATASET_FORMAT_CHEXLOCALIZE
 } dataset_format_t;
+
+/* "auto" | "rsna" | "siim" | "maskdir" | "nih" | "vindr" | "chexlocalize"; SC_ERR_ARG (not logged). */
+int dataset_format_parse(const char *name, dataset_format_t *format);
+const char *dataset_format_name(dataset_format_t format);
 
 typedef enum dataset_split {
     DATASET_SPLIT_NONE = -1, /* not listed in the splits file (or no splits file) */
@@ -73,16 +102,22 @@ typedef struct dataset_options {
                                       (the paper's filter); NULL: no filter */
     const char *images_dir;        /* NULL: DIR/images */
     const char *masks_dir;         /* NULL: DIR/masks (MASKDIR) */
+    imread_options_t read;         /* how image files are decoded (the DICOM window) */
+    const char *finding;           /* nih, vindr, chexlocalize: the finding to localize (NULL: the
+                                      kind's default: Pneumonia, Lung Opacity, Airspace Opacity) */
+    int min_readers;               /* vindr: radiologists who must agree (1 = union, the default) */
 } dataset_options_t;
 
 /* A box in source pixels: columns [x, x+w), rows [y, y+h). */
 typedef struct dataset_box {
     double x, y, w, h;
+    int reader;  /* vindr: which radiologist drew it (0, 1, ... in order of appearance); 0 elsewhere */
 } dataset_box_t;
 
 typedef struct dataset dataset_t;
 
-/* Defaults: AUTO, no skipping, paper box mapping, HALF, source size from PNGs, verify 1. */
+/* Defaults: AUTO, no skipping, paper box mapping, HALF, source size from the images, verify 1,
+   the file's DICOM window, the kind's finding, min_readers 1. */
 void dataset_options_default(dataset_options_t *opt);
 
 /*
@@ -101,6 +136,13 @@ int dataset_skipped(const dataset_t *ds);
 /* Entries dropped by the class filter (not Normal / Lung Opacity). */
 int dataset_filtered(const dataset_t *ds);
 
+/* Where the splits come from: "splits file", "the data set's own split" or "hash of the image id
+   (train/val/test 70/15/15)" (a static string). */
+const char *dataset_split_source(const dataset_t *ds);
+
+/* How the data set's images are decoded (the options' `read`); owned by the data set. */
+const imread_options_t *dataset_read_options(const dataset_t *ds);
+
 /* Per entry i in [0, count): strings are owned by the data set. */
 const char *dataset_id(const dataset_t *ds, int i);
 int dataset_label(const dataset_t *ds, int i);             /* 0 normal, 1 abnormal */
@@ -109,11 +151,11 @@ dataset_split_t dataset_split(const dataset_t *ds, int i);
 void dataset_source_size(const dataset_t *ds, int i, int *w, int *h);
 /* Index of an id, or -1. */
 int dataset_find(const dataset_t *ds, const char *id);
-/* RSNA boxes of entry i (0 for other layouts and negatives). */
+/* Boxes of entry i (rsna, nih, vindr; 0 for other kinds and negatives). */
 int dataset_box_count(const dataset_t *ds, int i);
 dataset_box_t dataset_box(const dataset_t *ds, int i, int k);
 
-/* DIR/images/<id>.png into buf; SC_ERR_ARG when it does not fit. */
+/* The image file of entry i (found at open) into buf; SC_ERR_ARG when it does not fit. */
 int dataset_image_path(const dataset_t *ds, int i, char *buf, size_t size);
 
 /*

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "io/png.h"
+#include "io/imread.h"
 #include "sc.h"
 
 typedef struct resize_axis {
@@ -22,6 +22,7 @@ struct image_loader {
     int res;
     image_resize_t mode;
     image_norm_t norm;
+    imread_options_t read_opt;
     int src_w, src_h; /* size the tables below are built for (0: none yet) */
     resize_axis_t ax_x, ax_y;
     float *scratch;   /* [src_h][res] */
@@ -203,6 +204,7 @@ image_loader_t *image_loader_create(int res, image_resize_t mode, image_norm_t n
     loader->res = res;
     loader->mode = mode;
     loader->norm = norm;
+    imread_options_default(&loader->read_opt);
     loader->gray = sc_calloc((size_t)res * res, sizeof(float));
     CHECK_ALLOC(loader->gray);
 cleanup:
@@ -224,12 +226,17 @@ void image_loader_destroy(image_loader_t *loader)
     sc_free(loader);
 }
 
+void image_loader_set_read_options(image_loader_t *loader, const imread_options_t *opt)
+{
+    loader->read_opt = *opt;
+}
+
 int image_loader_load(image_loader_t *loader, const char *path, float *tensor, float *gray)
 {
     int rc = SC_OK, w = 0, h = 0;
     float *pixels = NULL;
     int res = loader->res;
-    CHECK_RC(png_read_gray(path, &w, &h, &pixels));
+    CHECK_RC(imread_gray(path, &loader->read_opt, &w, &h, &pixels));
     if (w != loader->src_w || h != loader->src_h) {
         /* New source size: rebuild the tables and scratch (once per distinct size). */
         loader->src_w = loader->src_h = 0;

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "io/imread.h"
+
 typedef enum image_norm {
     IMAGE_NORM_INCEPTION = 0, /* x/127.5 - 1 */
     IMAGE_NORM_IMAGENET,      /* (x/255 - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225) */
@@ -65,10 +67,13 @@ typedef struct image_loader image_loader_t;
 image_loader_t *image_loader_create(int res, image_resize_t mode, image_norm_t norm);
 void image_loader_destroy(image_loader_t *loader);
 
+/* How files are decoded (DICOM window); the default is imread_options_default's. */
+void image_loader_set_read_options(image_loader_t *loader, const imread_options_t *opt);
+
 /*
- * Read a PNG (any layout png_read_gray accepts), resize to R x R and write
+ * Read a PNG, JPEG or DICOM file (by content, see imread.h), resize to R x R and write
  * tensor [3][R][R] normalized (NULL to skip) and gray [R][R] in 0..255 (NULL
- * to skip; for overlays). Buffers are the caller's. Errors as png_read_gray.
+ * to skip; for overlays). Buffers are the caller's. Errors are logged with the path.
  */
 int image_loader_load(image_loader_t *loader, const char *path, float *tensor, float *gray);
 

@@ -194,7 +194,8 @@ static int handle_job(parse_state_t *st, const char *k, const char *v)
 static int handle_data(parse_state_t *st, const char *k, const char *v)
 {
     job_t *j = st->job;
-    static const char *const kinds[] = {"phantom", "rsna", "siim", "maskdir", NULL};
+    static const char *const kinds[] = {"phantom", "rsna", "siim", "maskdir", "nih", "vindr", "chexlocalize", NULL};
+    static const char *const windows[] = {"voi", "full", "minmax", NULL};
     static const char *const images[] = {"test-positives", "sample", NULL};
     static const char *const boxes[] = {"paper", "exact", NULL};
     if (!strcmp(k, "kind")) return parse_choice(st, k, v, kinds, j->data_kind, sizeof j->data_kind);
@@ -214,6 +215,9 @@ static int handle_data(parse_state_t *st, const char *k, const char *v)
     else if (!strcmp(k, "source_size")) return parse_int(st, k, v, 0, 100000, &j->source_size);
     else if (!strcmp(k, "box_map")) return parse_choice(st, k, v, boxes, j->box_map, sizeof j->box_map);
     else if (!strcmp(k, "skip_bad")) return parse_bool(st, k, v, &j->skip_bad);
+    else if (!strcmp(k, "dicom_window")) return parse_choice(st, k, v, windows, j->dicom_window, sizeof j->dicom_window);
+    else if (!strcmp(k, "finding")) copy_str(j->finding, sizeof j->finding, v);
+    else if (!strcmp(k, "min_readers")) return parse_int(st, k, v, 1, 64, &j->min_readers);
     else return 1;
     return 0;
 }
@@ -464,7 +468,7 @@ static void validate(parse_state_t *st, int check_files)
     job_t *j = st->job;
     st->line = 0;
     if (!j->data_kind[0])
-        JOB_ERR(st, "[data] kind is required (phantom, rsna, siim or maskdir)");
+        JOB_ERR(st, "[data] kind is required (phantom, rsna, siim, nih, vindr, chexlocalize or maskdir)");
     if (!j->data_dir[0])
         JOB_ERR(st, "[data] dir is required");
     if (strcmp(j->data_kind, "phantom") && j->data_dir[0] && check_files) {
@@ -543,6 +547,8 @@ int job_load(const char *path, int check_files, job_t **out)
     copy_str(j->maps, sizeof j->maps, "float32");
     copy_str(j->images, sizeof j->images, "test-positives");
     copy_str(j->box_map, sizeof j->box_map, "paper");
+    copy_str(j->dicom_window, sizeof j->dicom_window, "voi");
+    j->min_readers = 1;
     j->phantom_count = 2000;
     j->phantom_size = 256;
     j->phantom_seed = 1;

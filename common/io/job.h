@@ -54,7 +54,7 @@ typedef struct job {
     int block_images;            /* images per work item (0: automatic) */
     int batch;                   /* IG/SmoothGrad batch (0: automatic) */
     /* [data] */
-    char data_kind[16];          /* phantom | rsna | siim | maskdir */
+    char data_kind[16];          /* phantom | rsna | siim | maskdir | nih | vindr | chexlocalize */
     char data_dir[JOB_PATH_MAX];
     int phantom_count, phantom_size, phantom_seed;
     double phantom_positive_fraction;
@@ -67,6 +67,9 @@ typedef struct job {
     int source_size;
     char box_map[16];            /* paper | exact */
     int skip_bad;
+    char dicom_window[16];       /* voi | full | minmax (io/dicom.h) */
+    char finding[64];            /* nih, vindr, chexlocalize: finding to localize ("": the kind's) */
+    int min_readers;             /* vindr: readers who must agree (1: union) */
     /* [model.NAME] */
     job_model_t models[JOB_MAX_MODELS];
     int n_models;

@@ -322,6 +322,9 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
     CHECK_ALLOC(r);
     snprintf(r->path, sizeof r->path, "%s", path);
     const int root = r->rank == 0;
+    if (root)
+        sc_mkdirs_parent(path); /* the create below reports a folder that could not be made */
+    MPI_Barrier(comm);
     fapl = open_fapl(comm);
     H5E_BEGIN_TRY { r->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl); } H5E_END_TRY;
     CHECK(r->file >= 0, SC_ERR_IO, "cannot create results file '%s' (directory missing or not "

@@ -79,6 +79,7 @@ int modelfile_save(const char *path, const nn_model_t *m, const char *const *met
     hid_t file = -1, wgroup = -1, type = -1, space = -1, dset = -1;
     char **lines = NULL;
     nn_model_t *mm = (nn_model_t *)m; /* nn_param takes a non-const model */
+    CHECK_RC(sc_mkdirs_parent(path));
     file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     CHECK(file >= 0, SC_ERR_IO, "cannot create model file '%s'", path);
     CHECK_H5(h5attr_write_str(file, "format", "salcheck-model"), "attr");

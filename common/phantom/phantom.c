@@ -16,15 +16,11 @@
  */
 #include "phantom/phantom.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "io/png.h"
 #include "rng.h"
 #include "sc.h"
 
@@ -334,6 +330,7 @@ void phantom_config_default(phantom_config_t *cfg)
     cfg->seed = 1;
     cfg->positive_fraction = 0.5;
     cfg->marker_fraction = 0.5;
+    phantom_files_default(&cfg->files);
 }
 
 phantom_t *phantom_create(const phantom_config_t *cfg)
@@ -820,190 +817,4 @@ int phantom_render(phantom_t *ph, uint32_t index, uint8_t *img, phantom_info_t *
         for (size_t p = 0; p < n; p++)
             lung_mask[p] = ph->lung[p] >= 0.5f;
     return SC_OK;
-}
-
-/* ----------------------------------------------------------- data set files */
-
-typedef struct strbuf {
-    char *data;
-    size_t len, cap;
-} strbuf_t;
-
-static int sb_printf(strbuf_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sb_printf(strbuf_t *sb, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = sb->cap - sb->len;
-        int n = vsnprintf(sb->data ? sb->data + sb->len : NULL, sb->data ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return SC_ERR_ARG;
-        if (sb->data && (size_t)n < room) {
-            sb->len += (size_t)n;
-            return SC_OK;
-        }
-        size_t cap = sb->cap ? sb->cap : 4096;
-        while (cap < sb->len + (size_t)n + 1)
-            cap *= 2;
-        char *grown = realloc(sb->data, cap);
-        if (!grown)
-            return SC_ERR_NOMEM;
-        sb->data = grown;
-        sb->cap = cap;
-    }
-}
-
-/* Relative column-major RLE (REFERENCE.md section 2) of bit `bit` of mask [S][S]. */
-static int rle_append(strbuf_t *sb, const uint8_t *mask, int S, int bit)
-{
-    int rc = SC_OK;
-    long prev_end = 0, run_start = -1, total = (long)S * S;
-    int first = 1;
-    for (long p = 0; p <= total; p++) {
-        int on = 0;
-        if (p < total) {
-            long x = p / S, y = p % S;
-            on = (mask[(size_t)y * S + x] >> bit) & 1;
-        }
-        if (on && run_start < 0) {
-            run_start = p;
-        } else if (!on && run_start >= 0) {
-            CHECK_RC(sb_printf(sb, first ? "%ld %ld" : " %ld %ld", run_start - prev_end, p - run_start));
-            first = 0;
-            prev_end = p;
-            run_start = -1;
-        }
-    }
-cleanup:
-    return rc;
-}
-
-int phantom_make_dirs(const char *dir)
-{
-    char path[4096];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        SC_ERROR("cannot create directory '%s': %s", dir, strerror(errno));
-        return SC_ERR_IO;
-    }
-    int n = snprintf(path, sizeof path, "%s/images", dir);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        SC_ERROR("directory name too long: '%s'", dir);
-        return SC_ERR_ARG;
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        SC_ERROR("cannot create directory '%s': %s", path, strerror(errno));
-        return SC_ERR_IO;
-    }
-    return SC_OK;
-}
-
-int phantom_write_images(const phantom_config_t *cfg, const char *dir, phantom_format_t format,
-                         uint32_t begin, uint32_t end, char **rows, size_t *rows_len)
-{
-    int rc = SC_OK;
-    strbuf_t sb = {0};
-    phantom_t *ph = NULL;
-    uint8_t *img = NULL, *bits = NULL;
-    *rows = NULL;
-    *rows_len = 0;
-    ph = phantom_create(cfg);
-    CHECK(ph, SC_ERR_ARG, "phantom: invalid configuration");
-    size_t n = (size_t)cfg->size * cfg->size;
-    img = sc_calloc(n, 1);
-    bits = sc_calloc(n, 1);
-    CHECK_ALLOC(img);
-    CHECK_ALLOC(bits);
-    CHECK_RC(sb_printf(&sb, "%s", "")); /* an empty range still returns a string */
-    for (uint32_t i = begin; i < end; i++) {
-        phantom_info_t info;
-        CHECK_RC(phantom_render(ph, i, img, &info, bits, NULL));
-        char id[32], path[4096];
-        phantom_image_id(i, id, sizeof id);
-        int len = snprintf(path, sizeof path, "%s/images/%s.png", dir, id);
-        CHECK(len > 0 && (size_t)len < sizeof path, SC_ERR_ARG, "path too long under '%s'", dir);
-        CHECK_RC(png_write_gray8(path, cfg->size, cfg->size, img));
-        if (format == PHANTOM_FORMAT_RSNA) {
-            if (!info.label)
-                CHECK_RC(sb_printf(&sb, "%s,,,,,0\n", id));
-            for (int k = 0; k < info.n_lesions; k++)
-                CHECK_RC(sb_printf(&sb, "%s,%d,%d,%d,%d,1\n", id, info.boxes[k].x, info.boxes[k].y,
-                                   info.boxes[k].w, info.boxes[k].h));
-        } else {
-            if (!info.label)
-                CHECK_RC(sb_printf(&sb, "%s, -1\n", id));
-            for (int k = 0; k < info.n_lesions; k++) {
-                CHECK_RC(sb_printf(&sb, "%s, ", id));
-                CHECK_RC(rle_append(&sb, bits, cfg->size, k));
-                CHECK_RC(sb_printf(&sb, "\n"));
-            }
-        }
-    }
-    *rows = sb.data;
-    *rows_len = sb.len;
-    sb.data = NULL;
-cleanup:
-    free(sb.data);
-    sc_free(img);
-    sc_free(bits);
-    phantom_destroy(ph);
-    return rc;
-}
-
-static int write_text(const char *path, const char *head, const char *body, size_t body_len)
-{
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        SC_ERROR("cannot write '%s': %s", path, strerror(errno));
-        return SC_ERR_IO;
-    }
-    int ok = fputs(head, fp) >= 0 && (body_len == 0 || fwrite(body, 1, body_len, fp) == body_len);
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok) {
-        SC_ERROR("cannot write '%s': %s", path, strerror(errno));
-        remove(path);
-        return SC_ERR_IO;
-    }
-    return SC_OK;
-}
-
-int phantom_write_csvs(const phantom_config_t *cfg, const char *dir, phantom_format_t format,
-                       uint32_t count, const char *rows, size_t rows_len)
-{
-    int rc = SC_OK;
-    strbuf_t sb = {0};
-    char path[4096];
-    static const char *split_names[3] = {"train", "val", "test"};
-    int len = snprintf(path, sizeof path, "%s/%s", dir,
-                       format == PHANTOM_FORMAT_RSNA ? "labels.csv" : "train-rle.csv");
-    CHECK(len > 0 && (size_t)len < sizeof path, SC_ERR_ARG, "path too long under '%s'", dir);
-    CHECK_RC(write_text(path,
-                        format == PHANTOM_FORMAT_RSNA ? "patientId,x,y,width,height,Target\n"
-                                                      : "ImageId, EncodedPixels\n",
-                        rows, rows_len));
-    for (uint32_t i = 0; i < count; i++) {
-        char id[32];
-        phantom_image_id(i, id, sizeof id);
-        CHECK_RC(sb_printf(&sb, "%s,%s\n", id, split_names[phantom_split(cfg, i)]));
-    }
-    snprintf(path, sizeof path, "%s/splits.csv", dir);
-    CHECK_RC(write_text(path, "Image_ID,Split\n", sb.data, sb.len));
-cleanup:
-    free(sb.data);
-    return rc;
-}
-
-int phantom_write_dataset(const phantom_config_t *cfg, const char *dir, phantom_format_t format,
-                          uint32_t count)
-{
-    int rc = SC_OK;
-    char *rows = NULL;
-    size_t rows_len = 0;
-    CHECK_RC(phantom_make_dirs(dir));
-    CHECK_RC(phantom_write_images(cfg, dir, format, 0, count, &rows, &rows_len));
-    CHECK_RC(phantom_write_csvs(cfg, dir, format, count, rows, rows_len));
-cleanup:
-    free(rows);
-    return rc;
 }

@@ -315,7 +315,7 @@ static int select_samples(trainer_t *t)
             t->train_idx[t->n_train++] = i;
     }
     snprintf(t->split_desc, sizeof t->split_desc, "%s",
-             any_split ? "splits file (train, val)" : "hash of the image id (85/15)");
+             any_split ? dataset_split_source(t->ds) : "hash of the image id (85/15)");
     CFG_CHECK(t->n_train >= t->cfg->batch, SC_ERR_ARG,
               "train: '%s' has %d training images, fewer than one batch (%d)", t->cfg->data_dir,
               t->n_train, t->cfg->batch);
@@ -399,6 +399,8 @@ static int load_images(trainer_t *t)
           "train: out of memory holding %d images of %dx%d (%.0f MB)", n_all, t->res, t->res,
           2.0 * plane * n_all / 1e6);
     loader = image_loader_create(t->res, t->resize, t->norm);
+    if (loader)
+        image_loader_set_read_options(loader, dataset_read_options(t->ds));
     gray = sc_calloc(plane, sizeof(float));
     counts = calloc((size_t)t->ranks, sizeof(int));
     displs = calloc((size_t)t->ranks, sizeof(int));
@@ -632,6 +634,7 @@ static int checkpoint_write(trainer_t *t)
     hid_t file = -1;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", t->ckpt_path);
+    CHECK_RC(sc_mkdirs_parent(tmp));
     file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     CHECK(file >= 0, SC_ERR_IO, "train: cannot create checkpoint '%s'", tmp);
     const size_t np = t->m->n_params;
@@ -1125,6 +1128,7 @@ int train_run(const train_config_t *cfg, MPI_Comm comm)
         }
     }
     if (t->rank == 0 && cfg->loss_log) {
+        sc_mkdirs_parent(cfg->loss_log);
         t->loss_log = fopen(cfg->loss_log, found ? "a" : "w");
         if (!t->loss_log)
             SC_WARN("train: cannot write the loss log '%s': %s", cfg->loss_log, strerror(errno));

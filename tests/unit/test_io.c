@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "io/dataset.h"
+#include "rng.h"
 #include "io/image.h"
 #include "io/png.h"
 #include "sc.h"
@@ -449,7 +450,12 @@ static void test_rsna_boxes_roundtrip(void)
     TH_EQ_INT(dataset_label(ds, 1), 0);
     TH_EQ_INT(dataset_box_count(ds, 0), 2);
     TH_NEAR(dataset_box(ds, 0, 1).x, 600.5, 0, 0);
-    TH_EQ_INT(dataset_split(ds, 0), DATASET_SPLIT_NONE);
+    /* no splits.csv: 70/15/15 by a hash of the id (rng_key(0, id).k[0] % 100) */
+    for (int i = 0; i < 3; i++) {
+        unsigned bucket = (unsigned)(rng_key(0, dataset_id(ds, i)).k[0] % 100);
+        TH_EQ_INT(dataset_split(ds, i), bucket < 15 ? DATASET_SPLIT_VAL : bucket < 30 ? DATASET_SPLIT_TEST
+                                                                                     : DATASET_SPLIT_TRAIN);
+    }
     enum { R = 320 };
     static uint8_t mask[3][R * R];
     for (int i = 0; i < 3; i++)
@@ -711,7 +717,7 @@ static void test_bad_inputs(void)
     dataset_options_default(&opt);
 
     rsna_case("bad_missing", "c,5,5,10,10,1\n", 0);
-    expect_bad("bad_missing", opt, SC_ERR_FORMAT, "labels.csv:4:", "cannot open", 1, 2);
+    expect_bad("bad_missing", opt, SC_ERR_FORMAT, "labels.csv:4:", "no image file for 'c'", 1, 2);
 
     rsna_case("bad_notpng", "c,,,,,0\n", 0);
     write_text("bad_notpng/images/c.png", "GIF89a this is not a PNG\n");

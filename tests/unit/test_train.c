@@ -806,11 +806,13 @@ static void test_hash_split_without_splits_file(void)
     dataset_options_t opt;
     dataset_options_default(&opt);
     opt.images_dir = images;
-    int n_val[2] = {0, 0}, expect = 0;
+    /* the data set's split without a splits file: val 15 %, test 15 % (left out), train the rest */
+    int n_val[2] = {0, 0}, expect = 0, n_test = 0;
     for (int i = 0; i < DS_N; i++) {
         char id[32];
         snprintf(id, sizeof id, "img%03d", i);
         expect += rng_key(0, id).k[0] % 100 < 15;
+        n_test += rng_key(0, id).k[0] % 100 >= 15 && rng_key(0, id).k[0] % 100 < 30;
     }
     for (int k = 0; k < 2; k++) {
         train_config_t cfg;
@@ -822,7 +824,7 @@ static void test_hash_split_without_splits_file(void)
         cfg.seed = 5 + (uint64_t)k;
         cfg.result = &res;
         TH_EQ_INT(train_run(&cfg, MPI_COMM_SELF), 0);
-        TH_EQ_INT(res.n_train + res.n_val, DS_N);
+        TH_EQ_INT(res.n_train + res.n_val, DS_N - n_test);
         n_val[k] = res.n_val;
     }
     TH_EQ_INT(n_val[0], expect);
