@@ -37,6 +37,7 @@
 #include "phantom/phantom.h"
 #include "plan.h"
 #include "rng.h"
+#include "run_checks.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "train/train.h"
@@ -121,7 +122,7 @@ static int ensure_phantom(const job_t *job, MPI_Comm comm)
     if (rank == 0) {
         SC_INFO("generating the phantom data set: %d images of %dx%d, seed %d, into %s",
                 job->phantom_count, cfg.size, cfg.size, job->phantom_seed, job->data_dir);
-        rc = phantom_make_dirs(job->data_dir);
+        rc = mkdirs(job->data_dir) < 0 ? SC_ERR_IO : phantom_make_dirs(job->data_dir);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
     if (rc < 0)
@@ -192,6 +193,9 @@ typedef struct run_ctx {
     int rank_progress;
     double t_compute, t_write, t_read; /* seconds, this rank */
     dataset_options_t dopt;            /* the job's data set options (training uses them too) */
+    chk_ws_t *cws;                     /* the model checks' workspace (NULL: none listed) */
+    int *emprt_bins;                   /* [M] eMPRT's bin count per method */
+    long *emprt_counts;                /* [largest bin count] histogram scratch */
 } run_ctx_t;
 
 static int norm_index(const char *name)
@@ -269,7 +273,13 @@ static int run_cell(run_ctx_t *c, int v, int i)
         loc_result_t lr;
         loc_all(c->mws, map, p->gt + (size_t)i * hw, &lopts, &lr);
         for (int q = 0; q < p->n_metrics; q++)
-            c->metrics[(size_t)q * M + k] = metric_value(&lr, p->metrics[q]);
+            c->metrics[(size_t)q * M + k] =
+                p->metrics[q] < PLAN_METRIC_BASE ? metric_value(&lr, p->metrics[q]) : NAN;
+        /* the checks beyond the paper (run_checks.c) */
+        chk_input_t cin = {.method = meth, .sp = &p->params, .model = m, .ws = c->ws[j], .x = c->x,
+                           .gray = c->gray, .target = target, .key = key,
+                           .method_index = (uint32_t)k, .map = map};
+        CHECK_RC(run_checks_map(p, c->cws, c->mws, &cin, c->metrics + k, M));
     }
     double t1 = sc_now();
     c->t_compute += t1 - t0;
@@ -337,6 +347,9 @@ static int run_pair(run_ctx_t *c, int pidx)
                 case 4: sim_spearman(c->mws, c->map_a, c->map_b, 1, &val); break;
                 case 5: sim_pearson(c->mws, c->map_a, c->map_b, &val); break;
                 case 6: sim_hog(c->mws, c->map_a, c->map_b, &val); break;
+                case PLAN_SIM_EMPRT:
+                    cx_emprt(c->mws, c->map_a, c->map_b, hw, c->emprt_bins[k], c->emprt_counts, &val);
+                    break;
                 default: break;
                 }
             }
@@ -617,6 +630,9 @@ static void ctx_free(run_ctx_t *c)
     for (int k = 0; k < 3; k++)
         image_loader_destroy(c->loaders[k]);
     metrics_ws_destroy(c->mws);
+    chk_ws_destroy(c->cws);
+    free(c->emprt_bins);
+    free(c->emprt_counts);
     free(c->x);
     free(c->gray);
     free(c->raw);
@@ -857,6 +873,15 @@ int cmd_run(int argc, char **argv)
     c->sims = calloc((size_t)p->n_sims * p->n_methods + 1, sizeof(double));
     c->map_a = malloc(sizeof(float) * hw);
     c->map_b = malloc(sizeof(float) * hw);
+    if (rc >= 0 && run_checks_needed(p)) {
+        c->cws = chk_ws_create(c->models[0]->nodes[0].c, R, R, &p->checks);
+        if (!c->cws)
+            rc = SC_ERR_NOMEM;
+    }
+    c->emprt_bins = calloc((size_t)p->n_methods + 1, sizeof(int));
+    c->emprt_counts = calloc(CX_BINS_MAX > p->emprt_bins ? CX_BINS_MAX : p->emprt_bins, sizeof(long));
+    if (!c->emprt_bins || !c->emprt_counts)
+        rc = SC_ERR_NOMEM;
     if (!c->mws || !c->x || !c->gray || !c->raw || !c->maps || !c->logits || !c->metrics ||
         !c->sims || !c->map_a || !c->map_b)
         rc = SC_ERR_NOMEM;
@@ -877,7 +902,7 @@ int cmd_run(int argc, char **argv)
         const char **img_ids = calloc((size_t)n_images, sizeof(char *));
         int32_t *pindex = calloc((size_t)p->n_pairs * 4 + 1, sizeof(int32_t));
         int8_t *pexp = calloc((size_t)p->n_pairs + 1, 1);
-        char params[2048];
+        char params[4096];
         plan_params_text(p, params, sizeof params);
         for (int v = 0; v < p->n_variants; v++) {
             const plan_variant_t *pv = &p->variants[v];
@@ -986,6 +1011,9 @@ int cmd_run(int argc, char **argv)
     MPI_Barrier(c->comm);
 
     /* 8. the pair phase */
+    rc = run_checks_emprt_bins(p, c->res, c->rank, c->emprt_bins);
+    if (all_ok(c->comm, rc) < 0)
+        goto close;
     {
         int block = 64, n_pitems = 0;
         pair_items = calloc((size_t)p->n_pairs / block + 2, sizeof(int) * 2);

@@ -90,6 +90,16 @@ int chk_road_impute(chk_ws_t *cw, const float *x, int lerf, int percent, const f
     double *v = cw->cg[0], *r = cw->cg[1], *d = cw->cg[2], *ad = cw->cg[3], *b = cw->cg[4];
     for (int ch = 0; ch < cw->c; ch++) {
         const float *xc = x + (size_t)ch * hw;
+        /* a gray image copied to every channel: the same system, the same solution */
+        if (ch > 0 && !memcmp(xc, xc - hw, sizeof(float) * hw)) {
+            float *oc = out + (size_t)ch * hw;
+            const float *nc = noise ? noise + (size_t)ch * hw : NULL;
+            for (int k = 0; k < n; k++) {
+                int pix = cw->pix_of[k];
+                oc[pix] = (float)(v[k] + (nc ? nc[pix] : 0.0f));
+            }
+            continue;
+        }
         double bnorm = 0.0;
         for (int k = 0; k < n; k++) {
             int pix = cw->pix_of[k], py = pix / W, px = pix % W;
