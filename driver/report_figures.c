@@ -843,27 +843,19 @@ cleanup:
     return rc;
 }
 
-static int fig_auprc_box(report_data_t *d, const report_fig_options_t *opt, const char *dir,
-                         report_figures_t *f)
+/* Box series of metric k for trained variant v and, when planned, its fully
+ * randomized state: values of the done cells per method. *total = values. */
+static int metric_series(report_data_t *d, int v, int k, box_series_t series[2], int *n_series,
+                         int *total)
 {
     int rc = 0;
-    int k = report_data_metric(d, "auprc");
-    box_series_t series[2];
-    memset(series, 0, sizeof series);
-    report_canvas_t *c = NULL;
-    if (k < 0)
-        return 0;
-    int v = opt->variant ? report_data_variant(d, opt->variant) : -1;
-    for (int u = 0; u < d->n_variants && v < 0; u++)
-        if (!strcmp(d->kinds[u], "trained"))
-            v = u;
-    if (v < 0)
-        return 0;
-    int vs[2] = {v, -1}, n_series = 1;
+    int vs[2] = {v, -1};
+    *n_series = 1;
+    *total = 0;
     if (report_data_variants_of(d, "untrained", d->bases[v], &vs[1], 1) == 1)
-        n_series = 2;
-    int N = d->n_images, M = d->n_methods, total = 0;
-    for (int s = 0; s < n_series; s++) {
+        *n_series = 2;
+    int N = d->n_images, M = d->n_methods;
+    for (int s = 0; s < *n_series; s++) {
         series[s].values = calloc((size_t)M * N + 1, sizeof(double));
         series[s].count = calloc((size_t)M + 1, sizeof(int));
         CHECK_ALLOC(series[s].values);
@@ -883,9 +875,37 @@ static int fig_auprc_box(report_data_t *d, const report_fig_options_t *opt, cons
                 if (report_data_cell_done(d, vs[s], i)) {
                     series[s].values[(size_t)m * N + series[s].count[m]++] =
                         report_data_metric_value(d, k, m, vs[s], i);
-                    total++;
+                    (*total)++;
                 }
     }
+cleanup:
+    return rc;
+}
+
+static int first_trained(const report_data_t *d, const report_fig_options_t *opt)
+{
+    int v = opt->variant ? report_data_variant(d, opt->variant) : -1;
+    for (int u = 0; u < d->n_variants && v < 0; u++)
+        if (!strcmp(d->kinds[u], "trained"))
+            v = u;
+    return v;
+}
+
+static int fig_auprc_box(report_data_t *d, const report_fig_options_t *opt, const char *dir,
+                         report_figures_t *f)
+{
+    int rc = 0;
+    int k = report_data_metric(d, "auprc");
+    box_series_t series[2];
+    memset(series, 0, sizeof series);
+    report_canvas_t *c = NULL;
+    if (k < 0)
+        return 0;
+    int v = first_trained(d, opt);
+    if (v < 0)
+        return 0;
+    int N = d->n_images, n_series = 1, total = 0;
+    CHECK_RC(metric_series(d, v, k, series, &n_series, &total));
     if (!total) {
         add_note(f, "AUPRC box plot: no cell of %s is done yet.", d->variants[v]);
         goto cleanup;
@@ -924,6 +944,67 @@ cleanup:
     }
     report_canvas_destroy(c);
     return rc;
+}
+
+/* One box plot per listed check beyond the paper (docs/methods.md). */
+static int fig_checks_box(report_data_t *d, const report_fig_options_t *opt, const char *dir,
+                          report_figures_t *f)
+{
+    static const char *const names[] = {"sparseness", "complexity", "deletion", "insertion",
+                                        "road_morf", "road_lerf", "random_logit",
+                                        "max_sensitivity", "avg_sensitivity", NULL};
+    static const char *const what[] = {
+        "Sparseness: Gini index of the map (higher: fewer pixels carry the mass)",
+        "Complexity: entropy of the map's mass (lower: simpler)",
+        "Deletion: area under the probability as salient pixels go (lower is better)",
+        "Insertion: area under the probability as salient pixels return (higher is better)",
+        "ROAD MoRF: mean probability, most salient pixels imputed (lower is better)",
+        "ROAD LeRF: mean probability, least salient pixels imputed (higher is better)",
+        "Random logit: SSIM with the map of another class (lower is better)",
+        "Max-sensitivity: largest relative map change under input noise (lower is better)",
+        "Avg-sensitivity: mean relative map change under input noise (lower is better)"};
+    static const char *const short_title[] = {
+        "Sparseness (higher: sparser)", "Complexity (lower: simpler)", "Deletion (lower is better)",
+        "Insertion (higher is better)", "ROAD MoRF (lower is better)", "ROAD LeRF (higher is better)",
+        "Random logit (lower is better)", "Max-sensitivity (lower is better)",
+        "Avg-sensitivity (lower is better)"};
+    int rc = 0;
+    int v = first_trained(d, opt);
+    if (v < 0)
+        return 0;
+    for (int q = 0; names[q]; q++) {
+        int k = report_data_metric(d, names[q]);
+        if (k < 0)
+            continue;
+        box_series_t series[2];
+        memset(series, 0, sizeof series);
+        report_canvas_t *c = NULL;
+        int n_series = 1, total = 0;
+        rc = metric_series(d, v, k, series, &n_series, &total);
+        if (rc >= 0 && total > 0) {
+            char file[96], title[512], caption[1024];
+            snprintf(file, sizeof file, "checks_%s.png", names[q]);
+            snprintf(title, sizeof title, "%s, model %s", short_title[q], d->variants[v]);
+            rc = draw_boxes(d, dir, file, title, names[q], series, n_series, d->n_images, NAN, "",
+                            &c);
+            snprintf(caption, sizeof caption,
+                     "%s, per image (box: quartiles; bar: median; diamond: mean; whiskers: 1.5 "
+                     "IQR). %s Definition and parameters: docs/methods.md, 'Checks beyond the "
+                     "paper'; the values of this run are in /methods params of the results file.",
+                     what[q], n_series == 2 ? "Blue: the trained model; orange: the fully "
+                                              "randomized model." : "");
+            if (rc >= 0)
+                rc = add_figure(f, file, short_title[q], c->w, c->h, caption);
+        }
+        for (int s = 0; s < 2; s++) {
+            free(series[s].values);
+            free(series[s].count);
+        }
+        report_canvas_destroy(c);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int fig_similarity_box(report_data_t *d, const char *dir, report_figures_t *f)
@@ -1032,6 +1113,7 @@ int report_figures_draw(report_data_t *d, const report_fig_options_t *opt, const
             CHECK_RC(fig_ssim_states(d, v, dir, out));
     CHECK_RC(fig_auprc_box(d, opt, dir, out));
     CHECK_RC(fig_similarity_box(d, dir, out));
+    CHECK_RC(fig_checks_box(d, opt, dir, out));
     if (t.missing_images)
         SC_WARN("%d radiograph(s) could not be read from '%s': neutral gray used there",
                 t.missing_images, out->data_dir);
