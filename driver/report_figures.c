@@ -247,7 +247,7 @@ static int tiler_draw(tiler_t *t, int m, int v, int i)
         if (t->outline[k])
             t->rgb[3 * k] = t->rgb[3 * k + 1] = t->rgb[3 * k + 2] = 255;
     if (!drawn) {
-        report_canvas_t view = {T, T, t->rgb};
+        report_canvas_t view = {.w = T, .h = T, .rgb = t->rgb};
         int scale = T >= 120 ? 2 : 1, tw = report_text_width("not done", scale);
         report_fill(&view, (T - tw) / 2 - 4, T / 2 - 6 * scale, (T + tw) / 2 + 4, T / 2 + 5 * scale,
                     WHITE);
