@@ -194,6 +194,8 @@ typedef struct run_ctx {
     double t_compute, t_write, t_read; /* seconds, this rank */
     dataset_options_t dopt;            /* the job's data set options (training uses them too) */
     chk_ws_t *cws;                     /* the model checks' workspace (NULL: none listed) */
+    run_curves_t curves;               /* the checks' curves stored per cell */
+    double *curve_buf;                 /* [curves.total] one cell's curves */
     int *emprt_bins;                   /* [M] eMPRT's bin count per method */
     long *emprt_counts;                /* [largest bin count] histogram scratch */
 } run_ctx_t;
@@ -257,6 +259,8 @@ static int run_cell(run_ctx_t *c, int v, int i)
     sal_key_t key = {c->job->seed, 0, (uint32_t)i};
     loc_opts_t lopts;
     loc_opts_default(&lopts);
+    for (size_t q = 0; q < c->curves.total; q++) /* an undefined map has no curve */
+        c->curve_buf[q] = NAN;
     for (int k = 0; k < M; k++) {
         const sal_method_t *meth = p->methods[k];
         float *map = c->maps + (size_t)k * hw;
@@ -279,12 +283,15 @@ static int run_cell(run_ctx_t *c, int v, int i)
         chk_input_t cin = {.method = meth, .sp = &p->params, .model = m, .ws = c->ws[j], .x = c->x,
                            .gray = c->gray, .target = target, .key = key,
                            .method_index = (uint32_t)k, .map = map};
-        CHECK_RC(run_checks_map(p, c->cws, c->mws, &cin, c->metrics + k, M));
+        CHECK_RC(run_checks_map(p, c->cws, c->mws, &cin, c->metrics + k, M, &c->curves,
+                                c->curve_buf, k));
     }
     double t1 = sc_now();
     c->t_compute += t1 - t0;
     CHECK_RC(results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target, t1 - t0,
                                 c->rank));
+    if (c->curves.n > 0)
+        CHECK_RC(results_write_curves(c->res, v, i, c->curve_buf));
     CHECK_RC(results_mark_done(c->res, v, i));
     c->t_write += sc_now() - t1;
 cleanup:
@@ -632,6 +639,7 @@ static void ctx_free(run_ctx_t *c)
     metrics_ws_destroy(c->mws);
     chk_ws_destroy(c->cws);
     free(c->emprt_bins);
+    free(c->curve_buf);
     free(c->emprt_counts);
     free(c->x);
     free(c->gray);
@@ -878,9 +886,11 @@ int cmd_run(int argc, char **argv)
         if (!c->cws)
             rc = SC_ERR_NOMEM;
     }
+    run_checks_curves(p, &c->curves);
+    c->curve_buf = calloc(c->curves.total + 1, sizeof(double));
     c->emprt_bins = calloc((size_t)p->n_methods + 1, sizeof(int));
     c->emprt_counts = calloc(CX_BINS_MAX > p->emprt_bins ? CX_BINS_MAX : p->emprt_bins, sizeof(long));
-    if (!c->emprt_bins || !c->emprt_counts)
+    if (!c->emprt_bins || !c->emprt_counts || !c->curve_buf)
         rc = SC_ERR_NOMEM;
     if (!c->mws || !c->x || !c->gray || !c->raw || !c->maps || !c->logits || !c->metrics ||
         !c->sims || !c->map_a || !c->map_b)
@@ -943,7 +953,8 @@ int cmd_run(int argc, char **argv)
             .n_pairs = p->n_pairs, .pair_index = pindex, .pair_experiment = pexp,
             .maps = !strcmp(job->maps, "float16") ? RESULTS_MAPS_F16
                     : !strcmp(job->maps, "none") ? RESULTS_MAPS_NONE : RESULTS_MAPS_F32,
-            .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size};
+            .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size,
+            .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len};
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         rc = resume ? results_open(out, c->comm, &L, &c->res) : results_create(out, c->comm, &L, &c->res);

@@ -37,8 +37,27 @@ int run_checks_needed(const plan_t *p)
     return 0;
 }
 
+void run_checks_curves(const plan_t *p, run_curves_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const chk_check_t *const *ck = chk_checks(); *ck; ck++)
+        for (int o = 0; o < (*ck)->n_out; o++) {
+            int len = chk_curve_len(*ck, o, &p->checks, p->size, p->size);
+            if (len <= 0 || listed_at(p, metric_index((*ck)->out[o])) < 0 ||
+                out->n >= RUN_CHECKS_MAX_CURVES)
+                continue;
+            out->names[out->n] = (*ck)->out[o];
+            out->len[out->n] = len;
+            out->check[out->n] = *ck;
+            out->out[out->n] = o;
+            out->offset[out->n] = out->total;
+            out->total += (size_t)p->n_methods * len;
+            out->n++;
+        }
+}
+
 int run_checks_map(const plan_t *p, chk_ws_t *cw, metrics_ws_t *mws, const chk_input_t *in,
-                   double *metrics, int stride)
+                   double *metrics, int stride, const run_curves_t *rcv, double *curves, int k)
 {
     const size_t hw = (size_t)p->size * p->size;
     int q = listed_at(p, metric_index("sparseness"));
@@ -71,6 +90,15 @@ int run_checks_map(const plan_t *p, chk_ws_t *cw, metrics_ws_t *mws, const chk_i
         for (int o = 0; o < (*ck)->n_out; o++)
             if (at[o] >= 0)
                 metrics[(size_t)at[o] * stride] = values[o];
+        for (int c = 0; rcv && curves && rc == 0 && c < rcv->n; c++) {
+            if (rcv->check[c] != *ck)
+                continue;
+            int n = 0;
+            const double *cv = chk_last_curve(cw, rcv->out[c], &n);
+            double *dst = curves + rcv->offset[c] + (size_t)k * rcv->len[c];
+            for (int t = 0; t < rcv->len[c]; t++)
+                dst[t] = cv && t < n ? cv[t] : NAN;
+        }
     }
     return 0;
 }

@@ -39,6 +39,9 @@ struct results {
     hid_t logits, target, done, seconds, rankd, pair_done;
     uint16_t *half;             /* [H*W] conversion buffer */
     double *column;             /* [max(M)] metric column buffer */
+    int n_curves;               /* optional /curves datasets and their lengths */
+    hid_t *curves;
+    int *curve_len;
 };
 
 static const char *exp_names[RESULTS_EXP_COUNT] = {"cascading", "independent", "untrained",
@@ -263,9 +266,17 @@ static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
     r->sims = calloc((size_t)L->n_sims + 1, sizeof(hid_t));
     r->half = calloc((size_t)L->h * L->w, sizeof(uint16_t));
     r->column = calloc((size_t)L->n_methods + 1, sizeof(double));
-    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column) {
+    r->n_curves = L->n_curves;
+    r->curves = calloc((size_t)L->n_curves + 1, sizeof(hid_t));
+    r->curve_len = calloc((size_t)L->n_curves + 1, sizeof(int));
+    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column || !r->curves ||
+        !r->curve_len) {
         results_close(r);
         return NULL;
+    }
+    for (int i = 0; i < L->n_curves; i++) {
+        r->curves[i] = -1;
+        r->curve_len[i] = L->curve_len[i];
     }
     for (int i = 0; i < L->n_methods; i++)
         r->maps[i] = -1;
@@ -350,6 +361,17 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
         CHECK_H5(r->metrics[k], "create /metrics/%s", L->metric_names[k]);
     }
     H5Gclose(g);
+    /* /curves (the checks beyond the paper) */
+    if (L->n_curves > 0) {
+        g = H5Gcreate2(r->file, "curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK_H5(g, "create /curves");
+        for (int k = 0; k < L->n_curves; k++) {
+            r->curves[k] = create_ds(g, L->curve_names[k], H5T_IEEE_F64LE, 4,
+                                     (hsize_t[]){M, V, N, (hsize_t)L->curve_len[k]}, 1, 0);
+            CHECK_H5(r->curves[k], "create /curves/%s", L->curve_names[k]);
+        }
+        H5Gclose(g);
+    }
     /* /scores */
     g = H5Gcreate2(r->file, "scores", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CHECK_H5(g, "create /scores");
@@ -474,6 +496,11 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
         H5E_BEGIN_TRY { r->metrics[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
         CHECK(r->metrics[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
     }
+    for (int k = 0; k < L->n_curves; k++) {
+        snprintf(name, sizeof name, "curves/%s", L->curve_names[k]);
+        H5E_BEGIN_TRY { r->curves[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->curves[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+    }
     for (int s = 0; s < L->n_sims; s++) {
         snprintf(name, sizeof name, "pairs/%s", L->sim_names[s]);
         H5E_BEGIN_TRY { r->sims[s] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
@@ -517,6 +544,11 @@ int results_close(results_t *r)
     for (int i = 0; r->sims && i < r->n_sims; i++)
         if (r->sims[i] >= 0)
             H5Dclose(r->sims[i]);
+    for (int i = 0; r->curves && i < r->n_curves; i++)
+        if (r->curves[i] >= 0)
+            H5Dclose(r->curves[i]);
+    free(r->curves);
+    free(r->curve_len);
     hid_t ds[6] = {r->logits, r->target, r->done, r->seconds, r->rankd, r->pair_done};
     for (int i = 0; i < 6; i++)
         if (ds[i] >= 0)
@@ -609,6 +641,20 @@ int results_write_cell(results_t *r, int v, int i, const float *maps, const doub
         CHECK_H5(write_block(r->target, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &t), "write target");
         CHECK_H5(write_block(r->seconds, H5T_NATIVE_DOUBLE, 2, start, (hsize_t[]){1, 1}, &seconds), "write seconds");
         CHECK_H5(write_block(r->rankd, H5T_NATIVE_INT32, 2, start, (hsize_t[]){1, 1}, &rk), "write rank");
+    }
+cleanup:
+    return rc;
+}
+
+int results_write_curves(results_t *r, int v, int i, const double *curves)
+{
+    int rc = 0;
+    for (int k = 0; k < r->n_curves; k++) {
+        hsize_t start[4] = {0, (hsize_t)v, (hsize_t)i, 0};
+        hsize_t count[4] = {(hsize_t)r->n_methods, 1, 1, (hsize_t)r->curve_len[k]};
+        CHECK_H5(write_block(r->curves[k], H5T_NATIVE_DOUBLE, 4, start, count, curves),
+                 "write curves");
+        curves += (size_t)r->n_methods * r->curve_len[k];
     }
 cleanup:
     return rc;

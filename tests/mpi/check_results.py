@@ -79,6 +79,9 @@ def equal(a, b):
                 check(np.array_equal(x, y), "pairs/%s equal" % name)
         check(np.array_equal(fa["scores/logits"][()][planned], fb["scores/logits"][()][planned]),
               "logits equal")
+        for name in fa.get("curves", {}):
+            check("curves" in fb and np.array_equal(fa["curves/" + name][()], fb["curves/" + name][()],
+                                                    equal_nan=True), "curves/%s equal" % name)
 
 
 def honest(path):

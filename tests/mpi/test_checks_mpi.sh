@@ -49,6 +49,14 @@ for name, lo, hi in [("deletion", 0, 1), ("insertion", 0, 1), ("road_morf", 0, 1
                      ("sparseness", 0, 1), ("complexity", 0, 20)]:
     x = f["metrics/" + name][:, v, :]
     assert np.isfinite(x).all() and (x >= lo).all() and (x <= hi).all(), (name, x)
+# the stored curves hold the scores: ROAD's mean, deletion's trapezoid area
+for name in ("road_morf", "road_lerf"):
+    cv, val = f["curves/" + name][:, v, :, :], f["metrics/" + name][:, v, :]
+    assert np.allclose(cv.mean(axis=2), val, rtol=0, atol=1e-12), name
+cv, val = f["curves/deletion"][:, v, :, :], f["metrics/deletion"][:, v, :]
+n = cv.shape[2] - 1
+assert np.allclose((cv.sum(axis=2) - cv[..., 0] / 2 - cv[..., -1] / 2) / n, val, atol=1e-12)
+assert np.allclose(cv[..., 0], f["curves/insertion"][:, v, :, -1], atol=1e-6), "deletion starts where insertion ends (x)"
 mx, av = f["metrics/max_sensitivity"][()], f["metrics/avg_sensitivity"][()]
 ok = np.isfinite(mx)
 assert (mx[ok] >= av[ok] - 1e-12).all(), "max below mean"

@@ -123,7 +123,10 @@ chk_ws_t *chk_ws_create(int c, int h, int w, const chk_params_t *p)
     cw->start = sc_calloc(cw->chw, sizeof(float));
     cw->finish = sc_calloc(cw->chw, sizeof(float));
     cw->fill = sc_calloc(cw->chw, sizeof(float));
-    cw->curve = sc_calloc((size_t)curve_cap + 2, sizeof(double));
+    for (int o = 0; o < CHK_MAX_OUT; o++) {
+        cw->curves[o] = sc_calloc((size_t)curve_cap + 2, sizeof(double));
+        CHECK_ALLOC(cw->curves[o]);
+    }
     cw->removed = sc_calloc(cw->hw, 1);
     cw->var_of = sc_calloc(cw->hw, sizeof(int32_t));
     cw->pix_of = sc_calloc(cw->hw, sizeof(int32_t));
@@ -143,7 +146,6 @@ chk_ws_t *chk_ws_create(int c, int h, int w, const chk_params_t *p)
     CHECK_ALLOC(cw->start);
     CHECK_ALLOC(cw->finish);
     CHECK_ALLOC(cw->fill);
-    CHECK_ALLOC(cw->curve);
     CHECK_ALLOC(cw->removed);
     CHECK_ALLOC(cw->var_of);
     CHECK_ALLOC(cw->pix_of);
@@ -170,7 +172,8 @@ void chk_ws_destroy(chk_ws_t *cw)
     sc_free(cw->start);
     sc_free(cw->finish);
     sc_free(cw->fill);
-    sc_free(cw->curve);
+    for (int o = 0; o < CHK_MAX_OUT; o++)
+        sc_free(cw->curves[o]);
     sc_free(cw->removed);
     sc_free(cw->var_of);
     sc_free(cw->pix_of);
@@ -185,10 +188,21 @@ void chk_ws_destroy(chk_ws_t *cw)
     sc_free(cw);
 }
 
-const double *chk_last_curve(const chk_ws_t *cw, int *count)
+const double *chk_last_curve(const chk_ws_t *cw, int out, int *count)
 {
-    *count = cw->curve_len;
-    return cw->curve;
+    *count = out >= 0 && out < CHK_MAX_OUT ? cw->curve_len[out] : 0;
+    return *count ? cw->curves[out] : NULL;
+}
+
+int chk_curve_len(const chk_check_t *ck, int out, const chk_params_t *p, int h, int w)
+{
+    if (!strcmp(ck->name, "deletion") || !strcmp(ck->name, "insertion")) {
+        size_t hw = (size_t)h * w, step = (hw + (size_t)p->del_steps - 1) / (size_t)p->del_steps;
+        return out == 0 ? (int)((hw + step - 1) / step) + 1 : 0;
+    }
+    if (!strcmp(ck->name, "road"))
+        return out < 2 ? p->road_n_percent : 0;
+    return 0;
 }
 
 /* Order for qsort_r-free sorting: merge sort of indices by (key desc, index asc). */
@@ -312,7 +326,7 @@ static void curve_fill(void *vctx, int k, float *dst)
 static void curve_consume(void *vctx, int k, const float *logits)
 {
     const curve_ctx_t *c = vctx;
-    c->cw->curve[k] = chk_probability(c->p->prob, logits, c->classes, c->in->target);
+    c->cw->curves[0][k] = chk_probability(c->p->prob, logits, c->classes, c->in->target);
 }
 
 int chk_curve(chk_ws_t *cw, const chk_params_t *p, const chk_input_t *in, double *auc)
@@ -324,10 +338,12 @@ int chk_curve(chk_ws_t *cw, const chk_params_t *p, const chk_input_t *in, double
     int rc = sal_batch_logits(in->ws, n + 1, curve_fill, curve_consume, &c);
     if (rc < 0)
         return rc;
-    cw->curve_len = n + 1;
+    cw->curve_len[0] = n + 1;
+    cw->curve_len[1] = 0;
+    const double *cv = cw->curves[0];
     double s = 0.0;
     for (int k = 0; k <= n; k++)
-        s += cw->curve[k];
-    *auc = (s - 0.5 * cw->curve[0] - 0.5 * cw->curve[n]) / n;
+        s += cv[k];
+    *auc = (s - 0.5 * cv[0] - 0.5 * cv[n]) / n;
     return 0;
 }

@@ -114,9 +114,13 @@ const char *chk_fill_name(chk_fill_t f);
 int chk_prob_parse(const char *name);
 const char *chk_prob_name(chk_prob_t p);
 
-/* The curve a deletion or insertion run produced last in this workspace
- * (K + 1 probabilities; *count receives K + 1). For tests and the report. */
-const double *chk_last_curve(const chk_ws_t *cw, int *count);
+/* Points of the curve behind value `out` of a check (0: it has none):
+ * deletion/insertion ceil(HW / step) + 1, ROAD one per percentage. */
+int chk_curve_len(const chk_check_t *ck, int out, const chk_params_t *p, int h, int w);
+/* The curve behind value `out` of the check computed last in this workspace
+ * (*count points: deletion/insertion probabilities after 0, 1, ... steps;
+ * ROAD's probability per percentage). For the results file and tests. */
+const double *chk_last_curve(const chk_ws_t *cw, int out, int *count);
 
 /* ---- for the check files (chk_*.c) only ---- */
 struct chk_ws {
@@ -127,8 +131,8 @@ struct chk_ws {
     float *start, *finish;     /* [chw] the curve's two images */
     float *fill;               /* [chw] a substrate (blur, mean, ...) */
     float kernel[11 * 11];     /* RISE's blur kernel */
-    double *curve;             /* [max(steps, percentages) + 1] */
-    int curve_len;
+    double *curves[CHK_MAX_OUT]; /* [max(steps, percentages) + 2] per value */
+    int curve_len[CHK_MAX_OUT];
     /* ROAD */
     uint8_t *removed;          /* [hw] */
     int32_t *var_of;           /* [hw] unknown index of a removed pixel, -1 kept */

@@ -40,6 +40,7 @@ static int rl_compute(const chk_check_t *self, const chk_params_t *p, chk_ws_t *
 {
     (void)self, (void)p;
     values[0] = NAN;
+    cw->curve_len[0] = cw->curve_len[1] = 0;
     int other = chk_random_logit_class(in->key, in->method_index, in->ws->classes, in->target);
     if (other < 0)
         return SC_ERR_UNDEFINED;

@@ -180,15 +180,15 @@ static int road_compute(const chk_check_t *self, const chk_params_t *p, chk_ws_t
             if (rc < 0)
                 return rc;
         }
-        road_ctx_t c = {cw, p, in->target, in->ws->classes, cw->curve};
+        road_ctx_t c = {cw, p, in->target, in->ws->classes, cw->curves[lerf]};
         int rc = sal_batch_logits(in->ws, P, road_fill, road_consume, &c);
         if (rc < 0)
             return rc;
         double s = 0.0;
         for (int k = 0; k < P; k++)
-            s += cw->curve[k];
+            s += cw->curves[lerf][k];
         values[lerf] = s / P;
-        cw->curve_len = P;
+        cw->curve_len[lerf] = P;
     }
     return 0;
 }

@@ -41,6 +41,7 @@ static int sens_compute(const chk_check_t *self, const chk_params_t *p, chk_ws_t
 {
     (void)self;
     values[0] = values[1] = NAN;
+    cw->curve_len[0] = cw->curve_len[1] = 0;
     double den = 0.0;
     for (size_t i = 0; i < cw->hw; i++)
         den += (double)in->map[i] * in->map[i];
