@@ -30,6 +30,8 @@ void plan_destroy(plan_t *p)
 {
     if (!p)
         return;
+    for (int k = 0; k < p->n_smooth; k++)
+        chk_smooth_free(&p->smooth[k]);
     free(p->variants);
     free(p->pairs);
     free(p);
@@ -182,6 +184,51 @@ static int read_check_params(job_t *job, plan_t *p)
         } else
             cp->sens_samples = (int)x;
     }
+    /* sMPRT: denoised copies of the listed methods, added as methods of their own */
+    int smooth_samples = 50, smooth_line = 0;
+    double smooth_noise = 0.1;
+    if (job_method_param(job, "smprt", "samples", &v, &line)) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 100000) {
+            SC_ERROR("%s:%d: smprt.samples = '%s' is not an integer in 1..100000", job->path, line, v);
+            bad++;
+        } else
+            smooth_samples = (int)x;
+    }
+    if (job_method_param(job, "smprt", "noise", &v, &line)) {
+        double x = strtod(v, &end);
+        if (*end || end == v || !(x >= 0 && x <= 10)) {
+            SC_ERROR("%s:%d: smprt.noise = '%s' is not a number in [0, 10]", job->path, line, v);
+            bad++;
+        } else
+            smooth_noise = x;
+    }
+    if (job_method_param(job, "smprt", "methods", &v, &smooth_line)) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", v);
+        size_t chw = (size_t)3 * p->size * p->size; /* every zoo and imported model: 3 channels */
+        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {
+            const sal_method_t *base = sal_method_find(tok);
+            int listed = 0;
+            for (int k = 0; base && k < p->n_methods; k++)
+                listed |= p->methods[k] == base;
+            if (!base || !base->needs_model || !listed || p->n_smooth >= PLAN_MAX_SMOOTH ||
+                p->n_methods >= JOB_MAX_LIST) {
+                SC_ERROR("%s:%d: smprt.methods: '%s' is not a method of the [methods] list that "
+                         "needs the model (at most %d)", job->path, smooth_line, tok,
+                         PLAN_MAX_SMOOTH);
+                bad++;
+                continue;
+            }
+            chk_smooth_t *s = &p->smooth[p->n_smooth];
+            if (chk_smooth_init(s, base, smooth_samples, smooth_noise, chw) < 0) {
+                bad++;
+                continue;
+            }
+            p->n_smooth++;
+            p->methods[p->n_methods++] = &s->method;
+        }
+    }
     if (job_method_param(job, "emprt", "bins", &v, &line)) {
         long x = strtol(v, &end, 10);
         int rule = cx_bin_rule_parse(v);
@@ -197,6 +244,14 @@ static int read_check_params(job_t *job, plan_t *p)
         }
     }
     return bad ? SC_ERR_FORMAT : 0;
+}
+
+double plan_method_cost(const plan_t *p, int k)
+{
+    for (int s = 0; s < p->n_smooth; s++)
+        if (p->methods[k] == &p->smooth[s].method)
+            return chk_smooth_cost(&p->smooth[s], &p->params, p->size, p->size);
+    return sal_cost(p->methods[k], &p->params, p->size, p->size);
 }
 
 int plan_has_metric(const plan_t *p, int idx)
@@ -394,7 +449,7 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
     for (int v = 0; v < p->n_variants; v++) {
         double cost = 0.0;
         for (int k = 0; k < p->n_methods; k++) {
-            double mc = sal_cost(p->methods[k], &p->params, size, size);
+            double mc = plan_method_cost(p, k);
             cost += mc;
             /* the model checks of this map (docs/methods.md): forward passes and recomputed maps */
             for (const chk_check_t *const *ck = chk_checks(); *ck; ck++) {
@@ -557,4 +612,10 @@ void plan_params_text(const plan_t *p, char *buf, size_t len)
                  "sensitivity.samples = %d\nsensitivity.radius = %g\nemprt.bins = %s\n",
                  c->del_steps, chk_fill_name(c->del_fill), chk_fill_name(c->ins_start),
                  chk_prob_name(c->prob), pct, c->road_noise, c->sens_samples, c->sens_radius, bins);
+    for (int k = 0; k < p->n_smooth; k++) {
+        used = strlen(buf);
+        if (used < len)
+            snprintf(buf + used, len - used, "%s.samples = %d\n%s.noise = %g\n", p->smooth[k].name,
+                     p->smooth[k].samples, p->smooth[k].name, p->smooth[k].noise);
+    }
 }

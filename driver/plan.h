@@ -19,6 +19,7 @@ typedef enum plan_kind { PLAN_TRAINED = 0, PLAN_CASCADING, PLAN_INDEPENDENT, PLA
 const char *plan_kind_name(plan_kind_t k);
 
 #define PLAN_MAX_REINIT 64
+#define PLAN_MAX_SMOOTH 16
 
 typedef struct plan_variant {
     char name[192];
@@ -71,6 +72,8 @@ typedef struct plan {
     chk_params_t checks;       /* the model checks' parameters */
     cx_bin_rule_t emprt_rule;  /* eMPRT's bin rule (CX_BINS_FIXED: emprt_bins) */
     int emprt_bins;            /* the fixed bin count (Quantus's default 100) */
+    chk_smooth_t smooth[PLAN_MAX_SMOOTH]; /* sMPRT's denoised methods (listed in methods[]) */
+    int n_smooth;
 } plan_t;
 
 /*
@@ -91,6 +94,9 @@ int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **it
 
 /* Apply variant v to model m whose parameters hold the base weights. */
 int plan_apply_variant(const plan_t *p, const plan_variant_t *v, nn_model_t *m, int keep_bn_stats);
+
+/* Gradient evaluations per image of method k (sMPRT's wrappers: N x their base's). */
+double plan_method_cost(const plan_t *p, int k);
 
 /* 1 when metric index idx (into plan_metric_names) is listed. */
 int plan_has_metric(const plan_t *p, int idx);

@@ -234,10 +234,68 @@ static void test_against_torch(void)
     nn_model_destroy(m);
 }
 
+/* sMPRT's denoised method: with noise 0 it is the base map; with noise, the
+ * mean of the base's maps at the noisy copies drawn as documented (the last
+ * one noise-free); its cost is N times the base's. */
+static void test_smooth_method(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_democnn(&m, S, 2, 9) == 0, "democnn");
+    if (!m)
+        return;
+    sal_ws_t *ws = NULL;
+    TH_CHECK(sal_ws_create(&ws, m, 4, NULL) == 0, "workspace");
+    const size_t chw = ws->chw;
+    float *x = calloc(chw, sizeof(float)), *a = calloc(chw, sizeof(float));
+    float *b = calloc(chw, sizeof(float)), *xn = calloc(chw, sizeof(float));
+    double *acc = calloc(chw, sizeof(double));
+    make_input(x, ws->c, S, S);
+    const sal_method_t *grad = sal_method_find("grad");
+    sal_params_t sp = sal_params_default();
+    sal_key_t key = {.seed = 4, .variant = 0, .image = 1};
+    chk_smooth_t sm;
+    TH_EQ_INT(chk_smooth_init(&sm, grad, 3, 0.0, chw), 0);
+    TH_CHECK(!strcmp(sm.method.name, "smprt-grad"), "name %s", sm.method.name);
+    TH_EQ_INT(sal_compute(&sm.method, &sp, m, ws, x, 0, NULL, key, a), 0);
+    TH_EQ_INT(sal_compute(grad, &sp, m, ws, x, 0, NULL, key, b), 0);
+    TH_CHECK(th_rel_err(a, b, chw) < 1e-6, "noise 0: the base map (%g)", th_rel_err(a, b, chw));
+    chk_smooth_free(&sm);
+    TH_EQ_INT(chk_smooth_init(&sm, grad, 3, 0.1, chw), 0);
+    TH_NEAR(chk_smooth_cost(&sm, &sp, S, S), 3.0 * sal_cost(grad, &sp, S, S), 1e-12, 0);
+    TH_EQ_INT(sal_compute(&sm.method, &sp, m, ws, x, 0, NULL, key, a), 0);
+    float lo = x[0], hi = x[0];
+    for (size_t i = 0; i < chw; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    for (int n = 0; n < 3; n++) {
+        rng_stream_t rs;
+        rng_stream_init(&rs, rng_key(key.seed, "smprt"), key.variant, key.image, (uint32_t)n);
+        for (size_t i = 0; i < chw; i++)
+            xn[i] = n == 2 ? x[i] : (float)(x[i] + 0.1 * ((double)hi - lo) * rng_stream_normal(&rs));
+        TH_EQ_INT(sal_compute(grad, &sp, m, ws, xn, 0, NULL, key, b), 0);
+        for (size_t i = 0; i < chw; i++)
+            acc[i] += b[i] / 3.0;
+    }
+    for (size_t i = 0; i < chw; i++)
+        b[i] = (float)acc[i];
+    TH_CHECK(th_rel_err(a, b, chw) < 1e-6, "the mean over the noisy copies (%g)", th_rel_err(a, b, chw));
+    chk_smooth_free(&sm);
+    TH_EQ_INT(chk_smooth_init(&sm, sal_method_find("sobel"), 3, 0.1, chw), SC_ERR_ARG);
+    free(x);
+    free(a);
+    free(b);
+    free(xn);
+    free(acc);
+    sal_ws_destroy(ws);
+    nn_model_destroy(m);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
     TH_RUN(test_by_hand);
     TH_RUN(test_against_torch);
+    TH_RUN(test_smooth_method);
     return th_report();
 }

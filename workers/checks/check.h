@@ -173,4 +173,30 @@ int chk_random_logit_class(sal_key_t key, uint32_t method_index, int classes, in
 /* Sensitivity draw s: count values U(-radius, radius), the same for every method. */
 void chk_sensitivity_noise(sal_key_t key, int s, double radius, size_t count, float *out);
 
+/*
+ * sMPRT's denoised explanation of a base method (chk_smooth.c): a method of
+ * its own, "smprt-<base>", whose raw map is the mean of the base's raw maps
+ * over `samples` noisy copies of x (noise std = noise (max(x) - min(x)), the
+ * last copy noise-free). `method` must stay the first member: the wrapper is
+ * handed to the saliency layer as a sal_method_t. The caller owns the
+ * storage (the plan keeps one per wrapped method).
+ */
+typedef struct chk_smooth {
+    sal_method_t method;
+    const sal_method_t *base;
+    int samples;               /* N (Quantus: 50) */
+    double noise;              /* noise magnitude (Quantus: 0.1) */
+    char name[80];
+    size_t chw;                /* the buffers' size: the input's values */
+    float *xn, *one;           /* [chw] a noisy copy, one base map */
+    double *acc;               /* [chw] the running sum */
+} chk_smooth_t;
+
+/* Set up s for inputs of chw values (allocates its buffers: chk_smooth_free). */
+int chk_smooth_init(chk_smooth_t *s, const sal_method_t *base, int samples, double noise,
+                    size_t chw);
+void chk_smooth_free(chk_smooth_t *s);
+/* Gradient evaluations per map: samples x the base method's cost. */
+double chk_smooth_cost(const chk_smooth_t *s, const sal_params_t *p, int h, int w);
+
 #endif /* CHECK_H */
