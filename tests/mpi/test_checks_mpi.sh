@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015 # ok/bad always succeed: "cond && ok || bad" is if-then-else here
 # test_checks_mpi.sh - the checks beyond the paper inside the distributed audit
 # (tests/mpi/checks.ini): identical maps, metrics and pairs with 1, 2 and 3
 # ranks; a run stopped by SIGUSR1 and resumed equals the clean run;
