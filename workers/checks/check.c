@@ -134,6 +134,10 @@ chk_ws_t *chk_ws_create(int c, int h, int w, const chk_params_t *p)
         cw->cg[k] = sc_calloc(cw->hw, sizeof(double));
         CHECK_ALLOC(cw->cg[k]);
     }
+    cw->pyr_v = sc_calloc(2 * cw->hw + 64, sizeof(double));
+    cw->pyr_w = sc_calloc(2 * cw->hw + 64, sizeof(double));
+    CHECK_ALLOC(cw->pyr_v);
+    CHECK_ALLOC(cw->pyr_w);
     cw->noise = sc_calloc(cw->chw, sizeof(float));
     cw->max_percent = p->road_n_percent > 0 ? p->road_n_percent : 1;
     cw->imputed = sc_calloc((size_t)cw->max_percent * cw->chw, sizeof(float));
@@ -180,6 +184,8 @@ void chk_ws_destroy(chk_ws_t *cw)
     for (int k = 0; k < 5; k++)
         sc_free(cw->cg[k]);
     sc_free(cw->noise);
+    sc_free(cw->pyr_v);
+    sc_free(cw->pyr_w);
     sc_free(cw->imputed);
     sc_free(cw->raw);
     sc_free(cw->map2);

@@ -138,6 +138,8 @@ struct chk_ws {
     int32_t *var_of;           /* [hw] unknown index of a removed pixel, -1 kept */
     int32_t *pix_of;           /* [hw] pixel of unknown k */
     double *cg[5];             /* [hw] conjugate-gradient vectors: x, r, p, Ap, rhs */
+    double *pyr_v, *pyr_w;     /* [2 hw] the pull-push pyramid of the initial guess */
+    long cg_iterations;        /* conjugate-gradient iterations so far (for benchmarks) */
     float *noise;              /* [chw] */
     float *imputed;            /* [P, chw] the imputed images of one order */
     int max_percent;

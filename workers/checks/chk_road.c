@@ -14,8 +14,11 @@
  *     s_i v_i - sum_{j removed} w_ij v_j = sum_{j kept} w_ij x_j,
  * s_i the sum of the in-image weights of pixel i. The matrix is symmetric
  * and (every group of removed pixels touching a kept one) positive definite,
- * so conjugate gradients solve it (relative residual 1e-12 in double, where
- * the authors call a sparse direct solver). Then Gaussian noise of std
+ * so conjugate gradients solve it (relative residual 1e-8 in double, where
+ * the authors call a sparse direct solver), started from a pull-push fill
+ * of the holes (averages over a pyramid of 2 x 2 blocks of the kept pixels):
+ * large holes are smooth there already, which saves most of the iterations
+ * CG would spend on their low frequencies. Then Gaussian noise of std
  * road.noise (0.01) is added to every imputed value.
  *
  * Owned by workers/checks (check.h).
@@ -69,6 +72,59 @@ static void road_apply(const chk_ws_t *cw, int n, const double *v, double *y)
     }
 }
 
+/* Pull-push fill of channel xc where cw->removed is set: level 0 holds the
+ * kept values with weight 1; each coarser level averages 2 x 2 blocks by
+ * weight (weight min(1, sum)); going back down, a pixel of weight w < 1
+ * takes w v + (1 - w) v(parent). Leaves level 0's values in cw->pyr_v. */
+static void road_pull_push(chk_ws_t *cw, const float *xc)
+{
+    int hs[32], ws[32], n_lev = 0;
+    size_t off[32];
+    double *v = cw->pyr_v, *w = cw->pyr_w;
+    hs[0] = cw->h;
+    ws[0] = cw->w;
+    off[0] = 0;
+    for (size_t i = 0; i < cw->hw; i++) {
+        w[i] = cw->removed[i] ? 0.0 : 1.0;
+        v[i] = cw->removed[i] ? 0.0 : xc[i];
+    }
+    n_lev = 1;
+    while ((hs[n_lev - 1] > 1 || ws[n_lev - 1] > 1) && n_lev < 32) {
+        int ph = hs[n_lev - 1], pw = ws[n_lev - 1];
+        int h = (ph + 1) / 2, wd = (pw + 1) / 2;
+        off[n_lev] = off[n_lev - 1] + (size_t)ph * pw;
+        hs[n_lev] = h;
+        ws[n_lev] = wd;
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < wd; xx++) {
+                double sw = 0.0, sv = 0.0;
+                for (int dy = 0; dy < 2; dy++)
+                    for (int dx = 0; dx < 2; dx++) {
+                        int sy = 2 * y + dy, sx = 2 * xx + dx;
+                        if (sy >= ph || sx >= pw)
+                            continue;
+                        size_t q = off[n_lev - 1] + (size_t)sy * pw + sx;
+                        sw += w[q];
+                        sv += w[q] * v[q];
+                    }
+                size_t q = off[n_lev] + (size_t)y * wd + xx;
+                v[q] = sw > 0 ? sv / sw : 0.0;
+                w[q] = sw < 1.0 ? sw : 1.0;
+            }
+        n_lev++;
+    }
+    for (int l = n_lev - 2; l >= 0; l--)
+        for (int y = 0; y < hs[l]; y++)
+            for (int xx = 0; xx < ws[l]; xx++) {
+                size_t q = off[l] + (size_t)y * ws[l] + xx;
+                if (w[q] >= 1.0)
+                    continue;
+                double parent = v[off[l + 1] + (size_t)(y / 2) * ws[l + 1] + xx / 2];
+                v[q] = w[q] * v[q] + (1.0 - w[q]) * parent;
+                w[q] = 1.0;
+            }
+}
+
 int chk_road_impute(chk_ws_t *cw, const float *x, int lerf, int percent, const float *noise,
                     float *out)
 {
@@ -101,6 +157,7 @@ int chk_road_impute(chk_ws_t *cw, const float *x, int lerf, int percent, const f
             continue;
         }
         double bnorm = 0.0;
+        road_pull_push(cw, xc);
         for (int k = 0; k < n; k++) {
             int pix = cw->pix_of[k], py = pix / W, px = pix % W;
             double rhs = 0.0;
@@ -112,12 +169,16 @@ int chk_road_impute(chk_ws_t *cw, const float *x, int lerf, int percent, const f
             }
             b[k] = rhs;
             bnorm += rhs * rhs;
-            v[k] = 0.0;
-            r[k] = rhs;
-            d[k] = rhs;
+            v[k] = cw->pyr_v[pix];
         }
-        double rr = bnorm, tol = 1e-24 * (bnorm > 0 ? bnorm : 1.0);
-        for (int it = 0; it < 20 * n + 100 && rr > tol; it++) {
+        road_apply(cw, n, v, ad);
+        double rr = 0.0, tol = 1e-16 * (bnorm > 0 ? bnorm : 1.0);
+        for (int k = 0; k < n; k++) {
+            r[k] = b[k] - ad[k];
+            d[k] = r[k];
+            rr += r[k] * r[k];
+        }
+        for (int it = 0; it < 20 * n + 100 && rr > tol; it++, cw->cg_iterations++) {
             road_apply(cw, n, d, ad);
             double dad = 0.0;
             for (int k = 0; k < n; k++)
