@@ -1185,7 +1185,7 @@ static int fig_checks_curves(report_data_t *d, const report_fig_options_t *opt, 
                     }
                     mean[q][(size_t)m * len[q] + t] = n ? s / n : NAN;
                 }
-        int panel_w = 560, W = 120 + 2 * (panel_w + 60) + 300, H = 620;
+        int panel_w = 560, W = 120 + 2 * (panel_w + 60) + 360, H = 620;
         c = report_canvas_create(W, H);
         CHECK(c, SC_ERR_NOMEM, "cannot allocate the curves figure");
         char title[256];
@@ -1240,8 +1240,8 @@ static int fig_checks_curves(report_data_t *d, const report_fig_options_t *opt, 
         }
         /* legend: method and its mean score per panel */
         int lx = 120 + 2 * (panel_w + 60) - 20, ly = 90;
-        report_text(c, lx, ly, fi ? "method  MoRF  LeRF" : "method  del.  ins.", BLACK, 2,
-                    REPORT_LEFT);
+        report_text(c, lx, ly, fi ? "method      MoRF  LeRF" : "method      del.  ins.", BLACK,
+                    2, REPORT_LEFT);
         ly += 26;
         for (int m = 0; m < M; m++) {
             const uint8_t *col = report_series_color(m);
@@ -1261,9 +1261,9 @@ static int fig_checks_curves(report_data_t *d, const report_fig_options_t *opt, 
                 }
                 snprintf(num[q], sizeof num[q], n ? "%.3f" : "-", s / (n ? n : 1));
             }
-            char meth[16];
-            report_text_fit(d->methods[m], 2, 6 * 2 * 8, meth, sizeof meth);
-            snprintf(lab, sizeof lab, "%-8s%s %s", meth, num[0], num[1]);
+            char meth[24];
+            report_text_fit(d->methods[m], 2, 6 * 2 * 11, meth, sizeof meth);
+            snprintf(lab, sizeof lab, "%-12s%s %s", meth, num[0], num[1]);
             report_text(c, lx + 32, ly, lab, BLACK, 2, REPORT_LEFT);
             ly += 24;
         }
