@@ -1,5 +1,5 @@
 /*
- * cmd_run.c - `salcheck run JOB.ini`: the distributed audit (DESIGN.md, "Data flow").
+ * cmd_run.c - `salcheck run JOB.ini`: the distributed audit (docs/design.md, "Data flow").
  *
  * Every rank parses the job, opens the data set, trains the missing recipe
  * models together (data-parallel), loads the models and builds the same plan.

@@ -1,5 +1,5 @@
 /*
- * plan.c - building the audit plan from a job (plan.h, REFERENCE.md section 6).
+ * plan.c - building the audit plan from a job (plan.h, docs/methods.md section 6).
  */
 #include "plan.h"
 
@@ -465,7 +465,7 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
         p->variants[v].cost = cost + 1.0 / 3.0; /* the forward pass for the target */
     }
 
-    /* pairs (REFERENCE.md section 6) */
+    /* pairs (docs/methods.md section 6) */
     for (int v = 0; v < p->n_variants; v++) {
         const plan_variant_t *pv = &p->variants[v];
         if (pv->kind == PLAN_TRAINED)

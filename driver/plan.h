@@ -1,6 +1,6 @@
 /*
  * plan.h - the audit plan: images x model variants x methods, the pairs
- * compared by the similarity metrics, and the work items (DESIGN.md, "Data
+ * compared by the similarity metrics, and the work items (docs/design.md, "Data
  * flow"). Every rank builds the same plan from the same job, data set and
  * model files, so the plan itself is never sent.
  */

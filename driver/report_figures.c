@@ -2,7 +2,7 @@
  * report_figures.c - the report's PNG figures (report_figures.h).
  *
  * Heat maps follow the paper's figures: the post-processed map in [0,1]
- * (REFERENCE.md section 4) coloured with JET and blended at 50% over the gray
+ * (docs/methods.md section 4) coloured with JET and blended at 50% over the gray
  * radiograph (cmap_overlay), the ground truth outlined. Statistics shown in
  * the plots are the summary tables' (aggregate_compute) or, for box plots,
  * matplotlib's box statistics of the per-image values (report_box_stats).
@@ -453,7 +453,7 @@ static int fig_montage(report_data_t *d, const report_fig_options_t *opt, tiler_
     char caption[2048];
     snprintf(caption, sizeof caption,
              "Rows: saliency methods; columns: the first %d evaluated images of model %s. Each map "
-             "(post-processed to [0,1], REFERENCE.md section 4) is coloured with JET and blended at "
+             "(post-processed to [0,1], docs/methods.md section 4) is coloured with JET and blended at "
              "50%% over the radiograph; the white outline is the ground truth; under each map its "
              "AUPRC against the ground truth.%s",
              n_img, d->variants[v],

@@ -2,7 +2,7 @@
  * report_tables.c - the report's tables from a loaded results file (report_tables.h).
  *
  * The numbers are aggregate_compute's (the same means, quartiles and bootstrap
- * CIs that /summary holds when a run finishes; REFERENCE.md section 6); this
+ * CIs that /summary holds when a run finishes; docs/methods.md section 6); this
  * file only lays them out and adds what a partial file needs: how many of each
  * group's images or pairs are done.
  */
@@ -267,7 +267,7 @@ static int build_utility(const report_data_t *d, builder_t *b)
             }
         }
     report_table_note(t, "AUPRC: area under the pixel-level precision-recall curve against the "
-                         "ground-truth mask (trapezoidal rule; REFERENCE.md section 5). avgmask is "
+                         "ground-truth mask (trapezoidal rule; docs/methods.md section 5). avgmask is "
                          "the average training mask scored against every image: a method below it "
                          "localizes worse than a fixed prior. The fully randomized model has every "
                          "weight re-initialized: a method that scores as well there does not "
@@ -366,7 +366,7 @@ cleanup:
 /*
  * Randomization tables of one trained model: mean SSIM(state, original) per
  * state, the fully randomized model, the baseline and (cascading) pass/fail.
- * The verdict is the sanity check of REFERENCE.md section 6: a method passes
+ * The verdict is the sanity check of docs/methods.md section 6: a method passes
  * when some state's mean SSIM falls below the baseline; on a partial file it
  * is marked provisional.
  */
@@ -500,14 +500,14 @@ static int build_randomization(const report_data_t *d, builder_t *b, int base, c
     }
     if (cascading)
         report_table_note(t, "States re-initialize the model cumulatively from the top block down "
-                             "(state k = the first k blocks; REFERENCE.md section 6). baseline: the "
+                             "(state k = the first k blocks; docs/methods.md section 6). baseline: the "
                              "mean %s between maps of different images of the trained model. A "
                              "method passes the sanity check when its mean %s falls below the "
                              "baseline at some state: its maps then depend on the weights. "
                              "\"(k/n)\": pairs done when the run is partial.",
                            report_tables_sim_label(ssim), report_tables_sim_label(ssim));
     else
-        report_table_note(t, "Each state re-initializes one block only (REFERENCE.md section 6); "
+        report_table_note(t, "Each state re-initializes one block only (docs/methods.md section 6); "
                              "baseline as in the cascading table.");
     rc = keep(b, t, 0);
     t = NULL;
@@ -642,7 +642,7 @@ static int build_localization(const report_data_t *d, builder_t *b)
             report_table_cell(t, "%s", text);
         }
     }
-    report_table_note(t, "REFERENCE.md section 5: pointing game, energy-based pointing game "
+    report_table_note(t, "docs/methods.md section 5: pointing game, energy-based pointing game "
                          "(energy), relevance rank accuracy (rra), top-k intersection, pixel ROC-AUC, "
                          "IoU/Dice after Otsu or a fixed threshold, soft Dice inside/outside the box; "
                          "ap = average precision. Per-variant values of every metric are in "

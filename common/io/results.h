@@ -1,5 +1,5 @@
 /*
- * results.h - the shared HDF5 results file of an audit (DESIGN.md, "HDF5 results file").
+ * results.h - the shared HDF5 results file of an audit (docs/design.md, "HDF5 results file").
  *
  *   /                    attrs: salcheck_version, job (file text), job_path, seed, created,
  *                        ranks, image_size
