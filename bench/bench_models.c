@@ -5,7 +5,7 @@
  * For each architecture (ResNet-18/50 and DenseNet-121 at 224, InceptionV3 at
  * 299, 2 classes): forward, and forward + input gradient (one vanilla-gradient
  * map), at batch 1 and batch 8, and one 32-step Integrated-Gradients map (32
- * gradient evaluations in 4 batches of 8, REFERENCE.md section 4). Every rank
+ * gradient evaluations in 4 batches of 8, docs/methods.md section 4). Every rank
  * runs the same measurement on its own images, as `salcheck run` spreads
  * images over ranks; throughput is the sum over ranks.
  *

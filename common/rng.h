@@ -4,7 +4,7 @@
  * Every random draw in salcheck is a pure function of a key and a counter:
  * key = (job seed, purpose), counter = (variant, image, sample, index). The
  * same draw is therefore made on any rank, in any order, so maps and
- * re-initialized weights do not depend on the rank count (DESIGN.md,
+ * re-initialized weights do not depend on the rank count (docs/design.md,
  * "Determinism"). Purposes are strings hashed with rng_hash_str.
  */
 #ifndef RNG_H

@@ -1,5 +1,5 @@
 /*
- * aggregate.c - /summary and the printed tables (aggregate.h; REFERENCE.md section 6).
+ * aggregate.c - /summary and the printed tables (aggregate.h; docs/methods.md section 6).
  *
  * /summary/metrics   one row per (metric, method, variant): n, n_nan, mean, ci_lo, ci_hi,
  *                    median, q1, q3 over the variant's images

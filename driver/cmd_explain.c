@@ -11,7 +11,7 @@
  * normalization (or --normalize), explains the predicted class's logit (or
  * class N), and writes
  *   OUT.h5   /maps/<method>  the post-processed [H,W] map (P1/P2 of
- *                            REFERENCE.md section 4), or with --raw the
+ *                            docs/methods.md section 4), or with --raw the
  *                            unprocessed attribution [C,H,W] or [1,H,W];
  *            /logits [classes], /target (scalar), /image_gray [H,W];
  *            root attributes: model, image, normalize, target request,
@@ -327,7 +327,7 @@ int cmd_explain(int argc, char **argv)
     CHECK_RC(h5attr_write_str(file, "target_request",
                           target_req == SAL_TARGET_PREDICTED ? "predicted" : "class"));
     CHECK_RC(h5attr_write_str(file, "maps", raw ? "raw attribution [C,H,W] or [1,H,W]"
-                                            : "post-processed [H,W] (REFERENCE.md section 4)"));
+                                            : "post-processed [H,W] (docs/methods.md section 4)"));
     {
         char desc[512];
         snprintf(desc, sizeof desc,

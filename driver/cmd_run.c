@@ -1,5 +1,5 @@
 /*
- * cmd_run.c - `salcheck run JOB.ini`: the distributed audit (DESIGN.md, "Data flow").
+ * cmd_run.c - `salcheck run JOB.ini`: the distributed audit (docs/design.md, "Data flow").
  *
  * Every rank parses the job, opens the data set, trains the missing recipe
  * models together (data-parallel), loads the models and builds the same plan.
@@ -38,6 +38,7 @@
 #include "plan.h"
 #include "rng.h"
 #include "run_verify.h"
+#include "run_checks.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "train/train.h"
@@ -129,7 +130,7 @@ static int ensure_phantom(const job_t *job, MPI_Comm comm)
     if (rank == 0) {
         SC_INFO("generating the phantom data set: %d images of %dx%d, seed %d, into %s",
                 job->phantom_count, cfg.size, cfg.size, job->phantom_seed, job->data_dir);
-        rc = phantom_make_dirs(job->data_dir);
+        rc = mkdirs(job->data_dir) < 0 ? SC_ERR_IO : phantom_make_dirs(job->data_dir);
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
     if (rc < 0)
@@ -203,6 +204,11 @@ typedef struct run_ctx {
     dataset_options_t dopt;            /* the job's data set options (training uses them too) */
     int skip_engine;                   /* bench: cells stored without computing (--skip-engine) */
     int root_computes;                 /* the root runs items when nobody waits (--root-computes) */
+    chk_ws_t *cws;                     /* the model checks' workspace (NULL: none listed) */
+    run_curves_t curves;               /* the checks' curves stored per cell */
+    double *curve_buf;                 /* [curves.total] one cell's curves */
+    int *emprt_bins;                   /* [M] eMPRT's bin count per method */
+    long *emprt_counts;                /* [largest bin count] histogram scratch */
 } run_ctx_t;
 
 
@@ -277,6 +283,8 @@ static int run_cell(run_ctx_t *c, int v, int i)
     sal_key_t key = {c->job->seed, 0, (uint32_t)i};
     loc_opts_t lopts;
     loc_opts_default(&lopts);
+    for (size_t q = 0; q < c->curves.total; q++) /* an undefined map has no curve */
+        c->curve_buf[q] = NAN;
     for (int k = 0; k < M; k++) {
         const sal_method_t *meth = p->methods[k];
         float *map = c->maps + (size_t)k * hw;
@@ -293,13 +301,22 @@ static int run_cell(run_ctx_t *c, int v, int i)
         loc_result_t lr;
         loc_all(c->mws, map, p->gt + (size_t)i * hw, &lopts, &lr);
         for (int q = 0; q < p->n_metrics; q++)
-            c->metrics[(size_t)q * M + k] = metric_value(&lr, p->metrics[q]);
+            c->metrics[(size_t)q * M + k] =
+                p->metrics[q] < PLAN_METRIC_BASE ? metric_value(&lr, p->metrics[q]) : NAN;
+        /* the checks beyond the paper (run_checks.c) */
+        chk_input_t cin = {.method = meth, .sp = &p->params, .model = m, .ws = c->ws[j], .x = c->x,
+                           .gray = c->gray, .target = target, .key = key,
+                           .method_index = (uint32_t)k, .map = map};
+        CHECK_RC(run_checks_map(p, c->cws, c->mws, &cin, c->metrics + k, M, &c->curves,
+                                c->curve_buf, k));
     }
     double t1 = sc_now();
     c->t_compute += t1 - t0;
     {
         int w = results_write_cell(c->res, v, i, c->maps, c->metrics, c->logits, target, t1 - t0,
                                    c->rank);
+        if (w == 0 && c->curves.n > 0)
+            w = results_write_curves(c->res, v, i, c->curve_buf);
         if (w == 0) {
             sc_failpoint("cell", (long)v * p->n_images + i); /* tests: data written, flag not */
             w = results_mark_done(c->res, v, i);
@@ -376,6 +393,9 @@ static int run_pair(run_ctx_t *c, int pidx)
                 case 4: sim_spearman(c->mws, c->map_a, c->map_b, 1, &val); break;
                 case 5: sim_pearson(c->mws, c->map_a, c->map_b, &val); break;
                 case 6: sim_hog(c->mws, c->map_a, c->map_b, &val); break;
+                case PLAN_SIM_EMPRT:
+                    cx_emprt(c->mws, c->map_a, c->map_b, hw, c->emprt_bins[k], c->emprt_counts, &val);
+                    break;
                 default: break;
                 }
             }
@@ -627,6 +647,10 @@ static void ctx_free(run_ctx_t *c)
     for (int k = 0; k < 3; k++)
         image_loader_destroy(c->loaders[k]);
     metrics_ws_destroy(c->mws);
+    chk_ws_destroy(c->cws);
+    free(c->emprt_bins);
+    free(c->curve_buf);
+    free(c->emprt_counts);
     free(c->x);
     free(c->gray);
     free(c->raw);
@@ -875,6 +899,17 @@ int cmd_run(int argc, char **argv)
     c->sims = calloc((size_t)p->n_sims * p->n_methods + 1, sizeof(double));
     c->map_a = malloc(sizeof(float) * hw);
     c->map_b = malloc(sizeof(float) * hw);
+    if (rc >= 0 && run_checks_needed(p)) {
+        c->cws = chk_ws_create(c->models[0]->nodes[0].c, R, R, &p->checks);
+        if (!c->cws)
+            rc = SC_ERR_NOMEM;
+    }
+    run_checks_curves(p, &c->curves);
+    c->curve_buf = calloc(c->curves.total + 1, sizeof(double));
+    c->emprt_bins = calloc((size_t)p->n_methods + 1, sizeof(int));
+    c->emprt_counts = calloc(CX_BINS_MAX > p->emprt_bins ? CX_BINS_MAX : p->emprt_bins, sizeof(long));
+    if (!c->emprt_bins || !c->emprt_counts || !c->curve_buf)
+        rc = SC_ERR_NOMEM;
     if (!c->mws || !c->x || !c->gray || !c->raw || !c->maps || !c->logits || !c->metrics ||
         !c->sims || !c->map_a || !c->map_b)
         rc = SC_ERR_NOMEM;
@@ -895,7 +930,7 @@ int cmd_run(int argc, char **argv)
         const char **img_ids = calloc((size_t)n_images, sizeof(char *));
         int32_t *pindex = calloc((size_t)p->n_pairs * 4 + 1, sizeof(int32_t));
         int8_t *pexp = calloc((size_t)p->n_pairs + 1, 1);
-        char params[2048];
+        char params[4096];
         plan_params_text(p, params, sizeof params);
         for (int v = 0; v < p->n_variants; v++) {
             const plan_variant_t *pv = &p->variants[v];
@@ -936,7 +971,8 @@ int cmd_run(int argc, char **argv)
             .n_pairs = p->n_pairs, .pair_index = pindex, .pair_experiment = pexp,
             .maps = !strcmp(job->maps, "float16") ? RESULTS_MAPS_F16
                     : !strcmp(job->maps, "none") ? RESULTS_MAPS_NONE : RESULTS_MAPS_F32,
-            .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size};
+            .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size,
+            .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len};
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         rc = resume ? results_open(out, c->comm, &L, &c->res) : results_create(out, c->comm, &L, &c->res);
@@ -1006,6 +1042,9 @@ int cmd_run(int argc, char **argv)
     MPI_Barrier(c->comm);
 
     /* 8. the pair phase */
+    rc = run_checks_emprt_bins(p, c->res, c->rank, c->emprt_bins);
+    if (all_ok(c->comm, rc) < 0)
+        goto close;
     {
         int block = 64, n_pitems = 0;
         pair_items = calloc((size_t)p->n_pairs / block + 2, sizeof(int) * 2);

@@ -1,5 +1,5 @@
 /*
- * plan.c - building the audit plan from a job (plan.h, REFERENCE.md section 6).
+ * plan.c - building the audit plan from a job (plan.h, docs/methods.md section 6).
  */
 #include "plan.h"
 
@@ -16,10 +16,13 @@
 
 const char *const plan_metric_names[PLAN_METRIC_COUNT] = {
     "auprc", "ap", "roc_auc", "pointing", "energy", "rra", "topk", "iou_otsu", "dice_otsu",
-    "iou_fixed", "dice_fixed", "soft_dice_in", "soft_dice_out"};
+    "iou_fixed", "dice_fixed", "soft_dice_in", "soft_dice_out",
+    /* beyond the paper (docs/methods.md): map-only, then model checks */
+    "sparseness", "complexity", "deletion", "insertion", "road_morf", "road_lerf", "random_logit",
+    "max_sensitivity", "avg_sensitivity"};
 
 const char *const plan_sim_names[PLAN_SIM_COUNT] = {"ssim", "ssim_l1", "ssim_gauss", "spearman",
-                                                    "spearman_abs", "pearson", "hog"};
+                                                    "spearman_abs", "pearson", "hog", "emprt"};
 
 static const char *kind_names[] = {"trained", "cascading", "independent", "untrained"};
 const char *plan_kind_name(plan_kind_t k) { return kind_names[k]; }
@@ -28,6 +31,8 @@ void plan_destroy(plan_t *p)
 {
     if (!p)
         return;
+    for (int k = 0; k < p->n_smooth; k++)
+        chk_smooth_free(&p->smooth[k]);
     free(p->variants);
     free(p->pairs);
     free(p);
@@ -105,6 +110,159 @@ static int read_params(job_t *job, sal_params_t *sp)
     return bad ? SC_ERR_FORMAT : 0;
 }
 
+/* The checks' parameters ([metrics] CHECK.PARAM keys, docs/methods.md). */
+static int read_check_params(job_t *job, plan_t *p)
+{
+    int bad = 0, line;
+    const char *v;
+    char *end;
+    chk_params_t *cp = &p->checks;
+    if (job_method_param(job, "deletion", "steps", &v, &line)) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 1000000) {
+            SC_ERROR("%s:%d: deletion.steps = '%s' is not an integer in 1..1000000", job->path,
+                     line, v);
+            bad++;
+        } else
+            cp->del_steps = (int)x;
+    }
+    struct { const char *check, *key; chk_fill_t *field; } fills[2] = {
+        {"deletion", "fill", &cp->del_fill}, {"insertion", "start", &cp->ins_start}};
+    for (int k = 0; k < 2; k++)
+        if (job_method_param(job, fills[k].check, fills[k].key, &v, &line)) {
+            int f = chk_fill_parse(v);
+            if (f < 0) {
+                SC_ERROR("%s:%d: %s.%s = '%s' is not zero, black, blur or mean", job->path, line,
+                         fills[k].check, fills[k].key, v);
+                bad++;
+            } else
+                *fills[k].field = (chk_fill_t)f;
+        }
+    if (job_method_param(job, "checks", "probability", &v, &line)) {
+        int f = chk_prob_parse(v);
+        if (f < 0) {
+            SC_ERROR("%s:%d: checks.probability = '%s' is not softmax or sigmoid", job->path, line, v);
+            bad++;
+        } else
+            cp->prob = (chk_prob_t)f;
+    }
+    if (job_method_param(job, "road", "percentages", &v, &line)) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", v);
+        int n = 0, ok = 1;
+        for (char *tok = strtok(buf, ", "); tok && ok; tok = strtok(NULL, ", ")) {
+            long x = strtol(tok, &end, 10);
+            ok = !*end && end != tok && x >= 1 && x <= 99 && n < CHK_MAX_PERCENT;
+            if (ok)
+                cp->road_percent[n++] = (int)x;
+        }
+        if (!ok || n == 0) {
+            SC_ERROR("%s:%d: road.percentages = '%s' is not a list of 1 to %d integers in 1..99",
+                     job->path, line, v, CHK_MAX_PERCENT);
+            bad++;
+        } else
+            cp->road_n_percent = n;
+    }
+    struct { const char *check, *key; double *field; double lo, hi; } nums[2] = {
+        {"road", "noise", &cp->road_noise, 0.0, 10.0},
+        {"sensitivity", "radius", &cp->sens_radius, 0.0, 10.0}};
+    for (int k = 0; k < 2; k++)
+        if (job_method_param(job, nums[k].check, nums[k].key, &v, &line)) {
+            double x = strtod(v, &end);
+            if (*end || end == v || !(x >= nums[k].lo && x <= nums[k].hi)) {
+                SC_ERROR("%s:%d: %s.%s = '%s' is not a number in [%g, %g]", job->path, line,
+                         nums[k].check, nums[k].key, v, nums[k].lo, nums[k].hi);
+                bad++;
+            } else
+                *nums[k].field = x;
+        }
+    if (job_method_param(job, "sensitivity", "samples", &v, &line)) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 100000) {
+            SC_ERROR("%s:%d: sensitivity.samples = '%s' is not an integer in 1..100000", job->path,
+                     line, v);
+            bad++;
+        } else
+            cp->sens_samples = (int)x;
+    }
+    /* sMPRT: denoised copies of the listed methods, added as methods of their own */
+    int smooth_samples = 50, smooth_line = 0;
+    double smooth_noise = 0.1;
+    if (job_method_param(job, "smprt", "samples", &v, &line)) {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || x < 1 || x > 100000) {
+            SC_ERROR("%s:%d: smprt.samples = '%s' is not an integer in 1..100000", job->path, line, v);
+            bad++;
+        } else
+            smooth_samples = (int)x;
+    }
+    if (job_method_param(job, "smprt", "noise", &v, &line)) {
+        double x = strtod(v, &end);
+        if (*end || end == v || !(x >= 0 && x <= 10)) {
+            SC_ERROR("%s:%d: smprt.noise = '%s' is not a number in [0, 10]", job->path, line, v);
+            bad++;
+        } else
+            smooth_noise = x;
+    }
+    if (job_method_param(job, "smprt", "methods", &v, &smooth_line)) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", v);
+        size_t chw = (size_t)3 * p->size * p->size; /* every zoo and imported model: 3 channels */
+        for (char *tok = strtok(buf, ", "); tok; tok = strtok(NULL, ", ")) {
+            const sal_method_t *base = sal_method_find(tok);
+            int listed = 0;
+            for (int k = 0; base && k < p->n_methods; k++)
+                listed |= p->methods[k] == base;
+            if (!base || !base->needs_model || !listed || p->n_smooth >= PLAN_MAX_SMOOTH ||
+                p->n_methods >= JOB_MAX_LIST) {
+                SC_ERROR("%s:%d: smprt.methods: '%s' is not a method of the [methods] list that "
+                         "needs the model (at most %d)", job->path, smooth_line, tok,
+                         PLAN_MAX_SMOOTH);
+                bad++;
+                continue;
+            }
+            chk_smooth_t *s = &p->smooth[p->n_smooth];
+            if (chk_smooth_init(s, base, smooth_samples, smooth_noise, chw) < 0) {
+                bad++;
+                continue;
+            }
+            p->n_smooth++;
+            p->methods[p->n_methods++] = &s->method;
+        }
+    }
+    if (job_method_param(job, "emprt", "bins", &v, &line)) {
+        long x = strtol(v, &end, 10);
+        int rule = cx_bin_rule_parse(v);
+        if (!*end && end != v && x >= 2 && x <= 100000) {
+            p->emprt_rule = CX_BINS_FIXED;
+            p->emprt_bins = (int)x;
+        } else if (rule > 0) {
+            p->emprt_rule = (cx_bin_rule_t)rule;
+        } else {
+            SC_ERROR("%s:%d: emprt.bins = '%s' is neither a bin count (2..100000) nor a rule "
+                     "(freedman-diaconis, scott, sqrt, sturges, rice)", job->path, line, v);
+            bad++;
+        }
+    }
+    return bad ? SC_ERR_FORMAT : 0;
+}
+
+double plan_method_cost(const plan_t *p, int k)
+{
+    for (int s = 0; s < p->n_smooth; s++)
+        if (p->methods[k] == &p->smooth[s].method)
+            return chk_smooth_cost(&p->smooth[s], &p->params, p->size, p->size);
+    return sal_cost(p->methods[k], &p->params, p->size, p->size);
+}
+
+int plan_has_metric(const plan_t *p, int idx)
+{
+    for (int k = 0; k < p->n_metrics; k++)
+        if (p->metrics[k] == idx)
+            return 1;
+    return 0;
+}
+
 static int add_variant(plan_t *p, int cap, const char *name, int model, plan_kind_t kind, int state,
                        int n_images, uint64_t seed)
 {
@@ -171,17 +329,24 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
     }
     if (read_params(job, &p->params) < 0)
         rc = SC_ERR_FORMAT;
+    p->checks = chk_params_default();
+    p->emprt_rule = CX_BINS_FIXED;
+    p->emprt_bins = 100; /* Quantus's default when no rule is named */
+    if (read_check_params(job, p) < 0)
+        rc = SC_ERR_FORMAT;
     if (job_check_params_used(job) < 0)
         rc = SC_ERR_FORMAT;
     /* metrics and similarities */
     if (job->n_metrics == 0)
-        for (int k = 0; k < PLAN_METRIC_COUNT; k++)
+        for (int k = 0; k < PLAN_METRIC_BASE; k++)
             p->metrics[p->n_metrics++] = k;
     for (int k = 0; k < job->n_metrics; k++) {
         int idx = find_name(plan_metric_names, PLAN_METRIC_COUNT, job->metrics[k]);
         if (idx < 0) {
             SC_ERROR("%s:%d: unknown metric '%s' (auprc, ap, roc_auc, pointing, energy, rra, topk, "
-                     "iou_otsu, dice_otsu, iou_fixed, dice_fixed, soft_dice_in, soft_dice_out)",
+                     "iou_otsu, dice_otsu, iou_fixed, dice_fixed, soft_dice_in, soft_dice_out, "
+                     "sparseness, complexity, deletion, insertion, road_morf, road_lerf, "
+                     "random_logit, max_sensitivity, avg_sensitivity)",
                      job->path, job->metrics_line, job->metrics[k]);
             rc = SC_ERR_FORMAT;
         } else
@@ -196,7 +361,7 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
         int idx = find_name(plan_sim_names, PLAN_SIM_COUNT, job->similarity[k]);
         if (idx < 0) {
             SC_ERROR("%s:%d: unknown similarity '%s' (ssim, ssim_l1, ssim_gauss, spearman, "
-                     "spearman_abs, pearson, hog)", job->path, job->similarity_line,
+                     "spearman_abs, pearson, hog, emprt)", job->path, job->similarity_line,
                      job->similarity[k]);
             rc = SC_ERR_FORMAT;
         } else
@@ -206,7 +371,7 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
         goto cleanup;
 
     /* variants: every model's trained state, then the randomized states */
-    int cap = job->n_models * (2 + 2 * PLAN_MAX_REINIT) + 8;
+    int cap = job->n_models * (2 + 3 * PLAN_MAX_REINIT) + 8;
     p->variants = calloc((size_t)cap, sizeof *p->variants);
     CHECK_ALLOC(p->variants);
     for (int j = 0; j < job->n_models; j++) {
@@ -245,14 +410,25 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
                 order[no++] = blocks[b];
         }
         uint64_t seed = job->seed ^ rng_hash_str(job->models[j].name) ^ 0x9e3779b97f4a7c15ULL;
-        for (int k = 1; k <= no; k++) {
-            char name[192];
-            snprintf(name, sizeof name, "%s/cascading/%d:%s", job->models[j].name, k, order[k - 1]);
-            int v = add_variant(p, cap, name, j, PLAN_CASCADING, k, p->n_random_images, seed);
-            CHECK(v >= 0, SC_ERR_ARG, "too many variants");
-            for (int b = 0; b < k; b++)
-                snprintf(p->variants[v].reinit[b], NN_NAME_MAX, "%s", order[b]);
-            p->variants[v].n_reinit = k;
+        /* top-down (the paper) and/or bottom-up (Hedstrom et al. 2023 recommend it): the same
+         * blocks, cumulatively, from either end; bottom-up states are named up1, up2, ... */
+        int down = strcmp(job->cascade_order, "bottom-up") != 0;
+        int up = strcmp(job->cascade_order, "top-down") != 0;
+        for (int dir = 0; dir < 2; dir++) {
+            if ((dir == 0 && !down) || (dir == 1 && !up))
+                continue;
+            for (int k = 1; k <= no; k++) {
+                char name[192];
+                const char *blk = dir ? order[no - k] : order[k - 1];
+                snprintf(name, sizeof name, "%s/cascading/%s%d:%s", job->models[j].name,
+                         dir ? "up" : "", k, blk);
+                int v = add_variant(p, cap, name, j, PLAN_CASCADING, k, p->n_random_images, seed);
+                CHECK(v >= 0, SC_ERR_ARG, "too many variants");
+                for (int b = 0; b < k; b++)
+                    snprintf(p->variants[v].reinit[b], NN_NAME_MAX, "%s",
+                             dir ? order[no - 1 - b] : order[b]);
+                p->variants[v].n_reinit = k;
+            }
         }
         if (job->independent) {
             for (int k = 1; k <= no; k++) {
@@ -277,12 +453,24 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
     }
     for (int v = 0; v < p->n_variants; v++) {
         double cost = 0.0;
-        for (int k = 0; k < p->n_methods; k++)
-            cost += sal_cost(p->methods[k], &p->params, size, size);
+        for (int k = 0; k < p->n_methods; k++) {
+            double mc = plan_method_cost(p, k);
+            cost += mc;
+            /* the model checks of this map (docs/methods.md): forward passes and recomputed maps */
+            for (const chk_check_t *const *ck = chk_checks(); *ck; ck++) {
+                int listed = 0;
+                for (int o = 0; o < (*ck)->n_out; o++) {
+                    int idx = find_name(plan_metric_names, PLAN_METRIC_COUNT, (*ck)->out[o]);
+                    listed |= idx >= 0 && plan_has_metric(p, idx);
+                }
+                if (listed)
+                    cost += (*ck)->cost(&p->checks, size, size, mc);
+            }
+        }
         p->variants[v].cost = cost + 1.0 / 3.0; /* the forward pass for the target */
     }
 
-    /* pairs (REFERENCE.md section 6) */
+    /* pairs (docs/methods.md section 6) */
     for (int v = 0; v < p->n_variants; v++) {
         const plan_variant_t *pv = &p->variants[v];
         if (pv->kind == PLAN_TRAINED)
@@ -466,4 +654,28 @@ void plan_params_text(const plan_t *p, char *buf, size_t len)
              s->ig_baseline_value, s->sig_samples, s->sig_squared,
              s->gcam_layer[0] ? s->gcam_layer : "(model default)", s->xrai_steps, s->occ_window,
              s->occ_stride, s->occ_fill);
+    /* the checks beyond the paper (docs/methods.md) */
+    const chk_params_t *c = &p->checks;
+    size_t used = strlen(buf);
+    char pct[160] = "";
+    for (int k = 0; k < c->road_n_percent; k++)
+        snprintf(pct + strlen(pct), sizeof pct - strlen(pct), "%s%d", k ? "," : "", c->road_percent[k]);
+    char bins[32];
+    if (p->emprt_rule == CX_BINS_FIXED)
+        snprintf(bins, sizeof bins, "%d", p->emprt_bins);
+    else
+        snprintf(bins, sizeof bins, "%s", cx_bin_rule_name(p->emprt_rule));
+    if (used < len)
+        snprintf(buf + used, len - used,
+                 "deletion.steps = %d\ndeletion.fill = %s\ninsertion.start = %s\n"
+                 "checks.probability = %s\nroad.percentages = %s\nroad.noise = %g\n"
+                 "sensitivity.samples = %d\nsensitivity.radius = %g\nemprt.bins = %s\n",
+                 c->del_steps, chk_fill_name(c->del_fill), chk_fill_name(c->ins_start),
+                 chk_prob_name(c->prob), pct, c->road_noise, c->sens_samples, c->sens_radius, bins);
+    for (int k = 0; k < p->n_smooth; k++) {
+        used = strlen(buf);
+        if (used < len)
+            snprintf(buf + used, len - used, "%s.samples = %d\n%s.noise = %g\n", p->smooth[k].name,
+                     p->smooth[k].samples, p->smooth[k].name, p->smooth[k].noise);
+    }
 }

@@ -1,6 +1,6 @@
 /*
  * plan.h - the audit plan: images x model variants x methods, the pairs
- * compared by the similarity metrics, and the work items (DESIGN.md, "Data
+ * compared by the similarity metrics, and the work items (docs/design.md, "Data
  * flow"). Every rank builds the same plan from the same job, data set and
  * model files, so the plan itself is never sent.
  */
@@ -12,12 +12,15 @@
 #include "io/dataset.h"
 #include "io/job.h"
 #include "nn/model.h"
+#include "checks/check.h"
+#include "metrics/complexity.h"
 #include "saliency/saliency.h"
 
 typedef enum plan_kind { PLAN_TRAINED = 0, PLAN_CASCADING, PLAN_INDEPENDENT, PLAN_UNTRAINED } plan_kind_t;
 const char *plan_kind_name(plan_kind_t k);
 
 #define PLAN_MAX_REINIT 64
+#define PLAN_MAX_SMOOTH 16
 
 /* The root computes items between requests up to this many ranks (bench/README.md,
  * "The root's own share"): below it the root adds a worker's throughput (as much
@@ -42,11 +45,15 @@ typedef struct plan_pair { int32_t va, ia, vb, ib; int8_t exp; } plan_pair_t;
 
 typedef struct plan_item { int v, i0, i1; double cost; } plan_item_t;
 
-/* The per-map metrics salcheck stores (fields of loc_result_t). */
-#define PLAN_METRIC_COUNT 13
+/* The per-map metrics salcheck stores: the first PLAN_METRIC_BASE are fields
+ * of loc_result_t (the default list); then the map-only checks (sparseness,
+ * complexity) and the model checks (workers/checks), only when listed. */
+#define PLAN_METRIC_BASE 13
+#define PLAN_METRIC_COUNT 22
 extern const char *const plan_metric_names[PLAN_METRIC_COUNT];
-/* The map-to-map similarities. */
-#define PLAN_SIM_COUNT 7
+/* The map-to-map similarities (the last, emprt, is eMPRT's entropy rise of map a over map b). */
+#define PLAN_SIM_COUNT 8
+#define PLAN_SIM_EMPRT 7
 extern const char *const plan_sim_names[PLAN_SIM_COUNT];
 
 typedef struct plan {
@@ -69,6 +76,11 @@ typedef struct plan {
     plan_pair_t *pairs;
     int n_pairs;
     int n_random_images;       /* images used by randomization experiments */
+    chk_params_t checks;       /* the model checks' parameters */
+    cx_bin_rule_t emprt_rule;  /* eMPRT's bin rule (CX_BINS_FIXED: emprt_bins) */
+    int emprt_bins;            /* the fixed bin count (Quantus's default 100) */
+    chk_smooth_t smooth[PLAN_MAX_SMOOTH]; /* sMPRT's denoised methods (listed in methods[]) */
+    int n_smooth;
 } plan_t;
 
 /*
@@ -97,6 +109,12 @@ int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **it
 
 /* Apply variant v to model m whose parameters hold the base weights. */
 int plan_apply_variant(const plan_t *p, const plan_variant_t *v, nn_model_t *m, int keep_bn_stats);
+
+/* Gradient evaluations per image of method k (sMPRT's wrappers: N x their base's). */
+double plan_method_cost(const plan_t *p, int k);
+
+/* 1 when metric index idx (into plan_metric_names) is listed. */
+int plan_has_metric(const plan_t *p, int idx);
 
 /* Parameter text for the results file (one "key = value" per line). */
 void plan_params_text(const plan_t *p, char *buf, size_t len);

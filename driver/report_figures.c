@@ -2,12 +2,13 @@
  * report_figures.c - the report's PNG figures (report_figures.h).
  *
  * Heat maps follow the paper's figures: the post-processed map in [0,1]
- * (REFERENCE.md section 4) coloured with JET and blended at 50% over the gray
+ * (docs/methods.md section 4) coloured with JET and blended at 50% over the gray
  * radiograph (cmap_overlay), the ground truth outlined. Statistics shown in
  * the plots are the summary tables' (aggregate_compute) or, for box plots,
  * matplotlib's box statistics of the per-image values (report_box_stats).
  */
 #include "report_figures.h"
+#include "io/h5attr.h"
 
 #include <ini.h>
 #include <limits.h>
@@ -27,6 +28,7 @@
 #include "report_tables.h"
 #include "sc.h"
 
+#define CHK_PCT_CAP 32
 #define MAX_COLS 64
 
 static const uint8_t BLACK[3] = {0, 0, 0}, WHITE[3] = {255, 255, 255}, GRAY[3] = {110, 110, 110},
@@ -257,7 +259,7 @@ static int tiler_draw(tiler_t *t, int m, int v, int i)
         if (t->outline[k])
             t->rgb[3 * k] = t->rgb[3 * k + 1] = t->rgb[3 * k + 2] = 255;
     if (!drawn) {
-        report_canvas_t view = {T, T, t->rgb};
+        report_canvas_t view = {.w = T, .h = T, .rgb = t->rgb};
         int scale = T >= 120 ? 2 : 1, tw = report_text_width("not done", scale);
         report_fill(&view, (T - tw) / 2 - 4, T / 2 - 6 * scale, (T + tw) / 2 + 4, T / 2 + 5 * scale,
                     WHITE);
@@ -461,7 +463,7 @@ static int fig_montage(report_data_t *d, const report_fig_options_t *opt, tiler_
     char caption[2048];
     snprintf(caption, sizeof caption,
              "Rows: saliency methods; columns: the first %d evaluated images of model %s. Each map "
-             "(post-processed to [0,1], REFERENCE.md section 4) is coloured with JET and blended at "
+             "(post-processed to [0,1], docs/methods.md section 4) is coloured with JET and blended at "
              "50%% over the radiograph; the white outline is the ground truth; under each map its "
              "AUPRC against the ground truth.%s",
              n_img, d->variants[v],
@@ -853,27 +855,19 @@ cleanup:
     return rc;
 }
 
-static int fig_auprc_box(report_data_t *d, const report_fig_options_t *opt, const char *dir,
-                         report_figures_t *f)
+/* Box series of metric k for trained variant v and, when planned, its fully
+ * randomized state: values of the done cells per method. *total = values. */
+static int metric_series(report_data_t *d, int v, int k, box_series_t series[2], int *n_series,
+                         int *total)
 {
     int rc = 0;
-    int k = report_data_metric(d, "auprc");
-    box_series_t series[2];
-    memset(series, 0, sizeof series);
-    report_canvas_t *c = NULL;
-    if (k < 0)
-        return 0;
-    int v = opt->variant ? report_data_variant(d, opt->variant) : -1;
-    for (int u = 0; u < d->n_variants && v < 0; u++)
-        if (!strcmp(d->kinds[u], "trained"))
-            v = u;
-    if (v < 0)
-        return 0;
-    int vs[2] = {v, -1}, n_series = 1;
+    int vs[2] = {v, -1};
+    *n_series = 1;
+    *total = 0;
     if (report_data_variants_of(d, "untrained", d->bases[v], &vs[1], 1) == 1)
-        n_series = 2;
-    int N = d->n_images, M = d->n_methods, total = 0;
-    for (int s = 0; s < n_series; s++) {
+        *n_series = 2;
+    int N = d->n_images, M = d->n_methods;
+    for (int s = 0; s < *n_series; s++) {
         series[s].values = calloc((size_t)M * N + 1, sizeof(double));
         series[s].count = calloc((size_t)M + 1, sizeof(int));
         CHECK_ALLOC(series[s].values);
@@ -893,9 +887,37 @@ static int fig_auprc_box(report_data_t *d, const report_fig_options_t *opt, cons
                 if (report_data_cell_done(d, vs[s], i)) {
                     series[s].values[(size_t)m * N + series[s].count[m]++] =
                         report_data_metric_value(d, k, m, vs[s], i);
-                    total++;
+                    (*total)++;
                 }
     }
+cleanup:
+    return rc;
+}
+
+static int first_trained(const report_data_t *d, const report_fig_options_t *opt)
+{
+    int v = opt->variant ? report_data_variant(d, opt->variant) : -1;
+    for (int u = 0; u < d->n_variants && v < 0; u++)
+        if (!strcmp(d->kinds[u], "trained"))
+            v = u;
+    return v;
+}
+
+static int fig_auprc_box(report_data_t *d, const report_fig_options_t *opt, const char *dir,
+                         report_figures_t *f)
+{
+    int rc = 0;
+    int k = report_data_metric(d, "auprc");
+    box_series_t series[2];
+    memset(series, 0, sizeof series);
+    report_canvas_t *c = NULL;
+    if (k < 0)
+        return 0;
+    int v = first_trained(d, opt);
+    if (v < 0)
+        return 0;
+    int N = d->n_images, n_series = 1, total = 0;
+    CHECK_RC(metric_series(d, v, k, series, &n_series, &total));
     if (!total) {
         add_note(f, "AUPRC box plot: no cell of %s is done yet.", d->variants[v]);
         goto cleanup;
@@ -934,6 +956,67 @@ cleanup:
     }
     report_canvas_destroy(c);
     return rc;
+}
+
+/* One box plot per listed check beyond the paper (docs/methods.md). */
+static int fig_checks_box(report_data_t *d, const report_fig_options_t *opt, const char *dir,
+                          report_figures_t *f)
+{
+    static const char *const names[] = {"sparseness", "complexity", "deletion", "insertion",
+                                        "road_morf", "road_lerf", "random_logit",
+                                        "max_sensitivity", "avg_sensitivity", NULL};
+    static const char *const what[] = {
+        "Sparseness: Gini index of the map (higher: fewer pixels carry the mass)",
+        "Complexity: entropy of the map's mass (lower: simpler)",
+        "Deletion: area under the probability as salient pixels go (lower is better)",
+        "Insertion: area under the probability as salient pixels return (higher is better)",
+        "ROAD MoRF: mean probability, most salient pixels imputed (lower is better)",
+        "ROAD LeRF: mean probability, least salient pixels imputed (higher is better)",
+        "Random logit: SSIM with the map of another class (lower is better)",
+        "Max-sensitivity: largest relative map change under input noise (lower is better)",
+        "Avg-sensitivity: mean relative map change under input noise (lower is better)"};
+    static const char *const short_title[] = {
+        "Sparseness (higher: sparser)", "Complexity (lower: simpler)", "Deletion (lower is better)",
+        "Insertion (higher is better)", "ROAD MoRF (lower is better)", "ROAD LeRF (higher is better)",
+        "Random logit (lower is better)", "Max-sensitivity (lower is better)",
+        "Avg-sensitivity (lower is better)"};
+    int rc = 0;
+    int v = first_trained(d, opt);
+    if (v < 0)
+        return 0;
+    for (int q = 0; names[q]; q++) {
+        int k = report_data_metric(d, names[q]);
+        if (k < 0)
+            continue;
+        box_series_t series[2];
+        memset(series, 0, sizeof series);
+        report_canvas_t *c = NULL;
+        int n_series = 1, total = 0;
+        rc = metric_series(d, v, k, series, &n_series, &total);
+        if (rc >= 0 && total > 0) {
+            char file[96], title[512], caption[1024];
+            snprintf(file, sizeof file, "checks_%s.png", names[q]);
+            snprintf(title, sizeof title, "%s, model %s", short_title[q], d->variants[v]);
+            rc = draw_boxes(d, dir, file, title, names[q], series, n_series, d->n_images, NAN, "",
+                            &c);
+            snprintf(caption, sizeof caption,
+                     "%s, per image (box: quartiles; bar: median; diamond: mean; whiskers: 1.5 "
+                     "IQR). %s Definition and parameters: docs/methods.md, 'Checks beyond the "
+                     "paper'; the values of this run are in /methods params of the results file.",
+                     what[q], n_series == 2 ? "Blue: the trained model; orange: the fully "
+                                              "randomized model." : "");
+            if (rc >= 0)
+                rc = add_figure(f, file, short_title[q], c->w, c->h, caption);
+        }
+        for (int s = 0; s < 2; s++) {
+            free(series[s].values);
+            free(series[s].count);
+        }
+        report_canvas_destroy(c);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int fig_similarity_box(report_data_t *d, const char *dir, report_figures_t *f)
@@ -1017,6 +1100,210 @@ cleanup:
     return rc;
 }
 
+/* The removal percentages ROAD used, from the run's stored parameters. */
+static int road_percentages(const report_data_t *d, double *pct, int cap)
+{
+    char text[4096];
+    hid_t g = H5Gopen2(d->file, "methods", H5P_DEFAULT);
+    if (g < 0)
+        return 0;
+    int rc = h5attr_read_str(g, "params", text, sizeof text);
+    H5Gclose(g);
+    if (rc < 0)
+        return 0;
+    const char *at = strstr(text, "road.percentages = ");
+    if (!at)
+        return 0;
+    at += strlen("road.percentages = ");
+    int n = 0;
+    while (n < cap && *at >= '0' && *at <= '9') {
+        char *end;
+        pct[n++] = strtod(at, &end) / 100.0;
+        at = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/*
+ * Mean curves of the checks beyond the paper on the first trained model:
+ * deletion and insertion (probability against the fraction of pixels
+ * replaced) in one figure, ROAD MoRF and LeRF (probability against the
+ * percentage imputed) in another; one line per method, its mean area or
+ * mean probability in the legend.
+ */
+static int fig_checks_curves(report_data_t *d, const report_fig_options_t *opt, const char *dir,
+                             report_figures_t *f)
+{
+    static const char *const fam[2][2] = {{"deletion", "insertion"}, {"road_morf", "road_lerf"}};
+    int rc = 0;
+    int v = first_trained(d, opt);
+    if (v < 0 || !H5Lexists(d->file, "curves", H5P_DEFAULT))
+        return 0;
+    const int M = d->n_methods, N = d->n_images, V = d->n_variants;
+    for (int fi = 0; fi < 2; fi++) {
+        double *vals[2] = {NULL, NULL}, *mean[2] = {NULL, NULL};
+        int len[2] = {0, 0}, have = 0;
+        report_canvas_t *c = NULL;
+        for (int q = 0; q < 2; q++) {
+            char name[64];
+            snprintf(name, sizeof name, "curves/%s", fam[fi][q]);
+            if (!H5Lexists(d->file, "curves", H5P_DEFAULT) ||
+                H5Lexists(d->file, name, H5P_DEFAULT) <= 0)
+                continue;
+            hid_t ds = H5Dopen2(d->file, name, H5P_DEFAULT);
+            hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+            hsize_t dims[4] = {0, 0, 0, 0};
+            if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 4)
+                H5Sget_simple_extent_dims(sp, dims, NULL);
+            if (dims[0] == (hsize_t)M && dims[1] == (hsize_t)V && dims[2] == (hsize_t)N &&
+                dims[3] > 0) {
+                len[q] = (int)dims[3];
+                vals[q] = malloc(sizeof(double) * (size_t)M * V * N * len[q]);
+                mean[q] = calloc((size_t)M * len[q], sizeof(double));
+                if (vals[q] && mean[q] &&
+                    H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, vals[q]) >= 0)
+                    have++;
+                else
+                    len[q] = 0;
+            }
+            if (sp >= 0)
+                H5Sclose(sp);
+            if (ds >= 0)
+                H5Dclose(ds);
+        }
+        double xs_road[CHK_PCT_CAP];
+        int n_pct = fi == 1 ? road_percentages(d, xs_road, CHK_PCT_CAP) : 0;
+        if (!have || (fi == 1 && n_pct != (len[0] ? len[0] : len[1]))) {
+            for (int q = 0; q < 2; q++) {
+                free(vals[q]);
+                free(mean[q]);
+            }
+            continue;
+        }
+        /* mean over the done images of variant v, per method and point */
+        for (int q = 0; q < 2; q++)
+            for (int m = 0; m < M && len[q]; m++)
+                for (int t = 0; t < len[q]; t++) {
+                    double s = 0;
+                    int n = 0;
+                    for (int i = 0; i < N; i++) {
+                        double x = vals[q][(((size_t)m * V + v) * N + i) * len[q] + t];
+                        if (report_data_cell_done(d, v, i) && isfinite(x)) {
+                            s += x;
+                            n++;
+                        }
+                    }
+                    mean[q][(size_t)m * len[q] + t] = n ? s / n : NAN;
+                }
+        int panel_w = 560, W = 120 + 2 * (panel_w + 60) + 360, H = 620;
+        c = report_canvas_create(W, H);
+        CHECK(c, SC_ERR_NOMEM, "cannot allocate the curves figure");
+        char title[256];
+        snprintf(title, sizeof title, "%s, mean over the images of model %s",
+                 fi ? "ROAD: probability after imputing the most (MoRF) and least (LeRF) "
+                      "salient pixels"
+                    : "Deletion and insertion: probability as the most salient pixels go or return",
+                 d->variants[v]);
+        report_text(c, 40, 20, title, BLACK, 2, REPORT_LEFT);
+        for (int q = 0; q < 2; q++) {
+            if (!len[q])
+                continue;
+            report_axes_t a = {.left = 120 + q * (panel_w + 60), .top = 90,
+                               .right = 120 + q * (panel_w + 60) + panel_w, .bottom = H - 90,
+                               .xmin = 0, .xmax = 1, .ymin = 0, .ymax = 1.04};
+            report_axes_draw(c, &a, 0.2, q == 0 ? "probability of the explained class" : "", 2);
+            report_text(c, (a.left + a.right) / 2, a.top - 26,
+                        fi ? (q ? "LeRF (higher is better)" : "MoRF (lower is better)")
+                           : (q ? "insertion (higher is better)" : "deletion (lower is better)"),
+                        BLACK, 2, REPORT_CENTER);
+            for (int k = 0; k <= 5; k++) { /* x ticks */
+                double x = k / 5.0;
+                int px = report_axes_px(&a, x);
+                char lab[16];
+                snprintf(lab, sizeof lab, fi ? "%.0f%%" : "%.1f", fi ? 100 * x : x);
+                report_line(c, px, a.bottom, px, a.bottom + 6, BLACK, 2);
+                report_text(c, px, a.bottom + 12, lab, BLACK, 2, REPORT_CENTER);
+            }
+            report_text(c, (a.left + a.right) / 2, a.bottom + 40,
+                        fi ? "pixels imputed" : "fraction of pixels replaced", BLACK, 2,
+                        REPORT_CENTER);
+            for (int m = 0; m < M; m++) {
+                const uint8_t *col = report_series_color(m);
+                int prev_x = 0, prev_y = 0, has_prev = 0;
+                for (int t = 0; t < len[q]; t++) {
+                    double x = fi ? xs_road[t] : (double)t / (len[q] - 1);
+                    double y = mean[q][(size_t)m * len[q] + t];
+                    if (!isfinite(y)) {
+                        has_prev = 0;
+                        continue;
+                    }
+                    int px = report_axes_px(&a, x), py = report_axes_py(&a, y);
+                    if (has_prev)
+                        report_line(c, prev_x, prev_y, px, py, col, 2);
+                    if (fi)
+                        report_marker(c, px, py, m, 4, col);
+                    prev_x = px;
+                    prev_y = py;
+                    has_prev = 1;
+                }
+            }
+        }
+        /* legend: method and its mean score per panel */
+        int lx = 120 + 2 * (panel_w + 60) - 20, ly = 90;
+        report_text(c, lx, ly, fi ? "method      MoRF  LeRF" : "method      del.  ins.", BLACK,
+                    2, REPORT_LEFT);
+        ly += 26;
+        for (int m = 0; m < M; m++) {
+            const uint8_t *col = report_series_color(m);
+            report_line(c, lx, ly + 7, lx + 24, ly + 7, col, 3);
+            report_marker(c, lx + 12, ly + 7, m, 4, col);
+            char lab[96], num[2][16];
+            for (int q = 0; q < 2; q++) {
+                int k = report_data_metric(d, fam[fi][q]);
+                double s = 0;
+                int n = 0;
+                for (int i = 0; k >= 0 && i < N; i++) {
+                    double x = report_data_metric_value(d, k, m, v, i);
+                    if (report_data_cell_done(d, v, i) && isfinite(x)) {
+                        s += x;
+                        n++;
+                    }
+                }
+                snprintf(num[q], sizeof num[q], n ? "%.3f" : "-", s / (n ? n : 1));
+            }
+            char meth[24];
+            report_text_fit(d->methods[m], 2, 6 * 2 * 11, meth, sizeof meth);
+            snprintf(lab, sizeof lab, "%-12s%s %s", meth, num[0], num[1]);
+            report_text(c, lx + 32, ly, lab, BLACK, 2, REPORT_LEFT);
+            ly += 24;
+        }
+        char file[64], caption[1024];
+        snprintf(file, sizeof file, "curves_%s.png", fi ? "road" : "deletion_insertion");
+        rc = write_canvas(c, dir, file);
+        snprintf(caption, sizeof caption, "%s The legend gives each method's mean %s over the "
+                 "images. Definitions and parameters: docs/methods.md, 'Checks beyond the "
+                 "paper'; per-image curves are in /curves of the results file.",
+                 fi ? "ROAD (Rong et al. 2022): the explained class's probability after the "
+                      "given share of the most (MoRF, left) or least (LeRF, right) salient pixels "
+                      "was removed and refilled by noisy linear imputation."
+                    : "Deletion and insertion (Petsiuk et al. 2018): the explained class's "
+                      "probability as the most salient pixels are replaced by the substrate "
+                      "(left) or restored into the blurred image (right).",
+                 fi ? "probability (MoRF, LeRF)" : "area under the curve (deletion, insertion)");
+        if (rc >= 0)
+            rc = add_figure(f, file, fi ? "ROAD curves" : "Deletion and insertion curves", c->w,
+                            c->h, caption);
+        report_canvas_destroy(c);
+        for (int q = 0; q < 2; q++) {
+            free(vals[q]);
+            free(mean[q]);
+        }
+        CHECK_RC(rc);
+    }
+cleanup:
+    return rc;
+}
+
 int report_figures_draw(report_data_t *d, const report_fig_options_t *opt, const char *dir,
                         report_figures_t *out)
 {
@@ -1042,6 +1329,8 @@ int report_figures_draw(report_data_t *d, const report_fig_options_t *opt, const
             CHECK_RC(fig_ssim_states(d, v, dir, out));
     CHECK_RC(fig_auprc_box(d, opt, dir, out));
     CHECK_RC(fig_similarity_box(d, dir, out));
+    CHECK_RC(fig_checks_curves(d, opt, dir, out));
+    CHECK_RC(fig_checks_box(d, opt, dir, out));
     if (t.missing_images)
         SC_WARN("%d radiograph(s) could not be read from '%s': neutral gray used there",
                 t.missing_images, out->data_dir);

@@ -172,7 +172,8 @@ int report_html_write(const char *path, const report_data_t *d, const report_tab
           out);
     for (int i = 0; i < tables->n_csv; i++)
         fprintf(out, "%s<code>%s.csv</code>", i ? ", " : "", report_table_id(tables->csv[i]));
-    fputs("), <code>figures/*.png</code>. Per-image values: the results file itself "
+    fputs("), <code>figures/*.png</code> (and each figure as <code>figures/*.svg</code>, vector "
+          "with real text, for papers). Per-image values: the results file itself "
           "(<code>examples/analysis.py</code> loads it into pandas).</p>\n",
           out);
     if (d->job_text[0]) {

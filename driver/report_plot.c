@@ -4,13 +4,68 @@
 #include "report_plot.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <png.h>
+
 #include "io/colormap.h"
 #include "io/png.h"
 #include "sc.h"
+
+/* ---- the SVG copy ---- */
+
+/* Append printf-style text to the canvas's SVG body (no-op when not recording
+ * or inside another drawing call). A failed allocation stops the recording. */
+static void svg_add(report_canvas_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void svg_add(report_canvas_t *c, const char *fmt, ...)
+{
+    if (!c->svg || c->svg_depth > 0)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(c->svg + c->svg_len, c->svg_cap - c->svg_len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (c->svg_len + (size_t)n < c->svg_cap) {
+            c->svg_len += (size_t)n;
+            return;
+        }
+        size_t cap = (c->svg_cap + (size_t)n + 1) * 2;
+        char *grown = realloc(c->svg, cap);
+        if (!grown) {
+            free(c->svg);
+            c->svg = NULL;
+            SC_WARN("out of memory for a figure's SVG copy: it is not written");
+            return;
+        }
+        c->svg = grown;
+        c->svg_cap = cap;
+    }
+}
+
+static void svg_text_escaped(report_canvas_t *c, const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '<')
+            svg_add(c, "&lt;");
+        else if (ch == '>')
+            svg_add(c, "&gt;");
+        else if (ch == '&')
+            svg_add(c, "&amp;");
+        else if (ch == '"')
+            svg_add(c, "&quot;");
+        else if ((unsigned char)ch >= 32)
+            svg_add(c, "%c", ch);
+    }
+}
+
+#define SVG_RGB(col) (col)[0], (col)[1], (col)[2]
 
 report_canvas_t *report_canvas_create(int w, int h)
 {
@@ -30,6 +85,10 @@ report_canvas_t *report_canvas_create(int w, int h)
     c->w = w;
     c->h = h;
     memset(c->rgb, 255, (size_t)w * h * 3);
+    c->svg_cap = 4096;
+    c->svg = malloc(c->svg_cap); /* NULL: no SVG copy, the PNG still works */
+    if (c->svg)
+        c->svg[0] = 0;
     return c;
 }
 
@@ -38,12 +97,39 @@ void report_canvas_destroy(report_canvas_t *c)
     if (!c)
         return;
     free(c->rgb);
+    free(c->svg);
     free(c);
 }
 
 int report_canvas_write(const report_canvas_t *c, const char *path)
 {
-    return png_write_rgb8(path, c->w, c->h, c->rgb);
+    int rc = png_write_rgb8(path, c->w, c->h, c->rgb);
+    if (rc < 0 || !c->svg)
+        return rc;
+    char svg_path[4096];
+    size_t len = strlen(path);
+    if (len > 4 && !strcmp(path + len - 4, ".png"))
+        snprintf(svg_path, sizeof svg_path, "%.*s.svg", (int)(len - 4), path);
+    else
+        snprintf(svg_path, sizeof svg_path, "%s.svg", path);
+    FILE *f = fopen(svg_path, "w");
+    if (!f) {
+        SC_ERROR("cannot write '%s'", svg_path);
+        return SC_ERR_IO;
+    }
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+               "xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"%d\" height=\"%d\" "
+               "viewBox=\"0 0 %d %d\" shape-rendering=\"crispEdges\">\n"
+               "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n",
+            c->w, c->h, c->w, c->h, c->w, c->h);
+    fwrite(c->svg, 1, c->svg_len, f);
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        SC_ERROR("cannot write '%s'", svg_path);
+        return SC_ERR_IO;
+    }
+    return 0;
 }
 
 static inline void put(report_canvas_t *c, int x, int y, const uint8_t color[3])
@@ -58,6 +144,9 @@ static inline void put(report_canvas_t *c, int x, int y, const uint8_t color[3])
 
 void report_fill(report_canvas_t *c, int x0, int y0, int x1, int y1, const uint8_t color[3])
 {
+    svg_add(c, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\"/>\n",
+            x0 < x1 ? x0 : x1, y0 < y1 ? y0 : y1, abs(x1 - x0) + 1, abs(y1 - y0) + 1,
+            SVG_RGB(color));
     if (x0 > x1) {
         int t = x0;
         x0 = x1;
@@ -112,21 +201,46 @@ static void stroke(report_canvas_t *c, int x0, int y0, int x1, int y1, const uin
     }
 }
 
+/* A line in the SVG copy: pixel centres, square caps as the raster pen draws. */
+static void svg_line(report_canvas_t *c, int x0, int y0, int x1, int y1, const uint8_t color[3],
+                     int width, int dash, int gap)
+{
+    double off = (width % 2) ? 0.5 : 0.0;
+    svg_add(c, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#%02x%02x%02x\" "
+               "stroke-width=\"%d\" stroke-linecap=\"square\"",
+            x0 + off, y0 + off, x1 + off, y1 + off, SVG_RGB(color), width < 1 ? 1 : width);
+    if (dash > 0)
+        svg_add(c, " stroke-dasharray=\"%d %d\"", dash, gap);
+    svg_add(c, "/>\n");
+}
+
 void report_line(report_canvas_t *c, int x0, int y0, int x1, int y1, const uint8_t color[3],
                  int width)
 {
+    svg_line(c, x0, y0, x1, y1, color, width, 0, 0);
+    c->svg_depth++;
     stroke(c, x0, y0, x1, y1, color, width, 0, 0);
+    c->svg_depth--;
 }
 
 void report_dashed(report_canvas_t *c, int x0, int y0, int x1, int y1, const uint8_t color[3],
                    int width, int dash, int gap)
 {
+    svg_line(c, x0, y0, x1, y1, color, width, dash > 0 ? dash : 1, gap > 0 ? gap : 1);
+    c->svg_depth++;
     stroke(c, x0, y0, x1, y1, color, width, dash > 0 ? dash : 1, gap > 0 ? gap : 1);
+    c->svg_depth--;
 }
 
 void report_rect(report_canvas_t *c, int x0, int y0, int x1, int y1, const uint8_t color[3],
                  int width)
 {
+    /* the raster draws `width` one-pixel outlines inward from the corners */
+    double inset = width / 2.0;
+    svg_add(c, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" "
+               "stroke=\"#%02x%02x%02x\" stroke-width=\"%d\"/>\n",
+            x0 + inset, y0 + inset, x1 - x0 + 1 - 2 * inset, y1 - y0 + 1 - 2 * inset,
+            SVG_RGB(color), width);
     for (int k = 0; k < width; k++)
         cmap_draw_rect(c->rgb, c->w, c->h, x0 + k, y0 + k, x1 - k, y1 - k, color);
 }
@@ -171,6 +285,24 @@ int report_text(report_canvas_t *c, int x, int y, const char *text, const uint8_
         x -= w / 2;
     else if (align == REPORT_RIGHT)
         x -= w;
+    /* real text in the SVG copy: one <text> per line, the glyph cell's 6 x 8 pitch */
+    const char *line = text;
+    for (int row = 0;; row++) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        if (n > 0) {
+            svg_add(c, "<text x=\"%d\" y=\"%d\" font-family=\"DejaVu Sans Mono, monospace\" "
+                       "font-size=\"%d\" textLength=\"%d\" fill=\"#%02x%02x%02x\">",
+                    x, y + row * 8 * scale + 7 * scale, 9 * scale, (int)n * 6 * scale - scale,
+                    SVG_RGB(color));
+            svg_text_escaped(c, line, n);
+            svg_add(c, "</text>\n");
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    c->svg_depth++;
     int cx = x, cy = y;
     for (const char *p = text; *p; p++) {
         if (*p == '\n') {
@@ -181,6 +313,7 @@ int report_text(report_canvas_t *c, int x, int y, const char *text, const uint8_
         draw_glyph(c, cx, cy, *p, color, scale, 0);
         cx += 6 * scale;
     }
+    c->svg_depth--;
     return w;
 }
 
@@ -189,8 +322,19 @@ void report_text_up(report_canvas_t *c, int x, int y, const char *text, const ui
 {
     int len = (int)strlen(text);
     int bottom = y + len * 6 * scale / 2;
+    if (len > 0) {
+        int bx = x + 7 * scale;
+        svg_add(c, "<text transform=\"translate(%d %d) rotate(-90)\" "
+                   "font-family=\"DejaVu Sans Mono, monospace\" font-size=\"%d\" "
+                   "textLength=\"%d\" fill=\"#%02x%02x%02x\">",
+                bx, bottom, 9 * scale, len * 6 * scale - scale, SVG_RGB(color));
+        svg_text_escaped(c, text, (size_t)len);
+        svg_add(c, "</text>\n");
+    }
+    c->svg_depth++;
     for (int k = 0; k < len; k++)
         draw_glyph(c, x, bottom - k * 6 * scale, text[k], color, scale, 1);
+    c->svg_depth--;
 }
 
 void report_text_fit(const char *text, int scale, int max_px, char *out, int size)
@@ -210,6 +354,36 @@ void report_text_fit(const char *text, int scale, int max_px, char *out, int siz
 
 void report_marker(report_canvas_t *c, int x, int y, int shape, int r, const uint8_t color[3])
 {
+    double cx = x + 0.5, cy = y + 0.5;
+    switch (((shape % 6) + 6) % 6) {
+    case 0:
+        svg_add(c, "<circle cx=\"%g\" cy=\"%g\" r=\"%g\" fill=\"#%02x%02x%02x\"/>\n", cx, cy,
+                r + 0.5, SVG_RGB(color));
+        break;
+    case 1:
+        svg_add(c, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\"/>\n",
+                x - r + 1, y - r + 1, 2 * r - 1, 2 * r - 1, SVG_RGB(color));
+        break;
+    case 2:
+        svg_add(c, "<polygon points=\"%g,%g %g,%g %g,%g\" fill=\"#%02x%02x%02x\"/>\n", cx, cy - r,
+                cx + r + 0.5, cy + r + 0.5, cx - r - 0.5, cy + r + 0.5, SVG_RGB(color));
+        break;
+    case 3:
+        svg_add(c, "<polygon points=\"%g,%g %g,%g %g,%g %g,%g\" fill=\"#%02x%02x%02x\"/>\n", cx,
+                cy - r - 0.5, cx + r + 0.5, cy, cx, cy + r + 0.5, cx - r - 0.5, cy, SVG_RGB(color));
+        break;
+    case 4:
+        svg_add(c, "<path d=\"M%g %gL%g %gM%g %gL%g %g\" stroke=\"#%02x%02x%02x\" "
+                   "stroke-width=\"2\"/>\n", cx - r, cy - r, cx + r, cy + r, cx - r, cy + r,
+                cx + r, cy - r, SVG_RGB(color));
+        break;
+    default:
+        svg_add(c, "<path d=\"M%g %gL%g %gM%g %gL%g %g\" stroke=\"#%02x%02x%02x\" "
+                   "stroke-width=\"2\"/>\n", cx - r, cy, cx + r, cy, cx, cy - r, cx, cy + r,
+                SVG_RGB(color));
+        break;
+    }
+    c->svg_depth++;
     switch (((shape % 6) + 6) % 6) {
     case 0: /* circle */
         for (int dy = -r; dy <= r; dy++)
@@ -241,10 +415,53 @@ void report_marker(report_canvas_t *c, int x, int y, int shape, int r, const uin
         report_fill(c, x - 1, y - r, x, y + r, color);
         break;
     }
+    c->svg_depth--;
+}
+
+/* Base64 of n bytes into the SVG body. */
+static void svg_base64(report_canvas_t *c, const uint8_t *data, size_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char quad[5] = {0};
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < n)
+            v |= data[i + 2];
+        quad[0] = alphabet[(v >> 18) & 63];
+        quad[1] = alphabet[(v >> 12) & 63];
+        quad[2] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        quad[3] = i + 2 < n ? alphabet[v & 63] : '=';
+        svg_add(c, "%s", quad);
+    }
 }
 
 void report_blit(report_canvas_t *c, int x, int y, const uint8_t *rgb, int w, int h)
 {
+    if (c->svg && c->svg_depth == 0 && w > 0 && h > 0) {
+        /* the image itself stays a raster: an embedded PNG (libpng's simplified API) */
+        png_image img;
+        memset(&img, 0, sizeof img);
+        img.version = PNG_IMAGE_VERSION;
+        img.width = (png_uint_32)w;
+        img.height = (png_uint_32)h;
+        img.format = PNG_FORMAT_RGB;
+        png_alloc_size_t size = 0;
+        if (png_image_write_to_memory(&img, NULL, &size, 0, rgb, 0, NULL) && size > 0) {
+            uint8_t *buf = malloc(size);
+            if (buf && png_image_write_to_memory(&img, buf, &size, 0, rgb, 0, NULL)) {
+                svg_add(c, "<image x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
+                           "image-rendering=\"pixelated\" xlink:href=\"data:image/png;base64,",
+                        x, y, w, h);
+                svg_base64(c, buf, size);
+                svg_add(c, "\"/>\n");
+            }
+            free(buf);
+        }
+        png_image_free(&img);
+    }
     for (int r = 0; r < h; r++) {
         int yy = y + r;
         if (yy < 0 || yy >= c->h)

@@ -5,21 +5,32 @@
  *
  * Coordinates are pixels, (0,0) top-left; everything clips to the canvas.
  * Colours are RGB8 triples.
+ *
+ * Vector copy: a canvas made by report_canvas_create also records every
+ * drawing call as SVG (rectangles, lines, markers, real <text> in a
+ * monospace font, blitted images as embedded PNG), and report_canvas_write
+ * writes NAME.svg beside NAME.png, for papers. A canvas set up by hand
+ * ({w, h, rgb}) records nothing.
  */
 #ifndef REPORT_PLOT_H
 #define REPORT_PLOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct report_canvas {
     int w, h;
     uint8_t *rgb;   /* [h][w][3] */
+    char *svg;      /* the SVG body recorded so far (NULL: not recording) */
+    size_t svg_len, svg_cap;
+    int svg_depth;  /* > 0 inside a drawing call: its inner calls are not recorded */
 } report_canvas_t;
 
 /* A white canvas; NULL on bad size or memory (logged). Free with report_canvas_destroy. */
 report_canvas_t *report_canvas_create(int w, int h);
 void report_canvas_destroy(report_canvas_t *c);
-/* Write as an 8-bit RGB PNG. Returns 0 or < 0 (logged by png_write_rgb8). */
+/* Write as an 8-bit RGB PNG, and (when recording) the SVG copy: the path
+ * with ".png" replaced by ".svg". Returns 0 or < 0 (logged). */
 int report_canvas_write(const report_canvas_t *c, const char *path);
 
 /* Filled rectangle, corners inclusive. */

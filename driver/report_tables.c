@@ -2,7 +2,7 @@
  * report_tables.c - the report's tables from a loaded results file (report_tables.h).
  *
  * The numbers are aggregate_compute's (the same means, quartiles and bootstrap
- * CIs that /summary holds when a run finishes; REFERENCE.md section 6); this
+ * CIs that /summary holds when a run finishes; docs/methods.md section 6); this
  * file only lays them out and adds what a partial file needs: how many of each
  * group's images or pairs are done.
  */
@@ -267,7 +267,7 @@ static int build_utility(const report_data_t *d, builder_t *b)
             }
         }
     report_table_note(t, "AUPRC: area under the pixel-level precision-recall curve against the "
-                         "ground-truth mask (trapezoidal rule; REFERENCE.md section 5). avgmask is "
+                         "ground-truth mask (trapezoidal rule; docs/methods.md section 5). avgmask is "
                          "the average training mask scored against every image: a method below it "
                          "localizes worse than a fixed prior. The fully randomized model has every "
                          "weight re-initialized: a method that scores as well there does not "
@@ -366,7 +366,7 @@ cleanup:
 /*
  * Randomization tables of one trained model: mean SSIM(state, original) per
  * state, the fully randomized model, the baseline and (cascading) pass/fail.
- * The verdict is the sanity check of REFERENCE.md section 6: a method passes
+ * The verdict is the sanity check of docs/methods.md section 6: a method passes
  * when some state's mean SSIM falls below the baseline; on a partial file it
  * is marked provisional.
  */
@@ -500,14 +500,14 @@ static int build_randomization(const report_data_t *d, builder_t *b, int base, c
     }
     if (cascading)
         report_table_note(t, "States re-initialize the model cumulatively from the top block down "
-                             "(state k = the first k blocks; REFERENCE.md section 6). baseline: the "
+                             "(state k = the first k blocks; docs/methods.md section 6). baseline: the "
                              "mean %s between maps of different images of the trained model. A "
                              "method passes the sanity check when its mean %s falls below the "
                              "baseline at some state: its maps then depend on the weights. "
                              "\"(k/n)\": pairs done when the run is partial.",
                            report_tables_sim_label(ssim), report_tables_sim_label(ssim));
     else
-        report_table_note(t, "Each state re-initializes one block only (REFERENCE.md section 6); "
+        report_table_note(t, "Each state re-initializes one block only (docs/methods.md section 6); "
                              "baseline as in the cascading table.");
     rc = keep(b, t, 0);
     t = NULL;
@@ -612,11 +612,16 @@ static int build_localization(const report_data_t *d, builder_t *b)
             first = v;
     if (first < 0 || d->n_metrics < 2)
         return 0;
-    const char *hd[MAX_STATES + 1];
+    const char *hd[MAX_STATES + 1], *names[MAX_STATES + 1];
     hd[0] = "method";
     int n = 0;
     for (int k = 0; k < d->n_metrics && n < MAX_STATES; k++)
-        hd[++n] = d->metric_names[k];
+        if (!report_tables_is_check(d->metric_names[k])) { /* those have their own table */
+            hd[++n] = d->metric_names[k];
+            names[n - 1] = d->metric_names[k];
+        }
+    if (n == 0)
+        return 0;
     char title[AGGREGATE_NAME_W + 64];
     snprintf(title, sizeof title, "Other localization metrics on %s (means)", d->variants[first]);
     t = report_table_create("localization", title, n + 1, hd);
@@ -628,7 +633,7 @@ static int build_localization(const report_data_t *d, builder_t *b)
         report_table_cell(t, "%s", d->methods[m]);
         for (int k = 0; k < n; k++) {
             const aggregate_metric_row_t *r =
-                metric_row(d, d->metric_names[k], d->methods[m], d->variants[first]);
+                metric_row(d, names[k], d->methods[m], d->variants[first]);
             char text[96];
             if (r)
                 stat_text(text, sizeof text, r->n, r->n_nan, r->mean, NAN, NAN, 0, done, planned);
@@ -637,13 +642,152 @@ static int build_localization(const report_data_t *d, builder_t *b)
             report_table_cell(t, "%s", text);
         }
     }
-    report_table_note(t, "REFERENCE.md section 5: pointing game, energy-based pointing game "
+    report_table_note(t, "docs/methods.md section 5: pointing game, energy-based pointing game "
                          "(energy), relevance rank accuracy (rra), top-k intersection, pixel ROC-AUC, "
                          "IoU/Dice after Otsu or a fixed threshold, soft Dice inside/outside the box; "
                          "ap = average precision. Per-variant values of every metric are in "
                          "metrics.csv.");
     rc = keep(b, t, 0);
     t = NULL;
+cleanup:
+    report_table_destroy(t);
+    return rc;
+}
+
+/* ---- the checks beyond the paper (docs/methods.md) ---- */
+
+static const char *const check_metrics[] = {"sparseness", "complexity", "deletion", "insertion",
+                                            "road_morf", "road_lerf", "random_logit",
+                                            "max_sensitivity", "avg_sensitivity", NULL};
+static const char *const check_better[] = {"higher", "lower", "lower", "higher", "lower",
+                                           "higher", "lower", "lower", "lower"};
+
+int report_tables_is_check(const char *metric)
+{
+    for (int k = 0; check_metrics[k]; k++)
+        if (!strcmp(check_metrics[k], metric))
+            return 1;
+    return 0;
+}
+
+/* Means of every listed check per method, one table per trained model, with
+ * eMPRT's rise on the fully randomized model when the pairs hold it. */
+static int build_checks(const report_data_t *d, builder_t *b)
+{
+    int rc = 0;
+    report_table_t *t = NULL;
+    int has_emprt = report_data_sim(d, "emprt") >= 0;
+    for (int v = 0; v < d->n_variants; v++) {
+        if (strcmp(d->kinds[v], "trained"))
+            continue;
+        const char *hd[16], *names[16];
+        char heads[16][64];
+        int n = 0;
+        hd[0] = "method";
+        for (int k = 0; check_metrics[k]; k++)
+            if (report_data_metric(d, check_metrics[k]) >= 0) {
+                snprintf(heads[n], sizeof heads[n], "%s (%s)", check_metrics[k], check_better[k]);
+                names[n] = check_metrics[k];
+                hd[1 + n] = heads[n];
+                n++;
+            }
+        int untrained = -1;
+        if (has_emprt && report_data_variants_of(d, "untrained", d->bases[v], &untrained, 1) == 1)
+            hd[1 + n] = "eMPRT rise, fully randomized (higher)";
+        else
+            untrained = -1;
+        if (n == 0 && untrained < 0)
+            continue;
+        char id[AGGREGATE_NAME_W + 16], title[AGGREGATE_NAME_W + 96];
+        snprintf(id, sizeof id, "checks_%s", d->variants[v]);
+        for (char *p = id; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                  *p == '_' || *p == '-'))
+                *p = '_';
+        snprintf(title, sizeof title, "Checks beyond the paper on %s (means)", d->variants[v]);
+        t = report_table_create(id, title, 1 + n + (untrained >= 0), hd);
+        CHECK(t, SC_ERR_NOMEM, "out of memory for the checks table");
+        int planned, done;
+        cell_counts(d, v, &planned, &done);
+        for (int m = 0; m < d->n_methods; m++) {
+            CHECK_RC(report_table_row(t));
+            report_table_cell(t, "%s", d->methods[m]);
+            char text[96];
+            for (int k = 0; k < n; k++) {
+                const aggregate_metric_row_t *r = metric_row(d, names[k], d->methods[m], d->variants[v]);
+                if (r)
+                    stat_text(text, sizeof text, r->n, r->n_nan, r->mean, NAN, NAN, 0, done, planned);
+                else
+                    snprintf(text, sizeof text, "n/a");
+                report_table_cell(t, "%s", text);
+            }
+            if (untrained >= 0) {
+                const aggregate_pair_row_t *r = pair_row(d, "untrained", d->variants[untrained],
+                                                         d->variants[v], d->methods[m], "emprt");
+                if (r)
+                    stat_text(text, sizeof text, r->n, r->n_nan, r->mean, r->ci_lo, r->ci_hi, 1,
+                              r->n + r->n_nan, r->n + r->n_nan);
+                else
+                    snprintf(text, sizeof text, "n/a");
+                report_table_cell(t, "%s", text);
+            }
+        }
+        report_table_note(t, "docs/methods.md, 'Checks beyond the paper': sparseness (Gini index) "
+                             "and complexity (entropy) of the map; deletion and insertion (area "
+                             "under the probability curve, RISE); ROAD most- and least-relevant-"
+                             "first (mean probability over the removal percentages); random-logit "
+                             "(SSIM with the map of another class); max and mean sensitivity to "
+                             "uniform input noise; eMPRT (relative rise of the map's histogram "
+                             "entropy on the fully randomized model). The direction that is better "
+                             "is in brackets. Per-image values are in metrics.csv and pairs.csv.");
+        rc = keep(b, t, 0);
+        t = NULL;
+        CHECK_RC(rc);
+        /* eMPRT per cascading state (top-down and bottom-up) */
+        int states[MAX_STATES];
+        int n_states = has_emprt ? report_data_variants_of(d, "cascading", d->bases[v], states,
+                                                           MAX_STATES) : 0;
+        if (n_states == 0)
+            continue;
+        const char *hs[MAX_STATES + 2];
+        char labels[MAX_STATES][AGGREGATE_NAME_W];
+        hs[0] = "method";
+        for (int s = 0; s < n_states; s++) {
+            snprintf(labels[s], sizeof labels[s], "%s", report_data_variant_label(d, states[s]));
+            hs[1 + s] = labels[s];
+        }
+        snprintf(id, sizeof id, "emprt_%s", d->variants[v]);
+        for (char *p = id; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                  *p == '_' || *p == '-'))
+                *p = '_';
+        snprintf(title, sizeof title, "eMPRT per cascading state of %s: mean entropy rise over "
+                 "the original maps", d->variants[v]);
+        t = report_table_create(id, title, 1 + n_states, hs);
+        CHECK(t, SC_ERR_NOMEM, "out of memory for the eMPRT table");
+        for (int m = 0; m < d->n_methods; m++) {
+            CHECK_RC(report_table_row(t));
+            report_table_cell(t, "%s", d->methods[m]);
+            for (int s = 0; s < n_states; s++) {
+                const aggregate_pair_row_t *r = pair_row(d, "cascading", d->variants[states[s]],
+                                                         d->variants[v], d->methods[m], "emprt");
+                char text[96];
+                if (r)
+                    stat_text(text, sizeof text, r->n, r->n_nan, r->mean, NAN, NAN, 0,
+                              r->n + r->n_nan, r->n + r->n_nan);
+                else
+                    snprintf(text, sizeof text, "n/a");
+                report_table_cell(t, "%s", text);
+            }
+        }
+        report_table_note(t, "(H(state) - H(original)) / H(original), H the discrete entropy of "
+                             "the map's histogram (Hedstrom et al. 2023); states 1, 2, ... "
+                             "randomize from the top, up1, up2, ... from the bottom. A map that "
+                             "follows the model turns into noise: its entropy rises.");
+        rc = keep(b, t, 0);
+        t = NULL;
+        CHECK_RC(rc);
+    }
 cleanup:
     report_table_destroy(t);
     return rc;
@@ -677,6 +821,7 @@ int report_tables_build(const report_data_t *d, report_tables_t *out)
     CHECK_RC(build_distribution(d, &b, RESULTS_EXP_REPEATABILITY, "Repeatability"));
     CHECK_RC(build_distribution(d, &b, RESULTS_EXP_REPRODUCIBILITY, "Reproducibility"));
     CHECK_RC(build_localization(d, &b));
+    CHECK_RC(build_checks(d, &b));
     if (complete)
         CHECK_RC(build_progress(d, &b));
     CHECK_RC(build_metric_csv(d, &b, "utility", "auprc"));

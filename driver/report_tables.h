@@ -38,6 +38,10 @@ void report_tables_free(report_tables_t *t);
  * computed it, else its first ssim_* variant, else NULL. */
 const char *report_tables_ssim_name(const report_data_t *d);
 
+/* 1 for the per-map checks beyond the paper (sparseness, deletion, ...): they
+ * get their own table ("Checks beyond the paper"), not the localization one. */
+int report_tables_is_check(const char *metric);
+
 /* How a similarity is named in titles and labels: "SSIM", "SSIM (L=1)",
  * "SSIM (Gaussian)", or the name itself. */
 const char *report_tables_sim_label(const char *sim);

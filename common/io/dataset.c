@@ -812,7 +812,7 @@ int dataset_image_path(const dataset_t *ds, int i, char *buf, size_t size)
     return n < 0 || (size_t)n >= size ? SC_ERR_ARG : SC_OK;
 }
 
-/* One axis of an RSNA box -> inclusive cell range [*lo, *hi] (REFERENCE.md section 2). */
+/* One axis of an RSNA box -> inclusive cell range [*lo, *hi] (docs/methods.md section 2). */
 static void ds_box_cells(double v, double len, int src, int res, dataset_box_map_t map, int *lo, int *hi)
 {
     if (map == DATASET_BOX_PAPER) {

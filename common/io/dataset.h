@@ -74,7 +74,7 @@ typedef enum dataset_split {
 /* How an RSNA box in the S-pixel source frame becomes cells of the R x R model grid. */
 typedef enum dataset_box_map {
     /*
-     * The paper's (REFERENCE.md section 2): x0 = int(R*x/(S-1)), x1 = int(R*(x+w)/(S-1)),
+     * The paper's (docs/methods.md section 2): x0 = int(R*x/(S-1)), x1 = int(R*(x+w)/(S-1)),
      * same for y, rows y0..y1 and columns x0..x1 inclusive (clamped to R-1). With
      * S = 1024 this is the published int(320*v/1023).
      */

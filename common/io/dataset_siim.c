@@ -1,6 +1,6 @@
 /*
  * dataset_siim.c - the SIIM-ACR Pneumothorax kind: train-rle.csv with Kaggle's
- * relative column-major RLE (REFERENCE.md section 2; see dataset.h).
+ * relative column-major RLE (docs/methods.md section 2; see dataset.h).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -179,7 +179,7 @@ cleanup:
 
 void image_normalize_3ch(const float *gray, int n, image_norm_t norm, float *out)
 {
-    /* REFERENCE.md section 2: inception x/127.5-1; DenseNet ImageNet mean/std on x/255. */
+    /* docs/methods.md section 2: inception x/127.5-1; DenseNet ImageNet mean/std on x/255. */
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
     for (int c = 0; c < 3; c++) {
         float *plane = out + (size_t)c * n;

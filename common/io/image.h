@@ -2,7 +2,7 @@
  * image.h - from an image file to the network input (module io, prefix image_).
  *
  * A gray image is resized to the model resolution R (bilinear or area), copied
- * to 3 channels and normalized the way the model was trained (REFERENCE.md
+ * to 3 channels and normalized the way the model was trained (docs/methods.md
  * section 2): "inception" x/127.5 - 1 in [-1, 1] (the paper's InceptionV3),
  * "imagenet" (x/255 - mean_c) / std_c with the torchvision mean/std (DenseNet),
  * "unit" x/255 in [0, 1]. Layout is planar [3][R][R] (NCHW for one image).

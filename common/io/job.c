@@ -274,6 +274,14 @@ static int handle_experiments(parse_state_t *st, const char *k, const char *v)
     if (!strcmp(k, "independent")) return parse_bool(st, k, v, &j->independent);
     if (!strcmp(k, "baseline_pairs")) return parse_int(st, k, v, 0, 100000, &j->baseline_pairs);
     if (!strcmp(k, "keep_bn_stats")) return parse_bool(st, k, v, &j->keep_bn_stats);
+    if (!strcmp(k, "cascade_order")) {
+        if (strcmp(v, "top-down") && strcmp(v, "bottom-up") && strcmp(v, "both")) {
+            JOB_ERR(st, "cascade_order = '%s' is not top-down, bottom-up or both", v);
+            return -1;
+        }
+        copy_str(j->cascade_order, sizeof j->cascade_order, v);
+        return 0;
+    }
     return 1;
 }
 
@@ -312,6 +320,8 @@ static int handle_metrics(parse_state_t *st, const char *k, const char *v)
         j->similarity_line = st->line;
         return parse_list(st, k, v, j->similarity, &j->n_similarity);
     }
+    if (strchr(k, '.')) /* CHECK.PARAM: kept like a method parameter */
+        return handle_methods(st, k, v);
     return 1;
 }
 
@@ -555,6 +565,7 @@ int job_load(const char *path, int check_files, job_t **out)
     j->phantom_positive_fraction = 0.5;
     j->size = 128;
     j->baseline_pairs = 50;
+    copy_str(j->cascade_order, sizeof j->cascade_order, "top-down");
 
     st->job = j;
     st->cursor = j->text;
@@ -609,8 +620,9 @@ int job_check_params_used(const job_t *job)
     for (int i = 0; i < job->n_params; i++) {
         const job_param_t *p = &job->params[i];
         if (!p->used) {
-            SC_ERROR("%s:%d: method '%s' has no parameter '%s' (or the method is not in [methods] "
-                     "list)", job->path, p->line, p->method, p->key);
+            SC_ERROR("%s:%d: method '%s' has no parameter '%s' (nor has a check of that name; or "
+                     "it is not in the [methods] or [metrics] list)", job->path, p->line, p->method,
+                     p->key);
             bad++;
         }
     }

@@ -46,6 +46,9 @@ struct results {
     double *column;             /* [max(M)] metric column buffer */
     float *cell;                /* [max(H*W, classes)] read-back buffer of the verifier */
     char path[1024];            /* for messages */
+    int n_curves;               /* optional /curves datasets and their lengths */
+    hid_t *curves;
+    int *curve_len;
 };
 
 static const char *exp_names[RESULTS_EXP_COUNT] = {"cascading", "independent", "untrained",
@@ -271,9 +274,17 @@ static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
     r->half = calloc((size_t)L->h * L->w, sizeof(uint16_t));
     r->column = calloc((size_t)L->n_methods + 1, sizeof(double));
     r->cell = calloc((size_t)L->h * L->w + (size_t)L->classes + 1, sizeof(float));
-    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column || !r->cell) {
+    r->n_curves = L->n_curves;
+    r->curves = calloc((size_t)L->n_curves + 1, sizeof(hid_t));
+    r->curve_len = calloc((size_t)L->n_curves + 1, sizeof(int));
+    if (!r->maps || !r->metrics || !r->sims || !r->half || !r->column || !r->cell || !r->curves ||
+        !r->curve_len) {
         results_close(r);
         return NULL;
+    }
+    for (int i = 0; i < L->n_curves; i++) {
+        r->curves[i] = -1;
+        r->curve_len[i] = L->curve_len[i];
     }
     for (int i = 0; i < L->n_methods; i++)
         r->maps[i] = -1;
@@ -391,6 +402,17 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
         CHECK_H5(r->metrics[k], "create /metrics/%s", L->metric_names[k]);
     }
     H5Gclose(g);
+    /* /curves (the checks beyond the paper) */
+    if (L->n_curves > 0) {
+        g = H5Gcreate2(r->file, "curves", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK_H5(g, "create /curves");
+        for (int k = 0; k < L->n_curves; k++) {
+            r->curves[k] = create_ds(g, L->curve_names[k], H5T_IEEE_F64LE, 4,
+                                     (hsize_t[]){M, V, N, (hsize_t)L->curve_len[k]}, 1, 0);
+            CHECK_H5(r->curves[k], "create /curves/%s", L->curve_names[k]);
+        }
+        H5Gclose(g);
+    }
     /* /scores */
     g = H5Gcreate2(r->file, "scores", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CHECK_H5(g, "create /scores");
@@ -519,6 +541,11 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
         snprintf(name, sizeof name, "metrics/%s", L->metric_names[k]);
         H5E_BEGIN_TRY { r->metrics[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
         CHECK(r->metrics[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+    }
+    for (int k = 0; k < L->n_curves; k++) {
+        snprintf(name, sizeof name, "curves/%s", L->curve_names[k]);
+        H5E_BEGIN_TRY { r->curves[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
+        CHECK(r->curves[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
     }
     for (int s = 0; s < L->n_sims; s++) {
         snprintf(name, sizeof name, "pairs/%s", L->sim_names[s]);
@@ -743,6 +770,11 @@ int results_close(results_t *r)
     for (int i = 0; r->sims && i < r->n_sims; i++)
         if (r->sims[i] >= 0)
             H5Dclose(r->sims[i]);
+    for (int i = 0; r->curves && i < r->n_curves; i++)
+        if (r->curves[i] >= 0)
+            H5Dclose(r->curves[i]);
+    free(r->curves);
+    free(r->curve_len);
     hid_t ds[7] = {r->logits, r->target, r->done, r->seconds, r->rankd, r->pair_done, r->checksum};
     for (int i = 0; i < 7; i++)
         if (ds[i] >= 0)
@@ -964,6 +996,20 @@ int results_clear_done(results_t *r, int v, int i)
     uint8_t zero = 0;
     hsize_t start[2] = {(hsize_t)v, (hsize_t)i}, count[2] = {1, 1};
     return write_block(r->done, H5T_NATIVE_UINT8, 2, start, count, &zero) < 0 ? SC_ERR_H5 : 0;
+}
+
+int results_write_curves(results_t *r, int v, int i, const double *curves)
+{
+    int rc = 0;
+    for (int k = 0; k < r->n_curves; k++) {
+        hsize_t start[4] = {0, (hsize_t)v, (hsize_t)i, 0};
+        hsize_t count[4] = {(hsize_t)r->n_methods, 1, 1, (hsize_t)r->curve_len[k]};
+        CHECK_H5(write_block(r->curves[k], H5T_NATIVE_DOUBLE, 4, start, count, curves),
+                 "write curves");
+        curves += (size_t)r->n_methods * r->curve_len[k];
+    }
+cleanup:
+    return rc;
 }
 
 int results_mark_done(results_t *r, int v, int i)

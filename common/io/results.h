@@ -1,5 +1,5 @@
 /*
- * results.h - the shared HDF5 results file of an audit (DESIGN.md, "HDF5 results file").
+ * results.h - the shared HDF5 results file of an audit (docs/design.md, "HDF5 results file").
  *
  *   /                    attrs: salcheck_version, job (file text), job_path, seed, created,
  *                        ranks, image_size
@@ -60,6 +60,10 @@ typedef struct results_layout {
     const char *job_text, *job_path;
     uint64_t seed;
     int ranks;
+    /* optional per-map curves of the checks beyond the paper: /curves/<name> [M,V,N,len] */
+    int n_curves;
+    const char *const *curve_names;
+    const int *curve_len;
 } results_layout_t;
 
 typedef struct results results_t;
@@ -85,6 +89,9 @@ int results_mark_done(results_t *r, int v, int i);
 int results_read_map(results_t *r, int method, int v, int i, float *out);
 /* Similarities of pair p: sims [S,M]; then its done flag. */
 int results_write_pair(results_t *r, int p, const double *sims);
+/* The curves of cell (v, i): curves holds, curve after curve, [M, len] doubles
+ * (NaN where a method has none). Call before results_mark_done. */
+int results_write_curves(results_t *r, int v, int i, const double *curves);
 /* Done flags: cells [V*N], pairs [P] (either may be NULL). Independent reads. */
 int results_read_done(results_t *r, uint8_t *cells, uint8_t *pairs);
 

@@ -1,7 +1,7 @@
 /*
  * hog.h - histogram of oriented gradients of a map, as skimage.feature.hog (module common/metrics).
  *
- * Used for the HOG similarity of two maps (Adebayo et al. 2018; REFERENCE.md
+ * Used for the HOG similarity of two maps (Adebayo et al. 2018; docs/methods.md
  * section 5): HOG features of each map, then Spearman's rank correlation
  * (sim_hog in similarity.h).
  *

@@ -1,7 +1,7 @@
 /*
  * localization.c - AUPRC, average precision, ROC-AUC, pointing games, rank-based
  * overlap, Otsu, IoU/Dice and soft Dice of a map against a mask (module
- * common/metrics, see localization.h; definitions in REFERENCE.md section 5).
+ * common/metrics, see localization.h; definitions in docs/methods.md section 5).
  */
 #include "metrics/localization.h"
 #include "metrics/metrics_internal.h"
@@ -86,7 +86,7 @@ static size_t group_start(const metrics_pair_t *s, size_t end)
 }
 
 /*
- * PR and ROC areas from the sorted map (REFERENCE.md section 5, AUPRC). Walking
+ * PR and ROC areas from the sorted map (docs/methods.md section 5, AUPRC). Walking
  * the distinct scores from the highest down gives sklearn's operating points
  * (_binary_clf_curve): tps/fps after each group of ties, precision tps/(tps+fps),
  * recall tps/P, starting from (R=0, P=1).

@@ -1,7 +1,7 @@
 /*
  * localization.h - how well a saliency map localizes a ground-truth mask (module common/metrics).
  *
- * Definitions: REFERENCE.md section 5 ("AUPRC", "Localization family").
+ * Definitions: docs/methods.md section 5 ("AUPRC", "Localization family").
  * Every function scores one map [H*W] (float, row-major) against one mask
  * [H*W] (uint8, nonzero = inside) with the sizes of the workspace, computes in
  * double, allocates nothing and returns:
@@ -27,7 +27,7 @@
  *     TorchRay). Ties: LOC_TIE_FIRST takes the first maximum in row-major order
  *     (np.argmax, what Quantus and TorchRay do), LOC_TIE_ANY hits when any
  *     maximum hits, LOC_TIE_FRACTION gives the fraction of maxima that hit.
- *     Maps post-processed by REFERENCE.md section 4 (P1 clips the top 1% to 1)
+ *     Maps post-processed by docs/methods.md section 4 (P1 clips the top 1% to 1)
  *     have many tied maxima, so the tie rule matters there.
  *   - relevance rank accuracy (Arras et al., Quantus): K = |mask|, the share of
  *     the K highest pixels inside the mask; top-k intersection (Theiner et al.,

@@ -5,7 +5,7 @@
  * metrics_ws_t created once for a map size H x W. The workspace holds all the
  * scratch memory the metrics need (sort buffers, rank vectors, SSIM filter
  * planes, HOG gradients and features, a distance transform), so a per-map call
- * allocates nothing and costs O(HW log HW) at most (REFERENCE.md section 5).
+ * allocates nothing and costs O(HW log HW) at most (docs/methods.md section 5).
  *
  * Maps are float arrays [H*W] row-major, masks uint8 [H*W] (nonzero = inside
  * the ground truth); all computation is in double precision.
@@ -20,7 +20,7 @@
  *
  * Constant maps. By default (METRICS_CONSTANT_UNDEFINED) a constant map makes
  * every metric undefined: a constant map carries no localization and no
- * structure, and REFERENCE.md section 4 flags it. METRICS_CONSTANT_SCORE scores
+ * structure, and docs/methods.md section 4 flags it. METRICS_CONSTANT_SCORE scores
  * it the way the reference libraries do instead (sklearn gives AUPRC (1+p)/2,
  * ROC-AUC 0.5; skimage gives an SSIM), for comparisons with those tools.
  */

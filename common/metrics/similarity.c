@@ -1,6 +1,6 @@
 /*
  * similarity.c - SSIM, Spearman, Pearson and HOG similarity of two maps (module
- * common/metrics, see similarity.h; definitions in REFERENCE.md section 5).
+ * common/metrics, see similarity.h; definitions in docs/methods.md section 5).
  */
 #include "metrics/similarity.h"
 #include "metrics/hog.h"

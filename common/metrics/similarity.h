@@ -1,7 +1,7 @@
 /*
  * similarity.h - map-to-map similarity: SSIM, Spearman, Pearson, HOG similarity (module common/metrics).
  *
- * Definitions: REFERENCE.md section 5 ("SSIM", "Spearman rank correlation",
+ * Definitions: docs/methods.md section 5 ("SSIM", "Spearman rank correlation",
  * "Pearson", "HOG similarity"). Two maps [H*W] (float, row-major) of the
  * workspace's size; computation in double; nothing allocated per call.
  * Returns 0, SC_ERR_UNDEFINED (*out = NaN, cause counted in the workspace) or

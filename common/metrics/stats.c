@@ -1,6 +1,6 @@
 /*
  * stats.c - summaries, bootstrap confidence intervals and the Wilcoxon signed-rank
- * test (module common/metrics, see stats.h; REFERENCE.md section 6).
+ * test (module common/metrics, see stats.h; docs/methods.md section 6).
  */
 #include "metrics/stats.h"
 #include "metrics/metrics_internal.h"

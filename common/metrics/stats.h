@@ -2,7 +2,7 @@
  * stats.h - summary statistics, bootstrap confidence intervals and the Wilcoxon
  * signed-rank test over per-image metric values (module common/metrics).
  *
- * REFERENCE.md section 6 ("Statistics that peers offer"). The inputs are the
+ * docs/methods.md section 6 ("Statistics that peers offer"). The inputs are the
  * metric values of one method x variant over the images, with NaN where a
  * metric was undefined: summaries skip NaN and report how many they skipped.
  * The root rank calls these while aggregating; a stats_ws_t sized once holds

@@ -26,7 +26,7 @@ int zoo_build(const char *arch, int size, int classes, uint64_t seed, nn_model_t
 const zoo_arch_t *zoo_list(void);
 
 /* Blocks of m from the top (logits) down: the cascading randomization order
- * of REFERENCE.md section 6. names point into m; returns the count. */
+ * of docs/methods.md section 6. names point into m; returns the count. */
 int zoo_blocks_top_down(const nn_model_t *m, const char **names, int max);
 
 /* Builders (each in its own file). */

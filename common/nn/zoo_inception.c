@@ -2,7 +2,7 @@
  * zoo_inception.c - InceptionV3 in the Keras layout (zoo.h).
  *
  * Owned by common/nn. Reproduces keras.applications.InceptionV3 (Szegedy et
- * al. 2016) followed by the paper's head (REFERENCE.md section 3): global
+ * al. 2016) followed by the paper's head (docs/methods.md section 3): global
  * average pooling and a dense layer of `classes` logits (Keras
  * include_top=True has the same two layers, "avg_pool" and "predictions").
  *
@@ -19,7 +19,7 @@
  * model and this graph correspond line by line. 23,817,352 trainable
  * parameters at 1000 classes (plus 34,432 batch-norm statistics), as Keras.
  *
- * Blocks for cascading randomization (REFERENCE.md section 3): "stem" (the
+ * Blocks for cascading randomization (docs/methods.md section 3): "stem" (the
  * five convolutions and two max pools before mixed0), "mixed0" ... "mixed10"
  * (each the layers created after the previous mixed concatenation, up to and
  * including its own), then "logits" (avg_pool, predictions). The default

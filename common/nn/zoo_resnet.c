@@ -11,7 +11,7 @@
  * does exactly that). Parameter counts at 1000 classes equal torchvision's:
  * 11,689,512 (resnet18) and 25,557,032 (resnet50).
  *
- * Blocks for cascading randomization (REFERENCE.md section 6), bottom to top:
+ * Blocks for cascading randomization (docs/methods.md section 6), bottom to top:
  * stem, layer1, layer2, layer3, layer4, logits. The default Grad-CAM layer is
  * the output of the last residual block (after its ReLU), the input of the
  * global average pool, as in pytorch-grad-cam's model.layer4[-1].

@@ -51,7 +51,7 @@ static int sb_printf(strbuf_t *sb, const char *fmt, ...)
     }
 }
 
-/* Relative column-major RLE (REFERENCE.md section 2) of bit `bit` of mask [S][S]. */
+/* Relative column-major RLE (docs/methods.md section 2) of bit `bit` of mask [S][S]. */
 static int rle_append(strbuf_t *sb, const uint8_t *mask, int S, int bit)
 {
     int rc = SC_OK;

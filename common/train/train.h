@@ -31,7 +31,7 @@
  * 56 MB), decoded once (each rank decodes a share, then they are exchanged),
  * and augments and normalizes per batch.
  *
- * Labels. With shuffled_labels the training labels are permuted (REFERENCE.md
+ * Labels. With shuffled_labels the training labels are permuted (docs/methods.md
  * section 6, label randomization): training sample i learns the label of
  * training sample perm[i]; the class balance is kept, the validation labels
  * stay true (its AUC should fall to chance while training accuracy rises).
@@ -155,7 +155,7 @@ void train_epoch_order(uint64_t seed, int epoch, int n, int32_t *order);
 void train_augment(const float *src, int r, float *dst, uint64_t seed, int epoch, int sample);
 
 /*
- * The loss of n samples and its logit gradient (REFERENCE.md section 3: a
+ * The loss of n samples and its logit gradient (docs/methods.md section 3: a
  * classifier over pre-softmax logits). classes 2: softmax cross entropy,
  * loss_i = logsumexp(l_i) - l_i[y_i], dlogits_i = (softmax(l_i) - onehot(y_i)) / global_n;
  * classes 1: sigmoid binary cross entropy, loss_i = log(1 + e^z) - y_i z,

@@ -8,6 +8,9 @@ usage:
                                           stored maps equal the stored metrics
   check_results.py kept FILE BEFORE.npz   cells done before a resume kept their timing/rank
   check_results.py snapshot FILE OUT.npz  save done flags, seconds and ranks
+  check_results.py beyond FILE            sparseness, complexity and eMPRT recomputed from the
+                                          stored maps (numpy/scipy, tests/ref/complexity_ref.py)
+                                          equal the stored values; every check parameter stored
 Prints "N passed, N failed".
 """
 import sys
@@ -76,6 +79,9 @@ def equal(a, b):
                 check(np.array_equal(x, y), "pairs/%s equal" % name)
         check(np.array_equal(fa["scores/logits"][()][planned], fb["scores/logits"][()][planned]),
               "logits equal")
+        for name in fa.get("curves", {}):
+            check("curves" in fb and np.array_equal(fa["curves/" + name][()], fb["curves/" + name][()],
+                                                    equal_nan=True), "curves/%s equal" % name)
 
 
 def honest(path):
@@ -118,6 +124,75 @@ def honest(path):
         check(count > 0 and worst < 1e-9, "SSIM from stored maps (%d pairs): max diff %.2e" % (count, worst))
 
 
+def params_of(f):
+    text = f["methods"].attrs["params"]
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(" = ")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def beyond(path):
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
+    import complexity_ref as cx
+    with h5py.File(path, "r") as f:
+        params = params_of(f)
+        for key in ("deletion.steps", "deletion.fill", "insertion.start", "checks.probability",
+                    "road.percentages", "road.noise", "sensitivity.samples",
+                    "sensitivity.radius", "emprt.bins"):
+            check(key in params, "parameter %s stored in /methods params" % key)
+        methods = [m.decode() for m in f["methods/name"][()]]
+        planned = f["status/planned"][()].astype(bool)
+        for name, fn in (("sparseness", cx.gini), ("complexity", cx.complexity)):
+            if name not in f["metrics"]:
+                continue
+            stored = f["metrics/" + name][()]
+            worst, count = 0.0, 0
+            for mi, m in enumerate(methods):
+                maps = f["maps/" + m][()]
+                for v, i in zip(*np.nonzero(planned)):
+                    a = maps[v, i].ravel()
+                    if not np.isfinite(a).all() or not a.any():
+                        continue
+                    worst = max(worst, abs(fn(a) - stored[mi, v, i]))
+                    count += 1
+            check(count > 0 and worst < 1e-10,
+                  "%s from the stored maps (%d maps): max diff %.2e" % (name, count, worst))
+        if "emprt" in f["pairs"]:
+            idx = f["pairs/index"][()]
+            exp = f["pairs/experiment"][()]
+            stored = f["pairs/emprt"][()]
+            bins_param = params["emprt.bins"]
+            worst, count = 0.0, 0
+            for mi, m in enumerate(methods):
+                maps = f["maps/" + m][()]
+                if bins_param.isdigit():
+                    bins = int(bins_param)
+                else:  # the rule over the distinct original maps of the randomization pairs
+                    orig = sorted({(int(r[2]), int(r[3])) for r, e in zip(idx, exp) if e in (0, 1, 2)})
+                    pool = [maps[v, i].ravel() for v, i in orig if np.isfinite(maps[v, i]).all()]
+                    bins = int(cx.rule_bins(np.concatenate(pool), maps.shape[2] * maps.shape[3],
+                                            bins_param))
+                for q in range(len(idx)):
+                    va, ia, vb, ib = idx[q]
+                    a, b = maps[va, ia].ravel(), maps[vb, ib].ravel()
+                    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+                        continue
+                    h0, h1 = cx.discrete_entropy(b, bins), cx.discrete_entropy(a, bins)
+                    ref = (h1 - h0) / h0 if h0 > 0 else np.nan
+                    if np.isnan(ref):
+                        check(np.isnan(stored[mi, q]), "eMPRT NaN where the original is constant")
+                        continue
+                    worst = max(worst, abs(ref - stored[mi, q]))
+                    count += 1
+            check(count > 0 and worst < 1e-10,
+                  "eMPRT from the stored maps (%d pairs, bins %s): max diff %.2e"
+                  % (count, bins_param, worst))
+
+
 def snapshot(path, out):
     with h5py.File(path, "r") as f:
         np.savez(out, done=f["status/done"][()], seconds=f["status/seconds"][()],
@@ -144,6 +219,8 @@ def main():
         equal(sys.argv[2], sys.argv[3])
     elif cmd == "honest":
         honest(sys.argv[2])
+    elif cmd == "beyond":
+        beyond(sys.argv[2])
     elif cmd == "snapshot":
         snapshot(sys.argv[2], sys.argv[3])
         return

@@ -11,7 +11,7 @@ Usage:
                   another; OUT: for each array, its percentile at every Q
 Maps are float32 files; OUT receives float64 values. Prints "ok", or
 "undefined" when the normalization would divide by zero.
-REFERENCE.md section 4: P1 = clip((s-min)/(p99-min), 0, 1) with s the channel
+docs/methods.md section 4: P1 = clip((s-min)/(p99-min), 0, 1) with s the channel
 sum of |m| and p99 = numpy.percentile(s, 99); P2 = min-max; Guided Grad-CAM =
 P2(P1(gbp) * P1(gcam)).
 """

@@ -3,7 +3,7 @@
 
 The graph interpreter is nn_torch_ref.py's (imported, not copied); this script
 adds the saliency methods on top, written from their definitions
-(REFERENCE.md section 4) with torch autograd, so that the C methods can be
+(docs/methods.md section 4) with torch autograd, so that the C methods can be
 checked on the same weights and input:
 
   grad    d logit[target] / dx

@@ -4,7 +4,7 @@
 Usage: xrai_ref.py IMAGE ATTR H W C OUTDIR
 IMAGE holds H*W*C float32 values (channels last; C == 1 means a 2-D gray
 image), ATTR H*W float32 values. Follows the published XRAI procedure
-(REFERENCE.md section 4) with scikit-image doing the resizing, the
+(docs/methods.md section 4) with scikit-image doing the resizing, the
 Felzenszwalb segmentation and the disk dilation; the greedy ranking is a
 direct transcription of the definition, with sparse matrices for speed.
 Writes to OUTDIR: small.f64 (the image Felzenszwalb sees), labels.i32

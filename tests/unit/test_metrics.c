@@ -92,7 +92,7 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* REFERENCE.md section 4, P1 on one channel: (s - min) / (p99 - min) clipped to
+/* docs/methods.md section 4, P1 on one channel: (s - min) / (p99 - min) clipped to
  * [0, 1]; the top 1% become tied at 1. */
 static void postprocess_p1(float *m, size_t n)
 {
@@ -109,7 +109,7 @@ static void postprocess_p1(float *m, size_t n)
     free(sorted);
 }
 
-/* Add the box rows y0..y1, columns x0..x1 (inclusive, as REFERENCE.md section 2). */
+/* Add the box rows y0..y1, columns x0..x1 (inclusive, as docs/methods.md section 2). */
 static void box_mask(uint8_t *mask, int w, int y0, int x0, int y1, int x1)
 {
     for (int y = y0; y <= y1; y++)

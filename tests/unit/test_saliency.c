@@ -759,7 +759,7 @@ static void test_xrai_plumbing(void)
 
 static void test_costs_and_table(void)
 {
-    /* REFERENCE.md section 4: grad 1, sg 25, ig 10, sig 250, gcam 1, gbp 1, xrai 200,
+    /* docs/methods.md section 4: grad 1, sg 25, ig 10, sig 250, gcam 1, gbp 1, xrai 200,
      * plus ggcam (gbp + gcam) 2: 490 gradient evaluations per image in all. */
     sal_params_t p = sal_params_default();
     const char *paper[] = {"grad", "sg", "ig", "sig", "gbp", "gcam", "ggcam", "xrai"};

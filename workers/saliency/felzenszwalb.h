@@ -3,7 +3,7 @@
  * give the same segments as scikit-image's
  * skimage.segmentation.felzenszwalb(image, scale, sigma, min_size).
  *
- * Owned by workers/saliency (XRAI regions, REFERENCE.md section 4). The
+ * Owned by workers/saliency (XRAI regions, docs/methods.md section 4). The
  * algorithm, step by step as scikit-image 0.19 runs it:
  *   1. Gaussian smoothing of each channel with `sigma` (scipy.ndimage kernel:
  *      radius int(4*sigma+0.5), 'reflect' borders), rows first, then columns.

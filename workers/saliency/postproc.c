@@ -1,5 +1,5 @@
 /*
- * postproc.c - P1, P2 and the Guided Grad-CAM combination (REFERENCE.md
+ * postproc.c - P1, P2 and the Guided Grad-CAM combination (docs/methods.md
  * section 4, post-processing); the percentile by selection.
  *
  * Owned by workers/saliency. The percentile follows numpy.percentile's

@@ -1,6 +1,6 @@
 /*
  * postproc.h - the paper's post-processing of saliency maps before every
- * metric (REFERENCE.md section 4, "Post-processing before every metric").
+ * metric (docs/methods.md section 4, "Post-processing before every metric").
  *
  * Owned by workers/saliency.
  *   P1: s = sum over channels of |m| -> [H,W]; out = clip((s - min) / (p99 - min), 0, 1)

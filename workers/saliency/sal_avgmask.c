@@ -1,5 +1,5 @@
 /*
- * sal_avgmask.c - the average-mask baseline (REFERENCE.md section 6): the
+ * sal_avgmask.c - the average-mask baseline (docs/methods.md section 6): the
  * per-pixel frequency of lying inside the ground truth over the training
  * positives, the same map for every image. The caller computes it from the
  * data set and hands it over once with sal_ws_set_avgmask. Raw map [1,H,W].

@@ -1,5 +1,5 @@
 /*
- * sal_gbp.c - Guided Backprop (REFERENCE.md section 4, "gbp"; Springenberg et
+ * sal_gbp.c - Guided Backprop (docs/methods.md section 4, "gbp"; Springenberg et
  * al. 2015): the input gradient of a backward pass in which every ReLU passes
  * grad * [grad > 0] * [out > 0]. Raw map [C,H,W], signed.
  *

@@ -1,5 +1,5 @@
 /*
- * sal_gcam.c - Grad-CAM (REFERENCE.md section 4, "gcam"; Selvaraju et al.
+ * sal_gcam.c - Grad-CAM (docs/methods.md section 4, "gcam"; Selvaraju et al.
  * 2017) at the model's Grad-CAM node (InceptionV3: mixed10) or the node named
  * by gcam_layer: w_c = mean_ij dY/dA_cij, cam = ReLU(sum_c w_c A_c), divided
  * by its max, upsampled to the input size by bilinear interpolation with

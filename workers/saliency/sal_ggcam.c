@@ -1,5 +1,5 @@
 /*
- * sal_ggcam.c - Guided Grad-CAM (REFERENCE.md section 4, "ggcam"; Selvaraju
+ * sal_ggcam.c - Guided Grad-CAM (docs/methods.md section 4, "ggcam"; Selvaraju
  * et al. 2017) in the paper's form: the product of the P1-processed Guided
  * Backprop map and the P1-processed Grad-CAM map. Raw map [1,H,W] (already in
  * [0,1]); its post-processing is P2 (min-max), which completes the paper's

@@ -1,5 +1,5 @@
 /*
- * sal_grad.c - vanilla gradient (REFERENCE.md section 4, "grad"): the raw map
+ * sal_grad.c - vanilla gradient (docs/methods.md section 4, "grad"): the raw map
  * is g(x) = d logit_target / dx, signed, per channel [C,H,W].
  *
  * Owned by workers/saliency (one file per method behind saliency.h).

@@ -1,5 +1,5 @@
 /*
- * sal_ig.c - Integrated Gradients (REFERENCE.md section 4, "ig"; Sundararajan
+ * sal_ig.c - Integrated Gradients (docs/methods.md section 4, "ig"; Sundararajan
  * et al. 2017): IG(x) = (x - b) * sum_k w_k g(b + a_k (x - b)) with the
  * paper's S = 10 points a_k = linspace(0, 1, S) and w_k = 1/S, baseline b = a
  * black image (-1 under the inception normalization). The rule (Riemann

@@ -1,5 +1,5 @@
 /*
- * sal_sg.c - SmoothGrad (REFERENCE.md section 4, "sg"; Smilkov et al. 2017):
+ * sal_sg.c - SmoothGrad (docs/methods.md section 4, "sg"; Smilkov et al. 2017):
  * the mean over n samples of g(x + e)^2 (the paper's "magnitude" variant) or
  * of g(x + e) (sg_squared = 0, as Adebayo et al.), with e ~ N(0, s^2) i.i.d.
  * per pixel and channel and s = sg_noise * (max(x) - min(x)). Raw map

@@ -1,5 +1,5 @@
 /*
- * sal_sig.c - SmoothGrad of Integrated Gradients (REFERENCE.md section 4,
+ * sal_sig.c - SmoothGrad of Integrated Gradients (docs/methods.md section 4,
  * "sig"): the mean over sig_samples noisy copies x + e of IG(x + e)^2 (or of
  * IG(x + e) when sig_squared = 0). The baseline is computed from x and is not
  * noised; the noise is SmoothGrad's (sigma = sg_noise * (max(x) - min(x)))

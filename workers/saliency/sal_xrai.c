@@ -1,5 +1,5 @@
 /*
- * sal_xrai.c - XRAI (REFERENCE.md section 4, "xrai"; Kapishnikov et al. 2019,
+ * sal_xrai.c - XRAI (docs/methods.md section 4, "xrai"; Kapishnikov et al. 2019,
  * the full algorithm of PAIR's saliency library): Integrated Gradients with
  * xrai_steps points from two constant baselines, min(x) and max(x), averaged,
  * the max over channels as the attribution [H,W]; then the region part

@@ -23,7 +23,7 @@
 
 sal_params_t sal_params_default(void)
 {
-    /* REFERENCE.md section 4, the paper's parameters. */
+    /* docs/methods.md section 4, the paper's parameters. */
     sal_params_t p;
     memset(&p, 0, sizeof p);
     p.sg_samples = 25;
@@ -80,7 +80,7 @@ const char *sal_baseline_name(sal_baseline_t b)
 
 const sal_method_t *sal_methods(void)
 {
-    /* The paper's eight first (REFERENCE.md section 4), then the peers' methods and the
+    /* The paper's eight first (docs/methods.md section 4), then the peers' methods and the
      * controls. */
     static sal_method_t table[15];
     static int filled;
@@ -261,7 +261,7 @@ int sal_target(sal_ws_t *ws, const float *x, int requested, int *target, float *
     if (logits_out)
         memcpy(logits_out, logits, sizeof(float) * ws->classes);
     if (requested == SAL_TARGET_PREDICTED) {
-        /* REFERENCE.md section 3: the pre-softmax logit of the predicted class; a
+        /* docs/methods.md section 3: the pre-softmax logit of the predicted class; a
          * single-logit (sigmoid) model has only its one logit to explain. */
         int best = 0;
         for (int k = 1; k < ws->classes; k++)
@@ -432,7 +432,7 @@ int sal_integrated_gradients(sal_ws_t *ws, const float *x, const float *b, int s
                  sal_ig_rule_name(rule));
         return SC_ERR_ARG;
     }
-    /* REFERENCE.md section 4: IG = (x - b) * sum_k w_k g(b + a_k (x - b)). */
+    /* docs/methods.md section 4: IG = (x - b) * sum_k w_k g(b + a_k (x - b)). */
     ig_ctx_t c = {.x = x, .b = b, .chw = ws->chw, .steps = steps, .rule = rule, .acc = ws->acc};
     memset(ws->acc, 0, sizeof(float) * ws->chw);
     int rc = sal_batch_gradients(ws, steps, target, 0, ig_fill, ig_consume, &c);
@@ -550,7 +550,7 @@ int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int
         return rc;
     const size_t hw = (size_t)nd->h * nd->w;
     const float *A = nn_node_out(m, id), *G = nn_node_grad(m, id);
-    /* REFERENCE.md section 4, gcam: w_c = mean_ij dY/dA_ijc. Grad-CAM++ (Chattopadhyay
+    /* docs/methods.md section 4, gcam: w_c = mean_ij dY/dA_ijc. Grad-CAM++ (Chattopadhyay
      * et al., as pytorch-grad-cam computes it): alpha = g^2 / (2 g^2 + sum_ij A * g^3),
      * w_c = sum_ij alpha * relu(g). */
     for (int c = 0; c < nd->c; c++) {
@@ -627,7 +627,7 @@ int sal_compute(const sal_method_t *method, const sal_params_t *p, nn_model_t *m
 
 int sal_postprocess(const sal_method_t *method, sal_ws_t *ws, const float *raw, float *map)
 {
-    /* REFERENCE.md section 4: P1 for every method, P2 for Guided Grad-CAM (whose
+    /* docs/methods.md section 4: P1 for every method, P2 for Guided Grad-CAM (whose
      * raw map is already the product of two P1 maps). */
     if (method->post == SAL_POST_P2)
         return postproc_p2(ws->post, raw, map);

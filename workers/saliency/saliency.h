@@ -3,7 +3,7 @@
  * prefix sal_).
  *
  * A method turns one normalized input x [C,H,W] and one explained scalar (a
- * pre-softmax logit, REFERENCE.md sections 3-4) into a raw attribution map:
+ * pre-softmax logit, docs/methods.md sections 3-4) into a raw attribution map:
  * [C,H,W] for the gradient family (signed, per channel) or [1,H,W] for the
  * map-valued methods (Grad-CAM, XRAI, occlusion, the controls). The paper's
  * post-processing (P1, or P2 for Guided Grad-CAM) then gives the [H,W] map in
@@ -66,7 +66,7 @@ typedef enum sal_baseline {
     SAL_BASELINE_COUNT
 } sal_baseline_t;
 
-/* Post-processing a method's raw map gets before any metric (REFERENCE.md section 4). */
+/* Post-processing a method's raw map gets before any metric (docs/methods.md section 4). */
 typedef enum sal_post {
     SAL_POST_P1 = 0, /* sum_c |m|, then (s - min) / (p99 - min) clipped to [0, 1] */
     SAL_POST_P2      /* min-max to [0, 1] (Guided Grad-CAM: its raw map is already P1 x P1) */
@@ -149,7 +149,7 @@ int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws);
 double sal_cost(const sal_method_t *method, const sal_params_t *p, int h, int w);
 
 /*
- * Resolve the explained scalar (REFERENCE.md section 3): SAL_TARGET_PREDICTED
+ * Resolve the explained scalar (docs/methods.md section 3): SAL_TARGET_PREDICTED
  * gives the argmax of the logits (0 for a single-logit model), a class index
  * is checked against the number of logits. Runs one forward pass of x
  * [C,H,W]; logits_out (may be NULL) receives the [classes] logits.
@@ -170,7 +170,7 @@ int sal_compute(const sal_method_t *method, const sal_params_t *p, nn_model_t *m
                 const float *x, int target, const float *gray, sal_key_t key, float *raw_out);
 
 /*
- * The paper's post-processing (REFERENCE.md section 4) of a raw map into
+ * The paper's post-processing (docs/methods.md section 4) of a raw map into
  * map [H,W] (the caller's buffer): P1 or P2 as the method's table entry says.
  * Returns SC_ERR_UNDEFINED (map all NaN) for a constant or undefined map.
  */

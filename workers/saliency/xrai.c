@@ -1,6 +1,6 @@
 /*
  * xrai.c - XRAI regions: segmentation masks and the greedy ranking
- * (REFERENCE.md section 4; behaviour described in xrai.h).
+ * (docs/methods.md section 4; behaviour described in xrai.h).
  *
  * Owned by workers/saliency. Three parts:
  *   1. resize: the image rescaled to the segmentation range and resized the

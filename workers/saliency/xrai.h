@@ -1,5 +1,5 @@
 /*
- * xrai.h - the region part of XRAI (REFERENCE.md section 4, method "xrai"):
+ * xrai.h - the region part of XRAI (docs/methods.md section 4, method "xrai"):
  * Felzenszwalb segments of the image at several scales, dilated, then a greedy
  * ranking of the segments by attribution density.
  *
