@@ -11,7 +11,12 @@
  *   - Gauss-Legendre nodes, bilinear resize with half-pixel centres, the
  *     explained scalar (predicted, chosen, single-logit sigmoid), undefined
  *     Grad-CAM, Sobel against scikit-image, post-processing against numpy,
- *     Guided Grad-CAM as the product of two P1 maps, XRAI plumbing, costs.
+ *     Guided Grad-CAM as the product of two P1 maps, XRAI plumbing, costs;
+ *   - the peers' methods (scorecam, layercam, hirescam, xgradcam, eigencam,
+ *     rise, eg) against tests/ref/saliency_peers_ref.py on democnn,
+ *     demoresnet and ResNet-18, on a textured input and on a phantom
+ *     radiograph letterboxed with black bars; RISE masks against skimage;
+ *     their determinism over batch sizes, costs and undefined cases.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@
 #include "io/png.h"
 #include "nn/modelfile.h"
 #include "nn/zoo.h"
+#include "phantom/phantom.h"
 #include "rng.h"
 #include "saliency/saliency.h"
 #include "sc.h"
@@ -299,6 +305,211 @@ static void test_demoresnet_methods_match_torch(void)
     TH_CHECK(zoo_demoresnet(&m, 64, 2, 12) == 0, "build demoresnet");
     perturb_bn(m, 3);
     run_parity(m, "sal_demoresnet", "midpoint", 12, 5, 17);
+    nn_model_destroy(m);
+}
+
+/* ---- the peers' methods against PyTorch (REFERENCE.md section 8) ---- */
+
+/* A phantom radiograph (64 px) letterboxed: squeezed to 3/4 of the width and
+ * centred between black bars, gray 0 (-1 under the inception normalization),
+ * the flat borders a scanner or a conversion leaves. */
+static int make_letterboxed(float *x, int c, int h, int w, uint32_t index)
+{
+    phantom_config_t cfg;
+    phantom_config_default(&cfg);
+    cfg.size = h;
+    cfg.seed = 7;
+    phantom_t *ph = phantom_create(&cfg);
+    uint8_t *img = calloc((size_t)h * h, 1);
+    float *src = calloc((size_t)h * h, sizeof(float)), *dst = calloc((size_t)h * w, sizeof(float));
+    phantom_info_t info;
+    int rc = ph && img && src && dst ? phantom_render(ph, index, img, &info, NULL, NULL) : -1;
+    const int inner = (w * 3 / 4) & ~1, bar = (w - inner) / 2;
+    for (int i = 0; rc == 0 && i < h * h; i++)
+        src[i] = img[i];
+    if (rc == 0)
+        sal_resize_bilinear(src, h, h, dst, h, inner);
+    for (int y = 0; rc == 0 && y < h; y++)
+        for (int i = 0; i < w; i++) {
+            float g = i < bar || i >= bar + inner ? 0.0f : dst[y * inner + i - bar];
+            for (int ch = 0; ch < c; ch++)
+                x[(size_t)ch * h * w + y * w + i] = g / 127.5f - 1.0f;
+        }
+    phantom_destroy(ph);
+    free(img);
+    free(src);
+    free(dst);
+    return rc;
+}
+
+static int write_bytes(const char *path, const void *v, size_t bytes)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(v, 1, bytes, f);
+    fclose(f);
+    return n == bytes ? 0 : -1;
+}
+
+/*
+ * Every peer method on model m and one input (textured, or the letterboxed
+ * phantom) against saliency_peers_ref.py: the RISE masks' draws (grids,
+ * shifts) and Expected Gradients' draws (reference image, alpha) go to the
+ * script, which builds the masks with skimage and the paths itself; the
+ * engine's ReLU/max-pool decisions at x and on the EG path go along as for
+ * the paper's methods (run_parity).
+ */
+static void run_peer_parity(nn_model_t *m, const char *tag, int batch, int letterbox)
+{
+    enum { RISE_N = 40, RISE_S = 5, EG_N = 6, POOL = 3 };
+    char path[10][512], cmd[8192];
+    const char *suffix[10] = {"h5", "x.f32", "grid.u8", "shift.i32", "pool.f32", "pick.i32",
+                              "alpha.f32", "dx.u8", "deg.u8", "ref.f32"};
+    for (int k = 0; k < 10; k++)
+        snprintf(path[k], sizeof path[k], "%s/%s.%s", th_tmp_dir(), tag, suffix[k]);
+    TH_CHECK(modelfile_save(path[0], m, NULL) == 0, "save %s", path[0]);
+    sal_ws_t *ws = NULL;
+    TH_CHECK(sal_ws_create(&ws, m, batch, NULL) == 0, "workspace");
+    if (!ws)
+        return;
+    const size_t chw = ws->chw, hw = ws->hw;
+    float *x = calloc(chw, sizeof(float)), *pool = calloc(POOL * chw, sizeof(float));
+    if (letterbox)
+        TH_CHECK(make_letterboxed(x, ws->c, ws->h, ws->w, 3) == 0, "letterboxed phantom");
+    else
+        make_input(x, ws->c, ws->h, ws->w, 17, NULL);
+    /* The reference images: other phantoms (letterboxed too) or textures. */
+    for (int k = 0; k < POOL; k++) {
+        if (letterbox)
+            make_letterboxed(pool + k * chw, ws->c, ws->h, ws->w, 10 + k);
+        else
+            make_input(pool + k * chw, ws->c, ws->h, ws->w, 40 + k, NULL);
+    }
+    TH_CHECK(sal_ws_set_baselines(ws, pool, POOL) == 0, "baselines");
+    write_f32(path[1], x, chw);
+    write_f32(path[4], pool, POOL * chw);
+
+    sal_params_t p = sal_params_default();
+    p.rise_masks = RISE_N;
+    p.rise_cells = RISE_S;
+    p.eg_samples = EG_N;
+    sal_key_t key = {.seed = 31, .variant = 2, .image = 5};
+    int target = -1;
+    float logits[8];
+    TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &target, logits) == 0, "target");
+
+    uint8_t grids[RISE_N * RISE_S * RISE_S];
+    int32_t shifts[2 * RISE_N], pick[EG_N];
+    float alpha[EG_N], *mask0 = calloc(hw, sizeof(float));
+    for (int i = 0; i < RISE_N; i++) {
+        int sh[2];
+        sal_rise_mask(key, (uint32_t)i, RISE_S, p.rise_p, ws->h, ws->w, mask0,
+                      grids + i * RISE_S * RISE_S, sh);
+        shifts[2 * i] = sh[0];
+        shifts[2 * i + 1] = sh[1];
+    }
+    sal_rise_mask(key, 0, RISE_S, p.rise_p, ws->h, ws->w, mask0, NULL, NULL);
+    float *path_in = calloc(EG_N * chw, sizeof(float));
+    for (int j = 0; j < EG_N; j++) {
+        int idx;
+        sal_eg_draw(key, (uint32_t)j, POOL, &idx, &alpha[j]);
+        pick[j] = idx;
+        for (size_t i = 0; i < chw; i++)
+            path_in[j * chw + i] =
+                pool[idx * chw + i] + alpha[j] * (x[i] - pool[idx * chw + i]);
+    }
+    write_bytes(path[2], grids, sizeof grids);
+    write_bytes(path[3], shifts, sizeof shifts);
+    write_bytes(path[5], pick, sizeof pick);
+    write_f32(path[6], alpha, EG_N);
+    TH_CHECK(dump_decisions(m, x, 1, path[7]) == 0, "decisions at x");
+    TH_CHECK(dump_decisions(m, path_in, EG_N, path[8]) == 0, "decisions on the EG paths");
+    free(path_in);
+
+    parity_t maps[] = {
+        {"scorecam", hw, NULL}, {"layercam", hw, NULL}, {"hirescam", hw, NULL},
+        {"xgradcam", hw, NULL}, {"eigencam", hw, NULL}, {"rise", hw, NULL}, {"eg", chw, NULL},
+    };
+    const int n_maps = (int)(sizeof maps / sizeof maps[0]);
+    for (int k = 0; k < n_maps; k++) {
+        maps[k].c_map = calloc(maps[k].count, sizeof(float));
+        const sal_method_t *meth = sal_method_find(maps[k].name);
+        TH_CHECK(meth != NULL, "method %s", maps[k].name);
+        int rc = meth ? sal_compute(meth, &p, m, ws, x, target, NULL, key, maps[k].c_map) : -1;
+        TH_CHECK(rc == 0, "%s: rc %d", maps[k].name, rc);
+    }
+    snprintf(cmd, sizeof cmd,
+             "%s tests/ref/saliency_peers_ref.py --model %s --input %s --target %d --layer %s "
+             "--rise-grids %s --rise-shifts %s --rise-cells %d --rise-p %g --eg-pool %s "
+             "--eg-pick %s --eg-alpha %s --decisions-x %s --decisions-eg %s --out %s",
+             th_python(), path[0], path[1], target, m->gradcam_layer, path[2], path[3], RISE_S,
+             p.rise_p, path[4], path[5], path[6], path[7], path[8], path[9]);
+    TH_CHECK(system(cmd) == 0, "reference script failed: %s", cmd);
+    size_t ref_count = (size_t)ws->classes + hw;
+    for (int k = 0; k < n_maps; k++)
+        ref_count += maps[k].count;
+    float *ref = calloc(ref_count, sizeof(float));
+    size_t got = read_f32(path[9], ref, ref_count);
+    TH_EQ_INT(got, ref_count);
+    if (got == ref_count) {
+        TH_NEAR(th_rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
+        const float *r = ref + ws->classes;
+        printf("    %s (%s, batch %d):", tag, letterbox ? "letterboxed phantom" : "textured", batch);
+        for (int k = 0; k < n_maps; k++) {
+            double e = th_rel_err(maps[k].c_map, r, maps[k].count);
+            printf(" %s %.1e", maps[k].name, e);
+            TH_CHECK(e < 1e-4, "%s differs from PyTorch: %g relative", maps[k].name, e);
+            r += maps[k].count;
+        }
+        double e = th_rel_err(mask0, r, hw);
+        printf(" rise-mask %.1e\n", e);
+        TH_CHECK(e < 1e-6, "RISE mask 0 differs from skimage's resize: %g", e);
+    }
+    for (int k = 0; k < n_maps; k++)
+        free(maps[k].c_map);
+    free(ref);
+    free(mask0);
+    free(x);
+    free(pool);
+    sal_ws_destroy(ws);
+}
+
+static void test_peer_methods_democnn(void)
+{
+    if (!have_torch() || !th_python_has("skimage"))
+        TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_democnn(&m, 64, 2, 11) == 0, "build democnn");
+    perturb_bn(m, 1);
+    run_peer_parity(m, "peer_democnn", 7, 0);
+    run_peer_parity(m, "peer_democnn_lb", 16, 1);
+    nn_model_destroy(m);
+}
+
+static void test_peer_methods_demoresnet(void)
+{
+    if (!have_torch() || !th_python_has("skimage"))
+        TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_demoresnet(&m, 64, 2, 12) == 0, "build demoresnet");
+    perturb_bn(m, 3);
+    run_peer_parity(m, "peer_demoresnet", 5, 0);
+    run_peer_parity(m, "peer_demoresnet_lb", 8, 1);
+    nn_model_destroy(m);
+}
+
+/* torchvision's ResNet-18 layout (zoo_resnet18: 7x7 stem, max pool, four
+ * stages of basic blocks), at 64 px: the CAM node is 2 x 2. */
+static void test_peer_methods_resnet18(void)
+{
+    if (!have_torch() || !th_python_has("skimage"))
+        TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_resnet18(&m, 64, 2, 13) == 0, "build resnet18");
+    perturb_bn(m, 5);
+    run_peer_parity(m, "peer_resnet18", 8, 0);
+    run_peer_parity(m, "peer_resnet18_lb", 8, 1);
     nn_model_destroy(m);
 }
 
@@ -961,6 +1172,9 @@ int main(void)
     TH_RUN(test_democnn_methods_match_torch);
     TH_RUN(test_ig_gauss_legendre_matches_torch);
     TH_RUN(test_demoresnet_methods_match_torch);
+    TH_RUN(test_peer_methods_democnn);
+    TH_RUN(test_peer_methods_demoresnet);
+    TH_RUN(test_peer_methods_resnet18);
     TH_RUN(test_ig_completeness);
     TH_RUN(test_maps_do_not_depend_on_batch);
     TH_RUN(test_gradcam_undefined_when_zero);
