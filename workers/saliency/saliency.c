@@ -48,6 +48,7 @@ sal_params_t sal_params_default(void)
     p.rise_cells = 7;
     p.rise_p = 0.5;
     p.eg_samples = 100;
+    p.eg_pool = 64;
     return p;
 }
 

@@ -100,6 +100,7 @@ typedef struct sal_params {
     int rise_cells;          /* RISE grid side s (7; 1..SAL_RISE_MAX_CELLS) */
     double rise_p;           /* RISE probability that a cell is kept (0.5) */
     int eg_samples;          /* Expected Gradients samples (100) */
+    int eg_pool;             /* training images a run draws the baselines from (64) */
 } sal_params_t;
 
 sal_params_t sal_params_default(void);
