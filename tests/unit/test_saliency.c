@@ -581,8 +581,19 @@ static void test_maps_do_not_depend_on_batch(void)
     p.sig_samples = 2;
     p.ig_steps = 6;
     sal_key_t key = {.seed = 5, .variant = 0, .image = 3};
-    const char *names[] = {"sg", "ig", "sig", "occlusion"};
-    for (int k = 0; k < 4; k++) {
+    p.rise_masks = 11;
+    p.rise_cells = 4;
+    p.eg_samples = 7;
+    {
+        float *pool = calloc(2 * chw, sizeof(float));
+        make_input(pool, ws1->c, ws1->h, ws1->w, 21, NULL);
+        make_input(pool + chw, ws1->c, ws1->h, ws1->w, 22, NULL);
+        sal_ws_set_baselines(ws1, pool, 2);
+        sal_ws_set_baselines(ws5, pool, 2);
+        free(pool);
+    }
+    const char *names[] = {"sg", "ig", "sig", "occlusion", "rise", "eg", "scorecam"};
+    for (int k = 0; k < 7; k++) {
         const sal_method_t *meth = sal_method_find(names[k]);
         /* Alternating workspaces also re-prepares the shared model each time. */
         TH_CHECK(sal_compute(meth, &p, m, ws1, x, SAL_TARGET_PREDICTED, NULL, key, a) == 0,
@@ -600,6 +611,15 @@ static void test_maps_do_not_depend_on_batch(void)
              "sg other image");
     sal_compute(&sal_method_sg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
     TH_CHECK(th_rel_err(a, b, chw) > 1e-3, "sg noise does not depend on the image index");
+    /* ... and other RISE masks and EG draws. */
+    TH_CHECK(sal_compute(&sal_method_rise, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, other, b) == 0,
+             "rise other image");
+    sal_compute(&sal_method_rise, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
+    TH_CHECK(th_rel_err(a, b, ws1->hw) > 1e-3, "rise masks do not depend on the image index");
+    TH_CHECK(sal_compute(&sal_method_eg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, other, b) == 0,
+             "eg other image");
+    sal_compute(&sal_method_eg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
+    TH_CHECK(th_rel_err(a, b, chw) > 1e-3, "eg draws do not depend on the image index");
     free(x);
     free(a);
     free(b);
@@ -773,8 +793,8 @@ static void test_gradcam_undefined_when_zero(void)
     float *x = calloc(ws->chw, sizeof(float)), *map = calloc(ws->hw, sizeof(float));
     make_input(x, ws->c, ws->h, ws->w, 4, NULL);
     sal_params_t p = sal_params_default();
-    const char *names[] = {"gcam", "gcampp", "ggcam"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"gcam", "gcampp", "ggcam", "layercam", "hirescam", "xgradcam"};
+    for (int k = 0; k < 6; k++) {
         map[7] = 0.5f;
         int rc = sal_compute(sal_method_find(names[k]), &p, m, ws, x, 0, NULL, (sal_key_t){0}, map);
         TH_EQ_INT(rc, SC_ERR_UNDEFINED);
@@ -786,7 +806,25 @@ static void test_gradcam_undefined_when_zero(void)
     sc_log_set_level(SC_LOG_ERROR + 1);
     TH_EQ_INT(sal_compute(&sal_method_gcam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
               SC_ERR_ARG);
+    TH_EQ_INT(sal_compute(&sal_method_scorecam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
+    TH_EQ_INT(sal_compute(&sal_method_eigencam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
+    p = sal_params_default();
+    /* Expected Gradients without reference images, RISE with impossible parameters. */
+    TH_EQ_INT(sal_compute(&sal_method_eg, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
+    p.rise_cells = 33; /* more cells than the 32 px image has pixels */
+    TH_EQ_INT(sal_compute(&sal_method_rise, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
     sc_log_set_level(SC_LOG_ERROR);
+    /* Eigen-CAM of constant (all-zero) activations has no principal direction. */
+    p = sal_params_default();
+    memset(m->params, 0, sizeof(float) * m->n_params);
+    map[7] = 0.5f;
+    TH_EQ_INT(sal_compute(&sal_method_eigencam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_UNDEFINED);
+    TH_CHECK(isnan(map[7]), "eigencam: undefined map not NaN");
     free(x);
     free(map);
     sal_ws_destroy(ws);
@@ -1031,8 +1069,26 @@ static void test_costs_and_table(void)
     int n = 0;
     for (const sal_method_t *meth = sal_methods(); meth->name; meth++, n++)
         TH_CHECK(sal_method_find(meth->name) == meth, "lookup of %s", meth->name);
-    TH_EQ_INT(n, 14);
+    TH_EQ_INT(n, 21);
     TH_CHECK(sal_method_find("lime") == NULL, "unknown method found");
+    /* The peers' methods (REFERENCE.md section 8) with their defaults: RISE 4000
+     * masks + f(x) as forward passes, EG 100 gradients, Eigen-CAM one forward
+     * pass, Score-CAM one forward pass per channel of the CAM node (democnn at
+     * 32 px: block4.b.relu has 128 channels) plus the pass for A. */
+    sal_params_t d = sal_params_default();
+    TH_NEAR(sal_cost(&sal_method_rise, &d, 320, 320), 2000.5, 0, 0);
+    TH_NEAR(sal_cost(&sal_method_eg, &d, 320, 320), 100, 0, 0);
+    TH_NEAR(sal_cost(&sal_method_eigencam, &d, 320, 320), 0.5, 0, 0);
+    const char *one[] = {"layercam", "hirescam", "xgradcam"};
+    for (int k = 0; k < 3; k++)
+        TH_NEAR(sal_cost(sal_method_find(one[k]), &d, 320, 320), 1.0, 0, 0);
+    {
+        nn_model_t *dm = NULL;
+        zoo_democnn(&dm, 32, 2, 1);
+        TH_NEAR(sal_cost_model(&sal_method_scorecam, &d, dm), 64.5, 0, 0);
+        TH_NEAR(sal_cost_model(&sal_method_grad, &d, dm), 1.0, 0, 0);
+        nn_model_destroy(dm);
+    }
     /* Batch for a memory budget: democnn at 32 px holds, per input, the
      * input (3*32*32) and 16*32*32*6 + 16*16*16 + 32*16*16*6 + 32*8*8 +
      * 64*8*8*6 + 64*4*4 + 128*4*4*6 + 128 + 2 floats, each as output and
