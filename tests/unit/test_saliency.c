@@ -513,6 +513,43 @@ static void test_peer_methods_resnet18(void)
     nn_model_destroy(m);
 }
 
+/*
+ * LRP (REFERENCE.md section 8) has no engine implementation yet: the engine
+ * needs per-layer rules (see tests/ref/lrp_torch_ref.py). Its PyTorch
+ * reference is checked here on its own: relevance conservation per composite
+ * on the bias-free model (epsilon -> 0), and LRP-0 equal to gradient x input,
+ * on democnn and demoresnet, textured and letterboxed.
+ */
+static void test_lrp_reference_self_checks(void)
+{
+    if (!have_torch())
+        TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
+    for (int arch = 0; arch < 2; arch++)
+        for (int lb = 0; lb < 2; lb++) {
+            nn_model_t *m = NULL;
+            int rc = arch ? zoo_demoresnet(&m, 48, 2, 15) : zoo_democnn(&m, 48, 2, 15);
+            TH_CHECK(rc == 0, "build");
+            perturb_bn(m, 7);
+            char model_path[512], in_path[512], cmd[2048];
+            snprintf(model_path, sizeof model_path, "%s/lrp%d.h5", th_tmp_dir(), arch);
+            snprintf(in_path, sizeof in_path, "%s/lrp%d_%d.x.f32", th_tmp_dir(), arch, lb);
+            TH_CHECK(modelfile_save(model_path, m, NULL) == 0, "save");
+            float *x = calloc(3 * 48 * 48, sizeof(float));
+            if (lb)
+                make_letterboxed(x, 3, 48, 48, 2);
+            else
+                make_input(x, 3, 48, 48, 19, NULL);
+            write_f32(in_path, x, 3 * 48 * 48);
+            printf("    %s, %s:\n", arch ? "demoresnet" : "democnn", lb ? "letterboxed" : "textured");
+            fflush(stdout);
+            snprintf(cmd, sizeof cmd, "%s tests/ref/lrp_torch_ref.py --model %s --input %s "
+                     "--selfcheck", th_python(), model_path, in_path);
+            TH_CHECK(system(cmd) == 0, "LRP reference self-check failed: %s", cmd);
+            free(x);
+            nn_model_destroy(m);
+        }
+}
+
 /* ---- IG completeness ---- */
 
 static void test_ig_completeness(void)
@@ -1231,6 +1268,7 @@ int main(void)
     TH_RUN(test_peer_methods_democnn);
     TH_RUN(test_peer_methods_demoresnet);
     TH_RUN(test_peer_methods_resnet18);
+    TH_RUN(test_lrp_reference_self_checks);
     TH_RUN(test_ig_completeness);
     TH_RUN(test_maps_do_not_depend_on_batch);
     TH_RUN(test_gradcam_undefined_when_zero);
