@@ -1246,6 +1246,46 @@ static void test_explain_command(void)
     TH_NEAR(th_rel_err(got, raw, 3 * (size_t)R * R), 0.0, 0, 1e-6);
     snprintf(png_path, sizeof png_path, "%s.png", out);
     TH_CHECK(stat(png_path, &st) == 0, "single-method overlay %s missing", png_path);
+    /* The peers' methods in the command: eg draws from --baselines (a folder with
+     * the image mirrored), rise with --rise-masks; the same maps as in process. */
+    {
+        char bdir[600], bpng[700], img_path[600];
+        snprintf(img_path, sizeof img_path, "%s/explain_image.png", th_tmp_dir());
+        snprintf(bdir, sizeof bdir, "%s/explain_baselines", th_tmp_dir());
+        mkdir(bdir, 0755);
+        snprintf(bpng, sizeof bpng, "%s/a.png", bdir);
+        uint8_t mirrored[32 * 32];
+        for (int i = 0; i < R * R; i++)
+            mirrored[i] = pixels[(i / R) * R + (R - 1 - i % R)];
+        TH_CHECK(png_write_gray8(bpng, R, R, mirrored) == 0, "write baseline png");
+        snprintf(cmd, sizeof cmd, "%s %s explain --model %s --image %s --method eg,rise,scorecam,"
+                 "eigencam --baselines %s --rise-masks 20 --eg-samples 5 --target 1 --out %s "
+                 ">/dev/null", env, bin, model_path, img_path, bdir, h5);
+        TH_CHECK(system(cmd) == 0, "explain eg/rise failed: %s", cmd);
+        float bx[3 * 32 * 32], bgray[32 * 32];
+        image_loader_t *bl = image_loader_create(R, IMAGE_RESIZE_AREA, IMAGE_NORM_INCEPTION);
+        TH_CHECK(image_loader_load(bl, bpng, bx, bgray) == 0, "load baseline png");
+        image_loader_destroy(bl);
+        sal_ws_set_baselines(ws, bx, 1);
+        sal_params_t q = sal_params_default();
+        q.rise_masks = 20;
+        q.eg_samples = 5;
+        const sal_method_t *peers[4] = {&sal_method_eg, &sal_method_rise, &sal_method_scorecam,
+                                        &sal_method_eigencam};
+        for (int k = 0; k < 4; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "/maps/%s", peers[k]->name);
+            TH_CHECK(sal_compute(peers[k], &q, m, ws, x, 1, gray, (sal_key_t){1, 0, 0}, raw) == 0,
+                     "%s in process", peers[k]->name);
+            sal_postprocess(peers[k], ws, raw, map);
+            TH_CHECK(h5_read_floats(h5, name, got, (size_t)R * R, &rank, dims) == 0, "read %s",
+                     name);
+            TH_NEAR(th_rel_err(got, map, (size_t)R * R), 0.0, 0, 1e-6);
+        }
+        snprintf(cmd, sizeof cmd, "%s %s explain --model %s --image %s --method eg --out %s "
+                 "2>/dev/null", env, bin, model_path, img_path, out);
+        TH_CHECK(system(cmd) != 0, "eg without --baselines was accepted");
+    }
     /* A user's mistake fails with a message, not a crash. */
     snprintf(cmd, sizeof cmd, "%s %s explain --model %s --image %s --method lime --out %s "
              "2>/dev/null", env, bin, model_path, png_path, out);
