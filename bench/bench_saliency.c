@@ -6,6 +6,11 @@
  *
  *   bench_saliency [--arch democnn] [--size 128] [--batch 16] [--reps 1]
  *                  [--methods grad,sg,...] [--classes 2]
+ *                  [--rise-masks N] [--eg-samples N] [--sg-samples N] [--steps S]
+ *
+ * The sample counts shrink the expensive methods for a quick measurement: their
+ * time is linear in the count (the seconds per evaluation column), so the
+ * full-size cost is that column times the method's default evaluations.
  *
  * Prints a Markdown table (bench/README-saliency.md holds the results). The
  * weights are the architecture's random initialization: the cost of a map
@@ -41,6 +46,7 @@ int main(int argc, char **argv)
 {
     const char *arch = "democnn", *method_list = NULL;
     int size = 128, batch = 16, reps = 1, classes = 2;
+    sal_params_t p = sal_params_default();
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--arch"))
             arch = argv[i + 1];
@@ -54,9 +60,18 @@ int main(int argc, char **argv)
             method_list = argv[i + 1];
         else if (!strcmp(argv[i], "--classes"))
             classes = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rise-masks"))
+            p.rise_masks = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--eg-samples"))
+            p.eg_samples = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--sg-samples"))
+            p.sg_samples = p.sig_samples = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps"))
+            p.ig_steps = p.xrai_steps = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_saliency [--arch A] [--size N] [--batch B] [--reps R] "
-                            "[--methods m,...] [--classes K]\n");
+                            "[--methods m,...] [--classes K] [--rise-masks N] [--eg-samples N] "
+                            "[--sg-samples N] [--steps S]\n");
             return 2;
         }
     }
@@ -82,6 +97,17 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < hw; i++)
         avg[i] = gray[i] / 255.0f;
     sal_ws_set_avgmask(ws, avg);
+    {
+        /* Expected Gradients' reference images: the pattern mirrored and inverted. */
+        float *pool = calloc(2 * chw, sizeof(float));
+        for (size_t i = 0; i < chw; i++) {
+            size_t c = i / hw, y = (i % hw) / size, xx = i % size;
+            pool[i] = x[c * hw + y * size + (size - 1 - xx)];
+            pool[chw + i] = -x[i];
+        }
+        sal_ws_set_baselines(ws, pool, 2);
+        free(pool);
+    }
     for (int b = 0; b < batch; b++)
         memcpy(xb + (size_t)b * chw, x, sizeof(float) * chw);
 
@@ -110,7 +136,6 @@ int main(int argc, char **argv)
            "batch %d\n\n", t_fwd, t_grad1, t_gradb, batch);
     printf("| method | gradient evaluations | seconds per image | seconds per evaluation |\n");
     printf("|---|---:|---:|---:|\n");
-    sal_params_t p = sal_params_default();
     sal_key_t key = {.seed = 1, .variant = 0, .image = 0};
     double total = 0;
     for (const sal_method_t *meth = sal_methods(); meth->name; meth++) {
@@ -132,10 +157,10 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double secs = (bench_cpu_now() - t0) / reps, cost = sal_cost(meth, &p, size, size);
+        double secs = (bench_cpu_now() - t0) / reps, cost = sal_cost_model(meth, &p, m);
         total += secs;
         if (cost > 0)
-            printf("| %s | %.0f | %.3f | %.4f |\n", meth->name, cost, secs, secs / cost);
+            printf("| %s | %.4g | %.3f | %.4f |\n", meth->name, cost, secs, secs / cost);
         else
             printf("| %s | 0 | %.4f | - |\n", meth->name, secs);
         fflush(stdout);

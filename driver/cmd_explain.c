@@ -4,7 +4,7 @@
  *
  *   salcheck explain --model MODEL.h5|.onnx --image X.png [--method m[,m...]]
  *                    [--target predicted|N] [--normalize inception|imagenet|unit]
- *                    [--raw] --out OUT
+ *                    [--raw] [--baselines DIR] --out OUT
  *
  * Loads the model (a salcheck model file, or an ONNX file imported on the
  * fly), reads the image at the model's resolution with the model's input
@@ -20,6 +20,7 @@
  *            several methods: OUT.<method>.png each).
  * Runs on rank 0 (other ranks return at once). Owned by driver/.
  */
+#include <dirent.h>
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@
 #include "saliency/saliency.h"
 #include "sc.h"
 
-#define EXPLAIN_MAX_METHODS 16
+#define EXPLAIN_MAX_METHODS 32
 
 static void explain_usage(FILE *out)
 {
@@ -70,7 +71,11 @@ static void explain_usage(FILE *out)
             "                      midpoint|trapezoid|gausslegendre (default linspace)\n"
             "  --baseline B        IG baseline black|min|max (default black)\n"
             "  --sg-samples N      SmoothGrad samples (default 25)\n"
-            "  --avgmask PNG       the average training mask for the avgmask method (0..255)\n");
+            "  --avgmask PNG       the average training mask for the avgmask method (0..255)\n"
+            "  --baselines DIR     training images (PNG) the eg method draws its baselines\n"
+            "                      from (the first 64 by name)\n"
+            "  --eg-samples N      Expected Gradients samples (default 100)\n"
+            "  --rise-masks N      RISE masks (default 4000)\n");
 }
 
 /* An integer option value, or -1 (after printing why). */
@@ -121,13 +126,16 @@ static int load_model(const char *path, const char *normalize, nn_model_t **out)
 }
 
 /* Split a comma-separated method list into table entries; "all" = every
- * method but avgmask (which needs a mask the user did not give). */
-static int parse_methods(const char *list, int have_avgmask, const sal_method_t **methods)
+ * method but avgmask and eg (which need a mask or reference images the user
+ * did not give). */
+static int parse_methods(const char *list, int have_avgmask, int have_baselines,
+                         const sal_method_t **methods)
 {
     int n = 0;
     if (!strcmp(list, "all")) {
         for (const sal_method_t *m = sal_methods(); m->name && n < EXPLAIN_MAX_METHODS; m++)
-            if (strcmp(m->name, "avgmask") || have_avgmask)
+            if ((strcmp(m->name, "avgmask") || have_avgmask) && (strcmp(m->name, "eg") ||
+                                                                 have_baselines))
                 methods[n++] = m;
         return n;
     }
@@ -154,12 +162,48 @@ static int parse_methods(const char *list, int have_avgmask, const sal_method_t 
     return n > 0 ? n : -1;
 }
 
+static int png_name(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    return e->d_name[0] != '.' && n > 4 && !strcasecmp(e->d_name + n - 4, ".png");
+}
+
+/* Expected Gradients' reference images: the first `max` PNGs of dir by name,
+ * loaded as the explained image is (model size and normalization). */
+static int load_baselines(const char *dir, image_loader_t *loader, int max, sal_ws_t *ws)
+{
+    int rc = 0, count = 0;
+    struct dirent **names = NULL;
+    float *pool = NULL, *gray = NULL;
+    int n = scandir(dir, &names, png_name, alphasort);
+    CHECK(n >= 0, SC_ERR_IO, "%s: cannot read the --baselines folder", dir);
+    CHECK(n > 0, SC_ERR_IO, "%s: no PNG image in the --baselines folder", dir);
+    count = n < max ? n : max;
+    pool = sc_calloc(ws->chw * (size_t)count, sizeof(float));
+    gray = sc_calloc(ws->hw, sizeof(float));
+    CHECK_ALLOC(pool);
+    CHECK_ALLOC(gray);
+    for (int i = 0; i < count; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        CHECK_RC(image_loader_load(loader, path, pool + (size_t)i * ws->chw, gray));
+    }
+    CHECK_RC(sal_ws_set_baselines(ws, pool, count));
+cleanup:
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    sc_free(pool);
+    sc_free(gray);
+    return rc;
+}
+
 int cmd_explain(int argc, char **argv)
 {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *model_path = NULL, *image_path = NULL, *out_arg = NULL, *method_list = "grad";
-    const char *normalize = NULL, *avgmask_path = NULL;
+    const char *normalize = NULL, *avgmask_path = NULL, *baselines_dir = NULL;
     int target_req = SAL_TARGET_PREDICTED, raw = 0, batch = 16, seed = 1;
     sal_params_t params = sal_params_default();
 
@@ -191,6 +235,8 @@ int cmd_explain(int argc, char **argv)
             normalize = v;
         else if (!strcmp(a, "--avgmask"))
             avgmask_path = v;
+        else if (!strcmp(a, "--baselines"))
+            baselines_dir = v;
         else if (!strcmp(a, "--layer"))
             snprintf(params.gcam_layer, sizeof params.gcam_layer, "%s", v);
         else if (!strcmp(a, "--target")) {
@@ -204,6 +250,12 @@ int cmd_explain(int argc, char **argv)
                 return CLI_FAIL_ALL;
         } else if (!strcmp(a, "--ig-steps")) {
             if (parse_int(a, v, 1, 100000, &params.ig_steps) < 0)
+                return CLI_FAIL_ALL;
+        } else if (!strcmp(a, "--eg-samples")) {
+            if (parse_int(a, v, 1, 100000, &params.eg_samples) < 0)
+                return CLI_FAIL_ALL;
+        } else if (!strcmp(a, "--rise-masks")) {
+            if (parse_int(a, v, 1, 1000000, &params.rise_masks) < 0)
                 return CLI_FAIL_ALL;
         } else if (!strcmp(a, "--sg-samples")) {
             if (parse_int(a, v, 1, 100000, &params.sg_samples) < 0)
@@ -235,13 +287,20 @@ int cmd_explain(int argc, char **argv)
         return CLI_FAIL_ALL;
     }
     const sal_method_t *methods[EXPLAIN_MAX_METHODS];
-    int n_methods = parse_methods(method_list, avgmask_path != NULL, methods);
+    int n_methods = parse_methods(method_list, avgmask_path != NULL, baselines_dir != NULL,
+                                  methods);
     if (n_methods < 0)
         return CLI_FAIL_ALL;
     for (int k = 0; k < n_methods; k++)
         if (!strcmp(methods[k]->name, "avgmask") && !avgmask_path) {
             fprintf(stderr, "salcheck explain: the avgmask method needs --avgmask MASK.png (the "
                             "average training mask, 0..255)\n");
+            return CLI_FAIL_ALL;
+        }
+    for (int k = 0; k < n_methods; k++)
+        if (!strcmp(methods[k]->name, "eg") && !baselines_dir) {
+            fprintf(stderr, "salcheck explain: the eg method needs --baselines DIR (a folder of "
+                            "training images, PNG, to draw its baselines from)\n");
             return CLI_FAIL_ALL;
         }
     if (rank != 0)
@@ -303,6 +362,8 @@ int cmd_explain(int argc, char **argv)
             mask[i] /= 255.0f;
         CHECK_RC(sal_ws_set_avgmask(ws, mask));
     }
+    if (baselines_dir)
+        CHECK_RC(load_baselines(baselines_dir, loader, params.eg_pool, ws));
 
     int target = 0;
     CHECK_RC(sal_target(ws, x, target_req, &target, logits));
@@ -332,12 +393,14 @@ int cmd_explain(int argc, char **argv)
         char desc[512];
         snprintf(desc, sizeof desc,
                  "sg_samples=%d sg_noise=%g sg_squared=%d ig_steps=%d ig_rule=%s ig_baseline=%s "
-                 "sig_samples=%d xrai_steps=%d gcam_layer=%s occ_window=%d occ_stride=%d seed=%d",
+                 "sig_samples=%d xrai_steps=%d gcam_layer=%s occ_window=%d occ_stride=%d seed=%d "
+                 "rise_masks=%d rise_cells=%d rise_p=%g eg_samples=%d eg_baselines=%d",
                  params.sg_samples, params.sg_noise, params.sg_squared, params.ig_steps,
                  sal_ig_rule_name(params.ig_rule), sal_baseline_name(params.ig_baseline),
                  params.sig_samples, params.xrai_steps,
                  params.gcam_layer[0] ? params.gcam_layer : m->gradcam_layer, params.occ_window,
-                 params.occ_stride, seed);
+                 params.occ_stride, seed, params.rise_masks, params.rise_cells, params.rise_p,
+                 params.eg_samples, ws->eg_count);
         CHECK_RC(h5attr_write_str(file, "parameters", desc));
     }
     hsize_t dims[3] = {(hsize_t)classes, 0, 0};
@@ -377,7 +440,7 @@ int cmd_explain(int argc, char **argv)
         if (t >= 0) {
             h5attr_write_str(t, "post", raw ? "raw" : meth->post == SAL_POST_P2 ? "P2" : "P1");
             h5attr_write_f64(t, "seconds", secs);
-            h5attr_write_f64(t, "cost_gradients", sal_cost(meth, &params, H, W));
+            h5attr_write_f64(t, "cost_gradients", sal_cost_model(meth, &params, m));
             h5attr_write_f64(t, "undefined", r == SC_ERR_UNDEFINED);
             H5Dclose(t);
         }
@@ -389,7 +452,7 @@ int cmd_explain(int argc, char **argv)
         CHECK_RC(cmap_overlay(gray8, map, H, W, 0.5f, rgb));
         CHECK_RC(png_write_rgb8(png_path, W, H, rgb));
         printf("  %-9s %7.2f s  %6.0f gradient evaluations  %s%s\n", meth->name, secs,
-               sal_cost(meth, &params, H, W), png_path,
+               sal_cost_model(meth, &params, m), png_path,
                r == SC_ERR_UNDEFINED ? "  (undefined map: constant or zero everywhere)" : "");
     }
     printf("wrote %s\n", h5_path);

@@ -671,6 +671,59 @@ static int all_ok(MPI_Comm comm, int rc)
     return any ? -1 : 0;
 }
 
+/* Expected Gradients' reference images (REFERENCE.md section 8): eg.pool
+ * images of the training split, a seeded sample (the same on every rank),
+ * loaded under each model's normalization into its workspace. Only when the
+ * job lists eg. */
+static int load_eg_pool(run_ctx_t *c)
+{
+    int rc = 0, uses_eg = 0, n_train = 0, *pick = NULL;
+    float *pool = NULL, *gray = NULL;
+    const plan_t *p = c->plan;
+    for (int k = 0; k < p->n_methods; k++)
+        uses_eg |= !strcmp(p->methods[k]->name, "eg");
+    if (!uses_eg)
+        return 0;
+    const int n = dataset_count(c->ds);
+    pick = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    CHECK_ALLOC(pick);
+    for (int i = 0; i < n; i++)
+        if (dataset_split(c->ds, i) == DATASET_SPLIT_TRAIN)
+            pick[n_train++] = i;
+    CHECK(n_train > 0, SC_ERR_ARG, "%s: the eg method draws its baselines from the training "
+          "images, and the data set has none", c->job->path);
+    const int count = p->params.eg_pool < n_train ? p->params.eg_pool : n_train;
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(c->job->seed, "eg-pool"), 0, 0, 0);
+    for (int i = 0; i < count; i++) { /* partial Fisher-Yates: the first `count` */
+        int r = i + (int)rng_stream_below(&rs, (uint32_t)(n_train - i));
+        int keep = pick[i];
+        pick[i] = pick[r];
+        pick[r] = keep;
+    }
+    const size_t chw = (size_t)3 * p->size * p->size;
+    pool = malloc(sizeof(float) * chw * (size_t)count);
+    gray = malloc(sizeof(float) * (size_t)p->size * p->size);
+    CHECK_ALLOC(pool);
+    CHECK_ALLOC(gray);
+    for (int j = 0; j < c->job->n_models && rc >= 0; j++) {
+        int ni = norm_index(c->models[j]->normalize);
+        for (int i = 0; i < count && rc >= 0; i++) {
+            char path[2048];
+            rc = dataset_image_path(c->ds, pick[i], path, sizeof path);
+            if (rc >= 0)
+                rc = image_loader_load(c->loaders[ni], path, pool + (size_t)i * chw, gray);
+        }
+        if (rc >= 0)
+            rc = sal_ws_set_baselines(c->ws[j], pool, count);
+    }
+cleanup:
+    free(gray);
+    free(pool);
+    free(pick);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     run_ctx_t ctx;
@@ -889,6 +942,8 @@ int cmd_run(int argc, char **argv)
         if (!c->loaders[k])
             rc = SC_ERR_NOMEM;
     }
+    if (rc >= 0)
+        rc = load_eg_pool(c);
     c->mws = metrics_ws_create(R, R);
     c->x = malloc(sizeof(float) * 3 * hw);
     c->gray = malloc(sizeof(float) * hw);

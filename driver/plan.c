@@ -85,6 +85,11 @@ static int read_params(job_t *job, sal_params_t *sp)
     PARAM_INT("occlusion", "window", occ_window, 1, 4096);
     PARAM_INT("occlusion", "stride", occ_stride, 1, 4096);
     PARAM_DBL("occlusion", "fill", occ_fill, -1e6, 1e6);
+    PARAM_INT("rise", "masks", rise_masks, 1, 1000000);
+    PARAM_INT("rise", "cells", rise_cells, 1, SAL_RISE_MAX_CELLS);
+    PARAM_DBL("rise", "p", rise_p, 1e-6, 1.0);
+    PARAM_INT("eg", "samples", eg_samples, 1, 100000);
+    PARAM_INT("eg", "pool", eg_pool, 1, 100000);
     if (job_method_param(job, "ig", "rule", &v, &line)) {
         int r = sal_ig_rule_parse(v);
         if (r < 0) {
@@ -247,11 +252,13 @@ static int read_check_params(job_t *job, plan_t *p)
     return bad ? SC_ERR_FORMAT : 0;
 }
 
-double plan_method_cost(const plan_t *p, int k)
+double plan_method_cost(const plan_t *p, int k, const nn_model_t *m)
 {
     for (int s = 0; s < p->n_smooth; s++)
         if (p->methods[k] == &p->smooth[s].method)
             return chk_smooth_cost(&p->smooth[s], &p->params, p->size, p->size);
+    if (m)
+        return sal_cost_model(p->methods[k], &p->params, m);
     return sal_cost(p->methods[k], &p->params, p->size, p->size);
 }
 
@@ -454,7 +461,7 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
     for (int v = 0; v < p->n_variants; v++) {
         double cost = 0.0;
         for (int k = 0; k < p->n_methods; k++) {
-            double mc = plan_method_cost(p, k);
+            double mc = plan_method_cost(p, k, models[p->variants[v].model]);
             cost += mc;
             /* the model checks of this map (docs/methods.md): forward passes and recomputed maps */
             for (const chk_check_t *const *ck = chk_checks(); *ck; ck++) {
@@ -648,12 +655,14 @@ void plan_params_text(const plan_t *p, char *buf, size_t len)
              "sg.samples = %d\nsg.noise = %g\nsg.squared = %d\nig.steps = %d\nig.rule = %s\n"
              "ig.baseline = %s\nig.baseline_value = %g\nsig.samples = %d\nsig.squared = %d\n"
              "gcam.layer = %s\nxrai.steps = %d\nocclusion.window = %d\nocclusion.stride = %d\n"
-             "occlusion.fill = %g\n",
+             "occlusion.fill = %g\nrise.masks = %d\nrise.cells = %d\nrise.p = %g\n"
+             "eg.samples = %d\neg.pool = %d\n",
              s->sg_samples, s->sg_noise, s->sg_squared, s->ig_steps,
              sal_ig_rule_name(s->ig_rule), sal_baseline_name(s->ig_baseline),
              s->ig_baseline_value, s->sig_samples, s->sig_squared,
              s->gcam_layer[0] ? s->gcam_layer : "(model default)", s->xrai_steps, s->occ_window,
-             s->occ_stride, s->occ_fill);
+             s->occ_stride, s->occ_fill, s->rise_masks, s->rise_cells, s->rise_p, s->eg_samples,
+             s->eg_pool);
     /* the checks beyond the paper (docs/methods.md) */
     const chk_params_t *c = &p->checks;
     size_t used = strlen(buf);

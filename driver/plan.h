@@ -110,8 +110,9 @@ int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **it
 /* Apply variant v to model m whose parameters hold the base weights. */
 int plan_apply_variant(const plan_t *p, const plan_variant_t *v, nn_model_t *m, int keep_bn_stats);
 
-/* Gradient evaluations per image of method k (sMPRT's wrappers: N x their base's). */
-double plan_method_cost(const plan_t *p, int k);
+/* Gradient evaluations per image of method k on model m (NULL: by the input size only;
+ * sMPRT's wrappers: N x their base's). */
+double plan_method_cost(const plan_t *p, int k, const nn_model_t *m);
 
 /* 1 when metric index idx (into plan_metric_names) is listed. */
 int plan_has_metric(const plan_t *p, int idx);

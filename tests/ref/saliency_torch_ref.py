@@ -78,9 +78,14 @@ class Decisions:
         self.hard += int(wrong.sum())
         return mask
 
-    def pool_index(self, a, y_shape):
+    def pool_index(self, a, y_shape, pad=(0, 0, 0, 0)):
         n, c = a.shape[:2]
         idx = torch.tensor(self.take(int(np.prod(y_shape)), np.int32).astype(np.int64))
+        pl, pr, pt, pb = pad
+        if any(pad):
+            # engine index iy * w + ix in the unpadded plane -> the padded plane
+            w = a.shape[3] - pl - pr
+            idx = (idx // w + pt) * a.shape[3] + idx % w + pl
         idx = idx.reshape(n, c, -1)
         flat = a.detach().reshape(n, c, -1)
         chosen = flat.gather(2, idx)
@@ -100,13 +105,22 @@ class DecidedF:
     def __getattr__(self, name):
         return getattr(F, name)
 
+    def pad(self, a, pad, value=0.0):
+        # The interpreter pads a max pool's input with -inf first; the engine's
+        # argmax indexes the unpadded plane, so remember the padding.
+        if value == -float("inf"):
+            self.dec.pool_pad = pad
+        return F.pad(a, pad, value=value)
+
     def relu(self, a):
         return a * self.dec.relu_mask(a)
 
     def max_pool2d(self, a, kernel, stride, ceil_mode=False):
         self.dec.pool_args = (kernel, stride, 0, 1, ceil_mode)
         y_shape = F.max_pool2d(a.detach(), kernel, stride, ceil_mode=ceil_mode).shape
-        idx = self.dec.pool_index(a, y_shape)
+        pl, pr, pt, pb = getattr(self.dec, "pool_pad", (0, 0, 0, 0))
+        self.dec.pool_pad = (0, 0, 0, 0)
+        idx = self.dec.pool_index(a, y_shape, (pl, pr, pt, pb))
         n, c = a.shape[:2]
         return a.reshape(n, c, -1).gather(2, idx).reshape(y_shape)
 

@@ -11,7 +11,12 @@
  *   - Gauss-Legendre nodes, bilinear resize with half-pixel centres, the
  *     explained scalar (predicted, chosen, single-logit sigmoid), undefined
  *     Grad-CAM, Sobel against scikit-image, post-processing against numpy,
- *     Guided Grad-CAM as the product of two P1 maps, XRAI plumbing, costs.
+ *     Guided Grad-CAM as the product of two P1 maps, XRAI plumbing, costs;
+ *   - the peers' methods (scorecam, layercam, hirescam, xgradcam, eigencam,
+ *     rise, eg) against tests/ref/saliency_peers_ref.py on democnn,
+ *     demoresnet and ResNet-18, on a textured input and on a phantom
+ *     radiograph letterboxed with black bars; RISE masks against skimage;
+ *     their determinism over batch sizes, costs and undefined cases.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@
 #include "io/png.h"
 #include "nn/modelfile.h"
 #include "nn/zoo.h"
+#include "phantom/phantom.h"
 #include "rng.h"
 #include "saliency/saliency.h"
 #include "sc.h"
@@ -263,6 +269,248 @@ static void test_demoresnet_methods_match_torch(void)
     nn_model_destroy(m);
 }
 
+/* ---- the peers' methods against PyTorch (REFERENCE.md section 8) ---- */
+
+/* A phantom radiograph (64 px) letterboxed: squeezed to 3/4 of the width and
+ * centred between black bars, gray 0 (-1 under the inception normalization),
+ * the flat borders a scanner or a conversion leaves. */
+static int make_letterboxed(float *x, int c, int h, int w, uint32_t index)
+{
+    phantom_config_t cfg;
+    phantom_config_default(&cfg);
+    cfg.size = h;
+    cfg.seed = 7;
+    phantom_t *ph = phantom_create(&cfg);
+    uint8_t *img = calloc((size_t)h * h, 1);
+    float *src = calloc((size_t)h * h, sizeof(float)), *dst = calloc((size_t)h * w, sizeof(float));
+    phantom_info_t info;
+    int rc = ph && img && src && dst ? phantom_render(ph, index, img, &info, NULL, NULL) : -1;
+    const int inner = (w * 3 / 4) & ~1, bar = (w - inner) / 2;
+    for (int i = 0; rc == 0 && i < h * h; i++)
+        src[i] = img[i];
+    if (rc == 0)
+        sal_resize_bilinear(src, h, h, dst, h, inner);
+    for (int y = 0; rc == 0 && y < h; y++)
+        for (int i = 0; i < w; i++) {
+            float g = i < bar || i >= bar + inner ? 0.0f : dst[y * inner + i - bar];
+            for (int ch = 0; ch < c; ch++)
+                x[(size_t)ch * h * w + y * w + i] = g / 127.5f - 1.0f;
+        }
+    phantom_destroy(ph);
+    free(img);
+    free(src);
+    free(dst);
+    return rc;
+}
+
+static int write_bytes(const char *path, const void *v, size_t bytes)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = fwrite(v, 1, bytes, f);
+    fclose(f);
+    return n == bytes ? 0 : -1;
+}
+
+/*
+ * Every peer method on model m and one input (textured, or the letterboxed
+ * phantom) against saliency_peers_ref.py: the RISE masks' draws (grids,
+ * shifts) and Expected Gradients' draws (reference image, alpha) go to the
+ * script, which builds the masks with skimage and the paths itself; the
+ * engine's ReLU/max-pool decisions at x and on the EG path go along as for
+ * the paper's methods (run_parity).
+ */
+static void run_peer_parity(nn_model_t *m, const char *tag, int batch, int letterbox)
+{
+    enum { RISE_N = 40, RISE_S = 5, EG_N = 6, POOL = 3 };
+    char path[10][512], cmd[8192];
+    const char *suffix[10] = {"h5", "x.f32", "grid.u8", "shift.i32", "pool.f32", "pick.i32",
+                              "alpha.f32", "dx.u8", "deg.u8", "ref.f32"};
+    for (int k = 0; k < 10; k++)
+        snprintf(path[k], sizeof path[k], "%s/%s.%s", th_tmp_dir(), tag, suffix[k]);
+    TH_CHECK(modelfile_save(path[0], m, NULL) == 0, "save %s", path[0]);
+    sal_ws_t *ws = NULL;
+    TH_CHECK(sal_ws_create(&ws, m, batch, NULL) == 0, "workspace");
+    if (!ws)
+        return;
+    const size_t chw = ws->chw, hw = ws->hw;
+    float *x = calloc(chw, sizeof(float)), *pool = calloc(POOL * chw, sizeof(float));
+    if (letterbox)
+        TH_CHECK(make_letterboxed(x, ws->c, ws->h, ws->w, 3) == 0, "letterboxed phantom");
+    else
+        make_input(x, ws->c, ws->h, ws->w, 17, NULL);
+    /* The reference images: other phantoms (letterboxed too) or textures. */
+    for (int k = 0; k < POOL; k++) {
+        if (letterbox)
+            make_letterboxed(pool + k * chw, ws->c, ws->h, ws->w, 10 + k);
+        else
+            make_input(pool + k * chw, ws->c, ws->h, ws->w, 40 + k, NULL);
+    }
+    TH_CHECK(sal_ws_set_baselines(ws, pool, POOL) == 0, "baselines");
+    write_f32(path[1], x, chw);
+    write_f32(path[4], pool, POOL * chw);
+
+    sal_params_t p = sal_params_default();
+    p.rise_masks = RISE_N;
+    p.rise_cells = RISE_S;
+    p.eg_samples = EG_N;
+    sal_key_t key = {.seed = 31, .variant = 2, .image = 5};
+    int target = -1;
+    float logits[8];
+    TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &target, logits) == 0, "target");
+
+    uint8_t grids[RISE_N * RISE_S * RISE_S];
+    int32_t shifts[2 * RISE_N], pick[EG_N];
+    float alpha[EG_N], *mask0 = calloc(hw, sizeof(float));
+    for (int i = 0; i < RISE_N; i++) {
+        int sh[2];
+        sal_rise_mask(key, (uint32_t)i, RISE_S, p.rise_p, ws->h, ws->w, mask0,
+                      grids + i * RISE_S * RISE_S, sh);
+        shifts[2 * i] = sh[0];
+        shifts[2 * i + 1] = sh[1];
+    }
+    sal_rise_mask(key, 0, RISE_S, p.rise_p, ws->h, ws->w, mask0, NULL, NULL);
+    float *path_in = calloc(EG_N * chw, sizeof(float));
+    for (int j = 0; j < EG_N; j++) {
+        int idx;
+        sal_eg_draw(key, (uint32_t)j, POOL, &idx, &alpha[j]);
+        pick[j] = idx;
+        for (size_t i = 0; i < chw; i++)
+            path_in[j * chw + i] =
+                pool[idx * chw + i] + alpha[j] * (x[i] - pool[idx * chw + i]);
+    }
+    write_bytes(path[2], grids, sizeof grids);
+    write_bytes(path[3], shifts, sizeof shifts);
+    write_bytes(path[5], pick, sizeof pick);
+    write_f32(path[6], alpha, EG_N);
+    TH_CHECK(dump_decisions(m, x, 1, path[7]) == 0, "decisions at x");
+    TH_CHECK(dump_decisions(m, path_in, EG_N, path[8]) == 0, "decisions on the EG paths");
+    free(path_in);
+
+    parity_t maps[] = {
+        {"scorecam", hw, NULL}, {"layercam", hw, NULL}, {"hirescam", hw, NULL},
+        {"xgradcam", hw, NULL}, {"eigencam", hw, NULL}, {"rise", hw, NULL}, {"eg", chw, NULL},
+    };
+    const int n_maps = (int)(sizeof maps / sizeof maps[0]);
+    for (int k = 0; k < n_maps; k++) {
+        maps[k].c_map = calloc(maps[k].count, sizeof(float));
+        const sal_method_t *meth = sal_method_find(maps[k].name);
+        TH_CHECK(meth != NULL, "method %s", maps[k].name);
+        int rc = meth ? sal_compute(meth, &p, m, ws, x, target, NULL, key, maps[k].c_map) : -1;
+        TH_CHECK(rc == 0, "%s: rc %d", maps[k].name, rc);
+    }
+    snprintf(cmd, sizeof cmd,
+             "%s tests/ref/saliency_peers_ref.py --model %s --input %s --target %d --layer %s "
+             "--rise-grids %s --rise-shifts %s --rise-cells %d --rise-p %g --eg-pool %s "
+             "--eg-pick %s --eg-alpha %s --decisions-x %s --decisions-eg %s --out %s",
+             th_python(), path[0], path[1], target, m->gradcam_layer, path[2], path[3], RISE_S,
+             p.rise_p, path[4], path[5], path[6], path[7], path[8], path[9]);
+    TH_CHECK(system(cmd) == 0, "reference script failed: %s", cmd);
+    size_t ref_count = (size_t)ws->classes + hw;
+    for (int k = 0; k < n_maps; k++)
+        ref_count += maps[k].count;
+    float *ref = calloc(ref_count, sizeof(float));
+    size_t got = read_f32(path[9], ref, ref_count);
+    TH_EQ_INT(got, ref_count);
+    if (got == ref_count) {
+        TH_NEAR(th_rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
+        const float *r = ref + ws->classes;
+        printf("    %s (%s, batch %d):", tag, letterbox ? "letterboxed phantom" : "textured", batch);
+        for (int k = 0; k < n_maps; k++) {
+            double e = th_rel_err(maps[k].c_map, r, maps[k].count);
+            printf(" %s %.1e", maps[k].name, e);
+            TH_CHECK(e < 1e-4, "%s differs from PyTorch: %g relative", maps[k].name, e);
+            r += maps[k].count;
+        }
+        double e = th_rel_err(mask0, r, hw);
+        printf(" rise-mask %.1e\n", e);
+        TH_CHECK(e < 1e-6, "RISE mask 0 differs from skimage's resize: %g", e);
+    }
+    for (int k = 0; k < n_maps; k++)
+        free(maps[k].c_map);
+    free(ref);
+    free(mask0);
+    free(x);
+    free(pool);
+    sal_ws_destroy(ws);
+}
+
+static void test_peer_methods_democnn(void)
+{
+    if (!have_torch() || !th_python_has("skimage"))
+        TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_democnn(&m, 64, 2, 11) == 0, "build democnn");
+    perturb_bn(m, 1);
+    run_peer_parity(m, "peer_democnn", 7, 0);
+    run_peer_parity(m, "peer_democnn_lb", 16, 1);
+    nn_model_destroy(m);
+}
+
+static void test_peer_methods_demoresnet(void)
+{
+    if (!have_torch() || !th_python_has("skimage"))
+        TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_demoresnet(&m, 64, 2, 12) == 0, "build demoresnet");
+    perturb_bn(m, 3);
+    run_peer_parity(m, "peer_demoresnet", 5, 0);
+    run_peer_parity(m, "peer_demoresnet_lb", 8, 1);
+    nn_model_destroy(m);
+}
+
+/* torchvision's ResNet-18 layout (zoo_resnet18: 7x7 stem, max pool, four
+ * stages of basic blocks), at 64 px: the CAM node is 2 x 2. */
+static void test_peer_methods_resnet18(void)
+{
+    if (!have_torch() || !th_python_has("skimage"))
+        TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_resnet18(&m, 64, 2, 13) == 0, "build resnet18");
+    perturb_bn(m, 5);
+    run_peer_parity(m, "peer_resnet18", 8, 0);
+    run_peer_parity(m, "peer_resnet18_lb", 8, 1);
+    nn_model_destroy(m);
+}
+
+/*
+ * LRP (REFERENCE.md section 8) has no engine implementation yet: the engine
+ * needs per-layer rules (see tests/ref/lrp_torch_ref.py). Its PyTorch
+ * reference is checked here on its own: relevance conservation per composite
+ * on the bias-free model (epsilon -> 0), and LRP-0 equal to gradient x input,
+ * on democnn and demoresnet, textured and letterboxed.
+ */
+static void test_lrp_reference_self_checks(void)
+{
+    if (!have_torch())
+        TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
+    for (int arch = 0; arch < 2; arch++)
+        for (int lb = 0; lb < 2; lb++) {
+            nn_model_t *m = NULL;
+            int rc = arch ? zoo_demoresnet(&m, 48, 2, 15) : zoo_democnn(&m, 48, 2, 15);
+            TH_CHECK(rc == 0, "build");
+            perturb_bn(m, 7);
+            char model_path[512], in_path[512], cmd[2048];
+            snprintf(model_path, sizeof model_path, "%s/lrp%d.h5", th_tmp_dir(), arch);
+            snprintf(in_path, sizeof in_path, "%s/lrp%d_%d.x.f32", th_tmp_dir(), arch, lb);
+            TH_CHECK(modelfile_save(model_path, m, NULL) == 0, "save");
+            float *x = calloc(3 * 48 * 48, sizeof(float));
+            if (lb)
+                make_letterboxed(x, 3, 48, 48, 2);
+            else
+                make_input(x, 3, 48, 48, 19, NULL);
+            write_f32(in_path, x, 3 * 48 * 48);
+            printf("    %s, %s:\n", arch ? "demoresnet" : "democnn", lb ? "letterboxed" : "textured");
+            fflush(stdout);
+            snprintf(cmd, sizeof cmd, "%s tests/ref/lrp_torch_ref.py --model %s --input %s "
+                     "--selfcheck", th_python(), model_path, in_path);
+            TH_CHECK(system(cmd) == 0, "LRP reference self-check failed: %s", cmd);
+            free(x);
+            nn_model_destroy(m);
+        }
+}
+
 /* ---- IG completeness ---- */
 
 static void test_ig_completeness(void)
@@ -331,8 +579,19 @@ static void test_maps_do_not_depend_on_batch(void)
     p.sig_samples = 2;
     p.ig_steps = 6;
     sal_key_t key = {.seed = 5, .variant = 0, .image = 3};
-    const char *names[] = {"sg", "ig", "sig", "occlusion"};
-    for (int k = 0; k < 4; k++) {
+    p.rise_masks = 11;
+    p.rise_cells = 4;
+    p.eg_samples = 7;
+    {
+        float *pool = calloc(2 * chw, sizeof(float));
+        make_input(pool, ws1->c, ws1->h, ws1->w, 21, NULL);
+        make_input(pool + chw, ws1->c, ws1->h, ws1->w, 22, NULL);
+        sal_ws_set_baselines(ws1, pool, 2);
+        sal_ws_set_baselines(ws5, pool, 2);
+        free(pool);
+    }
+    const char *names[] = {"sg", "ig", "sig", "occlusion", "rise", "eg", "scorecam"};
+    for (int k = 0; k < 7; k++) {
         const sal_method_t *meth = sal_method_find(names[k]);
         /* Alternating workspaces also re-prepares the shared model each time. */
         TH_CHECK(sal_compute(meth, &p, m, ws1, x, SAL_TARGET_PREDICTED, NULL, key, a) == 0,
@@ -350,6 +609,15 @@ static void test_maps_do_not_depend_on_batch(void)
              "sg other image");
     sal_compute(&sal_method_sg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
     TH_CHECK(th_rel_err(a, b, chw) > 1e-3, "sg noise does not depend on the image index");
+    /* ... and other RISE masks and EG draws. */
+    TH_CHECK(sal_compute(&sal_method_rise, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, other, b) == 0,
+             "rise other image");
+    sal_compute(&sal_method_rise, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
+    TH_CHECK(th_rel_err(a, b, ws1->hw) > 1e-3, "rise masks do not depend on the image index");
+    TH_CHECK(sal_compute(&sal_method_eg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, other, b) == 0,
+             "eg other image");
+    sal_compute(&sal_method_eg, &p, m, ws5, x, SAL_TARGET_PREDICTED, NULL, key, a);
+    TH_CHECK(th_rel_err(a, b, chw) > 1e-3, "eg draws do not depend on the image index");
     free(x);
     free(a);
     free(b);
@@ -523,8 +791,8 @@ static void test_gradcam_undefined_when_zero(void)
     float *x = calloc(ws->chw, sizeof(float)), *map = calloc(ws->hw, sizeof(float));
     make_input(x, ws->c, ws->h, ws->w, 4, NULL);
     sal_params_t p = sal_params_default();
-    const char *names[] = {"gcam", "gcampp", "ggcam"};
-    for (int k = 0; k < 3; k++) {
+    const char *names[] = {"gcam", "gcampp", "ggcam", "layercam", "hirescam", "xgradcam"};
+    for (int k = 0; k < 6; k++) {
         map[7] = 0.5f;
         int rc = sal_compute(sal_method_find(names[k]), &p, m, ws, x, 0, NULL, (sal_key_t){0}, map);
         TH_EQ_INT(rc, SC_ERR_UNDEFINED);
@@ -536,7 +804,25 @@ static void test_gradcam_undefined_when_zero(void)
     sc_log_set_level(SC_LOG_ERROR + 1);
     TH_EQ_INT(sal_compute(&sal_method_gcam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
               SC_ERR_ARG);
+    TH_EQ_INT(sal_compute(&sal_method_scorecam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
+    TH_EQ_INT(sal_compute(&sal_method_eigencam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
+    p = sal_params_default();
+    /* Expected Gradients without reference images, RISE with impossible parameters. */
+    TH_EQ_INT(sal_compute(&sal_method_eg, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
+    p.rise_cells = 33; /* more cells than the 32 px image has pixels */
+    TH_EQ_INT(sal_compute(&sal_method_rise, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_ARG);
     sc_log_set_level(SC_LOG_ERROR);
+    /* Eigen-CAM of constant (all-zero) activations has no principal direction. */
+    p = sal_params_default();
+    memset(m->params, 0, sizeof(float) * m->n_params);
+    map[7] = 0.5f;
+    TH_EQ_INT(sal_compute(&sal_method_eigencam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
+              SC_ERR_UNDEFINED);
+    TH_CHECK(isnan(map[7]), "eigencam: undefined map not NaN");
     free(x);
     free(map);
     sal_ws_destroy(ws);
@@ -781,8 +1067,26 @@ static void test_costs_and_table(void)
     int n = 0;
     for (const sal_method_t *meth = sal_methods(); meth->name; meth++, n++)
         TH_CHECK(sal_method_find(meth->name) == meth, "lookup of %s", meth->name);
-    TH_EQ_INT(n, 14);
+    TH_EQ_INT(n, 21);
     TH_CHECK(sal_method_find("lime") == NULL, "unknown method found");
+    /* The peers' methods (REFERENCE.md section 8) with their defaults: RISE 4000
+     * masks + f(x) as forward passes, EG 100 gradients, Eigen-CAM one forward
+     * pass, Score-CAM one forward pass per channel of the CAM node (democnn at
+     * 32 px: block4.b.relu has 128 channels) plus the pass for A. */
+    sal_params_t d = sal_params_default();
+    TH_NEAR(sal_cost(&sal_method_rise, &d, 320, 320), 2000.5, 0, 0);
+    TH_NEAR(sal_cost(&sal_method_eg, &d, 320, 320), 100, 0, 0);
+    TH_NEAR(sal_cost(&sal_method_eigencam, &d, 320, 320), 0.5, 0, 0);
+    const char *one[] = {"layercam", "hirescam", "xgradcam"};
+    for (int k = 0; k < 3; k++)
+        TH_NEAR(sal_cost(sal_method_find(one[k]), &d, 320, 320), 1.0, 0, 0);
+    {
+        nn_model_t *dm = NULL;
+        zoo_democnn(&dm, 32, 2, 1);
+        TH_NEAR(sal_cost_model(&sal_method_scorecam, &d, dm), 64.5, 0, 0);
+        TH_NEAR(sal_cost_model(&sal_method_grad, &d, dm), 1.0, 0, 0);
+        nn_model_destroy(dm);
+    }
     /* Batch for a memory budget: democnn at 32 px holds, per input, the
      * input (3*32*32) and 16*32*32*6 + 16*16*16 + 32*16*16*6 + 32*8*8 +
      * 64*8*8*6 + 64*4*4 + 128*4*4*6 + 128 + 2 floats, each as output and
@@ -903,6 +1207,46 @@ static void test_explain_command(void)
     TH_NEAR(th_rel_err(got, raw, 3 * (size_t)R * R), 0.0, 0, 1e-6);
     snprintf(png_path, sizeof png_path, "%s.png", out);
     TH_CHECK(stat(png_path, &st) == 0, "single-method overlay %s missing", png_path);
+    /* The peers' methods in the command: eg draws from --baselines (a folder with
+     * the image mirrored), rise with --rise-masks; the same maps as in process. */
+    {
+        char bdir[600], bpng[700], img_path[600];
+        snprintf(img_path, sizeof img_path, "%s/explain_image.png", th_tmp_dir());
+        snprintf(bdir, sizeof bdir, "%s/explain_baselines", th_tmp_dir());
+        mkdir(bdir, 0755);
+        snprintf(bpng, sizeof bpng, "%s/a.png", bdir);
+        uint8_t mirrored[32 * 32];
+        for (int i = 0; i < R * R; i++)
+            mirrored[i] = pixels[(i / R) * R + (R - 1 - i % R)];
+        TH_CHECK(png_write_gray8(bpng, R, R, mirrored) == 0, "write baseline png");
+        snprintf(cmd, sizeof cmd, "%s %s explain --model %s --image %s --method eg,rise,scorecam,"
+                 "eigencam --baselines %s --rise-masks 20 --eg-samples 5 --target 1 --out %s "
+                 ">/dev/null", env, bin, model_path, img_path, bdir, h5);
+        TH_CHECK(system(cmd) == 0, "explain eg/rise failed: %s", cmd);
+        float bx[3 * 32 * 32], bgray[32 * 32];
+        image_loader_t *bl = image_loader_create(R, IMAGE_RESIZE_AREA, IMAGE_NORM_INCEPTION);
+        TH_CHECK(image_loader_load(bl, bpng, bx, bgray) == 0, "load baseline png");
+        image_loader_destroy(bl);
+        sal_ws_set_baselines(ws, bx, 1);
+        sal_params_t q = sal_params_default();
+        q.rise_masks = 20;
+        q.eg_samples = 5;
+        const sal_method_t *peers[4] = {&sal_method_eg, &sal_method_rise, &sal_method_scorecam,
+                                        &sal_method_eigencam};
+        for (int k = 0; k < 4; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "/maps/%s", peers[k]->name);
+            TH_CHECK(sal_compute(peers[k], &q, m, ws, x, 1, gray, (sal_key_t){1, 0, 0}, raw) == 0,
+                     "%s in process", peers[k]->name);
+            sal_postprocess(peers[k], ws, raw, map);
+            TH_CHECK(h5_read_floats(h5, name, got, (size_t)R * R, &rank, dims) == 0, "read %s",
+                     name);
+            TH_NEAR(th_rel_err(got, map, (size_t)R * R), 0.0, 0, 1e-6);
+        }
+        snprintf(cmd, sizeof cmd, "%s %s explain --model %s --image %s --method eg --out %s "
+                 "2>/dev/null", env, bin, model_path, img_path, out);
+        TH_CHECK(system(cmd) != 0, "eg without --baselines was accepted");
+    }
     /* A user's mistake fails with a message, not a crash. */
     snprintf(cmd, sizeof cmd, "%s %s explain --model %s --image %s --method lime --out %s "
              "2>/dev/null", env, bin, model_path, png_path, out);
@@ -922,6 +1266,10 @@ int main(void)
     TH_RUN(test_democnn_methods_match_torch);
     TH_RUN(test_ig_gauss_legendre_matches_torch);
     TH_RUN(test_demoresnet_methods_match_torch);
+    TH_RUN(test_peer_methods_democnn);
+    TH_RUN(test_peer_methods_demoresnet);
+    TH_RUN(test_peer_methods_resnet18);
+    TH_RUN(test_lrp_reference_self_checks);
     TH_RUN(test_ig_completeness);
     TH_RUN(test_maps_do_not_depend_on_batch);
     TH_RUN(test_gradcam_undefined_when_zero);

@@ -41,6 +41,14 @@ sal_params_t sal_params_default(void)
     p.occ_window = 16;
     p.occ_stride = 8;
     p.occ_fill = 0.0;
+    /* RISE (Petsiuk et al. 2018, section 4.1): N = 4000 masks (ResNet-50),
+     * s = 7 cells, p = 0.5. Expected Gradients: 100 samples, the default of
+     * the authors' path_explain. */
+    p.rise_masks = 4000;
+    p.rise_cells = 7;
+    p.rise_p = 0.5;
+    p.eg_samples = 100;
+    p.eg_pool = 64;
     return p;
 }
 
@@ -82,17 +90,19 @@ const sal_method_t *sal_methods(void)
 {
     /* The paper's eight first (docs/methods.md section 4), then the peers' methods and the
      * controls. */
-    static sal_method_t table[15];
+    static sal_method_t table[22];
     static int filled;
     if (!filled) {
-        const sal_method_t *all[14] = {
+        const sal_method_t *all[21] = {
             &sal_method_grad, &sal_method_sg,  &sal_method_ig,        &sal_method_sig,
             &sal_method_gbp,  &sal_method_gcam, &sal_method_ggcam,    &sal_method_xrai,
-            &sal_method_gxi,  &sal_method_occlusion, &sal_method_gcampp, &sal_method_random,
+            &sal_method_gxi,  &sal_method_occlusion, &sal_method_gcampp, &sal_method_scorecam,
+            &sal_method_layercam, &sal_method_hirescam, &sal_method_xgradcam,
+            &sal_method_eigencam, &sal_method_rise, &sal_method_eg, &sal_method_random,
             &sal_method_sobel, &sal_method_avgmask};
-        for (int i = 0; i < 14; i++)
+        for (int i = 0; i < 21; i++)
             table[i] = *all[i];
-        table[14].name = NULL;
+        table[21].name = NULL;
         filled = 1;
     }
     return table;
@@ -114,6 +124,13 @@ int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws)
 double sal_cost(const sal_method_t *method, const sal_params_t *p, int h, int w)
 {
     return method->cost ? method->cost(p, h, w) : 0.0;
+}
+
+double sal_cost_model(const sal_method_t *method, const sal_params_t *p, const nn_model_t *m)
+{
+    if (method->model_cost)
+        return method->model_cost(p, m);
+    return sal_cost(method, p, m->nodes[0].h, m->nodes[0].w);
 }
 
 /* ---- workspace ---- */
@@ -139,6 +156,11 @@ void sal_ws_destroy(sal_ws_t *ws)
     sc_free(ws->cam);
     sc_free(ws->chan);
     sc_free(ws->avgmask);
+    sc_free(ws->eg_pool);
+    sc_free(ws->act);
+    sc_free(ws->accd);
+    sc_free(ws->gram);
+    sc_free(ws->igram);
     xrai_ws_destroy(ws->xrai);
     postproc_ws_destroy(ws->post);
     sc_free(ws);
@@ -176,8 +198,11 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
         for (int c = 0; c < 4; c++)
             ws->black[c] = black3[c < 3 ? c : 2];
     }
+    size_t act_cap = 0;
     for (int i = 0; i < m->n_nodes; i++) {
         size_t plane = (size_t)m->nodes[i].h * m->nodes[i].w;
+        if (nn_node_size(&m->nodes[i]) > act_cap)
+            act_cap = nn_node_size(&m->nodes[i]);
         if (plane > ws->cam_cap)
             ws->cam_cap = plane;
         if ((size_t)m->nodes[i].c > ws->chan_cap)
@@ -198,6 +223,8 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
     ws->plane2 = sc_calloc(ws->hw, sizeof(float));
     ws->count = sc_calloc(ws->hw, sizeof(int));
     ws->cam = sc_calloc(ws->cam_cap, sizeof(float));
+    ws->act = sc_calloc(act_cap, sizeof(float));
+    ws->accd = sc_calloc(ws->chw, sizeof(double));
     ws->chan = sc_calloc(ws->chan_cap, sizeof(double));
     CHECK_ALLOC(ws->xb);
     CHECK_ALLOC(ws->gb);
@@ -212,6 +239,8 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
     CHECK_ALLOC(ws->plane2);
     CHECK_ALLOC(ws->count);
     CHECK_ALLOC(ws->cam);
+    CHECK_ALLOC(ws->act);
+    CHECK_ALLOC(ws->accd);
     CHECK_ALLOC(ws->chan);
     *out = ws;
     ws = NULL;
@@ -235,6 +264,20 @@ int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch)
     if (fit < 1)
         fit = 1;
     return fit > (size_t)max_batch ? max_batch : (int)fit;
+}
+
+int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count)
+{
+    int rc = 0;
+    CHECK(count >= 1, SC_ERR_ARG, "expected gradients: no reference image to draw baselines from");
+    float *pool = sc_calloc(ws->chw * (size_t)count, sizeof(float));
+    CHECK_ALLOC(pool);
+    memcpy(pool, images, sizeof(float) * ws->chw * (size_t)count);
+    sc_free(ws->eg_pool);
+    ws->eg_pool = pool;
+    ws->eg_count = count;
+cleanup:
+    return rc;
 }
 
 int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask)
@@ -528,24 +571,83 @@ void sal_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, i
     }
 }
 
-int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
+void sal_resize_bilinear_corners(const float *src, int sh, int sw, float *dst, int dh, int dw)
+{
+    /* align_corners=True: output i samples source i * (in - 1) / (out - 1), so the
+     * corner pixels of source and destination coincide. */
+    const double sy = dh > 1 ? (double)(sh - 1) / (dh - 1) : 0.0;
+    const double sx = dw > 1 ? (double)(sw - 1) / (dw - 1) : 0.0;
+    for (int i = 0; i < dh; i++) {
+        double fy = i * sy;
+        int y0 = (int)fy;
+        if (y0 > sh - 1)
+            y0 = sh - 1;
+        int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
+        double ly = fy - y0;
+        for (int j = 0; j < dw; j++) {
+            double fx = j * sx;
+            int x0 = (int)fx;
+            if (x0 > sw - 1)
+                x0 = sw - 1;
+            int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
+            double lx = fx - x0;
+            double top = (1 - lx) * src[(size_t)y0 * sw + x0] + lx * src[(size_t)y0 * sw + x1];
+            double bot = (1 - lx) * src[(size_t)y1 * sw + x0] + lx * src[(size_t)y1 * sw + x1];
+            dst[(size_t)i * dw + j] = (float)((1 - ly) * top + ly * bot);
+        }
+    }
+}
+
+int sal_cam_node(sal_ws_t *ws, const char *method, const char *layer, int *id)
 {
     nn_model_t *m = ws->model;
     if (!layer || !*layer)
         layer = m->gradcam_layer;
-    int id = nn_find(m, layer);
-    if (id <= 0) {
-        SC_ERROR("Grad-CAM: the model has no node named '%s'%s", layer,
+    *id = nn_find(m, layer);
+    if (*id <= 0) {
+        SC_ERROR("%s: the model has no node named '%s'%s", method, layer,
                  *layer ? "" : " (the model file records no Grad-CAM layer; name one)");
         return SC_ERR_ARG;
     }
-    const nn_node_t *nd = &m->nodes[id];
+    const nn_node_t *nd = &m->nodes[*id];
     if (nd->h * nd->w < 1 || (size_t)nd->h * nd->w > ws->cam_cap) {
-        SC_ERROR("Grad-CAM: node '%s' has no spatial extent", layer);
+        SC_ERROR("%s: node '%s' has no spatial extent", method, layer);
         return SC_ERR_ARG;
     }
+    return 0;
+}
+
+int sal_cam_finish(sal_ws_t *ws, const char *method, float *cam, int h, int w, float *out)
+{
+    const size_t hw = (size_t)h * w;
+    float mx = 0.0f;
+    for (size_t i = 0; i < hw; i++) {
+        cam[i] = cam[i] > 0 ? cam[i] : 0.0f;
+        mx = cam[i] > mx ? cam[i] : mx;
+    }
+    if (!(mx > 0.0f)) {
+        /* An all-zero CAM (common for randomized models) has no max to divide by. */
+        SC_DEBUG("%s: the CAM is zero everywhere: the map is undefined", method);
+        sal_fill_nan(out, ws->hw);
+        return SC_ERR_UNDEFINED;
+    }
+    for (size_t i = 0; i < hw; i++)
+        cam[i] = cam[i] / mx;
+    sal_resize_bilinear(cam, h, w, out, ws->h, ws->w);
+    return 0;
+}
+
+int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
+{
+    nn_model_t *m = ws->model;
+    const char *name = plus ? "Grad-CAM++" : "Grad-CAM";
+    int id;
+    int rc = sal_cam_node(ws, name, layer, &id);
+    if (rc < 0)
+        return rc;
+    const nn_node_t *nd = &m->nodes[id];
     /* The gradient's input part is not needed; ws->gb is scratch. */
-    int rc = sal_gradient(ws, x, target, 0, ws->gb);
+    rc = sal_gradient(ws, x, target, 0, ws->gb);
     if (rc < 0)
         return rc;
     const size_t hw = (size_t)nd->h * nd->w;
@@ -574,25 +676,73 @@ int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int
         }
         ws->chan[c] = wc;
     }
-    double mx = 0.0;
     for (size_t i = 0; i < hw; i++) {
         double s = 0.0;
         for (int c = 0; c < nd->c; c++)
             s += ws->chan[c] * A[c * hw + i];
-        s = s > 0 ? s : 0.0;
         ws->cam[i] = (float)s;
-        mx = s > mx ? s : mx;
     }
-    if (!(mx > 0.0)) {
-        /* An all-zero CAM (common for randomized models) has no max to divide by. */
-        SC_DEBUG("Grad-CAM at '%s' is zero everywhere: the map is undefined", layer);
-        sal_fill_nan(out, ws->hw);
-        return SC_ERR_UNDEFINED;
+    return sal_cam_finish(ws, name, ws->cam, nd->h, nd->w, out);
+}
+
+/* ---- RISE masks ---- */
+
+/* skimage.transform.resize(order=1, mode='reflect') of n samples to `up` along
+ * one axis, at output position i: scipy.ndimage.zoom(grid_mode=True,
+ * mode='mirror') samples source coordinate (i + 0.5) n / up - 0.5 and mirrors
+ * the neighbours beyond the ends about the edge samples (-1 -> 1). */
+static void rise_axis(int n, int up, int i, int *k0, int *k1, double *frac)
+{
+    double c = (i + 0.5) * n / up - 0.5;
+    int f = (int)floor(c);
+    *frac = c - f;
+    int a = f, b = f + 1;
+    if (n == 1) {
+        a = b = 0;
+    } else {
+        a = a < 0 ? -a : a > n - 1 ? 2 * (n - 1) - a : a;
+        b = b < 0 ? -b : b > n - 1 ? 2 * (n - 1) - b : b;
     }
-    for (size_t i = 0; i < hw; i++)
-        ws->cam[i] = (float)(ws->cam[i] / mx);
-    sal_resize_bilinear(ws->cam, nd->h, nd->w, out, ws->h, ws->w);
-    return 0;
+    *k0 = a;
+    *k1 = b;
+}
+
+void sal_rise_mask(sal_key_t key, uint32_t index, int s, double p, int h, int w, float *out,
+                   uint8_t *grid, int *shift)
+{
+    /* Petsiuk et al. 2018 (the authors' generate_masks): cells kept where
+     * U(0,1) < p, a random shift in [0, cell) per axis, linear upsampling of
+     * the s x s grid to (s + 1) * cell, cropped to H x W at the shift. */
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(key.seed, "rise"), key.variant, key.image, index);
+    uint8_t cells[SAL_RISE_MAX_CELLS * SAL_RISE_MAX_CELLS];
+    if (s < 1 || s > SAL_RISE_MAX_CELLS)
+        return;
+    for (int i = 0; i < s * s; i++)
+        cells[i] = rng_stream_uniform(&rs) < p;
+    const int cell_h = (h + s - 1) / s, cell_w = (w + s - 1) / s;
+    const int up_h = (s + 1) * cell_h, up_w = (s + 1) * cell_w;
+    const int dy = (int)rng_stream_below(&rs, (uint32_t)cell_h);
+    const int dx = (int)rng_stream_below(&rs, (uint32_t)cell_w);
+    if (grid)
+        memcpy(grid, cells, (size_t)s * s);
+    if (shift) {
+        shift[0] = dy;
+        shift[1] = dx;
+    }
+    for (int y = 0; y < h; y++) {
+        int r0, r1;
+        double fy;
+        rise_axis(s, up_h, y + dy, &r0, &r1, &fy);
+        for (int x = 0; x < w; x++) {
+            int c0, c1;
+            double fx;
+            rise_axis(s, up_w, x + dx, &c0, &c1, &fx);
+            double top = (1 - fx) * cells[r0 * s + c0] + fx * cells[r0 * s + c1];
+            double bot = (1 - fx) * cells[r1 * s + c0] + fx * cells[r1 * s + c1];
+            out[(size_t)y * w + x] = (float)((1 - fy) * top + fy * bot);
+        }
+    }
 }
 
 /* ---- the entry points ---- */

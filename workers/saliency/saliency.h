@@ -22,6 +22,13 @@
  *   gxi        gradient x input                                             1
  *   occlusion  f(x) - f(x with a window filled), averaged per pixel         windows/2
  *   gcampp     Grad-CAM++                                                   1
+ *   scorecam   Score-CAM: softmax over channels of f(x * upsampled A_k)     K/2 + 1/2
+ *   layercam   LayerCAM: sum_c ReLU(dY/dA) * A                              1
+ *   hirescam   HiResCAM: sum_c dY/dA * A                                    1
+ *   xgradcam   XGrad-CAM: w_c = sum_ij dY/dA * A / sum_ij A                 1
+ *   eigencam   Eigen-CAM: first principal component of A (no gradient)     1/2
+ *   rise       RISE: sum_i P(x * M_i) M_i / (N p), random upsampled grids   (N+1)/2
+ *   eg         Expected Gradients: IG from training images, alpha ~ U(0,1)  n
  *   random     uniform noise (model-free control)                           0
  *   sobel      Sobel edge magnitude of the gray image (control)             0
  *   avgmask    the average ground-truth mask of the training positives      0
@@ -89,6 +96,11 @@ typedef struct sal_params {
     int occ_window;          /* occlusion: square window side, pixels (16) */
     int occ_stride;          /* occlusion stride, pixels (8) */
     double occ_fill;         /* occlusion fill value, normalized input space (0) */
+    int rise_masks;          /* RISE masks N (4000, Petsiuk et al. for ResNet-50) */
+    int rise_cells;          /* RISE grid side s (7; 1..SAL_RISE_MAX_CELLS) */
+    double rise_p;           /* RISE probability that a cell is kept (0.5) */
+    int eg_samples;          /* Expected Gradients samples (100) */
+    int eg_pool;             /* training images a run draws the baselines from (64) */
 } sal_params_t;
 
 sal_params_t sal_params_default(void);
@@ -124,6 +136,10 @@ int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
 /* The average training mask [H,W] (values 0..1) the avgmask control returns;
  * copied into the workspace. */
 int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask);
+/* The reference images Expected Gradients draws its baselines from: count
+ * normalized inputs [count, C, H, W] (training images under the model's
+ * normalization), copied into the workspace. */
+int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count);
 int sal_ws_batch(const sal_ws_t *ws);
 
 typedef struct sal_method sal_method_t;
@@ -135,6 +151,9 @@ struct sal_method {
     sal_post_t post;         /* post-processing before metrics */
     /* Cost of one image in gradient evaluations (a forward pass counts 1/2). */
     double (*cost)(const sal_params_t *p, int h, int w);
+    /* The same for a given model, where it depends on the model (Score-CAM: one
+     * forward pass per channel of the CAM node); NULL when cost() says it all. */
+    double (*model_cost)(const sal_params_t *p, const nn_model_t *m);
     int (*compute)(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws, const float *x,
                    int target, const float *gray, sal_key_t key, float *raw_out);
 };
@@ -147,6 +166,8 @@ const sal_method_t *sal_method_find(const char *name);
 int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws);
 /* Cost of one image in gradient evaluations for these parameters (scheduler weights). */
 double sal_cost(const sal_method_t *method, const sal_params_t *p, int h, int w);
+/* The same for model m (its input size; for Score-CAM its CAM node's channels). */
+double sal_cost_model(const sal_method_t *method, const sal_params_t *p, const nn_model_t *m);
 
 /*
  * Resolve the explained scalar (docs/methods.md section 3): SAL_TARGET_PREDICTED
@@ -225,6 +246,13 @@ struct sal_ws {
     double *chan;            /* [largest channel count] per-channel weights */
     size_t cam_cap, chan_cap;
     float *avgmask;          /* [hw], NULL until sal_ws_set_avgmask */
+    float *eg_pool;          /* [eg_count, chw] Expected Gradients' reference images */
+    int eg_count;
+    float *act;              /* [largest node] a copy of a layer's activation (Score-CAM) */
+    double *accd;            /* [chw] double accumulator (RISE, Expected Gradients) */
+    double *gram;            /* Eigen-CAM's Gram matrix and LAPACK work (grown on first use) */
+    int *igram;
+    size_t gram_cap, igram_cap;
     postproc_ws_t *post;     /* P1/P2 scratch */
     xrai_ws_t *xrai;         /* the XRAI region workspace (created on first use) */
     xrai_params_t xrai_params; /* the parameters it was created with */
@@ -255,6 +283,34 @@ void sal_fill_baseline(sal_ws_t *ws, const float *x, sal_baseline_t kind, double
  * the model's), ReLU, divided by its max, upsampled to [H,W] into out.
  * SC_ERR_UNDEFINED (out NaN) when the CAM is all zero. */
 int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out);
+/* The CAM family's node: `layer` ("" = the model's Grad-CAM node) resolved to
+ * a node id with a spatial extent the workspace can hold; SC_ERR_ARG (logged,
+ * `method` names the caller) otherwise. */
+int sal_cam_node(sal_ws_t *ws, const char *method, const char *layer, int *id);
+/* The CAM family's last steps (pytorch-grad-cam's compute_cam_per_layer):
+ * cam [h*w] at the node's resolution (overwritten) -> ReLU, divided by its
+ * max, bilinear (half-pixel) upsampling to [H,W] into out. SC_ERR_UNDEFINED
+ * (out NaN) when the ReLU'd CAM is zero everywhere. */
+int sal_cam_finish(sal_ws_t *ws, const char *method, float *cam, int h, int w, float *out);
+/* Bilinear resize with align_corners=True (torch.nn.UpsamplingBilinear2d,
+ * Score-CAM's upsampling of activations): src [sh,sw] -> dst [dh,dw]. */
+void sal_resize_bilinear_corners(const float *src, int sh, int sw, float *dst, int dh, int dw);
+#define SAL_RISE_MAX_CELLS 64
+/* RISE mask `index` of the image keyed by key: an s x s grid of cells kept
+ * with probability p (uniforms of stream (seed, "rise"), counters (variant,
+ * image, index): s*s cell draws, then the row and column shift), upsampled
+ * to (s+1)*ceil(H/s) x (s+1)*ceil(W/s) as skimage.transform.resize(order=1,
+ * mode='reflect') does, and cropped at the shift: out [H,W] in [0,1].
+ * grid (may be NULL) receives the s*s cells (0/1), shift the row and column
+ * shift (may be NULL). Exposed so that tests can hand the masks' draws to a
+ * reference. */
+void sal_rise_mask(sal_key_t key, uint32_t index, int s, double p, int h, int w, float *out,
+                   uint8_t *grid, int *shift);
+/* Expected Gradients' draw for `sample` of the image keyed by key: the index
+ * of the reference image (uniform over count) and alpha ~ U(0,1), from the
+ * stream (seed, "eg") with counters (variant, image, sample). Exposed so that
+ * tests can hand the same draws to a reference. */
+void sal_eg_draw(sal_key_t key, uint32_t sample, int count, int *index, float *alpha);
 /* SmoothGrad noise level for x: sg_noise * (max(x) - min(x)). */
 float sal_noise_sigma(const sal_params_t *p, const float *x, size_t count);
 /* Fill count floats with NaN. */
@@ -263,7 +319,8 @@ void sal_fill_nan(float *out, size_t count);
 /* The method table entries (one per file). */
 extern const sal_method_t sal_method_grad, sal_method_sg, sal_method_ig, sal_method_sig,
     sal_method_gbp, sal_method_gcam, sal_method_ggcam, sal_method_xrai, sal_method_gxi,
-    sal_method_occlusion, sal_method_gcampp, sal_method_random, sal_method_sobel,
-    sal_method_avgmask;
+    sal_method_occlusion, sal_method_gcampp, sal_method_scorecam, sal_method_layercam,
+    sal_method_hirescam, sal_method_xgradcam, sal_method_eigencam, sal_method_rise, sal_method_eg,
+    sal_method_random, sal_method_sobel, sal_method_avgmask;
 
 #endif /* SALIENCY_H */

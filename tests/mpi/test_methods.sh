@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test_methods.sh - the peers' saliency methods (Score-CAM, LayerCAM, HiResCAM,
+# XGrad-CAM, Eigen-CAM, RISE, Expected Gradients) in a distributed audit
+# (tests/mpi/peers.ini): each method gets its rows in the utility and the
+# cascading-randomization tables, the maps, metrics and pairs are identical
+# with 1, 2 and 3 ranks, and the stored AUPRC and SSIM equal sklearn/skimage
+# on the stored maps.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+BUILD=${BUILD:-build}
+SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
+PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+CHECK="$PY $ROOT/tests/mpi/check_results.py"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+export HDF5_USE_FILE_LOCKING=FALSE
+MPIRUN="mpirun --oversubscribe"
+work=$ROOT/$BUILD/test-methods
+rm -rf "$work/p"*.h5 && mkdir -p "$work" && cp tests/mpi/peers.ini "$work/" && cd "$work" || exit 2
+pass=0; fail=0
+ok() { echo "[ok]   $1"; pass=$((pass+1)); }
+bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
+py_check() { # name, args...: run check_results.py, add its counts
+    local name=$1; shift
+    local out; out=$($CHECK "$@" 2>&1); local rc=$?
+    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
+    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -5; fi
+}
+methods="scorecam layercam hirescam xgradcam eigencam rise eg"
+
+if "$SALCHECK" run peers.ini --out p1.h5 --progress 0 > p1.log 2>&1; then ok "1-rank run"; else bad "1-rank run"; tail -20 p1.log; fi
+# A table's rows: the lines between its heading and the next heading.
+table() { awk -v h="$1" '/^## /{on = index($0, h) > 0} on' p1.log; }
+for m in $methods; do
+    table "Localization utility" | grep -q "^| $m | [0-9]" && u=1 || u=0
+    table "Cascading randomization" | grep -Eq "^\| $m \| [0-9.]+ \|.*\| (yes|\*\*no\*\*) \|$" && c=1 || c=0
+    [ $u -eq 1 ] && [ $c -eq 1 ] && ok "$m has its utility and cascading rows" \
+        || { bad "$m rows (utility $u, cascading $c)"; table "Localization utility" | head -15; }
+done
+for n in 2 3; do
+    if $MPIRUN -np $n "$SALCHECK" run peers.ini --out p$n.h5 --progress 0 > p$n.log 2>&1; then ok "$n-rank run"; else bad "$n-rank run"; tail -20 p$n.log; fi
+    py_check "1 rank and $n ranks give identical maps, metrics and pairs" equal p1.h5 p$n.h5
+done
+py_check "stored AUPRC and SSIM equal sklearn/skimage on the stored maps" honest p1.h5
+# The maps are maps: defined (not NaN) on the trained model and not all alike.
+out=$($PY - p1.h5 $methods <<'PYEOF' 2>&1
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+names = [n.decode() if isinstance(n, bytes) else n for n in f["methods/name"][()]]
+bad = 0
+for m in sys.argv[2:]:
+    maps = f["maps/" + m][0]  # variant 0: the trained model A
+    nan = np.isnan(maps).any(axis=(1, 2))
+    spread = np.nanstd(maps.reshape(maps.shape[0], -1), axis=1)
+    if nan.any() or not (spread > 0.01).all():
+        print("%s: %d undefined maps, spreads %s" % (m, nan.sum(), spread)); bad += 1
+    print("%-9s mean AUPRC on A %.3f" % (m, np.nanmean(f["metrics/auprc"][names.index(m), 0])))
+sys.exit(bad)
+PYEOF
+); rc=$?
+echo "$out" | sed 's/^/    /'
+[ $rc -eq 0 ] && ok "every peer map of the trained model is defined and not flat" || bad "peer maps defined"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

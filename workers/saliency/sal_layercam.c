@@ -1,0 +1,47 @@
+/*
+ * sal_layercam.c - LayerCAM (Jiang et al., IEEE TIP 2021; REFERENCE.md
+ * section 8, pytorch-grad-cam's LayerCAM): at the CAM node, the element-wise
+ * product ReLU(dY/dA) * A summed over channels, then as every CAM: ReLU,
+ * divided by its max, bilinear (half-pixel) upsampling. One gradient. Raw map
+ * [1,H,W] in [0,1]; undefined when the CAM is zero everywhere.
+ *
+ * Owned by workers/saliency (one file per method behind saliency.h).
+ */
+#include "saliency/saliency.h"
+
+static double layercam_cost(const sal_params_t *p, int h, int w) { return 1.0; }
+
+static int layercam_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws,
+                            const float *x, int target, const float *gray, sal_key_t key,
+                            float *raw_out)
+{
+    int id;
+    int rc = sal_cam_node(ws, "LayerCAM", p->gcam_layer, &id);
+    if (rc < 0)
+        return rc;
+    rc = sal_gradient(ws, x, target, 0, ws->gb);
+    if (rc < 0)
+        return rc;
+    const nn_node_t *nd = &ws->model->nodes[id];
+    const size_t hw = (size_t)nd->h * nd->w;
+    const float *A = nn_node_out(ws->model, id), *G = nn_node_grad(ws->model, id);
+    for (size_t i = 0; i < hw; i++) {
+        double s = 0.0;
+        for (int c = 0; c < nd->c; c++) {
+            float g = G[c * hw + i];
+            s += (g > 0 ? g : 0.0f) * (double)A[c * hw + i];
+        }
+        ws->cam[i] = (float)s;
+    }
+    return sal_cam_finish(ws, "LayerCAM", ws->cam, nd->h, nd->w, raw_out);
+}
+
+const sal_method_t sal_method_layercam = {
+    .name = "layercam",
+    .summary = "LayerCAM: ReLU(gradient) x activation at the CAM node",
+    .needs_model = 1,
+    .per_channel = 0,
+    .post = SAL_POST_P1,
+    .cost = layercam_cost,
+    .compute = layercam_compute,
+};

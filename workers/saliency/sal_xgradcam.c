@@ -1,0 +1,56 @@
+/*
+ * sal_xgradcam.c - XGrad-CAM (Fu et al., BMVC 2020; REFERENCE.md section 8,
+ * pytorch-grad-cam's XGradCAM): channel weights
+ * w_c = sum_ij dY/dA_cij * A_cij / (sum_ij A_cij + 1e-7), cam = sum_c w_c A_c,
+ * then as every CAM: ReLU, divided by its max, bilinear (half-pixel)
+ * upsampling. One gradient. Raw map [1,H,W] in [0,1]; undefined when the CAM
+ * is zero everywhere.
+ *
+ * Owned by workers/saliency (one file per method behind saliency.h).
+ */
+#include "saliency/saliency.h"
+
+static double xgradcam_cost(const sal_params_t *p, int h, int w) { return 1.0; }
+
+static int xgradcam_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws,
+                            const float *x, int target, const float *gray, sal_key_t key,
+                            float *raw_out)
+{
+    int id;
+    int rc = sal_cam_node(ws, "XGrad-CAM", p->gcam_layer, &id);
+    if (rc < 0)
+        return rc;
+    rc = sal_gradient(ws, x, target, 0, ws->gb);
+    if (rc < 0)
+        return rc;
+    const nn_node_t *nd = &ws->model->nodes[id];
+    const size_t hw = (size_t)nd->h * nd->w;
+    const float *A = nn_node_out(ws->model, id), *G = nn_node_grad(ws->model, id);
+    for (int c = 0; c < nd->c; c++) {
+        const float *a = A + c * hw, *g = G + c * hw;
+        double sum_a = 0.0, sum_ga = 0.0;
+        for (size_t i = 0; i < hw; i++) {
+            sum_a += a[i];
+            sum_ga += (double)g[i] * a[i];
+        }
+        /* pytorch-grad-cam's eps keeps an all-zero channel (after a ReLU) at weight 0. */
+        ws->chan[c] = sum_ga / (sum_a + 1e-7);
+    }
+    for (size_t i = 0; i < hw; i++) {
+        double s = 0.0;
+        for (int c = 0; c < nd->c; c++)
+            s += ws->chan[c] * A[c * hw + i];
+        ws->cam[i] = (float)s;
+    }
+    return sal_cam_finish(ws, "XGrad-CAM", ws->cam, nd->h, nd->w, raw_out);
+}
+
+const sal_method_t sal_method_xgradcam = {
+    .name = "xgradcam",
+    .summary = "XGrad-CAM: activation-weighted gradient channel weights",
+    .needs_model = 1,
+    .per_channel = 0,
+    .post = SAL_POST_P1,
+    .cost = xgradcam_cost,
+    .compute = xgradcam_compute,
+};
