@@ -348,8 +348,8 @@ static void run_peer_parity(nn_model_t *m, const char *tag, int batch, int lette
             make_input(pool + k * chw, ws->c, ws->h, ws->w, 40 + k, NULL);
     }
     TH_CHECK(sal_ws_set_baselines(ws, pool, POOL) == 0, "baselines");
-    write_f32(path[1], x, chw);
-    write_f32(path[4], pool, POOL * chw);
+    th_write_f32(path[1], x, chw);
+    th_write_f32(path[4], pool, POOL * chw);
 
     sal_params_t p = sal_params_default();
     p.rise_masks = RISE_N;
@@ -383,7 +383,7 @@ static void run_peer_parity(nn_model_t *m, const char *tag, int batch, int lette
     write_bytes(path[2], grids, sizeof grids);
     write_bytes(path[3], shifts, sizeof shifts);
     write_bytes(path[5], pick, sizeof pick);
-    write_f32(path[6], alpha, EG_N);
+    th_write_f32(path[6], alpha, EG_N);
     TH_CHECK(dump_decisions(m, x, 1, path[7]) == 0, "decisions at x");
     TH_CHECK(dump_decisions(m, path_in, EG_N, path[8]) == 0, "decisions on the EG paths");
     free(path_in);
@@ -411,7 +411,7 @@ static void run_peer_parity(nn_model_t *m, const char *tag, int batch, int lette
     for (int k = 0; k < n_maps; k++)
         ref_count += maps[k].count;
     float *ref = calloc(ref_count, sizeof(float));
-    size_t got = read_f32(path[9], ref, ref_count);
+    size_t got = th_read_f32(path[9], ref, ref_count);
     TH_EQ_INT(got, ref_count);
     if (got == ref_count) {
         TH_NEAR(th_rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
@@ -442,7 +442,7 @@ static void test_peer_methods_democnn(void)
         TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 64, 2, 11) == 0, "build democnn");
-    perturb_bn(m, 1);
+    th_perturb_bn(m, 1);
     run_peer_parity(m, "peer_democnn", 7, 0);
     run_peer_parity(m, "peer_democnn_lb", 16, 1);
     nn_model_destroy(m);
@@ -454,7 +454,7 @@ static void test_peer_methods_demoresnet(void)
         TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_demoresnet(&m, 64, 2, 12) == 0, "build demoresnet");
-    perturb_bn(m, 3);
+    th_perturb_bn(m, 3);
     run_peer_parity(m, "peer_demoresnet", 5, 0);
     run_peer_parity(m, "peer_demoresnet_lb", 8, 1);
     nn_model_destroy(m);
@@ -468,7 +468,7 @@ static void test_peer_methods_resnet18(void)
         TH_SKIP("python3-torch/python3-h5py/python3-skimage not installed for %s", th_python());
     nn_model_t *m = NULL;
     TH_CHECK(zoo_resnet18(&m, 64, 2, 13) == 0, "build resnet18");
-    perturb_bn(m, 5);
+    th_perturb_bn(m, 5);
     run_peer_parity(m, "peer_resnet18", 8, 0);
     run_peer_parity(m, "peer_resnet18_lb", 8, 1);
     nn_model_destroy(m);
@@ -490,7 +490,7 @@ static void test_lrp_reference_self_checks(void)
             nn_model_t *m = NULL;
             int rc = arch ? zoo_demoresnet(&m, 48, 2, 15) : zoo_democnn(&m, 48, 2, 15);
             TH_CHECK(rc == 0, "build");
-            perturb_bn(m, 7);
+            th_perturb_bn(m, 7);
             char model_path[512], in_path[512], cmd[2048];
             snprintf(model_path, sizeof model_path, "%s/lrp%d.h5", th_tmp_dir(), arch);
             snprintf(in_path, sizeof in_path, "%s/lrp%d_%d.x.f32", th_tmp_dir(), arch, lb);
@@ -500,7 +500,7 @@ static void test_lrp_reference_self_checks(void)
                 make_letterboxed(x, 3, 48, 48, 2);
             else
                 make_input(x, 3, 48, 48, 19, NULL);
-            write_f32(in_path, x, 3 * 48 * 48);
+            th_write_f32(in_path, x, 3 * 48 * 48);
             printf("    %s, %s:\n", arch ? "demoresnet" : "democnn", lb ? "letterboxed" : "textured");
             fflush(stdout);
             snprintf(cmd, sizeof cmd, "%s tests/ref/lrp_torch_ref.py --model %s --input %s "
