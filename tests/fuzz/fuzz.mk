@@ -18,7 +18,11 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 FUZZ_CPPFLAGS := -Icommon -Iworkers -Itests/fuzz -I$(FUZZ_BUILD)/gen -DSALCHECK_REQUIRE_ONNX
 FUZZ_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -O1 -g -Wall -Wextra \
                -Wno-unused-parameter -MMD -MP $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(PKG_CFLAGS)
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/gen/onnx.pb-c.o
+FUZZ_CXX ?= clang++
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -MMD -MP $(FUZZ_SAN) \
+                 -fsanitize=fuzzer-no-link $(PKG_CFLAGS)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(LIB_CXX_SRC:%.cc=$(FUZZ_BUILD)/obj/%.o) \
+                $(FUZZ_BUILD)/obj/gen/onnx.pb-c.o
 FUZZ_LIB := $(FUZZ_BUILD)/libsalcheck.a
 FUZZ_BIN := $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -42,11 +46,15 @@ $(FUZZ_BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
 
+$(FUZZ_BUILD)/obj/%.o: %.cc | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CPPFLAGS) $(FUZZ_CXXFLAGS) -c $< -o $@
+
 $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_LIB) $(PKG_LIBS) -lm -o $@
+	$(FUZZ_CXX) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_LIB) $(PKG_LIBS) $(DCMTK_LIBS) -lm -o $@
 
 # One harness at a time at nice 19 (the machine is shared); the first corpus
 # directory collects what the fuzzer finds, tests/fuzz/corpus stays as committed.

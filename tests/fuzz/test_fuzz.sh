@@ -32,6 +32,13 @@ for h in $HARNESSES; do
     else
         bad "$h: corpus replay"; grep -m3 -E 'ERROR|runtime error|SUMMARY' "$log" | sed 's/^/    /'
     fi
+    # HDF5 1.10.8 itself crashes, leaks or hangs on some corrupt files
+    # (tests/fuzz/hdf5_upstream): a few seconds of random fuzzing of the two
+    # HDF5 readers would fail at random on HDF5's bugs, not salcheck's, so here
+    # they only replay their corpora; make fuzz runs them in full.
+    case " ${FUZZ_REPLAY_ONLY-modelfile results} " in
+    *" $h "*) echo "[SKIP] $h: replay only in make test (HDF5's own crashes; make fuzz runs it)"; continue;;
+    esac
     mkdir -p "$work/corpus/$h"
     log=$work/$h.fuzz.log
     if "$bin" -max_total_time="$SECONDS_EACH" -timeout=30 -rss_limit_mb=2560 \
