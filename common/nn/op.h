@@ -113,4 +113,33 @@ float *nn_grad_dst(nn_model_t *m, int id, int *assign);
 /* Gradient slab tensor of a parameter of node id, or NULL when absent. */
 float *nn_param_grad(nn_model_t *m, int id, nn_param_kind kind);
 
+/* ---- elementwise one-input ops: y = f(x), dx += dy * f'(x) ---- */
+
+/* Forward of an elementwise op; f is inlined where the op file passes a constant. */
+static inline int nn_unary_forward(nn_model_t *m, int id, int n, float (*f)(float x))
+{
+    nn_node_t *nd = &m->nodes[id];
+    const float *x = m->nodes[nd->in[0]].out;
+    const size_t count = (size_t)n * nn_node_size(nd);
+    for (size_t k = 0; k < count; k++)
+        nd->out[k] = f(x[k]);
+    return 0;
+}
+
+/* Backward of an elementwise op: df(x, y) is the derivative at input x (output y). */
+static inline int nn_unary_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o,
+                                    float (*df)(float x, float y))
+{
+    nn_node_t *nd = &m->nodes[id];
+    const int src_id = nd->in[0];
+    if (!nn_wants_grad(src_id, o))
+        return 0;
+    const float *x = m->nodes[src_id].out;
+    const size_t count = (size_t)n * nn_node_size(nd);
+    float *dx = nn_grad_acc(m, src_id);
+    for (size_t k = 0; k < count; k++)
+        dx[k] += nd->grad[k] * df(x[k], nd->out[k]);
+    return 0;
+}
+
 #endif

@@ -3,8 +3,8 @@
  *
  * Owned by common/nn. X(id, def) names the enum constant NN_<id> (model.h)
  * and the definition nn_op_<def> its file exports (ops/<def>.c; max and
- * average pooling share ops/pool.c); ops/table.c turns
- * the list into the table nn_op_def() reads. Adding an op is one line here,
+ * average pooling share ops/pool.c);
+ * ops/table.c turns the list into the table nn_op_def() reads. Adding an op is one line here,
  * the file ops/<def>.c and its mapping in the ONNX importer.
  */
 #ifndef NN_OPS_TABLE_H
@@ -23,6 +23,7 @@
     X(ADD, add)         \
     X(FLATTEN, flatten) \
     X(SOFTMAX, softmax) \
-    X(SIGMOID, sigmoid)
+    X(SIGMOID, sigmoid) \
+    X(SILU, silu)
 
 #endif
