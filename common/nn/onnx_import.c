@@ -21,6 +21,7 @@
 #include "nn/onnx_import.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1661,6 +1662,11 @@ static int map_sigmoid(importer_t *im, const onnx_node_t *nd, const char *name)
     return op_unary(im, nd, name, NN_SIGMOID);
 }
 
+static int map_hardswish(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_unary(im, nd, name, NN_HARDSWISH);
+}
+
 static int map_gap(importer_t *im, const onnx_node_t *nd, const char *name)
 {
     onnx_value_t *src;
@@ -1773,6 +1779,7 @@ static const struct onnx_op_map {
     {"Squeeze", map_reshape},
     {"Softmax", map_softmax},
     {"Sigmoid", map_sigmoid},
+    {"HardSwish", map_hardswish},
     {"Identity", map_identity},
     {"Dropout", map_identity},
     {"Pad", map_pad},

@@ -24,6 +24,7 @@
     X(FLATTEN, flatten) \
     X(SOFTMAX, softmax) \
     X(SIGMOID, sigmoid) \
-    X(SILU, silu)
+    X(SILU, silu)       \
+    X(HARDSWISH, hardswish)
 
 #endif
