@@ -1667,6 +1667,16 @@ static int map_hardswish(importer_t *im, const onnx_node_t *nd, const char *name
     return op_unary(im, nd, name, NN_HARDSWISH);
 }
 
+/* HardSigmoid max(0, min(1, alpha x + beta)): PyTorch's form (alpha 1/6, beta 1/2) only. */
+static int map_hardsigmoid(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    float alpha = attr_float(nd, "alpha", 0.2f), beta = attr_float(nd, "beta", 0.5f);
+    if (fabsf(alpha - 1.0f / 6.0f) > 1e-6f || beta != 0.5f)
+        return unsupported(im, nd, "HardSigmoid is supported with alpha 1/6 and beta 0.5 "
+                           "(PyTorch's Hardsigmoid) only");
+    return op_unary(im, nd, name, NN_HARDSIGMOID);
+}
+
 static int map_gap(importer_t *im, const onnx_node_t *nd, const char *name)
 {
     onnx_value_t *src;
@@ -1780,6 +1790,7 @@ static const struct onnx_op_map {
     {"Softmax", map_softmax},
     {"Sigmoid", map_sigmoid},
     {"HardSwish", map_hardswish},
+    {"HardSigmoid", map_hardsigmoid},
     {"Identity", map_identity},
     {"Dropout", map_identity},
     {"Pad", map_pad},

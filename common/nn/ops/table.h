@@ -25,6 +25,7 @@
     X(SOFTMAX, softmax) \
     X(SIGMOID, sigmoid) \
     X(SILU, silu)       \
-    X(HARDSWISH, hardswish)
+    X(HARDSWISH, hardswish) \
+    X(HARDSIGMOID, hardsigmoid)
 
 #endif
