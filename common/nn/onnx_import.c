@@ -1677,6 +1677,34 @@ static int map_hardsigmoid(importer_t *im, const onnx_node_t *nd, const char *na
     return op_unary(im, nd, name, NN_HARDSIGMOID);
 }
 
+/* Clip to [0, 6] (ReLU6) or [0, inf) (ReLU); bounds are inputs from opset 11 on. */
+static int map_clip(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    int rc = 0;
+    float bound[2] = {-INFINITY, INFINITY};
+    if (im->opset < 11) {
+        bound[0] = attr_float(nd, "min", -INFINITY);
+        bound[1] = attr_float(nd, "max", INFINITY);
+    } else {
+        for (int k = 0; k < 2; k++) {
+            if (nd->n_input > (size_t)k + 1 && nd->input[k + 1][0]) {
+                onnx_const_t *c;
+                CHECK_RC(need_const(im, nd, k + 1, &c));
+                if (c->count != 1)
+                    return unsupported(im, nd, "Clip bounds must be scalars");
+                bound[k] = c->is_int ? (float)c->i[0] : c->f[0];
+            }
+        }
+    }
+    if (bound[0] == 0.0f && bound[1] == 6.0f)
+        return op_unary(im, nd, name, NN_RELU6);
+    if (bound[0] == 0.0f && isinf(bound[1]) && bound[1] > 0)
+        return op_unary(im, nd, name, NN_RELU);
+    return unsupported(im, nd, "Clip is supported as ReLU6 (min 0, max 6) or ReLU (min 0) only");
+cleanup:
+    return rc;
+}
+
 static int map_gap(importer_t *im, const onnx_node_t *nd, const char *name)
 {
     onnx_value_t *src;
@@ -1791,6 +1819,7 @@ static const struct onnx_op_map {
     {"Sigmoid", map_sigmoid},
     {"HardSwish", map_hardswish},
     {"HardSigmoid", map_hardsigmoid},
+    {"Clip", map_clip},
     {"Identity", map_identity},
     {"Dropout", map_identity},
     {"Pad", map_pad},

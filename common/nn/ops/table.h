@@ -26,6 +26,7 @@
     X(SIGMOID, sigmoid) \
     X(SILU, silu)       \
     X(HARDSWISH, hardswish) \
-    X(HARDSIGMOID, hardsigmoid)
+    X(HARDSIGMOID, hardsigmoid) \
+    X(RELU6, relu6)
 
 #endif
