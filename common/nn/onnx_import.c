@@ -1705,6 +1705,16 @@ cleanup:
     return rc;
 }
 
+/* Gelu (opset 20): approximate "none" (erf) or "tanh". */
+static int map_gelu(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    char approx[16];
+    attr_string(nd, "approximate", approx, sizeof approx, "none");
+    if (strcmp(approx, "none") && strcmp(approx, "tanh"))
+        return unsupported(im, nd, "Gelu approximate must be none or tanh");
+    return op_unary(im, nd, name, strcmp(approx, "tanh") ? NN_GELU : NN_GELU_TANH);
+}
+
 static int map_gap(importer_t *im, const onnx_node_t *nd, const char *name)
 {
     onnx_value_t *src;
@@ -1820,6 +1830,7 @@ static const struct onnx_op_map {
     {"HardSwish", map_hardswish},
     {"HardSigmoid", map_hardsigmoid},
     {"Clip", map_clip},
+    {"Gelu", map_gelu},
     {"Identity", map_identity},
     {"Dropout", map_identity},
     {"Pad", map_pad},

@@ -3,7 +3,7 @@
  *
  * Owned by common/nn. X(id, def) names the enum constant NN_<id> (model.h)
  * and the definition nn_op_<def> its file exports (ops/<def>.c; max and
- * average pooling share ops/pool.c);
+ * average pooling share ops/pool.c, the two GELU forms ops/gelu.c);
  * ops/table.c turns the list into the table nn_op_def() reads. Adding an op is one line here,
  * the file ops/<def>.c and its mapping in the ONNX importer.
  */
@@ -27,6 +27,8 @@
     X(SILU, silu)       \
     X(HARDSWISH, hardswish) \
     X(HARDSIGMOID, hardsigmoid) \
-    X(RELU6, relu6)
+    X(RELU6, relu6)     \
+    X(GELU, gelu)       \
+    X(GELU_TANH, gelu_tanh)
 
 #endif
