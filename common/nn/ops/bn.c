@@ -107,7 +107,9 @@ static int bn_forward_training(nn_model_t *m, int id, int n)
     return 0;
 }
 
-static int bn_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+/* Backward through the running statistics (inference) or the batch statistics
+ * the training forward saved (train). */
+static int bn_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts_t *o, int train)
 {
     nn_node_t *nd = &m->nodes[id];
     const int src_id = nd->in[0];
@@ -116,23 +118,24 @@ static int bn_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
     int assign = 0;
     float *dxs = nn_wants_grad(src_id, o) ? nn_grad_dst(m, src_id, &assign) : NULL;
-    bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, dxs, m->nodes[src_id].out, dg, db, assign);
+    if (train)
+        bn_backward_train(&p, n, nd->h * nd->w, m->nodes[src_id].out, nd->grad, nd->bn_mean,
+                          nd->bn_invstd, dxs, dg, db, m->bn_hook, m->bn_hook_ctx, m->scratch,
+                          assign);
+    else
+        bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, dxs, m->nodes[src_id].out, dg, db,
+                          assign);
     return 0;
+}
+
+static int bn_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+{
+    return bn_backward_mode(m, id, n, o, 0);
 }
 
 static int bn_backward_training(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
-    nn_node_t *nd = &m->nodes[id];
-    const int src_id = nd->in[0];
-    bn_params_t p = bn_params(m, id);
-    float *dg = o->param_grads ? nn_param_grad(m, id, NN_P_GAMMA) : NULL;
-    float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
-    int assign = 0;
-    float *dxs = nn_wants_grad(src_id, o) ? nn_grad_dst(m, src_id, &assign) : NULL;
-    bn_backward_train(&p, n, nd->h * nd->w, m->nodes[src_id].out, nd->grad, nd->bn_mean,
-                      nd->bn_invstd, dxs, dg, db, m->bn_hook, m->bn_hook_ctx, m->scratch,
-                      assign);
-    return 0;
+    return bn_backward_mode(m, id, n, o, 1);
 }
 
 static double bn_flops(const nn_model_t *m, const nn_node_t *nd)
