@@ -195,7 +195,7 @@ void nn_resolve_pad(const int *pad, int same, int h, int w, int kh, int kw, int 
 int nn_logits_node(const nn_model_t *m)
 {
     int id = m->output;
-    if (m->nodes[id].op == NN_SOFTMAX || m->nodes[id].op == NN_SIGMOID)
+    if (nn_op_def(m->nodes[id].op)->squashes_logits)
         id = m->nodes[id].in[0];
     return id;
 }

@@ -52,6 +52,8 @@ typedef struct nn_op_def {
     int pc_canonical;            /* a GEMM output: after forward, each position takes its
                                   * class representative's value (posclass_apply) */
     nn_sign sign;
+    int squashes_logits;         /* maps logits to scores (softmax, sigmoid): as the model's
+                                  * last node, nn_logits_node steps over it */
     /* Checks the node's inputs and attributes (already copied into nd) and sets
      * its output shape nd->c/h/w (preset to input 0's). Returns 0 or SC_ERR_SHAPE
      * (error logged, naming the node). NULL: the output is input 0's shape. */

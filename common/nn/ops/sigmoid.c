@@ -30,6 +30,7 @@ const nn_op_def_t nn_op_sigmoid = {
     .name = "sigmoid",
     .pc = NN_PC_BORROW,
     .sign = NN_SIGN_NONNEG,
+    .squashes_logits = 1,
     .forward = sigmoid_forward_node,
     .backward = sigmoid_backward_node,
 };

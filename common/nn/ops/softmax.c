@@ -30,6 +30,7 @@ const nn_op_def_t nn_op_softmax = {
     .name = "softmax",
     .pc = NN_PC_NONE,
     .sign = NN_SIGN_NONNEG,
+    .squashes_logits = 1,
     .forward = softmax_forward_node,
     .backward = softmax_backward_node,
 };
