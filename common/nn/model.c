@@ -353,14 +353,18 @@ static void pc_forward(nn_model_t *m, int i, int n)
             dup = posclass_input(nd->c, hw, nd->out + (size_t)b * nn_node_size(nd), rep,
                                  m->pc_table);
         } else if (def->pc == NN_PC_COMBINE) {
-            int in_dup[nd->n_in];
+            /* Inputs broadcast from one position (a per-channel gate) are
+             * equal at every position and leave the classes as they are. */
+            int in_dup[nd->n_in], k_full = 0;
             const int32_t *in_rep[nd->n_in];
             for (int k = 0; k < nd->n_in; k++) {
                 const nn_node_t *in = &m->nodes[nd->in[k]];
-                in_dup[k] = in->pc_rep ? in->pc_dup[b] : 0;
-                in_rep[k] = in->pc_rep ? in->pc_rep + (size_t)b * hw : NULL;
+                if (in->h * in->w != hw)
+                    continue;
+                in_dup[k_full] = in->pc_rep ? in->pc_dup[b] : 0;
+                in_rep[k_full++] = in->pc_rep ? in->pc_rep + (size_t)b * hw : NULL;
             }
-            dup = posclass_combine(nd->n_in, in_dup, in_rep, hw, rep, m->pc_table);
+            dup = posclass_combine(k_full, in_dup, in_rep, hw, rep, m->pc_table);
         } else { /* NN_PC_WINDOW */
             const nn_node_t *src = &m->nodes[nd->in[0]];
             const int in_dup = src->pc_rep ? src->pc_dup[b] : 0;

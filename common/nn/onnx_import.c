@@ -1273,9 +1273,23 @@ static int op_elementwise(importer_t *im, const onnx_node_t *nd, const char *nam
     CHECK(a && b, SC_ERR_FORMAT, "%s: node '%s' (%s): inputs missing", im->source,
           node_label(nd), op);
     if (a->kind == VALUE_NODE && b->kind == VALUE_NODE) {
+        int id;
+        if (!strcmp(op, "Mul")) {
+            /* the full-size map first: a per-channel gate broadcasts over it */
+            const nn_node_t *na = &im->m->nodes[a->node];
+            int in[2] = {a->node, b->node};
+            if (na->h * na->w == 1 && a->rank == b->rank) {
+                in[0] = b->node;
+                in[1] = a->node;
+            }
+            id = nn_add_node(im->m, name, NN_MUL, 2, in, NULL);
+            CHECK_RC(id);
+            return bind_node(im, nd, id, a->rank > b->rank ? a->rank : b->rank);
+        }
         if (strcmp(op, "Add"))
-            return unsupported(im, nd, "only Add is supported between two feature maps");
-        int id = nn_add_add(im->m, name, a->node, b->node);
+            return unsupported(im, nd, "only Add and Mul are supported between two feature "
+                               "maps");
+        id = nn_add_add(im->m, name, a->node, b->node);
         CHECK_RC(id);
         return bind_node(im, nd, id, a->rank);
     }

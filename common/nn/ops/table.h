@@ -29,6 +29,7 @@
     X(HARDSIGMOID, hardsigmoid) \
     X(RELU6, relu6)     \
     X(GELU, gelu)       \
-    X(GELU_TANH, gelu_tanh)
+    X(GELU_TANH, gelu_tanh) \
+    X(MUL, mul)
 
 #endif
