@@ -4,7 +4,9 @@
  * forward and input gradient against PyTorch float64 (tests/ref/ops_torch_ref.py,
  * boundary points of the piecewise ops included) and against central finite
  * differences through the model graph; a model file keeps the new op names;
- * a PyTorch network with Hardswish, ReLU6 (Clip) and Hardsigmoid, exported to
+ * the broadcasting Mul (equal shapes and a per-channel gate) against finite
+ * differences; a PyTorch network with Hardswish, ReLU6 (Clip), Hardsigmoid,
+ * SiLU (Sigmoid and Mul) and a squeeze-and-excitation gate, exported to
  * ONNX opset 14, imports and matches PyTorch float64 (tests/ref/ops_onnx_ref.py).
  */
 #include <math.h>
@@ -190,6 +192,59 @@ static void test_unary_ops_finite_differences(void)
     }
 }
 
+/* out = a * sigmoid(gap(conv 1x1 of a)) + a * sigmoid(a), a = conv(x): both Mul forms. */
+static void test_mul_finite_differences(void)
+{
+    nn_model_t *m = nn_model_create(T_C, T_H, T_W);
+    int a = nn_add_conv(m, "conv", 0, 3, 3, 3, 1, 1, NULL, 1, 1);
+    int g = nn_add_gap(m, "gap", a);
+    g = nn_add_conv(m, "fc", g, 3, 1, 1, 1, 1, NULL, 0, 1);
+    g = nn_add_sigmoid(m, "gate", g);
+    int se[2] = {a, g};
+    int e = nn_add_node(m, "se", NN_MUL, 2, se, NULL);
+    int s = nn_add_sigmoid(m, "sig", a);
+    int sl[2] = {a, s};
+    int f = nn_add_node(m, "silu", NN_MUL, 2, sl, NULL);
+    nn_add_add(m, "sum", e, f);
+    int bad_in[2] = {g, a};
+    TH_CHECK(nn_add_node(m, "bad", NN_MUL, 2, bad_in, NULL) < 0, "a gate first is refused");
+    TH_CHECK(nn_model_finalize(m, 3) == 0 && nn_model_prepare(m, T_N) == 0, "model");
+    size_t count;
+    float *W = nn_param(m, nn_find(m, "fc"), NN_P_WEIGHT, &count);
+    for (size_t i = 0; i < count; i++)
+        W[i] *= 4.0f; /* gates away from 1/2 */
+    float x[T_COUNT], r[3 * T_N * T_H * T_W], dx[T_COUNT];
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(12, "test_mul"), 0, 0, 0);
+    for (int i = 0; i < T_COUNT; i++)
+        x[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+    const int out_count = (int)(T_N * nn_node_size(&m->nodes[m->output]));
+    for (int i = 0; i < out_count; i++)
+        r[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+    nn_forward(m, x, T_N, 0);
+    nn_backward_opts_t o = {.input_grad = 1};
+    nn_backward(m, m->output, r, dx, &o);
+    const float eps = 1e-2f;
+    int bad = 0;
+    for (int i = 0; i < T_COUNT; i++) {
+        float xs = x[i];
+        double L[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            x[i] = xs + (sgn ? -eps : eps);
+            nn_forward(m, x, T_N, 0);
+            L[sgn] = 0.0;
+            for (int j = 0; j < out_count; j++)
+                L[sgn] += (double)r[j] * nn_output(m)[j];
+        }
+        x[i] = xs;
+        double fd = (L[0] - L[1]) / (2.0 * eps);
+        if (fabs(fd - dx[i]) > 2e-3 * fabs(fd) + 5e-4 && bad++ < 3)
+            printf("    x[%d]: analytic %.7g, finite difference %.7g\n", i, dx[i], fd);
+    }
+    TH_EQ_INT(bad, 0);
+    nn_model_destroy(m);
+}
+
 static void test_model_file_keeps_new_ops(void)
 {
     nn_model_t *m = nn_model_create(1, 6, 6);
@@ -268,6 +323,7 @@ static void test_onnx_activations_match_torch(void)
     TH_EQ_INT(seen[NN_HARDSWISH], 2);
     TH_EQ_INT(seen[NN_RELU6], 1);
     TH_EQ_INT(seen[NN_HARDSIGMOID], 1);
+    TH_EQ_INT(seen[NN_MUL], 2);
     nn_model_prepare(m, 1);
     nn_forward(m, x, 1, 0);
     const float *logits = nn_node_out(m, nn_logits_node(m));
@@ -291,6 +347,7 @@ int main(void)
     TH_RUN(test_flops_from_table);
     TH_RUN(test_unary_ops_match_torch);
     TH_RUN(test_unary_ops_finite_differences);
+    TH_RUN(test_mul_finite_differences);
     TH_RUN(test_model_file_keeps_new_ops);
     TH_RUN(test_onnx_activations_match_torch);
     return th_report();
