@@ -18,13 +18,15 @@
 #include <stdint.h>
 
 #include "nn/layers.h"
+#include "nn/ops/table.h"
 
 #define NN_NAME_MAX 96
 
-typedef enum nn_op {
-    NN_INPUT = 0, NN_CONV, NN_BN, NN_RELU, NN_MAXPOOL, NN_AVGPOOL, NN_GAP, NN_DENSE,
-    NN_CONCAT, NN_ADD, NN_FLATTEN, NN_SOFTMAX, NN_SIGMOID, NN_OP_COUNT
-} nn_op;
+/* Node kinds: one per file common/nn/ops/<op>.c, listed in nn/ops/table.h; the
+ * behaviour of each is in its table entry (nn/op.h). */
+#define NN_OP_ENUM(id, file) NN_##id,
+typedef enum nn_op { NN_OP_LIST(NN_OP_ENUM) NN_OP_COUNT } nn_op;
+#undef NN_OP_ENUM
 
 const char *nn_op_name(nn_op op);
 /* NN_OP_COUNT when unknown. */
@@ -159,6 +161,9 @@ int nn_backward_logit(nn_model_t *m, const int *target, float *dx, const nn_back
 static inline const float *nn_node_out(const nn_model_t *m, int id) { return m->nodes[id].out; }
 static inline const float *nn_node_grad(const nn_model_t *m, int id) { return m->nodes[id].grad; }
 static inline const float *nn_output(const nn_model_t *m) { return m->nodes[m->output].out; }
+
+/* Forward FLOPs of one sample (multiply-adds count 2), summed over the op table's costs. */
+double nn_forward_flops(const nn_model_t *m);
 
 /* Number of trainable parameters (BN running statistics excluded). */
 size_t nn_count_trainable(const nn_model_t *m);

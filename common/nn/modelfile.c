@@ -2,6 +2,7 @@
  * modelfile.c - save and load salcheck model files with serial HDF5 (modelfile.h).
  */
 #include "nn/modelfile.h"
+#include "nn/op.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -48,28 +49,9 @@ static void node_line(const nn_model_t *m, const nn_node_t *nd, char *buf, size_
         off += snprintf(buf + off, len - off, k ? ",%d" : "%d", nd->in[k]);
     if (nd->n_in == 0)
         off += snprintf(buf + off, len - off, "-");
-    switch (nd->op) {
-    case NN_CONV:
-        snprintf(buf + off, len - off, " out_c=%d k=%d,%d s=%d,%d pad=%d,%d,%d,%d bias=%d init=%d",
-                 nd->out_c, nd->kh, nd->kw, nd->sh, nd->sw, nd->pt, nd->pb, nd->pl, nd->pr,
-                 nd->has_bias, (int)nd->init);
-        break;
-    case NN_MAXPOOL:
-    case NN_AVGPOOL:
-        snprintf(buf + off, len - off, " k=%d,%d s=%d,%d pad=%d,%d,%d,%d ceil=%d cip=%d", nd->kh,
-                 nd->kw, nd->sh, nd->sw, nd->pt, nd->pb, nd->pl, nd->pr, nd->ceil_mode,
-                 nd->count_include_pad);
-        break;
-    case NN_BN:
-        snprintf(buf + off, len - off, " eps=%.9g mom=%.9g scale=%d center=%d", nd->eps,
-                 nd->momentum, nd->bn_scale, nd->bn_center);
-        break;
-    case NN_DENSE:
-        snprintf(buf + off, len - off, " out_c=%d bias=%d init=%d", nd->out_c, nd->has_bias,
-                 (int)nd->init);
-        break;
-    default: break;
-    }
+    const nn_op_def_t *def = nn_op_def(nd->op);
+    if (def && def->write_attrs && off < (int)len)
+        def->write_attrs(nd, buf + off, len - off);
     (void)m;
 }
 
@@ -130,19 +112,11 @@ int modelfile_save(const char *path, const nn_model_t *m, const char *const *met
                 g = H5Gcreate2(wgroup, ename, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
                 CHECK_H5(g, "cannot create weights group for '%s'", nd->name);
             }
-            int rank = 1;
-            dims[0] = count;
-            if (k == NN_P_WEIGHT && nd->op == NN_CONV) {
-                rank = 4;
-                dims[0] = (hsize_t)nd->out_c;
-                dims[1] = (hsize_t)m->nodes[nd->in[0]].c;
-                dims[2] = (hsize_t)nd->kh;
-                dims[3] = (hsize_t)nd->kw;
-            } else if (k == NN_P_WEIGHT && nd->op == NN_DENSE) {
-                rank = 2;
-                dims[0] = (hsize_t)nd->out_c;
-                dims[1] = count / (size_t)nd->out_c;
-            }
+            /* the tensor's own shape (conv [out, in, kh, kw], dense [out, in]) */
+            size_t shape[4];
+            int rank = nn_op_def(nd->op)->param_shape(m, nd, (nn_param_kind)k, shape);
+            for (int d = 0; d < rank; d++)
+                dims[d] = (hsize_t)shape[d];
             space = H5Screate_simple(rank, dims, NULL);
             dset = H5Dcreate2(g, nn_param_kind_name((nn_param_kind)k), H5T_IEEE_F32LE, space,
                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -243,31 +217,20 @@ static int add_from_line(nn_model_t *m, const char *line, const char *path, int 
     if (field(line, "eps", buf, sizeof buf)) eps = strtof(buf, NULL);
     if (field(line, "mom", buf, sizeof buf)) mom = strtof(buf, NULL);
     nn_op kind = nn_op_from_name(op);
-    int id;
-    switch (kind) {
-    case NN_CONV: id = nn_add_conv(m, name, in[0], out_c, k[0], k[1], s[0], s[1], pad, 0, bias); break;
-    case NN_BN: id = nn_add_bn(m, name, in[0], eps, mom, scale, center); break;
-    case NN_RELU: id = nn_add_relu(m, name, in[0]); break;
-    case NN_MAXPOOL: id = nn_add_maxpool(m, name, in[0], k[0], k[1], s[0], s[1], pad, 0, ceil); break;
-    case NN_AVGPOOL:
-        id = nn_add_avgpool(m, name, in[0], k[0], k[1], s[0], s[1], pad, 0, ceil, cip);
-        break;
-    case NN_GAP: id = nn_add_gap(m, name, in[0]); break;
-    case NN_DENSE: id = nn_add_dense(m, name, in[0], out_c, bias); break;
-    case NN_CONCAT: id = nn_add_concat(m, name, n_in, in); break;
-    case NN_ADD: id = n_in == 2 ? nn_add_add(m, name, in[0], in[1]) : SC_ERR_FORMAT; break;
-    case NN_FLATTEN: id = nn_add_flatten(m, name, in[0]); break;
-    case NN_SOFTMAX: id = nn_add_softmax(m, name, in[0]); break;
-    case NN_SIGMOID: id = nn_add_sigmoid(m, name, in[0]); break;
-    default:
+    if (kind == NN_OP_COUNT || kind == NN_INPUT) {
         SC_ERROR("%s: /graph[%d]: unknown operator '%s'", path, index, op);
         return SC_ERR_FORMAT;
     }
+    /* Attributes an op does not use are ignored (its infer checks those it does). */
+    nn_node_t attrs = {.out_c = out_c, .kh = k[0], .kw = k[1], .sh = s[0], .sw = s[1],
+                       .pt = pad[0], .pb = pad[1], .pl = pad[2], .pr = pad[3], .has_bias = bias,
+                       .ceil_mode = ceil, .count_include_pad = cip, .eps = eps, .momentum = mom,
+                       .bn_scale = scale, .bn_center = center, .init = (nn_init)init};
+    int id = nn_add_node(m, name, kind, n_in, in, &attrs);
     if (id < 0) {
         SC_ERROR("%s: /graph[%d] is not a valid node: '%s'", path, index, line);
         return SC_ERR_FORMAT;
     }
-    m->nodes[id].init = (nn_init)init;
     return id;
 }
 

@@ -21,10 +21,12 @@
 #include "nn/onnx_import.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/op.h"
 #include "sc.h"
 
 #if defined(__has_include)
@@ -985,11 +987,9 @@ static int window_input(importer_t *im, const onnx_node_t *nd, onnx_value_t **sr
 static int nonnegative(const nn_model_t *m, int id)
 {
     const nn_node_t *nd = &m->nodes[id];
-    switch (nd->op) {
-    case NN_RELU: case NN_SOFTMAX: case NN_SIGMOID: return 1;
-    case NN_MAXPOOL: case NN_AVGPOOL: case NN_GAP: case NN_FLATTEN:
-        return nonnegative(m, nd->in[0]);
-    case NN_CONCAT: case NN_ADD:
+    switch (nn_op_def(nd->op)->sign) {
+    case NN_SIGN_NONNEG: return 1;
+    case NN_SIGN_INPUTS:
         for (int k = 0; k < nd->n_in; k++)
             if (!nonnegative(m, nd->in[k]))
                 return 0;
@@ -1295,9 +1295,23 @@ static int op_elementwise(importer_t *im, const onnx_node_t *nd, const char *nam
     CHECK(a && b, SC_ERR_FORMAT, "%s: node '%s' (%s): inputs missing", im->source,
           node_label(nd), op);
     if (a->kind == VALUE_NODE && b->kind == VALUE_NODE) {
+        int id;
+        if (!strcmp(op, "Mul")) {
+            /* the full-size map first: a per-channel gate broadcasts over it */
+            const nn_node_t *na = &im->m->nodes[a->node];
+            int in[2] = {a->node, b->node};
+            if (na->h * na->w == 1 && a->rank == b->rank) {
+                in[0] = b->node;
+                in[1] = a->node;
+            }
+            id = nn_add_node(im->m, name, NN_MUL, 2, in, NULL);
+            CHECK_RC(id);
+            return bind_node(im, nd, id, a->rank > b->rank ? a->rank : b->rank);
+        }
         if (strcmp(op, "Add"))
-            return unsupported(im, nd, "only Add is supported between two feature maps");
-        int id = nn_add_add(im->m, name, a->node, b->node);
+            return unsupported(im, nd, "only Add and Mul are supported between two feature "
+                               "maps");
+        id = nn_add_add(im->m, name, a->node, b->node);
         CHECK_RC(id);
         return bind_node(im, nd, id, a->rank);
     }
@@ -1659,6 +1673,211 @@ cleanup:
     return rc;
 }
 
+/* ---- the ONNX operator mapping ---- */
+
+typedef int (*onnx_op_fn)(importer_t *im, const onnx_node_t *nd, const char *name);
+
+/* One-input operators that map to one engine node kind with no attributes. */
+static int op_unary(importer_t *im, const onnx_node_t *nd, const char *name, nn_op kind)
+{
+    onnx_value_t *src;
+    int rc = need_node(im, nd, 0, &src);
+    if (rc < 0)
+        return rc;
+    int in = src->node;
+    return bind_node(im, nd, nn_add_node(im->m, name, kind, 1, &in, NULL), src->rank);
+}
+
+static int map_relu(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_unary(im, nd, name, NN_RELU);
+}
+
+static int map_sigmoid(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_unary(im, nd, name, NN_SIGMOID);
+}
+
+static int map_hardswish(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_unary(im, nd, name, NN_HARDSWISH);
+}
+
+/* HardSigmoid max(0, min(1, alpha x + beta)): PyTorch's form (alpha 1/6, beta 1/2) only. */
+static int map_hardsigmoid(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    float alpha = attr_float(nd, "alpha", 0.2f), beta = attr_float(nd, "beta", 0.5f);
+    if (fabsf(alpha - 1.0f / 6.0f) > 1e-6f || beta != 0.5f)
+        return unsupported(im, nd, "HardSigmoid is supported with alpha 1/6 and beta 0.5 "
+                           "(PyTorch's Hardsigmoid) only");
+    return op_unary(im, nd, name, NN_HARDSIGMOID);
+}
+
+/* Clip to [0, 6] (ReLU6) or [0, inf) (ReLU); bounds are inputs from opset 11 on. */
+static int map_clip(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    int rc = 0;
+    float bound[2] = {-INFINITY, INFINITY};
+    if (im->opset < 11) {
+        bound[0] = attr_float(nd, "min", -INFINITY);
+        bound[1] = attr_float(nd, "max", INFINITY);
+    } else {
+        for (int k = 0; k < 2; k++) {
+            if (nd->n_input > (size_t)k + 1 && nd->input[k + 1][0]) {
+                onnx_const_t *c;
+                CHECK_RC(need_const(im, nd, k + 1, &c));
+                if (c->count != 1)
+                    return unsupported(im, nd, "Clip bounds must be scalars");
+                bound[k] = c->is_int ? (float)c->i[0] : c->f[0];
+            }
+        }
+    }
+    if (bound[0] == 0.0f && bound[1] == 6.0f)
+        return op_unary(im, nd, name, NN_RELU6);
+    if (bound[0] == 0.0f && isinf(bound[1]) && bound[1] > 0)
+        return op_unary(im, nd, name, NN_RELU);
+    return unsupported(im, nd, "Clip is supported as ReLU6 (min 0, max 6) or ReLU (min 0) only");
+cleanup:
+    return rc;
+}
+
+/* Gelu (opset 20): approximate "none" (erf) or "tanh". */
+static int map_gelu(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    char approx[16];
+    attr_string(nd, "approximate", approx, sizeof approx, "none");
+    if (strcmp(approx, "none") && strcmp(approx, "tanh"))
+        return unsupported(im, nd, "Gelu approximate must be none or tanh");
+    return op_unary(im, nd, name, strcmp(approx, "tanh") ? NN_GELU : NN_GELU_TANH);
+}
+
+static int map_gap(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    onnx_value_t *src;
+    int rc = need_node(im, nd, 0, &src);
+    return rc < 0 ? rc : bind_node(im, nd, nn_add_gap(im->m, name, src->node), 4);
+}
+
+static int map_softmax(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    onnx_value_t *src;
+    int rc = need_node(im, nd, 0, &src);
+    if (rc < 0)
+        return rc;
+    long axis = attr_int(nd, "axis", im->opset >= 13 ? -1 : 1);
+    const nn_node_t *in = &im->m->nodes[src->node];
+    int class_axis = axis == 1 || axis == -1 || (axis == -3 && src->rank == 4);
+    if (!class_axis || (src->rank == 4 && in->h * in->w != 1))
+        return unsupported(im, nd, "Softmax is supported over the class axis of [N,K] logits "
+                           "only");
+    return bind_node(im, nd, nn_add_softmax(im->m, name, src->node), src->rank);
+}
+
+static int map_maxpool(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_pool(im, nd, name, 1);
+}
+
+static int map_avgpool(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_pool(im, nd, name, 0);
+}
+
+static int map_elementwise(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_elementwise(im, nd, name, nd->op_type);
+}
+
+static int map_gemm(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_dense(im, nd, name, 1);
+}
+
+static int map_matmul(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_dense(im, nd, name, 0);
+}
+
+static int map_reshape(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    return op_flatten(im, nd, name, nd->op_type);
+}
+
+static int map_identity(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    (void)name;
+    onnx_value_t *src = input_value(im, nd, 0);
+    if (!src)
+        return need_node(im, nd, 0, &src);
+    return bind_alias(im, nd, src);
+}
+
+static int map_pad(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    (void)name;
+    return op_pad(im, nd);
+}
+
+static int map_transpose(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    (void)name;
+    onnx_value_t *src;
+    int rc = need_node(im, nd, 0, &src);
+    long perm[8];
+    int n = attr_ints(nd, "perm", perm, 8);
+    if (rc == 0 && src->node == 0 && n == 4 && perm[0] == 0 && perm[1] == 3 && perm[2] == 1 &&
+        perm[3] == 2)
+        return bind_alias(im, nd, src); /* the NHWC input, already read as NCHW */
+    return rc < 0 ? rc : unsupported(im, nd, "Transpose is supported only as the NHWC to NCHW "
+                                     "transpose of the model input");
+}
+
+static int map_constant_like(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    (void)name;
+    return op_constant_like(im, nd, nd->op_type);
+}
+
+/* ONNX operator type -> the function that adds its engine nodes (table entries
+ * of nn/ops/table.h) or folds it into constants, aliases or parameters. */
+static const struct onnx_op_map {
+    const char *type;
+    onnx_op_fn fn;
+} onnx_ops[] = {
+    {"Conv", op_conv},
+    {"BatchNormalization", op_batchnorm},
+    {"Relu", map_relu},
+    {"MaxPool", map_maxpool},
+    {"AveragePool", map_avgpool},
+    {"GlobalAveragePool", map_gap},
+    {"ReduceMean", op_reduce_mean},
+    {"Concat", op_concat},
+    {"Add", map_elementwise},
+    {"Sub", map_elementwise},
+    {"Mul", map_elementwise},
+    {"Div", map_elementwise},
+    {"Gemm", map_gemm},
+    {"MatMul", map_matmul},
+    {"Flatten", map_reshape},
+    {"Reshape", map_reshape},
+    {"Squeeze", map_reshape},
+    {"Softmax", map_softmax},
+    {"Sigmoid", map_sigmoid},
+    {"HardSwish", map_hardswish},
+    {"HardSigmoid", map_hardsigmoid},
+    {"Clip", map_clip},
+    {"Gelu", map_gelu},
+    {"Identity", map_identity},
+    {"Dropout", map_identity},
+    {"Pad", map_pad},
+    {"Transpose", map_transpose},
+    {"Constant", map_constant_like},
+    {"Shape", map_constant_like},
+    {"Gather", map_constant_like},
+    {"Unsqueeze", map_reshape},
+    {"Cast", map_constant_like},
+};
+
 /* One ONNX node. */
 static int import_node(importer_t *im, const onnx_node_t *nd)
 {
@@ -1669,80 +1888,16 @@ static int import_node(importer_t *im, const onnx_node_t *nd)
     if (nd->n_output < 1)
         return unsupported(im, nd, "node without outputs");
     node_name(im, nd, name, sizeof name);
-    if (!strcmp(op, "Conv"))
-        return op_conv(im, nd, name);
-    if (!strcmp(op, "BatchNormalization"))
-        return op_batchnorm(im, nd, name);
-    if (!strcmp(op, "Relu")) {
-        onnx_value_t *src;
-        int rc = need_node(im, nd, 0, &src);
-        return rc < 0 ? rc : bind_node(im, nd, nn_add_relu(im->m, name, src->node), src->rank);
-    }
-    if (!strcmp(op, "MaxPool"))
-        return op_pool(im, nd, name, 1);
-    if (!strcmp(op, "AveragePool"))
-        return op_pool(im, nd, name, 0);
-    if (!strcmp(op, "GlobalAveragePool")) {
-        onnx_value_t *src;
-        int rc = need_node(im, nd, 0, &src);
-        return rc < 0 ? rc : bind_node(im, nd, nn_add_gap(im->m, name, src->node), 4);
-    }
-    if (!strcmp(op, "ReduceMean"))
-        return op_reduce_mean(im, nd, name);
-    if (!strcmp(op, "Concat"))
-        return op_concat(im, nd, name);
-    if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div"))
-        return op_elementwise(im, nd, name, op);
-    if (!strcmp(op, "Gemm"))
-        return op_dense(im, nd, name, 1);
-    if (!strcmp(op, "MatMul"))
-        return op_dense(im, nd, name, 0);
-    if (!strcmp(op, "Flatten") || !strcmp(op, "Reshape") || !strcmp(op, "Squeeze") ||
-        !strcmp(op, "Unsqueeze"))
-        return op_flatten(im, nd, name, op);
-    if (!strcmp(op, "Softmax") || !strcmp(op, "Sigmoid")) {
-        onnx_value_t *src;
-        int rc = need_node(im, nd, 0, &src);
-        if (rc < 0)
-            return rc;
-        if (!strcmp(op, "Softmax")) {
-            long axis = attr_int(nd, "axis", im->opset >= 13 ? -1 : 1);
-            const nn_node_t *in = &im->m->nodes[src->node];
-            int class_axis = axis == 1 || axis == -1 || (axis == -3 && src->rank == 4);
-            if (!class_axis || (src->rank == 4 && in->h * in->w != 1))
-                return unsupported(im, nd, "Softmax is supported over the class axis of "
-                                   "[N,K] logits only");
-            return bind_node(im, nd, nn_add_softmax(im->m, name, src->node), src->rank);
-        }
-        return bind_node(im, nd, nn_add_sigmoid(im->m, name, src->node), src->rank);
-    }
-    if (!strcmp(op, "Identity") || !strcmp(op, "Dropout")) {
-        onnx_value_t *src = input_value(im, nd, 0);
-        if (!src)
-            return need_node(im, nd, 0, &src);
-        return bind_alias(im, nd, src);
-    }
-    if (!strcmp(op, "Pad"))
-        return op_pad(im, nd);
-    if (!strcmp(op, "Transpose")) {
-        onnx_value_t *src;
-        int rc = need_node(im, nd, 0, &src);
-        long perm[8];
-        int n = attr_ints(nd, "perm", perm, 8);
-        if (rc == 0 && src->node == 0 && n == 4 && perm[0] == 0 && perm[1] == 3 &&
-            perm[2] == 1 && perm[3] == 2)
-            return bind_alias(im, nd, src); /* the NHWC input, already read as NCHW */
-        return rc < 0 ? rc : unsupported(im, nd, "Transpose is supported only as the NHWC to "
-                                         "NCHW transpose of the model input");
-    }
-    if (!strcmp(op, "Constant") || !strcmp(op, "Shape") || !strcmp(op, "Gather") ||
-        !strcmp(op, "Cast"))
-        return op_constant_like(im, nd, op);
-    SC_ERROR("%s: node '%s': operator %s is not supported by salcheck (supported: Conv, "
-             "BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean, "
-             "Concat, Add, Sub, Mul, Div, Gemm, MatMul, Flatten, Reshape, Squeeze, Softmax, "
-             "Sigmoid, Identity, Dropout, Pad, Transpose of the input, Constant, Shape, Gather, "
-             "Unsqueeze, Cast)", im->source, node_label(nd), op);
+    const size_t n_map = sizeof onnx_ops / sizeof onnx_ops[0];
+    for (size_t k = 0; k < n_map; k++)
+        if (!strcmp(op, onnx_ops[k].type))
+            return onnx_ops[k].fn(im, nd, name);
+    char list[1024];
+    int off = 0;
+    for (size_t k = 0; k < n_map && off < (int)sizeof list; k++)
+        off += snprintf(list + off, sizeof list - off, k ? ", %s" : "%s", onnx_ops[k].type);
+    SC_ERROR("%s: node '%s': operator %s is not supported by salcheck (supported: %s)",
+             im->source, node_label(nd), op, list);
     return SC_ERR_UNSUPPORTED;
 }
 

@@ -1,0 +1,136 @@
+/*
+ * ops/conv.c - 2-D convolution node (cross-correlation, as PyTorch and Keras).
+ *
+ * Owned by common/nn. Kernels in nn/conv.c (im2col + GEMM). The output is a
+ * GEMM result, so its positions are canonicalized to their class
+ * representatives (nn/posclass.h).
+ */
+#include "nn/op.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sc.h"
+
+static conv2d_shape_t conv_shape(const nn_model_t *m, const nn_node_t *nd, int n)
+{
+    const nn_node_t *src = &m->nodes[nd->in[0]];
+    conv2d_shape_t s = {.n = n, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
+                        .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .pt = nd->pt,
+                        .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+    conv2d_shape_init(&s);
+    return s;
+}
+
+int nn_add_conv(nn_model_t *m, const char *name, int in, int out_c, int kh, int kw, int sh,
+                int sw, const int *pad, int same, int bias)
+{
+    if (in < 0 || in >= m->n_nodes)
+        return nn_add_node(m, name, NN_CONV, 1, &in, NULL); /* reports the bad input */
+    const nn_node_t *src = &m->nodes[in];
+    nn_node_t a = {.out_c = out_c, .kh = kh, .kw = kw, .sh = sh, .sw = sw, .has_bias = bias};
+    nn_resolve_pad(pad, same, src->h, src->w, kh, kw, sh, sw, &a.pt, &a.pb, &a.pl, &a.pr);
+    return nn_add_node(m, name, NN_CONV, 1, &in, &a);
+}
+
+static int conv_infer(const nn_model_t *m, nn_node_t *nd)
+{
+    const nn_node_t *src = &m->nodes[nd->in[0]];
+    conv2d_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
+                        .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .pt = nd->pt,
+                        .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+    if (nd->n_in != 1 || nd->out_c < 1 || conv2d_shape_init(&s) < 0) {
+        SC_ERROR("conv '%s': kernel %dx%d stride %dx%d does not fit input %dx%d", nd->name,
+                 nd->kh, nd->kw, nd->sh, nd->sw, src->h, src->w);
+        return SC_ERR_SHAPE;
+    }
+    nd->c = nd->out_c;
+    nd->h = s.oh;
+    nd->w = s.ow;
+    return 0;
+}
+
+static int conv_param_shape(const nn_model_t *m, const nn_node_t *nd, nn_param_kind k,
+                            size_t dims[4])
+{
+    if (k == NN_P_WEIGHT) {
+        dims[0] = (size_t)nd->out_c;
+        dims[1] = (size_t)m->nodes[nd->in[0]].c;
+        dims[2] = (size_t)nd->kh;
+        dims[3] = (size_t)nd->kw;
+        return 4;
+    }
+    if (k == NN_P_BIAS && nd->has_bias) {
+        dims[0] = (size_t)nd->out_c;
+        return 1;
+    }
+    return 0;
+}
+
+static void conv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats)
+{
+    const nn_node_t *nd = &m->nodes[id];
+    const nn_node_t *src = &m->nodes[nd->in[0]];
+    size_t count;
+    float *W = nn_param(m, id, NN_P_WEIGHT, &count);
+    nn_init_weights(W, count, nd->init, (double)src->c * nd->kh * nd->kw,
+                    (double)nd->out_c * nd->kh * nd->kw, rs);
+    float *b = nn_param(m, id, NN_P_BIAS, &count);
+    if (b)
+        memset(b, 0, sizeof(float) * count);
+    (void)keep_bn_stats;
+}
+
+static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
+{
+    conv2d_shape_t s = conv_shape(m, nd, 1);
+    return conv2d_workspace(&s);
+}
+
+static int conv_forward(nn_model_t *m, int id, int n)
+{
+    nn_node_t *nd = &m->nodes[id];
+    conv2d_shape_t s = conv_shape(m, nd, n);
+    conv2d_forward(&s, m->nodes[nd->in[0]].out, nn_param(m, id, NN_P_WEIGHT, NULL),
+                   nn_param(m, id, NN_P_BIAS, NULL), nd->out, m->workspace);
+    return 0;
+}
+
+static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+{
+    nn_node_t *nd = &m->nodes[id];
+    const int src_id = nd->in[0];
+    conv2d_shape_t s = conv_shape(m, nd, n);
+    conv2d_backward(&s, m->nodes[src_id].out, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad,
+                    nn_wants_grad(src_id, o) ? nn_grad_acc(m, src_id) : NULL,
+                    o->param_grads ? nn_param_grad(m, id, NN_P_WEIGHT) : NULL,
+                    o->param_grads ? nn_param_grad(m, id, NN_P_BIAS) : NULL, m->workspace);
+    return 0;
+}
+
+static double conv_flops(const nn_model_t *m, const nn_node_t *nd)
+{
+    return 2.0 * nd->out_c * m->nodes[nd->in[0]].c * nd->kh * nd->kw * nd->h * nd->w;
+}
+
+static void conv_write_attrs(const nn_node_t *nd, char *buf, size_t len)
+{
+    snprintf(buf, len, " out_c=%d k=%d,%d s=%d,%d pad=%d,%d,%d,%d bias=%d init=%d", nd->out_c,
+             nd->kh, nd->kw, nd->sh, nd->sw, nd->pt, nd->pb, nd->pl, nd->pr, nd->has_bias,
+             (int)nd->init);
+}
+
+const nn_op_def_t nn_op_conv = {
+    .name = "conv",
+    .pc = NN_PC_WINDOW,
+    .pc_canonical = 1,
+    .sign = NN_SIGN_ANY,
+    .infer = conv_infer,
+    .param_shape = conv_param_shape,
+    .init = conv_init,
+    .workspace = conv_workspace,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .flops = conv_flops,
+    .write_attrs = conv_write_attrs,
+};

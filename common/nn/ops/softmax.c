@@ -1,0 +1,36 @@
+/*
+ * ops/softmax.c - softmax over all values of each sample (the class axis of
+ * [n, classes] logits).
+ *
+ * Owned by common/nn. Kernels in nn/activation.c.
+ */
+#include "nn/op.h"
+
+int nn_add_softmax(nn_model_t *m, const char *name, int in)
+{
+    return nn_add_node(m, name, NN_SOFTMAX, 1, &in, NULL);
+}
+
+static int softmax_forward_node(nn_model_t *m, int id, int n)
+{
+    nn_node_t *nd = &m->nodes[id];
+    softmax_forward(n, (int)nn_node_size(nd), m->nodes[nd->in[0]].out, nd->out);
+    return 0;
+}
+
+static int softmax_backward_node(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+{
+    nn_node_t *nd = &m->nodes[id];
+    if (nn_wants_grad(nd->in[0], o))
+        softmax_backward(n, (int)nn_node_size(nd), nd->out, nd->grad, nn_grad_acc(m, nd->in[0]));
+    return 0;
+}
+
+const nn_op_def_t nn_op_softmax = {
+    .name = "softmax",
+    .pc = NN_PC_NONE,
+    .sign = NN_SIGN_NONNEG,
+    .squashes_logits = 1,
+    .forward = softmax_forward_node,
+    .backward = softmax_backward_node,
+};
