@@ -362,7 +362,14 @@ def cmd_html(out, expect):
     page = open(os.path.join(out, "index.html"), encoding="utf-8").read()
     p = PageParser()
     p.feed(page)
-    figures = sorted(os.listdir(os.path.join(out, "figures")))
+    # the page inlines the PNGs; each has an SVG copy beside it for papers
+    names = sorted(os.listdir(os.path.join(out, "figures")))
+    figures = [n for n in names if n.endswith(".png")]
+    svgs = [n for n in names if n.endswith(".svg")]
+    check("every figure has an SVG copy with real text (%d)" % len(svgs),
+          sorted(n[:-4] for n in svgs) == sorted(n[:-4] for n in figures) and
+          all("<text" in open(os.path.join(out, "figures", n), encoding="utf-8").read()
+              for n in svgs), "svg: %s" % svgs[:3])
     files = {open(os.path.join(out, "figures", n), "rb").read() for n in figures}
     bad = []
     inlined = set()
@@ -397,7 +404,7 @@ def cmd_html(out, expect):
 def cmd_figures(out):
     import matplotlib.image as mpimg
     d = os.path.join(out, "figures")
-    for name in sorted(os.listdir(d)):
+    for name in sorted(n for n in os.listdir(d) if n.endswith(".png")):
         img = mpimg.imread(os.path.join(d, name))
         rgb = (img[..., :3] * 255).round().astype(np.uint8).reshape(-1, 3)
         colours = len(np.unique(rgb.view([("r", "u1"), ("g", "u1"), ("b", "u1")])))
