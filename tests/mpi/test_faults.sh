@@ -130,7 +130,7 @@ cp -r phantom trunc && for f in trunc/images/*.png; do truncate -s 60 "$f"; done
 with_job badimg.ini "s=s.replace('dir = phantom', 'dir = badimg')"
 with_job trunc.ini "s=s.replace('dir = phantom', 'dir = trunc')"
 "$SALCHECK" run badimg.ini --out badimg.h5 --progress 0 > badimg.log 2>&1; rc=$?
-expect "all images not PNG: refused before computing" 1 badimg.log "badimg/labels.csv:4: image 'badimg/images/phantom-000002.png' of 'phantom-000002': not a PNG image" $rc
+expect "all images not images: refused before computing" 1 badimg.log "badimg/labels.csv:4: image 'badimg/images/phantom-000002.png' of 'phantom-000002': not a PNG, JPEG or DICOM image (the first bytes match none of their signatures)" $rc
 [ ! -e badimg.h5 ] && ok "no results file made for unreadable images" || bad "results file made for unreadable images"
 "$SALCHECK" run trunc.ini --out trunc.h5 --progress 0 > trunc.log 2>&1; rc=$?
 expect "all images truncated: every item fails" 1 trunc.log "21 work items failed (see the errors above); their cells are not done. Fix the cause and continue with --resume" $rc
