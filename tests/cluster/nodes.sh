@@ -197,13 +197,23 @@ make_network() {
 # Start a daemon in network namespace $1 with its own UTS namespace and host name $2.
 # A node also gets its own /tmp (a private mount namespace): Slurm's PMIx
 # plugin makes per-step directories there whose names do not include the node.
+# When the project itself lives under /tmp (a clone in /tmp), the old /tmp is
+# first bound to a holding place outside it and the project folder bound back
+# into the node's /tmp, so that the node still sees its files.
 start_in_ns() {
-    local ns=$1 host=$2
+    local ns=$1 host=$2 keep=""
     shift 2
     mkdir -p "$STATE/tmp/$host" && chmod 1777 "$STATE/tmp/$host"
+    case "$PWD/" in /tmp/*) keep=/run/${P}keep-$host; mkdir -p "$keep";; esac
     # shellcheck disable=SC2016 # expanded by the inner shell
     nsenter --net="/run/netns/$P$ns" unshare --uts --mount --propagation private \
-        sh -c 'mount --bind "$1" /tmp && hostname "$0" && shift && exec "$@"' "$host" "$STATE/tmp/$host" "$@"
+        sh -c 'node=$1 tmp=$2 keep=$3 root=$4; shift 4
+               if [ -n "$keep" ]; then mount --bind /tmp "$keep" || exit 1; fi
+               mount --bind "$tmp" /tmp || exit 1
+               if [ -n "$keep" ]; then
+                   rel=${root#/tmp/}; mkdir -p "/tmp/$rel" && mount --bind "$keep/$rel" "/tmp/$rel" || exit 1
+               fi
+               hostname "$node" && exec "$@"' sh "$host" "$STATE/tmp/$host" "$keep" "$PWD" "$@"
 }
 
 cmd_start() {
@@ -292,6 +302,7 @@ cmd_stop() {
     for k in ctl n1 n2 n3; do
         ns_exists "$P$k" && ip netns del "$P$k" && say "deleted namespace $P$k"
     done
+    rmdir /run/"${P}"keep-* 2>/dev/null
     return 0
 }
 
