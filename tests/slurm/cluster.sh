@@ -116,6 +116,11 @@ SlurmdTimeout=120
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+    # PMIx client directories under the state directory: under /tmp their names
+    # (spmix_appdir_<uid>_<job>.<step>) repeat with every new cluster's job ids,
+    # and one left behind by an earlier cluster makes that step fail to launch.
+    mkdir -p "$STATE/pmix"
+    printf 'PMIxCliTmpDirBase=%s/pmix\n' "$STATE" >"$STATE/etc/mpi.conf"
     # munge key: 1 KiB of random bytes, readable by its owner only.
     if [ ! -s "$STATE/munge/munge.key" ]; then
         head -c 1024 /dev/urandom >"$STATE/munge/munge.key" || return 1
