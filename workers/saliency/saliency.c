@@ -18,6 +18,7 @@
 #include "io/image.h"
 #include "rng.h"
 #include "saliency/postproc.h"
+#include "saliency/relprop.h"
 #include "saliency/xrai.h"
 #include "sc.h"
 
@@ -49,6 +50,15 @@ sal_params_t sal_params_default(void)
     p.rise_p = 0.5;
     p.eg_samples = 100;
     p.eg_pool = 64;
+    p.lrp_composite = 0;
+    p.lrp_first = p.lrp_conv = p.lrp_dense = -1;
+    p.lrp_epsilon = 1e-6;
+    p.lrp_stabilizer = 1e-6;
+    p.lrp_gamma = 0.25;
+    p.lrp_alpha = 2.0;
+    p.lrp_low = p.lrp_high = NAN;
+    p.dl_baseline = SAL_BASELINE_BLACK;
+    p.dl_baseline_value = 0.0;
     return p;
 }
 
@@ -90,19 +100,19 @@ const sal_method_t *sal_methods(void)
 {
     /* The paper's eight first (docs/methods.md section 4), then the peers' methods and the
      * controls. */
-    static sal_method_t table[22];
+    static sal_method_t table[24];
     static int filled;
     if (!filled) {
-        const sal_method_t *all[21] = {
+        const sal_method_t *all[23] = {
             &sal_method_grad, &sal_method_sg,  &sal_method_ig,        &sal_method_sig,
             &sal_method_gbp,  &sal_method_gcam, &sal_method_ggcam,    &sal_method_xrai,
             &sal_method_gxi,  &sal_method_occlusion, &sal_method_gcampp, &sal_method_scorecam,
             &sal_method_layercam, &sal_method_hirescam, &sal_method_xgradcam,
-            &sal_method_eigencam, &sal_method_rise, &sal_method_eg, &sal_method_random,
-            &sal_method_sobel, &sal_method_avgmask};
-        for (int i = 0; i < 21; i++)
+            &sal_method_eigencam, &sal_method_rise, &sal_method_eg, &sal_method_lrp,
+            &sal_method_deeplift, &sal_method_random, &sal_method_sobel, &sal_method_avgmask};
+        for (int i = 0; i < 23; i++)
             table[i] = *all[i];
-        table[21].name = NULL;
+        table[23].name = NULL;
         filled = 1;
     }
     return table;
@@ -162,6 +172,7 @@ void sal_ws_destroy(sal_ws_t *ws)
     sc_free(ws->gram);
     sc_free(ws->igram);
     xrai_ws_destroy(ws->xrai);
+    rp_ws_destroy(ws->relprop);
     postproc_ws_destroy(ws->post);
     sc_free(ws);
 }

@@ -29,6 +29,8 @@
  *   eigencam   Eigen-CAM: first principal component of A (no gradient)     1/2
  *   rise       RISE: sum_i P(x * M_i) M_i / (N p), random upsampled grids   (N+1)/2
  *   eg         Expected Gradients: IG from training images, alpha ~ U(0,1)  n
+ *   lrp        LRP with Zennit's rules and composites (BN merged first)     2
+ *   deeplift   DeepLIFT, Rescale rule (Captum's DeepLift semantics)         2
  *   random     uniform noise (model-free control)                           0
  *   sobel      Sobel edge magnitude of the gray image (control)             0
  *   avgmask    the average ground-truth mask of the training positives      0
@@ -101,6 +103,16 @@ typedef struct sal_params {
     double rise_p;           /* RISE probability that a cell is kept (0.5) */
     int eg_samples;          /* Expected Gradients samples (100) */
     int eg_pool;             /* training images a run draws the baselines from (64) */
+    /* LRP (sal_lrp.c) and DeepLIFT (sal_deeplift.c) */
+    int lrp_composite;       /* lrp_composite_t (epsilon_plus_flat, Zennit's EpsilonPlusFlat) */
+    int lrp_first, lrp_conv, lrp_dense; /* lrp_rule_t per layer kind; -1: the composite's (-1) */
+    double lrp_epsilon;      /* the epsilon rule's stabilizer (1e-6, Zennit's) */
+    double lrp_stabilizer;   /* the other rules' stabilizer (1e-6, Zennit's) */
+    double lrp_gamma;        /* gamma rule (0.25, Zennit's) */
+    double lrp_alpha;        /* alpha-beta rule, beta = alpha - 1 (2) */
+    double lrp_low, lrp_high; /* z-box input bounds; NaN: the normalization's black and white (NaN) */
+    sal_baseline_t dl_baseline;  /* DeepLIFT's reference input (SAL_BASELINE_BLACK) */
+    double dl_baseline_value;    /* used with SAL_BASELINE_VALUE (0) */
 } sal_params_t;
 
 sal_params_t sal_params_default(void);
@@ -256,6 +268,7 @@ struct sal_ws {
     postproc_ws_t *post;     /* P1/P2 scratch */
     xrai_ws_t *xrai;         /* the XRAI region workspace (created on first use) */
     xrai_params_t xrai_params; /* the parameters it was created with */
+    struct rp_ws *relprop;   /* LRP / DeepLIFT walk buffers (relprop.h; created on first use) */
 };
 
 /* fill(ctx, k, dst): write input k ([chw]) to dst. */
@@ -322,5 +335,6 @@ extern const sal_method_t sal_method_grad, sal_method_sg, sal_method_ig, sal_met
     sal_method_occlusion, sal_method_gcampp, sal_method_scorecam, sal_method_layercam,
     sal_method_hirescam, sal_method_xgradcam, sal_method_eigencam, sal_method_rise, sal_method_eg,
     sal_method_random, sal_method_sobel, sal_method_avgmask;
+extern const sal_method_t sal_method_lrp, sal_method_deeplift;
 
 #endif /* SALIENCY_H */
