@@ -2,7 +2,8 @@
 """Reference Layer-wise Relevance Propagation of a salcheck model file, in
 float64 PyTorch, written from the definitions of Zennit's rules and
 composites (Bach et al. 2015; Montavon et al. 2019; REFERENCE.md section 8),
-for the engine's future LRP to be checked against.
+for the engine's LRP (workers/saliency/sal_lrp.c, lrp_rules.c) to be checked
+against.
 
 Canonizer (Zennit's SequentialMergeBatchNorm): a batch norm whose only input is
 a convolution that feeds nothing else is merged into it,
@@ -39,7 +40,8 @@ usage: lrp_torch_ref.py --model M.h5 --input X.f32 --target T
            [--low L --high H] [--bias-free] --out R.f32
        lrp_torch_ref.py --model M.h5 --input X.f32 --selfcheck
 --bias-free zeroes every bias and every batch norm's mean and beta first.
-R.f32: the logits [classes] then the input relevance [C,H,W] (float32).
+R.f32: the logits [classes] then the input relevance [C,H,W] (float32), one
+relevance per composite when --composite lists several (comma-separated).
 --selfcheck prints, per composite, sum(R_in) against the logit on the
 bias-free model with epsilon = stabilizer = 1e-12 (conservation), and the
 epsilon composite against autograd's gradient x input; exits 1 when either
@@ -294,7 +296,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--input", required=True)
     ap.add_argument("--target", type=int, default=-1)
-    ap.add_argument("--composite", choices=COMPOSITES, default="epsilon_plus_flat")
+    ap.add_argument("--composite", default="epsilon_plus_flat",
+                    help="one of %s, or several separated by commas" % ", ".join(COMPOSITES))
     ap.add_argument("--epsilon", type=float, default=1e-6)
     ap.add_argument("--stabilizer", type=float, default=1e-6)
     ap.add_argument("--gamma", type=float, default=0.25)
@@ -310,13 +313,18 @@ def main():
         x = torch.tensor(np.fromfile(a.input, dtype=np.float32).reshape(1, c, h, w),
                          dtype=torch.float64)
         if not a.selfcheck:
-            nodes, params = load_graph(f, a.bias_free)
-            merged = canonize(nodes, params)
-            logits, R = lrp(nodes, params, merged, x, a.target, a.composite, a)
             if a.target < 0:
                 raise SystemExit("--target is required")
-            np.concatenate([logits[0].numpy(), R[0].numpy().ravel()]).astype(
-                np.float32).tofile(a.out)
+            nodes, params = load_graph(f, a.bias_free)
+            merged = canonize(nodes, params)
+            parts = []
+            for comp in a.composite.split(","):
+                if comp not in COMPOSITES:
+                    raise SystemExit("unknown composite " + comp)
+                logits, R = lrp(nodes, params, merged, x, a.target, comp, a)
+                parts += [logits[0].numpy()] if not parts else []
+                parts.append(R[0].numpy().ravel())
+            np.concatenate(parts).astype(np.float32).tofile(a.out)
             return
         bad = 0
         a.epsilon = a.stabilizer = 1e-12

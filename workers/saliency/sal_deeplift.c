@@ -7,7 +7,10 @@
  *   ReLU, sigmoid   m_in = m_out (y - y0) / (x - x0); where |x - x0| < 1e-10
  *                   the ordinary derivative at x (Captum's eps);
  *   max pooling     with M = max(y, y0): U = unpool_x(m_out (M - y0)) +
- *                   unpool_x0(m_out (y - M)) (each to its own argmax);
+ *                   unpool_x0(m_out (y - M)) (each to its own argmax, as
+ *                   torch's max_unpool2d writes: with overlapping windows
+ *                   the last window sharing an argmax wins, so summation to
+ *                   delta holds only for non-overlapping pools);
  *                   m_in = U / (x - x0), the ordinary gradient where
  *                   |x - x0| < 1e-10;
  *   linear layers   (conv, dense, batch norm, average pooling, add, concat,
@@ -47,6 +50,26 @@ static pool_shape_t dl_pool_shape(const nn_model_t *m, const nn_node_t *nd)
                       .count_include_pad = nd->count_include_pad};
     pool_shape_init(&s);
     return s;
+}
+
+/*
+ * Captum's unpooling (torch max_unpool2d): each output's value is WRITTEN to
+ * its argmax, so where overlapping windows (3x3 stride 2) share an argmax the
+ * last window in raster order wins instead of the two adding up; dst += that
+ * scatter (tmp: zeroed scratch of dst's size).
+ */
+static void unpool_add(const pool_shape_t *s, const float *src, const int32_t *argmax, float *dst,
+                       float *tmp)
+{
+    const size_t in_plane = (size_t)s->h * s->w, out_plane = (size_t)s->oh * s->ow;
+    for (int c = 0; c < s->c; c++)
+        for (size_t k = 0; k < out_plane; k++) {
+            const int32_t a = argmax[c * out_plane + k];
+            if (a >= 0)
+                tmp[c * in_plane + (size_t)a] = src[c * out_plane + k];
+        }
+    for (size_t i = 0; i < (size_t)s->c * in_plane; i++)
+        dst[i] += tmp[i];
 }
 
 /* Multipliers of node id (dy = m_out) into its inputs' buffers. */
@@ -109,8 +132,10 @@ static int dl_node(dl_walk_t *k, int id, const float *dy)
         }
         memset(w->g, 0, sizeof(float) * I);
         memset(w->g2, 0, sizeof(float) * I);
-        maxpool_backward(&s, w->z, nd->argmax, w->g);
-        maxpool_backward(&s, w->s, w->base_argmax + w->off[id], w->g);
+        unpool_add(&s, w->z, nd->argmax, w->g, w->g2);
+        memset(w->g2, 0, sizeof(float) * I);
+        unpool_add(&s, w->s, w->base_argmax + w->off[id], w->g, w->g2);
+        memset(w->g2, 0, sizeof(float) * I);
         maxpool_backward(&s, dy, nd->argmax, w->g2);
         float *dx = rp_rel_acc(w, m, src);
         for (size_t i = 0; i < I; i++) {
