@@ -65,25 +65,65 @@ static int have_torch(void)
 static const char *const composites[LRP_COMPOSITE_COUNT] = {
     "epsilon_plus_flat", "epsilon_gamma_box", "epsilon_plus", "epsilon_alpha2_beta1", "epsilon"};
 
-/* LRP (every composite) and DeepLIFT of model m on one input against the references. */
-static void parity_case(nn_model_t *m, const char *tag, int border, int lrp_assert)
+/*
+ * LRP (every composite) and DeepLIFT of one model on one input against the
+ * references. The C maps are computed first and every reference job is
+ * written to one list, run by tests/ref/ref_batch.py in a single Python
+ * process (torch is imported once), then compared.
+ */
+typedef struct parity {
+    char tag[64];
+    int border, lrp_assert, overlapping, target, classes;
+    size_t chw;
+    float *lrp;       /* [LRP_COMPOSITE_COUNT, chw] */
+    float *dl;        /* [chw] */
+    float *logits;    /* [classes] */
+    char out_lrp[512], out_dl[512];
+} parity_t;
+
+#define MAX_CASES 8
+static parity_t cases[MAX_CASES];
+static int n_cases;
+static FILE *jobs;
+
+static const char *jobs_path(void)
 {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/rp_jobs.txt", th_tmp_dir());
+    return path;
+}
+
+static void parity_prepare(nn_model_t *m, const char *tag, int border, int lrp_assert)
+{
+    if (n_cases >= MAX_CASES || !jobs)
+        return;
+    parity_t *pc = &cases[n_cases++];
+    memset(pc, 0, sizeof *pc);
+    snprintf(pc->tag, sizeof pc->tag, "%s", tag);
+    pc->border = border;
+    pc->lrp_assert = lrp_assert;
+    for (int i = 0; i < m->n_nodes; i++)
+        pc->overlapping |= m->nodes[i].op == NN_MAXPOOL &&
+                           (m->nodes[i].kh > m->nodes[i].sh || m->nodes[i].kw > m->nodes[i].sw);
     sal_ws_t *ws = NULL;
     TH_CHECK(sal_ws_create(&ws, m, 1, NULL) == 0, "workspace");
     if (!ws)
         return;
-    const size_t chw = ws->chw;
+    const size_t chw = pc->chw = ws->chw;
+    pc->classes = ws->classes;
     float *x = calloc(chw, sizeof(float));
     make_image(x, ws->c, ws->h, ws->w, 31, border);
-    int target;
-    float *logits = calloc((size_t)ws->classes, sizeof(float));
-    TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &target, logits) == 0, "target");
+    pc->logits = calloc((size_t)ws->classes, sizeof(float));
+    TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &pc->target, pc->logits) == 0, "target");
 
-    char model_path[512], in_path[512], base_path[512], out_path[512], cmd[3000];
+    char model_path[512], in_path[512], base_path[512];
     snprintf(model_path, sizeof model_path, "%s/rp_%s.h5", th_tmp_dir(), tag);
     snprintf(in_path, sizeof in_path, "%s/rp_%s.x.f32", th_tmp_dir(), tag);
     snprintf(base_path, sizeof base_path, "%s/rp_%s.b.f32", th_tmp_dir(), tag);
-    snprintf(out_path, sizeof out_path, "%s/rp_%s.out.f32", th_tmp_dir(), tag);
+    snprintf(pc->out_lrp, sizeof pc->out_lrp, "%s/rp_%s.lrp.f32", th_tmp_dir(), tag);
+    snprintf(pc->out_dl, sizeof pc->out_dl, "%s/rp_%s.dl.f32", th_tmp_dir(), tag);
+    remove(pc->out_lrp);
+    remove(pc->out_dl);
     TH_CHECK(modelfile_save(model_path, m, NULL) == 0, "save model");
     th_write_f32(in_path, x, chw);
 
@@ -91,126 +131,121 @@ static void parity_case(nn_model_t *m, const char *tag, int border, int lrp_asse
      * divides by pre-activations near zero and float32 cannot follow float64 */
     sal_params_t p = sal_params_default();
     p.lrp_epsilon = 1e-3;
-    float *maps = calloc(chw * LRP_COMPOSITE_COUNT, sizeof(float));
+    pc->lrp = calloc(chw * LRP_COMPOSITE_COUNT, sizeof(float));
     char list[256] = "";
     for (int c = 0; c < LRP_COMPOSITE_COUNT; c++) {
         p.lrp_composite = c;
-        int rc = sal_compute(&sal_method_lrp, &p, m, ws, x, target, NULL, (sal_key_t){0},
-                             maps + c * chw);
+        int rc = sal_compute(&sal_method_lrp, &p, m, ws, x, pc->target, NULL, (sal_key_t){0},
+                             pc->lrp + c * chw);
         TH_CHECK(rc == 0, "lrp %s: rc %d", composites[c], rc);
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c ? "," : "",
                  composites[c]);
     }
     lrp_config_t cfg;
     TH_CHECK(sal_lrp_config(&p, ws, &cfg) == 0, "config");
-    snprintf(cmd, sizeof cmd,
-             "%s tests/ref/lrp_torch_ref.py --model %s --input %s --target %d --composite %s "
-             "--epsilon %g --stabilizer %g --gamma %g --low %g --high %g --out %s",
-             th_python(), model_path, in_path, target, list, p.lrp_epsilon, p.lrp_stabilizer,
-             p.lrp_gamma, cfg.low[0], cfg.high[0], out_path);
-    TH_CHECK(system(cmd) == 0, "LRP reference failed: %s", cmd);
-    const size_t ref_count = (size_t)ws->classes + chw * LRP_COMPOSITE_COUNT;
-    float *ref = calloc(ref_count, sizeof(float));
-    if (th_read_f32(out_path, ref, ref_count) == ref_count) {
-        TH_NEAR(th_rel_err(logits, ref, ws->classes), 0.0, 0.0, 1e-4);
-        printf("    %s %s: lrp vs Zennit-rule reference (max |diff| / max |ref|):", tag,
-               border ? "flat-bordered" : "textured");
-        for (int c = 0; c < LRP_COMPOSITE_COUNT; c++) {
-            const double e = th_rel_err(maps + c * chw, ref + ws->classes + c * chw, chw);
-            printf(" %s %.1e", composites[c], e);
-            if (lrp_assert)
-                TH_CHECK(e < 1e-4, "lrp %s on %s differs: %g relative", composites[c], tag, e);
-        }
-        printf("%s\n", lrp_assert ? "" : " (printed only, see below)");
-    } else {
-        TH_CHECK(0, "LRP reference output %s is short", out_path);
-    }
-    free(ref);
+    fprintf(jobs,
+            "tests/ref/lrp_torch_ref.py --model %s --input %s --target %d --composite %s "
+            "--epsilon %g --stabilizer %g --gamma %g --low %g --high %g --out %s\n",
+            model_path, in_path, pc->target, list, p.lrp_epsilon, p.lrp_stabilizer, p.lrp_gamma,
+            cfg.low[0], cfg.high[0], pc->out_lrp);
 
     /* DeepLIFT, the black reference */
-    float *dl = calloc(chw, sizeof(float));
-    TH_CHECK(sal_compute(&sal_method_deeplift, &p, m, ws, x, target, NULL, (sal_key_t){0}, dl) ==
-                 0, "deeplift");
+    pc->dl = calloc(chw, sizeof(float));
+    TH_CHECK(sal_compute(&sal_method_deeplift, &p, m, ws, x, pc->target, NULL, (sal_key_t){0},
+                         pc->dl) == 0, "deeplift");
     th_write_f32(base_path, ws->base, chw);
-    snprintf(cmd, sizeof cmd,
-             "%s tests/ref/deeplift_torch_ref.py --model %s --input %s --baseline %s "
-             "--target %d --out %s",
-             th_python(), model_path, in_path, base_path, target, out_path);
-    TH_CHECK(system(cmd) == 0, "DeepLIFT reference failed: %s", cmd);
-    const size_t dl_count = 2 * (size_t)ws->classes + chw;
-    ref = calloc(dl_count, sizeof(float));
-    if (th_read_f32(out_path, ref, dl_count) == dl_count) {
-        const double e = th_rel_err(dl, ref + 2 * ws->classes, chw);
-        double sum = 0.0;
-        for (size_t i = 0; i < chw; i++)
-            sum += dl[i];
-        const double delta = (double)ref[target] - ref[ws->classes + target];
-        const double sd = fabs(sum - delta) / fmax(fabs(delta), 1e-6);
-        printf("    %s %s: deeplift vs Captum-semantics reference %.1e; sum %.5f vs "
-               "logit(x) - logit(x0) %.5f (relative %.1e)\n", tag,
-               border ? "flat-bordered" : "textured", e, sum, delta, sd);
-        TH_CHECK(e < 1e-4, "deeplift on %s differs: %g relative", tag, e);
-        /* Captum's unpooling writes: with overlapping max-pool windows the
-         * summation to delta is not exact, in Captum as here */
-        int overlapping = 0;
-        for (int i = 0; i < m->n_nodes; i++)
-            overlapping |= m->nodes[i].op == NN_MAXPOOL &&
-                           (m->nodes[i].kh > m->nodes[i].sh || m->nodes[i].kw > m->nodes[i].sw);
-        if (!overlapping)
-            TH_CHECK(sd < 1e-4, "deeplift on %s: summation to delta off by %g", tag, sd);
-    } else {
-        TH_CHECK(0, "DeepLIFT reference output %s is short", out_path);
-    }
-    free(ref);
-    free(dl);
-    free(maps);
-    free(logits);
+    fprintf(jobs,
+            "tests/ref/deeplift_torch_ref.py --model %s --input %s --baseline %s --target %d "
+            "--out %s\n", model_path, in_path, base_path, pc->target, pc->out_dl);
     free(x);
     sal_ws_destroy(ws);
 }
 
-static void test_parity_democnn(void)
+static void parity_check(parity_t *pc)
+{
+    const size_t chw = pc->chw;
+    const char *kind = pc->border ? "flat-bordered" : "textured";
+    const size_t ref_count = (size_t)pc->classes + chw * LRP_COMPOSITE_COUNT;
+    float *ref = calloc(ref_count, sizeof(float));
+    if (th_read_f32(pc->out_lrp, ref, ref_count) == ref_count) {
+        TH_NEAR(th_rel_err(pc->logits, ref, pc->classes), 0.0, 0.0, 1e-4);
+        printf("    %s %s: lrp vs Zennit-rule reference (max |diff| / max |ref|):", pc->tag, kind);
+        for (int c = 0; c < LRP_COMPOSITE_COUNT; c++) {
+            const double e = th_rel_err(pc->lrp + c * chw, ref + pc->classes + c * chw, chw);
+            printf(" %s %.1e", composites[c], e);
+            if (pc->lrp_assert)
+                TH_CHECK(e < 1e-4, "lrp %s on %s differs: %g relative", composites[c], pc->tag,
+                         e);
+        }
+        printf("%s\n", pc->lrp_assert ? "" : " (printed only)");
+    } else {
+        TH_CHECK(0, "LRP reference output %s is missing or short", pc->out_lrp);
+    }
+    free(ref);
+    const size_t dl_count = 2 * (size_t)pc->classes + chw;
+    ref = calloc(dl_count, sizeof(float));
+    if (th_read_f32(pc->out_dl, ref, dl_count) == dl_count) {
+        const double e = th_rel_err(pc->dl, ref + 2 * pc->classes, chw);
+        double sum = 0.0;
+        for (size_t i = 0; i < chw; i++)
+            sum += pc->dl[i];
+        const double delta = (double)ref[pc->target] - ref[pc->classes + pc->target];
+        const double sd = fabs(sum - delta) / fmax(fabs(delta), 1e-6);
+        printf("    %s %s: deeplift vs Captum-semantics reference %.1e; sum %.5f vs "
+               "logit(x) - logit(x0) %.5f (relative %.1e%s)\n", pc->tag, kind, e, sum, delta, sd,
+               pc->overlapping ? ", overlapping max pools: not asserted" : "");
+        TH_CHECK(e < 1e-4, "deeplift on %s differs: %g relative", pc->tag, e);
+        /* Captum's unpooling writes: with overlapping max-pool windows the
+         * summation to delta is not exact, in Captum as here */
+        if (!pc->overlapping)
+            TH_CHECK(sd < 1e-4, "deeplift on %s: summation to delta off by %g", pc->tag, sd);
+    } else {
+        TH_CHECK(0, "DeepLIFT reference output %s is missing or short", pc->out_dl);
+    }
+    free(ref);
+    free(pc->lrp);
+    free(pc->dl);
+    free(pc->logits);
+}
+
+static void test_parity(void)
 {
     if (!have_torch())
         TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
+    jobs = fopen(jobs_path(), "w");
+    TH_CHECK(jobs != NULL, "open %s", jobs_path());
+    if (!jobs)
+        return;
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 48, 2, 21) == 0, "build democnn");
     th_perturb_bn(m, 2);
-    parity_case(m, "democnn", 0, 1);
-    parity_case(m, "democnn_border", 1, 1);
+    parity_prepare(m, "democnn", 0, 1);
+    parity_prepare(m, "democnn_border", 1, 1);
     nn_model_destroy(m);
-}
-
-static void test_parity_demoresnet(void)
-{
-    if (!have_torch())
-        TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
-    nn_model_t *m = NULL;
     TH_CHECK(zoo_demoresnet(&m, 48, 2, 22) == 0, "build demoresnet");
     th_perturb_bn(m, 3);
-    parity_case(m, "demoresnet", 0, 1);
-    parity_case(m, "demoresnet_border", 1, 1);
+    parity_prepare(m, "demoresnet", 0, 1);
+    parity_prepare(m, "demoresnet_border", 1, 1);
     nn_model_destroy(m);
-}
-
-static void test_parity_densenet121(void)
-{
-    if (!have_torch())
-        TH_SKIP("python3-torch/python3-h5py not installed for %s", th_python());
-    nn_model_t *m = NULL;
-    TH_CHECK(zoo_densenet121(&m, 32, 2, 23) == 0, "build densenet121");
-    th_perturb_bn(m, 4);
-    parity_case(m, "densenet121", 1, 0);
     /* DenseNet's batch norms come before their convolutions, so the
      * canonizer cannot merge them and they pass relevance unscaled (Zennit's
      * BatchNorm -> Pass); a convolution then divides relevance that is not
      * proportional to its own output by pre-activations near zero. The
      * float64 reference run in float32 differs from itself by about 2e-2 on
-     * this model, so LRP is compared here for information only (its
-     * conservation is asserted in test_conservation_zoo). */
-    printf("    densenet121: LRP printed only (ill-conditioned in float32: the reference "
-           "itself moves ~2e-2 in float32); DeepLIFT asserted\n");
+     * this model, so its LRP is printed only (conservation is asserted in
+     * test_conservation_zoo); its DeepLIFT is asserted. */
+    TH_CHECK(zoo_densenet121(&m, 32, 2, 23) == 0, "build densenet121");
+    th_perturb_bn(m, 4);
+    parity_prepare(m, "densenet121_border", 1, 0);
     nn_model_destroy(m);
+    fclose(jobs);
+    jobs = NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s tests/ref/ref_batch.py %s", th_python(), jobs_path());
+    TH_CHECK(system(cmd) == 0, "a reference script failed: %s", cmd);
+    for (int k = 0; k < n_cases; k++)
+        parity_check(&cases[k]);
+    n_cases = 0;
 }
 
 /* Zero every bias, batch-norm mean and beta: a bias-free network. */
@@ -335,8 +370,6 @@ int main(void)
     sc_log_set_level(SC_LOG_ERROR);
     TH_RUN(test_errors_and_repeat);
     TH_RUN(test_conservation_zoo);
-    TH_RUN(test_parity_democnn);
-    TH_RUN(test_parity_demoresnet);
-    TH_RUN(test_parity_densenet121);
+    TH_RUN(test_parity);
     return th_report();
 }
