@@ -37,6 +37,7 @@
 #include "nn/modelfile.h"
 #include "nn/onnx_import.h"
 #include "saliency/saliency.h"
+#include "saliency/relprop.h"
 #include "sc.h"
 
 #define EXPLAIN_MAX_METHODS 32
@@ -75,7 +76,14 @@ static void explain_usage(FILE *out)
             "  --baselines DIR     training images (PNG) the eg method draws its baselines\n"
             "                      from (the first 64 by name)\n"
             "  --eg-samples N      Expected Gradients samples (default 100)\n"
-            "  --rise-masks N      RISE masks (default 4000)\n");
+            "  --rise-masks N      RISE masks (default 4000)\n"
+            "  --lrp-composite C   LRP composite epsilon_plus_flat (default)|epsilon_gamma_box|\n"
+            "                      epsilon_plus|epsilon_alpha2_beta1|epsilon\n"
+            "  --lrp-first R, --lrp-conv R, --lrp-dense R\n"
+            "                      LRP rule of the first layer, the other convolutions, the\n"
+            "                      dense layers: epsilon|zplus|gamma|alphabeta|flat (zbox:\n"
+            "                      first layer only); default: the composite's\n"
+            "  --deeplift-baseline B  DeepLIFT reference black|min|max (default black)\n");
 }
 
 /* An integer option value, or -1 (after printing why). */
@@ -268,6 +276,34 @@ int cmd_explain(int argc, char **argv)
                 return CLI_FAIL_ALL;
             }
             params.ig_rule = (sal_ig_rule_t)r;
+        } else if (!strcmp(a, "--lrp-composite")) {
+            int c = lrp_composite_parse(v);
+            if (c < 0) {
+                fprintf(stderr, "salcheck explain: --lrp-composite '%s' is not one of "
+                                "epsilon_plus_flat, epsilon_gamma_box, epsilon_plus, "
+                                "epsilon_alpha2_beta1, epsilon\n", v);
+                return CLI_FAIL_ALL;
+            }
+            params.lrp_composite = c;
+        } else if (!strcmp(a, "--lrp-first") || !strcmp(a, "--lrp-conv") ||
+                   !strcmp(a, "--lrp-dense")) {
+            int r = lrp_rule_parse(v);
+            const int first = !strcmp(a, "--lrp-first");
+            if (r < 0 || (!first && r == LRP_RULE_ZBOX)) {
+                fprintf(stderr, "salcheck explain: %s '%s' is not one of epsilon, zplus, gamma, "
+                                "alphabeta, flat%s\n", a, v, first ? ", zbox" : "");
+                return CLI_FAIL_ALL;
+            }
+            *(first ? &params.lrp_first
+                    : !strcmp(a, "--lrp-conv") ? &params.lrp_conv : &params.lrp_dense) = r;
+        } else if (!strcmp(a, "--deeplift-baseline")) {
+            int b = sal_baseline_parse(v);
+            if (b < 0 || b == SAL_BASELINE_VALUE) {
+                fprintf(stderr, "salcheck explain: --deeplift-baseline '%s' is not one of black, "
+                                "min, max\n", v);
+                return CLI_FAIL_ALL;
+            }
+            params.dl_baseline = (sal_baseline_t)b;
         } else if (!strcmp(a, "--baseline")) {
             int b = sal_baseline_parse(v);
             if (b < 0 || b == SAL_BASELINE_VALUE) {
@@ -390,7 +426,7 @@ int cmd_explain(int argc, char **argv)
     CHECK_RC(h5attr_write_str(file, "maps", raw ? "raw attribution [C,H,W] or [1,H,W]"
                                             : "post-processed [H,W] (docs/methods.md section 4)"));
     {
-        char desc[512];
+        char desc[768];
         snprintf(desc, sizeof desc,
                  "sg_samples=%d sg_noise=%g sg_squared=%d ig_steps=%d ig_rule=%s ig_baseline=%s "
                  "sig_samples=%d xrai_steps=%d gcam_layer=%s occ_window=%d occ_stride=%d seed=%d "
@@ -401,6 +437,13 @@ int cmd_explain(int argc, char **argv)
                  params.gcam_layer[0] ? params.gcam_layer : m->gradcam_layer, params.occ_window,
                  params.occ_stride, seed, params.rise_masks, params.rise_cells, params.rise_p,
                  params.eg_samples, ws->eg_count);
+        snprintf(desc + strlen(desc), sizeof desc - strlen(desc),
+                 " lrp_composite=%s lrp_rules=%s,%s,%s deeplift_baseline=%s",
+                 lrp_composite_name((lrp_composite_t)params.lrp_composite),
+                 params.lrp_first >= 0 ? lrp_rule_name((lrp_rule_t)params.lrp_first) : "-",
+                 params.lrp_conv >= 0 ? lrp_rule_name((lrp_rule_t)params.lrp_conv) : "-",
+                 params.lrp_dense >= 0 ? lrp_rule_name((lrp_rule_t)params.lrp_dense) : "-",
+                 sal_baseline_name(params.dl_baseline));
         CHECK_RC(h5attr_write_str(file, "parameters", desc));
     }
     hsize_t dims[3] = {(hsize_t)classes, 0, 0};

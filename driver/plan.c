@@ -12,6 +12,7 @@
 #include "io/results.h"
 #include "nn/zoo.h"
 #include "rng.h"
+#include "saliency/relprop.h"
 #include "sc.h"
 
 const char *const plan_metric_names[PLAN_METRIC_COUNT] = {
@@ -110,6 +111,48 @@ static int read_params(job_t *job, sal_params_t *sp)
     }
     if (job_method_param(job, "gcam", "layer", &v, &line))
         snprintf(sp->gcam_layer, sizeof sp->gcam_layer, "%s", v);
+    /* LRP and DeepLIFT (docs/methods.md) */
+    PARAM_DBL("lrp", "epsilon", lrp_epsilon, 0.0, 1e6);
+    PARAM_DBL("lrp", "stabilizer", lrp_stabilizer, 0.0, 1e6);
+    PARAM_DBL("lrp", "gamma", lrp_gamma, 0.0, 1e6);
+    PARAM_DBL("lrp", "alpha", lrp_alpha, 1.0, 1e6);
+    PARAM_DBL("lrp", "low", lrp_low, -1e6, 1e6);
+    PARAM_DBL("lrp", "high", lrp_high, -1e6, 1e6);
+    PARAM_DBL("deeplift", "baseline_value", dl_baseline_value, -1e6, 1e6);
+    if (job_method_param(job, "lrp", "composite", &v, &line)) {
+        int c = lrp_composite_parse(v);
+        if (c < 0) {
+            SC_ERROR("%s:%d: lrp.composite = '%s' is not known (epsilon_plus_flat, "
+                     "epsilon_gamma_box, epsilon_plus, epsilon_alpha2_beta1, epsilon)", job->path,
+                     line, v);
+            bad++;
+        } else
+            sp->lrp_composite = c;
+    }
+    {
+        const char *kinds[3] = {"first", "conv", "dense"};
+        int *fields[3] = {&sp->lrp_first, &sp->lrp_conv, &sp->lrp_dense};
+        for (int k = 0; k < 3; k++)
+            if (job_method_param(job, "lrp", kinds[k], &v, &line)) {
+                int r = lrp_rule_parse(v);
+                if (r < 0 || (k > 0 && r == LRP_RULE_ZBOX)) {
+                    SC_ERROR("%s:%d: lrp.%s = '%s' is not a rule for this layer kind (epsilon, "
+                             "zplus, gamma, alphabeta, flat%s)", job->path, line, kinds[k], v,
+                             k ? "" : ", zbox");
+                    bad++;
+                } else
+                    *fields[k] = r;
+            }
+    }
+    if (job_method_param(job, "deeplift", "baseline", &v, &line)) {
+        int b = sal_baseline_parse(v);
+        if (b < 0) {
+            SC_ERROR("%s:%d: deeplift.baseline = '%s' is not known (black, value, min, max)",
+                     job->path, line, v);
+            bad++;
+        } else
+            sp->dl_baseline = (sal_baseline_t)b;
+    }
 #undef PARAM_INT
 #undef PARAM_DBL
     return bad ? SC_ERR_FORMAT : 0;
@@ -686,5 +729,28 @@ void plan_params_text(const plan_t *p, char *buf, size_t len)
         if (used < len)
             snprintf(buf + used, len - used, "%s.samples = %d\n%s.noise = %g\n", p->smooth[k].name,
                      p->smooth[k].samples, p->smooth[k].name, p->smooth[k].noise);
+    }
+    /* LRP and DeepLIFT: the rules in force per layer kind, the composite's where not chosen */
+    used = strlen(buf);
+    if (used < len) {
+        const lrp_composite_t comp = (lrp_composite_t)s->lrp_composite;
+        const int chosen[3] = {s->lrp_first, s->lrp_conv, s->lrp_dense};
+        const char *rule[3];
+        for (int k = 0; k < 3; k++)
+            rule[k] = lrp_rule_name(chosen[k] >= 0 ? (lrp_rule_t)chosen[k]
+                                                   : lrp_composite_rule(comp, k));
+        char low[32] = "normalization", high[32] = "normalization";
+        if (!isnan(s->lrp_low))
+            snprintf(low, sizeof low, "%g", s->lrp_low);
+        if (!isnan(s->lrp_high))
+            snprintf(high, sizeof high, "%g", s->lrp_high);
+        snprintf(buf + used, len - used,
+                 "lrp.composite = %s\nlrp.first = %s\nlrp.conv = %s\nlrp.dense = %s\n"
+                 "lrp.epsilon = %g\nlrp.stabilizer = %g\nlrp.gamma = %g\nlrp.alpha = %g\n"
+                 "lrp.low = %s\nlrp.high = %s\ndeeplift.baseline = %s\n"
+                 "deeplift.baseline_value = %g\n",
+                 lrp_composite_name(comp), rule[0], rule[1], rule[2], s->lrp_epsilon,
+                 s->lrp_stabilizer, s->lrp_gamma, s->lrp_alpha, low, high,
+                 sal_baseline_name(s->dl_baseline), s->dl_baseline_value);
     }
 }
