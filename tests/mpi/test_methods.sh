@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_methods.sh - the peers' saliency methods (Score-CAM, LayerCAM, HiResCAM,
-# XGrad-CAM, Eigen-CAM, RISE, Expected Gradients) in a distributed audit
+# XGrad-CAM, Eigen-CAM, RISE, Expected Gradients, LRP, DeepLIFT) in a
+# distributed audit
 # (tests/mpi/peers.ini): each method gets its rows in the utility and the
 # cascading-randomization tables, the maps, metrics and pairs are identical
 # with 1, 2 and 3 ranks, and the stored AUPRC and SSIM equal sklearn/skimage
@@ -27,7 +28,7 @@ py_check() { # name, args...: run check_results.py, add its counts
     local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
     if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -5; fi
 }
-methods="scorecam layercam hirescam xgradcam eigencam rise eg"
+methods="scorecam layercam hirescam xgradcam eigencam rise eg lrp deeplift"
 
 if "$SALCHECK" run peers.ini --out p1.h5 --progress 0 > p1.log 2>&1; then ok "1-rank run"; else bad "1-rank run"; tail -20 p1.log; fi
 # A table's rows: the lines between its heading and the next heading.
@@ -61,5 +62,21 @@ PYEOF
 ); rc=$?
 echo "$out" | sed 's/^/    /'
 [ $rc -eq 0 ] && ok "every peer map of the trained model is defined and not flat" || bad "peer maps defined"
+# The LRP and DeepLIFT options in force are stored with the method parameters:
+# the job's composite, the defaults for the rest.
+out=$($PY - p1.h5 <<'PYEOF' 2>&1
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+text = f["methods"].attrs["params"]
+text = text.decode() if isinstance(text, bytes) else text
+want = ["lrp.composite = epsilon_gamma_box", "lrp.first = zbox", "lrp.conv = gamma",
+        "lrp.dense = epsilon", "lrp.epsilon = 1e-06", "lrp.gamma = 0.25",
+        "lrp.low = normalization", "deeplift.baseline = black"]
+missing = [w for w in want if w not in text.splitlines()]
+print("missing: %s" % missing if missing else "all found")
+sys.exit(1 if missing else 0)
+PYEOF
+); rc=$?
+[ $rc -eq 0 ] && ok "lrp and deeplift options stored with the parameters" || { bad "lrp/deeplift options ($out)"; }
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
