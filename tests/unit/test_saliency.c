@@ -475,11 +475,11 @@ static void test_peer_methods_resnet18(void)
 }
 
 /*
- * LRP (REFERENCE.md section 8) has no engine implementation yet: the engine
- * needs per-layer rules (see tests/ref/lrp_torch_ref.py). Its PyTorch
- * reference is checked here on its own: relevance conservation per composite
- * on the bias-free model (epsilon -> 0), and LRP-0 equal to gradient x input,
- * on democnn and demoresnet, textured and letterboxed.
+ * The PyTorch reference of LRP (tests/ref/lrp_torch_ref.py; the engine's LRP
+ * is checked against it in test_relprop.c) is checked here on its own:
+ * relevance conservation per composite on the bias-free model (epsilon -> 0),
+ * and LRP-0 equal to gradient x input, on democnn and demoresnet, textured
+ * and letterboxed.
  */
 static void test_lrp_reference_self_checks(void)
 {
@@ -1067,7 +1067,9 @@ static void test_costs_and_table(void)
     int n = 0;
     for (const sal_method_t *meth = sal_methods(); meth->name; meth++, n++)
         TH_CHECK(sal_method_find(meth->name) == meth, "lookup of %s", meth->name);
-    TH_EQ_INT(n, 21);
+    /* the paper's eight, gxi, occlusion, gcampp, nine peers (lrp and deeplift among them),
+     * three controls */
+    TH_EQ_INT(n, 23);
     TH_CHECK(sal_method_find("lime") == NULL, "unknown method found");
     /* The peers' methods (REFERENCE.md section 8) with their defaults: RISE 4000
      * masks + f(x) as forward passes, EG 100 gradients, Eigen-CAM one forward
