@@ -75,9 +75,6 @@ static inline float stab(float z, double e) { return z + (float)(z >= 0.0f ? e :
 /* out[k] = max(in[k], 0) (sign > 0) or min(in[k], 0) (sign < 0). */
 static void clamp_part(const float *in, size_t count, int sign, float *out)
 {
-    if (!in) {
-        return;
-    }
     for (size_t k = 0; k < count; k++)
         out[k] = sign > 0 ? (in[k] > 0.0f ? in[k] : 0.0f) : (in[k] < 0.0f ? in[k] : 0.0f);
 }
@@ -290,20 +287,6 @@ static int node_linear(lrp_walk_t *k, int id, const float *R)
     return linear_rule(k->w, &L, rule, c, x, R, rp_rel_acc(k->w, m, L.in_id));
 }
 
-/* A batch norm: merged into its convolution (the convolution's rule with the
- * merged parameters, relevance to the convolution's input), else pass. */
-static int node_bn(lrp_walk_t *k, int id, const float *R)
-{
-    const int conv = k->w->merged_of[id];
-    if (conv >= 0)
-        return node_linear(k, conv, R);
-    nn_node_t *nd = &k->m->nodes[id];
-    float *rin = rp_rel_acc(k->w, k->m, nd->in[0]);
-    for (size_t i = 0; i < nn_node_size(nd); i++)
-        rin[i] += R[i];
-    return 0;
-}
-
 static int node_pass(lrp_walk_t *k, int id, const float *R)
 {
     nn_node_t *nd = &k->m->nodes[id];
@@ -313,21 +296,18 @@ static int node_pass(lrp_walk_t *k, int id, const float *R)
     return 0;
 }
 
-static pool_shape_t pool_shape_of(const nn_model_t *m, const nn_node_t *nd)
+/* A batch norm: merged into its convolution (the convolution's rule with the
+ * merged parameters, relevance to the convolution's input), else pass. */
+static int node_bn(lrp_walk_t *k, int id, const float *R)
 {
-    const nn_node_t *src = &m->nodes[nd->in[0]];
-    pool_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .kh = nd->kh, .kw = nd->kw,
-                      .sh = nd->sh, .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
-                      .pr = nd->pr, .ceil_mode = nd->ceil_mode,
-                      .count_include_pad = nd->count_include_pad};
-    pool_shape_init(&s);
-    return s;
+    const int conv = k->w->merged_of[id];
+    return conv >= 0 ? node_linear(k, conv, R) : node_pass(k, id, R);
 }
 
 static int node_maxpool(lrp_walk_t *k, int id, const float *R)
 {
     nn_node_t *nd = &k->m->nodes[id];
-    pool_shape_t s = pool_shape_of(k->m, nd);
+    pool_shape_t s = rp_pool_shape(k->m, nd);
     maxpool_backward(&s, R, nd->argmax, rp_rel_acc(k->w, k->m, nd->in[0]));
     return 0;
 }
@@ -344,7 +324,7 @@ static int node_avgpool(lrp_walk_t *k, int id, const float *R)
     if (nd->op == NN_GAP) {
         gap_backward(1, src->c, src->h * src->w, w->s, w->g);
     } else {
-        pool_shape_t s = pool_shape_of(k->m, nd);
+        pool_shape_t s = rp_pool_shape(k->m, nd);
         avgpool_backward(&s, w->s, w->g);
     }
     add_product(rp_rel_acc(w, k->m, nd->in[0]), src->out, w->g, I, 1.0f);

@@ -56,6 +56,17 @@ static conv2d_shape_t conv_shape_of(const nn_model_t *m, const nn_node_t *nd)
     return s;
 }
 
+pool_shape_t rp_pool_shape(const nn_model_t *m, const nn_node_t *nd)
+{
+    const nn_node_t *src = &m->nodes[nd->in[0]];
+    pool_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .kh = nd->kh, .kw = nd->kw,
+                      .sh = nd->sh, .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
+                      .pr = nd->pr, .ceil_mode = nd->ceil_mode,
+                      .count_include_pad = nd->count_include_pad};
+    pool_shape_init(&s);
+    return s;
+}
+
 /* The only reader of node id, or -1 when it has none or several. */
 static int sole_reader(const nn_model_t *m, int id)
 {

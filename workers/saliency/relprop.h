@@ -121,6 +121,9 @@ void rp_linear_forward(rp_ws_t *w, const rp_linear_t *L, const float *x, const f
 void rp_linear_backward(rp_ws_t *w, const rp_linear_t *L, const float *dy, const float *W,
                         float *dx);
 
+/* The pooling shape (batch 1) of a max/average pooling node. */
+pool_shape_t rp_pool_shape(const nn_model_t *m, const nn_node_t *nd);
+
 /*
  * Zennit's canonizer (SequentialMergeBatchNorm): a batch norm whose input is
  * a convolution read by nothing else is merged into it,

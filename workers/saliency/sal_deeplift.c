@@ -41,17 +41,6 @@ typedef struct dl_walk {
 
 static const float *base_of(const dl_walk_t *k, int id) { return k->w->base_out + k->w->off[id]; }
 
-static pool_shape_t dl_pool_shape(const nn_model_t *m, const nn_node_t *nd)
-{
-    const nn_node_t *src = &m->nodes[nd->in[0]];
-    pool_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .kh = nd->kh, .kw = nd->kw,
-                      .sh = nd->sh, .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
-                      .pr = nd->pr, .ceil_mode = nd->ceil_mode,
-                      .count_include_pad = nd->count_include_pad};
-    pool_shape_init(&s);
-    return s;
-}
-
 /*
  * Captum's unpooling (torch max_unpool2d): each output's value is WRITTEN to
  * its argmax, so where overlapping windows (3x3 stride 2) share an argmax the
@@ -123,7 +112,7 @@ static int dl_node(dl_walk_t *k, int id, const float *dy)
         const size_t I = nn_node_size(&m->nodes[src]);
         const float *xin = m->nodes[src].out, *xin0 = base_of(k, src);
         const float *y = nd->out, *y0 = base_of(k, id);
-        pool_shape_t s = dl_pool_shape(m, nd);
+        pool_shape_t s = rp_pool_shape(m, nd);
         /* U = unpool_x(dy (M - y0)) + unpool_x0(dy (y - M)); the plain gradient in g2 */
         for (size_t i = 0; i < O; i++) {
             const float mx = y[i] > y0[i] ? y[i] : y0[i];
@@ -151,7 +140,7 @@ static int dl_node(dl_walk_t *k, int id, const float *dy)
         if (nd->op == NN_GAP) {
             gap_backward(1, srcn->c, srcn->h * srcn->w, dy, dx);
         } else {
-            pool_shape_t s = dl_pool_shape(m, nd);
+            pool_shape_t s = rp_pool_shape(m, nd);
             avgpool_backward(&s, dy, dx);
         }
         return 0;
