@@ -21,6 +21,7 @@ void rp_ws_destroy(rp_ws_t *w)
     sc_free(w->live);
     sc_free(w->base_out);
     sc_free(w->base_argmax);
+    sc_free(w->amax_off);
     sc_free(w->merge_bn);
     sc_free(w->merged_of);
     sc_free(w->mw);

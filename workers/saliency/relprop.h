@@ -73,7 +73,8 @@ typedef struct rp_ws {
     float *rel;                  /* sum of node sizes: relevance or multipliers */
     uint8_t *live;               /* [n_nodes] rel[i] received something in this walk */
     float *base_out;             /* DeepLIFT: the baseline's activations (NULL until used) */
-    int32_t *base_argmax;        /* DeepLIFT: the baseline's max-pool argmax (same offsets) */
+    int32_t *base_argmax;        /* DeepLIFT: the baseline's max-pool argmax (max pools only) */
+    size_t *amax_off;            /* [n_nodes] offset of a max pool's argmax in base_argmax */
     /* canonizer: merge_bn[conv id] = the batch norm merged into it, or -1; merged_of[bn] = conv */
     int *merge_bn, *merged_of;
     float *mw, *mb;              /* merged weights and biases of every merged conv (slab) */

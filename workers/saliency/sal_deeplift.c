@@ -123,7 +123,7 @@ static int dl_node(dl_walk_t *k, int id, const float *dy)
         memset(w->g2, 0, sizeof(float) * I);
         unpool_add(&s, w->z, nd->argmax, w->g, w->g2);
         memset(w->g2, 0, sizeof(float) * I);
-        unpool_add(&s, w->s, w->base_argmax + w->off[id], w->g, w->g2);
+        unpool_add(&s, w->s, w->base_argmax + w->amax_off[id], w->g, w->g2);
         memset(w->g2, 0, sizeof(float) * I);
         maxpool_backward(&s, dy, nd->argmax, w->g2);
         float *dx = rp_rel_acc(w, m, src);
@@ -177,9 +177,22 @@ static int dl_base_forward(rp_ws_t *w, nn_model_t *m, const float *x0)
 {
     if (!w->base_out) {
         const size_t total = w->off[m->n_nodes - 1] + nn_node_size(&m->nodes[m->n_nodes - 1]);
+        size_t pooled = 0;
+        w->amax_off = sc_calloc((size_t)m->n_nodes, sizeof(size_t));
+        for (int i = 0; w->amax_off && i < m->n_nodes; i++) {
+            w->amax_off[i] = pooled;
+            if (m->nodes[i].op == NN_MAXPOOL)
+                pooled += nn_node_size(&m->nodes[i]);
+        }
         w->base_out = sc_calloc(total, sizeof(float));
-        w->base_argmax = sc_calloc(total, sizeof(int32_t));
-        if (!w->base_out || !w->base_argmax) {
+        w->base_argmax = sc_calloc(pooled ? pooled : 1, sizeof(int32_t));
+        if (!w->base_out || !w->base_argmax || !w->amax_off) {
+            sc_free(w->base_out);
+            sc_free(w->base_argmax);
+            sc_free(w->amax_off);
+            w->base_out = NULL;
+            w->base_argmax = NULL;
+            w->amax_off = NULL;
             SC_ERROR("deeplift: out of memory for the reference's activations");
             return SC_ERR_NOMEM;
         }
@@ -192,7 +205,7 @@ static int dl_base_forward(rp_ws_t *w, nn_model_t *m, const float *x0)
         const size_t size = nn_node_size(nd);
         memcpy(w->base_out + w->off[i], nd->out, sizeof(float) * size);
         if (nd->op == NN_MAXPOOL)
-            memcpy(w->base_argmax + w->off[i], nd->argmax, sizeof(int32_t) * size);
+            memcpy(w->base_argmax + w->amax_off[i], nd->argmax, sizeof(int32_t) * size);
     }
     return 0;
 }
