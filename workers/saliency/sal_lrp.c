@@ -10,7 +10,8 @@
  * Relevance starts as the explained logit at its class (Zennit's
  * attr_output = one-hot * output). Raw map [C,H,W], signed; cost: one
  * forward pass and a backward walk whose linear layers take two to eight
- * kernel calls each (about 2 gradient evaluations for the default composite).
+ * kernel calls each: 3 gradient evaluations for the scheduler (measured 2.8-2.9
+ * on DenseNet-121 and InceptionV3, bench/README-saliency.md).
  *
  * Owned by workers/saliency (one file per method behind saliency.h).
  */
@@ -22,7 +23,7 @@
 #include "saliency/saliency.h"
 #include "sc.h"
 
-static double lrp_cost(const sal_params_t *p, int h, int w) { return 2.0; }
+static double lrp_cost(const sal_params_t *p, int h, int w) { return 3.0; }
 
 /* The walk workspace of ws, created on first use. */
 int sal_relprop_ws(sal_ws_t *ws, rp_ws_t **out)

@@ -29,8 +29,8 @@
  *   eigencam   Eigen-CAM: first principal component of A (no gradient)     1/2
  *   rise       RISE: sum_i P(x * M_i) M_i / (N p), random upsampled grids   (N+1)/2
  *   eg         Expected Gradients: IG from training images, alpha ~ U(0,1)  n
- *   lrp        LRP with Zennit's rules and composites (BN merged first)     2
- *   deeplift   DeepLIFT, Rescale rule (Captum's DeepLift semantics)         2
+ *   lrp        LRP with Zennit's rules and composites (BN merged first)     3
+ *   deeplift   DeepLIFT, Rescale rule (Captum's DeepLift semantics)         3
  *   random     uniform noise (model-free control)                           0
  *   sobel      Sobel edge magnitude of the gray image (control)             0
  *   avgmask    the average ground-truth mask of the training positives      0
