@@ -240,6 +240,39 @@ int ds_add_box(ds_entry_t *e, dataset_box_t box)
     return SC_OK;
 }
 
+int ds_read_box(dataset_t *ds, int e, const char *file, int line, char **fields, const int cols[4],
+                const char *const names[4], ds_box_layout_t layout, int reader)
+{
+    double v[4];
+    for (int k = 0; k < 4; k++)
+        if (ds_parse_double(fields[cols[k]], &v[k]) < 0)
+            return ds_bad(ds, e, file, line, "box field '%s' is not a number: '%s'", names[k], fields[cols[k]]);
+    /* as x, y, width, height from here on */
+    double x = v[0], y = v[1], w = layout == DS_BOX_CORNERS ? v[2] - v[0] : v[2],
+           h = layout == DS_BOX_CORNERS ? v[3] - v[1] : v[3];
+    if (!(w > 0) || !(h > 0)) {
+        if (layout == DS_BOX_CORNERS)
+            return ds_bad(ds, e, file, line, "empty box (%s %g >= %s %g or %s %g >= %s %g)", names[0], v[0],
+                          names[2], v[2], names[1], v[1], names[3], v[3]);
+        return ds_bad(ds, e, file, line, "box %s and %s must be positive (%g x %g)", names[2], names[3], w, h);
+    }
+    int rc = ds_source_size(ds, e, file, line);
+    ds_entry_t *ent = &ds->entries[e];
+    if (rc < 0 || ent->bad)
+        return rc;
+    /* the far edges as the file gives them (x + w may round past x_max) */
+    double right = layout == DS_BOX_CORNERS ? v[2] : x + w, bottom = layout == DS_BOX_CORNERS ? v[3] : y + h;
+    if (x < 0 || y < 0 || right > ent->src_w || bottom > ent->src_h)
+        return ds_bad(ds, e, file, line, "box %s=%g %s=%g %s=%g %s=%g lies outside the %dx%d image", names[0],
+                      v[0], names[1], v[1], names[2], v[2], names[3], v[3], ent->src_w, ent->src_h);
+    dataset_box_t box = {x, y, w, h, reader};
+    if (ds_add_box(ent, box) < 0) {
+        SC_ERROR("out of memory reading '%s'", file);
+        return SC_ERR_NOMEM;
+    }
+    return SC_OK;
+}
+
 int ds_add_run(ds_entry_t *e, int64_t start, int64_t length)
 {
     if (e->n_runs == e->cap_runs) {
@@ -734,6 +767,8 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
         if (e->bad || e->label < 0) {
             if (e->bad == 2)
                 ds->filtered++;
+            else if (e->bad == 3)
+                ds->unboxed++;
             else
                 ds->skipped++;
             free(e->id);
@@ -752,6 +787,9 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
     if (ds->filtered)
         SC_INFO("%s: %d images are outside the classes kept and were left out",
                 opt.class_info ? opt.class_info : labels ? labels : ds->images_dir, ds->filtered);
+    if (ds->unboxed)
+        SC_INFO("%s: %d images labelled '%s' have no box and were left out (no ground truth to localize)",
+                labels ? labels : ds->images_dir, ds->unboxed, ds->finding);
     CHECK(ds->n > 0, SC_ERR_FORMAT, "%s: no usable images", labels ? labels : ds->images_dir);
     imdir_destroy(ds->index);
     ds->index = NULL;
@@ -790,6 +828,7 @@ const imread_options_t *dataset_read_options(const dataset_t *ds) { return &ds->
 const char *dataset_split_source(const dataset_t *ds) { return ds->split_source; }
 int dataset_skipped(const dataset_t *ds) { return ds->skipped; }
 int dataset_filtered(const dataset_t *ds) { return ds->filtered; }
+int dataset_unboxed(const dataset_t *ds) { return ds->unboxed; }
 const char *dataset_id(const dataset_t *ds, int i) { return ds->entries[i].id; }
 int dataset_label(const dataset_t *ds, int i) { return ds->entries[i].label; }
 dataset_split_t dataset_split(const dataset_t *ds, int i) { return (dataset_split_t)ds->entries[i].split; }

@@ -10,22 +10,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fuzzhelp.h"
-#include "io/image.h"
+#include "fuzz_image.h"
 #include "io/imread.h"
 #include "io/jpeg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[600];
-    static image_loader_t *loader;
-    if (!path[0]) {
-        fuzz_quiet();
-        fuzz_path("image.jpg", path, sizeof path);
-        loader = image_loader_create(16, IMAGE_RESIZE_AREA, IMAGE_NORM_INCEPTION);
-        if (!loader)
-            abort();
-    }
+    static fuzz_image_t fi;
+    fuzz_image_init(&fi, "image.jpg");
+    const char *path = fi.path;
     fuzz_write(path, data, size);
     int w = 0, h = 0;
     char why[320];
@@ -38,7 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (imread_gray_quiet(path, NULL, &w, &h, &pixels, why, (int)sizeof why) == 0)
         fuzz_touch(pixels, (long)w * h);
     sc_free(pixels);
-    float tensor[3 * 16 * 16], gray[16 * 16];
-    image_loader_load(loader, path, tensor, gray);
+    fuzz_image_load(&fi);
     return 0;
 }
