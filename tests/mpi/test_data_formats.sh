@@ -133,6 +133,24 @@ PYEOF
 else
     echo "[SKIP] python3-h5py missing: maps not compared"
 fi
+# JPEG baseline DICOM: only the JPEG loss, no shift of the gray levels (DCMTK's
+# lossy encoder lowered every value by the image's minimum before
+# pUsePixelValues was turned off in dicom.cc)
+if $PY -c 'import pydicom, PIL, numpy' 2>/dev/null; then
+    $PY - <<'PYEOF2' && ok "JPEG baseline DICOM decodes (pydicom) to the PNG layout's pixels without a level shift" || bad "JPEG baseline DICOM level shift"
+import glob, numpy as np, pydicom
+from PIL import Image
+d = []
+for f in sorted(glob.glob("data/dcm-base/stage_2_train_images/*.dcm"))[:20]:
+    i = f.rsplit("/", 1)[1][:-4]
+    a = pydicom.dcmread(f).pixel_array.astype(float) - np.asarray(Image.open(f"data/png/images/{i}.png")).astype(float)
+    d.append((abs(a.mean()), np.abs(a).mean()))
+d = np.array(d)
+print(f"    20 images: max |mean signed difference| {d[:, 0].max():.3f}, mean |difference| {d[:, 1].mean():.2f} gray levels")
+assert d[:, 0].max() < 0.25 and d[:, 1].mean() < 2.0
+PYEOF2
+fi
+
 # NIH: a positive whose box is removed from BBox_List_2017.csv is left out and
 # counted (log and results file); CheXlocalize: the report finds CheXpert's
 # <patient>/<study>/<view>.jpg for each id (no neutral tiles)
@@ -218,7 +236,7 @@ ref = ref.reshape(48, 2, 48, 2).mean(axis=(1, 3))
 err = float(np.abs(gv - ref).max())
 sat = float(np.mean((ref <= 0) | (ref >= 255)))
 # /image_gray is stored as 8 bits (rounded): half a gray level is the bound
-ok = err <= 0.5 + 1e-6 and not np.array_equal(gv, gf) and s(wv) == "voi" and sat > 0.05
+ok = err <= 0.5 + 1e-3 and not np.array_equal(gv, gf) and s(wv) == "voi" and sat > 0.05
 print(("[ok]   " if ok else "[FAIL] ") + f"--dicom-window voi (default) equals pydicom's window rendering, area-resized: max |diff| {err:.3f} "
       f"on 0..255 (bound 0.5, the 8-bit rounding of /image_gray; {100 * sat:.0f} % of pixels saturated by the window)")
 span = lambda g: int(g.max()) - int(g.min())
