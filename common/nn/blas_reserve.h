@@ -19,8 +19,11 @@
 
 /*
  * Check that the address space has room for OpenBLAS's work buffers (one per
- * BLAS thread), then run one tiny GEMM so that OpenBLAS maps them now; later
- * GEMMs reuse them and never map again. SC_ERR_NOMEM when there is no room,
+ * BLAS thread), then run one small GEMM so that OpenBLAS maps the calling
+ * thread's buffer now; later GEMMs of that thread reuse it and never map
+ * again (with OPENBLAS_NUM_THREADS=1, as salcheck runs, that is every GEMM;
+ * further BLAS threads map theirs on their first GEMM, for which the check
+ * only made sure the room was there at start-up). SC_ERR_NOMEM when there is no room,
  * with a one-line reason (the limit, what is in use, what is needed) in `why`;
  * not logged. Call once per process, before large allocations.
  */

@@ -40,17 +40,10 @@ NODES="1 2 3"
 CONF=$STATE/etc/slurm.conf
 MUNGE_SOCKET=$STATE/munge/munge.socket.2
 export SLURM_CONF=$CONF
-# shellcheck source=tests/slurm/slurm_conf.sh
-. tests/slurm/slurm_conf.sh
+# shellcheck source=tests/slurm/slurm_common.sh
+. tests/slurm/slurm_common.sh
 
 say() { echo "nodes: $*"; }
-
-live_pid() {
-    local file=$1 pid
-    [ -s "$file" ] || return 1
-    pid=$(tr -dc '0-9' <"$file")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
 
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$1"; }
 
@@ -103,17 +96,6 @@ write_config() {
         done
         echo "PartitionName=nodes Nodes=${P}n[1-3] Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
     } >"$CONF"
-}
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local seconds=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < seconds * 5; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    say "timed out after ${seconds}s waiting for $what"
-    return 1
 }
 
 nodes_idle() {
@@ -200,19 +182,6 @@ cmd_start() {
     fi
     say "up: SLURM_CONF=$CONF"
     in_ns ctl sinfo
-}
-
-stop_pid_file() { # TERM, then KILL after 10 s
-    local name=$1 file=$2 pid i
-    pid=$(live_pid "$file") || { rm -f "$file"; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    kill -0 "$pid" 2>/dev/null && { say "$name (pid $pid) ignored SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; }
-    rm -f "$file"
-    say "stopped $name (pid $pid)"
 }
 
 # PIDs of the processes inside our namespaces.

@@ -33,18 +33,10 @@ PORT=${SC_SLURM_PORT:-16817}
 CONF=$STATE/etc/slurm.conf
 MUNGE_SOCKET=$STATE/munge/munge.socket.2
 NODE=localhost
-# shellcheck source=tests/slurm/slurm_conf.sh
-. tests/slurm/slurm_conf.sh
+# shellcheck source=tests/slurm/slurm_common.sh
+. tests/slurm/slurm_common.sh
 
 say() { echo "cluster: $*"; }
-
-# The PID recorded in a pid file, if that process is alive.
-live_pid() {
-    local file=$1 pid
-    [ -s "$file" ] || return 1
-    pid=$(tr -dc '0-9' <"$file")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
 
 check_tools() {
     local missing="" tool
@@ -78,17 +70,6 @@ write_config() {
     # and one left behind by an earlier cluster makes that step fail to launch.
     mkdir -p "$STATE/pmix"
     printf 'PMIxCliTmpDirBase=%s/pmix\n' "$STATE" >"$STATE/etc/mpi.conf"
-}
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local seconds=$1 what=$2 i
-    shift 2
-    for ((i = 0; i < seconds * 5; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    say "timed out after ${seconds}s waiting for $what"
-    return 1
 }
 
 node_ready() {
@@ -141,23 +122,6 @@ cmd_start() {
     fi
     say "up: SLURM_CONF=$CONF"
     sinfo
-}
-
-stop_pid_file() { # stop_pid_file NAME FILE: TERM, then KILL after 10 s
-    local name=$1 file=$2 pid i
-    pid=$(live_pid "$file") || { rm -f "$file"; return 0; }
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null
-        sleep 0.2
-    fi
-    rm -f "$file"
-    say "stopped $name (pid $pid)"
 }
 
 cmd_stop() {

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# slurm_conf.sh - the slurm.conf settings, memory size and munge key shared by
-# the two test clusters: tests/slurm/cluster.sh (one slurmd on this host) and
-# tests/cluster/nodes.sh (three slurmd in network namespaces). Sourced from the
-# repository root by both; defines functions only.
+# slurm_common.sh - what the two test clusters share: tests/slurm/cluster.sh
+# (one slurmd on this host) and tests/cluster/nodes.sh (three slurmd in
+# network namespaces): the slurm.conf settings, memory size and munge key, and
+# the daemons' pid-file handling. Sourced from the repository root by both
+# (which define `say`); defines functions only.
 
 # MB of memory slurmd will certainly find on each of PARTS nodes sharing this
 # machine (90 % of MemTotal split evenly): slurmd drains a node whose
@@ -68,4 +69,40 @@ slurm_state_dirs() { # slurm_state_dirs STATE
         head -c 1024 /dev/urandom >"$1/munge/munge.key" || return 1
     fi
     chmod 400 "$1/munge/munge.key"
+}
+
+# The pid in FILE when that process is alive (on stdout); 1 otherwise.
+live_pid() {
+    local file=$1 pid
+    [ -s "$file" ] || return 1
+    pid=$(tr -dc '0-9' <"$file")
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds
+    local seconds=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < seconds * 5; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    say "timed out after ${seconds}s waiting for $what"
+    return 1
+}
+
+stop_pid_file() { # stop_pid_file NAME FILE: TERM, then KILL after 10 s
+    local name=$1 file=$2 pid i
+    pid=$(live_pid "$file") || { rm -f "$file"; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+        sleep 0.2
+    fi
+    rm -f "$file"
+    say "stopped $name (pid $pid)"
 }
