@@ -240,6 +240,37 @@ int ds_add_box(ds_entry_t *e, dataset_box_t box)
     return SC_OK;
 }
 
+int ds_rows_open(ds_rows_t *rows, const char *file, const char *what)
+{
+    memset(rows, 0, sizeof *rows);
+    rows->fp = fopen(file, "r");
+    if (!rows->fp) {
+        SC_ERROR("cannot open %s '%s': %s", what, file, strerror(errno));
+        return SC_ERR_IO;
+    }
+    return SC_OK;
+}
+
+int ds_rows_next(ds_rows_t *rows)
+{
+    while (rows->fp && getline(&rows->text, &rows->cap, rows->fp) != -1) {
+        rows->line++;
+        if (ds_blank(rows->text))
+            continue;
+        rows->n_fields = ds_split_fields(rows->text, rows->fields);
+        return 1;
+    }
+    return 0;
+}
+
+void ds_rows_close(ds_rows_t *rows)
+{
+    free(rows->text);
+    if (rows->fp)
+        fclose(rows->fp);
+    memset(rows, 0, sizeof *rows);
+}
+
 int ds_read_box(dataset_t *ds, int e, const char *file, int line, char **fields, const int cols[4],
                 const char *const names[4], ds_box_layout_t layout, int reader)
 {
@@ -366,21 +397,16 @@ int ds_source_size(dataset_t *ds, int i, const char *file, int line)
 
 static int ds_read_splits(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0, unknown_ids = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
+    int rc = SC_OK, unknown_ids = 0;
     int *seen_line = NULL;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open splits file '%s': %s", file, strerror(errno));
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "splits file"));
     seen_line = sc_calloc((size_t)ds->n, sizeof(int));
     CHECK_ALLOC(seen_line);
-    char *f[DS_MAX_FIELDS];
     int col_id = -1, col_split = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "Image_ID");
             col_split = ds_column(f, nf, "Split");
@@ -421,33 +447,26 @@ static int ds_read_splits(dataset_t *ds, const char *file)
     if (missing)
         SC_WARN("%s: %d labelled images are in no split", file, missing);
 cleanup:
-    free(line);
+    ds_rows_close(&rows);
     sc_free(seen_line);
-    if (fp)
-        fclose(fp);
     return rc;
 }
 
 /* Class filter of the paper: keep Normal (Target 0) and Lung Opacity (Target 1). */
 static int ds_read_classes(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
+    int rc = SC_OK;
     int *cls = NULL, *cls_line = NULL; /* 0 unseen, 1 Normal, 2 Lung Opacity, 3 other */
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open class file '%s': %s", file, strerror(errno));
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "class file"));
     cls = sc_calloc((size_t)ds->n, sizeof(int));
     cls_line = sc_calloc((size_t)ds->n, sizeof(int));
     CHECK_ALLOC(cls);
     CHECK_ALLOC(cls_line);
-    char *f[DS_MAX_FIELDS];
     int col_id = -1, col_cls = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "patientId");
             col_cls = ds_column(f, nf, "class");
@@ -487,11 +506,9 @@ static int ds_read_classes(dataset_t *ds, const char *file)
         }
     }
 cleanup:
-    free(line);
+    ds_rows_close(&rows);
     sc_free(cls);
     sc_free(cls_line);
-    if (fp)
-        fclose(fp);
     return rc;
 }
 

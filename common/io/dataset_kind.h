@@ -78,6 +78,23 @@ int ds_is_dir(const char *path);
 char *ds_trim(char *s);
 /* Split a CSV line on commas into at most DS_MAX_FIELDS trimmed fields; returns the count. */
 int ds_split_fields(char *line, char **fields);
+
+/* The rows of a CSV file in turn: blank lines skipped, each row split into
+ * fields (ds_split_fields), its 1-based line number kept for messages. */
+typedef struct ds_rows {
+    FILE *fp;
+    char *text;          /* the current line, split in place */
+    size_t cap;
+    int line, n_fields;
+    char *fields[DS_MAX_FIELDS];
+} ds_rows_t;
+
+/* Open `file` ("cannot open WHAT 'FILE': reason" logged, SC_ERR_IO). rows can be
+ * closed whether or not this succeeded. */
+int ds_rows_open(ds_rows_t *rows, const char *file, const char *what);
+/* The next non-blank row: 1, or 0 at the end of the file. */
+int ds_rows_next(ds_rows_t *rows);
+void ds_rows_close(ds_rows_t *rows);
 int ds_blank(const char *line);
 int ds_parse_double(const char *s, double *v);
 /* Column index of `name` in a header (exact after trimming), or -1. */

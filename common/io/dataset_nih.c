@@ -52,18 +52,13 @@ static int nih_has_finding(const char *labels, const char *finding)
 
 static int nih_read_entries(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
+    int rc = SC_OK;
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "entries file"));
     int col_id = -1, col_labels = -1;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "Image Index");
             col_labels = ds_column(f, nf, "Finding Labels");
@@ -94,26 +89,19 @@ static int nih_read_entries(dataset_t *ds, const char *file)
     }
     CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty file (no header)", file);
 cleanup:
-    free(line);
-    if (fp)
-        fclose(fp);
+    ds_rows_close(&rows);
     return rc;
 }
 
 static int nih_read_boxes(dataset_t *ds, const char *file, int have_entries)
 {
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
+    int rc = SC_OK;
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "labels file"));
     int col_id = -1, col_f = -1, col_x = -1;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "Image Index");
             col_f = ds_column(f, nf, "Finding Label");
@@ -159,9 +147,7 @@ static int nih_read_boxes(dataset_t *ds, const char *file, int have_entries)
     }
     CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty labels file (no header)", file);
 cleanup:
-    free(line);
-    if (fp)
-        fclose(fp);
+    ds_rows_close(&rows);
     return rc;
 }
 

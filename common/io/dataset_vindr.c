@@ -23,20 +23,15 @@
 
 static int ds_read_vindr(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0, n_readers = 0;
+    int rc = SC_OK, n_readers = 0;
     char *readers[VINDR_MAX_READERS] = {0};
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "labels file"));
     int col_id = -1, col_rad = -1, col_class = -1, col_c[4] = {-1, -1, -1, -1}, n_cols = 0;
     static const char *const coord_names[4] = {"x_min", "y_min", "x_max", "y_max"};
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "image_id");
             col_rad = ds_column(f, nf, "rad_id");
@@ -91,9 +86,7 @@ static int ds_read_vindr(dataset_t *ds, const char *file)
 cleanup:
     for (int k = 0; k < n_readers; k++)
         free(readers[k]);
-    free(line);
-    if (fp)
-        fclose(fp);
+    ds_rows_close(&rows);
     return rc;
 }
 
