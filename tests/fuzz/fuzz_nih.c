@@ -14,22 +14,18 @@
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/stat.h>
+#include <string.h>
 
-#include "fuzzhelp.h"
-#include "io/dataset.h"
+#include "fuzz_dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char data_dir[600], labels[600], entries[700], tests[700];
+    static char labels[600], entries[700], tests[700];
     if (!labels[0]) {
         fuzz_quiet();
         fuzz_path("BBox_List_2017.csv", labels, sizeof labels);
-        if (mkdir(fuzz_path("data", data_dir, sizeof data_dir), 0700) != 0)
-            abort();
-        snprintf(entries, sizeof entries, "%s/Data_Entry_2017.csv", data_dir);
-        snprintf(tests, sizeof tests, "%s/test_list.txt", data_dir);
+        snprintf(entries, sizeof entries, "%s/Data_Entry_2017.csv", fuzz_dataset_dir());
+        snprintf(tests, sizeof tests, "%s/test_list.txt", fuzz_dataset_dir());
     }
     if (size < 1)
         return 0;
@@ -57,14 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opt.finding = (flags & 8) ? "Infiltration" : NULL;
     opt.source_size = (flags & 16) ? 64 : 0; /* 0: NIH's own 1024-pixel frame */
     opt.labels = labels;
-    dataset_t *ds = NULL;
-    if (dataset_open(data_dir, &opt, &ds) == 0) {
-        static uint8_t small[16 * 16], large[48 * 48];
-        for (int i = 0; i < dataset_count(ds); i++) {
-            dataset_mask(ds, i, 16, small);
-            dataset_mask(ds, i, 48, large);
-        }
-    }
-    dataset_destroy(ds);
+    fuzz_dataset_run(&opt);
     return 0;
 }

@@ -11,21 +11,17 @@
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/stat.h>
+#include <string.h>
 
-#include "fuzzhelp.h"
-#include "io/dataset.h"
+#include "fuzz_dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char data_dir[600], labels[600], splits[600];
+    static char labels[600], splits[600];
     if (!labels[0]) {
         fuzz_quiet();
         fuzz_path("annotations_train.csv", labels, sizeof labels);
         fuzz_path("splits.csv", splits, sizeof splits);
-        if (mkdir(fuzz_path("data", data_dir, sizeof data_dir), 0700) != 0)
-            abort();
     }
     if (size < 1)
         return 0;
@@ -47,14 +43,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opt.source_size = 64;
     opt.labels = labels;
     opt.splits = n > 1 ? splits : NULL;
-    dataset_t *ds = NULL;
-    if (dataset_open(data_dir, &opt, &ds) == 0) {
-        static uint8_t small[16 * 16], large[48 * 48];
-        for (int i = 0; i < dataset_count(ds); i++) {
-            dataset_mask(ds, i, 16, small);
-            dataset_mask(ds, i, 48, large);
-        }
-    }
-    dataset_destroy(ds);
+    fuzz_dataset_run(&opt);
     return 0;
 }
