@@ -17,32 +17,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char labels[600], splits[600];
-    if (!labels[0]) {
-        fuzz_quiet();
-        fuzz_path("annotations_train.csv", labels, sizeof labels);
-        fuzz_path("splits.csv", splits, sizeof splits);
-    }
-    if (size < 1)
-        return 0;
-    const uint8_t flags = data[0];
-    const uint8_t *parts[2];
-    size_t lens[2];
-    int n = fuzz_split(data + 1, size - 1, parts, lens, 2);
-    fuzz_write(labels, parts[0], lens[0]);
-    fuzz_write(splits, n > 1 ? parts[1] : NULL, n > 1 ? lens[1] : 0);
-
     dataset_options_t opt;
-    dataset_options_default(&opt);
-    opt.format = DATASET_FORMAT_VINDR;
-    opt.verify = 0;
-    opt.skip_bad = flags & 1;
-    opt.mask_rule = (flags & 2) ? DATASET_MASK_ANY : DATASET_MASK_HALF;
+    int flags = fuzz_dataset_input(data, size, "annotations_train.csv", DATASET_FORMAT_VINDR, &opt);
+    if (flags < 0)
+        return 0;
     opt.box_map = (flags & 4) ? DATASET_BOX_EXACT : DATASET_BOX_PAPER;
     opt.min_readers = 1 + (flags >> 3) % 3;
     opt.source_size = 64;
-    opt.labels = labels;
-    opt.splits = n > 1 ? splits : NULL;
     fuzz_dataset_run(&opt);
     return 0;
 }
