@@ -10,6 +10,7 @@
  * All three are compound datasets: pandas.DataFrame(f["summary/metrics"][()]).
  */
 #include "aggregate.h"
+#include "report_tables.h"
 
 #include <hdf5.h>
 #include <math.h>
@@ -380,22 +381,36 @@ static void print_tables(FILE *out, const file_data_t *d, const metric_row_t *mr
             }
         }
     }
-    /* 5. the other localization metrics on the first trained variant */
+    /* 5. the other localization metrics, 6. the checks beyond the paper, on the first trained variant */
     int first = -1;
     for (int v = 0; v < d->V && first < 0; v++)
         if (!strcmp(d->kinds[v], "trained"))
             first = v;
-    if (first >= 0 && d->K > 1) {
-        fprintf(out, "\n## Other localization metrics on %s (means)\n\n| method |", d->variants[first]);
+    for (int part = 0; part < 2 && first >= 0; part++) {
+        int n_cols = 0, auprc_col = 0;
+        for (int k = 0; k < d->K; k++) {
+            n_cols += report_tables_is_check(d->metric_names[k]) == part;
+            auprc_col |= part == 0 && !strcmp(d->metric_names[k], "auprc");
+        }
+        if (n_cols == 0 || (n_cols == 1 && auprc_col)) /* AUPRC alone: its table is above */
+            continue;
+        if (part == 0)
+            fprintf(out, "\n## Other localization metrics on %s (means)\n\n| method |", d->variants[first]);
+        else
+            fprintf(out, "\n## Checks beyond the paper on %s (means; docs/methods.md, 'Checks beyond the "
+                         "paper')\n\n| method |", d->variants[first]);
         for (int k = 0; k < d->K; k++)
-            fprintf(out, " %s |", d->metric_names[k]);
+            if (report_tables_is_check(d->metric_names[k]) == part)
+                fprintf(out, " %s |", d->metric_names[k]);
         fprintf(out, "\n|---|");
-        for (int k = 0; k < d->K; k++)
+        for (int k = 0; k < n_cols; k++)
             fprintf(out, "---|");
         fprintf(out, "\n");
         for (int m = 0; m < d->M; m++) {
             fprintf(out, "| %s |", d->methods[m]);
             for (int k = 0; k < d->K; k++) {
+                if (report_tables_is_check(d->metric_names[k]) != part)
+                    continue;
                 const metric_row_t *r = find_metric(mr, nm, d->metric_names[k], d->methods[m],
                                                     d->variants[first]);
                 if (r && r->n)

@@ -14,7 +14,7 @@
  *                            docs/methods.md section 4), or with --raw the
  *                            unprocessed attribution [C,H,W] or [1,H,W];
  *            /logits [classes], /target (scalar), /image_gray [H,W];
- *            root attributes: model, image, normalize, target request,
+ *            root attributes: model, image, normalize, dicom_window, target request,
  *            method parameters, salcheck version
  *   OUT.png  the map as a JET heat map at 50% over the gray image (with
  *            several methods: OUT.<method>.png each).
@@ -32,6 +32,7 @@
 #include "io/colormap.h"
 #include "io/h5attr.h"
 #include "io/image.h"
+#include "io/imread.h"
 #include "io/png.h"
 #include "nn/model.h"
 #include "nn/modelfile.h"
@@ -48,12 +49,17 @@ static void explain_usage(FILE *out)
             "usage: salcheck explain --model MODEL.h5|MODEL.onnx --image X.png --out OUT\n"
             "                        [--method m[,m...]] [--target predicted|N]\n"
             "                        [--normalize inception|imagenet|unit] [--raw]\n"
+            "                        [--dicom-window voi|full|minmax]\n"
             "\n"
             "Explains one image: writes OUT.h5 (/maps/<method>, /logits, /target) and OUT.png\n"
             "(the map as a JET heat map at 50%% over the image; OUT.<method>.png for several).\n"
             "\n"
             "  --model PATH        salcheck model file (.h5) or ONNX file (.onnx)\n"
-            "  --image PATH        PNG image (any bit depth; colour is converted to gray)\n"
+            "  --image PATH        PNG, JPEG or DICOM image, by content (colour is converted to gray)\n"
+            "  --dicom-window W    how a DICOM image is rendered to gray: voi (default: the file's\n"
+            "                      VOI LUT or first window centre/width, else the full range),\n"
+            "                      full (the whole range of the stored bits), minmax (the image's\n"
+            "                      own minimum and maximum); the job key [data] dicom_window\n"
             "  --out OUT           output path without extension (a .h5/.png suffix is dropped)\n"
             "  --method LIST       comma-separated methods (default grad); 'all' for every\n"
             "                      method that needs no average mask. Known:");
@@ -213,6 +219,8 @@ int cmd_explain(int argc, char **argv)
     const char *model_path = NULL, *image_path = NULL, *out_arg = NULL, *method_list = "grad";
     const char *normalize = NULL, *avgmask_path = NULL, *baselines_dir = NULL;
     int target_req = SAL_TARGET_PREDICTED, raw = 0, batch = 16, seed = 1;
+    imread_options_t read_opt;
+    imread_options_default(&read_opt);
     sal_params_t params = sal_params_default();
 
     for (int i = 1; i < argc; i++) {
@@ -245,7 +253,12 @@ int cmd_explain(int argc, char **argv)
             avgmask_path = v;
         else if (!strcmp(a, "--baselines"))
             baselines_dir = v;
-        else if (!strcmp(a, "--layer"))
+        else if (!strcmp(a, "--dicom-window")) {
+            if (dicom_window_parse(v, &read_opt.dicom_window) < 0) {
+                fprintf(stderr, "salcheck explain: --dicom-window '%s' is not one of voi, full, minmax\n", v);
+                return CLI_FAIL_ALL;
+            }
+        } else if (!strcmp(a, "--layer"))
             snprintf(params.gcam_layer, sizeof params.gcam_layer, "%s", v);
         else if (!strcmp(a, "--target")) {
             if (strcmp(v, "predicted") && parse_int(a, v, 0, 1 << 20, &target_req) < 0)
@@ -384,6 +397,7 @@ int cmd_explain(int argc, char **argv)
     CHECK_ALLOC(rgb);
     loader = image_loader_create(H, IMAGE_RESIZE_AREA, norm);
     CHECK(loader, SC_ERR_NOMEM, "image loader for %dx%d", H, W);
+    image_loader_set_read_options(loader, &read_opt);
     CHECK_RC(image_loader_load(loader, image_path, x, gray));
     for (size_t i = 0; i < hw; i++) {
         float g = gray[i] + 0.5f;
@@ -421,6 +435,7 @@ int cmd_explain(int argc, char **argv)
     CHECK_RC(h5attr_write_str(file, "model", model_path));
     CHECK_RC(h5attr_write_str(file, "image", image_path));
     CHECK_RC(h5attr_write_str(file, "normalize", normalize));
+    CHECK_RC(h5attr_write_str(file, "dicom_window", dicom_window_name(read_opt.dicom_window)));
     CHECK_RC(h5attr_write_str(file, "target_request",
                           target_req == SAL_TARGET_PREDICTED ? "predicted" : "class"));
     CHECK_RC(h5attr_write_str(file, "maps", raw ? "raw attribution [C,H,W] or [1,H,W]"

@@ -46,18 +46,30 @@ static int attr_text(hid_t obj, const char *key, char *buf, size_t len)
     return rc;
 }
 
-static int read_u8(hid_t f, const char *name, uint8_t **out, hsize_t dims[2], int *rank)
+/*
+ * Read the uint8 dataset name of f, which must have want_rank dimensions
+ * (1 or 2), into *out (malloc'd, caller frees; one spare byte) and its
+ * extents into dims[0..want_rank-1]. -1 when it is missing, unreadable or has
+ * another rank: a damaged or foreign file must not write past dims.
+ */
+static int read_u8(hid_t f, const char *name, int want_rank, uint8_t **out, hsize_t dims[2])
 {
     hid_t d = -1;
+    *out = NULL;
     H5E_BEGIN_TRY { d = H5Dopen2(f, name, H5P_DEFAULT); } H5E_END_TRY;
     if (d < 0)
         return -1;
     hid_t s = H5Dget_space(d);
-    *rank = H5Sget_simple_extent_dims(s, dims, NULL);
-    hssize_t n = H5Sget_simple_extent_npoints(s);
-    *out = calloc((size_t)n + 1, 1);
-    int rc = n > 0 ? (int)H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) : 0;
-    H5Sclose(s);
+    int rc = -1;
+    if (s >= 0 && H5Sget_simple_extent_ndims(s) == want_rank &&
+        H5Sget_simple_extent_dims(s, dims, NULL) == want_rank) {
+        hssize_t n = H5Sget_simple_extent_npoints(s);
+        *out = n >= 0 ? calloc((size_t)n + 1, 1) : NULL;
+        if (*out)
+            rc = n > 0 ? (int)H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) : 0;
+    }
+    if (s >= 0)
+        H5Sclose(s);
     H5Dclose(d);
     return rc < 0 ? -1 : 0;
 }
@@ -72,25 +84,49 @@ static int info_results(const char *path, hid_t f, int show_job)
         if (attr_text(f, keys[k], buf, sizeof buf) == 0)
             printf("  %-17s %s\n", keys[k], buf);
     uint8_t *done = NULL, *planned = NULL, *pdone = NULL;
-    hsize_t dims[2] = {0, 0}, pd[2] = {0, 0};
-    int rank;
-    if (read_u8(f, "status/done", &done, dims, &rank) < 0 ||
-        read_u8(f, "status/planned", &planned, dims, &rank) < 0 ||
-        read_u8(f, "status/pair_done", &pdone, pd, &rank) < 0) {
+    hsize_t dims[2] = {0, 0}, pdims[2] = {0, 0}, pd[2] = {0, 0};
+    if (read_u8(f, "status/done", 2, &done, dims) < 0 ||
+        read_u8(f, "status/planned", 2, &planned, pdims) < 0 ||
+        read_u8(f, "status/pair_done", 1, &pdone, pd) < 0) {
         printf("  the /status group is missing or unreadable: the run did not get past its start\n");
         free(done);
         free(planned);
         free(pdone);
         return CLI_FAIL_ALL;
     }
+    if (pdims[0] != dims[0] || pdims[1] != dims[1]) {
+        printf("  /status/planned (%llu x %llu) and /status/done (%llu x %llu) differ in shape: "
+               "the file is damaged\n", (unsigned long long)pdims[0], (unsigned long long)pdims[1],
+               (unsigned long long)dims[0], (unsigned long long)dims[1]);
+        free(done);
+        free(planned);
+        free(pdone);
+        return CLI_FAIL_ALL;
+    }
     hsize_t V = dims[0], N = dims[1];
-    hid_t vn = H5Dopen2(f, "variants/name", H5P_DEFAULT), vt = H5Dget_type(vn);
-    size_t vw = H5Tget_size(vt);
+    /* variant names: fixed-length strings, one per row of /status/done; a
+     * missing or mismatched dataset leaves the names empty */
+    hid_t vn = -1;
+    H5E_BEGIN_TRY { vn = H5Dopen2(f, "variants/name", H5P_DEFAULT); } H5E_END_TRY;
+    hid_t vt = vn >= 0 ? H5Dget_type(vn) : -1, vs = vn >= 0 ? H5Dget_space(vn) : -1;
+    int names_ok = vt >= 0 && vs >= 0 && H5Tget_class(vt) == H5T_STRING &&
+                   !H5Tis_variable_str(vt) && H5Sget_simple_extent_npoints(vs) == (hssize_t)V;
+    size_t vw = names_ok ? H5Tget_size(vt) : 1;
     char *names = calloc(V + 1, vw + 1);
-    if (V)
+    if (names && names_ok && V)
         H5Dread(vn, vt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names);
-    H5Tclose(vt);
-    H5Dclose(vn);
+    if (vs >= 0)
+        H5Sclose(vs);
+    if (vt >= 0)
+        H5Tclose(vt);
+    if (vn >= 0)
+        H5Dclose(vn);
+    if (!names) {
+        free(done);
+        free(planned);
+        free(pdone);
+        return CLI_FAIL_ALL;
+    }
     long total = 0, have = 0, ptotal = (long)pd[0], phave = 0;
     printf("  plan: %llu images x %llu variants\n", (unsigned long long)N, (unsigned long long)V);
     for (hsize_t v = 0; v < V; v++) {

@@ -1038,6 +1038,14 @@ int cmd_run(int argc, char **argv)
     }
     if (all_ok(c->comm, rc) < 0)
         goto done;
+    { /* what the data set left out, with the reason (every rank opened the same set) */
+        const char *names[3] = {"dataset_skipped_bad", "dataset_filtered", "dataset_positives_without_box"};
+        const long long counts[3] = {dataset_skipped(c->ds), dataset_filtered(c->ds), dataset_unboxed(c->ds)};
+        for (int k = 0; k < 3 && rc >= 0; k++)
+            rc = results_set_attr_ints(c->res, NULL, names[k], &counts[k], 0);
+    }
+    if (all_ok(c->comm, rc) < 0)
+        goto close;
 
     /* 7. the map phase */
     done = calloc((size_t)p->n_variants * n_images + 1, 1);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "nn/blas_reserve.h"
 #include "sc.h"
 
 typedef struct subcommand {
@@ -91,8 +92,21 @@ int main(int argc, char **argv)
     int help = 0;
     for (int i = 2; i < argc; i++)
         help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-    if (rank == 0 && !help && (cmd->fn == cmd_run || cmd->fn == cmd_train || cmd->fn == cmd_explain))
+    int computes = !help && (cmd->fn == cmd_run || cmd->fn == cmd_train || cmd->fn == cmd_explain);
+    if (rank == 0 && computes)
         note_blas_kernels();
+    if (computes) {
+        /* OpenBLAS spins forever when it cannot map its buffer later (blas_reserve.h). */
+        char why[512];
+        int ok = nn_blas_reserve(why, sizeof why) == SC_OK, all_ok = ok;
+        if (!ok)
+            SC_ERROR("%s", why);
+        MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (!all_ok) {
+            MPI_Finalize();
+            return 1;
+        }
+    }
     int rc = cmd->fn(argc - 1, argv + 1);
     if (rc != CLI_OK && rc != CLI_FAIL_ALL && rc != CLI_INTERRUPTED && size > 1) {
         /* A rank that failed alone must not leave the others waiting in a collective. */

@@ -21,6 +21,7 @@
 #include "io/imdir.h"
 #include "io/imread.h"
 #include "io/colormap.h"
+#include "io/dataset.h"
 #include "io/image.h"
 #include "io/png.h"
 #include "io/results.h"
@@ -70,16 +71,55 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Does dir hold images/<id>.png for one of the first images? */
-static int holds_images(const report_data_t *d, const char *dir)
+/* An index of the image files under a data folder, opened on first use. */
+typedef struct image_index {
+    imdir_t *images;
+    int tried;
+} image_index_t;
+
+/*
+ * The image file of id under the data folder dir into buf, tried in this
+ * order: images/<id>.png; CheXpert's <patient>/<study>/<view>.jpg|png of a
+ * CheXlocalize id under dir or its usual image folders (whose file names
+ * repeat across patients, so the index below cannot hold them); a PNG, JPEG
+ * or DICOM named <id> anywhere under dir (the index, walked once). Returns 1
+ * when found.
+ */
+static int find_image(const char *dir, image_index_t *index, const char *id, char *buf, size_t size)
 {
-    for (int i = 0; i < d->n_images && i < 8; i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/images/%s.png", dir, d->image_ids[i]);
-        if (file_exists(path))
-            return 1;
+    snprintf(buf, size, "%s/images/%s.png", dir, id);
+    if (file_exists(buf))
+        return 1;
+    const char *subdirs[] = {"", "/images", "/valid", "/val", "/test"}, *exts[] = {"jpg", "png"};
+    if (strchr(id, '_'))
+        for (size_t k = 0; k < sizeof subdirs / sizeof subdirs[0]; k++)
+            for (size_t e = 0; e < 2; e++) {
+                char images_dir[PATH_MAX];
+                snprintf(images_dir, sizeof images_dir, "%s%s", dir, subdirs[k]);
+                if (dataset_chexpert_path(images_dir, id, exts[e], buf, size) == SC_OK && file_exists(buf))
+                    return 1;
+            }
+    if (!index->tried++ && imdir_open(dir, &index->images) < 0)
+        index->images = NULL;
+    const char *found = index->images ? imdir_find(index->images, id) : NULL;
+    if (found) {
+        snprintf(buf, size, "%s", found);
+        return 1;
     }
     return 0;
+}
+
+/* Does dir hold the image file of one of the first images (see find_image)? */
+static int holds_images(const report_data_t *d, const char *dir)
+{
+    image_index_t index = {NULL, 0};
+    int found = 0;
+    for (int i = 0; i < d->n_images && i < 8 && !found; i++) {
+        char path[PATH_MAX];
+        found = find_image(dir, &index, d->image_ids[i], path, sizeof path);
+    }
+    imdir_destroy(index.images);
+    return found;
 }
 
 int report_figures_find_data(const report_data_t *d, const char *override, char *out, size_t size,
@@ -93,7 +133,8 @@ int report_figures_find_data(const report_data_t *d, const char *override, char 
             snprintf(out, size, "%s", override);
             return 0;
         }
-        snprintf(why, why_size, "--data %s: no %s/images/<id>.png for the file's images (e.g. %s)",
+        snprintf(why, why_size, "--data %s: no image file for the file's images (e.g. %s: looked for %s/images/<id>.png, "
+                 "a PNG, JPEG or DICOM named <id> below it, and CheXpert's <patient>/<study>/<view>.jpg)",
                  override, override, d->n_images ? d->image_ids[0] : "?");
         SC_ERROR("%s", why);
         return SC_ERR_IO;
@@ -140,8 +181,7 @@ typedef struct tiler {
     report_data_t *d;
     int T;                      /* tile size in pixels */
     char data_dir[1024];        /* "" = neutral background */
-    imdir_t *images;            /* image files under data_dir by id (built on first use) */
-    int images_tried;
+    image_index_t index;        /* image files under data_dir by id (built on first use) */
     image_loader_t *loader;
     int loader_mode;
     float *map, *map_t, *gray_f;   /* [H*W], [T*T], [T*T] */
@@ -153,7 +193,7 @@ typedef struct tiler {
 static void tiler_free(tiler_t *t)
 {
     image_loader_destroy(t->loader);
-    imdir_destroy(t->images);
+    imdir_destroy(t->index.images);
     sc_free(t->map);
     sc_free(t->map_t);
     sc_free(t->gray_f);
@@ -205,12 +245,7 @@ static void tiler_gray(tiler_t *t, int i)
     size_t n = (size_t)t->T * t->T;
     if (t->data_dir[0]) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/images/%s.png", t->data_dir, t->d->image_ids[i]);
-        if (!t->images_tried++ && imdir_open(t->data_dir, &t->images) < 0)
-            t->images = NULL;
-        const char *found = t->images ? imdir_find(t->images, t->d->image_ids[i]) : NULL;
-        if (found) /* PNG, JPEG or DICOM anywhere under the data folder */
-            snprintf(path, sizeof path, "%s", found);
+        find_image(t->data_dir, &t->index, t->d->image_ids[i], path, sizeof path);
         int sw = 0, sh = 0;
         char why[512];
         if (imread_probe(path, &sw, &sh, why, sizeof why) == 0) {

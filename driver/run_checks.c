@@ -103,6 +103,19 @@ int run_checks_map(const plan_t *p, chk_ws_t *cw, metrics_ws_t *mws, const chk_i
     return 0;
 }
 
+/* The bin count each method's eMPRT used, as /methods attribute emprt_bins [M]. COLLECTIVE. */
+static int emprt_store_bins(const plan_t *p, results_t *res, const int *bins)
+{
+    long long *values = malloc(sizeof(long long) * (size_t)(p->n_methods + 1));
+    if (!values)
+        return SC_ERR_NOMEM;
+    for (int k = 0; k < p->n_methods; k++)
+        values[k] = bins[k];
+    int rc = results_set_attr_ints(res, "methods", "emprt_bins", values, p->n_methods);
+    free(values);
+    return rc;
+}
+
 int run_checks_emprt_bins(const plan_t *p, results_t *res, int rank, int *bins)
 {
     for (int k = 0; k < p->n_methods; k++)
@@ -110,8 +123,10 @@ int run_checks_emprt_bins(const plan_t *p, results_t *res, int rank, int *bins)
     int listed = 0;
     for (int s = 0; s < p->n_sims; s++)
         listed |= p->sims[s] == PLAN_SIM_EMPRT;
-    if (!listed || p->emprt_rule == CX_BINS_FIXED)
+    if (!listed)
         return 0;
+    if (p->emprt_rule == CX_BINS_FIXED)
+        return emprt_store_bins(p, res, bins);
     /* the distinct original maps (variant b, image b) of the randomization pairs */
     const size_t hw = (size_t)p->size * p->size;
     uint8_t *seen = calloc((size_t)p->n_variants * p->n_images + 1, 1);
@@ -159,5 +174,5 @@ done:
     free(seen);
     free(pool);
     free(scratch);
-    return rc;
+    return rc < 0 ? rc : emprt_store_bins(p, res, bins);
 }

@@ -47,7 +47,8 @@ int run_checks_needed(const plan_t *p);
  * randomization pairs (cascading, independent, untrained), as Quantus
  * applies it to the explanations of the original model. Reads those maps
  * back (every rank the same, so every rank gets the same counts); a method
- * without any finite map gets the fixed count. Logs the counts on rank 0.
+ * without any finite map gets the fixed count. Logs the counts on rank 0 and
+ * stores them as /methods attribute emprt_bins [M]. COLLECTIVE.
  */
 int run_checks_emprt_bins(const plan_t *p, results_t *res, int rank, int *bins);
 

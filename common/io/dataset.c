@@ -240,6 +240,70 @@ int ds_add_box(ds_entry_t *e, dataset_box_t box)
     return SC_OK;
 }
 
+int ds_rows_open(ds_rows_t *rows, const char *file, const char *what)
+{
+    memset(rows, 0, sizeof *rows);
+    rows->fp = fopen(file, "r");
+    if (!rows->fp) {
+        SC_ERROR("cannot open %s '%s': %s", what, file, strerror(errno));
+        return SC_ERR_IO;
+    }
+    return SC_OK;
+}
+
+int ds_rows_next(ds_rows_t *rows)
+{
+    while (rows->fp && getline(&rows->text, &rows->cap, rows->fp) != -1) {
+        rows->line++;
+        if (ds_blank(rows->text))
+            continue;
+        rows->n_fields = ds_split_fields(rows->text, rows->fields);
+        return 1;
+    }
+    return 0;
+}
+
+void ds_rows_close(ds_rows_t *rows)
+{
+    free(rows->text);
+    if (rows->fp)
+        fclose(rows->fp);
+    memset(rows, 0, sizeof *rows);
+}
+
+int ds_read_box(dataset_t *ds, int e, const char *file, int line, char **fields, const int cols[4],
+                const char *const names[4], ds_box_layout_t layout, int reader)
+{
+    double v[4];
+    for (int k = 0; k < 4; k++)
+        if (ds_parse_double(fields[cols[k]], &v[k]) < 0)
+            return ds_bad(ds, e, file, line, "box field '%s' is not a number: '%s'", names[k], fields[cols[k]]);
+    /* as x, y, width, height from here on */
+    double x = v[0], y = v[1], w = layout == DS_BOX_CORNERS ? v[2] - v[0] : v[2],
+           h = layout == DS_BOX_CORNERS ? v[3] - v[1] : v[3];
+    if (!(w > 0) || !(h > 0)) {
+        if (layout == DS_BOX_CORNERS)
+            return ds_bad(ds, e, file, line, "empty box (%s %g >= %s %g or %s %g >= %s %g)", names[0], v[0],
+                          names[2], v[2], names[1], v[1], names[3], v[3]);
+        return ds_bad(ds, e, file, line, "box %s and %s must be positive (%g x %g)", names[2], names[3], w, h);
+    }
+    int rc = ds_source_size(ds, e, file, line);
+    ds_entry_t *ent = &ds->entries[e];
+    if (rc < 0 || ent->bad)
+        return rc;
+    /* the far edges as the file gives them (x + w may round past x_max) */
+    double right = layout == DS_BOX_CORNERS ? v[2] : x + w, bottom = layout == DS_BOX_CORNERS ? v[3] : y + h;
+    if (x < 0 || y < 0 || right > ent->src_w || bottom > ent->src_h)
+        return ds_bad(ds, e, file, line, "box %s=%g %s=%g %s=%g %s=%g lies outside the %dx%d image", names[0],
+                      v[0], names[1], v[1], names[2], v[2], names[3], v[3], ent->src_w, ent->src_h);
+    dataset_box_t box = {x, y, w, h, reader};
+    if (ds_add_box(ent, box) < 0) {
+        SC_ERROR("out of memory reading '%s'", file);
+        return SC_ERR_NOMEM;
+    }
+    return SC_OK;
+}
+
 int ds_add_run(ds_entry_t *e, int64_t start, int64_t length)
 {
     if (e->n_runs == e->cap_runs) {
@@ -333,21 +397,16 @@ int ds_source_size(dataset_t *ds, int i, const char *file, int line)
 
 static int ds_read_splits(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0, unknown_ids = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
+    int rc = SC_OK, unknown_ids = 0;
     int *seen_line = NULL;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open splits file '%s': %s", file, strerror(errno));
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "splits file"));
     seen_line = sc_calloc((size_t)ds->n, sizeof(int));
     CHECK_ALLOC(seen_line);
-    char *f[DS_MAX_FIELDS];
     int col_id = -1, col_split = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "Image_ID");
             col_split = ds_column(f, nf, "Split");
@@ -388,33 +447,26 @@ static int ds_read_splits(dataset_t *ds, const char *file)
     if (missing)
         SC_WARN("%s: %d labelled images are in no split", file, missing);
 cleanup:
-    free(line);
+    ds_rows_close(&rows);
     sc_free(seen_line);
-    if (fp)
-        fclose(fp);
     return rc;
 }
 
 /* Class filter of the paper: keep Normal (Target 0) and Lung Opacity (Target 1). */
 static int ds_read_classes(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
+    int rc = SC_OK;
     int *cls = NULL, *cls_line = NULL; /* 0 unseen, 1 Normal, 2 Lung Opacity, 3 other */
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open class file '%s': %s", file, strerror(errno));
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "class file"));
     cls = sc_calloc((size_t)ds->n, sizeof(int));
     cls_line = sc_calloc((size_t)ds->n, sizeof(int));
     CHECK_ALLOC(cls);
     CHECK_ALLOC(cls_line);
-    char *f[DS_MAX_FIELDS];
     int col_id = -1, col_cls = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "patientId");
             col_cls = ds_column(f, nf, "class");
@@ -454,11 +506,9 @@ static int ds_read_classes(dataset_t *ds, const char *file)
         }
     }
 cleanup:
-    free(line);
+    ds_rows_close(&rows);
     sc_free(cls);
     sc_free(cls_line);
-    if (fp)
-        fclose(fp);
     return rc;
 }
 
@@ -734,6 +784,8 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
         if (e->bad || e->label < 0) {
             if (e->bad == 2)
                 ds->filtered++;
+            else if (e->bad == 3)
+                ds->unboxed++;
             else
                 ds->skipped++;
             free(e->id);
@@ -752,6 +804,9 @@ int dataset_open(const char *dir, const dataset_options_t *opt_in, dataset_t **o
     if (ds->filtered)
         SC_INFO("%s: %d images are outside the classes kept and were left out",
                 opt.class_info ? opt.class_info : labels ? labels : ds->images_dir, ds->filtered);
+    if (ds->unboxed)
+        SC_INFO("%s: %d images labelled '%s' have no box and were left out (no ground truth to localize)",
+                labels ? labels : ds->images_dir, ds->unboxed, ds->finding);
     CHECK(ds->n > 0, SC_ERR_FORMAT, "%s: no usable images", labels ? labels : ds->images_dir);
     imdir_destroy(ds->index);
     ds->index = NULL;
@@ -790,6 +845,7 @@ const imread_options_t *dataset_read_options(const dataset_t *ds) { return &ds->
 const char *dataset_split_source(const dataset_t *ds) { return ds->split_source; }
 int dataset_skipped(const dataset_t *ds) { return ds->skipped; }
 int dataset_filtered(const dataset_t *ds) { return ds->filtered; }
+int dataset_unboxed(const dataset_t *ds) { return ds->unboxed; }
 const char *dataset_id(const dataset_t *ds, int i) { return ds->entries[i].id; }
 int dataset_label(const dataset_t *ds, int i) { return ds->entries[i].label; }
 dataset_split_t dataset_split(const dataset_t *ds, int i) { return (dataset_split_t)ds->entries[i].split; }

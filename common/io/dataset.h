@@ -135,6 +135,9 @@ int dataset_count(const dataset_t *ds);
 int dataset_skipped(const dataset_t *ds);
 /* Entries dropped by the class filter (not Normal / Lung Opacity). */
 int dataset_filtered(const dataset_t *ds);
+/* Positives left out because they have no ground truth to localize (nih: labelled with the
+   finding in Data_Entry_2017.csv, but without a box of it in BBox_List_2017.csv). */
+int dataset_unboxed(const dataset_t *ds);
 
 /* Where the splits come from: "splits file", "the data set's own split" or "hash of the image id
    (train/val/test 70/15/15)" (a static string). */
@@ -157,6 +160,13 @@ dataset_box_t dataset_box(const dataset_t *ds, int i, int k);
 
 /* The image file of entry i (found at open) into buf; SC_ERR_ARG when it does not fit. */
 int dataset_image_path(const dataset_t *ds, int i, char *buf, size_t size);
+
+/*
+ * CheXpert's file of a CheXlocalize image id: "patient64541_study1_view1_frontal"
+ * -> IMAGES/patient64541/study1/view1_frontal.EXT (an id without two '_' ->
+ * IMAGES/ID.EXT) into buf. SC_ERR_ARG when it does not fit. Not checked to exist.
+ */
+int dataset_chexpert_path(const char *images_dir, const char *id, const char *ext, char *buf, size_t size);
 
 /*
  * Ground-truth mask of entry i on the res x res model grid into mask [res][res]

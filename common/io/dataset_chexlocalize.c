@@ -142,28 +142,27 @@ cleanup:
     return rc;
 }
 
+int dataset_chexpert_path(const char *images_dir, const char *id, const char *ext, char *buf, size_t size)
+{
+    const char *a = strchr(id, '_');
+    const char *b = a ? strchr(a + 1, '_') : NULL;
+    int n = b ? snprintf(buf, size, "%s/%.*s/%.*s/%s.%s", images_dir, (int)(a - id), id, (int)(b - a - 1), a + 1,
+                         b + 1, ext)
+              : snprintf(buf, size, "%s/%s.%s", images_dir, id, ext);
+    return n < 0 || (size_t)n >= size ? SC_ERR_ARG : SC_OK;
+}
+
 /* patient64541_study1_view1_frontal -> IMAGES/patient64541/study1/view1_frontal.jpg (or .png when
    only that exists) */
 static int chex_image_path(const dataset_t *ds, int i, char *buf, size_t size)
 {
     const char *id = ds->entries[i].id;
-    const char *a = strchr(id, '_');
-    const char *b = a ? strchr(a + 1, '_') : NULL;
-    for (int k = 0; k < 2; k++) {
-        const char *ext = k == 0 ? "jpg" : "png";
-        int n = b ? snprintf(buf, size, "%s/%.*s/%.*s/%s.%s", ds->images_dir, (int)(a - id), id, (int)(b - a - 1),
-                             a + 1, b + 1, ext)
-                  : snprintf(buf, size, "%s/%s.%s", ds->images_dir, id, ext);
-        if (n < 0 || (size_t)n >= size)
-            return SC_ERR_ARG;
-        if (k == 0 && !ds_exists(buf)) {
-            char alt[4096];
-            snprintf(alt, sizeof alt, "%.*s.png", n - 4, buf);
-            if (ds_exists(alt))
-                continue;
-        }
-        return SC_OK;
-    }
+    int rc = dataset_chexpert_path(ds->images_dir, id, "jpg", buf, size);
+    if (rc < 0 || ds_exists(buf))
+        return rc;
+    char alt[4096];
+    if (dataset_chexpert_path(ds->images_dir, id, "png", alt, sizeof alt) == SC_OK && ds_exists(alt))
+        return dataset_chexpert_path(ds->images_dir, id, "png", buf, size);
     return SC_OK;
 }
 

@@ -25,7 +25,8 @@ typedef struct ds_entry {
     int label;          /* -1 until a labels row sets it */
     int split;
     int line;           /* first line in the labels file */
-    int bad;            /* 1 bad (dropped and counted as skipped), 2 filtered out */
+    int bad;            /* 1 bad (dropped and counted as skipped), 2 filtered out,
+                           3 a positive without ground truth to localize (nih: no box) */
     int checked;        /* the image header was read and matched the frame */
     int src_w, src_h;   /* annotation frame (0: the image's own size, read when needed) */
     int n_boxes, cap_boxes;
@@ -49,7 +50,7 @@ struct dataset {
     ds_entry_t *entries;
     int *table;         /* open addressing: entry index + 1, 0 = empty */
     int table_size;
-    int skipped, filtered, warned;
+    int skipped, filtered, unboxed, warned;
     const char *split_source; /* static string, see dataset_split_source */
 };
 
@@ -77,6 +78,23 @@ int ds_is_dir(const char *path);
 char *ds_trim(char *s);
 /* Split a CSV line on commas into at most DS_MAX_FIELDS trimmed fields; returns the count. */
 int ds_split_fields(char *line, char **fields);
+
+/* The rows of a CSV file in turn: blank lines skipped, each row split into
+ * fields (ds_split_fields), its 1-based line number kept for messages. */
+typedef struct ds_rows {
+    FILE *fp;
+    char *text;          /* the current line, split in place */
+    size_t cap;
+    int line, n_fields;
+    char *fields[DS_MAX_FIELDS];
+} ds_rows_t;
+
+/* Open `file` ("cannot open WHAT 'FILE': reason" logged, SC_ERR_IO). rows can be
+ * closed whether or not this succeeded. */
+int ds_rows_open(ds_rows_t *rows, const char *file, const char *what);
+/* The next non-blank row: 1, or 0 at the end of the file. */
+int ds_rows_next(ds_rows_t *rows);
+void ds_rows_close(ds_rows_t *rows);
 int ds_blank(const char *line);
 int ds_parse_double(const char *s, double *v);
 /* Column index of `name` in a header (exact after trimming), or -1. */
@@ -96,6 +114,22 @@ int ds_add_box(ds_entry_t *e, dataset_box_t box);
 int ds_add_run(ds_entry_t *e, int64_t start, int64_t length);
 /* Source frame of entry i: the option, or the image header. Reports through ds_bad. */
 int ds_source_size(dataset_t *ds, int i, const char *file, int line);
+
+/* How the four box fields of a labels row are laid out. */
+typedef enum ds_box_layout {
+    DS_BOX_XYWH = 0,   /* x, y, width, height (RSNA, NIH) */
+    DS_BOX_CORNERS     /* x_min, y_min, x_max, y_max (VinDr-CXR) */
+} ds_box_layout_t;
+
+/*
+ * The box of entry e from the labels row `fields` at file:line: the fields
+ * fields[cols[k]] named names[k] (for messages) are parsed as numbers, the box
+ * must be non-empty and inside the entry's source frame (ds_source_size), and
+ * is added with the given reader. A bad box is reported through ds_bad.
+ * Returns SC_OK (added, or reported and skipped), or a negative error.
+ */
+int ds_read_box(dataset_t *ds, int e, const char *file, int line, char **fields, const int cols[4],
+                const char *const names[4], ds_box_layout_t layout, int reader);
 /* Build the image index of the image folder on first use; SC_ERR_IO (logged) without the folder. */
 int ds_index(dataset_t *ds);
 /* Find the image file of entry i (sets e->path). Reports through ds_bad. */

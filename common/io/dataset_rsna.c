@@ -11,18 +11,13 @@
 
 static int ds_read_rsna(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
+    int rc = SC_OK;
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "labels file"));
     int col_id = -1, col_x = -1, col_y = -1, col_w = -1, col_h = -1, col_t = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "patientId");
             col_x = ds_column(f, nf, "x");
@@ -59,7 +54,7 @@ static int ds_read_rsna(dataset_t *ds, const char *file)
             continue;
         }
         ent->label = target;
-        const char *names[4] = {"x", "y", "width", "height"};
+        static const char *const names[4] = {"x", "y", "width", "height"};
         int cols[4] = {col_x, col_y, col_w, col_h};
         if (target == 0) {
             int has_box = 0;
@@ -69,39 +64,11 @@ static int ds_read_rsna(dataset_t *ds, const char *file)
                 CHECK_RC(ds_bad(ds, e, file, lineno, "a Target=0 row must have empty box fields"));
             continue;
         }
-        double v[4];
-        int ok = 1;
-        for (int k = 0; k < 4 && ok; k++) {
-            if (ds_parse_double(f[cols[k]], &v[k]) < 0) {
-                CHECK_RC(ds_bad(ds, e, file, lineno, "box field '%s' is not a number: '%s'", names[k],
-                                f[cols[k]]));
-                ok = 0;
-            }
-        }
-        if (!ok)
-            continue;
-        if (v[2] <= 0 || v[3] <= 0) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "box width and height must be positive (%g x %g)",
-                            v[2], v[3]));
-            continue;
-        }
-        CHECK_RC(ds_source_size(ds, e, file, lineno));
-        if (ent->bad)
-            continue;
-        if (v[0] < 0 || v[1] < 0 || v[0] + v[2] > ent->src_w || v[1] + v[3] > ent->src_h) {
-            CHECK_RC(ds_bad(ds, e, file, lineno,
-                            "box x=%g y=%g width=%g height=%g lies outside the %dx%d image", v[0], v[1],
-                            v[2], v[3], ent->src_w, ent->src_h));
-            continue;
-        }
-        dataset_box_t box = {v[0], v[1], v[2], v[3], 0};
-        CHECK(ds_add_box(ent, box) == SC_OK, SC_ERR_NOMEM, "out of memory reading '%s'", file);
+        CHECK_RC(ds_read_box(ds, e, file, lineno, f, cols, names, DS_BOX_XYWH, 0));
     }
     CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty labels file (no header)", file);
 cleanup:
-    free(line);
-    if (fp)
-        fclose(fp);
+    ds_rows_close(&rows);
     return rc;
 }
 

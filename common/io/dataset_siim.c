@@ -51,18 +51,13 @@ static int ds_parse_rle(dataset_t *ds, int e, char *rle, const char *file, int l
 
 static int ds_read_siim(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
+    int rc = SC_OK;
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "labels file"));
     int col_id = -1, col_rle = -1, n_cols = 0;
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "ImageId");
             col_rle = ds_column(f, nf, "EncodedPixels"); /* " EncodedPixels" after trimming */
@@ -101,9 +96,7 @@ static int ds_read_siim(dataset_t *ds, const char *file)
     }
     CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty labels file (no header)", file);
 cleanup:
-    free(line);
-    if (fp)
-        fclose(fp);
+    ds_rows_close(&rows);
     return rc;
 }
 

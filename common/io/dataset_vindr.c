@@ -23,20 +23,15 @@
 
 static int ds_read_vindr(dataset_t *ds, const char *file)
 {
-    int rc = SC_OK, lineno = 0, n_readers = 0;
+    int rc = SC_OK, n_readers = 0;
     char *readers[VINDR_MAX_READERS] = {0};
-    char *line = NULL;
-    size_t line_cap = 0;
-    FILE *fp = fopen(file, "r");
-    CHECK(fp, SC_ERR_IO, "cannot open labels file '%s': %s", file, strerror(errno));
-    char *f[DS_MAX_FIELDS];
+    ds_rows_t rows;
+    CHECK_RC(ds_rows_open(&rows, file, "labels file"));
     int col_id = -1, col_rad = -1, col_class = -1, col_c[4] = {-1, -1, -1, -1}, n_cols = 0;
-    static const char *coord_names[4] = {"x_min", "y_min", "x_max", "y_max"};
-    while (getline(&line, &line_cap, fp) != -1) {
-        lineno++;
-        if (ds_blank(line))
-            continue;
-        int nf = ds_split_fields(line, f);
+    static const char *const coord_names[4] = {"x_min", "y_min", "x_max", "y_max"};
+    while (ds_rows_next(&rows)) {
+        char **f = rows.fields;
+        int nf = rows.n_fields, lineno = rows.line;
         if (col_id < 0) {
             col_id = ds_column(f, nf, "image_id");
             col_rad = ds_column(f, nf, "rad_id");
@@ -77,30 +72,7 @@ static int ds_read_vindr(dataset_t *ds, const char *file)
                 n_readers++;
             }
         }
-        double v[4];
-        int ok = 1;
-        for (int k = 0; k < 4 && ok; k++)
-            if (ds_parse_double(f[col_c[k]], &v[k]) < 0) {
-                CHECK_RC(ds_bad(ds, e, file, lineno, "%s is not a number: '%s'", coord_names[k], f[col_c[k]]));
-                ok = 0;
-            }
-        if (!ok)
-            continue;
-        if (v[2] <= v[0] || v[3] <= v[1]) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "empty box (x_min %g >= x_max %g or y_min %g >= y_max %g)", v[0],
-                            v[2], v[1], v[3]));
-            continue;
-        }
-        CHECK_RC(ds_source_size(ds, e, file, lineno));
-        if (ent->bad)
-            continue;
-        if (v[0] < 0 || v[1] < 0 || v[2] > ent->src_w || v[3] > ent->src_h) {
-            CHECK_RC(ds_bad(ds, e, file, lineno, "box %g,%g,%g,%g lies outside the %dx%d image", v[0], v[1], v[2],
-                            v[3], ent->src_w, ent->src_h));
-            continue;
-        }
-        dataset_box_t box = {v[0], v[1], v[2] - v[0], v[3] - v[1], reader};
-        CHECK(ds_add_box(ent, box) == SC_OK, SC_ERR_NOMEM, "out of memory reading '%s'", file);
+        CHECK_RC(ds_read_box(ds, e, file, lineno, f, col_c, coord_names, DS_BOX_CORNERS, reader));
     }
     CHECK(col_id >= 0, SC_ERR_FORMAT, "%s: empty labels file (no header)", file);
     /* Label: distinct readers with a box >= min_readers. */
@@ -114,9 +86,7 @@ static int ds_read_vindr(dataset_t *ds, const char *file)
 cleanup:
     for (int k = 0; k < n_readers; k++)
         free(readers[k]);
-    free(line);
-    if (fp)
-        fclose(fp);
+    ds_rows_close(&rows);
     return rc;
 }
 

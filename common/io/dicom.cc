@@ -46,8 +46,15 @@ void dicom_register_codecs()
         DJDecoderRegistration::registerCodecs();
         DJLSDecoderRegistration::registerCodecs();
         DcmRLEDecoderRegistration::registerCodecs();
-        /* Deterministic files: never a new SOP Instance UID, not even for lossy JPEG. */
-        DJEncoderRegistration::registerCodecs(ECC_lossyYCbCr, EUC_never);
+        /* Deterministic files: never a new SOP Instance UID, not even for lossy JPEG.
+         * pUsePixelValues off: by default DCMTK's lossy encoder maps the image's own
+         * [min, max] to [0, max - min] and, without pUseModalityRescale, writes no
+         * Rescale Intercept to undo it, so every stored value came back lowered by
+         * the image's minimum (5..245 read as 0..240). Off, the stored range maps
+         * onto itself (8 bits: unchanged) and only the JPEG loss remains. */
+        DJEncoderRegistration::registerCodecs(ECC_lossyYCbCr, EUC_never, OFFalse, 0, 0, 0, OFTrue, ESS_422,
+                                              OFTrue, OFFalse, 0, 0, 0.0, 0.0, 0, 0, 0, 0,
+                                              OFFalse /* pUsePixelValues */);
         DJLSEncoderRegistration::registerCodecs(0, 0, 0, 0, OFTrue, 0, OFTrue, EJLSUC_never);
         DcmRLEEncoderRegistration::registerCodecs(OFFalse);
     });

@@ -114,7 +114,8 @@ int imdir_open(const char *dir, imdir_t **out)
     imdir_t *index = calloc(1, sizeof *index);
     CHECK_ALLOC(index);
     CHECK_RC(imdir_walk(index, dir, 0));
-    qsort(index->entries, (size_t)index->n, sizeof *index->entries, imdir_cmp);
+    if (index->n > 1) /* an empty folder has no entries array: qsort must not see NULL */
+        qsort(index->entries, (size_t)index->n, sizeof *index->entries, imdir_cmp);
     for (int k = 1; k < index->n; k++)
         CHECK(strcmp(index->entries[k - 1].id, index->entries[k].id), SC_ERR_FORMAT,
               "two images with the id '%s': '%s' and '%s' (keep one)", index->entries[k].id,

@@ -1063,3 +1063,27 @@ int results_read_done(results_t *r, uint8_t *cells, uint8_t *pairs)
         return SC_ERR_H5;
     return 0;
 }
+
+/* ---- integer attributes set after creation (data set counts, resolved check parameters) ---- */
+
+int results_set_attr_ints(results_t *r, const char *group, const char *name, const long long *values, int n)
+{
+    int rc = SC_OK;
+    hid_t obj = group ? H5Gopen2(r->file, group, H5P_DEFAULT) : r->file, s = -1, a = -1;
+    CHECK_H5(obj, "open /%s in '%s'", group ? group : "", r->path);
+    if (H5Aexists(obj, name) > 0) /* a resumed run sets it again */
+        CHECK_H5(H5Adelete(obj, name), "replace attribute %s in '%s'", name, r->path);
+    s = n <= 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, (hsize_t[]){(hsize_t)n}, NULL);
+    CHECK_H5(s, "dataspace");
+    a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK_H5(a, "create attribute %s in '%s'", name, r->path);
+    CHECK_H5(H5Awrite(a, H5T_NATIVE_LLONG, values), "write attribute %s in '%s'", name, r->path);
+cleanup:
+    if (a >= 0)
+        H5Aclose(a);
+    if (s >= 0)
+        H5Sclose(s);
+    if (group && obj >= 0)
+        H5Gclose(obj);
+    return rc;
+}

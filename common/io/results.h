@@ -100,6 +100,13 @@ int results_read_done(results_t *r, uint8_t *cells, uint8_t *pairs);
  * definition is the dataset's attribute `definition`), written with the
  * cell's data, before its done flag.
  */
+/*
+ * Set an int64 attribute `name` (n = 0: one scalar value, else an array of n) on the root
+ * (group NULL) or on a group ("methods"), replacing one a resumed run finds.
+ * COLLECTIVE: every rank passes the same values.
+ */
+int results_set_attr_ints(results_t *r, const char *group, const char *name, const long long *values, int n);
+
 /* 1 when the file has checksums (files made before them have none). */
 int results_has_checksums(const results_t *r);
 /* Recompute the checksum of every cell whose done flag is set in done [V*N]

@@ -82,7 +82,8 @@ cleanup:
  * count from the third on is stored as the difference to the count two
  * before; values are written 5 bits per character (+48), 0x20 = more follow,
  * 0x10 of the last character = sign (the inverse of the reader in
- * io/dataset_chexlocalize.c).
+ * io/dataset_chexlocalize.c). The value 44 is a backslash character, written
+ * escaped inside the JSON string.
  */
 static int coco_rle_emit(strbuf_t *sb, long count, long m, long prev[2])
 {
@@ -94,7 +95,8 @@ static int coco_rle_emit(strbuf_t *sb, long count, long m, long prev[2])
         more = (c & 0x10) ? x != -1 : x != 0;
         if (more)
             c |= 0x20;
-        int rc = sb_printf(sb, "%c", (char)(c + 48));
+        /* the characters run from '0' to 'o': the JSON string escapes the one backslash among them */
+        int rc = c + 48 == '\\' ? sb_printf(sb, "\\\\") : sb_printf(sb, "%c", (char)(c + 48));
         if (rc < 0)
             return rc;
     }

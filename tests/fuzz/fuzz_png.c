@@ -9,35 +9,22 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fuzzhelp.h"
-#include "io/image.h"
+#include "fuzz_image.h"
 #include "io/png.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[600];
-    static image_loader_t *loader;
-    if (!path[0]) {
-        fuzz_quiet();
-        fuzz_path("image.png", path, sizeof path);
-        loader = image_loader_create(16, IMAGE_RESIZE_AREA, IMAGE_NORM_INCEPTION);
-        if (!loader)
-            abort();
-    }
+    static fuzz_image_t fi;
+    fuzz_image_init(&fi, "image.png");
+    const char *path = fi.path;
     fuzz_write(path, data, size);
     int w = 0, h = 0;
     char why[320];
     png_probe(path, &w, &h, why, (int)sizeof why);
     float *pixels = NULL;
-    if (png_read_gray(path, &w, &h, &pixels) == 0) {
-        /* touch every pixel: a short buffer is an ASan report here */
-        volatile float sum = 0;
-        for (long k = 0; k < (long)w * h; k++)
-            sum += pixels[k];
-        (void)sum;
-    }
+    if (png_read_gray(path, &w, &h, &pixels) == 0)
+        fuzz_touch(pixels, (long)w * h);
     sc_free(pixels);
-    float tensor[3 * 16 * 16], gray[16 * 16];
-    image_loader_load(loader, path, tensor, gray);
+    fuzz_image_load(&fi);
     return 0;
 }

@@ -10,49 +10,17 @@
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/stat.h>
+#include <string.h>
 
-#include "fuzzhelp.h"
-#include "io/dataset.h"
+#include "fuzz_dataset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char data_dir[600], labels[600], splits[600];
-    if (!labels[0]) {
-        fuzz_quiet();
-        fuzz_path("train-rle.csv", labels, sizeof labels);
-        fuzz_path("splits.csv", splits, sizeof splits);
-        /* an empty data set directory: every file is named by an option */
-        if (mkdir(fuzz_path("data", data_dir, sizeof data_dir), 0700) != 0)
-            abort();
-    }
-    if (size < 1)
-        return 0;
-    const uint8_t flags = data[0];
-    const uint8_t *parts[2];
-    size_t lens[2];
-    int n = fuzz_split(data + 1, size - 1, parts, lens, 2);
-    fuzz_write(labels, parts[0], lens[0]);
-    fuzz_write(splits, n > 1 ? parts[1] : NULL, n > 1 ? lens[1] : 0);
-
     dataset_options_t opt;
-    dataset_options_default(&opt);
-    opt.format = DATASET_FORMAT_SIIM;
-    opt.verify = 0;
-    opt.skip_bad = flags & 1;
-    opt.mask_rule = (flags & 2) ? DATASET_MASK_ANY : DATASET_MASK_HALF;
+    int flags = fuzz_dataset_input(data, size, "train-rle.csv", DATASET_FORMAT_SIIM, &opt);
+    if (flags < 0)
+        return 0;
     opt.source_size = (flags & 4) ? 64 : 32;
-    opt.labels = labels;
-    opt.splits = n > 1 ? splits : NULL;
-    dataset_t *ds = NULL;
-    if (dataset_open(data_dir, &opt, &ds) == 0) {
-        static uint8_t small[16 * 16], large[48 * 48];
-        for (int i = 0; i < dataset_count(ds); i++) {
-            dataset_mask(ds, i, 16, small);
-            dataset_mask(ds, i, 48, large);
-        }
-    }
-    dataset_destroy(ds);
+    fuzz_dataset_run(&opt);
     return 0;
 }

@@ -2,7 +2,7 @@
 # run_fuzz.sh - run libFuzzer harnesses one at a time (make fuzz).
 #
 # Usage: FUZZ_SECONDS=600 tests/fuzz/run_fuzz.sh HARNESS...
-# Each build/fuzz/fuzz_<harness> runs FUZZ_SECONDS at nice 19 on its corpus:
+# Each build/fuzz/fuzz_<harness> runs FUZZ_SECONDS at nice 19 (FUZZ_NICE) on its corpus:
 # new inputs go to build/fuzz/corpus/<harness> (tests/fuzz/corpus/<harness>
 # is read only), a crash, leak, timeout or UBSan report is saved under
 # build/fuzz/artifacts/<harness>/. One line per harness goes to stdout and to
@@ -25,7 +25,7 @@ for h in "$@"; do
     t0=$(date +%s)
     # a copy, so that rebuilding during a long run does not touch the running binary
     if ! { mkdir -p "$out/run" && cp "$out/fuzz_$h" "$out/run/fuzz_$h"; }; then failed=1; continue; fi
-    nice -n 19 "$out/run/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2560 \
+    nice -n "${FUZZ_NICE:-19}" "$out/run/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=2560 \
         -print_final_stats=1 -artifact_prefix="$out/artifacts/$h/" \
         "$out/corpus/$h" "tests/fuzz/corpus/$h" > "$log" 2>&1
     rc=$?

@@ -36,6 +36,24 @@ fi
 if "$SALCHECK" run checks.ini --out c1.h5 --progress 0 > c1.log 2>&1; then ok "1-rank run with every check"; else bad "1-rank run"; tail -20 c1.log; fi
 grep -q 'up1:' c1.log && grep -q '1:' c1.log && ok "bottom-up states beside the top-down ones" || bad "bottom-up states in the tables"
 grep -q 'eMPRT: method grad, scott rule' c1.log && ok "eMPRT's bin count logged per method" || bad "eMPRT bin count log"
+# the resolved bin counts are stored: /methods attribute emprt_bins [M], equal to the logged counts
+$PY - c1.h5 c1.log <<'PYEOF2' && ok "eMPRT's resolved bin counts stored as /methods emprt_bins, equal to the log" || bad "emprt_bins attribute"
+import re, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+names = [x.decode() if isinstance(x, bytes) else x for x in f["methods/name"][()]]
+stored = dict(zip(names, (int(b) for b in f["methods"].attrs["emprt_bins"])))
+logged = {m: int(b) for m, b in re.findall(r"eMPRT: method (\S+), scott rule over \d+ original maps: (\d+) bins", open(sys.argv[2]).read())}
+assert len(stored) == len(names) and logged and all(stored[m] == b for m, b in logged.items()), (stored, logged)
+assert len(set(stored.values())) >= 1 and min(stored.values()) >= 2, stored
+PYEOF2
+# the summary printed at the end: the checks in their own section, not among the localization metrics
+# (a section runs from its heading to the next heading or the end of the tables)
+section() { awk -v h="$1" 'index($0, h) == 1 {on = 1; next} on && /^(## |salcheck: )/ {on = 0} on' c1.log; }
+if section "## Checks beyond the paper on A" | grep -E "^\| method \|" | grep -q "sparseness.*\|" \
+    && section "## Checks beyond the paper on A" | grep -E "^\| method \|" | grep -q "road_morf" \
+    && ! section "## Other localization metrics" | grep -qE "sparseness|deletion|road_morf"; then
+    ok "summary: the checks beyond the paper have their own section"
+else bad "summary sections"; grep "^## " c1.log; fi
 for n in 2 3; do
     if $MPIRUN -np $n "$SALCHECK" run checks.ini --out c$n.h5 --progress 0 > c$n.log 2>&1; then ok "$n-rank run"; else bad "$n-rank run"; tail -20 c$n.log; fi
     py_check "1 rank and $n ranks give identical maps, metrics (every check) and pairs" equal c1.h5 c$n.h5

@@ -5,7 +5,8 @@
 #   a corrupt map cell (checksum), the results file's disk full (tmpfs),
 #   a truncated or corrupted results file, a model with NaN weights, models
 #   whose input size or channels do not fit the job, unreadable images, a rank
-#   out of memory (ulimit -v), SIGKILL of the root in the map phase, in the
+#   out of memory (ulimit -v; also no room for OpenBLAS's buffer), a damaged
+#   /status read by info, SIGKILL of the root in the map phase, in the
 #   pair phase and half-way through /summary (SALCHECK_FAILPOINT).
 # After each fault that leaves a partial file, --resume must equal the clean run.
 set -u
@@ -69,6 +70,24 @@ expect "info --verify finds the corrupt cell" 1 verify.log "corrupt: cell (varia
 "$SALCHECK" run fault.ini --out corrupt.h5 --resume --progress 0 > corrupt.log 2>&1; rc=$?
 expect "--resume reports the corrupt cell and computes it again" 0 corrupt.log "'corrupt.h5': cell (variant $variant, image $image) does not match its checksum (the stored data is corrupt): it is computed again" $rc
 py_check "the repaired file equals the clean run" $CHECK equal clean.h5 corrupt.h5
+
+# 1b. salcheck info on a damaged /status: a 3-D done-flag dataset, a planned
+# dataset of another shape (info read them into a fixed 2-D shape before)
+cp clean.h5 dims3.h5 && cp clean.h5 dims2.h5 && "$PY" - <<'EOF'
+import h5py, numpy as np
+with h5py.File("dims3.h5", "r+") as f:
+    v, n = f["status/done"].shape
+    del f["status/done"]
+    f["status/done"] = np.ones((v, n, 3), dtype=np.uint8)
+with h5py.File("dims2.h5", "r+") as f:
+    v, n = f["status/planned"].shape
+    del f["status/planned"]
+    f["status/planned"] = np.ones((v + 5, n), dtype=np.uint8)
+EOF
+"$SALCHECK" info dims3.h5 > dims3.log 2>&1; rc=$?
+expect "info on a 3-D /status/done" 1 dims3.log "the /status group is missing or unreadable" $rc
+"$SALCHECK" info dims2.h5 > dims2.log 2>&1; rc=$?
+expect "info on /status/planned of another shape" 1 dims2.log "differ in shape: the file is damaged" $rc
 
 # 2. the results file's disk fills up during a 2-rank run
 if mount -t tmpfs -o size=256k tmpfs "$mnt" 2>/dev/null; then
@@ -160,6 +179,14 @@ grep -qE "\[rank [01]\] error: cell \(variant A, image phantom-000119\) not comp
 "$SALCHECK" run big.ini --out oom.h5 --resume --progress 0 > oom2.log 2>&1; rc=$?
 [ "$rc" -eq 0 ] && ok "out of memory: --resume without the limit" || bad "out of memory: resume (exit $rc)"
 py_check "out of memory: the resumed run equals the clean run" $CHECK equal bigclean.h5 oom.h5
+
+# 6b. an address-space limit without room for OpenBLAS's work buffer: OpenBLAS
+# itself would retry its mmap forever; salcheck stops at start-up and says why
+$MPIRUN -np 2 bash -c "ulimit -v 300000; exec timeout 120 $SALCHECK run fault.ini --out blas.h5 --progress 0" > blas.log 2>&1; rc=$?
+expect "no room for OpenBLAS's buffer: stops at once, no hang" 1 blas.log "leaves no room for OpenBLAS's work buffer" $rc
+grep -qE "ulimit -v 300000 kB\) leaves no room for OpenBLAS's work buffer: [0-9]+ MB mapped, 128 MB more needed" blas.log \
+    && ok "no room for OpenBLAS's buffer: the limit, the use and the need are named" || bad "OpenBLAS buffer message"
+[ ! -e blas.h5 ] && ok "no results file made when OpenBLAS has no room" || bad "results file made without room for OpenBLAS"
 
 # 7. SIGKILL of the root: after a cell's data but before its done flag, in the
 # pair phase (1 rank: the root computes everything), half-way through /summary (2 ranks)

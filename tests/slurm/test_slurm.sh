@@ -293,6 +293,40 @@ show_tail "salcheck-audit-$job.out" 3
 check "audit job $job (mpirun): completed" [ "$final" = COMPLETED ]
 check "audit job $job (mpirun): results equal the srun run" results_equal "$AUDIT_MODE" "$ref_out" "$mpirun_out"
 
+# A launcher that exits 0 although salcheck never ran (srun does when its
+# tasks fail to launch; job 2 of an earlier CI run): simulated by a salcheck
+# whose `run` exits 0 at once and whose `info` is the real one. The script must
+# not log "complete": exit 4, both for a file never written and for an
+# incomplete file it was to resume.
+if [ "$AUDIT_MODE" = salcheck ]; then
+    nolaunch=$WORK/nolaunch_salcheck
+    printf '#!/bin/sh\n[ "$1" = run ] && exit 0\nexec %s "$@"\n' "$SALCHECK_BIN" >"$nolaunch" && chmod +x "$nolaunch"
+    partial=$WORK/run/partial.h5
+    rm -f "$WORK/run/never.h5" "$partial"
+    cp "$ref_out" "$partial" && /usr/bin/python3 -c "
+import h5py, sys
+with h5py.File(sys.argv[1], 'r+') as f:
+    d = f['status/done']; a = d[()]; a[0, 0] = 0; d[...] = a" "$partial" 2>/dev/null
+    for case in never partial; do
+        out=$WORK/run/$case.h5
+        job=$(SC_SALCHECK=$nolaunch sbatch --wait --parsable --ntasks=2 --time=5 --job-name=audit-nolaunch \
+            "$ROOT/slurm/audit.sbatch" "$AUDIT_JOB" "$out")
+        rc=$?
+        job=${job%%;*}
+        log=salcheck-audit-$job.out
+        note "job $job: audit.sbatch whose ranks never ran ($case file; sbatch --wait exit $rc)"
+        show_tail "$log" 2
+        check "failed launch ($case file), job $job: not logged as complete" not grep -q "complete: $out" "$log"
+        if [ "$case" = never ]; then
+            check "failed launch, job $job: exit 4 and the missing file named" \
+                sh -c "[ $rc -eq 4 ] && grep -q 'the launcher exited 0 but $out was not written' '$log'"
+        else
+            check "failed launch on an incomplete file, job $job: exit 4, the file named incomplete" \
+                sh -c "[ $rc -eq 4 ] && grep -q 'the launcher exited 0 but $out is incomplete (cells: ' '$log'"
+        fi
+    done
+fi
+
 # ---- 4. requeue cycle -------------------------------------------------------
 rq_out=$WORK/run/requeued.$AUDIT_EXT
 # SC_MIN_RUN_SECONDS=0: the script would not requeue a warning that comes
