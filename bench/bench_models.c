@@ -10,6 +10,10 @@
  * images over ranks; throughput is the sum over ranks.
  *
  *   bench_models [--arch a,b] [--seconds S] [--save DIR]       (1 process)
+ *   bench_models --sweep ...   input gradients only, at batch 8 and 16, unfolded
+ *                              and with BN folded (nn_forward_fused), alternating
+ *   bench_models --ab R B ...  R rounds of one unfolded and one folded gradient pass at
+ *                              batch B, back to back: medians by the CPU clock
  *   mpirun -np 2 bench_models ...                               (2 ranks)
  *
  * Prints one "RESULT key=value ..." line per measurement (rank 0) with maps
@@ -81,7 +85,7 @@ typedef struct measurement {
     double wall, cpu;
 } measurement_t;
 
-typedef enum task { TASK_FORWARD, TASK_GRADIENT, TASK_IG } task_t;
+typedef enum task { TASK_FORWARD, TASK_GRADIENT, TASK_IG, TASK_GRADIENT_FUSED } task_t;
 
 /* One unit of work: returns the number of maps it produced. */
 static long run_task(nn_model_t *m, task_t task, int batch, const float *x, float *x_steps,
@@ -91,6 +95,11 @@ static long run_task(nn_model_t *m, task_t task, int batch, const float *x, floa
     nn_backward_opts_t o = {.input_grad = 1};
     if (task == TASK_FORWARD) {
         nn_forward(m, x, batch, 0);
+        return batch;
+    }
+    if (task == TASK_GRADIENT_FUSED) { /* what saliency's batch passes run (nn/fuse.h) */
+        nn_forward_fused(m, x, batch);
+        nn_backward_logit(m, targets, dx, &o);
         return batch;
     }
     if (task == TASK_GRADIENT) {
@@ -136,14 +145,53 @@ static measurement_t measure(nn_model_t *m, task_t task, int batch, double secon
     return r;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* --ab R: R rounds of one unfolded and one folded input-gradient pass at
+ * `batch`, back to back, by the CPU clock; the median of the per-round ratios
+ * is robust to a load that drifts between rounds. */
+static void ab_rounds(nn_model_t *m, const char *arch, int batch, int rounds, const float *x,
+                      float *x_steps, float *dx, int *targets, double gflop, double peak)
+{
+    double t_unf[64], t_fus[64], ratio[64];
+    if (rounds > 64)
+        rounds = 64;
+    run_task(m, TASK_GRADIENT, batch, x, x_steps, dx, targets);
+    run_task(m, TASK_GRADIENT_FUSED, batch, x, x_steps, dx, targets);
+    for (int r = 0; r < rounds; r++) {
+        double c0 = bench_cpu_now();
+        run_task(m, TASK_GRADIENT, batch, x, x_steps, dx, targets);
+        double c1 = bench_cpu_now();
+        run_task(m, TASK_GRADIENT_FUSED, batch, x, x_steps, dx, targets);
+        double c2 = bench_cpu_now();
+        t_unf[r] = (c1 - c0) / batch;
+        t_fus[r] = (c2 - c1) / batch;
+        ratio[r] = t_unf[r] / t_fus[r];
+    }
+    qsort(t_unf, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_fus, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+    double mu = t_unf[rounds / 2], mf = t_fus[rounds / 2];
+    printf("AB arch=%s batch=%d rounds=%d unfolded_ms=%.1f folded_ms=%.1f "
+           "speedup_median_of_rounds=%.3f speedup_min=%.3f speedup_max=%.3f "
+           "peak_fraction_unfolded=%.3f peak_fraction_folded=%.3f\n",
+           arch, batch, rounds, 1000 * mu, 1000 * mf, ratio[rounds / 2], ratio[0],
+           ratio[rounds - 1], gflop / mu / peak, gflop / mf / peak);
+    fflush(stdout);
+}
+
 static int bench_arch(const bench_arch_t *a, double seconds, const char *save_dir, int rank,
-                      int ranks, double peak_core)
+                      int ranks, double peak_core, int sweep, int ab, int ab_batch)
 {
     int rc = 0;
     nn_model_t *m = NULL;
     float *x = NULL, *x_steps = NULL, *dx = NULL;
-    int targets[BENCH_IG_BATCH] = {0};
-    const int max_batch = 8;
+    int targets[16] = {0};
+    const int max_batch = sweep || ab ? 16 : 8;
     CHECK_RC(zoo_build(a->name, a->size, 2, 1234, &m));
     const size_t image = (size_t)3 * a->size * a->size;
     x = sc_calloc(image * max_batch, sizeof(float));
@@ -169,7 +217,7 @@ static int bench_arch(const bench_arch_t *a, double seconds, const char *save_di
         CHECK_RC(modelfile_save(path, m, (const char *[]){"purpose", "bench_models", NULL}));
     }
     CHECK_RC(nn_model_prepare(m, max_batch));
-    for (int i = 0; i < BENCH_IG_BATCH; i++)
+    for (int i = 0; i < max_batch; i++)
         targets[i] = 1;
     const double gflop_fwd = forward_flops(m) * 1e-9;
     const double gflop_grad = 2.0 * gflop_fwd; /* data-gradient GEMMs = forward GEMMs */
@@ -178,14 +226,27 @@ static int bench_arch(const bench_arch_t *a, double seconds, const char *save_di
         int batch;
         const char *name;
         double gflop;
-    } plan[] = {
+    } full[] = {
         {TASK_FORWARD, 1, "forward", gflop_fwd},
         {TASK_FORWARD, 8, "forward", gflop_fwd},
         {TASK_GRADIENT, 1, "gradient", gflop_grad},
         {TASK_GRADIENT, 8, "gradient", gflop_grad},
         {TASK_IG, BENCH_IG_BATCH, "ig32", BENCH_IG_STEPS * gflop_grad},
-    };
-    for (size_t p = 0; p < sizeof plan / sizeof plan[0]; p++) {
+    }, gradients[] = {
+        /* --sweep: the input gradient unfolded (the engine before nn/fuse.h) and
+         * folded, alternating, at the batches saliency runs */
+        {TASK_GRADIENT, 8, "gradient", gflop_grad},
+        {TASK_GRADIENT_FUSED, 8, "gradient_fused", gflop_grad},
+        {TASK_GRADIENT, 16, "gradient", gflop_grad},
+        {TASK_GRADIENT_FUSED, 16, "gradient_fused", gflop_grad},
+    }, *plan = sweep ? gradients : full;
+    if (ab) {
+        if (rank == 0)
+            ab_rounds(m, a->name, ab_batch, ab, x, x_steps, dx, targets, gflop_grad, peak_core);
+        goto cleanup;
+    }
+    const size_t n_plan = sweep ? sizeof gradients / sizeof gradients[0] : sizeof full / sizeof full[0];
+    for (size_t p = 0; p < n_plan; p++) {
         measurement_t r = measure(m, plan[p].task, plan[p].batch, seconds, x, x_steps, dx,
                                   targets);
         if (rank != 0)
@@ -216,6 +277,7 @@ int main(int argc, char **argv)
     sc_log_set_level(SC_LOG_WARN);
     double seconds = 2.0;
     const char *only = NULL, *save_dir = NULL;
+    int sweep = 0, ab = 0, ab_batch = 8;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
@@ -223,9 +285,20 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--save") && i + 1 < argc)
             save_dir = argv[++i];
-        else {
+        else if (!strcmp(argv[i], "--sweep"))
+            sweep = 1;
+        else if (!strcmp(argv[i], "--ab") && i + 2 < argc) {
+            ab = atoi(argv[++i]);
+            ab_batch = atoi(argv[++i]);
+            if (ab < 1 || ab_batch < 1 || ab_batch > 16)
+                sweep = -1;
+        } else {
+            sweep = -1;
+        }
+        if (sweep < 0) {
             if (rank == 0)
-                fprintf(stderr, "usage: bench_models [--arch a,b] [--seconds S] [--save DIR]\n");
+                fprintf(stderr, "usage: bench_models [--arch a,b] [--seconds S] [--save DIR] "
+                                "[--sweep | --ab ROUNDS BATCH]\n");
             MPI_Finalize();
             return 2;
         }
@@ -247,7 +320,7 @@ int main(int argc, char **argv)
             if (!p || (p != only && p[-1] != ',') || (p[len] && p[len] != ','))
                 continue;
         }
-        rc = bench_arch(&archs[a], seconds, save_dir, rank, ranks, peak_core);
+        rc = bench_arch(&archs[a], seconds, save_dir, rank, ranks, peak_core, sweep, ab, ab_batch);
     }
     MPI_Finalize();
     return rc < 0 ? 1 : 0;

@@ -16,6 +16,8 @@ shared machine hits both alike.
 usage: bench/bench_models.py [--archs resnet18,resnet50,densenet121,inceptionv3]
            [--seconds 3] [--bin build/bench/bench_models] [--coretype auto]
            [--out build/bench-models]
+       bench/bench_models.py --sweep [--rounds N] [--archs ...]   (input gradients only:
+           salcheck unfolded / BN-folded, PyTorch batch 1/8/16 x NCHW / channels_last)
 --coretype also runs salcheck with OPENBLAS_CORETYPE set to that value, or
 with it removed from the environment for "auto" (OpenBLAS then picks its
 kernels itself: an environment that pins OPENBLAS_CORETYPE=Haswell on an
@@ -48,7 +50,7 @@ def parse_result(line):
 
 # ---- the PyTorch worker ----
 
-def torch_model(arch, path):
+def torch_model(arch, path, channels_last=False):
     import h5py
     import zoo_torch_ref as z
     z.no_init()
@@ -64,9 +66,74 @@ def torch_model(arch, path):
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    if channels_last:
+        import torch
+        model = model.to(memory_format=torch.channels_last)
     if arch == "inceptionv3":
         return lambda x: model.fc(model.features(x).mean(dim=(2, 3)))
     return model
+
+
+def torch_sweep(args):
+    """PyTorch's input gradient at batch 1/8/16, NCHW and channels_last: its best."""
+    import torch
+    torch.set_num_threads(1)
+    size = dict(ARCHS)[args.arch]
+    gen = torch.Generator().manual_seed(args.rank + 1)
+    x16 = torch.rand(16, 3, size, size, generator=gen) * 2 - 1
+    for layout in ("nchw", "channels_last"):
+        cl = layout == "channels_last"
+        model = torch_model(args.arch, args.model, cl)
+        for batch in (1, 8, 16):
+            x = x16[:batch]
+            if cl:
+                x = x.contiguous(memory_format=torch.channels_last)
+
+            def run():
+                xg = x.clone().requires_grad_(True)
+                model(xg)[:, 1].sum().backward()
+
+            run()  # warm-up
+            maps, iters = 0, 0
+            w0, c0 = time.perf_counter(), time.process_time()
+            while iters < 2 or time.perf_counter() - w0 < args.seconds:
+                run()
+                maps += batch
+                iters += 1
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            print("RESULT impl=pytorch arch=%s task=gradient_%s batch=%d maps=%d wall=%.4f "
+                  "cpu=%.4f" % (args.arch, layout, batch, maps, wall, cpu), flush=True)
+
+
+def sweep(args):
+    """--sweep: per architecture, salcheck's input gradient unfolded and with BN
+    folded (bench_models --sweep) and PyTorch's at its best, one after the other."""
+    os.makedirs(args.out, exist_ok=True)
+    archs = [a for a in args.archs.split(",") if a]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    print("load average at start: %s" % loadavg(), flush=True)
+    for rnd in range(args.rounds):
+        for arch in archs:
+            res, info = run_salcheck(args.bin, arch, args.seconds, 1, args.out, "auto",
+                                     ["--sweep"])
+            for (task, batch), r in sorted(res.items()):
+                print("ROUND %d salcheck %s %s batch %d: %.1f ms/gradient (CPU clock), %.0f%% of "
+                      "peak %.0f" % (rnd, arch, task, batch, 1000 / r["cpu"],
+                                     100 * r["cpu"] * r["gflop"] / info["peak_gflops_per_core"],
+                                     info["peak_gflops_per_core"]), flush=True)
+            model = os.path.join(args.out, "bench_%s.h5" % arch)
+            cmd = [sys.executable, __file__, "--worker", "--sweep", "--arch", arch, "--model",
+                   model, "--seconds", str(args.seconds)]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit("PyTorch worker failed:\n" + out.stderr)
+            for line in out.stdout.splitlines():
+                if line.startswith("RESULT"):
+                    r = parse_result(line)
+                    print("ROUND %d pytorch %s %s batch %d: %.1f ms/gradient (CPU clock)"
+                          % (rnd, arch, r["task"], r["batch"], 1000 * r["cpu"] / r["maps"]),
+                          flush=True)
+    print("load average at end: %s" % loadavg(), flush=True)
 
 
 def torch_worker(args):
@@ -145,14 +212,14 @@ def run_torch(arch, model_path, seconds, procs, workdir):
     return {k: {"wall": v["maps"] / v["wall"], "cpu": v["rate_cpu"]} for k, v in per.items()}
 
 
-def run_salcheck(binary, arch, seconds, ranks, save, coretype):
+def run_salcheck(binary, arch, seconds, ranks, save, coretype, extra=()):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     if coretype == "auto":
         env.pop("OPENBLAS_CORETYPE", None)
     elif coretype:
         env["OPENBLAS_CORETYPE"] = coretype
-    cmd = [binary, "--arch", arch, "--seconds", str(seconds)]
+    cmd = [binary, "--arch", arch, "--seconds", str(seconds)] + list(extra)
     if save:
         cmd += ["--save", save]
     if ranks > 1:
@@ -191,9 +258,15 @@ def main():
     ap.add_argument("--rank", type=int, default=0)
     ap.add_argument("--ready")
     ap.add_argument("--go")
+    ap.add_argument("--sweep", action="store_true",
+                    help="input gradients only: salcheck unfolded and BN-folded at batch 8/16, "
+                         "PyTorch at batch 1/8/16 with and without channels_last")
+    ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     if args.worker:
-        return torch_worker(args)
+        return torch_sweep(args) if args.sweep else torch_worker(args)
+    if args.sweep:
+        return sweep(args)
 
     import torch
     os.makedirs(args.out, exist_ok=True)

@@ -229,6 +229,7 @@ static int use_variant(run_ctx_t *c, int v)
         return 0;
     nn_model_t *m = c->models[j];
     memcpy(m->params, c->base_params[j], sizeof(float) * m->n_params);
+    nn_model_params_changed(m);
     c->applied_variant[j] = v;
     if (pv->kind == PLAN_TRAINED)
         return 0;

@@ -125,8 +125,10 @@ static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx)
     }
 }
 
-void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
-                    float *y, float *col)
+/* y = W col + b per image; relu: max(y, 0) in the same pass over the GEMM
+ * output of each image, while it is still in cache. */
+void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *W,
+                          const float *b, int relu, float *y, float *col)
 {
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
@@ -141,14 +143,31 @@ void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, con
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, P, K, 1.0f, W, K, B, P,
                     0.0f, yi, P);
-        if (b) {
+        if (b && relu) {
+            for (int o = 0; o < s->oc; o++) {
+                float bo = b[o], *yo = yi + (size_t)o * P;
+                for (int p = 0; p < P; p++) {
+                    float v = yo[p] + bo;
+                    yo[p] = v > 0.0f ? v : 0.0f;
+                }
+            }
+        } else if (b) {
             for (int o = 0; o < s->oc; o++) {
                 float bo = b[o], *yo = yi + (size_t)o * P;
                 for (int p = 0; p < P; p++)
                     yo[p] += bo;
             }
+        } else if (relu) {
+            for (size_t k = 0; k < out_size; k++)
+                yi[k] = yi[k] > 0.0f ? yi[k] : 0.0f;
         }
     }
+}
+
+void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                    float *y, float *col)
+{
+    conv2d_forward_fused(s, x, W, b, 0, y, col);
 }
 
 void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,

@@ -28,6 +28,9 @@ size_t conv2d_workspace(const conv2d_shape_t *s);
 /* y[n,oc,oh,ow] = W[oc,c,kh,kw] * x + b (b may be NULL). col: conv2d_workspace floats. */
 void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
                     float *y, float *col);
+/* The same with relu: y = max(W * x + b, 0), applied per image right after its GEMM. */
+void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *W,
+                          const float *b, int relu, float *y, float *col);
 /* dx += dL/dx, dW += dL/dW, db += dL/db; each may be NULL. col as in forward. */
 void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,
                      float *dx, float *dW, float *db, float *col);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/fuse.h"
 #include "nn/op.h"
 #include "nn/posclass.h"
 #include "rng.h"
@@ -86,6 +87,7 @@ void nn_model_destroy(nn_model_t *m)
     if (!m)
         return;
     free_runtime(m);
+    nn_fuse_destroy(m->fuse);
     for (int i = 0; i < m->n_nodes; i++)
         free(m->nodes[i].in);
     free(m->nodes);
@@ -273,6 +275,7 @@ int nn_model_finalize(nn_model_t *m, uint64_t seed)
     CHECK_ALLOC(m->params);
     CHECK_ALLOC(m->grads);
     m->finalized = 1;
+    m->param_gen++;
     if (m->num_classes == 0)
         m->num_classes = m->nodes[nn_logits_node(m)].c;
     for (int i = 0; i < m->n_nodes; i++)
@@ -290,6 +293,7 @@ int nn_model_reinit_block(nn_model_t *m, const char *block, uint64_t seed, int k
         init_node(m, i, seed, keep_bn_stats);
         found = 1;
     }
+    m->param_gen++;
     if (!found) {
         SC_ERROR("no block named '%s' in this model", block ? block : "(all)");
         return SC_ERR_ARG;
@@ -373,7 +377,7 @@ static void pc_forward(nn_model_t *m, int i, int n)
                                   nd->pt, nd->pl, nd->h, nd->w, rep, m->pc_table);
         }
         if (dup && def->pc_canonical)
-            posclass_apply(nd->out + (size_t)b * nn_node_size(nd), nd->c, hw, rep);
+            posclass_apply(nn_fuse_dst(m, i) + (size_t)b * nn_node_size(nd), nd->c, hw, rep);
         nd->pc_dup[b] = (uint8_t)dup;
     }
 }
@@ -434,7 +438,9 @@ cleanup:
     return rc;
 }
 
-int nn_forward(nn_model_t *m, const float *x, int n, int training)
+/* One forward pass; fused: BN folded into convolutions (nn/fuse.h), the
+ * BN and ReLU nodes a convolution computes are skipped. */
+static int forward_pass(nn_model_t *m, const float *x, int n, int training, int fused)
 {
     if (n < 1 || n > m->max_batch) {
         SC_ERROR("forward: batch %d outside 1..%d (nn_model_prepare sets the maximum)", n,
@@ -442,9 +448,14 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training)
         return SC_ERR_ARG;
     }
     m->batch = n;
+    m->fused_pass = fused;
+    if (training)
+        m->param_gen++; /* the running statistics move */
     memcpy(m->nodes[0].out, x, sizeof(float) * n * nn_node_size(&m->nodes[0]));
     pc_forward(m, 0, n);
     for (int i = 1; i < m->n_nodes; i++) {
+        if (fused && m->fuse->folded_into[i] >= 0)
+            continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
         nn_forward_fn fn = training && def->forward_train ? def->forward_train : def->forward;
         if (!fn)
@@ -455,6 +466,22 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training)
         pc_forward(m, i, n);
     }
     return 0;
+}
+
+int nn_forward(nn_model_t *m, const float *x, int n, int training)
+{
+    return forward_pass(m, x, n, training, 0);
+}
+
+int nn_forward_fused(nn_model_t *m, const float *x, int n)
+{
+    if (!m->fuse) {
+        int rc = nn_fuse_create(m, &m->fuse);
+        if (rc < 0)
+            return rc;
+    }
+    nn_fuse_refresh(m->fuse, m);
+    return forward_pass(m, x, n, 0, 1);
 }
 
 float *nn_grad_dst(nn_model_t *m, int id, int *assign)
@@ -484,8 +511,23 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
         m->nodes[i].grad_live = 0;
     int fresh;
     memcpy(nn_grad_dst(m, from, &fresh), dy, sizeof(float) * n * nn_node_size(&m->nodes[from]));
+    const nn_fuse_t *fuse = m->fused_pass ? m->fuse : NULL;
+    if (fuse && (o->param_grads || o->training)) {
+        SC_ERROR("backward: parameter gradients need nn_forward, not nn_forward_fused");
+        return SC_ERR_ARG;
+    }
+    if (fuse && (fuse->folded_into[from] >= 0 || fuse->bn_of[from] >= 0)) {
+        SC_ERROR("backward: node '%s' was folded by nn_forward_fused; use nn_forward",
+                 m->nodes[from].name);
+        return SC_ERR_ARG;
+    }
     for (int i = from; i >= 1; i--) {
-        if (!m->nodes[i].grad_live)
+        /* after a fused forward a folded BN is skipped: its convolution takes
+         * the BN's upstream gradient with the folded weights */
+        if (fuse && m->nodes[i].op == NN_BN && fuse->folded_into[i] >= 0)
+            continue;
+        const int gsrc = fuse && fuse->bn_of[i] >= 0 ? fuse->bn_of[i] : i;
+        if (!m->nodes[gsrc].grad_live)
             continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
         nn_backward_fn fn = def->backward;

@@ -93,6 +93,10 @@ typedef struct nn_model {
     char gradcam_layer[NN_NAME_MAX];
     char arch[32];
     int num_classes;
+    /* BN folded into convolutions for inference passes (nn/fuse.h) */
+    struct nn_fuse *fuse;       /* the plan and folded parameters, built at the first fused pass */
+    uint64_t param_gen;         /* bumped whenever the parameters change */
+    int fused_pass;             /* the last forward was nn_forward_fused */
 } nn_model_t;
 
 /* Create an empty model with an input of c x h x w. Owned by caller: nn_model_destroy. */
@@ -144,6 +148,18 @@ int nn_model_prepare(nn_model_t *m, int max_batch);
 /* Forward a batch x[n, c, h, w] (n <= max_batch). training: BN batch statistics
  * and running-average update. Output at nn_output(m). */
 int nn_forward(nn_model_t *m, const float *x, int n, int training);
+
+/* The same inference forward with every conv -> BN (-> ReLU) chain computed by
+ * the convolution with folded weights (nn/fuse.h): faster, equal to nn_forward
+ * up to float rounding, deterministic. The outputs of the folded convolutions
+ * and BNs are not written (their ReLU's or BN's output is); the backward that
+ * follows gives the input gradient only (no parameter gradients), and no
+ * gradient at the folded nodes. For the activation or gradient of an inner
+ * layer use nn_forward. */
+int nn_forward_fused(nn_model_t *m, const float *x, int n);
+/* Tells the model that m->params were written outside model.c (loading,
+ * an optimizer step, copying a saved state): folded caches are recomputed. */
+static inline void nn_model_params_changed(nn_model_t *m) { m->param_gen++; }
 
 typedef struct nn_backward_opts {
     int guided_relu;        /* guided backprop ReLUs */

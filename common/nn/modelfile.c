@@ -307,6 +307,7 @@ int modelfile_load(const char *path, nn_model_t **out)
                   path, dpath, bad, first);
         }
     }
+    nn_model_params_changed(m);
     *out = m;
     m = NULL;
 cleanup:

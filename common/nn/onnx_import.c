@@ -2187,6 +2187,7 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
               m->nodes[p->node].name, nn_param_kind_name(p->kind), p->count, count);
         memcpy(dst, p->data, sizeof(float) * count);
     }
+    nn_model_params_changed(m);
     *out = m;
     im.m = NULL;
 cleanup:

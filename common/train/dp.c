@@ -118,6 +118,7 @@ int dp_broadcast_params(nn_model_t *m, MPI_Comm comm)
         }
         done += part;
     }
+    nn_model_params_changed(m);
     return 0;
 }
 

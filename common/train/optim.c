@@ -102,6 +102,7 @@ void optim_step(optim_t *opt, nn_model_t *m, double lr)
 {
     const optim_config_t *c = &opt->cfg;
     opt->steps++;
+    nn_model_params_changed(m);
     const float wd = (float)c->weight_decay;
     if (c->kind == OPTIM_SGD) {
         const float mu = (float)c->momentum, flr = (float)lr;

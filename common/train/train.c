@@ -709,6 +709,7 @@ static int checkpoint_read(trainer_t *t, double *scalars)
               h5_read(file, "optimizer_state1", H5T_NATIVE_FLOAT, np, optim_state(t->opt, 1)) == 0) &&
              h5_read(file, "history", H5T_NATIVE_DOUBLE, (size_t)t->cfg->epochs * HIST_COLS,
                      t->history) == 0;
+    nn_model_params_changed(t->m);
     CHECK(ok, SC_ERR_FORMAT, "train: checkpoint '%s' is incomplete or corrupt; remove it",
           t->ckpt_path);
     CHECK(scalars[0] >= 0 && scalars[0] <= t->cfg->epochs && scalars[1] >= 0 &&
@@ -1161,6 +1162,7 @@ int train_run(const train_config_t *cfg, MPI_Comm comm)
     } else {
         stats_from_history(t->history + (size_t)(t->best_epoch - 1) * HIST_COLS, &sel);
         memcpy(t->m->params, t->best_params, sizeof(float) * t->m->n_params);
+        nn_model_params_changed(t->m);
     }
     if (t->rank == 0) {
         rc = write_model(t, &sel, &last, sc_now() - t_start);

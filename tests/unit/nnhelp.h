@@ -51,6 +51,7 @@ static inline void th_perturb_bn(nn_model_t *m, uint64_t seed)
             }
         }
     }
+    nn_model_params_changed(m);
 }
 
 #endif /* NNHELP_H */

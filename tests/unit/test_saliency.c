@@ -70,8 +70,11 @@ static int have_torch(void)
  * The engine's piecewise-linear decisions for n inputs (each forwarded alone):
  * for every ReLU node a uint8 mask [n, size] (out > 0), for every max-pool
  * node its int32 argmax [n, size], in node order (see saliency_torch_ref.py).
+ * fused: forwarded as the batch methods (IG, SmoothGrad, EG) forward, with
+ * batch norm folded (nn_forward_fused), whose rounding can flip a decision
+ * that lies within rounding of a kink.
  */
-static int dump_decisions(nn_model_t *m, const float *inputs, int n, const char *path)
+static int dump_decisions(nn_model_t *m, const float *inputs, int n, int fused, const char *path)
 {
     size_t chw = nn_node_size(&m->nodes[0]), total = 0;
     size_t *off = calloc((size_t)m->n_nodes, sizeof(size_t));
@@ -85,7 +88,8 @@ static int dump_decisions(nn_model_t *m, const float *inputs, int n, const char 
     uint8_t *buf = calloc(total ? total : 1, 1);
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        rc = nn_forward(m, inputs + (size_t)i * chw, 1, 0);
+        rc = fused ? nn_forward_fused(m, inputs + (size_t)i * chw, 1)
+                   : nn_forward(m, inputs + (size_t)i * chw, 1, 0);
         for (int id = 1; id < m->n_nodes && rc == 0; id++) {
             const nn_node_t *nd = &m->nodes[id];
             size_t size = nn_node_size(nd);
@@ -166,7 +170,7 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
     snprintf(dec_sg, sizeof dec_sg, "%s/%s.dsg.u8", th_tmp_dir(), tag);
     float *inputs = calloc((size_t)(steps > p.sg_samples ? steps : p.sg_samples) * chw,
                            sizeof(float));
-    TH_CHECK(dump_decisions(m, x, 1, dec_x) == 0, "decisions at x");
+    TH_CHECK(dump_decisions(m, x, 1, 0, dec_x) == 0, "decisions at x");
     for (int k = 0; k < steps; k++) {
         double alpha, weight;
         sal_ig_node(p.ig_rule, steps, k, &alpha, &weight);
@@ -174,10 +178,10 @@ static void run_parity(nn_model_t *m, const char *tag, const char *rule, int ste
         for (size_t i = 0; i < chw; i++)
             inputs[k * chw + i] = ws->base[i] + a * (x[i] - ws->base[i]);
     }
-    TH_CHECK(dump_decisions(m, inputs, steps, dec_ig) == 0, "decisions on the IG path");
+    TH_CHECK(dump_decisions(m, inputs, steps, 1, dec_ig) == 0, "decisions on the IG path");
     for (size_t i = 0; i < (size_t)p.sg_samples * chw; i++)
         inputs[i] = noise[i] + x[i % chw];
-    TH_CHECK(dump_decisions(m, inputs, p.sg_samples, dec_sg) == 0, "decisions of SmoothGrad");
+    TH_CHECK(dump_decisions(m, inputs, p.sg_samples, 1, dec_sg) == 0, "decisions of SmoothGrad");
     free(inputs);
 
     parity_t maps[] = {
@@ -384,8 +388,8 @@ static void run_peer_parity(nn_model_t *m, const char *tag, int batch, int lette
     write_bytes(path[3], shifts, sizeof shifts);
     write_bytes(path[5], pick, sizeof pick);
     th_write_f32(path[6], alpha, EG_N);
-    TH_CHECK(dump_decisions(m, x, 1, path[7]) == 0, "decisions at x");
-    TH_CHECK(dump_decisions(m, path_in, EG_N, path[8]) == 0, "decisions on the EG paths");
+    TH_CHECK(dump_decisions(m, x, 1, 0, path[7]) == 0, "decisions at x");
+    TH_CHECK(dump_decisions(m, path_in, EG_N, 1, path[8]) == 0, "decisions on the EG paths");
     free(path_in);
 
     parity_t maps[] = {

@@ -346,7 +346,7 @@ int sal_batch_gradients(sal_ws_t *ws, int count, int target, int guided, sal_fil
             fill(ctx, start + i, ws->xb + (size_t)i * ws->chw);
             ws->targets[i] = target;
         }
-        int rc = nn_forward(m, ws->xb, n, 0);
+        int rc = nn_forward_fused(m, ws->xb, n);
         if (rc < 0)
             return rc;
         rc = nn_backward_logit(m, ws->targets, ws->gb, &o);
@@ -365,7 +365,7 @@ int sal_batch_logits(sal_ws_t *ws, int count, sal_fill_fn fill, sal_logit_fn con
         int n = count - start < ws->batch ? count - start : ws->batch;
         for (int i = 0; i < n; i++)
             fill(ctx, start + i, ws->xb + (size_t)i * ws->chw);
-        int rc = nn_forward(m, ws->xb, n, 0);
+        int rc = nn_forward_fused(m, ws->xb, n);
         if (rc < 0)
             return rc;
         const float *logits = nn_node_out(m, ws->logits_id);

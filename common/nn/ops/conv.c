@@ -1,11 +1,15 @@
 /*
  * ops/conv.c - 2-D convolution node (cross-correlation, as PyTorch and Keras).
  *
- * Owned by common/nn. Kernels in nn/conv.c (im2col + GEMM). The output is a
+ * Owned by common/nn. Kernels in nn/conv.c (im2col + GEMM). After
+ * nn_forward_fused, a convolution whose BN (and ReLU) nn/fuse.h folded
+ * computes them in its epilogue with the folded weights. The output is a
  * GEMM result, so its positions are canonicalized to their class
  * representatives (nn/posclass.h).
  */
 #include "nn/op.h"
+
+#include "nn/fuse.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +95,14 @@ static int conv_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     conv2d_shape_t s = conv_shape(m, nd, n);
+    const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
+    if (f && f->bn_of[id] >= 0) {
+        /* BN (and ReLU) folded: y = relu?(W' x + b') straight into the last node's output */
+        conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, f->params + f->w_off[id],
+                             f->params + f->b_off[id], f->relu_of[id] >= 0, nn_fuse_dst(m, id),
+                             m->workspace);
+        return 0;
+    }
     conv2d_forward(&s, m->nodes[nd->in[0]].out, nn_param(m, id, NN_P_WEIGHT, NULL),
                    nn_param(m, id, NN_P_BIAS, NULL), nd->out, m->workspace);
     return 0;
@@ -101,6 +113,16 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
     nn_node_t *nd = &m->nodes[id];
     const int src_id = nd->in[0];
     conv2d_shape_t s = conv_shape(m, nd, n);
+    const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
+    if (f && f->bn_of[id] >= 0) {
+        /* after a fused forward: dx = W'^T dy_bn, the chain rule through BN and conv
+         * (nn_backward refuses parameter gradients there) */
+        if (nn_wants_grad(src_id, o))
+            conv2d_backward(&s, m->nodes[src_id].out, f->params + f->w_off[id],
+                            m->nodes[f->bn_of[id]].grad, nn_grad_acc(m, src_id), NULL, NULL,
+                            m->workspace);
+        return 0;
+    }
     conv2d_backward(&s, m->nodes[src_id].out, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad,
                     nn_wants_grad(src_id, o) ? nn_grad_acc(m, src_id) : NULL,
                     o->param_grads ? nn_param_grad(m, id, NN_P_WEIGHT) : NULL,

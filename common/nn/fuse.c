@@ -1,0 +1,150 @@
+/*
+ * fuse.c - the plan and the folded parameters of BN-into-convolution fusion (fuse.h).
+ *
+ * Owned by common/nn. The fold follows bn_forward_infer's arithmetic: the
+ * per-channel scale s = gamma * (1 / sqrtf(var + eps)) and shift
+ * t = beta - mean * s in float, then W' = W * s and b' = b * s + t.
+ */
+#include "nn/fuse.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/op.h"
+#include "sc.h"
+
+void nn_fuse_destroy(nn_fuse_t *f)
+{
+    if (!f)
+        return;
+    free(f->bn_of);
+    free(f->relu_of);
+    free(f->folded_into);
+    free(f->w_off);
+    free(f->b_off);
+    sc_free(f->params);
+    free(f);
+}
+
+/* The single consumer of node id, or -1 when it has none or several. */
+static int single_consumer(const nn_model_t *m, int id)
+{
+    int found = -1;
+    for (int j = id + 1; j < m->n_nodes; j++) {
+        const nn_node_t *nd = &m->nodes[j];
+        for (int k = 0; k < nd->n_in; k++) {
+            if (nd->in[k] != id)
+                continue;
+            if (found >= 0 || nd->n_in != 1)
+                return -1;
+            found = j;
+        }
+    }
+    return found;
+}
+
+int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
+{
+    int rc = 0;
+    const int n = m->n_nodes;
+    nn_fuse_t *f = calloc(1, sizeof *f);
+    CHECK_ALLOC(f);
+    f->n_nodes = n;
+    f->bn_of = malloc(sizeof(int) * (size_t)n);
+    f->relu_of = malloc(sizeof(int) * (size_t)n);
+    f->folded_into = malloc(sizeof(int) * (size_t)n);
+    f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
+    f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
+    CHECK_ALLOC(f->bn_of);
+    CHECK_ALLOC(f->relu_of);
+    CHECK_ALLOC(f->folded_into);
+    CHECK_ALLOC(f->w_off);
+    CHECK_ALLOC(f->b_off);
+    const int logits = nn_logits_node(m);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = -1;
+        f->w_off[i] = f->b_off[i] = -1;
+    }
+    for (int i = 1; i < n; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV || i == m->output || i == logits)
+            continue;
+        int bn = single_consumer(m, i);
+        if (bn < 0 || m->nodes[bn].op != NN_BN || bn == m->output || bn == logits)
+            continue;
+        int relu = single_consumer(m, bn);
+        if (relu >= 0 && m->nodes[relu].op != NN_RELU)
+            relu = -1;
+        f->bn_of[i] = bn;
+        f->folded_into[bn] = i;
+        if (relu >= 0) {
+            f->relu_of[i] = relu;
+            f->folded_into[relu] = i;
+        }
+        f->w_off[i] = (ptrdiff_t)total;
+        total += (nd->p_count[NN_P_WEIGHT] + 15) & ~(size_t)15;
+        f->b_off[i] = (ptrdiff_t)total;
+        total += ((size_t)nd->out_c + 15) & ~(size_t)15;
+    }
+    f->n_params = total;
+    f->params = sc_calloc(total ? total : 1, sizeof(float));
+    CHECK_ALLOC(f->params);
+    *out = f;
+    f = NULL;
+cleanup:
+    nn_fuse_destroy(f);
+    return rc;
+}
+
+void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m)
+{
+    if (f->valid && f->gen == m->param_gen)
+        return;
+    for (int i = 1; i < f->n_nodes; i++) {
+        const int bn = f->bn_of[i];
+        if (bn < 0)
+            continue;
+        const nn_node_t *nd = &m->nodes[i], *bnd = &m->nodes[bn];
+        size_t count;
+        const float *W = nn_param(m, i, NN_P_WEIGHT, &count);
+        const float *b = nn_param(m, i, NN_P_BIAS, NULL);
+        const float *gamma = nn_param(m, bn, NN_P_GAMMA, NULL);
+        const float *beta = nn_param(m, bn, NN_P_BETA, NULL);
+        const float *mean = nn_param(m, bn, NN_P_MEAN, NULL);
+        const float *var = nn_param(m, bn, NN_P_VAR, NULL);
+        float *Wf = f->params + f->w_off[i], *bf = f->params + f->b_off[i];
+        const size_t per_out = count / (size_t)nd->out_c;
+        for (int o = 0; o < nd->out_c; o++) {
+            float inv = 1.0f / sqrtf(var[o] + bnd->eps);
+            float scale = (gamma ? gamma[o] : 1.0f) * inv;
+            float shift = (beta ? beta[o] : 0.0f) - mean[o] * scale;
+            for (size_t k = 0; k < per_out; k++)
+                Wf[(size_t)o * per_out + k] = W[(size_t)o * per_out + k] * scale;
+            bf[o] = (b ? b[o] : 0.0f) * scale + shift;
+        }
+    }
+    f->gen = m->param_gen;
+    f->valid = 1;
+}
+
+int nn_fuse_count(const nn_fuse_t *f, int *with_relu)
+{
+    int count = 0, relu = 0;
+    for (int i = 0; i < f->n_nodes; i++) {
+        count += f->bn_of[i] >= 0;
+        relu += f->relu_of[i] >= 0;
+    }
+    if (with_relu)
+        *with_relu = relu;
+    return count;
+}
+
+float *nn_fuse_dst(const nn_model_t *m, int id)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f || f->bn_of[id] < 0)
+        return m->nodes[id].out;
+    return m->nodes[f->relu_of[id] >= 0 ? f->relu_of[id] : f->bn_of[id]].out;
+}

@@ -1,0 +1,219 @@
+/*
+ * test_fuse.c - batch normalization folded into convolutions (nn/fuse.h):
+ * nn_forward_fused and the backward after it against the unfolded passes
+ * (logits, input gradients, guided gradients), the fold plan, the folded
+ * cache following every parameter change, and determinism.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/fuse.h"
+#include "nn/model.h"
+#include "nn/zoo.h"
+#include "nnhelp.h"
+#include "rng.h"
+#include "sc.h"
+#include "testhelp.h"
+
+static void fill_normal(float *x, size_t count, uint64_t seed)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(seed, "fuse"), 0, 0, 0);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)rng_stream_normal(&rs);
+}
+
+typedef struct pass_out {
+    float *logits, *dx;
+} pass_out_t;
+
+/* Logits and input gradient of target class 0 for a batch of n; fused or not. */
+static int run_pass(nn_model_t *m, const float *x, int n, int fused, int guided, pass_out_t *r)
+{
+    int targets[8] = {0};
+    nn_backward_opts_t o = {.input_grad = 1, .guided_relu = guided};
+    int rc = fused ? nn_forward_fused(m, x, n) : nn_forward(m, x, n, 0);
+    if (rc < 0)
+        return rc;
+    const int lid = nn_logits_node(m);
+    memcpy(r->logits, nn_node_out(m, lid), sizeof(float) * n * nn_node_size(&m->nodes[lid]));
+    return nn_backward_logit(m, targets, r->dx, &o);
+}
+
+static void pass_alloc(nn_model_t *m, int n, pass_out_t *r)
+{
+    r->logits = calloc((size_t)n * m->num_classes, sizeof(float));
+    r->dx = calloc((size_t)n * nn_node_size(&m->nodes[0]), sizeof(float));
+}
+
+static void pass_free(pass_out_t *r)
+{
+    free(r->logits);
+    free(r->dx);
+}
+
+/* Fused against unfused for one architecture: values within float rounding. */
+static void check_arch(const char *arch, int size, int expect_relu_folds)
+{
+    nn_model_t *m = NULL;
+    const int n = 3;
+    TH_CHECK(zoo_build(arch, size, 2, 7, &m) == 0, "build %s", arch);
+    if (!m)
+        return;
+    th_perturb_bn(m, 11);
+    TH_CHECK(nn_model_prepare(m, n) == 0, "prepare");
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = calloc((size_t)n * in, sizeof(float));
+    fill_normal(x, (size_t)n * in, 3);
+    pass_out_t ref, fused;
+    pass_alloc(m, n, &ref);
+    pass_alloc(m, n, &fused);
+    for (int guided = 0; guided <= 1; guided++) {
+        TH_CHECK(run_pass(m, x, n, 0, guided, &ref) == 0, "%s unfused pass", arch);
+        TH_CHECK(run_pass(m, x, n, 1, guided, &fused) == 0, "%s fused pass", arch);
+        double el = th_rel_err(fused.logits, ref.logits, (size_t)n * m->num_classes);
+        double eg = th_rel_err(fused.dx, ref.dx, (size_t)n * in);
+        TH_CHECK(el < 2e-5, "%s guided=%d: fused logits differ by %g", arch, guided, el);
+        TH_CHECK(eg < 2e-4, "%s guided=%d: fused input gradient differs by %g", arch, guided, eg);
+        TH_CHECK(el > 0 || eg > 0 || guided, "%s: fused equals unfused bit for bit: nothing folded?",
+                 arch);
+    }
+    int with_relu = 0, folds = nn_fuse_count(m->fuse, &with_relu);
+    int convs = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        convs += m->nodes[i].op == NN_CONV;
+    TH_CHECK(folds == convs, "%s: %d of %d convolutions folded", arch, folds, convs);
+    TH_CHECK(with_relu == expect_relu_folds, "%s: %d folds with a ReLU, expected %d", arch,
+             with_relu, expect_relu_folds);
+    pass_free(&ref);
+    pass_free(&fused);
+    free(x);
+    nn_model_destroy(m);
+}
+
+static void test_fused_matches_unfused(void)
+{
+    /* ResNet-18: 20 convolutions, each followed by BN; the last BN of each of the
+     * 8 blocks and the 3 downsample BNs feed an add, the other 9 a ReLU. */
+    check_arch("resnet18", 64, 9);
+    /* democnn: conv -> BN -> ReLU throughout */
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_democnn(&m, 32, 2, 8) == 0, "build democnn");
+    int convs = 0;
+    for (int i = 0; m && i < m->n_nodes; i++)
+        convs += m->nodes[i].op == NN_CONV;
+    nn_model_destroy(m);
+    check_arch("democnn", 32, convs);
+}
+
+/* The folded cache follows the parameters: re-initialized blocks, direct
+ * writes announced by nn_model_params_changed, training-mode forwards. */
+static void test_cache_follows_parameters(void)
+{
+    nn_model_t *m = NULL;
+    const int n = 2;
+    TH_CHECK(zoo_build("resnet18", 64, 2, 5, &m) == 0, "build");
+    if (!m)
+        return;
+    th_perturb_bn(m, 3);
+    nn_model_prepare(m, n);
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = calloc((size_t)n * in, sizeof(float));
+    fill_normal(x, (size_t)n * in, 9);
+    pass_out_t before, ref, fused;
+    pass_alloc(m, n, &before);
+    pass_alloc(m, n, &ref);
+    pass_alloc(m, n, &fused);
+    run_pass(m, x, n, 1, 0, &before);
+
+    /* 1. cascading randomization: the top blocks re-initialized (BN statistics kept) */
+    const char *blocks[64];
+    int nb = zoo_blocks_top_down(m, blocks, 64);
+    TH_CHECK(nb >= 3, "blocks");
+    for (int b = 0; b < 3 && b < nb; b++)
+        nn_model_reinit_block(m, blocks[b], 99, 1);
+    run_pass(m, x, n, 0, 0, &ref);
+    run_pass(m, x, n, 1, 0, &fused);
+    TH_CHECK(th_rel_err(ref.dx, before.dx, n * in) > 1e-2, "re-initialization changed nothing");
+    TH_CHECK(th_rel_err(fused.dx, ref.dx, n * in) < 2e-4,
+             "after nn_model_reinit_block the fused gradient is stale (%g)",
+             th_rel_err(fused.dx, ref.dx, n * in));
+
+    /* 2. a direct write of BN statistics, announced */
+    int bn = -1;
+    for (int i = 0; i < m->n_nodes && bn < 0; i++)
+        if (m->nodes[i].op == NN_BN && m->fuse->folded_into[i] >= 0)
+            bn = i;
+    size_t count;
+    float *var = nn_param(m, bn, NN_P_VAR, &count);
+    for (size_t k = 0; k < count; k++)
+        var[k] *= 4.0f;
+    nn_model_params_changed(m);
+    run_pass(m, x, n, 0, 0, &ref);
+    run_pass(m, x, n, 1, 0, &fused);
+    TH_CHECK(th_rel_err(fused.dx, ref.dx, n * in) < 2e-4,
+             "after nn_model_params_changed the fused gradient is stale (%g)",
+             th_rel_err(fused.dx, ref.dx, n * in));
+
+    /* 3. a training-mode forward moves the running statistics */
+    nn_forward(m, x, n, 1);
+    run_pass(m, x, n, 0, 0, &ref);
+    run_pass(m, x, n, 1, 0, &fused);
+    TH_CHECK(th_rel_err(fused.logits, ref.logits, (size_t)n * m->num_classes) < 2e-5,
+             "after a training forward the fused logits are stale (%g)",
+             th_rel_err(fused.logits, ref.logits, (size_t)n * m->num_classes));
+
+    /* 4. parameter gradients are refused after a fused forward */
+    nn_forward_fused(m, x, n);
+    int targets[2] = {0, 1};
+    nn_backward_opts_t o = {.param_grads = 1, .input_grad = 1};
+    TH_CHECK(nn_backward_logit(m, targets, fused.dx, &o) == SC_ERR_ARG,
+             "parameter gradients after a fused forward");
+    pass_free(&before);
+    pass_free(&ref);
+    pass_free(&fused);
+    free(x);
+    nn_model_destroy(m);
+}
+
+/* Deterministic: the same bits on a repeat, and a sample's result does not
+ * depend on the batch it is in (the GEMM runs image by image). */
+static void test_fused_is_deterministic(void)
+{
+    nn_model_t *m = NULL;
+    const int n = 3;
+    TH_CHECK(zoo_build("resnet18", 64, 2, 1, &m) == 0, "build");
+    if (!m)
+        return;
+    th_perturb_bn(m, 4);
+    nn_model_prepare(m, n);
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = calloc((size_t)n * in, sizeof(float));
+    fill_normal(x, (size_t)n * in, 2);
+    pass_out_t a, b, one;
+    pass_alloc(m, n, &a);
+    pass_alloc(m, n, &b);
+    pass_alloc(m, n, &one);
+    run_pass(m, x, n, 1, 0, &a);
+    run_pass(m, x, n, 1, 0, &b);
+    TH_CHECK(!memcmp(a.dx, b.dx, sizeof(float) * n * in), "two fused passes differ");
+    run_pass(m, x + in, 1, 1, 0, &one);
+    TH_CHECK(!memcmp(one.dx, a.dx + in, sizeof(float) * in),
+             "sample 1 alone differs from sample 1 in a batch of 3");
+    TH_CHECK(!memcmp(one.logits, a.logits + m->num_classes, sizeof(float) * m->num_classes),
+             "logits of sample 1 alone differ");
+    pass_free(&a);
+    pass_free(&b);
+    pass_free(&one);
+    free(x);
+    nn_model_destroy(m);
+}
+
+int main(void)
+{
+    TH_RUN(test_fused_matches_unfused);
+    TH_RUN(test_cache_follows_parameters);
+    TH_RUN(test_fused_is_deterministic);
+    return th_report();
+}
