@@ -1031,6 +1031,19 @@ int cmd_run(int argc, char **argv)
             pindex[4 * q + 3] = p->pairs[q].ib;
             pexp[q] = p->pairs[q].exp;
         }
+        /* /models: each model's explained output (run_outputs.h) */
+        const char *mo_names[JOB_MAX_MODELS], *mo_tlabels[JOB_MAX_MODELS];
+        const char *mo_heads[JOB_MAX_MODELS], *mo_labels[JOB_MAX_MODELS];
+        const char *mo_inputs[JOB_MAX_MODELS];
+        int32_t mo_targets[JOB_MAX_MODELS];
+        for (int j = 0; j < job->n_models; j++) {
+            mo_names[j] = job->models[j].name;
+            mo_targets[j] = c->outputs[j].target;
+            mo_tlabels[j] = c->outputs[j].target_label;
+            mo_heads[j] = nn_outputs_head_name(c->outputs[j].head);
+            mo_labels[j] = c->outputs[j].labels;
+            mo_inputs[j] = c->models[j]->normalize;
+        }
         results_layout_t L = {
             .n_images = n_images, .h = R, .w = R, .classes = p->classes, .image_ids = img_ids,
             .labels = labels, .gt = gt, .n_variants = p->n_variants, .variant_names = vnames,
@@ -1042,7 +1055,10 @@ int cmd_run(int argc, char **argv)
             .maps = !strcmp(job->maps, "float16") ? RESULTS_MAPS_F16
                     : !strcmp(job->maps, "none") ? RESULTS_MAPS_NONE : RESULTS_MAPS_F32,
             .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size,
-            .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len};
+            .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len,
+            .n_models = job->n_models, .model_names = mo_names, .model_targets = mo_targets,
+            .model_target_labels = mo_tlabels, .model_heads = mo_heads, .model_labels = mo_labels,
+            .model_inputs = mo_inputs};
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         rc = resume ? results_open(out, c->comm, &L, &c->res) : results_create(out, c->comm, &L, &c->res);
