@@ -147,7 +147,8 @@ int nn_outputs_target(const char *request, const nn_model_t *m, const char *labe
     if (!request || !*request) {
         if (nn_outputs_head(m) == NN_HEAD_SIGMOID && count > 1) {
             snprintf(err, err_len, "the model has %d sigmoid outputs (multi-label): it has no "
-                     "predicted class; name the output to explain with target = INDEX or LABEL%s",
+                     "predicted class; name the output to explain (a job: target = INDEX or LABEL; "
+                     "explain: --target)%s",
                      count, known);
             return SC_ERR_ARG;
         }
