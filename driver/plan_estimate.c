@@ -45,6 +45,7 @@
 #include "nn/zoo.h"
 #include "phantom/phantom.h"
 #include "plan.h"
+#include "run_outputs.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 
@@ -752,6 +753,11 @@ static int pe_run(const pe_opts_t *o)
     for (int j = 0; j < job->n_models; j++) {
         pm[j].same_as = -1;
         CHECK_RC(pe_model_for(job, j, o, &models[j], &pm[j]));
+        if (!strcmp(pm[j].source, job->models[j].file)) { /* a model file: its target, labels
+                                                            * and input convention */
+            run_output_t ro;
+            CHECK_RC(run_outputs_apply(job, j, models[j], &ro));
+        }
     }
     CHECK_RC(plan_build(job, models, n_images, images, ids, labels, gt, avgmask, R, &plan));
     if (!strcmp(job->maps, "none") && plan->n_pairs > 0) {
