@@ -21,6 +21,11 @@ int run_outputs_apply(const job_t *job, int j, nn_model_t *m, run_output_t *out)
     image_norm_t norm;
 
     /* the input convention: the job's, else the model file's */
+    if (m->nodes[0].c != 1 && m->nodes[0].c != 3) {
+        SC_ERROR("%s:%d: model '%s' takes %d-channel inputs; salcheck feeds 1 or 3 channels (the "
+                 "gray radiograph copied to each)", job->path, md->line, md->name, m->nodes[0].c);
+        return SC_ERR_FORMAT;
+    }
     if (md->input[0]) {
         if (image_norm_resolve(md->input, m->nodes[0].c, &norm) < 0) {
             SC_ERROR("%s:%d: model '%s': input = %s does not fit the model (see above)", job->path,
