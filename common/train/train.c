@@ -376,7 +376,7 @@ static int build_model(trainer_t *t)
               "train: '%s' has %d outputs, the configuration asks for %d classes",
               c->init_path ? c->init_path : c->arch, t->classes, c->classes);
     const char *norm = c->normalize ? c->normalize : t->m->normalize;
-    CHECK_RC(image_norm_parse(norm, &t->norm));
+    CHECK_RC(image_norm_resolve(norm, t->m->nodes[0].c, &t->norm));
     snprintf(t->m->normalize, sizeof t->m->normalize, "%s", t->norm.name);
 cleanup:
     return rc;
