@@ -163,8 +163,9 @@ test-unit: $(BIN) $(TEST_BIN)
 
 # The flat-region parity against PyTorch on every zoo and imported torchvision
 # architecture (make test runs its small form: democnn, demoresnet, ResNet-18, AlexNet).
-test-parity: build/.deps-test $(BUILD)/tests/test_flat
+test-parity: build/.deps-test $(BUILD)/tests/test_flat $(BUILD)/tests/test_xrv $(BIN)
 	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_flat
+	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 BUILD=$(BUILD) $(BUILD)/tests/test_xrv
 
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh

@@ -3,18 +3,21 @@
  * look before a cluster run.
  *
  *   salcheck explain --model MODEL.h5|.onnx --image X.png [--method m[,m...]]
- *                    [--target predicted|N] [--normalize inception|imagenet|unit]
+ *                    [--target predicted|N|LABEL] [--labels a,b,...] [--normalize CONV]
  *                    [--raw] [--baselines DIR] --out OUT
  *
  * Loads the model (a salcheck model file, or an ONNX file imported on the
  * fly), reads the image at the model's resolution with the model's input
- * normalization (or --normalize), explains the predicted class's logit (or
- * class N), and writes
+ * convention (or --normalize), explains the predicted class's logit, or the
+ * output --target names (an index or a label: the model file's labels or
+ * --labels); a multi-output sigmoid model needs --target (nn/outputs.h). It
+ * writes
  *   OUT.h5   /maps/<method>  the post-processed [H,W] map (P1/P2 of
  *                            docs/methods.md section 4), or with --raw the
  *                            unprocessed attribution [C,H,W] or [1,H,W];
  *            /logits [classes], /target (scalar), /image_gray [H,W];
  *            root attributes: model, image, normalize, dicom_window, target request,
+ *            target_label, labels, head,
  *            method parameters, salcheck version
  *   OUT.png  the map as a JET heat map at 50% over the gray image (with
  *            several methods: OUT.<method>.png each).
@@ -37,6 +40,7 @@
 #include "nn/model.h"
 #include "nn/modelfile.h"
 #include "nn/onnx_import.h"
+#include "nn/outputs.h"
 #include "saliency/saliency.h"
 #include "saliency/relprop.h"
 #include "sc.h"
@@ -47,8 +51,8 @@ static void explain_usage(FILE *out)
 {
     fprintf(out,
             "usage: salcheck explain --model MODEL.h5|MODEL.onnx --image X.png --out OUT\n"
-            "                        [--method m[,m...]] [--target predicted|N]\n"
-            "                        [--normalize inception|imagenet|unit] [--raw]\n"
+            "                        [--method m[,m...]] [--target predicted|N|LABEL]\n"
+            "                        [--labels a,b,...] [--normalize CONVENTION] [--raw]\n"
             "                        [--dicom-window voi|full|minmax]\n"
             "\n"
             "Explains one image: writes OUT.h5 (/maps/<method>, /logits, /target) and OUT.png\n"
@@ -67,9 +71,13 @@ static void explain_usage(FILE *out)
         fprintf(out, " %s", m->name);
     fprintf(out,
             "\n"
-            "  --target T          'predicted' (default: the logit of the predicted class) or a\n"
-            "                      class index\n"
-            "  --normalize N       input convention; default: the one the model file records\n"
+            "  --target T          'predicted' (default: the logit of the predicted class), an\n"
+            "                      output index, or a label (a multi-output sigmoid model has\n"
+            "                      no predicted class: name its output)\n"
+            "  --labels LIST       names of the outputs, comma-separated (default: the ones the\n"
+            "                      model file stores)\n"
+            "  --normalize N       input convention: inception, imagenet, unit, xrv or\n"
+            "                      \"scale=S[,S,S] offset=O[,O,O]\"; default: the model file's\n"
             "  --raw               store the unprocessed attribution [C,H,W] instead of the map\n"
             "  --batch N           inputs per engine call for IG/SmoothGrad (default 16)\n"
             "  --seed S            seed of the SmoothGrad noise and the random map (default 1)\n"
@@ -218,6 +226,7 @@ int cmd_explain(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     const char *model_path = NULL, *image_path = NULL, *out_arg = NULL, *method_list = "grad";
     const char *normalize = NULL, *avgmask_path = NULL, *baselines_dir = NULL;
+    const char *target_arg = NULL, *labels_arg = NULL;
     int target_req = SAL_TARGET_PREDICTED, raw = 0, batch = 16, seed = 1;
     imread_options_t read_opt;
     imread_options_default(&read_opt);
@@ -260,10 +269,11 @@ int cmd_explain(int argc, char **argv)
             }
         } else if (!strcmp(a, "--layer"))
             snprintf(params.gcam_layer, sizeof params.gcam_layer, "%s", v);
-        else if (!strcmp(a, "--target")) {
-            if (strcmp(v, "predicted") && parse_int(a, v, 0, 1 << 20, &target_req) < 0)
-                return CLI_FAIL_ALL;
-        } else if (!strcmp(a, "--batch")) {
+        else if (!strcmp(a, "--target"))
+            target_arg = strcmp(v, "predicted") ? v : NULL; /* resolved with the model */
+        else if (!strcmp(a, "--labels"))
+            labels_arg = v;
+        else if (!strcmp(a, "--batch")) {
             if (parse_int(a, v, 1, 4096, &batch) < 0)
                 return CLI_FAIL_ALL;
         } else if (!strcmp(a, "--seed")) {
@@ -363,6 +373,9 @@ int cmd_explain(int argc, char **argv)
     uint8_t *gray8 = NULL, *rgb = NULL;
     hid_t file = -1, maps = -1;
     char out_base[1024], h5_path[1100], png_path[1200];
+    char *labels = sc_calloc(NN_LABELS_TEXT_MAX, 1); /* the outputs' labels, "" when unnamed */
+    char target_label[NN_LABEL_MAX] = "";
+    CHECK_ALLOC(labels);
 
     snprintf(out_base, sizeof out_base, "%s", out_arg);
     if (ends_with(out_base, ".h5") || ends_with(out_base, ".png"))
@@ -371,13 +384,27 @@ int cmd_explain(int argc, char **argv)
 
     CHECK_RC(load_model(model_path, normalize, &m));
     const int C = m->nodes[0].c, H = m->nodes[0].h, W = m->nodes[0].w;
-    CHECK(C == 3 && H == W, SC_ERR_UNSUPPORTED,
-          "%s: explain needs a square 3-channel input, the model takes %dx%dx%d", model_path, C,
-          H, W);
+    CHECK((C == 1 || C == 3) && H == W, SC_ERR_UNSUPPORTED,
+          "%s: explain needs a square 1- or 3-channel input, the model takes %dx%dx%d", model_path,
+          C, H, W);
     if (!normalize)
         normalize = m->normalize[0] ? m->normalize : "inception";
     image_norm_t norm;
-    CHECK_RC(image_norm_parse(normalize, &norm));
+    CHECK_RC(image_norm_resolve(normalize, C, &norm));
+    {
+        /* the explained output (nn/outputs.h): --labels, else the labels the model file stores */
+        char err[1400], stored[NN_LABELS_TEXT_MAX] = "";
+        const char *given = labels_arg;
+        if (!given && !ends_with(model_path, ".onnx") &&
+            modelfile_get_attr(model_path, "labels", stored, sizeof stored) == 0)
+            given = stored;
+        if (given && *given)
+            CHECK(nn_outputs_labels_check(given, nn_outputs_count(m), labels, NN_LABELS_TEXT_MAX, err,
+                                          sizeof err) == 0,
+                  SC_ERR_ARG, "%s: %s", labels_arg ? "--labels" : model_path, err);
+        CHECK(nn_outputs_target(target_arg, m, labels, &target_req, err, sizeof err) == 0,
+              SC_ERR_ARG, "%s: %s", model_path, err);
+    }
     CHECK_RC(sal_ws_create(&ws, m, batch, normalize));
     const size_t hw = (size_t)H * W, chw = hw * C;
     const int classes = ws->classes;
@@ -422,8 +449,11 @@ int cmd_explain(int argc, char **argv)
     printf("logits:");
     for (int k = 0; k < classes; k++)
         printf(" %.4f", logits[k]);
-    printf("; explaining logit %d (%s)\n", target,
-           target_req == SAL_TARGET_PREDICTED ? "predicted class" : "chosen class");
+    nn_outputs_label(labels, target, target_label, sizeof target_label);
+    printf("; explaining logit %d%s%s%s (%s; %s head)\n", target, target_label[0] ? " (" : "",
+           target_label, target_label[0] ? ")" : "",
+           target_req == SAL_TARGET_PREDICTED ? "predicted class" : "chosen output",
+           nn_outputs_head_name(nn_outputs_head(m)));
 
     CHECK_RC(sc_mkdirs_parent(h5_path));
     H5E_BEGIN_TRY {
@@ -438,6 +468,9 @@ int cmd_explain(int argc, char **argv)
     CHECK_RC(h5attr_write_str(file, "dicom_window", dicom_window_name(read_opt.dicom_window)));
     CHECK_RC(h5attr_write_str(file, "target_request",
                           target_req == SAL_TARGET_PREDICTED ? "predicted" : "class"));
+    CHECK_RC(h5attr_write_str(file, "target_label", target_label));
+    CHECK_RC(h5attr_write_str(file, "labels", labels));
+    CHECK_RC(h5attr_write_str(file, "head", nn_outputs_head_name(nn_outputs_head(m))));
     CHECK_RC(h5attr_write_str(file, "maps", raw ? "raw attribution [C,H,W] or [1,H,W]"
                                             : "post-processed [H,W] (docs/methods.md section 4)"));
     {
@@ -533,6 +566,7 @@ cleanup:
     sc_free(gray8);
     sc_free(rgb);
     sc_free(mask);
+    sc_free(labels);
     sal_ws_destroy(ws);
     nn_model_destroy(m);
     return rc < 0 ? CLI_FAIL_ALL : CLI_OK;

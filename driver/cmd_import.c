@@ -1,13 +1,14 @@
 /*
  * cmd_import.c - `salcheck import`: convert an ONNX model into a salcheck model file.
  *
- *   salcheck import MODEL.onnx -o MODEL.h5 [--normalize inception|imagenet|unit]
+ *   salcheck import MODEL.onnx -o MODEL.h5 [--normalize CONVENTION] [--labels a,b,...]
  *                   [--size S] [--block "name = prefix[,prefix]"]...
  *
  * The conversion is onnx_import_file (common/nn/onnx_import.h); this file
  * parses the options, prints what was imported (layers, parameters, blocks,
  * Grad-CAM layer, input convention) and writes the model file with its
- * provenance (source file, producer, opset). Under mpirun only rank 0 works.
+ * provenance (source file, producer, opset) and the names of its outputs
+ * (attribute labels, nn/outputs.h). Under mpirun only rank 0 works.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -16,7 +17,9 @@
 
 #include "cli.h"
 #include "nn/modelfile.h"
+#include "io/image_norm.h"
 #include "nn/onnx_import.h"
+#include "nn/outputs.h"
 #include "nn/zoo.h"
 #include "sc.h"
 
@@ -29,10 +32,14 @@ static void import_usage(void)
             "Converts an ONNX model (torch.onnx.export, opsets 11-17, or a Keras-to-ONNX\n"
             "converter such as tf2onnx) into a salcheck model file.\n\n"
             "  -o, --out FILE         the salcheck model file to write (required)\n"
-            "  --normalize NAME       input convention every later command applies:\n"
-            "                         inception ([-1,1]), imagenet (mean/std on [0,1]) or\n"
-            "                         unit ([0,1]); default: inception for Keras converters,\n"
-            "                         imagenet otherwise\n"
+            "  --normalize CONV       input convention every later command applies:\n"
+            "                         inception ([-1,1]), imagenet (mean/std on [0,1]), unit\n"
+            "                         ([0,1]), xrv ([-1024,1024], 1 channel: TorchXRayVision)\n"
+            "                         or \"scale=S[,S,S] offset=O[,O,O]\" (x = S*gray/255 + O);\n"
+            "                         default: inception for Keras converters, imagenet\n"
+            "                         otherwise (a 1-channel model must name one)\n"
+            "  --labels 'a, b, ...'   names of the outputs, in order (stored in the model file;\n"
+            "                         jobs and explain then name targets by label)\n"
             "  --size S               input height and width (required when the ONNX input\n"
             "                         size is symbolic; global-pool models accept any size)\n"
             "  --block 'B = P[,P]'    put the layers whose names start with P into block B\n"
@@ -57,7 +64,8 @@ static void print_summary(const nn_model_t *m, const onnx_import_info_t *info, c
            info->producer, info->opset, info->onnx_nodes, m->n_nodes - 1, nn_count_trainable(m));
     printf("  input      %d x %d x %d (%s in the ONNX graph), normalization '%s'\n",
            m->nodes[0].c, m->nodes[0].h, m->nodes[0].w, info->input_layout, m->normalize);
-    printf("  output     %d logits\n", m->num_classes);
+    printf("  output     %d logits, %s head\n", m->num_classes,
+           nn_outputs_head_name(nn_outputs_head(m)));
     printf("  Grad-CAM   %s\n", m->gradcam_layer);
     printf("  blocks     (%s), top down:", info->blocks);
     for (int i = 0; i < n_blocks; i++)
@@ -69,7 +77,7 @@ int cmd_import(int argc, char **argv)
 {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    const char *in = NULL, *out = NULL, *normalize = NULL;
+    const char *in = NULL, *out = NULL, *normalize = NULL, *labels_arg = NULL;
     const char *rules[IMPORT_MAX_RULES];
     int n_rules = 0, size = 0;
     for (int i = 1; i < argc; i++) {
@@ -84,12 +92,15 @@ int cmd_import(int argc, char **argv)
         } else if (!strcmp(a, "--normalize")) {
             if (!(normalize = option_value(argc, argv, &i)))
                 return 2;
-            if (strcmp(normalize, "inception") && strcmp(normalize, "imagenet") &&
-                strcmp(normalize, "unit")) {
-                fprintf(stderr, "salcheck import: --normalize must be inception, imagenet or "
-                                "unit (got '%s')\n", normalize);
+            image_norm_t norm;
+            if (image_norm_parse(normalize, &norm) < 0) {
+                fprintf(stderr, "salcheck import: --normalize '%s' is not an input convention "
+                                "(see --help)\n", normalize);
                 return 2;
             }
+        } else if (!strcmp(a, "--labels")) {
+            if (!(labels_arg = option_value(argc, argv, &i)))
+                return 2;
         } else if (!strcmp(a, "--size")) {
             const char *v = option_value(argc, argv, &i);
             char *end = NULL;
@@ -136,6 +147,21 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "salcheck import: '%s' was not converted (%s)\n", in, sc_strerror(rc));
         return 1;
     }
+    char *labels = calloc(NN_LABELS_TEXT_MAX, 1); /* the outputs' names, "" when unnamed */
+    if (!labels) {
+        nn_model_destroy(m);
+        return 1;
+    }
+    if (labels_arg) {
+        char err[512];
+        if (nn_outputs_labels_check(labels_arg, nn_outputs_count(m), labels, NN_LABELS_TEXT_MAX,
+                                    err, sizeof err) < 0) {
+            fprintf(stderr, "salcheck import: --labels: %s\n", err);
+            nn_model_destroy(m);
+            free(labels);
+            return 2;
+        }
+    }
     const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
     char opset[32], ir[32];
     snprintf(opset, sizeof opset, "%ld", info.opset);
@@ -144,14 +170,18 @@ int cmd_import(int argc, char **argv)
                           "onnx_producer", info.producer, "onnx_opset",    opset,
                           "onnx_ir_version", ir,         "onnx_graph",    info.graph_name,
                           "onnx_input_layout", info.input_layout, "blocks_from", info.blocks,
-                          NULL};
+                          labels[0] ? "labels" : NULL, labels, NULL};
     rc = modelfile_save(out, m, meta);
     if (rc < 0) {
         fprintf(stderr, "salcheck import: cannot write '%s' (%s)\n", out, sc_strerror(rc));
         nn_model_destroy(m);
+        free(labels);
         return 1;
     }
     print_summary(m, &info, in, out);
+    if (labels[0])
+        printf("  labels     %s\n", labels);
     nn_model_destroy(m);
+    free(labels);
     return 0;
 }

@@ -2,7 +2,8 @@
  * cmd_info.c - `salcheck info FILE.h5`: what a results or model file holds.
  *
  * Results file: when and how it was made, the plan's size, how far the run
- * got (cells and pairs done, per variant), whether /summary is there; --job
+ * got (cells and pairs done, per variant), the output each model explains
+ * (/models), whether /summary is there; --job
  * prints the job file that made it; --verify recomputes the checksum of every
  * finished cell and lists the corrupt ones (exit status 1 when there are). Model file: architecture, input
  * convention, blocks, parameter count and provenance. Serial; rank 0 only.
@@ -14,8 +15,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io/image_norm.h"
 #include "io/results.h"
 #include "nn/modelfile.h"
+#include "nn/outputs.h"
 #include "nn/zoo.h"
 #include "sc.h"
 
@@ -74,6 +77,64 @@ static int read_u8(hid_t f, const char *name, int want_rank, uint8_t **out, hsiz
     return rc < 0 ? -1 : 0;
 }
 
+/* A fixed-length string dataset of a results file: items of *width bytes (caller frees), or NULL. */
+static char *read_fixed_strings(hid_t f, const char *name, hsize_t *count, size_t *width)
+{
+    hid_t d = -1;
+    H5E_BEGIN_TRY { d = H5Dopen2(f, name, H5P_DEFAULT); } H5E_END_TRY;
+    if (d < 0)
+        return NULL;
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    *width = H5Tget_size(t);
+    *count = (hsize_t)H5Sget_simple_extent_npoints(s);
+    char *buf = calloc((size_t)*count + 1, *width + 1);
+    if (buf && *count && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        free(buf);
+        buf = NULL;
+    }
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Dclose(d);
+    return buf;
+}
+
+/* /models: the output each model explains (files made before it have none). */
+static void info_models(hid_t f)
+{
+    hsize_t n = 0, k = 0;
+    size_t wn = 0, wl = 0, wh = 0, wi = 0;
+    char *names = read_fixed_strings(f, "models/name", &n, &wn);
+    char *tlabels = read_fixed_strings(f, "models/target_label", &k, &wl);
+    char *heads = read_fixed_strings(f, "models/head", &k, &wh);
+    char *inputs = read_fixed_strings(f, "models/input", &k, &wi);
+    int32_t *targets = calloc((size_t)n + 1, sizeof *targets);
+    hid_t d = -1;
+    H5E_BEGIN_TRY { d = H5Dopen2(f, "models/target", H5P_DEFAULT); } H5E_END_TRY;
+    int ok = names && tlabels && heads && inputs && targets && d >= 0 &&
+             H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, targets) >= 0;
+    if (d >= 0)
+        H5Dclose(d);
+    if (ok) {
+        printf("  models (explained output):\n");
+        for (hsize_t j = 0; j < n; j++) {
+            const char *tl = tlabels + j * wl;
+            char what[160];
+            if (targets[j] < 0)
+                snprintf(what, sizeof what, "the predicted class");
+            else
+                snprintf(what, sizeof what, "output %d%s%.*s%s", (int)targets[j],
+                         tl[0] ? " (" : "", (int)wl, tl, tl[0] ? ")" : "");
+            printf("    %-16.*s %s, %.*s head, input %.*s\n", (int)wn, names + j * wn, what,
+                   (int)wh, heads + j * wh, (int)wi, inputs + j * wi);
+        }
+    }
+    free(names);
+    free(tlabels);
+    free(heads);
+    free(inputs);
+    free(targets);
+}
+
 static int info_results(const char *path, hid_t f, int show_job)
 {
     char buf[65536];
@@ -128,6 +189,7 @@ static int info_results(const char *path, hid_t f, int show_job)
         return CLI_FAIL_ALL;
     }
     long total = 0, have = 0, ptotal = (long)pd[0], phave = 0;
+    info_models(f);
     printf("  plan: %llu images x %llu variants\n", (unsigned long long)N, (unsigned long long)V);
     for (hsize_t v = 0; v < V; v++) {
         long t = 0, h = 0;
@@ -227,7 +289,8 @@ static herr_t print_provenance(hid_t loc, const char *key, const H5A_info_t *inf
     (void)info;
     (void)data;
     const char *shown[] = {"format", "format_version", "arch", "normalize", "num_classes",
-                           "input_c", "input_h", "input_w", "gradcam_layer"};
+                           "input_c", "input_h", "input_w", "gradcam_layer", "input_scale",
+                           "input_offset"};
     for (size_t s = 0; s < sizeof shown / sizeof shown[0]; s++)
         if (!strcmp(key, shown[s]))
             return 0;
@@ -244,9 +307,16 @@ static int info_model(const char *path)
         return CLI_FAIL_ALL;
     printf("%s: salcheck model file\n", path);
     printf("  arch              %s\n", m->arch);
-    printf("  input             %d x %d x %d, normalization %s\n", m->nodes[0].c, m->nodes[0].h,
-           m->nodes[0].w, m->normalize);
-    printf("  classes           %d\n", m->num_classes);
+    image_norm_t norm;
+    char conv[256];
+    if (image_norm_resolve(m->normalize, m->nodes[0].c, &norm) == 0)
+        image_norm_describe(&norm, conv, sizeof conv);
+    else
+        snprintf(conv, sizeof conv, "%s (does not fit the model)", m->normalize);
+    printf("  input             %d x %d x %d, convention %s\n", m->nodes[0].c, m->nodes[0].h,
+           m->nodes[0].w, conv);
+    printf("  classes           %d (%s head)\n", m->num_classes,
+           nn_outputs_head_name(nn_outputs_head(m)));
     printf("  parameters        %zu trainable\n", nn_count_trainable(m));
     printf("  nodes             %d\n", m->n_nodes);
     printf("  grad-cam layer    %s\n", m->gradcam_layer[0] ? m->gradcam_layer : "(none)");

@@ -39,6 +39,7 @@
 #include "rng.h"
 #include "run_verify.h"
 #include "run_checks.h"
+#include "run_outputs.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "train/train.h"
@@ -186,7 +187,8 @@ typedef struct run_ctx {
     nn_model_t *models[JOB_MAX_MODELS];
     float *base_params[JOB_MAX_MODELS];
     sal_ws_t *ws[JOB_MAX_MODELS];
-    image_loader_t *loaders[3];
+    image_loader_t *loaders[JOB_MAX_MODELS]; /* per model: its resolution and input convention */
+    run_output_t *outputs;             /* [n_models] the explained output of each model */
     metrics_ws_t *mws;
     int applied_variant[JOB_MAX_MODELS]; /* variant whose weights each model holds, -1 base */
     float *x, *gray, *raw, *maps, *logits;
@@ -210,15 +212,6 @@ typedef struct run_ctx {
     int *emprt_bins;                   /* [M] eMPRT's bin count per method */
     long *emprt_counts;                /* [largest bin count] histogram scratch */
 } run_ctx_t;
-
-
-static int norm_index(const char *name)
-{
-    image_norm_t n;
-    if (image_norm_parse(name, &n) < 0)
-        return IMAGE_NORM_INCEPTION;
-    return (int)n;
-}
 
 /* Make models[j] hold the weights of variant v. */
 static int use_variant(run_ctx_t *c, int v)
@@ -277,10 +270,9 @@ static int run_cell(run_ctx_t *c, int v, int i)
     nn_model_t *m = c->models[j];
     char path[2048];
     CHECK_RC(dataset_image_path(c->ds, p->ds_index[i], path, sizeof path));
-    int ni = norm_index(m->normalize);
-    CHECK_RC(image_loader_load(c->loaders[ni], path, c->x, c->gray));
-    int target = 0;
-    CHECK_RC(sal_target(c->ws[j], c->x, SAL_TARGET_PREDICTED, &target, c->logits));
+    CHECK_RC(image_loader_load(c->loaders[j], path, c->x, c->gray));
+    int target = 0; /* the model's configured output, else its predicted class (nn/outputs.h) */
+    CHECK_RC(sal_target(c->ws[j], c->x, c->outputs[j].target, &target, c->logits));
     sal_key_t key = {c->job->seed, 0, (uint32_t)i};
     loc_opts_t lopts;
     loc_opts_default(&lopts);
@@ -645,8 +637,9 @@ static void ctx_free(run_ctx_t *c)
         nn_model_destroy(c->models[j]);
         free(c->base_params[j]);
     }
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < JOB_MAX_MODELS; k++)
         image_loader_destroy(c->loaders[k]);
+    free(c->outputs);
     metrics_ws_destroy(c->mws);
     chk_ws_destroy(c->cws);
     free(c->emprt_bins);
@@ -702,18 +695,18 @@ static int load_eg_pool(run_ctx_t *c)
         pick[i] = pick[r];
         pick[r] = keep;
     }
-    const size_t chw = (size_t)3 * p->size * p->size;
+    const size_t chw = (size_t)3 * p->size * p->size; /* the largest: 3 channels */
     pool = malloc(sizeof(float) * chw * (size_t)count);
     gray = malloc(sizeof(float) * (size_t)p->size * p->size);
     CHECK_ALLOC(pool);
     CHECK_ALLOC(gray);
     for (int j = 0; j < c->job->n_models && rc >= 0; j++) {
-        int ni = norm_index(c->models[j]->normalize);
+        const size_t mchw = (size_t)c->models[j]->nodes[0].c * p->size * p->size;
         for (int i = 0; i < count && rc >= 0; i++) {
             char path[2048];
             rc = dataset_image_path(c->ds, pick[i], path, sizeof path);
             if (rc >= 0)
-                rc = image_loader_load(c->loaders[ni], path, pool + (size_t)i * chw, gray);
+                rc = image_loader_load(c->loaders[j], path, pool + (size_t)i * mchw, gray);
         }
         if (rc >= 0)
             rc = sal_ws_set_baselines(c->ws[j], pool, count);
@@ -868,6 +861,23 @@ int cmd_run(int argc, char **argv)
     }
     if (all_ok(c->comm, rc) < 0)
         goto done;
+    /* the explained output and input convention of each model (run_outputs.h) */
+    c->outputs = calloc((size_t)job->n_models, sizeof *c->outputs);
+    rc = c->outputs ? 0 : SC_ERR_NOMEM;
+    if (c->rank != 0)
+        sc_log_set_level(SC_LOG_ERROR + 1);
+    for (int j = 0; j < job->n_models && rc >= 0; j++) {
+        rc = run_outputs_apply(job, j, c->models[j], &c->outputs[j]);
+        if (rc >= 0 && c->rank == 0 && (c->outputs[j].target >= 0 || c->outputs[j].labels[0]))
+            SC_INFO("model '%s': explains output %d%s%s%s (%s head), input %s", job->models[j].name,
+                    c->outputs[j].target, c->outputs[j].target_label[0] ? " (" : "",
+                    c->outputs[j].target_label, c->outputs[j].target_label[0] ? ")" : "",
+                    nn_outputs_head_name(c->outputs[j].head), c->models[j]->normalize);
+    }
+    if (c->rank != 0)
+        sc_log_set_level(SC_LOG_INFO);
+    if (all_ok(c->comm, rc) < 0)
+        goto done;
 
     /* 4. images, masks, the average training mask, the plan */
     const int R = job->size;
@@ -936,11 +946,13 @@ int cmd_run(int argc, char **argv)
         if (rc >= 0)
             rc = sal_ws_set_avgmask(c->ws[j], avgmask);
     }
-    for (int k = 0; k < 3 && rc >= 0; k++) {
-        c->loaders[k] = image_loader_create(R, IMAGE_RESIZE_AREA, (image_norm_t)k);
-        if (c->loaders[k])
-            image_loader_set_read_options(c->loaders[k], &c->dopt.read);
-        if (!c->loaders[k])
+    for (int j = 0; j < job->n_models && rc >= 0; j++) {
+        image_norm_t norm; /* checked by run_outputs_apply */
+        rc = image_norm_resolve(c->models[j]->normalize, c->models[j]->nodes[0].c, &norm);
+        c->loaders[j] = rc < 0 ? NULL : image_loader_create(R, IMAGE_RESIZE_AREA, norm);
+        if (c->loaders[j])
+            image_loader_set_read_options(c->loaders[j], &c->dopt.read);
+        else if (rc >= 0)
             rc = SC_ERR_NOMEM;
     }
     if (rc >= 0)
@@ -956,7 +968,10 @@ int cmd_run(int argc, char **argv)
     c->map_a = malloc(sizeof(float) * hw);
     c->map_b = malloc(sizeof(float) * hw);
     if (rc >= 0 && run_checks_needed(p)) {
-        c->cws = chk_ws_create(c->models[0]->nodes[0].c, R, R, &p->checks);
+        int channels = 1; /* the workspace holds inputs of any model of the job */
+        for (int j = 0; j < job->n_models; j++)
+            channels = c->models[j]->nodes[0].c > channels ? c->models[j]->nodes[0].c : channels;
+        c->cws = chk_ws_create(channels, R, R, &p->checks);
         if (!c->cws)
             rc = SC_ERR_NOMEM;
     }
@@ -1017,6 +1032,19 @@ int cmd_run(int argc, char **argv)
             pindex[4 * q + 3] = p->pairs[q].ib;
             pexp[q] = p->pairs[q].exp;
         }
+        /* /models: each model's explained output (run_outputs.h) */
+        const char *mo_names[JOB_MAX_MODELS], *mo_tlabels[JOB_MAX_MODELS];
+        const char *mo_heads[JOB_MAX_MODELS], *mo_labels[JOB_MAX_MODELS];
+        const char *mo_inputs[JOB_MAX_MODELS];
+        int32_t mo_targets[JOB_MAX_MODELS];
+        for (int j = 0; j < job->n_models; j++) {
+            mo_names[j] = job->models[j].name;
+            mo_targets[j] = c->outputs[j].target;
+            mo_tlabels[j] = c->outputs[j].target_label;
+            mo_heads[j] = nn_outputs_head_name(c->outputs[j].head);
+            mo_labels[j] = c->outputs[j].labels;
+            mo_inputs[j] = c->models[j]->normalize;
+        }
         results_layout_t L = {
             .n_images = n_images, .h = R, .w = R, .classes = p->classes, .image_ids = img_ids,
             .labels = labels, .gt = gt, .n_variants = p->n_variants, .variant_names = vnames,
@@ -1028,7 +1056,10 @@ int cmd_run(int argc, char **argv)
             .maps = !strcmp(job->maps, "float16") ? RESULTS_MAPS_F16
                     : !strcmp(job->maps, "none") ? RESULTS_MAPS_NONE : RESULTS_MAPS_F32,
             .job_text = job->text, .job_path = job->path, .seed = job->seed, .ranks = c->size,
-            .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len};
+            .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len,
+            .n_models = job->n_models, .model_names = mo_names, .model_targets = mo_targets,
+            .model_target_labels = mo_tlabels, .model_heads = mo_heads, .model_labels = mo_labels,
+            .model_inputs = mo_inputs};
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         rc = resume ? results_open(out, c->comm, &L, &c->res) : results_create(out, c->comm, &L, &c->res);

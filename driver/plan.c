@@ -433,10 +433,10 @@ int plan_build(job_t *job, nn_model_t *const *models, int n_images, const int *d
               "%s:%d: model '%s' takes %dx%d inputs, the job's [data] size is %d", job->path,
               job->models[j].line, job->models[j].name, models[j]->nodes[0].h,
               models[j]->nodes[0].w, size);
-        CHECK(models[j]->nodes[0].c == 3, SC_ERR_FORMAT,
-              "%s:%d: model '%s' takes %d-channel inputs; salcheck feeds 3 channels (the gray "
-              "radiograph copied to each)", job->path, job->models[j].line, job->models[j].name,
-              models[j]->nodes[0].c);
+        CHECK(models[j]->nodes[0].c == 1 || models[j]->nodes[0].c == 3, SC_ERR_FORMAT,
+              "%s:%d: model '%s' takes %d-channel inputs; salcheck feeds 1 or 3 channels (the "
+              "gray radiograph copied to each)", job->path, job->models[j].line,
+              job->models[j].name, models[j]->nodes[0].c);
         p->base_variant[j] = add_variant(p, cap, job->models[j].name, j, PLAN_TRAINED, 0,
                                          n_images, 0);
     }

@@ -45,6 +45,7 @@
 #include "nn/zoo.h"
 #include "phantom/phantom.h"
 #include "plan.h"
+#include "run_outputs.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 
@@ -276,10 +277,12 @@ static int pe_model_for(const job_t *job, int j, const pe_opts_t *o, nn_model_t 
 
 /* One normalized input [3,R,R] and its gray image: the first evaluated image
  * of the data set, else a phantom radiograph rendered in memory. */
-static int pe_input(dataset_t *ds, int ds_index, int size, const char *norm, float *x, float *gray)
+static int pe_input(dataset_t *ds, int ds_index, int size, const char *norm, int channels,
+                    float *x, float *gray)
 {
     image_norm_t nm = IMAGE_NORM_INCEPTION;
-    image_norm_parse(norm, &nm);
+    if (image_norm_resolve(norm, channels, &nm) < 0)
+        return SC_ERR_ARG;
     if (ds) {
         char path[2048];
         int rc = dataset_image_path(ds, ds_index, path, sizeof path);
@@ -333,7 +336,7 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
     float *raw = malloc(sizeof(float) * 3 * hw), *map = malloc(sizeof(float) * hw);
     float *logits = calloc(16, sizeof(float));
     CHECK(mws && x && gray && raw && map && logits, SC_ERR_NOMEM, "out of memory");
-    CHECK_RC(pe_input(ds, ds ? p->ds_index[0] : 0, R, m->normalize, x, gray));
+    CHECK_RC(pe_input(ds, ds ? p->ds_index[0] : 0, R, m->normalize, m->nodes[0].c, x, gray));
     int target = 0;
     double t0 = pe_cpu_now();
     CHECK_RC(sal_target(ws, x, SAL_TARGET_PREDICTED, &target, logits));
@@ -750,6 +753,11 @@ static int pe_run(const pe_opts_t *o)
     for (int j = 0; j < job->n_models; j++) {
         pm[j].same_as = -1;
         CHECK_RC(pe_model_for(job, j, o, &models[j], &pm[j]));
+        if (!strcmp(pm[j].source, job->models[j].file)) { /* a model file: its target, labels
+                                                            * and input convention */
+            run_output_t ro;
+            CHECK_RC(run_outputs_apply(job, j, models[j], &ro));
+        }
     }
     CHECK_RC(plan_build(job, models, n_images, images, ids, labels, gt, avgmask, R, &plan));
     if (!strcmp(job->maps, "none") && plan->n_pairs > 0) {

@@ -168,6 +168,11 @@ void report_data_close(report_data_t *d)
     free(d->labels);
     free(d->gt);
     free(d->variants);
+    free(d->model_names);
+    free(d->model_target_labels);
+    free(d->model_heads);
+    free(d->model_inputs);
+    free(d->model_targets);
     free(d->kinds);
     free(d->bases);
     free(d->reinit);
@@ -235,6 +240,18 @@ int report_data_open(const char *path, report_data_t **out)
     CHECK(d->bases && n == V, SC_ERR_FORMAT, "'%s': /variants/base is missing or has the wrong size", path);
     d->reinit = read_strings(f, "variants/reinit", &n);
     CHECK(d->reinit && n == V, SC_ERR_FORMAT, "'%s': /variants/reinit is missing or has the wrong size", path);
+    {
+        /* /models (optional: older files have none) */
+        int nj = 0, n1 = 0, n2 = 0, n3 = 0;
+        d->model_names = read_strings(f, "models/name", &nj);
+        d->model_target_labels = read_strings(f, "models/target_label", &n1);
+        d->model_heads = read_strings(f, "models/head", &n2);
+        d->model_inputs = read_strings(f, "models/input", &n3);
+        if (d->model_names && d->model_target_labels && d->model_heads && d->model_inputs &&
+            n1 == nj && n2 == nj && n3 == nj && H5Lexists(f, "models/target", H5P_DEFAULT) > 0)
+            d->model_targets = read_numeric(f, "models/target", H5T_NATIVE_INT32, 4, nj, NULL);
+        d->n_models = d->model_targets ? nj : 0;
+    }
     d->states = read_numeric(f, "variants/state", H5T_NATIVE_INT32, 4, V, NULL);
     d->n_images_of = read_numeric(f, "variants/n_images", H5T_NATIVE_INT32, 4, V, NULL);
     d->labels = read_numeric(f, "images/label", H5T_NATIVE_INT8, 1, N, NULL);

@@ -46,6 +46,10 @@ typedef struct report_data {
     int8_t *pair_exp;            /* [P] results_experiment_t */
     uint8_t *pair_done;          /* [P] */
     double *sims;                /* [S,M,P] */
+    /* the output each model explains (/models; n_models 0 in files made before it) */
+    int n_models;
+    char **model_names, **model_target_labels, **model_heads, **model_inputs; /* [J] */
+    int32_t *model_targets;      /* [J] -1: the predicted class */
     /* progress */
     long cells_planned, cells_done, pairs_planned, pairs_done;
     int has_summary;             /* /summary present (written when a run finished) */

@@ -793,6 +793,46 @@ cleanup:
     return rc;
 }
 
+/* Which output each model explains (/models): shown and as models.csv. */
+static int build_models(const report_data_t *d, builder_t *b)
+{
+    if (d->n_models == 0)
+        return 0;
+    const char *hd[] = {"model", "explained output", "label", "head", "input convention"};
+    report_table_t *t = report_table_create("models", "Explained outputs", 5, hd);
+    if (!t)
+        return SC_ERR_NOMEM;
+    for (int j = 0; j < d->n_models; j++) {
+        report_table_row(t);
+        report_table_cell(t, "%s", d->model_names[j]);
+        if (d->model_targets[j] < 0)
+            report_table_cell(t, "predicted class");
+        else
+            report_table_cell(t, "%d", (int)d->model_targets[j]);
+        report_table_cell(t, "%s", d->model_target_labels[j]);
+        report_table_cell(t, "%s", d->model_heads[j]);
+        report_table_cell(t, "%s", d->model_inputs[j]);
+    }
+    report_table_note(t, "Every method explains this output's logit (before any softmax or "
+                         "sigmoid); \"predicted class\" is the largest logit of each image.");
+    int rc = keep(b, t, 0);
+    if (rc < 0)
+        return rc;
+    /* the same rows for the CSV files (a table is kept in one list) */
+    report_table_t *c = report_table_create("models", "models", 5, hd);
+    if (!c)
+        return SC_ERR_NOMEM;
+    for (int j = 0; j < d->n_models; j++) {
+        report_table_row(c);
+        report_table_cell(c, "%s", d->model_names[j]);
+        report_table_cell(c, "%d", (int)d->model_targets[j]);
+        report_table_cell(c, "%s", d->model_target_labels[j]);
+        report_table_cell(c, "%s", d->model_heads[j]);
+        report_table_cell(c, "%s", d->model_inputs[j]);
+    }
+    return keep(b, c, 1);
+}
+
 int report_tables_build(const report_data_t *d, report_tables_t *out)
 {
     int rc = 0;
@@ -803,6 +843,7 @@ int report_tables_build(const report_data_t *d, report_tables_t *out)
     int complete = d->cells_done == d->cells_planned && d->pairs_done == d->pairs_planned;
     if (!complete)
         CHECK_RC(build_progress(d, &b));
+    CHECK_RC(build_models(d, &b));
     CHECK_RC(build_utility(d, &b));
     const char *hc[] = {"model", "randomization", "state", "variant", "method", "similarity",
                         "pairs_planned", "pairs_done", "n", "mean", "ci_lo", "ci_hi", "median",

@@ -1,5 +1,5 @@
 /*
- * image.c - resize, 3-channel replication and normalization (see image.h).
+ * image.c - resize, and the loader that turns a file into the network input (see image.h).
  *
  * A resize is separable: one weight table per axis (output index -> up to
  * `taps` source indices and weights), applied along rows then along columns.
@@ -28,28 +28,6 @@ struct image_loader {
     float *scratch;   /* [src_h][res] */
     float *gray;      /* [res][res] */
 };
-
-int image_norm_parse(const char *name, image_norm_t *norm)
-{
-    if (name && !strcmp(name, "inception")) *norm = IMAGE_NORM_INCEPTION;
-    else if (name && !strcmp(name, "imagenet")) *norm = IMAGE_NORM_IMAGENET;
-    else if (name && !strcmp(name, "unit")) *norm = IMAGE_NORM_UNIT;
-    else {
-        SC_ERROR("unknown normalization '%s' (expected inception, imagenet or unit)", name ? name : "");
-        return SC_ERR_ARG;
-    }
-    return SC_OK;
-}
-
-const char *image_norm_name(image_norm_t norm)
-{
-    switch (norm) {
-    case IMAGE_NORM_INCEPTION: return "inception";
-    case IMAGE_NORM_IMAGENET: return "imagenet";
-    case IMAGE_NORM_UNIT: return "unit";
-    }
-    return "?";
-}
 
 int image_resize_parse(const char *name, image_resize_t *mode)
 {
@@ -177,28 +155,13 @@ cleanup:
     return rc;
 }
 
-void image_normalize_3ch(const float *gray, int n, image_norm_t norm, float *out)
-{
-    /* docs/methods.md section 2: inception x/127.5-1; DenseNet ImageNet mean/std on x/255. */
-    static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    for (int c = 0; c < 3; c++) {
-        float *plane = out + (size_t)c * n;
-        float scale, shift;
-        switch (norm) {
-        case IMAGE_NORM_INCEPTION: scale = 1.0f / 127.5f; shift = -1.0f; break;
-        case IMAGE_NORM_IMAGENET: scale = 1.0f / (255.0f * std[c]); shift = -mean[c] / std[c]; break;
-        default: scale = 1.0f / 255.0f; shift = 0.0f; break;
-        }
-        for (int i = 0; i < n; i++)
-            plane[i] = gray[i] * scale + shift;
-    }
-}
-
 image_loader_t *image_loader_create(int res, image_resize_t mode, image_norm_t norm)
 {
     int rc = SC_OK;
     image_loader_t *loader = NULL;
     CHECK(res > 0 && res <= 16384, SC_ERR_ARG, "image loader: invalid resolution %d", res);
+    CHECK(norm.channels == 1 || norm.channels == 3, SC_ERR_ARG,
+          "image loader: input convention '%s' has %d channels", norm.name, norm.channels);
     loader = sc_calloc(1, sizeof *loader);
     CHECK_ALLOC(loader);
     loader->res = res;
@@ -252,7 +215,7 @@ int image_loader_load(image_loader_t *loader, const char *path, float *tensor, f
     if (gray)
         memcpy(gray, loader->gray, (size_t)res * res * sizeof(float));
     if (tensor)
-        image_normalize_3ch(loader->gray, res * res, loader->norm, tensor);
+        image_normalize(loader->gray, res * res, loader->norm, tensor);
 cleanup:
     sc_free(pixels);
     return rc;

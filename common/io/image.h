@@ -2,23 +2,18 @@
  * image.h - from an image file to the network input (module io, prefix image_).
  *
  * A gray image is resized to the model resolution R (bilinear or area), copied
- * to 3 channels and normalized the way the model was trained (docs/methods.md
- * section 2): "inception" x/127.5 - 1 in [-1, 1] (the paper's InceptionV3),
- * "imagenet" (x/255 - mean_c) / std_c with the torchvision mean/std (DenseNet),
- * "unit" x/255 in [0, 1]. Layout is planar [3][R][R] (NCHW for one image).
+ * to the model's channels (1 or 3) and scaled the way the model was trained:
+ * the input convention of io/image_norm.h (presets inception, imagenet, unit,
+ * xrv, or any per-channel scale and offset). Layout is planar [C][R][R] (NCHW
+ * for one image).
  */
 #ifndef IMAGE_H
 #define IMAGE_H
 
 #include <stdint.h>
 
+#include "io/image_norm.h"
 #include "io/imread.h"
-
-typedef enum image_norm {
-    IMAGE_NORM_INCEPTION = 0, /* x/127.5 - 1 */
-    IMAGE_NORM_IMAGENET,      /* (x/255 - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225) */
-    IMAGE_NORM_UNIT           /* x/255 */
-} image_norm_t;
 
 typedef enum image_resize {
     /*
@@ -36,9 +31,6 @@ typedef enum image_resize {
     IMAGE_RESIZE_AREA
 } image_resize_t;
 
-/* Parse "inception" | "imagenet" | "unit"; SC_ERR_ARG (logged) for anything else. */
-int image_norm_parse(const char *name, image_norm_t *norm);
-const char *image_norm_name(image_norm_t norm);
 /* Parse "bilinear" | "area"; SC_ERR_ARG (logged) for anything else. */
 int image_resize_parse(const char *name, image_resize_t *mode);
 const char *image_resize_name(image_resize_t mode);
@@ -49,12 +41,6 @@ const char *image_resize_name(image_resize_t mode);
  */
 int image_resize(const float *src, int src_w, int src_h, float *dst, int dst_w, int dst_h,
                  image_resize_t mode);
-
-/*
- * Gray values 0..255 (n pixels) -> normalized 3-channel planar tensor out [3][n]
- * (caller's buffer). Channel c of "imagenet" uses mean[c], std[c].
- */
-void image_normalize_3ch(const float *gray, int n, image_norm_t norm, float *out);
 
 /*
  * A loader for one model resolution: keeps the resize weights and scratch of
@@ -72,7 +58,7 @@ void image_loader_set_read_options(image_loader_t *loader, const imread_options_
 
 /*
  * Read a PNG, JPEG or DICOM file (by content, see imread.h), resize to R x R and write
- * tensor [3][R][R] normalized (NULL to skip) and gray [R][R] in 0..255 (NULL
+ * tensor [C][R][R] under the loader's convention (C = its channels) (NULL to skip) and gray [R][R] in 0..255 (NULL
  * to skip; for overlays). Buffers are the caller's. Errors are logged with the path.
  */
 int image_loader_load(image_loader_t *loader, const char *path, float *tensor, float *gray);

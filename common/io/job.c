@@ -235,11 +235,29 @@ static int handle_model(parse_state_t *st, job_model_t *md, const char *k, const
     else if (!strcmp(k, "lr")) return parse_double(st, k, v, 1e-9, 10.0, &md->lr);
     else if (!strcmp(k, "optimizer"))
         return parse_choice(st, k, v, optim, md->optimizer, sizeof md->optimizer);
-    else if (!strcmp(k, "labels")) {
-        char buf[16];
-        if (parse_choice(st, k, v, labels, buf, sizeof buf) < 0)
+    else if (!strcmp(k, "labels") && (!strcmp(v, labels[0]) || !strcmp(v, labels[1])))
+        md->shuffled_labels = !strcmp(v, "shuffled"); /* a training recipe's labels */
+    else if (!strcmp(k, "labels")) { /* the names of the model's outputs */
+        if (strlen(v) >= sizeof md->output_labels) {
+            JOB_ERR(st, "labels: the list is too long");
             return -1;
-        md->shuffled_labels = !strcmp(buf, "shuffled");
+        }
+        copy_str(md->output_labels, sizeof md->output_labels, v);
+        md->labels_line = st->line;
+    } else if (!strcmp(k, "target")) {
+        if (strlen(v) >= sizeof md->target) {
+            JOB_ERR(st, "target '%s' is too long", v);
+            return -1;
+        }
+        copy_str(md->target, sizeof md->target, v);
+        md->target_line = st->line;
+    } else if (!strcmp(k, "input")) {
+        if (strlen(v) >= sizeof md->input) {
+            JOB_ERR(st, "input '%s' is too long", v);
+            return -1;
+        }
+        copy_str(md->input, sizeof md->input, v);
+        md->input_line = st->line;
     } else if (!strcmp(k, "size")) return parse_int(st, k, v, 16, 4096, &md->size);
     else if (!strcmp(k, "blocks")) {
         if (parse_list(st, k, v, md->blocks, &md->n_blocks) < 0)

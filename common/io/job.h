@@ -33,6 +33,14 @@ typedef struct job_model {
     int size;                    /* input size (0: the data section's) */
     char blocks[JOB_MAX_LIST][JOB_NAME_MAX]; /* block override "block=prefix" rules */
     int n_blocks;
+    /* multi-output models (nn/outputs.h) and the input convention (io/image_norm.h);
+     * "" when not given, each with the line that gave it */
+    char target[JOB_NAME_MAX];   /* the explained output: an index or a label */
+    int target_line;
+    char output_labels[1024];    /* labels = a, b, ...: names of the outputs */
+    int labels_line;
+    char input[96];              /* input convention overriding the model file's */
+    int input_line;
 } job_model_t;
 
 typedef struct job_pair { int a, b; } job_pair_t; /* indices into models */

@@ -376,6 +376,23 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
     CHECK_RC(write_numbers(g, "n_images", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){V},
                            L->variant_n_images, root));
     H5Gclose(g);
+    /* /models: the output each model explains */
+    if (L->n_models > 0) {
+        const hsize_t J = (hsize_t)L->n_models;
+        g = H5Gcreate2(r->file, "models", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK_H5(g, "create /models");
+        CHECK_RC(write_strings(g, "name", L->model_names, L->n_models, root));
+        CHECK_RC(write_numbers(g, "target", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){J},
+                               L->model_targets, root));
+        CHECK_RC(write_strings(g, "target_label", L->model_target_labels, L->n_models, root));
+        CHECK_RC(write_strings(g, "head", L->model_heads, L->n_models, root));
+        CHECK_RC(write_strings(g, "labels", L->model_labels, L->n_models, root));
+        CHECK_RC(write_strings(g, "input", L->model_inputs, L->n_models, root));
+        CHECK_H5(attr_str(g, "target", "the explained output (logit index) of each model and "
+                          "its variants; -1: the predicted class (largest logit) per image, "
+                          "stored in /scores/target"), "attr");
+        H5Gclose(g);
+    }
     /* /methods */
     g = H5Gcreate2(r->file, "methods", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CHECK_H5(g, "create /methods");
@@ -515,6 +532,34 @@ cleanup:
     return rc;
 }
 
+/* A resumed file explains the same outputs with the same input conventions (files made
+ * before /models have none to compare). */
+static int check_models(hid_t file, const results_layout_t *L, const char *path)
+{
+    int rc = 0;
+    hid_t d = -1;
+    int32_t *stored = NULL;
+    if (L->n_models == 0 || H5Lexists(file, "models", H5P_DEFAULT) <= 0)
+        return 0;
+    CHECK_RC(check_strings(file, "models/name", L->model_names, L->n_models, path));
+    CHECK_RC(check_strings(file, "models/input", L->model_inputs, L->n_models, path));
+    stored = calloc((size_t)L->n_models, sizeof *stored);
+    CHECK_ALLOC(stored);
+    H5E_BEGIN_TRY { d = H5Dopen2(file, "models/target", H5P_DEFAULT); } H5E_END_TRY;
+    CHECK(d >= 0 && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored) >= 0,
+          SC_ERR_FORMAT, "'%s': cannot read /models/target", path);
+    for (int j = 0; j < L->n_models; j++)
+        CHECK(stored[j] == L->model_targets[j], SC_ERR_FORMAT,
+              "'%s': model '%s' explained output %d there, this job explains %d: the file was "
+              "made by another job (use a new --out, or --force)", path, L->model_names[j],
+              (int)stored[j], (int)L->model_targets[j]);
+cleanup:
+    if (d >= 0)
+        H5Dclose(d);
+    free(stored);
+    return rc;
+}
+
 int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, results_t **out)
 {
     int rc = 0;
@@ -531,6 +576,7 @@ int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, res
     CHECK_RC(check_strings(r->file, "images/id", L->image_ids, L->n_images, path));
     CHECK_RC(check_strings(r->file, "variants/name", L->variant_names, L->n_variants, path));
     CHECK_RC(check_strings(r->file, "methods/name", L->method_names, L->n_methods, path));
+    CHECK_RC(check_models(r->file, L, path));
     char name[256];
     for (int m = 0; m < L->n_methods && L->maps != RESULTS_MAPS_NONE; m++) {
         snprintf(name, sizeof name, "maps/%s", L->method_names[m]);

@@ -7,6 +7,10 @@
  *   /variants/name [V]   strings; kind [V] (trained, cascading, independent, untrained),
  *                        state [V] int32, base [V] (the model's name), reinit [V] (blocks
  *                        re-initialized), n_images [V]
+ *   /models/name [J]     the job's models: name, target [J] int32 (the explained output,
+ *                        -1: the predicted class), target_label [J], head [J] (softmax,
+ *                        sigmoid, logits), labels [J] ("a,b,..." or ""), input [J] (the
+ *                        input convention, io/image_norm.h)
  *   /methods/name [M]    strings; attrs on /methods: params (text)
  *   /maps/<method>       [V,N,H,W] float32 or float16 (absent with maps = none)
  *   /metrics/<metric>    [M,V,N] float64, NaN where undefined or not computed
@@ -60,6 +64,11 @@ typedef struct results_layout {
     const char *job_text, *job_path;
     uint64_t seed;
     int ranks;
+    /* the models and the output each explains (/models; absent when n_models is 0) */
+    int n_models;
+    const char *const *model_names, *const *model_target_labels, *const *model_heads,
+        *const *model_labels, *const *model_inputs;
+    const int32_t *model_targets;
     /* optional per-map curves of the checks beyond the paper: /curves/<name> [M,V,N,len] */
     int n_curves;
     const char *const *curve_names;

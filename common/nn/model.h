@@ -89,7 +89,8 @@ typedef struct nn_model {
     bn_sums_hook_fn bn_hook;
     void *bn_hook_ctx;
     /* input convention recorded in model files */
-    char normalize[16];         /* "inception", "imagenet" or "unit" */
+    char normalize[96];         /* input convention (io/image_norm.h): a preset name (inception,
+                                 * imagenet, unit, xrv) or "scale=... offset=..." */
     char gradcam_layer[NN_NAME_MAX];
     char arch[32];
     int num_classes;

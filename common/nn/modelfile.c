@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "io/h5attr.h"
+#include "io/image_norm.h"
 #include "sc.h"
 
 #define MODELFILE_FORMAT_VERSION "1"
@@ -69,6 +70,17 @@ int modelfile_save(const char *path, const nn_model_t *m, const char *const *met
     CHECK_H5(h5attr_write_str(file, "salcheck_version", SALCHECK_VERSION), "attr");
     CHECK_H5(h5attr_write_str(file, "arch", m->arch[0] ? m->arch : "custom"), "attr");
     CHECK_H5(h5attr_write_str(file, "normalize", m->normalize), "attr");
+    {
+        /* the input convention's numbers, for readers of the file (normalize is the source) */
+        image_norm_t norm;
+        char values[128];
+        if (image_norm_resolve(m->normalize, m->nodes[0].c, &norm) == 0) {
+            image_norm_values(&norm, 0, values, sizeof values);
+            CHECK_H5(h5attr_write_str(file, "input_scale", values), "attr");
+            image_norm_values(&norm, 1, values, sizeof values);
+            CHECK_H5(h5attr_write_str(file, "input_offset", values), "attr");
+        }
+    }
     CHECK_H5(h5attr_write_str(file, "gradcam_layer", m->gradcam_layer), "attr");
     CHECK_H5(write_int_attr(file, "num_classes", m->num_classes), "attr");
     CHECK_H5(write_int_attr(file, "input_c", m->nodes[0].c), "attr");
@@ -260,7 +272,7 @@ int modelfile_load(const char *path, nn_model_t **out)
     if (h5attr_read_str(file, "arch", buf, sizeof buf) == 0)
         snprintf(m->arch, sizeof m->arch, "%.31s", buf);
     if (h5attr_read_str(file, "normalize", buf, sizeof buf) == 0)
-        snprintf(m->normalize, sizeof m->normalize, "%.15s", buf);
+        snprintf(m->normalize, sizeof m->normalize, "%s", buf);
     h5attr_read_str(file, "gradcam_layer", m->gradcam_layer, sizeof m->gradcam_layer);
     if (h5attr_read_str(file, "num_classes", buf, sizeof buf) == 0)
         m->num_classes = atoi(buf);

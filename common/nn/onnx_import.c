@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/image_norm.h"
 #include "nn/op.h"
 #include "sc.h"
 
@@ -2167,9 +2168,15 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
                 strstr(producer, "keras");
     const char *normalize = opts && opts->normalize ? opts->normalize
                                                     : (keras ? "inception" : "imagenet");
-    CHECK(!strcmp(normalize, "inception") || !strcmp(normalize, "imagenet") ||
-              !strcmp(normalize, "unit"),
-          SC_ERR_ARG, "normalization '%s' is not one of inception, imagenet, unit", normalize);
+    /* the input convention (io/image_norm.h) must fit the model's input channels */
+    CHECK((opts && opts->normalize) || m->nodes[0].c == 3, SC_ERR_ARG,
+          "%s: the model takes %d input channel%s: name its input convention (xrv for "
+          "TorchXRayVision models, unit for [0, 1], or \"scale=S offset=O\")", source,
+          m->nodes[0].c, m->nodes[0].c == 1 ? "" : "s");
+    {
+        image_norm_t norm;
+        CHECK_RC(image_norm_resolve(normalize, m->nodes[0].c, &norm));
+    }
     snprintf(m->normalize, sizeof m->normalize, "%s", normalize);
     m->num_classes = (int)nn_node_size(&m->nodes[nn_logits_node(m)]);
     onnx_group_blocks(m, info->blocks, sizeof info->blocks);

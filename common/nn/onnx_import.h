@@ -26,9 +26,11 @@
 #include "nn/model.h"
 
 typedef struct onnx_import_opts {
-    /* Input convention recorded in the model: "inception" ([-1,1]), "imagenet"
-     * (mean/std on [0,1]) or "unit" ([0,1]). NULL: "inception" for Keras
-     * converters (tf2onnx, keras2onnx), "imagenet" otherwise. */
+    /* Input convention recorded in the model (io/image_norm.h): a preset
+     * (inception [-1,1], imagenet mean/std on [0,1], unit [0,1], xrv
+     * [-1024,1024]) or "scale=... offset=...". NULL: "inception" for Keras
+     * converters (tf2onnx, keras2onnx), "imagenet" otherwise; a model whose
+     * input is not 3-channel must name one. */
     const char *normalize;
     /* > 0: input height and width (needed when the ONNX input size is symbolic;
      * fully convolutional models with a global pool accept any size). */

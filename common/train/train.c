@@ -376,8 +376,8 @@ static int build_model(trainer_t *t)
               "train: '%s' has %d outputs, the configuration asks for %d classes",
               c->init_path ? c->init_path : c->arch, t->classes, c->classes);
     const char *norm = c->normalize ? c->normalize : t->m->normalize;
-    CHECK_RC(image_norm_parse(norm, &t->norm));
-    snprintf(t->m->normalize, sizeof t->m->normalize, "%s", image_norm_name(t->norm));
+    CHECK_RC(image_norm_resolve(norm, t->m->nodes[0].c, &t->norm));
+    snprintf(t->m->normalize, sizeof t->m->normalize, "%s", t->norm.name);
 cleanup:
     return rc;
 }
@@ -622,7 +622,7 @@ static void make_fingerprint(trainer_t *t)
              t->m->arch, t->res, t->classes, (unsigned long long)c->seed, c->epochs, c->batch,
              c->lr, optim_name(t->ocfg.kind), c->momentum, c->weight_decay,
              c->schedule ? c->schedule : "constant", c->shuffled_labels ? "shuffled" : "true",
-             c->augment, image_norm_name(t->norm), image_resize_name(t->resize),
+             c->augment, t->norm.name, image_resize_name(t->resize),
              c->init_path ? c->init_path : "-", c->data_dir, t->n_train, t->n_val,
              t->m->n_params);
 }

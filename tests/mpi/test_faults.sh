@@ -128,11 +128,11 @@ import h5py, numpy as np
 with h5py.File("nan.h5", "r+") as f:
     d = f["weights/block1.a.conv/weight"]
     w = d[()]; w.flat[5] = np.inf; w.flat[7] = np.nan; d[...] = w
-with h5py.File("onech.h5", "r+") as f:   # a consistent 1-channel model of the same net
-    f.attrs["input_c"] = np.bytes_(b"1")
+with h5py.File("onech.h5", "r+") as f:   # a consistent 2-channel model of the same net
+    f.attrs["input_c"] = np.bytes_(b"2")
     w = f["weights/block1.a.conv/weight"][()]
     del f["weights/block1.a.conv/weight"]
-    f["weights/block1.a.conv/weight"] = w.sum(axis=1, keepdims=True)
+    f["weights/block1.a.conv/weight"] = w[:, :2]
 EOF
 model_section nan nan.h5; model_section tiny16 tiny16.h5; model_section onech onech.h5
 "$SALCHECK" run nan.ini --out nan_out.h5 --progress 0 > nan.log 2>&1; rc=$?
@@ -140,7 +140,7 @@ expect "model with NaN/Inf weights refused" 1 nan.log "'nan.h5': /weights/block1
 "$SALCHECK" run tiny16.ini --out tiny_out.h5 --progress 0 > tiny.log 2>&1; rc=$?
 expect "model input size differs from the job" 1 tiny.log "tiny16.ini:19: model 'A' takes 16x16 inputs, the job's [data] size is 48" $rc
 "$SALCHECK" run onech.ini --out onech_out.h5 --progress 0 > onech.log 2>&1; rc=$?
-expect "model input channels differ from the job" 1 onech.log "onech.ini:19: model 'A' takes 1-channel inputs; salcheck feeds 3 channels" $rc
+expect "model input channels differ from the job" 1 onech.log "onech.ini:19: model 'A' takes 2-channel inputs; salcheck feeds 1 or 3 channels" $rc
 [ ! -e nan_out.h5 ] && [ ! -e tiny_out.h5 ] && [ ! -e onech_out.h5 ] && ok "no results file made for an unusable model" || bad "results file made for an unusable model"
 
 # 5. a job whose images are all unreadable: not PNGs (found at open), or truncated (found per cell)

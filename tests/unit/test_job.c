@@ -151,10 +151,46 @@ static void test_duplicates_and_pairs(void)
     }
 }
 
+/* Multi-output keys: target, labels (output names unless true/shuffled), input. */
+static void test_multi_output_keys(void)
+{
+    job_t *job = NULL;
+    TH_CHECK(job_load("jobs/xrv-pneumonia.ini", 0, &job) == 0 && job, "xrv-pneumonia.ini");
+    if (job) {
+        const job_model_t *md = &job->models[0];
+        TH_CHECK(!strcmp(md->target, "Pneumonia"), "target '%s'", md->target);
+        TH_CHECK(!strcmp(md->input, "xrv"), "input '%s'", md->input);
+        TH_CHECK(md->target_line > md->line && md->input_line == md->target_line + 1,
+                 "lines %d %d %d", md->line, md->target_line, md->input_line);
+        job_destroy(job);
+    }
+    const char *text = "[data]\nkind = phantom\ndir = d\n"
+                       "[model.A]\ntrain = yes\narch = democnn\nlabels = shuffled\n"
+                       "[model.X]\nfile = x.h5\nlabels = Edema, Pneumonia\ntarget = 1\n"
+                       "input = scale=2048 offset=-1024\n"
+                       "[experiments]\nutility = A, X\n[methods]\nlist = grad\n";
+    char err[4096];
+    TH_CHECK(load_capture(write_job("multi.ini", text), &job, err, sizeof err) == 0 && job,
+             "multi.ini: %s", err);
+    if (job) {
+        TH_EQ_INT(job->models[0].shuffled_labels, 1);
+        TH_CHECK(job->models[0].output_labels[0] == 0, "training labels taken as names");
+        TH_EQ_INT(job->models[1].shuffled_labels, 0);
+        TH_CHECK(!strcmp(job->models[1].output_labels, "Edema, Pneumonia"), "labels '%s'",
+                 job->models[1].output_labels);
+        TH_EQ_INT(job->models[1].labels_line, 10);
+        TH_CHECK(!strcmp(job->models[1].target, "1"), "target '%s'", job->models[1].target);
+        TH_CHECK(!strcmp(job->models[1].input, "scale=2048 offset=-1024"), "input '%s'",
+                 job->models[1].input);
+        job_destroy(job);
+    }
+}
+
 int main(void)
 {
     TH_RUN(test_shipped_jobs_parse);
     TH_RUN(test_errors_name_lines);
     TH_RUN(test_duplicates_and_pairs);
+    TH_RUN(test_multi_output_keys);
     return th_report();
 }

@@ -188,7 +188,7 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
     if (!normalize || !*normalize)
         normalize = m->normalize[0] ? m->normalize : "inception";
     image_norm_t norm;
-    CHECK_RC(image_norm_parse(normalize, &norm));
+    CHECK_RC(image_norm_resolve(normalize, m->nodes[0].c, &norm));
     ws = sc_calloc(1, sizeof *ws);
     CHECK_ALLOC(ws);
     ws->model = m;
@@ -205,9 +205,9 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
         /* A black pixel (gray 0) under the model's normalization: the paper's IG baseline. */
         const float zero = 0.0f;
         float black3[3];
-        image_normalize_3ch(&zero, 1, norm, black3);
+        image_normalize(&zero, 1, norm, black3);
         for (int c = 0; c < 4; c++)
-            ws->black[c] = black3[c < 3 ? c : 2];
+            ws->black[c] = black3[c < norm.channels ? c : norm.channels - 1];
     }
     size_t act_cap = 0;
     for (int i = 0; i < m->n_nodes; i++) {

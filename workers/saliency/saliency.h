@@ -136,8 +136,8 @@ typedef struct sal_ws sal_ws_t;
 
 /*
  * Create a workspace for model m (finalized) with batches of up to `batch`
- * inputs; calls nn_model_prepare(m, batch). `normalize` ("inception",
- * "imagenet", "unit") fixes what a black image is for the IG baseline; NULL
+ * inputs; calls nn_model_prepare(m, batch). `normalize` (an input convention
+ * of io/image_norm.h) fixes what a black image is for the IG baseline; NULL
  * uses the model's own m->normalize. *out is the caller's: sal_ws_destroy.
  */
 int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normalize);
@@ -244,7 +244,7 @@ struct sal_ws {
     int classes;             /* logits */
     int logits_id;
     float black[4];          /* a black pixel per channel (channels beyond 4 use black[3]) */
-    char normalize[16];
+    char normalize[96];
     float *xb;               /* [batch, chw] batch of inputs */
     float *gb;               /* [batch, chw] their input gradients */
     int *targets;            /* [batch] */
