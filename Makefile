@@ -3,6 +3,7 @@
 #   make            build build/salcheck (installs missing Debian packages when root)
 #   make test       build and run every test tier (ends with "TOTAL: N passed, N failed")
 #   make test-parity  flat-region parity against PyTorch on every architecture (slow)
+#   make test-families  ResNeXt, MobileNet, ShuffleNet, MNASNet, EfficientNet, RegNet from ONNX at 224 px
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
@@ -86,7 +87,7 @@ BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
 .PHONY: all deps deps-test test test-unit test-parity test-mpi test-slurm test-cluster demo bench \
-        bench-scale install container clean
+        bench-scale install container clean test-families
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
@@ -166,6 +167,11 @@ test-unit: $(BIN) $(TEST_BIN)
 test-parity: build/.deps-test $(BUILD)/tests/test_flat $(BUILD)/tests/test_xrv $(BIN)
 	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_flat
 	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 BUILD=$(BUILD) $(BUILD)/tests/test_xrv
+
+# torchvision's grouped-convolution and mobile families imported from ONNX at 224x224, opsets 11
+# and 17, against PyTorch (make test runs six of them at 64x64).
+test-families: build/.deps-test $(BUILD)/tests/test_families
+	SALCHECK_FAMILIES_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_families
 
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh

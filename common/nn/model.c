@@ -121,6 +121,8 @@ static void copy_attrs(nn_node_t *nd, const nn_node_t *a)
     nd->bn_scale = a->bn_scale;
     nd->bn_center = a->bn_center;
     nd->init = a->init;
+    nd->groups = a->groups;
+    nd->ch_start = a->ch_start;
 }
 
 int nn_add_node(nn_model_t *m, const char *name, nn_op op, int n_in, const int *in,

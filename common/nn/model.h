@@ -52,6 +52,8 @@ typedef struct nn_node {
     int ceil_mode, count_include_pad;
     float eps, momentum;
     int bn_scale, bn_center;
+    int groups;                 /* gconv: channel groups; shuffle: groups of the channel shuffle */
+    int ch_start;               /* chslice: first input channel taken (out_c channels) */
     nn_init init;               /* weight initializer (NN_INIT_DEFAULT: Glorot uniform) */
     /* parameters: offsets into the slab, -1 when absent */
     ptrdiff_t p_off[NN_P_KINDS];
@@ -112,6 +114,10 @@ void nn_set_block(nn_model_t *m, const char *block);
  * or NULL with same=1 for Keras "same", same=0 for "valid". */
 int nn_add_conv(nn_model_t *m, const char *name, int in, int out_c, int kh, int kw, int sh,
                 int sw, const int *pad, int same, int bias);
+/* Grouped convolution (groups divides the input and output channels); groups equal to
+ * the input channels is depthwise (ops/gconv.c). */
+int nn_add_gconv(nn_model_t *m, const char *name, int in, int out_c, int groups, int kh, int kw,
+                 int sh, int sw, const int *pad, int bias);
 int nn_add_bn(nn_model_t *m, const char *name, int in, float eps, float momentum, int scale,
               int center);
 int nn_add_relu(nn_model_t *m, const char *name, int in);

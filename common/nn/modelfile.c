@@ -228,6 +228,9 @@ static int add_from_line(nn_model_t *m, const char *line, const char *path, int 
     if (field(line, "init", buf, sizeof buf)) init = atoi(buf);
     if (field(line, "eps", buf, sizeof buf)) eps = strtof(buf, NULL);
     if (field(line, "mom", buf, sizeof buf)) mom = strtof(buf, NULL);
+    int groups = 1, ch_start = 0;
+    if (field(line, "groups", buf, sizeof buf)) groups = atoi(buf);
+    if (field(line, "start", buf, sizeof buf)) ch_start = atoi(buf);
     nn_op kind = nn_op_from_name(op);
     if (kind == NN_OP_COUNT || kind == NN_INPUT) {
         SC_ERROR("%s: /graph[%d]: unknown operator '%s'", path, index, op);
@@ -237,7 +240,8 @@ static int add_from_line(nn_model_t *m, const char *line, const char *path, int 
     nn_node_t attrs = {.out_c = out_c, .kh = k[0], .kw = k[1], .sh = s[0], .sw = s[1],
                        .pt = pad[0], .pb = pad[1], .pl = pad[2], .pr = pad[3], .has_bias = bias,
                        .ceil_mode = ceil, .count_include_pad = cip, .eps = eps, .momentum = mom,
-                       .bn_scale = scale, .bn_center = center, .init = (nn_init)init};
+                       .bn_scale = scale, .bn_center = center, .init = (nn_init)init,
+                       .groups = groups, .ch_start = ch_start};
     int id = nn_add_node(m, name, kind, n_in, in, &attrs);
     if (id < 0) {
         SC_ERROR("%s: /graph[%d] is not a valid node: '%s'", path, index, line);

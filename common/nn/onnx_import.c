@@ -362,7 +362,7 @@ typedef struct onnx_const {
     int64_t *i;
 } onnx_const_t;
 
-typedef enum value_kind { VALUE_NODE = 0, VALUE_CONST, VALUE_PAD } value_kind;
+typedef enum value_kind { VALUE_NODE = 0, VALUE_CONST, VALUE_PAD, VALUE_VIEW } value_kind;
 
 typedef struct onnx_value {
     const char *name;           /* points into the ModelProto */
@@ -371,6 +371,8 @@ typedef struct onnx_value {
     int node;                   /* VALUE_NODE / VALUE_PAD: the salcheck node */
     int rank;                   /* VALUE_NODE: 4 (N,C,H,W) or 2 (N,K) */
     int pads[4];                /* VALUE_PAD: top, bottom, left, right */
+    int view_groups;            /* VALUE_VIEW: node's [N,C,H,W] seen as [N,g,C/g,H,W] */
+    int view_transposed;        /* VALUE_VIEW: ... then transposed to [N,C/g,g,H,W] */
     const onnx_tensor_t *tensor;/* VALUE_CONST from an initializer, decoded on demand */
     onnx_const_t *cst;          /* VALUE_CONST decoded (owned) */
     int consumers;              /* live ONNX nodes reading this value */
@@ -822,6 +824,12 @@ static int need_node(importer_t *im, const onnx_node_t *nd, size_t k, onnx_value
                  "Conv, MaxPool and AveragePool", im->source, node_label(nd), nd->op_type);
         return SC_ERR_UNSUPPORTED;
     }
+    if (v->kind == VALUE_VIEW) {
+        SC_ERROR("%s: node '%s' (%s) reads a 5-D view of a feature map; salcheck supports 5-D "
+                 "views only as a channel shuffle (Reshape, Transpose, Reshape)", im->source,
+                 node_label(nd), nd->op_type);
+        return SC_ERR_UNSUPPORTED;
+    }
     if (v->kind != VALUE_NODE) {
         SC_ERROR("%s: node '%s' (%s): input '%s' is a constant where salcheck expects a feature "
                  "map", im->source, node_label(nd), nd->op_type, v->name);
@@ -999,6 +1007,179 @@ static int nonnegative(const nn_model_t *m, int id)
     }
 }
 
+/* ---- channel operations of the mobile families (ShuffleNet, MobileNet, ...) ---- */
+
+/* Add/Sub/Mul/Div of two constants (the export's shape arithmetic, such as
+ * the channel split point of torch.chunk): elementwise, one side may be a
+ * single value; integers stay integers (Div truncates, as ONNX). */
+static int fold_const_arith(importer_t *im, const onnx_node_t *nd, const char *op)
+{
+    int rc = 0;
+    onnx_const_t *a, *b, *c = NULL;
+    CHECK_RC(need_const(im, nd, 0, &a));
+    CHECK_RC(need_const(im, nd, 1, &b));
+    if (a->count != b->count && a->count != 1 && b->count != 1)
+        return unsupported(im, nd, "constant operands of different sizes");
+    const onnx_const_t *big = a->count >= b->count ? a : b;
+    c = calloc(1, sizeof *c);
+    CHECK_ALLOC(c);
+    c->ndim = big->ndim;
+    memcpy(c->dims, big->dims, sizeof c->dims);
+    c->count = big->count;
+    c->is_int = a->is_int && b->is_int;
+    if (c->is_int)
+        c->i = malloc(sizeof(int64_t) * (c->count ? c->count : 1));
+    else
+        c->f = malloc(sizeof(float) * (c->count ? c->count : 1));
+    CHECK(c->i || c->f, SC_ERR_NOMEM, "out of memory");
+    const int kind = op[0] == 'A' ? 0 : op[0] == 'S' ? 1 : op[0] == 'M' ? 2 : 3;
+    for (size_t k = 0; k < c->count; k++) {
+        const size_t ka = a->count == 1 ? 0 : k, kb = b->count == 1 ? 0 : k;
+        if (c->is_int) {
+            const int64_t x = a->i[ka], y = b->i[kb];
+            CHECK(kind != 3 || y != 0, SC_ERR_FORMAT, "%s: node '%s' (Div): integer division "
+                  "by zero", im->source, node_label(nd));
+            c->i[k] = kind == 0 ? x + y : kind == 1 ? x - y : kind == 2 ? x * y : x / y;
+        } else {
+            const float x = a->is_int ? (float)a->i[ka] : a->f[ka];
+            const float y = b->is_int ? (float)b->i[kb] : b->f[kb];
+            c->f[k] = kind == 0 ? x + y : kind == 1 ? x - y : kind == 2 ? x * y : x / y;
+        }
+    }
+    rc = bind_const(im, nd, c);
+    c = NULL;
+cleanup:
+    free_const(c);
+    return rc;
+}
+
+/* A channel slice [start, start + count) of node src, bound to output k of nd. */
+static int bind_chslice(importer_t *im, const onnx_node_t *nd, size_t k, const char *name,
+                        int src, int start, int count, int rank)
+{
+    nn_node_t attrs = {.out_c = count, .ch_start = start};
+    int id = nn_add_node(im->m, name, NN_CHSLICE, 1, &src, &attrs);
+    if (id < 0)
+        return id;
+    onnx_value_t *v = add_value(im, nd->output[k], VALUE_NODE);
+    if (!v)
+        return SC_ERR_NOMEM;
+    v->node = id;
+    v->rank = rank;
+    return 0;
+}
+
+/* The channel axis of a feature map value, or -1 for any other axis. */
+static int channel_axis(const onnx_value_t *v, long axis)
+{
+    if (axis < 0)
+        axis += v->rank;
+    return axis == 1 ? 1 : -1;
+}
+
+/* Slice along the channel axis with step 1 (torch.chunk, narrow and [:, a:b]). */
+static int map_slice(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    int rc = 0;
+    onnx_value_t *src;
+    CHECK_RC(need_node(im, nd, 0, &src));
+    long starts[8], ends[8], axes[8] = {0}, steps[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    int n_starts = -1, n_ends = -1, n_axes = -1, n_steps = -1;
+    if (im->opset >= 10 && nd->n_input >= 3) {
+        long *dst[4] = {starts, ends, axes, steps};
+        int *counts[4] = {&n_starts, &n_ends, &n_axes, &n_steps};
+        for (size_t k = 1; k <= 4; k++) {
+            if (k >= nd->n_input || !nd->input[k][0])
+                continue;
+            onnx_const_t *c;
+            CHECK_RC(need_const(im, nd, k, &c));
+            CHECK(c->is_int && c->count <= 8, SC_ERR_UNSUPPORTED,
+                  "%s: node '%s' (Slice): starts, ends, axes and steps must be integer lists",
+                  im->source, node_label(nd));
+            *counts[k - 1] = (int)c->count;
+            for (size_t j = 0; j < c->count; j++)
+                dst[k - 1][j] = (long)c->i[j];
+        }
+    } else {
+        n_starts = attr_ints(nd, "starts", starts, 8);
+        n_ends = attr_ints(nd, "ends", ends, 8);
+        n_axes = attr_ints(nd, "axes", axes, 8);
+    }
+    if (n_axes < 0)
+        axes[0] = 0;
+    if (n_starts != 1 || n_ends != 1 || (n_axes >= 0 && n_axes != 1) ||
+        (n_steps >= 0 && (n_steps != 1 || steps[0] != 1)) || channel_axis(src, axes[0]) != 1)
+        return unsupported(im, nd, "Slice of a feature map is supported along the channel axis "
+                           "with step 1 only");
+    const nn_node_t *in = &im->m->nodes[src->node];
+    if (src->rank != 4 && in->h * in->w != 1)
+        return unsupported(im, nd, "Slice of a flattened feature map is not supported");
+    const long c = in->c;
+    long start = starts[0] < 0 ? starts[0] + c : starts[0];
+    long end = ends[0] < 0 ? ends[0] + c : ends[0];
+    start = start < 0 ? 0 : start > c ? c : start;
+    end = end < 0 ? 0 : end > c ? c : end;
+    if (end <= start)
+        return unsupported(im, nd, "an empty channel slice");
+    if (start == 0 && end == c)
+        return bind_alias(im, nd, src);
+    return bind_chslice(im, nd, 0, name, src->node, (int)start, (int)(end - start), src->rank);
+cleanup:
+    return rc;
+}
+
+/* Split along the channel axis: one channel slice per output. */
+static int map_split(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    int rc = 0;
+    onnx_value_t *src;
+    CHECK_RC(need_node(im, nd, 0, &src));
+    const int src_node = src->node, rank = src->rank;
+    const int c = im->m->nodes[src_node].c, parts = (int)nd->n_output;
+    if (channel_axis(src, attr_int(nd, "axis", 0)) != 1)
+        return unsupported(im, nd, "Split is supported along the channel axis only");
+    long sizes[256];
+    int n_sizes = -1;
+    if (nd->n_input > 1 && nd->input[1][0]) { /* opset 13: split as an input */
+        onnx_const_t *k;
+        CHECK_RC(need_const(im, nd, 1, &k));
+        CHECK(k->is_int && k->count <= 256, SC_ERR_UNSUPPORTED,
+              "%s: node '%s' (Split): split must be an integer list", im->source, node_label(nd));
+        n_sizes = (int)k->count;
+        for (int j = 0; j < n_sizes; j++)
+            sizes[j] = (long)k->i[j];
+    } else {
+        n_sizes = attr_ints(nd, "split", sizes, 256);
+    }
+    if (n_sizes < 0) {
+        CHECK(parts >= 1 && parts <= 256 && c % parts == 0, SC_ERR_UNSUPPORTED,
+              "%s: node '%s' (Split): %d channels do not split into %d equal parts", im->source,
+              node_label(nd), c, parts);
+        n_sizes = parts;
+        for (int j = 0; j < parts; j++)
+            sizes[j] = c / parts;
+    }
+    long total = 0;
+    for (int j = 0; j < n_sizes; j++)
+        total += sizes[j] > 0 ? sizes[j] : -100000;
+    CHECK(n_sizes == parts && total == c, SC_ERR_FORMAT,
+          "%s: node '%s' (Split): the parts do not add up to the %d channels", im->source,
+          node_label(nd), c);
+    long start = 0;
+    for (int j = 0; j < parts; j++) {
+        char part_name[NN_NAME_MAX];
+        snprintf(part_name, sizeof part_name, j ? "%.80s_%d" : "%s", name, j);
+        if (nd->output[j][0])
+            CHECK_RC(bind_chslice(im, nd, (size_t)j, part_name, src_node, (int)start,
+                                  (int)sizes[j], rank));
+        start += sizes[j];
+    }
+cleanup:
+    return rc;
+}
+
+/* ---- end of the channel operations ---- */
+
 /* ---- operators ---- */
 
 static int op_conv(importer_t *im, const onnx_node_t *nd, const char *name)
@@ -1010,15 +1191,16 @@ static int op_conv(importer_t *im, const onnx_node_t *nd, const char *name)
     CHECK_RC(need_const(im, nd, 1, &W));
     if (nd->n_input > 2 && nd->input[2][0])
         CHECK_RC(need_const(im, nd, 2, &B));
-    if (attr_int(nd, "group", 1) != 1)
-        return unsupported(im, nd, "grouped and depthwise convolutions are not supported");
+    const long group = attr_int(nd, "group", 1);
     const nn_node_t *in = &im->m->nodes[src->node];
     CHECK(W->ndim == 4 && !W->is_int, SC_ERR_UNSUPPORTED,
           "%s: node '%s' (Conv): only 2-D convolutions are supported (weight rank %d)",
           im->source, node_label(nd), W->ndim);
-    CHECK(W->dims[1] == in->c, SC_ERR_SHAPE,
-          "%s: node '%s' (Conv): weight has %lld input channels, the input has %d", im->source,
-          node_label(nd), (long long)W->dims[1], in->c);
+    CHECK(group >= 1 && in->c % group == 0 && W->dims[0] % group == 0 &&
+              W->dims[1] * group == in->c,
+          SC_ERR_SHAPE,
+          "%s: node '%s' (Conv): weight has %lld input channels per group in %ld groups, the "
+          "input has %d", im->source, node_label(nd), (long long)W->dims[1], group, in->c);
     CHECK_RC(window_shape(im, nd, &kh, &kw, &sh, &sw));
     if (kh == 0) {
         kh = (int)W->dims[2];
@@ -1035,7 +1217,9 @@ static int op_conv(importer_t *im, const onnx_node_t *nd, const char *name)
         CHECK(B->count == (size_t)oc && !B->is_int, SC_ERR_FORMAT,
               "%s: node '%s' (Conv): bias has %zu values for %d channels", im->source,
               node_label(nd), B->count, oc);
-    int id = nn_add_conv(im->m, name, src->node, oc, kh, kw, sh, sw, pad, 0, B != NULL);
+    int id = group > 1 ? nn_add_gconv(im->m, name, src->node, oc, (int)group, kh, kw, sh, sw, pad,
+                                      B != NULL)
+                       : nn_add_conv(im->m, name, src->node, oc, kh, kw, sh, sw, pad, 0, B != NULL);
     CHECK_RC(id);
     float *w = const_floats(W);
     CHECK_ALLOC(w);
@@ -1295,6 +1479,8 @@ static int op_elementwise(importer_t *im, const onnx_node_t *nd, const char *nam
     onnx_value_t *a = input_value(im, nd, 0), *b = input_value(im, nd, 1);
     CHECK(a && b, SC_ERR_FORMAT, "%s: node '%s' (%s): inputs missing", im->source,
           node_label(nd), op);
+    if (a->kind == VALUE_CONST && b->kind == VALUE_CONST)
+        return fold_const_arith(im, nd, op);
     if (a->kind == VALUE_NODE && b->kind == VALUE_NODE) {
         int id;
         if (!strcmp(op, "Mul")) {
@@ -1342,7 +1528,8 @@ static int op_elementwise(importer_t *im, const onnx_node_t *nd, const char *nam
     }
     nn_node_t *sn = &im->m->nodes[src];
     if (additive && a->consumers == 1 &&
-        (sn->op == NN_CONV || sn->op == NN_DENSE || is_affine_node(im, src))) {
+        (sn->op == NN_CONV || sn->op == NN_GCONV || sn->op == NN_DENSE ||
+         is_affine_node(im, src))) {
         /* Fold into the bias of the layer this constant follows. */
         nn_param_kind kind = sn->op == NN_BN ? NN_P_BETA : NN_P_BIAS;
         pending_param_t *bias = find_pending(im, src, kind);
@@ -1839,6 +2026,106 @@ static int map_constant_like(importer_t *im, const onnx_node_t *nd, const char *
     return op_constant_like(im, nd, nd->op_type);
 }
 
+/* ---- channel shuffle: Reshape [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape [N,C,H,W] ---- */
+
+/* The target shape of a Reshape resolved against input dims in[0..n_in)
+ * (0 copies the input's dim, one -1 is inferred). Returns its rank, or -1. */
+static int reshape_target(const onnx_const_t *shape, const long *in, int n_in, long *out)
+{
+    if (!shape->is_int || shape->count < 1 || shape->count > 8)
+        return -1;
+    long total = 1, known = 1;
+    int infer = -1;
+    for (int d = 0; d < n_in; d++)
+        total *= in[d];
+    for (int d = 0; d < (int)shape->count; d++) {
+        long v = (long)shape->i[d];
+        if (v == 0 && d < n_in)
+            v = in[d];
+        if (v == -1 && infer < 0) {
+            infer = d;
+            continue;
+        }
+        if (v <= 0)
+            return -1;
+        out[d] = v;
+        known *= v;
+    }
+    if (infer >= 0) {
+        if (total % known)
+            return -1;
+        out[infer] = total / known;
+    } else if (known != total) {
+        return -1;
+    }
+    return (int)shape->count;
+}
+
+/* Reshape: the two halves of a channel shuffle, else the flattening Reshape. */
+static int map_reshape_view(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    int rc = 0;
+    onnx_value_t *src = input_value(im, nd, 0), *sv = input_value(im, nd, 1);
+    if (!src || !sv || sv->kind != VALUE_CONST ||
+        !(src->kind == VALUE_VIEW || (src->kind == VALUE_NODE && src->rank == 4)))
+        return op_flatten(im, nd, name, nd->op_type);
+    onnx_const_t *shape;
+    CHECK_RC(value_const(im, sv, &shape));
+    const nn_node_t *in = &im->m->nodes[src->node];
+    long out[8];
+    if (src->kind == VALUE_NODE) {
+        const long dims[4] = {1, in->c, in->h, in->w};
+        if (reshape_target(shape, dims, 4, out) != 5 || out[0] != 1 || out[3] != in->h ||
+            out[4] != in->w || out[1] < 2)
+            return op_flatten(im, nd, name, nd->op_type);
+        const int node = src->node, groups = (int)out[1];
+        onnx_value_t *v = add_value(im, nd->output[0], VALUE_VIEW);
+        CHECK_ALLOC(v);
+        v->node = node;
+        v->rank = 5;
+        v->view_groups = groups;
+        return 0;
+    }
+    const int g = src->view_groups;
+    const long dims[5] = {1, src->view_transposed ? in->c / g : g,
+                          src->view_transposed ? g : in->c / g, in->h, in->w};
+    if (!src->view_transposed || reshape_target(shape, dims, 5, out) != 4 || out[0] != 1 ||
+        out[1] != in->c || out[2] != in->h || out[3] != in->w)
+        return unsupported(im, nd, "a 5-D view of a feature map is supported only as a channel "
+                           "shuffle (Reshape to [N,g,C/g,H,W], Transpose 0,2,1,3,4, Reshape "
+                           "back to [N,C,H,W])");
+    nn_node_t attrs = {.groups = g};
+    int node = src->node;
+    return bind_node(im, nd, nn_add_node(im->m, name, NN_SHUFFLE, 1, &node, &attrs), 4);
+cleanup:
+    return rc;
+}
+
+/* Transpose: the middle of a channel shuffle, else the NHWC input transpose. */
+static int map_transpose_view(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    onnx_value_t *src = input_value(im, nd, 0);
+    if (!src || src->kind != VALUE_VIEW)
+        return map_transpose(im, nd, name);
+    long perm[8];
+    int n = attr_ints(nd, "perm", perm, 8);
+    if (src->view_transposed || n != 5 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
+        perm[3] != 3 || perm[4] != 4)
+        return unsupported(im, nd, "a 5-D view of a feature map is supported only as a channel "
+                           "shuffle (Transpose with perm 0,2,1,3,4)");
+    const onnx_value_t copy = *src;
+    onnx_value_t *v = add_value(im, nd->output[0], VALUE_VIEW);
+    if (!v)
+        return SC_ERR_NOMEM;
+    v->node = copy.node;
+    v->rank = 5;
+    v->view_groups = copy.view_groups;
+    v->view_transposed = 1;
+    return 0;
+}
+
+/* ---- end of the channel shuffle ---- */
+
 /* ONNX operator type -> the function that adds its engine nodes (table entries
  * of nn/ops/table.h) or folds it into constants, aliases or parameters. */
 static const struct onnx_op_map {
@@ -1860,7 +2147,7 @@ static const struct onnx_op_map {
     {"Gemm", map_gemm},
     {"MatMul", map_matmul},
     {"Flatten", map_reshape},
-    {"Reshape", map_reshape},
+    {"Reshape", map_reshape_view},
     {"Squeeze", map_reshape},
     {"Softmax", map_softmax},
     {"Sigmoid", map_sigmoid},
@@ -1871,12 +2158,14 @@ static const struct onnx_op_map {
     {"Identity", map_identity},
     {"Dropout", map_identity},
     {"Pad", map_pad},
-    {"Transpose", map_transpose},
+    {"Transpose", map_transpose_view},
     {"Constant", map_constant_like},
     {"Shape", map_constant_like},
     {"Gather", map_constant_like},
     {"Unsqueeze", map_reshape},
     {"Cast", map_constant_like},
+    {"Slice", map_slice},
+    {"Split", map_split},
 };
 
 /* One ONNX node. */

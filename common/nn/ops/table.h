@@ -30,6 +30,9 @@
     X(RELU6, relu6)     \
     X(GELU, gelu)       \
     X(GELU_TANH, gelu_tanh) \
-    X(MUL, mul)
+    X(MUL, mul)         \
+    X(GCONV, gconv)     \
+    X(CHSLICE, chslice) \
+    X(SHUFFLE, shuffle)
 
 #endif
