@@ -65,13 +65,16 @@ static void name_prefix(const char *name, int depth, char *buf, size_t len)
     buf[n] = 0;
 }
 
-/* Index of the last node whose output is a spatial map (h*w > 1), or 0. */
+/* Index of the last node whose output is a spatial map (h*w > 1) or holds
+ * more than one token (a general tensor with more than one row), or 0. */
 static int last_spatial_node(const nn_model_t *m)
 {
     int last = 0;
-    for (int i = 1; i < m->n_nodes; i++)
-        if (m->nodes[i].h * m->nodes[i].w > 1)
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->h * nd->w > 1 || (nd->rank > 1 && nd->dims[nd->rank - 1] < nd->c))
             last = i;
+    }
     return last;
 }
 
@@ -395,6 +398,11 @@ typedef struct importer {
     int skip_tokens;            /* leading name components shared by every node */
     char **paths;               /* module path of each live ONNX node (for naming) */
     int n_paths;
+    /* look-ahead of the fused patterns (onnx_import_tokens.inc) */
+    const Onnx__GraphProto *graph;
+    const char *live;           /* live[k]: node k leads to the output */
+    char *fused;                /* fused[k]: node k was folded into an earlier one */
+    size_t cur;                 /* index of the node being imported */
 } importer_t;
 
 static uint64_t str_hash(const char *s)
@@ -1838,6 +1846,8 @@ static int map_constant_like(importer_t *im, const onnx_node_t *nd, const char *
     return op_constant_like(im, nd, nd->op_type);
 }
 
+#include "nn/onnx_import_tokens.inc"
+
 /* ONNX operator type -> the function that adds its engine nodes (table entries
  * of nn/ops/table.h) or folds it into constants, aliases or parameters. */
 static const struct onnx_op_map {
@@ -1850,18 +1860,18 @@ static const struct onnx_op_map {
     {"MaxPool", map_maxpool},
     {"AveragePool", map_avgpool},
     {"GlobalAveragePool", map_gap},
-    {"ReduceMean", op_reduce_mean},
-    {"Concat", op_concat},
-    {"Add", map_elementwise},
-    {"Sub", map_elementwise},
-    {"Mul", map_elementwise},
-    {"Div", map_elementwise},
-    {"Gemm", map_gemm},
-    {"MatMul", map_matmul},
-    {"Flatten", map_reshape},
-    {"Reshape", map_reshape},
-    {"Squeeze", map_reshape},
-    {"Softmax", map_softmax},
+    {"ReduceMean", tok_map_reduce_mean},
+    {"Concat", tok_map_concat},
+    {"Add", tok_map_elementwise},
+    {"Sub", tok_map_elementwise},
+    {"Mul", tok_map_elementwise},
+    {"Div", tok_map_elementwise},
+    {"Gemm", tok_map_gemm},
+    {"MatMul", tok_map_matmul},
+    {"Flatten", tok_map_reshape},
+    {"Reshape", tok_map_reshape},
+    {"Squeeze", tok_map_reshape},
+    {"Softmax", tok_map_softmax},
     {"Sigmoid", map_sigmoid},
     {"HardSwish", map_hardswish},
     {"HardSigmoid", map_hardsigmoid},
@@ -1870,12 +1880,19 @@ static const struct onnx_op_map {
     {"Identity", map_identity},
     {"Dropout", map_identity},
     {"Pad", map_pad},
-    {"Transpose", map_transpose},
+    {"Transpose", tok_map_transpose},
     {"Constant", map_constant_like},
-    {"Shape", map_constant_like},
-    {"Gather", map_constant_like},
-    {"Unsqueeze", map_reshape},
+    {"Shape", tok_map_shape},
+    {"Gather", tok_map_gather},
+    {"Unsqueeze", tok_map_reshape},
     {"Cast", map_constant_like},
+    /* general tensors (onnx_import_tokens.inc) */
+    {"LayerNormalization", tok_layernorm},
+    {"Slice", tok_slice},
+    {"Expand", tok_expand},
+    {"ConstantOfShape", tok_map_fold},
+    {"Equal", tok_map_fold},
+    {"Where", tok_map_fold},
 };
 
 /* One ONNX node. */
@@ -2012,6 +2029,7 @@ static void importer_free(importer_t *im)
     for (int i = 0; i < im->n_paths; i++)
         free(im->paths[i]);
     free(im->paths);
+    free(im->fused);
 }
 
 /* The fields ONNX requires and protobuf-c leaves NULL when a file omits them:
@@ -2124,9 +2142,14 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
         }
     }
     const int nodes_before = im.m->n_nodes;
+    im.graph = g;
+    im.live = live;
+    im.fused = calloc(g->n_node ? g->n_node : 1, 1);
+    CHECK_ALLOC(im.fused);
     for (size_t k = 0; k < g->n_node; k++) {
-        if (!live[k])
+        if (!live[k] || im.fused[k])
             continue;
+        im.cur = k;
         CHECK_RC(import_node(&im, g->node[k]));
         /* Count the readers of the values this node produced. */
         const onnx_node_t *nd = g->node[k];
@@ -2172,6 +2195,7 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
           SC_ERR_ARG, "normalization '%s' is not one of inception, imagenet, unit", normalize);
     snprintf(m->normalize, sizeof m->normalize, "%s", normalize);
     m->num_classes = (int)nn_node_size(&m->nodes[nn_logits_node(m)]);
+    tok_default_cam_layer(m);
     onnx_group_blocks(m, info->blocks, sizeof info->blocks);
     if (opts && opts->n_block_rules > 0) {
         CHECK_RC(onnx_apply_block_rules(m, opts->block_rules, opts->n_block_rules));

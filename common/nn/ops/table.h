@@ -30,6 +30,16 @@
     X(RELU6, relu6)     \
     X(GELU, gelu)       \
     X(GELU_TANH, gelu_tanh) \
-    X(MUL, mul)
+    X(MUL, mul)         \
+    X(RESHAPE, reshape) \
+    X(TRANSPOSE, transpose) \
+    X(PARAM, param)     \
+    X(CONCAT_AXIS, concat_axis) \
+    X(SLICE, slice)     \
+    X(SCALE, scale)     \
+    X(LINEAR, linear)   \
+    X(MATMUL, matmul)   \
+    X(LAYERNORM, layernorm) \
+    X(SOFTMAX_AXIS, softmax_axis)
 
 #endif
