@@ -166,6 +166,12 @@ test-unit: $(BIN) $(TEST_BIN)
 test-parity: build/.deps-test $(BUILD)/tests/test_flat
 	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_flat
 
+# ViT-B/16 at 224 imported from ONNX against PyTorch float64, and the time of one
+# input gradient next to PyTorch's (make test runs the small ViT at 32x32).
+.PHONY: test-vit
+test-vit: build/.deps-test $(BUILD)/tests/test_vit
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_vit full
+
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh
 
