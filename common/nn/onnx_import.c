@@ -1893,6 +1893,9 @@ static const struct onnx_op_map {
     {"ConstantOfShape", tok_map_fold},
     {"Equal", tok_map_fold},
     {"Where", tok_map_fold},
+    {"Erf", tok_map_erf},
+    {"Sqrt", tok_map_sqrt},
+    {"Pow", tok_map_pow},
 };
 
 /* One ONNX node. */

@@ -379,6 +379,26 @@ static void test_token_ops(void)
     int bad = grad_check(m, 2, 0, 2e-3, 2e-2, 40, 17);
     TH_CHECK(bad == 0, "%d mismatches through the token graph", bad);
 
+    /* erf, sqrt and pow (the elementwise ops of exported graphs), sqrt on a softmax */
+    nn_model_t *e = nn_model_create(2, 3, 4);
+    int et = nn_add_node(e, "tokens", NN_RESHAPE, 1, (int[]){0}, &r);
+    int es = nn_add_node(e, "sm", NN_SOFTMAX_AXIS, 1, &et, &(nn_node_t){.axis = 2});
+    int eq = nn_add_node(e, "sqrt", NN_SQRT, 1, &es, NULL);
+    int ep = nn_add_node(e, "pow", NN_POW, 1, &eq, &(nn_node_t){.alpha = 3.0f});
+    int ee = nn_add_node(e, "erf", NN_ERF, 1, &ep, NULL);
+    nn_add_node(e, "head", NN_LINEAR, 1, &ee, &(nn_node_t){.out_c = 2, .has_bias = 1});
+    TH_CHECK(nn_model_finalize(e, 5) == 0, "finalize");
+    randomize_params(e, 23);
+    bad = grad_check(e, 2, 0, 2e-3, 2e-2, 30, 29);
+    TH_CHECK(bad == 0, "%d mismatches through erf/sqrt/pow", bad);
+    float xe[24] = {0.3f};
+    nn_model_prepare(e, 1);
+    nn_forward(e, xe, 1, 0);
+    const float *se = nn_node_out(e, es), *ye = nn_node_out(e, ee);
+    for (int j = 0; j < 24; j++)
+        TH_NEAR(ye[j], erf(pow(sqrt(se[j]), 3.0)), 1e-6, 1e-7);
+    nn_model_destroy(e);
+
     /* layernorm forward against a direct evaluation (first row of sample 0) */
     float x[48];
     fill_normal(x, 48, 3, 1.0);

@@ -40,6 +40,9 @@
     X(LINEAR, linear)   \
     X(MATMUL, matmul)   \
     X(LAYERNORM, layernorm) \
-    X(SOFTMAX_AXIS, softmax_axis)
+    X(SOFTMAX_AXIS, softmax_axis) \
+    X(ERF, erf)         \
+    X(SQRT, sqrt)       \
+    X(POW, pow)
 
 #endif
