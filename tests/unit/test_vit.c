@@ -137,6 +137,21 @@ static void check_opset(int opset)
         double f1 = nn_output(m)[target];
         TH_NEAR(sum, f1 - f0, 1e-3, 1e-4 * fabs(f1));
     }
+    /* a batch of two in one pass: the same logits and gradients as one at a time */
+    float *dx2 = malloc(sizeof(float) * 2 * chw);
+    if (ref && dx2 && nn_model_prepare(m, 2) == 0 && nn_forward(m, x, 2, 0) == 0) {
+        nn_backward_opts_t o = {.input_grad = 1};
+        for (int b = 0; b < 2; b++) {
+            double e = rel_l2_d(nn_output(m) + 2 * b, ref + b * row, 2);
+            TH_CHECK(e < 1e-4, "logits of image %d in a batch of two: %.3g", b, e);
+        }
+        TH_CHECK(nn_backward_logit(m, (int[]){target, target}, dx2, &o) == 0, "batch backward");
+        for (int b = 0; b < 2; b++) {
+            double e = rel_l2_d(dx2 + b * chw, ref + b * row + 2, chw);
+            TH_CHECK(e < 1e-4, "gradient of image %d in a batch of two: %.3g", b, e);
+        }
+    }
+    free(dx2);
     /* the model file keeps the ops and shapes: the same logits */
     char h5[512];
     snprintf(h5, sizeof h5, "%s/vit_%s_%d.h5", th_tmp_dir(), spec, opset);
