@@ -4,7 +4,9 @@
 usage:
   vit_torch_ref.py export OUT.onnx SPEC OPSET SEED
       SPEC "small" (torchvision's VisionTransformer at 32x32, patch 8, 2 layers,
-      2 heads, width 16, MLP 32) or "vit_b_16" (torchvision vit_b_16 at 224),
+      2 heads, width 16, MLP 32), "vit_b_16" (torchvision vit_b_16 at 224) or
+      "channels_last" (a convolution and ConvNeXt's channels-last LayerNorm and
+      MLP at 32x32; no CAM reference: zeros),
       2 classes, random weights from torch.manual_seed(SEED) with every layer
       norm, bias, the class token and the position embedding moved away from
       their initial values; exported in eval mode by torch.onnx.export at
@@ -26,9 +28,34 @@ import time
 import numpy as np
 
 
+def channels_last_net():
+    """A convolution, then ConvNeXt's channels-last pattern: permute to [N, H, W, C],
+    LayerNorm, Linear, GELU, Linear, permute back, residual, global pool, head."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 4, stride=4)
+            self.norm = nn.LayerNorm(8, eps=1e-6)
+            self.fc1 = nn.Linear(8, 16)
+            self.fc2 = nn.Linear(16, 8)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            x = self.stem(x)
+            y = self.fc2(nn.functional.gelu(self.fc1(self.norm(x.permute(0, 2, 3, 1)))))
+            x = x + y.permute(0, 3, 1, 2)
+            return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+    return Net()
+
+
 def build(spec):
     import torchvision
     from torchvision.models.vision_transformer import VisionTransformer
+    if spec == "channels_last":
+        return channels_last_net(), 32
     if spec == "small":
         return VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
                                  hidden_dim=16, mlp_dim=32, num_classes=2), 32
@@ -43,7 +70,7 @@ def export(out, spec, opset, seed):
     model, size = build(spec)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "ln" in name and name.endswith("weight"):
+            if ("ln" in name or "norm" in name) and name.endswith("weight"):
                 p.uniform_(0.5, 1.5)
             elif name.endswith("bias"):
                 p.normal_(0.0, 0.1)
@@ -70,17 +97,21 @@ def ref(spec, path, input_path, n, target, out):
     model, size = load(spec, path, torch.float64)
     x = np.fromfile(input_path, dtype=np.float32).reshape(int(n), 3, size, size)
     saved = {}
-    layer = model.encoder.layers[-1].ln_1
 
     def hook(module, inputs, output):
         output.retain_grad()
         saved["a"] = output
-    layer.register_forward_hook(hook)
+    if spec != "channels_last":
+        model.encoder.layers[-1].ln_1.register_forward_hook(hook)
     rows = []
     for i in range(int(n)):
         xi = torch.tensor(x[i:i + 1], dtype=torch.float64, requires_grad=True)
         logits = model(xi)
         logits[0, int(target)].backward()
+        if "a" not in saved:  # no token layer: no CAM reference
+            rows.append(np.concatenate([logits.detach().numpy().ravel(),
+                                        xi.grad.numpy().ravel(), np.zeros(size * size)]))
+            continue
         a, g = saved["a"][0, 1:, :], saved["a"].grad[0, 1:, :]   # [tokens, C]
         grid = int(round(a.shape[0] ** 0.5))
         a = a.reshape(grid, grid, -1).permute(2, 0, 1)

@@ -215,6 +215,45 @@ static void check_opset(int opset)
     free(x); free(g); free(gg); free(cam); free(ig); free(zero);
 }
 
+/* ConvNeXt's channels-last LayerNorm and MLP on a [1, H, W, C] permuted map. */
+static void test_channels_last(void)
+{
+    const char *keep = spec;
+    spec = "channels_last";
+    for (int opset = 13; opset <= 17; opset += 4) {
+        char path[512];
+        if (export_vit(opset, path, sizeof path) < 0)
+            TH_SKIP("the export failed (python3-torch, onnx for %s)", th_python());
+        nn_model_t *m = NULL;
+        TH_CHECK(onnx_import_file(path, &(onnx_import_opts_t){.normalize = "unit"}, &m, NULL)
+                 == 0, "import of %s", path);
+        if (!m)
+            break;
+        const size_t chw = 3 * (size_t)size * size, row = 2 + chw + (size_t)size * size;
+        float *x = malloc(sizeof(float) * chw), *g = malloc(sizeof(float) * chw);
+        rng_stream_t rs;
+        rng_stream_init(&rs, rng_key(12, "cl"), 0, 0, 0);
+        for (size_t i = 0; i < chw; i++)
+            x[i] = (float)rng_stream_uniform(&rs);
+        double *ref = reference(path, x, 1, 0);
+        sal_ws_t *ws = NULL;
+        TH_CHECK(ref && sal_ws_create(&ws, m, 1, "unit") == 0, "reference and workspace");
+        if (ref && ws && sal_gradient(ws, x, 0, 0, g) == 0) {
+            double e_logit = rel_l2_d(nn_output(m), ref, 2), e_grad = rel_l2_d(g, ref + 2, chw);
+            printf("    channels-last opset %d: logits rel. L2 %.2e, input gradient %.2e\n",
+                   opset, e_logit, e_grad);
+            TH_CHECK(e_logit < 1e-4 && e_grad < 1e-4, "differs from PyTorch float64");
+        }
+        (void)row;
+        sal_ws_destroy(ws);
+        nn_model_destroy(m);
+        free(ref);
+        free(x);
+        free(g);
+    }
+    spec = keep;
+}
+
 static void test_vit_opset11(void) { check_opset(11); }
 static void test_vit_opset13(void) { check_opset(13); }
 static void test_vit_opset17(void) { check_opset(17); }
@@ -235,5 +274,6 @@ int main(int argc, char **argv)
     TH_RUN(test_vit_opset11);
     TH_RUN(test_vit_opset13);
     TH_RUN(test_vit_opset17);
+    TH_RUN(test_channels_last);
     return th_report();
 }
