@@ -173,6 +173,12 @@ test-parity: build/.deps-test $(BUILD)/tests/test_flat $(BUILD)/tests/test_xrv $
 test-families: build/.deps-test $(BUILD)/tests/test_families
 	SALCHECK_FAMILIES_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_families
 
+# ViT-B/16 at 224 imported from ONNX against PyTorch float64, and the time of one
+# input gradient next to PyTorch's (make test runs the small ViT at 32x32).
+.PHONY: test-vit
+test-vit: build/.deps-test $(BUILD)/tests/test_vit
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_vit full
+
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh
 

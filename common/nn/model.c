@@ -123,6 +123,11 @@ static void copy_attrs(nn_node_t *nd, const nn_node_t *a)
     nd->init = a->init;
     nd->groups = a->groups;
     nd->ch_start = a->ch_start;
+    nd->rank = a->rank;
+    memcpy(nd->dims, a->dims, sizeof nd->dims);
+    nd->axis = a->axis; nd->start = a->start; nd->end = a->end;
+    memcpy(nd->perm, a->perm, sizeof nd->perm);
+    nd->alpha = a->alpha;
 }
 
 int nn_add_node(nn_model_t *m, const char *name, nn_op op, int n_in, const int *in,
@@ -173,12 +178,18 @@ int nn_add_node(nn_model_t *m, const char *name, nn_op op, int n_in, const int *
     nd->c = src->c;
     nd->h = src->h;
     nd->w = src->w;
+    if (!nd->rank) { /* general shape from the attributes (reshape), else input 0's */
+        nd->rank = src->rank;
+        memcpy(nd->dims, src->dims, sizeof nd->dims);
+    }
     int rc = def->infer ? def->infer(m, nd) : 0;
     if (rc < 0) {
         free(nd->in);
         nd->in = NULL;
         return rc;
     }
+    if (nd->rank && (nd->h != 1 || nd->w != 1 || (size_t)nd->c != nn_dims_count(nd->rank, nd->dims)))
+        nd->rank = 0; /* an op of the c x h x w view changed the shape */
     m->output = m->n_nodes;
     return m->n_nodes++;
 }

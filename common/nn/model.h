@@ -21,6 +21,7 @@
 #include "nn/ops/table.h"
 
 #define NN_NAME_MAX 96
+#define NN_MAX_RANK 6           /* general tensors: dims per sample */
 
 /* Node kinds: one per file common/nn/ops/<op>.c, listed in nn/ops/table.h; the
  * behaviour of each is in its table entry (nn/op.h). */
@@ -46,6 +47,14 @@ typedef struct nn_node {
     nn_op op;
     int n_in, *in;              /* input node ids */
     int c, h, w;                /* output shape per sample */
+    /* General tensors (tokens [1, L, D], attention [H, L, L], ...): rank > 0
+     * gives the shape one sample has in the exported graph run at batch 1
+     * (the batch axis kept as an axis of size 1 wherever the graph put it);
+     * c is then the element count and h = w = 1. rank 0: the c x h x w view. */
+    int rank, dims[NN_MAX_RANK];
+    int axis, start, end;       /* softmax_axis, layernorm, concat_axis, slice */
+    int perm[NN_MAX_RANK];      /* transpose */
+    float alpha;                /* scale */
     /* attributes */
     int out_c, kh, kw, sh, sw, pt, pb, pl, pr;
     int has_bias;               /* conv, dense */
@@ -138,6 +147,26 @@ int nn_find(const nn_model_t *m, const char *name);
 /* The last node before a trailing softmax/sigmoid: the logits node. */
 int nn_logits_node(const nn_model_t *m);
 size_t nn_node_size(const nn_node_t *node); /* c*h*w */
+/* Product of dims[0..rank). */
+static inline size_t nn_dims_count(int rank, const int *dims)
+{
+    size_t count = 1;
+    for (int d = 0; d < rank && d < NN_MAX_RANK; d++)
+        count *= (size_t)dims[d];
+    return count;
+}
+/* The general shape of a node: its dims, or [1, c, h, w] for the c x h x w
+ * view (the batch axis of size 1 first, as the exported graph has it). */
+static inline int nn_node_shape(const nn_node_t *node, int dims[NN_MAX_RANK])
+{
+    if (node->rank) {
+        for (int d = 0; d < node->rank; d++)
+            dims[d] = node->dims[d];
+        return node->rank;
+    }
+    dims[0] = 1; dims[1] = node->c; dims[2] = node->h; dims[3] = node->w;
+    return 4;
+}
 
 /* Allocate the parameter slab and initialize every parameter from (seed, node name). */
 int nn_model_finalize(nn_model_t *m, uint64_t seed);

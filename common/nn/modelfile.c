@@ -242,6 +242,13 @@ static int add_from_line(nn_model_t *m, const char *line, const char *path, int 
                        .ceil_mode = ceil, .count_include_pad = cip, .eps = eps, .momentum = mom,
                        .bn_scale = scale, .bn_center = center, .init = (nn_init)init,
                        .groups = groups, .ch_start = ch_start};
+    /* general-shape ops (nn/ops/reshape.c ... softmax_axis.c) */
+    if (field(line, "dims", buf, sizeof buf)) attrs.rank = parse_ints(buf, attrs.dims, NN_MAX_RANK);
+    if (field(line, "perm", buf, sizeof buf)) parse_ints(buf, attrs.perm, NN_MAX_RANK);
+    if (field(line, "axis", buf, sizeof buf)) attrs.axis = atoi(buf);
+    if (field(line, "start", buf, sizeof buf)) attrs.start = atoi(buf);
+    if (field(line, "end", buf, sizeof buf)) attrs.end = atoi(buf);
+    if (field(line, "alpha", buf, sizeof buf)) attrs.alpha = strtof(buf, NULL);
     int id = nn_add_node(m, name, kind, n_in, in, &attrs);
     if (id < 0) {
         SC_ERROR("%s: /graph[%d] is not a valid node: '%s'", path, index, line);

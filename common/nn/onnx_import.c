@@ -66,13 +66,16 @@ static void name_prefix(const char *name, int depth, char *buf, size_t len)
     buf[n] = 0;
 }
 
-/* Index of the last node whose output is a spatial map (h*w > 1), or 0. */
+/* Index of the last node whose output is a spatial map (h*w > 1) or holds
+ * more than one token (a general tensor with more than one row), or 0. */
 static int last_spatial_node(const nn_model_t *m)
 {
     int last = 0;
-    for (int i = 1; i < m->n_nodes; i++)
-        if (m->nodes[i].h * m->nodes[i].w > 1)
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->h * nd->w > 1 || (nd->rank > 1 && nd->dims[nd->rank - 1] < nd->c))
             last = i;
+    }
     return last;
 }
 
@@ -398,6 +401,11 @@ typedef struct importer {
     int skip_tokens;            /* leading name components shared by every node */
     char **paths;               /* module path of each live ONNX node (for naming) */
     int n_paths;
+    /* look-ahead of the fused patterns (onnx_import_tokens.inc) */
+    const Onnx__GraphProto *graph;
+    const char *live;           /* live[k]: node k leads to the output */
+    char *fused;                /* fused[k]: node k was folded into an earlier one */
+    size_t cur;                 /* index of the node being imported */
 } importer_t;
 
 static uint64_t str_hash(const char *s)
@@ -2026,6 +2034,8 @@ static int map_constant_like(importer_t *im, const onnx_node_t *nd, const char *
     return op_constant_like(im, nd, nd->op_type);
 }
 
+#include "nn/onnx_import_tokens.inc"
+
 /* ---- channel shuffle: Reshape [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape [N,C,H,W] ---- */
 
 /* The target shape of a Reshape resolved against input dims in[0..n_in)
@@ -2068,7 +2078,7 @@ static int map_reshape_view(importer_t *im, const onnx_node_t *nd, const char *n
     onnx_value_t *src = input_value(im, nd, 0), *sv = input_value(im, nd, 1);
     if (!src || !sv || sv->kind != VALUE_CONST ||
         !(src->kind == VALUE_VIEW || (src->kind == VALUE_NODE && src->rank == 4)))
-        return op_flatten(im, nd, name, nd->op_type);
+        return tok_map_reshape(im, nd, name);
     onnx_const_t *shape;
     CHECK_RC(value_const(im, sv, &shape));
     const nn_node_t *in = &im->m->nodes[src->node];
@@ -2077,7 +2087,7 @@ static int map_reshape_view(importer_t *im, const onnx_node_t *nd, const char *n
         const long dims[4] = {1, in->c, in->h, in->w};
         if (reshape_target(shape, dims, 4, out) != 5 || out[0] != 1 || out[3] != in->h ||
             out[4] != in->w || out[1] < 2)
-            return op_flatten(im, nd, name, nd->op_type);
+            return tok_map_reshape(im, nd, name);
         const int node = src->node, groups = (int)out[1];
         onnx_value_t *v = add_value(im, nd->output[0], VALUE_VIEW);
         CHECK_ALLOC(v);
@@ -2106,7 +2116,7 @@ static int map_transpose_view(importer_t *im, const onnx_node_t *nd, const char 
 {
     onnx_value_t *src = input_value(im, nd, 0);
     if (!src || src->kind != VALUE_VIEW)
-        return map_transpose(im, nd, name);
+        return tok_map_transpose(im, nd, name);
     long perm[8];
     int n = attr_ints(nd, "perm", perm, 8);
     if (src->view_transposed || n != 5 || perm[0] != 0 || perm[1] != 2 || perm[2] != 1 ||
@@ -2126,6 +2136,15 @@ static int map_transpose_view(importer_t *im, const onnx_node_t *nd, const char 
 
 /* ---- end of the channel shuffle ---- */
 
+/* Slice: along the channels of a c x h x w map a channel slice, else the general slice. */
+static int map_slice_any(importer_t *im, const onnx_node_t *nd, const char *name)
+{
+    onnx_value_t *src = input_value(im, nd, 0);
+    if (src && src->kind == VALUE_NODE && im->m->nodes[src->node].rank == 0)
+        return map_slice(im, nd, name);
+    return tok_slice(im, nd, name);
+}
+
 /* ONNX operator type -> the function that adds its engine nodes (table entries
  * of nn/ops/table.h) or folds it into constants, aliases or parameters. */
 static const struct onnx_op_map {
@@ -2138,18 +2157,18 @@ static const struct onnx_op_map {
     {"MaxPool", map_maxpool},
     {"AveragePool", map_avgpool},
     {"GlobalAveragePool", map_gap},
-    {"ReduceMean", op_reduce_mean},
-    {"Concat", op_concat},
-    {"Add", map_elementwise},
-    {"Sub", map_elementwise},
-    {"Mul", map_elementwise},
-    {"Div", map_elementwise},
-    {"Gemm", map_gemm},
-    {"MatMul", map_matmul},
-    {"Flatten", map_reshape},
+    {"ReduceMean", tok_map_reduce_mean},
+    {"Concat", tok_map_concat},
+    {"Add", tok_map_elementwise},
+    {"Sub", tok_map_elementwise},
+    {"Mul", tok_map_elementwise},
+    {"Div", tok_map_elementwise},
+    {"Gemm", tok_map_gemm},
+    {"MatMul", tok_map_matmul},
+    {"Flatten", tok_map_reshape},
     {"Reshape", map_reshape_view},
-    {"Squeeze", map_reshape},
-    {"Softmax", map_softmax},
+    {"Squeeze", tok_map_reshape},
+    {"Softmax", tok_map_softmax},
     {"Sigmoid", map_sigmoid},
     {"HardSwish", map_hardswish},
     {"HardSigmoid", map_hardsigmoid},
@@ -2160,12 +2179,21 @@ static const struct onnx_op_map {
     {"Pad", map_pad},
     {"Transpose", map_transpose_view},
     {"Constant", map_constant_like},
-    {"Shape", map_constant_like},
-    {"Gather", map_constant_like},
-    {"Unsqueeze", map_reshape},
+    {"Shape", tok_map_shape},
+    {"Gather", tok_map_gather},
+    {"Unsqueeze", tok_map_reshape},
     {"Cast", map_constant_like},
-    {"Slice", map_slice},
     {"Split", map_split},
+    /* general tensors (onnx_import_tokens.inc) */
+    {"LayerNormalization", tok_layernorm},
+    {"Slice", map_slice_any},
+    {"Expand", tok_expand},
+    {"ConstantOfShape", tok_map_fold},
+    {"Equal", tok_map_fold},
+    {"Where", tok_map_fold},
+    {"Erf", tok_map_erf},
+    {"Sqrt", tok_map_sqrt},
+    {"Pow", tok_map_pow},
 };
 
 /* One ONNX node. */
@@ -2302,6 +2330,7 @@ static void importer_free(importer_t *im)
     for (int i = 0; i < im->n_paths; i++)
         free(im->paths[i]);
     free(im->paths);
+    free(im->fused);
 }
 
 /* The fields ONNX requires and protobuf-c leaves NULL when a file omits them:
@@ -2414,9 +2443,14 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
         }
     }
     const int nodes_before = im.m->n_nodes;
+    im.graph = g;
+    im.live = live;
+    im.fused = calloc(g->n_node ? g->n_node : 1, 1);
+    CHECK_ALLOC(im.fused);
     for (size_t k = 0; k < g->n_node; k++) {
-        if (!live[k])
+        if (!live[k] || im.fused[k])
             continue;
+        im.cur = k;
         CHECK_RC(import_node(&im, g->node[k]));
         /* Count the readers of the values this node produced. */
         const onnx_node_t *nd = g->node[k];
@@ -2468,6 +2502,7 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
     }
     snprintf(m->normalize, sizeof m->normalize, "%s", normalize);
     m->num_classes = (int)nn_node_size(&m->nodes[nn_logits_node(m)]);
+    tok_default_cam_layer(m);
     onnx_group_blocks(m, info->blocks, sizeof info->blocks);
     if (opts && opts->n_block_rules > 0) {
         CHECK_RC(onnx_apply_block_rules(m, opts->block_rules, opts->n_block_rules));

@@ -11,8 +11,12 @@
  * Gemm, MatMul, Flatten, Reshape/Squeeze (to flatten), Softmax, Sigmoid,
  * Identity, Dropout, Pad (folded into the next Conv or pool), Transpose (of
  * the NHWC input), Constant, and the constant shape arithmetic exporters emit
- * (Shape, Gather, Unsqueeze, Concat, Cast). Anything else is an error naming
- * the operator and the node.
+ * (Shape, Gather, Unsqueeze, Concat, Cast). Vision transformers (token
+ * tensors of any rank): LayerNormalization and its decomposed chain, MatMul/
+ * Gemm on tokens and between activations, Softmax on any axis, Reshape/
+ * Transpose/Flatten/Slice/Gather/Concat on general shapes, the GELU erf chain,
+ * the class token and position embedding (onnx_import_tokens.inc). Anything
+ * else is an error naming the operator and the node.
  *
  * Blocks for cascading randomization are formed from the node names
  * (onnx_group_blocks); a job file can override them (onnx_apply_block_rules).

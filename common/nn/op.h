@@ -115,6 +115,30 @@ float *nn_grad_dst(nn_model_t *m, int id, int *assign);
 /* Gradient slab tensor of a parameter of node id, or NULL when absent. */
 float *nn_param_grad(nn_model_t *m, int id, nn_param_kind kind);
 
+/* ---- general tensors (model.h: rank, dims) ---- */
+
+/* Sets a node's output to the general shape dims[0..rank) (c = count, h = w = 1);
+ * [1, C, H, W] becomes the c x h x w view, so convolutions can follow. Ops
+ * read shapes back with nn_node_shape. */
+static inline void nn_set_dims(nn_node_t *nd, int rank, const int *dims)
+{
+    if (rank == 4 && dims[0] == 1) { /* [1, C, H, W]: the c x h x w view of a map */
+        nd->rank = 0;
+        nd->c = dims[1];
+        nd->h = dims[2];
+        nd->w = dims[3];
+        return;
+    }
+    nd->rank = rank;
+    for (int d = 0; d < NN_MAX_RANK; d++)
+        nd->dims[d] = d < rank ? dims[d] : 0;
+    nd->c = (int)nn_dims_count(rank, dims);
+    nd->h = nd->w = 1;
+}
+
+/* " dims=a,b,c" of a general node (model file attributes). */
+void nn_write_dims(const char *key, int rank, const int *dims, char *buf, size_t len);
+
 /* ---- elementwise one-input ops: y = f(x), dx += dy * f'(x) ---- */
 
 /* Forward of an elementwise op; f is inlined where the op file passes a constant. */

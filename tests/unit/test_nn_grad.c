@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nn/model.h"
+#include "nn/op.h"
 #include "rng.h"
 #include "sc.h"
 #include "testhelp.h"
@@ -334,6 +335,87 @@ static void test_dense_gap_relu_concat_add(void)
     nn_model_destroy(s);
 }
 
+/* The general-tensor ops of a vision transformer, each on the path to the
+ * output: reshape, linear, layernorm, transpose, matmul of two activations,
+ * scale, softmax on an axis, slice, concat_axis and add of param tensors,
+ * GELU; input and parameter gradients against finite differences. */
+static void test_token_ops(void)
+{
+    nn_model_t *m = nn_model_create(2, 3, 4);           /* 24 values */
+    nn_node_t r = {.rank = 3, .dims = {1, 6, 4}};
+    int tok = nn_add_node(m, "tokens", NN_RESHAPE, 1, (int[]){0}, &r);
+    nn_node_t lin = {.out_c = 5, .has_bias = 1};
+    int q = nn_add_node(m, "q", NN_LINEAR, 1, &tok, &lin);
+    int ln = nn_add_node(m, "ln", NN_LAYERNORM, 1, &q, &(nn_node_t){.eps = 1e-5f});
+    int k = nn_add_node(m, "k", NN_LINEAR, 1, &tok, &lin);
+    nn_node_t tr = {.perm = {0, 2, 1}};
+    int kt = nn_add_node(m, "kt", NN_TRANSPOSE, 1, &k, &tr);       /* [1, 5, 6] */
+    int sc = nn_add_node(m, "scores", NN_MATMUL, 2, (int[]){ln, kt}, NULL); /* [1, 6, 6] */
+    int scl = nn_add_node(m, "scaled", NN_SCALE, 1, &sc, &(nn_node_t){.alpha = 0.7f});
+    int sm = nn_add_node(m, "attn", NN_SOFTMAX_AXIS, 1, &scl, &(nn_node_t){.axis = 2});
+    int v = nn_add_node(m, "v", NN_LINEAR, 1, &tok, &lin);
+    int av = nn_add_node(m, "av", NN_MATMUL, 2, (int[]){sm, v}, NULL);  /* [1, 6, 5] */
+    int sl = nn_add_node(m, "first", NN_SLICE, 1, &av,
+                         &(nn_node_t){.axis = 1, .start = 1, .end = 4}); /* [1, 3, 5] */
+    int cls = nn_add_node(m, "cls", NN_PARAM, 1, (int[]){0}, &(nn_node_t){.rank = 3,
+                                                                          .dims = {1, 1, 5}});
+    int cat = nn_add_node(m, "cat", NN_CONCAT_AXIS, 2, (int[]){cls, sl},
+                          &(nn_node_t){.axis = 1});                   /* [1, 4, 5] */
+    int pos = nn_add_node(m, "pos", NN_PARAM, 1, (int[]){0}, &(nn_node_t){.rank = 3,
+                                                                          .dims = {1, 4, 5}});
+    int sum = nn_add_add(m, "sum", cat, pos);
+    int ge = nn_add_node(m, "gelu", NN_GELU, 1, &sum, NULL);
+    int ln2 = nn_add_node(m, "ln2", NN_LAYERNORM, 1, &ge, &(nn_node_t){.eps = 1e-5f});
+    int tr2 = nn_add_node(m, "tr2", NN_TRANSPOSE, 1, &ln2, &(nn_node_t){.perm = {1, 2, 0}});
+    nn_add_node(m, "head", NN_LINEAR, 1, &tr2, &(nn_node_t){.out_c = 3, .has_bias = 1});
+    TH_EQ_INT(m->nodes[sc].rank, 3);
+    TH_EQ_INT(m->nodes[sc].dims[2], 6);
+    TH_EQ_INT(m->nodes[cat].dims[1], 4);
+    TH_EQ_INT(m->nodes[tr2].dims[0], 4);
+    TH_EQ_INT(m->nodes[tr2].dims[1], 5);
+    TH_EQ_INT((int)nn_node_size(&m->nodes[m->output]), 4 * 5 * 3);
+    TH_CHECK(nn_model_finalize(m, 5) == 0, "finalize");
+    randomize_params(m, 13);
+    int bad = grad_check(m, 2, 0, 2e-3, 2e-2, 40, 17);
+    TH_CHECK(bad == 0, "%d mismatches through the token graph", bad);
+
+    /* erf, sqrt and pow (the elementwise ops of exported graphs), sqrt on a softmax */
+    nn_model_t *e = nn_model_create(2, 3, 4);
+    int et = nn_add_node(e, "tokens", NN_RESHAPE, 1, (int[]){0}, &r);
+    int es = nn_add_node(e, "sm", NN_SOFTMAX_AXIS, 1, &et, &(nn_node_t){.axis = 2});
+    int eq = nn_add_node(e, "sqrt", NN_SQRT, 1, &es, NULL);
+    int ep = nn_add_node(e, "pow", NN_POW, 1, &eq, &(nn_node_t){.alpha = 3.0f});
+    int ee = nn_add_node(e, "erf", NN_ERF, 1, &ep, NULL);
+    nn_add_node(e, "head", NN_LINEAR, 1, &ee, &(nn_node_t){.out_c = 2, .has_bias = 1});
+    TH_CHECK(nn_model_finalize(e, 5) == 0, "finalize");
+    randomize_params(e, 23);
+    bad = grad_check(e, 2, 0, 2e-3, 2e-2, 30, 29);
+    TH_CHECK(bad == 0, "%d mismatches through erf/sqrt/pow", bad);
+    float xe[24] = {0.3f};
+    nn_model_prepare(e, 1);
+    nn_forward(e, xe, 1, 0);
+    const float *se = nn_node_out(e, es), *ye = nn_node_out(e, ee);
+    for (int j = 0; j < 24; j++)
+        TH_NEAR(ye[j], erf(pow(sqrt(se[j]), 3.0)), 1e-6, 1e-7);
+    nn_model_destroy(e);
+
+    /* layernorm forward against a direct evaluation (first row of sample 0) */
+    float x[48];
+    fill_normal(x, 48, 3, 1.0);
+    nn_model_prepare(m, 2);
+    nn_forward(m, x, 2, 0);
+    const float *qo = nn_node_out(m, q), *lo = nn_node_out(m, ln);
+    const float *g = nn_param(m, ln, NN_P_GAMMA, NULL), *b = nn_param(m, ln, NN_P_BETA, NULL);
+    double mean = 0, var = 0;
+    for (int j = 0; j < 5; j++)
+        mean += qo[j] / 5.0;
+    for (int j = 0; j < 5; j++)
+        var += (qo[j] - mean) * (qo[j] - mean) / 5.0;
+    for (int j = 0; j < 5; j++)
+        TH_NEAR(lo[j], (qo[j] - mean) / sqrt(var + 1e-5) * g[j] + b[j], 1e-5, 1e-5);
+    nn_model_destroy(m);
+}
+
 static void test_guided_relu(void)
 {
     nn_model_t *m = nn_model_create(1, 1, 4);
@@ -419,5 +501,6 @@ int main(void)
     TH_RUN(test_guided_relu);
     TH_RUN(test_losses);
     TH_RUN(test_reinit_block_is_keyed_by_name);
+    TH_RUN(test_token_ops);
     return th_report();
 }

@@ -648,37 +648,66 @@ int sal_cam_finish(sal_ws_t *ws, const char *method, float *cam, int h, int w, f
     return 0;
 }
 
+int sal_cam_tokens(const nn_node_t *nd, sal_cam_layout_t *lay)
+{
+    int dims[NN_MAX_RANK];
+    const int rank = nn_node_shape(nd, dims);
+    if (nd->rank == 0 || (rank == 3 && dims[0] != 1) || rank < 2 || rank > 3)
+        return 0;
+    const int L = dims[rank - 2], D = dims[rank - 1];
+    for (int drop = 1; drop >= 0; drop--) {
+        int g = (int)lround(sqrt((double)(L - drop)));
+        if (L - drop > 1 && g * g == L - drop) {
+            *lay = (sal_cam_layout_t){.c = D, .h = g, .w = g, .c_stride = 1, .pos_stride = D,
+                                      .offset = (size_t)drop * D};
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
 {
     nn_model_t *m = ws->model;
     const char *name = plus ? "Grad-CAM++" : "Grad-CAM";
-    int id;
-    int rc = sal_cam_node(ws, name, layer, &id);
-    if (rc < 0)
-        return rc;
-    const nn_node_t *nd = &m->nodes[id];
+    int id = nn_find(m, layer && *layer ? layer : m->gradcam_layer), rc;
+    sal_cam_layout_t lay;
+    if (id > 0 && sal_cam_tokens(&m->nodes[id], &lay)) {
+        /* tokens laid on their patch grid, the class token dropped */
+    } else {
+        rc = sal_cam_node(ws, name, layer, &id);
+        if (rc < 0)
+            return rc;
+        const nn_node_t *map = &m->nodes[id];
+        lay = (sal_cam_layout_t){.c = map->c, .h = map->h, .w = map->w,
+                                 .c_stride = (size_t)map->h * map->w, .pos_stride = 1};
+    }
+    if ((size_t)lay.h * lay.w > ws->cam_cap || (size_t)lay.c > ws->chan_cap) {
+        SC_ERROR("%s: node '%s' is larger than the workspace", name, m->nodes[id].name);
+        return SC_ERR_ARG;
+    }
     /* The gradient's input part is not needed; ws->gb is scratch. */
     rc = sal_gradient(ws, x, target, 0, ws->gb);
     if (rc < 0)
         return rc;
-    const size_t hw = (size_t)nd->h * nd->w;
-    const float *A = nn_node_out(m, id), *G = nn_node_grad(m, id);
+    const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
+    const float *A = nn_node_out(m, id) + lay.offset, *G = nn_node_grad(m, id) + lay.offset;
     /* docs/methods.md section 4, gcam: w_c = mean_ij dY/dA_ijc. Grad-CAM++ (Chattopadhyay
      * et al., as pytorch-grad-cam computes it): alpha = g^2 / (2 g^2 + sum_ij A * g^3),
      * w_c = sum_ij alpha * relu(g). */
-    for (int c = 0; c < nd->c; c++) {
-        const float *a = A + c * hw, *g = G + c * hw;
+    for (int c = 0; c < lay.c; c++) {
+        const float *a = A + c * cs, *g = G + c * cs;
         double wc = 0.0;
         if (!plus) {
             for (size_t i = 0; i < hw; i++)
-                wc += g[i];
+                wc += g[i * ps];
             wc /= (double)hw;
         } else {
             double sum_a = 0.0;
             for (size_t i = 0; i < hw; i++)
-                sum_a += a[i];
+                sum_a += a[i * ps];
             for (size_t i = 0; i < hw; i++) {
-                double g1 = g[i], g2 = g1 * g1, g3 = g2 * g1;
+                double g1 = g[i * ps], g2 = g1 * g1, g3 = g2 * g1;
                 if (g1 == 0.0)
                     continue;
                 double alpha = g2 / (2.0 * g2 + sum_a * g3 + 1e-6);
@@ -689,11 +718,11 @@ int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int
     }
     for (size_t i = 0; i < hw; i++) {
         double s = 0.0;
-        for (int c = 0; c < nd->c; c++)
-            s += ws->chan[c] * A[c * hw + i];
+        for (int c = 0; c < lay.c; c++)
+            s += ws->chan[c] * A[c * cs + i * ps];
         ws->cam[i] = (float)s;
     }
-    return sal_cam_finish(ws, name, ws->cam, nd->h, nd->w, out);
+    return sal_cam_finish(ws, name, ws->cam, lay.h, lay.w, out);
 }
 
 /* ---- RISE masks ---- */

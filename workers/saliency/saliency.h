@@ -296,6 +296,18 @@ void sal_fill_baseline(sal_ws_t *ws, const float *x, sal_baseline_t kind, double
  * the model's), ReLU, divided by its max, upsampled to [H,W] into out.
  * SC_ERR_UNDEFINED (out NaN) when the CAM is all zero. */
 int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out);
+/* Where a CAM method finds channel c at grid position i of a layer's output:
+ * out + offset + c * c_stride + i * pos_stride, on a c x h x w grid. */
+typedef struct sal_cam_layout {
+    int c, h, w;
+    size_t c_stride, pos_stride, offset;
+} sal_cam_layout_t;
+/* Tokens [1, L, D] (or [L, D]) of a vision transformer on their patch grid,
+ * as pytorch-grad-cam's reshape_transform lays them: the class token dropped
+ * when L - 1 is a square, all tokens when L is. Returns 1 and fills lay, or 0
+ * for a node that is not a token tensor (Grad-CAM and Grad-CAM++ use it; the
+ * other CAM methods take c x h x w maps only). */
+int sal_cam_tokens(const nn_node_t *nd, sal_cam_layout_t *lay);
 /* The CAM family's node: `layer` ("" = the model's Grad-CAM node) resolved to
  * a node id with a spatial extent the workspace can hold; SC_ERR_ARG (logged,
  * `method` names the caller) otherwise. */

@@ -33,6 +33,19 @@
     X(MUL, mul)         \
     X(GCONV, gconv)     \
     X(CHSLICE, chslice) \
-    X(SHUFFLE, shuffle)
+    X(SHUFFLE, shuffle) \
+    X(RESHAPE, reshape) \
+    X(TRANSPOSE, transpose) \
+    X(PARAM, param)     \
+    X(CONCAT_AXIS, concat_axis) \
+    X(SLICE, slice)     \
+    X(SCALE, scale)     \
+    X(LINEAR, linear)   \
+    X(MATMUL, matmul)   \
+    X(LAYERNORM, layernorm) \
+    X(SOFTMAX_AXIS, softmax_axis) \
+    X(ERF, erf)         \
+    X(SQRT, sqrt)       \
+    X(POW, pow)
 
 #endif
