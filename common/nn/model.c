@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/memplan.h"
 #include "nn/op.h"
 #include "nn/posclass.h"
 #include "rng.h"
@@ -55,8 +56,6 @@ static void free_runtime(nn_model_t *m)
 {
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node_t *nd = &m->nodes[i];
-        sc_free(nd->out);
-        sc_free(nd->grad);
         sc_free(nd->argmax);
         sc_free(nd->bn_mean);
         sc_free(nd->bn_invstd);
@@ -70,6 +69,12 @@ static void free_runtime(nn_model_t *m)
         nd->pc_dup = NULL;
         nd->pc_owned = 0;
     }
+    for (int b = 0; b < m->n_bufs; b++)
+        sc_free(m->bufs[b]);
+    free(m->bufs);
+    m->bufs = NULL;
+    m->n_bufs = 0;
+    m->runtime_floats = 0;
     sc_free(m->pc_table);
     m->pc_table = NULL;
     sc_free(m->workspace);
@@ -386,16 +391,32 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
     if (m->max_batch == max_batch)
         return 0;
     free_runtime(m);
+    nn_memplan_t plan;
+    CHECK_RC(nn_memplan_build(m, max_batch, (nn_plan_mode)m->plan_mode, &plan));
+    m->bufs = calloc((size_t)(plan.n_bufs ? plan.n_bufs : 1), sizeof *m->bufs);
+    if (!m->bufs) {
+        nn_memplan_free(&plan);
+        CHECK_ALLOC(m->bufs);
+    }
+    m->n_bufs = plan.n_bufs;
+    for (int b = 0; b < plan.n_bufs; b++) {
+        m->bufs[b] = nn_memplan_alloc(plan.buf_floats[b]);
+        if (!m->bufs[b]) {
+            nn_memplan_free(&plan);
+            CHECK_ALLOC(m->bufs[b]);
+        }
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        m->nodes[i].out = m->bufs[plan.out_buf[i]];
+        m->nodes[i].grad = m->bufs[plan.grad_buf[i]];
+    }
+    m->runtime_floats = plan.total_floats;
+    nn_memplan_free(&plan);
     size_t ws = 0, pc_hw = 0;
     int max_c = 1;
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node_t *nd = &m->nodes[i];
         const nn_op_def_t *def = nn_op_def(nd->op);
-        size_t sz = (size_t)max_batch * nn_node_size(nd);
-        nd->out = sc_calloc(sz, sizeof(float));
-        nd->grad = sc_calloc(sz, sizeof(float));
-        CHECK_ALLOC(nd->out);
-        CHECK_ALLOC(nd->grad);
         if (def->pc == NN_PC_IMAGE || def->pc == NN_PC_WINDOW || def->pc == NN_PC_COMBINE) {
             size_t hw = (size_t)nd->h * nd->w;
             nd->pc_rep = sc_calloc((size_t)max_batch * hw, sizeof(int32_t));
@@ -432,6 +453,34 @@ cleanup:
     if (rc < 0)
         free_runtime(m);
     return rc;
+}
+
+/* Re-plan the buffers of a prepared model for its batch size. */
+static int replan(nn_model_t *m)
+{
+    const int batch = m->max_batch;
+    if (batch < 1)
+        return 0;
+    m->max_batch = 0;
+    return nn_model_prepare(m, batch);
+}
+
+int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode)
+{
+    if (m->plan_mode == (int)mode)
+        return 0;
+    m->plan_mode = (int)mode;
+    return replan(m);
+}
+
+int nn_model_keep(nn_model_t *m, int id)
+{
+    if (id < 0 || id >= m->n_nodes)
+        return SC_ERR_ARG;
+    if (m->nodes[id].keep)
+        return 0;
+    m->nodes[id].keep = 1;
+    return replan(m);
 }
 
 int nn_forward(nn_model_t *m, const float *x, int n, int training)
@@ -480,6 +529,11 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
     const int n = m->batch;
     if (from < 1 || from >= m->n_nodes || n < 1)
         return SC_ERR_ARG;
+    if (m->plan_mode == NN_PLAN_INFER && (o->param_grads || o->training)) {
+        SC_ERROR("backward: parameter gradients or training mode on a model planned for "
+                 "inference (nn_model_set_plan(NN_PLAN_TRAIN) first)");
+        return SC_ERR_ARG;
+    }
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i].grad_live = 0;
     int fresh;
