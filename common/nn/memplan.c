@@ -168,7 +168,7 @@ void nn_memplan_free(nn_memplan_t *plan)
     memset(plan, 0, sizeof *plan);
 }
 
-void *nn_memplan_alloc(size_t floats)
+void *nn_alloc_floats(size_t floats)
 {
     /* Not zeroed: every output is written by its forward before it is read, every
      * gradient zeroed or overwritten on its first use in a pass (nn_grad_acc,

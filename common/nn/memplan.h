@@ -30,6 +30,6 @@ void nn_memplan_free(nn_memplan_t *plan);
 /* Does node id own its buffers (readable after the pass)? */
 int nn_memplan_pinned(const nn_model_t *m, int id);
 /* A 64-byte aligned, uninitialized buffer of `floats` floats; free with sc_free. */
-void *nn_memplan_alloc(size_t floats);
+void *nn_alloc_floats(size_t floats);
 
 #endif

@@ -400,7 +400,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
     }
     m->n_bufs = plan.n_bufs;
     for (int b = 0; b < plan.n_bufs; b++) {
-        m->bufs[b] = nn_memplan_alloc(plan.buf_floats[b]);
+        m->bufs[b] = nn_alloc_floats(plan.buf_floats[b]);
         if (!m->bufs[b]) {
             nn_memplan_free(&plan);
             CHECK_ALLOC(m->bufs[b]);
@@ -419,8 +419,9 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         const nn_op_def_t *def = nn_op_def(nd->op);
         if (def->pc == NN_PC_IMAGE || def->pc == NN_PC_WINDOW || def->pc == NN_PC_COMBINE) {
             size_t hw = (size_t)nd->h * nd->w;
-            nd->pc_rep = sc_calloc((size_t)max_batch * hw, sizeof(int32_t));
-            nd->pc_dup = sc_calloc((size_t)max_batch, 1);
+            /* calloc: large blocks come zeroed from the kernel, untouched until used */
+            nd->pc_rep = calloc((size_t)max_batch * hw, sizeof(int32_t));
+            nd->pc_dup = calloc((size_t)max_batch, 1);
             nd->pc_owned = 1;
             CHECK_ALLOC(nd->pc_rep);
             CHECK_ALLOC(nd->pc_dup);
@@ -438,7 +439,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         if (def->prepare)
             CHECK_RC(def->prepare(m, nd, max_batch));
     }
-    m->workspace = sc_calloc(ws, sizeof(float));
+    m->workspace = nn_alloc_floats(ws); /* scratch: every op writes before it reads */
     m->pc_table = sc_calloc(posclass_table_size(pc_hw), sizeof(int32_t));
     CHECK_ALLOC(m->pc_table);
     m->scratch = sc_calloc((size_t)max_c * 2, sizeof(double));

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "io/image.h"
+#include "nn/memplan.h"
 #include "rng.h"
 #include "saliency/postproc.h"
 #include "saliency/xrai.h"
@@ -214,8 +215,9 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
         m->nodes[nn_find(m, m->gradcam_layer)].keep = 1;
     CHECK_RC(nn_model_prepare(m, batch));
     CHECK_RC(postproc_ws_create(&ws->post, ws->h, ws->w));
-    ws->xb = sc_calloc((size_t)batch * ws->chw, sizeof(float));
-    ws->gb = sc_calloc((size_t)batch * ws->chw, sizeof(float));
+    /* batch inputs and gradients: filled before each engine call, not zeroed here */
+    ws->xb = nn_alloc_floats((size_t)batch * ws->chw);
+    ws->gb = nn_alloc_floats((size_t)batch * ws->chw);
     ws->targets = sc_calloc((size_t)batch, sizeof(int));
     ws->acc = sc_calloc(ws->chw, sizeof(float));
     ws->acc2 = sc_calloc(ws->chw, sizeof(float));
