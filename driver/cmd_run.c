@@ -933,6 +933,19 @@ int cmd_run(int argc, char **argv)
 
     /* 5. per-rank workspaces */
     c->batch = job->batch > 0 ? job->batch : (R <= 160 ? 16 : 8);
+    if (job->memory_per_rank > 0) {
+        /* The batch from the budget, the smallest any rank found (maps do not depend on it). */
+        int mine = 0;
+        rc = sal_batch_for_memory(c->models, job->n_models, job->memory_per_rank,
+                                  sal_resident_bytes(), job->batch > 0 ? job->batch : 256,
+                                  job->path, &mine);
+        if (all_ok(c->comm, rc) < 0)
+            goto done;
+        MPI_Allreduce(&mine, &c->batch, 1, MPI_INT, MPI_MIN, c->comm);
+        if (c->rank == 0)
+            SC_INFO("memory_per_rank %.0f MB: batch %d", job->memory_per_rank / 1048576.0,
+                    c->batch);
+    }
     for (int j = 0; j < job->n_models && rc >= 0; j++) {
         nn_model_t *m = c->models[j];
         c->base_params[j] = malloc(sizeof(float) * m->n_params);

@@ -393,6 +393,8 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
             memcpy(xb + (size_t)q * 3 * hw, x, sizeof(float) * 3 * hw);
         nn_backward_opts_t bo = {0, 1, 0, 1};
         double best = INFINITY;
+        /* parameter gradients need the training plan's activations */
+        rc = nn_model_set_plan(m, NN_PLAN_TRAIN);
         for (int rep = 0; rep < 2 && rc >= 0; rep++) {
             double s0 = pe_cpu_now();
             rc = nn_forward(m, xb, batch, 1);
@@ -403,6 +405,8 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
         pm->t_train_image = best / batch;
         free(xb);
         free(tg);
+        if (rc >= 0)
+            rc = nn_model_set_plan(m, NN_PLAN_INFER);
     }
 cleanup:
     metrics_ws_destroy(mws);
@@ -770,7 +774,16 @@ static int pe_run(const pe_opts_t *o)
     CHECK_RC(plan_items(plan, NULL, block, &items, &n_items));
     /* a rank's start-up: the job, the data set, the masks, the models, the plan */
     t_setup = pe_cpu_now() - t_setup0;
-    const int batch = job->batch > 0 ? job->batch : (R <= 160 ? 16 : 8);
+    int batch = job->batch > 0 ? job->batch : (R <= 160 ? 16 : 8);
+    /* what a rank holds before its workspaces (models, data, plan), and the
+     * batch the per-rank budget allows, as salcheck run chooses it */
+    const double resident_base = sal_resident_bytes();
+    if (job->memory_per_rank > 0)
+        CHECK_RC(sal_batch_for_memory(models, job->n_models, job->memory_per_rank, resident_base,
+                                      job->batch > 0 ? job->batch : 256, job->path, &batch));
+    double ws_bytes = 0.0;
+    for (int j = 0; j < job->n_models; j++)
+        ws_bytes += (double)sal_ws_bytes(models[j], batch);
 
     /* the plan */
     long cells = 0;
@@ -887,7 +900,8 @@ static int pe_run(const pe_opts_t *o)
     double param_copy = 0.0;
     for (int j = 0; j < job->n_models; j++)
         param_copy += pm[j].n_params * 4.0; /* the base weights each rank keeps beside the model */
-    double mem_rank = rss + plan_bytes + param_copy;
+    /* the estimate salcheck run's memory_per_rank uses (sal_budget.c) */
+    double mem_rank = resident_base + ws_bytes + plan_bytes + param_copy;
     pe_bytes(file_bytes, fsz, sizeof fsz);
     pe_bytes(mem_rank, mem, sizeof mem);
     printf("estimate\n");
@@ -898,8 +912,11 @@ static int pe_run(const pe_opts_t *o)
                n_to_train, n_to_train > 1 ? "s" : "");
     printf("  start-up       %.1f s per rank; summary %.1f s on the root\n", t_setup, t_summary);
     printf("  results file   %s (%s maps)\n", fsz, job->maps);
-    printf("  memory/rank    %s (peak resident size of the calibration, which holds every model "
-           "and workspace, plus the plan)\n\n", mem);
+    char peak[32];
+    pe_bytes(rss, peak, sizeof peak);
+    printf("  memory/rank    %s at batch %d (models and data %.0f MB, workspaces %.0f MB, plan; "
+           "the calibration's peak was %s)\n\n", mem, batch, resident_base / 1048576.0,
+           ws_bytes / 1048576.0, peak);
     pe_fixed_t pe_fixed = {t_setup, train_s, map_s, pair_s, t_summary};
     double first_wall = pe_table(o, t_item, n_items, t_pitem, n_pitems, &pe_fixed);
     printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "

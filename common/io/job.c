@@ -111,6 +111,34 @@ static int parse_double(parse_state_t *st, const char *key, const char *v, doubl
     return 0;
 }
 
+/* A memory size: a number with an optional K, M, G or T suffix (powers of
+ * 1024; "B" or "iB" may follow), e.g. 8G, 1.5G, 512M, 2000000000. */
+static int parse_bytes(parse_state_t *st, const char *key, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double unit = 1.0;
+    const char *units = "KMGT";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (u) {
+        for (const char *k = units; k <= u; k++)
+            unit *= 1024.0;
+        end++;
+        if (toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B')
+            end += 2;
+        else if (toupper((unsigned char)end[0]) == 'B')
+            end++;
+    }
+    if (errno || end == v || *end || !(x > 0) || x * unit < 1048576.0 || x * unit > 1e16) {
+        JOB_ERR(st, "%s = '%s' is not a memory size of at least 1M (a number with K, M, G or T, "
+                    "e.g. 8G)", key, v);
+        return -1;
+    }
+    *out = x * unit;
+    return 0;
+}
+
 static int parse_bool(parse_state_t *st, const char *key, const char *v, int *out)
 {
     if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "on"))
@@ -187,6 +215,7 @@ static int handle_job(parse_state_t *st, const char *k, const char *v)
     else if (!strcmp(k, "maps")) return parse_choice(st, k, v, maps, j->maps, sizeof j->maps);
     else if (!strcmp(k, "block_images")) return parse_int(st, k, v, 0, 100000, &j->block_images);
     else if (!strcmp(k, "batch")) return parse_int(st, k, v, 0, 4096, &j->batch);
+    else if (!strcmp(k, "memory_per_rank")) return parse_bytes(st, k, v, &j->memory_per_rank);
     else return 1;
     return 0;
 }

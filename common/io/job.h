@@ -61,6 +61,7 @@ typedef struct job {
     char maps[16];               /* float32 | float16 | none */
     int block_images;            /* images per work item (0: automatic) */
     int batch;                   /* IG/SmoothGrad batch (0: automatic) */
+    double memory_per_rank;      /* bytes; the batch fits in it (0: not set) */
     /* [data] */
     char data_kind[16];          /* phantom | rsna | siim | maskdir | nih | vindr | chexlocalize */
     char data_dir[JOB_PATH_MAX];

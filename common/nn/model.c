@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn/fuse.h"
+#include "nn/memplan.h"
 #include "nn/op.h"
 #include "nn/posclass.h"
 #include "rng.h"
@@ -56,8 +57,6 @@ static void free_runtime(nn_model_t *m)
 {
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node_t *nd = &m->nodes[i];
-        sc_free(nd->out);
-        sc_free(nd->grad);
         sc_free(nd->argmax);
         sc_free(nd->bn_mean);
         sc_free(nd->bn_invstd);
@@ -71,6 +70,12 @@ static void free_runtime(nn_model_t *m)
         nd->pc_dup = NULL;
         nd->pc_owned = 0;
     }
+    for (int b = 0; b < m->n_bufs; b++)
+        sc_free(m->bufs[b]);
+    free(m->bufs);
+    m->bufs = NULL;
+    m->n_bufs = 0;
+    m->runtime_floats = 0;
     sc_free(m->pc_table);
     m->pc_table = NULL;
     sc_free(m->workspace);
@@ -403,20 +408,37 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
     if (m->max_batch == max_batch)
         return 0;
     free_runtime(m);
+    nn_memplan_t plan;
+    CHECK_RC(nn_memplan_build(m, max_batch, (nn_plan_mode)m->plan_mode, &plan));
+    m->bufs = calloc((size_t)(plan.n_bufs ? plan.n_bufs : 1), sizeof *m->bufs);
+    if (!m->bufs) {
+        nn_memplan_free(&plan);
+        CHECK_ALLOC(m->bufs);
+    }
+    m->n_bufs = plan.n_bufs;
+    for (int b = 0; b < plan.n_bufs; b++) {
+        m->bufs[b] = nn_alloc_floats(plan.buf_floats[b]);
+        if (!m->bufs[b]) {
+            nn_memplan_free(&plan);
+            CHECK_ALLOC(m->bufs[b]);
+        }
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        m->nodes[i].out = m->bufs[plan.out_buf[i]];
+        m->nodes[i].grad = m->bufs[plan.grad_buf[i]];
+    }
+    m->runtime_floats = plan.total_floats;
+    nn_memplan_free(&plan);
     size_t ws = 0, pc_hw = 0;
     int max_c = 1;
     for (int i = 0; i < m->n_nodes; i++) {
         nn_node_t *nd = &m->nodes[i];
         const nn_op_def_t *def = nn_op_def(nd->op);
-        size_t sz = (size_t)max_batch * nn_node_size(nd);
-        nd->out = sc_calloc(sz, sizeof(float));
-        nd->grad = sc_calloc(sz, sizeof(float));
-        CHECK_ALLOC(nd->out);
-        CHECK_ALLOC(nd->grad);
         if (def->pc == NN_PC_IMAGE || def->pc == NN_PC_WINDOW || def->pc == NN_PC_COMBINE) {
             size_t hw = (size_t)nd->h * nd->w;
-            nd->pc_rep = sc_calloc((size_t)max_batch * hw, sizeof(int32_t));
-            nd->pc_dup = sc_calloc((size_t)max_batch, 1);
+            /* calloc: large blocks come zeroed from the kernel, untouched until used */
+            nd->pc_rep = calloc((size_t)max_batch * hw, sizeof(int32_t));
+            nd->pc_dup = calloc((size_t)max_batch, 1);
             nd->pc_owned = 1;
             CHECK_ALLOC(nd->pc_rep);
             CHECK_ALLOC(nd->pc_dup);
@@ -434,7 +456,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         if (def->prepare)
             CHECK_RC(def->prepare(m, nd, max_batch));
     }
-    m->workspace = sc_calloc(ws, sizeof(float));
+    m->workspace = nn_alloc_floats(ws); /* scratch: every op writes before it reads */
     m->pc_table = sc_calloc(posclass_table_size(pc_hw), sizeof(int32_t));
     CHECK_ALLOC(m->pc_table);
     m->scratch = sc_calloc((size_t)max_c * 2, sizeof(double));
@@ -449,6 +471,34 @@ cleanup:
     if (rc < 0)
         free_runtime(m);
     return rc;
+}
+
+/* Re-plan the buffers of a prepared model for its batch size. */
+static int replan(nn_model_t *m)
+{
+    const int batch = m->max_batch;
+    if (batch < 1)
+        return 0;
+    m->max_batch = 0;
+    return nn_model_prepare(m, batch);
+}
+
+int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode)
+{
+    if (m->plan_mode == (int)mode)
+        return 0;
+    m->plan_mode = (int)mode;
+    return replan(m);
+}
+
+int nn_model_keep(nn_model_t *m, int id)
+{
+    if (id < 0 || id >= m->n_nodes)
+        return SC_ERR_ARG;
+    if (m->nodes[id].keep)
+        return 0;
+    m->nodes[id].keep = 1;
+    return replan(m);
 }
 
 /* One forward pass; fused: BN folded into convolutions (nn/fuse.h), the
@@ -520,6 +570,11 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
     const int n = m->batch;
     if (from < 1 || from >= m->n_nodes || n < 1)
         return SC_ERR_ARG;
+    if (m->plan_mode == NN_PLAN_INFER && (o->param_grads || o->training)) {
+        SC_ERROR("backward: parameter gradients or training mode on a model planned for "
+                 "inference (nn_model_set_plan(NN_PLAN_TRAIN) first)");
+        return SC_ERR_ARG;
+    }
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i].grad_live = 0;
     int fresh;

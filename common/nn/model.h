@@ -72,6 +72,7 @@ typedef struct nn_node {
     int32_t *argmax;            /* max pool */
     float *bn_mean, *bn_invstd; /* batch statistics saved in training mode */
     int grad_live;              /* grad buffer holds values in this backward pass */
+    int keep;                   /* out and grad readable after a pass (nn_model_keep) */
     /* position classes of the output map (nn/posclass.h), per sample: pc_dup[b] is 1 when
      * sample b has positions with identical receptive fields, described by
      * pc_rep[b*h*w ...]. Elementwise nodes borrow their input's arrays (pc_owned 0);
@@ -91,6 +92,10 @@ typedef struct nn_model {
     size_t n_params;
     /* prepared state */
     int max_batch, batch;
+    int plan_mode;              /* nn_plan_mode the buffers were planned for */
+    int n_bufs;                 /* shared activation/gradient buffers (nn/memplan.h) */
+    float **bufs;
+    size_t runtime_floats;      /* their total size */
     float *workspace;
     size_t ws_floats;
     double *scratch;            /* [2*max channels] for batch norm sums */
@@ -178,8 +183,28 @@ int nn_model_reinit_block(nn_model_t *m, const char *block, uint64_t seed, int k
 float *nn_param(nn_model_t *m, int id, nn_param_kind kind, size_t *count);
 int nn_param_trainable(nn_param_kind kind);
 
-/* Size buffers for batches up to max_batch. May be called again to resize. */
+/* Size buffers for batches up to max_batch. May be called again to resize.
+ * Activations and gradients share memory where their lifetimes allow
+ * (nn/memplan.h): after a pass only the input, the output, the logits and
+ * nodes named by nn_model_keep hold their output and gradient (any number
+ * of backward passes may follow one forward). */
 int nn_model_prepare(nn_model_t *m, int max_batch);
+
+/* Which passes the buffers serve. NN_PLAN_TRAIN (the default): any forward and
+ * backward, parameter gradients and training mode included. NN_PLAN_INFER:
+ * inference forwards and input gradients only (nn_backward refuses parameter
+ * gradients and training backward); keeps far fewer activations. */
+typedef enum nn_plan_mode { NN_PLAN_TRAIN = 0, NN_PLAN_INFER = 1 } nn_plan_mode;
+/* Switch the plan mode; re-plans the buffers when prepared. */
+int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode);
+/* Keep node id's output and gradient readable after forward and backward (a
+ * Grad-CAM layer, a test comparing a node with a reference); re-plans when
+ * prepared and the node was not kept yet. */
+int nn_model_keep(nn_model_t *m, int id);
+/* Bytes nn_model_prepare(m, batch) would allocate in mode (activations,
+ * gradients, pooling indices, position classes, workspace; parameters not
+ * included), or 0 on failure. */
+size_t nn_model_runtime_bytes(const nn_model_t *m, int batch, nn_plan_mode mode);
 
 /* Forward a batch x[n, c, h, w] (n <= max_batch). training: BN batch statistics
  * and running-average update. Output at nn_output(m). */

@@ -43,6 +43,17 @@ typedef enum nn_sign {
     NN_SIGN_INPUTS   /* non-negative when every input is (pooling, concat, add, reshape) */
 } nn_sign;
 
+/* What an op's backward reads besides its output gradient and its parameters:
+ * the memory plan (nn/memplan.h) keeps exactly these activations until then.
+ * 0 (not declared) counts as everything. */
+enum nn_reads {
+    NN_READS_NOTHING = 1 << 0,      /* only the gradient and the parameters */
+    NN_READS_INPUTS = 1 << 1,       /* its inputs' outputs, for the input gradient */
+    NN_READS_OUTPUT = 1 << 2,       /* its own output */
+    NN_READS_INPUTS_PARAM = 1 << 3  /* its inputs' outputs, for parameter gradients or
+                                     * the training backward only */
+};
+
 typedef int (*nn_forward_fn)(nn_model_t *m, int id, int n);
 typedef int (*nn_backward_fn)(nn_model_t *m, int id, int n, const nn_backward_opts_t *o);
 
@@ -77,6 +88,8 @@ typedef struct nn_op_def {
     nn_backward_fn backward_guided; /* guided backprop (ReLU family), else NULL */
     /* Multiply-adds counted as 2 FLOPs, forward, one sample. NULL: 0. */
     double (*flops)(const nn_model_t *m, const nn_node_t *nd);
+    unsigned bwd_reads;          /* enum nn_reads flags */
+    int inplace;                 /* forward may write its output over input 0's (elementwise) */
     /* Appends " key=value ..." attributes of the model file's /graph line. NULL: none. */
     void (*write_attrs)(const nn_node_t *nd, char *buf, size_t len);
 } nn_op_def_t;

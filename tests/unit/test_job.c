@@ -121,6 +121,41 @@ static void test_errors_name_lines(void)
     TH_CHECK(strstr(err, "bad.ini:18: not an INI line") != NULL, "line 18: %s", err);
 }
 
+/* [job] memory_per_rank: sizes with K/M/G/T (powers of 1024); bad ones named by line. */
+static void test_memory_per_rank(void)
+{
+    static const struct { const char *value; double bytes; } ok[] = {
+        {"8G", 8.0 * 1073741824.0}, {"1.5GiB", 1.5 * 1073741824.0}, {"512m", 512.0 * 1048576.0},
+        {"2000000000", 2e9}, {"1T", 1099511627776.0}};
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        char text[512], err[4096];
+        snprintf(text, sizeof text,
+                 "[job]\nmemory_per_rank = %s\n[data]\nkind = phantom\ndir = x\n"
+                 "[model.A]\ntrain = yes\narch = democnn\n[experiments]\nutility = A\n"
+                 "[methods]\nlist = grad\n", ok[k].value);
+        job_t *job = NULL;
+        int rc = load_capture(write_job("mem.ini", text), &job, err, sizeof err);
+        TH_CHECK(rc == 0 && job, "memory_per_rank = %s refused: %s", ok[k].value, err);
+        if (job)
+            TH_NEAR(job->memory_per_rank, ok[k].bytes, 0, 0);
+        job_destroy(job);
+    }
+    static const char *const bad[] = {"lots", "8X", "0", "-1G", "100K", "8G 4"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char text[512], err[4096];
+        snprintf(text, sizeof text,
+                 "[job]\nmemory_per_rank = %s\n[data]\nkind = phantom\ndir = x\n"
+                 "[model.A]\ntrain = yes\narch = democnn\n[experiments]\nutility = A\n"
+                 "[methods]\nlist = grad\n", bad[k]);
+        job_t *job = NULL;
+        int rc = load_capture(write_job("mem.ini", text), &job, err, sizeof err);
+        TH_CHECK(rc < 0 && !job && strstr(err, "mem.ini:2: memory_per_rank") &&
+                     strstr(err, "is not a memory size"),
+                 "memory_per_rank = %s: %s", bad[k], err);
+        job_destroy(job);
+    }
+}
+
 static void test_duplicates_and_pairs(void)
 {
     char err[8192];
@@ -192,5 +227,6 @@ int main(void)
     TH_RUN(test_errors_name_lines);
     TH_RUN(test_duplicates_and_pairs);
     TH_RUN(test_multi_output_keys);
+    TH_RUN(test_memory_per_rank);
     return th_report();
 }

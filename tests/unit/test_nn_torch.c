@@ -50,6 +50,8 @@ static void compare_with_torch(nn_model_t *m, const char *tag, int n, const char
         targets[i] = (i + 1) % classes;
         snprintf(tlist + strlen(tlist), sizeof tlist - strlen(tlist), i ? ",%d" : "%d", targets[i]);
     }
+    if (node)
+        nn_model_keep(loaded, nn_find(loaded, node)); /* compared with the reference below */
     nn_model_prepare(loaded, n);
     nn_forward(loaded, x, n, 0);
     int logits_id = nn_logits_node(loaded);

@@ -167,7 +167,8 @@ static void compare_onnx_with_torch(const char *arch, long opset, const char *bl
     fwrite(x, sizeof(float), in_count, f);
     fclose(f);
     t0 = sc_now();
-    TH_CHECK(nn_model_prepare(m, 1) == 0 && nn_forward(m, x, 1, 0) == 0, "forward");
+nn_model_keep(m, nn_find(m, m->gradcam_layer)); /* compared with the reference below */
+        TH_CHECK(nn_model_prepare(m, 1) == 0 && nn_forward(m, x, 1, 0) == 0, "forward");
     memcpy(logits, nn_node_out(m, nn_logits_node(m)), sizeof(float) * classes);
     int top = 0;
     for (int k = 1; k < classes; k++)

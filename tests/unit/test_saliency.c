@@ -1093,20 +1093,17 @@ static void test_costs_and_table(void)
         TH_NEAR(sal_cost_model(&sal_method_grad, &d, dm), 1.0, 0, 0);
         nn_model_destroy(dm);
     }
-    /* Batch for a memory budget: democnn at 32 px holds, per input, the
-     * input (3*32*32) and 16*32*32*6 + 16*16*16 + 32*16*16*6 + 32*8*8 +
-     * 64*8*8*6 + 64*4*4 + 128*4*4*6 + 128 + 2 floats, each as output and
-     * gradient, plus argmax for the three pools and two input copies. */
+    /* Batch for a memory budget: the largest whose planned workspace
+     * (sal_ws_bytes: the model's shared buffers and the workspace's own)
+     * fits; at least 1; at most the cap. */
     nn_model_t *m = NULL;
     zoo_democnn(&m, 32, 2, 1);
-    size_t nodes = 3 * 1024 + 16 * 1024 * 6 + 16 * 256 + 32 * 256 * 6 + 32 * 64 + 64 * 64 * 6 +
-                   64 * 16 + 128 * 16 * 6 + 128 + 2;
-    size_t pools = 16 * 256 + 32 * 64 + 64 * 16;
-    size_t per_input = 8 * nodes + 4 * pools + 8 * 3 * 1024;
-    TH_EQ_INT(sal_suggest_batch(m, 10 * per_input, 64), 10);
-    TH_EQ_INT(sal_suggest_batch(m, 10 * per_input - 1, 64), 9);
+    const size_t at10 = sal_ws_bytes(m, 10);
+    TH_CHECK(at10 > sal_ws_bytes(m, 9) && sal_ws_bytes(m, 11) > at10, "not increasing");
+    TH_EQ_INT(sal_suggest_batch(m, at10, 64), 10);
+    TH_EQ_INT(sal_suggest_batch(m, at10 - 1, 64), 9);
     TH_EQ_INT(sal_suggest_batch(m, 1, 64), 1);
-    TH_EQ_INT(sal_suggest_batch(m, 1000 * per_input, 64), 64);
+    TH_EQ_INT(sal_suggest_batch(m, 1000 * at10, 64), 64);
     nn_model_destroy(m);
 }
 

@@ -296,6 +296,7 @@ static void compare_with_torch(const char *arch, int size, int classes, uint64_t
     fclose(f);
 
     double t0 = sc_now();
+    nn_model_keep(m, nn_find(m, m->gradcam_layer)); /* compared with the reference below */
     TH_CHECK(nn_model_prepare(m, 1) == 0, "prepare");
     TH_CHECK(nn_forward(m, x, 1, 0) == 0, "forward");
     const float *logits = nn_node_out(m, nn_logits_node(m));

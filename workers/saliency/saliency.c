@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "io/image.h"
+#include "nn/memplan.h"
 #include "rng.h"
 #include "saliency/postproc.h"
 #include "saliency/relprop.h"
@@ -219,10 +220,15 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
         if ((size_t)m->nodes[i].c > ws->chan_cap)
             ws->chan_cap = (size_t)m->nodes[i].c;
     }
+    /* Saliency needs input gradients only; the Grad-CAM layer stays readable. */
+    CHECK_RC(nn_model_set_plan(m, NN_PLAN_INFER));
+    if (nn_find(m, m->gradcam_layer) > 0)
+        m->nodes[nn_find(m, m->gradcam_layer)].keep = 1;
     CHECK_RC(nn_model_prepare(m, batch));
     CHECK_RC(postproc_ws_create(&ws->post, ws->h, ws->w));
-    ws->xb = sc_calloc((size_t)batch * ws->chw, sizeof(float));
-    ws->gb = sc_calloc((size_t)batch * ws->chw, sizeof(float));
+    /* batch inputs and gradients: filled before each engine call, not zeroed here */
+    ws->xb = nn_alloc_floats((size_t)batch * ws->chw);
+    ws->gb = nn_alloc_floats((size_t)batch * ws->chw);
     ws->targets = sc_calloc((size_t)batch, sizeof(int));
     ws->acc = sc_calloc(ws->chw, sizeof(float));
     ws->acc2 = sc_calloc(ws->chw, sizeof(float));
@@ -258,23 +264,6 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
 cleanup:
     sal_ws_destroy(ws);
     return rc;
-}
-
-int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch)
-{
-    /* Per input of a batch: every node's output and gradient (float), max-pool
-     * argmax (int32), plus the workspace's input and gradient copies. */
-    size_t per_input = 0;
-    for (int i = 0; i < m->n_nodes; i++) {
-        size_t size = nn_node_size(&m->nodes[i]);
-        size_t argmax = m->nodes[i].op == NN_MAXPOOL ? sizeof(int32_t) : 0;
-        per_input += size * (2 * sizeof(float) + argmax);
-    }
-    per_input += 2 * nn_node_size(&m->nodes[0]) * sizeof(float);
-    size_t fit = per_input ? budget_bytes / per_input : 1;
-    if (fit < 1)
-        fit = 1;
-    return fit > (size_t)max_batch ? max_batch : (int)fit;
 }
 
 int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count)
@@ -625,7 +614,7 @@ int sal_cam_node(sal_ws_t *ws, const char *method, const char *layer, int *id)
         SC_ERROR("%s: node '%s' has no spatial extent", method, layer);
         return SC_ERR_ARG;
     }
-    return 0;
+    return nn_model_keep(m, *id); /* its activation and gradient are read after the pass */
 }
 
 int sal_cam_finish(sal_ws_t *ws, const char *method, float *cam, int h, int w, float *out)

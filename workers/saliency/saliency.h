@@ -142,9 +142,23 @@ typedef struct sal_ws sal_ws_t;
  */
 int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normalize);
 void sal_ws_destroy(sal_ws_t *ws);
-/* The largest batch (1..max_batch) whose activations, gradients and method
- * buffers fit in budget_bytes for model m: what to pass to sal_ws_create. */
+/* sal_budget.c. Bytes a workspace of m at `batch` holds: the model's planned
+ * buffers (nn_model_runtime_bytes, inference plan) and the workspace's own. */
+size_t sal_ws_bytes(const nn_model_t *m, int batch);
+/* The largest batch in 0..max_batch whose workspaces for the n models fit in
+ * budget_bytes together (0: not even batch 1). */
+int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_bytes,
+                         int max_batch);
+/* The same for one model, at least 1: what to pass to sal_ws_create. */
 int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
+/* Resident size of this process now (VmRSS), in bytes; 0 when unknown. */
+double sal_resident_bytes(void);
+/* The batch of a run from its per-rank budget (`[job] memory_per_rank`):
+ * what is left of budget_bytes after resident_bytes (models, data, plan) and
+ * a reserve, shared by the n models' workspaces, up to max_batch. An error
+ * naming `what` (the job file) when even batch 1 does not fit. */
+int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,
+                         double resident_bytes, int max_batch, const char *what, int *batch);
 /* The average training mask [H,W] (values 0..1) the avgmask control returns;
  * copied into the workspace. */
 int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask);

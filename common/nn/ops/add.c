@@ -67,4 +67,6 @@ const nn_op_def_t nn_op_add = {
     .forward = add_forward,
     .backward = add_backward,
     .flops = add_flops,
+    .bwd_reads = NN_READS_NOTHING,
+    .inplace = 1,
 };

@@ -164,4 +164,5 @@ const nn_op_def_t nn_op_bn = {
     .backward_train = bn_backward_training,
     .flops = bn_flops,
     .write_attrs = bn_write_attrs,
+    .bwd_reads = NN_READS_NOTHING | NN_READS_INPUTS_PARAM,
 };

@@ -74,4 +74,5 @@ const nn_op_def_t nn_op_concat = {
     .infer = concat_infer,
     .forward = concat_forward,
     .backward = concat_backward,
+    .bwd_reads = NN_READS_NOTHING,
 };

@@ -155,4 +155,5 @@ const nn_op_def_t nn_op_conv = {
     .backward = conv_backward,
     .flops = conv_flops,
     .write_attrs = conv_write_attrs,
+    .bwd_reads = NN_READS_NOTHING | NN_READS_INPUTS_PARAM,
 };

@@ -98,4 +98,5 @@ const nn_op_def_t nn_op_dense = {
     .backward = dense_backward_node,
     .flops = dense_flops,
     .write_attrs = dense_write_attrs,
+    .bwd_reads = NN_READS_NOTHING | NN_READS_INPUTS_PARAM,
 };

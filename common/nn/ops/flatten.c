@@ -46,4 +46,5 @@ const nn_op_def_t nn_op_flatten = {
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .bwd_reads = NN_READS_NOTHING,
 };

@@ -48,4 +48,5 @@ const nn_op_def_t nn_op_gap = {
     .forward = gap_forward_node,
     .backward = gap_backward_node,
     .flops = gap_flops,
+    .bwd_reads = NN_READS_NOTHING,
 };

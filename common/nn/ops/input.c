@@ -10,4 +10,5 @@ const nn_op_def_t nn_op_input = {
     .name = "input",
     .pc = NN_PC_IMAGE,
     .sign = NN_SIGN_ANY,
+    .bwd_reads = NN_READS_NOTHING,
 };

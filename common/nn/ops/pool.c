@@ -130,6 +130,7 @@ const nn_op_def_t nn_op_maxpool = {
     .backward = maxpool_backward_node,
     .flops = pool_flops,
     .write_attrs = pool_write_attrs,
+    .bwd_reads = NN_READS_NOTHING,
 };
 
 const nn_op_def_t nn_op_avgpool = {
@@ -141,4 +142,5 @@ const nn_op_def_t nn_op_avgpool = {
     .backward = avgpool_backward_node,
     .flops = pool_flops,
     .write_attrs = pool_write_attrs,
+    .bwd_reads = NN_READS_NOTHING,
 };

@@ -50,4 +50,6 @@ const nn_op_def_t nn_op_relu = {
     .forward = relu_forward_node,
     .backward = relu_backward_node,
     .backward_guided = relu_backward_guided,
+    .bwd_reads = NN_READS_OUTPUT,
+    .inplace = 1,
 };

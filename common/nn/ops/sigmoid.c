@@ -33,4 +33,5 @@ const nn_op_def_t nn_op_sigmoid = {
     .squashes_logits = 1,
     .forward = sigmoid_forward_node,
     .backward = sigmoid_backward_node,
+    .bwd_reads = NN_READS_OUTPUT,
 };

@@ -33,4 +33,5 @@ const nn_op_def_t nn_op_softmax = {
     .squashes_logits = 1,
     .forward = softmax_forward_node,
     .backward = softmax_backward_node,
+    .bwd_reads = NN_READS_OUTPUT,
 };

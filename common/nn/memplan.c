@@ -1,0 +1,221 @@
+/*
+ * memplan.c - the memory plan of a prepared model: which activation and
+ * gradient buffers share memory (memplan.h).
+ *
+ * Owned by common/nn. One forward followed by one backward is a timeline of
+ * 2N steps for N nodes: the forward of node i at step i, its backward at step
+ * 2N-1-i. A node's output lives from its forward to the last forward that
+ * reads it, or to the end of the backward when a backward reads it (as the op
+ * table declares: nn_op_def_t.bwd_reads; kept to the end, so that several
+ * backward passes may follow one forward); its gradient lives from the backward of its
+ * last consumer (the first to accumulate into it) to its own backward. Buffers
+ * whose lifetimes do not overlap share one allocation (greedy, best fit, over
+ * the intervals in order of their start); an op that computes elementwise
+ * (nn_op_def_t.inplace) writes over its input when that input dies at it.
+ * Pinned nodes (the input, the output, the logits and those nn_model_keep
+ * named) own their buffers, which hold their values after the pass.
+ *
+ * The plan also serves nn_forward_fused (nn/fuse.h): there a convolution
+ * writes its BN's (or ReLU's) output at its own step, so those outputs live
+ * from the convolution's step, and the backward that skips the BN reads the
+ * BN's gradient at the convolution's backward, so that gradient lives until
+ * then.
+ */
+#include "nn/memplan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/fuse.h"
+#include "nn/op.h"
+#include "sc.h"
+
+/* What node kind op's backward reads, with unknown taken as everything. */
+static unsigned reads_of(nn_op op)
+{
+    unsigned r = nn_op_def(op)->bwd_reads;
+    return r ? r : NN_READS_INPUTS | NN_READS_OUTPUT | NN_READS_INPUTS_PARAM;
+}
+
+int nn_memplan_pinned(const nn_model_t *m, int id)
+{
+    return id == 0 || id == m->output || id == nn_logits_node(m) || m->nodes[id].keep;
+}
+
+typedef struct interval {
+    int start, end;  /* steps, inclusive */
+    size_t floats;
+    int node, grad;  /* whose buffer: node's output (grad 0) or gradient (grad 1) */
+} interval_t;
+
+static int cmp_start(const void *a, const void *b)
+{
+    const interval_t *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    if (x->grad != y->grad)
+        return x->grad - y->grad;
+    return x->node - y->node;
+}
+
+static size_t round16(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_memplan_t *plan)
+{
+    int rc = 0;
+    nn_fuse_t *fuse = NULL;
+    const int N = m->n_nodes, T = 2 * N;
+    memset(plan, 0, sizeof *plan);
+    int *out_end = malloc(sizeof(int) * (size_t)N);
+    int *max_cons = malloc(sizeof(int) * (size_t)N);
+    interval_t *iv = malloc(sizeof *iv * (size_t)N * 2);
+    size_t *buf_size = malloc(sizeof(size_t) * (size_t)N * 2);
+    int *buf_busy = malloc(sizeof(int) * (size_t)N * 2);
+    plan->out_buf = malloc(sizeof(int) * (size_t)N);
+    plan->grad_buf = malloc(sizeof(int) * (size_t)N);
+    CHECK_ALLOC(out_end);
+    CHECK_ALLOC(max_cons);
+    CHECK_ALLOC(iv);
+    CHECK_ALLOC(buf_size);
+    CHECK_ALLOC(buf_busy);
+    CHECK_ALLOC(plan->out_buf);
+    CHECK_ALLOC(plan->grad_buf);
+    for (int i = 0; i < N; i++) {
+        out_end[i] = i;
+        max_cons[i] = -1;
+        if (reads_of(m->nodes[i].op) & NN_READS_OUTPUT)
+            out_end[i] = T - 1;
+    }
+    for (int j = 1; j < N; j++) {
+        const nn_node_t *nd = &m->nodes[j];
+        const unsigned r = reads_of(nd->op);
+        const int reads_in = (r & NN_READS_INPUTS) ||
+                             (mode == NN_PLAN_TRAIN && (r & NN_READS_INPUTS_PARAM));
+        for (int k = 0; k < nd->n_in; k++) {
+            const int src = nd->in[k];
+            if (j > out_end[src])
+                out_end[src] = j;
+            if (reads_in)
+                out_end[src] = T - 1;
+            if (j > max_cons[src])
+                max_cons[src] = j;
+        }
+    }
+    CHECK_RC(nn_fuse_create(m, &fuse));
+    int n_iv = 0;
+    for (int i = 0; i < N; i++) {
+        const size_t floats = round16((size_t)batch * nn_node_size(&m->nodes[i]));
+        const int pinned = nn_memplan_pinned(m, i);
+        /* the convolution that writes this node's output in a fused pass, else -1 */
+        const int by = fuse->folded_into[i];
+        iv[n_iv++] = (interval_t){by >= 0 ? by : i, pinned ? T : out_end[i], floats, i, 0};
+        const int g_start = max_cons[i] >= 0 ? T - 1 - max_cons[i] : T - 1 - i;
+        const int g_end = by >= 0 && m->nodes[i].op == NN_BN ? T - 1 - by : T - 1 - i;
+        iv[n_iv++] = (interval_t){pinned ? 0 : g_start, pinned ? T : g_end, floats, i, 1};
+    }
+    qsort(iv, (size_t)n_iv, sizeof *iv, cmp_start);
+    int n_buf = 0;
+    for (int v = 0; v < n_iv; v++) {
+        const interval_t *it = &iv[v];
+        const nn_node_t *nd = &m->nodes[it->node];
+        int pick = -1;
+        const int pinned = nn_memplan_pinned(m, it->node);
+        if (!it->grad && !pinned && it->node > 0 && nn_op_def(nd->op)->inplace) {
+            /* Write over input 0 when it dies here and no other input shares its memory. */
+            const int src = nd->in[0];
+            const int b = plan->out_buf[src];
+            int shared = 0;
+            for (int k = 1; k < nd->n_in; k++)
+                shared |= plan->out_buf[nd->in[k]] == b;
+            if (!nn_memplan_pinned(m, src) && out_end[src] == it->node && !shared &&
+                nn_node_size(&m->nodes[src]) == nn_node_size(nd))
+                pick = b;
+        }
+        if (pick < 0 && !pinned) {
+            int best_fit = -1, largest = -1;
+            for (int b = 0; b < n_buf; b++) {
+                if (buf_busy[b] >= it->start)
+                    continue;
+                if (buf_size[b] >= it->floats &&
+                    (best_fit < 0 || buf_size[b] < buf_size[best_fit]))
+                    best_fit = b;
+                if (largest < 0 || buf_size[b] > buf_size[largest])
+                    largest = b;
+            }
+            pick = best_fit >= 0 ? best_fit : largest;
+        }
+        if (pick < 0) {
+            pick = n_buf++;
+            buf_size[pick] = 0;
+        }
+        if (buf_size[pick] < it->floats)
+            buf_size[pick] = it->floats;
+        buf_busy[pick] = pinned ? 2 * T + 2 : it->end; /* a pinned buffer is never free again */
+        (it->grad ? plan->grad_buf : plan->out_buf)[it->node] = pick;
+    }
+    plan->n_bufs = n_buf;
+    plan->buf_floats = malloc(sizeof(size_t) * (size_t)(n_buf ? n_buf : 1));
+    CHECK_ALLOC(plan->buf_floats);
+    plan->total_floats = 0;
+    for (int b = 0; b < n_buf; b++) {
+        plan->buf_floats[b] = buf_size[b];
+        plan->total_floats += buf_size[b];
+    }
+cleanup:
+    nn_fuse_destroy(fuse);
+    free(out_end);
+    free(max_cons);
+    free(iv);
+    free(buf_size);
+    free(buf_busy);
+    if (rc < 0)
+        nn_memplan_free(plan);
+    return rc;
+}
+
+void nn_memplan_free(nn_memplan_t *plan)
+{
+    free(plan->out_buf);
+    free(plan->grad_buf);
+    free(plan->buf_floats);
+    memset(plan, 0, sizeof *plan);
+}
+
+void *nn_alloc_floats(size_t floats)
+{
+    /* Not zeroed: every output is written by its forward before it is read, every
+     * gradient zeroed or overwritten on its first use in a pass (nn_grad_acc,
+     * nn_grad_dst); zeroing here would touch every page before the first pass. */
+    void *p = NULL;
+    size_t bytes = (floats ? floats : 16) * sizeof(float);
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes) != 0)
+        return NULL;
+    return p;
+}
+
+size_t nn_model_runtime_bytes(const nn_model_t *m, int batch, nn_plan_mode mode)
+{
+    nn_memplan_t plan;
+    if (batch < 1 || nn_memplan_build(m, batch, mode, &plan) < 0)
+        return 0;
+    size_t bytes = plan.total_floats * sizeof(float);
+    nn_memplan_free(&plan);
+    size_t ws = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        const nn_op_def_t *def = nn_op_def(nd->op);
+        const size_t hw = (size_t)nd->h * nd->w;
+        if (def->pc == NN_PC_IMAGE || def->pc == NN_PC_WINDOW || def->pc == NN_PC_COMBINE)
+            bytes += (size_t)batch * (hw * sizeof(int32_t) + 1);
+        if (nd->op == NN_MAXPOOL)
+            bytes += (size_t)batch * nn_node_size(nd) * sizeof(int32_t);
+        if (nd->op == NN_BN)
+            bytes += 2 * (size_t)nd->c * sizeof(float);
+        if (def->workspace) {
+            size_t need = def->workspace(m, nd);
+            ws = need > ws ? need : ws;
+        }
+    }
+    return bytes + ws * sizeof(float);
+}

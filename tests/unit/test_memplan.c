@@ -1,0 +1,306 @@
+/*
+ * test_memplan.c - the memory plan of the engine (nn/memplan.h) and the batch
+ * chosen from a per-rank memory budget (saliency.h, sal_budget.c).
+ *
+ * - Shared buffers change nothing: input and parameter gradients, logits and
+ *   the Grad-CAM layer's activation and gradient are bit-identical to a
+ *   model whose every node keeps its own buffers (nn_model_keep on all nodes,
+ *   the allocation before the plan), for the zoo's ResNet-50, DenseNet-121
+ *   and InceptionV3 at small sizes, in the inference and training plans.
+ * - The plans save what they should: inference < training < every node
+ *   owning an output and a gradient.
+ * - A model planned for inference refuses parameter gradients.
+ * - A budget: in a child process, the batch chosen for the budget keeps the
+ *   peak resident size (VmHWM) within 10 % of it while a full batch runs,
+ *   and the Integrated Gradients map at that batch is bit-identical to the
+ *   map at batch 3.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nn/zoo.h"
+#include "rng.h"
+#include "saliency/saliency.h"
+#include "sc.h"
+#include "testhelp.h"
+
+static void fill_input(float *x, size_t count, uint64_t seed)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(seed, "test_memplan"), 0, 0, 0);
+    for (size_t i = 0; i < count; i++)
+        x[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+}
+
+typedef struct pass_out {
+    float *logits, *dx, *act, *agrad, *grads;
+} pass_out_t;
+
+/* One forward + backward at batch n: logits, input gradient, the Grad-CAM
+ * layer's activation and gradient, and (training plan) parameter gradients. */
+static int run_pass(nn_model_t *m, nn_plan_mode mode, int keep_all, int n, const float *x,
+                    pass_out_t *po)
+{
+    const int g = nn_find(m, m->gradcam_layer);
+    if (g <= 0 || nn_model_set_plan(m, mode) < 0)
+        return -1;
+    nn_model_keep(m, g);
+    if (keep_all)
+        for (int i = 0; i < m->n_nodes; i++)
+            nn_model_keep(m, i);
+    if (nn_model_prepare(m, n) < 0)
+        return -1;
+    const int lid = nn_logits_node(m);
+    const size_t classes = nn_node_size(&m->nodes[lid]), in = nn_node_size(&m->nodes[0]);
+    const size_t gs = (size_t)n * nn_node_size(&m->nodes[g]);
+    int targets[4] = {0, 1, 1, 0};
+    po->logits = malloc(sizeof(float) * n * classes);
+    po->dx = malloc(sizeof(float) * n * in);
+    po->act = malloc(sizeof(float) * gs);
+    po->agrad = malloc(sizeof(float) * gs);
+    po->grads = calloc(m->n_params, sizeof(float));
+    memset(m->grads, 0, sizeof(float) * m->n_params);
+    nn_backward_opts_t o = {.input_grad = 1, .param_grads = mode == NN_PLAN_TRAIN};
+    if (nn_forward(m, x, n, 0) < 0)
+        return -1;
+    memcpy(po->logits, nn_node_out(m, lid), sizeof(float) * n * classes);
+    if (nn_backward_logit(m, targets, po->dx, &o) < 0)
+        return -1;
+    memcpy(po->act, nn_node_out(m, g), sizeof(float) * gs);
+    memcpy(po->agrad, nn_node_grad(m, g), sizeof(float) * gs);
+    memcpy(po->grads, m->grads, sizeof(float) * m->n_params);
+    return 0;
+}
+
+static void free_pass(pass_out_t *po)
+{
+    free(po->logits);
+    free(po->dx);
+    free(po->act);
+    free(po->agrad);
+    free(po->grads);
+}
+
+static void test_shared_buffers_change_nothing(void)
+{
+    static const struct { const char *arch; int size; } cases[] = {
+        {"resnet50", 32}, {"densenet121", 32}, {"inceptionv3", 75}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        for (int mode = NN_PLAN_TRAIN; mode <= NN_PLAN_INFER; mode++) {
+            nn_model_t *shared = NULL, *owned = NULL;
+            TH_CHECK(zoo_build(cases[k].arch, cases[k].size, 2, 7, &shared) == 0 &&
+                         zoo_build(cases[k].arch, cases[k].size, 2, 7, &owned) == 0,
+                     "%s", cases[k].arch);
+            if (!shared || !owned)
+                return;
+            const int n = 2;
+            const size_t in = nn_node_size(&shared->nodes[0]);
+            float *x = malloc(sizeof(float) * n * in);
+            fill_input(x, n * in, 11 + k);
+            pass_out_t a, b;
+            TH_CHECK(run_pass(shared, (nn_plan_mode)mode, 0, n, x, &a) == 0, "shared pass");
+            TH_CHECK(run_pass(owned, (nn_plan_mode)mode, 1, n, x, &b) == 0, "owned pass");
+            const int g = nn_find(shared, shared->gradcam_layer);
+            const size_t gs = (size_t)n * nn_node_size(&shared->nodes[g]);
+            const size_t classes = nn_node_size(&shared->nodes[nn_logits_node(shared)]);
+            TH_CHECK(!memcmp(a.logits, b.logits, sizeof(float) * n * classes), "%s mode %d logits",
+                     cases[k].arch, mode);
+            TH_CHECK(!memcmp(a.dx, b.dx, sizeof(float) * n * in), "%s mode %d input gradient",
+                     cases[k].arch, mode);
+            TH_CHECK(!memcmp(a.act, b.act, sizeof(float) * gs) &&
+                         !memcmp(a.agrad, b.agrad, sizeof(float) * gs),
+                     "%s mode %d Grad-CAM layer", cases[k].arch, mode);
+            TH_CHECK(!memcmp(a.grads, b.grads, sizeof(float) * shared->n_params),
+                     "%s mode %d parameter gradients", cases[k].arch, mode);
+            /* the gradient is not trivially zero */
+            double norm = 0.0;
+            for (size_t i = 0; i < n * in; i++)
+                norm += (double)a.dx[i] * a.dx[i];
+            TH_CHECK(norm > 0.0, "%s: zero input gradient", cases[k].arch);
+            /* the plan shares: far less than every node owning its buffers */
+            TH_CHECK(shared->runtime_floats * 2 < owned->runtime_floats,
+                     "%s mode %d: %zu floats shared vs %zu owned", cases[k].arch, mode,
+                     shared->runtime_floats, owned->runtime_floats);
+            free_pass(&a);
+            free_pass(&b);
+            free(x);
+            nn_model_destroy(shared);
+            nn_model_destroy(owned);
+        }
+    }
+}
+
+static void test_plan_sizes(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_build("inceptionv3", 299, 2, 1, &m) == 0, "build");
+    if (!m)
+        return;
+    size_t all = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        all += 2 * 16 * nn_node_size(&m->nodes[i]) * sizeof(float);
+    const size_t infer = nn_model_runtime_bytes(m, 16, NN_PLAN_INFER);
+    const size_t train = nn_model_runtime_bytes(m, 16, NN_PLAN_TRAIN);
+    printf("    inceptionv3 299 batch 16: every buffer %.0f MB, training plan %.0f MB, "
+           "inference plan %.0f MB\n", all / 1048576.0, train / 1048576.0, infer / 1048576.0);
+    TH_CHECK(infer > 0 && infer < train && train < all, "infer %zu train %zu all %zu", infer,
+             train, all);
+    /* the inference plan keeps under a third of every node's output and gradient */
+    TH_CHECK(infer * 3 < all, "infer %zu of %zu", infer, all);
+    /* linear in the batch, up to the fixed workspace */
+    const size_t b1 = nn_model_runtime_bytes(m, 1, NN_PLAN_INFER);
+    const size_t b2 = nn_model_runtime_bytes(m, 2, NN_PLAN_INFER);
+    TH_CHECK(b2 > b1 && infer > 8 * (b2 - b1) && infer < 24 * (b2 - b1), "b1 %zu b2 %zu b16 %zu",
+             b1, b2, infer);
+    nn_model_destroy(m);
+}
+
+static void test_infer_plan_refuses_param_grads(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_democnn(&m, 32, 2, 1) == 0, "build");
+    if (!m)
+        return;
+    TH_CHECK(nn_model_set_plan(m, NN_PLAN_INFER) == 0 && nn_model_prepare(m, 1) == 0, "prepare");
+    float x[3 * 32 * 32];
+    fill_input(x, sizeof x / sizeof x[0], 3);
+    int target = 1;
+    nn_backward_opts_t o = {.param_grads = 1};
+    TH_CHECK(nn_forward(m, x, 1, 0) == 0, "forward");
+    TH_CHECK(nn_backward_logit(m, &target, NULL, &o) == SC_ERR_ARG, "param grads accepted");
+    TH_CHECK(nn_model_set_plan(m, NN_PLAN_TRAIN) == 0 && nn_forward(m, x, 1, 0) == 0 &&
+                 nn_backward_logit(m, &target, NULL, &o) == 0,
+             "training plan refused param grads");
+    nn_model_destroy(m);
+}
+
+static double status_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0.0;
+    const size_t len = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, len) && line[len] == ':')
+            kb = atof(line + len + 1);
+    if (f)
+        fclose(f);
+    return kb * 1024.0;
+}
+
+#define BUDGET_SIZE 64
+
+/* IG map of x with `batch` inputs per engine call and `steps` steps; map [3, S, S]. */
+static int ig_map(nn_model_t *m, int batch, int steps, const float *x, float *map)
+{
+    sal_ws_t *ws = NULL;
+    if (sal_ws_create(&ws, m, batch, NULL) < 0)
+        return -1;
+    sal_params_t p = sal_params_default();
+    p.ig_steps = steps;
+    int rc = sal_compute(&sal_method_ig, &p, m, ws, x, 1, NULL, (sal_key_t){0}, map);
+    sal_ws_destroy(ws);
+    return rc;
+}
+
+static void test_budget_peak_and_identical_maps(void)
+{
+    const double budget = 320.0 * 1048576.0;
+    const size_t chw = 3 * BUDGET_SIZE * BUDGET_SIZE;
+    float *x = malloc(sizeof(float) * chw);
+    fill_input(x, chw, 5);
+    int fds[2];
+    TH_CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* child: a fresh peak; choose the batch, run one full batch of IG */
+        close(fds[0]);
+        struct { int batch; double resident, planned, peak; } r = {0, 0, 0, 0};
+        float *map = malloc(sizeof(float) * chw);
+        nn_model_t *m = NULL;
+        int ok = zoo_democnn(&m, BUDGET_SIZE, 2, 1) == 0;
+        r.resident = status_bytes("VmRSS");
+        nn_model_t *list[1] = {m};
+        ok = ok && sal_batch_for_memory(list, 1, budget, r.resident, 4096, "test", &r.batch) == 0;
+        r.planned = ok ? (double)sal_ws_bytes(m, r.batch) : 0.0;
+        ok = ok && ig_map(m, r.batch, r.batch, x, map) == 0;
+        r.peak = status_bytes("VmHWM");
+        if (!ok)
+            r.batch = -1;
+        ssize_t w1 = write(fds[1], &r, sizeof r);
+        ssize_t w2 = write(fds[1], map, sizeof(float) * chw);
+        _exit(w1 == (ssize_t)sizeof r && w2 == (ssize_t)(sizeof(float) * chw) ? 0 : 1);
+    }
+    close(fds[1]);
+    struct { int batch; double resident, planned, peak; } r = {0, 0, 0, 0};
+    float *child_map = calloc(chw, sizeof(float));
+    ssize_t got = read(fds[0], &r, sizeof r);
+    size_t off = 0;
+    while (got == (ssize_t)sizeof r && off < sizeof(float) * chw) {
+        ssize_t g = read(fds[0], (char *)child_map + off, sizeof(float) * chw - off);
+        if (g <= 0)
+            break;
+        off += (size_t)g;
+    }
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && r.batch > 0, "child failed (%d)",
+             r.batch);
+    printf("    budget %.0f MB: batch %d, resident before %.0f MB, planned workspace %.0f MB, "
+           "peak %.0f MB (%.1f %% of the budget)\n", budget / 1048576.0, r.batch,
+           r.resident / 1048576.0, r.planned / 1048576.0, r.peak / 1048576.0,
+           100.0 * r.peak / budget);
+    /* Never above the budget by more than 10 %; the planned total within 10 % of it. The
+     * resident peak of IG sits below the plan: its fused passes (nn/fuse.h) never write the
+     * folded convolutions' own outputs, whose pages stay untouched, while Grad-CAM's
+     * unfused passes in the same workspace need them. */
+    TH_CHECK(r.peak <= 1.10 * budget, "peak %.0f MB more than 10 %% above the budget %.0f MB",
+             r.peak / 1048576.0, budget / 1048576.0);
+    TH_CHECK(r.resident + r.planned >= 0.90 * budget && r.peak >= 0.75 * budget,
+             "resident %.0f MB + planned %.0f MB (peak %.0f MB) leave more than 10 %% of the "
+             "budget %.0f MB unused", r.resident / 1048576.0, r.planned / 1048576.0,
+             r.peak / 1048576.0, budget / 1048576.0);
+    TH_CHECK(r.batch > 8, "budget chose batch %d only", r.batch);
+    /* the same map at another batch: bit-identical */
+    if (r.batch > 0) {
+        nn_model_t *m = NULL;
+        float *map = malloc(sizeof(float) * chw);
+        TH_CHECK(zoo_democnn(&m, BUDGET_SIZE, 2, 1) == 0 && ig_map(m, 3, r.batch, x, map) == 0,
+                 "batch-3 map");
+        TH_CHECK(off == sizeof(float) * chw && !memcmp(map, child_map, sizeof(float) * chw),
+                 "IG map at batch %d differs from batch 3", r.batch);
+        double norm = 0.0;
+        for (size_t i = 0; i < chw; i++)
+            norm += fabs(map[i]);
+        TH_CHECK(norm > 0.0, "zero map");
+        free(map);
+        nn_model_destroy(m);
+    }
+    /* a budget below batch 1: a clear error */
+    nn_model_t *m = NULL;
+    zoo_democnn(&m, BUDGET_SIZE, 2, 1);
+    nn_model_t *list[1] = {m};
+    int batch = 5;
+    TH_CHECK(sal_batch_for_memory(list, 1, 64.0 * 1048576.0, 60.0 * 1048576.0, 16, "job.ini",
+                                  &batch) == SC_ERR_ARG && batch == 0,
+             "a budget below batch 1 accepted (batch %d)", batch);
+    nn_model_destroy(m);
+    free(child_map);
+    free(x);
+}
+
+int main(void)
+{
+    sc_log_set_level(SC_LOG_ERROR + 1);
+    /* first: the budget's child process starts from a small resident size */
+    TH_RUN(test_budget_peak_and_identical_maps);
+    TH_RUN(test_plan_sizes);
+    TH_RUN(test_infer_plan_refuses_param_grads);
+    TH_RUN(test_shared_buffers_change_nothing);
+    return th_report();
+}

@@ -1,0 +1,98 @@
+/*
+ * sal_budget.c - the batch size of the saliency workspaces from a per-rank
+ * memory budget (`[job] memory_per_rank`), and the memory those workspaces
+ * hold (saliency.h).
+ *
+ * Owned by workers/saliency. The model's buffers come from its memory plan
+ * (nn_model_runtime_bytes, inference plan, as sal_ws_create prepares it); the
+ * workspace adds its batch copies of the input and gradient and per-image
+ * arrays. `salcheck run` and `salcheck run --plan` both choose the batch and
+ * report the memory with these functions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "saliency/saliency.h"
+#include "sc.h"
+
+size_t sal_ws_bytes(const nn_model_t *m, int batch)
+{
+    size_t runtime = nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
+    if (!runtime)
+        return 0;
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    const size_t hw = (size_t)m->nodes[0].h * m->nodes[0].w;
+    size_t act_cap = 0, cam_cap = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const size_t size = nn_node_size(&m->nodes[i]);
+        const size_t plane = (size_t)m->nodes[i].h * m->nodes[i].w;
+        act_cap = size > act_cap ? size : act_cap;
+        cam_cap = plane > cam_cap ? plane : cam_cap;
+    }
+    /* xb, gb per batch input; acc, acc2, xn, base, map_a, map_b, avgmask per
+     * image; accd in double; planes, counts; the Score-CAM activation copy;
+     * the Expected Gradients pool (64 images); the one-hot targets. */
+    size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap +
+                    64 * chw;
+    return runtime + floats * sizeof(float) + (size_t)m->num_classes * batch * sizeof(float);
+}
+
+int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_bytes,
+                         int max_batch)
+{
+    int lo = 0, hi = max_batch; /* the largest batch in 0..max_batch that fits */
+    while (lo < hi) {
+        const int mid = lo + (hi - lo + 1) / 2;
+        size_t need = 0;
+        for (int j = 0; j < n_models; j++)
+            need += sal_ws_bytes(models[j], mid);
+        if (need <= budget_bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch)
+{
+    nn_model_t *const list[1] = {(nn_model_t *)m};
+    const int fit = sal_batch_for_budget(list, 1, budget_bytes, max_batch);
+    return fit > 0 ? fit : 1;
+}
+
+double sal_resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0.0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb * 1024.0;
+}
+
+int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,
+                         double resident_bytes, int max_batch, const char *what, int *batch)
+{
+    /* Reserve beyond the workspaces: the BLAS library's packing buffers and
+     * the per-image arrays of the run (maps, metrics, the image cache). */
+    const double reserve = 16.0 * 1048576.0 + 0.02 * budget_bytes;
+    const double avail = budget_bytes - resident_bytes - reserve;
+    *batch = avail > 0 ? sal_batch_for_budget(models, n_models, (size_t)avail, max_batch) : 0;
+    if (*batch >= 1)
+        return 0;
+    size_t one = 0;
+    for (int j = 0; j < n_models; j++)
+        one += sal_ws_bytes(models[j], 1);
+    SC_ERROR("%s: memory_per_rank = %.0f MB is too small: even batch 1 needs %.0f MB per rank "
+             "(the models, data and plan already hold %.0f MB, the %d model workspace%s %.0f MB "
+             "at batch 1, and %.0f MB are kept in reserve)",
+             what, budget_bytes / 1048576.0,
+             (resident_bytes + reserve + (double)one) / 1048576.0, resident_bytes / 1048576.0,
+             n_models, n_models > 1 ? "s" : "", (double)one / 1048576.0, reserve / 1048576.0);
+    return SC_ERR_ARG;
+}
