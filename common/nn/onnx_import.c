@@ -67,11 +67,18 @@ static void name_prefix(const char *name, int depth, char *buf, size_t len)
 }
 
 /* Index of the last node whose output is a spatial map (h*w > 1) or holds
- * more than one token (a general tensor with more than one row), or 0. */
+ * more than one token (a general tensor with more than one row), before the
+ * last global average pooling when there is one (ConvNeXt's classifier
+ * normalizes the pooled vector as a [1,1,1,C] tensor after it), or 0. */
 static int last_spatial_node(const nn_model_t *m)
 {
-    int last = 0;
-    for (int i = 1; i < m->n_nodes; i++) {
+    int last = 0, end = m->n_nodes;
+    for (int i = m->n_nodes - 1; i > 0; i--)
+        if (m->nodes[i].op == NN_GAP) {
+            end = i;
+            break;
+        }
+    for (int i = 1; i < end; i++) {
         const nn_node_t *nd = &m->nodes[i];
         if (nd->h * nd->w > 1 || (nd->rank > 1 && nd->dims[nd->rank - 1] < nd->c))
             last = i;
