@@ -443,6 +443,9 @@ static void test_classes_hold_equal_values(void)
     image_normalize_3ch(gray, H * W, IMAGE_NORM_INCEPTION, x);
     for (size_t i = 0; i < (size_t)3 * H * W; i++)
         x[3 * H * W + i] = -1.0f; /* the black IG baseline */
+    /* every node's output is read after the pass: each keeps its own buffer (nn/memplan.h) */
+    for (int i = 0; i < m->n_nodes; i++)
+        nn_model_keep(m, i);
     TH_CHECK(nn_model_prepare(m, 2) == 0, "prepare");
     /* with 1 and with 2 BLAS threads (the columns are then split between threads) */
     for (int threads = 1; threads <= 2; threads++) {
