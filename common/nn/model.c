@@ -501,6 +501,16 @@ int nn_model_keep(nn_model_t *m, int id)
     return replan(m);
 }
 
+int nn_model_keep_all(nn_model_t *m)
+{
+    int changed = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        changed |= !m->nodes[i].keep;
+        m->nodes[i].keep = 1;
+    }
+    return changed ? replan(m) : 0;
+}
+
 /* One forward pass; fused: BN folded into convolutions (nn/fuse.h), the
  * BN and ReLU nodes a convolution computes are skipped. */
 static int forward_pass(nn_model_t *m, const float *x, int n, int training, int fused)

@@ -201,6 +201,9 @@ int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode);
  * Grad-CAM layer, a test comparing a node with a reference); re-plans when
  * prepared and the node was not kept yet. */
 int nn_model_keep(nn_model_t *m, int id);
+/* Every node keeps its buffers (one re-plan): for passes that read every
+ * activation afterwards (LRP, DeepLIFT). */
+int nn_model_keep_all(nn_model_t *m);
 /* Bytes nn_model_prepare(m, batch) would allocate in mode (activations,
  * gradients, pooling indices, position classes, workspace; parameters not
  * included), or 0 on failure. */

@@ -29,7 +29,11 @@ static double lrp_cost(const sal_params_t *p, int h, int w) { return 3.0; }
 int sal_relprop_ws(sal_ws_t *ws, rp_ws_t **out)
 {
     if (!ws->relprop) {
-        int rc = rp_ws_create(&ws->relprop, ws->model);
+        /* the relevance walk reads every node's activation after the forward pass */
+        int rc = nn_model_keep_all(ws->model);
+        if (rc < 0)
+            return rc;
+        rc = rp_ws_create(&ws->relprop, ws->model);
         if (rc < 0)
             return rc;
     }
