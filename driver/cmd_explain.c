@@ -396,7 +396,7 @@ int cmd_explain(int argc, char **argv)
         char err[1400], stored[NN_LABELS_TEXT_MAX] = "";
         const char *given = labels_arg;
         if (!given && !ends_with(model_path, ".onnx") &&
-            modelfile_get_attr(model_path, "labels", stored, sizeof stored) == 0)
+            modelfile_get_attr(model_path, "output_labels", stored, sizeof stored) == 0)
             given = stored;
         if (given && *given)
             CHECK(nn_outputs_labels_check(given, nn_outputs_count(m), labels, NN_LABELS_TEXT_MAX, err,

@@ -8,7 +8,8 @@
  * parses the options, prints what was imported (layers, parameters, blocks,
  * Grad-CAM layer, input convention) and writes the model file with its
  * provenance (source file, producer, opset) and the names of its outputs
- * (attribute labels, nn/outputs.h). Under mpirun only rank 0 works.
+ * (attribute output_labels, nn/outputs.h; a trained model's `labels` is its
+ * recipe, true or shuffled). Under mpirun only rank 0 works.
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -170,7 +171,7 @@ int cmd_import(int argc, char **argv)
                           "onnx_producer", info.producer, "onnx_opset",    opset,
                           "onnx_ir_version", ir,         "onnx_graph",    info.graph_name,
                           "onnx_input_layout", info.input_layout, "blocks_from", info.blocks,
-                          labels[0] ? "labels" : NULL, labels, NULL};
+                          labels[0] ? "output_labels" : NULL, labels, NULL};
     rc = modelfile_save(out, m, meta);
     if (rc < 0) {
         fprintf(stderr, "salcheck import: cannot write '%s' (%s)\n", out, sc_strerror(rc));

@@ -49,7 +49,7 @@ int run_outputs_apply(const job_t *job, int j, nn_model_t *m, run_output_t *out)
         }
     } else {
         char stored[NN_LABELS_TEXT_MAX];
-        if (!md->train && modelfile_get_attr(md->file, "labels", stored, sizeof stored) == 0 &&
+        if (!md->train && modelfile_get_attr(md->file, "output_labels", stored, sizeof stored) == 0 &&
             stored[0] &&
             nn_outputs_labels_check(stored, count, out->labels, sizeof out->labels, err,
                                     sizeof err) < 0) {

@@ -260,7 +260,7 @@ static void test_xrv_densenet(void)
     if (!m)
         return;
     char stored[NN_LABELS_TEXT_MAX], err[1400];
-    TH_CHECK(modelfile_get_attr(h5, "labels", stored, sizeof stored) == 0 &&
+    TH_CHECK(modelfile_get_attr(h5, "output_labels", stored, sizeof stored) == 0 &&
                  !strcmp(stored, labels), "stored labels '%s'", stored);
     TH_EQ_INT(m->nodes[0].c, 1);
     TH_CHECK(!strcmp(m->normalize, "xrv"), "normalize '%s'", m->normalize);
