@@ -2063,8 +2063,8 @@ static int reshape_target(const onnx_const_t *shape, const long *in, int n_in, l
             infer = d;
             continue;
         }
-        if (v <= 0)
-            return -1;
+        if (v <= 0 || v > total || known > total / v)
+            return -1; /* no such view of the input (and no overflow) */
         out[d] = v;
         known *= v;
     }
