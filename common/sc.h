@@ -85,7 +85,8 @@ double sc_now(void);
  * "NAME:INDEX@RANK" and names this point (and this process's logger rank),
  * the process kills itself with SIGKILL here, as a node failure would.
  * Points: "cell:Q" (cell Q = v*N+i written, its done flag not yet), "pair:P"
- * (pair P written), "summary:0" (part of /summary written). Unset: one getenv.
+ * (pair P written), "summary:0" (part of /summary written), "modelprobe:0"
+ * (the child reading a model file's structure, nn/modelfile_probe.c). Unset: one getenv.
  */
 void sc_failpoint(const char *name, long index);
 

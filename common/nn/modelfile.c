@@ -12,6 +12,8 @@
 
 #include "io/h5attr.h"
 #include "io/image_norm.h"
+#include "nn/modelfile_graph.h"
+#include "nn/modelfile_probe.h"
 #include "sc.h"
 
 #define MODELFILE_FORMAT_VERSION "1"
@@ -260,12 +262,14 @@ static int add_from_line(nn_model_t *m, const char *line, const char *path, int 
 int modelfile_load(const char *path, nn_model_t **out)
 {
     int rc = 0;
-    hid_t file = -1, dset = -1, type = -1, space = -1;
+    hid_t file = -1, dset = -1;
     char **lines = NULL;
-    hssize_t count = 0;
+    size_t count = 0;
     nn_model_t *m = NULL;
     char buf[256];
     *out = NULL;
+    /* a corrupt file can crash HDF5 itself: a child meets it first */
+    CHECK_RC(modelfile_probe(path, MODELFILE_PROBE_ALL));
     H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
     CHECK(file >= 0, SC_ERR_IO, "cannot open model file '%s' (missing, or not HDF5)", path);
     CHECK(h5attr_read_str(file, "format", buf, sizeof buf) == 0 && !strcmp(buf, "salcheck-model"),
@@ -290,14 +294,9 @@ int modelfile_load(const char *path, nn_model_t **out)
 
     H5E_BEGIN_TRY { dset = H5Dopen2(file, "graph", H5P_DEFAULT); } H5E_END_TRY;
     CHECK(dset >= 0, SC_ERR_FORMAT, "'%s': no /graph dataset", path);
-    space = H5Dget_space(dset);
-    count = H5Sget_simple_extent_npoints(space);
-    lines = calloc((size_t)count, sizeof *lines);
-    CHECK_ALLOC(lines);
-    type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    CHECK_H5(H5Dread(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, lines), "'%s': read /graph", path);
-    for (hssize_t i = 1; i < count; i++)
+    /* not H5Dread: HDF5 crashes on a corrupt string heap (modelfile_graph.c) */
+    CHECK_RC(modelfile_graph_read(file, dset, path, &lines, &count));
+    for (size_t i = 1; i < count; i++)
         CHECK_RC(add_from_line(m, lines[i], path, (int)i));
     CHECK_RC(nn_model_finalize(m, 0));
     for (int id = 1; id < m->n_nodes; id++) {
@@ -334,15 +333,7 @@ int modelfile_load(const char *path, nn_model_t **out)
     *out = m;
     m = NULL;
 cleanup:
-    if (lines) {
-        if (type >= 0 && space >= 0)
-            H5Dvlen_reclaim(type, space, H5P_DEFAULT, lines);
-        free(lines);
-    }
-    if (type >= 0)
-        H5Tclose(type);
-    if (space >= 0)
-        H5Sclose(space);
+    modelfile_graph_free(lines, count);
     if (dset >= 0)
         H5Dclose(dset);
     if (file >= 0)
@@ -354,12 +345,15 @@ cleanup:
 int modelfile_get_attr(const char *path, const char *key, char *buf, size_t len)
 {
     hid_t file = -1;
+    int rc = modelfile_probe(path, MODELFILE_PROBE_ATTRS);
+    if (rc < 0)
+        return rc;
     H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
     if (file < 0) {
         SC_ERROR("cannot open '%s'", path);
         return SC_ERR_IO;
     }
-    int rc = h5attr_read_str(file, key, buf, len);
+    rc = h5attr_read_str(file, key, buf, len);
     H5Fclose(file);
     return rc;
 }

@@ -4,6 +4,10 @@
  *
  * The input is a model file as written by salcheck train / import. It is
  * loaded (graph lines, attributes, weight shapes) and one attribute is read.
+ * Both first let a forked child meet the file's HDF5 structures
+ * (modelfile_probe.c), so HDF5's own crashes on a corrupt file are errors
+ * here as for a user; salcheck's parsing runs in this process, under the
+ * fuzzer's coverage and sanitizers.
  */
 #include <hdf5.h>
 #include <stdint.h>
