@@ -133,6 +133,12 @@ int modelfile_probe(const char *path, modelfile_probe_depth depth)
     if (WIFEXITED(status) &&
         (WEXITSTATUS(status) == PROBE_OK || WEXITSTATUS(status) == PROBE_REFUSED))
         return 0; /* the load itself reads it (and words any error) */
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT || sig == SIGUSR1 ||
+        sig == SIGUSR2) { /* sent from outside (Ctrl-C, the batch system): not the file's fault */
+        SC_ERROR("checking model file '%s' was interrupted (%s)", path, strsignal(sig));
+        return SC_ERR_IO;
+    }
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
         SC_ERROR("model file '%s' is damaged: the HDF5 library did not finish reading its "
                  "structure in %d s; it was not used", path, PROBE_SECONDS);
