@@ -2,7 +2,7 @@
  * test_modelfile_damaged.c - model files that HDF5 itself mishandles
  * (nn/modelfile_graph.c, nn/modelfile_probe.c): /graph's strings read from
  * the file's bytes equal HDF5's own reading on good files (the fuzz seeds and
- * a graph spread over several heap collections); the damaged files of
+ * a graph spread over several heap collections, with and without a user block); the damaged files of
  * tests/fuzz/corpus/modelfile/hdf5-* are refused with an error, not a crash;
  * a child that dies reading a file's structure becomes an error naming it.
  */
@@ -66,21 +66,27 @@ static void test_graph_equals_hdf5(void)
             lines[i][k] = (char)('a' + (i + k) % 26);
         lines[i][len] = 0;
     }
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    hsize_t dims[1] = {N};
-    hid_t space = H5Screate_simple(1, dims, NULL);
-    hid_t dset = H5Dcreate2(file, "graph", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    TH_CHECK(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, lines) >= 0, "write");
-    H5Dclose(dset);
-    H5Sclose(space);
-    H5Tclose(type);
-    H5Fclose(file);
+    for (int userblock = 0; userblock <= 512; userblock += 512) {
+        /* addresses in the file are relative to the end of a user block */
+        hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+        H5Pset_userblock(fcpl, (hsize_t)userblock);
+        hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+        hid_t type = H5Tcopy(H5T_C_S1);
+        H5Tset_size(type, H5T_VARIABLE);
+        hsize_t dims[1] = {N};
+        hid_t space = H5Screate_simple(1, dims, NULL);
+        hid_t dset = H5Dcreate2(file, "graph", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        TH_CHECK(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, lines) >= 0, "write");
+        H5Dclose(dset);
+        H5Sclose(space);
+        H5Tclose(type);
+        H5Fclose(file);
+        H5Pclose(fcpl);
+        compare_graph(path);
+    }
     for (int i = 0; i < N; i++)
         free(lines[i]);
     free(lines);
-    compare_graph(path);
 }
 
 static void test_damaged_refused(void)
