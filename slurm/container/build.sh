@@ -12,6 +12,8 @@
 # used by debootstrap and written into the image's apt sources.
 # Usage: [MIRROR=URL] [WITH_TESTS=yes|no] [OUT=DIR] [SC_REBUILD_BASE=1]
 #        [SC_PODMAN_ISOLATION=chroot|oci] bash slurm/container/build.sh
+#        bash slurm/container/build.sh --print-mirror   (the mirror it would use; APT_ETC=DIR
+#        reads another apt configuration than /etc/apt)
 # Needs: debootstrap podman (Debian 12 packages); apptainer for step 3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,20 +28,25 @@ say() { echo "container: $*"; }
 # deb822 stanzas (URIs: URL / Suites: bookworm ...).
 apt_mirror() {
     local f
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [ -r "$f" ] && awk '$1 == "deb" && / bookworm( |$)/ { u = $2; if (u ~ /^\[/) u = $3; print u; exit }' "$f"
+    local etc=${APT_ETC:-/etc/apt}
+    for f in "$etc/sources.list" "$etc"/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        awk '$1 == "deb" && / bookworm( |$)/ { u = $2; if (u ~ /^\[/) u = $3; print u; exit }' "$f"
     done
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -r "$f" ] && awk 'BEGIN { RS = ""; FS = "\n" }
+    for f in "$etc"/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
             { uri = ""; ok = 0
               for (i = 1; i <= NF; i++) {
                   if ($i ~ /^URIs:/) { split($i, a, " "); uri = a[2] }
                   if ($i ~ /^Suites:/ && $i ~ / bookworm( |$)/) ok = 1 }
               if (ok && uri != "") { print uri; exit } }' "$f"
     done
+    return 0
 }
 MIRROR=${MIRROR:-$(apt_mirror | head -n 1)}
-[ -n "$MIRROR" ] || { echo "container: no bookworm source in /etc/apt; pass MIRROR=URL" >&2; exit 1; }
+[ -n "$MIRROR" ] || { echo "container: no bookworm source in ${APT_ETC:-/etc/apt}; pass MIRROR=URL" >&2; exit 1; }
+if [ "${1:-}" = --print-mirror ]; then echo "$MIRROR"; exit 0; fi
 mkdir -p "$OUT"
 
 [ "${SC_REBUILD_BASE:-0}" = 1 ] && podman image exists "$BASE" && podman rmi -f "$BASE" >/dev/null
