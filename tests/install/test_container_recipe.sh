@@ -5,7 +5,8 @@
 #   - build.sh reads the Debian mirror from an apt configuration in one-line and in
 #     deb822 format (a bookworm source; other suites skipped), and refuses one without;
 #   - the packages the Containerfile installs come from the Makefile's lists
-#     (print-deps-build, print-deps-test) and those lists are not empty;
+#     (print-deps-build, print-deps-test), which its package step can read from the
+#     files it copies for it (the Makefile includes tests/fuzz/fuzz.mk);
 #   - the Containerfile takes the mirror as a build argument and names no archive host.
 # Prints "N passed, N failed".
 set -u
@@ -36,11 +37,19 @@ m4=$(MIRROR=http://given.example/debian APT_ETC=$tmp/none bash slurm/container/b
 [ "$m4" = http://given.example/debian ]
 verdict "MIRROR=URL overrides the apt configuration" $?
 
-b=$(make -s print-deps-build)
-t=$(make -s print-deps-test)
-grep -q 'print-deps-build' slurm/container/Containerfile && grep -q 'print-deps-test' slurm/container/Containerfile &&
+# the files the Containerfile copies for its package step, alone in a directory, as there
+mkdir -p "$tmp/deps"
+while read -r _ from to; do
+    mkdir -p "$tmp/deps/$(dirname "${to#/tmp/salcheck-deps/}")"
+    cp "$from" "$tmp/deps/${to#/tmp/salcheck-deps/}"
+done < <(grep -E '^COPY [^ ]+ /tmp/salcheck-deps/' slurm/container/Containerfile)
+b=$(cd / && make -s -C "$tmp/deps" print-deps-build 2>/dev/null)
+t=$(cd / && make -s -C "$tmp/deps" print-deps-test 2>/dev/null)
+grep -q 'make -s -C /tmp/salcheck-deps print-deps-build' slurm/container/Containerfile &&
+    grep -q 'make -s -C /tmp/salcheck-deps print-deps-test' slurm/container/Containerfile &&
+    [ "$b" = "$(make -s print-deps-build)" ] && [ "$t" = "$(make -s print-deps-test)" ] &&
     [[ " $b " == *" libopenmpi-dev "* && " $b " == *" libhdf5-openmpi-dev "* && " $t " == *" libpmix-dev "* ]]
-verdict "the Containerfile installs the Makefile's package lists (build and test)" $?
+verdict "the Containerfile's package step reads the Makefile's lists from the files it copies" $?
 grep -q '^ARG MIRROR' slurm/container/Containerfile && ! grep -Eq 'https?://[a-z]' slurm/container/Containerfile
 verdict "the Containerfile takes the mirror as a build argument and names no host" $?
 echo "$pass passed, $fail failed"
