@@ -7,6 +7,7 @@
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
+#   make bench-plan   salcheck run --plan against the measured cost of the demo and test jobs
 #   make test-cluster   the multi-node tier in full (three Slurm nodes in network namespaces)
 #   make container  the Debian 12 container image (podman, debootstrap; slurm/README.md)
 #   make PREFIX=DIR install   salcheck, its job files and Slurm scripts under DIR (no root
@@ -109,7 +110,7 @@ BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
 .PHONY: all deps deps-test test test-unit test-parity test-mpi test-slurm test-cluster demo bench \
-        bench-scale install container clean test-families
+        bench-scale bench-plan install container clean test-families print-flags
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
@@ -229,6 +230,12 @@ bench: $(BIN) $(BENCH_BIN)
 # The scheduler and the results file at 2-64 oversubscribed ranks (bench/README.md).
 bench-scale: $(BIN)
 	@BUILD=$(BUILD) bash bench/scale.sh
+
+# salcheck run --plan against the measured CPU time of the demo and the test jobs (slurm/README.md,
+# "How close it is"); a job that trains is measured with and without its models cached.
+bench-plan: $(BIN)
+	@BUILD=$(BUILD) bash bench/plan_check.sh 2 jobs/demo.ini tests/mpi/small.ini:$(BUILD)/plan-check/small \
+	  tests/slurm/tiny.ini:$(BUILD)/plan-check/tiny
 
 # The container image (slurm/README.md, "Containers"): debootstrap + podman, as root.
 DEPS_CONTAINER := debootstrap podman
