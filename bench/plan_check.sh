@@ -23,6 +23,7 @@ RANKS=2
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then RANKS=$1; shift; fi
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 LOG=${LOG:-$ROOT/$BUILD/plan-check}
+[ -x /usr/bin/time ] || { echo "plan_check.sh: needs GNU time (/usr/bin/time; Debian package time)" >&2; exit 1; }
 mkdir -p "$LOG"
 
 # plan_work FILE RANKS: work core-seconds and allocation core-seconds from a plan's output
@@ -40,9 +41,9 @@ row() { # LABEL PLANFILE TIMEFILE LOADS
     local work alloc wall user sys cpu
     read -r work alloc < <(plan_numbers "$2" "$RANKS")
     read -r wall user sys < "$3"
-    cpu=$(echo "$user + $sys" | bc)
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
     printf '| %s | %d | %.0f | %.0f | %.0f | %.0f | %s | %.2f |\n' "$1" "$RANKS" "$work" "$alloc" \
-        "$cpu" "$wall" "$4" "$(echo "$work / $cpu" | bc -l)"
+        "$cpu" "$wall" "$4" "$(awk -v w="$work" -v c="$cpu" 'BEGIN { print w / c }')"
 }
 
 echo "| job | ranks | plan work core-s | plan allocation core-s | measured CPU-s | measured wall s | load avg start-end | plan work / measured |"
