@@ -7,6 +7,7 @@
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
+#   make bench-plan   salcheck run --plan against the measured cost of the demo and test jobs
 #   make test-cluster   the multi-node tier in full (three Slurm nodes in network namespaces)
 #   make container  the Debian 12 container image (podman, debootstrap; slurm/README.md)
 #   make PREFIX=DIR install   salcheck, its job files and Slurm scripts under DIR (no root
@@ -38,23 +39,45 @@ SANFLAGS :=
 OPT := -O3 -march=native -g
 endif
 
-# pkg-config modules. Debian names by default; elsewhere (environment modules, Spack)
-# override them: make MPI_PC=mpich HDF5_PC=hdf5 (README "Installing without root").
-MPI_PC ?= ompi-c
-HDF5_PC ?= $(shell pkg-config --exists hdf5-openmpi 2>/dev/null && echo hdf5-openmpi || echo hdf5)
+# Libraries through pkg-config. Debian's module names by default; elsewhere (environment
+# modules, Spack) PKG_CONFIG_PATH finds them and these name them: make MPI_PC=mpich HDF5_PC=hdf5
+# (README "Installing without root"). MPI_PC=mpicc and HDF5_PC=h5pcc take the flags from the
+# compiler wrappers instead (mpicc --showme or -show; h5pcc -show -shlib; MPICC and H5PCC name
+# them): the defaults when no module of the usual names is found.
+pc_first = $(firstword $(foreach m,$(1),$(shell pkg-config --exists $(m) 2>/dev/null && echo $(m))) $(2))
+MPI_PC ?= $(call pc_first,ompi-c mpich mpi,mpicc)
+HDF5_PC ?= $(call pc_first,hdf5-openmpi hdf5,h5pcc)
 BLAS_PC ?= openblas
-PKGS := $(MPI_PC) $(HDF5_PC) $(BLAS_PC) libpng inih libprotobuf-c zlib libjpeg jansson
-# DICOM through DCMTK (common/io/dicom.cc, the one C++ file): the data and codec libraries only.
+MPICC ?= mpicc
+H5PCC ?= h5pcc
+PKGS = $(BLAS_PC) libpng inih libprotobuf-c zlib libjpeg jansson
+PKGS_ALL = $(filter-out mpicc h5pcc,$(MPI_PC) $(HDF5_PC)) $(PKGS)
+wrap_cflags = $(filter -I% -D% -pthread,$(1))
+wrap_libs = $(filter -L% -l% -Wl$(comma)% -pthread %.so,$(1))
+dep_flags = $(if $(filter mpicc,$(1)),$(call wrap_$(2),$(shell $(MPICC) --showme 2>/dev/null || $(MPICC) -show 2>/dev/null)),$(if $(filter h5pcc,$(1)),$(call wrap_$(2),$(shell $(H5PCC) -show -shlib 2>/dev/null)),$(shell pkg-config --$(2) $(1) 2>/dev/null)))
+comma := ,
+# DICOM through DCMTK (common/io/dicom.cc, the one C++ file): the data and codec libraries only
+# (Debian's dcmtk.pc requires modules Debian does not install); DCMTK_DIR=PREFIX elsewhere.
 CXX ?= g++
-DCMTK_LIBS := -ldcmjpls -ldcmjpeg -ldcmimgle -ldcmdata -loflog -lofstd -lstdc++
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+DCMTK_DIR ?=
+DCMTK_LIBS := $(if $(DCMTK_DIR),-L$(DCMTK_DIR)/lib -L$(DCMTK_DIR)/lib64) \
+              -ldcmjpls -ldcmjpeg -ldcmimgle -ldcmdata -loflog -lofstd -lstdc++
+# Evaluated once, at the first compile (after the dependency step has installed them).
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call dep_flags,$(MPI_PC),cflags) $(call dep_flags,$(HDF5_PC),cflags) \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call dep_flags,$(HDF5_PC),libs) $(call dep_flags,$(MPI_PC),libs) \
+             $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
+# Outside Debian the library directories go into the binary's run path (RPATH=1), so that it
+# runs without the environment that built it (a Spack environment sets no LD_LIBRARY_PATH).
+RPATH ?= $(if $(filter debian,$(DEPS)),,1)
+RPATH_FLAGS = $(if $(RPATH),$(addprefix -Wl$(comma)-rpath$(comma),$(patsubst -L%,%,$(filter -L%,$(PKG_LIBS) $(DCMTK_LIBS)))))
 
 CPPFLAGS += -Icommon -Iworkers -Idriver -I$(BUILD)/gen -Itests/unit -DSALCHECK_REQUIRE_ONNX
 CFLAGS += -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(OPT) -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
           -MMD -MP $(SANFLAGS) $(PKG_CFLAGS)
-LDLIBS += $(PKG_LIBS) $(DCMTK_LIBS) -lm
-CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra -Wno-unused-parameter -MMD -MP $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) $(DCMTK_LIBS) -lm $(RPATH_FLAGS)
+CXXFLAGS += -std=c++17 $(OPT) -Wall -Wextra -Wno-unused-parameter -MMD -MP $(SANFLAGS) \
+            $(if $(DCMTK_DIR),-I$(DCMTK_DIR)/include)
 LDFLAGS += $(SANFLAGS)
 
 LIB_SRC := $(shell find common workers -name '*.c' 2>/dev/null | sort)
@@ -87,7 +110,7 @@ BIN := $(BUILD)/salcheck
 DEPS_STAMP := build/.deps-build
 
 .PHONY: all deps deps-test test test-unit test-parity test-mpi test-slurm test-cluster demo bench \
-        bench-scale install container clean test-families
+        bench-scale bench-plan install container clean test-families print-flags
 all: $(BIN)
 
 # The dependency step: install what is missing as root, else print the one line to run.
@@ -95,7 +118,9 @@ all: $(BIN)
 DEPS ?= $(if $(shell command -v dpkg-query 2>/dev/null),debian,pkg-config)
 define check_deps
 	@if [ "$(DEPS)" != debian ]; then \
-	  pkg-config --exists $(PKGS) || { echo "salcheck: pkg-config does not find: $$(for m in $(PKGS); do pkg-config --exists $$m || printf '%s ' $$m; done)(set PKG_CONFIG_PATH, or MPI_PC/HDF5_PC/BLAS_PC)"; exit 1; }; \
+	  pkg-config --exists $(PKGS_ALL) || { echo "salcheck: pkg-config does not find: $$(for m in $(PKGS_ALL); do pkg-config --exists $$m || printf '%s ' $$m; done)(set PKG_CONFIG_PATH, or MPI_PC/HDF5_PC/BLAS_PC)"; exit 1; }; \
+	  for w in $(if $(filter mpicc,$(MPI_PC)),$(MPICC)) $(if $(filter h5pcc,$(HDF5_PC)),$(H5PCC)); do \
+	    command -v $$w >/dev/null || { echo "salcheck: no pkg-config module for MPI/HDF5 and no $$w on PATH (load the modules, or set MPI_PC/HDF5_PC, MPICC/H5PCC)"; exit 1; }; done; \
 	  exit 0; \
 	fi; \
 	missing=""; for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
@@ -115,6 +140,7 @@ $(DEPS_STAMP):
 deps: $(DEPS_STAMP)
 print-deps-build: ; @echo $(DEPS_BUILD)
 print-deps-test: ; @echo $(DEPS_TEST)
+print-flags: ; @echo 'cflags: $(strip $(PKG_CFLAGS))'; echo 'libs: $(strip $(PKG_LIBS) $(DCMTK_LIBS) $(RPATH_FLAGS))'
 build/.deps-test: $(DEPS_STAMP)
 	$(call check_deps,$(DEPS_TEST))
 	@touch $@
@@ -204,6 +230,12 @@ bench: $(BIN) $(BENCH_BIN)
 # The scheduler and the results file at 2-64 oversubscribed ranks (bench/README.md).
 bench-scale: $(BIN)
 	@BUILD=$(BUILD) bash bench/scale.sh
+
+# salcheck run --plan against the measured CPU time of the demo and the test jobs (slurm/README.md,
+# "How close it is"); a job that trains is measured with and without its models cached.
+bench-plan: $(BIN)
+	@BUILD=$(BUILD) bash bench/plan_check.sh 2 jobs/demo.ini tests/mpi/small.ini:$(BUILD)/plan-check/small \
+	  tests/slurm/tiny.ini:$(BUILD)/plan-check/tiny
 
 # The container image (slurm/README.md, "Containers"): debootstrap + podman, as root.
 DEPS_CONTAINER := debootstrap podman

@@ -233,8 +233,8 @@ static sal_params_t pe_reduced(const sal_method_t *meth, const sal_params_t *ful
         sp.sg_samples = evals;
     else if (!strcmp(n, "ig"))
         sp.ig_steps = evals;
-    else if (!strcmp(n, "sig"))
-        sp.sig_samples = evals / full->ig_steps > 0 ? evals / full->ig_steps : 1;
+    else if (!strcmp(n, "sig")) /* rounded up: batch and 2 x batch give two settings */
+        sp.sig_samples = (evals + full->ig_steps - 1) / (full->ig_steps > 0 ? full->ig_steps : 1);
     else if (!strcmp(n, "xrai"))
         sp.xrai_steps = evals / 2 > 1 ? evals / 2 : 2;
     else if (!strcmp(n, "occlusion")) {
@@ -355,14 +355,22 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
         goto cleanup;
     }
 
-    /* marginal seconds per gradient evaluation: IG at batch and 2 x batch steps */
+    /* marginal seconds per gradient evaluation: IG at batch and 2 x batch steps, after one
+     * untimed pass (the workspace's first touch, page faults of gigabytes for large models,
+     * would otherwise count in the first timing only and flatten the slope) */
     const sal_method_t *ig = sal_method_find("ig");
     sal_params_t a = p->params, b = p->params;
     a.ig_steps = batch;
     b.ig_steps = 2 * batch;
+    {
+        sal_key_t key = {1, 0, 0};
+        if (sal_compute(ig, &b, m, ws, x, target, gray, key, raw) == 0)
+            sal_postprocess(ig, ws, raw, map);
+    }
     double ta = pe_time_method(ig, &a, m, ws, x, gray, target, raw, map, mws, gt, 0);
     double tb = pe_time_method(ig, &b, m, ws, x, gray, target, raw, map, mws, gt, 0);
-    pm->t_grad = fmax((tb - ta) / batch, 1e-9);
+    /* timing noise can make tb <= ta: then the mean cost of an evaluation */
+    pm->t_grad = tb > ta ? (tb - ta) / batch : tb / (2.0 * batch);
 
     for (int k = 0; k < p->n_methods; k++) {
         const sal_method_t *meth = p->methods[k];
@@ -378,9 +386,9 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
         double c1 = sal_cost(meth, &s1, R, R), c2 = sal_cost(meth, &s2, R, R);
         double t1 = pe_time_method(meth, &s1, m, ws, x, gray, target, raw, map, mws, gt, 1);
         double t2 = pe_time_method(meth, &s2, m, ws, x, gray, target, raw, map, mws, gt, 1);
-        double slope = c2 > c1 ? (t2 - t1) / (c2 - c1) : pm->t_grad;
-        if (!(slope > 0))
-            slope = pm->t_grad;
+        double slope = c2 > c1 ? (t2 - t1) / (c2 - c1) : 0.0;
+        if (!(slope > 0)) /* noise: the larger setting's mean cost per evaluation */
+            slope = c2 > 0 ? t2 / c2 : pm->t_grad;
         pm->t_method[k] = t2 + slope * (cost - c2);
     }
 

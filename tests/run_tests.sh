@@ -9,7 +9,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
-TIERS=${TIERS:-unit mpi fuzz slurm cluster}
+TIERS=${TIERS:-unit mpi install fuzz slurm cluster}
 export BUILD SALCHECK=${SALCHECK:-$BUILD/salcheck} OPENBLAS_NUM_THREADS=1
 # Sanitizer builds (make SAN=1): Open MPI's own one-time allocations are
 # suppressed (tests/lsan.supp; full malloc stacks, since those libraries have

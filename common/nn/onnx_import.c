@@ -14,7 +14,8 @@
  * the parameter slab after nn_model_finalize.
  *
  * The protobuf code (onnx.pb-c.c/.h) is generated at build time by protoc-c
- * from Debian's /usr/include/onnx/onnx.proto into $(BUILD)/gen/onnx/. A
+ * from onnx.proto (found by the Makefile: ONNX_DIR, ONNX_PROTO, the include
+ * path) into $(BUILD)/gen/onnx/; nothing is read from a system path at run time. A
  * build without it still links: onnx_import_* then report that the build
  * lacks ONNX support. The block grouping needs no protobuf.
  */

@@ -34,7 +34,7 @@ test-fuzz: $(FUZZ_BIN)
 
 $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c: | $(DEPS_STAMP)
 	@mkdir -p $(FUZZ_BUILD)/gen
-	protoc-c --c_out=$(FUZZ_BUILD)/gen -I/usr/include $(ONNX_PROTO)
+	protoc-c --c_out=$(FUZZ_BUILD)/gen -I$(ONNX_INCLUDE) $(ONNX_PROTO)
 $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.h: $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c
 $(FUZZ_BUILD)/obj/gen/onnx.pb-c.o: $(FUZZ_BUILD)/gen/onnx/onnx.pb-c.c
 	@mkdir -p $(dir $@)
