@@ -665,7 +665,7 @@ static int all_ok(MPI_Comm comm, int rc)
     return any ? -1 : 0;
 }
 
-/* Expected Gradients' reference images (REFERENCE.md section 8): eg.pool
+/* Expected Gradients' reference images (docs/methods.md section 4): eg.pool
  * images of the training split, a seeded sample (the same on every rank),
  * loaded under each model's normalization into its workspace. Only when the
  * job lists eg. */

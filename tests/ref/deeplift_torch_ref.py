@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference DeepLIFT (Rescale rule) of a salcheck model file, in float64
 PyTorch, written from the published definition of Captum's DeepLift
-(Shrikumar et al., ICML 2017; REFERENCE.md section 8) for the engine's
+(Shrikumar et al., ICML 2017; docs/methods.md section 4) for the engine's
 sal_deeplift.c to be checked against.
 
 As Captum does it: the input and the reference are run as one batch

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference Layer-wise Relevance Propagation of a salcheck model file, in
 float64 PyTorch, written from the definitions of Zennit's rules and
-composites (Bach et al. 2015; Montavon et al. 2019; REFERENCE.md section 8),
+composites (Bach et al. 2015; Montavon et al. 2019; docs/methods.md section 4),
 for the engine's LRP (workers/saliency/sal_lrp.c, lrp_rules.c) to be checked
 against.
 

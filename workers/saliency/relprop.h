@@ -23,7 +23,7 @@
 #include "nn/model.h"
 #include "saliency/saliency.h"
 
-/* LRP rules for a linear layer (REFERENCE.md section 8; Zennit's rules). */
+/* LRP rules for a linear layer (docs/methods.md section 4; Zennit's rules). */
 typedef enum lrp_rule {
     LRP_RULE_EPSILON = 0, /* x W^T (R / (z + eps sign z)), z = Wx + b */
     LRP_RULE_ZPLUS,       /* positive contributions only: W+ x+ + W- x- + b+ */
