@@ -253,7 +253,8 @@ static void parity_check(parity_t *pc)
  * torchvision ResNet-18 (64 px), DenseNet-121 and VGG-11-bn (32 px; the VGG
  * with its classifier narrowed, tests/ref/relprop_tv_export.py) exported by
  * PyTorch to ONNX (cached in the test folder while newer than the script),
- * imported, on a textured and a flat-bordered input.
+ * imported, on a textured and a flat-bordered input; all three at 224 px
+ * with SALCHECK_RELPROP_FULL set (make test-relprop).
  */
 /* mtime of path, or 0. */
 static double mtime(const char *path)
@@ -274,11 +275,13 @@ static void parity_imported(void)
         int size;
         double stabilizer;
     } nets[3] = {{"resnet18", 64, 1e-3}, {"vgg11_bn", 32, 1e-3}, {"densenet121", 32, 1e-3}};
+    /* make test-relprop: the same at 224 x 224 (minutes) */
+    const int full = getenv("SALCHECK_RELPROP_FULL") != NULL;
     char path[512], tag[64], cmd[1024];
     int fresh = 1; /* exported earlier, after the last change of the script */
     for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof path, "%s/rptv_%s_%d.onnx", th_tmp_dir(), nets[k].arch,
-                 nets[k].size);
+                 full ? 224 : nets[k].size);
         fresh &= mtime(path) > mtime(script);
     }
     if (!fresh) {
@@ -287,13 +290,14 @@ static void parity_imported(void)
                    "%s)\n", th_python());
             return;
         }
-        snprintf(cmd, sizeof cmd, "%s %s %s 2024 resnet18:64 vgg11_bn:32 densenet121:32 "
-                 ">/dev/null", th_python(), script, th_tmp_dir());
+        snprintf(cmd, sizeof cmd, "%s %s %s 2024 resnet18:%d vgg11_bn:%d densenet121:%d "
+                 ">/dev/null", th_python(), script, th_tmp_dir(), full ? 224 : nets[0].size,
+                 full ? 224 : nets[1].size, full ? 224 : nets[2].size);
         TH_CHECK(system(cmd) == 0, "export failed: %s", cmd);
     }
     for (int k = 0; k < 3; k++) {
         snprintf(path, sizeof path, "%s/rptv_%s_%d.onnx", th_tmp_dir(), nets[k].arch,
-                 nets[k].size);
+                 full ? 224 : nets[k].size);
         nn_model_t *m = NULL;
         onnx_import_info_t info;
         TH_CHECK(onnx_import_file(path, NULL, &m, &info) == 0, "import %s", path);
