@@ -194,6 +194,14 @@ test-parity: build/.deps-test $(BUILD)/tests/test_flat $(BUILD)/tests/test_xrv $
 	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_flat
 	SALCHECK_PARITY_FULL=1 OPENBLAS_NUM_THREADS=1 BUILD=$(BUILD) $(BUILD)/tests/test_xrv
 
+# LRP and DeepLIFT on torchvision ResNet-18, VGG-11-bn and DenseNet-121 imported from ONNX at
+# 224x224 against their PyTorch references (make test runs them at 32-64 px). Not yet passing:
+# on the textured inputs the maps differ by 4e-4 to 6e-3 (LRP) and 3e-2 (DeepLIFT, VGG), where the
+# float32 engine and the float64 reference take different max-pool and ReLU decisions.
+.PHONY: test-relprop
+test-relprop: build/.deps-test $(BUILD)/tests/test_relprop
+	SALCHECK_RELPROP_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_relprop
+
 # torchvision's grouped-convolution and mobile families imported from ONNX at 224x224, opsets 11
 # and 17, against PyTorch (make test runs six of them at 64x64).
 test-families: build/.deps-test $(BUILD)/tests/test_families

@@ -665,7 +665,7 @@ static int all_ok(MPI_Comm comm, int rc)
     return any ? -1 : 0;
 }
 
-/* Expected Gradients' reference images (REFERENCE.md section 8): eg.pool
+/* Expected Gradients' reference images (docs/methods.md section 4): eg.pool
  * images of the training split, a seeded sample (the same on every rank),
  * loaded under each model's normalization into its workspace. Only when the
  * job lists eg. */
@@ -936,9 +936,12 @@ int cmd_run(int argc, char **argv)
     if (job->memory_per_rank > 0) {
         /* The batch from the budget, the smallest any rank found (maps do not depend on it). */
         int mine = 0;
-        rc = sal_batch_for_memory(c->models, job->n_models, job->memory_per_rank,
-                                  sal_resident_bytes(), job->batch > 0 ? job->batch : 256,
-                                  job->path, &mine);
+        for (int k = 0; k < job->n_methods && rc >= 0; k++)
+            rc = sal_budget_method(c->models, job->n_models, job->methods[k]);
+        if (rc >= 0)
+            rc = sal_batch_for_memory(c->models, job->n_models, job->memory_per_rank,
+                                      sal_resident_bytes(), job->batch > 0 ? job->batch : 256,
+                                      job->path, &mine);
         if (all_ok(c->comm, rc) < 0)
             goto done;
         MPI_Allreduce(&mine, &c->batch, 1, MPI_INT, MPI_MIN, c->comm);

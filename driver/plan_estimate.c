@@ -786,6 +786,8 @@ static int pe_run(const pe_opts_t *o)
     /* what a rank holds before its workspaces (models, data, plan), and the
      * batch the per-rank budget allows, as salcheck run chooses it */
     const double resident_base = sal_resident_bytes();
+    for (int k = 0; k < job->n_methods; k++) /* LRP and DeepLIFT keep every node's buffers */
+        CHECK_RC(sal_budget_method(models, job->n_models, job->methods[k]));
     if (job->memory_per_rank > 0)
         CHECK_RC(sal_batch_for_memory(models, job->n_models, job->memory_per_rank, resident_base,
                                       job->batch > 0 ? job->batch : 256, job->path, &batch));

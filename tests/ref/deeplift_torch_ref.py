@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference DeepLIFT (Rescale rule) of a salcheck model file, in float64
 PyTorch, written from the published definition of Captum's DeepLift
-(Shrikumar et al., ICML 2017; REFERENCE.md section 8) for the engine's
+(Shrikumar et al., ICML 2017; docs/methods.md section 4) for the engine's
 sal_deeplift.c to be checked against.
 
 As Captum does it: the input and the reference are run as one batch
@@ -20,10 +20,18 @@ and the attribution is (x - x0) times the gradient at x.
   flatten) is linear: autograd's gradient.
 The explained output is the logit (a trailing softmax/sigmoid is left out).
 
+Captum's write-unpooling loses what overlapping windows (3x3 stride 2)
+send to a shared argmax, so its attribution does not sum to
+logit(x) - logit(x0) there. The same walk with an additive unpooling (each
+window's value added at its argmax, the Rescale rule of the max pool as a
+whole) is run as well: its sum is the summation-to-delta check of the
+definition, exact with or without overlap.
+
 usage: deeplift_torch_ref.py --model M.h5 --input X.f32 --baseline B.f32
            --target T --out A.f32
-A.f32: the logits of x [classes], the logits of x0 [classes], then the
-attribution [C,H,W] (float32).
+A.f32: the logits of x [classes], the logits of x0 [classes], the
+attribution [C,H,W] (Captum's), then the sum of the additive-unpooling
+attribution (float32).
 """
 import argparse
 import os
@@ -38,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nn_torch_ref  # noqa: E402  (graph parsing helpers)
 
 EPS = 1e-10
+ADDITIVE = [False]  # True: unpool by adding (the summation check), not Captum's write
 
 
 def halves(t):
@@ -80,6 +89,10 @@ class RescaleMaxPool(torch.autograd.Function):
         size = list(a.shape[-2:])
 
         def unpool(t):
+            if ADDITIVE[0]:
+                flat = torch.zeros(a.shape[0], a.shape[1], size[0] * size[1], dtype=t.dtype)
+                flat.scatter_add_(2, idx.flatten(2), t.flatten(2))
+                return flat.reshape(a.shape)
             return F.max_unpool2d(t, idx, ctx.k, ctx.s, output_size=size)
 
         x, x0 = halves(a)
@@ -174,12 +187,17 @@ def main():
                                 dtype=torch.float64)
 
         x, x0 = load(a.input), load(a.baseline)
-        both = torch.cat([x, x0]).requires_grad_(True)
-        logits = forward(f, both)
-        logits[:, a.target].sum().backward()
-        attr = (x - x0) * both.grad[:1]
+        attrs = []
+        for additive in (False, True):
+            ADDITIVE[0] = additive
+            both = torch.cat([x, x0]).requires_grad_(True)
+            logits = forward(f, both)
+            logits[:, a.target].sum().backward()
+            attrs.append((x - x0) * both.grad[:1])
+        ADDITIVE[0] = False
     np.concatenate([logits[0].detach().numpy(), logits[1].detach().numpy(),
-                    attr[0].numpy().ravel()]).astype(np.float32).tofile(a.out)
+                    attrs[0][0].numpy().ravel(),
+                    [float(attrs[1].sum())]]).astype(np.float32).tofile(a.out)
 
 
 if __name__ == "__main__":

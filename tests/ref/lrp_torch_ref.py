@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference Layer-wise Relevance Propagation of a salcheck model file, in
 float64 PyTorch, written from the definitions of Zennit's rules and
-composites (Bach et al. 2015; Montavon et al. 2019; REFERENCE.md section 8),
+composites (Bach et al. 2015; Montavon et al. 2019; docs/methods.md section 4),
 for the engine's LRP (workers/saliency/sal_lrp.c, lrp_rules.c) to be checked
 against.
 
@@ -30,18 +30,22 @@ backward of the layer:
   gradient     max pool (to the argmax), concatenation (split)
 Composites (Zennit's names): epsilon_plus_flat (first conv flat, other convs
 zplus, dense epsilon), epsilon_gamma_box (first conv zbox with low/high the
-input bounds, other convs gamma 0.25, dense epsilon), epsilon_plus (convs
+input bounds (one per channel, as the engine takes them from the model's
+normalization), other convs gamma 0.25, dense epsilon), epsilon_plus (convs
 zplus, dense epsilon), epsilon_alpha2_beta1 (convs alphabeta, dense epsilon),
 and epsilon (every conv and dense layer epsilon: LRP-0 as eps -> 0, which
 equals gradient x input on a ReLU network, checked by --selfcheck).
 
 usage: lrp_torch_ref.py --model M.h5 --input X.f32 --target T
            --composite NAME [--epsilon E] [--stabilizer S] [--gamma G]
-           [--low L --high H] [--bias-free] --out R.f32
+           [--low L[,L...] --high H[,H...]] [--bias-free] [--spread NAME] --out R.f32
        lrp_torch_ref.py --model M.h5 --input X.f32 --selfcheck
 --bias-free zeroes every bias and every batch norm's mean and beta first.
 R.f32: the logits [classes] then the input relevance [C,H,W] (float32), one
-relevance per composite when --composite lists several (comma-separated).
+relevance per composite when --composite lists several (comma-separated);
+with --spread NAME, then the spread of NAME's map between this walk in
+float32 and in float64, max |R32 - R64| / max |R64|: how far any float32
+implementation of the same definition may land from the float64 map.
 --selfcheck prints, per composite, sum(R_in) against the logit on the
 bias-free model with epsilon = stabilizer = 1e-12 (conservation), and the
 epsilon composite against autograd's gradient x input; exits 1 when either
@@ -174,11 +178,19 @@ def linear_rule(rule, layer, x, R, a):
         z = layer(ones, w1, None)
         return part(ones, w1, None, R / stab(z, a.stabilizer))
     if rule == "zbox":
-        low, high = torch.full_like(x, a.low), torch.full_like(x, a.high)
+        low, high = bound(a.low, x), bound(a.high, x)
         z = layer(x, W, b) - layer(low, pos(W), bp) - layer(high, neg(W), bn)
         s = R / stab(z, a.stabilizer)
         return x * part(x, W, b, s) - low * part(low, pos(W), bp, s) - high * part(high, neg(W), bn, s)
     raise SystemExit("unknown rule " + rule)
+
+
+def bound(values, x):
+    """The z-box bound as a tensor like x: one value, or one per input channel."""
+    v = torch.tensor([float(t) for t in str(values).split(",")], dtype=x.dtype)
+    if v.numel() == 1:
+        return torch.full_like(x, float(v[0]))
+    return v.reshape(1, -1, 1, 1).expand_as(x).clone()
 
 
 def rules_of(composite):
@@ -301,9 +313,11 @@ def main():
     ap.add_argument("--epsilon", type=float, default=1e-6)
     ap.add_argument("--stabilizer", type=float, default=1e-6)
     ap.add_argument("--gamma", type=float, default=0.25)
-    ap.add_argument("--low", type=float, default=-1.0)
-    ap.add_argument("--high", type=float, default=1.0)
+    ap.add_argument("--low", default="-1", help="one value, or one per channel (comma-separated)")
+    ap.add_argument("--high", default="1", help="one value, or one per channel (comma-separated)")
     ap.add_argument("--bias-free", action="store_true")
+    ap.add_argument("--spread", help="also run this composite in float32 and append "
+                    "max |R32 - R64| / max |R64| (the map's own conditioning)")
     ap.add_argument("--selfcheck", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -317,13 +331,21 @@ def main():
                 raise SystemExit("--target is required")
             nodes, params = load_graph(f, a.bias_free)
             merged = canonize(nodes, params)
-            parts = []
+            parts, maps = [], {}
             for comp in a.composite.split(","):
                 if comp not in COMPOSITES:
                     raise SystemExit("unknown composite " + comp)
                 logits, R = lrp(nodes, params, merged, x, a.target, comp, a)
+                maps[comp] = R
                 parts += [logits[0].numpy()] if not parts else []
                 parts.append(R[0].numpy().ravel())
+            if a.spread:
+                # the conditioning of one composite's map: the same walk in float32
+                p32 = {k: {kk: vv.float() for kk, vv in v.items()} for k, v in params.items()}
+                R64 = maps[a.spread]
+                _, R32 = lrp(nodes, p32, merged, x.float(), a.target, a.spread, a)
+                spread = float((R32.double() - R64).abs().max() / R64.abs().max())
+                parts.append(np.array([spread]))
             np.concatenate(parts).astype(np.float32).tofile(a.out)
             return
         bad = 0

@@ -14,6 +14,11 @@
  *   peak resident size (VmHWM) within 10 % of it while a full batch runs,
  *   and the Integrated Gradients map at that batch is bit-identical to the
  *   map at batch 3.
+ * - LRP and DeepLIFT in the budget: a run listing them keeps every node's
+ *   buffers (sal_budget_method) and the walk's workspace; the budget counts
+ *   both (the planned bytes grow by at least every activation of the batch
+ *   and the walk workspace), and in a child process the peak while a full
+ *   batch of IG, LRP and DeepLIFT runs stays within 10 % of the budget.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@
 
 #include "nn/zoo.h"
 #include "rng.h"
+#include "saliency/relprop.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "testhelp.h"
@@ -294,11 +300,99 @@ static void test_budget_peak_and_identical_maps(void)
     free(x);
 }
 
+static void test_budget_keep_all(void)
+{
+    const double budget = 160.0 * 1048576.0;
+    const size_t chw = 3 * BUDGET_SIZE * BUDGET_SIZE;
+    /* the planned bytes: grad changes nothing, lrp (here its sMPRT form) keeps every node */
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_democnn(&m, BUDGET_SIZE, 2, 1) == 0, "democnn");
+    if (!m)
+        return;
+    nn_model_t *list[1] = {m};
+    const int b = 8;
+    const size_t plain = sal_ws_bytes(m, b);
+    TH_CHECK(sal_budget_method(list, 1, "grad") == 0 && sal_ws_bytes(m, b) == plain,
+             "grad changed the plan");
+    TH_EQ_INT(sal_method_keeps_all("deeplift"), 1);
+    TH_EQ_INT(sal_method_keeps_all("smprt-lrp"), 1);
+    TH_EQ_INT(sal_method_keeps_all("lrpx"), 0);
+    TH_CHECK(sal_budget_method(list, 1, "smprt-lrp") == 0, "keep all");
+    const size_t kept = sal_ws_bytes(m, b);
+    size_t acts = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        acts += nn_node_size(&m->nodes[i]);
+    const size_t walk = rp_ws_bytes(m);
+    printf("    democnn %d px, batch %d: workspace %.1f MB, with LRP/DeepLIFT %.1f MB (every "
+           "activation of the batch %.1f MB, the walk %.1f MB)\n", BUDGET_SIZE, b,
+           plain / 1048576.0, kept / 1048576.0, (double)acts * b * 4 / 1048576.0,
+           walk / 1048576.0);
+    TH_CHECK(walk >= 2 * acts * sizeof(float), "walk workspace %zu below rel + base_out", walk);
+    TH_CHECK(kept >= acts * b * sizeof(float) + walk && kept > plain + walk,
+             "keep-all workspace %zu not counted (plain %zu)", kept, plain);
+    nn_model_destroy(m);
+
+    /* measured: the batch for the budget, then a full batch of IG, LRP and DeepLIFT */
+    float *x = malloc(sizeof(float) * chw);
+    fill_input(x, chw, 7);
+    int fds[2];
+    TH_CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        struct { int batch, old_batch; double resident, planned, peak; } r = {0};
+        nn_model_t *cm = NULL;
+        int ok = zoo_democnn(&cm, BUDGET_SIZE, 2, 1) == 0;
+        nn_model_t *cl[1] = {cm};
+        r.resident = status_bytes("VmRSS");
+        /* what the budget chose before it counted the walk */
+        ok = ok && sal_batch_for_memory(cl, 1, budget, r.resident, 4096, "test", &r.old_batch) == 0;
+        const char *methods[3] = {"ig", "lrp", "deeplift"};
+        for (int k = 0; k < 3 && ok; k++)
+            ok = sal_budget_method(cl, 1, methods[k]) == 0;
+        ok = ok && sal_batch_for_memory(cl, 1, budget, r.resident, 4096, "test", &r.batch) == 0;
+        r.planned = ok ? (double)sal_ws_bytes(cm, r.batch) : 0.0;
+        sal_ws_t *ws = NULL;
+        ok = ok && sal_ws_create(&ws, cm, r.batch, NULL) == 0;
+        float *map = malloc(sizeof(float) * chw);
+        sal_params_t p = sal_params_default();
+        p.ig_steps = r.batch;
+        ok = ok && map && sal_compute(&sal_method_ig, &p, cm, ws, x, 1, NULL, (sal_key_t){0}, map) == 0;
+        ok = ok && sal_compute(&sal_method_lrp, &p, cm, ws, x, 1, NULL, (sal_key_t){0}, map) == 0;
+        ok = ok && sal_compute(&sal_method_deeplift, &p, cm, ws, x, 1, NULL, (sal_key_t){0},
+                               map) == 0;
+        r.peak = status_bytes("VmHWM");
+        if (!ok)
+            r.batch = -1;
+        ssize_t w1 = write(fds[1], &r, sizeof r);
+        _exit(w1 == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    struct { int batch, old_batch; double resident, planned, peak; } r = {0};
+    ssize_t got = read(fds[0], &r, sizeof r);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    TH_CHECK(got == (ssize_t)sizeof r && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+             r.batch > 0, "child failed (%d)", r.batch);
+    printf("    budget %.0f MB with ig, lrp, deeplift: batch %d (%d when the walk was not "
+           "counted), resident before %.0f MB, planned %.0f MB, peak %.0f MB (%.1f %% of the "
+           "budget)\n", budget / 1048576.0, r.batch, r.old_batch, r.resident / 1048576.0,
+           r.planned / 1048576.0, r.peak / 1048576.0, 100.0 * r.peak / budget);
+    TH_CHECK(r.peak <= 1.10 * budget, "peak %.0f MB more than 10 %% above the budget %.0f MB",
+             r.peak / 1048576.0, budget / 1048576.0);
+    TH_CHECK(r.batch < r.old_batch, "keeping every node did not lower the batch (%d vs %d)",
+             r.batch, r.old_batch);
+    free(x);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR + 1);
     /* first: the budget's child process starts from a small resident size */
     TH_RUN(test_budget_peak_and_identical_maps);
+    TH_RUN(test_budget_keep_all);
     TH_RUN(test_plan_sizes);
     TH_RUN(test_infer_plan_refuses_param_grads);
     TH_RUN(test_shared_buffers_change_nothing);

@@ -4,15 +4,22 @@
  *
  *   - LRP, every composite (epsilon_plus_flat, epsilon_gamma_box,
  *     epsilon_plus, epsilon_alpha2_beta1, epsilon), against
- *     tests/ref/lrp_torch_ref.py (Zennit's rule definitions) to 1e-4
- *     relative, on democnn (plain) and demoresnet (residual additions), on a
- *     textured input and on one with flat black borders; on DenseNet-121
- *     (concatenations, batch norms not merged, average pools) printed only
- *     (see test_parity_densenet121);
+ *     tests/ref/lrp_torch_ref.py (Zennit's rule definitions, z-box bounds
+ *     per input channel) to 1e-4 relative, on democnn (plain) and demoresnet
+ *     (residual additions), the zoo's DenseNet-121 (concatenations, batch
+ *     norms not merged, average pools), and torchvision ResNet-18,
+ *     VGG-11-bn and DenseNet-121 exported by PyTorch to ONNX and imported,
+ *     each on a textured input and on one with flat black borders; the
+ *     DenseNets and the imported models with stabilizer 1e-3 (with 1e-6
+ *     their maps are ill-conditioned, see test_parity); the epsilon composite
+ *     to max(1e-4, 10 x the reference's own float32-vs-float64 spread), at
+ *     most 1e-2;
  *   - DeepLIFT against tests/ref/deeplift_torch_ref.py (Captum's semantics)
- *     on the same models and inputs (DenseNet-121 included), and its
- *     summation to delta, sum(attribution) = logit(x) - logit(x0), where the
- *     max pools do not overlap;
+ *     on the same models and inputs, to 1e-4; its summation to delta,
+ *     sum(attribution) = logit(x) - logit(x0), where the max pools do not
+ *     overlap; where they do (Captum's write-unpooling drops what windows
+ *     sharing an argmax send), the sum equals the reference's sum within 1e-4
+ *     of delta, and the reference's additive-unpooling walk sums to delta;
  *   - conservation: on every zoo architecture made bias-free, with
  *     epsilon = stabilizer -> 0, the input relevance sums to the explained
  *     logit within 1e-4 for each composite (alpha-beta printed only: it
@@ -24,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nn/modelfile.h"
+#include "nn/onnx_import.h"
 #include "nn/op.h"
 #include "nn/zoo.h"
 #include "rng.h"
@@ -73,7 +82,8 @@ static const char *const composites[LRP_COMPOSITE_COUNT] = {
  */
 typedef struct parity {
     char tag[64];
-    int border, lrp_assert, overlapping, target, classes;
+    int border, overlapping, target, classes;
+    double stabilizer; /* the norm rules' and non-epsilon rules' stabilizer of this case */
     size_t chw;
     float *lrp;       /* [LRP_COMPOSITE_COUNT, chw] */
     float *dl;        /* [chw] */
@@ -81,7 +91,7 @@ typedef struct parity {
     char out_lrp[512], out_dl[512];
 } parity_t;
 
-#define MAX_CASES 8
+#define MAX_CASES 16
 static parity_t cases[MAX_CASES];
 static int n_cases;
 static FILE *jobs;
@@ -93,7 +103,7 @@ static const char *jobs_path(void)
     return path;
 }
 
-static void parity_prepare(nn_model_t *m, const char *tag, int border, int lrp_assert)
+static void parity_prepare(nn_model_t *m, const char *tag, int border, double stabilizer)
 {
     if (n_cases >= MAX_CASES || !jobs)
         return;
@@ -101,7 +111,7 @@ static void parity_prepare(nn_model_t *m, const char *tag, int border, int lrp_a
     memset(pc, 0, sizeof *pc);
     snprintf(pc->tag, sizeof pc->tag, "%s", tag);
     pc->border = border;
-    pc->lrp_assert = lrp_assert;
+    pc->stabilizer = stabilizer;
     for (int i = 0; i < m->n_nodes; i++)
         pc->overlapping |= m->nodes[i].op == NN_MAXPOOL &&
                            (m->nodes[i].kh > m->nodes[i].sh || m->nodes[i].kw > m->nodes[i].sw);
@@ -131,6 +141,7 @@ static void parity_prepare(nn_model_t *m, const char *tag, int border, int lrp_a
      * divides by pre-activations near zero and float32 cannot follow float64 */
     sal_params_t p = sal_params_default();
     p.lrp_epsilon = 1e-3;
+    p.lrp_stabilizer = stabilizer;
     pc->lrp = calloc(chw * LRP_COMPOSITE_COUNT, sizeof(float));
     char list[256] = "";
     for (int c = 0; c < LRP_COMPOSITE_COUNT; c++) {
@@ -143,11 +154,19 @@ static void parity_prepare(nn_model_t *m, const char *tag, int border, int lrp_a
     }
     lrp_config_t cfg;
     TH_CHECK(sal_lrp_config(&p, ws, &cfg) == 0, "config");
+    /* the z-box bounds per input channel (the normalization's black and white) */
+    char low[128] = "", high[128] = "";
+    for (int ch = 0; ch < ws->c; ch++) {
+        snprintf(low + strlen(low), sizeof low - strlen(low), "%s%.9g", ch ? "," : "",
+                 cfg.low[ch < 4 ? ch : 3]);
+        snprintf(high + strlen(high), sizeof high - strlen(high), "%s%.9g", ch ? "," : "",
+                 cfg.high[ch < 4 ? ch : 3]);
+    }
     fprintf(jobs,
             "tests/ref/lrp_torch_ref.py --model %s --input %s --target %d --composite %s "
-            "--epsilon %g --stabilizer %g --gamma %g --low %g --high %g --out %s\n",
+            "--epsilon %g --stabilizer %g --gamma %g --low=%s --high=%s --spread epsilon --out %s\n",
             model_path, in_path, pc->target, list, p.lrp_epsilon, p.lrp_stabilizer, p.lrp_gamma,
-            cfg.low[0], cfg.high[0], pc->out_lrp);
+            low, high, pc->out_lrp);
 
     /* DeepLIFT, the black reference */
     pc->dl = calloc(chw, sizeof(float));
@@ -165,40 +184,62 @@ static void parity_check(parity_t *pc)
 {
     const size_t chw = pc->chw;
     const char *kind = pc->border ? "flat-bordered" : "textured";
-    const size_t ref_count = (size_t)pc->classes + chw * LRP_COMPOSITE_COUNT;
+    const size_t ref_count = (size_t)pc->classes + chw * LRP_COMPOSITE_COUNT + 1;
     float *ref = calloc(ref_count, sizeof(float));
     if (th_read_f32(pc->out_lrp, ref, ref_count) == ref_count) {
+        /* the epsilon composite divides by signed pre-activations at every
+         * layer, and where one lies within rounding of 0 the stabilizer's sign
+         * flips: its map is ill-conditioned on deep networks. The reference
+         * reports how far its own float32 walk lands from float64 (up to 0.3 on
+         * the flat-bordered inputs, where float64 pre-activations are exactly
+         * 0); the engine must stay within 1e-4 or 10 times that spread, and
+         * never beyond 1e-2. */
+        const double spread = ref[ref_count - 1];
         TH_NEAR(th_rel_err(pc->logits, ref, pc->classes), 0.0, 0.0, 1e-4);
-        printf("    %s %s: lrp vs Zennit-rule reference (max |diff| / max |ref|):", pc->tag, kind);
+        printf("    %s %s (stabilizer %g): lrp vs Zennit-rule reference (max |diff| / max |ref|):",
+               pc->tag, kind, pc->stabilizer);
         for (int c = 0; c < LRP_COMPOSITE_COUNT; c++) {
             const double e = th_rel_err(pc->lrp + c * chw, ref + pc->classes + c * chw, chw);
+            const double tol =
+                c == LRP_EPSILON_ONLY ? fmin(fmax(1e-4, 10.0 * spread), 1e-2) : 1e-4;
             printf(" %s %.1e", composites[c], e);
-            if (pc->lrp_assert)
-                TH_CHECK(e < 1e-4, "lrp %s on %s differs: %g relative", composites[c], pc->tag,
-                         e);
+            TH_CHECK(e < tol, "lrp %s on %s differs: %g relative (tolerance %g)", composites[c],
+                     pc->tag, e, tol);
         }
-        printf("%s\n", pc->lrp_assert ? "" : " (printed only)");
+        printf(" (epsilon: reference float32 vs float64 %.1e)\n", spread);
     } else {
         TH_CHECK(0, "LRP reference output %s is missing or short", pc->out_lrp);
     }
     free(ref);
-    const size_t dl_count = 2 * (size_t)pc->classes + chw;
+    const size_t dl_count = 2 * (size_t)pc->classes + chw + 1;
     ref = calloc(dl_count, sizeof(float));
     if (th_read_f32(pc->out_dl, ref, dl_count) == dl_count) {
-        const double e = th_rel_err(pc->dl, ref + 2 * pc->classes, chw);
-        double sum = 0.0;
-        for (size_t i = 0; i < chw; i++)
+        const float *ref_attr = ref + 2 * pc->classes;
+        const double e = th_rel_err(pc->dl, ref_attr, chw);
+        double sum = 0.0, ref_sum = 0.0;
+        for (size_t i = 0; i < chw; i++) {
             sum += pc->dl[i];
+            ref_sum += ref_attr[i];
+        }
         const double delta = (double)ref[pc->target] - ref[pc->classes + pc->target];
-        const double sd = fabs(sum - delta) / fmax(fabs(delta), 1e-6);
+        const double scale = fmax(fabs(delta), 1e-6);
+        const double sd = fabs(sum - delta) / scale, s_ref = fabs(sum - ref_sum) / scale;
+        const double s_add = fabs((double)ref[dl_count - 1] - delta) / scale;
         printf("    %s %s: deeplift vs Captum-semantics reference %.1e; sum %.5f vs "
-               "logit(x) - logit(x0) %.5f (relative %.1e%s)\n", pc->tag, kind, e, sum, delta, sd,
-               pc->overlapping ? ", overlapping max pools: not asserted" : "");
+               "logit(x) - logit(x0) %.5f (relative %.1e%s), vs the reference's sum %.1e; "
+               "additive unpooling sums to delta within %.1e\n", pc->tag, kind, e, sum, delta,
+               sd, pc->overlapping ? ", overlapping max pools" : "", s_ref, s_add);
         TH_CHECK(e < 1e-4, "deeplift on %s differs: %g relative", pc->tag, e);
         /* Captum's unpooling writes: with overlapping max-pool windows the
-         * summation to delta is not exact, in Captum as here */
+         * summation to delta is not exact, in Captum as here; the deficit is
+         * the reference's own, and the Rescale rule with additive unpooling
+         * (the reference's second walk) sums to delta */
         if (!pc->overlapping)
             TH_CHECK(sd < 1e-4, "deeplift on %s: summation to delta off by %g", pc->tag, sd);
+        TH_CHECK(s_ref < 1e-4, "deeplift on %s: sum differs from the reference's by %g of delta",
+                 pc->tag, s_ref);
+        TH_CHECK(s_add < 1e-4, "deeplift reference on %s: additive unpooling off delta by %g",
+                 pc->tag, s_add);
     } else {
         TH_CHECK(0, "DeepLIFT reference output %s is missing or short", pc->out_dl);
     }
@@ -206,6 +247,68 @@ static void parity_check(parity_t *pc)
     free(pc->lrp);
     free(pc->dl);
     free(pc->logits);
+}
+
+/*
+ * torchvision ResNet-18 (64 px), DenseNet-121 and VGG-11-bn (32 px; the VGG
+ * with its classifier narrowed, tests/ref/relprop_tv_export.py) exported by
+ * PyTorch to ONNX (cached in the test folder while newer than the script),
+ * imported, on a textured and a flat-bordered input; all three at 224 px
+ * with SALCHECK_RELPROP_FULL set (make test-relprop).
+ */
+/* mtime of path, or 0. */
+static double mtime(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 : 0.0;
+}
+
+static void parity_imported(void)
+{
+    static const char *const script = "tests/ref/relprop_tv_export.py";
+    if (!onnx_import_available()) {
+        printf("    imported torchvision models skipped (this build has no ONNX import)\n");
+        return;
+    }
+    static const struct {
+        const char *arch;
+        int size;
+        double stabilizer;
+    } nets[3] = {{"resnet18", 64, 1e-3}, {"vgg11_bn", 32, 1e-3}, {"densenet121", 32, 1e-3}};
+    /* make test-relprop: the same at 224 x 224 (minutes) */
+    const int full = getenv("SALCHECK_RELPROP_FULL") != NULL;
+    char path[512], tag[64], cmd[1024];
+    int fresh = 1; /* exported earlier, after the last change of the script */
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/rptv_%s_%d.onnx", th_tmp_dir(), nets[k].arch,
+                 full ? 224 : nets[k].size);
+        fresh &= mtime(path) > mtime(script);
+    }
+    if (!fresh) {
+        if (!th_python_has("torch, torchvision, onnx")) {
+            printf("    imported torchvision models skipped (no python3-torchvision/onnx for "
+                   "%s)\n", th_python());
+            return;
+        }
+        snprintf(cmd, sizeof cmd, "%s %s %s 2024 resnet18:%d vgg11_bn:%d densenet121:%d "
+                 ">/dev/null", th_python(), script, th_tmp_dir(), full ? 224 : nets[0].size,
+                 full ? 224 : nets[1].size, full ? 224 : nets[2].size);
+        TH_CHECK(system(cmd) == 0, "export failed: %s", cmd);
+    }
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/rptv_%s_%d.onnx", th_tmp_dir(), nets[k].arch,
+                 full ? 224 : nets[k].size);
+        nn_model_t *m = NULL;
+        onnx_import_info_t info;
+        TH_CHECK(onnx_import_file(path, NULL, &m, &info) == 0, "import %s", path);
+        if (!m)
+            continue;
+        snprintf(tag, sizeof tag, "tv_%s", nets[k].arch);
+        parity_prepare(m, tag, 0, nets[k].stabilizer);
+        snprintf(tag, sizeof tag, "tv_%s_border", nets[k].arch);
+        parity_prepare(m, tag, 1, nets[k].stabilizer);
+        nn_model_destroy(m);
+    }
 }
 
 static void test_parity(void)
@@ -219,25 +322,29 @@ static void test_parity(void)
     nn_model_t *m = NULL;
     TH_CHECK(zoo_democnn(&m, 48, 2, 21) == 0, "build democnn");
     th_perturb_bn(m, 2);
-    parity_prepare(m, "democnn", 0, 1);
-    parity_prepare(m, "democnn_border", 1, 1);
+    parity_prepare(m, "democnn", 0, 1e-6);
+    parity_prepare(m, "democnn_border", 1, 1e-6);
     nn_model_destroy(m);
     TH_CHECK(zoo_demoresnet(&m, 48, 2, 22) == 0, "build demoresnet");
     th_perturb_bn(m, 3);
-    parity_prepare(m, "demoresnet", 0, 1);
-    parity_prepare(m, "demoresnet_border", 1, 1);
+    parity_prepare(m, "demoresnet", 0, 1e-6);
+    parity_prepare(m, "demoresnet_border", 1, 1e-6);
     nn_model_destroy(m);
-    /* DenseNet's batch norms come before their convolutions, so the
-     * canonizer cannot merge them and they pass relevance unscaled (Zennit's
-     * BatchNorm -> Pass); a convolution then divides relevance that is not
-     * proportional to its own output by pre-activations near zero. The
-     * float64 reference run in float32 differs from itself by about 2e-2 on
-     * this model, so its LRP is printed only (conservation is asserted in
-     * test_conservation_zoo); its DeepLIFT is asserted. */
+    /* DenseNet's batch norms come after a concatenation and before ReLU and
+     * convolution: with no linear layer before them the canonizer cannot
+     * merge them and they pass relevance on (Zennit's layer map: BatchNorm ->
+     * Pass). Its transitions average-pool a convolution's signed output, and
+     * the norm rule divides by that average: with the 1e-6 stabilizer the
+     * float64 reference run in float32 differs from itself by about 1e-3
+     * (epsilon composite 8e-3), so the map is ill-conditioned and no float32
+     * engine can follow float64 to 1e-4. With stabilizer 1e-3 the reference
+     * agrees with itself in float32 to 3e-6 and the maps are compared at that
+     * setting (the definition is the same; only the conditioning changes). */
     TH_CHECK(zoo_densenet121(&m, 32, 2, 23) == 0, "build densenet121");
     th_perturb_bn(m, 4);
-    parity_prepare(m, "densenet121_border", 1, 0);
+    parity_prepare(m, "densenet121_border", 1, 1e-3);
     nn_model_destroy(m);
+    parity_imported();
     fclose(jobs);
     jobs = NULL;
     char cmd[1024];

@@ -273,7 +273,7 @@ static void test_demoresnet_methods_match_torch(void)
     nn_model_destroy(m);
 }
 
-/* ---- the peers' methods against PyTorch (REFERENCE.md section 8) ---- */
+/* ---- the peers' methods against PyTorch (docs/methods.md section 4) ---- */
 
 /* A phantom radiograph (64 px) letterboxed: squeezed to 3/4 of the width and
  * centred between black bars, gray 0 (-1 under the inception normalization),
@@ -1075,7 +1075,7 @@ static void test_costs_and_table(void)
      * three controls */
     TH_EQ_INT(n, 23);
     TH_CHECK(sal_method_find("lime") == NULL, "unknown method found");
-    /* The peers' methods (REFERENCE.md section 8) with their defaults: RISE 4000
+    /* The peers' methods (docs/methods.md section 4) with their defaults: RISE 4000
      * masks + f(x) as forward passes, EG 100 gradients, Eigen-CAM one forward
      * pass, Score-CAM one forward pass per channel of the CAM node (democnn at
      * 32 px: block4.b.relu has 128 channels) plus the pass for A. */

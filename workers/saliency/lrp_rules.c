@@ -1,7 +1,7 @@
 /*
  * lrp_rules.c - Layer-wise Relevance Propagation rules (relprop.h): the rules
  * of a linear layer (Bach et al. 2015; Montavon et al. 2019; the definitions
- * of Zennit's rules, REFERENCE.md section 8), the composites, and the rule of
+ * of Zennit's rules, docs/methods.md section 4), the composites, and the rule of
  * every other node kind in a table keyed by nn_op.
  *
  * Every rule is in gradient form: with the stabilized denominator

@@ -82,6 +82,81 @@ static int sole_reader(const nn_model_t *m, int id)
     return reader;
 }
 
+/* What a walk workspace of m holds. */
+typedef struct rp_sizes {
+    size_t total;        /* floats of every node: rel (and DeepLIFT's base_out) */
+    size_t pooled;       /* floats of every max pool's output: DeepLIFT's argmax copy */
+    size_t mw, mb;       /* merged weights and biases */
+    size_t col;          /* im2col scratch */
+    size_t max_in, max_node, max_w, max_b;
+} rp_sizes_t;
+
+/* The sizes of a walk workspace of m; with w, also its per-node offsets and
+ * the canonizer's merge tables (w's arrays of n_nodes entries allocated). */
+static void rp_plan(const nn_model_t *m, rp_sizes_t *z, rp_ws_t *w)
+{
+    memset(z, 0, sizeof *z);
+    z->col = 1;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        const size_t size = nn_node_size(nd);
+        if (w) {
+            w->off[i] = z->total;
+            w->merge_bn[i] = w->merged_of[i] = -1;
+        }
+        z->total += size;
+        if (nd->op == NN_MAXPOOL)
+            z->pooled += size;
+        if (size > z->max_node)
+            z->max_node = size;
+        if (nd->op == NN_CONV || nd->op == NN_DENSE) {
+            const size_t in = nn_node_size(&m->nodes[nd->in[0]]);
+            if (in > z->max_in)
+                z->max_in = in;
+            if (nd->p_count[NN_P_WEIGHT] > z->max_w)
+                z->max_w = nd->p_count[NN_P_WEIGHT];
+            if ((size_t)nd->out_c > z->max_b)
+                z->max_b = (size_t)nd->out_c;
+            if (nd->op == NN_CONV) {
+                conv2d_shape_t s = conv_shape_of(m, nd);
+                size_t c = conv2d_workspace(&s);
+                if (c > z->col)
+                    z->col = c;
+            }
+        }
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV)
+            continue;
+        int bn = sole_reader(m, i);
+        if (bn < 0 || m->nodes[bn].op != NN_BN || m->nodes[bn].n_in != 1)
+            continue;
+        if (w) {
+            w->merge_bn[i] = bn;
+            w->merged_of[bn] = i;
+            w->mw_off[i] = z->mw;
+            w->mb_off[i] = z->mb;
+        }
+        z->mw += nd->p_count[NN_P_WEIGHT];
+        z->mb += (size_t)nd->out_c;
+    }
+    if (z->max_in < z->max_node)
+        z->max_in = z->max_node; /* pooling and DeepLIFT scratch use the same buffers */
+}
+
+size_t rp_ws_bytes(const nn_model_t *m)
+{
+    rp_sizes_t z;
+    rp_plan(m, &z, NULL);
+    const size_t n = (size_t)m->n_nodes;
+    const size_t floats = 2 * z.total + (z.mw ? z.mw : 1) + (z.mb ? z.mb : 1) + 5 * z.max_in +
+                          4 * z.max_node + 3 * (z.max_w ? z.max_w : 1) +
+                          3 * (z.max_b ? z.max_b : 1) + z.col;
+    return floats * sizeof(float) + (z.pooled ? z.pooled : 1) * sizeof(int32_t) +
+           n * (4 * sizeof(size_t) + 2 * sizeof(int) + 1) + sizeof(rp_ws_t);
+}
+
 int rp_ws_create(rp_ws_t **out, const nn_model_t *m)
 {
     int rc = 0;
@@ -103,50 +178,15 @@ int rp_ws_create(rp_ws_t **out, const nn_model_t *m)
     CHECK_ALLOC(w->merged_of);
     CHECK_ALLOC(w->mw_off);
     CHECK_ALLOC(w->mb_off);
-    size_t total = 0, mw_total = 0, mb_total = 0, col = 1;
-    for (int i = 0; i < n; i++) {
-        const nn_node_t *nd = &m->nodes[i];
-        const size_t size = nn_node_size(nd);
-        w->off[i] = total;
-        total += size;
-        w->merge_bn[i] = w->merged_of[i] = -1;
-        if (size > w->max_node)
-            w->max_node = size;
-        if (nd->op == NN_CONV || nd->op == NN_DENSE) {
-            const size_t in = nn_node_size(&m->nodes[nd->in[0]]);
-            if (in > w->max_in)
-                w->max_in = in;
-            if (nd->p_count[NN_P_WEIGHT] > w->max_w)
-                w->max_w = nd->p_count[NN_P_WEIGHT];
-            if ((size_t)nd->out_c > w->max_b)
-                w->max_b = (size_t)nd->out_c;
-            if (nd->op == NN_CONV) {
-                conv2d_shape_t s = conv_shape_of(m, nd);
-                size_t c = conv2d_workspace(&s);
-                if (c > col)
-                    col = c;
-            }
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        const nn_node_t *nd = &m->nodes[i];
-        if (nd->op != NN_CONV)
-            continue;
-        int bn = sole_reader(m, i);
-        if (bn < 0 || m->nodes[bn].op != NN_BN || m->nodes[bn].n_in != 1)
-            continue;
-        w->merge_bn[i] = bn;
-        w->merged_of[bn] = i;
-        w->mw_off[i] = mw_total;
-        w->mb_off[i] = mb_total;
-        mw_total += nd->p_count[NN_P_WEIGHT];
-        mb_total += (size_t)nd->out_c;
-    }
-    if (w->max_in < w->max_node)
-        w->max_in = w->max_node; /* pooling and DeepLIFT scratch use the same buffers */
-    w->rel = sc_calloc(total, sizeof(float));
-    w->mw = sc_calloc(mw_total ? mw_total : 1, sizeof(float));
-    w->mb = sc_calloc(mb_total ? mb_total : 1, sizeof(float));
+    rp_sizes_t z;
+    rp_plan(m, &z, w);
+    w->max_in = z.max_in;
+    w->max_node = z.max_node;
+    w->max_w = z.max_w;
+    w->max_b = z.max_b;
+    w->rel = sc_calloc(z.total, sizeof(float));
+    w->mw = sc_calloc(z.mw ? z.mw : 1, sizeof(float));
+    w->mb = sc_calloc(z.mb ? z.mb : 1, sizeof(float));
     CHECK_ALLOC(w->rel);
     CHECK_ALLOC(w->mw);
     CHECK_ALLOC(w->mb);
@@ -170,7 +210,7 @@ int rp_ws_create(rp_ws_t **out, const nn_model_t *m)
         *b_bufs[k] = sc_calloc(w->max_b ? w->max_b : 1, sizeof(float));
         CHECK_ALLOC(*b_bufs[k]);
     }
-    w->col = sc_calloc(col, sizeof(float));
+    w->col = sc_calloc(z.col, sizeof(float));
     CHECK_ALLOC(w->col);
     *out = w;
     return 0;

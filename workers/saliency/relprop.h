@@ -23,7 +23,7 @@
 #include "nn/model.h"
 #include "saliency/saliency.h"
 
-/* LRP rules for a linear layer (REFERENCE.md section 8; Zennit's rules). */
+/* LRP rules for a linear layer (docs/methods.md section 4; Zennit's rules). */
 typedef enum lrp_rule {
     LRP_RULE_EPSILON = 0, /* x W^T (R / (z + eps sign z)), z = Wx + b */
     LRP_RULE_ZPLUS,       /* positive contributions only: W+ x+ + W- x- + b+ */
@@ -91,6 +91,10 @@ typedef struct rp_ws {
 /* Size a walk workspace for model m. *out is the caller's: rp_ws_destroy. */
 int rp_ws_create(rp_ws_t **out, const nn_model_t *m);
 void rp_ws_destroy(rp_ws_t *w);
+/* Bytes a walk workspace of m holds once LRP and DeepLIFT have both run
+ * (DeepLIFT's copy of the reference's activations and max-pool argmax
+ * included): what the memory budget counts (sal_budget.c). */
+size_t rp_ws_bytes(const nn_model_t *m);
 
 static inline float *rp_rel(rp_ws_t *w, int id) { return w->rel + w->off[id]; }
 /* rel[id], zeroed on its first use in this walk. */

@@ -7,14 +7,46 @@
  * (nn_model_runtime_bytes, inference plan, as sal_ws_create prepares it); the
  * workspace adds its batch copies of the input and gradient and per-image
  * arrays. `salcheck run` and `salcheck run --plan` both choose the batch and
- * report the memory with these functions.
+ * report the memory with these functions. LRP and DeepLIFT read every node's
+ * activation after the pass: a run that lists them keeps every node's buffers
+ * (sal_budget_method, before the budget is computed) and holds their walk
+ * workspace (rp_ws_bytes), and both are counted.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "saliency/relprop.h"
 #include "saliency/saliency.h"
 #include "sc.h"
+
+/* 1 when every node of m keeps its buffers (nn_model_keep_all). */
+static int keeps_all(const nn_model_t *m)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        if (!m->nodes[i].keep)
+            return 0;
+    return 1;
+}
+
+int sal_method_keeps_all(const char *name)
+{
+    if (!strncmp(name, "smprt-", 6))
+        name += 6;
+    return !strcmp(name, "lrp") || !strcmp(name, "deeplift");
+}
+
+int sal_budget_method(nn_model_t *const *models, int n_models, const char *method)
+{
+    if (!sal_method_keeps_all(method))
+        return 0;
+    for (int j = 0; j < n_models; j++) {
+        int rc = nn_model_keep_all(models[j]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
 
 size_t sal_ws_bytes(const nn_model_t *m, int batch)
 {
@@ -35,7 +67,10 @@ size_t sal_ws_bytes(const nn_model_t *m, int batch)
      * the Expected Gradients pool (64 images); the one-hot targets. */
     size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap +
                     64 * chw;
-    return runtime + floats * sizeof(float) + (size_t)m->num_classes * batch * sizeof(float);
+    /* a kept-all model runs LRP or DeepLIFT: their walk workspace (batch 1) */
+    const size_t walk = keeps_all(m) ? rp_ws_bytes(m) : 0;
+    return runtime + walk + floats * sizeof(float) +
+           (size_t)m->num_classes * batch * sizeof(float);
 }
 
 int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_bytes,

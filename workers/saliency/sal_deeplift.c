@@ -1,6 +1,6 @@
 /*
  * sal_deeplift.c - DeepLIFT with the Rescale rule (Shrikumar et al., ICML
- * 2017; REFERENCE.md section 8), with the semantics of Captum's DeepLift:
+ * 2017; docs/methods.md section 4), with the semantics of Captum's DeepLift:
  * attribution = (x - x0) * m, where m is the gradient of the explained logit
  * with every nonlinearity's local derivative replaced by a multiplier
  * computed from a forward pass of x and one of the reference x0:

@@ -1,6 +1,6 @@
 /*
  * sal_eg.c - Expected Gradients (Erion et al., Nature Machine Intelligence
- * 2021; REFERENCE.md section 8): Integrated Gradients with the baseline drawn
+ * 2021; docs/methods.md section 4): Integrated Gradients with the baseline drawn
  * from the training images and the path position drawn uniformly, one draw
  * of each per sample:
  *   EG(x) = (1/n) sum_j (x - b_j) * g(b_j + alpha_j (x - b_j)),

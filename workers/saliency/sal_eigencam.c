@@ -1,6 +1,6 @@
 /*
- * sal_eigencam.c - Eigen-CAM (Muhammad & Yeasin, IJCNN 2020; REFERENCE.md
- * section 8, pytorch-grad-cam's EigenCAM): the activations A [C,h,w] of the
+ * sal_eigencam.c - Eigen-CAM (Muhammad & Yeasin, IJCNN 2020; docs/methods.md
+ * section 4, pytorch-grad-cam's EigenCAM): the activations A [C,h,w] of the
  * CAM node as a matrix X [h*w, C] (one row per position), each channel
  * centred over the positions; the map is X projected on its first right
  * singular vector, X v_1 = s_1 u_1. No gradient, no class: one forward pass.

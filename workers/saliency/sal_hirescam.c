@@ -1,5 +1,5 @@
 /*
- * sal_hirescam.c - HiResCAM (Draelos & Carin 2020; REFERENCE.md section 8,
+ * sal_hirescam.c - HiResCAM (Draelos & Carin 2020; docs/methods.md section 4,
  * pytorch-grad-cam's HiResCAM): at the CAM node, the element-wise product
  * dY/dA * A summed over channels (Grad-CAM without the spatial mean of the
  * gradient), then as every CAM: ReLU, divided by its max, bilinear

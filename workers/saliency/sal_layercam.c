@@ -1,6 +1,6 @@
 /*
- * sal_layercam.c - LayerCAM (Jiang et al., IEEE TIP 2021; REFERENCE.md
- * section 8, pytorch-grad-cam's LayerCAM): at the CAM node, the element-wise
+ * sal_layercam.c - LayerCAM (Jiang et al., IEEE TIP 2021; docs/methods.md
+ * section 4, pytorch-grad-cam's LayerCAM): at the CAM node, the element-wise
  * product ReLU(dY/dA) * A summed over channels, then as every CAM: ReLU,
  * divided by its max, bilinear (half-pixel) upsampling. One gradient. Raw map
  * [1,H,W] in [0,1]; undefined when the CAM is zero everywhere.

@@ -1,6 +1,6 @@
 /*
  * sal_lrp.c - Layer-wise Relevance Propagation (Bach et al. 2015; Montavon et
- * al. 2019; REFERENCE.md section 8) with the rules of Zennit, chosen per
+ * al. 2019; docs/methods.md section 4) with the rules of Zennit, chosen per
  * layer kind (first linear layer, other convolutions, dense layers) by a
  * composite (lrp.composite, default epsilon_plus_flat) or one by one
  * (lrp.first, lrp.conv, lrp.dense). Batch norms are merged into the

@@ -1,5 +1,5 @@
 /*
- * sal_rise.c - RISE (Petsiuk et al., BMVC 2018; REFERENCE.md section 8):
+ * sal_rise.c - RISE (Petsiuk et al., BMVC 2018; docs/methods.md section 4):
  * N random masks M_i (sal_rise_mask: an s x s grid of cells kept with
  * probability p, linearly upsampled with a random shift, the authors'
  * generator), and map = sum_i P(x * M_i) M_i / (N p), with P the probability

@@ -1,6 +1,6 @@
 /*
- * sal_scorecam.c - Score-CAM (Wang et al., CVPR workshops 2020; REFERENCE.md
- * section 8) as pytorch-grad-cam's ScoreCAM defines it: each channel A_k of
+ * sal_scorecam.c - Score-CAM (Wang et al., CVPR workshops 2020; docs/methods.md
+ * section 4) as pytorch-grad-cam's ScoreCAM defines it: each channel A_k of
  * the CAM node is upsampled to the input size (bilinear, align_corners=True,
  * torch.nn.UpsamplingBilinear2d), min-max normalized, M_k = (U_k - min) /
  * (max - min + 1e-8), and multiplies the input (every channel); the channel

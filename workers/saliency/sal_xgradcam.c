@@ -1,5 +1,5 @@
 /*
- * sal_xgradcam.c - XGrad-CAM (Fu et al., BMVC 2020; REFERENCE.md section 8,
+ * sal_xgradcam.c - XGrad-CAM (Fu et al., BMVC 2020; docs/methods.md section 4,
  * pytorch-grad-cam's XGradCAM): channel weights
  * w_c = sum_ij dY/dA_cij * A_cij / (sum_ij A_cij + 1e-7), cam = sum_c w_c A_c,
  * then as every CAM: ReLU, divided by its max, bilinear (half-pixel)

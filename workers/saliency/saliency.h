@@ -143,8 +143,17 @@ typedef struct sal_ws sal_ws_t;
 int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normalize);
 void sal_ws_destroy(sal_ws_t *ws);
 /* sal_budget.c. Bytes a workspace of m at `batch` holds: the model's planned
- * buffers (nn_model_runtime_bytes, inference plan) and the workspace's own. */
+ * buffers (nn_model_runtime_bytes, inference plan, every node's when the
+ * model keeps them all) and the workspace's own (the LRP/DeepLIFT walk's
+ * when the model keeps every node). */
 size_t sal_ws_bytes(const nn_model_t *m, int batch);
+/* 1 when method `name` (or its sMPRT form smprt-NAME) reads every node's
+ * activation after the pass (lrp, deeplift). */
+int sal_method_keeps_all(const char *name);
+/* Before a batch is chosen from a budget: when `method` reads every node,
+ * every model keeps all its buffers (nn_model_keep_all, what its first map
+ * would do), so that sal_ws_bytes counts them. Returns 0 or an error code. */
+int sal_budget_method(nn_model_t *const *models, int n_models, const char *method);
 /* The largest batch in 0..max_batch whose workspaces for the n models fit in
  * budget_bytes together (0: not even batch 1). */
 int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_bytes,
