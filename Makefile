@@ -213,6 +213,12 @@ test-families: build/.deps-test $(BUILD)/tests/test_families
 test-vit: build/.deps-test $(BUILD)/tests/test_vit
 	OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_vit full
 
+# torchvision swin_t at 224 imported from ONNX (opsets 13 and 17) against PyTorch float64
+# (make test runs a two-stage Swin at 32x32).
+.PHONY: test-swin
+test-swin: build/.deps-test $(BUILD)/tests/test_swin
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_swin full
+
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh
 

@@ -6,6 +6,7 @@
  * method repeats) and reports the peak resident size of the process.
  *
  *   bench_memory --arch inceptionv3 --size 320 --batch 16 [--classes 2]
+ *   bench_memory --onnx MODEL.onnx --batch 1    (an imported model instead of a zoo one)
  *
  * Prints one line: arch, size, batch, setup seconds (wall and CPU: user +
  * system, which a loaded machine does not inflate), the planned
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/onnx_import.h"
 #include "nn/zoo.h"
 #include "saliency/saliency.h"
 #include "sc.h"
@@ -39,21 +41,30 @@ static double status_bytes(const char *key)
 
 int main(int argc, char **argv)
 {
-    const char *arch = "democnn";
+    const char *arch = "democnn", *onnx = NULL;
     int size = 128, batch = 16, classes = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--arch")) arch = argv[i + 1];
         else if (!strcmp(argv[i], "--size")) size = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--classes")) classes = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--onnx")) onnx = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_memory [--arch A] [--size S] [--batch B] [--classes C]\n");
+            fprintf(stderr, "usage: bench_memory [--arch A] [--size S] [--batch B] [--classes C] "
+                            "[--onnx MODEL.onnx]\n");
             return 2;
         }
     }
     nn_model_t *m = NULL;
     sal_ws_t *ws = NULL;
-    if (zoo_build(arch, size, classes, 1, &m) < 0) {
+    if (onnx) {
+        if (onnx_import_file(onnx, &(onnx_import_opts_t){.normalize = "unit"}, &m, NULL) < 0) {
+            fprintf(stderr, "bench_memory: cannot import %s\n", onnx);
+            return 1;
+        }
+        arch = onnx;
+        size = m->nodes[0].h;
+    } else if (zoo_build(arch, size, classes, 1, &m) < 0) {
         fprintf(stderr, "bench_memory: cannot build %s at %d\n", arch, size);
         return 1;
     }
@@ -78,9 +89,12 @@ int main(int argc, char **argv)
     }
     const double pass = sc_now() - t1;
     printf("arch=%s size=%d batch=%d setup_s=%.3f setup_cpu_s=%.3f pass_s=%.2f planned_mb=%.0f "
+           "planned_bytes=%zu planned_train_bytes=%zu "
            "model_rss_mb=%.0f setup_rss_mb=%.0f peak_mb=%.0f\n",
            arch, size, batch, setup, setup_cpu, pass,
            (double)nn_model_runtime_bytes(m, batch, NN_PLAN_INFER) / 1048576.0,
+           nn_model_runtime_bytes(m, batch, NN_PLAN_INFER),
+           nn_model_runtime_bytes(m, batch, NN_PLAN_TRAIN),
            rss_model / 1048576.0, rss_setup / 1048576.0, status_bytes("VmHWM") / 1048576.0);
     free(x);
     free(dx);

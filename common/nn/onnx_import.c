@@ -369,6 +369,8 @@ typedef struct onnx_const {
     int64_t dims[MAX_DIMS];
     size_t count;
     int is_int;
+    int learned;                /* float values from an initializer (a weight), or
+                                 * folded from one: trained, not a fixed constant */
     float *f;
     int64_t *i;
 } onnx_const_t;
@@ -499,6 +501,7 @@ static const char *dtype_name(int t)
     case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16: return "bfloat16";
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return "int64";
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: return "int32";
+    case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return "bool";
     default: return "an unsupported type";
     }
 }
@@ -538,6 +541,7 @@ static int decode_tensor(importer_t *im, const onnx_tensor_t *t, onnx_const_t **
         case ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE: width = 8; have = t->n_double_data; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: width = 8; have = t->n_int64_data; break;
         case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: width = 4; have = t->n_int32_data; break;
+        case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: width = 1; have = t->n_int32_data; break;
         default: break;
         }
         if (raw)
@@ -601,9 +605,15 @@ static int decode_tensor(importer_t *im, const onnx_tensor_t *t, onnx_const_t **
                 c->i[k] = t->int32_data[k];
             }
         }
+    } else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL) { /* masks: 0 or 1 as integers */
+        c->is_int = 1;
+        c->i = malloc(sizeof(int64_t) * (n ? n : 1));
+        CHECK_ALLOC(c->i);
+        for (size_t k = 0; k < n; k++)
+            c->i[k] = raw ? raw[k] != 0 : t->int32_data[k] != 0;
     } else {
         CHECK(0, SC_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; salcheck reads float32, float64, "
-              "int32 and int64 tensors", im->source, t->name ? t->name : "", dtype_name(type));
+              "int32, int64 and bool tensors", im->source, t->name ? t->name : "", dtype_name(type));
     }
     *out = c;
     c = NULL;
@@ -621,6 +631,7 @@ static int value_const(importer_t *im, onnx_value_t *v, onnx_const_t **out)
         int rc = decode_tensor(im, v->tensor, &v->cst);
         if (rc < 0)
             return rc;
+        v->cst->learned = !v->cst->is_int;
     }
     *out = v->cst;
     return 0;
@@ -932,7 +943,8 @@ static int bind_const(importer_t *im, const onnx_node_t *nd, onnx_const_t *c)
 
 static int unsupported(importer_t *im, const onnx_node_t *nd, const char *what)
 {
-    SC_ERROR("%s: node '%s' (%s): %s", im->source, node_label(nd), nd->op_type, what);
+    SC_ERROR("%s: node '%s' (%s, opset %ld): %s", im->source, node_label(nd), nd->op_type,
+             im->opset, what);
     return SC_ERR_UNSUPPORTED;
 }
 
@@ -2043,6 +2055,7 @@ static int map_constant_like(importer_t *im, const onnx_node_t *nd, const char *
 }
 
 #include "nn/onnx_import_tokens.inc"
+#include "nn/onnx_import_fold.inc"
 
 /* ---- channel shuffle: Reshape [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape [N,C,H,W] ---- */
 
@@ -2148,8 +2161,17 @@ static int map_transpose_view(importer_t *im, const onnx_node_t *nd, const char 
 static int map_slice_any(importer_t *im, const onnx_node_t *nd, const char *name)
 {
     onnx_value_t *src = input_value(im, nd, 0);
-    if (src && src->kind == VALUE_NODE && im->m->nodes[src->node].rank == 0)
-        return map_slice(im, nd, name);
+    if (src && src->kind == VALUE_NODE && im->m->nodes[src->node].rank == 0) {
+        /* one range of the channel axis with step 1: a channel slice */
+        onnx_const_t *axes = NULL, *steps = NULL;
+        int channel = im->opset < 10;
+        if (!channel && nd->n_input > 3 && nd->input[3][0] && need_const(im, nd, 3, &axes) == 0)
+            channel = axes->count == 1 && channel_axis(src, (long)tok_at(axes, 0)) == 1;
+        if (channel && nd->n_input > 4 && nd->input[4][0] && need_const(im, nd, 4, &steps) == 0)
+            channel = steps->count == 1 && tok_at(steps, 0) == 1;
+        if (channel || im->m->nodes[src->node].h * im->m->nodes[src->node].w == 1)
+            return map_slice(im, nd, name);
+    }
     return tok_slice(im, nd, name);
 }
 
@@ -2214,6 +2236,9 @@ static int import_node(importer_t *im, const onnx_node_t *nd)
     if (nd->n_output < 1)
         return unsupported(im, nd, "node without outputs");
     node_name(im, nd, name, sizeof name);
+    int folded = fold_constants(im, nd); /* every input a constant: computed here */
+    if (folded <= 0)
+        return folded;
     const size_t n_map = sizeof onnx_ops / sizeof onnx_ops[0];
     for (size_t k = 0; k < n_map; k++)
         if (!strcmp(op, onnx_ops[k].type))
@@ -2222,8 +2247,8 @@ static int import_node(importer_t *im, const onnx_node_t *nd)
     int off = 0;
     for (size_t k = 0; k < n_map && off < (int)sizeof list; k++)
         off += snprintf(list + off, sizeof list - off, k ? ", %s" : "%s", onnx_ops[k].type);
-    SC_ERROR("%s: node '%s': operator %s is not supported by salcheck (supported: %s)",
-             im->source, node_label(nd), op, list);
+    SC_ERROR("%s: node '%s': operator %s (opset %ld) is not supported by salcheck "
+             "(supported: %s)", im->source, node_label(nd), op, im->opset, list);
     return SC_ERR_UNSUPPORTED;
 }
 

@@ -18,6 +18,14 @@ usage:
       dropped, as pytorch-grad-cam's reshape_transform lays them; weights the
       grid mean of the gradient; ReLU, divided by its max, bilinear upsampling
       with half-pixel centres to the image size: salcheck's CAM convention).
+      For SPEC "small" five more maps on the same token grid follow, each
+      then ReLU, divided by its max and resized the same way, from
+      pytorch-grad-cam's definitions: LayerCAM sum_c relu(G) A, HiResCAM
+      sum_c G A, XGrad-CAM w_c = sum_ij G A / (sum_ij A + 1e-7), Eigen-CAM
+      (the centred [hw, C] activations projected on their first right
+      singular vector, negated when |min| > |max|) and Score-CAM (each
+      channel upsampled with align_corners=True, min-max normalized, masks
+      the image; softmax over the channels of the target logits weights A).
   vit_torch_ref.py time SPEC OUT.pt BATCH REPEATS
       the median seconds of one input-gradient pass (forward and backward of
       one logit) of PyTorch float32 at BATCH, on the threads torch has.
@@ -99,8 +107,9 @@ def ref(spec, path, input_path, n, target, out):
     saved = {}
 
     def hook(module, inputs, output):
-        output.retain_grad()
-        saved["a"] = output
+        if output.requires_grad:  # not the Score-CAM passes
+            output.retain_grad()
+            saved["a"] = output
     if spec != "channels_last":
         model.encoder.layers[-1].ln_1.register_forward_hook(hook)
     rows = []
@@ -116,12 +125,33 @@ def ref(spec, path, input_path, n, target, out):
         grid = int(round(a.shape[0] ** 0.5))
         a = a.reshape(grid, grid, -1).permute(2, 0, 1)
         g = g.reshape(grid, grid, -1).permute(2, 0, 1)
-        cam = torch.relu((g.mean(dim=(1, 2))[:, None, None] * a).sum(0))
-        cam = cam / cam.max()
-        cam = F.interpolate(cam[None, None], size=(size, size), mode="bilinear",
-                            align_corners=False)[0, 0]
+        cams = [(g.mean(dim=(1, 2))[:, None, None] * a).sum(0)]
+        if spec == "small":
+            a, g = a.detach(), g.detach()
+            cams.append((torch.relu(g) * a).sum(0))
+            cams.append((g * a).sum(0))
+            wx = (g * a).sum(dim=(1, 2)) / (a.sum(dim=(1, 2)) + 1e-7)
+            cams.append((wx[:, None, None] * a).sum(0))
+            flat = a.reshape(a.shape[0], -1).T
+            flat = flat - flat.mean(dim=0)
+            proj = (flat @ torch.linalg.svd(flat, full_matrices=False)[2][0]).reshape(grid, grid)
+            cams.append(-proj if proj.min().abs() > proj.max().abs() else proj)
+            up = F.interpolate(a[None], size=(size, size), mode="bilinear",
+                               align_corners=True)[0]
+            lo = up.amin(dim=(1, 2))[:, None, None]
+            hi = up.amax(dim=(1, 2))[:, None, None]
+            masks = (up - lo) / (hi - lo + 1e-8)
+            with torch.no_grad():
+                scores = model(xi.detach() * masks[:, None])[:, int(target)]
+            cams.append((torch.softmax(scores, dim=0)[:, None, None] * a).sum(0))
+        maps = []
+        for cam in cams:
+            cam = torch.relu(cam)
+            cam = cam / cam.max()
+            maps.append(F.interpolate(cam[None, None], size=(size, size), mode="bilinear",
+                                      align_corners=False)[0, 0].detach().numpy().ravel())
         rows.append(np.concatenate([logits.detach().numpy().ravel(),
-                                    xi.grad.numpy().ravel(), cam.detach().numpy().ravel()]))
+                                    xi.grad.numpy().ravel()] + maps))
     np.concatenate(rows).astype(np.float64).tofile(out)
 
 

@@ -416,6 +416,55 @@ static void test_token_ops(void)
     nn_model_destroy(m);
 }
 
+/* Swin's ops: slice with step 2 (patch merging), bcast_add of a trained bias and
+ * of a fixed mask broadcast over other axes; input and parameter gradients
+ * against finite differences, and the fixed mask gets no gradient. */
+static void test_swin_ops(void)
+{
+    nn_model_t *m = nn_model_create(2, 3, 4);           /* 24 values */
+    int t = nn_add_node(m, "t", NN_RESHAPE, 1, (int[]){0},
+                        &(nn_node_t){.rank = 3, .dims = {2, 3, 4}});
+    int bias = nn_add_node(m, "bias", NN_BCAST_ADD, 1, &t,
+                           &(nn_node_t){.perm = {1, 3, 4}, .has_bias = 1});
+    int mask = nn_add_node(m, "mask", NN_BCAST_ADD, 1, &bias,
+                           &(nn_node_t){.perm = {2, 1, 4}, .has_bias = 0});
+    int even = nn_add_node(m, "even", NN_SLICE, 1, &mask,
+                           &(nn_node_t){.axis = 2, .start = 0, .end = 4, .sh = 2});
+    int odd = nn_add_node(m, "odd", NN_SLICE, 1, &mask,
+                          &(nn_node_t){.axis = 1, .start = 1, .end = 3, .sh = 2});
+    TH_EQ_INT(m->nodes[even].dims[2], 2);
+    TH_EQ_INT(m->nodes[odd].dims[1], 1);
+    int ge = nn_add_node(m, "gelu", NN_GELU, 1, &even, NULL);
+    int go = nn_add_node(m, "gelu_odd", NN_GELU, 1, &odd, NULL);
+    int fo = nn_add_node(m, "fo", NN_RESHAPE, 1, &go, &(nn_node_t){.rank = 3, .dims = {2, 2, 2}});
+    int cat2 = nn_add_node(m, "cat2", NN_CONCAT_AXIS, 2, (int[]){ge, fo},
+                           &(nn_node_t){.axis = 1});  /* [2, 5, 2] */
+    nn_add_node(m, "head", NN_LINEAR, 1, &cat2, &(nn_node_t){.out_c = 3, .has_bias = 1});
+    TH_CHECK(nn_model_finalize(m, 5) == 0, "finalize");
+    randomize_params(m, 31);
+    size_t count;
+    float *fixed = nn_param(m, mask, NN_P_MEAN, &count);
+    TH_EQ_INT((int)count, 8);
+    for (size_t i = 0; i < count; i++)
+        fixed[i] = (float)i - 4.0f;
+    int bad = grad_check(m, 2, 0, 2e-3, 2e-2, 40, 37);
+    TH_CHECK(bad == 0, "%d mismatches through slice steps and bcast_add", bad);
+    /* forward: element [1, 2, 3] of sample 0 before the slices */
+    float x[48];
+    fill_normal(x, 48, 5, 1.0);
+    nn_model_keep(m, mask);
+    nn_model_prepare(m, 2);
+    nn_forward(m, x, 2, 0);
+    const float *b = nn_param(m, bias, NN_P_BIAS, NULL);
+    TH_NEAR(nn_node_out(m, mask)[1 * 12 + 2 * 4 + 3], x[23] + b[2 * 4 + 3] + fixed[1 * 4 + 3],
+            1e-6, 1e-6);
+    /* the fixed mask is not trained and not re-initialized */
+    TH_CHECK(!nn_param_grad(m, mask, NN_P_BIAS), "no trained tensor on the fixed mask");
+    nn_model_reinit_block(m, m->nodes[mask].block, 9, 0);
+    TH_NEAR(nn_param(m, mask, NN_P_MEAN, NULL)[7], 3.0, 0, 0);
+    nn_model_destroy(m);
+}
+
 static void test_guided_relu(void)
 {
     nn_model_t *m = nn_model_create(1, 1, 4);
@@ -502,5 +551,6 @@ int main(void)
     TH_RUN(test_losses);
     TH_RUN(test_reinit_block_is_keyed_by_name);
     TH_RUN(test_token_ops);
+    TH_RUN(test_swin_ops);
     return th_report();
 }

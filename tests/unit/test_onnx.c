@@ -368,6 +368,10 @@ static void test_unsupported_operator_is_named(void)
     TH_EQ_INT(rc, SC_ERR_UNSUPPORTED);
     TH_CHECK(strstr(err, "LeakyRelu") && strstr(err, "model/leaky/LeakyRelu"),
              "the error does not name the operator and the node: %s", err);
+    /* ... and the opset the file declares, on one line */
+    TH_CHECK(strstr(err, "(opset 13)") != NULL, "the error does not name the opset: %s", err);
+    TH_CHECK(strchr(err, '\n') == NULL || strchr(err, '\n') == err + strlen(err) - 1,
+             "the error takes more than one line: %s", err);
     /* Not an ONNX file at all. */
     rc = capture_stderr(err, sizeof err, import_quietly, (void *)"tests/ref/onnx_torch_ref.py");
     TH_EQ_INT(rc, SC_ERR_FORMAT);

@@ -42,15 +42,20 @@ static int export_vit(int opset, char *path, size_t len)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The other CAM methods on the token grid, compared for the small ViT. */
+static const char *const token_cams[] = {"layercam", "hirescam", "xgradcam", "eigencam",
+                                         "scorecam"};
+static int n_cams(void) { return strcmp(spec, "small") ? 1 : 6; }
+
 /* Runs the float64 reference on n images; returns a buffer of n rows of
- * [2 logits, 3*size*size gradient, size*size CAM] (caller frees) or NULL. */
+ * [2 logits, 3*size*size gradient, n_cams() size*size CAMs] (caller frees) or NULL. */
 static double *reference(const char *onnx_path, const float *x, int n, int target)
 {
     char pt[512], in[512], out[512], cmd[2048];
     snprintf(pt, sizeof pt, "%.*s.pt", (int)strlen(onnx_path) - 5, onnx_path);
     snprintf(in, sizeof in, "%s/vit_in.f32", th_tmp_dir());
     snprintf(out, sizeof out, "%s/vit_ref.f64", th_tmp_dir());
-    const size_t chw = 3 * (size_t)size * size, row = 2 + chw + (size_t)size * size;
+    const size_t chw = 3 * (size_t)size * size, row = 2 + chw + (size_t)n_cams() * size * size;
     if (th_write_f32(in, x, (size_t)n * chw) < 0)
         return NULL;
     snprintf(cmd, sizeof cmd, "%s tests/ref/vit_torch_ref.py ref %s %s %s %d %d %s",
@@ -93,7 +98,8 @@ static void check_opset(int opset)
     printf("    opset %d: %d ONNX nodes -> %d layers\n", opset, info.onnx_nodes,
            info.imported_nodes);
     const int n = 2, target = 1;
-    const size_t chw = 3 * (size_t)size * size, hw = (size_t)size * size, row = 2 + chw + hw;
+    const size_t chw = 3 * (size_t)size * size, hw = (size_t)size * size;
+    const size_t row = 2 + chw + (size_t)n_cams() * hw;
     float *x = malloc(sizeof(float) * n * chw), *g = malloc(sizeof(float) * chw);
     float *gg = malloc(sizeof(float) * chw), *cam = malloc(sizeof(float) * hw);
     float *ig = malloc(sizeof(float) * chw), *zero = calloc(chw, sizeof(float));
@@ -121,6 +127,24 @@ static void check_opset(int opset)
         double e_cam = rel_l2_d(cam, rb + 2 + chw, hw);
         printf("    opset %d image %d: gcam rel. L2 %.2e\n", opset, b, e_cam);
         TH_CHECK(e_cam < 1e-4, "Grad-CAM differs from the reference: %.3g", e_cam);
+        /* the other CAM methods on the same token grid (pytorch-grad-cam's definitions) */
+        sal_params_t p = sal_params_default();
+        for (int k = 0; k + 1 < n_cams(); k++) {
+            int rc = sal_compute(sal_method_find(token_cams[k]), &p, m, ws, xb, target, NULL,
+                                 (sal_key_t){11, 0, 0}, cam);
+            const double *r = rb + 2 + chw + (size_t)(k + 1) * hw;
+            if (isnan(r[0])) { /* the reference CAM is zero everywhere: undefined */
+                printf("    opset %d image %d: %s undefined (zero everywhere) in both\n", opset,
+                       b, token_cams[k]);
+                TH_CHECK(rc == SC_ERR_UNDEFINED, "%s: defined (rc %d) where the reference's "
+                         "CAM is zero everywhere", token_cams[k], rc);
+                continue;
+            }
+            double e = rel_l2_d(cam, r, hw);
+            printf("    opset %d image %d: %s rel. L2 %.2e\n", opset, b, token_cams[k], e);
+            TH_CHECK(rc == 0 && e < 1e-4, "%s on the token grid differs from the reference: "
+                     "%.3g (rc %d)", token_cams[k], e, rc);
+        }
         /* guided backprop: no ReLU in a ViT, so the gradient itself */
         TH_CHECK(sal_gradient(ws, xb, target, 1, gg) == 0, "guided gradient");
         TH_CHECK(memcmp(g, gg, sizeof(float) * chw) == 0, "guided backprop differs from the "

@@ -63,7 +63,8 @@ static int eigencam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             float *raw_out)
 {
     int id;
-    int rc = sal_cam_node(ws, "Eigen-CAM", p->gcam_layer, &id);
+    sal_cam_layout_t lay;
+    int rc = sal_cam_layer(ws, "Eigen-CAM", p->gcam_layer, &id, &lay);
     if (rc < 0)
         return rc;
     nn_model_t *m = ws->model;
@@ -71,23 +72,23 @@ static int eigencam_compute(const sal_method_t *self, const sal_params_t *p, sal
     if (rc < 0)
         return rc;
     const nn_node_t *nd = &m->nodes[id];
-    const int C = nd->c;
-    const size_t hw = (size_t)nd->h * nd->w;
+    const int C = lay.c;
+    const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
     const int by_position = hw <= (size_t)C; /* Gram over positions (X X^T) or channels */
     const int n = by_position ? (int)hw : C;
     rc = eigencam_reserve(ws, (size_t)n);
     if (rc < 0)
         return rc;
     /* Centre each channel over the positions, in a float copy of A. */
-    const float *A = nn_node_out(m, id);
+    const float *A = nn_node_out(m, id) + lay.offset; /* channel c at A[c * cs + i * ps] */
     float *X = ws->act; /* [C, hw]: channel c's column of X */
     for (int c = 0; c < C; c++) {
         double mean = 0.0;
         for (size_t i = 0; i < hw; i++)
-            mean += A[c * hw + i];
+            mean += A[c * cs + i * ps];
         mean /= (double)hw;
         for (size_t i = 0; i < hw; i++)
-            X[c * hw + i] = (float)(A[c * hw + i] - mean);
+            X[c * hw + i] = (float)(A[c * cs + i * ps] - mean);
     }
     double *G = ws->gram, *evals = G + (size_t)n * n, *vec = evals + n, *work = vec + n;
     int *isuppz = ws->igram, *iwork = ws->igram + 2;
@@ -130,7 +131,7 @@ static int eigencam_compute(const sal_method_t *self, const sal_params_t *p, sal
     if (fabs(lo) > fabs(hi))
         for (size_t i = 0; i < hw; i++)
             cam[i] = -cam[i];
-    return sal_cam_finish(ws, "Eigen-CAM", cam, nd->h, nd->w, raw_out);
+    return sal_cam_finish(ws, "Eigen-CAM", cam, lay.h, lay.w, raw_out);
 }
 
 const sal_method_t sal_method_eigencam = {

@@ -17,22 +17,24 @@ static int hirescam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             float *raw_out)
 {
     int id;
-    int rc = sal_cam_node(ws, "HiResCAM", p->gcam_layer, &id);
+    sal_cam_layout_t lay;
+    int rc = sal_cam_layer(ws, "HiResCAM", p->gcam_layer, &id, &lay);
     if (rc < 0)
         return rc;
     rc = sal_gradient(ws, x, target, 0, ws->gb);
     if (rc < 0)
         return rc;
-    const nn_node_t *nd = &ws->model->nodes[id];
-    const size_t hw = (size_t)nd->h * nd->w;
-    const float *A = nn_node_out(ws->model, id), *G = nn_node_grad(ws->model, id);
+    /* channel c at grid position i: A[c * cs + i * ps] (a map, or tokens on their grid) */
+    const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
+    const float *A = nn_node_out(ws->model, id) + lay.offset;
+    const float *G = nn_node_grad(ws->model, id) + lay.offset;
     for (size_t i = 0; i < hw; i++) {
         double s = 0.0;
-        for (int c = 0; c < nd->c; c++)
-            s += (double)G[c * hw + i] * A[c * hw + i];
+        for (int c = 0; c < lay.c; c++)
+            s += (double)G[c * cs + i * ps] * A[c * cs + i * ps];
         ws->cam[i] = (float)s;
     }
-    return sal_cam_finish(ws, "HiResCAM", ws->cam, nd->h, nd->w, raw_out);
+    return sal_cam_finish(ws, "HiResCAM", ws->cam, lay.h, lay.w, raw_out);
 }
 
 const sal_method_t sal_method_hirescam = {

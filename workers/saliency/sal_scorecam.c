@@ -35,14 +35,16 @@ static double scorecam_model_cost(const sal_params_t *p, const nn_model_t *m)
 {
     const char *layer = p->gcam_layer[0] ? p->gcam_layer : m->gradcam_layer;
     int id = nn_find(m, layer);
-    int k = id > 0 ? m->nodes[id].c : SCORECAM_CHANNELS_UNKNOWN;
+    sal_cam_layout_t lay;
+    int k = id <= 0 ? SCORECAM_CHANNELS_UNKNOWN
+            : sal_cam_tokens(&m->nodes[id], &lay) ? lay.c : m->nodes[id].c;
     return (k + 1) / 2.0;
 }
 
 typedef struct scorecam_ctx {
     sal_ws_t *ws;
     const float *x;
-    const nn_node_t *nd;
+    int h, w;      /* the CAM grid */
     int target;
 } scorecam_ctx_t;
 
@@ -50,9 +52,9 @@ static void scorecam_fill(void *vctx, int k, float *dst)
 {
     scorecam_ctx_t *c = vctx;
     sal_ws_t *ws = c->ws;
-    const size_t hw = (size_t)c->nd->h * c->nd->w;
+    const size_t hw = (size_t)c->h * c->w;
     float *up = ws->plane;
-    sal_resize_bilinear_corners(ws->act + (size_t)k * hw, c->nd->h, c->nd->w, up, ws->h, ws->w);
+    sal_resize_bilinear_corners(ws->act + (size_t)k * hw, c->h, c->w, up, ws->h, ws->w);
     float lo = up[0], hi = up[0];
     for (size_t i = 1; i < ws->hw; i++) {
         lo = up[i] < lo ? up[i] : lo;
@@ -80,36 +82,40 @@ static int scorecam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             float *raw_out)
 {
     int id;
-    int rc = sal_cam_node(ws, "Score-CAM", p->gcam_layer, &id);
+    sal_cam_layout_t lay;
+    int rc = sal_cam_layer(ws, "Score-CAM", p->gcam_layer, &id, &lay);
     if (rc < 0)
         return rc;
     nn_model_t *m = ws->model;
     rc = nn_forward(m, x, 1, 0);
     if (rc < 0)
         return rc;
-    const nn_node_t *nd = &m->nodes[id];
-    const size_t hw = (size_t)nd->h * nd->w;
-    /* The batched passes below overwrite the node's output: keep A. */
-    memcpy(ws->act, nn_node_out(m, id), sizeof(float) * nn_node_size(nd));
-    scorecam_ctx_t c = {.ws = ws, .x = x, .nd = nd, .target = target};
-    rc = sal_batch_logits(ws, nd->c, scorecam_fill, scorecam_consume, &c);
+    const size_t hw = (size_t)lay.h * lay.w;
+    /* The batched passes below overwrite the node's output: keep A, as [c, h*w] planes
+     * (tokens laid on their grid). */
+    const float *A = nn_node_out(m, id) + lay.offset;
+    for (int k = 0; k < lay.c; k++)
+        for (size_t i = 0; i < hw; i++)
+            ws->act[(size_t)k * hw + i] = A[k * lay.c_stride + i * lay.pos_stride];
+    scorecam_ctx_t c = {.ws = ws, .x = x, .h = lay.h, .w = lay.w, .target = target};
+    rc = sal_batch_logits(ws, lay.c, scorecam_fill, scorecam_consume, &c);
     if (rc < 0)
         return rc;
     /* Softmax over the channels' scores (shifted by their max for range). */
     double top = ws->chan[0], sum = 0.0;
-    for (int k = 1; k < nd->c; k++)
+    for (int k = 1; k < lay.c; k++)
         top = ws->chan[k] > top ? ws->chan[k] : top;
-    for (int k = 0; k < nd->c; k++) {
+    for (int k = 0; k < lay.c; k++) {
         ws->chan[k] = exp(ws->chan[k] - top);
         sum += ws->chan[k];
     }
     for (size_t i = 0; i < hw; i++) {
         double s = 0.0;
-        for (int k = 0; k < nd->c; k++)
+        for (int k = 0; k < lay.c; k++)
             s += ws->chan[k] * ws->act[k * hw + i];
         ws->cam[i] = (float)(s / sum);
     }
-    return sal_cam_finish(ws, "Score-CAM", ws->cam, nd->h, nd->w, raw_out);
+    return sal_cam_finish(ws, "Score-CAM", ws->cam, lay.h, lay.w, raw_out);
 }
 
 const sal_method_t sal_method_scorecam = {

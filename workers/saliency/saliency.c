@@ -655,26 +655,42 @@ int sal_cam_tokens(const nn_node_t *nd, sal_cam_layout_t *lay)
     return 0;
 }
 
+int sal_cam_layer(sal_ws_t *ws, const char *method, const char *layer, int *id,
+                  sal_cam_layout_t *lay)
+{
+    nn_model_t *m = ws->model;
+    int rc;
+    *id = nn_find(m, layer && *layer ? layer : m->gradcam_layer);
+    if (*id > 0 && sal_cam_tokens(&m->nodes[*id], lay)) {
+        /* tokens laid on their patch grid, the class token dropped; their activation and
+         * gradient are read after the pass */
+        rc = nn_model_keep(m, *id);
+        if (rc < 0)
+            return rc;
+    } else {
+        rc = sal_cam_node(ws, method, layer, id);
+        if (rc < 0)
+            return rc;
+        const nn_node_t *map = &m->nodes[*id];
+        *lay = (sal_cam_layout_t){.c = map->c, .h = map->h, .w = map->w,
+                                  .c_stride = (size_t)map->h * map->w, .pos_stride = 1};
+    }
+    if ((size_t)lay->h * lay->w > ws->cam_cap || (size_t)lay->c > ws->chan_cap) {
+        SC_ERROR("%s: node '%s' is larger than the workspace", method, m->nodes[*id].name);
+        return SC_ERR_ARG;
+    }
+    return 0;
+}
+
 int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
 {
     nn_model_t *m = ws->model;
     const char *name = plus ? "Grad-CAM++" : "Grad-CAM";
-    int id = nn_find(m, layer && *layer ? layer : m->gradcam_layer), rc;
+    int id, rc;
     sal_cam_layout_t lay;
-    if (id > 0 && sal_cam_tokens(&m->nodes[id], &lay)) {
-        /* tokens laid on their patch grid, the class token dropped */
-    } else {
-        rc = sal_cam_node(ws, name, layer, &id);
-        if (rc < 0)
-            return rc;
-        const nn_node_t *map = &m->nodes[id];
-        lay = (sal_cam_layout_t){.c = map->c, .h = map->h, .w = map->w,
-                                 .c_stride = (size_t)map->h * map->w, .pos_stride = 1};
-    }
-    if ((size_t)lay.h * lay.w > ws->cam_cap || (size_t)lay.c > ws->chan_cap) {
-        SC_ERROR("%s: node '%s' is larger than the workspace", name, m->nodes[id].name);
-        return SC_ERR_ARG;
-    }
+    rc = sal_cam_layer(ws, name, layer, &id, &lay);
+    if (rc < 0)
+        return rc;
     /* The gradient's input part is not needed; ws->gb is scratch. */
     rc = sal_gradient(ws, x, target, 0, ws->gb);
     if (rc < 0)

@@ -328,13 +328,18 @@ typedef struct sal_cam_layout {
 /* Tokens [1, L, D] (or [L, D]) of a vision transformer on their patch grid,
  * as pytorch-grad-cam's reshape_transform lays them: the class token dropped
  * when L - 1 is a square, all tokens when L is. Returns 1 and fills lay, or 0
- * for a node that is not a token tensor (Grad-CAM and Grad-CAM++ use it; the
- * other CAM methods take c x h x w maps only). */
+ * for a node that is not a token tensor (every CAM method lays tokens so, through
+ * sal_cam_layer). */
 int sal_cam_tokens(const nn_node_t *nd, sal_cam_layout_t *lay);
 /* The CAM family's node: `layer` ("" = the model's Grad-CAM node) resolved to
  * a node id with a spatial extent the workspace can hold; SC_ERR_ARG (logged,
  * `method` names the caller) otherwise. */
 int sal_cam_node(sal_ws_t *ws, const char *method, const char *layer, int *id);
+/* The CAM family's layer and how its channels lie: tokens on their grid
+ * (sal_cam_tokens) or a c x h x w map (sal_cam_node); the node's activation
+ * and gradient are kept readable after a pass. 0, or SC_ERR_ARG (logged). */
+int sal_cam_layer(sal_ws_t *ws, const char *method, const char *layer, int *id,
+                  sal_cam_layout_t *lay);
 /* The CAM family's last steps (pytorch-grad-cam's compute_cam_per_layer):
  * cam [h*w] at the node's resolution (overwritten) -> ReLU, divided by its
  * max, bilinear (half-pixel) upsampling to [H,W] into out. SC_ERR_UNDEFINED

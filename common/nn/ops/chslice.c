@@ -66,5 +66,6 @@ const nn_op_def_t nn_op_chslice = {
     .infer = chslice_infer,
     .forward = chslice_forward,
     .backward = chslice_backward,
+    .bwd_reads = NN_READS_NOTHING,
     .write_attrs = chslice_write_attrs,
 };

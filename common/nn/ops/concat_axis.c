@@ -103,5 +103,6 @@ const nn_op_def_t nn_op_concat_axis = {
     .infer = concat_axis_infer,
     .forward = concat_axis_forward,
     .backward = concat_axis_backward,
+    .bwd_reads = NN_READS_NOTHING,
     .write_attrs = concat_axis_write_attrs,
 };

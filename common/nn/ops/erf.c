@@ -29,4 +29,5 @@ const nn_op_def_t nn_op_erf = {
     .sign = NN_SIGN_ANY,
     .forward = erf_forward,
     .backward = erf_backward,
+    .bwd_reads = NN_READS_INPUTS,
 };

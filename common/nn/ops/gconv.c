@@ -302,5 +302,6 @@ const nn_op_def_t nn_op_gconv = {
     .forward = gconv_forward,
     .backward = gconv_backward,
     .flops = gconv_flops,
+    .bwd_reads = NN_READS_NOTHING | NN_READS_INPUTS_PARAM,
     .write_attrs = gconv_write_attrs,
 };

@@ -58,6 +58,7 @@ const nn_op_def_t nn_op_gelu = {
     .sign = NN_SIGN_ANY,
     .forward = gelu_forward,
     .backward = gelu_backward,
+    .bwd_reads = NN_READS_INPUTS,
 };
 
 const nn_op_def_t nn_op_gelu_tanh = {
@@ -66,4 +67,5 @@ const nn_op_def_t nn_op_gelu_tanh = {
     .sign = NN_SIGN_ANY,
     .forward = gelu_tanh_forward,
     .backward = gelu_tanh_backward,
+    .bwd_reads = NN_READS_INPUTS,
 };

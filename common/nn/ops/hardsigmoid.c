@@ -36,4 +36,5 @@ const nn_op_def_t nn_op_hardsigmoid = {
     .sign = NN_SIGN_NONNEG,
     .forward = hardsigmoid_forward,
     .backward = hardsigmoid_backward,
+    .bwd_reads = NN_READS_INPUTS,
 };

@@ -37,4 +37,5 @@ const nn_op_def_t nn_op_hardswish = {
     .sign = NN_SIGN_ANY,
     .forward = hardswish_forward,
     .backward = hardswish_backward,
+    .bwd_reads = NN_READS_INPUTS,
 };

@@ -137,5 +137,6 @@ const nn_op_def_t nn_op_layernorm = {
     .forward = layernorm_forward,
     .backward = layernorm_backward,
     .flops = layernorm_flops,
+    .bwd_reads = NN_READS_INPUTS,
     .write_attrs = layernorm_write_attrs,
 };

@@ -121,5 +121,6 @@ const nn_op_def_t nn_op_linear = {
     .forward = linear_forward,
     .backward = linear_backward,
     .flops = linear_flops,
+    .bwd_reads = NN_READS_NOTHING | NN_READS_INPUTS_PARAM,
     .write_attrs = linear_write_attrs,
 };

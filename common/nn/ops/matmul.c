@@ -95,4 +95,5 @@ const nn_op_def_t nn_op_matmul = {
     .forward = matmul_forward,
     .backward = matmul_backward,
     .flops = matmul_flops,
+    .bwd_reads = NN_READS_INPUTS,
 };

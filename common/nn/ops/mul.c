@@ -86,4 +86,5 @@ const nn_op_def_t nn_op_mul = {
     .forward = mul_forward,
     .backward = mul_backward,
     .flops = mul_flops,
+    .bwd_reads = NN_READS_INPUTS,
 };

@@ -89,5 +89,6 @@ const nn_op_def_t nn_op_param = {
     .init = param_init,
     .forward = param_forward,
     .backward = param_backward,
+    .bwd_reads = NN_READS_NOTHING,
     .write_attrs = param_write_attrs,
 };

@@ -46,5 +46,6 @@ const nn_op_def_t nn_op_pow = {
     .sign = NN_SIGN_ANY,
     .forward = pow_forward,
     .backward = pow_backward,
+    .bwd_reads = NN_READS_INPUTS,
     .write_attrs = pow_write_attrs,
 };

@@ -29,4 +29,5 @@ const nn_op_def_t nn_op_relu6 = {
     .sign = NN_SIGN_NONNEG,
     .forward = relu6_forward,
     .backward = relu6_backward,
+    .bwd_reads = NN_READS_INPUTS,
 };

@@ -39,7 +39,9 @@ static int reshape_infer(const nn_model_t *m, nn_node_t *nd)
 static int reshape_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
-    memcpy(nd->out, m->nodes[nd->in[0]].out, sizeof(float) * n * nn_node_size(nd));
+    const float *x = m->nodes[nd->in[0]].out;
+    if (nd->out != x) /* in place when the memory plan gave it its input's buffer */
+        memcpy(nd->out, x, sizeof(float) * n * nn_node_size(nd));
     return 0;
 }
 
@@ -68,5 +70,7 @@ const nn_op_def_t nn_op_reshape = {
     .infer = reshape_infer,
     .forward = reshape_forward,
     .backward = reshape_backward,
+    .bwd_reads = NN_READS_NOTHING,
+    .inplace = 1,
     .write_attrs = reshape_write_attrs,
 };

@@ -48,5 +48,7 @@ const nn_op_def_t nn_op_scale = {
     .forward = scale_forward,
     .backward = scale_backward,
     .flops = scale_flops,
+    .bwd_reads = NN_READS_NOTHING,
+    .inplace = 1,
     .write_attrs = scale_write_attrs,
 };

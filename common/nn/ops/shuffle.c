@@ -77,5 +77,6 @@ const nn_op_def_t nn_op_shuffle = {
     .infer = shuffle_infer,
     .forward = shuffle_forward,
     .backward = shuffle_backward,
+    .bwd_reads = NN_READS_NOTHING,
     .write_attrs = shuffle_write_attrs,
 };

@@ -37,4 +37,5 @@ const nn_op_def_t nn_op_silu = {
     .forward = silu_forward,
     .backward = silu_backward,
     .flops = silu_flops,
+    .bwd_reads = NN_READS_INPUTS,
 };

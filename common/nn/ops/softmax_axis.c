@@ -99,5 +99,6 @@ const nn_op_def_t nn_op_softmax_axis = {
     .forward = softmax_axis_forward,
     .backward = softmax_axis_backward,
     .flops = softmax_axis_flops,
+    .bwd_reads = NN_READS_OUTPUT,
     .write_attrs = softmax_axis_write_attrs,
 };

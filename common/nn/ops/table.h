@@ -46,6 +46,7 @@
     X(SOFTMAX_AXIS, softmax_axis) \
     X(ERF, erf)         \
     X(SQRT, sqrt)       \
-    X(POW, pow)
+    X(POW, pow)         \
+    X(BCAST_ADD, bcast_add)
 
 #endif

@@ -109,5 +109,6 @@ const nn_op_def_t nn_op_transpose = {
     .infer = transpose_infer,
     .forward = transpose_forward,
     .backward = transpose_backward,
+    .bwd_reads = NN_READS_NOTHING,
     .write_attrs = transpose_write_attrs,
 };
