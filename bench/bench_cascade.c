@@ -88,8 +88,16 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
             for (int b = 0; b <= k; b++)
                 mask[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
     sal_cascade_t *cs = NULL;
+    sal_ws_t *one = NULL; /* what one state alone holds, for the memory line */
+    if (sal_ws_create(&one, m, batch, NULL) < 0)
+        return 1;
+    const double plan_alone = (double)m->runtime_floats * sizeof(float);
+    sal_ws_destroy(one);
     if (sal_cascade_create(&cs, m, batch, NULL, base, rnd, states, mask) < 0)
         return 1;
+    const double plan_kept = (double)m->runtime_floats * sizeof(float);
+    const double ws_own = (double)sal_ws_bytes(m, batch) -
+                          (double)nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
     sal_params_t p = sal_params_default();
     int order[64];
     for (int k = 0; k < states; k++)
@@ -141,6 +149,10 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
     printf("\nmedian ratio %.3f (sum %.3f); %ld of %ld engine batches reused the lower layers; "
            "maps %s\n", ratios[rounds / 2], t_reuse_sum / t_alone_sum, reused, total,
            same ? "bit-identical" : "DIFFER");
+    printf("memory beyond one state alone: activations %.0f MB planned -> %.0f MB with the kept "
+           "lower outputs, %d more workspaces of %.0f MB, the randomized slab %.0f MB\n",
+           plan_alone / 1048576.0, plan_kept / 1048576.0, states - 1, ws_own / 1048576.0,
+           (double)m->n_params * sizeof(float) / 1048576.0);
     sal_cascade_destroy(cs);
     free(base);
     free(rnd);

@@ -33,7 +33,8 @@ typedef struct task {
 struct sal_cascade {
     nn_model_t *m;
     int n_states;
-    float *base, *randomized;
+    const float *base;       /* the caller's */
+    float *randomized;
     uint8_t *random_node;    /* [n_states * n_nodes] */
     int *first;              /* [n_states] first re-initialized node */
     uint8_t *cur;            /* [n_nodes] node holds randomized values now */
@@ -58,7 +59,6 @@ void sal_cascade_destroy(sal_cascade_t *cs)
         for (int k = 0; k < cs->n_states; k++)
             sal_ws_destroy(cs->ws[k]);
     free(cs->ws);
-    sc_free(cs->base);
     sc_free(cs->randomized);
     free(cs->random_node);
     free(cs->first);
@@ -83,17 +83,16 @@ int sal_cascade_create(sal_cascade_t **out, nn_model_t *m, int batch, const char
     cs->m = m;
     cs->n_states = n_states;
     cs->cur_state = -1;
-    cs->base = sc_calloc(m->n_params, sizeof(float));
+    cs->base = base;
     cs->randomized = sc_calloc(m->n_params, sizeof(float));
     cs->random_node = malloc((size_t)n_states * N);
     cs->first = malloc(sizeof(int) * (size_t)n_states);
     cs->cur = malloc((size_t)N);
     cs->ws = calloc((size_t)n_states, sizeof *cs->ws);
-    if (!cs->base || !cs->randomized || !cs->random_node || !cs->first || !cs->cur || !cs->ws) {
+    if (!cs->randomized || !cs->random_node || !cs->first || !cs->cur || !cs->ws) {
         sal_cascade_destroy(cs);
         CHECK_ALLOC(NULL);
     }
-    memcpy(cs->base, base, sizeof(float) * m->n_params);
     memcpy(cs->randomized, randomized, sizeof(float) * m->n_params);
     memcpy(cs->random_node, random_node, (size_t)n_states * N);
     memset(cs->cur, 2, (size_t)N); /* unknown: the first switch copies every node */

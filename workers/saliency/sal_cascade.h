@@ -39,9 +39,9 @@ typedef struct sal_cascade sal_cascade_t;
 
 /*
  * A cascade of n_states states of model m (finalized; its parameters are
- * overwritten). base: the trained parameters [m->n_params]; randomized: the
- * same with every block that any state re-initializes re-initialized; both
- * copied. random_node[k * m->n_nodes + i] is 1 when node i is re-initialized
+ * overwritten). base: the trained parameters [m->n_params], the caller's,
+ * read until sal_cascade_destroy; randomized: the same with every block that
+ * any state re-initializes re-initialized (copied). random_node[k * m->n_nodes + i] is 1 when node i is re-initialized
  * in state k. One workspace per state at `batch` (sal_ws_create; normalize as
  * there). *out is the caller's: sal_cascade_destroy.
  */
