@@ -166,7 +166,7 @@ done:
 }
 
 static void test_democnn_all_methods(void) { check_arch("democnn", 64, 3, N_METHODS, MAX_STATES); }
-static void test_inceptionv3_ig(void) { check_arch("inceptionv3", 75, 2, 1, 5); }
+static void test_inceptionv3_ig(void) { check_arch("inceptionv3", 75, 2, 1, 3); }
 
 /* nn_forward_fused_from after a parameter change above the node equals the whole forward. */
 static void test_forward_from(void)
