@@ -273,6 +273,9 @@ int sal_cascade_run(sal_cascade_t *cs, const int *states, int n, int reuse, sal_
     CHECK_ALLOC(order);
     cs->tasks = tasks;
     cs->n_tasks = n;
+    /* the model's parameters may have been written since (another variant): copy every node */
+    memset(cs->cur, 2, (size_t)cs->m->n_nodes);
+    cs->cur_state = -1;
     cs->reuse = reuse;
     cs->fn = fn;
     cs->ctx = ctx;

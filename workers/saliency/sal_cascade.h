@@ -61,7 +61,9 @@ int sal_cascade_first_node(const sal_cascade_t *cs, int k);
 typedef int (*sal_cascade_fn)(void *ctx, int state, sal_ws_t *ws);
 /*
  * Run fn for the n listed states (distinct indices) in lockstep (above).
- * rcs[t] (may be NULL) receives the return of states[t]'s run. Returns 0 or
+ * rcs[t] (may be NULL) receives the return of states[t]'s run. The model's
+ * parameters may have been changed by others since the last run (every
+ * tensor is copied at the first switch). Returns 0 or
  * the first negative rc (a thread that cannot start: SC_ERR_NOMEM).
  * reuse 0 computes every batch alone (the reference the tests compare with).
  */
