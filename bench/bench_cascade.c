@@ -13,15 +13,155 @@
  * forward-only maps (occlusion, RISE). No timing: the FLOP counts of the
  * op table (nn_forward_flops' per-node costs).
  *
- *   bench_cascade [arch] [size]       (default inceptionv3 299)
+ * With a method name, also times that method over the cascade's states for a
+ * few images (workers/saliency/sal_cascade.c): each state alone (its
+ * parameters switched in, the method run as a variant item runs it) against
+ * the states in lockstep with the lower layers reused; alternating, process
+ * CPU time, the ratio per round and its median. Checks that both give the
+ * same maps bit for bit.
+ *
+ *   bench_cascade [arch] [size] [method images rounds batch]
+ *   (default inceptionv3 299; e.g. inceptionv3 299 ig 2 3 10)
  */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "nn/op.h"
 #include "nn/zoo.h"
+#include "saliency/sal_cascade.h"
+#include "saliency/saliency.h"
 #include "sc.h"
+
+typedef struct time_ctx {
+    const sal_method_t *method;
+    const sal_params_t *p;
+    const float *x;
+    size_t raw_size;
+    float *raw;              /* [states, raw_size] */
+    int image;
+} time_ctx_t;
+
+static int run_state(void *vctx, int state, sal_ws_t *ws)
+{
+    time_ctx_t *c = vctx;
+    int target = 0;
+    int rc = sal_target(ws, c->x, SAL_TARGET_PREDICTED, &target, NULL);
+    sal_key_t key = {1, 0, (uint32_t)c->image};
+    if (rc == 0)
+        rc = sal_compute(c->method, c->p, ws->model, ws, c->x, target, NULL, key,
+                         c->raw + (size_t)state * c->raw_size);
+    return rc == SC_ERR_UNDEFINED ? 0 : rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The timed comparison: alone vs lockstep with reuse, `rounds` alternating rounds. */
+static int time_cascade(nn_model_t *m, const char **blocks, int states, const char *method_name,
+                        int images, int rounds, int batch)
+{
+    const sal_method_t *method = sal_method_find(method_name);
+    if (!method) {
+        fprintf(stderr, "bench_cascade: no method '%s'\n", method_name);
+        return 1;
+    }
+    const int N = m->n_nodes;
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    float *base = malloc(sizeof(float) * m->n_params), *rnd = malloc(sizeof(float) * m->n_params);
+    uint8_t *mask = calloc((size_t)states * N, 1);
+    float *x = malloc(sizeof(float) * chw);
+    float *raw_a = calloc((size_t)images * states * chw, sizeof(float));
+    float *raw_b = calloc((size_t)images * states * chw, sizeof(float));
+    memcpy(base, m->params, sizeof(float) * m->n_params);
+    for (int b = 0; b < states; b++)
+        nn_model_reinit_block(m, blocks[b], 99, 0);
+    memcpy(rnd, m->params, sizeof(float) * m->n_params);
+    for (int k = 0; k < states; k++)
+        for (int i = 0; i < N; i++)
+            for (int b = 0; b <= k; b++)
+                mask[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
+    sal_cascade_t *cs = NULL;
+    sal_ws_t *one = NULL; /* what one state alone holds, for the memory line */
+    if (sal_ws_create(&one, m, batch, NULL) < 0)
+        return 1;
+    const double plan_alone = (double)m->runtime_floats * sizeof(float);
+    sal_ws_destroy(one);
+    if (sal_cascade_create(&cs, m, batch, NULL, base, rnd, states, mask) < 0)
+        return 1;
+    const double plan_kept = (double)m->runtime_floats * sizeof(float);
+    const double ws_own = (double)sal_ws_bytes(m, batch) -
+                          (double)nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
+    sal_params_t p = sal_params_default();
+    int order[64];
+    for (int k = 0; k < states; k++)
+        order[k] = k;
+    double ratios[64], t_alone_sum = 0.0, t_reuse_sum = 0.0;
+    int same = 1;
+    printf("\n%s, %d states, %d image(s) per round, batch %d, process CPU seconds:\n\n", method->name,
+           states, images, batch);
+    printf("| round | each state alone s | lockstep with reuse s | ratio |\n|---|---|---|---|\n");
+    for (int r = 0; r < rounds && r < 64; r++) {
+        double t_alone = 0.0, t_reuse = 0.0;
+        for (int half = 0; half < 2; half++) {
+            const int reuse_first = r % 2; /* alternate which goes first */
+            const int do_reuse = half == 0 ? reuse_first : !reuse_first;
+            for (int img = 0; img < images; img++) {
+                for (size_t i = 0; i < chw; i++) /* a smooth image per index, in [-1, 1] */
+                    x[i] = (float)(0.9 * sin(0.013 * (double)(i % 331) * (img + 1) + 0.002 * i));
+                time_ctx_t c = {method, &p, x, chw,
+                                (do_reuse ? raw_b : raw_a) + (size_t)img * states * chw, img};
+                double t0 = bench_cpu_now();
+                if (do_reuse) {
+                    if (sal_cascade_run(cs, order, states, 1, run_state, &c, NULL) < 0)
+                        return 1;
+                } else {
+                    for (int k = 0; k < states; k++) {
+                        sal_cascade_use(cs, k);
+                        if (run_state(&c, k, sal_cascade_ws(cs, k)) < 0)
+                            return 1;
+                    }
+                }
+                double t = bench_cpu_now() - t0;
+                if (do_reuse)
+                    t_reuse += t;
+                else
+                    t_alone += t;
+            }
+            if (half == 1)
+                same &= !memcmp(raw_a, raw_b, sizeof(float) * images * states * chw);
+        }
+        ratios[r] = t_reuse / t_alone;
+        t_alone_sum += t_alone;
+        t_reuse_sum += t_reuse;
+        printf("| %d | %.2f | %.2f | %.3f |\n", r + 1, t_alone, t_reuse, ratios[r]);
+        fflush(stdout);
+    }
+    qsort(ratios, (size_t)rounds, sizeof(double), cmp_double);
+    long reused = 0, total = 0;
+    sal_cascade_counts(cs, &reused, &total);
+    printf("\nmedian ratio %.3f (sum %.3f); %ld of %ld engine batches reused the lower layers; "
+           "maps %s\n", ratios[rounds / 2], t_reuse_sum / t_alone_sum, reused, total,
+           same ? "bit-identical" : "DIFFER");
+    printf("memory beyond one state alone: activations %.0f MB planned -> %.0f MB with the kept "
+           "lower outputs, %d more workspaces of %.0f MB, the randomized slab %.0f MB\n",
+           plan_alone / 1048576.0, plan_kept / 1048576.0, states - 1, ws_own / 1048576.0,
+           (double)m->n_params * sizeof(float) / 1048576.0);
+    sal_cascade_destroy(cs);
+    free(base);
+    free(rnd);
+    free(mask);
+    free(x);
+    free(raw_a);
+    free(raw_b);
+    return same ? 0 : 1;
+}
 
 int main(int argc, char **argv)
 {
@@ -66,6 +206,10 @@ int main(int argc, char **argv)
     printf("\ngradient maps: the cascade with reuse costs %.0f%% of computing each state alone\n",
            100.0 * grad_reuse / grad_alone);
     printf("forward-only maps: %.0f%%\n", 100.0 * fwd_reuse / fwd_alone);
+    int rc = 0;
+    if (argc > 3)
+        rc = time_cascade(m, blocks, states, argv[3], argc > 4 ? atoi(argv[4]) : 1,
+                          argc > 5 ? atoi(argv[5]) : 3, argc > 6 ? atoi(argv[6]) : 10);
     nn_model_destroy(m);
-    return 0;
+    return rc;
 }

@@ -38,6 +38,7 @@
 #include "plan.h"
 #include "rng.h"
 #include "run_verify.h"
+#include "run_cascade.h"
 #include "run_checks.h"
 #include "run_outputs.h"
 #include "saliency/saliency.h"
@@ -211,6 +212,8 @@ typedef struct run_ctx {
     double *curve_buf;                 /* [curves.total] one cell's curves */
     int *emprt_bins;                   /* [M] eMPRT's bin count per method */
     long *emprt_counts;                /* [largest bin count] histogram scratch */
+    run_cascade_t *cascade;            /* the randomization group of the last group item */
+    const uint8_t *done;               /* [V*N] cells done when the map phase started */
 } run_ctx_t;
 
 /* Make models[j] hold the weights of variant v. */
@@ -234,15 +237,6 @@ static void fill_metrics_nan(run_ctx_t *c, int method)
     const int M = c->plan->n_methods;
     for (int k = 0; k < c->plan->n_metrics; k++)
         c->metrics[(size_t)k * M + method] = NAN;
-}
-
-static double metric_value(const loc_result_t *r, int idx)
-{
-    const double values[PLAN_METRIC_COUNT] = {r->auprc, r->ap, r->roc_auc, r->pointing, r->energy,
-                                              r->rra, r->topk, r->iou_otsu, r->dice_otsu,
-                                              r->iou_fixed, r->dice_fixed, r->soft_dice_in,
-                                              r->soft_dice_out};
-    return values[idx];
 }
 
 /* One cell: every method's map and metrics for (variant v, image i). */
@@ -274,35 +268,10 @@ static int run_cell(run_ctx_t *c, int v, int i)
     int target = 0; /* the model's configured output, else its predicted class (nn/outputs.h) */
     CHECK_RC(sal_target(c->ws[j], c->x, c->outputs[j].target, &target, c->logits));
     sal_key_t key = {c->job->seed, 0, (uint32_t)i};
-    loc_opts_t lopts;
-    loc_opts_default(&lopts);
     for (size_t q = 0; q < c->curves.total; q++) /* an undefined map has no curve */
         c->curve_buf[q] = NAN;
-    for (int k = 0; k < M; k++) {
-        const sal_method_t *meth = p->methods[k];
-        float *map = c->maps + (size_t)k * hw;
-        int r = sal_compute(meth, &p->params, m, c->ws[j], c->x, target, c->gray, key, c->raw);
-        if (r == 0)
-            r = sal_postprocess(meth, c->ws[j], c->raw, map);
-        if (r == SC_ERR_UNDEFINED) {
-            for (size_t q = 0; q < hw; q++)
-                map[q] = NAN;
-            fill_metrics_nan(c, k);
-            continue;
-        }
-        CHECK(r == 0, r, "method %s failed on image %s, variant %s", meth->name, p->ids[i], pv->name);
-        loc_result_t lr;
-        loc_all(c->mws, map, p->gt + (size_t)i * hw, &lopts, &lr);
-        for (int q = 0; q < p->n_metrics; q++)
-            c->metrics[(size_t)q * M + k] =
-                p->metrics[q] < PLAN_METRIC_BASE ? metric_value(&lr, p->metrics[q]) : NAN;
-        /* the checks beyond the paper (run_checks.c) */
-        chk_input_t cin = {.method = meth, .sp = &p->params, .model = m, .ws = c->ws[j], .x = c->x,
-                           .gray = c->gray, .target = target, .key = key,
-                           .method_index = (uint32_t)k, .map = map};
-        CHECK_RC(run_checks_map(p, c->cws, c->mws, &cin, c->metrics + k, M, &c->curves,
-                                c->curve_buf, k));
-    }
+    CHECK_RC(run_cell_methods(p, m, c->ws[j], c->cws, c->mws, &c->curves, c->curve_buf, c->x,
+                              c->gray, target, key, i, pv->name, c->raw, c->maps, c->metrics));
     double t1 = sc_now();
     c->t_compute += t1 - t0;
     {
@@ -337,11 +306,24 @@ static int run_map_item(run_ctx_t *c, int item)
 {
     const plan_item_t *it = &c->items[item];
     int rc = 0;
-    for (int i = it->i0; i < it->i1; i++) {
-        int r = run_cell(c, it->v, i);
-        if (r < 0)
-            rc = r;
+    if (it->nv > 1 && !c->skip_engine) { /* a randomization's states together (run_cascade.c) */
+        const int j = c->plan->variants[it->v].model;
+        run_cascade_env_t env = {c->plan, c->res, c->ds, c->loaders[j], c->models[j],
+                                 c->base_params[j], c->ws[j], c->outputs[j].target, c->mws,
+                                 c->done, c->batch, 1, c->job->keep_bn_stats, c->rank,
+                                 c->job->seed};
+        c->applied_variant[j] = -2; /* the cascade leaves one of its states */
+        return run_cascade_item(&c->cascade, &env, it, &c->write_failed, &c->t_compute,
+                                &c->t_write);
     }
+    for (int v = it->v; v < it->v + (it->nv > 1 ? it->nv : 1); v++)
+        for (int i = it->i0; i < it->i1; i++) {
+            if (c->done && c->done[(size_t)v * c->plan->n_images + i])
+                continue;
+            int r = run_cell(c, v, i);
+            if (r < 0)
+                rc = r;
+        }
     return rc;
 }
 
@@ -632,6 +614,7 @@ static int train_recipes(run_ctx_t *c)
 
 static void ctx_free(run_ctx_t *c)
 {
+    run_cascade_destroy(c->cascade); /* its workspaces are bound to a model */
     for (int j = 0; j < JOB_MAX_MODELS; j++) {
         sal_ws_destroy(c->ws[j]);
         nn_model_destroy(c->models[j]);
@@ -1108,7 +1091,11 @@ int cmd_run(int argc, char **argv)
         goto close;
     {
         int block = job->block_images > 0 ? job->block_images : 4;
-        rc = plan_items(p, done, block, &c->items, &c->n_items);
+        c->done = done;
+        if (job->cascade_reuse && !run_checks_needed(p))
+            rc = plan_cascade_items(p, done, block, &c->items, &c->n_items);
+        else
+            rc = plan_items(p, done, block, &c->items, &c->n_items);
         if (all_ok(c->comm, rc) < 0)
             goto close;
         long cells = 0, have = 0;
@@ -1129,7 +1116,8 @@ int cmd_run(int argc, char **argv)
         item_units = calloc((size_t)c->n_items + 1, sizeof(double));
         for (int q = 0; q < c->n_items; q++) {
             item_cost[q] = c->items[q].cost;
-            item_units[q] = (double)(c->items[q].i1 - c->items[q].i0) * p->n_methods;
+            item_units[q] = (double)(c->items[q].i1 - c->items[q].i0) * p->n_methods *
+                            (c->items[q].nv > 1 ? c->items[q].nv : 1);
         }
         sched_t s = {"maps", c->n_items, item_cost, 0, run_map_item, progress, "maps", item_units};
         for (int q = 0; q < c->n_items; q++)
@@ -1181,7 +1169,7 @@ int cmd_run(int argc, char **argv)
         free(c->items);
         c->items = calloc((size_t)n_pitems + 1, sizeof *c->items);
         for (int q = 0; q < n_pitems; q++)
-            c->items[q] = (plan_item_t){-1, pair_items[2 * q], pair_items[2 * q + 1], item_cost[q]};
+            c->items[q] = (plan_item_t){-1, pair_items[2 * q], pair_items[2 * q + 1], item_cost[q], 1};
         c->n_items = n_pitems;
         sched_t s = {"pairs", n_pitems, item_cost, 0, NULL, progress, "pairs", item_units};
         for (int q = 0; q < n_pitems; q++)

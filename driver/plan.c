@@ -668,7 +668,7 @@ int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **it
             while (i1 < pv->n_images && i1 - i < block &&
                    !(done && done[(size_t)v * p->n_images + i1]))
                 i1++;
-            list[n++] = (plan_item_t){v, i, i1, pv->cost * (i1 - i)};
+            list[n++] = (plan_item_t){v, i, i1, pv->cost * (i1 - i), 1};
             i = i1;
         }
     }

@@ -43,7 +43,9 @@ typedef struct plan_variant {
 
 typedef struct plan_pair { int32_t va, ia, vb, ib; int8_t exp; } plan_pair_t;
 
-typedef struct plan_item { int v, i0, i1; double cost; } plan_item_t;
+/* A work item: variant v (nv > 1: the nv variants v.. of one randomization run
+ * together, plan_cascade.c) x images [i0, i1). */
+typedef struct plan_item { int v, i0, i1; double cost; int nv; } plan_item_t;
 
 /* The per-map metrics salcheck stores: the first PLAN_METRIC_BASE are fields
  * of loc_result_t (the default list); then the map-only checks (sparseness,
@@ -106,6 +108,16 @@ int plan_select_images(const job_t *job, const dataset_t *ds, int **index, int *
  * be NULL: none done), at most block images each, most expensive first.
  * Caller frees *items. */
 int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **items, int *count);
+
+/* plan_cascade.c. The work items of plan_items, except that the states of one
+ * randomization (a model's top-down cascade, its bottom-up cascade, its
+ * independent states: consecutive variants) go together, one item per block
+ * of images with any cell not done (nv > 1; its cost the sum of its cells').
+ * Caller frees *items. */
+int plan_cascade_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **items,
+                       int *count);
+/* The variants v.. of the randomization group variant v starts (1 when alone). */
+int plan_cascade_group(const plan_t *p, int v);
 
 /* Apply variant v to model m whose parameters hold the base weights. */
 int plan_apply_variant(const plan_t *p, const plan_variant_t *v, nn_model_t *m, int keep_bn_stats);

@@ -321,6 +321,7 @@ static int handle_experiments(parse_state_t *st, const char *k, const char *v)
     if (!strcmp(k, "independent")) return parse_bool(st, k, v, &j->independent);
     if (!strcmp(k, "baseline_pairs")) return parse_int(st, k, v, 0, 100000, &j->baseline_pairs);
     if (!strcmp(k, "keep_bn_stats")) return parse_bool(st, k, v, &j->keep_bn_stats);
+    if (!strcmp(k, "cascade_reuse")) return parse_bool(st, k, v, &j->cascade_reuse);
     if (!strcmp(k, "cascade_order")) {
         if (strcmp(v, "top-down") && strcmp(v, "bottom-up") && strcmp(v, "both")) {
             JOB_ERR(st, "cascade_order = '%s' is not top-down, bottom-up or both", v);
@@ -613,6 +614,7 @@ int job_load(const char *path, int check_files, job_t **out)
     j->size = 128;
     j->baseline_pairs = 50;
     copy_str(j->cascade_order, sizeof j->cascade_order, "top-down");
+    j->cascade_reuse = 1;
 
     st->job = j;
     st->cursor = j->text;

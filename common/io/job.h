@@ -98,6 +98,7 @@ typedef struct job {
     int baseline_pairs;                                /* random image pairs per image */
     int keep_bn_stats;                                 /* randomized BN keeps running statistics */
     char cascade_order[16];                            /* top-down | bottom-up | both */
+    int cascade_reuse;                                 /* a randomization's states in one item, lower layers once */
     /* [methods] */
     char methods[JOB_MAX_LIST][JOB_NAME_MAX];
     int n_methods, methods_line;

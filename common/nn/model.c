@@ -513,7 +513,7 @@ int nn_model_keep_all(nn_model_t *m)
 
 /* One forward pass; fused: BN folded into convolutions (nn/fuse.h), the
  * BN and ReLU nodes a convolution computes are skipped. */
-static int forward_pass(nn_model_t *m, const float *x, int n, int training, int fused)
+static int forward_pass(nn_model_t *m, const float *x, int n, int training, int fused, int from)
 {
     if (n < 1 || n > m->max_batch) {
         SC_ERROR("forward: batch %d outside 1..%d (nn_model_prepare sets the maximum)", n,
@@ -524,9 +524,12 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
     m->fused_pass = fused;
     if (training)
         m->param_gen++; /* the running statistics move */
-    memcpy(m->nodes[0].out, x, sizeof(float) * n * nn_node_size(&m->nodes[0]));
-    pc_forward(m, 0, n);
-    for (int i = 1; i < m->n_nodes; i++) {
+    if (from < 1) {
+        memcpy(m->nodes[0].out, x, sizeof(float) * n * nn_node_size(&m->nodes[0]));
+        pc_forward(m, 0, n);
+        from = 1;
+    }
+    for (int i = from; i < m->n_nodes; i++) {
         if (fused && m->fuse->folded_into[i] >= 0)
             continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
@@ -543,7 +546,7 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
 
 int nn_forward(nn_model_t *m, const float *x, int n, int training)
 {
-    return forward_pass(m, x, n, training, 0);
+    return forward_pass(m, x, n, training, 0, 0);
 }
 
 int nn_forward_fused(nn_model_t *m, const float *x, int n)
@@ -554,7 +557,21 @@ int nn_forward_fused(nn_model_t *m, const float *x, int n)
             return rc;
     }
     nn_fuse_refresh(m->fuse, m);
-    return forward_pass(m, x, n, 0, 1);
+    return forward_pass(m, x, n, 0, 1, 0);
+}
+
+int nn_forward_fused_from(nn_model_t *m, int from, int n)
+{
+    if (from < 1 || from >= m->n_nodes || !m->fuse || !m->fused_pass || m->batch != n) {
+        SC_ERROR("forward from node %d: needs a fused pass of the same batch (%d) before it",
+                 from, n);
+        return SC_ERR_ARG;
+    }
+    nn_fuse_refresh(m->fuse, m);
+    for (int i = from; i < m->n_nodes; i++) /* a chain is computed by its convolution */
+        if (m->fuse->folded_into[i] >= 0 && m->fuse->folded_into[i] < from)
+            from = m->fuse->folded_into[i];
+    return forward_pass(m, NULL, n, 0, 1, from);
 }
 
 float *nn_grad_dst(nn_model_t *m, int id, int *assign)

@@ -221,6 +221,14 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training);
  * gradient at the folded nodes. For the activation or gradient of an inner
  * layer use nn_forward. */
 int nn_forward_fused(nn_model_t *m, const float *x, int n);
+/* The fused forward again from node `from` on, for the same n inputs as the
+ * fused pass before it: the nodes below `from` keep their outputs (a
+ * chain folded into a convolution below `from` restarts at that
+ * convolution). Exact when the parameters of the nodes below `from` did not
+ * change since and their outputs that nodes from `from` on read are kept
+ * (nn_model_keep): cascading randomization reuses the trained model's lower
+ * layers this way (workers/saliency/sal_cascade.c). */
+int nn_forward_fused_from(nn_model_t *m, int from, int n);
 /* Tells the model that m->params were written outside model.c (loading,
  * an optimizer step, copying a saved state): folded caches are recomputed. */
 static inline void nn_model_params_changed(nn_model_t *m) { m->param_gen++; }

@@ -20,6 +20,7 @@
 #include "rng.h"
 #include "saliency/postproc.h"
 #include "saliency/relprop.h"
+#include "saliency/sal_cascade.h"
 #include "saliency/xrai.h"
 #include "sc.h"
 
@@ -335,10 +336,14 @@ int sal_batch_gradients(sal_ws_t *ws, int count, int target, int guided, sal_fil
             fill(ctx, start + i, ws->xb + (size_t)i * ws->chw);
             ws->targets[i] = target;
         }
-        int rc = nn_forward_fused(m, ws->xb, n);
-        if (rc < 0)
-            return rc;
-        rc = nn_backward_logit(m, ws->targets, ws->gb, &o);
+        int rc;
+        if (ws->cascade && ws->cascade_slot >= 0) { /* computed with the cascade's other states */
+            rc = sal_cascade_batch(ws, n, guided, 0);
+        } else {
+            rc = nn_forward_fused(m, ws->xb, n);
+            if (rc == 0)
+                rc = nn_backward_logit(m, ws->targets, ws->gb, &o);
+        }
         if (rc < 0)
             return rc;
         for (int i = 0; i < n; i++)
@@ -354,10 +359,11 @@ int sal_batch_logits(sal_ws_t *ws, int count, sal_fill_fn fill, sal_logit_fn con
         int n = count - start < ws->batch ? count - start : ws->batch;
         for (int i = 0; i < n; i++)
             fill(ctx, start + i, ws->xb + (size_t)i * ws->chw);
-        int rc = nn_forward_fused(m, ws->xb, n);
+        const int lockstep = ws->cascade && ws->cascade_slot >= 0;
+        int rc = lockstep ? sal_cascade_batch(ws, n, 0, 1) : nn_forward_fused(m, ws->xb, n);
         if (rc < 0)
             return rc;
-        const float *logits = nn_node_out(m, ws->logits_id);
+        const float *logits = lockstep ? ws->gb : nn_node_out(m, ws->logits_id);
         for (int i = 0; i < n; i++)
             consume(ctx, start + i, logits + (size_t)i * ws->classes);
     }

@@ -292,6 +292,8 @@ struct sal_ws {
     xrai_ws_t *xrai;         /* the XRAI region workspace (created on first use) */
     xrai_params_t xrai_params; /* the parameters it was created with */
     struct rp_ws *relprop;   /* LRP / DeepLIFT walk buffers (relprop.h; created on first use) */
+    struct sal_cascade *cascade; /* the cascade whose state this workspace is (sal_cascade.h) */
+    int cascade_slot;        /* its task under sal_cascade_run, else -1 */
 };
 
 /* fill(ctx, k, dst): write input k ([chw]) to dst. */
