@@ -1,0 +1,256 @@
+/*
+ * bench_convpath.c - where one input gradient of a zoo model spends its time,
+ * and how close its convolutions come to the FP32 peak of one core.
+ *
+ *   bench_convpath [--arch name:size,...] [--batch B] [--rounds R]
+ *
+ * Default architectures: inceptionv3:299, inceptionv3:320, resnet50:224,
+ * densenet121:224, at batch 16 (the saliency batch). For each:
+ *   - the whole input gradient as saliency's batch passes run it (BN folded,
+ *     nn_forward_fused + nn_backward_logit, inference buffer plan): CPU ms per
+ *     image and its GFLOPS (convolution and dense FLOPs, the data-gradient
+ *     GEMMs counted: 2x the forward);
+ *   - the convolutions alone: every convolution node's forward (with its
+ *     folded bias and ReLU epilogue when nn/fuse.h folds it) and its input
+ *     gradient, on the node's own shapes at the same batch: CPU ms and GFLOPS.
+ * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
+ * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
+ * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
+ */
+#include <cblas.h>
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/fuse.h"
+#include "nn/layers.h"
+#include "nn/model.h"
+#include "nn/zoo.h"
+#include "rng.h"
+#include "sc.h"
+#include "bench_util.h"
+
+#define ROUNDS_MAX 32
+
+/* GFLOPS of a loop of independent FMAs (24 accumulators: 4-cycle latency x
+ * 2 pipes needs 8; more hide the loop branch). */
+__attribute__((target("avx512f"))) static double fma_peak_avx512(void)
+{
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        __m512 acc[24];
+        for (int k = 0; k < 24; k++)
+            acc[k] = _mm512_set1_ps(1.0f + k * 1e-3f);
+        const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+        const long n = 20000000;
+        double t0 = bench_cpu_now();
+        for (long i = 0; i < n; i++) {
+            for (int k = 0; k < 24; k++)
+                acc[k] = _mm512_fmadd_ps(acc[k], a, b);
+            __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]),
+                             "+v"(acc[4]), "+v"(acc[5]), "+v"(acc[6]), "+v"(acc[7]));
+        }
+        double t = bench_cpu_now() - t0;
+        float sink = 0.0f;
+        for (int k = 0; k < 24; k++)
+            sink += _mm512_reduce_add_ps(acc[k]);
+        if (sink == 12345.0f)
+            printf("%g\n", sink);
+        double g = (double)n * 24 * 16 * 2 / t * 1e-9;
+        if (g > best)
+            best = g;
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return v[n / 2];
+}
+
+static void fill_random(float *p, size_t count, uint32_t stream)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(7, "bench convpath"), stream, 0, 0);
+    for (size_t i = 0; i < count; i++)
+        p[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+}
+
+/* BN statistics from one training-mode pass of random images, as in a trained network. */
+static void calibrate_bn(nn_model_t *m, const float *x, int n)
+{
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i].op == NN_BN)
+            m->nodes[i].momentum = 1.0f;
+    nn_forward(m, x, n, 1);
+}
+
+static int bench_arch(const char *arch, int size, int batch, int rounds, double peak)
+{
+    int rc = 0;
+    nn_model_t *m = NULL;
+    float *x = NULL, *dx = NULL, *cx = NULL, *cy = NULL, *cdy = NULL, *cdx = NULL, *ccol = NULL;
+    int targets[64];
+    double t_grad[ROUNDS_MAX], t_conv[ROUNDS_MAX], t_cfwd[ROUNDS_MAX], t_cbwd[ROUNDS_MAX];
+    CHECK_RC(zoo_build(arch, size, 2, 1234, &m));
+    const size_t image = nn_node_size(&m->nodes[0]);
+    x = sc_calloc(image * (size_t)batch, sizeof(float));
+    dx = sc_calloc(image * (size_t)batch, sizeof(float));
+    CHECK_ALLOC(x);
+    CHECK_ALLOC(dx);
+    fill_random(x, image * (size_t)batch, 0);
+    CHECK_RC(nn_model_prepare(m, 2));
+    calibrate_bn(m, x, 2);
+    CHECK_RC(nn_model_prepare(m, batch));
+    CHECK_RC(nn_model_set_plan(m, NN_PLAN_INFER));
+    for (int i = 0; i < batch; i++)
+        targets[i] = 1;
+    nn_backward_opts_t o = {.input_grad = 1};
+    CHECK_RC(nn_forward_fused(m, x, batch)); /* warm-up, builds the fold */
+    CHECK_RC(nn_backward_logit(m, targets, dx, &o));
+
+    /* FLOPs and the largest buffers of the convolutions */
+    double conv_fwd_flop = 0.0;
+    size_t max_in = 1, max_out = 1, max_col = 1;
+    int n_conv = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV)
+            continue;
+        const nn_node_t *src = &m->nodes[nd->in[0]];
+        conv2d_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
+                            .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw,
+                            .pt = nd->pt, .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+        conv2d_shape_init(&s);
+        conv_fwd_flop += 2.0 * s.oc * s.c * s.kh * s.kw * s.oh * s.ow;
+        if (nn_node_size(src) > max_in)
+            max_in = nn_node_size(src);
+        if (nn_node_size(nd) > max_out)
+            max_out = nn_node_size(nd);
+        if (conv2d_workspace(&s) > max_col)
+            max_col = conv2d_workspace(&s);
+        n_conv++;
+    }
+    const double grad_flop = 2.0 * nn_forward_flops(m);
+    cx = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    cdx = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    cy = sc_calloc(max_out * (size_t)batch, sizeof(float));
+    cdy = sc_calloc(max_out * (size_t)batch, sizeof(float));
+    ccol = sc_calloc(max_col, sizeof(float));
+    CHECK_ALLOC(cx);
+    CHECK_ALLOC(cdx);
+    CHECK_ALLOC(cy);
+    CHECK_ALLOC(cdy);
+    CHECK_ALLOC(ccol);
+    fill_random(cx, max_in * (size_t)batch, 1);
+    fill_random(cdy, max_out * (size_t)batch, 2);
+    const nn_fuse_t *f = m->fuse;
+
+    if (rounds > ROUNDS_MAX)
+        rounds = ROUNDS_MAX;
+    for (int r = 0; r < rounds; r++) {
+        double c0 = bench_cpu_now();
+        CHECK_RC(nn_forward_fused(m, x, batch));
+        CHECK_RC(nn_backward_logit(m, targets, dx, &o));
+        double c1 = bench_cpu_now();
+        double fwd = 0.0, bwd = 0.0;
+        for (int i = 1; i < m->n_nodes; i++) {
+            const nn_node_t *nd = &m->nodes[i];
+            if (nd->op != NN_CONV)
+                continue;
+            const nn_node_t *src = &m->nodes[nd->in[0]];
+            conv2d_shape_t s = {.n = batch, .c = src->c, .h = src->h, .w = src->w,
+                                .oc = nd->out_c, .kh = nd->kh, .kw = nd->kw, .sh = nd->sh,
+                                .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
+                                .pr = nd->pr};
+            conv2d_shape_init(&s);
+            const int folded = f->bn_of[i] >= 0;
+            const float *W = folded ? f->params + f->w_off[i] : nn_param(m, i, NN_P_WEIGHT, NULL);
+            const float *b = folded ? f->params + f->b_off[i] : nn_param(m, i, NN_P_BIAS, NULL);
+            memset(cdx, 0, sizeof(float) * nn_node_size(src) * (size_t)batch);
+            double a0 = bench_cpu_now();
+            conv2d_forward_fused(&s, cx, W, b, folded && f->relu_of[i] >= 0, cy, ccol);
+            double a1 = bench_cpu_now();
+            conv2d_backward(&s, cx, W, cdy, cdx, NULL, NULL, ccol);
+            double a2 = bench_cpu_now();
+            fwd += a1 - a0;
+            bwd += a2 - a1;
+        }
+        t_grad[r] = (c1 - c0) / batch;
+        t_cfwd[r] = fwd / batch;
+        t_cbwd[r] = bwd / batch;
+        t_conv[r] = (fwd + bwd) / batch;
+    }
+    double g = median(t_grad, rounds), c = median(t_conv, rounds);
+    double cf = median(t_cfwd, rounds), cb = median(t_cbwd, rounds);
+    printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% | %.0f%% |\n",
+           arch, size, batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak,
+           2 * conv_fwd_flop * 1e-9, 1e3 * c, 100 * 2 * conv_fwd_flop / c * 1e-9 / peak,
+           100 * conv_fwd_flop / cf * 1e-9 / peak, 100 * conv_fwd_flop / cb * 1e-9 / peak,
+           100 * c / g);
+    fflush(stdout);
+cleanup:
+    sc_free(x);
+    sc_free(dx);
+    sc_free(cx);
+    sc_free(cy);
+    sc_free(cdy);
+    sc_free(cdx);
+    sc_free(ccol);
+    nn_model_destroy(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *archs = "inceptionv3:299,inceptionv3:320,resnet50:224,densenet121:224";
+    int batch = 16, rounds = 5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--arch") && i + 1 < argc)
+            archs = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--arch name:size,...] [--batch B] [--rounds R]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (batch < 1 || batch > 64 || rounds < 1) {
+        fprintf(stderr, "%s: batch must be 1..64 and rounds >= 1\n", argv[0]);
+        return 2;
+    }
+    const int avx512 = __builtin_cpu_supports("avx512f");
+    double ghz = bench_measure_ghz();
+    double peak = avx512 ? fma_peak_avx512() : bench_peak_gflops(ghz);
+    printf("FP32 peak per core %.1f GFLOPS (%s); clock %.2f GHz by dependent adds -> "
+           "clock x 2 pipes x %d lanes x 2 = %.1f; OpenBLAS core %s\n\n",
+           peak, avx512 ? "measured, independent AVX-512 FMAs" : "clock x 2 x 8 x 2 (no AVX-512)",
+           ghz, bench_fma_lanes(), bench_peak_gflops(ghz), openblas_get_corename());
+    printf("| model | batch | convs | GFLOP/gradient | ms/gradient | %% of peak | conv GFLOP | conv ms "
+           "| conv %% of peak | conv fwd %% | conv dx %% | conv share of gradient |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    char list[512];
+    snprintf(list, sizeof list, "%s", archs);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        char *colon = strchr(tok, ':');
+        int size = colon ? atoi(colon + 1) : 224;
+        if (colon)
+            *colon = '\0';
+        if (bench_arch(tok, size, batch, rounds, peak) < 0) {
+            fprintf(stderr, "bench_convpath: %s failed\n", tok);
+            return 1;
+        }
+    }
+    return 0;
+}
