@@ -59,7 +59,7 @@ size_t conv2d_workspace(const conv2d_shape_t *s)
         pack = nn_gemm_packed_floats(s->oc, K);
     if (conv2d_packed_rows(K) && nn_gemm_packed_floats(K, s->oc) > pack)
         pack = nn_gemm_packed_floats(K, s->oc);
-    return conv2d_col_floats(s) + pack;
+    return pack ? conv2d_col_floats(s) + pack + nn_gemm_bpack_floats() : conv2d_col_floats(s);
 }
 
 void pad_same(int in, int k, int stride, int *before, int *after)
@@ -163,13 +163,14 @@ void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *
     if (conv2d_packed_rows(s->oc)) {
         float *packed = col + conv2d_col_floats(s);
         nn_gemm_pack_a(s->oc, K, W, K, 0, packed);
+        float *bpack = packed + nn_gemm_packed_floats(s->oc, K);
         for (int i = 0; i < s->n; i++) {
             const float *B = x + i * in_size;
             if (!pointwise) {
                 im2col(s, B, col);
                 B = col;
             }
-            nn_gemm_packed(s->oc, P, K, packed, B, P, y + i * out_size, P, 0, b, relu);
+            nn_gemm_packed(s->oc, P, K, packed, B, P, y + i * out_size, P, 0, b, relu, bpack);
         }
         return;
     }
@@ -216,10 +217,11 @@ void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, co
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
     const int pointwise = conv2d_is_pointwise(s);
-    float *packed = NULL;
+    float *packed = NULL, *bpack = NULL;
     if (dx && conv2d_packed_rows(K)) {
         packed = col + conv2d_col_floats(s);
         nn_gemm_pack_a(K, s->oc, W, K, 1, packed); /* W^T */
+        bpack = packed + nn_gemm_packed_floats(K, s->oc);
     }
     for (int i = 0; i < s->n; i++) {
         const float *xi = x + i * in_size;
@@ -245,9 +247,9 @@ void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, co
         if (dx && packed) {
             float *dxi = dx + i * in_size;
             if (pointwise) {
-                nn_gemm_packed(K, P, s->oc, packed, dyi, P, dxi, P, 1, NULL, 0);
+                nn_gemm_packed(K, P, s->oc, packed, dyi, P, dxi, P, 1, NULL, 0, bpack);
             } else {
-                nn_gemm_packed(K, P, s->oc, packed, dyi, P, col, P, 0, NULL, 0);
+                nn_gemm_packed(K, P, s->oc, packed, dyi, P, col, P, 0, NULL, 0, bpack);
                 col2im_add(s, col, dxi);
             }
         } else if (dx) {

@@ -19,9 +19,12 @@
 #define NN_GEMM_NR 32   /* columns of the register tile (2 AVX-512 vectors) */
 #define NN_GEMM_KC 256  /* depth of one pass over the register tile */
 #define NN_GEMM_MC 128  /* rows of A kept in L2 while B's columns stream by */
+#define NN_GEMM_NC 512  /* columns of B packed at a time (NN_GEMM_KC x NN_GEMM_NC floats) */
 
 /* Does this CPU run the packed kernel (AVX-512F)? */
 int nn_gemm_available(void);
+/* Floats of the scratch buffer nn_gemm_packed packs B into. */
+size_t nn_gemm_bpack_floats(void);
 /* Floats of the packed form of an m x k left operand: m rounded up to NN_GEMM_MR, times k. */
 size_t nn_gemm_packed_floats(int m, int k);
 /* Pack op(A) (m x k) into panels of NN_GEMM_MR rows, k-major within a panel,
@@ -30,8 +33,9 @@ size_t nn_gemm_packed_floats(int m, int k);
 void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *packed);
 /* C[m x n] (row stride ldc) = (accumulate ? C : 0) + packed(A) B[k x n] (row
  * stride ldb), then + bias[i] per row when bias is given, then max(., 0) when
- * relu. Only on a CPU where nn_gemm_available(). */
+ * relu. bpack: nn_gemm_bpack_floats() floats of scratch. Only on a CPU where
+ * nn_gemm_available(). */
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
-                    int ldc, int accumulate, const float *bias, int relu);
+                    int ldc, int accumulate, const float *bias, int relu, float *bpack);
 
 #endif

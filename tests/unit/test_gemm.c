@@ -38,6 +38,7 @@ static int check_case(int m, int n, int k, int trans, int accumulate, int with_b
     float *c0 = malloc(sizeof(float) * (size_t)m * ldc);
     float *bias = malloc(sizeof(float) * (size_t)m);
     float *packed = malloc(sizeof(float) * nn_gemm_packed_floats(m, k));
+    float *bpack = malloc(sizeof(float) * nn_gemm_bpack_floats());
     fill_uniform(a, a_count, 1);
     fill_uniform(b, (size_t)k * ldb, 2);
     fill_uniform(bias, (size_t)m, 3);
@@ -47,7 +48,8 @@ static int check_case(int m, int n, int k, int trans, int accumulate, int with_b
             c0[(size_t)i * ldc + j] = SENTINEL;
     memcpy(c, c0, sizeof(float) * (size_t)m * ldc);
     nn_gemm_pack_a(m, k, a, lda, trans, packed);
-    nn_gemm_packed(m, n, k, packed, b, ldb, c, ldc, accumulate, with_bias ? bias : NULL, relu);
+    nn_gemm_packed(m, n, k, packed, b, ldb, c, ldc, accumulate, with_bias ? bias : NULL, relu,
+                   bpack);
     int bad = 0;
     for (int i = 0; i < m && !bad; i++) {
         for (int j = 0; j < ldc; j++) {
@@ -87,6 +89,7 @@ static int check_case(int m, int n, int k, int trans, int accumulate, int with_b
     free(c0);
     free(bias);
     free(packed);
+    free(bpack);
     return bad;
 }
 
@@ -94,7 +97,7 @@ static void test_gemm_edges(void)
 {
     if (!nn_gemm_available())
         TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
-    static const int ms[] = {8, 13, 136}, ns[] = {1, 15, 16, 17, 31, 32, 33, 70};
+    static const int ms[] = {8, 13, 136}, ns[] = {1, 15, 16, 17, 31, 32, 33, 70, 530};
     static const int ks[] = {1, 9, 256, 300};
     int cases = 0;
     for (size_t im = 0; im < sizeof ms / sizeof *ms; im++)
