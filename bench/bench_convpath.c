@@ -16,6 +16,12 @@
  * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
  * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
+ *
+ *   bench_convpath --gemm [--arch ...] [--rounds R]
+ * compares, on the forward GEMM (M = out channels, N = output pixels, K =
+ * in channels x kernel taps) of every distinct convolution of each model at
+ * batch 1, cblas_sgemm with nn/gemm.h's packed kernel (weights packed
+ * beforehand, as once per model state), alternating, medians of R.
  */
 #include <cblas.h>
 #include <immintrin.h>
@@ -24,6 +30,7 @@
 #include <string.h>
 
 #include "nn/fuse.h"
+#include "nn/gemm.h"
 #include "nn/layers.h"
 #include "nn/model.h"
 #include "nn/zoo.h"
@@ -211,10 +218,71 @@ cleanup:
     return rc;
 }
 
+/* --gemm: cblas_sgemm against the packed kernel on each distinct forward GEMM of the model. */
+static int bench_gemm_shapes(const char *arch, int size, int rounds, double peak)
+{
+    nn_model_t *m = NULL;
+    int rc = zoo_build(arch, size, 2, 1234, &m);
+    if (rc < 0)
+        return rc;
+    double flop_all = 0.0, t_blas_all = 0.0, t_pack_all = 0.0;
+    int seen[512][3], n_seen = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV)
+            continue;
+        const int M = nd->out_c, N = nd->h * nd->w;
+        const int K = m->nodes[nd->in[0]].c * nd->kh * nd->kw;
+        int dup = -1;
+        for (int j = 0; j < n_seen; j++)
+            if (seen[j][0] == M && seen[j][1] == N && seen[j][2] == K)
+                dup = j;
+        if (dup >= 0 || n_seen == 512)
+            continue;
+        seen[n_seen][0] = M, seen[n_seen][1] = N, seen[n_seen][2] = K;
+        n_seen++;
+        float *A = sc_calloc((size_t)M * K, sizeof(float)), *B = sc_calloc((size_t)K * N, sizeof(float));
+        float *C = sc_calloc((size_t)M * N, sizeof(float));
+        float *P = sc_calloc(nn_gemm_packed_floats(M, K), sizeof(float));
+        float *BP = sc_calloc(nn_gemm_bpack_floats(), sizeof(float));
+        fill_random(A, (size_t)M * K, 3);
+        fill_random(B, (size_t)K * N, 4);
+        nn_gemm_pack_a(M, K, A, K, 0, P);
+        double tb[ROUNDS_MAX], tp[ROUNDS_MAX];
+        for (int r = 0; r < rounds; r++) {
+            double t0 = bench_cpu_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N,
+                        0.0f, C, N);
+            double t1 = bench_cpu_now();
+            nn_gemm_packed(M, N, K, P, B, N, C, N, 0, NULL, 0, BP);
+            double t2 = bench_cpu_now();
+            tb[r] = t1 - t0;
+            tp[r] = t2 - t1;
+        }
+        const double flop = 2.0 * M * N * K, mb = median(tb, rounds), mp = median(tp, rounds);
+        flop_all += flop;
+        t_blas_all += mb;
+        t_pack_all += mp;
+        printf("| %s %d | %d | %d | %d | %.0f%% | %.0f%% | %.2f |\n", arch, size, M, N, K,
+               100 * flop / mb * 1e-9 / peak, 100 * flop / mp * 1e-9 / peak, mb / mp);
+        sc_free(A);
+        sc_free(B);
+        sc_free(C);
+        sc_free(P);
+        sc_free(BP);
+    }
+    printf("| %s %d | all %d shapes (once each) | | | %.0f%% | %.0f%% | %.2f |\n", arch, size,
+           n_seen, 100 * flop_all / t_blas_all * 1e-9 / peak,
+           100 * flop_all / t_pack_all * 1e-9 / peak, t_blas_all / t_pack_all);
+    fflush(stdout);
+    nn_model_destroy(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *archs = "inceptionv3:299,inceptionv3:320,resnet50:224,densenet121:224";
-    int batch = 16, rounds = 5;
+    int batch = 16, rounds = 5, gemm = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--arch") && i + 1 < argc)
             archs = argv[++i];
@@ -222,12 +290,16 @@ int main(int argc, char **argv)
             batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gemm"))
+            gemm = 1;
         else {
-            fprintf(stderr, "usage: %s [--arch name:size,...] [--batch B] [--rounds R]\n",
+            fprintf(stderr, "usage: %s [--gemm] [--arch name:size,...] [--batch B] [--rounds R]\n",
                     argv[0]);
             return 2;
         }
     }
+    if (rounds > ROUNDS_MAX)
+        rounds = ROUNDS_MAX;
     if (batch < 1 || batch > 64 || rounds < 1) {
         fprintf(stderr, "%s: batch must be 1..64 and rounds >= 1\n", argv[0]);
         return 2;
@@ -239,9 +311,17 @@ int main(int argc, char **argv)
            "clock x 2 pipes x %d lanes x 2 = %.1f; OpenBLAS core %s\n\n",
            peak, avx512 ? "measured, independent AVX-512 FMAs" : "clock x 2 x 8 x 2 (no AVX-512)",
            ghz, bench_fma_lanes(), bench_peak_gflops(ghz), openblas_get_corename());
-    printf("| model | batch | convs | GFLOP/gradient | ms/gradient | %% of peak | conv GFLOP | conv ms "
-           "| conv %% of peak | conv fwd %% | conv dx %% | conv share of gradient |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    if (gemm && !nn_gemm_available()) {
+        fprintf(stderr, "%s --gemm: this CPU has no AVX-512\n", argv[0]);
+        return 2;
+    }
+    if (gemm)
+        printf("| model | M | N | K | cblas_sgemm %% of peak | packed kernel %% of peak | "
+               "cblas time / packed time |\n|---|---|---|---|---|---|---|\n");
+    else
+        printf("| model | batch | convs | GFLOP/gradient | ms/gradient | %% of peak | conv GFLOP "
+               "| conv ms | conv %% of peak | conv fwd %% | conv dx %% | conv share of gradient "
+               "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     char list[512];
     snprintf(list, sizeof list, "%s", archs);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
@@ -249,7 +329,8 @@ int main(int argc, char **argv)
         int size = colon ? atoi(colon + 1) : 224;
         if (colon)
             *colon = '\0';
-        if (bench_arch(tok, size, batch, rounds, peak) < 0) {
+        if ((gemm ? bench_gemm_shapes(tok, size, rounds, peak)
+                  : bench_arch(tok, size, batch, rounds, peak)) < 0) {
             fprintf(stderr, "bench_convpath: %s failed\n", tok);
             return 1;
         }

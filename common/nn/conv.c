@@ -5,18 +5,10 @@
  * convolution into y[oc,P] = W[oc,K] col[K,P]. Backward: dW += dy col^T and
  * dcol = W^T dy, scattered back (col2im) into dx. A 1x1 convolution with
  * stride 1 and no padding uses the input itself as col.
- *
- * The forward pass and the input gradient run nn/gemm.h's kernel where the
- * CPU has it and the GEMM has at least NN_GEMM_MR rows: W (or W^T) is packed
- * once per call, i.e. once for all images of the batch, behind col in the
- * workspace, and the bias and ReLU are applied as each output tile is
- * stored (no separate pass over y, no zeroing of y first). Elsewhere, and
- * for the weight gradient, cblas_sgemm.
  */
 #include <cblas.h>
 #include <string.h>
 
-#include "nn/gemm.h"
 #include "nn/layers.h"
 #include "sc.h"
 
@@ -36,30 +28,11 @@ static int conv2d_is_pointwise(const conv2d_shape_t *s)
            s->pl == 0 && s->pr == 0;
 }
 
-/* Floats of col in the workspace (rounded up so that the packed weights behind it are aligned). */
-static size_t conv2d_col_floats(const conv2d_shape_t *s)
+size_t conv2d_workspace(const conv2d_shape_t *s)
 {
     if (conv2d_is_pointwise(s))
         return 0;
-    return ((size_t)s->c * s->kh * s->kw * s->oh * s->ow + 15) & ~(size_t)15;
-}
-
-/* Does the GEMM of m rows run the packed kernel? (Depthwise and other tiny
- * GEMMs would waste most of its 8-row tile.) */
-static int conv2d_packed_rows(int m)
-{
-    return m >= NN_GEMM_MR && nn_gemm_available();
-}
-
-size_t conv2d_workspace(const conv2d_shape_t *s)
-{
-    const int K = s->c * s->kh * s->kw;
-    size_t pack = 0;
-    if (conv2d_packed_rows(s->oc))
-        pack = nn_gemm_packed_floats(s->oc, K);
-    if (conv2d_packed_rows(K) && nn_gemm_packed_floats(K, s->oc) > pack)
-        pack = nn_gemm_packed_floats(K, s->oc);
-    return pack ? conv2d_col_floats(s) + pack + nn_gemm_bpack_floats() : conv2d_col_floats(s);
+    return (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
 }
 
 void pad_same(int in, int k, int stride, int *before, int *after)
@@ -160,20 +133,6 @@ void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
     const int pointwise = conv2d_is_pointwise(s);
-    if (conv2d_packed_rows(s->oc)) {
-        float *packed = col + conv2d_col_floats(s);
-        nn_gemm_pack_a(s->oc, K, W, K, 0, packed);
-        float *bpack = packed + nn_gemm_packed_floats(s->oc, K);
-        for (int i = 0; i < s->n; i++) {
-            const float *B = x + i * in_size;
-            if (!pointwise) {
-                im2col(s, B, col);
-                B = col;
-            }
-            nn_gemm_packed(s->oc, P, K, packed, B, P, y + i * out_size, P, 0, b, relu, bpack);
-        }
-        return;
-    }
     for (int i = 0; i < s->n; i++) {
         const float *xi = x + i * in_size;
         float *yi = y + i * out_size;
@@ -217,12 +176,6 @@ void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, co
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
     const int pointwise = conv2d_is_pointwise(s);
-    float *packed = NULL, *bpack = NULL;
-    if (dx && conv2d_packed_rows(K)) {
-        packed = col + conv2d_col_floats(s);
-        nn_gemm_pack_a(K, s->oc, W, K, 1, packed); /* W^T */
-        bpack = packed + nn_gemm_packed_floats(K, s->oc);
-    }
     for (int i = 0; i < s->n; i++) {
         const float *xi = x + i * in_size;
         const float *dyi = dy + i * out_size;
@@ -244,15 +197,7 @@ void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, co
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, P, 1.0f, dyi, P, B, P,
                         1.0f, dW, K);
         }
-        if (dx && packed) {
-            float *dxi = dx + i * in_size;
-            if (pointwise) {
-                nn_gemm_packed(K, P, s->oc, packed, dyi, P, dxi, P, 1, NULL, 0, bpack);
-            } else {
-                nn_gemm_packed(K, P, s->oc, packed, dyi, P, col, P, 0, NULL, 0, bpack);
-                col2im_add(s, col, dxi);
-            }
-        } else if (dx) {
+        if (dx) {
             float *dxi = dx + i * in_size;
             if (pointwise) {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi,

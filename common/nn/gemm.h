@@ -3,9 +3,11 @@
  * operand (the weights) times a row-major right operand, with the bias and
  * ReLU epilogue applied while each output tile is still in registers.
  *
- * Owned by common/nn (nn/conv.c calls it). On a CPU with AVX-512 it runs its
- * own 8 x 32 register-tile kernel; elsewhere nn_gemm_available() is 0 and the
- * convolutions call cblas_sgemm. The order of the additions of one output
+ * Owned by common/nn. On a CPU with AVX-512 it runs its own 8 x 32
+ * register-tile kernel; elsewhere nn_gemm_available() is 0. Not yet on the
+ * convolutions' path: measured against OpenBLAS on the zoo's shapes it is
+ * level overall (faster on small M and 8 x 8 images, slower on mid-size
+ * shapes; bench/README.md), so nn/conv.c calls cblas_sgemm. The order of the additions of one output
  * element depends only on K (blocks of NN_GEMM_KC, ascending k), never on the
  * position of the element, the batch or the thread: results are the same for
  * an image whichever batch it runs in.

@@ -3,8 +3,8 @@
  * double-precision product, on the edge shapes of its tiling (rows not a
  * multiple of the 8-row tile, column tails of every length, depths across a
  * KC block, transposed packing, accumulation, bias and ReLU epilogues, no
- * write outside C), and conv2d_forward_fused / conv2d_backward (which use it
- * on an AVX-512 CPU) against a direct double-precision convolution.
+ * write outside C), and conv2d_forward_fused / conv2d_backward against a
+ * direct double-precision convolution (the contract any GEMM behind them keeps).
  */
 #include <math.h>
 #include <stdlib.h>
