@@ -1,0 +1,339 @@
+/*
+ * bench_convpath.c - where one input gradient of a zoo model spends its time,
+ * and how close its convolutions come to the FP32 peak of one core.
+ *
+ *   bench_convpath [--arch name:size,...] [--batch B] [--rounds R]
+ *
+ * Default architectures: inceptionv3:299, inceptionv3:320, resnet50:224,
+ * densenet121:224, at batch 16 (the saliency batch). For each:
+ *   - the whole input gradient as saliency's batch passes run it (BN folded,
+ *     nn_forward_fused + nn_backward_logit, inference buffer plan): CPU ms per
+ *     image and its GFLOPS (convolution and dense FLOPs, the data-gradient
+ *     GEMMs counted: 2x the forward);
+ *   - the convolutions alone: every convolution node's forward (with its
+ *     folded bias and ReLU epilogue when nn/fuse.h folds it) and its input
+ *     gradient, on the node's own shapes at the same batch: CPU ms and GFLOPS.
+ * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
+ * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
+ * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
+ *
+ *   bench_convpath --gemm [--arch ...] [--rounds R]
+ * compares, on the forward GEMM (M = out channels, N = output pixels, K =
+ * in channels x kernel taps) of every distinct convolution of each model at
+ * batch 1, cblas_sgemm with nn/gemm.h's packed kernel (weights packed
+ * beforehand, as once per model state), alternating, medians of R.
+ */
+#include <cblas.h>
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/fuse.h"
+#include "nn/gemm.h"
+#include "nn/layers.h"
+#include "nn/model.h"
+#include "nn/zoo.h"
+#include "rng.h"
+#include "sc.h"
+#include "bench_util.h"
+
+#define ROUNDS_MAX 32
+
+/* GFLOPS of a loop of independent FMAs: 12 accumulators (a 4-cycle latency x
+ * 2 pipes needs 8; more hide the loop branch), each a named register. */
+__attribute__((target("avx512f"))) static double fma_peak_avx512(void)
+{
+    double best = 0.0;
+#define FMA_ACC(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+    for (int rep = 0; rep < 5; rep++) {
+#define FMA_DECL(i) __m512 acc##i = _mm512_set1_ps(1.0f + (i) * 1e-3f);
+        FMA_ACC(FMA_DECL)
+#undef FMA_DECL
+        const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+        const long n = 50000000;
+        double t0 = bench_cpu_now();
+        for (long i = 0; i < n; i++) {
+#define FMA_STEP(i) acc##i = _mm512_fmadd_ps(acc##i, a, b);
+            FMA_ACC(FMA_STEP)
+#undef FMA_STEP
+        }
+        double t = bench_cpu_now() - t0;
+        float sink = 0.0f;
+#define FMA_SUM(i) sink += _mm512_reduce_add_ps(acc##i);
+        FMA_ACC(FMA_SUM)
+#undef FMA_SUM
+        if (sink == 12345.0f)
+            printf("%g\n", sink);
+        double g = (double)n * 12 * 16 * 2 / t * 1e-9;
+        if (g > best)
+            best = g;
+    }
+#undef FMA_ACC
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return v[n / 2];
+}
+
+static void fill_random(float *p, size_t count, uint32_t stream)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(7, "bench convpath"), stream, 0, 0);
+    for (size_t i = 0; i < count; i++)
+        p[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+}
+
+/* BN statistics from one training-mode pass of random images, as in a trained network. */
+static void calibrate_bn(nn_model_t *m, const float *x, int n)
+{
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i].op == NN_BN)
+            m->nodes[i].momentum = 1.0f;
+    nn_forward(m, x, n, 1);
+}
+
+static int bench_arch(const char *arch, int size, int batch, int rounds, double peak)
+{
+    int rc = 0;
+    nn_model_t *m = NULL;
+    float *x = NULL, *dx = NULL, *cx = NULL, *cy = NULL, *cdy = NULL, *cdx = NULL, *ccol = NULL;
+    int targets[64];
+    double t_grad[ROUNDS_MAX], t_conv[ROUNDS_MAX], t_cfwd[ROUNDS_MAX], t_cbwd[ROUNDS_MAX];
+    CHECK_RC(zoo_build(arch, size, 2, 1234, &m));
+    const size_t image = nn_node_size(&m->nodes[0]);
+    x = sc_calloc(image * (size_t)batch, sizeof(float));
+    dx = sc_calloc(image * (size_t)batch, sizeof(float));
+    CHECK_ALLOC(x);
+    CHECK_ALLOC(dx);
+    fill_random(x, image * (size_t)batch, 0);
+    CHECK_RC(nn_model_prepare(m, 2));
+    calibrate_bn(m, x, 2);
+    CHECK_RC(nn_model_prepare(m, batch));
+    CHECK_RC(nn_model_set_plan(m, NN_PLAN_INFER));
+    for (int i = 0; i < batch; i++)
+        targets[i] = 1;
+    nn_backward_opts_t o = {.input_grad = 1};
+    CHECK_RC(nn_forward_fused(m, x, batch)); /* warm-up, builds the fold */
+    CHECK_RC(nn_backward_logit(m, targets, dx, &o));
+
+    /* FLOPs and the largest buffers of the convolutions */
+    double conv_fwd_flop = 0.0;
+    size_t max_in = 1, max_out = 1, max_col = 1;
+    int n_conv = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV)
+            continue;
+        const nn_node_t *src = &m->nodes[nd->in[0]];
+        conv2d_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
+                            .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw,
+                            .pt = nd->pt, .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+        conv2d_shape_init(&s);
+        conv_fwd_flop += 2.0 * s.oc * s.c * s.kh * s.kw * s.oh * s.ow;
+        if (nn_node_size(src) > max_in)
+            max_in = nn_node_size(src);
+        if (nn_node_size(nd) > max_out)
+            max_out = nn_node_size(nd);
+        if (conv2d_workspace(&s) > max_col)
+            max_col = conv2d_workspace(&s);
+        n_conv++;
+    }
+    const double grad_flop = 2.0 * nn_forward_flops(m);
+    cx = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    cdx = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    cy = sc_calloc(max_out * (size_t)batch, sizeof(float));
+    cdy = sc_calloc(max_out * (size_t)batch, sizeof(float));
+    ccol = sc_calloc(max_col, sizeof(float));
+    CHECK_ALLOC(cx);
+    CHECK_ALLOC(cdx);
+    CHECK_ALLOC(cy);
+    CHECK_ALLOC(cdy);
+    CHECK_ALLOC(ccol);
+    fill_random(cx, max_in * (size_t)batch, 1);
+    fill_random(cdy, max_out * (size_t)batch, 2);
+    const nn_fuse_t *f = m->fuse;
+
+    if (rounds > ROUNDS_MAX)
+        rounds = ROUNDS_MAX;
+    for (int r = 0; r < rounds; r++) {
+        double c0 = bench_cpu_now();
+        CHECK_RC(nn_forward_fused(m, x, batch));
+        CHECK_RC(nn_backward_logit(m, targets, dx, &o));
+        double c1 = bench_cpu_now();
+        double fwd = 0.0, bwd = 0.0;
+        for (int i = 1; i < m->n_nodes; i++) {
+            const nn_node_t *nd = &m->nodes[i];
+            if (nd->op != NN_CONV)
+                continue;
+            const nn_node_t *src = &m->nodes[nd->in[0]];
+            conv2d_shape_t s = {.n = batch, .c = src->c, .h = src->h, .w = src->w,
+                                .oc = nd->out_c, .kh = nd->kh, .kw = nd->kw, .sh = nd->sh,
+                                .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
+                                .pr = nd->pr};
+            conv2d_shape_init(&s);
+            const int folded = f->bn_of[i] >= 0;
+            const float *W = folded ? f->params + f->w_off[i] : nn_param(m, i, NN_P_WEIGHT, NULL);
+            const float *b = folded ? f->params + f->b_off[i] : nn_param(m, i, NN_P_BIAS, NULL);
+            memset(cdx, 0, sizeof(float) * nn_node_size(src) * (size_t)batch);
+            double a0 = bench_cpu_now();
+            conv2d_forward_fused(&s, cx, W, b, folded && f->relu_of[i] >= 0, cy, ccol);
+            double a1 = bench_cpu_now();
+            conv2d_backward(&s, cx, W, cdy, cdx, NULL, NULL, ccol);
+            double a2 = bench_cpu_now();
+            fwd += a1 - a0;
+            bwd += a2 - a1;
+        }
+        t_grad[r] = (c1 - c0) / batch;
+        t_cfwd[r] = fwd / batch;
+        t_cbwd[r] = bwd / batch;
+        t_conv[r] = (fwd + bwd) / batch;
+    }
+    double g = median(t_grad, rounds), c = median(t_conv, rounds);
+    double cf = median(t_cfwd, rounds), cb = median(t_cbwd, rounds);
+    printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% | %.0f%% |\n",
+           arch, size, batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak,
+           2 * conv_fwd_flop * 1e-9, 1e3 * c, 100 * 2 * conv_fwd_flop / c * 1e-9 / peak,
+           100 * conv_fwd_flop / cf * 1e-9 / peak, 100 * conv_fwd_flop / cb * 1e-9 / peak,
+           100 * c / g);
+    fflush(stdout);
+cleanup:
+    sc_free(x);
+    sc_free(dx);
+    sc_free(cx);
+    sc_free(cy);
+    sc_free(cdy);
+    sc_free(cdx);
+    sc_free(ccol);
+    nn_model_destroy(m);
+    return rc;
+}
+
+/* --gemm: cblas_sgemm against the packed kernel on each distinct forward GEMM of the model. */
+static int bench_gemm_shapes(const char *arch, int size, int rounds, double peak)
+{
+    nn_model_t *m = NULL;
+    int rc = zoo_build(arch, size, 2, 1234, &m);
+    if (rc < 0)
+        return rc;
+    double flop_all = 0.0, t_blas_all = 0.0, t_pack_all = 0.0;
+    int seen[512][3], n_seen = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV)
+            continue;
+        const int M = nd->out_c, N = nd->h * nd->w;
+        const int K = m->nodes[nd->in[0]].c * nd->kh * nd->kw;
+        int dup = -1;
+        for (int j = 0; j < n_seen; j++)
+            if (seen[j][0] == M && seen[j][1] == N && seen[j][2] == K)
+                dup = j;
+        if (dup >= 0 || n_seen == 512)
+            continue;
+        seen[n_seen][0] = M, seen[n_seen][1] = N, seen[n_seen][2] = K;
+        n_seen++;
+        float *A = sc_calloc((size_t)M * K, sizeof(float)), *B = sc_calloc((size_t)K * N, sizeof(float));
+        float *C = sc_calloc((size_t)M * N, sizeof(float));
+        float *P = sc_calloc(nn_gemm_packed_floats(M, K), sizeof(float));
+        float *BP = sc_calloc(nn_gemm_bpack_floats(), sizeof(float));
+        fill_random(A, (size_t)M * K, 3);
+        fill_random(B, (size_t)K * N, 4);
+        nn_gemm_pack_a(M, K, A, K, 0, P);
+        double tb[ROUNDS_MAX], tp[ROUNDS_MAX];
+        for (int r = 0; r < rounds; r++) {
+            double t0 = bench_cpu_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N,
+                        0.0f, C, N);
+            double t1 = bench_cpu_now();
+            nn_gemm_packed(M, N, K, P, B, N, C, N, 0, NULL, 0, BP);
+            double t2 = bench_cpu_now();
+            tb[r] = t1 - t0;
+            tp[r] = t2 - t1;
+        }
+        const double flop = 2.0 * M * N * K, mb = median(tb, rounds), mp = median(tp, rounds);
+        flop_all += flop;
+        t_blas_all += mb;
+        t_pack_all += mp;
+        printf("| %s %d | %d | %d | %d | %.0f%% | %.0f%% | %.2f |\n", arch, size, M, N, K,
+               100 * flop / mb * 1e-9 / peak, 100 * flop / mp * 1e-9 / peak, mb / mp);
+        sc_free(A);
+        sc_free(B);
+        sc_free(C);
+        sc_free(P);
+        sc_free(BP);
+    }
+    printf("| %s %d | all %d shapes (once each) | | | %.0f%% | %.0f%% | %.2f |\n", arch, size,
+           n_seen, 100 * flop_all / t_blas_all * 1e-9 / peak,
+           100 * flop_all / t_pack_all * 1e-9 / peak, t_blas_all / t_pack_all);
+    fflush(stdout);
+    nn_model_destroy(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *archs = "inceptionv3:299,inceptionv3:320,resnet50:224,densenet121:224";
+    int batch = 16, rounds = 5, gemm = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--arch") && i + 1 < argc)
+            archs = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gemm"))
+            gemm = 1;
+        else {
+            fprintf(stderr, "usage: %s [--gemm] [--arch name:size,...] [--batch B] [--rounds R]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (rounds > ROUNDS_MAX)
+        rounds = ROUNDS_MAX;
+    if (batch < 1 || batch > 64 || rounds < 1) {
+        fprintf(stderr, "%s: batch must be 1..64 and rounds >= 1\n", argv[0]);
+        return 2;
+    }
+    const int avx512 = __builtin_cpu_supports("avx512f");
+    double ghz = bench_measure_ghz();
+    double peak = avx512 ? fma_peak_avx512() : bench_peak_gflops(ghz);
+    printf("FP32 peak per core %.1f GFLOPS (%s); clock %.2f GHz by dependent adds -> "
+           "clock x 2 pipes x %d lanes x 2 = %.1f; OpenBLAS core %s\n\n",
+           peak, avx512 ? "measured, independent AVX-512 FMAs" : "clock x 2 x 8 x 2 (no AVX-512)",
+           ghz, bench_fma_lanes(), bench_peak_gflops(ghz), openblas_get_corename());
+    if (gemm && !nn_gemm_available()) {
+        fprintf(stderr, "%s --gemm: this CPU has no AVX-512\n", argv[0]);
+        return 2;
+    }
+    if (gemm)
+        printf("| model | M | N | K | cblas_sgemm %% of peak | packed kernel %% of peak | "
+               "cblas time / packed time |\n|---|---|---|---|---|---|---|\n");
+    else
+        printf("| model | batch | convs | GFLOP/gradient | ms/gradient | %% of peak | conv GFLOP "
+               "| conv ms | conv %% of peak | conv fwd %% | conv dx %% | conv share of gradient "
+               "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    char list[512];
+    snprintf(list, sizeof list, "%s", archs);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        char *colon = strchr(tok, ':');
+        int size = colon ? atoi(colon + 1) : 224;
+        if (colon)
+            *colon = '\0';
+        if ((gemm ? bench_gemm_shapes(tok, size, rounds, peak)
+                  : bench_arch(tok, size, batch, rounds, peak)) < 0) {
+            fprintf(stderr, "bench_convpath: %s failed\n", tok);
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,180 @@
+/*
+ * gemm.c - packed-operand SGEMM with a fused bias/ReLU epilogue (gemm.h).
+ *
+ * Owned by common/nn. Blocking (Goto/BLIS style): for each depth block of
+ * NN_GEMM_KC of a block of NN_GEMM_NC columns, B's block is packed into
+ * 32-column strips (contiguous, so one strip stays in L1 while the row panels
+ * pass over it); for each block of NN_GEMM_MC rows of the packed A (kept in
+ * L2) and each strip, an 8 x 32 register tile accumulates its dot products
+ * in 16 AVX-512 registers. The tile is loaded from C on every block but the first (or on
+ * the first too when accumulating), and on the last block the bias and the
+ * ReLU are applied before the store, so the output is written once.
+ */
+#include "nn/gemm.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+int nn_gemm_available(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+size_t nn_gemm_bpack_floats(void)
+{
+    return (size_t)NN_GEMM_KC * NN_GEMM_NC;
+}
+
+size_t nn_gemm_packed_floats(int m, int k)
+{
+    return (size_t)((m + NN_GEMM_MR - 1) / NN_GEMM_MR) * NN_GEMM_MR * (size_t)k;
+}
+
+void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *packed)
+{
+    for (int i0 = 0; i0 < m; i0 += NN_GEMM_MR) {
+        float *panel = packed + (size_t)i0 * k;
+        const int rows = m - i0 < NN_GEMM_MR ? m - i0 : NN_GEMM_MR;
+        if (trans) {
+            for (int p = 0; p < k; p++) {
+                const float *src = a + (size_t)p * lda + i0;
+                float *dst = panel + (size_t)p * NN_GEMM_MR;
+                int r = 0;
+                for (; r < rows; r++)
+                    dst[r] = src[r];
+                for (; r < NN_GEMM_MR; r++)
+                    dst[r] = 0.0f;
+            }
+        } else {
+            for (int r = 0; r < NN_GEMM_MR; r++) {
+                const float *src = a + (size_t)(i0 + r) * lda;
+                for (int p = 0; p < k; p++)
+                    panel[(size_t)p * NN_GEMM_MR + r] = r < rows ? src[p] : 0.0f;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#define GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* C[0..mr) x [0..32) (masks m0, m1 select the valid columns of the two
+ * vectors) = (load_c ? C : 0) + a[kc x 8] . b[kc x 32] (b packed: 32 floats
+ * per k, zero past the valid columns), epilogue if bias/relu. */
+__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
+                                                         const float *b, int ldb, float *c,
+                                                         int ldc, int mr, __mmask16 m0,
+                                                         __mmask16 m1, int load_c,
+                                                         const float *bias, int relu)
+{
+#define GEMM_DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
+    GEMM_ROWS(GEMM_DECL)
+#undef GEMM_DECL
+    if (load_c) {
+#define GEMM_LOAD(i)                                                                              \
+    if (i < mr) {                                                                                 \
+        c##i##a = _mm512_maskz_loadu_ps(m0, c + (size_t)(i) * ldc);                               \
+        c##i##b = _mm512_maskz_loadu_ps(m1, c + (size_t)(i) * ldc + 16);                          \
+    }
+        GEMM_ROWS(GEMM_LOAD)
+#undef GEMM_LOAD
+    }
+    for (int p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_loadu_ps(b);
+        const __m512 b1 = _mm512_loadu_ps(b + 16);
+#define GEMM_FMA(i)                                                                               \
+    {                                                                                             \
+        const __m512 ai = _mm512_set1_ps(a[i]);                                                   \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                               \
+        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                               \
+    }
+        GEMM_ROWS(GEMM_FMA)
+#undef GEMM_FMA
+        a += NN_GEMM_MR;
+        b += ldb;
+    }
+    const __m512 zero = _mm512_setzero_ps();
+#define GEMM_STORE(i)                                                                             \
+    if (i < mr) {                                                                                 \
+        if (bias) {                                                                               \
+            const __m512 bi = _mm512_set1_ps(bias[i]);                                            \
+            c##i##a = _mm512_add_ps(c##i##a, bi);                                                 \
+            c##i##b = _mm512_add_ps(c##i##b, bi);                                                 \
+        }                                                                                         \
+        if (relu) {                                                                               \
+            c##i##a = _mm512_max_ps(c##i##a, zero);                                               \
+            c##i##b = _mm512_max_ps(c##i##b, zero);                                               \
+        }                                                                                         \
+        _mm512_mask_storeu_ps(c + (size_t)(i) * ldc, m0, c##i##a);                                \
+        _mm512_mask_storeu_ps(c + (size_t)(i) * ldc + 16, m1, c##i##b);                           \
+    }
+    GEMM_ROWS(GEMM_STORE)
+#undef GEMM_STORE
+}
+
+/* B[k0 .. k0+kc) x [j0 .. j0+nc) into strips of NN_GEMM_NR columns, k-major
+ * within a strip, zero past column n. */
+static void gemm_pack_b(int kc, int nc, const float *b, int ldb, float *bpack)
+{
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        float *strip = bpack + (size_t)j * kc;
+        for (int p = 0; p < kc; p++) {
+            const float *src = b + (size_t)p * ldb + j;
+            float *dst = strip + (size_t)p * NN_GEMM_NR;
+            if (nr == NN_GEMM_NR) {
+                memcpy(dst, src, sizeof(float) * NN_GEMM_NR);
+            } else {
+                memcpy(dst, src, sizeof(float) * (size_t)nr);
+                memset(dst + nr, 0, sizeof(float) * (size_t)(NN_GEMM_NR - nr));
+            }
+        }
+    }
+}
+
+void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
+                    int ldc, int accumulate, const float *bias, int relu, float *bpack)
+{
+    for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
+        const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
+        for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
+            const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
+            const int first = k0 == 0, last = k0 + kc >= k;
+            gemm_pack_b(kc, nc, b + (size_t)k0 * ldb + j0, ldb, bpack);
+            for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
+                const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
+                for (int j = 0; j < nc; j += NN_GEMM_NR) {
+                    const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+                    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+                    const __mmask16 m1 = nr >= 32 ? 0xFFFF
+                                         : nr <= 16 ? 0
+                                                    : (__mmask16)((1u << (nr - 16)) - 1);
+                    const float *strip = bpack + (size_t)j * kc;
+                    for (int i = i0; i < i1; i += NN_GEMM_MR) {
+                        const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
+                        gemm_tile(kc, packed + (size_t)i * k + (size_t)k0 * NN_GEMM_MR, strip,
+                                  NN_GEMM_NR, c + (size_t)i * ldc + j0 + j, ldc, mr, m0, m1,
+                                  !first || accumulate, last && bias ? bias + i : NULL,
+                                  last && relu);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#else
+
+void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
+                    int ldc, int accumulate, const float *bias, int relu, float *bpack)
+{
+    (void)m, (void)n, (void)k, (void)packed, (void)b, (void)ldb, (void)c, (void)ldc;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
+
+#endif
