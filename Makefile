@@ -4,6 +4,7 @@
 #   make test       build and run every test tier (ends with "TOTAL: N passed, N failed")
 #   make test-parity  flat-region parity against PyTorch on every architecture (slow)
 #   make test-families  ResNeXt, MobileNet, ShuffleNet, MNASNet, EfficientNet, RegNet from ONNX at 224 px
+#   make test-train-import  SGD steps of imported EfficientNet-B0 and ViT-B/16 at 224 px against torch.optim
 #   make demo       run jobs/demo.ini on the phantom data set
 #   make SAN=1 ...  build with AddressSanitizer and UBSan (objects under build/san)
 #   make bench      benchmarks (bench/README.md holds the results)
@@ -218,6 +219,12 @@ test-vit: build/.deps-test $(BUILD)/tests/test_vit
 .PHONY: test-swin
 test-swin: build/.deps-test $(BUILD)/tests/test_swin
 	OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_swin full
+
+# SGD steps of the imported EfficientNet-B0 and ViT-B/16 at 224 against torch.optim (make test
+# runs EfficientNet-B0 at 64 px and a two-layer ViT at 32 px).
+.PHONY: test-train-import
+test-train-import: build/.deps-test $(BUILD)/tests/test_train_import
+	SALCHECK_TRAIN_IMPORT_FULL=1 OPENBLAS_NUM_THREADS=1 $(BUILD)/tests/test_train_import
 
 test-mpi: build/.deps-test $(BIN)
 	@BUILD=$(BUILD) TIERS=mpi bash tests/run_tests.sh

@@ -857,6 +857,8 @@ int cmd_run(int argc, char **argv)
                     c->outputs[j].target_label, c->outputs[j].target_label[0] ? ")" : "",
                     nn_outputs_head_name(c->outputs[j].head), c->models[j]->normalize);
     }
+    if (rc >= 0)
+        rc = run_outputs_check_pairs(job, c->outputs, NULL); /* pairs compare maps of one output */
     if (c->rank != 0)
         sc_log_set_level(SC_LOG_INFO);
     if (all_ok(c->comm, rc) < 0)
@@ -1034,7 +1036,7 @@ int cmd_run(int argc, char **argv)
         /* /models: each model's explained output (run_outputs.h) */
         const char *mo_names[JOB_MAX_MODELS], *mo_tlabels[JOB_MAX_MODELS];
         const char *mo_heads[JOB_MAX_MODELS], *mo_labels[JOB_MAX_MODELS];
-        const char *mo_inputs[JOB_MAX_MODELS];
+        const char *mo_inputs[JOB_MAX_MODELS], *mo_probs[JOB_MAX_MODELS];
         int32_t mo_targets[JOB_MAX_MODELS];
         for (int j = 0; j < job->n_models; j++) {
             mo_names[j] = job->models[j].name;
@@ -1043,6 +1045,8 @@ int cmd_run(int argc, char **argv)
             mo_heads[j] = nn_outputs_head_name(c->outputs[j].head);
             mo_labels[j] = c->outputs[j].labels;
             mo_inputs[j] = c->models[j]->normalize;
+            /* the probability deletion, insertion and ROAD read (checks.probability) */
+            mo_probs[j] = chk_prob_name(chk_prob_for_model(p->checks.prob, c->models[j]));
         }
         results_layout_t L = {
             .n_images = n_images, .h = R, .w = R, .classes = p->classes, .image_ids = img_ids,
@@ -1058,7 +1062,7 @@ int cmd_run(int argc, char **argv)
             .n_curves = c->curves.n, .curve_names = c->curves.names, .curve_len = c->curves.len,
             .n_models = job->n_models, .model_names = mo_names, .model_targets = mo_targets,
             .model_target_labels = mo_tlabels, .model_heads = mo_heads, .model_labels = mo_labels,
-            .model_inputs = mo_inputs};
+            .model_inputs = mo_inputs, .model_probability = mo_probs};
         if (c->rank != 0)
             sc_log_set_level(SC_LOG_ERROR + 1);
         rc = resume ? results_open(out, c->comm, &L, &c->res) : results_create(out, c->comm, &L, &c->res);

@@ -78,7 +78,7 @@ static void usage(FILE *out)
             "                         --classes and its input --size (default: the file's)\n"
             "  --augment on|off       shifts, rotations, scale, intensity jitter [off]\n"
             "  --classes 2|1          softmax over 2 logits, or one sigmoid logit [2]\n"
-            "  --normalize NAME       inception|imagenet|unit [the architecture's]\n"
+            "  --normalize NAME       inception|imagenet|unit|xrv|scale=S offset=O [the model's]\n"
             "  --resize area|bilinear how images are brought to S x S [area]\n"
             "  --no-resume            ignore (and overwrite) the checkpoint MODEL.h5.ckpt\n"
             "  --checkpoint-seconds T checkpoint within an epoch every T s (0: epoch ends) [300]\n"

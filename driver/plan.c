@@ -189,7 +189,8 @@ static int read_check_params(job_t *job, plan_t *p)
     if (job_method_param(job, "checks", "probability", &v, &line)) {
         int f = chk_prob_parse(v);
         if (f < 0) {
-            SC_ERROR("%s:%d: checks.probability = '%s' is not softmax or sigmoid", job->path, line, v);
+            SC_ERROR("%s:%d: checks.probability = '%s' is not head, softmax or sigmoid", job->path,
+                     line, v);
             bad++;
         } else
             cp->prob = (chk_prob_t)f;

@@ -657,6 +657,7 @@ static int pe_run(const pe_opts_t *o)
     int8_t *labels = NULL;
     uint8_t *gt = NULL;
     float *avgmask = NULL;
+    run_output_t *outs = NULL; /* [JOB_MAX_MODELS] the explained output of each model file */
     plan_item_t *items = NULL;
     int n_items = 0;
     double *t_item = NULL;
@@ -762,15 +763,19 @@ static int pe_run(const pe_opts_t *o)
     }
 
     /* models (built, loaded or assumed) and the plan */
+    int known[JOB_MAX_MODELS] = {0};
+    outs = calloc(JOB_MAX_MODELS, sizeof *outs);
+    CHECK_ALLOC(outs);
     for (int j = 0; j < job->n_models; j++) {
         pm[j].same_as = -1;
         CHECK_RC(pe_model_for(job, j, o, &models[j], &pm[j]));
         if (!strcmp(pm[j].source, job->models[j].file)) { /* a model file: its target, labels
                                                             * and input convention */
-            run_output_t ro;
-            CHECK_RC(run_outputs_apply(job, j, models[j], &ro));
+            CHECK_RC(run_outputs_apply(job, j, models[j], &outs[j]));
+            known[j] = 1;
         }
     }
+    CHECK_RC(run_outputs_check_pairs(job, outs, known)); /* pairs compare one output */
     CHECK_RC(plan_build(job, models, n_images, images, ids, labels, gt, avgmask, R, &plan));
     if (!strcmp(job->maps, "none") && plan->n_pairs > 0) {
         SC_ERROR("%s: maps = none, but the experiments compare maps: use maps = float16",
@@ -968,6 +973,7 @@ cleanup:
     free(labels);
     free(gt);
     free(avgmask);
+    free(outs);
     free(images);
     free(items);
     free(t_item);

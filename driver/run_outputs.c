@@ -68,3 +68,47 @@ int run_outputs_apply(const job_t *job, int j, nn_model_t *m, run_output_t *out)
     nn_outputs_label(out->labels, out->target, out->target_label, sizeof out->target_label);
     return 0;
 }
+
+/* "output 8 (Pneumonia)" or "the predicted class" into buf. */
+static void describe_output(const run_output_t *o, char *buf, size_t len)
+{
+    if (o->target < 0)
+        snprintf(buf, len, "the predicted class of each image");
+    else if (o->target_label[0])
+        snprintf(buf, len, "output %d (%s)", o->target, o->target_label);
+    else
+        snprintf(buf, len, "output %d", o->target);
+}
+
+/* Do models a and b explain the same output? By label when both have one
+ * (two architectures may order their outputs differently), else by index. */
+static int same_output(const run_output_t *a, const run_output_t *b)
+{
+    if (a->target >= 0 && b->target >= 0 && a->target_label[0] && b->target_label[0])
+        return strcmp(a->target_label, b->target_label) == 0;
+    return a->target == b->target;
+}
+
+int run_outputs_check_pairs(const job_t *job, const run_output_t *outs, const int *known)
+{
+    struct { const char *key; const job_pair_t *pairs; int n; } sets[3] = {
+        {"label_randomization", job->label_pairs, job->n_label_pairs},
+        {"repeatability", job->repeat_pairs, job->n_repeat_pairs},
+        {"reproducibility", job->repro_pairs, job->n_repro_pairs}};
+    int bad = 0;
+    for (int s = 0; s < 3; s++)
+        for (int k = 0; k < sets[s].n; k++) {
+            const int a = sets[s].pairs[k].a, b = sets[s].pairs[k].b;
+            if ((known && (!known[a] || !known[b])) || same_output(&outs[a], &outs[b]))
+                continue;
+            char da[96], db[96];
+            describe_output(&outs[a], da, sizeof da);
+            describe_output(&outs[b], db, sizeof db);
+            SC_ERROR("%s: %s pair %s:%s compares maps of different outputs: model '%s' explains "
+                     "%s, model '%s' explains %s; give both the same [model.NAME] target",
+                     job->path, sets[s].key, job->models[a].name, job->models[b].name,
+                     job->models[a].name, da, job->models[b].name, db);
+            bad++;
+        }
+    return bad ? SC_ERR_FORMAT : 0;
+}

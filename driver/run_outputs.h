@@ -30,4 +30,15 @@ typedef struct run_output {
  */
 int run_outputs_apply(const job_t *job, int j, nn_model_t *m, run_output_t *out);
 
+/*
+ * The model pairs of the job (label_randomization, repeatability,
+ * reproducibility) compare maps of one output: each pair's models must
+ * explain the same output (the same target label when both have one, else
+ * the same index, or both the predicted class). Each mismatch is logged
+ * naming the job file, the key and both outputs; SC_ERR_FORMAT then.
+ * outs[j] is run_outputs_apply's result for model j; known (NULL: all) marks
+ * the models whose output is known (the --plan estimate assumes some).
+ */
+int run_outputs_check_pairs(const job_t *job, const run_output_t *outs, const int *known);
+
 #endif

@@ -388,6 +388,8 @@ int results_create(const char *path, MPI_Comm comm, const results_layout_t *L, r
         CHECK_RC(write_strings(g, "head", L->model_heads, L->n_models, root));
         CHECK_RC(write_strings(g, "labels", L->model_labels, L->n_models, root));
         CHECK_RC(write_strings(g, "input", L->model_inputs, L->n_models, root));
+        if (L->model_probability)
+            CHECK_RC(write_strings(g, "probability", L->model_probability, L->n_models, root));
         CHECK_H5(attr_str(g, "target", "the explained output (logit index) of each model and "
                           "its variants; -1: the predicted class (largest logit) per image, "
                           "stored in /scores/target"), "attr");

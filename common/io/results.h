@@ -69,6 +69,8 @@ typedef struct results_layout {
     const char *const *model_names, *const *model_target_labels, *const *model_heads,
         *const *model_labels, *const *model_inputs;
     const int32_t *model_targets;
+    /* the probability the model checks read per model (softmax or sigmoid; NULL: not written) */
+    const char *const *model_probability;
     /* optional per-map curves of the checks beyond the paper: /curves/<name> [M,V,N,len] */
     int n_curves;
     const char *const *curve_names;

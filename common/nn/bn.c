@@ -89,13 +89,16 @@ void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float
             p->running_var[ch] =
                 (float)((1.0 - p->momentum) * p->running_var[ch] + p->momentum * unbiased);
         }
+        /* (x - mean) * scale + beta, as PyTorch: folding the mean into the shift,
+         * x * scale + (beta - mean * scale), loses float32 digits to cancellation
+         * where |mean| is large against the spread (small maps, small batches) */
         float g = p->gamma ? p->gamma[ch] : 1.0f, b = p->beta ? p->beta[ch] : 0.0f;
-        float scale = g * invstd[ch], shift = b - mean[ch] * scale;
+        const float scale = g * invstd[ch], mu = mean[ch];
         for (int i = 0; i < n; i++) {
             const float *xs = x + ((size_t)i * p->c + ch) * hw;
             float *ys = y + ((size_t)i * p->c + ch) * hw;
             for (int k = 0; k < hw; k++)
-                ys[k] = xs[k] * scale + shift;
+                ys[k] = (xs[k] - mu) * scale + b;
         }
     }
 }

@@ -366,9 +366,12 @@ static int build_model(trainer_t *t)
     } else {
         CHECK_RC(zoo_build(c->arch, c->size, c->classes, c->seed, &t->m));
     }
-    CFG_CHECK(t->m->nodes[0].h == t->m->nodes[0].w && t->m->nodes[0].c == 3, SC_ERR_ARG,
-              "train: the model does not take a square 3-channel image (%dx%dx%d)",
-              t->m->nodes[0].c, t->m->nodes[0].h, t->m->nodes[0].w);
+    /* the gray radiograph copied to each of the model's channels (1 or 3, io/image_norm.h) */
+    CFG_CHECK(t->m->nodes[0].h == t->m->nodes[0].w &&
+                  (t->m->nodes[0].c == 1 || t->m->nodes[0].c == 3),
+              SC_ERR_ARG, "train: '%s' does not take a square 1- or 3-channel image (%dx%dx%d)",
+              c->init_path ? c->init_path : c->arch, t->m->nodes[0].c, t->m->nodes[0].h,
+              t->m->nodes[0].w);
     t->res = t->m->nodes[0].h;
     t->logits_id = nn_logits_node(t->m);
     t->classes = (int)nn_node_size(&t->m->nodes[t->logits_id]);
@@ -458,7 +461,7 @@ static int alloc_workspaces(trainer_t *t)
     t->eval_max = t->cfg->eval_batch > 0 ? t->cfg->eval_batch : t->shard_max;
     int max_batch = t->shard_max > t->eval_max ? t->shard_max : t->eval_max;
     CHECK_RC(nn_model_prepare(t->m, max_batch));
-    t->x = sc_calloc((size_t)max_batch * 3 * plane, sizeof(float));
+    t->x = sc_calloc((size_t)max_batch * t->m->nodes[0].c * plane, sizeof(float));
     t->plane = sc_calloc(plane, sizeof(float));
     t->plane_aug = sc_calloc(plane, sizeof(float));
     t->dlogits = sc_calloc((size_t)max_batch * t->classes, sizeof(float));
@@ -495,7 +498,7 @@ static void make_input(trainer_t *t, int k, int aug_epoch, float *x)
                       t->train_idx[k]);
         g = t->plane_aug;
     }
-    image_normalize_3ch(g, (int)plane, t->norm, x);
+    image_normalize(g, (int)plane, t->norm, x);
 }
 
 double train_loss_grad(const float *logits, const int *y, int n, int classes, int global_n,

@@ -56,6 +56,7 @@ for f in (a, b):
     assert m["target"][()].tolist() == [8], m["target"][()]
     assert m["target_label"][()].tolist() == [b"Pneumonia"], m["target_label"][()]
     assert m["head"][()].tolist() == [b"sigmoid"] and m["input"][()].tolist() == [b"xrv"]
+    assert m["probability"][()].tolist() == [b"sigmoid"], m["probability"][()]
     labels = m["labels"][()][0].decode().split(",")
     assert len(labels) == 18 and labels[8] == "Pneumonia", labels
     planned = f["status/planned"][()].astype(bool)
@@ -74,7 +75,7 @@ assert np.array_equal(a["scores/logits"][()][planned], b["scores/logits"][()][pl
 print("ok")
 PYEOF
 )
-[ "$out" = ok ] && ok "h5py: /models records output 8 (Pneumonia, sigmoid, xrv); every cell explains 8; maps, metrics and logits bit-identical with 1 and 2 ranks" || { bad "results read back with h5py"; echo "$out" | tail -5; }
+[ "$out" = ok ] && ok "h5py: /models records output 8 (Pneumonia, sigmoid, xrv, checks' probability sigmoid); every cell explains 8; maps, metrics and logits bit-identical with 1 and 2 ranks" || { bad "results read back with h5py"; echo "$out" | tail -5; }
 
 info=$("$SALCHECK" info r2.h5 2>&1)
 echo "$info" | grep -q "xrv  *output 8 (Pneumonia), sigmoid head, input xrv" && ok "salcheck info shows the explained output" || { bad "salcheck info"; echo "$info" | head -12; }
@@ -105,6 +106,23 @@ line=$(grep -n '^input = imagenet' bad/input.ini | cut -d: -f1)
 out=$("$SALCHECK" run bad/input.ini --out bad/z.h5 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "bad/input.ini:$line: model 'xrv': input = imagenet does not fit the model" &&
     ok "an input convention that does not fit the 1-channel model is refused with its line" || { bad "input: $out"; }
+
+# model pairs compare maps of one output: a second model explaining another output is refused
+# (run and --plan), the same output (by label) is accepted by --plan
+pair_job() { # $1: the second model's target
+    sed '/^\[experiments\]/a repeatability = xrv:xrv2' "$JOB"
+    printf '\n[model.xrv2]\nfile = build/xrv/densenet121-xrv.h5\ntarget = %s\n' "$1"
+}
+pair_job Atelectasis > bad/pair.ini
+want="bad/pair.ini: repeatability pair xrv:xrv2 compares maps of different outputs: model 'xrv' explains output 8 (Pneumonia), model 'xrv2' explains output 0 (Atelectasis); give both the same \[model.NAME\] target"
+out=$("$SALCHECK" run bad/pair.ini --out bad/p.h5 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "$want" && [ ! -e bad/p.h5 ] &&
+    ok "a pair of models explaining different outputs is refused" || { bad "pair: $out"; }
+out=$("$SALCHECK" run bad/pair.ini --plan 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "$want" && ok "--plan refuses it too" || { bad "pair --plan: $out"; }
+pair_job Pneumonia > bad/pair-same.ini
+out=$("$SALCHECK" run bad/pair-same.ini --plan 2>&1); rc=$?
+[ $rc -eq 0 ] && ok "a pair explaining the same output passes --plan" || { bad "pair --plan same: $(echo "$out" | tail -3)"; }
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -54,4 +54,32 @@ static inline void th_perturb_bn(nn_model_t *m, uint64_t seed)
     nn_model_params_changed(m);
 }
 
+/* The forward pass's decisions for a reference that follows them
+ * (tests/ref/zoo_torch_ref.py's DECISIONS): one byte per ReLU output (1:
+ * positive) and the argmax of every max-pool output (int32 offset in the
+ * input plane), nodes in node order, n samples. The model must keep every
+ * node's output (nn_model_keep_all). 0 or -1. */
+static inline int th_write_decisions(const nn_model_t *m, int n, const char *mask_path,
+                                     const char *argmax_path)
+{
+    FILE *fm = fopen(mask_path, "wb"), *fa = fopen(argmax_path, "wb");
+    int rc = fm && fa ? 0 : -1;
+    for (int id = 1; id < m->n_nodes && rc == 0; id++) {
+        const nn_node_t *nd = &m->nodes[id];
+        size_t count = (size_t)n * nn_node_size(nd);
+        if (nd->op == NN_RELU) {
+            for (size_t i = 0; i < count; i++)
+                fputc(nd->out[i] > 0.0f, fm);
+        } else if (nd->op == NN_MAXPOOL) {
+            if (fwrite(nd->argmax, sizeof(int32_t), count, fa) != count)
+                rc = -1;
+        }
+    }
+    if (fm && fclose(fm) != 0)
+        rc = -1;
+    if (fa && fclose(fa) != 0)
+        rc = -1;
+    return rc;
+}
+
 #endif /* NNHELP_H */

@@ -111,6 +111,70 @@ static void test_by_hand(void)
     chk_ws_destroy(cw);
 }
 
+/* checks.probability: by default the model's head (sigmoid for a model whose
+ * graph ends in a sigmoid), softmax or sigmoid when named; deletion's first
+ * point is the probability of the untouched image, ROAD the same rule. */
+static void test_probability_follows_head(void)
+{
+    TH_EQ_INT(chk_prob_parse("head"), CHK_PROB_HEAD);
+    TH_EQ_INT(chk_params_default().prob, CHK_PROB_HEAD);
+    TH_CHECK(!strcmp(chk_prob_name(CHK_PROB_HEAD), "head"), "name of the default");
+    for (int head = 0; head < 2; head++) {
+        nn_model_t *m = nn_model_create(3, S, S);
+        int c1 = nn_add_conv(m, "c1", 0, 4, 3, 3, 1, 1, NULL, 1, 0);
+        int fc = nn_add_dense(m, "fc", nn_add_gap(m, "gap", nn_add_relu(m, "r1", c1)), 3, 1);
+        int out = head ? nn_add_sigmoid(m, "prob", fc) : nn_add_softmax(m, "prob", fc);
+        TH_CHECK(out > 0 && nn_model_finalize(m, 5) == 0, "model");
+        const chk_prob_t want = head ? CHK_PROB_SIGMOID : CHK_PROB_SOFTMAX;
+        TH_EQ_INT(chk_prob_for_model(CHK_PROB_HEAD, m), want);
+        TH_EQ_INT(chk_prob_for_model(CHK_PROB_SOFTMAX, m), CHK_PROB_SOFTMAX); /* an override */
+        sal_ws_t *ws = NULL;
+        TH_CHECK(sal_ws_create(&ws, m, 4, NULL) == 0, "saliency workspace");
+        float *x = calloc(ws->chw, sizeof(float)), *map = calloc(ws->hw, sizeof(float));
+        make_input(x, ws->c, S, S);
+        for (size_t i = 0; i < ws->hw; i++)
+            map[i] = (float)((i * 7919) % ws->hw) / (float)ws->hw;
+        float logits[3];
+        int target = 2;
+        TH_EQ_INT(sal_target(ws, x, target, &target, logits), 0);
+        double sum = 0;
+        for (int k = 0; k < 3; k++)
+            sum += exp((double)logits[k]);
+        const double p_sig = 1.0 / (1.0 + exp(-(double)logits[2])), p_soft = exp(logits[2]) / sum;
+        chk_params_t p = chk_params_default();
+        p.del_steps = 8;
+        p.road_n_percent = 2;
+        p.road_percent[0] = 30;
+        p.road_percent[1] = 70;
+        chk_ws_t *cw = chk_ws_create(ws->c, S, S, &p);
+        sal_params_t sp = sal_params_default();
+        sal_key_t key = {.seed = 3, .variant = 0, .image = 1};
+        chk_input_t in = {.method = sal_method_find("grad"), .sp = &sp, .model = m, .ws = ws,
+                          .x = x, .target = 2, .key = key, .method_index = 0, .map = map};
+        double road[3][2], del;
+        for (int k = 0; k < 3; k++) { /* head, sigmoid, softmax */
+            p.prob = k == 0 ? CHK_PROB_HEAD : k == 1 ? CHK_PROB_SIGMOID : CHK_PROB_SOFTMAX;
+            TH_EQ_INT(chk_find_output("deletion", NULL)->compute(NULL, &p, cw, &in, &del), 0);
+            int n = 0;
+            const double *curve = chk_last_curve(cw, 0, &n);
+            const double expect = p.prob == CHK_PROB_SIGMOID || (k == 0 && head) ? p_sig : p_soft;
+            TH_CHECK(n > 1 && fabs(curve[0] - expect) < 1e-6,
+                     "head %d, probability %s: deletion starts at %g, expected %g", head,
+                     chk_prob_name(p.prob), n > 0 ? curve[0] : NAN, expect);
+            TH_EQ_INT(chk_find_output("road_morf", NULL)->compute(NULL, &p, cw, &in, road[k]), 0);
+        }
+        /* ROAD with the default equals ROAD with the head's own function */
+        TH_NEAR(road[0][0], road[head ? 1 : 2][0], 0, 1e-12);
+        TH_NEAR(road[0][1], road[head ? 1 : 2][1], 0, 1e-12);
+        TH_CHECK(fabs(road[1][0] - road[2][0]) > 1e-6, "sigmoid and softmax ROAD differ");
+        chk_ws_destroy(cw);
+        free(x);
+        free(map);
+        sal_ws_destroy(ws);
+        nn_model_destroy(m);
+    }
+}
+
 static void test_against_torch(void)
 {
     if (!th_python_has("torch, h5py, numpy, scipy, skimage"))
@@ -295,6 +359,7 @@ int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
     TH_RUN(test_by_hand);
+    TH_RUN(test_probability_follows_head);
     TH_RUN(test_against_torch);
     TH_RUN(test_smooth_method);
     return th_report();

@@ -24,6 +24,7 @@
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
+#include "nnhelp.h"
 #include "testhelp.h"
 
 static int exported; /* 1 when the torchvision ONNX files exist for this run */
@@ -36,30 +37,6 @@ static void blocks_string(const nn_model_t *m, char *buf, size_t len)
     buf[0] = 0;
     for (int k = 0; k < count; k++)
         snprintf(buf + strlen(buf), len - strlen(buf), k ? " %s" : "%s", names[k]);
-}
-
-/* The forward pass's ReLU and max-pool decisions (see tests/ref/zoo_torch_ref.py). */
-static int write_decisions(const nn_model_t *m, int n, const char *mask_path,
-                           const char *argmax_path)
-{
-    FILE *fm = fopen(mask_path, "wb"), *fa = fopen(argmax_path, "wb");
-    int rc = fm && fa ? 0 : -1;
-    for (int id = 1; id < m->n_nodes && rc == 0; id++) {
-        const nn_node_t *nd = &m->nodes[id];
-        size_t count = (size_t)n * nn_node_size(nd);
-        if (nd->op == NN_RELU) {
-            for (size_t i = 0; i < count; i++)
-                fputc(nd->out[i] > 0.0f, fm);
-        } else if (nd->op == NN_MAXPOOL) {
-            if (fwrite(nd->argmax, sizeof(int32_t), count, fa) != count)
-                rc = -1;
-        }
-    }
-    if (fm && fclose(fm) != 0)
-        rc = -1;
-    if (fa && fclose(fa) != 0)
-        rc = -1;
-    return rc;
 }
 
 static int have_torch_onnx(void) { return th_python_has("torch, torchvision, onnx, numpy"); }
@@ -177,7 +154,7 @@ nn_model_keep(m, nn_find(m, m->gradcam_layer)); /* compared with the reference b
     nn_backward_opts_t o = {.input_grad = 1};
     TH_CHECK(nn_backward_logit(m, &top, dx, &o) == 0, "backward");
     double t_c = sc_now() - t0;
-    TH_CHECK(write_decisions(m, 1, mask_path, argmax_path) == 0, "write decisions");
+    TH_CHECK(th_write_decisions(m, 1, mask_path, argmax_path) == 0, "write decisions");
     const int g = nn_find(m, m->gradcam_layer);
     const size_t g_count = g >= 0 ? nn_node_size(&m->nodes[g]) : 0;
 

@@ -784,6 +784,52 @@ static void test_init_from_model_file(void)
     TH_EQ_INT(train_run(&cfg, MPI_COMM_SELF), SC_ERR_ARG);
 }
 
+/* A model taking one input channel (TorchXRayVision's convention) trains from
+ * --init: the gray image fills its one channel, scaled by the model file's
+ * convention, which the written model keeps. */
+static void test_one_channel_init(void)
+{
+    const char *data = make_dataset();
+    char base[600], out[600];
+    snprintf(base, sizeof base, "%s/train_1ch_base.h5", th_tmp_dir());
+    snprintf(out, sizeof out, "%s/train_1ch.h5", th_tmp_dir());
+    nn_model_t *m = nn_model_create(1, DS_R, DS_R);
+    int c1 = nn_add_conv(m, "c1", 0, 8, 3, 3, 1, 1, NULL, 1, 0);
+    int b1 = nn_add_bn(m, "b1", c1, 1e-5f, 0.1f, 1, 1);
+    int c2 = nn_add_conv(m, "c2", nn_add_relu(m, "r1", b1), 8, 3, 3, 1, 1, NULL, 1, 0);
+    int g = nn_add_gap(m, "gap", nn_add_relu(m, "r2", c2));
+    int fc = nn_add_dense(m, "fc", g, 2, 1);
+    TH_CHECK(fc > 0 && nn_model_finalize(m, 3) == 0, "1-channel model");
+    snprintf(m->normalize, sizeof m->normalize, "scale=4 offset=-2");
+    TH_CHECK(modelfile_save(base, m, NULL) == 0, "save %s", base);
+    train_config_t cfg;
+    train_result_t res;
+    small_config(&cfg, data, out);
+    cfg.resume = 0;
+    cfg.size = 0;
+    cfg.arch = NULL;
+    cfg.init_path = base;
+    cfg.epochs = 6;
+    cfg.lr = 1e-2;
+    cfg.result = &res;
+    TH_EQ_INT(train_run(&cfg, MPI_COMM_SELF), 0);
+    nn_model_t *t = NULL;
+    TH_CHECK(modelfile_load(out, &t) == 0 && t, "load %s", out);
+    if (t) {
+        TH_EQ_INT(t->nodes[0].c, 1);
+        TH_CHECK(!strcmp(t->normalize, "scale=4 offset=-2"), "convention '%s'", t->normalize);
+        double moved = 0;
+        for (size_t i = 0; i < t->n_params && i < m->n_params; i++)
+            moved = fmax(moved, fabs(t->params[i] - m->params[i]));
+        TH_CHECK(moved > 1e-3, "the weights barely moved (%g)", moved);
+    }
+    printf("    1-channel model: val AUC %.3f after %d epochs\n", res.selected.val_auc,
+           res.epochs_done);
+    TH_CHECK(res.selected.val_auc >= 0.8, "1-channel model: val AUC %g", res.selected.val_auc);
+    nn_model_destroy(t);
+    nn_model_destroy(m);
+}
+
 /* Without a splits file the split is a hash of the image id: about 15 %
  * validation, the same for every seed (replicates share it). */
 static void test_hash_split_without_splits_file(void)
@@ -880,6 +926,7 @@ int main(int argc, char **argv)
     TH_RUN(test_shuffled_labels_recorded);
     TH_RUN(test_resume_is_exact);
     TH_RUN(test_init_from_model_file);
+    TH_RUN(test_one_channel_init);
     TH_RUN(test_hash_split_without_splits_file);
     TH_RUN(test_config_errors);
     int rc = th_report();

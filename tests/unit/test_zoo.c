@@ -19,6 +19,7 @@
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
+#include "nnhelp.h"
 #include "testhelp.h"
 
 /*
@@ -236,32 +237,6 @@ static void test_reinit_block_is_local(void)
     nn_model_destroy(m);
 }
 
-/* The forward pass's decisions for the reference (tests/ref/zoo_torch_ref.py):
- * one byte per ReLU output (1: positive) and the argmax of every max-pool
- * output (int32 offset in the input plane), nodes in node order. */
-static int write_decisions(const nn_model_t *m, int n, const char *mask_path,
-                           const char *argmax_path)
-{
-    FILE *fm = fopen(mask_path, "wb"), *fa = fopen(argmax_path, "wb");
-    int rc = fm && fa ? 0 : -1;
-    for (int id = 1; id < m->n_nodes && rc == 0; id++) {
-        const nn_node_t *nd = &m->nodes[id];
-        size_t count = (size_t)n * nn_node_size(nd);
-        if (nd->op == NN_RELU) {
-            for (size_t i = 0; i < count; i++)
-                fputc(nd->out[i] > 0.0f, fm);
-        } else if (nd->op == NN_MAXPOOL) {
-            if (fwrite(nd->argmax, sizeof(int32_t), count, fa) != count)
-                rc = -1;
-        }
-    }
-    if (fm && fclose(fm) != 0)
-        rc = -1;
-    if (fa && fclose(fa) != 0)
-        rc = -1;
-    return rc;
-}
-
 /* Build arch, calibrate BN, save, load, run forward + top-logit input gradient
  * and compare with tests/ref/zoo_torch_ref.py: to 1e-4 against float64 PyTorch
  * with the C ReLU pattern; against plain float32 PyTorch for information. */
@@ -309,7 +284,7 @@ static void compare_with_torch(const char *arch, int size, int classes, uint64_t
     nn_backward_opts_t o = {.input_grad = 1};
     TH_CHECK(nn_backward_logit(m, &top, dx, &o) == 0, "backward");
     double t_c = sc_now() - t0;
-    TH_CHECK(write_decisions(m, 1, mask_path, argmax_path) == 0, "write %s", mask_path);
+    TH_CHECK(th_write_decisions(m, 1, mask_path, argmax_path) == 0, "write %s", mask_path);
     int g = nn_find(m, m->gradcam_layer);
     size_t g_count = nn_node_size(&m->nodes[g]);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/outputs.h"
 #include "sc.h"
 
 extern const chk_check_t chk_check_deletion, chk_check_insertion, chk_check_road,
@@ -42,7 +43,7 @@ chk_params_t chk_params_default(void)
     p.del_steps = 224; /* RISE: 224 pixels per step at 224 x 224, i.e. 224 steps */
     p.del_fill = CHK_FILL_ZERO;
     p.ins_start = CHK_FILL_BLUR;
-    p.prob = CHK_PROB_SOFTMAX;
+    p.prob = CHK_PROB_HEAD;
     for (int k = 0; k < 9; k++)
         p.road_percent[k] = 10 * (k + 1);
     p.road_n_percent = 9;
@@ -70,10 +71,22 @@ int chk_prob_parse(const char *name)
         return CHK_PROB_SOFTMAX;
     if (!strcmp(name, "sigmoid"))
         return CHK_PROB_SIGMOID;
+    if (!strcmp(name, "head"))
+        return CHK_PROB_HEAD;
     return -1;
 }
 
-const char *chk_prob_name(chk_prob_t p) { return p == CHK_PROB_SIGMOID ? "sigmoid" : "softmax"; }
+const char *chk_prob_name(chk_prob_t p)
+{
+    return p == CHK_PROB_SIGMOID ? "sigmoid" : p == CHK_PROB_HEAD ? "head" : "softmax";
+}
+
+chk_prob_t chk_prob_for_model(chk_prob_t p, const nn_model_t *m)
+{
+    if (p != CHK_PROB_HEAD)
+        return p;
+    return nn_outputs_head(m) == NN_HEAD_SIGMOID ? CHK_PROB_SIGMOID : CHK_PROB_SOFTMAX;
+}
 
 /* RISE's kernel: scipy.ndimage.gaussian_filter (sigma 5, truncate 4, mode
  * 'reflect') of an 11 x 11 unit impulse at the centre. Separable: each axis
@@ -332,7 +345,8 @@ static void curve_fill(void *vctx, int k, float *dst)
 static void curve_consume(void *vctx, int k, const float *logits)
 {
     const curve_ctx_t *c = vctx;
-    c->cw->curves[0][k] = chk_probability(c->p->prob, logits, c->classes, c->in->target);
+    c->cw->curves[0][k] = chk_probability(chk_prob_for_model(c->p->prob, c->in->model), logits,
+                                          c->classes, c->in->target);
 }
 
 int chk_curve(chk_ws_t *cw, const chk_params_t *p, const chk_input_t *in, double *auc)

@@ -46,15 +46,18 @@ typedef enum chk_fill {
     CHK_FILL_COUNT
 } chk_fill_t;
 
-/* Probability of the explained class. */
-typedef enum chk_prob { CHK_PROB_SOFTMAX = 0, CHK_PROB_SIGMOID } chk_prob_t;
+/* Probability of the explained class: the softmax over the logits, the
+ * sigmoid of the explained logit, or (the default) the model's own head:
+ * sigmoid for a model whose graph ends in a sigmoid (multi-label), else
+ * softmax (chk_prob_for_model). */
+typedef enum chk_prob { CHK_PROB_SOFTMAX = 0, CHK_PROB_SIGMOID, CHK_PROB_HEAD } chk_prob_t;
 
 /* Every parameter of every check; chk_params_default() gives the sources' values. */
 typedef struct chk_params {
     int del_steps;             /* deletion/insertion steps K (RISE: 224) */
     chk_fill_t del_fill;       /* deletion substrate (RISE: zero) */
     chk_fill_t ins_start;      /* insertion start (RISE: blur) */
-    chk_prob_t prob;           /* softmax (RISE, ROAD) or sigmoid of the explained logit */
+    chk_prob_t prob;           /* head (default: the model's), softmax (RISE, ROAD) or sigmoid */
     int road_percent[CHK_MAX_PERCENT]; /* ROAD's removal percentages (10, 20, ..., 90) */
     int road_n_percent;
     double road_noise;         /* ROAD's imputation noise, std in the input space (0.01) */
@@ -152,7 +155,10 @@ struct chk_ws {
 
 /* Pixel order of a map (descending, ties by index) into cw->order. */
 void chk_order(chk_ws_t *cw, const float *map);
-/* The explained probability from logits [classes]. */
+/* The probability a model's checks use: p itself when softmax or sigmoid;
+ * for CHK_PROB_HEAD, sigmoid when the model's head is a sigmoid, else softmax. */
+chk_prob_t chk_prob_for_model(chk_prob_t p, const nn_model_t *m);
+/* The explained probability from logits [classes] (p softmax or sigmoid). */
 double chk_probability(chk_prob_t p, const float *logits, int classes, int target);
 /* Fill dst [chw] with substrate f for input x. */
 void chk_substrate(chk_ws_t *cw, chk_fill_t f, const float *x, const float *black, float *dst);

@@ -211,6 +211,7 @@ typedef struct road_ctx {
     const chk_params_t *p;
     int target, classes;
     double *probs;
+    chk_prob_t prob; /* softmax or sigmoid (chk_prob_for_model) */
 } road_ctx_t;
 
 static void road_fill(void *vctx, int k, float *dst)
@@ -222,7 +223,7 @@ static void road_fill(void *vctx, int k, float *dst)
 static void road_consume(void *vctx, int k, const float *logits)
 {
     const road_ctx_t *c = vctx;
-    c->probs[k] = chk_probability(c->p->prob, logits, c->classes, c->target);
+    c->probs[k] = chk_probability(c->prob, logits, c->classes, c->target);
 }
 
 static int road_compute(const chk_check_t *self, const chk_params_t *p, chk_ws_t *cw,
@@ -241,7 +242,8 @@ static int road_compute(const chk_check_t *self, const chk_params_t *p, chk_ws_t
             if (rc < 0)
                 return rc;
         }
-        road_ctx_t c = {cw, p, in->target, in->ws->classes, cw->curves[lerf]};
+        road_ctx_t c = {cw, p, in->target, in->ws->classes, cw->curves[lerf],
+                        chk_prob_for_model(p->prob, in->model)};
         int rc = sal_batch_logits(in->ws, P, road_fill, road_consume, &c);
         if (rc < 0)
             return rc;
