@@ -1096,7 +1096,13 @@ int cmd_run(int argc, char **argv)
     {
         int block = job->block_images > 0 ? job->block_images : 4;
         c->done = done;
-        if (job->cascade_reuse && !run_checks_needed(p))
+        /* The lockstep states hold one workspace each, which the memory budget does not count
+         * yet: a job with memory_per_rank runs its states alone, so the budget holds. */
+        int lockstep = job->cascade_reuse && !run_checks_needed(p) && !(job->memory_per_rank > 0);
+        if (job->cascade_reuse && job->memory_per_rank > 0 && c->rank == 0)
+            SC_INFO("cascade_reuse: off, because memory_per_rank is set (the budget counts one "
+                    "state's workspace; the lockstep states need one each)");
+        if (lockstep)
             rc = plan_cascade_items(p, done, block, &c->items, &c->n_items);
         else
             rc = plan_items(p, done, block, &c->items, &c->n_items);
