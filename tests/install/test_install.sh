@@ -36,17 +36,17 @@ tmp=$(mktemp -d /tmp/sc-install.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 src=$tmp/src
-mkdir -p "$src/$BUILD" "$src/tests/fuzz" "$src/slurm" "$tmp/home" "$tmp/work"
+mkdir -p "$src/$BUILD" "$src/tests/fuzz" "$src/slurm" "$tmp/home" "$tmp/jobdir"
 cp -p Makefile README.md "$src/"
 cp -p tests/fuzz/fuzz.mk "$src/tests/fuzz/"
 cp -rp jobs "$src/"
 cp -p slurm/README.md slurm/*.sbatch slurm/chain.sh "$src/slurm/"
 cp -p "$BUILD/salcheck" "$src/$BUILD/salcheck"
-cp tests/install/mini.ini "$tmp/work/"
+cp tests/install/mini.ini "$tmp/jobdir/"
 
 # the user: nobody when this runs as root
 if [ "$(id -u)" = 0 ]; then
-    chown -R 65534:65534 "$tmp/home" "$tmp/work"
+    chown -R 65534:65534 "$tmp/home" "$tmp/jobdir"
     as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$tmp/home" TMPDIR="$tmp/home" "$@"; }
     user=nobody
 else
@@ -105,9 +105,9 @@ fi
 # the installed binary
 usage=$(as_user "$prefix/bin/salcheck" --help 2>&1)
 [[ "$usage" == *"usage: salcheck"* && "$usage" == *" run"* ]]; verdict "installed salcheck --help prints the commands" $?
-(cd "$tmp/work" && as_user env OPENBLAS_NUM_THREADS=1 "$prefix/bin/salcheck" run mini.ini) >"$tmp/run.log" 2>&1
+(cd "$tmp/jobdir" && as_user env OPENBLAS_NUM_THREADS=1 "$prefix/bin/salcheck" run mini.ini) >"$tmp/run.log" 2>&1
 rc=$?
 [ $rc -eq 0 ]; verdict "installed salcheck runs mini.ini as $user (exit 0)" $? || tail -5 "$tmp/run.log"
-info=$(as_user "$prefix/bin/salcheck" info "$tmp/work/mini.h5" 2>&1)
+info=$(as_user "$prefix/bin/salcheck" info "$tmp/jobdir/mini.h5" 2>&1)
 [[ "$info" == *"status: complete"* ]]; verdict "its results file is complete" $? || echo "$info" | head -5
 finish
