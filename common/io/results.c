@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "io/h5hints.h"
+#include "io/results_check.h"
 #include "sc.h"
 
 #define CHECK_H5(expr, ...)                                                     \
@@ -247,6 +248,11 @@ static hid_t open_fapl(MPI_Comm comm)
 {
     return h5hints_fapl(comm);
 }
+
+typedef struct quiet_h5 { H5E_auto2_t func; void *data; } quiet_h5_t;
+static quiet_h5_t quiet_h5_begin(void);
+static void quiet_h5_end(quiet_h5_t q);
+static const char *write_error(const results_t *r, int err, char *buf, size_t len);
 
 static results_t *results_alloc(const results_layout_t *L, MPI_Comm comm)
 {
@@ -562,75 +568,93 @@ cleanup:
     return rc;
 }
 
-int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, results_t **out)
+/* Open and check every dataset of the plan in r->file (results_check_dataset): shapes, types,
+ * storage allocated inside the file's file_size bytes. */
+static int open_datasets(results_t *r, const results_layout_t *L, const char *path,
+                         long long file_size)
 {
     int rc = 0;
-    hid_t fapl = -1;
-    *out = NULL;
-    results_t *r = results_alloc(L, comm);
-    CHECK_ALLOC(r);
-    snprintf(r->path, sizeof r->path, "%s", path);
-    fapl = open_fapl(comm);
-    H5E_BEGIN_TRY { r->file = H5Fopen(path, H5F_ACC_RDWR, fapl); } H5E_END_TRY;
-    CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume: it is not a "
-          "readable HDF5 file (truncated or corrupted?). It was left untouched; move it away, or "
-          "run with --force instead of --resume to start the run again", path);
+    const hsize_t N = (hsize_t)L->n_images, V = (hsize_t)L->n_variants, M = (hsize_t)L->n_methods;
+    const hsize_t P = (hsize_t)L->n_pairs;
+    char name[256];
     CHECK_RC(check_strings(r->file, "images/id", L->image_ids, L->n_images, path));
     CHECK_RC(check_strings(r->file, "variants/name", L->variant_names, L->n_variants, path));
     CHECK_RC(check_strings(r->file, "methods/name", L->method_names, L->n_methods, path));
     CHECK_RC(check_models(r->file, L, path));
-    char name[256];
     for (int m = 0; m < L->n_methods && L->maps != RESULTS_MAPS_NONE; m++) {
         snprintf(name, sizeof name, "maps/%s", L->method_names[m]);
-        H5E_BEGIN_TRY { r->maps[m] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
-        CHECK(r->maps[m] >= 0, SC_ERR_FORMAT, "'%s' has no /%s (map storage changed?)", path, name);
+        CHECK_RC(results_check_dataset(r->file, name, 4, (hsize_t[]){V, N, (hsize_t)L->h, (hsize_t)L->w},
+                                       L->maps == RESULTS_MAPS_F16 ? 2 : 4, 1, file_size, path,
+                                       &r->maps[m]));
     }
     for (int k = 0; k < L->n_metrics; k++) {
         snprintf(name, sizeof name, "metrics/%s", L->metric_names[k]);
-        H5E_BEGIN_TRY { r->metrics[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
-        CHECK(r->metrics[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+        CHECK_RC(results_check_dataset(r->file, name, 3, (hsize_t[]){M, V, N}, 8, 1, file_size,
+                                       path, &r->metrics[k]));
     }
     for (int k = 0; k < L->n_curves; k++) {
         snprintf(name, sizeof name, "curves/%s", L->curve_names[k]);
-        H5E_BEGIN_TRY { r->curves[k] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
-        CHECK(r->curves[k] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+        CHECK_RC(results_check_dataset(r->file, name, 4, (hsize_t[]){M, V, N, (hsize_t)L->curve_len[k]},
+                                       8, 1, file_size, path, &r->curves[k]));
     }
     for (int s = 0; s < L->n_sims; s++) {
         snprintf(name, sizeof name, "pairs/%s", L->sim_names[s]);
-        H5E_BEGIN_TRY { r->sims[s] = H5Dopen2(r->file, name, H5P_DEFAULT); } H5E_END_TRY;
-        CHECK(r->sims[s] >= 0, SC_ERR_FORMAT, "'%s' has no /%s", path, name);
+        CHECK_RC(results_check_dataset(r->file, name, 2, (hsize_t[]){M, P}, 8, 1, file_size, path,
+                                       &r->sims[s]));
     }
-    r->logits = H5Dopen2(r->file, "scores/logits", H5P_DEFAULT);
-    r->target = H5Dopen2(r->file, "scores/target", H5P_DEFAULT);
-    r->done = H5Dopen2(r->file, "status/done", H5P_DEFAULT);
-    r->seconds = H5Dopen2(r->file, "status/seconds", H5P_DEFAULT);
-    r->rankd = H5Dopen2(r->file, "status/rank", H5P_DEFAULT);
-    r->pair_done = H5Dopen2(r->file, "status/pair_done", H5P_DEFAULT);
-    CHECK_H5(r->logits < 0 || r->target < 0 || r->done < 0 || r->seconds < 0 || r->rankd < 0 ||
-                     r->pair_done < 0 ? -1 : 0, "'%s': /scores or /status incomplete", path);
-    {
-        hid_t s = H5Dget_space(r->pair_done);
-        hssize_t np = H5Sget_simple_extent_npoints(s);
-        H5Sclose(s);
-        CHECK(np == L->n_pairs, SC_ERR_FORMAT, "'%s' plans %lld pairs, this job %d: made by "
-              "another job", path, (long long)np, L->n_pairs);
-        s = H5Dget_space(r->done);
-        np = H5Sget_simple_extent_npoints(s);
-        H5Sclose(s);
-        CHECK(np == (hssize_t)L->n_variants * L->n_images, SC_ERR_FORMAT,
-              "'%s': /status/done has %lld cells, the plan %lld: made by another job", path,
-              (long long)np, (long long)L->n_variants * L->n_images);
-    }
+    CHECK_RC(results_check_dataset(r->file, "scores/logits", 3, (hsize_t[]){V, N, (hsize_t)L->classes},
+                                   4, 1, file_size, path, &r->logits));
+    CHECK_RC(results_check_dataset(r->file, "scores/target", 2, (hsize_t[]){V, N}, 4, 0, file_size,
+                                   path, &r->target));
+    CHECK_RC(results_check_dataset(r->file, "status/done", 2, (hsize_t[]){V, N}, 1, 0, file_size,
+                                   path, &r->done));
+    CHECK_RC(results_check_dataset(r->file, "status/seconds", 2, (hsize_t[]){V, N}, 8, 1, file_size,
+                                   path, &r->seconds));
+    CHECK_RC(results_check_dataset(r->file, "status/rank", 2, (hsize_t[]){V, N}, 4, 0, file_size,
+                                   path, &r->rankd));
+    CHECK_RC(results_check_dataset(r->file, "status/pair_done", 1, (hsize_t[]){P}, 1, 0, file_size,
+                                   path, &r->pair_done));
     /* files made before checksums have none: their cells are not verified */
-    if (H5Lexists(r->file, "status/checksum", H5P_DEFAULT) > 0) {
-        r->checksum = H5Dopen2(r->file, "status/checksum", H5P_DEFAULT);
-        CHECK_H5(r->checksum, "'%s': open /status/checksum", path);
-        hid_t s = H5Dget_space(r->checksum);
-        hssize_t np = H5Sget_simple_extent_npoints(s);
-        H5Sclose(s);
-        CHECK(np == (hssize_t)L->n_variants * L->n_images, SC_ERR_FORMAT,
-              "'%s': /status/checksum has %lld cells, the plan %lld", path, (long long)np,
-              (long long)L->n_variants * L->n_images);
+    if (H5Lexists(r->file, "status/checksum", H5P_DEFAULT) > 0)
+        CHECK_RC(results_check_dataset(r->file, "status/checksum", 2, (hsize_t[]){V, N}, 4, 0,
+                                       file_size, path, &r->checksum));
+cleanup:
+    return rc;
+}
+
+/*
+ * The file is checked read-only first (results_check.h: the superblock, the
+ * plan, every dataset's shape and storage) and opened for writing only when
+ * it passes: a damaged or foreign file is refused without HDF5 ever writing
+ * into it, so its close cannot fail on a write (HDF5 1.10 cannot release a
+ * file whose close failed).
+ */
+int results_open(const char *path, MPI_Comm comm, const results_layout_t *L, results_t **out)
+{
+    int rc = 0;
+    hid_t fapl = -1;
+    long long file_size = 0;
+    results_t *r = NULL;
+    *out = NULL;
+    CHECK_RC(results_check_superblock(path, &file_size));
+    fapl = open_fapl(comm);
+    for (int pass = 0; pass < 2; pass++) {
+        r = results_alloc(L, comm);
+        CHECK_ALLOC(r);
+        snprintf(r->path, sizeof r->path, "%s", path);
+        H5E_BEGIN_TRY {
+            r->file = H5Fopen(path, pass == 0 ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl);
+        } H5E_END_TRY;
+        CHECK(r->file >= 0, SC_ERR_IO, "cannot open results file '%s' to resume: it is not a "
+              "readable%s HDF5 file (truncated or corrupted?). It was left untouched; move it "
+              "away, or run with --force instead of --resume to start the run again", path,
+              pass == 0 ? "" : " and writable");
+        CHECK_RC(open_datasets(r, L, path, file_size));
+        if (pass == 0) {
+            rc = results_close(r);
+            r = NULL;
+            CHECK_RC(rc);
+        }
     }
     *out = r;
     r = NULL;
@@ -805,33 +829,51 @@ void results_dims(const results_t *r, int *n_variants, int *n_images)
     *n_images = r->n_images;
 }
 
+/*
+ * Every identifier is closed, the file last. HDF5 writes the file's metadata
+ * when it closes a file opened for writing; when that fails HDF5 1.10 keeps
+ * the file's identifier and cannot release it (see results_check.h), so
+ * results_open never opens a file for writing that could make it fail; a
+ * failure left (an I/O error) is reported here, naming the file.
+ */
 int results_close(results_t *r)
 {
     if (!r)
         return 0;
+    int rc = 0;
     for (int i = 0; r->maps && i < r->n_methods; i++)
-        if (r->maps[i] >= 0)
-            H5Dclose(r->maps[i]);
+        if (r->maps[i] >= 0 && H5Dclose(r->maps[i]) < 0)
+            rc = SC_ERR_H5;
     for (int i = 0; r->metrics && i < r->n_metrics; i++)
-        if (r->metrics[i] >= 0)
-            H5Dclose(r->metrics[i]);
+        if (r->metrics[i] >= 0 && H5Dclose(r->metrics[i]) < 0)
+            rc = SC_ERR_H5;
     for (int i = 0; r->sims && i < r->n_sims; i++)
-        if (r->sims[i] >= 0)
-            H5Dclose(r->sims[i]);
+        if (r->sims[i] >= 0 && H5Dclose(r->sims[i]) < 0)
+            rc = SC_ERR_H5;
     for (int i = 0; r->curves && i < r->n_curves; i++)
-        if (r->curves[i] >= 0)
-            H5Dclose(r->curves[i]);
+        if (r->curves[i] >= 0 && H5Dclose(r->curves[i]) < 0)
+            rc = SC_ERR_H5;
     free(r->curves);
     free(r->curve_len);
     hid_t ds[7] = {r->logits, r->target, r->done, r->seconds, r->rankd, r->pair_done, r->checksum};
     for (int i = 0; i < 7; i++)
-        if (ds[i] >= 0)
-            H5Dclose(ds[i]);
+        if (ds[i] >= 0 && H5Dclose(ds[i]) < 0)
+            rc = SC_ERR_H5;
     if (r->f16 >= 0)
         H5Tclose(r->f16);
-    int rc = 0;
-    if (r->file >= 0 && H5Fclose(r->file) < 0)
-        rc = SC_ERR_H5;
+    if (r->file >= 0) {
+        quiet_h5_t quiet = quiet_h5_begin();
+        if (H5Fclose(r->file) < 0) {
+            char why[160];
+            int err = errno;
+            sc_log(SC_LOG_ERROR, __FILE__, __LINE__, "results file '%s': closing it failed: HDF5 "
+                   "could not write the file's own metadata (%s). The cells marked done before "
+                   "are kept; check the file system, then continue with --resume", r->path,
+                   write_error(r, err, why, sizeof why));
+            rc = SC_ERR_IO;
+        }
+        quiet_h5_end(quiet);
+    }
     free(r->maps);
     free(r->metrics);
     free(r->sims);
@@ -903,7 +945,6 @@ static const char *write_error(const results_t *r, int err, char *buf, size_t le
 }
 
 /* HDF5's own error stack is not printed for cell writes: one message says what failed. */
-typedef struct quiet_h5 { H5E_auto2_t func; void *data; } quiet_h5_t;
 static quiet_h5_t quiet_h5_begin(void)
 {
     quiet_h5_t q;

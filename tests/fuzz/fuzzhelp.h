@@ -119,13 +119,21 @@ static inline int fuzz_split(const uint8_t *data, size_t len, const uint8_t **pa
 /*
  * For the HDF5 harnesses: abort when a reader left an HDF5 file, group,
  * dataset, datatype or attribute open (a leak LeakSanitizer cannot tell from
- * HDF5's own; see tests/fuzz/hdf5.supp).
+ * HDF5's own; see tests/fuzz/hdf5.supp), saying which kinds are open. (A
+ * harness that calls MPI_Init sets OMPI_MCA_opal_signal="" first, so that the
+ * abort reaches libFuzzer, which saves the input.)
  */
 #define FUZZ_CHECK_H5_CLOSED()                                                  \
     do {                                                                        \
         ssize_t open_ = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);            \
         if (open_ != 0) {                                                       \
-            fprintf(stderr, "salcheck fuzz: %zd HDF5 objects left open\n", open_); \
+            fprintf(stderr, "salcheck fuzz: %zd HDF5 objects left open (files %zd, " \
+                    "datasets %zd, groups %zd, datatypes %zd, attributes %zd)\n", open_, \
+                    H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE),                \
+                    H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATASET),             \
+                    H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_GROUP),               \
+                    H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATATYPE),            \
+                    H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ATTR));               \
             abort();                                                            \
         }                                                                       \
     } while (0)
