@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "nn/layers.h"
+#include "nn/vmath.h"
 
 void relu_forward(size_t count, const float *x, float *y)
 {
@@ -67,7 +68,7 @@ void softmax_backward(int n, int classes, const float *y, const float *dy, float
 void sigmoid_forward(size_t count, const float *x, float *y)
 {
     for (size_t i = 0; i < count; i++)
-        y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + expf(-x[i])) : expf(x[i]) / (1.0f + expf(x[i]));
+        y[i] = nn_sigmoidf(x[i]);
 }
 
 void sigmoid_backward(size_t count, const float *y, const float *dy, float *dx)

@@ -125,20 +125,22 @@ static size_t gconv_workspace(const nn_model_t *m, const nn_node_t *nd)
 
 /* ---- depthwise kernels: one output plane per call ---- */
 
-/* y[oh, ow] = b + sum over taps of w[ky, kx] * x[oy*sh - pt + ky, ox*sw - pl + kx]. */
+/* y[oh, ow] = b + sum over taps of w[ky, kx] * x[oy*sh - pt + ky, ox*sw - pl + kx], the
+ * taps of each output summed in the order ky, then kx; one output row at a time, so the row
+ * stays in cache for all its taps. */
 static void dw_forward_plane(const nn_node_t *nd, int h, int w, const float *x, const float *wk,
                              float bias, float *y)
 {
     const int oh = nd->h, ow = nd->w, sw = nd->sw;
-    for (int p = 0; p < oh * ow; p++)
-        y[p] = bias;
-    for (int ky = 0; ky < nd->kh; ky++) {
-        for (int oy = 0; oy < oh; oy++) {
+    for (int oy = 0; oy < oh; oy++) {
+        float *yrow = y + (size_t)oy * ow;
+        for (int ox = 0; ox < ow; ox++)
+            yrow[ox] = bias;
+        for (int ky = 0; ky < nd->kh; ky++) {
             const int iy = oy * nd->sh - nd->pt + ky;
             if (iy < 0 || iy >= h)
                 continue;
             const float *row = x + (size_t)iy * w;
-            float *yrow = y + (size_t)oy * ow;
             for (int kx = 0; kx < nd->kw; kx++) {
                 const float wv = wk[ky * nd->kw + kx];
                 const int ix0 = kx - nd->pl;
@@ -157,9 +159,43 @@ static void dw_forward_plane(const nn_node_t *nd, int h, int w, const float *x, 
     }
 }
 
-/* dx += w (*) dy (the adjoint of the forward taps); dw += dy . x per tap; db += sum dy. */
-static void dw_backward_plane(const nn_node_t *nd, int h, int w, const float *x, const float *wk,
-                              const float *dy, float *dx, float *dwk, float *db)
+/* dx += w (*) dy, one input row at a time: the contributions to each dx element come in
+ * the order ky, then kx. */
+static void dw_backward_input_plane(const nn_node_t *nd, int h, int w, const float *wk,
+                                    const float *dy, float *dx)
+{
+    const int oh = nd->h, ow = nd->w, sw = nd->sw, sh = nd->sh;
+    for (int iy = 0; iy < h; iy++) {
+        float *dxrow = dx + (size_t)iy * w;
+        for (int ky = 0; ky < nd->kh; ky++) {
+            const int t = iy + nd->pt - ky;
+            if (t < 0 || t % sh)
+                continue;
+            const int oy = t / sh;
+            if (oy >= oh)
+                continue;
+            const float *dyrow = dy + (size_t)oy * ow;
+            for (int kx = 0; kx < nd->kw; kx++) {
+                const float wv = wk[ky * nd->kw + kx];
+                const int ix0 = kx - nd->pl;
+                int lo, hi;
+                gconv_columns(ow, sw, ix0, w, &lo, &hi);
+                if (sw == 1) {
+                    float *dst = dxrow + ix0;
+                    for (int ox = lo; ox < hi; ox++)
+                        dst[ox] += wv * dyrow[ox];
+                } else {
+                    for (int ox = lo; ox < hi; ox++)
+                        dxrow[ox * sw + ix0] += wv * dyrow[ox];
+                }
+            }
+        }
+    }
+}
+
+/* dw += dy . x per tap; db += sum dy. */
+static void dw_backward_params_plane(const nn_node_t *nd, int h, int w, const float *x,
+                                     const float *dy, float *dwk, float *db)
 {
     const int oh = nd->h, ow = nd->w, sw = nd->sw;
     if (db) {
@@ -168,9 +204,10 @@ static void dw_backward_plane(const nn_node_t *nd, int h, int w, const float *x,
             sum += dy[p];
         *db += (float)sum;
     }
+    if (!dwk)
+        return;
     for (int ky = 0; ky < nd->kh; ky++) {
         for (int kx = 0; kx < nd->kw; kx++) {
-            const float wv = wk[ky * nd->kw + kx];
             const int ix0 = kx - nd->pl;
             int lo, hi;
             gconv_columns(ow, sw, ix0, w, &lo, &hi);
@@ -179,34 +216,19 @@ static void dw_backward_plane(const nn_node_t *nd, int h, int w, const float *x,
                 const int iy = oy * nd->sh - nd->pt + ky;
                 if (iy < 0 || iy >= h)
                     continue;
-                const float *dyrow = dy + (size_t)oy * ow;
-                if (dx) {
-                    float *dxrow = dx + (size_t)iy * w;
-                    if (sw == 1) {
-                        float *dst = dxrow + ix0;
-                        for (int ox = lo; ox < hi; ox++)
-                            dst[ox] += wv * dyrow[ox];
-                    } else {
-                        for (int ox = lo; ox < hi; ox++)
-                            dxrow[ox * sw + ix0] += wv * dyrow[ox];
-                    }
+                const float *dyrow = dy + (size_t)oy * ow, *row = x + (size_t)iy * w;
+                float acc = 0.0f;
+                if (sw == 1) {
+                    const float *src = row + ix0;
+                    for (int ox = lo; ox < hi; ox++)
+                        acc += dyrow[ox] * src[ox];
+                } else {
+                    for (int ox = lo; ox < hi; ox++)
+                        acc += dyrow[ox] * row[ox * sw + ix0];
                 }
-                if (dwk) {
-                    const float *row = x + (size_t)iy * w;
-                    float acc = 0.0f;
-                    if (sw == 1) {
-                        const float *src = row + ix0;
-                        for (int ox = lo; ox < hi; ox++)
-                            acc += dyrow[ox] * src[ox];
-                    } else {
-                        for (int ox = lo; ox < hi; ox++)
-                            acc += dyrow[ox] * row[ox * sw + ix0];
-                    }
-                    tap += acc;
-                }
+                tap += acc;
             }
-            if (dwk)
-                dwk[ky * nd->kw + kx] += (float)tap;
+            dwk[ky * nd->kw + kx] += (float)tap;
         }
     }
 }
@@ -255,10 +277,13 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
         for (int i = 0; i < n; i++) {
             for (int co = 0; co < nd->out_c; co++) {
                 const size_t in_off = ((size_t)i * src->c + co / og) * in_hw;
-                dw_backward_plane(nd, src->h, src->w, src->out + in_off, W + co * taps,
-                                  nd->grad + ((size_t)i * nd->out_c + co) * out_hw,
-                                  dx ? dx + in_off : NULL, dW ? dW + co * taps : NULL,
-                                  db ? db + co : NULL);
+                const float *dy = nd->grad + ((size_t)i * nd->out_c + co) * out_hw;
+                if (dW || db)
+                    dw_backward_params_plane(nd, src->h, src->w, src->out + in_off, dy,
+                                             dW ? dW + co * taps : NULL, db ? db + co : NULL);
+                if (dx)
+                    dw_backward_input_plane(nd, src->h, src->w, W + co * taps, dy,
+                                            dx + in_off);
             }
         }
         return 0;

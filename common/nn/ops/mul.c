@@ -33,15 +33,33 @@ static int mul_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     const nn_node_t *na = &m->nodes[nd->in[0]], *nb = &m->nodes[nd->in[1]];
-    const size_t hw = (size_t)nd->h * nd->w, bstride = nb->h * nb->w == 1 ? 0 : 1;
-    const size_t planes = (size_t)n * nd->c;
+    const size_t hw = (size_t)nd->h * nd->w, planes = (size_t)n * nd->c;
+    if (nb->h * nb->w != 1) {
+        const size_t count = planes * hw;
+        for (size_t j = 0; j < count; j++)
+            nd->out[j] = na->out[j] * nb->out[j];
+        return 0;
+    }
     for (size_t p = 0; p < planes; p++) {
-        const float *a = na->out + p * hw, *b = nb->out + (bstride ? p * hw : p);
+        const float *a = na->out + p * hw, g = nb->out[p];
         float *y = nd->out + p * hw;
         for (size_t j = 0; j < hw; j++)
-            y[j] = a[j] * b[j * bstride];
+            y[j] = a[j] * g;
     }
     return 0;
+}
+
+/* sum of dy[j] * a[j] in double, in 8 interleaved partial sums (a fixed order). */
+static double mul_dot(const float *dy, const float *a, size_t hw)
+{
+    double part[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= hw; j += 8)
+        for (int k = 0; k < 8; k++)
+            part[k] += (double)dy[j + k] * a[j + k];
+    for (; j < hw; j++)
+        part[j % 8] += (double)dy[j] * a[j];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 static int mul_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
@@ -49,25 +67,29 @@ static int mul_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *
     nn_node_t *nd = &m->nodes[id];
     const int ia = nd->in[0], ib = nd->in[1];
     const nn_node_t *na = &m->nodes[ia], *nb = &m->nodes[ib];
-    const size_t hw = (size_t)nd->h * nd->w, bstride = nb->h * nb->w == 1 ? 0 : 1;
-    const size_t planes = (size_t)n * nd->c;
+    const size_t hw = (size_t)nd->h * nd->w, planes = (size_t)n * nd->c;
     float *da = nn_wants_grad(ia, o) ? nn_grad_acc(m, ia) : NULL;
     float *db = nn_wants_grad(ib, o) ? nn_grad_acc(m, ib) : NULL;
-    for (size_t p = 0; p < planes; p++) {
-        const float *a = na->out + p * hw, *b = nb->out + (bstride ? p * hw : p);
-        const float *dy = nd->grad + p * hw;
+    const float *dy = nd->grad;
+    if (nb->h * nb->w != 1) {
+        const size_t count = planes * hw;
         if (da)
+            for (size_t j = 0; j < count; j++)
+                da[j] += dy[j] * nb->out[j];
+        if (db)
+            for (size_t j = 0; j < count; j++)
+                db[j] += dy[j] * na->out[j];
+        return 0;
+    }
+    for (size_t p = 0; p < planes; p++) {
+        const float *a = na->out + p * hw, *dyp = dy + p * hw, g = nb->out[p];
+        if (da) {
+            float *dap = da + p * hw;
             for (size_t j = 0; j < hw; j++)
-                da[p * hw + j] += dy[j] * b[j * bstride];
-        if (db && bstride) {
-            for (size_t j = 0; j < hw; j++)
-                db[p * hw + j] += dy[j] * a[j];
-        } else if (db) {
-            double sum = 0.0;
-            for (size_t j = 0; j < hw; j++)
-                sum += (double)dy[j] * a[j];
-            db[p] += (float)sum;
+                dap[j] += dyp[j] * g;
         }
+        if (db)
+            db[p] += (float)mul_dot(dyp, a, hw);
     }
     return 0;
 }

@@ -6,14 +6,14 @@
  */
 #include "nn/op.h"
 
-#include <math.h>
+#include "nn/vmath.h"
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
+static float silu(float x) { return x * nn_sigmoidf(x); }
 
 static float silu_grad(float x, float y)
 {
     (void)y;
-    const float s = 1.0f / (1.0f + expf(-x));
+    const float s = nn_sigmoidf(x);
     return s * (1.0f + x * (1.0f - s));
 }
 

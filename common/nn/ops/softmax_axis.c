@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "nn/vmath.h"
 #include "sc.h"
 
 static int softmax_axis_infer(const nn_model_t *m, nn_node_t *nd)
@@ -33,6 +34,32 @@ static void sm_geometry(const nn_node_t *nd, int n, size_t *outer, size_t *len, 
     *outer = (size_t)n * nn_node_size(nd) / (*len * *inner);
 }
 
+/* The sum over j of a[j * inner] (times b[j * inner] when b is given), in double, in four
+ * interleaved partial sums: a fixed order, so a row's value does not depend on the batch. */
+static double sm_sum(const float *a, const float *b, size_t len, size_t inner)
+{
+    double p0 = 0.0, p1 = 0.0, p2 = 0.0, p3 = 0.0;
+    size_t j = 0;
+    for (; j + 4 <= len; j += 4) {
+        const float *q = a + j * inner;
+        if (b) {
+            const float *r = b + j * inner;
+            p0 += (double)q[0] * r[0];
+            p1 += (double)q[inner] * r[inner];
+            p2 += (double)q[2 * inner] * r[2 * inner];
+            p3 += (double)q[3 * inner] * r[3 * inner];
+        } else {
+            p0 += q[0];
+            p1 += q[inner];
+            p2 += q[2 * inner];
+            p3 += q[3 * inner];
+        }
+    }
+    for (; j < len; j++)
+        p0 += b ? (double)a[j * inner] * b[j * inner] : (double)a[j * inner];
+    return (p0 + p1) + (p2 + p3);
+}
+
 static int softmax_axis_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -45,13 +72,9 @@ static int softmax_axis_forward(nn_model_t *m, int id, int n)
             float mx = x[0];
             for (size_t j = 1; j < len; j++)
                 mx = x[j * inner] > mx ? x[j * inner] : mx;
-            double sum = 0.0;
-            for (size_t j = 0; j < len; j++) {
-                float e = expf(x[j * inner] - mx);
-                y[j * inner] = e;
-                sum += e;
-            }
-            const float inv = (float)(1.0 / sum);
+            for (size_t j = 0; j < len; j++)
+                y[j * inner] = nn_expf(x[j * inner] - mx);
+            const float inv = (float)(1.0 / sm_sum(y, NULL, len, inner));
             for (size_t j = 0; j < len; j++)
                 y[j * inner] *= inv;
         }
@@ -71,9 +94,7 @@ static int softmax_axis_backward(nn_model_t *m, int id, int n, const nn_backward
             const size_t base = q * len * inner + i;
             const float *y = nd->out + base, *dy = nd->grad + base;
             float *dx = dx_all + base;
-            double dot = 0.0;
-            for (size_t j = 0; j < len; j++)
-                dot += (double)dy[j * inner] * y[j * inner];
+            const double dot = sm_sum(y, dy, len, inner);
             for (size_t j = 0; j < len; j++)
                 dx[j * inner] += (float)(y[j * inner] * (dy[j * inner] - dot));
         }

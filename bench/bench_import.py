@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""bench_import.py - imported torchvision families: salcheck next to PyTorch at its best.
+
+For each family (torchvision 0.14 architecture, random weights, 2 outputs, exported
+to ONNX and read by `salcheck import`), the cost of one input gradient:
+
+  salcheck  the slope of `salcheck explain --method ig --batch B` (B = 1, 8)
+            between --steps-lo and --steps-hi IG steps (CPU time of the process, so
+            the workspace setup and the writing of the map cancel out);
+  PyTorch   one input gradient of the same weights (model(x)[:, 1].sum().backward()
+            in eval mode) at batch 1, 8 and 16, NCHW and channels_last: its best
+            of the six (CPU time inside the process, after a warm-up).
+
+Both run one thread (OPENBLAS_NUM_THREADS / torch.set_num_threads(1)); salcheck
+runs with OPENBLAS_CORETYPE removed from the environment so that OpenBLAS picks
+its own kernels. Rounds alternate salcheck and PyTorch per family, so a change of
+the machine's load hits both alike; the tables give the median over rounds.
+
+usage: bench/bench_import.py [--families efficientnet_b0,convnext_tiny,vit_b_16]
+           [--rounds 3] [--seconds 4] [--steps-lo 8] [--steps-hi 40] [--batches 1,8]
+           [--bin build/salcheck] [--out build/bench-import]
+"""
+import argparse
+import os
+import resource
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = {"inception_v3": 299}
+OPSET = 13
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def write_png(path, size):
+    """A smooth 8-bit gray test image (a radiograph-like bright ellipse on black)."""
+    rows = []
+    c = (size - 1) / 2.0
+    for y in range(size):
+        row = bytearray([0])
+        for x in range(size):
+            r = ((x - c) / (0.42 * size)) ** 2 + ((y - c) / (0.47 * size)) ** 2
+            v = 0 if r > 1 else int(40 + 180 * (1 - r) * (0.6 + 0.4 * ((x * 7 + y * 3) % 17) / 16))
+            row.append(v)
+        rows.append(bytes(row))
+    raw = b"".join(rows)
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)))
+        f.write(chunk(b"IDAT", zlib.compress(raw)))
+        f.write(chunk(b"IEND", b""))
+
+
+def torch_net(family):
+    import torch
+    import torchvision
+    torch.manual_seed(7)
+    kw = {"weights": None, "num_classes": 2}
+    if family == "inception_v3":
+        kw.update(aux_logits=False, init_weights=True)
+    net = getattr(torchvision.models, family)(**kw)
+    return net.eval()
+
+
+def prepare(family, out, binary):
+    """Export (once) the family to ONNX with its weights saved for PyTorch, import it."""
+    import torch
+    size = SIZES.get(family, 224)
+    onnx = os.path.join(out, family + ".onnx")
+    pt = os.path.join(out, family + ".pt")
+    h5 = os.path.join(out, family + ".h5")
+    png = os.path.join(out, "image%d.png" % size)
+    if not os.path.exists(png):
+        write_png(png, size)
+    if not os.path.exists(pt) or not os.path.exists(onnx):
+        net = torch_net(family)
+        torch.save(net.state_dict(), pt)
+        torch.onnx.export(net, torch.zeros(1, 3, size, size), onnx, opset_version=OPSET,
+                          input_names=["input"], output_names=["logits"])
+    if not os.path.exists(h5):
+        subprocess.run([binary, "import", onnx, "-o", h5], check=True,
+                       stdout=subprocess.DEVNULL)
+    return size, pt, h5, png
+
+
+def salcheck_cpu(binary, h5, png, steps, batch, out):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    env.pop("OPENBLAS_CORETYPE", None)
+    cmd = [binary, "explain", "--model", h5, "--image", png, "--out",
+           os.path.join(out, "map"), "--method", "ig", "--ig-steps", str(steps), "--batch", str(batch),
+           "--raw"]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - w0
+    if p.returncode != 0:
+        raise SystemExit("salcheck explain failed:\n" + p.stderr)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), wall
+
+
+def torch_worker(args):
+    import torch
+    torch.set_num_threads(1)
+    size = SIZES.get(args.family, 224)
+    net = torch_net(args.family)
+    net.load_state_dict(torch.load(args.pt))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(1)
+    x16 = torch.rand(16, 3, size, size, generator=gen) * 2 - 1
+    for layout in ("nchw", "channels_last"):
+        cl = layout == "channels_last"
+        model = net.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+        for batch in (1, 8, 16):
+            x = x16[:batch].contiguous(
+                memory_format=torch.channels_last if cl else torch.contiguous_format)
+
+            def run():
+                xg = x.clone().requires_grad_(True)
+                model(xg)[:, 1].sum().backward()
+
+            run()
+            maps, iters = 0, 0
+            w0, c0 = time.perf_counter(), time.process_time()
+            while iters < 2 or time.perf_counter() - w0 < args.seconds:
+                run()
+                maps += batch
+                iters += 1
+            cpu = time.process_time() - c0
+            print("RESULT %s %d %.6f" % (layout, batch, 1000 * cpu / maps), flush=True)
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--families", default="efficientnet_b0,convnext_tiny,vit_b_16")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--steps-lo", type=int, default=8)
+    ap.add_argument("--steps-hi", type=int, default=40)
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "salcheck"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-import"))
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--family")
+    ap.add_argument("--pt")
+    args = ap.parse_args()
+    if args.worker:
+        torch_worker(args)
+        return
+    os.makedirs(args.out, exist_ok=True)
+    families = [f for f in args.families.split(",") if f]
+    prepared = {f: prepare(f, args.out, args.bin) for f in families}
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    batches = [int(b) for b in args.batches.split(",")]
+    sal, tor = {f: {b: [] for b in batches} for f in families}, {f: {} for f in families}
+    print("load average at start: %s" % loadavg(), flush=True)
+    for rnd in range(args.rounds):
+        for f in families:
+            size, pt, h5, png = prepared[f]
+            for b in batches:
+                lo, _ = salcheck_cpu(args.bin, h5, png, args.steps_lo, b, args.out)
+                hi, _ = salcheck_cpu(args.bin, h5, png, args.steps_hi, b, args.out)
+                ms = 1000 * (hi - lo) / (args.steps_hi - args.steps_lo)
+                sal[f][b].append(ms)
+                print("ROUND %d salcheck %s batch %d: %.1f ms/gradient (IG %d: %.2f s, IG %d: "
+                      "%.2f s CPU)" % (rnd, f, b, ms, args.steps_lo, lo, args.steps_hi, hi),
+                      flush=True)
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--family", f,
+                   "--pt", pt, "--seconds", str(args.seconds)]
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise SystemExit("PyTorch worker failed:\n" + p.stderr)
+            for line in p.stdout.splitlines():
+                if line.startswith("RESULT"):
+                    _, layout, batch, ms = line.split()
+                    tor[f].setdefault((layout, int(batch)), []).append(float(ms))
+                    print("ROUND %d pytorch %s %s batch %s: %.1f ms/gradient"
+                          % (rnd, f, layout, batch, float(ms)), flush=True)
+    print("load average at end: %s" % loadavg(), flush=True)
+    print()
+    print("| family | input | batch | salcheck ms/gradient | PyTorch ms/gradient, NCHW / "
+          "channels_last | PyTorch best of batch 1/8/16 (config) | salcheck / PyTorch best |")
+    print("|---|---|---|---|---|---|---|")
+    for f in families:
+        size = prepared[f][0]
+        cfg, best = min(((k, median(v)) for k, v in tor[f].items()), key=lambda kv: kv[1])
+        for b in batches:
+            s = median(sal[f][b])
+            nchw = median(tor[f].get(("nchw", b), [float("nan")]))
+            cl = median(tor[f].get(("channels_last", b), [float("nan")]))
+            print("| %s | %d | %d | %.1f | %.1f / %.1f | %.1f (batch %d, %s) | %.2f |"
+                  % (f, size, b, s, nchw, cl, best, cfg[1], cfg[0].replace("_", " "), s / best))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+/*
+ * nn/vmath.h - elementwise exponential, logistic and normal-distribution
+ * functions that the compiler vectorizes.
+ *
+ * Owned by common/nn. glibc's expf is a call per element, so loops over
+ * activations (sigmoid gates, SiLU) run one element at a time. nn_expf is
+ * straight-line float arithmetic (range reduction by ln 2 in two parts and a
+ * degree-6 polynomial, Cephes's coefficients), so a loop of it becomes vector
+ * code, and the scalar and vector forms give the same bits (no FMA contraction
+ * in ISO C mode). Accuracy: within 2 ulp of exp on [-87.3, 88.3]; arguments
+ * outside are clamped to that range (exp(-87.3) = 1.2e-38, the smallest normal
+ * magnitude; exp(88.3) = 2.2e38). NaN stays NaN.
+ */
+#ifndef SALCHECK_NN_VMATH_H
+#define SALCHECK_NN_VMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline float nn_expf(float x)
+{
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* n = round(x / ln 2) by the 1.5 * 2^23 trick (|x / ln 2| < 2^22). */
+    const float fn = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (x - fn * 0.693359375f) - fn * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = ((int32_t)fn + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* 1 / (1 + exp(-x)) without overflow: exp of -|x| only. */
+static inline float nn_sigmoidf(float x)
+{
+    const float e = nn_expf(x < 0.0f ? x : -x);
+    const float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+/* Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal's distribution function, from
+ * erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |x| / sqrt 2 (the Chebyshev fit of
+ * Numerical Recipes' erfcc: fractional error below 1.2e-7 for every z >= 0). The lower
+ * tail is computed directly, so it keeps its relative accuracy. */
+static inline float nn_phif(float x)
+{
+    const float z = (x < 0.0f ? -x : x) * 0.70710678118654752f;
+    const float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    const float half_erfc = 0.5f * t * nn_expf(p - z * z);
+    return x < 0.0f ? half_erfc : 1.0f - half_erfc;
+}
+
+/* phi(x) = exp(-x^2 / 2) / sqrt(2 pi), the standard normal's density. */
+static inline float nn_normal_pdff(float x)
+{
+    return 0.39894228040143268f * nn_expf(-0.5f * x * x);
+}
+
+#endif
