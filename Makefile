@@ -259,7 +259,7 @@ bench-plan: $(BIN)
 	  tests/slurm/tiny.ini:$(BUILD)/plan-check/tiny
 
 # The container image (slurm/README.md, "Containers"): debootstrap + podman, as root.
-DEPS_CONTAINER := debootstrap podman
+DEPS_CONTAINER := debootstrap podman runc
 container:
 	$(call check_deps,$(DEPS_CONTAINER))
 	bash slurm/container/build.sh

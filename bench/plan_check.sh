@@ -9,11 +9,18 @@
 # the plan and the run again with the models cached (the audit alone). The
 # measured cost is the CPU time (user + sys) of mpirun and every rank: it does not
 # grow with other load on the machine the way wall time does (cache and memory
-# bandwidth shared with other work still slow it somewhat). The load average at
-# the start and end of each run is printed beside it. Prints one Markdown row per
-# run: plan work core-s (maps + pairs + training + start-up x ranks + summary),
-# plan allocation core-s (ranks x the simulated wall on dedicated cores), the
-# measured CPU-s and wall, and plan work / measured.
+# bandwidth shared with other work still slow it somewhat). Part of it is not work:
+# a rank waiting for another inside MPI (the root's probe for requests, a worker
+# waiting for its next item, the collectives of the training and of parallel HDF5,
+# the other ranks while the root writes the summary) polls in Open MPI's progress
+# loop and burns CPU for as long as the wait lasts. bench/mpi_wait_cpu.c, preloaded
+# into every rank, measures that CPU time through MPI's profiling interface; the
+# measured work is the CPU time minus it. The load average at the start and end of
+# each run is printed beside it. Prints one Markdown row per run: plan work core-s
+# (maps + pairs + training + start-up x ranks + summary), plan allocation core-s
+# (ranks x the simulated wall on dedicated cores), the measured CPU-s, the part of it
+# spent waiting in MPI, the measured work (the difference), the wall time, and plan
+# work / measured work.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
@@ -25,6 +32,12 @@ export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CO
 LOG=${LOG:-$ROOT/$BUILD/plan-check}
 [ -x /usr/bin/time ] || { echo "plan_check.sh: needs GNU time (/usr/bin/time; Debian package time)" >&2; exit 1; }
 mkdir -p "$LOG"
+WAITLIB=$ROOT/$BUILD/bench/libmpi_wait_cpu.so
+if [ ! -e "$WAITLIB" ] || [ bench/mpi_wait_cpu.c -nt "$WAITLIB" ]; then
+    mkdir -p "$(dirname "$WAITLIB")"
+    ${MPICC:-mpicc} -O2 -Wall -Wextra -shared -fPIC -o "$WAITLIB" bench/mpi_wait_cpu.c ||
+        { echo "plan_check.sh: cannot build $WAITLIB" >&2; exit 1; }
+fi
 
 # plan_work FILE RANKS: work core-seconds and allocation core-seconds from a plan's output
 plan_numbers() {
@@ -37,17 +50,20 @@ plan_numbers() {
         END { printf "%.1f %.1f\n", maps + pairs + train + setup * R + summary, alloc }' "$1"
 }
 
-row() { # LABEL PLANFILE TIMEFILE LOADS
-    local work alloc wall user sys cpu
+row() { # LABEL PLANFILE TIMEFILE WAITFILE LOADS
+    local work alloc wall user sys cpu waits
     read -r work alloc < <(plan_numbers "$2" "$RANKS")
     read -r wall user sys < "$3"
     cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
-    printf '| %s | %d | %.0f | %.0f | %.0f | %.0f | %s | %.2f |\n' "$1" "$RANKS" "$work" "$alloc" \
-        "$cpu" "$wall" "$4" "$(awk -v w="$work" -v c="$cpu" 'BEGIN { print w / c }')"
+    # "mpi-wait rank R of N: cpu S s, in MPI waits W s, ..." from every rank
+    waits=$(awk '/^mpi-wait rank/ { w += $12; n++ } END { if (n) print w; else print "nan" }' "$4")
+    printf '| %s | %d | %.0f | %.0f | %.1f | %.1f | %.1f | %.0f | %s | %.2f |\n' "$1" "$RANKS" "$work" \
+        "$alloc" "$cpu" "$waits" "$(awk -v c="$cpu" -v w="$waits" 'BEGIN { print c - w }')" "$wall" "$5" \
+        "$(awk -v p="$work" -v c="$cpu" -v w="$waits" 'BEGIN { print p / (c - w) }')"
 }
 
-echo "| job | ranks | plan work core-s | plan allocation core-s | measured CPU-s | measured wall s | load avg start-end | plan work / measured |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| job | ranks | plan work core-s | plan allocation core-s | measured CPU-s | in MPI waits | measured work CPU-s | wall s | load avg start-end | plan work / measured work |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for spec in "$@"; do
     job=${spec%%:*}
     dir=$ROOT
@@ -60,14 +76,16 @@ for spec in "$@"; do
             { echo "plan of $job failed: $LOG/$name-plan$pass.txt" >&2; break; }
         trains=$(grep -c 'to be trained' "$LOG/$name-plan$pass.txt")
         l0=$(cut -d' ' -f1 /proc/loadavg)
+        rm -f "$LOG/$name-waits$pass.txt"
         (cd "$dir" && /usr/bin/time -f '%e %U %S' -o "$LOG/$name-time$pass.txt" \
-            mpirun --oversubscribe -np "$RANKS" "$SALCHECK" run "$job" --force) >"$LOG/$name-run$pass.txt" 2>&1 ||
-            { echo "run of $job failed: $LOG/$name-run$pass.txt" >&2; break; }
+            mpirun --oversubscribe -np "$RANKS" -x LD_PRELOAD="$WAITLIB" \
+            -x SC_MPI_WAIT_LOG="$LOG/$name-waits$pass.txt" "$SALCHECK" run "$job" --force) \
+            >"$LOG/$name-run$pass.txt" 2>&1 || { echo "run of $job failed: $LOG/$name-run$pass.txt" >&2; break; }
         l1=$(cut -d' ' -f1 /proc/loadavg)
         label="$(basename "$job")"
         [ "$trains" -gt 0 ] && label="$label (training included)"
         [ "$pass" = 2 ] && label="$label (models cached)"
-        row "$label" "$LOG/$name-plan$pass.txt" "$LOG/$name-time$pass.txt" "$l0-$l1"
+        row "$label" "$LOG/$name-plan$pass.txt" "$LOG/$name-time$pass.txt" "$LOG/$name-waits$pass.txt" "$l0-$l1"
         [ "$trains" -gt 0 ] || break
     done
 done

@@ -8,7 +8,8 @@
  * one image (the first evaluated image, or a phantom radiograph when the data
  * set is not there yet), the expensive methods at two reduced parameter
  * settings whose times are extrapolated linearly in gradient evaluations to
- * the job's settings; the per-map metrics; the pair similarities; one
+ * the job's settings (or, when that comes out under PE_DIRECT_SECONDS, timed
+ * at the job's settings); the per-map metrics; the pair similarities; one
  * training step for the models to be trained. From those:
  *   - core-hours of the map phase, the pair phase and the training;
  *   - the wall time on R = nodes x cores ranks, by simulating the root's
@@ -45,6 +46,8 @@
 #include "nn/zoo.h"
 #include "phantom/phantom.h"
 #include "plan.h"
+#include "nn/op.h"
+#include "run_checks.h"
 #include "run_outputs.h"
 #include "saliency/saliency.h"
 #include "sc.h"
@@ -56,6 +59,12 @@
  * items/s at 8-32 ranks on 2 shared cores, so at most 1.5 ms each. The
  * schedule cannot hand out items faster than one per this. */
 #define PE_ROOT_SECONDS_PER_ITEM 1.5e-3
+/* An expensive method whose extrapolated time per image is below this is
+ * timed again at the job's own setting, and that time is used: the linear
+ * extrapolation from two short timings magnifies their noise (tests/slurm/
+ * tiny.ini's IG at 200 steps, extrapolated from 16 and 32, came out between
+ * 0.78 and 1.31 s per image in six plans on a loaded machine). */
+#define PE_DIRECT_SECONDS 2.0
 
 typedef struct pe_opts {
     const char *job_path;
@@ -390,6 +399,9 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
         if (!(slope > 0)) /* noise: the larger setting's mean cost per evaluation */
             slope = c2 > 0 ? t2 / c2 : pm->t_grad;
         pm->t_method[k] = t2 + slope * (cost - c2);
+        if (pm->t_method[k] < PE_DIRECT_SECONDS) /* cheap enough to time as the job runs it */
+            pm->t_method[k] = pe_time_method(meth, &p->params, m, ws, x, gray, target, raw, map,
+                                             mws, gt, 1);
     }
 
     /* training: one step of `batch` images with parameter gradients */
@@ -575,14 +587,64 @@ static void pe_hms(double s, char *buf, size_t len)
     snprintf(buf, len, "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
 }
 
-/* Seconds of one work item: its cells' forward pass and every method. */
-static double t_item_cell(const pe_model_t *pm, const plan_t *plan, const plan_item_t *it)
+/* Seconds of one work item: its cells' forward pass and every method; a
+ * randomization group item (nv > 1) holds nv variants, whose methods cost
+ * reuse[v] of the variant alone. */
+static double t_item_cell(const pe_model_t *pm, const plan_t *plan, const double *reuse,
+                          const plan_item_t *it)
 {
-    const pe_model_t *mm = &pm[plan->variants[it->v].model];
-    double cell = mm->t_target;
-    for (int k = 0; k < plan->n_methods; k++)
-        cell += mm->t_method[k];
+    double cell = 0.0;
+    for (int v = it->v; v < it->v + (it->nv > 1 ? it->nv : 1); v++) {
+        const pe_model_t *mm = &pm[plan->variants[v].model];
+        double methods = 0.0;
+        for (int k = 0; k < plan->n_methods; k++)
+            methods += mm->t_method[k];
+        cell += mm->t_target + methods * reuse[v];
+    }
     return cell * (it->i1 - it->i0);
+}
+
+/* The share of its engine work that each variant's maps cost when the run
+ * computes a randomization's states in lockstep (plan_cascade.c,
+ * workers/saliency/sal_cascade.h): the first state of a group computes every
+ * layer; each other state reruns the forward pass only from its first
+ * re-initialized node, and the whole backward. By forward FLOPs F and the
+ * FLOPs U above that node, with the backward counted as one forward:
+ * (U + F) / (2 F), the model of bench/bench_cascade.c (bench/README.md,
+ * "Cascading randomization": 0.68 by FLOPs against 0.71 measured for the
+ * paper's InceptionV3 cascade). 1 for every variant outside a group, and
+ * for all of them when the run does not use lockstep. reuse[V] is the
+ * caller's. */
+static void pe_cascade_reuse(const plan_t *p, nn_model_t *const *models, int lockstep,
+                             double *reuse)
+{
+    for (int v = 0; v < p->n_variants; v++)
+        reuse[v] = 1.0;
+    for (int v = 0; lockstep && v < p->n_variants; v++) {
+        const int nv = plan_cascade_group(p, v);
+        for (int s = 1; s < nv; s++) { /* the group's first state computes everything */
+            const plan_variant_t *pv = &p->variants[v + s];
+            const nn_model_t *m = models[pv->model];
+            int first = m->n_nodes;
+            for (int i = 1; i < m->n_nodes && first == m->n_nodes; i++)
+                for (int b = 0; b < pv->n_reinit; b++)
+                    if (!strcmp(m->nodes[i].block, pv->reinit[b])) {
+                        first = i;
+                        break;
+                    }
+            double total = 0.0, upper = 0.0;
+            for (int i = 1; i < m->n_nodes; i++) {
+                const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
+                double f = def->flops ? def->flops(m, &m->nodes[i]) : 0.0;
+                total += f;
+                upper += i >= first ? f : 0.0;
+            }
+            if (total > 0.0)
+                reuse[v + s] = (upper + total) / (2.0 * total);
+        }
+        if (nv > 1)
+            v += nv - 1;
+    }
 }
 
 /* The costs that do not depend on the rank count, seconds. */
@@ -661,6 +723,7 @@ static int pe_run(const pe_opts_t *o)
     plan_item_t *items = NULL;
     int n_items = 0;
     double *t_item = NULL;
+    double *reuse = NULL;      /* [V] share of a variant's method time in lockstep */
     memset(pm, 0, sizeof pm);
 
     const double t_setup0 = pe_cpu_now();
@@ -784,7 +847,16 @@ static int pe_run(const pe_opts_t *o)
         goto cleanup;
     }
     int block = job->block_images > 0 ? job->block_images : 4;
-    CHECK_RC(plan_items(plan, NULL, block, &items, &n_items));
+    /* the work items the run makes: a randomization's states in one item when it runs
+     * them in lockstep (cmd_run.c's condition) */
+    const int lockstep = job->cascade_reuse && !run_checks_needed(plan) && !(job->memory_per_rank > 0);
+    reuse = malloc(sizeof(double) * (size_t)plan->n_variants);
+    CHECK_ALLOC(reuse);
+    pe_cascade_reuse(plan, models, lockstep, reuse);
+    if (lockstep)
+        CHECK_RC(plan_cascade_items(plan, NULL, block, &items, &n_items));
+    else
+        CHECK_RC(plan_items(plan, NULL, block, &items, &n_items));
     /* a rank's start-up: the job, the data set, the masks, the models, the plan */
     t_setup = pe_cpu_now() - t_setup0;
     int batch = job->batch > 0 ? job->batch : (R <= 160 ? 16 : 8);
@@ -868,7 +940,7 @@ static int pe_run(const pe_opts_t *o)
     double *t_pitem = t_item + n_items;
     double map_s = 0.0;
     for (int q = 0; q < n_items; q++) {
-        t_item[q] = t_item_cell(pm, plan, &items[q]);
+        t_item[q] = t_item_cell(pm, plan, reuse, &items[q]);
         map_s += t_item[q];
     }
     int n_pitems = 0;
@@ -905,8 +977,22 @@ static int pe_run(const pe_opts_t *o)
             printf("; training %.3g ms per image", pm[j].t_train_image * 1e3);
         printf("\n");
     }
-    printf("  pairs      %.3g ms per pair and method (%d similarities)\n\n", t_pair * 1e3,
+    printf("  pairs      %.3g ms per pair and method (%d similarities)\n", t_pair * 1e3,
            plan->n_sims);
+    {
+        double grouped = 0.0, shared = 0.0; /* cells of lockstep states, their reuse share */
+        for (int v = 0; v < plan->n_variants; v++)
+            if (lockstep && plan_cascade_group(plan, v) > 1)
+                for (int s = 0, nv = plan_cascade_group(plan, v); s < nv; s++) {
+                    grouped += plan->variants[v + s].n_images;
+                    shared += plan->variants[v + s].n_images * reuse[v + s];
+                }
+        if (grouped > 0)
+            printf("  cascade    the randomization states run in lockstep: their methods cost %.0f%% "
+                   "of each state alone (the layers below the re-initialized blocks computed "
+                   "once; by forward FLOPs)\n", 100.0 * shared / grouped);
+    }
+    printf("\n");
 
     char fsz[32], mem[32], tlimit[32];
     double file_bytes = pe_file_size(plan, job);
@@ -940,7 +1026,10 @@ static int pe_run(const pe_opts_t *o)
         /* what one image per work item would give: more items, a shorter tail */
         plan_item_t *items1 = NULL;
         int n1 = 0;
-        CHECK_RC(plan_items(plan, NULL, 1, &items1, &n1));
+        if (lockstep)
+            CHECK_RC(plan_cascade_items(plan, NULL, 1, &items1, &n1));
+        else
+            CHECK_RC(plan_items(plan, NULL, 1, &items1, &n1));
         double *t1 = calloc((size_t)n1 + 1, sizeof(double));
         if (!t1) {
             free(items1);
@@ -948,7 +1037,7 @@ static int pe_run(const pe_opts_t *o)
             goto cleanup;
         }
         for (int q = 0; q < n1; q++)
-            t1[q] = t_item_cell(pm, plan, &items1[q]);
+            t1[q] = t_item_cell(pm, plan, reuse, &items1[q]);
         printf("\nwith block_images = 1 (%d work items instead of %d):\n\n", n1, n_items);
         pe_table(o, t1, n1, t_pitem, n_pitems, &pe_fixed);
         free(t1);
@@ -977,6 +1066,7 @@ cleanup:
     free(images);
     free(items);
     free(t_item);
+    free(reuse);
     dataset_destroy(ds);
     job_destroy(job);
     return rc;

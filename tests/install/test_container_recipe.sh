@@ -7,7 +7,11 @@
 #   - the packages the Containerfile installs come from the Makefile's lists
 #     (print-deps-build, print-deps-test), which its package step can read from the
 #     files it copies for it (the Makefile includes tests/fuzz/fuzz.mk);
-#   - the Containerfile takes the mirror as a build argument and names no archive host.
+#   - the Containerfile takes the mirror as a build argument and names no archive host;
+#   - run.sh, with a stand-in podman (and runc) on PATH that records its arguments:
+#     bad arguments refused, podman run used when it works, the runc runtime with this
+#     shell's limits when only that works, the chroot path when neither does, and the
+#     demo and test modes hand the image the commands they document.
 # Prints "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 2
@@ -52,5 +56,57 @@ grep -q 'make -s -C /tmp/salcheck-deps print-deps-build' slurm/container/Contain
 verdict "the Containerfile's package step reads the Makefile's lists from the files it copies" $?
 grep -q '^ARG MIRROR' slurm/container/Containerfile && ! grep -Eq 'https?://[a-z]' slurm/container/Containerfile
 verdict "the Containerfile takes the mirror as a build argument and names no host" $?
+
+# run.sh with stand-ins: podman logs its arguments one per line (a blank line ends a
+# call) and succeeds as PODMAN_OK says: "all", "runc" (only with --runtime runc) or
+# "none" (no run works; create/mount/umount/rm succeed, so run.sh takes its chroot path,
+# whose unshare is a stand-in that records the command).
+mkdir -p "$tmp/bin"
+cat >"$tmp/bin/podman" <<'EOS'
+#!/bin/bash
+printf '%s\n' "$@" >>"$PODMAN_LOG"; echo >>"$PODMAN_LOG"
+case $1 in
+run) case $PODMAN_OK in all) exit 0 ;; runc) [[ " $* " == *" --runtime runc "* ]] && exit 0; exit 126 ;; *) exit 126 ;; esac ;;
+create) echo ctr1 ;;
+mount) echo "$STUB_ROOT" ;;
+esac
+exit 0
+EOS
+printf '#!/bin/sh\nexit 0\n' >"$tmp/bin/runc"
+printf '#!/bin/bash\nprintf "%%s\\n" "$@" >>"$UNSHARE_LOG"\nexit 0\n' >"$tmp/bin/unshare"
+chmod +x "$tmp/bin/podman" "$tmp/bin/runc" "$tmp/bin/unshare"
+stub() { # PODMAN_OK, run.sh args...: run.sh under the stand-ins; the podman log in $tmp/podman.log
+    local ok=$1
+    shift
+    rm -f "$tmp/podman.log" "$tmp/unshare.log"
+    PATH=$tmp/bin:$PATH PODMAN_LOG=$tmp/podman.log UNSHARE_LOG=$tmp/unshare.log PODMAN_OK=$ok \
+        STUB_ROOT=$tmp/root BIND=$tmp bash slurm/container/run.sh "$@" 2>"$tmp/run.err"
+}
+stub all demo x; rc=$?
+grep -q "RANKS is a positive number" "$tmp/run.err"; msg=$?
+SC_CONTAINER_MODE=bogus stub all true; rc2=$?
+[ $rc -eq 2 ] && [ $msg -eq 0 ] && [ $rc2 -eq 2 ] && grep -q "SC_CONTAINER_MODE is auto" "$tmp/run.err" &&
+    [ ! -e "$tmp/podman.log" ]
+verdict "run.sh refuses a bad rank count and an unknown SC_CONTAINER_MODE before starting anything" $?
+stub all demo 3
+grep -q -- '--network' "$tmp/podman.log" && ! grep -q -- '--runtime' "$tmp/podman.log" &&
+    grep -q 'mpirun --oversubscribe -np "$1" salcheck run /opt/salcheck/share/salcheck/jobs/demo.ini --force' "$tmp/podman.log" &&
+    grep -q 'salcheck report build/demo/results.h5' "$tmp/podman.log" && grep -qx 3 "$tmp/podman.log" &&
+    grep -qx "$tmp" "$tmp/podman.log"
+verdict "run.sh demo 3: podman run of the installed demo job on 3 ranks, then the report, in the bound directory" $?
+stub runc test test-unit
+hn=$(ulimit -Hn)
+grep -qx -- '--runtime' "$tmp/podman.log" && grep -qx "nofile=$hn:$hn" "$tmp/podman.log" &&
+    grep -q -- "--exclude=./build" "$tmp/podman.log" && grep -q 'make "\$@"' "$tmp/podman.log" &&
+    grep -qx test-unit "$tmp/podman.log" && grep -q "using runc" "$tmp/run.err"
+verdict "run.sh test test-unit: the runc runtime with this shell's open-file limit when only it works; the tree copied without build/ and made there" $?
+stub none test
+grep -qx create "$tmp/podman.log" && grep -qx mount "$tmp/podman.log" && grep -qx umount "$tmp/podman.log" &&
+    grep -qx rm "$tmp/podman.log" && grep -qx -- '--pid' "$tmp/unshare.log" && grep -qx "$tmp/root" "$tmp/unshare.log" &&
+    grep -qx test "$tmp/unshare.log" && grep -q "chrooted" "$tmp/run.err"
+verdict "run.sh test with no working podman run: the image mounted, chrooted in new mount and PID namespaces, unmounted and removed" $?
+SC_CONTAINER_MODE=chroot stub all salcheck --help
+! grep -qx run "$tmp/podman.log" && grep -qx -- '--help' "$tmp/unshare.log"
+verdict "SC_CONTAINER_MODE=chroot forces the chroot path" $?
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
