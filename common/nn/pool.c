@@ -9,6 +9,7 @@
  * element in scan order wins (layers.h).
  */
 #include <float.h>
+#include <string.h>
 
 #include "nn/layers.h"
 #include "sc.h"
@@ -68,17 +69,34 @@ void maxpool_forward(const pool_shape_t *s, const float *x, float *y, int32_t *a
     }
 }
 
-void maxpool_backward(const pool_shape_t *s, const float *dy, const int32_t *argmax, float *dx)
+/* assign (here and below): dx holds no earlier contribution; each plane is
+ * zeroed right before its sums, while in cache, instead of in a pass of its
+ * own over the whole gradient: the same additions onto the same zeros. */
+static void maxpool_backward_into(const pool_shape_t *s, const float *dy, const int32_t *argmax,
+                                  float *dx, int assign)
 {
     const size_t planes = (size_t)s->n * s->c, osz = (size_t)s->oh * s->ow;
     for (size_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * s->h * s->w;
+        if (assign)
+            memset(dxp, 0, sizeof(float) * (size_t)s->h * s->w);
         const float *dyp = dy + pl * osz;
         const int32_t *ap = argmax + pl * osz;
         for (size_t k = 0; k < osz; k++)
             if (ap[k] >= 0)
                 dxp[ap[k]] += dyp[k];
     }
+}
+
+void maxpool_backward(const pool_shape_t *s, const float *dy, const int32_t *argmax, float *dx)
+{
+    maxpool_backward_into(s, dy, argmax, dx, 0);
+}
+
+void maxpool_backward_assign(const pool_shape_t *s, const float *dy, const int32_t *argmax,
+                             float *dx)
+{
+    maxpool_backward_into(s, dy, argmax, dx, 1);
 }
 
 /*
@@ -170,12 +188,14 @@ void avgpool_forward(const pool_shape_t *s, const float *x, float *y)
  * time adds them: output rows in order, chunks of columns in order, and within
  * a chunk the window columns kx from last to first (output column ox + 1
  * reaches a pixel with a window column one less than ox does). */
-void avgpool_backward(const pool_shape_t *s, const float *dy, float *dx)
+static void avgpool_backward_into(const pool_shape_t *s, const float *dy, float *dx, int assign)
 {
     const size_t planes = (size_t)s->n * s->c;
     float g[POOL_CHUNK];
     for (size_t pl = 0; pl < planes; pl++) {
         float *dxp = dx + pl * s->h * s->w;
+        if (assign)
+            memset(dxp, 0, sizeof(float) * (size_t)s->h * s->w);
         const float *dyp = dy + pl * s->oh * s->ow;
         for (int oy = 0; oy < s->oh; oy++) {
             int ya, yb, ypad;
@@ -209,6 +229,16 @@ void avgpool_backward(const pool_shape_t *s, const float *dy, float *dx)
     }
 }
 
+void avgpool_backward(const pool_shape_t *s, const float *dy, float *dx)
+{
+    avgpool_backward_into(s, dy, dx, 0);
+}
+
+void avgpool_backward_assign(const pool_shape_t *s, const float *dy, float *dx)
+{
+    avgpool_backward_into(s, dy, dx, 1);
+}
+
 void gap_forward(int n, int c, int hw, const float *x, float *y)
 {
     for (size_t pl = 0; pl < (size_t)n * c; pl++) {
@@ -227,5 +257,15 @@ void gap_backward(int n, int c, int hw, const float *dy, float *dx)
         float *dxp = dx + pl * hw;
         for (int k = 0; k < hw; k++)
             dxp[k] += g;
+    }
+}
+
+void gap_backward_assign(int n, int c, int hw, const float *dy, float *dx)
+{
+    for (size_t pl = 0; pl < (size_t)n * c; pl++) {
+        const float g = 0.0f + dy[pl] / (float)hw; /* 0 + g: the bits of adding onto zeros */
+        float *dxp = dx + pl * hw;
+        for (int k = 0; k < hw; k++)
+            dxp[k] = g;
     }
 }
