@@ -16,6 +16,7 @@
  * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
  * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
+ * --grad-only times the whole gradient alone (no convolution-only loop).
  *
  *   bench_convpath --gemm [--arch ...] [--rounds R]
  * compares, on the forward GEMM (M = out channels, N = output pixels, K =
@@ -102,7 +103,8 @@ static void calibrate_bn(nn_model_t *m, const float *x, int n)
     nn_forward(m, x, n, 1);
 }
 
-static int bench_arch(const char *arch, int size, int batch, int rounds, double peak)
+static int bench_arch(const char *arch, int size, int batch, int rounds, double peak,
+                      int grad_only)
 {
     int rc = 0;
     nn_model_t *m = NULL;
@@ -171,7 +173,7 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
         CHECK_RC(nn_backward_logit(m, targets, dx, &o));
         double c1 = bench_cpu_now();
         double fwd = 0.0, bwd = 0.0;
-        for (int i = 1; i < m->n_nodes; i++) {
+        for (int i = 1; i < m->n_nodes && !grad_only; i++) {
             const nn_node_t *nd = &m->nodes[i];
             if (nd->op != NN_CONV)
                 continue;
@@ -200,6 +202,12 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
     }
     double g = median(t_grad, rounds), c = median(t_conv, rounds);
     double cf = median(t_cfwd, rounds), cb = median(t_cbwd, rounds);
+    if (grad_only) {
+        printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | - | - | - | - | - | - |\n", arch, size,
+               batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak);
+        fflush(stdout);
+        goto cleanup;
+    }
     printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% | %.0f%% |\n",
            arch, size, batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak,
            2 * conv_fwd_flop * 1e-9, 1e3 * c, 100 * 2 * conv_fwd_flop / c * 1e-9 / peak,
@@ -282,7 +290,7 @@ static int bench_gemm_shapes(const char *arch, int size, int rounds, double peak
 int main(int argc, char **argv)
 {
     const char *archs = "inceptionv3:299,inceptionv3:320,resnet50:224,densenet121:224";
-    int batch = 16, rounds = 5, gemm = 0;
+    int batch = 16, rounds = 5, gemm = 0, grad_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--arch") && i + 1 < argc)
             archs = argv[++i];
@@ -292,8 +300,11 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--gemm"))
             gemm = 1;
+        else if (!strcmp(argv[i], "--grad-only"))
+            grad_only = 1;
         else {
-            fprintf(stderr, "usage: %s [--gemm] [--arch name:size,...] [--batch B] [--rounds R]\n",
+            fprintf(stderr, "usage: %s [--gemm] [--grad-only] [--arch name:size,...] [--batch B] "
+                    "[--rounds R]\n",
                     argv[0]);
             return 2;
         }
@@ -330,7 +341,7 @@ int main(int argc, char **argv)
         if (colon)
             *colon = '\0';
         if ((gemm ? bench_gemm_shapes(tok, size, rounds, peak)
-                  : bench_arch(tok, size, batch, rounds, peak)) < 0) {
+                  : bench_arch(tok, size, batch, rounds, peak, grad_only)) < 0) {
             fprintf(stderr, "bench_convpath: %s failed\n", tok);
             return 1;
         }

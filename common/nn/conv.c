@@ -94,12 +94,17 @@ static void im2col(const conv2d_shape_t *s, const float *x, float *col)
     }
 }
 
-/* dx[ci][iy][ix] += col[...]: the adjoint of im2col, same order of additions. */
-static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx)
+/* dx[ci][iy][ix] += col[...]: the adjoint of im2col, same order of additions.
+ * assign: dx holds no earlier contribution; each channel plane is zeroed right
+ * before its sums, while it is in cache, instead of the whole gradient in a
+ * pass of its own (the same additions onto the same zeros). */
+static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
     for (int ci = 0; ci < s->c; ci++) {
         float *plane = dx + (size_t)ci * s->h * s->w;
+        if (assign)
+            memset(plane, 0, sizeof(float) * (size_t)s->h * s->w);
         for (int ki = 0; ki < s->kh; ki++) {
             for (int kj = 0; kj < s->kw; kj++) {
                 const float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
@@ -170,6 +175,32 @@ void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, con
     conv2d_forward_fused(s, x, W, b, 0, y, col);
 }
 
+/* The input gradient of one image: dxi (+)= W^T dyi, through col2im unless
+ * pointwise. assign: dxi holds no earlier contribution (beta = 0 for the
+ * pointwise GEMM, zeroed planes for col2im: the same sums as adding onto a
+ * zeroed buffer). */
+static void conv2d_backward_image(const conv2d_shape_t *s, const float *W, const float *dyi,
+                                  float *dxi, int assign, float *col)
+{
+    const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
+    if (conv2d_is_pointwise(s)) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi, P,
+                    assign ? 0.0f : 1.0f, dxi, P);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi, P,
+                    0.0f, col, P);
+        col2im_add(s, col, dxi, assign);
+    }
+}
+
+void conv2d_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
+                          int assign, float *col)
+{
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * s->oh * s->ow;
+    for (int i = 0; i < s->n; i++)
+        conv2d_backward_image(s, W, dy + i * out_size, dx + i * in_size, assign, col);
+}
+
 void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,
                      float *dx, float *dW, float *db, float *col)
 {
@@ -197,16 +228,7 @@ void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, co
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, P, 1.0f, dyi, P, B, P,
                         1.0f, dW, K);
         }
-        if (dx) {
-            float *dxi = dx + i * in_size;
-            if (pointwise) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi,
-                            P, 1.0f, dxi, P);
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi,
-                            P, 0.0f, col, P);
-                col2im_add(s, col, dxi);
-            }
-        }
+        if (dx)
+            conv2d_backward_image(s, W, dyi, dx + i * in_size, 0, col);
     }
 }

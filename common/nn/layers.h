@@ -34,6 +34,11 @@ void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *
 /* dx += dL/dx, dW += dL/dW, db += dL/db; each may be NULL. col as in forward. */
 void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,
                      float *dx, float *dW, float *db, float *col);
+/* The input gradient alone: dx += W^T dy, or dx = W^T dy when assign (dx
+ * holds no earlier contribution; the same bits as adding onto zeros, without
+ * a zeroing pass of its own). col as in forward. */
+void conv2d_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
+                          int assign, float *col);
 
 /* "same" padding as Keras/TensorFlow: total = max((ceil(in/s)-1)*s + k - in, 0),
  * the smaller half before. */
@@ -106,9 +111,15 @@ void maxpool_forward(const pool_shape_t *s, const float *x, float *y, int32_t *a
 void maxpool_backward(const pool_shape_t *s, const float *dy, const int32_t *argmax, float *dx);
 void avgpool_forward(const pool_shape_t *s, const float *x, float *y);
 void avgpool_backward(const pool_shape_t *s, const float *dy, float *dx);
+/* The backwards with assign: dx holds no earlier contribution and is
+ * overwritten (the same bits as the accumulating form onto zeros). */
+void maxpool_backward_assign(const pool_shape_t *s, const float *dy, const int32_t *argmax,
+                             float *dx);
+void avgpool_backward_assign(const pool_shape_t *s, const float *dy, float *dx);
 
 void gap_forward(int n, int c, int hw, const float *x, float *y);
 void gap_backward(int n, int c, int hw, const float *dy, float *dx);
+void gap_backward_assign(int n, int c, int hw, const float *dy, float *dx);
 
 /* ---- dense: y[n,out] = x[n,in] W[out,in]^T + b ---- */
 void dense_forward(int n, int in, int out, const float *x, const float *W, const float *b, float *y);

@@ -46,9 +46,14 @@ static int add_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *
         int in = nd->in[k];
         if (!nn_wants_grad(in, o))
             continue;
-        float *g = nn_grad_acc(m, in);
-        for (size_t j = 0; j < count; j++)
-            g[j] += nd->grad[j];
+        int assign;
+        float *g = nn_grad_dst(m, in, &assign);
+        if (assign) /* 0 + dy: the bits of adding onto zeros, without zeroing first */
+            for (size_t j = 0; j < count; j++)
+                g[j] = 0.0f + nd->grad[j];
+        else
+            for (size_t j = 0; j < count; j++)
+                g[j] += nd->grad[j];
     }
     return 0;
 }

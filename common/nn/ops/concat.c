@@ -54,12 +54,17 @@ static int concat_backward(nn_model_t *m, int id, int n, const nn_backward_opts_
         int in = nd->in[k];
         size_t part = (size_t)m->nodes[in].c * hw;
         if (nn_wants_grad(in, o)) {
-            float *g = nn_grad_acc(m, in);
+            int assign;
+            float *g = nn_grad_dst(m, in, &assign);
             for (int b = 0; b < n; b++) {
                 const float *d = nd->grad + b * nn_node_size(nd) + off;
                 float *t = g + b * part;
-                for (size_t j = 0; j < part; j++)
-                    t[j] += d[j];
+                if (assign) /* 0 + dy: the bits of adding onto zeros, without zeroing first */
+                    for (size_t j = 0; j < part; j++)
+                        t[j] = 0.0f + d[j];
+                else
+                    for (size_t j = 0; j < part; j++)
+                        t[j] += d[j];
             }
         }
         off += part;

@@ -114,19 +114,29 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
     const int src_id = nd->in[0];
     conv2d_shape_t s = conv_shape(m, nd, n);
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
+    int assign;
     if (f && f->bn_of[id] >= 0) {
         /* after a fused forward: dx = W'^T dy_bn, the chain rule through BN and conv
          * (nn_backward refuses parameter gradients there) */
-        if (nn_wants_grad(src_id, o))
-            conv2d_backward(&s, m->nodes[src_id].out, f->params + f->w_off[id],
-                            m->nodes[f->bn_of[id]].grad, nn_grad_acc(m, src_id), NULL, NULL,
-                            m->workspace);
+        if (nn_wants_grad(src_id, o)) {
+            float *dx = nn_grad_dst(m, src_id, &assign);
+            conv2d_backward_data(&s, f->params + f->w_off[id], m->nodes[f->bn_of[id]].grad, dx,
+                                 assign, m->workspace);
+        }
+        return 0;
+    }
+    if (!o->param_grads) {
+        if (nn_wants_grad(src_id, o)) {
+            float *dx = nn_grad_dst(m, src_id, &assign);
+            conv2d_backward_data(&s, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad, dx, assign,
+                                 m->workspace);
+        }
         return 0;
     }
     conv2d_backward(&s, m->nodes[src_id].out, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad,
                     nn_wants_grad(src_id, o) ? nn_grad_acc(m, src_id) : NULL,
-                    o->param_grads ? nn_param_grad(m, id, NN_P_WEIGHT) : NULL,
-                    o->param_grads ? nn_param_grad(m, id, NN_P_BIAS) : NULL, m->workspace);
+                    nn_param_grad(m, id, NN_P_WEIGHT), nn_param_grad(m, id, NN_P_BIAS),
+                    m->workspace);
     return 0;
 }
 

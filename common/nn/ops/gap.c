@@ -29,8 +29,11 @@ static int gap_backward_node(nn_model_t *m, int id, int n, const nn_backward_opt
 {
     nn_node_t *nd = &m->nodes[id];
     const nn_node_t *src = &m->nodes[nd->in[0]];
-    if (nn_wants_grad(nd->in[0], o))
-        gap_backward(n, src->c, src->h * src->w, nd->grad, nn_grad_acc(m, nd->in[0]));
+    if (nn_wants_grad(nd->in[0], o)) {
+        int assign;
+        float *dx = nn_grad_dst(m, nd->in[0], &assign);
+        (assign ? gap_backward_assign : gap_backward)(n, src->c, src->h * src->w, nd->grad, dx);
+    }
     return 0;
 }
 

@@ -83,8 +83,11 @@ static int maxpool_backward_node(nn_model_t *m, int id, int n, const nn_backward
     nn_node_t *nd = &m->nodes[id];
     pool_shape_t s = pool_shape(m, nd, n);
     pool_shape_init(&s);
-    if (nn_wants_grad(nd->in[0], o))
-        maxpool_backward(&s, nd->grad, nd->argmax, nn_grad_acc(m, nd->in[0]));
+    if (nn_wants_grad(nd->in[0], o)) {
+        int assign;
+        float *dx = nn_grad_dst(m, nd->in[0], &assign);
+        (assign ? maxpool_backward_assign : maxpool_backward)(&s, nd->grad, nd->argmax, dx);
+    }
     return 0;
 }
 
@@ -102,8 +105,11 @@ static int avgpool_backward_node(nn_model_t *m, int id, int n, const nn_backward
     nn_node_t *nd = &m->nodes[id];
     pool_shape_t s = pool_shape(m, nd, n);
     pool_shape_init(&s);
-    if (nn_wants_grad(nd->in[0], o))
-        avgpool_backward(&s, nd->grad, nn_grad_acc(m, nd->in[0]));
+    if (nn_wants_grad(nd->in[0], o)) {
+        int assign;
+        float *dx = nn_grad_dst(m, nd->in[0], &assign);
+        (assign ? avgpool_backward_assign : avgpool_backward)(&s, nd->grad, dx);
+    }
     return 0;
 }
 
