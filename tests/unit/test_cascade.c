@@ -310,7 +310,8 @@ static int budget_state(void *vctx, int state, sal_ws_t *ws)
 
 /* A democnn cascade of BUDGET_STATES states at `batch` (0: from the budget, with the
  * model's own workspace beside it, as a run holds them): IG with `steps` steps (0: the
- * batch) for every state into raw. *chosen receives the batch; *planned the bytes the budget counted. */
+ * batch) for every state into raw. *chosen receives the batch; *planned the bytes the
+ * budget counted. */
 static int budget_cascade(double budget, int batch, int steps, const float *x, float *raw,
                           int *chosen, double *resident, double *planned)
 {
@@ -442,7 +443,8 @@ static void test_budget_counts_the_states(void)
         TH_CHECK(zoo_democnn(&m, BUDGET_SIZE, 2, SEED) == 0, "democnn");
         nn_model_t *list[1] = {m};
         int alone = 0;
-        TH_CHECK(m && sal_batch_for_memory(list, 1, budget, r.resident, 4096, "test", &alone) == 0 &&
+        TH_CHECK(m &&
+                     sal_batch_for_memory(list, 1, budget, r.resident, 4096, "test", &alone) == 0 &&
                      alone > r.batch,
                  "the cascade's batch %d is not below one workspace's %d", r.batch, alone);
         nn_model_destroy(m);

@@ -159,7 +159,8 @@ void sal_cascade_keeps(const nn_model_t *m, int n_states, const uint8_t *random_
 
 size_t sal_cascade_bytes(const nn_model_t *m, int batch, int n_states)
 {
-    const size_t whole = sal_ws_bytes(m, batch), runtime = nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
+    const size_t whole = sal_ws_bytes(m, batch);
+    const size_t runtime = nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
     if (!whole || whole < runtime)
         return 0;
     /* a state's workspace without the model's buffers, less the Expected Gradients pool
