@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "nn/fuse.h"
 #include "nn/op.h"
 #include "nn/zoo.h"
 #include "saliency/sal_cascade.h"
@@ -165,6 +166,28 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
            "maps %s\n", ratios[rounds / 2], t_reuse_sum / t_alone_sum, reused, total,
            same ? "bit-identical" : "DIFFER");
 done:
+    /* what a state switch costs: the changed tensors copied, then every chain refolded (a
+     * variant of its own) or only the copied ones (the cascade) */
+    if (!m->fuse)
+        nn_forward_fused(m, x, 1);
+    if (m->fuse) {
+        double t_full = 0.0, t_part = 0.0;
+        for (int k = 0; k < states; k++) {
+            double t0 = bench_cpu_now();
+            sal_cascade_use(cs, k);
+            nn_model_params_changed(m);
+            nn_fuse_refresh(m->fuse, m);
+            t_full += bench_cpu_now() - t0;
+        }
+        for (int k = states - 1; k >= 0; k--) {
+            double t0 = bench_cpu_now();
+            sal_cascade_use(cs, k);
+            nn_fuse_refresh(m->fuse, m);
+            t_part += bench_cpu_now() - t0;
+        }
+        printf("a state switch (copy and refold), mean of %d: every chain refolded %.1f ms, the "
+               "copied ones only %.1f ms\n", states, 1e3 * t_full / states, 1e3 * t_part / states);
+    }
     sal_cascade_destroy(cs);
     free(base);
     free(rnd);
