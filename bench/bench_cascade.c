@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "nn/fuse.h"
 #include "nn/op.h"
 #include "nn/zoo.h"
 #include "saliency/sal_cascade.h"
@@ -98,6 +99,16 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
     const double plan_kept = (double)m->runtime_floats * sizeof(float);
     const double ws_own = (double)sal_ws_bytes(m, batch) -
                           (double)nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
+    /* the states' own workspaces without the shared Expected Gradients pool */
+    const double ws_state = ((double)sal_cascade_bytes(m, batch, states) -
+                             (double)m->n_params * sizeof(float)) / states;
+    printf("memory beyond one state alone: activations %.0f MB planned -> %.0f MB with the kept "
+           "lower outputs, %d more workspaces of %.0f MB (%.0f MB counting the Expected "
+           "Gradients pool), the randomized slab %.0f MB; sal_cascade_bytes %.0f MB\n",
+           plan_alone / 1048576.0, plan_kept / 1048576.0, states - 1, ws_state / 1048576.0,
+           ws_own / 1048576.0, (double)m->n_params * sizeof(float) / 1048576.0,
+           (double)sal_cascade_bytes(m, batch, states) / 1048576.0);
+    fflush(stdout);
     sal_params_t p = sal_params_default();
     int order[64];
     for (int k = 0; k < states; k++)
@@ -123,7 +134,10 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
                         return 1;
                 } else {
                     for (int k = 0; k < states; k++) {
+                        /* a state alone is a variant of its own: all of its parameters
+                         * written, every BN refolded (what plan_apply_variant costs) */
                         sal_cascade_use(cs, k);
+                        nn_model_params_changed(m);
                         if (run_state(&c, k, sal_cascade_ws(cs, k)) < 0)
                             return 1;
                     }
@@ -143,16 +157,37 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
         printf("| %d | %.2f | %.2f | %.3f |\n", r + 1, t_alone, t_reuse, ratios[r]);
         fflush(stdout);
     }
+    if (rounds < 1)
+        goto done;
     qsort(ratios, (size_t)rounds, sizeof(double), cmp_double);
     long reused = 0, total = 0;
     sal_cascade_counts(cs, &reused, &total);
     printf("\nmedian ratio %.3f (sum %.3f); %ld of %ld engine batches reused the lower layers; "
            "maps %s\n", ratios[rounds / 2], t_reuse_sum / t_alone_sum, reused, total,
            same ? "bit-identical" : "DIFFER");
-    printf("memory beyond one state alone: activations %.0f MB planned -> %.0f MB with the kept "
-           "lower outputs, %d more workspaces of %.0f MB, the randomized slab %.0f MB\n",
-           plan_alone / 1048576.0, plan_kept / 1048576.0, states - 1, ws_own / 1048576.0,
-           (double)m->n_params * sizeof(float) / 1048576.0);
+done:
+    /* what a state switch costs: the changed tensors copied, then every chain refolded (a
+     * variant of its own) or only the copied ones (the cascade) */
+    if (!m->fuse)
+        nn_forward_fused(m, x, 1);
+    if (m->fuse) {
+        double t_full = 0.0, t_part = 0.0;
+        for (int k = 0; k < states; k++) {
+            double t0 = bench_cpu_now();
+            sal_cascade_use(cs, k);
+            nn_model_params_changed(m);
+            nn_fuse_refresh(m->fuse, m);
+            t_full += bench_cpu_now() - t0;
+        }
+        for (int k = states - 1; k >= 0; k--) {
+            double t0 = bench_cpu_now();
+            sal_cascade_use(cs, k);
+            nn_fuse_refresh(m->fuse, m);
+            t_part += bench_cpu_now() - t0;
+        }
+        printf("a state switch (copy and refold), mean of %d: every chain refolded %.1f ms, the "
+               "copied ones only %.1f ms\n", states, 1e3 * t_full / states, 1e3 * t_part / states);
+    }
     sal_cascade_destroy(cs);
     free(base);
     free(rnd);

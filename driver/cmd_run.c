@@ -923,10 +923,19 @@ int cmd_run(int argc, char **argv)
         int mine = 0;
         for (int k = 0; k < job->n_methods && rc >= 0; k++)
             rc = sal_budget_method(c->models, job->n_models, job->methods[k]);
+        /* cascade reuse: the largest randomization's states in lockstep are counted too */
+        int *states = calloc((size_t)job->n_models, sizeof(int));
+        double fixed = 0.0;
+        if (!states && rc >= 0)
+            rc = SC_ERR_NOMEM;
+        if (rc >= 0 && job->cascade_reuse && !run_checks_needed(p))
+            rc = run_cascade_budget(p, c->models, job->n_models, states, &fixed);
         if (rc >= 0)
-            rc = sal_batch_for_memory(c->models, job->n_models, job->memory_per_rank,
-                                      sal_resident_bytes(), job->batch > 0 ? job->batch : 256,
-                                      job->path, &mine);
+            rc = sal_batch_for_memory_cascade(c->models, job->n_models, states,
+                                              job->memory_per_rank, sal_resident_bytes() + fixed,
+                                              job->batch > 0 ? job->batch : 256, job->path,
+                                              &mine);
+        free(states);
         if (all_ok(c->comm, rc) < 0)
             goto done;
         MPI_Allreduce(&mine, &c->batch, 1, MPI_INT, MPI_MIN, c->comm);
@@ -1096,12 +1105,8 @@ int cmd_run(int argc, char **argv)
     {
         int block = job->block_images > 0 ? job->block_images : 4;
         c->done = done;
-        /* The lockstep states hold one workspace each, which the memory budget does not count
-         * yet: a job with memory_per_rank runs its states alone, so the budget holds. */
-        int lockstep = job->cascade_reuse && !run_checks_needed(p) && !(job->memory_per_rank > 0);
-        if (job->cascade_reuse && job->memory_per_rank > 0 && c->rank == 0)
-            SC_INFO("cascade_reuse: off, because memory_per_rank is set (the budget counts one "
-                    "state's workspace; the lockstep states need one each)");
+        /* the lockstep states' workspaces are in the memory budget (run_cascade_budget) */
+        int lockstep = job->cascade_reuse && !run_checks_needed(p);
         if (lockstep)
             rc = plan_cascade_items(p, done, block, &c->items, &c->n_items);
         else

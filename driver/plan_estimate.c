@@ -47,8 +47,10 @@
 #include "phantom/phantom.h"
 #include "plan.h"
 #include "nn/op.h"
+#include "run_cascade.h"
 #include "run_checks.h"
 #include "run_outputs.h"
+#include "saliency/sal_cascade.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 
@@ -849,7 +851,7 @@ static int pe_run(const pe_opts_t *o)
     int block = job->block_images > 0 ? job->block_images : 4;
     /* the work items the run makes: a randomization's states in one item when it runs
      * them in lockstep (cmd_run.c's condition) */
-    const int lockstep = job->cascade_reuse && !run_checks_needed(plan) && !(job->memory_per_rank > 0);
+    const int lockstep = job->cascade_reuse && !run_checks_needed(plan);
     reuse = malloc(sizeof(double) * (size_t)plan->n_variants);
     CHECK_ALLOC(reuse);
     pe_cascade_reuse(plan, models, lockstep, reuse);
@@ -865,12 +867,25 @@ static int pe_run(const pe_opts_t *o)
     const double resident_base = sal_resident_bytes();
     for (int k = 0; k < job->n_methods; k++) /* LRP and DeepLIFT keep every node's buffers */
         CHECK_RC(sal_budget_method(models, job->n_models, job->methods[k]));
+    /* cascade reuse: the largest randomization's states in lockstep (run_cascade_budget) */
+    int cascade_states[JOB_MAX_MODELS] = {0};
+    double cascade_fixed = 0.0;
+    if (job->cascade_reuse && !run_checks_needed(plan))
+        CHECK_RC(run_cascade_budget(plan, models, job->n_models, cascade_states, &cascade_fixed));
     if (job->memory_per_rank > 0)
-        CHECK_RC(sal_batch_for_memory(models, job->n_models, job->memory_per_rank, resident_base,
-                                      job->batch > 0 ? job->batch : 256, job->path, &batch));
-    double ws_bytes = 0.0;
-    for (int j = 0; j < job->n_models; j++)
+        CHECK_RC(sal_batch_for_memory_cascade(models, job->n_models, cascade_states,
+                                              job->memory_per_rank, resident_base + cascade_fixed,
+                                              job->batch > 0 ? job->batch : 256, job->path,
+                                              &batch));
+    double ws_bytes = cascade_fixed, cascade_bytes = 0.0;
+    for (int j = 0; j < job->n_models; j++) {
         ws_bytes += (double)sal_ws_bytes(models[j], batch);
+        if (cascade_states[j] > 1) {
+            const double cb = (double)sal_cascade_bytes(models[j], batch, cascade_states[j]);
+            cascade_bytes = cb > cascade_bytes ? cb : cascade_bytes;
+        }
+    }
+    ws_bytes += cascade_bytes;
 
     /* the plan */
     long cells = 0;

@@ -97,6 +97,65 @@ cleanup:
     return rc;
 }
 
+/* The nodes variant pv re-initializes: mask[i] = 1 ([m->n_nodes]). */
+static void variant_mask(const plan_variant_t *pv, const nn_model_t *m, uint8_t *mask)
+{
+    mask[0] = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        int hit = pv->n_reinit < 0;
+        for (int b = 0; b < pv->n_reinit && !hit; b++)
+            hit = !strcmp(m->nodes[i].block, pv->reinit[b]);
+        mask[i] = (uint8_t)hit;
+    }
+}
+
+int run_cascade_budget(const plan_t *p, nn_model_t *const *models, int n_models, int *states,
+                       double *fixed_bytes)
+{
+    int rc = 0;
+    uint8_t *mask = NULL, *keep = NULL, *any = NULL;
+    *fixed_bytes = 0.0;
+    for (int j = 0; j < n_models; j++)
+        states[j] = 0;
+    const size_t hw = (size_t)p->size * p->size;
+    for (int j = 0; j < n_models; j++) {
+        nn_model_t *m = models[j];
+        const int N = m->n_nodes;
+        free(keep);
+        free(any);
+        keep = malloc((size_t)N);
+        any = calloc((size_t)N, 1);
+        CHECK_ALLOC(keep);
+        CHECK_ALLOC(any);
+        for (int v = 0; v < p->n_variants;) {
+            const int nv = plan_cascade_group(p, v);
+            if (nv > 1 && p->variants[v].model == j) {
+                free(mask);
+                mask = calloc((size_t)nv * N, 1);
+                CHECK_ALLOC(mask);
+                for (int k = 0; k < nv; k++)
+                    variant_mask(&p->variants[v + k], m, mask + (size_t)k * N);
+                sal_cascade_keeps(m, nv, mask, keep);
+                for (int i = 0; i < N; i++)
+                    any[i] |= keep[i];
+                states[j] = nv > states[j] ? nv : states[j];
+                /* run_cascade_t's per-state maps, raw maps, metrics and logits */
+                const double item = (double)nv * ((3.0 + p->n_methods) * hw * sizeof(float) +
+                                                  (double)p->n_metrics * p->n_methods * 8.0 +
+                                                  p->classes * sizeof(float));
+                *fixed_bytes = item > *fixed_bytes ? item : *fixed_bytes;
+            }
+            v += nv;
+        }
+        CHECK_RC(nn_model_keep_outputs(m, any));
+    }
+cleanup:
+    free(mask);
+    free(keep);
+    free(any);
+    return rc;
+}
+
 /* The group's cascade: a randomized slab with every block any state re-initializes, and
  * per state the nodes it re-initializes. */
 static int cascade_create(run_cascade_t **out, const run_cascade_env_t *env, int v0, int nv)
@@ -107,10 +166,8 @@ static int cascade_create(run_cascade_t **out, const run_cascade_env_t *env, int
     const int N = m->n_nodes, M = p->n_methods;
     const size_t hw = (size_t)p->size * p->size;
     uint8_t *mask = calloc((size_t)nv * N, 1);
-    float *rnd = malloc(sizeof(float) * m->n_params);
     run_cascade_t *r = calloc(1, sizeof *r);
     CHECK_ALLOC(mask);
-    CHECK_ALLOC(rnd);
     CHECK_ALLOC(r);
     r->v0 = v0;
     r->nv = nv;
@@ -118,22 +175,18 @@ static int cascade_create(run_cascade_t **out, const run_cascade_env_t *env, int
     for (int k = 0; k < nv; k++) {
         const plan_variant_t *pv = &p->variants[v0 + k];
         CHECK_RC(plan_apply_variant(p, pv, m, env->keep_bn_stats));
-        for (int i = 1; i < N; i++) {
-            int hit = pv->n_reinit < 0;
-            for (int b = 0; b < pv->n_reinit && !hit; b++)
-                hit = !strcmp(m->nodes[i].block, pv->reinit[b]);
-            mask[(size_t)k * N + i] = (uint8_t)hit;
-        }
+        variant_mask(pv, m, mask + (size_t)k * N);
     }
-    memcpy(rnd, m->params, sizeof(float) * m->n_params);
     nn_model_params_changed(m);
-    CHECK_RC(sal_cascade_create(&r->cs, m, env->batch, NULL, env->base_params, rnd, nv, mask));
+    /* m->params hold every re-initialized block now: the cascade copies them */
+    CHECK_RC(sal_cascade_create(&r->cs, m, env->batch, NULL, env->base_params, m->params, nv,
+                                mask));
     for (int k = 0; k < nv; k++) {
         sal_ws_t *ws = sal_cascade_ws(r->cs, k);
         if (env->like->avgmask)
             CHECK_RC(sal_ws_set_avgmask(ws, env->like->avgmask));
         if (env->like->eg_pool)
-            CHECK_RC(sal_ws_set_baselines(ws, env->like->eg_pool, env->like->eg_count));
+            sal_ws_share_baselines(ws, env->like);
     }
     r->x = malloc(sizeof(float) * 3 * hw);
     r->gray = malloc(sizeof(float) * hw);
@@ -158,7 +211,6 @@ static int cascade_create(run_cascade_t **out, const run_cascade_env_t *env, int
 cleanup:
     run_cascade_destroy(r);
     free(mask);
-    free(rnd);
     return rc;
 }
 

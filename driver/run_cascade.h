@@ -57,4 +57,15 @@ int run_cascade_item(run_cascade_t **state, const run_cascade_env_t *env, const 
                      int *write_failed, double *t_compute, double *t_write);
 void run_cascade_destroy(run_cascade_t *r);
 
+/*
+ * Before a per-rank memory budget chooses the batch with cascade reuse on
+ * (sal_batch_for_memory_cascade): each model keeps the outputs its
+ * randomization groups' cascades keep (sal_cascade_keeps), states[j]
+ * ([n_models]) receives the largest group of model j (0: none) and
+ * *fixed_bytes what the largest group item holds beside its workspaces
+ * (every state's maps and metrics of one image). Returns 0 or an error.
+ */
+int run_cascade_budget(const plan_t *p, nn_model_t *const *models, int n_models, int *states,
+                       double *fixed_bytes);
+
 #endif

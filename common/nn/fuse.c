@@ -23,6 +23,7 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->folded_into);
     free(f->w_off);
     free(f->b_off);
+    free(f->dirty);
     sc_free(f->params);
     free(f);
 }
@@ -56,6 +57,8 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     f->folded_into = malloc(sizeof(int) * (size_t)n);
     f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
+    f->dirty = calloc((size_t)n, 1);
+    CHECK_ALLOC(f->dirty);
     CHECK_ALLOC(f->bn_of);
     CHECK_ALLOC(f->relu_of);
     CHECK_ALLOC(f->folded_into);
@@ -98,35 +101,56 @@ cleanup:
     return rc;
 }
 
+/* W' and b' of folded convolution i from the current parameters. */
+static void fold_one(nn_fuse_t *f, nn_model_t *m, int i)
+{
+    const int bn = f->bn_of[i];
+    const nn_node_t *nd = &m->nodes[i], *bnd = &m->nodes[bn];
+    size_t count;
+    const float *W = nn_param(m, i, NN_P_WEIGHT, &count);
+    const float *b = nn_param(m, i, NN_P_BIAS, NULL);
+    const float *gamma = nn_param(m, bn, NN_P_GAMMA, NULL);
+    const float *beta = nn_param(m, bn, NN_P_BETA, NULL);
+    const float *mean = nn_param(m, bn, NN_P_MEAN, NULL);
+    const float *var = nn_param(m, bn, NN_P_VAR, NULL);
+    float *Wf = f->params + f->w_off[i], *bf = f->params + f->b_off[i];
+    const size_t per_out = count / (size_t)nd->out_c;
+    for (int o = 0; o < nd->out_c; o++) {
+        float inv = 1.0f / sqrtf(var[o] + bnd->eps);
+        float scale = (gamma ? gamma[o] : 1.0f) * inv;
+        float shift = (beta ? beta[o] : 0.0f) - mean[o] * scale;
+        for (size_t k = 0; k < per_out; k++)
+            Wf[(size_t)o * per_out + k] = W[(size_t)o * per_out + k] * scale;
+        bf[o] = (b ? b[o] : 0.0f) * scale + shift;
+    }
+}
+
 void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m)
 {
     if (f->valid && f->gen == m->param_gen)
         return;
+    const int partial = f->valid && f->dirty_gen == m->param_gen;
     for (int i = 1; i < f->n_nodes; i++) {
-        const int bn = f->bn_of[i];
-        if (bn < 0)
-            continue;
-        const nn_node_t *nd = &m->nodes[i], *bnd = &m->nodes[bn];
-        size_t count;
-        const float *W = nn_param(m, i, NN_P_WEIGHT, &count);
-        const float *b = nn_param(m, i, NN_P_BIAS, NULL);
-        const float *gamma = nn_param(m, bn, NN_P_GAMMA, NULL);
-        const float *beta = nn_param(m, bn, NN_P_BETA, NULL);
-        const float *mean = nn_param(m, bn, NN_P_MEAN, NULL);
-        const float *var = nn_param(m, bn, NN_P_VAR, NULL);
-        float *Wf = f->params + f->w_off[i], *bf = f->params + f->b_off[i];
-        const size_t per_out = count / (size_t)nd->out_c;
-        for (int o = 0; o < nd->out_c; o++) {
-            float inv = 1.0f / sqrtf(var[o] + bnd->eps);
-            float scale = (gamma ? gamma[o] : 1.0f) * inv;
-            float shift = (beta ? beta[o] : 0.0f) - mean[o] * scale;
-            for (size_t k = 0; k < per_out; k++)
-                Wf[(size_t)o * per_out + k] = W[(size_t)o * per_out + k] * scale;
-            bf[o] = (b ? b[o] : 0.0f) * scale + shift;
-        }
+        if (f->bn_of[i] >= 0 && (!partial || f->dirty[i]))
+            fold_one(f, m, i);
+        f->dirty[i] = 0;
     }
     f->gen = m->param_gen;
     f->valid = 1;
+}
+
+void nn_model_node_params_changed(nn_model_t *m, int id)
+{
+    nn_fuse_t *f = m->fuse;
+    /* the fold was current, or only marked chains changed since */
+    const int current = f && f->valid && (f->gen == m->param_gen || f->dirty_gen == m->param_gen);
+    m->param_gen++;
+    if (!current)
+        return; /* the next refresh refolds everything anyway */
+    const int conv = f->bn_of[id] >= 0 ? id : f->folded_into[id];
+    if (conv >= 0)
+        f->dirty[conv] = 1;
+    f->dirty_gen = m->param_gen;
 }
 
 int nn_fuse_count(const nn_fuse_t *f, int *with_relu)

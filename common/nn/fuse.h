@@ -15,7 +15,10 @@
  * m->params outside model.c (loading, the optimizer, copying a base state)
  * calls nn_model_params_changed(); nn_model_finalize, nn_model_reinit_block
  * and training-mode forwards (which move the running statistics) bump it
- * themselves.
+ * themselves. A write of one node's parameters announced by
+ * nn_model_node_params_changed (a cascade state switched in) marks its chain
+ * only: the next refresh refolds the marked chains when nothing else changed
+ * since the last fold, with the same arithmetic, so the result is the same.
  *
  * A chain is folded only when the convolution's and the BN's outputs are
  * used by nothing else and neither is the model's output or logits node:
@@ -38,13 +41,17 @@ typedef struct nn_fuse {
     size_t n_params;
     uint64_t gen;       /* m->param_gen the folded tensors were computed from */
     int valid;          /* params hold the fold of generation `gen` */
+    uint8_t *dirty;     /* [n_nodes] folded conv whose parameters changed since `gen` */
+    uint64_t dirty_gen; /* m->param_gen after the last nn_model_node_params_changed that
+                         * marked `dirty` on a current fold: up to it only those changed */
 } nn_fuse_t;
 
 /* Builds the fusion plan of a finalized model (graph only; the folded values
  * are computed lazily by nn_fuse_refresh). Owned by the caller: nn_fuse_destroy. */
 int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out);
 void nn_fuse_destroy(nn_fuse_t *f);
-/* Recomputes W' and b' when the model's parameters changed since the last call. */
+/* Recomputes W' and b' when the model's parameters changed since the last call
+ * (only the marked chains when only they changed). */
 void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m);
 /* Number of convolutions folded with a BN (and of those, with a ReLU too). */
 int nn_fuse_count(const nn_fuse_t *f, int *with_relu);

@@ -13,7 +13,9 @@
  * the intervals in order of their start); an op that computes elementwise
  * (nn_op_def_t.inplace) writes over its input when that input dies at it.
  * Pinned nodes (the input, the output, the logits and those nn_model_keep
- * named) own their buffers, which hold their values after the pass.
+ * named) own their buffers, which hold their values after the pass; a node
+ * named by nn_model_keep_outputs owns its output buffer only (its gradient
+ * is planned as any other).
  *
  * The plan also serves nn_forward_fused (nn/fuse.h): there a convolution
  * writes its BN's (or ReLU's) output at its own step, so those outputs live
@@ -40,6 +42,12 @@ static unsigned reads_of(nn_op op)
 int nn_memplan_pinned(const nn_model_t *m, int id)
 {
     return id == 0 || id == m->output || id == nn_logits_node(m) || m->nodes[id].keep;
+}
+
+int nn_memplan_pinned_grad(const nn_model_t *m, int id)
+{
+    return id == 0 || id == m->output || id == nn_logits_node(m) ||
+           m->nodes[id].keep == NN_KEEP_ALL;
 }
 
 typedef struct interval {
@@ -105,13 +113,13 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     int n_iv = 0;
     for (int i = 0; i < N; i++) {
         const size_t floats = round16((size_t)batch * nn_node_size(&m->nodes[i]));
-        const int pinned = nn_memplan_pinned(m, i);
+        const int pinned = nn_memplan_pinned(m, i), pinned_grad = nn_memplan_pinned_grad(m, i);
         /* the convolution that writes this node's output in a fused pass, else -1 */
         const int by = fuse->folded_into[i];
         iv[n_iv++] = (interval_t){by >= 0 ? by : i, pinned ? T : out_end[i], floats, i, 0};
         const int g_start = max_cons[i] >= 0 ? T - 1 - max_cons[i] : T - 1 - i;
         const int g_end = by >= 0 && m->nodes[i].op == NN_BN ? T - 1 - by : T - 1 - i;
-        iv[n_iv++] = (interval_t){pinned ? 0 : g_start, pinned ? T : g_end, floats, i, 1};
+        iv[n_iv++] = (interval_t){pinned_grad ? 0 : g_start, pinned_grad ? T : g_end, floats, i, 1};
     }
     qsort(iv, (size_t)n_iv, sizeof *iv, cmp_start);
     int n_buf = 0;
@@ -119,7 +127,8 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         const interval_t *it = &iv[v];
         const nn_node_t *nd = &m->nodes[it->node];
         int pick = -1;
-        const int pinned = nn_memplan_pinned(m, it->node);
+        const int pinned = it->grad ? nn_memplan_pinned_grad(m, it->node)
+                                    : nn_memplan_pinned(m, it->node);
         if (!it->grad && !pinned && it->node > 0 && nn_op_def(nd->op)->inplace) {
             /* Write over input 0 when it dies here and no other input shares its memory. */
             const int src = nd->in[0];

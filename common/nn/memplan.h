@@ -27,8 +27,10 @@ typedef struct nn_memplan {
  * with nn_memplan_free). Returns 0 or SC_ERR_NOMEM. */
 int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_memplan_t *plan);
 void nn_memplan_free(nn_memplan_t *plan);
-/* Does node id own its buffers (readable after the pass)? */
+/* Does node id own its output buffer (readable after the pass)? */
 int nn_memplan_pinned(const nn_model_t *m, int id);
+/* Does node id own its gradient buffer (readable after the backward)? */
+int nn_memplan_pinned_grad(const nn_model_t *m, int id);
 /* A 64-byte aligned, uninitialized buffer of `floats` floats; free with sc_free. */
 void *nn_alloc_floats(size_t floats);
 

@@ -495,18 +495,29 @@ int nn_model_keep(nn_model_t *m, int id)
 {
     if (id < 0 || id >= m->n_nodes)
         return SC_ERR_ARG;
-    if (m->nodes[id].keep)
+    if (m->nodes[id].keep == NN_KEEP_ALL)
         return 0;
-    m->nodes[id].keep = 1;
+    m->nodes[id].keep = NN_KEEP_ALL;
     return replan(m);
+}
+
+int nn_model_keep_outputs(nn_model_t *m, const uint8_t *keep)
+{
+    int changed = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (keep[i] && !m->nodes[i].keep) {
+            m->nodes[i].keep = NN_KEEP_OUT;
+            changed = 1;
+        }
+    return changed ? replan(m) : 0;
 }
 
 int nn_model_keep_all(nn_model_t *m)
 {
     int changed = 0;
     for (int i = 0; i < m->n_nodes; i++) {
-        changed |= !m->nodes[i].keep;
-        m->nodes[i].keep = 1;
+        changed |= m->nodes[i].keep != NN_KEEP_ALL;
+        m->nodes[i].keep = NN_KEEP_ALL;
     }
     return changed ? replan(m) : 0;
 }

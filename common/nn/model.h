@@ -72,7 +72,8 @@ typedef struct nn_node {
     int32_t *argmax;            /* max pool */
     float *bn_mean, *bn_invstd; /* batch statistics saved in training mode */
     int grad_live;              /* grad buffer holds values in this backward pass */
-    int keep;                   /* out and grad readable after a pass (nn_model_keep) */
+    int keep;                   /* readable after a pass: NN_KEEP_ALL out and grad (nn_model_keep),
+                                 * NN_KEEP_OUT the output only (nn_model_keep_outputs), 0 none */
     /* position classes of the output map (nn/posclass.h), per sample: pc_dup[b] is 1 when
      * sample b has positions with identical receptive fields, described by
      * pc_rep[b*h*w ...]. Elementwise nodes borrow their input's arrays (pc_owned 0);
@@ -81,6 +82,8 @@ typedef struct nn_node {
     uint8_t *pc_dup;
     int pc_owned;
 } nn_node_t;
+
+enum { NN_KEEP_ALL = 1, NN_KEEP_OUT = 2 };
 
 typedef struct nn_model {
     int n_nodes, cap_nodes;
@@ -201,6 +204,10 @@ int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode);
  * Grad-CAM layer, a test comparing a node with a reference); re-plans when
  * prepared and the node was not kept yet. */
 int nn_model_keep(nn_model_t *m, int id);
+/* Keep the outputs (not the gradients) of the nodes i with keep[i] set
+ * readable after a pass, for a later nn_forward_fused_from that reads them;
+ * one re-plan when prepared and a node was not kept yet. */
+int nn_model_keep_outputs(nn_model_t *m, const uint8_t *keep);
 /* Every node keeps its buffers (one re-plan): for passes that read every
  * activation afterwards (LRP, DeepLIFT). */
 int nn_model_keep_all(nn_model_t *m);
@@ -232,6 +239,10 @@ int nn_forward_fused_from(nn_model_t *m, int from, int n);
 /* Tells the model that m->params were written outside model.c (loading,
  * an optimizer step, copying a saved state): folded caches are recomputed. */
 static inline void nn_model_params_changed(nn_model_t *m) { m->param_gen++; }
+/* The same when only node id's parameters were written (a randomization
+ * state switched in): the next fused pass refolds only that node's chain
+ * when the folded cache was current before (nn/fuse.h). */
+void nn_model_node_params_changed(nn_model_t *m, int id);
 
 typedef struct nn_backward_opts {
     int guided_relu;        /* guided backprop ReLUs */

@@ -5,7 +5,8 @@
 # (cascade_reuse = no), bit for bit, on 1, 2 and 3 ranks; a rank killed
 # after some of a group item's cells (SALCHECK_FAILPOINT) loses only the
 # cells not flagged, and --resume on another rank count keeps the finished
-# ones (their /status/seconds unchanged) and ends equal to the reference.
+# ones (their /status/seconds unchanged) and ends equal to the reference;
+# with `memory_per_rank` set the states stay together and the maps the same.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
@@ -47,6 +48,16 @@ grep -q "work items" r1.log && [ "$(grep -o '[0-9]* work items' r1.log | cut -d'
     "$(grep -o '[0-9]* work items' alone.log | cut -d' ' -f1)" ] \
     && ok "fewer work items with the states together ($(grep -o '[0-9]* work items' r1.log))" \
     || bad "work items: $(grep -o '[0-9]* work items' r1.log) vs alone $(grep -o '[0-9]* work items' alone.log)"
+
+# a per-rank memory budget keeps the states together (a smaller batch) with the same maps
+"$PY" -c "s=open('cascade.ini').read(); s=s.replace('[job]\n', '[job]\nmemory_per_rank = 160M\n'); open('budget.ini','w').write(s)"
+$MPIRUN -np 2 "$SALCHECK" run budget.ini --out budget.h5 --progress 0 > budget.log 2>&1; rc=$?
+[ "$rc" -eq 0 ] && grep -q "memory_per_rank .*: batch" budget.log && \
+    [ "$(grep -o '[0-9]* work items' budget.log | cut -d' ' -f1)" = \
+      "$(grep -o '[0-9]* work items' r1.log | cut -d' ' -f1)" ] \
+    && ok "memory_per_rank keeps the states together ($(grep -o 'batch [0-9]*' budget.log | head -1), $(grep -o '[0-9]* work items' budget.log))" \
+    || { bad "memory_per_rank run (exit $rc)"; tail -5 budget.log; }
+py_check "states together under a budget equal each state alone, bit for bit" $CHECK same alone.h5 budget.h5
 
 # killed after the first cells of a group item: variant 2 (the second top-down state), image 1
 cell=$((2 * 3 + 1))

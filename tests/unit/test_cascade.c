@@ -6,8 +6,13 @@
  * node equals the whole forward.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "nn/fuse.h"
 #include "nn/model.h"
 #include "nn/zoo.h"
 #include "saliency/sal_cascade.h"
@@ -209,10 +214,266 @@ static void test_forward_from(void)
     nn_model_destroy(m);
 }
 
+/* A switch that copies one block's parameters refolds that block's chains only, and the
+ * result equals a full refold. */
+static void test_partial_refold(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_build("demoresnet", 48, 2, SEED, &m) == 0, "build");
+    if (!m)
+        return;
+    const int n = 1, N = m->n_nodes;
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    float *x = malloc(sizeof(float) * chw);
+    for (size_t i = 0; i < chw; i++)
+        x[i] = (float)sin(0.05 * (double)i);
+    TH_CHECK(nn_model_prepare(m, n) == 0 && nn_forward_fused(m, x, n) == 0, "fused pass");
+    nn_fuse_t *f = m->fuse;
+    const char *blocks[64];
+    zoo_blocks_top_down(m, blocks, 64);
+    /* a folded chain in the top block (changed) and one outside it (not) */
+    int changed = -1, other = -1;
+    for (int i = 1; i < N; i++) {
+        if (f->bn_of[i] < 0)
+            continue;
+        if (!strcmp(m->nodes[i].block, blocks[1]) && changed < 0)
+            changed = i;
+        else if (strcmp(m->nodes[i].block, blocks[1]) && other < 0)
+            other = i;
+    }
+    TH_CHECK(changed > 0 && other > 0, "no folded chain in block %s (%d) or outside (%d)",
+             blocks[1], changed, other);
+    if (changed < 0 || other < 0)
+        goto done;
+    /* the block's parameters rewritten node by node, as a state switch copies them */
+    nn_model_t *donor = NULL;
+    TH_CHECK(zoo_build("demoresnet", 48, 2, SEED + 1, &donor) == 0, "donor");
+    for (int i = 0; i < N && donor; i++) {
+        if (strcmp(m->nodes[i].block, blocks[1]))
+            continue;
+        for (int k = 0; k < NN_P_KINDS; k++)
+            if (m->nodes[i].p_off[k] >= 0)
+                memcpy(m->params + m->nodes[i].p_off[k], donor->params + m->nodes[i].p_off[k],
+                       sizeof(float) * m->nodes[i].p_count[k]);
+        nn_model_node_params_changed(m, i);
+    }
+    nn_model_destroy(donor);
+    /* a chain outside the block holds a marker that only a full refold would overwrite */
+    float *w_other = f->params + f->w_off[other];
+    const float saved = w_other[0];
+    w_other[0] = 12345.0f;
+    TH_CHECK(nn_forward_fused(m, x, n) == 0, "fused pass after the switch");
+    TH_CHECK(w_other[0] == 12345.0f, "an unchanged chain was refolded");
+    w_other[0] = saved;
+    float *partial = malloc(sizeof(float) * f->n_params);
+    memcpy(partial, f->params, sizeof(float) * f->n_params);
+    nn_model_params_changed(m);
+    nn_fuse_refresh(f, m);
+    TH_CHECK(!memcmp(partial, f->params, sizeof(float) * f->n_params),
+             "the partial refold differs from a full one");
+    free(partial);
+done:
+    free(x);
+    nn_model_destroy(m);
+}
+
+static double status_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0.0;
+    const size_t len = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, len) && line[len] == ':')
+            kb = atof(line + len + 1);
+    if (f)
+        fclose(f);
+    return kb * 1024.0;
+}
+
+#define BUDGET_SIZE 64
+#define BUDGET_STATES 4
+
+typedef struct budget_ctx {
+    const sal_params_t *p;
+    const float *x;
+    size_t chw;
+    float *raw; /* [states, chw] */
+} budget_ctx_t;
+
+static int budget_state(void *vctx, int state, sal_ws_t *ws)
+{
+    budget_ctx_t *c = vctx;
+    return sal_compute(&sal_method_ig, c->p, ws->model, ws, c->x, 1, NULL, (sal_key_t){0},
+                       c->raw + (size_t)state * c->chw);
+}
+
+/* A democnn cascade of BUDGET_STATES states at `batch` (0: from the budget, with the
+ * model's own workspace beside it, as a run holds them): IG with `steps` steps (0: the
+ * batch) for every state into raw. *chosen receives the batch; *planned the bytes the
+ * budget counted. */
+static int budget_cascade(double budget, int batch, int steps, const float *x, float *raw,
+                          int *chosen, double *resident, double *planned)
+{
+    int rc = -1;
+    nn_model_t *m = NULL;
+    sal_ws_t *own = NULL;
+    sal_cascade_t *cs = NULL;
+    float *base = NULL, *rnd = NULL;
+    uint8_t *mask = NULL, *keep = NULL;
+    if (zoo_democnn(&m, BUDGET_SIZE, 2, SEED) < 0)
+        return -1;
+    const int N = m->n_nodes;
+    const char *blocks[64];
+    const int nb = zoo_blocks_top_down(m, blocks, 64);
+    const int S = BUDGET_STATES < nb - 1 ? BUDGET_STATES : nb - 1;
+    base = malloc(sizeof(float) * m->n_params);
+    rnd = malloc(sizeof(float) * m->n_params);
+    mask = calloc((size_t)S * N, 1);
+    keep = malloc((size_t)N);
+    if (!base || !rnd || !mask || !keep)
+        goto done;
+    memcpy(base, m->params, sizeof(float) * m->n_params);
+    for (int b = 0; b < S; b++)
+        nn_model_reinit_block(m, blocks[b], RSEED, 0);
+    memcpy(rnd, m->params, sizeof(float) * m->n_params);
+    for (int k = 0; k < S; k++)
+        for (int i = 0; i < N; i++)
+            for (int b = 0; b <= k; b++)
+                mask[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
+    memcpy(m->params, base, sizeof(float) * m->n_params);
+    nn_model_params_changed(m);
+    if (batch < 1) {
+        /* what a run does before choosing its batch: the cascade's kept outputs */
+        sal_cascade_keeps(m, S, mask, keep);
+        int states[1] = {S};
+        nn_model_t *list[1] = {m};
+        *resident = status_bytes("VmRSS");
+        if (nn_model_keep_outputs(m, keep) < 0 ||
+            sal_batch_for_memory_cascade(list, 1, states, budget, *resident, 4096, "test",
+                                         &batch) < 0)
+            goto done;
+        *planned = (double)sal_ws_bytes(m, batch) + (double)sal_cascade_bytes(m, batch, S);
+    }
+    *chosen = batch;
+    if (sal_ws_create(&own, m, batch, NULL) < 0 ||
+        sal_cascade_create(&cs, m, batch, NULL, base, rnd, S, mask) < 0)
+        goto done;
+    sal_params_t p = sal_params_default();
+    p.ig_steps = steps > 0 ? steps : batch;
+    budget_ctx_t c = {&p, x, nn_node_size(&m->nodes[0]), raw};
+    int states[MAX_STATES];
+    for (int k = 0; k < S; k++)
+        states[k] = k;
+    rc = sal_cascade_run(cs, states, S, 1, budget_state, &c, NULL);
+done:
+    sal_cascade_destroy(cs);
+    sal_ws_destroy(own);
+    nn_model_destroy(m);
+    free(base);
+    free(rnd);
+    free(mask);
+    free(keep);
+    return rc;
+}
+
+static void test_budget_counts_the_states(void)
+{
+    const double budget = 256.0 * 1048576.0;
+    const size_t chw = 3 * BUDGET_SIZE * BUDGET_SIZE;
+    const size_t raw_bytes = sizeof(float) * chw * BUDGET_STATES;
+    float *x = malloc(sizeof(float) * chw);
+    for (size_t i = 0; i < chw; i++)
+        x[i] = (float)(0.8 * sin(0.021 * (double)i + 0.3 * (double)(i % 13)));
+    int fds[2];
+    TH_CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    typedef struct { int batch; double resident, planned, peak; } child_t;
+    if (pid == 0) {
+        /* child: a fresh peak (clear_refs 5 resets VmHWM); the batch from the budget, then
+         * IG on one full batch for every state in lockstep */
+        close(fds[0]);
+        FILE *cr = fopen("/proc/self/clear_refs", "w");
+        if (cr) {
+            fputs("5", cr);
+            fclose(cr);
+        }
+        child_t r = {0, 0, 0, 0};
+        float *raw = calloc(chw * BUDGET_STATES, sizeof(float));
+        int ok = raw && budget_cascade(budget, 0, 0, x, raw, &r.batch, &r.resident,
+                                       &r.planned) == 0;
+        r.peak = status_bytes("VmHWM");
+        if (!ok)
+            r.batch = -1;
+        ssize_t w1 = write(fds[1], &r, sizeof r);
+        ssize_t w2 = write(fds[1], raw, raw_bytes);
+        _exit(w1 == (ssize_t)sizeof r && w2 == (ssize_t)raw_bytes ? 0 : 1);
+    }
+    close(fds[1]);
+    child_t r = {0, 0, 0, 0};
+    float *child_raw = calloc(chw * BUDGET_STATES, sizeof(float));
+    ssize_t got = read(fds[0], &r, sizeof r);
+    size_t off = 0;
+    while (got == (ssize_t)sizeof r && off < raw_bytes) {
+        ssize_t g = read(fds[0], (char *)child_raw + off, raw_bytes - off);
+        if (g <= 0)
+            break;
+        off += (size_t)g;
+    }
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && r.batch > 0, "child failed (%d)",
+             r.batch);
+    printf("    budget %.0f MB, %d states in lockstep: batch %d, resident before %.0f MB, "
+           "planned %.0f MB, peak %.0f MB (%.1f %% of the budget)\n", budget / 1048576.0,
+           BUDGET_STATES, r.batch, r.resident / 1048576.0, r.planned / 1048576.0,
+           r.peak / 1048576.0, 100.0 * r.peak / budget);
+    TH_CHECK(r.peak <= 1.10 * budget, "peak %.0f MB more than 10 %% above the budget %.0f MB",
+             r.peak / 1048576.0, budget / 1048576.0);
+    TH_CHECK(r.resident + r.planned >= 0.90 * budget && r.resident + r.planned <= budget &&
+             r.peak >= 0.75 * budget,
+             "resident %.0f MB + planned %.0f MB (peak %.0f MB) do not fill the budget %.0f MB "
+             "within 10 %%", r.resident / 1048576.0, r.planned / 1048576.0, r.peak / 1048576.0,
+             budget / 1048576.0);
+    /* the states' workspaces are counted: the batch is below the one model alone allows */
+    {
+        nn_model_t *m = NULL;
+        TH_CHECK(zoo_democnn(&m, BUDGET_SIZE, 2, SEED) == 0, "democnn");
+        nn_model_t *list[1] = {m};
+        int alone = 0;
+        TH_CHECK(m &&
+                     sal_batch_for_memory(list, 1, budget, r.resident, 4096, "test", &alone) == 0 &&
+                     alone > r.batch,
+                 "the cascade's batch %d is not below one workspace's %d", r.batch, alone);
+        nn_model_destroy(m);
+    }
+    /* the same maps as the cascade at batch 3 without a budget */
+    if (r.batch > 0) {
+        float *raw3 = calloc(chw * BUDGET_STATES, sizeof(float));
+        int b3 = 0;
+        double unused = 0.0;
+        TH_CHECK(budget_cascade(0.0, 3, r.batch, x, raw3, &b3, &unused, &unused) == 0,
+                 "batch-3 cascade");
+        TH_CHECK(off == raw_bytes && !memcmp(raw3, child_raw, raw_bytes),
+                 "IG maps at batch %d differ from batch 3", r.batch);
+        TH_CHECK(memcmp(raw3, raw3 + chw, sizeof(float) * chw) != 0, "states 0 and 1 agree");
+        free(raw3);
+    }
+    free(child_raw);
+    free(x);
+}
+
 int main(int argc, char **argv)
 {
     sc_log_set_level(SC_LOG_WARN);
     const char *only = argc > 1 ? argv[1] : "";
+    /* first: the budget's child process starts from a small resident size */
+    if (!*only || strstr("budget", only))
+        TH_RUN(test_budget_counts_the_states);
+    if (!*only || strstr("refold", only))
+        TH_RUN(test_partial_refold);
     if (!*only || strstr("forward", only))
         TH_RUN(test_forward_from);
     if (!*only || strstr("democnn", only))

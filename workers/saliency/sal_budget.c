@@ -10,13 +10,16 @@
  * report the memory with these functions. LRP and DeepLIFT read every node's
  * activation after the pass: a run that lists them keeps every node's buffers
  * (sal_budget_method, before the budget is computed) and holds their walk
- * workspace (rp_ws_bytes), and both are counted.
+ * workspace (rp_ws_bytes), and both are counted. With cascade reuse, one
+ * randomization's states run in lockstep per rank, each in a workspace of its
+ * own (sal_cascade_bytes): the largest such item is counted too.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "saliency/relprop.h"
+#include "saliency/sal_cascade.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 
@@ -24,7 +27,7 @@
 static int keeps_all(const nn_model_t *m)
 {
     for (int i = 0; i < m->n_nodes; i++)
-        if (!m->nodes[i].keep)
+        if (m->nodes[i].keep != NN_KEEP_ALL)
             return 0;
     return 1;
 }
@@ -66,28 +69,48 @@ size_t sal_ws_bytes(const nn_model_t *m, int batch)
      * image; accd in double; planes, counts; the Score-CAM activation copy;
      * the Expected Gradients pool (64 images); the one-hot targets. */
     size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap +
-                    64 * chw;
+                    SAL_WS_POOL_IMAGES * chw;
     /* a kept-all model runs LRP or DeepLIFT: their walk workspace (batch 1) */
     const size_t walk = keeps_all(m) ? rp_ws_bytes(m) : 0;
     return runtime + walk + floats * sizeof(float) +
            (size_t)m->num_classes * batch * sizeof(float);
 }
 
-int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_bytes,
-                         int max_batch)
+/* What the n models' workspaces hold at `batch`, with the largest cascade item's states
+ * (cascade_states[j] states of model j's randomization run in lockstep; one item at a time
+ * per rank) when cascade_states is not NULL. */
+static size_t need_bytes(nn_model_t *const *models, int n_models, const int *cascade_states,
+                         int batch)
+{
+    size_t need = 0, cascade = 0;
+    for (int j = 0; j < n_models; j++) {
+        need += sal_ws_bytes(models[j], batch);
+        if (cascade_states && cascade_states[j] > 1) {
+            const size_t c = sal_cascade_bytes(models[j], batch, cascade_states[j]);
+            cascade = c > cascade ? c : cascade;
+        }
+    }
+    return need + cascade;
+}
+
+static int fit_batch(nn_model_t *const *models, int n_models, const int *cascade_states,
+                     size_t budget_bytes, int max_batch)
 {
     int lo = 0, hi = max_batch; /* the largest batch in 0..max_batch that fits */
     while (lo < hi) {
         const int mid = lo + (hi - lo + 1) / 2;
-        size_t need = 0;
-        for (int j = 0; j < n_models; j++)
-            need += sal_ws_bytes(models[j], mid);
-        if (need <= budget_bytes)
+        if (need_bytes(models, n_models, cascade_states, mid) <= budget_bytes)
             lo = mid;
         else
             hi = mid - 1;
     }
     return lo;
+}
+
+int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_bytes,
+                         int max_batch)
+{
+    return fit_batch(models, n_models, NULL, budget_bytes, max_batch);
 }
 
 int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch)
@@ -113,21 +136,31 @@ double sal_resident_bytes(void)
 int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,
                          double resident_bytes, int max_batch, const char *what, int *batch)
 {
+    return sal_batch_for_memory_cascade(models, n_models, NULL, budget_bytes, resident_bytes,
+                                        max_batch, what, batch);
+}
+
+int sal_batch_for_memory_cascade(nn_model_t *const *models, int n_models,
+                                 const int *cascade_states, double budget_bytes,
+                                 double resident_bytes, int max_batch, const char *what,
+                                 int *batch)
+{
     /* Reserve beyond the workspaces: the BLAS library's packing buffers and
      * the per-image arrays of the run (maps, metrics, the image cache). */
     const double reserve = 16.0 * 1048576.0 + 0.02 * budget_bytes;
     const double avail = budget_bytes - resident_bytes - reserve;
-    *batch = avail > 0 ? sal_batch_for_budget(models, n_models, (size_t)avail, max_batch) : 0;
+    *batch = avail > 0 ? fit_batch(models, n_models, cascade_states, (size_t)avail, max_batch)
+                       : 0;
     if (*batch >= 1)
         return 0;
-    size_t one = 0;
-    for (int j = 0; j < n_models; j++)
-        one += sal_ws_bytes(models[j], 1);
+    const size_t one = need_bytes(models, n_models, cascade_states, 1);
     SC_ERROR("%s: memory_per_rank = %.0f MB is too small: even batch 1 needs %.0f MB per rank "
-             "(the models, data and plan already hold %.0f MB, the %d model workspace%s %.0f MB "
+             "(the models, data and plan already hold %.0f MB, the %d model workspace%s%s %.0f MB "
              "at batch 1, and %.0f MB are kept in reserve)",
              what, budget_bytes / 1048576.0,
              (resident_bytes + reserve + (double)one) / 1048576.0, resident_bytes / 1048576.0,
-             n_models, n_models > 1 ? "s" : "", (double)one / 1048576.0, reserve / 1048576.0);
+             n_models, n_models > 1 ? "s" : "",
+             cascade_states ? " with a randomization's states in lockstep" : "",
+             (double)one / 1048576.0, reserve / 1048576.0);
     return SC_ERR_ARG;
 }

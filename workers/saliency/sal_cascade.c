@@ -110,13 +110,16 @@ int sal_cascade_create(sal_cascade_t **out, nn_model_t *m, int batch, const char
         }
     }
     /* Keep the outputs below each state's first re-initialized node that nodes from it on
-     * read: the next state's forward starts there and reads them (nn_forward_fused_from). */
-    for (int k = 0; k < n_states && rc >= 0; k++) {
-        const int s = cs->first[k];
-        for (int j = s; j < N && rc >= 0; j++)
-            for (int q = 0; q < m->nodes[j].n_in && rc >= 0; q++)
-                if (m->nodes[j].in[q] < s)
-                    rc = nn_model_keep(m, m->nodes[j].in[q]);
+     * read: the next state's forward starts there and reads them (nn_forward_fused_from).
+     * Their gradients are planned as any other's: the backward runs in full every time. */
+    if (rc >= 0) {
+        uint8_t *keep = malloc((size_t)N);
+        rc = keep ? 0 : SC_ERR_NOMEM;
+        if (keep) {
+            sal_cascade_keeps(m, n_states, random_node, keep);
+            rc = nn_model_keep_outputs(m, keep);
+        }
+        free(keep);
     }
     if (rc < 0) {
         sal_cascade_destroy(cs);
@@ -137,26 +140,64 @@ void sal_cascade_counts(const sal_cascade_t *cs, long *reused, long *total)
     *total = cs->n_total;
 }
 
+void sal_cascade_keeps(const nn_model_t *m, int n_states, const uint8_t *random_node,
+                       uint8_t *keep)
+{
+    const int N = m->n_nodes;
+    memset(keep, 0, (size_t)N);
+    for (int k = 0; k < n_states; k++) {
+        int s = N;
+        for (int i = N - 1; i >= 0; i--)
+            if (random_node[(size_t)k * N + i])
+                s = i;
+        for (int j = s; j < N; j++)
+            for (int q = 0; q < m->nodes[j].n_in; q++)
+                if (m->nodes[j].in[q] < s)
+                    keep[m->nodes[j].in[q]] = 1;
+    }
+}
+
+size_t sal_cascade_bytes(const nn_model_t *m, int batch, int n_states)
+{
+    const size_t whole = sal_ws_bytes(m, batch);
+    const size_t runtime = nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
+    if (!whole || whole < runtime)
+        return 0;
+    /* a state's workspace without the model's buffers, less the Expected Gradients pool
+     * that sal_ws_bytes counts and the states borrow from the model's own workspace */
+    const size_t pool = SAL_WS_POOL_IMAGES * nn_node_size(&m->nodes[0]) * sizeof(float);
+    const size_t own = whole - runtime > pool ? whole - runtime - pool : 0;
+    return (size_t)n_states * own + m->n_params * sizeof(float);
+}
+
 void sal_cascade_use(sal_cascade_t *cs, int k)
 {
     if (cs->cur_state == k)
         return;
     nn_model_t *m = cs->m;
     const uint8_t *want = cs->random_node + (size_t)k * m->n_nodes;
+    /* the first switch after sal_cascade_run started: every tensor copied, every chain
+     * refolded; later ones refold only the chains of the nodes they copy (nn/fuse.h) */
+    const int all = cs->cur_state < 0;
     int changed = 0;
     for (int i = 0; i < m->n_nodes; i++) {
         if (cs->cur[i] == want[i])
             continue;
         const float *src = want[i] ? cs->randomized : cs->base;
         const nn_node_t *nd = &m->nodes[i];
+        int copied = 0;
         for (int p = 0; p < NN_P_KINDS; p++)
-            if (nd->p_off[p] >= 0)
+            if (nd->p_off[p] >= 0) {
                 memcpy(m->params + nd->p_off[p], src + nd->p_off[p],
                        sizeof(float) * nd->p_count[p]);
+                copied = 1;
+            }
         cs->cur[i] = want[i];
         changed = 1;
+        if (!all && copied)
+            nn_model_node_params_changed(m, i);
     }
-    if (changed)
+    if (changed && all)
         nn_model_params_changed(m);
     cs->cur_state = k;
 }

@@ -26,9 +26,11 @@
  * Parameters: one slab of the trained values and one of every cascade
  * block re-initialized (a block gets the same values in every state that
  * randomizes it, plan.h); switching a state copies the tensors of the nodes
- * whose block differs. Memory beyond one state: the second slab, one saliency
- * workspace per state, and the kept outputs (and gradients) of the nodes
- * below a state's first re-initialized node that nodes above it read.
+ * whose block differs, and the next fused pass refolds only their BN chains
+ * (nn_model_node_params_changed). Memory beyond one state (sal_cascade_bytes):
+ * the second slab, one saliency workspace per state (Expected Gradients'
+ * pool shared), and the kept outputs (not gradients) of the nodes below a
+ * state's first re-initialized node that nodes above it read.
  */
 #ifndef SAL_CASCADE_H
 #define SAL_CASCADE_H
@@ -49,7 +51,18 @@ int sal_cascade_create(sal_cascade_t **out, nn_model_t *m, int batch, const char
                        const float *base, const float *randomized, int n_states,
                        const uint8_t *random_node);
 void sal_cascade_destroy(sal_cascade_t *cs);
-/* The workspace of state k (avgmask, Expected Gradients' pool: set them on each). */
+/* The nodes whose outputs a cascade of these states keeps (keep[i] = 1, [m->n_nodes]):
+ * below a state's first re-initialized node, read by nodes from it on. sal_cascade_create
+ * keeps them (nn_model_keep_outputs); a memory budget keeps them first so that
+ * sal_ws_bytes counts them. */
+void sal_cascade_keeps(const nn_model_t *m, int n_states, const uint8_t *random_node,
+                       uint8_t *keep);
+/* Bytes a cascade of n_states at `batch` holds beyond the model's own workspace
+ * (sal_ws_bytes, which counts the model's buffers with its kept outputs): the
+ * states' workspaces (their Expected Gradients pool is the model workspace's,
+ * sal_ws_share_baselines) and the randomized slab. 0 on failure. */
+size_t sal_cascade_bytes(const nn_model_t *m, int batch, int n_states);
+/* The workspace of state k (avgmask, Expected Gradients' pool: set or share them on each). */
 sal_ws_t *sal_cascade_ws(sal_cascade_t *cs, int k);
 /* Make the model hold the parameters of state k. */
 void sal_cascade_use(sal_cascade_t *cs, int k);

@@ -168,7 +168,8 @@ void sal_ws_destroy(sal_ws_t *ws)
     sc_free(ws->cam);
     sc_free(ws->chan);
     sc_free(ws->avgmask);
-    sc_free(ws->eg_pool);
+    if (!ws->eg_borrowed)
+        sc_free(ws->eg_pool);
     sc_free(ws->act);
     sc_free(ws->accd);
     sc_free(ws->gram);
@@ -224,7 +225,7 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
     /* Saliency needs input gradients only; the Grad-CAM layer stays readable. */
     CHECK_RC(nn_model_set_plan(m, NN_PLAN_INFER));
     if (nn_find(m, m->gradcam_layer) > 0)
-        m->nodes[nn_find(m, m->gradcam_layer)].keep = 1;
+        m->nodes[nn_find(m, m->gradcam_layer)].keep = NN_KEEP_ALL;
     CHECK_RC(nn_model_prepare(m, batch));
     CHECK_RC(postproc_ws_create(&ws->post, ws->h, ws->w));
     /* batch inputs and gradients: filled before each engine call, not zeroed here */
@@ -274,11 +275,22 @@ int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count)
     float *pool = sc_calloc(ws->chw * (size_t)count, sizeof(float));
     CHECK_ALLOC(pool);
     memcpy(pool, images, sizeof(float) * ws->chw * (size_t)count);
-    sc_free(ws->eg_pool);
+    if (!ws->eg_borrowed)
+        sc_free(ws->eg_pool);
     ws->eg_pool = pool;
     ws->eg_count = count;
+    ws->eg_borrowed = 0;
 cleanup:
     return rc;
+}
+
+void sal_ws_share_baselines(sal_ws_t *ws, const sal_ws_t *from)
+{
+    if (!ws->eg_borrowed)
+        sc_free(ws->eg_pool);
+    ws->eg_pool = from->eg_pool;
+    ws->eg_count = from->eg_count;
+    ws->eg_borrowed = 1;
 }
 
 int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask)

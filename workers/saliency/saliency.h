@@ -147,6 +147,8 @@ void sal_ws_destroy(sal_ws_t *ws);
  * model keeps them all) and the workspace's own (the LRP/DeepLIFT walk's
  * when the model keeps every node). */
 size_t sal_ws_bytes(const nn_model_t *m, int batch);
+/* The Expected Gradients pool sal_ws_bytes counts in a workspace (images). */
+#define SAL_WS_POOL_IMAGES 64
 /* 1 when method `name` (or its sMPRT form smprt-NAME) reads every node's
  * activation after the pass (lrp, deeplift). */
 int sal_method_keeps_all(const char *name);
@@ -168,6 +170,14 @@ double sal_resident_bytes(void);
  * naming `what` (the job file) when even batch 1 does not fit. */
 int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,
                          double resident_bytes, int max_batch, const char *what, int *batch);
+/* The same with a randomization's states run in lockstep (sal_cascade.h):
+ * cascade_states[j] states of model j (0 or 1: none), whose outputs the model
+ * already keeps (sal_cascade_keeps); the largest such item counts beside the
+ * models' workspaces (sal_cascade_bytes). NULL: as sal_batch_for_memory. */
+int sal_batch_for_memory_cascade(nn_model_t *const *models, int n_models,
+                                 const int *cascade_states, double budget_bytes,
+                                 double resident_bytes, int max_batch, const char *what,
+                                 int *batch);
 /* The average training mask [H,W] (values 0..1) the avgmask control returns;
  * copied into the workspace. */
 int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask);
@@ -175,6 +185,9 @@ int sal_ws_set_avgmask(sal_ws_t *ws, const float *mask);
  * normalized inputs [count, C, H, W] (training images under the model's
  * normalization), copied into the workspace. */
 int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count);
+/* The same pool without a copy: ws reads `from`'s (which must outlive ws and
+ * keep its pool). */
+void sal_ws_share_baselines(sal_ws_t *ws, const sal_ws_t *from);
 int sal_ws_batch(const sal_ws_t *ws);
 
 typedef struct sal_method sal_method_t;
@@ -283,6 +296,7 @@ struct sal_ws {
     float *avgmask;          /* [hw], NULL until sal_ws_set_avgmask */
     float *eg_pool;          /* [eg_count, chw] Expected Gradients' reference images */
     int eg_count;
+    int eg_borrowed;         /* eg_pool is another workspace's (sal_ws_share_baselines) */
     float *act;              /* [largest node] a copy of a layer's activation (Score-CAM) */
     double *accd;            /* [chw] double accumulator (RISE, Expected Gradients) */
     double *gram;            /* Eigen-CAM's Gram matrix and LAPACK work (grown on first use) */
