@@ -160,6 +160,9 @@ int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_
                          int max_batch);
 /* The same for one model, at least 1: what to pass to sal_ws_create. */
 int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
+/* A size field of /proc/self/status ("VmRSS", "VmHWM": key without its
+ * colon) in bytes; 0 when unknown. */
+double sal_status_bytes(const char *key);
 /* Resident size of this process now (VmRSS), in bytes; 0 when unknown. */
 double sal_resident_bytes(void);
 /* The batch of a run from its per-rank budget (`[job] memory_per_rank`):
