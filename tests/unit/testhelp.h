@@ -132,4 +132,63 @@ static inline double th_rel_l2(const float *a, const float *b, size_t count)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* A scratch folder of one test binary, for files a reference script reads
+ * and writes: dir (len bytes) becomes the fresh folder $BUILD/tmp_STEMXXXXXX
+ * (mkdtemp; BUILD defaults to build) unless it names one already. 0, or -1
+ * with dir "". */
+static inline int th_scratch_make(char *dir, size_t len, const char *stem)
+{
+    if (dir[0])
+        return 0;
+    const char *build = getenv("BUILD");
+    if (!build || !*build)
+        build = "build";
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", build);
+    snprintf(dir, len, "%s/tmp_%sXXXXXX", build, stem);
+    if (system(cmd) != 0 || !mkdtemp(dir)) {
+        dir[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes the folder th_scratch_make made, if any (rm -rf). */
+static inline void th_scratch_remove(const char *dir)
+{
+    if (!dir[0])
+        return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Writes (th_scratch_write) or reads (th_scratch_read) exactly bytes of data
+ * as the file dir/name; 0 or -1. */
+static inline int th_scratch_write(const char *dir, const char *name, const void *data,
+                                   size_t bytes)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    int ok = fwrite(data, 1, bytes, f) == bytes;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+static inline int th_scratch_read(const char *dir, const char *name, void *data, size_t bytes)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    int ok = fread(data, 1, bytes, f) == bytes;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
 #endif /* TESTHELP_H */
