@@ -26,7 +26,7 @@ static char tmp_dir[512];
 
 static int make_tmp_dir(void)
 {
-    return th_scratch_make(tmp_dir, sizeof tmp_dir, "felz");
+    return th_scratch_make(tmp_dir, sizeof tmp_dir, "tmp_felz");
 }
 
 static void remove_tmp_dir(void)

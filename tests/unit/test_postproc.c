@@ -19,7 +19,7 @@ static char tmp_dir[512];
 
 static int make_tmp_dir(void)
 {
-    return th_scratch_make(tmp_dir, sizeof tmp_dir, "postproc");
+    return th_scratch_make(tmp_dir, sizeof tmp_dir, "tmp_postproc");
 }
 
 static void remove_tmp_dir(void)

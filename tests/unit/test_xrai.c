@@ -356,7 +356,7 @@ static char tmp_dir[512];
 
 static int make_tmp_dir(void)
 {
-    return th_scratch_make(tmp_dir, sizeof tmp_dir, "xrai");
+    return th_scratch_make(tmp_dir, sizeof tmp_dir, "tmp_xrai");
 }
 
 static void remove_tmp_dir(void)

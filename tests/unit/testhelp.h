@@ -132,11 +132,11 @@ static inline double th_rel_l2(const float *a, const float *b, size_t count)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* A scratch folder of one test binary, for files a reference script reads
- * and writes: dir (len bytes) becomes the fresh folder $BUILD/tmp_STEMXXXXXX
+/* A scratch folder of one test binary, for the files it and its reference
+ * scripts write: dir (len bytes) becomes the fresh folder $BUILD/PREFIXXXXXXX
  * (mkdtemp; BUILD defaults to build) unless it names one already. 0, or -1
  * with dir "". */
-static inline int th_scratch_make(char *dir, size_t len, const char *stem)
+static inline int th_scratch_make(char *dir, size_t len, const char *prefix)
 {
     if (dir[0])
         return 0;
@@ -145,7 +145,7 @@ static inline int th_scratch_make(char *dir, size_t len, const char *stem)
         build = "build";
     char cmd[600];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", build);
-    snprintf(dir, len, "%s/tmp_%sXXXXXX", build, stem);
+    snprintf(dir, len, "%s/%sXXXXXX", build, prefix);
     if (system(cmd) != 0 || !mkdtemp(dir)) {
         dir[0] = 0;
         return -1;
@@ -162,6 +162,16 @@ static inline void th_scratch_remove(const char *dir)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* The end of a run: the folder removed when it passed (failed 0), else kept
+ * for a look and said so ("WHAT kept in DIR"). */
+static inline void th_scratch_end(const char *dir, int failed, const char *what)
+{
+    if (!failed)
+        th_scratch_remove(dir);
+    else
+        printf("%s kept in %s\n", what, dir);
 }
 
 /* Writes (th_scratch_write) or reads (th_scratch_read) exactly bytes of data
