@@ -716,6 +716,22 @@ void sal_cam_weigh(sal_ws_t *ws, const sal_cam_pass_t *cp)
     }
 }
 
+void sal_cam_grad_act(sal_ws_t *ws, const sal_cam_pass_t *cp, int relu_grad)
+{
+    const sal_cam_layout_t *lay = &cp->lay;
+    const size_t hw = (size_t)lay->h * lay->w, cs = lay->c_stride, ps = lay->pos_stride;
+    for (size_t i = 0; i < hw; i++) {
+        double s = 0.0;
+        for (int c = 0; c < lay->c; c++) {
+            float g = cp->G[c * cs + i * ps];
+            if (relu_grad)
+                g = g > 0 ? g : 0.0f;
+            s += (double)g * cp->A[c * cs + i * ps];
+        }
+        ws->cam[i] = (float)s;
+    }
+}
+
 int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
 {
     const char *name = plus ? "Grad-CAM++" : "Grad-CAM";

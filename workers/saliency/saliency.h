@@ -362,6 +362,9 @@ int sal_cam_run(sal_ws_t *ws, const char *method, const char *layer, const float
 /* ws->cam [h*w] = sum_c ws->chan[c] * A_c at every grid position: the CAM of
  * channel weights. */
 void sal_cam_weigh(sal_ws_t *ws, const sal_cam_pass_t *cp);
+/* ws->cam [h*w] = sum_c g_c * A_c at every grid position, g = G (HiResCAM)
+ * or ReLU(G) (relu_grad = 1, LayerCAM): the element-wise CAMs. */
+void sal_cam_grad_act(sal_ws_t *ws, const sal_cam_pass_t *cp, int relu_grad);
 /* The CAM family's last steps (pytorch-grad-cam's compute_cam_per_layer):
  * cam [h*w] at the node's resolution (overwritten) -> ReLU, divided by its
  * max, bilinear (half-pixel) upsampling to [H,W] into out. SC_ERR_UNDEFINED
