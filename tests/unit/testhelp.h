@@ -174,31 +174,30 @@ static inline void th_scratch_end(const char *dir, int failed, const char *what)
         printf("%s kept in %s\n", what, dir);
 }
 
-/* Writes (th_scratch_write) or reads (th_scratch_read) exactly bytes of data
- * as the file dir/name; 0 or -1. */
-static inline int th_scratch_write(const char *dir, const char *name, const void *data,
-                                   size_t bytes)
+/* Opens dir/name with mode ("wb" or "rb") and writes or reads exactly bytes
+ * of data; 0 or -1. */
+static inline int th_scratch_file(const char *dir, const char *name, const char *mode, void *data,
+                                  size_t bytes)
 {
     char path[700];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
+    FILE *f = fopen(path, mode);
     if (!f)
         return -1;
-    int ok = fwrite(data, 1, bytes, f) == bytes;
+    int ok = (mode[0] == 'w' ? fwrite(data, 1, bytes, f) : fread(data, 1, bytes, f)) == bytes;
     fclose(f);
     return ok ? 0 : -1;
 }
 
+static inline int th_scratch_write(const char *dir, const char *name, const void *data,
+                                   size_t bytes)
+{
+    return th_scratch_file(dir, name, "wb", (void *)data, bytes);
+}
+
 static inline int th_scratch_read(const char *dir, const char *name, void *data, size_t bytes)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    int ok = fread(data, 1, bytes, f) == bytes;
-    fclose(f);
-    return ok ? 0 : -1;
+    return th_scratch_file(dir, name, "rb", data, bytes);
 }
 
 #endif /* TESTHELP_H */
