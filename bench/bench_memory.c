@@ -24,21 +24,6 @@
 #include "sc.h"
 #include "bench_util.h"
 
-/* A field of /proc/self/status in bytes (VmRSS, VmHWM), or 0. */
-static double status_bytes(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = 0.0;
-    const size_t len = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, len) && line[len] == ':')
-            kb = atof(line + len + 1);
-    if (f)
-        fclose(f);
-    return kb * 1024.0;
-}
-
 int main(int argc, char **argv)
 {
     const char *arch = "democnn", *onnx = NULL;
@@ -68,14 +53,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_memory: cannot build %s at %d\n", arch, size);
         return 1;
     }
-    const double rss_model = status_bytes("VmRSS");
+    const double rss_model = sal_status_bytes("VmRSS");
     const double t0 = sc_now(), c0 = bench_cpu_now();
     if (sal_ws_create(&ws, m, batch, NULL) < 0) {
         fprintf(stderr, "bench_memory: workspace failed\n");
         return 1;
     }
     const double setup = sc_now() - t0, setup_cpu = bench_cpu_now() - c0;
-    const double rss_setup = status_bytes("VmRSS");
+    const double rss_setup = sal_status_bytes("VmRSS");
     const size_t in_count = (size_t)batch * nn_node_size(&m->nodes[0]);
     float *x = malloc(sizeof(float) * in_count), *dx = malloc(sizeof(float) * in_count);
     int *targets = calloc((size_t)batch, sizeof(int));
@@ -95,7 +80,7 @@ int main(int argc, char **argv)
            (double)nn_model_runtime_bytes(m, batch, NN_PLAN_INFER) / 1048576.0,
            nn_model_runtime_bytes(m, batch, NN_PLAN_INFER),
            nn_model_runtime_bytes(m, batch, NN_PLAN_TRAIN),
-           rss_model / 1048576.0, rss_setup / 1048576.0, status_bytes("VmHWM") / 1048576.0);
+           rss_model / 1048576.0, rss_setup / 1048576.0, sal_status_bytes("VmHWM") / 1048576.0);
     free(x);
     free(dx);
     free(targets);

@@ -152,6 +152,26 @@ static inline void nn_set_dims(nn_node_t *nd, int rank, const int *dims)
 /* " dims=a,b,c" of a general node (model file attributes). */
 void nn_write_dims(const char *key, int rank, const int *dims, char *buf, size_t len);
 
+/* Visits the size elements k of one sample of shape dims[0..rank) in order
+ * (the last axis fastest) with `at`, an offset into another tensor that moves
+ * by stride[d] along axis d (0 on a broadcast axis, a permuted stride for a
+ * transpose), and runs BODY, which may read k and at. */
+#define NN_STRIDED_WALK(size, rank, dims, stride, BODY)                            \
+    do {                                                                          \
+        int idx[NN_MAX_RANK] = {0};                                               \
+        size_t at = 0;                                                            \
+        for (size_t k = 0; k < (size); k++) {                                     \
+            BODY;                                                                 \
+            for (int d = (rank) - 1; d >= 0; d--) {                               \
+                at += (stride)[d];                                                \
+                if (++idx[d] < (dims)[d])                                         \
+                    break;                                                        \
+                at -= (stride)[d] * (size_t)(dims)[d];                            \
+                idx[d] = 0;                                                       \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
+
 /* ---- elementwise one-input ops: y = f(x), dx += dy * f'(x) ---- */
 
 /* Forward of an elementwise op; f is inlined where the op file passes a constant. */

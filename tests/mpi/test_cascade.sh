@@ -9,29 +9,14 @@
 # with `memory_per_rank` set the states stay together and the maps the same.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/mpi/cascade_check.py"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
 work=$ROOT/$BUILD/test-cascade
 mkdir -p "$work" && cd "$work" || exit 2
 rm -f ./*.h5 ./*.log ./*.npz
 cp "$ROOT/tests/mpi/cascade.ini" . || exit 2
 "$PY" -c "s=open('cascade.ini').read(); s=s.replace('[experiments]\n', '[experiments]\ncascade_reuse = no\n'); open('alone.ini','w').write(s)"
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
-py_check() { # name, args...
-    local name=$1; shift
-    local out; out=$("$@" 2>&1); local rc=$?
-    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
-    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -3; fi
-}
 if ! $PY -c 'import h5py, numpy' 2>/dev/null; then
     echo "[SKIP] python3-h5py missing for $PY"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -69,5 +54,4 @@ $MPIRUN -np 2 "$SALCHECK" run cascade.ini --out kill.h5 --resume --progress 0 > 
 [ "$rc" -eq 0 ] && ok "--resume on 2 ranks" || { bad "--resume (exit $rc)"; tail -5 resume.log; }
 py_check "finished cells not computed again" $CHECK kept before.npz kill.h5
 py_check "resumed file equals each state alone" $CHECK same alone.h5 kill.h5
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2015 # ok/bad always succeed: "cond && ok || bad" is if-then-else here
+# shellcheck disable=SC2015,SC2086 # ok/bad always succeed: "cond && ok || bad" is if-then-else here; $CHECK is "python3 script"
 # test_checks_mpi.sh - the checks beyond the paper inside the distributed audit
 # (tests/mpi/checks.ini): identical maps, metrics and pairs with 1, 2 and 3
 # ranks; a run stopped by SIGUSR1 and resumed equals the clean run;
@@ -9,26 +9,11 @@
 # checks themselves are compared with PyTorch in tests/unit/test_checks.c.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/mpi/check_results.py"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
 work=$ROOT/$BUILD/test-checks
 rm -rf "$work/c"*.h5 "$work/bad" && mkdir -p "$work" && cp tests/mpi/checks.ini "$work/" && cd "$work" || exit 2
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
-py_check() {
-    local name=$1; shift
-    local out; out=$($CHECK "$@" 2>&1); local rc=$?
-    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
-    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -5; fi
-}
 if ! $PY -c 'import h5py, numpy, scipy' 2>/dev/null; then
     echo "[SKIP] python3-h5py/numpy/scipy missing for $PY: the result checks need them"
 fi
@@ -56,9 +41,9 @@ if section "## Checks beyond the paper on A" | grep -E "^\| method \|" | grep -q
 else bad "summary sections"; grep "^## " c1.log; fi
 for n in 2 3; do
     if $MPIRUN -np $n "$SALCHECK" run checks.ini --out c$n.h5 --progress 0 > c$n.log 2>&1; then ok "$n-rank run"; else bad "$n-rank run"; tail -20 c$n.log; fi
-    py_check "1 rank and $n ranks give identical maps, metrics (every check) and pairs" equal c1.h5 c$n.h5
+    py_check "1 rank and $n ranks give identical maps, metrics (every check) and pairs" $CHECK equal c1.h5 c$n.h5
 done
-py_check "sparseness, complexity, eMPRT from the stored maps; parameters stored" beyond c1.h5
+py_check "sparseness, complexity, eMPRT from the stored maps; parameters stored" $CHECK beyond c1.h5
 $PY - c1.h5 <<'PYEOF' && ok "model checks defined and in range on the trained model" || bad "model check values"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
@@ -90,7 +75,7 @@ kill -USR1 $pid 2>/dev/null
 wait $pid; urc=$?
 [ "$urc" -eq 3 ] && ok "SIGUSR1 stops the run with checks (status 3)" || bad "SIGUSR1 stop status $urc (expected 3)"
 if $MPIRUN -np 2 "$SALCHECK" run checks.ini --out cu.h5 --resume --progress 0 > cu2.log 2>&1; then ok "resume with 2 ranks"; else bad "resume"; tail -5 cu2.log; fi
-py_check "resumed run equals the clean run" equal c1.h5 cu.h5
+py_check "resumed run equals the clean run" $CHECK equal c1.h5 cu.h5
 
 # bad check parameters are named with their line
 mkdir -p bad
@@ -104,5 +89,4 @@ out=$("$SALCHECK" run bad/q.ini --out bad/y.h5 2>&1)
 echo "$out" | grep -q "q.ini:[0-9]*: method 'road' has no parameter 'percentage'" && ok "unknown check parameter named" \
     || { bad "unknown check parameter"; echo "$out" | tail -3; }
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

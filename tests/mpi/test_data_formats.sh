@@ -6,18 +6,10 @@
 # not exist yet); salcheck explain --dicom-window against pydicom.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 work=$ROOT/$BUILD/test-data-formats
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 2
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
 
 # The same phantom (seed 3, 80 images of 96 px) in five layouts.
 common=(--count 80 --size 96 --seed 3)
@@ -250,5 +242,4 @@ PYEOF2
 else
     echo "[SKIP] pydicom/h5py missing or no model: explain --dicom-window not checked"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

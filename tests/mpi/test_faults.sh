@@ -12,32 +12,17 @@
 # After each fault that leaves a partial file, --resume must equal the clean run.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/mpi/check_results.py"
 FAULT="$PY $ROOT/tests/mpi/fault_check.py"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
 work=$ROOT/$BUILD/test-faults
 mnt=$work/full
 mkdir -p "$work" "$mnt" && cd "$work" || exit 2
 mountpoint -q "$mnt" && umount "$mnt"
 rm -rf ./*.h5 ./*.log ./*.npz badimg trunc big && cp "$ROOT/tests/mpi/fault.ini" . || exit 2
 trap 'mountpoint -q "$mnt" && umount "$mnt"' EXIT
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
 skip() { echo "[SKIP] $1"; }
-py_check() { # name, args...: run check_results.py or fault_check.py, count as one check
-    local name=$1; shift
-    local out; out=$("$@" 2>&1); local rc=$?
-    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
-    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -3; fi
-}
 expect() { # name, expected status, log, fixed string: the status and the message
     local name=$1 want=$2 log=$3 msg=$4 got=$5
     if [ "$got" -eq "$want" ] && grep -qF -- "$msg" "$log"; then ok "$name: exit $got, '$msg'"
@@ -225,5 +210,4 @@ py_check "summary kill: the resumed run equals the clean run" $CHECK equal clean
 same=1; for t in metrics pairs sanity; do h5diff -q clean.h5 ksum.h5 /summary/$t /summary/$t > /dev/null 2>&1 || same=0; done
 [ "$same" -eq 1 ] && ok "summary kill: /summary equals the clean run's (h5diff)" || bad "summary tables differ"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2086 # $CHECK is "python3 script"
 # test_methods.sh - the peers' saliency methods (Score-CAM, LayerCAM, HiResCAM,
 # XGrad-CAM, Eigen-CAM, RISE, Expected Gradients, LRP, DeepLIFT) in a
 # distributed audit
@@ -8,26 +9,11 @@
 # on the stored maps.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/mpi/check_results.py"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
 work=$ROOT/$BUILD/test-methods
 rm -rf "$work/p"*.h5 && mkdir -p "$work" && cp tests/mpi/peers.ini "$work/" && cd "$work" || exit 2
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
-py_check() { # name, args...: run check_results.py, add its counts
-    local name=$1; shift
-    local out; out=$($CHECK "$@" 2>&1); local rc=$?
-    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
-    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -5; fi
-}
 methods="scorecam layercam hirescam xgradcam eigencam rise eg lrp deeplift"
 
 if "$SALCHECK" run peers.ini --out p1.h5 --progress 0 > p1.log 2>&1; then ok "1-rank run"; else bad "1-rank run"; tail -20 p1.log; fi
@@ -41,9 +27,9 @@ for m in $methods; do
 done
 for n in 2 3; do
     if $MPIRUN -np $n "$SALCHECK" run peers.ini --out p$n.h5 --progress 0 > p$n.log 2>&1; then ok "$n-rank run"; else bad "$n-rank run"; tail -20 p$n.log; fi
-    py_check "1 rank and $n ranks give identical maps, metrics and pairs" equal p1.h5 p$n.h5
+    py_check "1 rank and $n ranks give identical maps, metrics and pairs" $CHECK equal p1.h5 p$n.h5
 done
-py_check "stored AUPRC and SSIM equal sklearn/skimage on the stored maps" honest p1.h5
+py_check "stored AUPRC and SSIM equal sklearn/skimage on the stored maps" $CHECK honest p1.h5
 # The maps are maps: defined (not NaN) on the trained model and not all alike.
 out=$($PY - p1.h5 $methods <<'PYEOF' 2>&1
 import sys, h5py, numpy as np
@@ -78,5 +64,4 @@ sys.exit(1 if missing else 0)
 PYEOF
 ); rc=$?
 [ $rc -eq 0 ] && ok "lrp and deeplift options stored with the parameters" || { bad "lrp/deeplift options ($out)"; }
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -11,17 +11,9 @@
 # --normalize xrv.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 JOB=$ROOT/jobs/xrv-pneumonia.ini
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
 if ! $PY -c 'import torch, torchvision, onnx, h5py, numpy' 2>/dev/null; then
     echo "[SKIP] python3-torch/torchvision/onnx/h5py missing for $PY: the model is exported from PyTorch"
     echo "0 passed, 0 failed"; exit 0
@@ -124,5 +116,4 @@ pair_job Pneumonia > bad/pair-same.ini
 out=$("$SALCHECK" run bad/pair-same.ini --plan 2>&1); rc=$?
 [ $rc -eq 0 ] && ok "a pair explaining the same output passes --plan" || { bad "pair --plan same: $(echo "$out" | tail -3)"; }
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

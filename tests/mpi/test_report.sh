@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2015 # ok/bad always succeed: "cond && ok || bad" is if-then-else here
+# shellcheck disable=SC2015,SC2086 # ok/bad always succeed: "cond && ok || bad" is if-then-else here; $CHECK is "python3 script"
 # test_report.sh - `salcheck report` end to end on a tiny audit (every experiment
 # kind): tables and CSV recomputed with numpy from the results file, the same
 # numbers as the run's /summary, examples/analysis.py agreeing with the report,
@@ -8,27 +8,14 @@
 # with SIGUSR1, a run still writing), the data set found or not, user mistakes.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/ref/report_check.py"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
 work=$ROOT/$BUILD/test-report
 # phantom/ and models/ are kept between runs (a cache, as in test_run.sh)
 mkdir -p "$work" && cd "$work" && rm -rf out* ./*.h5 ./*.log moved chrome-profile || exit 2
-pass=0; fail=0; skip=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
+skip=0
 skipped() { echo "[SKIP] $1"; skip=$((skip+1)); }
-py_check() { # name, args...: run report_check.py, add its counts
-    local name=$1; shift
-    local out; out=$($CHECK "$@" 2>&1); local rc=$?
-    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
-    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -5; fi
-}
 have_py=1
 if ! $PY -c 'import h5py, numpy, pandas, matplotlib' 2>/dev/null; then
     have_py=0
@@ -116,10 +103,10 @@ grep -q '^radiographs from .*phantom' report.log && ok "the job's data set found
     || bad "data set not found: $(tail -3 report.log)"
 grep -q '^Complete: ' report.log && ok "the report says the run is complete" || bad "completeness line"
 if [ $have_py = 1 ]; then
-    py_check "tables == numpy recomputation and /summary" tables r.h5 out
-    py_check "HTML self-contained, figures inlined, tables present" html out complete
-    py_check "figures are pictures (heat maps, outlines, plot colours)" figures out
-    py_check "examples/analysis.py: tidy frame == report; figure redrawn" analysis r.h5 out
+    py_check "tables == numpy recomputation and /summary" $CHECK tables r.h5 out
+    py_check "HTML self-contained, figures inlined, tables present" $CHECK html out complete
+    py_check "figures are pictures (heat maps, outlines, plot colours)" $CHECK figures out
+    py_check "examples/analysis.py: tidy frame == report; figure redrawn" $CHECK analysis r.h5 out
 fi
 
 # ---- a partial file: done flags cleared, not-done values overwritten with garbage ----
@@ -128,9 +115,9 @@ if [ $have_py = 1 ] && $CHECK partial r.h5 p.h5 > partial.log 2>&1; then
     grep -q 'Incomplete run: .*cells of B (0/4 done).*pairs of repeatability (0/' reportp.log \
         && grep -q -- '--resume' reportp.log && ok "the partial report says what is missing and how to resume" \
         || bad "missing parts not reported: $(head -3 reportp.log)"
-    py_check "partial: tables from the done cells and pairs only" tables p.h5 outp
-    py_check "partial: HTML" html outp partial
-    py_check "partial: analysis.py" analysis p.h5 outp
+    py_check "partial: tables from the done cells and pairs only" $CHECK tables p.h5 outp
+    py_check "partial: HTML" $CHECK html outp partial
+    py_check "partial: analysis.py" $CHECK analysis p.h5 outp
 fi
 
 # ---- a real run stopped with SIGUSR1, then resumed and reported while it writes ----
@@ -151,7 +138,7 @@ if [ "$urc" -eq 3 ]; then
     if "$SALCHECK" report u.h5 --out outu > reportu.log 2>&1 && grep -q 'Incomplete run' reportu.log; then
         ok "report on a run stopped by SIGUSR1 says it is incomplete"
     else bad "report on a stopped run"; tail -5 reportu.log; fi
-    [ $have_py = 1 ] && py_check "stopped run: tables from what is done" tables u.h5 outu
+    [ $have_py = 1 ] && py_check "stopped run: tables from what is done" $CHECK tables u.h5 outu
 else
     skipped "the run was not stopped by SIGUSR1 (exit $urc): it finished first"
 fi
@@ -224,5 +211,4 @@ else
 fi
 
 [ "$skip" -gt 0 ] && echo "$skip skipped"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2086 # $CHECK is "python3 script"
 # test_run.sh - the distributed audit end to end on tests/mpi/small.ini:
 # determinism with 1, 2 and 3 ranks; the file read back with h5py and h5dump;
 # AUPRC and SSIM recomputed from the stored maps with sklearn/skimage; a rank
@@ -6,26 +7,11 @@
 # stop with SIGUSR1; job file mistakes reported with their line.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-ROOT=$PWD
-BUILD=${BUILD:-build}
-SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-PY=${SALCHECK_PYTHON:-/usr/bin/python3}
+# shellcheck source=tests/mpi/lib.sh
+. tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/mpi/check_results.py"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-export HDF5_USE_FILE_LOCKING=FALSE
-MPIRUN="mpirun --oversubscribe"
 work=$ROOT/$BUILD/test-run
 rm -rf "$work/r"*.h5 "$work/bad" && mkdir -p "$work" && cp tests/mpi/small.ini "$work/" && cd "$work" || exit 2
-pass=0; fail=0
-ok() { echo "[ok]   $1"; pass=$((pass+1)); }
-bad() { echo "[FAIL] $1"; fail=$((fail+1)); }
-py_check() { # name, args...: run check_results.py, add its counts
-    local name=$1; shift
-    local out; out=$($CHECK "$@" 2>&1); local rc=$?
-    echo "$out" | grep -E '^\[FAIL\]' | sed 's/^/    /'
-    local line; line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ "$rc" -eq 0 ] && [ -n "$line" ]; then ok "$name ($line)"; else bad "$name ($line, exit $rc)"; echo "$out" | tail -5; fi
-}
 
 if ! $PY -c 'import h5py, numpy, sklearn, skimage' 2>/dev/null; then
     echo "[SKIP] python3-h5py/sklearn/skimage missing for $PY: the result checks need them"
@@ -38,10 +24,10 @@ grep -q 'Localization utility' r1.log && grep -q 'Cascading randomization' r1.lo
     && ok "tables printed (utility, cascading, label, repeatability, reproducibility)" || bad "tables printed"
 for n in 2 3; do
     if $MPIRUN -np $n "$SALCHECK" run small.ini --out r$n.h5 --progress 0 > r$n.log 2>&1; then ok "$n-rank run"; else bad "$n-rank run"; tail -20 r$n.log; fi
-    py_check "1 rank and $n ranks give identical maps, metrics and pairs" equal r1.h5 r$n.h5
+    py_check "1 rank and $n ranks give identical maps, metrics and pairs" $CHECK equal r1.h5 r$n.h5
 done
-py_check "file read back with h5py as a user would" schema r1.h5
-py_check "stored AUPRC and SSIM equal sklearn/skimage on the stored maps" honest r1.h5
+py_check "file read back with h5py as a user would" $CHECK schema r1.h5
+py_check "stored AUPRC and SSIM equal sklearn/skimage on the stored maps" $CHECK honest r1.h5
 if h5dump -H r1.h5 > /dev/null 2>&1 && h5dump -d /metrics/auprc r1.h5 | grep -q DATASPACE; then ok "h5dump reads the file"; else bad "h5dump reads the file"; fi
 
 # SIGKILL one rank half-way, resume with 3 ranks
@@ -59,8 +45,8 @@ wait $mpipid; krc=$?
 [ "$krc" -ne 0 ] && ok "the killed run failed (exit $krc)" || bad "the killed run failed"
 $CHECK snapshot rk.h5 before.npz
 if $MPIRUN -np 3 "$SALCHECK" run small.ini --out rk.h5 --resume --progress 0 > rk2.log 2>&1; then ok "resume with 3 ranks"; else bad "resume with 3 ranks"; tail -20 rk2.log; fi
-py_check "finished cells kept, nothing recomputed" kept rk.h5 before.npz
-py_check "resumed run equals the clean run" equal r1.h5 rk.h5
+py_check "finished cells kept, nothing recomputed" $CHECK kept rk.h5 before.npz
+py_check "resumed run equals the clean run" $CHECK equal r1.h5 rk.h5
 
 # SIGUSR1: finish current items, flush, exit 3; then resume
 rm -f ru.h5
@@ -72,7 +58,7 @@ wait $pid; urc=$?
 [ "$urc" -eq 3 ] && ok "SIGUSR1 stops gracefully with status 3" || bad "SIGUSR1 stop status $urc (expected 3)"
 grep -q -- '--resume' ru.log && ok "the stop message says how to resume" || bad "resume hint"
 if "$SALCHECK" run small.ini --out ru.h5 --resume --progress 0 > ru2.log 2>&1; then ok "resume after SIGUSR1"; else bad "resume after SIGUSR1"; fi
-py_check "resumed-after-signal run equals the clean run" equal r1.h5 ru.h5
+py_check "resumed-after-signal run equals the clean run" $CHECK equal r1.h5 ru.h5
 
 # SIGUSR1 to mpirun with 2 ranks: the worker finishes its item, hands back the
 # one it holds ahead, and the resumed run (1 rank) equals the clean run
@@ -84,7 +70,7 @@ kill -USR1 $pid 2>/dev/null
 wait $pid; vrc=$?
 [ "$vrc" -eq 3 ] && ok "SIGUSR1 to mpirun stops 2 ranks with status 3" || { bad "2-rank SIGUSR1 stop status $vrc (expected 3)"; tail -5 rv.log; }
 if "$SALCHECK" run small.ini --out rv.h5 --resume --progress 0 > rv2.log 2>&1; then ok "resume with 1 rank after the 2-rank stop"; else bad "resume after the 2-rank stop"; fi
-py_check "resumed-after-2-rank-signal run equals the clean run" equal r1.h5 rv.h5
+py_check "resumed-after-2-rank-signal run equals the clean run" $CHECK equal r1.h5 rv.h5
 
 # an existing output is not overwritten by accident
 "$SALCHECK" run small.ini --out r1.h5 > exists.log 2>&1 && bad "existing output overwritten" \
@@ -105,5 +91,4 @@ out=$("$SALCHECK" run bad/missing.ini 2>&1)
 echo "$out" | grep -q "missing.ini:7: \[model.A\] file 'missing.h5' does not exist" && echo "$out" | grep -q "no \[model.Z\] section" \
     && echo "$out" | grep -q "dir '/nonexistent' does not exist" && ok "missing files and unknown models reported together" || { bad "missing files"; echo "$out"; }
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -21,9 +21,9 @@ usage:
       permute to [1, C, H, W]): weights the grid mean of the gradient, ReLU,
       divided by its max, bilinear (align_corners=False) to the image size.
 """
-import sys
-
 import numpy as np
+
+import token_ref
 
 
 def build(spec):
@@ -42,19 +42,9 @@ def export(out, spec, opset, seed):
     import torch
     torch.manual_seed(int(seed))
     model, size = build(spec)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                p.uniform_(0.5, 1.5)
-            elif name.endswith("bias"):
-                p.normal_(0.0, 0.1)
-            elif "relative_position_bias_table" in name:
-                p.normal_(0.0, 0.5)
-            elif name.startswith("head"):
-                p.normal_(0.0, 0.2)
-    model.eval()
-    torch.save(model.state_dict(), out[:-5] + ".pt")
-    torch.onnx.export(model, torch.rand(1, 3, size, size), out, opset_version=int(opset))
+    token_ref.perturb(model, norms=("norm",),
+                      embedded=lambda name: "relative_position_bias_table" in name, head="head")
+    token_ref.export_onnx(model, size, out, opset)
 
 
 def references(model, x, target, dtype):
@@ -87,8 +77,7 @@ def references(model, x, target, dtype):
 def ref(spec, path, input_path, n, target, out):
     import torch
     model, size = build(spec)
-    model.load_state_dict(torch.load(path))
-    model.eval()
+    model = token_ref.load(model, path, torch.float64)
     x = np.fromfile(input_path, dtype=np.float32).reshape(int(n), 3, size, size)
     rows = []
     for i in range(int(n)):
@@ -99,10 +88,4 @@ def ref(spec, path, input_path, n, target, out):
 
 
 if __name__ == "__main__":
-    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "export" and len(sys.argv) == 6:
-        export(*sys.argv[2:])
-    elif cmd == "ref" and len(sys.argv) == 8:
-        ref(*sys.argv[2:])
-    else:
-        sys.exit(__doc__)
+    token_ref.command_line(__doc__, {"export": (export, 4), "ref": (ref, 6)})

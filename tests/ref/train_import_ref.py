@@ -43,6 +43,7 @@ def build(spec, size, seed):
     if spec == "efficientnet_b0":
         import families_torch_ref
         return families_torch_ref.build(spec, size, seed)
+    import token_ref
     from torchvision.models.vision_transformer import VisionTransformer
     torch.manual_seed(seed)
     if spec == "vit_small":
@@ -53,17 +54,7 @@ def build(spec, size, seed):
                                   hidden_dim=768, mlp_dim=3072, num_classes=2)
     else:
         raise SystemExit("train_import_ref.py: unknown SPEC " + spec)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ("ln" in name or "norm" in name) and name.endswith("weight"):
-                p.uniform_(0.5, 1.5)
-            elif name.endswith("bias"):
-                p.normal_(0.0, 0.1)
-            elif name in ("class_token", "encoder.pos_embedding"):
-                p.normal_(0.0, 0.5)
-            elif name.startswith("heads"):
-                p.normal_(0.0, 0.2)
-    return model.eval()
+    return token_ref.perturb(model).eval()
 
 
 def export(model, size, opset, path):

@@ -30,10 +30,11 @@ usage:
       the median seconds of one input-gradient pass (forward and backward of
       one logit) of PyTorch float32 at BATCH, on the threads torch has.
 """
-import sys
 import time
 
 import numpy as np
+
+import token_ref
 
 
 def channels_last_net():
@@ -76,27 +77,12 @@ def export(out, spec, opset, seed):
     import torch
     torch.manual_seed(int(seed))
     model, size = build(spec)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ("ln" in name or "norm" in name) and name.endswith("weight"):
-                p.uniform_(0.5, 1.5)
-            elif name.endswith("bias"):
-                p.normal_(0.0, 0.1)
-            elif name in ("class_token", "encoder.pos_embedding"):
-                p.normal_(0.0, 0.5)
-            elif name.startswith("heads"):
-                p.normal_(0.0, 0.2)
-    model.eval()
-    torch.save(model.state_dict(), out[:-5] + ".pt")
-    x = torch.rand(1, 3, size, size)
-    torch.onnx.export(model, x, out, opset_version=int(opset))
+    token_ref.export_onnx(token_ref.perturb(model), size, out, opset)
 
 
 def load(spec, path, dtype):
-    import torch
     model, size = build(spec)
-    model.load_state_dict(torch.load(path))
-    return model.to(dtype).eval(), size
+    return token_ref.load(model, path, dtype), size
 
 
 def ref(spec, path, input_path, n, target, out):
@@ -169,12 +155,4 @@ def timing(spec, path, batch, repeats):
 
 
 if __name__ == "__main__":
-    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "export" and len(sys.argv) == 6:
-        export(*sys.argv[2:])
-    elif cmd == "ref" and len(sys.argv) == 8:
-        ref(*sys.argv[2:])
-    elif cmd == "time" and len(sys.argv) == 6:
-        timing(*sys.argv[2:])
-    else:
-        sys.exit(__doc__)
+    token_ref.command_line(__doc__, {"export": (export, 4), "ref": (ref, 6), "time": (timing, 4)})

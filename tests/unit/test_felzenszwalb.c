@@ -26,27 +26,12 @@ static char tmp_dir[512];
 
 static int make_tmp_dir(void)
 {
-    if (tmp_dir[0])
-        return 0;
-    const char *build = getenv("BUILD");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/tmp_felzXXXXXX", build && *build ? build : "build");
-    char parent[512];
-    snprintf(parent, sizeof parent, "mkdir -p '%s'", build && *build ? build : "build");
-    if (system(parent) != 0 || !mkdtemp(tmp_dir)) {
-        tmp_dir[0] = 0;
-        return -1;
-    }
-    return 0;
+    return th_scratch_make(tmp_dir, sizeof tmp_dir, "tmp_felz");
 }
 
 static void remove_tmp_dir(void)
 {
-    if (!tmp_dir[0])
-        return;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp_dir);
+    th_scratch_remove(tmp_dir);
 }
 
 /* Runs the reference on `image`; fills ref_labels; returns its segment count or -1. */

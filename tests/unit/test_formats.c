@@ -501,13 +501,9 @@ int main(int argc, char **argv)
         return cli_decode(argv[2], argv[3], argv[4]);
     if (argc >= 6 && !strcmp(argv[1], "--masks"))
         return cli_masks(argv[2], argv[3], atoi(argv[4]), argv[5], argc >= 7 ? atoi(argv[6]) : 1);
-    const char *build = getenv("BUILD");
-    char base[400];
-    snprintf(base, sizeof base, "%s", build && *build ? build : "build");
-    mkdir(base, 0777);
-    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-test-formats-XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        printf("cannot create a temporary directory under %s\n", base);
+    if (th_scratch_make(tmpdir, sizeof tmpdir, "tmp-test-formats-") < 0) {
+        const char *build = getenv("BUILD");
+        printf("cannot create a temporary directory under %s\n", build && *build ? build : "build");
         return 2;
     }
     TH_RUN(test_dicom_lossless_equals_png);
@@ -518,13 +514,6 @@ int main(int argc, char **argv)
     TH_RUN(test_python_reference);
     TH_RUN(test_bad_input);
     int rc = th_report();
-    if (rc == 0) {
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
-            printf("could not remove %s\n", tmpdir);
-    } else {
-        printf("inputs kept in %s\n", tmpdir);
-    }
+    th_scratch_end(tmpdir, rc, "inputs");
     return rc;
 }

@@ -842,13 +842,9 @@ static void test_open_errors(void)
 
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    char base[400];
-    snprintf(base, sizeof base, "%s", build && *build ? build : "build");
-    mkdir(base, 0777);
-    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-test-io-XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        printf("cannot create a temporary directory under %s\n", base);
+    if (th_scratch_make(tmpdir, sizeof tmpdir, "tmp-test-io-") < 0) {
+        const char *build = getenv("BUILD");
+        printf("cannot create a temporary directory under %s\n", build && *build ? build : "build");
         return 2;
     }
     TH_RUN(test_png_gray8_roundtrip_and_pil);
@@ -867,13 +863,6 @@ int main(void)
     TH_RUN(test_crlf_and_bom);
     TH_RUN(test_open_errors);
     int rc = th_report();
-    if (rc == 0) {
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
-            printf("could not remove %s\n", tmpdir);
-    } else {
-        printf("inputs kept in %s\n", tmpdir);
-    }
+    th_scratch_end(tmpdir, rc, "inputs");
     return rc;
 }

@@ -183,20 +183,6 @@ static void test_infer_plan_refuses_param_grads(void)
     nn_model_destroy(m);
 }
 
-static double status_bytes(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = 0.0;
-    const size_t len = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, len) && line[len] == ':')
-            kb = atof(line + len + 1);
-    if (f)
-        fclose(f);
-    return kb * 1024.0;
-}
-
 #define BUDGET_SIZE 64
 
 /* IG map of x with `batch` inputs per engine call and `steps` steps; map [3, S, S]. */
@@ -229,12 +215,12 @@ static void test_budget_peak_and_identical_maps(void)
         float *map = malloc(sizeof(float) * chw);
         nn_model_t *m = NULL;
         int ok = zoo_democnn(&m, BUDGET_SIZE, 2, 1) == 0;
-        r.resident = status_bytes("VmRSS");
+        r.resident = sal_status_bytes("VmRSS");
         nn_model_t *list[1] = {m};
         ok = ok && sal_batch_for_memory(list, 1, budget, r.resident, 4096, "test", &r.batch) == 0;
         r.planned = ok ? (double)sal_ws_bytes(m, r.batch) : 0.0;
         ok = ok && ig_map(m, r.batch, r.batch, x, map) == 0;
-        r.peak = status_bytes("VmHWM");
+        r.peak = sal_status_bytes("VmHWM");
         if (!ok)
             r.batch = -1;
         ssize_t w1 = write(fds[1], &r, sizeof r);
@@ -345,7 +331,7 @@ static void test_budget_keep_all(void)
         nn_model_t *cm = NULL;
         int ok = zoo_democnn(&cm, BUDGET_SIZE, 2, 1) == 0;
         nn_model_t *cl[1] = {cm};
-        r.resident = status_bytes("VmRSS");
+        r.resident = sal_status_bytes("VmRSS");
         /* what the budget chose before it counted the walk */
         ok = ok && sal_batch_for_memory(cl, 1, budget, r.resident, 4096, "test", &r.old_batch) == 0;
         const char *methods[3] = {"ig", "lrp", "deeplift"};
@@ -362,7 +348,7 @@ static void test_budget_keep_all(void)
         ok = ok && sal_compute(&sal_method_lrp, &p, cm, ws, x, 1, NULL, (sal_key_t){0}, map) == 0;
         ok = ok && sal_compute(&sal_method_deeplift, &p, cm, ws, x, 1, NULL, (sal_key_t){0},
                                map) == 0;
-        r.peak = status_bytes("VmHWM");
+        r.peak = sal_status_bytes("VmHWM");
         if (!ok)
             r.batch = -1;
         ssize_t w1 = write(fds[1], &r, sizeof r);

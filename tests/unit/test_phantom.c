@@ -353,13 +353,9 @@ static void test_bad_config(void)
 
 int main(void)
 {
-    const char *build = getenv("BUILD");
-    char base[400];
-    snprintf(base, sizeof base, "%s", build && *build ? build : "build");
-    mkdir(base, 0777);
-    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-test-phantom-XXXXXX", base);
-    if (!mkdtemp(tmpdir)) {
-        printf("cannot create a temporary directory under %s\n", base);
+    if (th_scratch_make(tmpdir, sizeof tmpdir, "tmp-test-phantom-") < 0) {
+        const char *build = getenv("BUILD");
+        printf("cannot create a temporary directory under %s\n", build && *build ? build : "build");
         return 2;
     }
     TH_RUN(test_determinism);
@@ -369,13 +365,6 @@ int main(void)
     TH_RUN(test_png_opens_in_pil);
     TH_RUN(test_bad_config);
     int rc = th_report();
-    if (rc == 0) {
-        char cmd[1024];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
-            printf("could not remove %s\n", tmpdir);
-    } else {
-        printf("outputs kept in %s\n", tmpdir);
-    }
+    th_scratch_end(tmpdir, rc, "outputs");
     return rc;
 }

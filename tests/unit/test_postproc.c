@@ -19,29 +19,12 @@ static char tmp_dir[512];
 
 static int make_tmp_dir(void)
 {
-    if (tmp_dir[0])
-        return 0;
-    const char *build = getenv("BUILD");
-    if (!build || !*build)
-        build = "build";
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", build);
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/tmp_postprocXXXXXX", build);
-    if (system(cmd) != 0 || !mkdtemp(tmp_dir)) {
-        tmp_dir[0] = 0;
-        return -1;
-    }
-    return 0;
+    return th_scratch_make(tmp_dir, sizeof tmp_dir, "tmp_postproc");
 }
 
 static void remove_tmp_dir(void)
 {
-    if (!tmp_dir[0])
-        return;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp_dir);
+    th_scratch_remove(tmp_dir);
 }
 
 static const char *tmp_path(const char *name)
@@ -55,22 +38,12 @@ static const char *tmp_path(const char *name)
 
 static int write_file(const char *name, const void *data, size_t bytes)
 {
-    FILE *f = fopen(tmp_path(name), "wb");
-    if (!f)
-        return -1;
-    int ok = fwrite(data, 1, bytes, f) == bytes;
-    fclose(f);
-    return ok ? 0 : -1;
+    return th_scratch_write(tmp_dir, name, data, bytes);
 }
 
 static int read_file(const char *name, void *data, size_t bytes)
 {
-    FILE *f = fopen(tmp_path(name), "rb");
-    if (!f)
-        return -1;
-    int ok = fread(data, 1, bytes, f) == bytes;
-    fclose(f);
-    return ok ? 0 : -1;
+    return th_scratch_read(tmp_dir, name, data, bytes);
 }
 
 /* Runs the reference with `args`; returns 1 ok, 0 undefined, -1 failure. */

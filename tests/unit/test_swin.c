@@ -24,6 +24,7 @@
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "testhelp.h"
+#include "tokhelp.h"
 
 static const char *spec = "small";
 static int size = 32;
@@ -34,65 +35,23 @@ static int kept_target = -1, kept_size;
 
 static int export_swin(int opset, char *path, size_t len)
 {
-    snprintf(path, len, "%s/swin_%s_%d.onnx", th_tmp_dir(), spec, opset);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s tests/ref/swin_torch_ref.py export %s %s %d 5 2>/dev/null",
-             th_python(), path, spec, opset);
-    return system(cmd) == 0 ? 0 : -1;
+    return tok_export("tests/ref/swin_torch_ref.py", "swin", spec, opset, 5, path, len);
 }
 
 /* Float64 then float32 rows of [2 logits, gradient, IG, CAM] for one image
  * (caller frees), or NULL. */
 static double *reference(const char *onnx_path, const float *x, int target)
 {
-    char pt[512], in[512], out[512], cmd[2048];
-    snprintf(pt, sizeof pt, "%.*s.pt", (int)strlen(onnx_path) - 5, onnx_path);
-    snprintf(in, sizeof in, "%s/swin_in.f32", th_tmp_dir());
-    snprintf(out, sizeof out, "%s/swin_ref.f64", th_tmp_dir());
     const size_t chw = 3 * (size_t)size * size, row = 2 + 2 * chw + (size_t)size * size;
-    if (th_write_f32(in, x, chw) < 0)
-        return NULL;
-    snprintf(cmd, sizeof cmd, "%s tests/ref/swin_torch_ref.py ref %s %s %s 1 %d %s",
-             th_python(), spec, pt, in, target, out);
-    if (system(cmd) != 0)
-        return NULL;
-    double *r = malloc(sizeof(double) * 2 * row);
-    FILE *f = fopen(out, "rb");
-    size_t got = f && r ? fread(r, sizeof(double), 2 * row, f) : 0;
-    if (f)
-        fclose(f);
-    if (got != 2 * row) {
-        free(r);
-        return NULL;
-    }
-    return r;
-}
-
-static double rel_l2_d(const float *a, const double *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-static double rel_l2_dd(const double *a, const double *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
+    return tok_reference("tests/ref/swin_torch_ref.py", "swin", spec, onnx_path, x, chw, 1, target,
+                         2 * row);
 }
 
 /* got against float64 r64; the bound is 1e-4 or 3x PyTorch float32's (r32) error. */
 static void check_close(int opset, const char *what, const float *got, const double *r64,
                         const double *r32, size_t count)
 {
-    double err = rel_l2_d(got, r64, count), err32 = rel_l2_dd(r32, r64, count);
+    double err = tok_rel_l2_d(got, r64, count), err32 = tok_rel_l2_dd(r32, r64, count);
     double bound = fmax(1e-4, 3.0 * err32);
     printf("    %s opset %d %-6s rel L2 %.2e (PyTorch float32 %.2e; bound %.1e: %s)\n", spec,
            opset, what, err, err32, bound, bound > 1e-4 ? "3x float32" : "1e-4");

@@ -22,6 +22,7 @@
 #include "saliency/saliency.h"
 #include "sc.h"
 #include "testhelp.h"
+#include "tokhelp.h"
 
 static const char *spec = "small";
 static int size = 32;
@@ -35,11 +36,7 @@ static double now(void)
 
 static int export_vit(int opset, char *path, size_t len)
 {
-    snprintf(path, len, "%s/vit_%s_%d.onnx", th_tmp_dir(), spec, opset);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s tests/ref/vit_torch_ref.py export %s %s %d 7 2>/dev/null",
-             th_python(), path, spec, opset);
-    return system(cmd) == 0 ? 0 : -1;
+    return tok_export("tests/ref/vit_torch_ref.py", "vit", spec, opset, 7, path, len);
 }
 
 /* The other CAM methods on the token grid, compared for the small ViT. */
@@ -51,37 +48,9 @@ static int n_cams(void) { return strcmp(spec, "small") ? 1 : 6; }
  * [2 logits, 3*size*size gradient, n_cams() size*size CAMs] (caller frees) or NULL. */
 static double *reference(const char *onnx_path, const float *x, int n, int target)
 {
-    char pt[512], in[512], out[512], cmd[2048];
-    snprintf(pt, sizeof pt, "%.*s.pt", (int)strlen(onnx_path) - 5, onnx_path);
-    snprintf(in, sizeof in, "%s/vit_in.f32", th_tmp_dir());
-    snprintf(out, sizeof out, "%s/vit_ref.f64", th_tmp_dir());
     const size_t chw = 3 * (size_t)size * size, row = 2 + chw + (size_t)n_cams() * size * size;
-    if (th_write_f32(in, x, (size_t)n * chw) < 0)
-        return NULL;
-    snprintf(cmd, sizeof cmd, "%s tests/ref/vit_torch_ref.py ref %s %s %s %d %d %s",
-             th_python(), spec, pt, in, n, target, out);
-    if (system(cmd) != 0)
-        return NULL;
-    double *r = malloc(sizeof(double) * row * n);
-    FILE *f = fopen(out, "rb");
-    size_t got = f && r ? fread(r, sizeof(double), row * n, f) : 0;
-    if (f)
-        fclose(f);
-    if (got != row * (size_t)n) {
-        free(r);
-        return NULL;
-    }
-    return r;
-}
-
-static double rel_l2_d(const float *a, const double *b, size_t count)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < count; i++) {
-        num += (a[i] - b[i]) * (a[i] - b[i]);
-        den += b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
+    return tok_reference("tests/ref/vit_torch_ref.py", "vit", spec, onnx_path, x, (size_t)n * chw,
+                         n, target, row * n);
 }
 
 static void check_opset(int opset)
@@ -117,14 +86,14 @@ static void check_opset(int opset)
         double t0 = now();
         TH_CHECK(sal_gradient(ws, xb, target, 0, g) == 0, "gradient");
         double t_grad = now() - t0;
-        double e_logit = rel_l2_d(nn_output(m), rb, 2), e_grad = rel_l2_d(g, rb + 2, chw);
+        double e_logit = tok_rel_l2_d(nn_output(m), rb, 2), e_grad = tok_rel_l2_d(g, rb + 2, chw);
         printf("    opset %d image %d: logits rel. L2 %.2e, input gradient %.2e (%.3f s)\n",
                opset, b, e_logit, e_grad, t_grad);
         TH_CHECK(e_logit < 1e-4, "logits differ from PyTorch float64: %.3g", e_logit);
         TH_CHECK(e_grad < 1e-4, "input gradient differs from PyTorch float64: %.3g", e_grad);
         /* Grad-CAM at the last block's input norm on the token grid */
         TH_CHECK(sal_gradcam(ws, xb, target, "", 0, cam) == 0, "gcam");
-        double e_cam = rel_l2_d(cam, rb + 2 + chw, hw);
+        double e_cam = tok_rel_l2_d(cam, rb + 2 + chw, hw);
         printf("    opset %d image %d: gcam rel. L2 %.2e\n", opset, b, e_cam);
         TH_CHECK(e_cam < 1e-4, "Grad-CAM differs from the reference: %.3g", e_cam);
         /* the other CAM methods on the same token grid (pytorch-grad-cam's definitions) */
@@ -140,7 +109,7 @@ static void check_opset(int opset)
                          "CAM is zero everywhere", token_cams[k], rc);
                 continue;
             }
-            double e = rel_l2_d(cam, r, hw);
+            double e = tok_rel_l2_d(cam, r, hw);
             printf("    opset %d image %d: %s rel. L2 %.2e\n", opset, b, token_cams[k], e);
             TH_CHECK(rc == 0 && e < 1e-4, "%s on the token grid differs from the reference: "
                      "%.3g (rc %d)", token_cams[k], e, rc);
@@ -166,12 +135,12 @@ static void check_opset(int opset)
     if (ref && dx2 && nn_model_prepare(m, 2) == 0 && nn_forward(m, x, 2, 0) == 0) {
         nn_backward_opts_t o = {.input_grad = 1};
         for (int b = 0; b < 2; b++) {
-            double e = rel_l2_d(nn_output(m) + 2 * b, ref + b * row, 2);
+            double e = tok_rel_l2_d(nn_output(m) + 2 * b, ref + b * row, 2);
             TH_CHECK(e < 1e-4, "logits of image %d in a batch of two: %.3g", b, e);
         }
         TH_CHECK(nn_backward_logit(m, (int[]){target, target}, dx2, &o) == 0, "batch backward");
         for (int b = 0; b < 2; b++) {
-            double e = rel_l2_d(dx2 + b * chw, ref + b * row + 2, chw);
+            double e = tok_rel_l2_d(dx2 + b * chw, ref + b * row + 2, chw);
             TH_CHECK(e < 1e-4, "gradient of image %d in a batch of two: %.3g", b, e);
         }
     }
@@ -263,7 +232,8 @@ static void test_channels_last(void)
         sal_ws_t *ws = NULL;
         TH_CHECK(ref && sal_ws_create(&ws, m, 1, "unit") == 0, "reference and workspace");
         if (ref && ws && sal_gradient(ws, x, 0, 0, g) == 0) {
-            double e_logit = rel_l2_d(nn_output(m), ref, 2), e_grad = rel_l2_d(g, ref + 2, chw);
+            double e_logit = tok_rel_l2_d(nn_output(m), ref, 2);
+            double e_grad = tok_rel_l2_d(g, ref + 2, chw);
             printf("    channels-last opset %d: logits rel. L2 %.2e, input gradient %.2e\n",
                    opset, e_logit, e_grad);
             TH_CHECK(e_logit < 1e-4 && e_grad < 1e-4, "differs from PyTorch float64");

@@ -356,53 +356,22 @@ static char tmp_dir[512];
 
 static int make_tmp_dir(void)
 {
-    if (tmp_dir[0])
-        return 0;
-    const char *build = getenv("BUILD");
-    if (!build || !*build)
-        build = "build";
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", build);
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/tmp_xraiXXXXXX", build);
-    if (system(cmd) != 0 || !mkdtemp(tmp_dir)) {
-        tmp_dir[0] = 0;
-        return -1;
-    }
-    return 0;
+    return th_scratch_make(tmp_dir, sizeof tmp_dir, "tmp_xrai");
 }
 
 static void remove_tmp_dir(void)
 {
-    if (!tmp_dir[0])
-        return;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmp_dir);
+    th_scratch_remove(tmp_dir);
 }
 
 static int write_file(const char *name, const void *data, size_t bytes)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    int ok = fwrite(data, 1, bytes, f) == bytes;
-    fclose(f);
-    return ok ? 0 : -1;
+    return th_scratch_write(tmp_dir, name, data, bytes);
 }
 
 static int read_file(const char *name, void *data, size_t bytes)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    int ok = fread(data, 1, bytes, f) == bytes;
-    fclose(f);
-    return ok ? 0 : -1;
+    return th_scratch_read(tmp_dir, name, data, bytes);
 }
 
 static double relation_agreement(const int32_t *a, const int32_t *b, int h, int w)

@@ -132,4 +132,72 @@ static inline double th_rel_l2(const float *a, const float *b, size_t count)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* A scratch folder of one test binary, for the files it and its reference
+ * scripts write: dir (len bytes) becomes the fresh folder $BUILD/PREFIXXXXXXX
+ * (mkdtemp; BUILD defaults to build) unless it names one already. 0, or -1
+ * with dir "". */
+static inline int th_scratch_make(char *dir, size_t len, const char *prefix)
+{
+    if (dir[0])
+        return 0;
+    const char *build = getenv("BUILD");
+    if (!build || !*build)
+        build = "build";
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", build);
+    snprintf(dir, len, "%s/%sXXXXXX", build, prefix);
+    if (system(cmd) != 0 || !mkdtemp(dir)) {
+        dir[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes the folder th_scratch_make made, if any (rm -rf). */
+static inline void th_scratch_remove(const char *dir)
+{
+    if (!dir[0])
+        return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* The end of a run: the folder removed when it passed (failed 0), else kept
+ * for a look and said so ("WHAT kept in DIR"). */
+static inline void th_scratch_end(const char *dir, int failed, const char *what)
+{
+    if (!failed)
+        th_scratch_remove(dir);
+    else
+        printf("%s kept in %s\n", what, dir);
+}
+
+/* Opens dir/name with mode ("wb" or "rb") and writes or reads exactly bytes
+ * of data; 0 or -1. */
+static inline int th_scratch_file(const char *dir, const char *name, const char *mode, void *data,
+                                  size_t bytes)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, mode);
+    if (!f)
+        return -1;
+    int ok = (mode[0] == 'w' ? fwrite(data, 1, bytes, f) : fread(data, 1, bytes, f)) == bytes;
+    fclose(f);
+    return ok ? 0 : -1;
+}
+
+static inline int th_scratch_write(const char *dir, const char *name, const void *data,
+                                   size_t bytes)
+{
+    return th_scratch_file(dir, name, "wb", (void *)data, bytes);
+}
+
+static inline int th_scratch_read(const char *dir, const char *name, void *data, size_t bytes)
+{
+    return th_scratch_file(dir, name, "rb", data, bytes);
+}
+
 #endif /* TESTHELP_H */

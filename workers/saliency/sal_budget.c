@@ -120,17 +120,23 @@ int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch)
     return fit > 0 ? fit : 1;
 }
 
-double sal_resident_bytes(void)
+double sal_status_bytes(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     double kb = 0.0;
+    const size_t len = strlen(key);
     while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6))
-            kb = atof(line + 6);
+        if (!strncmp(line, key, len) && line[len] == ':')
+            kb = atof(line + len + 1);
     if (f)
         fclose(f);
     return kb * 1024.0;
+}
+
+double sal_resident_bytes(void)
+{
+    return sal_status_bytes("VmRSS");
 }
 
 int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,

@@ -62,16 +62,12 @@ static int eigencam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             const float *x, int target, const float *gray, sal_key_t key,
                             float *raw_out)
 {
-    int id;
-    sal_cam_layout_t lay;
-    int rc = sal_cam_layer(ws, "Eigen-CAM", p->gcam_layer, &id, &lay);
+    sal_cam_pass_t cp;
+    int rc = sal_cam_run(ws, "Eigen-CAM", p->gcam_layer, x, -1, &cp);
     if (rc < 0)
         return rc;
-    nn_model_t *m = ws->model;
-    rc = nn_forward(m, x, 1, 0);
-    if (rc < 0)
-        return rc;
-    const nn_node_t *nd = &m->nodes[id];
+    const sal_cam_layout_t lay = cp.lay;
+    const nn_node_t *nd = &ws->model->nodes[cp.id];
     const int C = lay.c;
     const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
     const int by_position = hw <= (size_t)C; /* Gram over positions (X X^T) or channels */
@@ -80,7 +76,7 @@ static int eigencam_compute(const sal_method_t *self, const sal_params_t *p, sal
     if (rc < 0)
         return rc;
     /* Centre each channel over the positions, in a float copy of A. */
-    const float *A = nn_node_out(m, id) + lay.offset; /* channel c at A[c * cs + i * ps] */
+    const float *A = cp.A; /* channel c at A[c * cs + i * ps] */
     float *X = ws->act; /* [C, hw]: channel c's column of X */
     for (int c = 0; c < C; c++) {
         double mean = 0.0;

@@ -15,27 +15,12 @@ static int layercam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             const float *x, int target, const float *gray, sal_key_t key,
                             float *raw_out)
 {
-    int id;
-    sal_cam_layout_t lay;
-    int rc = sal_cam_layer(ws, "LayerCAM", p->gcam_layer, &id, &lay);
+    sal_cam_pass_t cp;
+    int rc = sal_cam_run(ws, "LayerCAM", p->gcam_layer, x, target, &cp);
     if (rc < 0)
         return rc;
-    rc = sal_gradient(ws, x, target, 0, ws->gb);
-    if (rc < 0)
-        return rc;
-    /* channel c at grid position i: A[c * cs + i * ps] (a map, or tokens on their grid) */
-    const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
-    const float *A = nn_node_out(ws->model, id) + lay.offset;
-    const float *G = nn_node_grad(ws->model, id) + lay.offset;
-    for (size_t i = 0; i < hw; i++) {
-        double s = 0.0;
-        for (int c = 0; c < lay.c; c++) {
-            float g = G[c * cs + i * ps];
-            s += (g > 0 ? g : 0.0f) * (double)A[c * cs + i * ps];
-        }
-        ws->cam[i] = (float)s;
-    }
-    return sal_cam_finish(ws, "LayerCAM", ws->cam, lay.h, lay.w, raw_out);
+    sal_cam_grad_act(ws, &cp, 1);
+    return sal_cam_finish(ws, "LayerCAM", ws->cam, cp.lay.h, cp.lay.w, raw_out);
 }
 
 const sal_method_t sal_method_layercam = {

@@ -81,19 +81,15 @@ static int scorecam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             const float *x, int target, const float *gray, sal_key_t key,
                             float *raw_out)
 {
-    int id;
-    sal_cam_layout_t lay;
-    int rc = sal_cam_layer(ws, "Score-CAM", p->gcam_layer, &id, &lay);
+    sal_cam_pass_t cp;
+    int rc = sal_cam_run(ws, "Score-CAM", p->gcam_layer, x, -1, &cp);
     if (rc < 0)
         return rc;
-    nn_model_t *m = ws->model;
-    rc = nn_forward(m, x, 1, 0);
-    if (rc < 0)
-        return rc;
+    const sal_cam_layout_t lay = cp.lay;
     const size_t hw = (size_t)lay.h * lay.w;
     /* The batched passes below overwrite the node's output: keep A, as [c, h*w] planes
      * (tokens laid on their grid). */
-    const float *A = nn_node_out(m, id) + lay.offset;
+    const float *A = cp.A;
     for (int k = 0; k < lay.c; k++)
         for (size_t i = 0; i < hw; i++)
             ws->act[(size_t)k * hw + i] = A[k * lay.c_stride + i * lay.pos_stride];

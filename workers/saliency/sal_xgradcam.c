@@ -16,18 +16,14 @@ static int xgradcam_compute(const sal_method_t *self, const sal_params_t *p, sal
                             const float *x, int target, const float *gray, sal_key_t key,
                             float *raw_out)
 {
-    int id;
-    sal_cam_layout_t lay;
-    int rc = sal_cam_layer(ws, "XGrad-CAM", p->gcam_layer, &id, &lay);
-    if (rc < 0)
-        return rc;
-    rc = sal_gradient(ws, x, target, 0, ws->gb);
+    sal_cam_pass_t cp;
+    int rc = sal_cam_run(ws, "XGrad-CAM", p->gcam_layer, x, target, &cp);
     if (rc < 0)
         return rc;
     /* channel c at grid position i: A[c * cs + i * ps] (a map, or tokens on their grid) */
+    const sal_cam_layout_t lay = cp.lay;
     const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
-    const float *A = nn_node_out(ws->model, id) + lay.offset;
-    const float *G = nn_node_grad(ws->model, id) + lay.offset;
+    const float *A = cp.A, *G = cp.G;
     for (int c = 0; c < lay.c; c++) {
         const float *a = A + c * cs, *g = G + c * cs;
         double sum_a = 0.0, sum_ga = 0.0;
@@ -38,12 +34,7 @@ static int xgradcam_compute(const sal_method_t *self, const sal_params_t *p, sal
         /* pytorch-grad-cam's eps keeps an all-zero channel (after a ReLU) at weight 0. */
         ws->chan[c] = sum_ga / (sum_a + 1e-7);
     }
-    for (size_t i = 0; i < hw; i++) {
-        double s = 0.0;
-        for (int c = 0; c < lay.c; c++)
-            s += ws->chan[c] * A[c * cs + i * ps];
-        ws->cam[i] = (float)s;
-    }
+    sal_cam_weigh(ws, &cp);
     return sal_cam_finish(ws, "XGrad-CAM", ws->cam, lay.h, lay.w, raw_out);
 }
 

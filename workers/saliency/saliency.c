@@ -700,21 +700,60 @@ int sal_cam_layer(sal_ws_t *ws, const char *method, const char *layer, int *id,
     return 0;
 }
 
-int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
+int sal_cam_run(sal_ws_t *ws, const char *method, const char *layer, const float *x, int target,
+                sal_cam_pass_t *cp)
 {
     nn_model_t *m = ws->model;
-    const char *name = plus ? "Grad-CAM++" : "Grad-CAM";
-    int id, rc;
-    sal_cam_layout_t lay;
-    rc = sal_cam_layer(ws, name, layer, &id, &lay);
+    int rc = sal_cam_layer(ws, method, layer, &cp->id, &cp->lay);
     if (rc < 0)
         return rc;
     /* The gradient's input part is not needed; ws->gb is scratch. */
-    rc = sal_gradient(ws, x, target, 0, ws->gb);
+    rc = target < 0 ? nn_forward(m, x, 1, 0) : sal_gradient(ws, x, target, 0, ws->gb);
     if (rc < 0)
         return rc;
+    cp->A = nn_node_out(m, cp->id) + cp->lay.offset;
+    cp->G = target < 0 ? NULL : nn_node_grad(m, cp->id) + cp->lay.offset;
+    return 0;
+}
+
+void sal_cam_weigh(sal_ws_t *ws, const sal_cam_pass_t *cp)
+{
+    const sal_cam_layout_t *lay = &cp->lay;
+    const size_t hw = (size_t)lay->h * lay->w, cs = lay->c_stride, ps = lay->pos_stride;
+    for (size_t i = 0; i < hw; i++) {
+        double s = 0.0;
+        for (int c = 0; c < lay->c; c++)
+            s += ws->chan[c] * cp->A[c * cs + i * ps];
+        ws->cam[i] = (float)s;
+    }
+}
+
+void sal_cam_grad_act(sal_ws_t *ws, const sal_cam_pass_t *cp, int relu_grad)
+{
+    const sal_cam_layout_t *lay = &cp->lay;
+    const size_t hw = (size_t)lay->h * lay->w, cs = lay->c_stride, ps = lay->pos_stride;
+    for (size_t i = 0; i < hw; i++) {
+        double s = 0.0;
+        for (int c = 0; c < lay->c; c++) {
+            float g = cp->G[c * cs + i * ps];
+            if (relu_grad)
+                g = g > 0 ? g : 0.0f;
+            s += (double)g * cp->A[c * cs + i * ps];
+        }
+        ws->cam[i] = (float)s;
+    }
+}
+
+int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int plus, float *out)
+{
+    const char *name = plus ? "Grad-CAM++" : "Grad-CAM";
+    sal_cam_pass_t cp;
+    int rc = sal_cam_run(ws, name, layer, x, target, &cp);
+    if (rc < 0)
+        return rc;
+    const sal_cam_layout_t lay = cp.lay;
     const size_t hw = (size_t)lay.h * lay.w, cs = lay.c_stride, ps = lay.pos_stride;
-    const float *A = nn_node_out(m, id) + lay.offset, *G = nn_node_grad(m, id) + lay.offset;
+    const float *A = cp.A, *G = cp.G;
     /* docs/methods.md section 4, gcam: w_c = mean_ij dY/dA_ijc. Grad-CAM++ (Chattopadhyay
      * et al., as pytorch-grad-cam computes it): alpha = g^2 / (2 g^2 + sum_ij A * g^3),
      * w_c = sum_ij alpha * relu(g). */
@@ -739,12 +778,7 @@ int sal_gradcam(sal_ws_t *ws, const float *x, int target, const char *layer, int
         }
         ws->chan[c] = wc;
     }
-    for (size_t i = 0; i < hw; i++) {
-        double s = 0.0;
-        for (int c = 0; c < lay.c; c++)
-            s += ws->chan[c] * A[c * cs + i * ps];
-        ws->cam[i] = (float)s;
-    }
+    sal_cam_weigh(ws, &cp);
     return sal_cam_finish(ws, name, ws->cam, lay.h, lay.w, out);
 }
 

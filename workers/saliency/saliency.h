@@ -162,6 +162,9 @@ int sal_batch_for_budget(nn_model_t *const *models, int n_models, size_t budget_
                          int max_batch);
 /* The same for one model, at least 1: what to pass to sal_ws_create. */
 int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
+/* A size field of /proc/self/status ("VmRSS", "VmHWM": key without its
+ * colon) in bytes; 0 when unknown. */
+double sal_status_bytes(const char *key);
 /* Resident size of this process now (VmRSS), in bytes; 0 when unknown. */
 double sal_resident_bytes(void);
 /* The batch of a run from its per-rank budget (`[job] memory_per_rank`):
@@ -356,6 +359,26 @@ int sal_cam_node(sal_ws_t *ws, const char *method, const char *layer, int *id);
  * and gradient are kept readable after a pass. 0, or SC_ERR_ARG (logged). */
 int sal_cam_layer(sal_ws_t *ws, const char *method, const char *layer, int *id,
                   sal_cam_layout_t *lay);
+/* A CAM method's pass at its node: the node id, its layout, and its activation A
+ * and gradient G at channel 0 of position 0 (channel c at grid position i:
+ * A[c * lay.c_stride + i * lay.pos_stride]). Both point into the model's buffers
+ * and are valid until its next pass. */
+typedef struct sal_cam_pass {
+    int id;
+    sal_cam_layout_t lay;
+    const float *A, *G;
+} sal_cam_pass_t;
+/* The CAM family's first steps: sal_cam_layer for `layer`, then the gradient of
+ * logit `target` at x (target < 0: the forward pass only, G NULL). 0 or a
+ * negative code (logged). */
+int sal_cam_run(sal_ws_t *ws, const char *method, const char *layer, const float *x, int target,
+                sal_cam_pass_t *cp);
+/* ws->cam [h*w] = sum_c ws->chan[c] * A_c at every grid position: the CAM of
+ * channel weights. */
+void sal_cam_weigh(sal_ws_t *ws, const sal_cam_pass_t *cp);
+/* ws->cam [h*w] = sum_c g_c * A_c at every grid position, g = G (HiResCAM)
+ * or ReLU(G) (relu_grad = 1, LayerCAM): the element-wise CAMs. */
+void sal_cam_grad_act(sal_ws_t *ws, const sal_cam_pass_t *cp, int relu_grad);
 /* The CAM family's last steps (pytorch-grad-cam's compute_cam_per_layer):
  * cam [h*w] at the node's resolution (overwritten) -> ReLU, divided by its
  * max, bilinear (half-pixel) upsampling to [H,W] into out. SC_ERR_UNDEFINED

@@ -77,23 +77,6 @@ static void bcast_add_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_
         P[i] = (float)(0.02 * rng_stream_normal(rs));
 }
 
-/* Visits every element k of one sample with its offset `at` into P. */
-#define BCAST_WALK(BODY)                                                          \
-    do {                                                                          \
-        int idx[NN_MAX_RANK] = {0};                                               \
-        size_t at = 0;                                                            \
-        for (size_t k = 0; k < size; k++) {                                       \
-            BODY;                                                                 \
-            for (int d = rank - 1; d >= 0; d--) {                                 \
-                at += stride[d];                                                  \
-                if (++idx[d] < dims[d])                                           \
-                    break;                                                        \
-                at -= stride[d] * (size_t)dims[d];                                \
-                idx[d] = 0;                                                       \
-            }                                                                     \
-        }                                                                         \
-    } while (0)
-
 static int bcast_add_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -105,7 +88,7 @@ static int bcast_add_forward(nn_model_t *m, int id, int n)
     for (int b = 0; b < n; b++) {
         const float *x = m->nodes[nd->in[0]].out + (size_t)b * size;
         float *y = nd->out + (size_t)b * size;
-        BCAST_WALK(y[k] = x[k] + P[at]);
+        NN_STRIDED_WALK(size, rank, dims, stride, y[k] = x[k] + P[at]);
     }
     return 0;
 }
@@ -127,7 +110,7 @@ static int bcast_add_backward(nn_model_t *m, int id, int n, const nn_backward_op
     const int rank = bcast_geometry(m, nd, dims, stride);
     for (int b = 0; b < n; b++) {
         const float *dy = nd->grad + (size_t)b * size;
-        BCAST_WALK(dP[at] += dy[k]);
+        NN_STRIDED_WALK(size, rank, dims, stride, dP[at] += dy[k]);
     }
     return 0;
 }

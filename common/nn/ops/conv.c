@@ -10,6 +10,7 @@
 #include "nn/op.h"
 
 #include "nn/fuse.h"
+#include "nn/ops/conv_node.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,10 +19,7 @@
 
 static conv2d_shape_t conv_shape(const nn_model_t *m, const nn_node_t *nd, int n)
 {
-    const nn_node_t *src = &m->nodes[nd->in[0]];
-    conv2d_shape_t s = {.n = n, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
-                        .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .pt = nd->pt,
-                        .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+    conv2d_shape_t s = conv_node_shape(m, nd, n, 1);
     conv2d_shape_init(&s);
     return s;
 }
@@ -40,9 +38,7 @@ int nn_add_conv(nn_model_t *m, const char *name, int in, int out_c, int kh, int 
 static int conv_infer(const nn_model_t *m, nn_node_t *nd)
 {
     const nn_node_t *src = &m->nodes[nd->in[0]];
-    conv2d_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
-                        .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .pt = nd->pt,
-                        .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+    conv2d_shape_t s = conv_node_shape(m, nd, 1, 1);
     if (nd->n_in != 1 || nd->out_c < 1 || conv2d_shape_init(&s) < 0) {
         SC_ERROR("conv '%s': kernel %dx%d stride %dx%d does not fit input %dx%d", nd->name,
                  nd->kh, nd->kw, nd->sh, nd->sw, src->h, src->w);
@@ -57,31 +53,12 @@ static int conv_infer(const nn_model_t *m, nn_node_t *nd)
 static int conv_param_shape(const nn_model_t *m, const nn_node_t *nd, nn_param_kind k,
                             size_t dims[4])
 {
-    if (k == NN_P_WEIGHT) {
-        dims[0] = (size_t)nd->out_c;
-        dims[1] = (size_t)m->nodes[nd->in[0]].c;
-        dims[2] = (size_t)nd->kh;
-        dims[3] = (size_t)nd->kw;
-        return 4;
-    }
-    if (k == NN_P_BIAS && nd->has_bias) {
-        dims[0] = (size_t)nd->out_c;
-        return 1;
-    }
-    return 0;
+    return conv_node_param_shape(m, nd, k, dims, 1);
 }
 
 static void conv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats)
 {
-    const nn_node_t *nd = &m->nodes[id];
-    const nn_node_t *src = &m->nodes[nd->in[0]];
-    size_t count;
-    float *W = nn_param(m, id, NN_P_WEIGHT, &count);
-    nn_init_weights(W, count, nd->init, (double)src->c * nd->kh * nd->kw,
-                    (double)nd->out_c * nd->kh * nd->kw, rs);
-    float *b = nn_param(m, id, NN_P_BIAS, &count);
-    if (b)
-        memset(b, 0, sizeof(float) * count);
+    conv_node_init(m, id, rs, 1);
     (void)keep_bn_stats;
 }
 

@@ -16,6 +16,7 @@
  * the output is canonicalized to its position classes like conv.
  */
 #include "nn/op.h"
+#include "nn/ops/conv_node.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,10 +37,7 @@ static void gconv_columns(int ow, int sw, int ix0, int w, int *lo, int *hi)
 /* The shape of one group's convolution (n = 1) for the im2col + GEMM kernel. */
 static conv2d_shape_t group_shape(const nn_model_t *m, const nn_node_t *nd)
 {
-    const nn_node_t *src = &m->nodes[nd->in[0]];
-    conv2d_shape_t s = {.n = 1, .c = src->c / nd->groups, .h = src->h, .w = src->w,
-                        .oc = nd->out_c / nd->groups, .kh = nd->kh, .kw = nd->kw, .sh = nd->sh,
-                        .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+    conv2d_shape_t s = conv_node_shape(m, nd, 1, nd->groups);
     conv2d_shape_init(&s);
     return s;
 }
@@ -69,9 +67,7 @@ static int gconv_infer(const nn_model_t *m, nn_node_t *nd)
                  nd->name, nd->groups, src->c, nd->out_c);
         return SC_ERR_SHAPE;
     }
-    conv2d_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
-                        .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .pt = nd->pt,
-                        .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+    conv2d_shape_t s = conv_node_shape(m, nd, 1, 1);
     if (nd->pt < 0 || nd->pb < 0 || nd->pl < 0 || nd->pr < 0 || conv2d_shape_init(&s) < 0) {
         SC_ERROR("gconv '%s': kernel %dx%d stride %dx%d does not fit input %dx%d", nd->name,
                  nd->kh, nd->kw, nd->sh, nd->sw, src->h, src->w);
@@ -86,32 +82,13 @@ static int gconv_infer(const nn_model_t *m, nn_node_t *nd)
 static int gconv_param_shape(const nn_model_t *m, const nn_node_t *nd, nn_param_kind k,
                              size_t dims[4])
 {
-    if (k == NN_P_WEIGHT) {
-        dims[0] = (size_t)nd->out_c;
-        dims[1] = (size_t)(m->nodes[nd->in[0]].c / nd->groups);
-        dims[2] = (size_t)nd->kh;
-        dims[3] = (size_t)nd->kw;
-        return 4;
-    }
-    if (k == NN_P_BIAS && nd->has_bias) {
-        dims[0] = (size_t)nd->out_c;
-        return 1;
-    }
-    return 0;
+    return conv_node_param_shape(m, nd, k, dims, nd->groups);
 }
 
 /* Glorot by the fans of one group (what each output and input channel sees). */
 static void gconv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats)
 {
-    const nn_node_t *nd = &m->nodes[id];
-    const int cg = m->nodes[nd->in[0]].c / nd->groups, og = nd->out_c / nd->groups;
-    size_t count;
-    float *W = nn_param(m, id, NN_P_WEIGHT, &count);
-    nn_init_weights(W, count, nd->init, (double)cg * nd->kh * nd->kw,
-                    (double)og * nd->kh * nd->kw, rs);
-    float *b = nn_param(m, id, NN_P_BIAS, &count);
-    if (b)
-        memset(b, 0, sizeof(float) * count);
+    conv_node_init(m, id, rs, m->nodes[id].groups);
     (void)keep_bn_stats;
 }
 

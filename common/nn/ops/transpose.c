@@ -44,23 +44,6 @@ static int transpose_strides(const nn_model_t *m, const nn_node_t *nd, size_t st
     return rank;
 }
 
-/* Visits every output element in order with its input offset. */
-#define TRANSPOSE_WALK(BODY)                                                      \
-    do {                                                                          \
-        int idx[NN_MAX_RANK] = {0};                                               \
-        size_t at = 0;                                                            \
-        for (size_t k = 0; k < size; k++) {                                       \
-            BODY;                                                                 \
-            for (int d = rank - 1; d >= 0; d--) {                                 \
-                at += stride[d];                                                  \
-                if (++idx[d] < out_dims[d])                                       \
-                    break;                                                        \
-                at -= stride[d] * (size_t)out_dims[d];                            \
-                idx[d] = 0;                                                       \
-            }                                                                     \
-        }                                                                         \
-    } while (0)
-
 static int transpose_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -72,7 +55,7 @@ static int transpose_forward(nn_model_t *m, int id, int n)
     for (int b = 0; b < n; b++) {
         const float *x = m->nodes[nd->in[0]].out + (size_t)b * size;
         float *y = nd->out + (size_t)b * size;
-        TRANSPOSE_WALK(y[k] = x[at]);
+        NN_STRIDED_WALK(size, rank, out_dims, stride, y[k] = x[at]); /* at: input offset */
     }
     return 0;
 }
@@ -91,7 +74,7 @@ static int transpose_backward(nn_model_t *m, int id, int n, const nn_backward_op
     for (int b = 0; b < n; b++) {
         float *dx = dx_all + (size_t)b * size;
         const float *dy = nd->grad + (size_t)b * size;
-        TRANSPOSE_WALK(dx[at] += dy[k]);
+        NN_STRIDED_WALK(size, rank, out_dims, stride, dx[at] += dy[k]);
     }
     return 0;
 }
