@@ -1037,50 +1037,6 @@ static int nonnegative(const nn_model_t *m, int id)
 
 /* ---- channel operations of the mobile families (ShuffleNet, MobileNet, ...) ---- */
 
-/* Add/Sub/Mul/Div of two constants (the export's shape arithmetic, such as
- * the channel split point of torch.chunk): elementwise, one side may be a
- * single value; integers stay integers (Div truncates, as ONNX). */
-static int fold_const_arith(importer_t *im, const onnx_node_t *nd, const char *op)
-{
-    int rc = 0;
-    onnx_const_t *a, *b, *c = NULL;
-    CHECK_RC(need_const(im, nd, 0, &a));
-    CHECK_RC(need_const(im, nd, 1, &b));
-    if (a->count != b->count && a->count != 1 && b->count != 1)
-        return unsupported(im, nd, "constant operands of different sizes");
-    const onnx_const_t *big = a->count >= b->count ? a : b;
-    c = calloc(1, sizeof *c);
-    CHECK_ALLOC(c);
-    c->ndim = big->ndim;
-    memcpy(c->dims, big->dims, sizeof c->dims);
-    c->count = big->count;
-    c->is_int = a->is_int && b->is_int;
-    if (c->is_int)
-        c->i = malloc(sizeof(int64_t) * (c->count ? c->count : 1));
-    else
-        c->f = malloc(sizeof(float) * (c->count ? c->count : 1));
-    CHECK(c->i || c->f, SC_ERR_NOMEM, "out of memory");
-    const int kind = op[0] == 'A' ? 0 : op[0] == 'S' ? 1 : op[0] == 'M' ? 2 : 3;
-    for (size_t k = 0; k < c->count; k++) {
-        const size_t ka = a->count == 1 ? 0 : k, kb = b->count == 1 ? 0 : k;
-        if (c->is_int) {
-            const int64_t x = a->i[ka], y = b->i[kb];
-            CHECK(kind != 3 || y != 0, SC_ERR_FORMAT, "%s: node '%s' (Div): integer division "
-                  "by zero", im->source, node_label(nd));
-            c->i[k] = kind == 0 ? x + y : kind == 1 ? x - y : kind == 2 ? x * y : x / y;
-        } else {
-            const float x = a->is_int ? (float)a->i[ka] : a->f[ka];
-            const float y = b->is_int ? (float)b->i[kb] : b->f[kb];
-            c->f[k] = kind == 0 ? x + y : kind == 1 ? x - y : kind == 2 ? x * y : x / y;
-        }
-    }
-    rc = bind_const(im, nd, c);
-    c = NULL;
-cleanup:
-    free_const(c);
-    return rc;
-}
-
 /* A channel slice [start, start + count) of node src, bound to output k of nd. */
 static int bind_chslice(importer_t *im, const onnx_node_t *nd, size_t k, const char *name,
                         int src, int start, int count, int rank)
@@ -1368,38 +1324,6 @@ static int op_concat(importer_t *im, const onnx_node_t *nd, const char *name)
     int rc = 0;
     int *ids = NULL;
     long axis = attr_int(nd, "axis", 1);
-    /* Concatenation of constants: shape arithmetic. */
-    onnx_value_t *v0 = input_value(im, nd, 0);
-    if (v0 && v0->kind == VALUE_CONST) {
-        size_t total = 0;
-        for (size_t k = 0; k < nd->n_input; k++) {
-            onnx_const_t *c;
-            CHECK_RC(need_const(im, nd, k, &c));
-            CHECK(c->is_int && c->ndim <= 1, SC_ERR_UNSUPPORTED,
-                  "%s: node '%s' (Concat): only 1-D integer constants can be concatenated",
-                  im->source, node_label(nd));
-            total += c->count;
-        }
-        onnx_const_t *out = calloc(1, sizeof *out);
-        CHECK_ALLOC(out);
-        out->ndim = 1;
-        out->dims[0] = (int64_t)total;
-        out->count = total;
-        out->is_int = 1;
-        out->i = malloc(sizeof(int64_t) * (total ? total : 1));
-        if (!out->i) {
-            free_const(out);
-            CHECK_ALLOC(NULL);
-        }
-        size_t off = 0;
-        for (size_t k = 0; k < nd->n_input; k++) {
-            onnx_const_t *c;
-            need_const(im, nd, k, &c);
-            memcpy(out->i + off, c->i, sizeof(int64_t) * c->count);
-            off += c->count;
-        }
-        return bind_const(im, nd, out);
-    }
     ids = malloc(sizeof(int) * (nd->n_input ? nd->n_input : 1));
     CHECK_ALLOC(ids);
     int rank = 4;
@@ -1507,8 +1431,6 @@ static int op_elementwise(importer_t *im, const onnx_node_t *nd, const char *nam
     onnx_value_t *a = input_value(im, nd, 0), *b = input_value(im, nd, 1);
     CHECK(a && b, SC_ERR_FORMAT, "%s: node '%s' (%s): inputs missing", im->source,
           node_label(nd), op);
-    if (a->kind == VALUE_CONST && b->kind == VALUE_CONST)
-        return fold_const_arith(im, nd, op);
     if (a->kind == VALUE_NODE && b->kind == VALUE_NODE) {
         int id;
         if (!strcmp(op, "Mul")) {
@@ -1634,39 +1556,7 @@ cleanup:
 static int op_flatten(importer_t *im, const onnx_node_t *nd, const char *name, const char *op)
 {
     int rc = 0;
-    onnx_value_t *src = input_value(im, nd, 0);
-    CHECK(src, SC_ERR_FORMAT, "%s: node '%s' (%s): input missing", im->source, node_label(nd),
-          op);
-    if (src->kind == VALUE_CONST) {
-        /* Reshape/Squeeze/Unsqueeze of constants: keep the values, new dims. */
-        onnx_const_t *c;
-        CHECK_RC(value_const(im, src, &c));
-        onnx_const_t *copy = calloc(1, sizeof *copy);
-        CHECK_ALLOC(copy);
-        *copy = *c;
-        copy->f = NULL;
-        copy->i = NULL;
-        if (c->is_int) {
-            copy->i = malloc(sizeof(int64_t) * (c->count ? c->count : 1));
-            if (copy->i)
-                memcpy(copy->i, c->i, sizeof(int64_t) * c->count);
-        } else {
-            copy->f = malloc(sizeof(float) * (c->count ? c->count : 1));
-            if (copy->f)
-                memcpy(copy->f, c->f, sizeof(float) * c->count);
-        }
-        if (!copy->i && !copy->f) {
-            free_const(copy);
-            CHECK_ALLOC(NULL);
-        }
-        copy->ndim = 1;
-        copy->dims[0] = (int64_t)c->count;
-        if (!strcmp(op, "Unsqueeze") && c->count == 1 && c->ndim == 0)
-            copy->ndim = 1; /* scalar -> [1] */
-        else if (!strcmp(op, "Squeeze") && c->count == 1)
-            copy->ndim = 0;
-        return bind_const(im, nd, copy);
-    }
+    onnx_value_t *src;
     if (!strcmp(op, "Unsqueeze"))
         return unsupported(im, nd, "Unsqueeze of a feature map is not supported");
     CHECK_RC(need_node(im, nd, 0, &src));
@@ -1777,7 +1667,8 @@ cleanup:
     return rc;
 }
 
-/* Constant-folded shape arithmetic: Shape, Gather, Cast, Constant. */
+/* A Constant node, or the Shape of a c x h x w feature map (a constant at batch 1;
+ * a constant's Shape and the arithmetic on shapes fold in onnx_import_fold.inc). */
 static int op_constant_like(importer_t *im, const onnx_node_t *nd, const char *op)
 {
     int rc = 0;
@@ -1820,7 +1711,7 @@ static int op_constant_like(importer_t *im, const onnx_node_t *nd, const char *o
                 goto cleanup;
             }
         }
-    } else if (!strcmp(op, "Shape")) {
+    } else { /* Shape */
         onnx_value_t *src;
         CHECK_RC(need_node(im, nd, 0, &src));
         const nn_node_t *in = &im->m->nodes[src->node];
@@ -1838,48 +1729,6 @@ static int op_constant_like(importer_t *im, const onnx_node_t *nd, const char *o
         if (src->rank == 4) {
             c->i[2] = in->h;
             c->i[3] = in->w;
-        }
-    } else if (!strcmp(op, "Gather")) {
-        onnx_const_t *data, *index;
-        CHECK_RC(need_const(im, nd, 0, &data));
-        CHECK_RC(need_const(im, nd, 1, &index));
-        if (attr_int(nd, "axis", 0) != 0 || data->ndim > 1 || !index->is_int)
-            return unsupported(im, nd, "Gather is supported on 1-D constants only");
-        c = calloc(1, sizeof *c);
-        CHECK_ALLOC(c);
-        *c = *index;
-        c->is_int = data->is_int;
-        c->i = data->is_int ? malloc(sizeof(int64_t) * (index->count ? index->count : 1)) : NULL;
-        c->f = data->is_int ? NULL : malloc(sizeof(float) * (index->count ? index->count : 1));
-        CHECK(c->i || c->f, SC_ERR_NOMEM, "out of memory");
-        for (size_t k = 0; k < index->count; k++) {
-            int64_t at = index->i[k] < 0 ? index->i[k] + (int64_t)data->count : index->i[k];
-            CHECK(at >= 0 && (size_t)at < data->count, SC_ERR_FORMAT,
-                  "%s: node '%s' (Gather): index out of range", im->source, node_label(nd));
-            if (data->is_int)
-                c->i[k] = data->i[at];
-            else
-                c->f[k] = data->f[at];
-        }
-    } else { /* Cast */
-        onnx_const_t *src;
-        CHECK_RC(need_const(im, nd, 0, &src));
-        long to = attr_int(nd, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
-        int to_int = to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
-                     to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
-        c = calloc(1, sizeof *c);
-        CHECK_ALLOC(c);
-        *c = *src;
-        c->is_int = to_int;
-        c->i = to_int ? malloc(sizeof(int64_t) * (src->count ? src->count : 1)) : NULL;
-        c->f = to_int ? NULL : malloc(sizeof(float) * (src->count ? src->count : 1));
-        CHECK(c->i || c->f, SC_ERR_NOMEM, "out of memory");
-        for (size_t k = 0; k < src->count; k++) {
-            double v = src->is_int ? (double)src->i[k] : (double)src->f[k];
-            if (to_int)
-                c->i[k] = (int64_t)v;
-            else
-                c->f[k] = (float)v;
         }
     }
     rc = bind_const(im, nd, c);
@@ -2210,17 +2059,13 @@ static const struct onnx_op_map {
     {"Transpose", map_transpose_view},
     {"Constant", map_constant_like},
     {"Shape", tok_map_shape},
-    {"Gather", tok_map_gather},
+    {"Gather", tok_gather},
     {"Unsqueeze", tok_map_reshape},
-    {"Cast", map_constant_like},
     {"Split", map_split},
     /* general tensors (onnx_import_tokens.inc) */
     {"LayerNormalization", tok_layernorm},
     {"Slice", map_slice_any},
     {"Expand", tok_expand},
-    {"ConstantOfShape", tok_map_fold},
-    {"Equal", tok_map_fold},
-    {"Where", tok_map_fold},
     {"Erf", tok_map_erf},
     {"Sqrt", tok_map_sqrt},
     {"Pow", tok_map_pow},
@@ -2243,12 +2088,20 @@ static int import_node(importer_t *im, const onnx_node_t *nd)
     for (size_t k = 0; k < n_map; k++)
         if (!strcmp(op, onnx_ops[k].type))
             return onnx_ops[k].fn(im, nd, name);
-    char list[1024];
+    if (fold_known(op))
+        return unsupported(im, nd, "supported on constants only (shape arithmetic, computed at "
+                           "import); here an input is a feature map");
+    char list[1024], folded_list[512];
     int off = 0;
     for (size_t k = 0; k < n_map && off < (int)sizeof list; k++)
         off += snprintf(list + off, sizeof list - off, k ? ", %s" : "%s", onnx_ops[k].type);
+    off = 0;
+    for (size_t k = 0; k < N_FOLD_OPS && off < (int)sizeof folded_list; k++)
+        off += snprintf(folded_list + off, sizeof folded_list - off, k ? ", %s" : "%s",
+                        fold_ops[k]);
     SC_ERROR("%s: node '%s': operator %s (opset %ld) is not supported by salcheck "
-             "(supported: %s)", im->source, node_label(nd), op, im->opset, list);
+             "(supported: %s; on constants: %s)", im->source, node_label(nd), op, im->opset,
+             list, folded_list);
     return SC_ERR_UNSUPPORTED;
 }
 

@@ -3,6 +3,7 @@
 tests/unit/test_families_flat.c.
 
 usage: families_flat_ref.py DIR SIZE SEED INPUT.f32 N ARCH [...]
+       families_flat_ref.py follow SIZE SEED INPUT.f32 N ARCH IMAGE TARGET MASKS.u8 ARGMAX.i32 OUT.f32
 
 INPUT.f32 holds N images [3, SIZE, SIZE] (already in torchvision's ImageNet
 convention; the first is the IG baseline's black image). ARCH is a
@@ -18,6 +19,17 @@ included, from the black image). Every ReLU and max pool takes PyTorch's own
 decision (the first maximal element of a window; no gradient at exactly 0):
 on flat regions these are exact ties, which the engine must break the same
 way. Files newer than this script and the input are reused.
+
+The follow form recomputes Integrated Gradients of image IMAGE (logit TARGET)
+in float64 with the engine's ReLU and max-pool decisions of its 10 path
+images (zoo_torch_ref.DECISIONS, written by the test in its node order for
+the batch of path images): OUT.f32 gets that IG map, then the 2 logits of
+each path image. It prints "relu_flips64 N", the ReLUs where float64's own
+sign differs from the engine's decision, "relu_flip64_size R", the largest
+|input| among those relative to the RMS of its layer's input (a near-tie is
+within float32's rounding of 0), and "relu_flips N" and "pool_flips N", the
+decisions where PyTorch float32 on the same path differs from the engine's;
+it exits non-zero when the decisions do not line up with the network.
 """
 import os
 import sys
@@ -79,6 +91,60 @@ def maps(model, x, black, target, dtype, channels_last):
     return [logits, g, ig]
 
 
+def calibrated(arch, size, seed, inp, n):
+    """The network of ARCH with its batch norms calibrated (the same weights on every
+    call: build seeds the generator, calibrate's random images follow), and the
+    N input images [N, 1, 3, SIZE, SIZE]."""
+    import torch
+    model = build(arch, size, seed).eval()
+    xs = torch.tensor(np.fromfile(inp, dtype=np.float32).reshape(n, 1, 3, size, size))
+    calibrate(model, torch.cat([xs[:, 0], torch.rand(8, 3, size, size) * 2 - 1]))
+    return model, xs
+
+
+def follow(size, seed, inp, n, arch, image, target, mask_path, argmax_path, out):
+    """IG of image `image` in float64 with the engine's decisions (the follow form)."""
+    import torch
+    import zoo_torch_ref as z
+    model, xs = calibrated(arch, size, seed, inp, n)
+    model = z.route_decisions(model)
+    z.DECISIONS.masks = np.fromfile(mask_path, dtype=np.uint8)
+    z.DECISIONS.argmax = np.fromfile(argmax_path, dtype=np.int32)
+    seen = []  # float64 ReLU inputs, in execution order
+    hooks = [mod.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].detach()))
+             for mod in model.modules() if isinstance(mod, z.DecisionReLU)]
+    res = []
+    for dtype, mode in ((torch.float64, "masked"), (torch.float32, "record")):
+        model = model.to(dtype).eval()
+        x, b = xs[image].to(dtype), xs[0].to(dtype)
+        alphas = torch.linspace(0, 1, STEPS, dtype=torch.float64)
+        path = torch.cat([b + float(a) * (x - b) for a in alphas]).requires_grad_(True)
+        z.DECISIONS.start(mode)
+        logits = model(path)
+        z.DECISIONS.finish()
+        logits[:, target].sum().backward()
+        if dtype == torch.float64:
+            ig = (x - b) * path.grad.mean(dim=0, keepdim=True)
+            res = [ig.detach().numpy().ravel(), logits.detach().numpy().ravel()]
+            for h in hooks:
+                h.remove()
+    # where float64's own sign differs from the engine's decision: how near 0 its
+    # input is, relative to the RMS of that ReLU's input
+    pos, flips64, nearest = 0, 0, 0.0
+    for t in seen:
+        v = t.numpy().ravel()
+        flip = (v > 0) != (z.DECISIONS.masks[pos:pos + v.size] != 0)
+        pos += v.size
+        flips64 += int(flip.sum())
+        if flip.any():
+            nearest = max(nearest, float(np.abs(v[flip]).max() / np.sqrt(np.mean(v * v))))
+    print("relu_flips64 %d" % flips64)
+    print("relu_flip64_size %.3g" % nearest)
+    print("relu_flips %d" % z.DECISIONS.flips)
+    print("pool_flips %d" % z.DECISIONS.pool_flips)
+    np.concatenate(res).astype(np.float32).tofile(out)
+
+
 def run(directory, size, seed, inp, n, arch, stamp):
     import torch
     base = os.path.join(directory, "flatfam_%s_%d" % (arch, size))
@@ -86,9 +152,7 @@ def run(directory, size, seed, inp, n, arch, stamp):
            for s in (".onnx", ".ref.f32")):
         print("reused %s" % arch)
         return
-    model = build(arch, size, seed).eval()
-    xs = torch.tensor(np.fromfile(inp, dtype=np.float32).reshape(n, 1, 3, size, size))
-    calibrate(model, torch.cat([xs[:, 0], torch.rand(8, 3, size, size) * 2 - 1]))
+    model, xs = calibrated(arch, size, seed, inp, n)
     torch.onnx.export(model, torch.zeros(1, 3, size, size), base + ".onnx", opset_version=13,
                       input_names=["image"], output_names=["logits"])
     out = []
@@ -109,6 +173,13 @@ def main():
         raise SystemExit(__doc__)
     import torch
     torch.set_num_threads(1)
+    if sys.argv[1] == "follow":
+        if len(sys.argv) != 12:
+            raise SystemExit(__doc__)
+        a = sys.argv[2:]
+        follow(int(a[0]), int(a[1]), a[2], int(a[3]), a[4], int(a[5]), int(a[6]), a[7], a[8],
+               a[9])
+        return
     directory, size, seed, inp, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
         sys.argv[4], int(sys.argv[5])
     stamp = max(os.path.getmtime(os.path.abspath(__file__)), os.path.getmtime(inp))

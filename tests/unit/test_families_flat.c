@@ -23,7 +23,14 @@
  * images and random ones (families_flat_ref.py): with statistics of random
  * images alone, EfficientNet-B0 and RegNetY are so ill-conditioned on flat
  * images that PyTorch float32 itself is off float64 by more than 100 %.
- * One map is a known gap, printed but not asserted (known_gap).
+ * An Integrated Gradients map beyond NEAR_TIE_SLACK times its bound is
+ * compared instead with float64 taking the engine's ReLU and max-pool
+ * decisions on the 10 path images (families_flat_ref.py's follow form),
+ * within 1e-4: ShuffleNetV2 on the border image is 6e-3 off plain float64
+ * (PyTorch float32 7e-7) because one ReLU input of one path image lies 5e-6
+ * of its layer's RMS from 0, within float32's rounding, and the engine's
+ * float32 decides it otherwise than float64; following the engine's
+ * decisions, float64 agrees to 8e-7.
  *
  * Families (64 x 64): MobileNetV2, EfficientNet-B0, ResNeXt-50 32x4d,
  * RegNetY-400MF, ShuffleNetV2 x1.0, ConvNeXt-Tiny and a two-layer ViT (patch
@@ -63,8 +70,8 @@ static int exported;
  * when at most a tenth of the maps of the run do; each is listed. */
 #define NEAR_TIE_SLACK 10.0
 static struct {
-    int maps, n_over;
-    char over[16][160];
+    int maps, n_over, n_followed;
+    char over[16][160], followed[16][160];
 } tally;
 
 /* SALCHECK_FAMILIES_ONLY=a,b keeps the families whose name contains a or b. */
@@ -166,30 +173,21 @@ static void test_export(void)
     exported = 1;
 }
 
-/* One map against float64, bound max(1e-4, 3x the worse float32 layout). */
-/* Known gap, printed and not asserted: ShuffleNetV2's IG on the border
- * image is 6e-3 off float64 where both PyTorch float32 layouts are 7e-7 off.
- * The engine's map does not depend on the batch (1 or 10 path images give
- * the same bits) and the gradient of every image matches to 1e-6; a float32
- * decision of one path image that this reference does not follow (it takes
- * PyTorch's own decisions) is the likely cause, not yet shown. */
-static int known_gap(const char *arch, int img, const char *what)
+/* The bound of a map: relative L2 to float64 within 1e-4, or 3x the worse
+ * float32 layout's own error where that is looser. Sets *err and *err32. */
+static double map_bound(const float *got, const float *r64, const float *r32, const float *r32cl,
+                        size_t count, double *err, double *err32)
 {
-    return !strcmp(arch, "shufflenet_v2_x1_0") && img == IMG_BORDER && !strcmp(what, "ig");
+    *err = th_rel_l2(got, r64, count);
+    *err32 = fmax(th_rel_l2(r32, r64, count), th_rel_l2(r32cl, r64, count));
+    return fmax(1e-4, 3.0 * *err32);
 }
 
+/* One map against float64 within its bound, or NEAR_TIE_SLACK times it (tallied). */
 static void check_map(const char *arch, int img, const char *what, const float *got,
                       const float *r64, const float *r32, const float *r32cl, size_t count)
 {
-    double err = th_rel_l2(got, r64, count);
-    double err32 = fmax(th_rel_l2(r32, r64, count), th_rel_l2(r32cl, r64, count));
-    double bound = fmax(1e-4, 3.0 * err32);
-    if (known_gap(arch, img, what)) {
-        printf("    %-18s %-9s %-6s rel L2 %.2e (PyTorch float32 %.2e; bound %.1e) KNOWN GAP, "
-               "not asserted (see known_gap)\n",
-               arch, image_names[img], what, err, err32, bound);
-        return;
-    }
+    double err, err32, bound = map_bound(got, r64, r32, r32cl, count, &err, &err32);
     const int over = err > bound && err <= NEAR_TIE_SLACK * bound;
     printf("    %-18s %-9s %-6s rel L2 %.2e (PyTorch float32 %.2e; bound %.1e: %s)%s\n", arch,
            image_names[img], what, err, err32, bound, bound > 1e-4 ? "3x float32" : "1e-4",
@@ -201,6 +199,62 @@ static void check_map(const char *arch, int img, const char *what, const float *
     tally.n_over += over;
     TH_CHECK(err <= NEAR_TIE_SLACK * bound, "%s on the %s image: %s error %.3g above %g x %.3g",
              arch, image_names[img], what, err, NEAR_TIE_SLACK, bound);
+}
+
+/*
+ * Integrated Gradients beyond NEAR_TIE_SLACK times its bound: compared with
+ * float64 taking the engine's ReLU and max-pool decisions on the STEPS path
+ * images (families_flat_ref.py's follow form; the model kept the forward
+ * pass of sal_compute's batch of path images), within 1e-4. Passing that, the
+ * difference is a float32 decision of a near-tie, not an engine error; it is
+ * tallied and listed with the near-ties.
+ */
+static void check_ig_followed(const char *arch, int img, int target, const nn_model_t *m,
+                              const float *ig, const float *r64, const float *r32,
+                              const float *r32cl, size_t chw)
+{
+    char base[512], mask[600], argmax[600], out[600], in[600], cmd[4096], line[128];
+    double err, err32, bound = map_bound(ig, r64, r32, r32cl, chw, &err, &err32);
+    snprintf(base, sizeof base, "%s/flatfam_%s_%d_%s", th_tmp_dir(), arch, SIZE, image_names[img]);
+    snprintf(mask, sizeof mask, "%s.mask.u8", base);
+    snprintf(argmax, sizeof argmax, "%s.argmax.i32", base);
+    snprintf(out, sizeof out, "%s.followed.f32", base);
+    snprintf(in, sizeof in, "%s/flatfam_inputs_%d.f32", th_tmp_dir(), SIZE);
+    TH_CHECK(th_write_decisions(m, STEPS, mask, argmax) == 0, "write %s", mask);
+    snprintf(cmd, sizeof cmd, "%s tests/ref/families_flat_ref.py follow %d %d %s %d %s %d %d %s "
+             "%s %s 2>&1", th_python(), SIZE, SEED, in, N_IMAGES, arch, img, target, mask,
+             argmax, out);
+    FILE *p = popen(cmd, "r");
+    int relu_flips = -1, pool_flips = -1, flips64 = -1;
+    double flip64_size = -1.0;
+    while (p && fgets(line, sizeof line, p)) {
+        sscanf(line, "relu_flips %d", &relu_flips);
+        sscanf(line, "pool_flips %d", &pool_flips);
+        sscanf(line, "relu_flips64 %d", &flips64);
+        sscanf(line, "relu_flip64_size %lf", &flip64_size);
+    }
+    int rc = p ? pclose(p) : -1;
+    float *ref = malloc(sizeof(float) * chw);
+    TH_CHECK(rc == 0 && ref && th_read_f32(out, ref, chw) == chw, "%s on the %s image: the "
+             "engine's decisions do not line up with the PyTorch network (%s)", arch,
+             image_names[img], cmd);
+    if (rc == 0 && ref) {
+        double followed = th_rel_l2(ig, ref, chw);
+        printf("    %-18s %-9s %-6s rel L2 %.2e (PyTorch float32 %.2e; bound %.1e) beyond it: "
+               "%.2e against float64 with the engine's decisions (bound 1e-4); float64 decides "
+               "%d ReLU otherwise, its input %.1e of the layer's RMS from 0 (PyTorch float32: "
+               "%d ReLU, %d max pool)\n", arch, image_names[img], "ig", err, err32, bound,
+               followed, flips64, flip64_size, relu_flips, pool_flips);
+        TH_CHECK(followed <= 1e-4, "%s on the %s image: ig error %.3g against float64 with the "
+                 "engine's decisions", arch, image_names[img], followed);
+        tally.maps++;
+        if (tally.n_followed < 16)
+            snprintf(tally.followed[tally.n_followed], sizeof tally.followed[0],
+                     "%s %s ig %.2e > %.2e (%.2e with the engine's decisions)", arch,
+                     image_names[img], err, bound, followed);
+        tally.n_followed++;
+    }
+    free(ref);
 }
 
 static void check_family(const char *arch)
@@ -218,6 +272,8 @@ static void check_family(const char *arch)
     TH_EQ_INT(th_read_f32(path, ref, per_image * N_IMAGES), per_image * N_IMAGES);
     snprintf(path, sizeof path, "%s/flatfam_%s_%d.onnx", th_tmp_dir(), arch, SIZE);
     TH_CHECK(onnx_import_file(path, NULL, &m, NULL) == 0 && m, "import %s", path);
+    if (m)
+        nn_model_keep_all(m); /* the decisions of the IG path are read back */
     if (m)
         TH_CHECK(sal_ws_create(&ws, m, STEPS, "imagenet") == 0, "workspace");
     if (!ws)
@@ -240,7 +296,12 @@ static void check_family(const char *arch)
             continue; /* x - b = 0: IG vanishes */
         int rc = sal_compute(sal_method_find("ig"), &p, m, ws, xi, target, NULL, key, ig);
         TH_CHECK(rc == 0, "%s: ig returned %d", arch, rc);
-        check_map(arch, img, "ig", ig, r64 + 2 + chw, r32 + 2 + chw, r32cl + 2 + chw, chw);
+        const float *i64 = r64 + 2 + chw, *i32 = r32 + 2 + chw, *i32cl = r32cl + 2 + chw;
+        double err, err32, bound = map_bound(ig, i64, i32, i32cl, chw, &err, &err32);
+        if (err > NEAR_TIE_SLACK * bound)
+            check_ig_followed(arch, img, target, m, ig, i64, i32, i32cl, chw);
+        else
+            check_map(arch, img, "ig", ig, i64, i32, i32cl, chw);
     }
 done:
     sal_ws_destroy(ws);
@@ -262,6 +323,10 @@ static void test_families_on_flat_images(void)
            tally.maps, NEAR_TIE_SLACK, tally.n_over ? ":" : "");
     for (int k = 0; k < tally.n_over && k < 16; k++)
         printf("      %s\n", tally.over[k]);
+    printf("    %d maps beyond %gx their bound, within 1e-4 of float64 taking the engine's "
+           "decisions%s\n", tally.n_followed, NEAR_TIE_SLACK, tally.n_followed ? ":" : "");
+    for (int k = 0; k < tally.n_followed && k < 16; k++)
+        printf("      %s\n", tally.followed[k]);
     TH_CHECK(tally.n_over * 10 <= tally.maps, "%d of %d maps beyond their bound", tally.n_over,
              tally.maps);
 }

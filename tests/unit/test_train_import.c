@@ -27,7 +27,12 @@
  * two-layer ViT at 32x32 (layer norm, linear, attention's batched MatMul and
  * Softmax, class token and position embedding as parameters).
  * SALCHECK_TRAIN_IMPORT_FULL=1 (make test-train-import): EfficientNet-B0 and
- * ViT-B/16 at 224x224.
+ * ViT-B/16 at 224x224. Measured (2 steps of batch 8, 1 thread): EfficientNet-B0
+ * losses 2.8e-6 and 1.4e-6 off float64, its weights' change 9.4e-6 off (PyTorch
+ * float32 1.0e-5); ViT-B/16 losses 4.8e-8 and 1.7e-7, weights' change 3.1e-5
+ * (PyTorch float32 3.1e-5). 7.4 GB resident at most; 82 min wall on a
+ * heavily loaded 2-core machine, of which the references took 4 min
+ * (EfficientNet-B0) and 54 min (ViT-B/16: three exports, float64 steps).
  */
 #include <math.h>
 #include <stdio.h>
