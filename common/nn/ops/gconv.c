@@ -19,6 +19,7 @@
 #include "nn/ops/conv_node.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sc.h"
@@ -32,6 +33,20 @@ static void gconv_columns(int ow, int sw, int ix0, int w, int *lo, int *hi)
     *hi = end < ow ? end : ow;
     if (*hi < *lo)
         *hi = *lo;
+}
+
+/* cols[2 kx], cols[2 kx + 1]: the output columns [lo, hi) that tap column kx reaches inside
+ * the input (the same for every row); a buffer of 2 kw ints for the caller to free. */
+static int *dw_tap_columns(const nn_node_t *nd, int w)
+{
+    int *cols = malloc(sizeof(int) * 2 * (size_t)nd->kw);
+    if (!cols) {
+        SC_ERROR("gconv '%s': out of memory", nd->name);
+        return NULL;
+    }
+    for (int kx = 0; kx < nd->kw; kx++)
+        gconv_columns(nd->w, nd->sw, kx - nd->pl, w, &cols[2 * kx], &cols[2 * kx + 1]);
+    return cols;
 }
 
 /* The shape of one group's convolution (n = 1) for the im2col + GEMM kernel. */
@@ -105,8 +120,8 @@ static size_t gconv_workspace(const nn_model_t *m, const nn_node_t *nd)
 /* y[oh, ow] = b + sum over taps of w[ky, kx] * x[oy*sh - pt + ky, ox*sw - pl + kx], the
  * taps of each output summed in the order ky, then kx; one output row at a time, so the row
  * stays in cache for all its taps. */
-static void dw_forward_plane(const nn_node_t *nd, int h, int w, const float *x, const float *wk,
-                             float bias, float *y)
+static void dw_forward_plane(const nn_node_t *nd, int h, int w, const int *cols, const float *x,
+                             const float *wk, float bias, float *y)
 {
     const int oh = nd->h, ow = nd->w, sw = nd->sw;
     for (int oy = 0; oy < oh; oy++) {
@@ -120,9 +135,7 @@ static void dw_forward_plane(const nn_node_t *nd, int h, int w, const float *x, 
             const float *row = x + (size_t)iy * w;
             for (int kx = 0; kx < nd->kw; kx++) {
                 const float wv = wk[ky * nd->kw + kx];
-                const int ix0 = kx - nd->pl;
-                int lo, hi;
-                gconv_columns(ow, sw, ix0, w, &lo, &hi);
+                const int ix0 = kx - nd->pl, lo = cols[2 * kx], hi = cols[2 * kx + 1];
                 if (sw == 1) {
                     const float *src = row + ix0;
                     for (int ox = lo; ox < hi; ox++)
@@ -138,8 +151,8 @@ static void dw_forward_plane(const nn_node_t *nd, int h, int w, const float *x, 
 
 /* dx += w (*) dy, one input row at a time: the contributions to each dx element come in
  * the order ky, then kx. */
-static void dw_backward_input_plane(const nn_node_t *nd, int h, int w, const float *wk,
-                                    const float *dy, float *dx)
+static void dw_backward_input_plane(const nn_node_t *nd, int h, int w, const int *cols,
+                                    const float *wk, const float *dy, float *dx)
 {
     const int oh = nd->h, ow = nd->w, sw = nd->sw, sh = nd->sh;
     for (int iy = 0; iy < h; iy++) {
@@ -154,9 +167,7 @@ static void dw_backward_input_plane(const nn_node_t *nd, int h, int w, const flo
             const float *dyrow = dy + (size_t)oy * ow;
             for (int kx = 0; kx < nd->kw; kx++) {
                 const float wv = wk[ky * nd->kw + kx];
-                const int ix0 = kx - nd->pl;
-                int lo, hi;
-                gconv_columns(ow, sw, ix0, w, &lo, &hi);
+                const int ix0 = kx - nd->pl, lo = cols[2 * kx], hi = cols[2 * kx + 1];
                 if (sw == 1) {
                     float *dst = dxrow + ix0;
                     for (int ox = lo; ox < hi; ox++)
@@ -219,12 +230,16 @@ static int gconv_forward(nn_model_t *m, int id, int n)
     const int cg = src->c / nd->groups, og = nd->out_c / nd->groups;
     if (is_depthwise(m, nd)) {
         const size_t taps = (size_t)nd->kh * nd->kw;
+        int *cols = dw_tap_columns(nd, src->w);
+        if (!cols)
+            return SC_ERR_NOMEM;
         for (int i = 0; i < n; i++)
             for (int co = 0; co < nd->out_c; co++)
-                dw_forward_plane(nd, src->h, src->w,
+                dw_forward_plane(nd, src->h, src->w, cols,
                                  src->out + ((size_t)i * src->c + co / og) * in_hw, W + co * taps,
                                  b ? b[co] : 0.0f,
                                  nd->out + ((size_t)i * nd->out_c + co) * out_hw);
+        free(cols);
         return 0;
     }
     conv2d_shape_t s = group_shape(m, nd);
@@ -251,6 +266,9 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
     const int cg = src->c / nd->groups, og = nd->out_c / nd->groups;
     if (is_depthwise(m, nd)) {
         const size_t taps = (size_t)nd->kh * nd->kw;
+        int *cols = dx ? dw_tap_columns(nd, src->w) : NULL;
+        if (dx && !cols)
+            return SC_ERR_NOMEM;
         for (int i = 0; i < n; i++) {
             for (int co = 0; co < nd->out_c; co++) {
                 const size_t in_off = ((size_t)i * src->c + co / og) * in_hw;
@@ -259,10 +277,11 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
                     dw_backward_params_plane(nd, src->h, src->w, src->out + in_off, dy,
                                              dW ? dW + co * taps : NULL, db ? db + co : NULL);
                 if (dx)
-                    dw_backward_input_plane(nd, src->h, src->w, W + co * taps, dy,
+                    dw_backward_input_plane(nd, src->h, src->w, cols, W + co * taps, dy,
                                             dx + in_off);
             }
         }
+        free(cols);
         return 0;
     }
     conv2d_shape_t s = group_shape(m, nd);
