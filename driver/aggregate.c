@@ -10,6 +10,7 @@
  * All three are compound datasets: pandas.DataFrame(f["summary/metrics"][()]).
  */
 #include "aggregate.h"
+#include "io/h5attr.h"
 #include "report_tables.h"
 
 #include <hdf5.h>
@@ -606,7 +607,10 @@ int aggregate_results(const char *path, FILE *out)
 cleanup:
     aggregate_tables_free(&t);
     free_data(&d);
-    if (file >= 0)
-        H5Fclose(file);
+    if (file >= 0) {
+        int crc = h5file_close(file, path, "the results file after writing its /summary");
+        if (rc >= 0 && crc < 0)
+            rc = crc;
+    }
     return rc;
 }

@@ -555,8 +555,11 @@ int cmd_explain(int argc, char **argv)
 cleanup:
     if (maps >= 0)
         H5Gclose(maps);
-    if (file >= 0)
-        H5Fclose(file);
+    if (file >= 0) {
+        int crc = h5file_close(file, h5_path, "the maps file");
+        if (rc >= 0 && crc < 0)
+            rc = crc;
+    }
     image_loader_destroy(loader);
     sc_free(x);
     sc_free(gray);

@@ -3,9 +3,11 @@
  */
 #include "io/h5attr.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "sc.h"
 
@@ -96,4 +98,32 @@ int h5attr_read_f64(hid_t obj, const char *key, double *value)
     if (attr >= 0)
         H5Aclose(attr);
     return ok ? 0 : SC_ERR_FORMAT;
+}
+
+int h5file_close(hid_t file, const char *path, const char *what)
+{
+    if (file < 0)
+        return 0;
+    H5E_auto2_t func;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    errno = 0;
+    herr_t st = H5Fclose(file);
+    int err = errno;
+    H5Eset_auto2(H5E_DEFAULT, func, data);
+    if (st >= 0)
+        return 0;
+    char why[160];
+    struct statvfs fs;
+    if (err && err != EINTR)
+        snprintf(why, sizeof why, "%s", strerror(err));
+    else if (statvfs(path, &fs) == 0 && (double)fs.f_bavail * fs.f_frsize < 1048576.0)
+        snprintf(why, sizeof why, "%s (%.0f kB left on its file system)", strerror(ENOSPC),
+                 (double)fs.f_bavail * fs.f_frsize / 1024.0);
+    else
+        snprintf(why, sizeof why, "HDF5 write error");
+    SC_ERROR("'%s': closing %s failed: HDF5 could not write the file's own metadata (%s); "
+             "the file is incomplete", path, what, why);
+    return SC_ERR_IO;
 }

@@ -161,8 +161,11 @@ cleanup:
         H5Tclose(type);
     if (wgroup >= 0)
         H5Gclose(wgroup);
-    if (file >= 0)
-        H5Fclose(file);
+    if (file >= 0) {
+        int crc = h5file_close(file, path, "the model file");
+        if (rc >= 0 && crc < 0)
+            rc = crc;
+    }
     return rc;
 }
 

@@ -663,8 +663,12 @@ static int checkpoint_write(trainer_t *t)
                           optim_state(t->opt, 1)), "checkpoint optimizer state");
     CHECK_H5(h5_write(file, "history", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                       (hsize_t)t->cfg->epochs, HIST_COLS, t->history), "checkpoint history");
-    H5Fclose(file);
-    file = -1;
+    {
+        hid_t f = file;
+        file = -1;
+        /* a checkpoint whose close failed is incomplete: the previous one stays */
+        CHECK_RC(h5file_close(f, tmp, "the training checkpoint"));
+    }
     CHECK(rename(tmp, t->ckpt_path) == 0, SC_ERR_IO, "train: cannot rename '%s' to '%s': %s", tmp,
           t->ckpt_path, strerror(errno));
 cleanup:
@@ -895,8 +899,11 @@ static int write_model(trainer_t *t, const train_epoch_stats_t *sel, const train
     CHECK_H5(ok ? 0 : -1, "train: write /train/history columns");
     H5Gclose(group);
     group = -1;
-    H5Fclose(file);
-    file = -1;
+    {
+        hid_t f = file;
+        file = -1;
+        CHECK_RC(h5file_close(f, tmp, "the trained model"));
+    }
     CHECK(rename(tmp, c->out_path) == 0, SC_ERR_IO, "train: cannot rename '%s' to '%s': %s", tmp,
           c->out_path, strerror(errno));
 cleanup:

@@ -5,7 +5,9 @@
  * outside the file, the input fuzz_results found; a dataset whose storage is
  * not allocated; a dataset of another shape), a cell write that fails gives
  * one clear error, the file then closes, and a close that fails is reported
- * naming the file. After each, no HDF5 identifier is left open.
+ * naming the file. After each, no HDF5 identifier is left open. The same for
+ * h5file_close (io/h5attr.h), which closes the other files salcheck writes
+ * (model files, checkpoints, the summary, explain's maps).
  */
 #include <fcntl.h>
 #include <hdf5.h>
@@ -19,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io/h5attr.h"
 #include "io/results.h"
 #include "sc.h"
 #include "testhelp.h"
@@ -302,6 +305,52 @@ static void test_close_fails_reported(void)
     TH_CHECK(strstr(err, expect) != NULL, "message '%s', expected '%s'", err, expect);
 }
 
+/* h5file_close on a written file whose close cannot write (the same limit, in a
+ * child for the same reason): SC_ERR_IO and one message naming the file and
+ * what it held. A clean close returns 0 and leaves nothing open. */
+static void test_h5file_close(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/faults_h5file.h5", th_tmp_dir());
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    TH_CHECK(f >= 0 && h5attr_write_str(f, "format", "x") == 0, "create");
+    TH_EQ_INT(h5file_close(f, path, "the test file"), 0);
+    TH_EQ_INT(t_open_ids(), 0);
+    int fds[2];
+    TH_CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        hid_t g = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0 || h5attr_write_str(g, "format", "y") != 0)
+            _exit(2);
+        struct rlimit lim;
+        getrlimit(RLIMIT_FSIZE, &lim);
+        lim.rlim_cur = 0;
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &lim);
+        _exit(h5file_close(g, path, "the test file") == SC_ERR_IO ? 0 : 3);
+    }
+    close(fds[1]);
+    static char err[8192];
+    size_t got = 0;
+    for (ssize_t n; got < sizeof err - 1 && (n = read(fds[0], err + got, sizeof err - 1 - got)) > 0;)
+        got += (size_t)n;
+    err[got] = 0;
+    close(fds[0]);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+             "the child's h5file_close returned SC_ERR_IO (status %d)", status);
+    char expect[700];
+    snprintf(expect, sizeof expect, "'%s': closing the test file failed: HDF5 could not write "
+             "the file's own metadata (File too large)", path);
+    TH_CHECK(strstr(err, expect) != NULL, "message '%s', expected '%s'", err, expect);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -310,6 +359,7 @@ int main(int argc, char **argv)
     TH_RUN(test_dataset_storage_and_shape_refused);
     TH_RUN(test_cell_write_fails);
     TH_RUN(test_close_fails_reported);
+    TH_RUN(test_h5file_close);
     int rc = th_report();
     MPI_Finalize();
     return rc;
