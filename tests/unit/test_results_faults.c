@@ -259,50 +259,78 @@ static void test_cell_write_fails(void)
     TH_EQ_INT(t_open_ids(), 0);
 }
 
-/* A close that fails (no write allowed at all: HDF5 cannot write the
- * superblock) is an error naming the file and the reason. HDF5 1.10 keeps
- * the identifier of a file whose close failed and crashes releasing it at
- * MPI_Finalize, so this runs in a child that leaves with _exit. */
-static void test_close_fails_reported(void)
+/* No file may grow any more (the limit a full quota sets): SIGXFSZ ignored so
+ * that the write fails with EFBIG instead of killing the process. */
+static void t_forbid_writes(void)
 {
-    char path[512];
-    TH_EQ_INT(t_make("faults_close.h5", path, sizeof path), 0);
-    /* the child's standard error goes through a pipe: a file would meet its size limit too */
+    struct rlimit lim;
+    getrlimit(RLIMIT_FSIZE, &lim);
+    lim.rlim_cur = 0;
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+}
+
+/* Runs body(path) in a child whose standard error goes through a pipe (a file
+ * would meet the child's size limit too) into err; the child's exit status.
+ * HDF5 1.10 keeps the identifier of a file whose close failed and crashes
+ * releasing it at MPI_Finalize, so the closes that fail run in a child that
+ * leaves with _exit(body's result). */
+static int t_in_child(int (*body)(const char *), const char *path, char *err, size_t len)
+{
     int fds[2];
-    TH_CHECK(pipe(fds) == 0, "pipe");
+    if (pipe(fds) != 0)
+        return -1;
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(fds[1], 2);
         close(fds[0]);
-        results_layout_t L = t_layout();
-        results_t *r = NULL;
-        if (results_open(path, MPI_COMM_SELF, &L, &r) < 0)
-            _exit(2);
-        struct rlimit lim;
-        getrlimit(RLIMIT_FSIZE, &lim);
-        lim.rlim_cur = 0;
-        signal(SIGXFSZ, SIG_IGN);
-        setrlimit(RLIMIT_FSIZE, &lim);
-        int rc = results_close(r);
-        _exit(rc == SC_ERR_IO ? 0 : 3);
+        _exit(body(path));
     }
     close(fds[1]);
-    static char err[8192];
     size_t got = 0;
-    for (ssize_t n; got < sizeof err - 1 && (n = read(fds[0], err + got, sizeof err - 1 - got)) > 0;)
+    for (ssize_t n; got < len - 1 && (n = read(fds[0], err + got, len - 1 - got)) > 0;)
         got += (size_t)n;
     err[got] = 0;
     close(fds[0]);
     int status = -1;
     waitpid(pid, &status, 0);
-    TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-             "the child's results_close returned SC_ERR_IO (status %d)", status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int t_results_close_unwritable(const char *path)
+{
+    results_layout_t L = t_layout();
+    results_t *r = NULL;
+    if (results_open(path, MPI_COMM_SELF, &L, &r) < 0)
+        return 2;
+    t_forbid_writes();
+    return results_close(r) == SC_ERR_IO ? 0 : 3;
+}
+
+/* A close that fails (no write allowed at all: HDF5 cannot write the
+ * superblock) is an error naming the file and the reason. */
+static void test_close_fails_reported(void)
+{
+    char path[512];
+    static char err[8192];
+    TH_EQ_INT(t_make("faults_close.h5", path, sizeof path), 0);
+    int st = t_in_child(t_results_close_unwritable, path, err, sizeof err);
+    TH_CHECK(st == 0, "the child's results_close returned SC_ERR_IO (status %d)", st);
     char expect[700];
     snprintf(expect, sizeof expect, "results file '%s': closing it failed: HDF5 could not write "
              "the file's own metadata (File too large)", path);
     TH_CHECK(strstr(err, expect) != NULL, "message '%s', expected '%s'", err, expect);
+}
+
+static int t_h5file_close_unwritable(const char *path)
+{
+    hid_t g = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0 || h5attr_write_str(g, "format", "y") != 0)
+        return 2;
+    t_forbid_writes();
+    return h5file_close(g, path, "the test file") == SC_ERR_IO ? 0 : 3;
 }
 
 /* h5file_close on a written file whose close cannot write (the same limit, in a
@@ -311,40 +339,14 @@ static void test_close_fails_reported(void)
 static void test_h5file_close(void)
 {
     char path[512];
+    static char err[8192];
     snprintf(path, sizeof path, "%s/faults_h5file.h5", th_tmp_dir());
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     TH_CHECK(f >= 0 && h5attr_write_str(f, "format", "x") == 0, "create");
     TH_EQ_INT(h5file_close(f, path, "the test file"), 0);
     TH_EQ_INT(t_open_ids(), 0);
-    int fds[2];
-    TH_CHECK(pipe(fds) == 0, "pipe");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        hid_t g = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0 || h5attr_write_str(g, "format", "y") != 0)
-            _exit(2);
-        struct rlimit lim;
-        getrlimit(RLIMIT_FSIZE, &lim);
-        lim.rlim_cur = 0;
-        signal(SIGXFSZ, SIG_IGN);
-        setrlimit(RLIMIT_FSIZE, &lim);
-        _exit(h5file_close(g, path, "the test file") == SC_ERR_IO ? 0 : 3);
-    }
-    close(fds[1]);
-    static char err[8192];
-    size_t got = 0;
-    for (ssize_t n; got < sizeof err - 1 && (n = read(fds[0], err + got, sizeof err - 1 - got)) > 0;)
-        got += (size_t)n;
-    err[got] = 0;
-    close(fds[0]);
-    int status = -1;
-    waitpid(pid, &status, 0);
-    TH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-             "the child's h5file_close returned SC_ERR_IO (status %d)", status);
+    int st = t_in_child(t_h5file_close_unwritable, path, err, sizeof err);
+    TH_CHECK(st == 0, "the child's h5file_close returned SC_ERR_IO (status %d)", st);
     char expect[700];
     snprintf(expect, sizeof expect, "'%s': closing the test file failed: HDF5 could not write "
              "the file's own metadata (File too large)", path);
