@@ -4,13 +4,15 @@
  * Owned by common/nn. Kernels in nn/bn.c. Inference uses the running
  * statistics; training mode normalizes with the batch statistics (reduced
  * across ranks by the model's bn_hook), saves them for backward and moves the
- * running statistics.
+ * running statistics. The input is read channel by channel (nn_cview_bind),
+ * so a concatenation without a buffer (nn/concat_view.h) feeds it directly.
  */
 #include "nn/op.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/concat_view.h"
 #include "sc.h"
 
 int nn_add_bn(nn_model_t *m, const char *name, int in, float eps, float momentum, int scale,
@@ -94,7 +96,10 @@ static int bn_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     bn_params_t p = bn_params(m, id);
-    bn_forward_infer(&p, n, nd->h * nd->w, m->nodes[nd->in[0]].out, nd->out);
+    const float *xc[nd->c];
+    size_t step[nd->c];
+    nn_cview_bind(m, nd->in[0], xc, NULL, step, NULL);
+    bn_forward_infer(&p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out);
     return 0;
 }
 
@@ -102,7 +107,10 @@ static int bn_forward_training(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     bn_params_t p = bn_params(m, id);
-    bn_forward_train(&p, n, nd->h * nd->w, m->nodes[nd->in[0]].out, nd->out, nd->bn_mean,
+    const float *xc[nd->c];
+    size_t step[nd->c];
+    nn_cview_bind(m, nd->in[0], xc, NULL, step, NULL);
+    bn_forward_train(&p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out, nd->bn_mean,
                      nd->bn_invstd, 1, m->bn_hook, m->bn_hook_ctx, m->scratch);
     return 0;
 }
@@ -117,14 +125,17 @@ static int bn_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts
     float *dg = o->param_grads ? nn_param_grad(m, id, NN_P_GAMMA) : NULL;
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
     int assign = 0;
-    float *dxs = nn_wants_grad(src_id, o) ? nn_grad_dst(m, src_id, &assign) : NULL;
+    const float *xc[nd->c];
+    float *dxc[nd->c];
+    size_t step[nd->c];
+    const int want_dx = nn_wants_grad(src_id, o);
+    nn_cview_bind(m, src_id, xc, want_dx ? dxc : NULL, step, &assign);
+    const bn_chans_t x = {xc, want_dx ? dxc : NULL, step};
     if (train)
-        bn_backward_train(&p, n, nd->h * nd->w, m->nodes[src_id].out, nd->grad, nd->bn_mean,
-                          nd->bn_invstd, dxs, dg, db, m->bn_hook, m->bn_hook_ctx, m->scratch,
-                          assign);
+        bn_backward_train(&p, n, nd->h * nd->w, &x, nd->grad, nd->bn_mean, nd->bn_invstd, dg, db,
+                          m->bn_hook, m->bn_hook_ctx, m->scratch, assign);
     else
-        bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, dxs, m->nodes[src_id].out, dg, db,
-                          assign);
+        bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, &x, dg, db, assign);
     return 0;
 }
 
