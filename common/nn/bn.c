@@ -10,14 +10,14 @@
 
 #include "nn/layers.h"
 
-void bn_forward_infer(const bn_params_t *p, int n, int hw, const float *x, float *y)
+void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y)
 {
     for (int ch = 0; ch < p->c; ch++) {
         float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
         float scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
         float shift = (p->beta ? p->beta[ch] : 0.0f) - p->running_mean[ch] * scale;
         for (int i = 0; i < n; i++) {
-            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x->x[ch] + (size_t)i * x->step[ch];
             float *ys = y + ((size_t)i * p->c + ch) * hw;
             for (int k = 0; k < hw; k++)
                 ys[k] = xs[k] * scale + shift;
@@ -25,8 +25,8 @@ void bn_forward_infer(const bn_params_t *p, int n, int hw, const float *x, float
     }
 }
 
-void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, float *dx,
-                       const float *x, float *dgamma, float *dbeta, int assign)
+void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, const bn_chans_t *x,
+                       float *dgamma, float *dbeta, int assign)
 {
     for (int ch = 0; ch < p->c; ch++) {
         float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
@@ -34,8 +34,8 @@ void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, flo
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
         for (int i = 0; i < n; i++) {
             const float *d = dy + ((size_t)i * p->c + ch) * hw;
-            const float *xs = x + ((size_t)i * p->c + ch) * hw;
-            float *dxs = dx ? dx + ((size_t)i * p->c + ch) * hw : NULL;
+            const float *xs = x->x[ch] + (size_t)i * x->step[ch];
+            float *dxs = x->dx ? x->dx[ch] + (size_t)i * x->step[ch] : NULL;
             if (dxs && assign)
                 for (int k = 0; k < hw; k++)
                     dxs[k] = d[k] * scale;
@@ -56,7 +56,7 @@ void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, flo
     }
 }
 
-void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float *y,
+void bn_forward_train(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y,
                       float *mean, float *invstd, int update_running,
                       bn_sums_hook_fn hook, void *hook_ctx, double *scratch)
 {
@@ -65,7 +65,7 @@ void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float
     for (int ch = 0; ch < p->c; ch++) {
         double s = 0.0, s2 = 0.0;
         for (int i = 0; i < n; i++) {
-            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x->x[ch] + (size_t)i * x->step[ch];
             for (int k = 0; k < hw; k++) {
                 s += xs[k];
                 s2 += (double)xs[k] * xs[k];
@@ -95,7 +95,7 @@ void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float
         float g = p->gamma ? p->gamma[ch] : 1.0f, b = p->beta ? p->beta[ch] : 0.0f;
         const float scale = g * invstd[ch], mu = mean[ch];
         for (int i = 0; i < n; i++) {
-            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x->x[ch] + (size_t)i * x->step[ch];
             float *ys = y + ((size_t)i * p->c + ch) * hw;
             for (int k = 0; k < hw; k++)
                 ys[k] = (xs[k] - mu) * scale + b;
@@ -103,8 +103,8 @@ void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float
     }
 }
 
-void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, const float *dy,
-                       const float *mean, const float *invstd, float *dx, float *dgamma,
+void bn_backward_train(const bn_params_t *p, int n, int hw, const bn_chans_t *x, const float *dy,
+                       const float *mean, const float *invstd, float *dgamma,
                        float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch,
                        int assign)
 {
@@ -114,7 +114,7 @@ void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, cons
         double s = 0.0, s2 = 0.0;
         for (int i = 0; i < n; i++) {
             const float *d = dy + ((size_t)i * p->c + ch) * hw;
-            const float *xs = x + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x->x[ch] + (size_t)i * x->step[ch];
             for (int k = 0; k < hw; k++) {
                 s += d[k];
                 s2 += (double)d[k] * (xs[k] - mean[ch]) * invstd[ch];
@@ -131,7 +131,7 @@ void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, cons
         if (dbeta)
             dbeta[ch] += (float)sum_dy[ch];
     }
-    if (!dx)
+    if (!x->dx)
         return;
     if (hook)
         hook(sum_dy, sum_dy_xhat, p->c, &count, hook_ctx);
@@ -141,8 +141,8 @@ void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, cons
         double mdy = sum_dy[ch] / count, mdyx = sum_dy_xhat[ch] / count;
         for (int i = 0; i < n; i++) {
             const float *d = dy + ((size_t)i * p->c + ch) * hw;
-            const float *xs = x + ((size_t)i * p->c + ch) * hw;
-            float *dxs = dx + ((size_t)i * p->c + ch) * hw;
+            const float *xs = x->x[ch] + (size_t)i * x->step[ch];
+            float *dxs = x->dx[ch] + (size_t)i * x->step[ch];
             for (int j = 0; j < hw; j++) {
                 double xhat = (xs[j] - mean[ch]) * invstd[ch];
                 float g = (float)(k * (d[j] - mdy - xhat * mdyx));

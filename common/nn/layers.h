@@ -53,11 +53,22 @@ typedef struct bn_params {
     float *running_mean, *running_var;
 } bn_params_t;
 
+/* The BN's input, channel by channel: channel ch of sample b starts at
+ * x[ch] + b * step[ch], its gradient at dx[ch] + b * step[ch] (dx NULL: no
+ * input gradient). A dense [n, c, hw] input has x[ch] = x + ch * hw and
+ * step c * hw; a concatenation without a buffer (nn/concat_view.h) points
+ * into its inputs. y and dy are dense [n, c, hw]. */
+typedef struct bn_chans {
+    const float *const *x;
+    float *const *dx;
+    const size_t *step;
+} bn_chans_t;
+
 /* Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. */
-void bn_forward_infer(const bn_params_t *p, int n, int hw, const float *x, float *y);
+void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y);
 /* assign: dx = ... instead of dx += ... (dx holds no earlier contribution). */
-void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, float *dx,
-                       const float *x, float *dgamma, float *dbeta, int assign);
+void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, const bn_chans_t *x,
+                       float *dgamma, float *dbeta, int assign);
 /*
  * Training: batch statistics (biased variance to normalize, unbiased for the
  * running update, as PyTorch). mean/invstd [c] are saved for backward. When
@@ -66,12 +77,12 @@ void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, flo
  * normalizing so that data-parallel training can reduce them across ranks.
  */
 typedef void (*bn_sums_hook_fn)(double *sum, double *sumsq, int c, double *count, void *ctx);
-void bn_forward_train(const bn_params_t *p, int n, int hw, const float *x, float *y,
+void bn_forward_train(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y,
                       float *mean, float *invstd, int update_running,
                       bn_sums_hook_fn hook, void *hook_ctx, double *scratch /* [2c] */);
 /* hook (when non-NULL) reduces the two per-channel sums sum(dy), sum(dy*xhat) across ranks. */
-void bn_backward_train(const bn_params_t *p, int n, int hw, const float *x, const float *dy,
-                       const float *mean, const float *invstd, float *dx, float *dgamma,
+void bn_backward_train(const bn_params_t *p, int n, int hw, const bn_chans_t *x, const float *dy,
+                       const float *mean, const float *invstd, float *dgamma,
                        float *dbeta, bn_sums_hook_fn hook, void *hook_ctx, double *scratch,
                        int assign);
 

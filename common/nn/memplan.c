@@ -22,12 +22,18 @@
  * from the convolution's step, and the backward that skips the BN reads the
  * BN's gradient at the convolution's backward, so that gradient lives until
  * then.
+ *
+ * A concat whose only reader is a BN (nn/concat_view.h) gets no buffers: its
+ * reader reads the concat's inputs, which live until that reader is done with
+ * them, and adds into their gradients, which live from that reader's backward.
  */
 #include "nn/memplan.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/concat_view.h"
 #include "nn/fuse.h"
 #include "nn/op.h"
 #include "sc.h"
@@ -79,6 +85,7 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     interval_t *iv = malloc(sizeof *iv * (size_t)N * 2);
     size_t *buf_size = malloc(sizeof(size_t) * (size_t)N * 2);
     int *buf_busy = malloc(sizeof(int) * (size_t)N * 2);
+    uint8_t *view = malloc((size_t)N);
     plan->out_buf = malloc(sizeof(int) * (size_t)N);
     plan->grad_buf = malloc(sizeof(int) * (size_t)N);
     CHECK_ALLOC(out_end);
@@ -86,6 +93,7 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     CHECK_ALLOC(iv);
     CHECK_ALLOC(buf_size);
     CHECK_ALLOC(buf_busy);
+    CHECK_ALLOC(view);
     CHECK_ALLOC(plan->out_buf);
     CHECK_ALLOC(plan->grad_buf);
     for (int i = 0; i < N; i++) {
@@ -94,24 +102,34 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         if (reads_of(m->nodes[i].op) & NN_READS_OUTPUT)
             out_end[i] = T - 1;
     }
+    for (int i = 0; i < N; i++)
+        view[i] = (uint8_t)nn_cview_eligible(m, i);
     for (int j = 1; j < N; j++) {
         const nn_node_t *nd = &m->nodes[j];
         const unsigned r = reads_of(nd->op);
         const int reads_in = (r & NN_READS_INPUTS) ||
                              (mode == NN_PLAN_TRAIN && (r & NN_READS_INPUTS_PARAM));
         for (int k = 0; k < nd->n_in; k++) {
-            const int src = nd->in[k];
-            if (j > out_end[src])
-                out_end[src] = j;
-            if (reads_in)
-                out_end[src] = T - 1;
-            if (j > max_cons[src])
-                max_cons[src] = j;
+            /* a reader of a view reads (and adds gradients into) the view's inputs */
+            const nn_node_t *via = view[nd->in[k]] ? &m->nodes[nd->in[k]] : NULL;
+            for (int q = 0; q < (via ? via->n_in : 1); q++) {
+                const int src = via ? via->in[q] : nd->in[k];
+                if (j > out_end[src])
+                    out_end[src] = j;
+                if (reads_in)
+                    out_end[src] = T - 1;
+                if (j > max_cons[src])
+                    max_cons[src] = j;
+            }
         }
     }
     CHECK_RC(nn_fuse_create(m, &fuse));
     int n_iv = 0;
     for (int i = 0; i < N; i++) {
+        if (view[i]) { /* no buffers of its own */
+            plan->out_buf[i] = plan->grad_buf[i] = -1;
+            continue;
+        }
         const size_t floats = round16((size_t)batch * nn_node_size(&m->nodes[i]));
         const int pinned = nn_memplan_pinned(m, i), pinned_grad = nn_memplan_pinned_grad(m, i);
         /* the convolution that writes this node's output in a fused pass, else -1 */
@@ -177,6 +195,7 @@ cleanup:
     free(iv);
     free(buf_size);
     free(buf_busy);
+    free(view);
     if (rc < 0)
         nn_memplan_free(plan);
     return rc;

@@ -18,8 +18,9 @@
 typedef struct nn_memplan {
     int n_bufs;
     size_t *buf_floats;   /* [n_bufs] size of each shared buffer */
-    int *out_buf;         /* [n_nodes] buffer holding each node's output */
-    int *grad_buf;        /* [n_nodes] buffer holding each node's gradient */
+    int *out_buf;         /* [n_nodes] buffer holding each node's output; -1 for a
+                           * concat without buffers (nn/concat_view.h) */
+    int *grad_buf;        /* [n_nodes] buffer holding each node's gradient; -1 as out_buf */
     size_t total_floats;  /* sum of buf_floats */
 } nn_memplan_t;
 

@@ -424,8 +424,9 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         }
     }
     for (int i = 0; i < m->n_nodes; i++) {
-        m->nodes[i].out = m->bufs[plan.out_buf[i]];
-        m->nodes[i].grad = m->bufs[plan.grad_buf[i]];
+        m->nodes[i].cview = plan.out_buf[i] < 0; /* nn/concat_view.h */
+        m->nodes[i].out = m->nodes[i].cview ? NULL : m->bufs[plan.out_buf[i]];
+        m->nodes[i].grad = m->nodes[i].cview ? NULL : m->bufs[plan.grad_buf[i]];
     }
     m->runtime_floats = plan.total_floats;
     nn_memplan_free(&plan);
@@ -606,7 +607,7 @@ float *nn_grad_acc(nn_model_t *m, int id)
 int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_backward_opts_t *o)
 {
     const int n = m->batch;
-    if (from < 1 || from >= m->n_nodes || n < 1)
+    if (from < 1 || from >= m->n_nodes || n < 1 || m->nodes[from].cview)
         return SC_ERR_ARG;
     if (m->plan_mode == NN_PLAN_INFER && (o->param_grads || o->training)) {
         SC_ERROR("backward: parameter gradients or training mode on a model planned for "

@@ -72,6 +72,8 @@ typedef struct nn_node {
     int32_t *argmax;            /* max pool */
     float *bn_mean, *bn_invstd; /* batch statistics saved in training mode */
     int grad_live;              /* grad buffer holds values in this backward pass */
+    int cview;                  /* a concat without buffers, read through its inputs
+                                 * (nn/concat_view.h); out and grad are NULL */
     int keep;                   /* readable after a pass: NN_KEEP_ALL out and grad (nn_model_keep),
                                  * NN_KEEP_OUT the output only (nn_model_keep_outputs), 0 none */
     /* position classes of the output map (nn/posclass.h), per sample: pc_dup[b] is 1 when

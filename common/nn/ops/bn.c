@@ -4,13 +4,15 @@
  * Owned by common/nn. Kernels in nn/bn.c. Inference uses the running
  * statistics; training mode normalizes with the batch statistics (reduced
  * across ranks by the model's bn_hook), saves them for backward and moves the
- * running statistics.
+ * running statistics. The input is read channel by channel (nn_cview_bind),
+ * so a concatenation without a buffer (nn/concat_view.h) feeds it directly.
  */
 #include "nn/op.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/concat_view.h"
 #include "sc.h"
 
 int nn_add_bn(nn_model_t *m, const char *name, int in, float eps, float momentum, int scale,
@@ -90,11 +92,35 @@ static bn_params_t bn_params(nn_model_t *m, int id)
     return p;
 }
 
+/* Per-channel input pointers, gradient pointers and steps (nn_cview_bind), in
+ * the shared workspace: three arrays of c 8-byte entries. */
+static size_t bn_workspace(const nn_model_t *m, const nn_node_t *nd)
+{
+    (void)m;
+    return (size_t)nd->c * 3 * (sizeof(void *) / sizeof(float));
+}
+
+_Static_assert(sizeof(size_t) == sizeof(void *), "the step array shares the pointer slots");
+
+static void bn_chan_arrays(nn_model_t *m, const nn_node_t *nd, const float ***x, float ***dx,
+                           size_t **step)
+{
+    void **slots = (void **)m->workspace;
+    *x = (const float **)slots;
+    *dx = (float **)(slots + nd->c);
+    *step = (size_t *)(slots + 2 * (size_t)nd->c);
+}
+
 static int bn_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     bn_params_t p = bn_params(m, id);
-    bn_forward_infer(&p, n, nd->h * nd->w, m->nodes[nd->in[0]].out, nd->out);
+    const float **xc;
+    float **dxc;
+    size_t *step;
+    bn_chan_arrays(m, nd, &xc, &dxc, &step);
+    nn_cview_bind(m, nd->in[0], xc, NULL, step, NULL);
+    bn_forward_infer(&p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out);
     return 0;
 }
 
@@ -102,7 +128,12 @@ static int bn_forward_training(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     bn_params_t p = bn_params(m, id);
-    bn_forward_train(&p, n, nd->h * nd->w, m->nodes[nd->in[0]].out, nd->out, nd->bn_mean,
+    const float **xc;
+    float **dxc;
+    size_t *step;
+    bn_chan_arrays(m, nd, &xc, &dxc, &step);
+    nn_cview_bind(m, nd->in[0], xc, NULL, step, NULL);
+    bn_forward_train(&p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out, nd->bn_mean,
                      nd->bn_invstd, 1, m->bn_hook, m->bn_hook_ctx, m->scratch);
     return 0;
 }
@@ -117,14 +148,18 @@ static int bn_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts
     float *dg = o->param_grads ? nn_param_grad(m, id, NN_P_GAMMA) : NULL;
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
     int assign = 0;
-    float *dxs = nn_wants_grad(src_id, o) ? nn_grad_dst(m, src_id, &assign) : NULL;
+    const float **xc;
+    float **dxc;
+    size_t *step;
+    bn_chan_arrays(m, nd, &xc, &dxc, &step);
+    const int want_dx = nn_wants_grad(src_id, o);
+    nn_cview_bind(m, src_id, xc, want_dx ? dxc : NULL, step, &assign);
+    const bn_chans_t x = {xc, want_dx ? dxc : NULL, step};
     if (train)
-        bn_backward_train(&p, n, nd->h * nd->w, m->nodes[src_id].out, nd->grad, nd->bn_mean,
-                          nd->bn_invstd, dxs, dg, db, m->bn_hook, m->bn_hook_ctx, m->scratch,
-                          assign);
+        bn_backward_train(&p, n, nd->h * nd->w, &x, nd->grad, nd->bn_mean, nd->bn_invstd, dg, db,
+                          m->bn_hook, m->bn_hook_ctx, m->scratch, assign);
     else
-        bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, dxs, m->nodes[src_id].out, dg, db,
-                          assign);
+        bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, &x, dg, db, assign);
     return 0;
 }
 
@@ -157,6 +192,7 @@ const nn_op_def_t nn_op_bn = {
     .infer = bn_infer,
     .param_shape = bn_param_shape,
     .init = bn_init,
+    .workspace = bn_workspace,
     .prepare = bn_prepare,
     .forward = bn_forward,
     .forward_train = bn_forward_training,

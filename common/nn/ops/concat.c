@@ -1,6 +1,8 @@
 /*
  * ops/concat.c - channel concatenation node: inputs of equal h x w stacked
- * along c, in input order.
+ * along c, in input order. A concat the memory plan made a view
+ * (nn/concat_view.h) has no buffers: its reader reads its inputs, and both
+ * passes here do nothing.
  *
  * Owned by common/nn.
  */
@@ -34,6 +36,8 @@ static int concat_infer(const nn_model_t *m, nn_node_t *nd)
 static int concat_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
+    if (nd->cview)
+        return 0;
     size_t hw = (size_t)nd->h * nd->w, off = 0;
     for (int k = 0; k < nd->n_in; k++) {
         const nn_node_t *in = &m->nodes[nd->in[k]];
@@ -49,6 +53,8 @@ static int concat_forward(nn_model_t *m, int id, int n)
 static int concat_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
+    if (nd->cview)
+        return 0;
     size_t hw = (size_t)nd->h * nd->w, off = 0;
     for (int k = 0; k < nd->n_in; k++) {
         int in = nd->in[k];
