@@ -117,21 +117,104 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
 #undef GEMM_STORE
 }
 
-/* B[k0 .. k0+kc) x [j0 .. j0+nc) into strips of NN_GEMM_NR columns, k-major
- * within a strip, zero past column n. */
-static void gemm_pack_b(int kc, int nc, const float *b, int ldb, float *bpack)
+/* Global column j of the segmented operand (gemm.h): segment j / seg, column
+ * j % seg of it. */
+static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
+{
+    const int s = j / g->seg, col = j - s * g->seg;
+    return (b_side ? (size_t)s * g->b_seg : (size_t)s * g->c_seg) + (size_t)col;
+}
+
+/* B[k0 .. k0+kc) x global columns [j0 .. j0+nc) into strips of NN_GEMM_NR
+ * columns, k-major within a strip, zero past the last column. A strip may
+ * span segments: it is gathered piece by piece. */
+static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
+                        const nn_gemm_seg_t *g, float *bpack)
 {
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
         const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
         float *strip = bpack + (size_t)j * kc;
-        for (int p = 0; p < kc; p++) {
-            const float *src = b + (size_t)p * ldb + j;
-            float *dst = strip + (size_t)p * NN_GEMM_NR;
-            if (nr == NN_GEMM_NR) {
-                memcpy(dst, src, sizeof(float) * NN_GEMM_NR);
-            } else {
-                memcpy(dst, src, sizeof(float) * (size_t)nr);
-                memset(dst + nr, 0, sizeof(float) * (size_t)(NN_GEMM_NR - nr));
+        int done = 0;
+        while (done < nr) {
+            const int col = j0 + j + done, in_seg = g->seg - col % g->seg;
+            const int len = nr - done < in_seg ? nr - done : in_seg;
+            const float *src = b + gemm_seg_offset(g, col, 1);
+            float *dst = strip + done;
+            for (int p = 0; p < kc; p++)
+                memcpy(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb, sizeof(float) * (size_t)len);
+            done += len;
+        }
+        if (nr < NN_GEMM_NR)
+            for (int p = 0; p < kc; p++)
+                memset(strip + (size_t)p * NN_GEMM_NR + nr, 0,
+                       sizeof(float) * (size_t)(NN_GEMM_NR - nr));
+    }
+}
+
+/* A tile whose columns span segments: run in a local 8 x 32 tile, gathering
+ * C into it first when loading, then scatter the valid columns back. The
+ * arithmetic is the same as the direct tile's, so the bits are too. */
+static void gemm_tile_split(int kc, const float *a, const float *strip, float *c, int ldc,
+                            const nn_gemm_seg_t *g, int col0, int nr, int mr, int load_c,
+                            const float *bias, int relu)
+{
+    float tile[NN_GEMM_MR * NN_GEMM_NR];
+    int done = 0;
+    if (load_c)
+        while (done < nr) {
+            const int col = col0 + done, in_seg = g->seg - col % g->seg;
+            const int len = nr - done < in_seg ? nr - done : in_seg;
+            const float *src = c + gemm_seg_offset(g, col, 0);
+            for (int i = 0; i < mr; i++)
+                memcpy(tile + i * NN_GEMM_NR + done, src + (size_t)i * ldc, sizeof(float) * (size_t)len);
+            done += len;
+        }
+    gemm_tile(kc, a, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu);
+    for (done = 0; done < nr;) {
+        const int col = col0 + done, in_seg = g->seg - col % g->seg;
+        const int len = nr - done < in_seg ? nr - done : in_seg;
+        float *dst = c + gemm_seg_offset(g, col, 0);
+        for (int i = 0; i < mr; i++)
+            memcpy(dst + (size_t)i * ldc, tile + i * NN_GEMM_NR + done, sizeof(float) * (size_t)len);
+        done += len;
+    }
+}
+
+void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
+                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                        int relu, float *bpack)
+{
+    const int n = g->seg * g->n_seg;
+    for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
+        const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
+        for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
+            const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
+            const int first = k0 == 0, last = k0 + kc >= k;
+            gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, g, bpack);
+            for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
+                const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
+                for (int j = 0; j < nc; j += NN_GEMM_NR) {
+                    const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+                    const int col = j0 + j;
+                    const int whole = g->seg - col % g->seg >= nr; /* inside one segment */
+                    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+                    const __mmask16 m1 = nr >= 32 ? 0xFFFF
+                                         : nr <= 16 ? 0
+                                                    : (__mmask16)((1u << (nr - 16)) - 1);
+                    const float *strip = bpack + (size_t)j * kc;
+                    float *cj = c + gemm_seg_offset(g, col, 0);
+                    for (int i = i0; i < i1; i += NN_GEMM_MR) {
+                        const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
+                        const float *ai = packed + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
+                        const float *bi = last && bias ? bias + i : NULL;
+                        if (whole)
+                            gemm_tile(kc, ai, strip, NN_GEMM_NR, cj + (size_t)i * ldc, ldc, mr,
+                                      m0, m1, !first || accumulate, bi, last && relu);
+                        else
+                            gemm_tile_split(kc, ai, strip, c + (size_t)i * ldc, ldc, g, col, nr,
+                                            mr, !first || accumulate, bi, last && relu);
+                    }
+                }
             }
         }
     }
@@ -140,35 +223,20 @@ static void gemm_pack_b(int kc, int nc, const float *b, int ldb, float *bpack)
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
                     int ldc, int accumulate, const float *bias, int relu, float *bpack)
 {
-    for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
-        const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
-        for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
-            const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
-            const int first = k0 == 0, last = k0 + kc >= k;
-            gemm_pack_b(kc, nc, b + (size_t)k0 * ldb + j0, ldb, bpack);
-            for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
-                const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
-                for (int j = 0; j < nc; j += NN_GEMM_NR) {
-                    const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
-                    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-                    const __mmask16 m1 = nr >= 32 ? 0xFFFF
-                                         : nr <= 16 ? 0
-                                                    : (__mmask16)((1u << (nr - 16)) - 1);
-                    const float *strip = bpack + (size_t)j * kc;
-                    for (int i = i0; i < i1; i += NN_GEMM_MR) {
-                        const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
-                        gemm_tile(kc, packed + (size_t)i * k + (size_t)k0 * NN_GEMM_MR, strip,
-                                  NN_GEMM_NR, c + (size_t)i * ldc + j0 + j, ldc, mr, m0, m1,
-                                  !first || accumulate, last && bias ? bias + i : NULL,
-                                  last && relu);
-                    }
-                }
-            }
-        }
-    }
+    const nn_gemm_seg_t g = {.seg = n, .n_seg = 1, .b_seg = 0, .c_seg = 0};
+    if (n > 0)
+        nn_gemm_packed_seg(m, k, packed, b, ldb, c, ldc, &g, accumulate, bias, relu, bpack);
 }
 
 #else
+
+void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
+                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                        int relu, float *bpack)
+{
+    (void)m, (void)k, (void)packed, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
 
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
                     int ldc, int accumulate, const float *bias, int relu, float *bpack)
