@@ -4,9 +4,10 @@
  * Per image, the input patch matrix col[K = c*kh*kw, P = oh*ow] turns the
  * convolution into y[oc,P] = W[oc,K] col[K,P]. Backward: dW += dy col^T and
  * dcol = W^T dy, scattered back (col2im) into dx. A 1x1 convolution with
- * stride 1 and no padding uses the input itself as col. Shapes with few output
- * pixels go to nn/conv_packed.c (several images per packed GEMM) on a CPU that
- * runs it; the choice depends on the shape and the CPU, not on the batch.
+ * stride 1 and no padding uses the input itself as col. Shapes outside the
+ * band conv_packed.h leaves to OpenBLAS go to nn/conv_packed.c (several images
+ * per packed GEMM) on a CPU that runs it; the choice depends on the shape and
+ * the CPU, not on the batch.
  */
 #include <cblas.h>
 #include <string.h>
@@ -34,7 +35,7 @@ static int conv2d_is_pointwise(const conv2d_shape_t *s)
 size_t conv2d_workspace(const conv2d_shape_t *s)
 {
     const size_t col = conv2d_is_pointwise(s) ? 0 : (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
-    if (conv_packed_wanted(s) && conv_packed_workspace(s) > col)
+    if ((conv_packed_wanted(s, 0) || conv_packed_wanted(s, 1)) && conv_packed_workspace(s) > col)
         return conv_packed_workspace(s);
     return col;
 }
@@ -176,7 +177,7 @@ void conv2d_forward_blas(const conv2d_shape_t *s, const float *x, const float *W
 void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *W,
                           const float *b, int relu, float *y, float *col)
 {
-    if (conv_packed_wanted(s))
+    if (conv_packed_wanted(s, 0))
         conv_packed_forward(s, x, W, b, relu, y, col);
     else
         conv2d_forward_blas(s, x, W, b, relu, y, col);
@@ -217,7 +218,7 @@ void conv2d_backward_data_blas(const conv2d_shape_t *s, const float *W, const fl
 void conv2d_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
                           int assign, float *col)
 {
-    if (conv_packed_wanted(s))
+    if (conv_packed_wanted(s, 1))
         conv_packed_backward_data(s, W, dy, dx, assign, col);
     else
         conv2d_backward_data_blas(s, W, dy, dx, assign, col);

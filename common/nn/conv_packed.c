@@ -19,15 +19,23 @@ static int conv_packed_pointwise(const conv2d_shape_t *s)
            s->pl == 0 && s->pr == 0;
 }
 
-int conv_packed_wanted(const conv2d_shape_t *s)
+int conv_packed_wanted(const conv2d_shape_t *s, int backward)
 {
-    return s->oh * s->ow <= CONV_PACKED_MAX_PIXELS && nn_gemm_available();
+    const int p = s->oh * s->ow;
+    const int lo = backward ? CONV_PACKED_BWD_BLAS_MIN : CONV_PACKED_FWD_BLAS_MIN;
+    const int hi = backward ? CONV_PACKED_BWD_BLAS_MAX : CONV_PACKED_FWD_BLAS_MAX;
+    return (p < lo || p > hi) && nn_gemm_available();
 }
 
 int conv_packed_group(const conv2d_shape_t *s)
 {
-    const int p = s->oh * s->ow;
-    return p >= NN_GEMM_NC ? 1 : NN_GEMM_NC / p;
+    const size_t p = (size_t)s->oh * s->ow, k = (size_t)s->c * s->kh * s->kw;
+    if (p >= CONV_PACKED_GROUP_COLUMNS)
+        return 1;
+    int g = (int)((CONV_PACKED_GROUP_COLUMNS + p - 1) / p);
+    while (g > 1 && !conv_packed_pointwise(s) && (size_t)g * k * p > CONV_PACKED_GROUP_FLOATS)
+        g--;
+    return g;
 }
 
 static size_t conv_packed_a_floats(const conv2d_shape_t *s)

@@ -21,12 +21,26 @@
 
 #include "nn/layers.h"
 
-/* Output pixels per image up to which a convolution takes the packed path. */
-#define CONV_PACKED_MAX_PIXELS 100
+/* Output pixels per image (oh x ow) of the band left to OpenBLAS, per
+ * direction: measured at batch 16 on InceptionV3, ResNet-50 and DenseNet-121
+ * (bench/README.md), OpenBLAS is faster on the forward GEMMs of 14 x 14 and
+ * 17 x 17 images and on the input-gradient GEMMs of 17 x 17 ones; the packed
+ * path wins below (several images per product) and above. */
+#define CONV_PACKED_FWD_BLAS_MIN 101
+#define CONV_PACKED_FWD_BLAS_MAX 700
+#define CONV_PACKED_BWD_BLAS_MIN 257
+#define CONV_PACKED_BWD_BLAS_MAX 700
 
-/* Does this shape take the packed path on this CPU? (shape and CPU only) */
-int conv_packed_wanted(const conv2d_shape_t *s);
-/* Images per packed product: NN_GEMM_NC / pixels, at least 1. */
+/* A group of images spans at least this many columns (fewer partial 32-column
+ * strips: 289 pixels alone leave a strip of 1 column), unless its patch
+ * matrices would pass CONV_PACKED_GROUP_FLOATS floats. */
+#define CONV_PACKED_GROUP_COLUMNS 1024
+#define CONV_PACKED_GROUP_FLOATS ((size_t)1 << 21)
+
+/* Does this shape take the packed path on this CPU, forward (backward = 0)
+ * or for the input gradient (backward = 1)? Shape and CPU only. */
+int conv_packed_wanted(const conv2d_shape_t *s, int backward);
+/* Images per packed product (shape only, never the batch). */
 int conv_packed_group(const conv2d_shape_t *s);
 /* Floats of workspace the packed path needs: the packed weights (either
  * orientation), B's packing block and the patch matrices of one group. */

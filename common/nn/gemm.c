@@ -61,7 +61,13 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#if NN_GEMM_MR == 8
 #define GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#elif NN_GEMM_MR == 12
+#define GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#else
+#error "NN_GEMM_MR must be 8 or 12"
+#endif
 
 /* C[0..mr) x [0..32) (masks m0, m1 select the valid columns of the two
  * vectors) = (load_c ? C : 0) + a[kc x 8] . b[kc x 32] (b packed: 32 floats
@@ -70,8 +76,14 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
                                                          const float *b, int ldb, float *c,
                                                          int ldc, int mr, __mmask16 m0,
                                                          __mmask16 m1, int load_c,
-                                                         const float *bias, int relu)
+                                                         const float *bias, int relu,
+                                                         const float *next_c)
 {
+    if (next_c) /* the C rows the next tile will load, fetched while this one computes */
+        for (int i = 0; i < NN_GEMM_MR; i++) {
+            _mm_prefetch((const char *)(next_c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next_c + (size_t)i * ldc + 16), _MM_HINT_T0);
+        }
 #define GEMM_DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
     GEMM_ROWS(GEMM_DECL)
 #undef GEMM_DECL
@@ -169,7 +181,8 @@ static void gemm_tile_split(int kc, const float *a, const float *strip, float *c
                 memcpy(tile + i * NN_GEMM_NR + done, src + (size_t)i * ldc, sizeof(float) * (size_t)len);
             done += len;
         }
-    gemm_tile(kc, a, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu);
+    gemm_tile(kc, a, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu,
+              NULL);
     for (done = 0; done < nr;) {
         const int col = col0 + done, in_seg = g->seg - col % g->seg;
         const int len = nr - done < in_seg ? nr - done : in_seg;
@@ -207,9 +220,11 @@ void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int l
                         const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
                         const float *ai = packed + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
                         const float *bi = last && bias ? bias + i : NULL;
+                        const int load = !first || accumulate;
+                        const float *next = load && whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
                         if (whole)
                             gemm_tile(kc, ai, strip, NN_GEMM_NR, cj + (size_t)i * ldc, ldc, mr,
-                                      m0, m1, !first || accumulate, bi, last && relu);
+                                      m0, m1, load, bi, last && relu, next);
                         else
                             gemm_tile_split(kc, ai, strip, c + (size_t)i * ldc, ldc, g, col, nr,
                                             mr, !first || accumulate, bi, last && relu);

@@ -296,7 +296,7 @@ static void check_conv(conv2d_shape_t s)
 
 static void test_conv_against_definition(void)
 {
-    /* 12 x 12 outputs: more pixels than CONV_PACKED_MAX_PIXELS, the OpenBLAS path */
+    /* 12 x 12 outputs: forward on OpenBLAS, input gradient on the packed path */
     check_conv((conv2d_shape_t){.n = 3, .c = 7, .h = 12, .w = 12, .oc = 10, .kh = 3, .kw = 3,
                                 .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
     /* 7 x 7 and 8 x 8 outputs in batches wider than a group's NC columns (packed path) */
@@ -376,8 +376,9 @@ static void check_batch_sizes(conv2d_shape_t s)
     conv2d_backward_data(&s, W, dy, dx, 0, col);
     conv2d_backward_data(&s1, W, dy + 3 * oimg, dx1, 0, col);
     same &= memcmp(dx1, dx + 3 * img, sizeof(float) * img) == 0;
-    TH_CHECK(same, "conv %dx%d s%d %dx%d c%d->%d (%s path): batch of 5 differs from batch of 1",
-             s.kh, s.kw, s.sh, s.h, s.w, s.c, s.oc, conv_packed_wanted(&s) ? "packed" : "OpenBLAS");
+    TH_CHECK(same, "conv %dx%d s%d %dx%d c%d->%d (%s/%s): batch of 5 differs from batch of 1",
+             s.kh, s.kw, s.sh, s.h, s.w, s.c, s.oc, conv_packed_wanted(&s, 0) ? "packed" : "OpenBLAS",
+             conv_packed_wanted(&s, 1) ? "packed" : "OpenBLAS");
     free(x);
     free(W);
     free(b);
@@ -398,6 +399,8 @@ static void test_conv_batch_sizes(void)
     check_batch_sizes((conv2d_shape_t){.c = 300, .h = 9, .w = 9, .oc = 12, .kh = 3, .kw = 3,
                                        .sh = 2, .sw = 2});
     check_batch_sizes((conv2d_shape_t){.c = 6, .h = 14, .w = 13, .oc = 8, .kh = 3, .kw = 3,
+                                       .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    check_batch_sizes((conv2d_shape_t){.c = 5, .h = 18, .w = 18, .oc = 7, .kh = 3, .kw = 3,
                                        .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
 }
 
