@@ -1,13 +1,14 @@
 /*
- * conv_packed.h - the convolutions of small images on nn/gemm.h's packed
- * kernel, several images of the batch in one product.
+ * conv_packed.h - convolutions on nn/gemm.h's packed kernel, several images
+ * of the batch in one product.
  *
  * Owned by common/nn. Where an image has few output pixels (the late layers
- * of the zoo: 7 x 7, 8 x 8, 17 x 17), one GEMM per image gives OpenBLAS a
- * narrow N; here the weights are packed once per call and the pixels of up
- * to conv_packed_group() images form the N of one product, the output
+ * of the zoo: 7 x 7, 8 x 8), one GEMM per image gives OpenBLAS a narrow N;
+ * here the weights are packed once per call and the pixels of up to
+ * conv_packed_group() images form the N of one product, the output
  * stored straight into each image's planes (bias and ReLU applied in
- * registers). Whether a shape takes this path depends on the shape and the
+ * registers, C written on the first K block: no zeroing pass, which also
+ * wins on large images). Whether a shape takes this path depends on the shape and the
  * CPU only, never on the batch size or on which images share a product, and
  * each output element adds its terms in an order fixed by K alone: an
  * image's result is the same bits in any batch. nn/conv.c dispatches here

@@ -49,6 +49,12 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
                 for (; r < NN_GEMM_MR; r++)
                     dst[r] = 0.0f;
             }
+        } else if (rows == NN_GEMM_MR) {
+            /* the rows read side by side, each k's NN_GEMM_MR floats written together */
+            const float *src = a + (size_t)i0 * lda;
+            for (int p = 0; p < k; p++)
+                for (int r = 0; r < NN_GEMM_MR; r++)
+                    panel[(size_t)p * NN_GEMM_MR + r] = src[(size_t)r * lda + p];
         } else {
             for (int r = 0; r < NN_GEMM_MR; r++) {
                 const float *src = a + (size_t)(i0 + r) * lda;

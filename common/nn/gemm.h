@@ -8,7 +8,8 @@
  * and the output may be split into segments of equal width at their own
  * addresses (nn_gemm_seg_t): the images of a batch then form one wide
  * product, N = images x pixels, which is how nn/conv_packed.c runs the
- * convolutions of small images (bench/README.md). The order of the additions of one output
+ * convolutions outside the band it leaves to OpenBLAS (bench/README.md). The
+ * order of the additions of one output
  * element depends only on K (blocks of NN_GEMM_KC, ascending k), never on the
  * position of the element, the batch or the thread: results are the same for
  * an image whichever batch it runs in.
