@@ -3,7 +3,8 @@
  * GEMM (conv_packed.h).
  *
  * Owned by common/nn. Forward: y[oc, images x P] = W[oc, K] B[K, images x P]
- * with B the images' inputs (pointwise) or their patch matrices, one segment
+ * (W read in place, no pack: at batch 1 packing the weights of a 7 x 7 layer
+ * cost more than its product) with B the images' inputs (pointwise) or their patch matrices, one segment
  * per image (nn_gemm_seg_t), the output segments the images' planes in y.
  * Input gradient: dcol[K, images x P] = W^T dy, straight into dx when
  * pointwise, else into the group's patch matrices and added back by col2im
@@ -59,9 +60,7 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow, G = conv_packed_group(s);
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
     const int pointwise = conv_packed_pointwise(s);
-    float *packed = ws, *bpack = ws + conv_packed_a_floats(s);
-    float *col = bpack + nn_gemm_bpack_floats();
-    nn_gemm_pack_a(s->oc, K, W, K, 0, packed);
+    float *bpack = ws + conv_packed_a_floats(s), *col = bpack + nn_gemm_bpack_floats();
     for (int i0 = 0; i0 < s->n; i0 += G) {
         nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .c_seg = out_size};
         const float *B = x + i0 * in_size;
@@ -72,7 +71,7 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
             B = col;
             g.b_seg = (size_t)K * P;
         }
-        nn_gemm_packed_seg(s->oc, K, packed, B, P, y + i0 * out_size, P, &g, 0, b, relu, bpack);
+        nn_gemm_rows_seg(s->oc, K, W, K, B, P, y + i0 * out_size, P, &g, 0, b, relu, bpack);
     }
 }
 

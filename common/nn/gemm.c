@@ -78,7 +78,7 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
 /* C[0..mr) x [0..32) (masks m0, m1 select the valid columns of the two
  * vectors) = (load_c ? C : 0) + a[kc x 8] . b[kc x 32] (b packed: 32 floats
  * per k, zero past the valid columns), epilogue if bias/relu. */
-__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
+__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a, size_t lda,
                                                          const float *b, int ldb, float *c,
                                                          int ldc, int mr, __mmask16 m0,
                                                          __mmask16 m1, int load_c,
@@ -102,6 +102,24 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
         GEMM_ROWS(GEMM_LOAD)
 #undef GEMM_LOAD
     }
+    if (lda) { /* A read in place: row r of the tile at a + r * lda (rows past mr read row 0) */
+#define GEMM_ROWPTR(i) const float *a##i = a + (size_t)(i < mr ? i : 0) * lda;
+        GEMM_ROWS(GEMM_ROWPTR)
+#undef GEMM_ROWPTR
+        for (int p = 0; p < kc; p++) {
+            const __m512 b0 = _mm512_loadu_ps(b);
+            const __m512 b1 = _mm512_loadu_ps(b + 16);
+#define GEMM_FMA_ROW(i)                                                                           \
+    {                                                                                             \
+        const __m512 ai = _mm512_set1_ps(a##i[p]);                                                \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                               \
+        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                               \
+    }
+            GEMM_ROWS(GEMM_FMA_ROW)
+#undef GEMM_FMA_ROW
+            b += ldb;
+        }
+    } else {
     for (int p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_loadu_ps(b);
         const __m512 b1 = _mm512_loadu_ps(b + 16);
@@ -115,6 +133,7 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
 #undef GEMM_FMA
         a += NN_GEMM_MR;
         b += ldb;
+    }
     }
     const __m512 zero = _mm512_setzero_ps();
 #define GEMM_STORE(i)                                                                             \
@@ -172,7 +191,7 @@ static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
 /* A tile whose columns span segments: run in a local 8 x 32 tile, gathering
  * C into it first when loading, then scatter the valid columns back. The
  * arithmetic is the same as the direct tile's, so the bits are too. */
-static void gemm_tile_split(int kc, const float *a, const float *strip, float *c, int ldc,
+static void gemm_tile_split(int kc, const float *a, size_t lda, const float *strip, float *c, int ldc,
                             const nn_gemm_seg_t *g, int col0, int nr, int mr, int load_c,
                             const float *bias, int relu)
 {
@@ -187,7 +206,7 @@ static void gemm_tile_split(int kc, const float *a, const float *strip, float *c
                 memcpy(tile + i * NN_GEMM_NR + done, src + (size_t)i * ldc, sizeof(float) * (size_t)len);
             done += len;
         }
-    gemm_tile(kc, a, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu,
+    gemm_tile(kc, a, lda, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu,
               NULL);
     for (done = 0; done < nr;) {
         const int col = col0 + done, in_seg = g->seg - col % g->seg;
@@ -199,9 +218,10 @@ static void gemm_tile_split(int kc, const float *a, const float *strip, float *c
     }
 }
 
-void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
-                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
-                        int relu, float *bpack)
+/* The blocked product; lda = 0: a is packed (nn_gemm_pack_a), else row-major with row stride lda. */
+static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
+                         float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
+                         const float *bias, int relu, float *bpack)
 {
     const int n = g->seg * g->n_seg;
     for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
@@ -224,21 +244,36 @@ void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int l
                     float *cj = c + gemm_seg_offset(g, col, 0);
                     for (int i = i0; i < i1; i += NN_GEMM_MR) {
                         const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
-                        const float *ai = packed + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
+                        const float *ai = lda ? a + (size_t)i * lda + k0
+                                              : a + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
                         const float *bi = last && bias ? bias + i : NULL;
                         const int load = !first || accumulate;
                         const float *next = load && whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
                         if (whole)
-                            gemm_tile(kc, ai, strip, NN_GEMM_NR, cj + (size_t)i * ldc, ldc, mr,
+                            gemm_tile(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, ldc, mr,
                                       m0, m1, load, bi, last && relu, next);
                         else
-                            gemm_tile_split(kc, ai, strip, c + (size_t)i * ldc, ldc, g, col, nr,
+                            gemm_tile_split(kc, ai, lda, strip, c + (size_t)i * ldc, ldc, g, col, nr,
                                             mr, !first || accumulate, bi, last && relu);
                     }
                 }
             }
         }
     }
+}
+
+void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
+                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                        int relu, float *bpack)
+{
+    gemm_blocked(m, k, packed, 0, b, ldb, c, ldc, g, accumulate, bias, relu, bpack);
+}
+
+void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                      int relu, float *bpack)
+{
+    gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, accumulate, bias, relu, bpack);
 }
 
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
@@ -250,6 +285,14 @@ void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, in
 }
 
 #else
+
+void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                      int relu, float *bpack)
+{
+    (void)m, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
 
 void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
                         int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,

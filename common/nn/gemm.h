@@ -58,5 +58,10 @@ void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, in
 void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
                         int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
                         int relu, float *bpack);
+/* nn_gemm_packed_seg with A read in place: row-major m x k, row stride lda
+ * (no packing; the same additions in the same order, so the same bits). */
+void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                      int relu, float *bpack);
 
 #endif

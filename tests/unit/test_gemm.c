@@ -175,13 +175,22 @@ static int check_segments(int m, int seg, int n_seg, int k, int accumulate, int 
                 bad = 1;
             }
         }
-        /* the same segment as a product of its own */
+        /* the same segment as a product of its own, and with A read in place */
         memcpy(alone, c0s, sizeof(float) * c_seg);
         nn_gemm_packed(m, seg, k, packed, bs, ldb, alone, ldc, accumulate,
                        with_bias ? bias : NULL, relu, bpack);
         if (!bad && memcmp(alone, cs, sizeof(float) * c_seg) != 0) {
             TH_CHECK(0, "m=%d seg=%d n_seg=%d k=%d: segment %d differs from its product alone",
                      m, seg, n_seg, k, s);
+            bad = 1;
+        }
+        memcpy(alone, c0s, sizeof(float) * c_seg);
+        const nn_gemm_seg_t one = {.seg = seg, .n_seg = 1};
+        nn_gemm_rows_seg(m, k, a, k, bs, ldb, alone, ldc, &one, accumulate,
+                         with_bias ? bias : NULL, relu, bpack);
+        if (!bad && memcmp(alone, cs, sizeof(float) * c_seg) != 0) {
+            TH_CHECK(0, "m=%d seg=%d n_seg=%d k=%d: segment %d differs with A read in place", m,
+                     seg, n_seg, k, s);
             bad = 1;
         }
     }
