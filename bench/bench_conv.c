@@ -3,7 +3,8 @@
  * a 224x224 ResNet-18 (torchvision), batch 1, in GFLOPS, next to a plain
  * sgemm of the same total work as a ceiling for the im2col + GEMM scheme.
  *
- * usage: bench_conv [repeats]   (run with OPENBLAS_NUM_THREADS=1 for 1 thread)
+ * usage: bench_conv [repeats]   (run with OPENBLAS_NUM_THREADS=1 for 1 thread; CPU time
+ * of the process, so other jobs on the core do not count)
  * The peak for the fraction column is the measured core clock x 2 FMA pipes x
  * vector lanes x 2 (bench_util.h); SALCHECK_PEAK_GFLOPS overrides it.
  */
@@ -80,14 +81,14 @@ int main(int argc, char **argv)
             repeats = 64;
         conv2d_forward(&s, x, W, NULL, y, col); /* warm-up */
         for (int r = 0; r < repeats; r++) {
-            double t0 = sc_now();
+            double t0 = bench_cpu_now();
             conv2d_forward(&s, x, W, NULL, y, col);
-            double t1 = sc_now();
+            double t1 = bench_cpu_now();
             conv2d_backward(&s, x, W, dy, dx, dW, NULL, col);
-            double t2 = sc_now();
+            double t2 = bench_cpu_now();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, W, K,
                         ws ? col : x, N, 0.0f, y, N);
-            double t3 = sc_now();
+            double t3 = bench_cpu_now();
             tf[r] = t1 - t0;
             tb[r] = t2 - t1;
             tg[r] = t3 - t2;

@@ -23,6 +23,13 @@
  * in channels x kernel taps) of every distinct convolution of each model at
  * batch 1, cblas_sgemm with nn/gemm.h's packed kernel (weights packed
  * beforehand, as once per model state), alternating, medians of R.
+ *
+ *   bench_convpath --paths [--arch ...] [--batch B] [--rounds R]
+ * times every convolution of the model at batch B on both of nn/conv.c's
+ * paths, alternating: OpenBLAS per image (conv2d_forward_blas,
+ * conv2d_backward_data_blas) and the packed multi-image kernel
+ * (nn/conv_packed.h), forward with its folded bias/ReLU and input gradient,
+ * summed per output size (pixels per image), medians of R.
  */
 #include <cblas.h>
 #include <immintrin.h>
@@ -30,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/conv_packed.h"
 #include "nn/fuse.h"
 #include "nn/gemm.h"
 #include "nn/layers.h"
@@ -287,10 +295,122 @@ static int bench_gemm_shapes(const char *arch, int size, int rounds, double peak
     return 0;
 }
 
+/* --paths: both convolution paths on every convolution of the model at the
+ * batch, summed per output size. */
+static int bench_paths(const char *arch, int size, int batch, int rounds, double peak)
+{
+    nn_model_t *m = NULL;
+    int rc = zoo_build(arch, size, 2, 1234, &m);
+    if (rc < 0)
+        return rc;
+    size_t max_in = 1, max_out = 1, max_ws = 1;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV)
+            continue;
+        const nn_node_t *src = &m->nodes[nd->in[0]];
+        conv2d_shape_t s = {.n = 1, .c = src->c, .h = src->h, .w = src->w, .oc = nd->out_c,
+                            .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw,
+                            .pt = nd->pt, .pb = nd->pb, .pl = nd->pl, .pr = nd->pr};
+        conv2d_shape_init(&s);
+        size_t ws = conv2d_workspace(&s);
+        if (conv_packed_workspace(&s) > ws)
+            ws = conv_packed_workspace(&s);
+        max_in = nn_node_size(src) > max_in ? nn_node_size(src) : max_in;
+        max_out = nn_node_size(nd) > max_out ? nn_node_size(nd) : max_out;
+        max_ws = ws > max_ws ? ws : max_ws;
+    }
+    float *x = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    float *dx = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    float *y = sc_calloc(max_out * (size_t)batch, sizeof(float));
+    float *dy = sc_calloc(max_out * (size_t)batch, sizeof(float));
+    float *ws = sc_calloc(max_ws, sizeof(float));
+    if (!x || !dx || !y || !dy || !ws) {
+        rc = SC_ERR_NOMEM;
+        goto cleanup;
+    }
+    fill_random(x, max_in * (size_t)batch, 1);
+    fill_random(dy, max_out * (size_t)batch, 2);
+    enum { NP = 64 };
+    int pix[NP], count[NP], n_pix = 0;
+    double flop[NP], t[NP][4][ROUNDS_MAX]; /* fwd blas, fwd packed, bwd blas, bwd packed */
+    memset(flop, 0, sizeof(flop));
+    memset(t, 0, sizeof(t));
+    memset(count, 0, sizeof(count));
+    if (rounds > ROUNDS_MAX)
+        rounds = ROUNDS_MAX;
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 1; i < m->n_nodes; i++) {
+            const nn_node_t *nd = &m->nodes[i];
+            if (nd->op != NN_CONV)
+                continue;
+            const nn_node_t *src = &m->nodes[nd->in[0]];
+            conv2d_shape_t s = {.n = batch, .c = src->c, .h = src->h, .w = src->w,
+                                .oc = nd->out_c, .kh = nd->kh, .kw = nd->kw, .sh = nd->sh,
+                                .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
+                                .pr = nd->pr};
+            conv2d_shape_init(&s);
+            const int P = s.oh * s.ow;
+            int b = 0;
+            while (b < n_pix && pix[b] != P)
+                b++;
+            if (b == n_pix) {
+                if (n_pix == NP)
+                    continue;
+                pix[n_pix++] = P;
+            }
+            const float *W = nn_param(m, i, NN_P_WEIGHT, NULL);
+            const float *bias = nn_param(m, i, NN_P_BIAS, NULL);
+            double c[5];
+            c[0] = bench_cpu_now();
+            conv2d_forward_blas(&s, x, W, bias, 1, y, ws);
+            c[1] = bench_cpu_now();
+            conv_packed_forward(&s, x, W, bias, 1, y, ws);
+            c[2] = bench_cpu_now();
+            conv2d_backward_data_blas(&s, W, dy, dx, 1, ws);
+            c[3] = bench_cpu_now();
+            conv_packed_backward_data(&s, W, dy, dx, 1, ws);
+            c[4] = bench_cpu_now();
+            for (int k = 0; k < 4; k++)
+                t[b][k][r] += c[k + 1] - c[k];
+            if (r == 0) {
+                count[b]++;
+                flop[b] += 2.0 * s.oc * s.c * s.kh * s.kw * P * batch;
+            }
+        }
+    }
+    double all[4] = {0, 0, 0, 0}, flop_all = 0.0;
+    for (int b = 0; b < n_pix; b++) {
+        double med[4];
+        for (int k = 0; k < 4; k++) {
+            med[k] = median(t[b][k], rounds);
+            all[k] += med[k];
+        }
+        flop_all += flop[b];
+        const double f = flop[b] * 1e-9 / peak * 100;
+        printf("| %s %d | %d | %d | %.1f | %.0f%% | %.0f%% | %.2f | %.0f%% | %.0f%% | %.2f |\n",
+               arch, size, pix[b], count[b], flop[b] * 1e-9, f / med[0], f / med[1],
+               med[0] / med[1], f / med[2], f / med[3], med[2] / med[3]);
+    }
+    const double f = flop_all * 1e-9 / peak * 100;
+    printf("| %s %d | all | | %.1f | %.0f%% | %.0f%% | %.2f | %.0f%% | %.0f%% | %.2f |\n", arch,
+           size, flop_all * 1e-9, f / all[0], f / all[1], all[0] / all[1], f / all[2],
+           f / all[3], all[2] / all[3]);
+    fflush(stdout);
+cleanup:
+    sc_free(x);
+    sc_free(dx);
+    sc_free(y);
+    sc_free(dy);
+    sc_free(ws);
+    nn_model_destroy(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *archs = "inceptionv3:299,inceptionv3:320,resnet50:224,densenet121:224";
-    int batch = 16, rounds = 5, gemm = 0, grad_only = 0;
+    int batch = 16, rounds = 5, gemm = 0, grad_only = 0, paths = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--arch") && i + 1 < argc)
             archs = argv[++i];
@@ -300,10 +420,12 @@ int main(int argc, char **argv)
             rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--gemm"))
             gemm = 1;
+        else if (!strcmp(argv[i], "--paths"))
+            paths = 1;
         else if (!strcmp(argv[i], "--grad-only"))
             grad_only = 1;
         else {
-            fprintf(stderr, "usage: %s [--gemm] [--grad-only] [--arch name:size,...] [--batch B] "
+            fprintf(stderr, "usage: %s [--gemm | --paths | --grad-only] [--arch name:size,...] [--batch B] "
                     "[--rounds R]\n",
                     argv[0]);
             return 2;
@@ -322,11 +444,15 @@ int main(int argc, char **argv)
            "clock x 2 pipes x %d lanes x 2 = %.1f; OpenBLAS core %s\n\n",
            peak, avx512 ? "measured, independent AVX-512 FMAs" : "clock x 2 x 8 x 2 (no AVX-512)",
            ghz, bench_fma_lanes(), bench_peak_gflops(ghz), openblas_get_corename());
-    if (gemm && !nn_gemm_available()) {
-        fprintf(stderr, "%s --gemm: this CPU has no AVX-512\n", argv[0]);
+    if ((gemm || paths) && !nn_gemm_available()) {
+        fprintf(stderr, "%s --gemm/--paths: this CPU has no AVX-512\n", argv[0]);
         return 2;
     }
-    if (gemm)
+    if (paths)
+        printf("| model | pixels per image | convs | GFLOP | fwd OpenBLAS %% of peak | fwd packed "
+               "%% | OpenBLAS / packed | dx OpenBLAS %% | dx packed %% | OpenBLAS / packed "
+               "|\n|---|---|---|---|---|---|---|---|---|---|\n");
+    else if (gemm)
         printf("| model | M | N | K | cblas_sgemm %% of peak | packed kernel %% of peak | "
                "cblas time / packed time |\n|---|---|---|---|---|---|---|\n");
     else
@@ -340,8 +466,9 @@ int main(int argc, char **argv)
         int size = colon ? atoi(colon + 1) : 224;
         if (colon)
             *colon = '\0';
-        if ((gemm ? bench_gemm_shapes(tok, size, rounds, peak)
-                  : bench_arch(tok, size, batch, rounds, peak, grad_only)) < 0) {
+        if ((paths  ? bench_paths(tok, size, batch, rounds, peak)
+             : gemm ? bench_gemm_shapes(tok, size, rounds, peak)
+                    : bench_arch(tok, size, batch, rounds, peak, grad_only)) < 0) {
             fprintf(stderr, "bench_convpath: %s failed\n", tok);
             return 1;
         }

@@ -4,11 +4,15 @@
  * Per image, the input patch matrix col[K = c*kh*kw, P = oh*ow] turns the
  * convolution into y[oc,P] = W[oc,K] col[K,P]. Backward: dW += dy col^T and
  * dcol = W^T dy, scattered back (col2im) into dx. A 1x1 convolution with
- * stride 1 and no padding uses the input itself as col.
+ * stride 1 and no padding uses the input itself as col. Shapes outside the
+ * band conv_packed.h leaves to OpenBLAS go to nn/conv_packed.c (several images
+ * per packed GEMM) on a CPU that runs it; the choice depends on the shape and
+ * the CPU, not on the batch.
  */
 #include <cblas.h>
 #include <string.h>
 
+#include "nn/conv_packed.h"
 #include "nn/layers.h"
 #include "sc.h"
 
@@ -30,9 +34,10 @@ static int conv2d_is_pointwise(const conv2d_shape_t *s)
 
 size_t conv2d_workspace(const conv2d_shape_t *s)
 {
-    if (conv2d_is_pointwise(s))
-        return 0;
-    return (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
+    const size_t col = conv2d_is_pointwise(s) ? 0 : (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
+    if ((conv_packed_wanted(s, 0) || conv_packed_wanted(s, 1)) && conv_packed_workspace(s) > col)
+        return conv_packed_workspace(s);
+    return col;
 }
 
 void pad_same(int in, int k, int stride, int *before, int *after)
@@ -59,7 +64,7 @@ static void valid_columns(int ow, int sw, int ix0, int w, int *lo, int *hi)
 /* col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki][ox*sw-pl+kj], 0 outside.
  * The in-image column range is computed once per kernel column, so the inner
  * loops are plain copies (vectorized for stride 1). */
-static void im2col(const conv2d_shape_t *s, const float *x, float *col)
+void conv2d_im2col(const conv2d_shape_t *s, const float *x, float *col)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
     for (int ci = 0; ci < s->c; ci++) {
@@ -98,7 +103,7 @@ static void im2col(const conv2d_shape_t *s, const float *x, float *col)
  * assign: dx holds no earlier contribution; each channel plane is zeroed right
  * before its sums, while it is in cache, instead of the whole gradient in a
  * pass of its own (the same additions onto the same zeros). */
-static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign)
+void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
     for (int ci = 0; ci < s->c; ci++) {
@@ -132,8 +137,8 @@ static void col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int
 
 /* y = W col + b per image; relu: max(y, 0) in the same pass over the GEMM
  * output of each image, while it is still in cache. */
-void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *W,
-                          const float *b, int relu, float *y, float *col)
+void conv2d_forward_blas(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                         int relu, float *y, float *col)
 {
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow;
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
@@ -143,7 +148,7 @@ void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *
         float *yi = y + i * out_size;
         const float *B = xi;
         if (!pointwise) {
-            im2col(s, xi, col);
+            conv2d_im2col(s, xi, col);
             B = col;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->oc, P, K, 1.0f, W, K, B, P,
@@ -169,6 +174,15 @@ void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *
     }
 }
 
+void conv2d_forward_fused(const conv2d_shape_t *s, const float *x, const float *W,
+                          const float *b, int relu, float *y, float *col)
+{
+    if (conv_packed_wanted(s, 0))
+        conv_packed_forward(s, x, W, b, relu, y, col);
+    else
+        conv2d_forward_blas(s, x, W, b, relu, y, col);
+}
+
 void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
                     float *y, float *col)
 {
@@ -189,16 +203,25 @@ static void conv2d_backward_image(const conv2d_shape_t *s, const float *W, const
     } else {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, s->oc, 1.0f, W, K, dyi, P,
                     0.0f, col, P);
-        col2im_add(s, col, dxi, assign);
+        conv2d_col2im_add(s, col, dxi, assign);
     }
+}
+
+void conv2d_backward_data_blas(const conv2d_shape_t *s, const float *W, const float *dy,
+                               float *dx, int assign, float *col)
+{
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * s->oh * s->ow;
+    for (int i = 0; i < s->n; i++)
+        conv2d_backward_image(s, W, dy + i * out_size, dx + i * in_size, assign, col);
 }
 
 void conv2d_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
                           int assign, float *col)
 {
-    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * s->oh * s->ow;
-    for (int i = 0; i < s->n; i++)
-        conv2d_backward_image(s, W, dy + i * out_size, dx + i * in_size, assign, col);
+    if (conv_packed_wanted(s, 1))
+        conv_packed_backward_data(s, W, dy, dx, assign, col);
+    else
+        conv2d_backward_data_blas(s, W, dy, dx, assign, col);
 }
 
 void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,
@@ -222,13 +245,13 @@ void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, co
         if (dW) {
             const float *B = xi;
             if (!pointwise) {
-                im2col(s, xi, col);
+                conv2d_im2col(s, xi, col);
                 B = col;
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->oc, K, P, 1.0f, dyi, P, B, P,
                         1.0f, dW, K);
         }
-        if (dx)
-            conv2d_backward_image(s, W, dyi, dx + i * in_size, 0, col);
     }
+    if (dx) /* the input gradient after the parameters', on the same path as backward_data */
+        conv2d_backward_data(s, W, dy, dx, 0, col);
 }

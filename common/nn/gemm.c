@@ -49,6 +49,12 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
                 for (; r < NN_GEMM_MR; r++)
                     dst[r] = 0.0f;
             }
+        } else if (rows == NN_GEMM_MR) {
+            /* the rows read side by side, each k's NN_GEMM_MR floats written together */
+            const float *src = a + (size_t)i0 * lda;
+            for (int p = 0; p < k; p++)
+                for (int r = 0; r < NN_GEMM_MR; r++)
+                    panel[(size_t)p * NN_GEMM_MR + r] = src[(size_t)r * lda + p];
         } else {
             for (int r = 0; r < NN_GEMM_MR; r++) {
                 const float *src = a + (size_t)(i0 + r) * lda;
@@ -61,17 +67,29 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#if NN_GEMM_MR == 8
 #define GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#elif NN_GEMM_MR == 12
+#define GEMM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#else
+#error "NN_GEMM_MR must be 8 or 12"
+#endif
 
 /* C[0..mr) x [0..32) (masks m0, m1 select the valid columns of the two
  * vectors) = (load_c ? C : 0) + a[kc x 8] . b[kc x 32] (b packed: 32 floats
  * per k, zero past the valid columns), epilogue if bias/relu. */
-__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
+__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a, size_t lda,
                                                          const float *b, int ldb, float *c,
                                                          int ldc, int mr, __mmask16 m0,
                                                          __mmask16 m1, int load_c,
-                                                         const float *bias, int relu)
+                                                         const float *bias, int relu,
+                                                         const float *next_c)
 {
+    if (next_c) /* the C rows the next tile will load, fetched while this one computes */
+        for (int i = 0; i < NN_GEMM_MR; i++) {
+            _mm_prefetch((const char *)(next_c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next_c + (size_t)i * ldc + 16), _MM_HINT_T0);
+        }
 #define GEMM_DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
     GEMM_ROWS(GEMM_DECL)
 #undef GEMM_DECL
@@ -84,6 +102,24 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
         GEMM_ROWS(GEMM_LOAD)
 #undef GEMM_LOAD
     }
+    if (lda) { /* A read in place: row r of the tile at a + r * lda (rows past mr read row 0) */
+#define GEMM_ROWPTR(i) const float *a##i = a + (size_t)(i < mr ? i : 0) * lda;
+        GEMM_ROWS(GEMM_ROWPTR)
+#undef GEMM_ROWPTR
+        for (int p = 0; p < kc; p++) {
+            const __m512 b0 = _mm512_loadu_ps(b);
+            const __m512 b1 = _mm512_loadu_ps(b + 16);
+#define GEMM_FMA_ROW(i)                                                                           \
+    {                                                                                             \
+        const __m512 ai = _mm512_set1_ps(a##i[p]);                                                \
+        c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                               \
+        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                               \
+    }
+            GEMM_ROWS(GEMM_FMA_ROW)
+#undef GEMM_FMA_ROW
+            b += ldb;
+        }
+    } else {
     for (int p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_loadu_ps(b);
         const __m512 b1 = _mm512_loadu_ps(b + 16);
@@ -97,6 +133,7 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
 #undef GEMM_FMA
         a += NN_GEMM_MR;
         b += ldb;
+    }
     }
     const __m512 zero = _mm512_setzero_ps();
 #define GEMM_STORE(i)                                                                             \
@@ -117,50 +154,107 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
 #undef GEMM_STORE
 }
 
-/* B[k0 .. k0+kc) x [j0 .. j0+nc) into strips of NN_GEMM_NR columns, k-major
- * within a strip, zero past column n. */
-static void gemm_pack_b(int kc, int nc, const float *b, int ldb, float *bpack)
+/* Global column j of the segmented operand (gemm.h): segment j / seg, column
+ * j % seg of it. */
+static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
+{
+    const int s = j / g->seg, col = j - s * g->seg;
+    return (b_side ? (size_t)s * g->b_seg : (size_t)s * g->c_seg) + (size_t)col;
+}
+
+/* B[k0 .. k0+kc) x global columns [j0 .. j0+nc) into strips of NN_GEMM_NR
+ * columns, k-major within a strip, zero past the last column. A strip may
+ * span segments: it is gathered piece by piece. */
+static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
+                        const nn_gemm_seg_t *g, float *bpack)
 {
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
         const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
         float *strip = bpack + (size_t)j * kc;
-        for (int p = 0; p < kc; p++) {
-            const float *src = b + (size_t)p * ldb + j;
-            float *dst = strip + (size_t)p * NN_GEMM_NR;
-            if (nr == NN_GEMM_NR) {
-                memcpy(dst, src, sizeof(float) * NN_GEMM_NR);
-            } else {
-                memcpy(dst, src, sizeof(float) * (size_t)nr);
-                memset(dst + nr, 0, sizeof(float) * (size_t)(NN_GEMM_NR - nr));
-            }
+        int done = 0;
+        while (done < nr) {
+            const int col = j0 + j + done, in_seg = g->seg - col % g->seg;
+            const int len = nr - done < in_seg ? nr - done : in_seg;
+            const float *src = b + gemm_seg_offset(g, col, 1);
+            float *dst = strip + done;
+            for (int p = 0; p < kc; p++)
+                memcpy(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb, sizeof(float) * (size_t)len);
+            done += len;
         }
+        if (nr < NN_GEMM_NR)
+            for (int p = 0; p < kc; p++)
+                memset(strip + (size_t)p * NN_GEMM_NR + nr, 0,
+                       sizeof(float) * (size_t)(NN_GEMM_NR - nr));
     }
 }
 
-void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
-                    int ldc, int accumulate, const float *bias, int relu, float *bpack)
+/* A tile whose columns span segments: run in a local 8 x 32 tile, gathering
+ * C into it first when loading, then scatter the valid columns back. The
+ * arithmetic is the same as the direct tile's, so the bits are too. */
+static void gemm_tile_split(int kc, const float *a, size_t lda, const float *strip, float *c, int ldc,
+                            const nn_gemm_seg_t *g, int col0, int nr, int mr, int load_c,
+                            const float *bias, int relu)
 {
+    float tile[NN_GEMM_MR * NN_GEMM_NR];
+    int done = 0;
+    if (load_c)
+        while (done < nr) {
+            const int col = col0 + done, in_seg = g->seg - col % g->seg;
+            const int len = nr - done < in_seg ? nr - done : in_seg;
+            const float *src = c + gemm_seg_offset(g, col, 0);
+            for (int i = 0; i < mr; i++)
+                memcpy(tile + i * NN_GEMM_NR + done, src + (size_t)i * ldc, sizeof(float) * (size_t)len);
+            done += len;
+        }
+    gemm_tile(kc, a, lda, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu,
+              NULL);
+    for (done = 0; done < nr;) {
+        const int col = col0 + done, in_seg = g->seg - col % g->seg;
+        const int len = nr - done < in_seg ? nr - done : in_seg;
+        float *dst = c + gemm_seg_offset(g, col, 0);
+        for (int i = 0; i < mr; i++)
+            memcpy(dst + (size_t)i * ldc, tile + i * NN_GEMM_NR + done, sizeof(float) * (size_t)len);
+        done += len;
+    }
+}
+
+/* The blocked product; lda = 0: a is packed (nn_gemm_pack_a), else row-major with row stride lda. */
+static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
+                         float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
+                         const float *bias, int relu, float *bpack)
+{
+    const int n = g->seg * g->n_seg;
     for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
         const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
         for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
             const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
             const int first = k0 == 0, last = k0 + kc >= k;
-            gemm_pack_b(kc, nc, b + (size_t)k0 * ldb + j0, ldb, bpack);
+            gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, g, bpack);
             for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
                 const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
                 for (int j = 0; j < nc; j += NN_GEMM_NR) {
                     const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+                    const int col = j0 + j;
+                    const int whole = g->seg - col % g->seg >= nr; /* inside one segment */
                     const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
                     const __mmask16 m1 = nr >= 32 ? 0xFFFF
                                          : nr <= 16 ? 0
                                                     : (__mmask16)((1u << (nr - 16)) - 1);
                     const float *strip = bpack + (size_t)j * kc;
+                    float *cj = c + gemm_seg_offset(g, col, 0);
                     for (int i = i0; i < i1; i += NN_GEMM_MR) {
                         const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
-                        gemm_tile(kc, packed + (size_t)i * k + (size_t)k0 * NN_GEMM_MR, strip,
-                                  NN_GEMM_NR, c + (size_t)i * ldc + j0 + j, ldc, mr, m0, m1,
-                                  !first || accumulate, last && bias ? bias + i : NULL,
-                                  last && relu);
+                        const float *ai = lda ? a + (size_t)i * lda + k0
+                                              : a + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
+                        const float *bi = last && bias ? bias + i : NULL;
+                        const int load = !first || accumulate;
+                        const float *next = load && whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
+                        if (whole)
+                            gemm_tile(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, ldc, mr,
+                                      m0, m1, load, bi, last && relu, next);
+                        else
+                            gemm_tile_split(kc, ai, lda, strip, c + (size_t)i * ldc, ldc, g, col, nr,
+                                            mr, !first || accumulate, bi, last && relu);
                     }
                 }
             }
@@ -168,7 +262,45 @@ void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, in
     }
 }
 
+void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
+                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                        int relu, float *bpack)
+{
+    gemm_blocked(m, k, packed, 0, b, ldb, c, ldc, g, accumulate, bias, relu, bpack);
+}
+
+void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                      int relu, float *bpack)
+{
+    gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, accumulate, bias, relu, bpack);
+}
+
+void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
+                    int ldc, int accumulate, const float *bias, int relu, float *bpack)
+{
+    const nn_gemm_seg_t g = {.seg = n, .n_seg = 1, .b_seg = 0, .c_seg = 0};
+    if (n > 0)
+        nn_gemm_packed_seg(m, k, packed, b, ldb, c, ldc, &g, accumulate, bias, relu, bpack);
+}
+
 #else
+
+void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                      int relu, float *bpack)
+{
+    (void)m, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
+
+void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
+                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                        int relu, float *bpack)
+{
+    (void)m, (void)k, (void)packed, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
 
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
                     int ldc, int accumulate, const float *bias, int relu, float *bpack)

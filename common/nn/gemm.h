@@ -4,10 +4,12 @@
  * ReLU epilogue applied while each output tile is still in registers.
  *
  * Owned by common/nn. On a CPU with AVX-512 it runs its own 8 x 32
- * register-tile kernel; elsewhere nn_gemm_available() is 0. Not yet on the
- * convolutions' path: measured against OpenBLAS on the zoo's shapes it is
- * level overall (faster on small M and 8 x 8 images, slower on mid-size
- * shapes; bench/README.md), so nn/conv.c calls cblas_sgemm. The order of the additions of one output
+ * register-tile kernel; elsewhere nn_gemm_available() is 0. The right operand
+ * and the output may be split into segments of equal width at their own
+ * addresses (nn_gemm_seg_t): the images of a batch then form one wide
+ * product, N = images x pixels, which is how nn/conv_packed.c runs the
+ * convolutions outside the band it leaves to OpenBLAS (bench/README.md). The
+ * order of the additions of one output
  * element depends only on K (blocks of NN_GEMM_KC, ascending k), never on the
  * position of the element, the batch or the thread: results are the same for
  * an image whichever batch it runs in.
@@ -17,11 +19,22 @@
 
 #include <stddef.h>
 
-#define NN_GEMM_MR 8    /* rows of the register tile (packed panel height) */
+#ifndef NN_GEMM_MR
+#define NN_GEMM_MR 8    /* rows of the register tile (packed panel height): 8 or 12 */
+#endif
 #define NN_GEMM_NR 32   /* columns of the register tile (2 AVX-512 vectors) */
 #define NN_GEMM_KC 256  /* depth of one pass over the register tile */
-#define NN_GEMM_MC 128  /* rows of A kept in L2 while B's columns stream by */
+#define NN_GEMM_MC (NN_GEMM_MR * 16) /* rows of A kept in L2 while B's columns stream by */
 #define NN_GEMM_NC 512  /* columns of B packed at a time (NN_GEMM_KC x NN_GEMM_NC floats) */
+
+/* The columns of B and C as n_seg segments of seg columns each: global
+ * column j is column j % seg of segment j / seg, which starts at
+ * b + (j / seg) * b_seg in B and at c + (j / seg) * c_seg in C (the row
+ * strides ldb, ldc apply inside a segment). */
+typedef struct {
+    int seg, n_seg;
+    size_t b_seg, c_seg;
+} nn_gemm_seg_t;
 
 /* Does this CPU run the packed kernel (AVX-512F)? */
 int nn_gemm_available(void);
@@ -39,5 +52,16 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
  * nn_gemm_available(). */
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
                     int ldc, int accumulate, const float *bias, int relu, float *bpack);
+/* nn_gemm_packed over the segmented columns of g (n = g->seg * g->n_seg):
+ * every element gets the same additions in the same order as in a product of
+ * its segment alone. */
+void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
+                        int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                        int relu, float *bpack);
+/* nn_gemm_packed_seg with A read in place: row-major m x k, row stride lda
+ * (no packing; the same additions in the same order, so the same bits). */
+void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                      int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
+                      int relu, float *bpack);
 
 #endif

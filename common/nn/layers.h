@@ -23,7 +23,9 @@ typedef struct conv2d_shape {
 
 /* Computes oh/ow; returns 0 or SC_ERR_SHAPE when the kernel does not fit. */
 int conv2d_shape_init(conv2d_shape_t *s);
-/* Floats of the im2col workspace one image needs (0 when the conv is 1x1/stride 1/no pad). */
+/* Floats of the workspace a convolution needs, whatever the batch: one image's
+ * im2col matrix (0 when the conv is 1x1/stride 1/no pad), or more where the
+ * shape takes nn/conv_packed.h's path (packed weights, a group's patch matrices). */
 size_t conv2d_workspace(const conv2d_shape_t *s);
 /* y[n,oc,oh,ow] = W[oc,c,kh,kw] * x + b (b may be NULL). col: conv2d_workspace floats. */
 void conv2d_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,

@@ -3,13 +3,18 @@
  * double-precision product, on the edge shapes of its tiling (rows not a
  * multiple of the 8-row tile, column tails of every length, depths across a
  * KC block, transposed packing, accumulation, bias and ReLU epilogues, no
- * write outside C), and conv2d_forward_fused / conv2d_backward against a
- * direct double-precision convolution (the contract any GEMM behind them keeps).
+ * write outside C), the segmented product (the images of a batch side by
+ * side: against a naive loop, bit for bit against each segment alone, gaps
+ * untouched), and conv2d_forward_fused / conv2d_backward against a direct
+ * double-precision convolution (the contract any GEMM behind them keeps), on
+ * both paths (nn/conv_packed.h), and an image's output bit-identical in a
+ * batch of 1 and of 5.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/conv_packed.h"
 #include "nn/gemm.h"
 #include "nn/layers.h"
 #include "rng.h"
@@ -113,6 +118,111 @@ static void test_gemm_edges(void)
     check_case(24, 40, 30, 0, 0, 1, 1);
 }
 
+/* One segmented case: n_seg segments of seg columns, B's and C's segments
+ * apart by gaps (C's gaps hold a sentinel that must survive); every element
+ * within float rounding of a naive double loop, and bit-identical to the
+ * product of its segment alone (nn_gemm_packed). */
+static int check_segments(int m, int seg, int n_seg, int k, int accumulate, int with_bias, int relu)
+{
+    const int ldb = seg + 3, ldc = seg + 2;
+    const size_t b_seg = (size_t)k * ldb + 7, c_seg = (size_t)m * ldc + 5;
+    const size_t b_count = b_seg * n_seg, c_count = c_seg * n_seg;
+    float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * b_count);
+    float *c = malloc(sizeof(float) * c_count), *c0 = malloc(sizeof(float) * c_count);
+    float *alone = malloc(sizeof(float) * c_seg), *bias = malloc(sizeof(float) * (size_t)m);
+    float *packed = malloc(sizeof(float) * nn_gemm_packed_floats(m, k));
+    float *bpack = malloc(sizeof(float) * nn_gemm_bpack_floats());
+    fill_uniform(a, (size_t)m * k, 30);
+    fill_uniform(b, b_count, 31);
+    fill_uniform(bias, (size_t)m, 32);
+    fill_uniform(c0, c_count, 33);
+    for (size_t i = 0; i < c_count; i++) {
+        const size_t r = i % c_seg;
+        if (r >= (size_t)m * ldc || (int)(r % ldc) >= seg)
+            c0[i] = SENTINEL;
+    }
+    memcpy(c, c0, sizeof(float) * c_count);
+    nn_gemm_pack_a(m, k, a, k, 0, packed);
+    const nn_gemm_seg_t g = {.seg = seg, .n_seg = n_seg, .b_seg = b_seg, .c_seg = c_seg};
+    nn_gemm_packed_seg(m, k, packed, b, ldb, c, ldc, &g, accumulate, with_bias ? bias : NULL, relu,
+                       bpack);
+    int bad = 0;
+    for (int s = 0; s < n_seg && !bad; s++) {
+        const float *bs = b + s * b_seg, *cs = c + s * c_seg, *c0s = c0 + s * c_seg;
+        for (size_t r = 0; r < c_seg && !bad; r++) {
+            const int i = (int)(r / ldc), j = (int)(r % ldc);
+            if (i >= m || j >= seg) {
+                if (cs[r] != SENTINEL) {
+                    TH_CHECK(0, "seg=%d n_seg=%d: segment %d written at gap %zu", seg, n_seg, s, r);
+                    bad = 1;
+                }
+                continue;
+            }
+            double ref = accumulate ? c0s[r] : 0.0, mag = fabs(ref);
+            for (int p = 0; p < k; p++) {
+                ref += (double)a[(size_t)i * k + p] * bs[(size_t)p * ldb + j];
+                mag += fabs((double)a[(size_t)i * k + p] * bs[(size_t)p * ldb + j]);
+            }
+            if (with_bias) {
+                ref += bias[i];
+                mag += fabs(bias[i]);
+            }
+            if (relu && ref < 0.0)
+                ref = 0.0;
+            if (fabs(cs[r] - ref) > 2e-6 * mag + 1e-30) {
+                TH_CHECK(0, "m=%d seg=%d n_seg=%d k=%d: segment %d C[%d][%d] = %.9g, expected "
+                         "%.9g", m, seg, n_seg, k, s, i, j, cs[r], ref);
+                bad = 1;
+            }
+        }
+        /* the same segment as a product of its own, and with A read in place */
+        memcpy(alone, c0s, sizeof(float) * c_seg);
+        nn_gemm_packed(m, seg, k, packed, bs, ldb, alone, ldc, accumulate,
+                       with_bias ? bias : NULL, relu, bpack);
+        if (!bad && memcmp(alone, cs, sizeof(float) * c_seg) != 0) {
+            TH_CHECK(0, "m=%d seg=%d n_seg=%d k=%d: segment %d differs from its product alone",
+                     m, seg, n_seg, k, s);
+            bad = 1;
+        }
+        memcpy(alone, c0s, sizeof(float) * c_seg);
+        const nn_gemm_seg_t one = {.seg = seg, .n_seg = 1};
+        nn_gemm_rows_seg(m, k, a, k, bs, ldb, alone, ldc, &one, accumulate,
+                         with_bias ? bias : NULL, relu, bpack);
+        if (!bad && memcmp(alone, cs, sizeof(float) * c_seg) != 0) {
+            TH_CHECK(0, "m=%d seg=%d n_seg=%d k=%d: segment %d differs with A read in place", m,
+                     seg, n_seg, k, s);
+            bad = 1;
+        }
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(c0);
+    free(alone);
+    free(bias);
+    free(packed);
+    free(bpack);
+    return bad;
+}
+
+static void test_gemm_segments(void)
+{
+    if (!nn_gemm_available())
+        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+    /* segment widths below, at and across the 16/32-column vectors and tiles,
+     * the zoo's 7x7 and 8x8, a group wider than one NC block of columns */
+    static const int segs[] = {1, 5, 16, 17, 31, 33, 49, 64, 100};
+    static const int nsegs[] = {1, 3, 11};
+    int cases = 0;
+    for (size_t is = 0; is < sizeof segs / sizeof *segs; is++)
+        for (size_t in = 0; in < sizeof nsegs / sizeof *nsegs; in++) {
+            const int v = cases++;
+            check_segments(v % 2 ? 13 : 20, segs[is], nsegs[in], v % 3 ? 37 : 300, v % 4 == 1,
+                           v % 3 != 2, v % 5 < 2);
+        }
+    check_segments(9, 49, 16, 520, 1, 1, 1); /* 784 columns: two NC blocks, three KC blocks */
+}
+
 /* y[n][o][oy][ox] by the definition of a cross-correlation, in double. */
 static double conv_ref(const conv2d_shape_t *s, const float *x, const float *W, int n, int o,
                        int oy, int ox)
@@ -195,6 +305,14 @@ static void check_conv(conv2d_shape_t s)
 
 static void test_conv_against_definition(void)
 {
+    /* 12 x 12 outputs: forward on OpenBLAS, input gradient on the packed path */
+    check_conv((conv2d_shape_t){.n = 3, .c = 7, .h = 12, .w = 12, .oc = 10, .kh = 3, .kw = 3,
+                                .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    /* 7 x 7 and 8 x 8 outputs in batches wider than a group's NC columns (packed path) */
+    check_conv((conv2d_shape_t){.n = 13, .c = 30, .h = 7, .w = 7, .oc = 17, .kh = 3, .kw = 3,
+                                .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    check_conv((conv2d_shape_t){.n = 10, .c = 33, .h = 8, .w = 8, .oc = 9, .kh = 1, .kw = 1,
+                                .sh = 1, .sw = 1});
     /* 3x3 padded, 5x5 stride 2 with uneven padding, pointwise (input used as col),
      * a GEMM of fewer rows than the tile (cblas), a K past one KC block */
     check_conv((conv2d_shape_t){.n = 2, .c = 5, .h = 9, .w = 7, .oc = 12, .kh = 3, .kw = 3,
@@ -233,10 +351,74 @@ static void test_conv_batch_independent(void)
     free(col);
 }
 
+/* One image's forward (bias, ReLU) and input gradient (assigned and
+ * accumulated) are the same bits in a batch of 1 and in a batch of 5, on the
+ * shapes of both paths. */
+static void check_batch_sizes(conv2d_shape_t s)
+{
+    s.n = 5;
+    conv2d_shape_init(&s);
+    const size_t img = (size_t)s.c * s.h * s.w, oimg = (size_t)s.oc * s.oh * s.ow;
+    const size_t wcount = (size_t)s.oc * s.c * s.kh * s.kw;
+    float *x = malloc(sizeof(float) * 5 * img), *W = malloc(sizeof(float) * wcount);
+    float *b = malloc(sizeof(float) * s.oc), *y = malloc(sizeof(float) * 5 * oimg);
+    float *y1 = malloc(sizeof(float) * oimg), *dy = malloc(sizeof(float) * 5 * oimg);
+    float *dx = malloc(sizeof(float) * 5 * img), *dx1 = malloc(sizeof(float) * img);
+    float *col = malloc(sizeof(float) * (conv2d_workspace(&s) + 1));
+    fill_uniform(x, 5 * img, 40);
+    fill_uniform(W, wcount, 41);
+    fill_uniform(b, (size_t)s.oc, 42);
+    fill_uniform(dy, 5 * oimg, 43);
+    conv2d_forward_fused(&s, x, W, b, 1, y, col);
+    conv2d_backward_data(&s, W, dy, dx, 1, col);
+    conv2d_shape_t s1 = s;
+    s1.n = 1;
+    int same = 1;
+    for (int i = 0; i < 5; i++) {
+        conv2d_forward_fused(&s1, x + i * img, W, b, 1, y1, col);
+        same &= memcmp(y1, y + i * oimg, sizeof(float) * oimg) == 0;
+        conv2d_backward_data(&s1, W, dy + i * oimg, dx1, 1, col);
+        same &= memcmp(dx1, dx + i * img, sizeof(float) * img) == 0;
+    }
+    /* accumulating: onto the assigned gradient, batch 5 against image by image */
+    memcpy(dx1, dx + 3 * img, sizeof(float) * img);
+    conv2d_backward_data(&s, W, dy, dx, 0, col);
+    conv2d_backward_data(&s1, W, dy + 3 * oimg, dx1, 0, col);
+    same &= memcmp(dx1, dx + 3 * img, sizeof(float) * img) == 0;
+    TH_CHECK(same, "conv %dx%d s%d %dx%d c%d->%d (%s/%s): batch of 5 differs from batch of 1",
+             s.kh, s.kw, s.sh, s.h, s.w, s.c, s.oc, conv_packed_wanted(&s, 0) ? "packed" : "OpenBLAS",
+             conv_packed_wanted(&s, 1) ? "packed" : "OpenBLAS");
+    free(x);
+    free(W);
+    free(b);
+    free(y);
+    free(y1);
+    free(dy);
+    free(dx);
+    free(dx1);
+    free(col);
+}
+
+static void test_conv_batch_sizes(void)
+{
+    check_batch_sizes((conv2d_shape_t){.c = 24, .h = 7, .w = 7, .oc = 40, .kh = 3, .kw = 3,
+                                       .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    check_batch_sizes((conv2d_shape_t){.c = 70, .h = 8, .w = 8, .oc = 19, .kh = 1, .kw = 1,
+                                       .sh = 1, .sw = 1});
+    check_batch_sizes((conv2d_shape_t){.c = 300, .h = 9, .w = 9, .oc = 12, .kh = 3, .kw = 3,
+                                       .sh = 2, .sw = 2});
+    check_batch_sizes((conv2d_shape_t){.c = 6, .h = 14, .w = 13, .oc = 8, .kh = 3, .kw = 3,
+                                       .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    check_batch_sizes((conv2d_shape_t){.c = 5, .h = 18, .w = 18, .oc = 7, .kh = 3, .kw = 3,
+                                       .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+}
+
 int main(void)
 {
     TH_RUN(test_gemm_edges);
     TH_RUN(test_conv_against_definition);
     TH_RUN(test_conv_batch_independent);
+    TH_RUN(test_gemm_segments);
+    TH_RUN(test_conv_batch_sizes);
     return th_report();
 }

@@ -193,7 +193,10 @@ static void parity_check(parity_t *pc)
          * reports how far its own float32 walk lands from float64 (up to 0.3 on
          * the flat-bordered inputs, where float64 pre-activations are exactly
          * 0); the engine must stay within 1e-4 or 10 times that spread, and
-         * never beyond 1e-2. */
+         * never beyond 1e-2. The other composites within 2e-4: on the
+         * flat-bordered input torchvision's DenseNet-121 lands at 0.9e-4 with
+         * one GEMM summation order (OpenBLAS) and 1.1e-4 with another (the
+         * packed kernel of nn/conv_packed.h), both float32. */
         const double spread = ref[ref_count - 1];
         TH_NEAR(th_rel_err(pc->logits, ref, pc->classes), 0.0, 0.0, 1e-4);
         printf("    %s %s (stabilizer %g): lrp vs Zennit-rule reference (max |diff| / max |ref|):",
@@ -201,7 +204,7 @@ static void parity_check(parity_t *pc)
         for (int c = 0; c < LRP_COMPOSITE_COUNT; c++) {
             const double e = th_rel_err(pc->lrp + c * chw, ref + pc->classes + c * chw, chw);
             const double tol =
-                c == LRP_EPSILON_ONLY ? fmin(fmax(1e-4, 10.0 * spread), 1e-2) : 1e-4;
+                c == LRP_EPSILON_ONLY ? fmin(fmax(1e-4, 10.0 * spread), 1e-2) : 2e-4;
             printf(" %s %.1e", composites[c], e);
             TH_CHECK(e < tol, "lrp %s on %s differs: %g relative (tolerance %g)", composites[c],
                      pc->tag, e, tol);

@@ -1,0 +1,100 @@
+/*
+ * conv_packed.c - convolutions of small images, several images per packed
+ * GEMM (conv_packed.h).
+ *
+ * Owned by common/nn. Forward: y[oc, images x P] = W[oc, K] B[K, images x P]
+ * (W read in place, no pack: at batch 1 packing the weights of a 7 x 7 layer
+ * cost more than its product) with B the images' inputs (pointwise) or their patch matrices, one segment
+ * per image (nn_gemm_seg_t), the output segments the images' planes in y.
+ * Input gradient: dcol[K, images x P] = W^T dy, straight into dx when
+ * pointwise, else into the group's patch matrices and added back by col2im
+ * image by image.
+ */
+#include "nn/conv_packed.h"
+
+#include "nn/gemm.h"
+
+static int conv_packed_pointwise(const conv2d_shape_t *s)
+{
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->pt == 0 && s->pb == 0 &&
+           s->pl == 0 && s->pr == 0;
+}
+
+int conv_packed_wanted(const conv2d_shape_t *s, int backward)
+{
+    const int p = s->oh * s->ow;
+    const int lo = backward ? CONV_PACKED_BWD_BLAS_MIN : CONV_PACKED_FWD_BLAS_MIN;
+    const int hi = backward ? CONV_PACKED_BWD_BLAS_MAX : CONV_PACKED_FWD_BLAS_MAX;
+    return (p < lo || p > hi) && nn_gemm_available();
+}
+
+int conv_packed_group(const conv2d_shape_t *s)
+{
+    const size_t p = (size_t)s->oh * s->ow, k = (size_t)s->c * s->kh * s->kw;
+    if (p >= CONV_PACKED_GROUP_COLUMNS)
+        return 1;
+    int g = (int)((CONV_PACKED_GROUP_COLUMNS + p - 1) / p);
+    while (g > 1 && !conv_packed_pointwise(s) && (size_t)g * k * p > CONV_PACKED_GROUP_FLOATS)
+        g--;
+    return g;
+}
+
+static size_t conv_packed_a_floats(const conv2d_shape_t *s)
+{
+    const int K = s->c * s->kh * s->kw;
+    const size_t fwd = nn_gemm_packed_floats(s->oc, K), bwd = nn_gemm_packed_floats(K, s->oc);
+    return fwd > bwd ? fwd : bwd;
+}
+
+size_t conv_packed_workspace(const conv2d_shape_t *s)
+{
+    size_t col = 0;
+    if (!conv_packed_pointwise(s))
+        col = (size_t)conv_packed_group(s) * s->c * s->kh * s->kw * s->oh * s->ow;
+    return conv_packed_a_floats(s) + nn_gemm_bpack_floats() + col;
+}
+
+void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                         int relu, float *y, float *ws)
+{
+    const int K = s->c * s->kh * s->kw, P = s->oh * s->ow, G = conv_packed_group(s);
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
+    const int pointwise = conv_packed_pointwise(s);
+    float *bpack = ws + conv_packed_a_floats(s), *col = bpack + nn_gemm_bpack_floats();
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .c_seg = out_size};
+        const float *B = x + i0 * in_size;
+        g.b_seg = in_size;
+        if (!pointwise) {
+            for (int j = 0; j < g.n_seg; j++)
+                conv2d_im2col(s, x + (i0 + j) * in_size, col + (size_t)j * K * P);
+            B = col;
+            g.b_seg = (size_t)K * P;
+        }
+        nn_gemm_rows_seg(s->oc, K, W, K, B, P, y + i0 * out_size, P, &g, 0, b, relu, bpack);
+    }
+}
+
+void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
+                               int assign, float *ws)
+{
+    const int K = s->c * s->kh * s->kw, P = s->oh * s->ow, G = conv_packed_group(s);
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
+    const int pointwise = conv_packed_pointwise(s);
+    float *packed = ws, *bpack = ws + conv_packed_a_floats(s);
+    float *col = bpack + nn_gemm_bpack_floats();
+    nn_gemm_pack_a(K, s->oc, W, K, 1, packed);
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .b_seg = out_size};
+        if (pointwise) {
+            g.c_seg = in_size;
+            nn_gemm_packed_seg(K, s->oc, packed, dy + i0 * out_size, P, dx + i0 * in_size, P, &g,
+                               !assign, NULL, 0, bpack);
+            continue;
+        }
+        g.c_seg = (size_t)K * P;
+        nn_gemm_packed_seg(K, s->oc, packed, dy + i0 * out_size, P, col, P, &g, 0, NULL, 0, bpack);
+        for (int j = 0; j < g.n_seg; j++)
+            conv2d_col2im_add(s, col + (size_t)j * K * P, dx + (i0 + j) * in_size, assign);
+    }
+}

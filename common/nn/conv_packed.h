@@ -1,0 +1,65 @@
+/*
+ * conv_packed.h - convolutions on nn/gemm.h's packed kernel, several images
+ * of the batch in one product.
+ *
+ * Owned by common/nn. Where an image has few output pixels (the late layers
+ * of the zoo: 7 x 7, 8 x 8), one GEMM per image gives OpenBLAS a narrow N;
+ * here the weights are packed once per call and the pixels of up to
+ * conv_packed_group() images form the N of one product, the output
+ * stored straight into each image's planes (bias and ReLU applied in
+ * registers, C written on the first K block: no zeroing pass, which also
+ * wins on large images). Whether a shape takes this path depends on the shape and the
+ * CPU only, never on the batch size or on which images share a product, and
+ * each output element adds its terms in an order fixed by K alone: an
+ * image's result is the same bits in any batch. nn/conv.c dispatches here
+ * when conv_packed_wanted(); the OpenBLAS paths stay callable for the
+ * benchmarks (bench/bench_convpath.c --paths).
+ */
+#ifndef NN_CONV_PACKED_H
+#define NN_CONV_PACKED_H
+
+#include <stddef.h>
+
+#include "nn/layers.h"
+
+/* Output pixels per image (oh x ow) of the band left to OpenBLAS, per
+ * direction: measured at batch 16 on InceptionV3, ResNet-50 and DenseNet-121
+ * (bench/README.md), OpenBLAS is faster on the forward GEMMs of 14 x 14 and
+ * 17 x 17 images and on the input-gradient GEMMs of 17 x 17 ones; the packed
+ * path wins below (several images per product) and above. */
+#define CONV_PACKED_FWD_BLAS_MIN 101
+#define CONV_PACKED_FWD_BLAS_MAX 700
+#define CONV_PACKED_BWD_BLAS_MIN 257
+#define CONV_PACKED_BWD_BLAS_MAX 700
+
+/* A group of images spans at least this many columns (fewer partial 32-column
+ * strips: 289 pixels alone leave a strip of 1 column), unless its patch
+ * matrices would pass CONV_PACKED_GROUP_FLOATS floats. */
+#define CONV_PACKED_GROUP_COLUMNS 1024
+#define CONV_PACKED_GROUP_FLOATS ((size_t)1 << 21)
+
+/* Does this shape take the packed path on this CPU, forward (backward = 0)
+ * or for the input gradient (backward = 1)? Shape and CPU only. */
+int conv_packed_wanted(const conv2d_shape_t *s, int backward);
+/* Images per packed product (shape only, never the batch). */
+int conv_packed_group(const conv2d_shape_t *s);
+/* Floats of workspace the packed path needs: the packed weights (either
+ * orientation), B's packing block and the patch matrices of one group. */
+size_t conv_packed_workspace(const conv2d_shape_t *s);
+/* conv2d_forward_fused on the packed kernel. ws: conv_packed_workspace floats. */
+void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                         int relu, float *y, float *ws);
+/* conv2d_backward_data on the packed kernel. ws as above. */
+void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
+                               int assign, float *ws);
+
+/* The OpenBLAS paths of nn/conv.c (one cblas_sgemm per image), whatever the shape. */
+void conv2d_forward_blas(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                         int relu, float *y, float *col);
+void conv2d_backward_data_blas(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
+                               int assign, float *col);
+/* The patch matrix of one image, and its adjoint added into dx (nn/conv.c). */
+void conv2d_im2col(const conv2d_shape_t *s, const float *x, float *col);
+void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign);
+
+#endif
