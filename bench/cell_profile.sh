@@ -13,15 +13,17 @@
 # regions (xrai_map: resize, Felzenszwalb, dilation, greedy), post-processing,
 # the per-map metrics, the pair phase's similarities, HDF5, and the rest (setup,
 # model loading, the summary). The phantom data and the two models are made
-# once (cached under build/bench-cell). FREQ (default 49) sets perf's
-# sampling rate. bench/bench_cellrest.c then times the non-engine parts alone
+# once (cached under build/bench-cell, or OUT). FREQ (default 49) sets perf's
+# sampling rate; SALCHECK names another binary, and COMPARE=OLD.h5 checks with
+# h5diff that the run wrote the same maps, metrics and pair similarities as
+# OLD.h5 (a before/after comparison). bench/bench_cellrest.c then times the non-engine parts alone
 # on the stored maps.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
 SALCHECK=$ROOT/${SALCHECK:-$BUILD/salcheck}
-OUT=$ROOT/$BUILD/bench-cell
+OUT=${OUT:-$ROOT/$BUILD/bench-cell}
 FREQ=${FREQ:-49}
 mkdir -p "$OUT"
 cp bench/cell.ini "$OUT/cell.ini"
@@ -41,4 +43,12 @@ perf record -F "$FREQ" --call-graph dwarf,16384 -o perf.data -- \
     "$SALCHECK" run cell.ini --force --out results.h5 --progress 60 >run.log 2>&1 || { tail -20 run.log; exit 1; }
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -E 'maps: .* took|pairs: .* took|time over all ranks' run.log || true
-perf script -i perf.data -F comm,ip,sym,dso 2>/dev/null | /usr/bin/python3 "$ROOT/bench/cell_split.py"
+perf script -i perf.data -F comm,ip,sym,dso 2>/dev/null >perf.txt
+/usr/bin/python3 "$ROOT/bench/cell_split.py" <perf.txt
+if [ -n "${COMPARE:-}" ]; then
+    different=0
+    for ds in $(h5ls -r results.h5 | awk '$1 ~ /^\/(maps|metrics|pairs)\// && $2 == "Dataset" {print $1}'); do
+        h5diff -q "$COMPARE" results.h5 "$ds" "$ds" || { echo "differs from $COMPARE: $ds"; different=1; }
+    done
+    [ "$different" = 0 ] && echo "maps, metrics and pairs identical to $COMPARE"
+fi
