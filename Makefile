@@ -252,6 +252,13 @@ bench: $(BIN) $(BENCH_BIN)
 bench-scale: $(BIN)
 	@BUILD=$(BUILD) bash bench/scale.sh
 
+# One cell of jobs/arun2021-rsna.ini's settings (bench/cell.ini) under perf: the share of the
+# cell that is not the gradient engine, then those parts timed alone (bench/README.md).
+.PHONY: bench-cell
+bench-cell: $(BIN) $(BUILD)/bench/bench_cellrest
+	@BUILD=$(BUILD) bash bench/cell_profile.sh
+	@env -u OPENBLAS_CORETYPE $(BUILD)/bench/bench_cellrest $(BUILD)/bench-cell/results.h5
+
 # salcheck run --plan against the measured CPU time of the demo and the test jobs (slurm/README.md,
 # "How close it is"); a job that trains is measured with and without its models cached.
 bench-plan: $(BIN)

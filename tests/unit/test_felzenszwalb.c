@@ -267,6 +267,52 @@ static void test_known_answers(void)
     TH_CHECK(bad == NULL, "no workspace on error");
 }
 
+/* felz_prepare once + felz_segment_prepared per scale (XRAI's way) gives the
+ * labels felz_segment gives for each scale alone, in any order of scales. */
+static void test_prepared_scales(void)
+{
+    const int h = 64, w = 72;
+    const double scales[6] = {1200, 50, 250, 100, 500, 150};
+    double *img = malloc(sizeof(double) * h * w * 3);
+    int32_t *lab = malloc(sizeof(int32_t) * h * w), *one = malloc(sizeof(int32_t) * h * w);
+    felz_ws_t *ws = NULL, *ws1 = NULL;
+    TH_CHECK(img && lab && one, "out of memory");
+    if (!img || !lab || !one)
+        goto done;
+    colour_shapes_image(img, h, w, 9);
+    TH_EQ_INT(felz_ws_create(&ws, h, w, 3), 0);
+    TH_EQ_INT(felz_ws_create(&ws1, h, w, 3), 0);
+    if (!ws || !ws1)
+        goto done;
+    felz_params_t p = {.scale = 100, .sigma = 0.8, .min_size = 40};
+    TH_EQ_INT(felz_segment_prepared(ws, &p, lab), SC_ERR_ARG); /* nothing prepared yet */
+    TH_EQ_INT(felz_prepare(ws, img, 0.8), 0);
+    int distinct = 0, prev = -1;
+    for (int k = 0; k < 6; k++) {
+        p.scale = scales[k];
+        int n = felz_segment_prepared(ws, &p, lab);
+        int n1 = felz_segment(ws1, img, &p, one);
+        TH_EQ_INT(n, n1);
+        TH_CHECK(n > 0 && !memcmp(lab, one, sizeof(int32_t) * h * w),
+                 "scale %g: prepared labels differ from felz_segment's", scales[k]);
+        distinct += n != prev;
+        prev = n;
+    }
+    TH_CHECK(distinct >= 3, "the scales should give different segment counts (%d)", distinct);
+    p.sigma = 0.5; /* another sigma needs another felz_prepare */
+    TH_EQ_INT(felz_segment_prepared(ws, &p, lab), SC_ERR_ARG);
+    img[7] = NAN;
+    TH_EQ_INT(felz_prepare(ws, img, 0.8), SC_ERR_ARG);
+    p.sigma = 0.8;
+    TH_EQ_INT(felz_segment_prepared(ws, &p, lab), SC_ERR_ARG); /* the failed image is not kept */
+done:
+    felz_ws_destroy(ws);
+    felz_ws_destroy(ws1);
+    free(img);
+    free(lab);
+    free(one);
+}
+
 /* The smoothing kernel equals scipy's (0.8 -> radius 3, symmetric, sums to 1). */
 static void test_gaussian_kernel(void)
 {
@@ -287,6 +333,7 @@ int main(void)
 {
     TH_RUN(test_gaussian_kernel);
     TH_RUN(test_known_answers);
+    TH_RUN(test_prepared_scales);
     TH_RUN(test_phantom_gray);
     TH_RUN(test_random_image);
     TH_RUN(test_colour_shapes);

@@ -31,10 +31,13 @@ struct felz_ws {
     double *cost;    /* [n_edges] edge weights, reference order */
     uint64_t *key, *key_tmp;   /* sort keys (bit patterns of non-negative doubles) */
     uint32_t *order, *order_tmp;
+    int32_t *ends;   /* [2*n_edges] the two pixels of each edge, in sorted order */
     size_t *digit_count; /* [65536] radix histogram */
     int32_t *forest; /* union-find parent; a root is the smallest index of its tree */
     int32_t *size;   /* component size at its root */
     double *cint;    /* internal difference Int(C) at the root */
+    int prepared;    /* smooth, cost and the sorted order hold an image (felz_prepare) */
+    double prepared_sigma;
 };
 
 felz_params_t felz_params_default(void)
@@ -147,6 +150,8 @@ int felz_ws_create(felz_ws_t **out, int h, int w, int c)
     CHECK_ALLOC(ws->order);
     ws->order_tmp = sc_calloc(ws->n_edges, sizeof(uint32_t));
     CHECK_ALLOC(ws->order_tmp);
+    ws->ends = sc_calloc(2 * ws->n_edges, sizeof(int32_t));
+    CHECK_ALLOC(ws->ends);
     ws->digit_count = sc_calloc(65536, sizeof(size_t));
     CHECK_ALLOC(ws->digit_count);
     ws->forest = sc_calloc(ws->n, sizeof(int32_t));
@@ -174,6 +179,7 @@ void felz_ws_destroy(felz_ws_t *ws)
     sc_free(ws->key_tmp);
     sc_free(ws->order);
     sc_free(ws->order_tmp);
+    sc_free(ws->ends);
     sc_free(ws->digit_count);
     sc_free(ws->forest);
     sc_free(ws->size);
@@ -386,6 +392,28 @@ static inline void join_trees(int32_t *forest, int32_t n, int32_t m)
     set_root(forest, m, root);
 }
 
+int felz_prepare(felz_ws_t *ws, const double *image, double sigma)
+{
+    int rc = 0;
+    CHECK(ws && image, SC_ERR_ARG, "felz_prepare: NULL argument");
+    CHECK(sigma >= 0.0, SC_ERR_ARG, "felz_prepare: invalid sigma=%g", sigma);
+    ws->prepared = 0;
+    for (size_t i = 0; i < ws->n * (size_t)ws->c; i++)
+        CHECK(isfinite(image[i]), SC_ERR_ARG,
+              "felz_segment: image value %zu is not finite", i);
+    CHECK_RC(smooth_image(ws, image, sigma));
+    compute_costs(ws);
+    sort_edges(ws);
+    /* the pixels of each edge in sorted order, for every scale's two passes
+     * (ws->key now holds the sorted weights' bit patterns) */
+    for (size_t i = 0; i < ws->n_edges; i++)
+        edge_pixels(ws, ws->order[i], &ws->ends[2 * i], &ws->ends[2 * i + 1]);
+    ws->prepared = 1;
+    ws->prepared_sigma = sigma;
+cleanup:
+    return rc;
+}
+
 int felz_segment(felz_ws_t *ws, const double *image, const felz_params_t *params,
                  int32_t *labels)
 {
@@ -394,13 +422,22 @@ int felz_segment(felz_ws_t *ws, const double *image, const felz_params_t *params
     CHECK(isfinite(params->scale) && params->sigma >= 0.0 && params->min_size >= 0,
           SC_ERR_ARG, "felz_segment: invalid parameters scale=%g sigma=%g min_size=%d",
           params->scale, params->sigma, params->min_size);
-    for (size_t i = 0; i < ws->n * (size_t)ws->c; i++)
-        CHECK(isfinite(image[i]), SC_ERR_ARG,
-              "felz_segment: image value %zu is not finite", i);
+    CHECK_RC(felz_prepare(ws, image, params->sigma));
+    rc = felz_segment_prepared(ws, params, labels);
+cleanup:
+    return rc;
+}
 
-    CHECK_RC(smooth_image(ws, image, params->sigma));
-    compute_costs(ws);
-    sort_edges(ws);
+int felz_segment_prepared(felz_ws_t *ws, const felz_params_t *params, int32_t *labels)
+{
+    int rc = 0;
+    CHECK(ws && params && labels, SC_ERR_ARG, "felz_segment_prepared: NULL argument");
+    CHECK(ws->prepared, SC_ERR_ARG, "felz_segment_prepared: no image (call felz_prepare first)");
+    CHECK(isfinite(params->scale) && params->sigma == ws->prepared_sigma && params->min_size >= 0,
+          SC_ERR_ARG,
+          "felz_segment_prepared: invalid parameters scale=%g sigma=%g (prepared with %g) "
+          "min_size=%d",
+          params->scale, params->sigma, ws->prepared_sigma, params->min_size);
 
     const size_t n = ws->n, m = ws->n_edges;
     int32_t *forest = ws->forest, *size = ws->size;
@@ -412,18 +449,17 @@ int felz_segment(felz_ws_t *ws, const double *image, const felz_params_t *params
     }
     const double k = params->scale / 255.0; /* the reference rescales scale */
 
+    const int32_t *ends = ws->ends;
     for (size_t i = 0; i < m; i++) {
-        const uint32_t e = ws->order[i];
-        int32_t a, b;
-        edge_pixels(ws, e, &a, &b);
-        int32_t s0 = find_root(forest, a), s1 = find_root(forest, b);
+        int32_t s0 = find_root(forest, ends[2 * i]), s1 = find_root(forest, ends[2 * i + 1]);
         if (s0 == s1)
             continue;
         /* the reference holds these thresholds in single precision */
         float inner0 = (float)(cint[s0] + k / (double)size[s0]);
         float inner1 = (float)(cint[s1] + k / (double)size[s1]);
         float thr = inner1 < inner0 ? inner1 : inner0;
-        const double cost = ws->cost[e];
+        double cost; /* edge i's weight: the sorted key is its bit pattern */
+        memcpy(&cost, &ws->key[i], sizeof cost);
         if (cost < (double)thr) {
             join_trees(forest, s0, s1);
             int32_t root = find_root(forest, s0);
@@ -434,10 +470,7 @@ int felz_segment(felz_ws_t *ws, const double *image, const felz_params_t *params
 
     /* merge components smaller than min_size, cheapest edges first */
     for (size_t i = 0; i < m; i++) {
-        const uint32_t e = ws->order[i];
-        int32_t a, b;
-        edge_pixels(ws, e, &a, &b);
-        int32_t s0 = find_root(forest, a), s1 = find_root(forest, b);
+        int32_t s0 = find_root(forest, ends[2 * i]), s1 = find_root(forest, ends[2 * i + 1]);
         if (s0 == s1)
             continue;
         if (size[s0] < params->min_size || size[s1] < params->min_size) {

@@ -52,6 +52,17 @@ int felz_segment(felz_ws_t *ws, const double *image, const felz_params_t *params
                  int32_t *labels);
 
 /*
+ * The same in two parts, for several scales of one image (XRAI's six):
+ * felz_prepare does steps 1-3's image-only work (smoothing, edge weights, the
+ * sorted edge order) once; felz_segment_prepared then runs the merging
+ * (steps 3-5) for one scale and min_size, as often as needed, with the sigma
+ * the image was prepared with (SC_ERR_ARG otherwise). felz_segment is
+ * felz_prepare followed by felz_segment_prepared; the labels are identical.
+ */
+int felz_prepare(felz_ws_t *ws, const double *image, double sigma);
+int felz_segment_prepared(felz_ws_t *ws, const felz_params_t *params, int32_t *labels);
+
+/*
  * The Gaussian kernel scipy.ndimage.gaussian_filter1d uses: radius
  * r = int(truncate*sigma + 0.5), weights exp(-x^2/(2 sigma^2)) for x=-r..r
  * normalized by their sum (summed the way numpy sums). Writes 2r+1 weights to

@@ -45,6 +45,7 @@ struct xrai_ws {
     felz_ws_t *felz;
     int32_t *seg_labels; /* [sh*sw] */
     int32_t *labels;     /* [n_scales][h*w] at the original size */
+    int32_t *run_end;    /* [n_scales][h*w] last column of the run of equal labels holding each pixel */
     /* masks */
     int n_masks, mask_cap;
     int32_t *mask_count;   /* pixels per mask */
@@ -233,6 +234,8 @@ int xrai_ws_create(xrai_ws_t **out, int h, int w, int c, const xrai_params_t *pa
     CHECK_ALLOC(ws->seg_labels);
     ws->labels = sc_calloc(ws->n * (size_t)params->n_scales, sizeof(int32_t));
     CHECK_ALLOC(ws->labels);
+    ws->run_end = sc_calloc(ws->n * (size_t)params->n_scales, sizeof(int32_t));
+    CHECK_ALLOC(ws->run_end);
     ws->inv_start = sc_calloc(ws->n + 1, sizeof(uint32_t));
     CHECK_ALLOC(ws->inv_start);
     ws->step_of_pixel = sc_calloc(ws->n, sizeof(int32_t));
@@ -269,6 +272,7 @@ void xrai_ws_destroy(xrai_ws_t *ws)
     felz_ws_destroy(ws->felz);
     sc_free(ws->seg_labels);
     sc_free(ws->labels);
+    sc_free(ws->run_end);
     sc_free(ws->mask_count);
     sc_free(ws->fwd_start);
     sc_free(ws->fwd);
@@ -552,10 +556,13 @@ int xrai_compute_masks(xrai_ws_t *ws, const float *image)
     const int ns = ws->p.n_scales, h = ws->h, w = ws->w;
     int32_t base[XRAI_MAX_SCALES + 1];
     base[0] = 0;
+    /* smoothing, edge weights and their order depend on the image only: once for
+     * every scale (the segments are those of felz_segment per scale) */
+    CHECK_RC(felz_prepare(ws->felz, ws->seg_img, ws->p.sigma));
     for (int s = 0; s < ns; s++) {
         felz_params_t fp = {.scale = ws->p.scales[s], .sigma = ws->p.sigma,
                             .min_size = ws->p.min_size};
-        int n_seg = felz_segment(ws->felz, ws->seg_img, &fp, ws->seg_labels);
+        int n_seg = felz_segment_prepared(ws->felz, &fp, ws->seg_labels);
         CHECK_RC(n_seg);
         int32_t *lab = ws->labels + (size_t)s * ws->n;
         if (ws->resize)
@@ -563,6 +570,16 @@ int xrai_compute_masks(xrai_ws_t *ws, const float *image)
         else
             memcpy(lab, ws->seg_labels, ws->n * sizeof(int32_t));
         base[s + 1] = base[s] + n_seg;
+        /* runs of equal labels along each row, so that the disk scan below
+         * steps over a run at once (it meets the same labels in the same order) */
+        int32_t *run = ws->run_end + (size_t)s * ws->n;
+        for (int y = 0; y < h; y++) {
+            const int32_t *row = lab + (size_t)y * w;
+            int32_t *end = run + (size_t)y * w;
+            end[w - 1] = w - 1;
+            for (int x = w - 2; x >= 0; x--)
+                end[x] = row[x] == row[x + 1] ? end[x + 1] : x;
+        }
     }
     CHECK_RC(ensure_mask_cap(ws, base[ns]));
     ws->n_masks = base[ns];
@@ -587,6 +604,7 @@ int xrai_compute_masks(xrai_ws_t *ws, const float *image)
             CHECK_RC(ensure_member_cap(ws, len + (size_t)ns * disk_area));
             for (int s = 0; s < ns; s++) {
                 const int32_t *lab = ws->labels + (size_t)s * ws->n;
+                const int32_t *run = ws->run_end + (size_t)s * ws->n;
                 const int32_t own = lab[p];
                 int n_found = 0;
                 found[n_found++] = own;
@@ -596,8 +614,8 @@ int xrai_compute_masks(xrai_ws_t *ws, const float *image)
                         continue;
                     const int hw = half[dy + r];
                     const int xa = x - hw < 0 ? 0 : x - hw, xb = x + hw >= w ? w - 1 : x + hw;
-                    const int32_t *row = lab + (size_t)yy * w;
-                    for (int xx = xa; xx <= xb; xx++) {
+                    const int32_t *row = lab + (size_t)yy * w, *end = run + (size_t)yy * w;
+                    for (int xx = xa; xx <= xb; xx = end[xx] + 1) { /* one run at a time */
                         const int32_t l = row[xx];
                         if (l == own)
                             continue;
