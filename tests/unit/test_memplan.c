@@ -68,7 +68,11 @@ static int run_pass(nn_model_t *m, nn_plan_mode mode, int keep_all, int n, const
     po->act = malloc(sizeof(float) * gs);
     po->agrad = malloc(sizeof(float) * gs);
     po->grads = calloc(m->n_params, sizeof(float));
-    memset(m->grads, 0, sizeof(float) * m->n_params);
+    /* parameter gradients exist in the training plan only */
+    if ((mode == NN_PLAN_TRAIN) != (m->grads != NULL))
+        return -2;
+    if (m->grads)
+        memset(m->grads, 0, sizeof(float) * m->n_params);
     nn_backward_opts_t o = {.input_grad = 1, .param_grads = mode == NN_PLAN_TRAIN};
     if (nn_forward(m, x, n, 0) < 0)
         return -1;
@@ -77,7 +81,8 @@ static int run_pass(nn_model_t *m, nn_plan_mode mode, int keep_all, int n, const
         return -1;
     memcpy(po->act, nn_node_out(m, g), sizeof(float) * gs);
     memcpy(po->agrad, nn_node_grad(m, g), sizeof(float) * gs);
-    memcpy(po->grads, m->grads, sizeof(float) * m->n_params);
+    if (m->grads)
+        memcpy(po->grads, m->grads, sizeof(float) * m->n_params);
     return 0;
 }
 

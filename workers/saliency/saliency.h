@@ -147,8 +147,11 @@ void sal_ws_destroy(sal_ws_t *ws);
  * model keeps them all) and the workspace's own (the LRP/DeepLIFT walk's
  * when the model keeps every node). */
 size_t sal_ws_bytes(const nn_model_t *m, int batch);
-/* The Expected Gradients pool sal_ws_bytes counts in a workspace (images). */
-#define SAL_WS_POOL_IMAGES 64
+/* Bytes method `name` holds once per model m whatever the batch, beside its
+ * workspace: for eg, its pool of eg_pool reference inputs (sal_ws_set_baselines);
+ * 0 for every other method. A run adds them to the resident size it gives
+ * sal_batch_for_memory before the workspaces exist. */
+size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, int eg_pool);
 /* 1 when method `name` (or its sMPRT form smprt-NAME) reads every node's
  * activation after the pass (lrp, deeplift). */
 int sal_method_keeps_all(const char *name);
