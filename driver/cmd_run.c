@@ -931,12 +931,12 @@ int cmd_run(int argc, char **argv)
         if (rc >= 0 && job->cascade_reuse && !run_checks_needed(p))
             rc = run_cascade_budget(p, c->models, job->n_models, states, &fixed);
         /* held beside the workspaces, not yet resident: each model's base parameters (copied
-         * below) and its Expected Gradients pool when the job lists eg (load_eg_pool) */
+         * below) and what its methods hold (the Expected Gradients pool, XRAI's workspace) */
         for (int j = 0; j < job->n_models; j++) {
             fixed += sizeof(float) * (double)c->models[j]->n_params;
             for (int k = 0; k < job->n_methods; k++)
                 fixed += (double)sal_method_fixed_bytes(c->models[j], job->methods[k],
-                                                        p->params.eg_pool);
+                                                        &p->params);
         }
         if (rc >= 0)
             rc = sal_batch_for_memory_cascade(c->models, job->n_models, states,

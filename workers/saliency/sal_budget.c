@@ -20,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/fuse.h"
 #include "saliency/relprop.h"
 #include "saliency/sal_cascade.h"
 #include "saliency/saliency.h"
+#include "saliency/xrai.h"
 #include "sc.h"
 
 /* 1 when every node of m keeps its buffers (nn_model_keep_all). */
@@ -74,17 +76,21 @@ size_t sal_ws_bytes(const nn_model_t *m, int batch)
     size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap;
     /* a kept-all model runs LRP or DeepLIFT: their walk workspace (batch 1) */
     const size_t walk = keeps_all(m) ? rp_ws_bytes(m) : 0;
-    return runtime + walk + floats * sizeof(float) +
+    /* the folded convolutions of the fused passes (nn/fuse.h) */
+    return runtime + nn_fuse_bytes(m) + walk + floats * sizeof(float) +
            (size_t)m->num_classes * batch * sizeof(float);
 }
 
-size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, int eg_pool)
+size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal_params_t *p)
 {
     /* the run loads the pool into the model's workspace when it lists eg (one copy per
      * model, which the cascade's states borrow) */
-    if (strcmp(method, "eg") || eg_pool < 1)
-        return 0;
-    return (size_t)eg_pool * nn_node_size(&m->nodes[0]) * sizeof(float);
+    if (!strcmp(method, "eg") && p->eg_pool >= 1)
+        return (size_t)p->eg_pool * nn_node_size(&m->nodes[0]) * sizeof(float);
+    /* XRAI's segmentation workspace, created at the workspace's first XRAI map */
+    if (!strcmp(method, "xrai"))
+        return xrai_ws_bytes(m->nodes[0].h, m->nodes[0].w, m->nodes[0].c, &p->xrai);
+    return 0;
 }
 
 /* What the n models' workspaces hold at `batch`, with the largest cascade item's states
