@@ -299,7 +299,9 @@ static void test_budget_eg_and_xrai(void)
              "a job without eg or xrai holds a method's fixed bytes");
     TH_CHECK(sal_method_fixed_bytes(m, "eg", &p) == (size_t)p.eg_pool * chw * sizeof(float),
              "eg: pool of %d inputs not counted", p.eg_pool);
-    TH_CHECK(sal_method_fixed_bytes(m, "xrai", &p) > 3 * chw * sizeof(float),
+    TH_CHECK(sal_method_fixed_bytes(m, "xrai", &p) > 3 * chw * sizeof(float) &&
+                 sal_method_fixed_bytes(m, "smprt-xrai", &p) ==
+                     sal_method_fixed_bytes(m, "xrai", &p),
              "xrai's workspace not counted");
     nn_model_destroy(m);
 

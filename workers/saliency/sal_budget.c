@@ -83,6 +83,8 @@ size_t sal_ws_bytes(const nn_model_t *m, int batch)
 
 size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal_params_t *p)
 {
+    if (!strncmp(method, "smprt-", 6)) /* sMPRT's maps are the method's own */
+        method += 6;
     /* the run loads the pool into the model's workspace when it lists eg (one copy per
      * model, which the cascade's states borrow) */
     if (!strcmp(method, "eg") && p->eg_pool >= 1)
