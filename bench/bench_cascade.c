@@ -97,16 +97,14 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
     if (sal_cascade_create(&cs, m, batch, NULL, base, rnd, states, mask) < 0)
         return 1;
     const double plan_kept = (double)m->runtime_floats * sizeof(float);
-    const double ws_own = (double)sal_ws_bytes(m, batch) -
-                          (double)nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
-    /* the states' own workspaces without the shared Expected Gradients pool */
+    /* the states' own workspaces (the Expected Gradients pool, when a run has one, is shared) */
     const double ws_state = ((double)sal_cascade_bytes(m, batch, states) -
                              (double)m->n_params * sizeof(float)) / states;
     printf("memory beyond one state alone: activations %.0f MB planned -> %.0f MB with the kept "
-           "lower outputs, %d more workspaces of %.0f MB (%.0f MB counting the Expected "
-           "Gradients pool), the randomized slab %.0f MB; sal_cascade_bytes %.0f MB\n",
+           "lower outputs, %d more workspaces of %.0f MB, the randomized slab %.0f MB; "
+           "sal_cascade_bytes %.0f MB\n",
            plan_alone / 1048576.0, plan_kept / 1048576.0, states - 1, ws_state / 1048576.0,
-           ws_own / 1048576.0, (double)m->n_params * sizeof(float) / 1048576.0,
+           (double)m->n_params * sizeof(float) / 1048576.0,
            (double)sal_cascade_bytes(m, batch, states) / 1048576.0);
     fflush(stdout);
     sal_params_t p = sal_params_default();

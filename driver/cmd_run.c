@@ -930,6 +930,14 @@ int cmd_run(int argc, char **argv)
             rc = SC_ERR_NOMEM;
         if (rc >= 0 && job->cascade_reuse && !run_checks_needed(p))
             rc = run_cascade_budget(p, c->models, job->n_models, states, &fixed);
+        /* held beside the workspaces, not yet resident: each model's base parameters (copied
+         * below) and what its methods hold (the Expected Gradients pool, XRAI's workspace) */
+        for (int j = 0; j < job->n_models; j++) {
+            fixed += sizeof(float) * (double)c->models[j]->n_params;
+            for (int k = 0; k < job->n_methods; k++)
+                fixed += (double)sal_method_fixed_bytes(c->models[j], job->methods[k],
+                                                        &p->params);
+        }
         if (rc >= 0)
             rc = sal_batch_for_memory_cascade(c->models, job->n_models, states,
                                               job->memory_per_rank, sal_resident_bytes() + fixed,

@@ -872,12 +872,21 @@ static int pe_run(const pe_opts_t *o)
     double cascade_fixed = 0.0;
     if (job->cascade_reuse && !run_checks_needed(plan))
         CHECK_RC(run_cascade_budget(plan, models, job->n_models, cascade_states, &cascade_fixed));
+    /* held beside the workspaces: each model's base parameters, what its methods hold */
+    double held_params = 0.0, held_methods = 0.0;
+    for (int j = 0; j < job->n_models; j++) {
+        held_params += sizeof(float) * (double)models[j]->n_params;
+        for (int k = 0; k < job->n_methods; k++)
+            held_methods += (double)sal_method_fixed_bytes(models[j], job->methods[k],
+                                                        &plan->params);
+    }
+    const double held = cascade_fixed + held_params + held_methods;
     if (job->memory_per_rank > 0)
         CHECK_RC(sal_batch_for_memory_cascade(models, job->n_models, cascade_states,
-                                              job->memory_per_rank, resident_base + cascade_fixed,
+                                              job->memory_per_rank, resident_base + held,
                                               job->batch > 0 ? job->batch : 256, job->path,
                                               &batch));
-    double ws_bytes = cascade_fixed, cascade_bytes = 0.0;
+    double ws_bytes = cascade_fixed + held_methods, cascade_bytes = 0.0;
     for (int j = 0; j < job->n_models; j++) {
         ws_bytes += (double)sal_ws_bytes(models[j], batch);
         if (cascade_states[j] > 1) {

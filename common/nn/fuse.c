@@ -45,6 +45,44 @@ static int single_consumer(const nn_model_t *m, int id)
     return found;
 }
 
+/* The folded chains of m, written into f's arrays (already set to -1) unless f is
+ * NULL; returns the floats of their folded tensors. */
+static size_t plan_chains(const nn_model_t *m, nn_fuse_t *f)
+{
+    const int logits = nn_logits_node(m);
+    size_t total = 0;
+    for (int i = 1; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        if (nd->op != NN_CONV || i == m->output || i == logits)
+            continue;
+        int bn = single_consumer(m, i);
+        if (bn < 0 || m->nodes[bn].op != NN_BN || bn == m->output || bn == logits)
+            continue;
+        int relu = single_consumer(m, bn);
+        if (relu >= 0 && m->nodes[relu].op != NN_RELU)
+            relu = -1;
+        if (f) {
+            f->bn_of[i] = bn;
+            f->folded_into[bn] = i;
+            if (relu >= 0) {
+                f->relu_of[i] = relu;
+                f->folded_into[relu] = i;
+            }
+            f->w_off[i] = (ptrdiff_t)total;
+        }
+        total += (nd->p_count[NN_P_WEIGHT] + 15) & ~(size_t)15;
+        if (f)
+            f->b_off[i] = (ptrdiff_t)total;
+        total += ((size_t)nd->out_c + 15) & ~(size_t)15;
+    }
+    return total;
+}
+
+size_t nn_fuse_bytes(const nn_model_t *m)
+{
+    return sizeof(float) * (m->fuse ? m->fuse->n_params : plan_chains(m, NULL));
+}
+
 int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
 {
     int rc = 0;
@@ -64,33 +102,11 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     CHECK_ALLOC(f->folded_into);
     CHECK_ALLOC(f->w_off);
     CHECK_ALLOC(f->b_off);
-    const int logits = nn_logits_node(m);
-    size_t total = 0;
     for (int i = 0; i < n; i++) {
         f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = -1;
         f->w_off[i] = f->b_off[i] = -1;
     }
-    for (int i = 1; i < n; i++) {
-        const nn_node_t *nd = &m->nodes[i];
-        if (nd->op != NN_CONV || i == m->output || i == logits)
-            continue;
-        int bn = single_consumer(m, i);
-        if (bn < 0 || m->nodes[bn].op != NN_BN || bn == m->output || bn == logits)
-            continue;
-        int relu = single_consumer(m, bn);
-        if (relu >= 0 && m->nodes[relu].op != NN_RELU)
-            relu = -1;
-        f->bn_of[i] = bn;
-        f->folded_into[bn] = i;
-        if (relu >= 0) {
-            f->relu_of[i] = relu;
-            f->folded_into[relu] = i;
-        }
-        f->w_off[i] = (ptrdiff_t)total;
-        total += (nd->p_count[NN_P_WEIGHT] + 15) & ~(size_t)15;
-        f->b_off[i] = (ptrdiff_t)total;
-        total += ((size_t)nd->out_c + 15) & ~(size_t)15;
-    }
+    const size_t total = plan_chains(m, f);
     f->n_params = total;
     f->params = sc_calloc(total ? total : 1, sizeof(float));
     CHECK_ALLOC(f->params);

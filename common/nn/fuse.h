@@ -50,6 +50,9 @@ typedef struct nn_fuse {
  * are computed lazily by nn_fuse_refresh). Owned by the caller: nn_fuse_destroy. */
 int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out);
 void nn_fuse_destroy(nn_fuse_t *f);
+/* Bytes of the folded tensors a fused pass of m holds (m->fuse's, or what
+ * nn_fuse_create would allocate), without allocating them. */
+size_t nn_fuse_bytes(const nn_model_t *m);
 /* Recomputes W' and b' when the model's parameters changed since the last call
  * (only the marked chains when only they changed). */
 void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m);

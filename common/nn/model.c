@@ -245,7 +245,7 @@ float *nn_param(nn_model_t *m, int id, nn_param_kind kind, size_t *count)
 float *nn_param_grad(nn_model_t *m, int id, nn_param_kind kind)
 {
     const nn_node_t *nd = &m->nodes[id];
-    return nd->p_off[kind] >= 0 ? m->grads + nd->p_off[kind] : NULL;
+    return nd->p_off[kind] >= 0 && m->grads ? m->grads + nd->p_off[kind] : NULL;
 }
 
 void nn_init_weights(float *W, size_t count, nn_init kind, double fan_in, double fan_out,
@@ -289,9 +289,8 @@ int nn_model_finalize(nn_model_t *m, uint64_t seed)
     }
     m->n_params = total;
     m->params = sc_calloc(total, sizeof(float));
-    m->grads = sc_calloc(total, sizeof(float));
     CHECK_ALLOC(m->params);
-    CHECK_ALLOC(m->grads);
+    /* m->grads: allocated by nn_model_prepare in the training plan only */
     m->finalized = 1;
     m->param_gen++;
     if (m->num_classes == 0)
@@ -408,6 +407,11 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
     if (m->max_batch == max_batch)
         return 0;
     free_runtime(m);
+    if (m->plan_mode == NN_PLAN_TRAIN && !m->grads) {
+        /* parameter gradients exist only where a plan can compute them */
+        m->grads = sc_calloc(m->n_params, sizeof(float));
+        CHECK_ALLOC(m->grads);
+    }
     nn_memplan_t plan;
     CHECK_RC(nn_memplan_build(m, max_batch, (nn_plan_mode)m->plan_mode, &plan));
     m->bufs = calloc((size_t)(plan.n_bufs ? plan.n_bufs : 1), sizeof *m->bufs);
@@ -489,6 +493,10 @@ int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode)
     if (m->plan_mode == (int)mode)
         return 0;
     m->plan_mode = (int)mode;
+    if (mode == NN_PLAN_INFER) { /* an inference plan computes no parameter gradient */
+        sc_free(m->grads);
+        m->grads = NULL;
+    }
     return replan(m);
 }
 

@@ -93,7 +93,8 @@ typedef struct nn_model {
     char cur_block[NN_NAME_MAX];
     int output;                 /* id of the output node (last added unless set) */
     int finalized;
-    float *params, *grads;
+    float *params;
+    float *grads;               /* [n_params]; NULL until prepared in the training plan */
     size_t n_params;
     /* prepared state */
     int max_batch, batch;
@@ -200,7 +201,8 @@ int nn_model_prepare(nn_model_t *m, int max_batch);
  * inference forwards and input gradients only (nn_backward refuses parameter
  * gradients and training backward); keeps far fewer activations. */
 typedef enum nn_plan_mode { NN_PLAN_TRAIN = 0, NN_PLAN_INFER = 1 } nn_plan_mode;
-/* Switch the plan mode; re-plans the buffers when prepared. */
+/* Switch the plan mode; re-plans the buffers when prepared. NN_PLAN_INFER frees the
+ * parameter gradients (m->grads); the training plan allocates them at its prepare. */
 int nn_model_set_plan(nn_model_t *m, nn_plan_mode mode);
 /* Keep node id's output and gradient readable after forward and backward (a
  * Grad-CAM layer, a test comparing a node with a reference); re-plans when

@@ -285,6 +285,7 @@ static void test_optim_skips_statistics(void)
         mean[i] = 0.25f;
         var[i] = 2.0f;
     }
+    TH_CHECK(nn_model_prepare(m, 1) == 0 && m->grads, "training plan without gradients");
     for (size_t i = 0; i < m->n_params; i++)
         m->grads[i] = 1.0f;
     optim_config_t oc;

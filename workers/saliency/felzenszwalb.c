@@ -115,6 +115,18 @@ static int reflect_index(int i, int len)
     return i < len ? i : period - 1 - i;
 }
 
+size_t felz_ws_bytes(int h, int w, int c)
+{
+    const size_t n = (size_t)h * w, line_cap = (size_t)(h > w ? h : w) + 2 * 16;
+    const size_t n_edges = (size_t)h * (size_t)(w - 1) + (size_t)(h - 1) * (size_t)w +
+                           2 * (size_t)(h - 1) * (size_t)(w - 1);
+    /* smooth, the two lines; per edge cost, key, key_tmp, order, order_tmp; the radix
+     * counts; per pixel forest, size, cint (as felz_ws_create below) */
+    return n * c * sizeof(double) + 2 * line_cap * sizeof(double) +
+           n_edges * (sizeof(double) + 2 * sizeof(uint64_t) + 2 * sizeof(uint32_t)) +
+           65536 * sizeof(size_t) + n * (2 * sizeof(int32_t) + sizeof(double));
+}
+
 int felz_ws_create(felz_ws_t **out, int h, int w, int c)
 {
     int rc = 0;

@@ -20,6 +20,7 @@
 #ifndef FELZENSZWALB_H
 #define FELZENSZWALB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct felz_params {
@@ -41,6 +42,8 @@ typedef struct felz_ws felz_ws_t;
  * On success *out owns the workspace; free it with felz_ws_destroy. */
 int felz_ws_create(felz_ws_t **out, int h, int w, int c);
 void felz_ws_destroy(felz_ws_t *ws);
+/* Bytes felz_ws_create(h, w, c) allocates. */
+size_t felz_ws_bytes(int h, int w, int c);
 
 /*
  * Segment `image` ([h,w,c] row-major, channels last, any range; scikit-image

@@ -12,15 +12,19 @@
  * (sal_budget_method, before the budget is computed) and holds their walk
  * workspace (rp_ws_bytes), and both are counted. With cascade reuse, one
  * randomization's states run in lockstep per rank, each in a workspace of its
- * own (sal_cascade_bytes): the largest such item is counted too.
+ * own (sal_cascade_bytes): the largest such item is counted too. What a
+ * method holds once per model whatever the batch (Expected Gradients' pool)
+ * comes from sal_method_fixed_bytes, which the run adds to its resident size.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/fuse.h"
 #include "saliency/relprop.h"
 #include "saliency/sal_cascade.h"
 #include "saliency/saliency.h"
+#include "saliency/xrai.h"
 #include "sc.h"
 
 /* 1 when every node of m keeps its buffers (nn_model_keep_all). */
@@ -67,13 +71,28 @@ size_t sal_ws_bytes(const nn_model_t *m, int batch)
     }
     /* xb, gb per batch input; acc, acc2, xn, base, map_a, map_b, avgmask per
      * image; accd in double; planes, counts; the Score-CAM activation copy;
-     * the Expected Gradients pool (64 images); the one-hot targets. */
-    size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap +
-                    SAL_WS_POOL_IMAGES * chw;
+     * the one-hot targets. The Expected Gradients pool only exists when a run
+     * lists eg: sal_method_fixed_bytes. */
+    size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap;
     /* a kept-all model runs LRP or DeepLIFT: their walk workspace (batch 1) */
     const size_t walk = keeps_all(m) ? rp_ws_bytes(m) : 0;
-    return runtime + walk + floats * sizeof(float) +
+    /* the folded convolutions of the fused passes (nn/fuse.h) */
+    return runtime + nn_fuse_bytes(m) + walk + floats * sizeof(float) +
            (size_t)m->num_classes * batch * sizeof(float);
+}
+
+size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal_params_t *p)
+{
+    if (!strncmp(method, "smprt-", 6)) /* sMPRT's maps are the method's own */
+        method += 6;
+    /* the run loads the pool into the model's workspace when it lists eg (one copy per
+     * model, which the cascade's states borrow) */
+    if (!strcmp(method, "eg") && p->eg_pool >= 1)
+        return (size_t)p->eg_pool * nn_node_size(&m->nodes[0]) * sizeof(float);
+    /* XRAI's segmentation workspace, created at the workspace's first XRAI map */
+    if (!strcmp(method, "xrai"))
+        return xrai_ws_bytes(m->nodes[0].h, m->nodes[0].w, m->nodes[0].c, &p->xrai);
+    return 0;
 }
 
 /* What the n models' workspaces hold at `batch`, with the largest cascade item's states

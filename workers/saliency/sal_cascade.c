@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/fuse.h"
 #include "nn/memplan.h"
 #include "sc.h"
 
@@ -163,10 +164,11 @@ size_t sal_cascade_bytes(const nn_model_t *m, int batch, int n_states)
     const size_t runtime = nn_model_runtime_bytes(m, batch, NN_PLAN_INFER);
     if (!whole || whole < runtime)
         return 0;
-    /* a state's workspace without the model's buffers, less the Expected Gradients pool
-     * that sal_ws_bytes counts and the states borrow from the model's own workspace */
-    const size_t pool = SAL_WS_POOL_IMAGES * nn_node_size(&m->nodes[0]) * sizeof(float);
-    const size_t own = whole - runtime > pool ? whole - runtime - pool : 0;
+    /* a state's workspace without the model's buffers and folded convolutions (the states
+     * borrow the Expected Gradients pool from the model's own workspace:
+     * sal_method_fixed_bytes) */
+    const size_t fused = nn_fuse_bytes(m);
+    const size_t own = whole - runtime > fused ? whole - runtime - fused : 0;
     return (size_t)n_states * own + m->n_params * sizeof(float);
 }
 

@@ -144,11 +144,15 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
 void sal_ws_destroy(sal_ws_t *ws);
 /* sal_budget.c. Bytes a workspace of m at `batch` holds: the model's planned
  * buffers (nn_model_runtime_bytes, inference plan, every node's when the
- * model keeps them all) and the workspace's own (the LRP/DeepLIFT walk's
+ * model keeps them all), its folded convolutions (nn_fuse_bytes) and the workspace's own (the LRP/DeepLIFT walk's
  * when the model keeps every node). */
 size_t sal_ws_bytes(const nn_model_t *m, int batch);
-/* The Expected Gradients pool sal_ws_bytes counts in a workspace (images). */
-#define SAL_WS_POOL_IMAGES 64
+/* Bytes method `name` holds once per model m whatever the batch, beside its
+ * workspace, with parameters p: for eg, its pool of p->eg_pool reference inputs
+ * (sal_ws_set_baselines); for xrai, the segmentation workspace (xrai_ws_bytes);
+ * 0 for every other method. A run adds them to the resident size it gives
+ * sal_batch_for_memory before the workspaces exist. */
+size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal_params_t *p);
 /* 1 when method `name` (or its sMPRT form smprt-NAME) reads every node's
  * activation after the pass (lrp, deeplift). */
 int sal_method_keeps_all(const char *name);

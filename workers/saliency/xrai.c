@@ -177,6 +177,38 @@ cleanup:
     return rc;
 }
 
+/* Mask arrays' first capacity (masks): mask_cap_bytes each. */
+#define XRAI_MASK_CAP0 1024
+
+/* Bytes of the per-mask arrays (ensure_mask_cap) for cap masks. */
+static size_t mask_cap_bytes(size_t cap)
+{
+    return cap * (6 * sizeof(int32_t) + 2 * sizeof(double)) + sizeof(uint32_t);
+}
+
+size_t xrai_ws_bytes(int h, int w, int c, const xrai_params_t *params)
+{
+    const size_t n = (size_t)h * w, ns = (size_t)params->n_scales;
+    const int resize = params->resize_h > 0;
+    const int sh = resize ? params->resize_h : h, sw = resize ? params->resize_w : w;
+    const size_t seg_n = (size_t)sh * sw;
+    size_t bytes = n * c * sizeof(float) + seg_n * c * sizeof(double);
+    if (resize) {
+        const size_t ph = (size_t)h + 2 * XRAI_SPLINE_PAD, pw = (size_t)w + 2 * XRAI_SPLINE_PAD;
+        size_t longest = ph > pw ? ph : pw;
+        if ((size_t)c + 2 * XRAI_SPLINE_PAD > longest)
+            longest = (size_t)c + 2 * XRAI_SPLINE_PAD;
+        bytes += ph * pw * c * sizeof(double) +
+                 (c > 1 ? ph * pw * (size_t)(c + 3) * sizeof(double) : 0) +
+                 2 * (longest + 2 * 64) * sizeof(double) + (size_t)(sh + sw) * sizeof(int) +
+                 (size_t)(sh + sw) * 4 * sizeof(double);
+    }
+    /* Felzenszwalb; seg_labels, labels, inv_start, step_of_pixel; inv and fwd; masks */
+    return bytes + felz_ws_bytes(sh, sw, c) + seg_n * sizeof(int32_t) +
+           n * ns * sizeof(int32_t) + (n + 1) * sizeof(uint32_t) + n * sizeof(int32_t) +
+           2 * n * ns * 2 * sizeof(int32_t) + mask_cap_bytes(XRAI_MASK_CAP0);
+}
+
 int xrai_ws_create(xrai_ws_t **out, int h, int w, int c, const xrai_params_t *params)
 {
     int rc = 0;
@@ -240,14 +272,10 @@ int xrai_ws_create(xrai_ws_t **out, int h, int w, int c, const xrai_params_t *pa
     CHECK_ALLOC(ws->inv_start);
     ws->step_of_pixel = sc_calloc(ws->n, sizeof(int32_t));
     CHECK_ALLOC(ws->step_of_pixel);
-    /* a typical image: every pixel in ~2 masks per scale */
+    /* a typical image: every pixel in ~2 masks per scale; the mask arrays grow to the
+     * segments an image has (a few hundred per scale at most with min_size 150) */
     CHECK_RC(ensure_member_cap(ws, ws->n * (size_t)params->n_scales * 2));
-    {
-        size_t cap = seg_n * (size_t)params->n_scales;
-        if (cap > ws->n * (size_t)params->n_scales)
-            cap = ws->n * (size_t)params->n_scales;
-        CHECK_RC(ensure_mask_cap(ws, (int)(cap < 1024 ? 1024 : cap)));
-    }
+    CHECK_RC(ensure_mask_cap(ws, XRAI_MASK_CAP0));
     *out = ws;
     ws = NULL;
 cleanup:

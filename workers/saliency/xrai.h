@@ -29,6 +29,7 @@
 #ifndef XRAI_H
 #define XRAI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define XRAI_MAX_SCALES 16
@@ -64,6 +65,9 @@ typedef struct xrai_ws xrai_ws_t;
  * caller; free it with xrai_ws_destroy. `params` is copied. */
 int xrai_ws_create(xrai_ws_t **out, int h, int w, int c, const xrai_params_t *params);
 void xrai_ws_destroy(xrai_ws_t *ws);
+/* Bytes xrai_ws_create allocates (the mask lists at their initial capacity, which
+ * covers an image whose pixels lie in two dilated segments per scale on average). */
+size_t xrai_ws_bytes(int h, int w, int c, const xrai_params_t *params);
 
 /*
  * Whole method: segments of `image` ([h,w,c] channels last) then the greedy
