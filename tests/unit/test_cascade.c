@@ -144,6 +144,12 @@ static void check_arch(const char *arch, int size, int batch, int n_methods, int
     if (n_methods > 2)
         TH_CHECK(fwd_reused >= 4L * S, "%s: only %ld of %ld single-input forwards reused", arch,
                  fwd_reused, fwd_total);
+    /* XRAI's segmentation of the image once for every state */
+    long seg = 0, seg_used = 0;
+    sal_cascade_xrai_counts(cs, &seg, &seg_used);
+    const long with_xrai = n_methods > 5 ? S : 0;
+    TH_EQ_INT(seg, with_xrai ? 1 : 0);
+    TH_EQ_INT(seg_used, with_xrai);
     run_ctx_t plain = {.p = &p, .x = x, .chw = chw, .raw = raw_plain, .n_methods = n_methods};
     TH_CHECK(sal_cascade_run(cs, states, S, 0, compute_state, &plain, rcs) == 0, "run, no reuse");
     long reused2 = 0, total2 = 0;
@@ -154,6 +160,10 @@ static void check_arch(const char *arch, int size, int batch, int n_methods, int
     sal_cascade_forward_counts(cs, &fwd_reused2, &fwd_total2);
     TH_EQ_INT(fwd_reused2, fwd_reused);
     TH_EQ_INT(fwd_total2, 2 * fwd_total);
+    long seg2 = 0, seg_used2 = 0;
+    sal_cascade_xrai_counts(cs, &seg2, &seg_used2);
+    TH_EQ_INT(seg2, seg + with_xrai);
+    TH_EQ_INT(seg_used2, 2 * with_xrai);
     int defined = 0;
     for (int k = 0; k < S; k++) {
         for (int q = 0; q < n_methods; q++) {

@@ -55,6 +55,12 @@ struct sal_cascade {
     uint64_t last_gen;
     int last_below;
     long n_fwd_reused, n_fwd_total;
+    /* XRAI's segmentation of the image, the same for every state (sal_cascade_xrai) */
+    xrai_ws_t *xrai;
+    xrai_params_t xrai_params;
+    float *xrai_image;       /* [chw] the image its masks are of */
+    int xrai_ready;
+    long n_seg, n_seg_used;
 };
 
 void sal_cascade_destroy(sal_cascade_t *cs)
@@ -70,6 +76,8 @@ void sal_cascade_destroy(sal_cascade_t *cs)
     free(cs->first);
     free(cs->cur);
     free(cs->last_x);
+    xrai_ws_destroy(cs->xrai);
+    free(cs->xrai_image);
     pthread_mutex_destroy(&cs->mu);
     pthread_cond_destroy(&cs->cv);
     free(cs);
@@ -98,8 +106,9 @@ int sal_cascade_create(sal_cascade_t **out, nn_model_t *m, int batch, const char
     cs->cur = malloc((size_t)N);
     cs->ws = calloc((size_t)n_states, sizeof *cs->ws);
     cs->last_x = malloc(sizeof(float) * nn_node_size(&m->nodes[0]));
+    cs->xrai_image = malloc(sizeof(float) * nn_node_size(&m->nodes[0]));
     if (!cs->randomized || !cs->random_node || !cs->first || !cs->cur || !cs->ws ||
-        !cs->last_x) {
+        !cs->last_x || !cs->xrai_image) {
         sal_cascade_destroy(cs);
         CHECK_ALLOC(NULL);
     }
@@ -271,6 +280,40 @@ int sal_cascade_forward(sal_ws_t *ws, const float *x)
     cs->last_below = rc < 0 ? -1 : s;
     if (!from)
         memcpy(cs->last_x, x, sizeof(float) * chw);
+    return rc;
+}
+
+void sal_cascade_xrai_counts(const sal_cascade_t *cs, long *segmented, long *used)
+{
+    *segmented = cs->n_seg;
+    *used = cs->n_seg_used;
+}
+
+int sal_cascade_xrai(sal_ws_t *ws, const xrai_params_t *p, const float *image, xrai_ws_t **out)
+{
+    int rc = 0;
+    sal_cascade_t *cs = ws->cascade;
+    const size_t n = (size_t)ws->hw * ws->c;
+    *out = NULL;
+    if (!cs->xrai || memcmp(&cs->xrai_params, p, sizeof *p)) {
+        xrai_ws_destroy(cs->xrai);
+        cs->xrai = NULL;
+        cs->xrai_ready = 0;
+        CHECK_RC(xrai_ws_create(&cs->xrai, ws->h, ws->w, ws->c, p));
+        cs->xrai_params = *p;
+    }
+    if (!cs->reuse || !cs->xrai_ready || memcmp(cs->xrai_image, image, sizeof(float) * n)) {
+        cs->xrai_ready = 0;
+        cs->n_seg++;
+        rc = xrai_compute_masks(cs->xrai, image);
+        if (rc < 0)
+            return rc; /* SC_ERR_UNDEFINED for a constant image, as xrai_map says */
+        memcpy(cs->xrai_image, image, sizeof(float) * n);
+        cs->xrai_ready = 1;
+    }
+    cs->n_seg_used++;
+    *out = cs->xrai;
+cleanup:
     return rc;
 }
 

@@ -103,6 +103,18 @@ void sal_cascade_forward_counts(const sal_cascade_t *cs, long *reused, long *tot
  * gradients and CAMs, reuse the lower layers of the state before it (or of
  * its own previous forward of x). Outside a cascade run: nn_forward. */
 int sal_cascade_forward(sal_ws_t *ws, const float *x);
+/* XRAI segmentations computed / used by the states (sal_cascade_xrai). */
+void sal_cascade_xrai_counts(const sal_cascade_t *cs, long *segmented, long *used);
+
+/* For sal_xrai.c, a state running under sal_cascade_run: XRAI's workspace
+ * (xrai.h) holding the masks of `image` ([h,w,c], channels last) with
+ * parameters p, shared by the states: the segmentation depends on the image
+ * only, so it is computed once per image (again when the image or p
+ * changes; every time without reuse). *out is the cascade's, valid until the state yields; the caller
+ * ranks its own attribution on it (xrai_rank). Returns what
+ * xrai_compute_masks returns (SC_ERR_UNDEFINED for a constant image). */
+int sal_cascade_xrai(sal_ws_t *ws, const xrai_params_t *p, const float *image, xrai_ws_t **out);
+
 /* For saliency.c: the batch of n inputs in ws->xb (targets in ws->targets)
  * of a state running under sal_cascade_run: waits until the cascade wrote
  * the input gradients (logits 0) into ws->gb, or the logits [n, classes]
