@@ -13,15 +13,20 @@
  * forward-only maps (occlusion, RISE). No timing: the FLOP counts of the
  * op table (nn_forward_flops' per-node costs).
  *
- * With a method name, also times that method over the cascade's states for a
- * few images (workers/saliency/sal_cascade.c): each state alone (its
- * parameters switched in, the method run as a variant item runs it) against
- * the states in lockstep with the lower layers reused; alternating, process
- * CPU time, the ratio per round and its median. Checks that both give the
- * same maps bit for bit.
+ * With a method name (or a comma-separated list of them, or "paper": grad, sg,
+ * ig, sig, gbp, gcam, ggcam, xrai, the methods of jobs/arun2021-rsna.ini),
+ * also times them over the cascade's states for a few images
+ * (workers/saliency/sal_cascade.c): each state alone (its parameters switched
+ * in, its target and then the methods run as a variant item runs them)
+ * against the states in lockstep with the lower layers reused; alternating,
+ * process CPU time, the ratio per round and its median. Checks that both give
+ * the same maps bit for bit. The paper's parameters unless the last argument
+ * sets some: sg=N (SmoothGrad samples), sig=N (SmoothGrad-of-IG samples),
+ * ig=N (IG steps), xrai=N (XRAI steps per baseline), comma-separated.
  *
- *   bench_cascade [arch] [size] [method images rounds batch]
- *   (default inceptionv3 299; e.g. inceptionv3 299 ig 2 3 10)
+ *   bench_cascade [arch] [size] [methods images rounds batch [params]]
+ *   (default inceptionv3 299; e.g. inceptionv3 299 ig 2 3 10,
+ *    inceptionv3 299 paper 1 1 10 sig=2,xrai=10)
  */
 #include <math.h>
 #include <stdint.h>
@@ -37,12 +42,15 @@
 #include "saliency/saliency.h"
 #include "sc.h"
 
+#define MAX_METHODS 16
+
 typedef struct time_ctx {
-    const sal_method_t *method;
+    const sal_method_t *const *methods;
+    int n_methods;
     const sal_params_t *p;
     const float *x;
     size_t raw_size;
-    float *raw;              /* [states, raw_size] */
+    float *raw;              /* [states, methods, raw_size] */
     int image;
 } time_ctx_t;
 
@@ -52,10 +60,12 @@ static int run_state(void *vctx, int state, sal_ws_t *ws)
     int target = 0;
     int rc = sal_target(ws, c->x, SAL_TARGET_PREDICTED, &target, NULL);
     sal_key_t key = {1, 0, (uint32_t)c->image};
-    if (rc == 0)
-        rc = sal_compute(c->method, c->p, ws->model, ws, c->x, target, NULL, key,
-                         c->raw + (size_t)state * c->raw_size);
-    return rc == SC_ERR_UNDEFINED ? 0 : rc;
+    for (int q = 0; q < c->n_methods && rc >= 0; q++) {
+        rc = sal_compute(c->methods[q], c->p, ws->model, ws, c->x, target, NULL, key,
+                         c->raw + ((size_t)state * c->n_methods + q) * c->raw_size);
+        rc = rc == SC_ERR_UNDEFINED ? 0 : rc;
+    }
+    return rc;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -65,21 +75,50 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* The timed comparison: alone vs lockstep with reuse, `rounds` alternating rounds. */
-static int time_cascade(nn_model_t *m, const char **blocks, int states, const char *method_name,
-                        int images, int rounds, int batch)
+static int time_cascade(nn_model_t *m, const char **blocks, int states, const char *method_list,
+                        int images, int rounds, int batch, const char *param_list)
 {
-    const sal_method_t *method = sal_method_find(method_name);
-    if (!method) {
-        fprintf(stderr, "bench_cascade: no method '%s'\n", method_name);
-        return 1;
+    const sal_method_t *methods[MAX_METHODS];
+    int n_methods = 0;
+    char names[256], label[256];
+    snprintf(names, sizeof names, "%s",
+             strcmp(method_list, "paper") ? method_list : "grad,sg,ig,sig,gbp,gcam,ggcam,xrai");
+    snprintf(label, sizeof label, "%s", names);
+    for (char *save = NULL, *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        methods[n_methods] = sal_method_find(t);
+        if (!methods[n_methods] || n_methods + 1 >= MAX_METHODS) {
+            fprintf(stderr, "bench_cascade: no method '%s' (or more than %d)\n", t,
+                    MAX_METHODS - 1);
+            return 1;
+        }
+        n_methods++;
+    }
+    sal_params_t p = sal_params_default();
+    char params[256];
+    snprintf(params, sizeof params, "%s", param_list ? param_list : "");
+    for (char *save = NULL, *t = strtok_r(params, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int v = 0;
+        if (sscanf(t, "sg=%d", &v) == 1 && v > 0)
+            p.sg_samples = v;
+        else if (sscanf(t, "sig=%d", &v) == 1 && v > 0)
+            p.sig_samples = v;
+        else if (sscanf(t, "ig=%d", &v) == 1 && v > 0)
+            p.ig_steps = v;
+        else if (sscanf(t, "xrai=%d", &v) == 1 && v > 0)
+            p.xrai_steps = v;
+        else {
+            fprintf(stderr, "bench_cascade: unknown parameter '%s' (sg=, sig=, ig=, xrai=)\n", t);
+            return 1;
+        }
     }
     const int N = m->n_nodes;
     const size_t chw = nn_node_size(&m->nodes[0]);
     float *base = malloc(sizeof(float) * m->n_params), *rnd = malloc(sizeof(float) * m->n_params);
     uint8_t *mask = calloc((size_t)states * N, 1);
     float *x = malloc(sizeof(float) * chw);
-    float *raw_a = calloc((size_t)images * states * chw, sizeof(float));
-    float *raw_b = calloc((size_t)images * states * chw, sizeof(float));
+    const size_t raw_image = (size_t)states * n_methods * chw; /* one image's raw maps */
+    float *raw_a = calloc((size_t)images * raw_image, sizeof(float));
+    float *raw_b = calloc((size_t)images * raw_image, sizeof(float));
     memcpy(base, m->params, sizeof(float) * m->n_params);
     for (int b = 0; b < states; b++)
         nn_model_reinit_block(m, blocks[b], 99, 0);
@@ -107,14 +146,14 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
            (double)m->n_params * sizeof(float) / 1048576.0,
            (double)sal_cascade_bytes(m, batch, states) / 1048576.0);
     fflush(stdout);
-    sal_params_t p = sal_params_default();
     int order[64];
     for (int k = 0; k < states; k++)
         order[k] = k;
     double ratios[64], t_alone_sum = 0.0, t_reuse_sum = 0.0;
     int same = 1;
-    printf("\n%s, %d states, %d image(s) per round, batch %d, process CPU seconds:\n\n", method->name,
-           states, images, batch);
+    printf("\n%s (sg %d, ig %d, sig %d x %d, xrai 2 x %d), %d states, %d image(s) per round, "
+           "batch %d, process CPU seconds:\n\n", label, p.sg_samples, p.ig_steps, p.sig_samples,
+           p.ig_steps, p.xrai_steps, states, images, batch);
     printf("| round | each state alone s | lockstep with reuse s | ratio |\n|---|---|---|---|\n");
     for (int r = 0; r < rounds && r < 64; r++) {
         double t_alone = 0.0, t_reuse = 0.0;
@@ -124,8 +163,8 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
             for (int img = 0; img < images; img++) {
                 for (size_t i = 0; i < chw; i++) /* a smooth image per index, in [-1, 1] */
                     x[i] = (float)(0.9 * sin(0.013 * (double)(i % 331) * (img + 1) + 0.002 * i));
-                time_ctx_t c = {method, &p, x, chw,
-                                (do_reuse ? raw_b : raw_a) + (size_t)img * states * chw, img};
+                time_ctx_t c = {methods, n_methods, &p, x, chw,
+                                (do_reuse ? raw_b : raw_a) + (size_t)img * raw_image, img};
                 double t0 = bench_cpu_now();
                 if (do_reuse) {
                     if (sal_cascade_run(cs, order, states, 1, run_state, &c, NULL) < 0)
@@ -147,7 +186,7 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
                     t_alone += t;
             }
             if (half == 1)
-                same &= !memcmp(raw_a, raw_b, sizeof(float) * images * states * chw);
+                same &= !memcmp(raw_a, raw_b, sizeof(float) * images * raw_image);
         }
         ratios[r] = t_reuse / t_alone;
         t_alone_sum += t_alone;
@@ -158,10 +197,12 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
     if (rounds < 1)
         goto done;
     qsort(ratios, (size_t)rounds, sizeof(double), cmp_double);
-    long reused = 0, total = 0;
+    long reused = 0, total = 0, fwd_reused = 0, fwd_total = 0;
     sal_cascade_counts(cs, &reused, &total);
-    printf("\nmedian ratio %.3f (sum %.3f); %ld of %ld engine batches reused the lower layers; "
-           "maps %s\n", ratios[rounds / 2], t_reuse_sum / t_alone_sum, reused, total,
+    sal_cascade_forward_counts(cs, &fwd_reused, &fwd_total);
+    printf("\nmedian ratio %.3f (sum %.3f); %ld of %ld engine batches and %ld of %ld "
+           "single-input forwards reused the lower layers; maps %s\n", ratios[rounds / 2],
+           t_reuse_sum / t_alone_sum, reused, total, fwd_reused, fwd_total,
            same ? "bit-identical" : "DIFFER");
 done:
     /* what a state switch costs: the changed tensors copied, then every chain refolded (a
@@ -231,18 +272,22 @@ int main(int argc, char **argv)
         }
         printf("| %d | %s | %.2f | %.0f%% |\n", k, blocks[k - 1], upper * 1e-9,
                100.0 * upper / total);
+        /* the least randomized state computes its whole forward: nothing before it to reuse */
+        const double fwd = k == 1 ? total : upper;
         grad_alone += 2.0 * total;
-        grad_reuse += upper + total;
+        grad_reuse += fwd + total;
         fwd_alone += total;
-        fwd_reuse += upper;
+        fwd_reuse += fwd;
     }
-    printf("\ngradient maps: the cascade with reuse costs %.0f%% of computing each state alone\n",
+    printf("\ngradient maps: the cascade with reuse costs %.1f%% of computing each state alone "
+           "(the first state's forward in full, the backward counted as the forward)\n",
            100.0 * grad_reuse / grad_alone);
-    printf("forward-only maps: %.0f%%\n", 100.0 * fwd_reuse / fwd_alone);
+    printf("forward-only maps: %.1f%%\n", 100.0 * fwd_reuse / fwd_alone);
     int rc = 0;
     if (argc > 3)
         rc = time_cascade(m, blocks, states, argv[3], argc > 4 ? atoi(argv[4]) : 1,
-                          argc > 5 ? atoi(argv[5]) : 3, argc > 6 ? atoi(argv[6]) : 10);
+                          argc > 5 ? atoi(argv[5]) : 3, argc > 6 ? atoi(argv[6]) : 10,
+                          argc > 7 ? argv[7] : NULL);
     nn_model_destroy(m);
     return rc;
 }

@@ -406,6 +406,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         return SC_ERR_ARG;
     if (m->max_batch == max_batch)
         return 0;
+    m->act_gen++; /* new buffers: no activation survives */
     free_runtime(m);
     if (m->plan_mode == NN_PLAN_TRAIN && !m->grads) {
         /* parameter gradients exist only where a plan can compute them */
@@ -542,6 +543,7 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
     }
     m->batch = n;
     m->fused_pass = fused;
+    m->act_gen++;
     if (training)
         m->param_gen++; /* the running statistics move */
     if (from < 1) {
@@ -592,6 +594,16 @@ int nn_forward_fused_from(nn_model_t *m, int from, int n)
         if (m->fuse->folded_into[i] >= 0 && m->fuse->folded_into[i] < from)
             from = m->fuse->folded_into[i];
     return forward_pass(m, NULL, n, 0, 1, from);
+}
+
+int nn_forward_from(nn_model_t *m, int from, int n)
+{
+    if (from < 1 || from >= m->n_nodes || m->fused_pass || m->batch != n || m->max_batch < n) {
+        SC_ERROR("forward from node %d: needs an unfused pass of the same batch (%d) before it",
+                 from, n);
+        return SC_ERR_ARG;
+    }
+    return forward_pass(m, NULL, n, 0, 0, from);
 }
 
 float *nn_grad_dst(nn_model_t *m, int id, int *assign)

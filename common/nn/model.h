@@ -120,6 +120,8 @@ typedef struct nn_model {
     struct nn_fuse *fuse;       /* the plan and folded parameters, built at the first fused pass */
     uint64_t param_gen;         /* bumped whenever the parameters change */
     int fused_pass;             /* the last forward was nn_forward_fused */
+    uint64_t act_gen;           /* bumped by every forward pass and every re-plan of the buffers:
+                                 * the outputs a pass left are current while it stays the same */
 } nn_model_t;
 
 /* Create an empty model with an input of c x h x w. Owned by caller: nn_model_destroy. */
@@ -240,6 +242,11 @@ int nn_forward_fused(nn_model_t *m, const float *x, int n);
  * (nn_model_keep): cascading randomization reuses the trained model's lower
  * layers this way (workers/saliency/sal_cascade.c). */
 int nn_forward_fused_from(nn_model_t *m, int from, int n);
+/* The same for nn_forward (no folding): the inference forward again from node
+ * `from` on, after an nn_forward of the same n inputs, under the same
+ * conditions (the caller checks that m->act_gen did not move since that pass
+ * but by it). */
+int nn_forward_from(nn_model_t *m, int from, int n);
 /* Tells the model that m->params were written outside model.c (loading,
  * an optimizer step, copying a saved state): folded caches are recomputed. */
 static inline void nn_model_params_changed(nn_model_t *m) { m->param_gen++; }

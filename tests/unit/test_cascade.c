@@ -24,7 +24,10 @@
 #define RSEED 0x5eedULL
 #define MAX_STATES 16
 
-static const char *const methods[] = {"ig", "sg", "grad", "gcam", "occlusion", "xrai"};
+/* grad, gbp, gcam and ggcam run single-input forwards of the image after the target's
+ * (sal_cascade_forward); deeplift runs its own passes in between (another input) */
+static const char *const methods[] = {"ig",  "sg",      "grad",     "gcam",  "occlusion",
+                                      "xrai", "gbp",    "deeplift", "ggcam", "scorecam"};
 #define N_METHODS (int)(sizeof methods / sizeof methods[0])
 
 typedef struct run_ctx {
@@ -131,12 +134,36 @@ static void check_arch(const char *arch, int size, int batch, int n_methods, int
     sal_cascade_counts(cs, &reused, &total);
     TH_CHECK(total > 0 && reused > 0, "%s: %ld of %ld batches reused the lower layers", arch,
              reused, total);
+    /* every state's target after the state before it; with the single-input methods, each
+     * of their forwards after the target's (deeplift's own passes break one chain each) */
+    long fwd_reused = 0, fwd_total = 0;
+    sal_cascade_forward_counts(cs, &fwd_reused, &fwd_total);
+    TH_CHECK(fwd_reused >= S - 1 && fwd_reused < fwd_total,
+             "%s: %ld of %ld single-input forwards reused the lower layers (states %d)", arch,
+             fwd_reused, fwd_total, S);
+    if (n_methods > 2)
+        TH_CHECK(fwd_reused >= 4L * S, "%s: only %ld of %ld single-input forwards reused", arch,
+                 fwd_reused, fwd_total);
+    /* XRAI's segmentation of the image once for every state */
+    long seg = 0, seg_used = 0;
+    sal_cascade_xrai_counts(cs, &seg, &seg_used);
+    const long with_xrai = n_methods > 5 ? S : 0;
+    TH_EQ_INT(seg, with_xrai ? 1 : 0);
+    TH_EQ_INT(seg_used, with_xrai);
     run_ctx_t plain = {.p = &p, .x = x, .chw = chw, .raw = raw_plain, .n_methods = n_methods};
     TH_CHECK(sal_cascade_run(cs, states, S, 0, compute_state, &plain, rcs) == 0, "run, no reuse");
     long reused2 = 0, total2 = 0;
     sal_cascade_counts(cs, &reused2, &total2);
     TH_EQ_INT(reused2, reused);
     TH_EQ_INT(total2, 2 * total);
+    long fwd_reused2 = 0, fwd_total2 = 0;
+    sal_cascade_forward_counts(cs, &fwd_reused2, &fwd_total2);
+    TH_EQ_INT(fwd_reused2, fwd_reused);
+    TH_EQ_INT(fwd_total2, 2 * fwd_total);
+    long seg2 = 0, seg_used2 = 0;
+    sal_cascade_xrai_counts(cs, &seg2, &seg_used2);
+    TH_EQ_INT(seg2, seg + with_xrai);
+    TH_EQ_INT(seg_used2, 2 * with_xrai);
     int defined = 0;
     for (int k = 0; k < S; k++) {
         for (int q = 0; q < n_methods; q++) {
@@ -172,6 +199,108 @@ done:
 
 static void test_democnn_all_methods(void) { check_arch("democnn", 64, 3, N_METHODS, MAX_STATES); }
 static void test_inceptionv3_ig(void) { check_arch("inceptionv3", 75, 2, 1, 3); }
+
+/* A state's single-input forwards of the image start above the lower layers only while
+ * the model's activations are those of the image: another pass between them (another
+ * input) or a re-plan of the buffers (a node kept) makes the next one start at the input. */
+typedef struct guard_ctx {
+    nn_model_t *m;
+    const float *x, *other;
+    int keep_node, classes;
+    float logits[MAX_STATES][3][16];
+    int replanned, rc;
+} guard_ctx_t;
+
+static int guard_state(void *vctx, int state, sal_ws_t *ws)
+{
+    guard_ctx_t *g = vctx;
+    int t = 0;
+    int rc = sal_target(ws, g->x, SAL_TARGET_PREDICTED, &t, g->logits[state][0]);
+    if (rc == 0)
+        rc = nn_forward(g->m, g->other, 1, 0); /* a pass the cascade does not see */
+    if (rc == 0)
+        rc = sal_target(ws, g->x, SAL_TARGET_PREDICTED, &t, g->logits[state][1]);
+    const uint64_t gen = g->m->act_gen;
+    if (rc == 0)
+        rc = nn_model_keep(g->m, g->keep_node); /* new buffers the first time */
+    g->replanned += g->m->act_gen != gen;
+    if (rc == 0)
+        rc = sal_target(ws, g->x, SAL_TARGET_PREDICTED, &t, g->logits[state][2]);
+    return rc;
+}
+
+static void test_forward_guards(void)
+{
+    nn_model_t *m = NULL, *ref = NULL;
+    sal_cascade_t *cs = NULL;
+    sal_ws_t *ref_ws = NULL;
+    TH_CHECK(zoo_build("democnn", 48, 2, SEED, &m) == 0, "build");
+    TH_CHECK(zoo_build("democnn", 48, 2, SEED, &ref) == 0, "build");
+    if (!m || !ref)
+        goto done;
+    const char *blocks[64];
+    const int nb = zoo_blocks_top_down(m, blocks, 64), S = nb - 1 < 4 ? nb - 1 : 4, N = m->n_nodes;
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    float *x = malloc(sizeof(float) * chw), *other = malloc(sizeof(float) * chw);
+    float *base = malloc(sizeof(float) * m->n_params), *rnd = malloc(sizeof(float) * m->n_params);
+    uint8_t *mask = calloc((size_t)S * N, 1);
+    for (size_t i = 0; i < chw; i++) {
+        x[i] = (float)(0.9 * sin(0.21 * (double)(i % 89) + 0.007 * (double)i));
+        other[i] = (float)(0.8 * cos(0.05 * (double)i));
+    }
+    memcpy(base, m->params, sizeof(float) * m->n_params);
+    for (int b = 0; b < S; b++)
+        nn_model_reinit_block(m, blocks[b], RSEED, 0);
+    memcpy(rnd, m->params, sizeof(float) * m->n_params);
+    for (int k = 0; k < S; k++)
+        for (int i = 0; i < N; i++)
+            for (int b = 0; b <= k; b++)
+                mask[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
+    guard_ctx_t g = {.m = m, .x = x, .other = other, .keep_node = N / 2};
+    g.classes = (int)nn_node_size(&m->nodes[nn_logits_node(m)]);
+    TH_CHECK(sal_cascade_create(&cs, m, 2, NULL, base, rnd, S, mask) == 0, "cascade");
+    TH_CHECK(sal_ws_create(&ref_ws, ref, 2, NULL) == 0, "reference workspace");
+    if (!cs || !ref_ws || g.classes > 16)
+        goto out;
+    int states[MAX_STATES];
+    for (int k = 0; k < S; k++)
+        states[k] = S - 1 - k;
+    TH_CHECK(sal_cascade_run(cs, states, S, 1, guard_state, &g, NULL) == 0, "lockstep run");
+    TH_CHECK(g.replanned == 1, "the kept node re-planned the buffers %d times", g.replanned);
+    long reused = 0, total = 0;
+    sal_cascade_forward_counts(cs, &reused, &total);
+    /* the first target of states 2..S after the third of the state before; none after a
+     * foreign pass; the third of state 1 (re-planned) none, of states 2..S after their
+     * second, which the keep did not touch */
+    TH_EQ_INT(total, 3L * S);
+    TH_EQ_INT(reused, 2L * (S - 1));
+    for (int k = 0; k < S; k++) {
+        memcpy(ref->params, base, sizeof(float) * ref->n_params);
+        nn_model_params_changed(ref);
+        for (int b = 0; b <= k; b++)
+            nn_model_reinit_block(ref, blocks[b], RSEED, 0);
+        float want[16];
+        int t = 0;
+        TH_CHECK(sal_target(ref_ws, x, SAL_TARGET_PREDICTED, &t, want) == 0, "state %d alone", k);
+        for (int q = 0; q < 3; q++)
+            TH_CHECK(!memcmp(want, g.logits[k][q], sizeof(float) * g.classes),
+                     "state %d, forward %d: logits %.9g differ from the state alone %.9g", k, q,
+                     g.logits[k][q][0], want[0]);
+    }
+    TH_CHECK(memcmp(g.logits[0][0], g.logits[S - 1][0], sizeof(float) * g.classes) != 0,
+             "the first and the last state give the same logits");
+out:
+    free(x);
+    free(other);
+    free(base);
+    free(rnd);
+    free(mask);
+done:
+    sal_cascade_destroy(cs);
+    sal_ws_destroy(ref_ws);
+    nn_model_destroy(m);
+    nn_model_destroy(ref);
+}
 
 /* nn_forward_fused_from after a parameter change above the node equals the whole forward. */
 static void test_forward_from(void)
@@ -476,6 +605,8 @@ int main(int argc, char **argv)
         TH_RUN(test_partial_refold);
     if (!*only || strstr("forward", only))
         TH_RUN(test_forward_from);
+    if (!*only || strstr("guards", only))
+        TH_RUN(test_forward_guards);
     if (!*only || strstr("democnn", only))
         TH_RUN(test_democnn_all_methods);
     if (!*only || strstr("inceptionv3", only))

@@ -50,6 +50,18 @@ struct sal_cascade {
     sal_cascade_fn fn;
     void *ctx;
     long n_reused, n_total;
+    /* the last single-input forward (sal_cascade_forward): its input, the model's act_gen
+     * after it and the first node it computed with re-initialized parameters */
+    float *last_x;           /* [chw] */
+    uint64_t last_gen;
+    int last_below;
+    long n_fwd_reused, n_fwd_total;
+    /* XRAI's segmentation of the image, the same for every state (sal_cascade_xrai) */
+    xrai_ws_t *xrai;
+    xrai_params_t xrai_params;
+    float *xrai_image;       /* [chw] the image its masks are of */
+    int xrai_ready;
+    long n_seg, n_seg_used;
 };
 
 void sal_cascade_destroy(sal_cascade_t *cs)
@@ -64,6 +76,9 @@ void sal_cascade_destroy(sal_cascade_t *cs)
     free(cs->random_node);
     free(cs->first);
     free(cs->cur);
+    free(cs->last_x);
+    xrai_ws_destroy(cs->xrai);
+    free(cs->xrai_image);
     pthread_mutex_destroy(&cs->mu);
     pthread_cond_destroy(&cs->cv);
     free(cs);
@@ -84,13 +99,17 @@ int sal_cascade_create(sal_cascade_t **out, nn_model_t *m, int batch, const char
     cs->m = m;
     cs->n_states = n_states;
     cs->cur_state = -1;
+    cs->last_below = -1;
     cs->base = base;
     cs->randomized = sc_calloc(m->n_params, sizeof(float));
     cs->random_node = malloc((size_t)n_states * N);
     cs->first = malloc(sizeof(int) * (size_t)n_states);
     cs->cur = malloc((size_t)N);
     cs->ws = calloc((size_t)n_states, sizeof *cs->ws);
-    if (!cs->randomized || !cs->random_node || !cs->first || !cs->cur || !cs->ws) {
+    cs->last_x = malloc(sizeof(float) * nn_node_size(&m->nodes[0]));
+    cs->xrai_image = malloc(sizeof(float) * nn_node_size(&m->nodes[0]));
+    if (!cs->randomized || !cs->random_node || !cs->first || !cs->cur || !cs->ws ||
+        !cs->last_x || !cs->xrai_image) {
         sal_cascade_destroy(cs);
         CHECK_ALLOC(NULL);
     }
@@ -139,6 +158,12 @@ void sal_cascade_counts(const sal_cascade_t *cs, long *reused, long *total)
 {
     *reused = cs->n_reused;
     *total = cs->n_total;
+}
+
+void sal_cascade_forward_counts(const sal_cascade_t *cs, long *reused, long *total)
+{
+    *reused = cs->n_fwd_reused;
+    *total = cs->n_fwd_total;
 }
 
 void sal_cascade_keeps(const nn_model_t *m, int n_states, const uint8_t *random_node,
@@ -232,6 +257,66 @@ static void *task_main(void *arg)
     pthread_cond_broadcast(&cs->cv);
     pthread_mutex_unlock(&cs->mu);
     return NULL;
+}
+
+int sal_cascade_forward(sal_ws_t *ws, const float *x)
+{
+    nn_model_t *m = ws->model;
+    sal_cascade_t *cs = ws->cascade;
+    if (!cs || ws->cascade_slot < 0)
+        return nn_forward(m, x, 1, 0);
+    /* the baton holder's parameters are in the model (resume switched them in) */
+    const int N = m->n_nodes, s = cs->first[cs->tasks[ws->cascade_slot].state];
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    /* the last pass was one of these, on the same input, with the trained parameters up to
+     * at least this state's first re-initialized node, and nothing moved the activations
+     * since (another pass, a re-plan): the nodes below s hold this state's values */
+    const int from = cs->reuse && m->act_gen == cs->last_gen && cs->last_below >= s &&
+                             !memcmp(cs->last_x, x, sizeof(float) * chw)
+                         ? (s < N ? s : N - 1)
+                         : 0;
+    const int rc = from > 0 ? nn_forward_from(m, from, 1) : nn_forward(m, x, 1, 0);
+    cs->n_fwd_total++;
+    cs->n_fwd_reused += from > 0;
+    cs->last_gen = m->act_gen;
+    cs->last_below = rc < 0 ? -1 : s;
+    if (!from)
+        memcpy(cs->last_x, x, sizeof(float) * chw);
+    return rc;
+}
+
+void sal_cascade_xrai_counts(const sal_cascade_t *cs, long *segmented, long *used)
+{
+    *segmented = cs->n_seg;
+    *used = cs->n_seg_used;
+}
+
+int sal_cascade_xrai(sal_ws_t *ws, const xrai_params_t *p, const float *image, xrai_ws_t **out)
+{
+    int rc = 0;
+    sal_cascade_t *cs = ws->cascade;
+    const size_t n = (size_t)ws->hw * ws->c;
+    *out = NULL;
+    if (!cs->xrai || memcmp(&cs->xrai_params, p, sizeof *p)) {
+        xrai_ws_destroy(cs->xrai);
+        cs->xrai = NULL;
+        cs->xrai_ready = 0;
+        CHECK_RC(xrai_ws_create(&cs->xrai, ws->h, ws->w, ws->c, p));
+        cs->xrai_params = *p;
+    }
+    if (!cs->reuse || !cs->xrai_ready || memcmp(cs->xrai_image, image, sizeof(float) * n)) {
+        cs->xrai_ready = 0;
+        cs->n_seg++;
+        rc = xrai_compute_masks(cs->xrai, image);
+        if (rc < 0)
+            return rc; /* SC_ERR_UNDEFINED for a constant image, as xrai_map says */
+        memcpy(cs->xrai_image, image, sizeof(float) * n);
+        cs->xrai_ready = 1;
+    }
+    cs->n_seg_used++;
+    *out = cs->xrai;
+cleanup:
+    return rc;
 }
 
 int sal_cascade_batch(sal_ws_t *ws, int n, int guided, int logits)
@@ -352,10 +437,12 @@ int sal_cascade_run(sal_cascade_t *cs, const int *states, int n, int reuse, sal_
         tasks[q].started = 1;
     }
     for (;;) {
-        /* resume the ready states from the most randomized down: the parameter switches
-         * between neighbours copy one block, and the next compute starts where this ends */
+        /* resume the ready states from the least randomized up, as the batches are
+         * computed: a single-input forward (a target, a vanilla gradient, a CAM) starts
+         * at the state's first re-initialized node after the one of the state before it
+         * (sal_cascade_forward); the parameter switches between neighbours copy one block */
         int live = 0;
-        for (int q = n - 1; q >= 0; q--) {
+        for (int q = 0; q < n; q++) {
             task_t *t = &tasks[order[q]];
             if (t->status == TASK_READY)
                 resume(cs, order[q]);

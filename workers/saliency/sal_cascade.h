@@ -19,9 +19,13 @@
  *
  * The states' methods run one at a time, each on a thread of its own that
  * holds the baton (no two run at once; the model, BLAS and the logger see a
- * single caller). Everything else a method does with the model (sal_target,
- * Grad-CAM's sal_gradient, LRP...) runs with its own state's parameters:
- * they are switched in before a state's method resumes.
+ * single caller), resumed from the least to the most randomized state.
+ * Everything else a method does with the model (sal_target, Grad-CAM's
+ * sal_gradient, LRP...) runs at once with its own state's parameters: they
+ * are switched in before a state's method resumes. Its single-input forwards
+ * of the image (the target, vanilla gradients, CAMs: sal_cascade_forward)
+ * start at the state's first re-initialized node when the pass before was
+ * one of the same image by a less (or equally) randomized state.
  *
  * Parameters: one slab of the trained values and one of every cascade
  * block re-initialized (a block gets the same values in every state that
@@ -85,6 +89,31 @@ int sal_cascade_run(sal_cascade_t *cs, const int *states, int n, int reuse, sal_
 
 /* Engine batches computed with a reused lower part / all batches, since creation. */
 void sal_cascade_counts(const sal_cascade_t *cs, long *reused, long *total);
+
+/* Single-input forwards (sal_cascade_forward) that started above the lower layers / all. */
+void sal_cascade_forward_counts(const sal_cascade_t *cs, long *reused, long *total);
+
+/* For saliency.c: the inference forward (nn_forward, unfused) of one input x
+ * [chw] of the state running on ws. Under sal_cascade_run with reuse, when
+ * the model's last pass was such a forward of the same x by a state whose
+ * first re-initialized node is not below this state's, and the activations
+ * did not move since (nn_model_t.act_gen), it starts at this state's first
+ * re-initialized node (nn_forward_from): the states resume least randomized
+ * first, so each state's target forward, and the forwards of its vanilla
+ * gradients and CAMs, reuse the lower layers of the state before it (or of
+ * its own previous forward of x). Outside a cascade run: nn_forward. */
+int sal_cascade_forward(sal_ws_t *ws, const float *x);
+/* XRAI segmentations computed / used by the states (sal_cascade_xrai). */
+void sal_cascade_xrai_counts(const sal_cascade_t *cs, long *segmented, long *used);
+
+/* For sal_xrai.c, a state running under sal_cascade_run: XRAI's workspace
+ * (xrai.h) holding the masks of `image` ([h,w,c], channels last) with
+ * parameters p, shared by the states: the segmentation depends on the image
+ * only, so it is computed once per image (again when the image or p
+ * changes; every time without reuse). *out is the cascade's, valid until the state yields; the caller
+ * ranks its own attribution on it (xrai_rank). Returns what
+ * xrai_compute_masks returns (SC_ERR_UNDEFINED for a constant image). */
+int sal_cascade_xrai(sal_ws_t *ws, const xrai_params_t *p, const float *image, xrai_ws_t **out);
 
 /* For saliency.c: the batch of n inputs in ws->xb (targets in ws->targets)
  * of a state running under sal_cascade_run: waits until the cascade wrote

@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "saliency/sal_cascade.h"
 #include "saliency/saliency.h"
 #include "sc.h"
 
@@ -21,7 +22,8 @@ static int xrai_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_
                         float *raw_out)
 {
     int rc = 0;
-    if (!ws->xrai || memcmp(&ws->xrai_params, &p->xrai, sizeof p->xrai)) {
+    const int shared = ws->cascade && ws->cascade_slot >= 0;
+    if (!shared && (!ws->xrai || memcmp(&ws->xrai_params, &p->xrai, sizeof p->xrai))) {
         /* Created once per workspace (or again when the parameters change). */
         xrai_ws_destroy(ws->xrai);
         ws->xrai = NULL;
@@ -49,7 +51,15 @@ static int xrai_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_
     for (size_t i = 0; i < ws->hw; i++)
         for (int c = 0; c < ws->c; c++)
             ws->xn[i * ws->c + c] = x[(size_t)c * ws->hw + i];
-    rc = xrai_map(ws->xrai, ws->xn, ws->plane, raw_out, NULL);
+    if (shared) {
+        /* a cascade state: the segmentation of x is the other states' (sal_cascade.h) */
+        xrai_ws_t *xw = NULL;
+        rc = sal_cascade_xrai(ws, &p->xrai, ws->xn, &xw);
+        if (rc == 0)
+            rc = xrai_rank(xw, ws->plane, raw_out, NULL, NULL);
+    } else {
+        rc = xrai_map(ws->xrai, ws->xn, ws->plane, raw_out, NULL);
+    }
     if (rc == SC_ERR_UNDEFINED)
         sal_fill_nan(raw_out, ws->hw);
 cleanup:

@@ -310,7 +310,7 @@ cleanup:
 int sal_target(sal_ws_t *ws, const float *x, int requested, int *target, float *logits_out)
 {
     nn_model_t *m = ws->model;
-    int rc = nn_forward(m, x, 1, 0);
+    int rc = sal_cascade_forward(ws, x); /* nn_forward, or a cascade state's (sal_cascade.h) */
     if (rc < 0)
         return rc;
     const float *logits = nn_node_out(m, ws->logits_id);
@@ -386,7 +386,7 @@ int sal_gradient(sal_ws_t *ws, const float *x, int target, int guided, float *dx
 {
     nn_model_t *m = ws->model;
     nn_backward_opts_t o = {.guided_relu = guided, .input_grad = 1};
-    int rc = nn_forward(m, x, 1, 0);
+    int rc = sal_cascade_forward(ws, x);
     if (rc < 0)
         return rc;
     ws->targets[0] = target;
@@ -708,7 +708,7 @@ int sal_cam_run(sal_ws_t *ws, const char *method, const char *layer, const float
     if (rc < 0)
         return rc;
     /* The gradient's input part is not needed; ws->gb is scratch. */
-    rc = target < 0 ? nn_forward(m, x, 1, 0) : sal_gradient(ws, x, target, 0, ws->gb);
+    rc = target < 0 ? sal_cascade_forward(ws, x) : sal_gradient(ws, x, target, 0, ws->gb);
     if (rc < 0)
         return rc;
     cp->A = nn_node_out(m, cp->id) + cp->lay.offset;
