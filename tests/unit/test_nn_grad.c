@@ -539,6 +539,53 @@ static void test_reinit_block_is_keyed_by_name(void)
     nn_model_destroy(b);
 }
 
+/* Transposes of a map: NCHW -> NHWC and back (the tiled matrix path, tiles cut at the
+ * edges), and a permutation that is no swap of two runs (the index walk) with its inverse.
+ * Forward against the index definition; the chain back to NCHW plus the input itself gives
+ * 2 x exactly, and its input gradient 2 dy exactly (the second transpose's gradient arrives
+ * after the add's, so the tiled backward both assigns and accumulates). */
+static void test_transpose_paths(void)
+{
+    const int C = 3, H = 20, W = 19, N = 2, size = C * H * W;
+    for (int variant = 0; variant < 2; variant++) {
+        nn_model_t *m = nn_model_create(C, H, W);
+        nn_node_t fwd = {.perm = {0, 2, 3, 1}}, back = {.perm = {0, 3, 1, 2}};
+        if (variant == 1) {
+            fwd = (nn_node_t){.perm = {0, 2, 1, 3}}; /* [1, H, C, W] */
+            back = fwd;
+        }
+        int t1 = nn_add_node(m, "t1", NN_TRANSPOSE, 1, (int[]){0}, &fwd);
+        int t2 = nn_add_node(m, "t2", NN_TRANSPOSE, 1, &t1, &back);
+        nn_add_add(m, "sum", t2, 0);
+        TH_CHECK(nn_model_finalize(m, 1) == 0, "finalize");
+        nn_model_prepare(m, N);
+        float x[2 * 3 * 20 * 19], dy[2 * 3 * 20 * 19], dx[2 * 3 * 20 * 19];
+        fill_normal(x, N * size, 5 + variant, 1.0);
+        fill_normal(dy, N * size, 7 + variant, 1.0);
+        nn_forward(m, x, N, 0);
+        const float *y1 = nn_node_out(m, t1), *y = nn_output(m);
+        int bad = 0;
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++)
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++) {
+                        const size_t at = (size_t)i * size + ((size_t)c * H + h) * W + w;
+                        const size_t to = (size_t)i * size +
+                                          (variant == 0 ? ((size_t)h * W + w) * C + c
+                                                        : ((size_t)h * C + c) * W + w);
+                        bad += y1[to] != x[at] || y[at] != 2.0f * x[at];
+                    }
+        TH_CHECK(bad == 0, "variant %d: %d forward values differ", variant, bad);
+        nn_backward_opts_t o = {.input_grad = 1};
+        TH_CHECK(nn_backward(m, m->output, dy, dx, &o) == 0, "backward");
+        bad = 0;
+        for (int k = 0; k < N * size; k++)
+            bad += dx[k] != 2.0f * dy[k];
+        TH_CHECK(bad == 0, "variant %d: %d input-gradient values differ", variant, bad);
+        nn_model_destroy(m);
+    }
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
@@ -552,5 +599,6 @@ int main(void)
     TH_RUN(test_reinit_block_is_keyed_by_name);
     TH_RUN(test_token_ops);
     TH_RUN(test_swin_ops);
+    TH_RUN(test_transpose_paths);
     return th_report();
 }
