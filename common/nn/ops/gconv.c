@@ -145,12 +145,10 @@ static size_t dw_s1_floats(int oh, int ow, int kh, int kw, int *stride)
     return (size_t)rows * (size_t)*stride;
 }
 
-/* buf (dw_s1_floats for oh x ow, row length bs) = zeros with src [h x w] placed at row top,
- * column left. */
-static void dw_s1_fill(float *buf, size_t floats, int bs, const float *src, int h, int w,
-                       int top, int left)
+/* Copies src [h x w] into buf (row length bs) at row top, column left; the rest of buf keeps
+ * the zeros the caller wrote once for all planes of the same geometry. */
+static void dw_s1_fill(float *buf, int bs, const float *src, int h, int w, int top, int left)
 {
-    memset(buf, 0, sizeof(float) * floats);
     for (int y = 0; y < h; y++)
         memcpy(buf + (size_t)(y + top) * bs + left, src + (size_t)y * w, sizeof(float) * w);
 }
@@ -158,8 +156,9 @@ static void dw_s1_fill(float *buf, size_t floats, int bs, const float *src, int 
 /* out[oy, ox] (row length ow) = (acc ? out[oy, ox] : bias) + sum over ky, then kx, of
  * wk[ky kw + kx] * buf[oy + ky, ox + kx] for the oh x ow outputs; buf is bs floats a row with
  * the rows and columns dw_s1_floats gives. */
-static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw, const float *wk,
-                        float bias, int acc, float *out)
+static inline __attribute__((always_inline)) void
+dw_s1_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const int kw,
+                 const float *wk, float bias, int acc, float *out)
 {
     for (int oy0 = 0; oy0 < oh; oy0 += DW_ROWS) {
         const int rows = oh - oy0 < DW_ROWS ? oh - oy0 : DW_ROWS;
@@ -202,6 +201,21 @@ static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw
     }
 }
 
+/* dw_s1_plane_body with the kernel sizes of the imported families as constants, so the tap
+ * loops unroll and the row conditions fold. */
+static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw, const float *wk,
+                        float bias, int acc, float *out)
+{
+    if (kh == 7 && kw == 7)
+        dw_s1_plane_body(buf, bs, oh, ow, 7, 7, wk, bias, acc, out);
+    else if (kh == 5 && kw == 5)
+        dw_s1_plane_body(buf, bs, oh, ow, 5, 5, wk, bias, acc, out);
+    else if (kh == 3 && kw == 3)
+        dw_s1_plane_body(buf, bs, oh, ow, 3, 3, wk, bias, acc, out);
+    else
+        dw_s1_plane_body(buf, bs, oh, ow, kh, kw, wk, bias, acc, out);
+}
+
 #define DW_MAX_TAPS 169 /* 13 x 13: the flipped taps of the input gradient live on the stack */
 
 /* Does the stride-1 kernel apply (stride 1, each padding within the kernel's reach)? */
@@ -226,9 +240,10 @@ static int dw_s1_forward(const nn_model_t *m, const nn_node_t *nd, int n, const 
         SC_ERROR("gconv '%s': out of memory", nd->name);
         return SC_ERR_NOMEM;
     }
+    memset(buf, 0, sizeof(float) * floats);
     for (int i = 0; i < n; i++) {
         for (int ci = 0; ci < src->c; ci++) {
-            dw_s1_fill(buf, floats, bs, src->out + ((size_t)i * src->c + ci) * in_hw, src->h,
+            dw_s1_fill(buf, bs, src->out + ((size_t)i * src->c + ci) * in_hw, src->h,
                        src->w, nd->pt, nd->pl);
             for (int co = ci * og; co < (ci + 1) * og; co++)
                 dw_s1_plane(buf, bs, nd->h, nd->w, nd->kh, nd->kw, W + co * taps,
@@ -242,15 +257,14 @@ static int dw_s1_forward(const nn_model_t *m, const nn_node_t *nd, int n, const 
 /* Stride-1 input gradient of one output plane, accumulated into dx (h x w):
  * dx[iy, ix] += sum w[ky, kx] dy[iy + pt - ky, ix + pl - kx], the forward kernel over dy
  * bordered by kh - 1 - pt rows and kw - 1 - pl columns with the taps flipped. */
-static void dw_s1_backward_input_plane(const nn_node_t *nd, int h, int w, float *buf,
-                                       size_t floats, int bs, const float *wk, const float *dy,
-                                       float *dx)
+static void dw_s1_backward_input_plane(const nn_node_t *nd, int h, int w, float *buf, int bs,
+                                       const float *wk, const float *dy, float *dx)
 {
     float flip[DW_MAX_TAPS];
     const int taps = nd->kh * nd->kw;
     for (int t = 0; t < taps; t++)
         flip[t] = wk[taps - 1 - t];
-    dw_s1_fill(buf, floats, bs, dy, nd->h, nd->w, nd->kh - 1 - nd->pt, nd->kw - 1 - nd->pl);
+    dw_s1_fill(buf, bs, dy, nd->h, nd->w, nd->kh - 1 - nd->pt, nd->kw - 1 - nd->pl);
     dw_s1_plane(buf, bs, h, w, nd->kh, nd->kw, flip, 0.0f, 1, dx);
 }
 
@@ -415,6 +429,8 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
             SC_ERROR("gconv '%s': out of memory", nd->name);
             return SC_ERR_NOMEM;
         }
+        if (buf)
+            memset(buf, 0, sizeof(float) * floats);
         for (int i = 0; i < n; i++) {
             for (int co = 0; co < nd->out_c; co++) {
                 const size_t in_off = ((size_t)i * src->c + co / og) * in_hw;
@@ -423,8 +439,8 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
                     dw_backward_params_plane(nd, src->h, src->w, src->out + in_off, dy,
                                              dW ? dW + co * taps : NULL, db ? db + co : NULL);
                 if (dx && s1)
-                    dw_s1_backward_input_plane(nd, src->h, src->w, buf, floats, bs,
-                                               W + co * taps, dy, dx + in_off);
+                    dw_s1_backward_input_plane(nd, src->h, src->w, buf, bs, W + co * taps, dy,
+                                               dx + in_off);
                 else if (dx)
                     dw_backward_input_plane(nd, src->h, src->w, cols, W + co * taps, dy,
                                             dx + in_off);
