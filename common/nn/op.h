@@ -195,14 +195,9 @@ static inline int nn_unary_backward(nn_model_t *m, int id, int n, const nn_backw
         return 0;
     const float *x = m->nodes[src_id].out;
     const size_t count = (size_t)n * nn_node_size(nd);
-    int assign; /* the first contribution overwrites: no zeroing pass */
-    float *dx = nn_grad_dst(m, src_id, &assign);
-    if (assign)
-        for (size_t k = 0; k < count; k++)
-            dx[k] = nd->grad[k] * df(x[k], nd->out[k]);
-    else
-        for (size_t k = 0; k < count; k++)
-            dx[k] += nd->grad[k] * df(x[k], nd->out[k]);
+    float *dx = nn_grad_acc(m, src_id);
+    for (size_t k = 0; k < count; k++)
+        dx[k] += nd->grad[k] * df(x[k], nd->out[k]);
     return 0;
 }
 
