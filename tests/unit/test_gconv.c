@@ -34,6 +34,13 @@ static const gcase_t cases[] = {
     {"grouped3_s2", 2, 8, 9, 9, 12, 4, 3, 3, 2, 2, {1, 1, 1, 1}, 1},
     {"grouped1x1", 1, 6, 5, 5, 4, 2, 1, 1, 1, 1, {0, 0, 0, 0}, 0},
     {"grouped8_s2", 1, 48, 16, 16, 48, 6, 3, 3, 2, 2, {1, 1, 1, 1}, 1},
+    /* the register-blocked stride-1 kernel: rows and columns past whole blocks, asymmetric
+     * and zero padding, a channel multiplier, 7x7 on 7-, 14- and 19-wide planes */
+    {"dw7_s1", 2, 3, 14, 19, 3, 3, 7, 7, 1, 1, {3, 3, 3, 3}, 1},
+    {"dw7_s1_w7", 1, 4, 7, 7, 4, 4, 7, 7, 1, 1, {3, 3, 3, 3}, 1},
+    {"dw5_s1_asym", 1, 2, 9, 13, 4, 2, 5, 5, 1, 1, {1, 3, 4, 0}, 0},
+    {"dw3_s1_valid", 1, 3, 6, 17, 3, 3, 3, 3, 1, 1, {0, 0, 0, 0}, 1},
+    {"dw3x5_s1", 1, 2, 8, 10, 2, 2, 3, 5, 1, 1, {1, 1, 2, 2}, 1},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -539,6 +539,90 @@ static void test_reinit_block_is_keyed_by_name(void)
     nn_model_destroy(b);
 }
 
+/* Transposes of a map: NCHW -> NHWC and back (the tiled matrix path, tiles cut at the
+ * edges), and a permutation that is no swap of two runs (the index walk) with its inverse.
+ * Forward against the index definition; the chain back to NCHW plus the input itself gives
+ * 2 x exactly, and its input gradient 2 dy exactly (the second transpose's gradient arrives
+ * after the add's, so the tiled backward both assigns and accumulates). */
+static void test_transpose_paths(void)
+{
+    const int C = 3, H = 20, W = 19, N = 2, size = C * H * W;
+    for (int variant = 0; variant < 2; variant++) {
+        nn_model_t *m = nn_model_create(C, H, W);
+        nn_node_t fwd = {.perm = {0, 2, 3, 1}}, back = {.perm = {0, 3, 1, 2}};
+        if (variant == 1) {
+            fwd = (nn_node_t){.perm = {0, 2, 1, 3}}; /* [1, H, C, W] */
+            back = fwd;
+        }
+        int t1 = nn_add_node(m, "t1", NN_TRANSPOSE, 1, (int[]){0}, &fwd);
+        int t2 = nn_add_node(m, "t2", NN_TRANSPOSE, 1, &t1, &back);
+        nn_add_add(m, "sum", t2, 0);
+        TH_CHECK(nn_model_finalize(m, 1) == 0, "finalize");
+        nn_model_prepare(m, N);
+        float x[2 * 3 * 20 * 19], dy[2 * 3 * 20 * 19], dx[2 * 3 * 20 * 19];
+        fill_normal(x, N * size, 5 + variant, 1.0);
+        fill_normal(dy, N * size, 7 + variant, 1.0);
+        nn_forward(m, x, N, 0);
+        const float *y1 = nn_node_out(m, t1), *y = nn_output(m);
+        int bad = 0;
+        for (int i = 0; i < N; i++)
+            for (int c = 0; c < C; c++)
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++) {
+                        const size_t at = (size_t)i * size + ((size_t)c * H + h) * W + w;
+                        const size_t to = (size_t)i * size +
+                                          (variant == 0 ? ((size_t)h * W + w) * C + c
+                                                        : ((size_t)h * C + c) * W + w);
+                        bad += y1[to] != x[at] || y[at] != 2.0f * x[at];
+                    }
+        TH_CHECK(bad == 0, "variant %d: %d forward values differ", variant, bad);
+        nn_backward_opts_t o = {.input_grad = 1};
+        TH_CHECK(nn_backward(m, m->output, dy, dx, &o) == 0, "backward");
+        bad = 0;
+        for (int k = 0; k < N * size; k++)
+            bad += dx[k] != 2.0f * dy[k];
+        TH_CHECK(bad == 0, "variant %d: %d input-gradient values differ", variant, bad);
+        nn_model_destroy(m);
+    }
+}
+
+/* LayerNorm over rows wider than its 8 reduction lanes with a tail (D = 20, 3 rows per
+ * sample): input and parameter gradients against finite differences, forward against a
+ * direct double evaluation. */
+static void test_layernorm_wide(void)
+{
+    nn_model_t *m = nn_model_create(3, 4, 5);
+    int tok = nn_add_node(m, "tokens", NN_RESHAPE, 1, (int[]){0},
+                          &(nn_node_t){.rank = 3, .dims = {1, 3, 20}});
+    int ln = nn_add_node(m, "ln", NN_LAYERNORM, 1, &tok, &(nn_node_t){.eps = 1e-5f});
+    nn_add_node(m, "head", NN_LINEAR, 1, &ln, &(nn_node_t){.out_c = 2, .has_bias = 1});
+    TH_CHECK(nn_model_finalize(m, 5) == 0, "finalize");
+    randomize_params(m, 31);
+    int bad = grad_check(m, 2, 0, 2e-3, 2e-2, 40, 37);
+    TH_CHECK(bad == 0, "%d mismatches through a 20-wide layernorm", bad);
+    float x[2 * 60];
+    fill_normal(x, 120, 41, 2.0);
+    for (int k = 0; k < 120; k++)
+        x[k] += 3.0f; /* an offset the centring must remove */
+    nn_model_prepare(m, 2);
+    nn_forward(m, x, 2, 0);
+    const float *y = nn_node_out(m, ln);
+    const float *g = nn_param(m, ln, NN_P_GAMMA, NULL), *b = nn_param(m, ln, NN_P_BETA, NULL);
+    double worst = 0.0;
+    for (int r = 0; r < 6; r++) {
+        double mean = 0.0, var = 0.0;
+        for (int j = 0; j < 20; j++)
+            mean += x[r * 20 + j] / 20.0;
+        for (int j = 0; j < 20; j++)
+            var += (x[r * 20 + j] - mean) * (x[r * 20 + j] - mean) / 20.0;
+        for (int j = 0; j < 20; j++)
+            worst = fmax(worst, fabs(y[r * 20 + j] - ((x[r * 20 + j] - mean) / sqrt(var + 1e-5) *
+                                                          g[j] + b[j])));
+    }
+    TH_CHECK(worst < 2e-6, "layernorm forward off the definition by %.3g", worst);
+    nn_model_destroy(m);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
@@ -552,5 +636,7 @@ int main(void)
     TH_RUN(test_reinit_block_is_keyed_by_name);
     TH_RUN(test_token_ops);
     TH_RUN(test_swin_ops);
+    TH_RUN(test_transpose_paths);
+    TH_RUN(test_layernorm_wide);
     return th_report();
 }

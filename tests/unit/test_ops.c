@@ -192,7 +192,8 @@ static void test_unary_ops_finite_differences(void)
     }
 }
 
-/* out = a * sigmoid(gap(conv 1x1 of a)) + a * sigmoid(a), a = conv(x): both Mul forms. */
+/* out = a * sigmoid(gap(conv 1x1 of a)) + f + f * f, f = a * sigmoid(a), a = conv(x): both Mul
+ * forms and a Mul of a node by itself. */
 static void test_mul_finite_differences(void)
 {
     nn_model_t *m = nn_model_create(T_C, T_H, T_W);
@@ -205,7 +206,8 @@ static void test_mul_finite_differences(void)
     int s = nn_add_sigmoid(m, "sig", a);
     int sl[2] = {a, s};
     int f = nn_add_node(m, "silu", NN_MUL, 2, sl, NULL);
-    nn_add_add(m, "sum", e, f);
+    int sq = nn_add_node(m, "square", NN_MUL, 2, (int[]){f, f}, NULL); /* both inputs one node */
+    nn_add_add(m, "sum", e, nn_add_add(m, "sum_sq", f, sq));
     int bad_in[2] = {g, a};
     TH_CHECK(nn_add_node(m, "bad", NN_MUL, 2, bad_in, NULL) < 0, "a gate first is refused");
     TH_CHECK(nn_model_finalize(m, 3) == 0 && nn_model_prepare(m, T_N) == 0, "model");

@@ -6,14 +6,19 @@
  * `groups` equal parts; output group g reads input group g only, through a
  * weight [out_c, c/groups, kh, kw]. Two kernels:
  *   - depthwise (one input channel per group, any channel multiplier):
- *     direct loops, one kernel tap at a time over whole output rows, so the
- *     inner loop is a contiguous multiply-add for stride 1; forward, input
- *     backward and weight backward never build a patch matrix;
+ *     direct loops, never a patch matrix. Stride 1 (ConvNeXt's 7x7,
+ *     EfficientNet's 3x3 and 5x5): the plane is copied into a zero-bordered
+ *     buffer and a register-blocked kernel computes DW_ROWS output rows x
+ *     DW_LANES columns at a time in vector registers, each input vector loaded
+ *     once for all the rows it reaches; the input gradient is the same kernel
+ *     over the zero-bordered output gradient with the taps flipped. Other
+ *     strides: one kernel tap at a time over whole output rows;
  *   - grouped (several input channels per group, ResNeXt, RegNet): the
  *     im2col + GEMM convolution of nn/conv.c called per group on the group's
  *     contiguous channel planes.
- * Every output position sums its taps in the same order (ky, then kx), and
- * the output is canonicalized to its position classes like conv.
+ * Every output position sums its taps in the same order (ky, then kx; the
+ * zero border adds exact zeros), and the output is canonicalized to its
+ * position classes like conv.
  */
 #include "nn/op.h"
 #include "nn/ops/conv_node.h"
@@ -116,6 +121,153 @@ static size_t gconv_workspace(const nn_model_t *m, const nn_node_t *nd)
 }
 
 /* ---- depthwise kernels: one output plane per call ---- */
+
+/* Stride 1, register-blocked: DW_ROWS output rows x DW_LANES columns accumulate in vector
+ * registers while the input rows they read pass by once. */
+#define DW_LANES 8
+#define DW_ROWS 4
+typedef float dw_vec __attribute__((vector_size(DW_LANES * sizeof(float))));
+
+static inline dw_vec dw_load(const float *p)
+{
+    dw_vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The zero-bordered plane of the stride-1 kernel: a plane of oh x ow outputs read through a
+ * kh x kw window needs (oh rounded up to DW_ROWS) + kh - 1 rows of (ow rounded up to
+ * DW_LANES) + kw - 1 columns; *stride gets the row length. */
+static size_t dw_s1_floats(int oh, int ow, int kh, int kw, int *stride)
+{
+    const int rows = (oh + DW_ROWS - 1) / DW_ROWS * DW_ROWS + kh - 1;
+    *stride = (ow + DW_LANES - 1) / DW_LANES * DW_LANES + kw - 1;
+    return (size_t)rows * (size_t)*stride;
+}
+
+/* Copies src [h x w] into buf (row length bs) at row top, column left; the rest of buf keeps
+ * the zeros the caller wrote once for all planes of the same geometry. */
+static void dw_s1_fill(float *buf, int bs, const float *src, int h, int w, int top, int left)
+{
+    for (int y = 0; y < h; y++)
+        memcpy(buf + (size_t)(y + top) * bs + left, src + (size_t)y * w, sizeof(float) * w);
+}
+
+/* out[oy, ox] (row length ow) = (acc ? out[oy, ox] : bias) + sum over ky, then kx, of
+ * wk[ky kw + kx] * buf[oy + ky, ox + kx] for the oh x ow outputs; buf is bs floats a row with
+ * the rows and columns dw_s1_floats gives. */
+static inline __attribute__((always_inline)) void
+dw_s1_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const int kw,
+                 const float *wk, float bias, int acc, float *out)
+{
+    for (int oy0 = 0; oy0 < oh; oy0 += DW_ROWS) {
+        const int rows = oh - oy0 < DW_ROWS ? oh - oy0 : DW_ROWS;
+        for (int ox0 = 0; ox0 < ow; ox0 += DW_LANES) {
+            const int lanes = ow - ox0 < DW_LANES ? ow - ox0 : DW_LANES;
+            dw_vec a[DW_ROWS];
+            for (int r = 0; r < DW_ROWS; r++) {
+                if (acc && r < rows) {
+                    float t[DW_LANES] = {0};
+                    memcpy(t, out + (size_t)(oy0 + r) * ow + ox0, sizeof(float) * lanes);
+                    a[r] = dw_load(t);
+                } else {
+                    a[r] = (dw_vec){0} + bias;
+                }
+            }
+            /* input row oy0 + i feeds output row oy0 + r through kernel row i - r */
+            for (int i = 0; i < DW_ROWS + kh - 1; i++) {
+                const float *src = buf + (size_t)(oy0 + i) * bs + ox0;
+                for (int kx = 0; kx < kw; kx++) {
+                    const dw_vec xv = dw_load(src + kx);
+#pragma GCC unroll 4
+                    for (int r = 0; r < DW_ROWS; r++) {
+                        const int ky = i - r;
+                        if (ky >= 0 && ky < kh)
+                            a[r] += wk[ky * kw + kx] * xv;
+                    }
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                float *dst = out + (size_t)(oy0 + r) * ow + ox0;
+                if (lanes == DW_LANES) {
+                    memcpy(dst, &a[r], sizeof a[r]);
+                } else {
+                    float t[DW_LANES];
+                    memcpy(t, &a[r], sizeof t);
+                    memcpy(dst, t, sizeof(float) * lanes);
+                }
+            }
+        }
+    }
+}
+
+/* dw_s1_plane_body with the kernel sizes of the imported families as constants, so the tap
+ * loops unroll and the row conditions fold. */
+static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw, const float *wk,
+                        float bias, int acc, float *out)
+{
+    if (kh == 7 && kw == 7)
+        dw_s1_plane_body(buf, bs, oh, ow, 7, 7, wk, bias, acc, out);
+    else if (kh == 5 && kw == 5)
+        dw_s1_plane_body(buf, bs, oh, ow, 5, 5, wk, bias, acc, out);
+    else if (kh == 3 && kw == 3)
+        dw_s1_plane_body(buf, bs, oh, ow, 3, 3, wk, bias, acc, out);
+    else
+        dw_s1_plane_body(buf, bs, oh, ow, kh, kw, wk, bias, acc, out);
+}
+
+#define DW_MAX_TAPS 169 /* 13 x 13: the flipped taps of the input gradient live on the stack */
+
+/* Does the stride-1 kernel apply (stride 1, each padding within the kernel's reach)? */
+static int dw_s1_applies(const nn_node_t *nd)
+{
+    return nd->sh == 1 && nd->sw == 1 && nd->pt < nd->kh && nd->pb < nd->kh &&
+           nd->pl < nd->kw && nd->pr < nd->kw && nd->kh * nd->kw <= DW_MAX_TAPS;
+}
+
+/* Stride-1 forward of n images: every output plane through dw_s1_plane. */
+static int dw_s1_forward(const nn_model_t *m, const nn_node_t *nd, int n, const float *W,
+                         const float *b)
+{
+    const nn_node_t *src = &m->nodes[nd->in[0]];
+    const size_t in_hw = (size_t)src->h * src->w, out_hw = (size_t)nd->h * nd->w;
+    const size_t taps = (size_t)nd->kh * nd->kw;
+    const int og = nd->out_c / nd->groups;
+    int bs;
+    const size_t floats = dw_s1_floats(nd->h, nd->w, nd->kh, nd->kw, &bs);
+    float *buf = malloc(sizeof(float) * floats);
+    if (!buf) {
+        SC_ERROR("gconv '%s': out of memory", nd->name);
+        return SC_ERR_NOMEM;
+    }
+    memset(buf, 0, sizeof(float) * floats);
+    for (int i = 0; i < n; i++) {
+        for (int ci = 0; ci < src->c; ci++) {
+            dw_s1_fill(buf, bs, src->out + ((size_t)i * src->c + ci) * in_hw, src->h,
+                       src->w, nd->pt, nd->pl);
+            for (int co = ci * og; co < (ci + 1) * og; co++)
+                dw_s1_plane(buf, bs, nd->h, nd->w, nd->kh, nd->kw, W + co * taps,
+                            b ? b[co] : 0.0f, 0, nd->out + ((size_t)i * nd->out_c + co) * out_hw);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* Stride-1 input gradient of one output plane, accumulated into dx (h x w):
+ * dx[iy, ix] += sum w[ky, kx] dy[iy + pt - ky, ix + pl - kx], the forward kernel over dy
+ * bordered by kh - 1 - pt rows and kw - 1 - pl columns with the taps flipped. */
+static void dw_s1_backward_input_plane(const nn_node_t *nd, int h, int w, float *buf, int bs,
+                                       const float *wk, const float *dy, float *dx)
+{
+    float flip[DW_MAX_TAPS];
+    const int taps = nd->kh * nd->kw;
+    for (int t = 0; t < taps; t++)
+        flip[t] = wk[taps - 1 - t];
+    dw_s1_fill(buf, bs, dy, nd->h, nd->w, nd->kh - 1 - nd->pt, nd->kw - 1 - nd->pl);
+    dw_s1_plane(buf, bs, h, w, nd->kh, nd->kw, flip, 0.0f, 1, dx);
+}
+
 
 /* y[oh, ow] = b + sum over taps of w[ky, kx] * x[oy*sh - pt + ky, ox*sw - pl + kx], the
  * taps of each output summed in the order ky, then kx; one output row at a time, so the row
@@ -228,6 +380,8 @@ static int gconv_forward(nn_model_t *m, int id, int n)
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *b = nn_param(m, id, NN_P_BIAS, NULL);
     const size_t in_hw = (size_t)src->h * src->w, out_hw = (size_t)nd->h * nd->w;
     const int cg = src->c / nd->groups, og = nd->out_c / nd->groups;
+    if (is_depthwise(m, nd) && dw_s1_applies(nd))
+        return dw_s1_forward(m, nd, n, W, b);
     if (is_depthwise(m, nd)) {
         const size_t taps = (size_t)nd->kh * nd->kw;
         int *cols = dw_tap_columns(nd, src->w);
@@ -266,9 +420,17 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
     const int cg = src->c / nd->groups, og = nd->out_c / nd->groups;
     if (is_depthwise(m, nd)) {
         const size_t taps = (size_t)nd->kh * nd->kw;
-        int *cols = dx ? dw_tap_columns(nd, src->w) : NULL;
-        if (dx && !cols)
+        const int s1 = dw_s1_applies(nd);
+        int bs = 0;
+        const size_t floats = s1 ? dw_s1_floats(src->h, src->w, nd->kh, nd->kw, &bs) : 0;
+        int *cols = dx && !s1 ? dw_tap_columns(nd, src->w) : NULL;
+        float *buf = dx && s1 ? malloc(sizeof(float) * floats) : NULL;
+        if (dx && !cols && !buf) {
+            SC_ERROR("gconv '%s': out of memory", nd->name);
             return SC_ERR_NOMEM;
+        }
+        if (buf)
+            memset(buf, 0, sizeof(float) * floats);
         for (int i = 0; i < n; i++) {
             for (int co = 0; co < nd->out_c; co++) {
                 const size_t in_off = ((size_t)i * src->c + co / og) * in_hw;
@@ -276,11 +438,15 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
                 if (dW || db)
                     dw_backward_params_plane(nd, src->h, src->w, src->out + in_off, dy,
                                              dW ? dW + co * taps : NULL, db ? db + co : NULL);
-                if (dx)
+                if (dx && s1)
+                    dw_s1_backward_input_plane(nd, src->h, src->w, buf, bs, W + co * taps, dy,
+                                               dx + in_off);
+                else if (dx)
                     dw_backward_input_plane(nd, src->h, src->w, cols, W + co * taps, dy,
                                             dx + in_off);
             }
         }
+        free(buf);
         free(cols);
         return 0;
     }

@@ -4,7 +4,8 @@
  * Sqrt/Div/Mul/Add chain older opsets export, which the importer fuses):
  *   y = (x - mean) / sqrt(var + eps) * gamma + beta,  var biased (torch).
  *
- * Owned by common/nn. Statistics in double; backward recomputes them:
+ * Owned by common/nn. Statistics in double (partial sums over 8 lanes, so
+ * the loops vectorize); backward recomputes them:
  *   xhat = (x - mean) s, g = dy gamma,
  *   dx = s (g - mean(g) - xhat mean(g xhat)), dgamma += sum dy xhat, dbeta += sum dy.
  */
@@ -52,16 +53,30 @@ static void layernorm_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_
     memset(b, 0, sizeof(float) * count);
 }
 
+#define LN_LANES 8 /* independent double partial sums, so the reductions vectorize */
+
+/* sum of a[j] * (b ? b[j] : 1) - c over j < D: LN_LANES partial sums over j mod LN_LANES,
+ * added in a fixed order at the end (the same for every row of every batch). */
+static double ln_dot(const float *a, const float *b, double c, int D)
+{
+    double part[LN_LANES] = {0};
+    int j = 0;
+    for (; j + LN_LANES <= D; j += LN_LANES)
+        for (int l = 0; l < LN_LANES; l++)
+            part[l] += ((double)a[j + l] - c) * (b ? (double)b[j + l] - c : 1.0);
+    for (; j < D; j++)
+        part[j % LN_LANES] += ((double)a[j] - c) * (b ? (double)b[j] - c : 1.0);
+    double sum = 0.0;
+    for (int l = 0; l < LN_LANES; l++)
+        sum += part[l];
+    return sum;
+}
+
 static void ln_stats(const float *x, int D, double eps, double *mean, double *invstd)
 {
-    double s = 0.0, v = 0.0;
-    for (int j = 0; j < D; j++)
-        s += x[j];
-    s /= D;
-    for (int j = 0; j < D; j++)
-        v += (x[j] - s) * (x[j] - s);
+    const double s = ln_dot(x, NULL, 0.0, D) / D;
     *mean = s;
-    *invstd = 1.0 / sqrt(v / D + eps);
+    *invstd = 1.0 / sqrt(ln_dot(x, x, s, D) / D + eps);
 }
 
 static int layernorm_forward(nn_model_t *m, int id, int n)
@@ -92,16 +107,31 @@ static int layernorm_backward(nn_model_t *m, int id, int n, const nn_backward_op
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
     for (size_t r = 0; r < rows; r++) {
         const float *x = m->nodes[src].out + r * D, *dy = nd->grad + r * D;
-        double mean, s, mg = 0.0, mgx = 0.0;
+        double mean, s, mg_part[LN_LANES] = {0}, mgx_part[LN_LANES] = {0};
         ln_stats(x, D, nd->eps, &mean, &s);
-        for (int j = 0; j < D; j++) {
-            double xhat = (x[j] - mean) * s, gj = (double)dy[j] * g[j];
-            mg += gj;
-            mgx += gj * xhat;
-            if (dg)
-                dg[j] += (float)(dy[j] * xhat);
-            if (db)
-                db[j] += dy[j];
+        int j = 0;
+        for (; j + LN_LANES <= D; j += LN_LANES)
+            for (int l = 0; l < LN_LANES; l++) {
+                const double xhat = (x[j + l] - mean) * s, gj = (double)dy[j + l] * g[j + l];
+                mg_part[l] += gj;
+                mgx_part[l] += gj * xhat;
+            }
+        for (; j < D; j++) {
+            const double xhat = (x[j] - mean) * s, gj = (double)dy[j] * g[j];
+            mg_part[j % LN_LANES] += gj;
+            mgx_part[j % LN_LANES] += gj * xhat;
+        }
+        if (dg || db)
+            for (j = 0; j < D; j++) {
+                if (dg)
+                    dg[j] += (float)(dy[j] * (x[j] - mean) * s);
+                if (db)
+                    db[j] += dy[j];
+            }
+        double mg = 0.0, mgx = 0.0;
+        for (int l = 0; l < LN_LANES; l++) {
+            mg += mg_part[l];
+            mgx += mgx_part[l];
         }
         mg /= D;
         mgx /= D;

@@ -4,8 +4,8 @@
  * token tensors [1, L, K]: every token is a row).
  *
  * Owned by common/nn. One cblas_sgemm over all rows of the batch (the rows
- * of a sample are contiguous and samples follow each other). The weight is
- * stored [out, in] as dense's.
+ * of a sample are contiguous and samples follow each other), added onto the
+ * bias copied into the output. The weight is stored [out, in] as dense's.
  */
 #include "nn/op.h"
 
@@ -68,12 +68,13 @@ static int linear_forward(nn_model_t *m, int id, int n)
     const int K = linear_in(m, nd), M = nd->out_c;
     const int rows = (int)((size_t)n * nn_node_size(nd) / (size_t)M);
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *bias = nn_param(m, id, NN_P_BIAS, NULL);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, M, K, 1.0f,
-                m->nodes[nd->in[0]].out, K, W, K, 0.0f, nd->out, M);
+    /* With a bias the output starts as the bias and the GEMM adds to it (beta = 1), so
+     * OpenBLAS neither zeroes it first nor is there a pass adding the bias afterwards. */
     if (bias)
         for (int r = 0; r < rows; r++)
-            for (int j = 0; j < M; j++)
-                nd->out[(size_t)r * M + j] += bias[j];
+            memcpy(nd->out + (size_t)r * M, bias, sizeof(float) * (size_t)M);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, M, K, 1.0f,
+                m->nodes[nd->in[0]].out, K, W, K, bias ? 1.0f : 0.0f, nd->out, M);
     return 0;
 }
 

@@ -68,15 +68,24 @@ static int mul_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *
     const int ia = nd->in[0], ib = nd->in[1];
     const nn_node_t *na = &m->nodes[ia], *nb = &m->nodes[ib];
     const size_t hw = (size_t)nd->h * nd->w, planes = (size_t)n * nd->c;
-    float *da = nn_wants_grad(ia, o) ? nn_grad_acc(m, ia) : NULL;
-    float *db = nn_wants_grad(ib, o) ? nn_grad_acc(m, ib) : NULL;
+    /* A first contribution overwrites (no zeroing pass); with a == b (x * x) the second
+     * buffer is the first, already written, so it accumulates. */
+    int assign_a = 0, assign_b = 0;
+    float *da = nn_wants_grad(ia, o) ? nn_grad_dst(m, ia, &assign_a) : NULL;
+    float *db = nn_wants_grad(ib, o) ? nn_grad_dst(m, ib, &assign_b) : NULL;
     const float *dy = nd->grad;
     if (nb->h * nb->w != 1) {
         const size_t count = planes * hw;
-        if (da)
+        if (da && assign_a)
+            for (size_t j = 0; j < count; j++)
+                da[j] = dy[j] * nb->out[j];
+        else if (da)
             for (size_t j = 0; j < count; j++)
                 da[j] += dy[j] * nb->out[j];
-        if (db)
+        if (db && assign_b)
+            for (size_t j = 0; j < count; j++)
+                db[j] = dy[j] * na->out[j];
+        else if (db)
             for (size_t j = 0; j < count; j++)
                 db[j] += dy[j] * na->out[j];
         return 0;
@@ -85,11 +94,15 @@ static int mul_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *
         const float *a = na->out + p * hw, *dyp = dy + p * hw, g = nb->out[p];
         if (da) {
             float *dap = da + p * hw;
-            for (size_t j = 0; j < hw; j++)
-                dap[j] += dyp[j] * g;
+            if (assign_a)
+                for (size_t j = 0; j < hw; j++)
+                    dap[j] = dyp[j] * g;
+            else
+                for (size_t j = 0; j < hw; j++)
+                    dap[j] += dyp[j] * g;
         }
         if (db)
-            db[p] += (float)mul_dot(dyp, a, hw);
+            db[p] = (assign_b ? 0.0f : db[p]) + (float)mul_dot(dyp, a, hw);
     }
     return 0;
 }

@@ -4,7 +4,9 @@
  *
  * Owned by common/nn. The input's shape is its general shape (nn_node_shape:
  * [1, c, h, w] for a c x h x w map). Backward scatters the gradient back
- * through the same index map.
+ * through the same index map. A permutation that swaps two runs of axes
+ * (NCHW <-> NHWC: [c, h w] <-> [h w, c]) is a matrix transpose per leading
+ * index and runs in cache-sized tiles; any other walks the index map.
  */
 #include "nn/op.h"
 
@@ -44,12 +46,65 @@ static int transpose_strides(const nn_model_t *m, const nn_node_t *nd, size_t st
     return rank;
 }
 
+/* When perm keeps axes [0, a) and moves the run [b, rank) before the run [a, b), sets
+ * *outer, *rows, *cols to the products of the three runs' sizes and returns 1; else 0. */
+static int transpose_as_matrix(const nn_model_t *m, const nn_node_t *nd, size_t *outer,
+                               size_t *rows, size_t *cols)
+{
+    int dims[NN_MAX_RANK] = {0};
+    const int rank = nn_node_shape(&m->nodes[nd->in[0]], dims);
+    int a = 0;
+    while (a < rank && nd->perm[a] == a)
+        a++;
+    if (a == rank)
+        return 0;
+    const int b = nd->perm[a];
+    for (int d = a; d < rank; d++) {
+        const int want = d - a < rank - b ? b + (d - a) : a + (d - a) - (rank - b);
+        if (nd->perm[d] != want)
+            return 0;
+    }
+    *outer = *rows = *cols = 1;
+    for (int d = 0; d < rank; d++)
+        *(d < a ? outer : d < b ? rows : cols) *= (size_t)dims[d];
+    return 1;
+}
+
+#define TRANSPOSE_TILE 16
+
+/* y[j, i] (= or +=) x[i, j] for the rows x cols matrix x, in TRANSPOSE_TILE square tiles. */
+static void transpose_matrix(const float *x, float *y, size_t rows, size_t cols, int acc)
+{
+    for (size_t i0 = 0; i0 < rows; i0 += TRANSPOSE_TILE) {
+        const size_t i1 = i0 + TRANSPOSE_TILE < rows ? i0 + TRANSPOSE_TILE : rows;
+        for (size_t j0 = 0; j0 < cols; j0 += TRANSPOSE_TILE) {
+            const size_t j1 = j0 + TRANSPOSE_TILE < cols ? j0 + TRANSPOSE_TILE : cols;
+            for (size_t j = j0; j < j1; j++) {
+                float *dst = y + j * rows;
+                if (acc)
+                    for (size_t i = i0; i < i1; i++)
+                        dst[i] += x[i * cols + j];
+                else
+                    for (size_t i = i0; i < i1; i++)
+                        dst[i] = x[i * cols + j];
+            }
+        }
+    }
+}
+
 static int transpose_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     size_t stride[NN_MAX_RANK];
     const int rank = transpose_strides(m, nd, stride);
     const size_t size = nn_node_size(nd);
+    size_t outer, rows, cols;
+    if (transpose_as_matrix(m, nd, &outer, &rows, &cols)) {
+        for (size_t k = 0; k < (size_t)n * outer; k++)
+            transpose_matrix(m->nodes[nd->in[0]].out + k * rows * cols,
+                             nd->out + k * rows * cols, rows, cols, 0);
+        return 0;
+    }
     int out_dims[NN_MAX_RANK] = {0};
     nn_node_shape(nd, out_dims);
     for (int b = 0; b < n; b++) {
@@ -68,9 +123,18 @@ static int transpose_backward(nn_model_t *m, int id, int n, const nn_backward_op
     size_t stride[NN_MAX_RANK];
     const int rank = transpose_strides(m, nd, stride);
     const size_t size = nn_node_size(nd);
+    size_t outer, rows, cols;
+    if (transpose_as_matrix(m, nd, &outer, &rows, &cols)) {
+        int assign;
+        float *dx = nn_grad_dst(m, nd->in[0], &assign);
+        for (size_t k = 0; k < (size_t)n * outer; k++) /* dy is the cols x rows matrix */
+            transpose_matrix(nd->grad + k * rows * cols, dx + k * rows * cols, cols, rows,
+                             !assign);
+        return 0;
+    }
+    float *dx_all = nn_grad_acc(m, nd->in[0]);
     int out_dims[NN_MAX_RANK] = {0};
     nn_node_shape(nd, out_dims);
-    float *dx_all = nn_grad_acc(m, nd->in[0]);
     for (int b = 0; b < n; b++) {
         float *dx = dx_all + (size_t)b * size;
         const float *dy = nd->grad + (size_t)b * size;
