@@ -192,13 +192,15 @@ static void check_case(const case_spec_t *c)
         const double e32 = fabs(ref_loss[STEPS + s] - ref_loss[s]) / fabs(ref_loss[s]);
         /* the first loss is one forward pass from the same weights; a later one also
          * carries the float32 rounding of the updates before it, which this network
-         * (batch norms over 2x2 maps) amplifies: 1e-4 there */
-        const double floor_rel = s == 0 ? 1e-5 : 1e-4;
+         * (batch norms over 2x2 maps) amplifies: 2e-4 there (EfficientNet-B0's second
+         * loss lands at 0.9e-4 or 1.1e-4 with two convolution summation orders, while
+         * the weights' change, checked below at 1e-4, stays at 3-4e-5) */
+        const double floor_rel = s == 0 ? 1e-5 : 2e-4;
         const double bound = fmax(floor_rel, 3.0 * e32);
         printf("    %s step %d: loss %.7f, PyTorch float64 %.7f (relative error %.1e; "
                "PyTorch float32 %.1e; bound %.1e: %s)\n",
                c->spec, s + 1, loss, ref_loss[s], e, e32, bound,
-               bound > floor_rel ? "3x float32" : s == 0 ? "1e-5" : "1e-4");
+               bound > floor_rel ? "3x float32" : s == 0 ? "1e-5" : "2e-4");
         TH_CHECK(e <= bound, "%s step %d: loss %.9g, PyTorch %.9g", c->spec, s + 1, loss,
                  ref_loss[s]);
     }
