@@ -259,6 +259,13 @@ bench-cell: $(BIN) $(BUILD)/bench/bench_cellrest
 	@BUILD=$(BUILD) bash bench/cell_profile.sh
 	@env -u OPENBLAS_CORETYPE $(BUILD)/bench/bench_cellrest $(BUILD)/bench-cell/results.h5
 
+# Whole saliency maps (the paper's eight methods and IG-32) against PyTorch at its best, on
+# ResNet-50, DenseNet-121 and InceptionV3 imported from ONNX and built by the zoo
+# (bench/README-models.md); hours on 2 quiet cores. BENCH_MAPS_ARGS narrows it.
+.PHONY: bench-maps
+bench-maps: $(BIN) $(BUILD)/bench/bench_models
+	env -u OPENBLAS_CORETYPE BUILD=$(BUILD) /usr/bin/python3 bench/bench_maps.py $(BENCH_MAPS_ARGS)
+
 # salcheck run --plan against the measured CPU time of the demo and the test jobs (slurm/README.md,
 # "How close it is"); a job that trains is measured with and without its models cached.
 bench-plan: $(BIN)
