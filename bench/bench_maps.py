@@ -143,13 +143,14 @@ def prepare(key, out, binary, bench_models):
     h5 = base
     if arch == "inceptionv3" and size != 299:
         import h5py
+        import numpy as np
         h5 = os.path.join(out, "bench_%s-%d.h5" % (arch, size))
         if not os.path.exists(h5):
             shutil.copyfile(base, h5 + ".part")
             with h5py.File(h5 + ".part", "r+") as f:
                 for attr in ("input_h", "input_w"):
                     old = f.attrs[attr]
-                    f.attrs[attr] = (str(size).encode() if isinstance(old, bytes) else str(size))
+                    f.attrs[attr] = np.bytes_(str(size)) if isinstance(old, bytes) else str(size)
             os.replace(h5 + ".part", h5)
     return {"h5": h5, "pt": None, "png": png}
 
@@ -179,20 +180,29 @@ def warmup_for(name, batch):
     return "sg", ["--sg-samples", str(batch)]
 
 
-def salcheck_round(binary, files, methods, sal_batch, out):
-    """{method: (seconds per map, batch)} for one round; the warm-up-only runs are
-    measured once per (warm-up, batch) and shared by the methods. Method M's map
-    is left in out-M.h5."""
-    base, res = {}, {}
+def salcheck_round(binary, files, methods, sal_batch, reps, out):
+    """{method: (CPU seconds per map, batch, explain's own wall-clock timer)} for one
+    round. The warm-up-only runs are measured once per (warm-up, batch) and shared by
+    the methods; the maps of up to 32 gradients (0.1-10 s beside a setup of seconds)
+    take the median of `reps` runs of each. Method M's map is left in out-M.h5."""
+    import h5py
+    base, base_runs, res = {}, {}, {}
     for name in methods:
         meth, opts, inputs = METHODS[name]
         batch = sal_batch if inputs else 1
+        n = reps if inputs <= 32 else 1
         warm, wopts = warmup_for(name, batch)
         key = (warm, batch)
-        if key not in base:
-            base[key] = explain_cpu(binary, files, [warm], batch, wopts, out + "-warm")
-        both = explain_cpu(binary, files, [warm, meth], batch, wopts + opts, out + "-" + name)
-        res[name] = (both - base[key], batch)
+        if key not in base or len(base_runs[key]) < n:
+            runs = base_runs.setdefault(key, [])
+            runs += [explain_cpu(binary, files, [warm], batch, wopts, out + "-warm")
+                     for _ in range(n - len(runs))]
+            base[key] = median(runs)
+        both = median([explain_cpu(binary, files, [warm, meth], batch, wopts + opts,
+                                   out + "-" + name) for _ in range(n)])
+        with h5py.File("%s-%s.h5" % (out, name), "r") as f:
+            inner = float(f["maps"][meth].attrs["seconds"])
+        res[name] = (both - base[key], batch, inner)
     return res, base
 
 
@@ -383,17 +393,17 @@ class TorchMaps:
 
 
 def torch_input(key, files):
-    """The test image as the model sees it (the model file's normalization; the
-    torchvision models imported from ONNX take the default, inception), and black."""
+    """The test image as salcheck feeds it to the model (the model file's
+    normalization, which `salcheck import` sets for torchvision models), and black."""
+    import h5py
     import torch
     rows = read_png_gray(files["png"])
     gray = torch.tensor(rows, dtype=torch.float32)
-    norm = "inception"
-    if MODELS[key][0] == "zoo":
-        import h5py
-        with h5py.File(files["h5"], "r") as f:
-            v = f.attrs.get("normalize", b"inception")
-            norm = (v.decode() if isinstance(v, bytes) else str(v)) or "inception"
+    with h5py.File(files["h5"], "r") as f:
+        v = f.attrs.get("normalize", b"inception")
+        norm = (v.decode() if isinstance(v, bytes) else str(v)) or "inception"
+    if norm not in ("imagenet", "inception"):
+        raise SystemExit("%s: normalization %s not known to the benchmark" % (files["h5"], norm))
     if norm == "imagenet":
         mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
         std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
@@ -490,6 +500,9 @@ def main():
     ap.add_argument("--methods", default=",".join(PAPER_ORDER))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sal-batch", type=int, default=16)
+    ap.add_argument("--sal-reps", type=int, default=3,
+                    help="salcheck runs per round of each map of up to 32 gradients and of "
+                         "its warm-up-only baseline")
     ap.add_argument("--torch-batches", default="1,8,16,32")
     ap.add_argument("--seconds", type=float, default=1.0,
                     help="PyTorch repeats a map until this much CPU time has passed (at least once)")
@@ -527,12 +540,12 @@ def main():
     for rnd in range(args.rounds):
         for k in keys:
             files = prepared[k]
-            res, base = salcheck_round(args.bin, files, methods, args.sal_batch,
+            res, base = salcheck_round(args.bin, files, methods, args.sal_batch, args.sal_reps,
                                        os.path.join(args.out, "sal-" + k))
-            for m, (sec, batch) in res.items():
-                sal[k][m].append((sec, batch))
-                print("ROUND %d salcheck %s %s batch %d: %.3f s/map" % (rnd, k, m, batch, sec),
-                      flush=True)
+            for m, (sec, batch, inner) in res.items():
+                sal[k][m].append((sec, batch, inner))
+                print("ROUND %d salcheck %s %s batch %d: %.3f s/map (CPU, setup subtracted); "
+                      "explain's own timer %.3f s" % (rnd, k, m, batch, sec, inner), flush=True)
             for (warm, batch), sec in base.items():
                 setup[k].append((warm, batch, sec))
                 print("ROUND %d salcheck %s setup + %s warm-up, batch %d: %.2f s CPU"
@@ -563,11 +576,13 @@ def main():
         source, arch, size = MODELS[k]
         print("\n#### %s (%s, %dx%d)\n" % (k, "torchvision via ONNX" if source == "onnx"
                                            else "zoo builder", size, size))
-        print("| method | salcheck s/map (batch) | PyTorch best s/map (config) | PyTorch NCHW / "
-              "channels_last at batch 1 | salcheck / PyTorch best | maps agree (Pearson r) |")
-        print("|---|---|---|---|---|---|")
+        print("| method | salcheck s/map (batch) | salcheck, explain's timer | PyTorch best s/map "
+              "(config) | PyTorch NCHW / channels_last at batch 1 | salcheck / PyTorch best | "
+              "maps agree (Pearson r) |")
+        print("|---|---|---|---|---|---|---|")
         for m in [m for m in PAPER_ORDER if m in methods]:
-            s = median([v for v, _ in sal[k][m]])
+            s = median([v for v, _, _ in sal[k][m]])
+            inner = median([v for _, _, v in sal[k][m]])
             sb = sal[k][m][0][1]
             configs = {c: median(v) for c, v in tor[k].get(m, {}).items()}
             if not configs:
@@ -576,8 +591,8 @@ def main():
             rounds = len(tor[k][m][cfg])
             at1 = " / ".join("%.3f" % configs[(lay, 1)] if (lay, 1) in configs else "-"
                              for lay in ("nchw", "channels_last"))
-            print("| %s | %.3f (%d) | %.3f (batch %d, %s%s) | %s | %.2f | %s |"
-                  % (m, s, sb, best, cfg[1], cfg[0].replace("_", " "),
+            print("| %s | %.3f (%d) | %.3f | %.3f (batch %d, %s%s) | %s | %.2f | %s |"
+                  % (m, s, sb, inner, best, cfg[1], cfg[0].replace("_", " "),
                      "" if rounds == args.rounds else ", %d of %d rounds" % (rounds, args.rounds),
                      at1, s / best, agree.get(k, {}).get(m, "-")))
         warm = Counter((w, b) for w, b, _ in setup[k])
