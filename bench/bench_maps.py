@@ -22,7 +22,16 @@ IG with --ig-steps B when M itself is SmoothGrad), so that both runs pay the
 same setup: loading, the workspace, the first touch of its pages, the target's
 forward pass, W's map and the output files. What is left is M's map in a warm
 workspace, as every map but the first of an audit runs. Single-gradient methods
-(grad, gbp, gcam, ggcam) run at --batch 1, the batched ones at --sal-batch.
+(grad, gbp, gcam, ggcam) run at --batch 1, the batched ones at --sal-batch. Maps
+of up to 32 gradients take the median of --sal-reps runs of both commands per
+round. The table also shows explain's own timer (the wall clock around the
+method's computation, stored as /maps/<method>.attrs["seconds"]; no setup, no
+post-processing), a check of the subtraction on a quiet machine.
+
+Both sides explain the same logit of the same input (the PNG read back, with
+the model file's normalization); the last column is the Pearson correlation of
+the two post-processed maps of the first round (1.000 where both compute the
+same map; sg and sig draw their noise differently).
 
 PyTorch 1.13 (eval, parameters without gradients, one thread) on the same
 weights (torchvision's modules; tests/ref/zoo_torch_ref.py's Keras-layout
