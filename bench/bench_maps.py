@@ -469,7 +469,7 @@ def torch_worker(args):
                     timed(name, layout, fmt, b)
     # sig and xrai: in the configuration that was best for ig32 (or ig, sg) in this round
     ref = [k for k in times if k[0] in SWEPT]
-    pick = [k for k in ref if k[0] == "ig32"] or ref
+    pick = [k for k in ref if k[0] == "ig32"] or ref  # without any: NCHW, the largest batch
     best = min(pick, key=lambda k: times[k]) if pick else ("", "nchw", max(batches))
     for name in methods:
         if name in SWEPT or METHODS[name][2] == 0:
