@@ -1775,8 +1775,29 @@ static int map_relu(importer_t *im, const onnx_node_t *nd, const char *name)
     return op_unary(im, nd, name, NN_RELU);
 }
 
+static long tok_only_consumer(importer_t *im, const char *value);
+static int tok_is(importer_t *im, long k, const char *op, const char *value, int *other);
+
+/* Sigmoid; x * Sigmoid(x) (SiLU as torch exports it before opset 20 has it) is one silu
+ * node named after the Mul (whose value it is), when the Mul is the sigmoid's only reader. */
 static int map_sigmoid(importer_t *im, const onnx_node_t *nd, const char *name)
 {
+    const Onnx__GraphProto *g = im->graph;
+    const long k_mul = tok_only_consumer(im, nd->output[0]);
+    int other;
+    onnx_value_t *x = input_value(im, nd, 0);
+    if (x && x->kind == VALUE_NODE && tok_is(im, k_mul, "Mul", nd->output[0], &other) &&
+        other >= 0 && g->node[k_mul]->n_input == 2 &&
+        !strcmp(g->node[k_mul]->input[other], nd->input[0])) {
+        char mul_name[NN_NAME_MAX];
+        node_name(im, g->node[k_mul], mul_name, sizeof mul_name);
+        int in = x->node, rank = x->rank;
+        int rc = bind_node(im, g->node[k_mul], nn_add_node(im->m, mul_name, NN_SILU, 1, &in,
+                                                           NULL), rank);
+        if (rc == 0)
+            im->fused[k_mul] = 1;
+        return rc;
+    }
     return op_unary(im, nd, name, NN_SIGMOID);
 }
 
