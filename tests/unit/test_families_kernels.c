@@ -284,6 +284,114 @@ static void test_layernorm_channels_batch_invariant(void)
     free(x); free(dy); free(y3); free(dx3); free(y1); free(dx1);
 }
 
+/* ---- first contributions written, later ones added ---- */
+
+typedef struct acc_case {
+    const char *name;
+    nn_op op;
+    nn_node_t attrs;
+    int c, h, w;
+} acc_case_t;
+
+/* input -> op (params random); returns the model (batch 2) or NULL. */
+static nn_model_t *acc_single(const acc_case_t *t)
+{
+    nn_model_t *m = nn_model_create(t->c, t->h, t->w);
+    int in = 0;
+    if (!m || nn_add_node(m, "op", t->op, 1, &in, &t->attrs) != 1 ||
+        nn_model_finalize(m, 7) < 0 || nn_model_prepare(m, 2) < 0) {
+        nn_model_destroy(m);
+        return NULL;
+    }
+    for (int k = 0; k < NN_P_KINDS; k++) {
+        size_t count;
+        float *p = nn_param(m, 1, (nn_param_kind)k, &count);
+        if (p && k != NN_P_WEIGHT)
+            fill_uniform(p, count, k == NN_P_GAMMA ? 0.5 : -0.3, k == NN_P_GAMMA ? 1.5 : 0.3,
+                         t->name);
+    }
+    nn_model_params_changed(m);
+    return m;
+}
+
+/* input -> s = 1 * x -> op a (s), op b (s) -> concat (a, b), both ops with the single
+ * model's parameters: b's backward runs first and writes s's gradient, a's adds to it. */
+static nn_model_t *acc_double(const acc_case_t *t, nn_model_t *single)
+{
+    nn_model_t *m = nn_model_create(t->c, t->h, t->w);
+    int in = 0, s, ab[2];
+    nn_node_t one = {.alpha = 1.0f};
+    if (!m || (s = nn_add_node(m, "s", NN_SCALE, 1, &in, &one)) < 0 ||
+        (ab[0] = nn_add_node(m, "a", t->op, 1, &s, &t->attrs)) < 0 ||
+        (ab[1] = nn_add_node(m, "b", t->op, 1, &s, &t->attrs)) < 0 ||
+        nn_add_concat(m, "cat", 2, ab) < 0 || nn_model_finalize(m, 7) < 0 ||
+        nn_model_prepare(m, 2) < 0) {
+        nn_model_destroy(m);
+        return NULL;
+    }
+    for (int j = 0; j < 2; j++)
+        for (int k = 0; k < NN_P_KINDS; k++) {
+            size_t count, count1;
+            float *dst = nn_param(m, ab[j], (nn_param_kind)k, &count);
+            const float *src = nn_param(single, 1, (nn_param_kind)k, &count1);
+            if (dst && src && count == count1)
+                memcpy(dst, src, sizeof(float) * count);
+        }
+    nn_model_params_changed(m);
+    return m;
+}
+
+static void test_first_contribution_then_accumulation(void)
+{
+    const acc_case_t cases[] = {
+        {"dw3 s1 x2", NN_GCONV, {.out_c = 10, .groups = 5, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                                 .pt = 1, .pb = 1, .pl = 1, .pr = 1, .has_bias = 1}, 5, 9, 11},
+        {"dw5 s2", NN_GCONV, {.out_c = 6, .groups = 6, .kh = 5, .kw = 5, .sh = 2, .sw = 2,
+                              .pt = 2, .pb = 2, .pl = 2, .pr = 2, .has_bias = 1}, 6, 11, 13},
+        {"dw3 s2 x2", NN_GCONV, {.out_c = 8, .groups = 4, .kh = 3, .kw = 3, .sh = 2, .sw = 2,
+                                 .pt = 0, .pb = 1, .pl = 1, .pr = 0}, 4, 10, 9},
+        {"grouped3 s2", NN_GCONV, {.out_c = 6, .groups = 2, .kh = 3, .kw = 3, .sh = 2, .sw = 2,
+                                   .pt = 1, .pb = 1, .pl = 1, .pr = 1, .has_bias = 1}, 4, 9, 9},
+        {"silu", NN_SILU, {.eps = 0.0f}, 3, 7, 5},
+        {"layernorm axis 1", NN_LAYERNORM, {.eps = 1e-6f, .axis = 1}, 7, 9, 11},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const acc_case_t *k = &cases[t];
+        nn_model_t *one = acc_single(k), *two = one ? acc_double(k, one) : NULL;
+        TH_CHECK(one && two, "%s: models", k->name);
+        if (!two) {
+            nn_model_destroy(one);
+            continue;
+        }
+        const size_t in_size = (size_t)k->c * k->h * k->w, out_size = nn_node_size(&one->nodes[1]);
+        float *x = malloc(sizeof(float) * 2 * in_size), *dy = malloc(sizeof(float) * 4 * out_size);
+        float *dx_a = malloc(sizeof(float) * 2 * in_size), *dx_b = malloc(sizeof(float) * 2 * in_size);
+        float *dx2 = malloc(sizeof(float) * 2 * in_size), *dy1 = malloc(sizeof(float) * 2 * out_size);
+        fill_uniform(x, 2 * in_size, -2.0, 2.0, "acc x");
+        fill_uniform(dy, 4 * out_size, -1.0, 1.0, "acc dy");
+        nn_backward_opts_t o = {.input_grad = 1};
+        int ok = nn_forward(one, x, 2, 0) == 0;
+        for (int part = 0; ok && part < 2; part++) { /* the single op with dy of a, then of b */
+            for (int i = 0; i < 2; i++)
+                memcpy(dy1 + i * out_size, dy + (2 * i + part) * out_size, sizeof(float) * out_size);
+            ok = nn_backward(one, 1, dy1, part ? dx_b : dx_a, &o) == 0;
+        }
+        ok = ok && nn_forward(two, x, 2, 0) == 0 && nn_backward(two, 4, dy, dx2, &o) == 0;
+        TH_CHECK(ok, "%s: passes", k->name);
+        double worst = 0.0;
+        for (size_t i = 0; ok && i < 2 * in_size; i++) {
+            const double want = (double)dx_a[i] + dx_b[i];
+            worst = fmax(worst, fabs(dx2[i] - want) / (1.0 + fabs(want)));
+        }
+        printf("    %-17s gradient of two readers against the sum of each alone: %.2e\n",
+               k->name, worst);
+        TH_CHECK(worst < 1e-6, "%s: accumulated input gradient off by %.2e", k->name, worst);
+        nn_model_destroy(one);
+        nn_model_destroy(two);
+        free(x); free(dy); free(dx_a); free(dx_b); free(dx2); free(dy1);
+    }
+}
+
 /* ---- the ConvNeXt block through the importer ---- */
 
 static int count_op(const nn_model_t *m, nn_op op, int axis)
@@ -404,6 +512,7 @@ int main(void)
     TH_RUN(test_layernorm_channels_equals_transposed);
     TH_RUN(test_layernorm_channels_accumulates);
     TH_RUN(test_layernorm_channels_batch_invariant);
+    TH_RUN(test_first_contribution_then_accumulation);
     TH_RUN(test_convnext_block_import);
     TH_RUN(test_channels_last_fallback);
     return th_report();
