@@ -5,7 +5,8 @@
  * keeps a table of ONNX values, each of which is
  *   - a salcheck node (its id, and the tensor rank: 4 for N,C,H,W or 2 for N,K),
  *   - a constant (initializer, Constant node, or constant shape arithmetic),
- *   - a pending zero padding of a node (a Pad, folded into its consumer).
+ *   - a pending zero padding of a node (a Pad, folded into its consumer),
+ *   - a channels-last view of a c x h x w map (onnx_import_nhwc.inc).
  * Nodes that do not lead to the graph output are skipped. Aliases (Identity,
  * Dropout, a one-input Concat, a zero Pad, the input Transpose) cost nothing.
  * A per-channel affine with constants (Mul/Div/Add/Sub) becomes a batch norm
@@ -375,13 +376,15 @@ typedef struct onnx_const {
     int64_t *i;
 } onnx_const_t;
 
-typedef enum value_kind { VALUE_NODE = 0, VALUE_CONST, VALUE_PAD, VALUE_VIEW } value_kind;
+typedef enum value_kind { VALUE_NODE = 0, VALUE_CONST, VALUE_PAD, VALUE_VIEW,
+                          VALUE_NHWC } value_kind;
 
 typedef struct onnx_value {
     const char *name;           /* points into the ModelProto */
     uint64_t hash;
     value_kind kind;
-    int node;                   /* VALUE_NODE / VALUE_PAD: the salcheck node */
+    int node;                   /* VALUE_NODE / VALUE_PAD: the salcheck node; VALUE_NHWC:
+                                 * the c x h x w map whose [1, H, W, C] transpose this is */
     int rank;                   /* VALUE_NODE: 4 (N,C,H,W) or 2 (N,K) */
     int pads[4];                /* VALUE_PAD: top, bottom, left, right */
     int view_groups;            /* VALUE_VIEW: node's [N,C,H,W] seen as [N,g,C/g,H,W] */
@@ -888,6 +891,20 @@ static int bind_node(importer_t *im, const onnx_node_t *nd, int id, int rank)
         return SC_ERR_NOMEM;
     v->node = id;
     v->rank = rank;
+    return 0;
+}
+
+/* Bind output 0 of nd to the channels-last view [1, H, W, C] of map node id
+ * (onnx_import_nhwc.inc). */
+static int bind_nhwc(importer_t *im, const onnx_node_t *nd, int id)
+{
+    if (id < 0)
+        return id;
+    onnx_value_t *v = add_value(im, nd->output[0], VALUE_NHWC);
+    if (!v)
+        return SC_ERR_NOMEM;
+    v->node = id;
+    v->rank = 4;
     return 0;
 }
 
@@ -1758,8 +1775,29 @@ static int map_relu(importer_t *im, const onnx_node_t *nd, const char *name)
     return op_unary(im, nd, name, NN_RELU);
 }
 
+static long tok_only_consumer(importer_t *im, const char *value);
+static int tok_is(importer_t *im, long k, const char *op, const char *value, int *other);
+
+/* Sigmoid; x * Sigmoid(x) (SiLU as torch exports it before opset 20 has it) is one silu
+ * node named after the Mul (whose value it is), when the Mul is the sigmoid's only reader. */
 static int map_sigmoid(importer_t *im, const onnx_node_t *nd, const char *name)
 {
+    const Onnx__GraphProto *g = im->graph;
+    const long k_mul = tok_only_consumer(im, nd->output[0]);
+    int other;
+    onnx_value_t *x = input_value(im, nd, 0);
+    if (x && x->kind == VALUE_NODE && tok_is(im, k_mul, "Mul", nd->output[0], &other) &&
+        other >= 0 && g->node[k_mul]->n_input == 2 &&
+        !strcmp(g->node[k_mul]->input[other], nd->input[0])) {
+        char mul_name[NN_NAME_MAX];
+        node_name(im, g->node[k_mul], mul_name, sizeof mul_name);
+        int in = x->node, rank = x->rank;
+        int rc = bind_node(im, g->node[k_mul], nn_add_node(im->m, mul_name, NN_SILU, 1, &in,
+                                                           NULL), rank);
+        if (rc == 0)
+            im->fused[k_mul] = 1;
+        return rc;
+    }
     return op_unary(im, nd, name, NN_SIGMOID);
 }
 
@@ -1905,6 +1943,7 @@ static int map_constant_like(importer_t *im, const onnx_node_t *nd, const char *
 
 #include "nn/onnx_import_tokens.inc"
 #include "nn/onnx_import_fold.inc"
+#include "nn/onnx_import_nhwc.inc"
 
 /* ---- channel shuffle: Reshape [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape [N,C,H,W] ---- */
 
@@ -2084,6 +2123,9 @@ static int import_node(importer_t *im, const onnx_node_t *nd)
     int folded = fold_constants(im, nd); /* every input a constant: computed here */
     if (folded <= 0)
         return folded;
+    int nhwc = nhwc_import(im, nd, name); /* channels-last views: kept, or transposed here */
+    if (nhwc <= 0)
+        return nhwc;
     const size_t n_map = sizeof onnx_ops / sizeof onnx_ops[0];
     for (size_t k = 0; k < n_map; k++)
         if (!strcmp(op, onnx_ops[k].type))
@@ -2355,6 +2397,8 @@ int onnx_import_buffer(const uint8_t *data, size_t len, const char *source,
     }
     info->imported_nodes = im.m->n_nodes - nodes_before;
     onnx_value_t *vout = find_value(&im, g->output[0]->name);
+    if (vout && vout->kind == VALUE_NHWC)
+        CHECK_RC(nhwc_materialize(&im, vout));
     CHECK(vout && vout->kind == VALUE_NODE && vout->node == im.m->n_nodes - 1, SC_ERR_UNSUPPORTED,
           "%s: the graph output '%s' is not the last layer salcheck built", source,
           g->output[0]->name);

@@ -254,18 +254,19 @@ static int dw_s1_forward(const nn_model_t *m, const nn_node_t *nd, int n, const 
     return 0;
 }
 
-/* Stride-1 input gradient of one output plane, accumulated into dx (h x w):
+/* Stride-1 input gradient of one output plane, accumulated into dx (h x w), or written
+ * when assign (the same sums as adding onto zeros):
  * dx[iy, ix] += sum w[ky, kx] dy[iy + pt - ky, ix + pl - kx], the forward kernel over dy
  * bordered by kh - 1 - pt rows and kw - 1 - pl columns with the taps flipped. */
 static void dw_s1_backward_input_plane(const nn_node_t *nd, int h, int w, float *buf, int bs,
-                                       const float *wk, const float *dy, float *dx)
+                                       const float *wk, const float *dy, int assign, float *dx)
 {
     float flip[DW_MAX_TAPS];
     const int taps = nd->kh * nd->kw;
     for (int t = 0; t < taps; t++)
         flip[t] = wk[taps - 1 - t];
     dw_s1_fill(buf, bs, dy, nd->h, nd->w, nd->kh - 1 - nd->pt, nd->kw - 1 - nd->pl);
-    dw_s1_plane(buf, bs, h, w, nd->kh, nd->kw, flip, 0.0f, 1, dx);
+    dw_s1_plane(buf, bs, h, w, nd->kh, nd->kw, flip, 0.0f, !assign, dx);
 }
 
 
@@ -413,7 +414,10 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
     const int src_id = nd->in[0];
     const nn_node_t *src = &m->nodes[src_id];
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL);
-    float *dx = nn_wants_grad(src_id, o) ? nn_grad_acc(m, src_id) : NULL;
+    /* The first contribution to dx overwrites it (no zeroing pass over the whole buffer):
+     * the first output plane of each input plane writes it, the others add. */
+    int assign = 0;
+    float *dx = nn_wants_grad(src_id, o) ? nn_grad_dst(m, src_id, &assign) : NULL;
     float *dW = o->param_grads ? nn_param_grad(m, id, NN_P_WEIGHT) : NULL;
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BIAS) : NULL;
     const size_t in_hw = (size_t)src->h * src->w, out_hw = (size_t)nd->h * nd->w;
@@ -438,12 +442,16 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
                 if (dW || db)
                     dw_backward_params_plane(nd, src->h, src->w, src->out + in_off, dy,
                                              dW ? dW + co * taps : NULL, db ? db + co : NULL);
-                if (dx && s1)
+                const int first = assign && co % og == 0;
+                if (dx && s1) {
                     dw_s1_backward_input_plane(nd, src->h, src->w, buf, bs, W + co * taps, dy,
-                                               dx + in_off);
-                else if (dx)
+                                               first, dx + in_off);
+                } else if (dx) {
+                    if (first)
+                        memset(dx + in_off, 0, sizeof(float) * in_hw);
                     dw_backward_input_plane(nd, src->h, src->w, cols, W + co * taps, dy,
                                             dx + in_off);
+                }
             }
         }
         free(buf);
@@ -455,10 +463,13 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
     for (int i = 0; i < n; i++) {
         for (int g = 0; g < nd->groups; g++) {
             const size_t in_off = ((size_t)i * src->c + (size_t)g * cg) * in_hw;
-            conv2d_backward(&s, src->out + in_off, W + g * w_group,
-                            nd->grad + ((size_t)i * nd->out_c + (size_t)g * og) * out_hw,
-                            dx ? dx + in_off : NULL, dW ? dW + g * w_group : NULL,
-                            db ? db + g * og : NULL, m->workspace);
+            const float *dy = nd->grad + ((size_t)i * nd->out_c + (size_t)g * og) * out_hw;
+            if (dW || db)
+                conv2d_backward(&s, src->out + in_off, W + g * w_group, dy, NULL,
+                                dW ? dW + g * w_group : NULL, db ? db + g * og : NULL,
+                                m->workspace);
+            if (dx) /* each group's channels of dx get this one contribution */
+                conv2d_backward_data(&s, W + g * w_group, dy, dx + in_off, assign, m->workspace);
         }
     }
     return 0;

@@ -1,11 +1,18 @@
 /*
- * ops/layernorm.c - layer normalization over the last axis of a general
- * tensor (ONNX LayerNormalization, and the ReduceMean/Sub/Pow/ReduceMean/Add/
+ * ops/layernorm.c - layer normalization over one axis of a general tensor
+ * (ONNX LayerNormalization, and the ReduceMean/Sub/Pow/ReduceMean/Add/
  * Sqrt/Div/Mul/Add chain older opsets export, which the importer fuses):
  *   y = (x - mean) / sqrt(var + eps) * gamma + beta,  var biased (torch).
  *
- * Owned by common/nn. Statistics in double (partial sums over 8 lanes, so
- * the loops vectorize); backward recomputes them:
+ * Owned by common/nn. The axis is the last one (axis = 0, the default) or
+ * axis k > 0 of the input's general shape (nn_node_shape): axis 1 of a
+ * c x h x w map normalizes the channels at every position, ConvNeXt's
+ * channels-last LayerNorm run on the NCHW map without transposing it (the
+ * importer's channels-last views, onnx_import.c). Statistics in double:
+ * along the last axis as partial sums over 8 lanes; along an inner axis
+ * one sum per position, the positions of a block side by side so the loops
+ * vectorize. Each position's sums run over the axis in order, whatever the
+ * batch. Backward recomputes them:
  *   xhat = (x - mean) s, g = dy gamma,
  *   dx = s (g - mean(g) - xhat mean(g xhat)), dgamma += sum dy xhat, dbeta += sum dy.
  */
@@ -17,16 +24,38 @@
 
 #include "sc.h"
 
-static int ln_width(const nn_node_t *nd)
+/* The normalized axis of nd's shape as outer x len x inner (inner 1: the last axis).
+ * Returns its rank, or 0 when nd->axis lies outside it. */
+static int ln_layout(const nn_node_t *nd, size_t *outer, int *len, size_t *inner)
 {
     int dims[NN_MAX_RANK] = {0};
-    return dims[nn_node_shape(nd, dims) - 1];
+    const int rank = nn_node_shape(nd, dims);
+    const int axis = nd->axis > 0 ? nd->axis : rank - 1;
+    if (axis >= rank)
+        return 0;
+    *outer = nn_dims_count(axis, dims);
+    *len = dims[axis];
+    *inner = nn_dims_count(rank - axis - 1, dims + axis + 1);
+    return rank;
+}
+
+static int ln_width(const nn_node_t *nd)
+{
+    size_t outer, inner;
+    int len = 0;
+    ln_layout(nd, &outer, &len, &inner);
+    return len;
 }
 
 static int layernorm_infer(const nn_model_t *m, nn_node_t *nd)
 {
     int dims[NN_MAX_RANK] = {0};
     int rank = nn_node_shape(&m->nodes[nd->in[0]], dims);
+    if (nd->axis < 0 || nd->axis >= rank) {
+        SC_ERROR("layernorm '%s': axis %d outside 1..%d (0: the last axis)", nd->name, nd->axis,
+                 rank - 1);
+        return SC_ERR_SHAPE;
+    }
     nn_set_dims(nd, rank, dims);
     return 0;
 }
@@ -54,6 +83,7 @@ static void layernorm_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_
 }
 
 #define LN_LANES 8 /* independent double partial sums, so the reductions vectorize */
+#define LN_BLOCK 64 /* positions normalized side by side along an inner axis */
 
 /* sum of a[j] * (b ? b[j] : 1) - c over j < D: LN_LANES partial sums over j mod LN_LANES,
  * added in a fixed order at the end (the same for every row of every batch). */
@@ -79,14 +109,117 @@ static void ln_stats(const float *x, int D, double eps, double *mean, double *in
     *invstd = 1.0 / sqrt(ln_dot(x, x, s, D) / D + eps);
 }
 
+/* Statistics of positions p < P of x[D][stride] (P <= LN_BLOCK): each position's
+ * mean and 1/sqrt(var + eps), its sums taken over the axis in order. */
+static void ln_stats_block(const float *x, int D, size_t stride, int P, double eps,
+                           double *mean, double *invstd)
+{
+    for (int p = 0; p < P; p++)
+        mean[p] = invstd[p] = 0.0;
+    for (int j = 0; j < D; j++) {
+        const float *xj = x + (size_t)j * stride;
+        for (int p = 0; p < P; p++)
+            mean[p] += xj[p];
+    }
+    for (int p = 0; p < P; p++)
+        mean[p] /= D;
+    for (int j = 0; j < D; j++) {
+        const float *xj = x + (size_t)j * stride;
+        for (int p = 0; p < P; p++) {
+            const double d = xj[p] - mean[p];
+            invstd[p] += d * d;
+        }
+    }
+    for (int p = 0; p < P; p++)
+        invstd[p] = 1.0 / sqrt(invstd[p] / D + eps);
+}
+
+/* Forward of one [D][inner] slice along an inner axis. */
+static void ln_forward_inner(const float *x, float *y, int D, size_t inner, double eps,
+                             const float *g, const float *b)
+{
+    double mean[LN_BLOCK], s[LN_BLOCK];
+    for (size_t p0 = 0; p0 < inner; p0 += LN_BLOCK) {
+        const int P = inner - p0 < LN_BLOCK ? (int)(inner - p0) : LN_BLOCK;
+        ln_stats_block(x + p0, D, inner, P, eps, mean, s);
+        for (int j = 0; j < D; j++) {
+            const float *xj = x + (size_t)j * inner + p0;
+            float *yj = y + (size_t)j * inner + p0;
+            const double gj = g[j], bj = b[j];
+            for (int p = 0; p < P; p++)
+                yj[p] = (float)((xj[p] - mean[p]) * s[p] * gj + bj);
+        }
+    }
+}
+
+/* Backward of one [D][inner] slice along an inner axis: dx (= when assign, else +=),
+ * dg, db (NULL: not wanted) accumulated. */
+static void ln_backward_inner(const float *x, const float *dy, float *dx, int assign, int D,
+                              size_t inner, double eps, const float *g, float *dg, float *db)
+{
+    double mean[LN_BLOCK], s[LN_BLOCK], mg[LN_BLOCK], mgx[LN_BLOCK];
+    for (size_t p0 = 0; p0 < inner; p0 += LN_BLOCK) {
+        const int P = inner - p0 < LN_BLOCK ? (int)(inner - p0) : LN_BLOCK;
+        ln_stats_block(x + p0, D, inner, P, eps, mean, s);
+        for (int p = 0; p < P; p++)
+            mg[p] = mgx[p] = 0.0;
+        for (int j = 0; j < D; j++) {
+            const float *xj = x + (size_t)j * inner + p0, *dyj = dy + (size_t)j * inner + p0;
+            const double gj = g[j];
+            double sum_dy = 0.0, sum_dyx = 0.0;
+            for (int p = 0; p < P; p++) {
+                const double xhat = (xj[p] - mean[p]) * s[p], gy = dyj[p] * gj;
+                mg[p] += gy;
+                mgx[p] += gy * xhat;
+                sum_dy += dyj[p];
+                sum_dyx += dyj[p] * xhat;
+            }
+            if (dg)
+                dg[j] += (float)sum_dyx;
+            if (db)
+                db[j] += (float)sum_dy;
+        }
+        if (!dx)
+            continue;
+        for (int p = 0; p < P; p++) {
+            mg[p] /= D;
+            mgx[p] /= D;
+        }
+        for (int j = 0; j < D; j++) {
+            const float *xj = x + (size_t)j * inner + p0, *dyj = dy + (size_t)j * inner + p0;
+            float *dxj = dx + (size_t)j * inner + p0;
+            const double gj = g[j];
+            if (assign)
+                for (int p = 0; p < P; p++) {
+                    const double xhat = (xj[p] - mean[p]) * s[p];
+                    dxj[p] = (float)(s[p] * (dyj[p] * gj - mg[p] - xhat * mgx[p]));
+                }
+            else
+                for (int p = 0; p < P; p++) {
+                    const double xhat = (xj[p] - mean[p]) * s[p];
+                    dxj[p] += (float)(s[p] * (dyj[p] * gj - mg[p] - xhat * mgx[p]));
+                }
+        }
+    }
+}
+
 static int layernorm_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
-    const int D = ln_width(nd);
-    const size_t rows = (size_t)n * nn_node_size(nd) / (size_t)D;
+    size_t outer, inner;
+    int D;
+    ln_layout(nd, &outer, &D, &inner);
     const float *g = nn_param(m, id, NN_P_GAMMA, NULL), *b = nn_param(m, id, NN_P_BETA, NULL);
+    const float *x_all = m->nodes[nd->in[0]].out;
+    if (inner > 1) {
+        const size_t slice = (size_t)D * inner;
+        for (size_t r = 0; r < (size_t)n * outer; r++)
+            ln_forward_inner(x_all + r * slice, nd->out + r * slice, D, inner, nd->eps, g, b);
+        return 0;
+    }
+    const size_t rows = (size_t)n * outer;
     for (size_t r = 0; r < rows; r++) {
-        const float *x = m->nodes[nd->in[0]].out + r * D;
+        const float *x = x_all + r * D;
         float *y = nd->out + r * D;
         double mean, s;
         ln_stats(x, D, nd->eps, &mean, &s);
@@ -99,14 +232,27 @@ static int layernorm_forward(nn_model_t *m, int id, int n)
 static int layernorm_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
-    const int src = nd->in[0], D = ln_width(nd);
-    const size_t rows = (size_t)n * nn_node_size(nd) / (size_t)D;
+    const int src = nd->in[0];
+    size_t outer, inner;
+    int D;
+    ln_layout(nd, &outer, &D, &inner);
     const float *g = nn_param(m, id, NN_P_GAMMA, NULL);
-    float *dx_all = nn_wants_grad(src, o) ? nn_grad_acc(m, src) : NULL;
+    int assign = 0;
+    float *dx_all = nn_wants_grad(src, o) ? nn_grad_dst(m, src, &assign) : NULL;
     float *dg = o->param_grads ? nn_param_grad(m, id, NN_P_GAMMA) : NULL;
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
+    const float *x_all = m->nodes[src].out;
+    if (inner > 1) {
+        const size_t slice = (size_t)D * inner;
+        for (size_t r = 0; r < (size_t)n * outer; r++)
+            ln_backward_inner(x_all + r * slice, nd->grad + r * slice,
+                              dx_all ? dx_all + r * slice : NULL, assign, D, inner, nd->eps, g,
+                              dg, db);
+        return 0;
+    }
+    const size_t rows = (size_t)n * outer;
     for (size_t r = 0; r < rows; r++) {
-        const float *x = m->nodes[src].out + r * D, *dy = nd->grad + r * D;
+        const float *x = x_all + r * D, *dy = nd->grad + r * D;
         double mean, s, mg_part[LN_LANES] = {0}, mgx_part[LN_LANES] = {0};
         ln_stats(x, D, nd->eps, &mean, &s);
         int j = 0;
@@ -137,10 +283,16 @@ static int layernorm_backward(nn_model_t *m, int id, int n, const nn_backward_op
         mgx /= D;
         if (dx_all) {
             float *dx = dx_all + r * D;
-            for (int j = 0; j < D; j++) {
-                double xhat = (x[j] - mean) * s;
-                dx[j] += (float)(s * ((double)dy[j] * g[j] - mg - xhat * mgx));
-            }
+            if (assign)
+                for (int j = 0; j < D; j++) {
+                    double xhat = (x[j] - mean) * s;
+                    dx[j] = (float)(s * ((double)dy[j] * g[j] - mg - xhat * mgx));
+                }
+            else
+                for (int j = 0; j < D; j++) {
+                    double xhat = (x[j] - mean) * s;
+                    dx[j] += (float)(s * ((double)dy[j] * g[j] - mg - xhat * mgx));
+                }
         }
     }
     return 0;
@@ -154,7 +306,10 @@ static double layernorm_flops(const nn_model_t *m, const nn_node_t *nd)
 
 static void layernorm_write_attrs(const nn_node_t *nd, char *buf, size_t len)
 {
-    snprintf(buf, len, " eps=%.9g", nd->eps);
+    if (nd->axis > 0)
+        snprintf(buf, len, " eps=%.9g axis=%d", nd->eps, nd->axis);
+    else
+        snprintf(buf, len, " eps=%.9g", nd->eps);
 }
 
 const nn_op_def_t nn_op_layernorm = {
