@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checks/check.h"
 #include "nn/zoo.h"
 #include "rng.h"
 #include "saliency/relprop.h"
@@ -585,6 +586,39 @@ static void test_budget_keep_all(void)
     free(x);
 }
 
+/* Which methods need Expected Gradients' reference pool is the method table's word
+ * (needs_pool), not a name: sMPRT's denoised eg needs the pool as eg does, alone in a
+ * method list or beside others, and is counted as eg is. */
+static void test_pool_need_is_the_methods(void)
+{
+    const sal_method_t *eg = sal_method_find("eg"), *grad = sal_method_find("grad");
+    const sal_method_t *ig = sal_method_find("ig"), *xrai = sal_method_find("xrai");
+    TH_CHECK(eg && grad && ig && xrai, "method table");
+    if (!eg || !grad || !ig || !xrai)
+        return;
+    chk_smooth_t sm;
+    TH_EQ_INT(chk_smooth_init(&sm, eg, 2, 0.1, 3 * 8 * 8), 0);
+    TH_CHECK(!strcmp(sm.method.name, "smprt-eg") && sm.method.needs_pool,
+             "%s does not need the pool", sm.method.name);
+    const sal_method_t *none[3] = {grad, ig, xrai};
+    const sal_method_t *plain[2] = {grad, eg};
+    const sal_method_t *denoised[2] = {grad, &sm.method};
+    TH_EQ_INT(sal_methods_need_pool(none, 3), 0);
+    TH_EQ_INT(sal_methods_need_pool(plain, 2), 1);
+    TH_EQ_INT(sal_methods_need_pool(denoised, 2), 1);
+    TH_EQ_INT(sal_methods_need_pool(denoised + 1, 1), 1);
+    nn_model_t *m = NULL;
+    if (zoo_democnn(&m, 16, 2, 1) == 0) {
+        const sal_params_t p = sal_params_default();
+        TH_CHECK(sal_method_fixed_bytes(m, "smprt-eg", &p) == sal_method_fixed_bytes(m, "eg", &p) &&
+                     sal_method_fixed_bytes(m, "eg", &p) ==
+                         (size_t)p.eg_pool * nn_node_size(&m->nodes[0]) * sizeof(float),
+                 "smprt-eg's pool not counted as eg's");
+    }
+    nn_model_destroy(m);
+    chk_smooth_free(&sm);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR + 1);
@@ -592,6 +626,7 @@ int main(void)
     TH_RUN(test_budget_peak_and_identical_maps);
     TH_RUN(test_budget_keep_all);
     TH_RUN(test_budget_eg_and_xrai);
+    TH_RUN(test_pool_need_is_the_methods);
     TH_RUN(test_budget_inference_model);
     TH_RUN(test_plan_sizes);
     TH_RUN(test_infer_plan_refuses_param_grads);

@@ -85,13 +85,22 @@ size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal
 {
     if (!strncmp(method, "smprt-", 6)) /* sMPRT's maps are the method's own */
         method += 6;
-    /* the run loads the pool into the model's workspace when it lists eg (one copy per
-     * model, which the cascade's states borrow) */
-    if (!strcmp(method, "eg") && p->eg_pool >= 1)
+    /* the run loads the pool into the model's workspace when a method needs it (one copy
+     * per model, which the cascade's states borrow) */
+    const sal_method_t *me = sal_method_find(method);
+    if (me && me->needs_pool && p->eg_pool >= 1)
         return (size_t)p->eg_pool * nn_node_size(&m->nodes[0]) * sizeof(float);
     /* XRAI's segmentation workspace, created at the workspace's first XRAI map */
     if (!strcmp(method, "xrai"))
         return xrai_ws_bytes(m->nodes[0].h, m->nodes[0].w, m->nodes[0].c, &p->xrai);
+    return 0;
+}
+
+int sal_methods_need_pool(const sal_method_t *const *methods, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (methods[k] && methods[k]->needs_pool)
+            return 1;
     return 0;
 }
 

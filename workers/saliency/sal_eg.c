@@ -91,6 +91,7 @@ const sal_method_t sal_method_eg = {
     .needs_model = 1,
     .per_channel = 1,
     .post = SAL_POST_P1,
+    .needs_pool = 1,
     .cost = eg_cost,
     .compute = eg_compute,
 };

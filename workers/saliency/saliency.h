@@ -204,6 +204,8 @@ struct sal_method {
     int needs_model;         /* 0 for the model-free controls */
     int per_channel;         /* raw map [C,H,W] (1) or [1,H,W] (0) */
     sal_post_t post;         /* post-processing before metrics */
+    int needs_pool;          /* draws baselines from the run's reference images (Expected
+                              * Gradients' pool, sal_ws_set_baselines); sMPRT's copies inherit it */
     /* Cost of one image in gradient evaluations (a forward pass counts 1/2). */
     double (*cost)(const sal_params_t *p, int h, int w);
     /* The same for a given model, where it depends on the model (Score-CAM: one
@@ -217,6 +219,9 @@ struct sal_method {
 const sal_method_t *sal_methods(void);
 /* Method by name, or NULL. */
 const sal_method_t *sal_method_find(const char *name);
+/* 1 when any of the n methods draws baselines from the reference images (needs_pool;
+ * sal_budget.c): the run loads the pool only then. */
+int sal_methods_need_pool(const sal_method_t *const *methods, int n);
 /* Channels of the method's raw map for this workspace: C or 1. */
 int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws);
 /* Cost of one image in gradient evaluations for these parameters (scheduler weights). */
