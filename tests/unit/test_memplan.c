@@ -619,6 +619,77 @@ static void test_pool_need_is_the_methods(void)
     chk_smooth_free(&sm);
 }
 
+/* The pages a workspace touches follow the inputs its methods hand the engine, not its
+ * batch: IG of 4 steps and SmoothGrad of 4 samples in a workspace of batch 16 grow the
+ * process by about sal_ws_bytes at 4 inputs (sal_methods_inputs, what --plan counts),
+ * far below the batch's 16. */
+#define TOUCH_SIZE 128
+#define TOUCH_BATCH 16
+static void touched_child(budget_child_t *r)
+{
+    nn_model_t *m = NULL;
+    sal_ws_t *ws = NULL;
+    const size_t chw = 3 * TOUCH_SIZE * TOUCH_SIZE;
+    float *x = malloc(sizeof(float) * chw), *map = malloc(sizeof(float) * chw);
+    r->batch = -1;
+    if (!x || !map || zoo_democnn(&m, TOUCH_SIZE, 2, 1) < 0)
+        goto done;
+    fill_input(x, chw, 31);
+    sal_params_t p = sal_params_default();
+    p.ig_steps = p.sg_samples = 4;
+    /* warm-up at batch 1: the BLAS library's buffers and the model's own arrays */
+    if (sal_ws_create(&ws, m, 1, NULL) < 0 ||
+        sal_compute(&sal_method_grad, &p, m, ws, x, 1, NULL, (sal_key_t){0}, map) < 0)
+        goto done;
+    sal_ws_destroy(ws);
+    ws = NULL;
+    const sal_method_t *list[3] = {&sal_method_grad, &sal_method_ig, &sal_method_sg};
+    r->batch = sal_methods_inputs(list, 3, &p, TOUCH_BATCH);
+    r->planned = (double)sal_ws_bytes(m, r->batch);
+    r->held = (double)sal_ws_bytes(m, TOUCH_BATCH);
+    r->resident = sal_status_bytes("VmHWM");
+    if (sal_ws_create(&ws, m, TOUCH_BATCH, NULL) < 0) {
+        r->batch = -1;
+        goto done;
+    }
+    for (int k = 0; k < 3; k++)
+        if (sal_compute(list[k], &p, m, ws, x, 1, NULL, (sal_key_t){0}, map) < 0)
+            r->batch = -1;
+    r->peak = sal_status_bytes("VmHWM");
+done:
+    sal_ws_destroy(ws);
+    nn_model_destroy(m);
+    free(x);
+    free(map);
+}
+
+static void test_touched_by_inputs(void)
+{
+    sal_params_t p = sal_params_default();
+    p.ig_steps = 7;
+    p.sg_samples = 3;
+    const sal_method_t *some[3] = {sal_method_find("grad"), sal_method_find("ig"),
+                                   sal_method_find("sg")};
+    TH_EQ_INT(sal_methods_inputs(some, 3, &p, 16), 7);
+    TH_EQ_INT(sal_methods_inputs(some, 3, &p, 5), 5);
+    TH_EQ_INT(sal_methods_inputs(some, 1, &p, 16), 1);
+    const sal_method_t *unknown[2] = {sal_method_find("grad"), sal_method_find("occlusion")};
+    TH_EQ_INT(sal_methods_inputs(unknown, 2, &p, 16), 16); /* occlusion does not say: all */
+    budget_child_t r;
+    TH_CHECK(run_child(touched_child, &r) == 0 && r.batch == 4, "child failed (%d)", r.batch);
+    const double grew = r.peak - r.resident;
+    printf("    democnn %d px, batch %d: the maps grew the peak by %.1f MB; counted at %d inputs "
+           "%.1f MB (%.2fx), at the batch %.1f MB (%.2fx)\n", TOUCH_SIZE, TOUCH_BATCH,
+           grew / 1048576.0, r.batch, r.planned / 1048576.0, r.planned / grew,
+           r.held / 1048576.0, r.held / grew);
+    /* the warm-up left the folded convolutions and some freed pages resident: above 1x */
+    TH_CHECK(r.planned >= 0.9 * grew && r.planned <= 1.45 * grew,
+             "counted at the inputs: %.1f MB for a growth of %.1f MB", r.planned / 1048576.0,
+             grew / 1048576.0);
+    TH_CHECK(r.held > 1.5 * grew, "the whole batch (%.1f MB) is not above the growth (%.1f MB)",
+             r.held / 1048576.0, grew / 1048576.0);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR + 1);
@@ -627,6 +698,7 @@ int main(void)
     TH_RUN(test_budget_keep_all);
     TH_RUN(test_budget_eg_and_xrai);
     TH_RUN(test_pool_need_is_the_methods);
+    TH_RUN(test_touched_by_inputs);
     TH_RUN(test_budget_inference_model);
     TH_RUN(test_plan_sizes);
     TH_RUN(test_infer_plan_refuses_param_grads);

@@ -96,6 +96,20 @@ size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal
     return 0;
 }
 
+int sal_inputs_one(const sal_params_t *p) { return 1; }
+int sal_inputs_none(const sal_params_t *p) { return 0; }
+
+int sal_methods_inputs(const sal_method_t *const *methods, int n, const sal_params_t *p,
+                       int batch)
+{
+    int most = 1; /* the target's forward pass */
+    for (int k = 0; k < n; k++) {
+        const int in = methods[k]->inputs ? methods[k]->inputs(p) : batch;
+        most = in > most ? in : most;
+    }
+    return most < batch ? most : batch;
+}
+
 int sal_methods_need_pool(const sal_method_t *const *methods, int n)
 {
     for (int k = 0; k < n; k++)
@@ -167,6 +181,13 @@ double sal_resident_bytes(void)
     return sal_status_bytes("VmRSS");
 }
 
+double sal_reserve_bytes(double budget_bytes)
+{
+    /* the BLAS library's packing buffers and the per-image arrays of the run (maps,
+     * metrics, the image cache) */
+    return 16.0 * 1048576.0 + 0.02 * (budget_bytes > 0 ? budget_bytes : 0.0);
+}
+
 int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,
                          double resident_bytes, int max_batch, const char *what, int *batch)
 {
@@ -179,9 +200,7 @@ int sal_batch_for_memory_cascade(nn_model_t *const *models, int n_models,
                                  double resident_bytes, int max_batch, const char *what,
                                  int *batch)
 {
-    /* Reserve beyond the workspaces: the BLAS library's packing buffers and
-     * the per-image arrays of the run (maps, metrics, the image cache). */
-    const double reserve = 16.0 * 1048576.0 + 0.02 * budget_bytes;
+    const double reserve = sal_reserve_bytes(budget_bytes);
     const double avail = budget_bytes - resident_bytes - reserve;
     *batch = avail > 0 ? fit_batch(models, n_models, cascade_states, (size_t)avail, max_batch)
                        : 0;

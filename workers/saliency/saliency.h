@@ -171,6 +171,9 @@ int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
 double sal_status_bytes(const char *key);
 /* Resident size of this process now (VmRSS), in bytes; 0 when unknown. */
 double sal_resident_bytes(void);
+/* What a rank holds beside the workspaces that no estimate itemizes (the BLAS library's
+ * packing buffers, the run's per-image arrays): 16 MB and 2 % of a budget (0: none). */
+double sal_reserve_bytes(double budget_bytes);
 /* The batch of a run from its per-rank budget (`[job] memory_per_rank`):
  * what is left of budget_bytes after resident_bytes (models, data, plan) and
  * a reserve, shared by the n models' workspaces, up to max_batch. An error
@@ -211,6 +214,11 @@ struct sal_method {
     /* The same for a given model, where it depends on the model (Score-CAM: one
      * forward pass per channel of the CAM node); NULL when cost() says it all. */
     double (*model_cost)(const sal_params_t *p, const nn_model_t *m);
+    /* The most inputs the method hands the engine in one call before the workspace's
+     * batch caps it (IG: its steps; SmoothGrad: its samples; one for a single
+     * gradient, 0 for a control): the batch pages a map touches. NULL: unknown, the
+     * whole batch (sal_method_inputs). */
+    int (*inputs)(const sal_params_t *p);
     int (*compute)(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws, const float *x,
                    int target, const float *gray, sal_key_t key, float *raw_out);
 };
@@ -219,6 +227,14 @@ struct sal_method {
 const sal_method_t *sal_methods(void);
 /* Method by name, or NULL. */
 const sal_method_t *sal_method_find(const char *name);
+/* Inputs per engine call of the n methods at batch `batch` (sal_budget.c): the largest
+ * of their inputs(), at least 1 (the target's forward pass), at most batch; batch when
+ * one of them does not say. A workspace of `batch` touches the pages of this many. */
+int sal_methods_inputs(const sal_method_t *const *methods, int n, const sal_params_t *p,
+                       int batch);
+/* inputs() of the methods that run one input, or none (controls). */
+int sal_inputs_one(const sal_params_t *p);
+int sal_inputs_none(const sal_params_t *p);
 /* 1 when any of the n methods draws baselines from the reference images (needs_pool;
  * sal_budget.c): the run loads the pool only then. */
 int sal_methods_need_pool(const sal_method_t *const *methods, int n);
