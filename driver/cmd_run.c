@@ -10,9 +10,10 @@
  * flags. A second phase computes the pair similarities from the stored maps.
  * Finally the root writes /summary and prints the tables (aggregate.c).
  *
- * SIGUSR1, SIGTERM and SIGINT stop the run gracefully: items in progress
- * finish and are flushed, nothing new starts, the exit status is 3 and
- * `--resume` continues where it stopped, with any number of ranks.
+ * SIGUSR1, SIGTERM and SIGINT stop the run gracefully: the cell in progress
+ * stops at its next engine batch (nothing of it is written), finished cells
+ * are flushed, nothing new starts, the exit status is 3 and `--resume`
+ * continues where it stopped, with any number of ranks.
  */
 #include <errno.h>
 #include <math.h>
@@ -76,7 +77,8 @@ static void run_usage(FILE *out)
             "                     (yes up to %d ranks; the default)\n"
             "  --skip-engine      benchmark the scheduler and the results file: store constant\n"
             "                     maps without computing them (not an audit)\n\n"
-            "SIGUSR1/SIGTERM/SIGINT: finish the current items, flush, exit with status 3.\n",
+            "SIGUSR1/SIGTERM/SIGINT: stop the cell in progress at its next engine batch (nothing\n"
+            "of it written), flush the finished cells, exit with status 3.\n",
             PLAN_ROOT_COMPUTES_MAX_RANKS);
 }
 
@@ -299,7 +301,10 @@ static int run_cell(run_ctx_t *c, int v, int i)
     }
     c->t_write += sc_now() - t1;
 cleanup:
-    if (rc < 0)
+    if (rc == SC_ERR_INTERRUPTED) /* a signal, between two engine batches: nothing written */
+        SC_INFO("cell (variant %s, image %s) stopped unfinished; --resume computes it",
+                pv->name, p->ids[i]);
+    else if (rc < 0)
         SC_ERROR("cell (variant %s, image %s) not computed; rerun with --resume after fixing the "
                  "cause", pv->name, p->ids[i]);
     return rc;
@@ -324,6 +329,8 @@ static int run_map_item(run_ctx_t *c, int item)
             if (c->done && c->done[(size_t)v * c->plan->n_images + i])
                 continue;
             int r = run_cell(c, v, i);
+            if (r == SC_ERR_INTERRUPTED)
+                return r;
             if (r < 0)
                 rc = r;
         }
@@ -443,7 +450,8 @@ static int schedule(run_ctx_t *c, const sched_t *s)
             } else if (!stop && !halt && front < back && c->root_computes) {
                 int item = --back;
                 root_items++;
-                if (s->fn(c, item) < 0)
+                const int r = s->fn(c, item);
+                if (r < 0 && r != SC_ERR_INTERRUPTED) /* a stopped item is not a failure */
                     failed++;
                 done++;
                 cost_done += s->cost[item];
@@ -478,7 +486,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
             msg[0] = skipped ? -1 : cur;
             msg[3] = skipped ? cur : -1;
             msg[1] = g_stop ? 1 : c->write_failed ? 2 : 0;
-            msg[2] = r < 0 ? 1 : 0;
+            msg[2] = r < 0 && r != SC_ERR_INTERRUPTED ? 1 : 0;
             if ((g_stop || c->write_failed) && ahead >= 0) {
                 /* hand back the item held ahead with this message's answer */
                 MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
@@ -907,6 +915,8 @@ int cmd_run(int argc, char **argv)
         memcpy(c->base_params[j], m->params, sizeof(float) * m->n_params);
         c->applied_variant[j] = p->base_variant[j];
         rc = sal_ws_create(&c->ws[j], m, c->batch, NULL);
+        if (rc >= 0) /* a signal stops the cell in progress at its next engine batch */
+            sal_ws_set_stop(c->ws[j], &g_stop);
         if (rc >= 0)
             rc = sal_ws_set_avgmask(c->ws[j], avgmask);
     }

@@ -44,6 +44,7 @@
 #ifndef SALIENCY_H
 #define SALIENCY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -199,6 +200,12 @@ int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count);
  * keep its pool). */
 void sal_ws_share_baselines(sal_ws_t *ws, const sal_ws_t *from);
 int sal_ws_batch(const sal_ws_t *ws);
+/* A stop request the batch drivers check before every engine batch (a signal handler
+ * sets *stop): once it is set, the method in progress returns SC_ERR_INTERRUPTED and
+ * its map is not to be used. stop may be NULL (never stop); it must outlive ws.
+ * sal_ws_stop gives it back (for the cascade's state workspaces). */
+void sal_ws_set_stop(sal_ws_t *ws, const volatile sig_atomic_t *stop);
+const volatile sig_atomic_t *sal_ws_stop(const sal_ws_t *ws);
 
 typedef struct sal_method sal_method_t;
 struct sal_method {
@@ -333,6 +340,7 @@ struct sal_ws {
     postproc_ws_t *post;     /* P1/P2 scratch */
     xrai_ws_t *xrai;         /* the XRAI region workspace (created on first use) */
     xrai_params_t xrai_params; /* the parameters it was created with */
+    const volatile sig_atomic_t *stop; /* a stop request (sal_ws_set_stop), NULL: none */
     struct rp_ws *relprop;   /* LRP / DeepLIFT walk buffers (relprop.h; created on first use) */
     struct sal_cascade *cascade; /* the cascade whose state this workspace is (sal_cascade.h) */
     int cascade_slot;        /* its task under sal_cascade_run, else -1 */
