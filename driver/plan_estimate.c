@@ -1034,10 +1034,9 @@ static int pe_run(const pe_opts_t *o)
     double param_copy = 0.0;
     for (int j = 0; j < job->n_models; j++)
         param_copy += pm[j].n_params * 4.0; /* the base weights each rank keeps beside the model */
-    /* the estimate salcheck run's memory_per_rank uses (sal_budget.c), with its reserve
-     * for the BLAS library's packing buffers and the run's per-image arrays */
-    const double reserve = sal_reserve_bytes(job->memory_per_rank);
-    double mem_rank = resident_base + ws_bytes + plan_bytes + param_copy + reserve;
+    /* the estimate salcheck run's memory_per_rank uses (sal_budget.c), without its
+     * reserve: an expected peak, not a bound */
+    double mem_rank = resident_base + ws_bytes + plan_bytes + param_copy;
     pe_bytes(file_bytes, fsz, sizeof fsz);
     pe_bytes(mem_rank, mem, sizeof mem);
     printf("estimate\n");
@@ -1051,9 +1050,9 @@ static int pe_run(const pe_opts_t *o)
     char peak[32];
     pe_bytes(rss, peak, sizeof peak);
     printf("  memory/rank    %s at batch %d (models and data %.0f MB, workspaces %.0f MB with up to "
-           "%d input%s per engine call, reserve %.0f MB, plan; the calibration's peak was %s)\n\n",
+           "%d input%s per engine call, plan; the calibration's peak was %s)\n\n",
            mem, batch, resident_base / 1048576.0, ws_bytes / 1048576.0, touched,
-           touched > 1 ? "s" : "", reserve / 1048576.0, peak);
+           touched > 1 ? "s" : "", peak);
     pe_fixed_t pe_fixed = {t_setup, train_s, map_s, pair_s, t_summary};
     double first_wall = pe_table(o, t_item, n_items, t_pitem, n_pitems, &pe_fixed);
     printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "

@@ -66,7 +66,7 @@ fsz=$(grep -m1 'results file' plan1.txt | awk '{print $3 * ($4 == "GB" ? 1e9 : $
 note "plan: work ${work} CPU-s, memory ${mem} B, results file ${fsz} B"
 check "plan: work within 30 % of the run's CPU time" within "$work" "$cpu" 0.30
 # the estimate counts every model's workspaces (they live through the whole run) at the
-# inputs per engine call its methods use (small.ini: 5 of the batch of 16), plus the reserve
+# inputs per engine call its methods use (small.ini: 5 of the batch of 16)
 between() { "$PY" -c 'import sys; a, b, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if b > 0 and lo <= a / b <= hi else 1)' "$@"; }
 check "plan: memory per rank 0.7-1.3 x the run's peak resident size" between "$mem" "$rss" 0.70 1.30
 check "plan: results file within 10 % of the file written" within "$fsz" "$size" 0.10
