@@ -15,6 +15,10 @@
  * own (sal_cascade_bytes): the largest such item is counted too. What a
  * method holds once per model whatever the batch (Expected Gradients' pool)
  * comes from sal_method_fixed_bytes, which the run adds to its resident size.
+ * Every model's workspace lives from the start of a run to its end, but a
+ * method touches the batch's pages only as far as it fills them: `--plan`
+ * counts the workspaces at sal_methods_inputs (each method's inputs per engine
+ * call, the method table's inputs()); the budget keeps counting the whole batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
