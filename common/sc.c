@@ -32,6 +32,7 @@ const char *sc_strerror(int rc)
     case SC_ERR_H5: return "HDF5 error";
     case SC_ERR_UNDEFINED: return "undefined value";
     case SC_ERR_UNSUPPORTED: return "unsupported";
+    case SC_ERR_INTERRUPTED: return "interrupted";
     default: return "unknown error";
     }
 }

@@ -24,7 +24,8 @@ typedef enum sc_err {
     SC_ERR_MPI = -6,      /* an MPI call failed */
     SC_ERR_H5 = -7,       /* an HDF5 call failed */
     SC_ERR_UNDEFINED = -8,/* a metric or map is undefined (constant map, empty mask) */
-    SC_ERR_UNSUPPORTED = -9 /* a feature or operator salcheck does not implement */
+    SC_ERR_UNSUPPORTED = -9, /* a feature or operator salcheck does not implement */
+    SC_ERR_INTERRUPTED = -10 /* a stop was requested (a signal): the work in progress is dropped */
 } sc_err;
 
 /* Human-readable name of an error code (static string, never NULL). */

@@ -10,9 +10,10 @@
  * flags. A second phase computes the pair similarities from the stored maps.
  * Finally the root writes /summary and prints the tables (aggregate.c).
  *
- * SIGUSR1, SIGTERM and SIGINT stop the run gracefully: items in progress
- * finish and are flushed, nothing new starts, the exit status is 3 and
- * `--resume` continues where it stopped, with any number of ranks.
+ * SIGUSR1, SIGTERM and SIGINT stop the run gracefully: the cell in progress
+ * stops at its next engine batch (nothing of it is written), finished cells
+ * are flushed, nothing new starts, the exit status is 3 and `--resume`
+ * continues where it stopped, with any number of ranks.
  */
 #include <errno.h>
 #include <math.h>
@@ -39,6 +40,7 @@
 #include "rng.h"
 #include "run_verify.h"
 #include "run_cascade.h"
+#include "run_pairs.h"
 #include "run_checks.h"
 #include "run_outputs.h"
 #include "saliency/saliency.h"
@@ -75,7 +77,8 @@ static void run_usage(FILE *out)
             "                     (yes up to %d ranks; the default)\n"
             "  --skip-engine      benchmark the scheduler and the results file: store constant\n"
             "                     maps without computing them (not an audit)\n\n"
-            "SIGUSR1/SIGTERM/SIGINT: finish the current items, flush, exit with status 3.\n",
+            "SIGUSR1/SIGTERM/SIGINT: stop the cell in progress at its next engine batch (nothing\n"
+            "of it written), flush the finished cells, exit with status 3.\n",
             PLAN_ROOT_COMPUTES_MAX_RANKS);
 }
 
@@ -214,6 +217,8 @@ typedef struct run_ctx {
     long *emprt_counts;                /* [largest bin count] histogram scratch */
     run_cascade_t *cascade;            /* the randomization group of the last group item */
     const uint8_t *done;               /* [V*N] cells done when the map phase started */
+    int *pair_order;                   /* [n_pairs] the pair phase's order (run_pairs_order) */
+    run_pairs_t *pairs_rp;             /* the pair phase's blocks */
 } run_ctx_t;
 
 /* Make models[j] hold the weights of variant v. */
@@ -296,7 +301,10 @@ static int run_cell(run_ctx_t *c, int v, int i)
     }
     c->t_write += sc_now() - t1;
 cleanup:
-    if (rc < 0)
+    if (rc == SC_ERR_INTERRUPTED) /* a signal, between two engine batches: nothing written */
+        SC_INFO("cell (variant %s, image %s) stopped unfinished; --resume computes it",
+                pv->name, p->ids[i]);
+    else if (rc < 0)
         SC_ERROR("cell (variant %s, image %s) not computed; rerun with --resume after fixing the "
                  "cause", pv->name, p->ids[i]);
     return rc;
@@ -321,66 +329,11 @@ static int run_map_item(run_ctx_t *c, int item)
             if (c->done && c->done[(size_t)v * c->plan->n_images + i])
                 continue;
             int r = run_cell(c, v, i);
+            if (r == SC_ERR_INTERRUPTED)
+                return r;
             if (r < 0)
                 rc = r;
         }
-    return rc;
-}
-
-/* Similarities of one pair, every method: sims [S, M]. */
-static int run_pair(run_ctx_t *c, int pidx)
-{
-    const plan_t *p = c->plan;
-    const plan_pair_t *pp = &p->pairs[pidx];
-    const int M = p->n_methods;
-    const size_t hw = (size_t)p->size * p->size;
-    sim_ssim_opts_t paper, l1, gauss;
-    sim_ssim_opts_default(&paper);
-    l1 = paper;
-    l1.data_range = 1.0;
-    gauss = paper;
-    gauss.gaussian = 1;
-    gauss.sigma = 1.5;
-    gauss.win_size = 11;
-    gauss.data_range = 1.0;
-    gauss.sample_covariance = 0;
-    for (int k = 0; k < M; k++) {
-        double t0 = sc_now();
-        int ra = results_read_map(c->res, k, pp->va, pp->ia, c->map_a);
-        int rb = results_read_map(c->res, k, pp->vb, pp->ib, c->map_b);
-        double t1 = sc_now();
-        c->t_read += t1 - t0;
-        if (ra < 0 || rb < 0) {
-            SC_ERROR("cannot read back the maps of pair %d", pidx);
-            return SC_ERR_H5;
-        }
-        int finite = !c->skip_engine; /* the benchmark mode measures the reads only */
-        for (size_t q = 0; q < hw && finite; q++)
-            finite = isfinite(c->map_a[q]) && isfinite(c->map_b[q]);
-        for (int s = 0; s < p->n_sims; s++) {
-            double val = NAN;
-            if (finite) {
-                switch (p->sims[s]) {
-                case 0: sim_ssim(c->mws, c->map_a, c->map_b, &paper, &val); break;
-                case 1: sim_ssim(c->mws, c->map_a, c->map_b, &l1, &val); break;
-                case 2: sim_ssim(c->mws, c->map_a, c->map_b, &gauss, &val); break;
-                case 3: sim_spearman(c->mws, c->map_a, c->map_b, 0, &val); break;
-                case 4: sim_spearman(c->mws, c->map_a, c->map_b, 1, &val); break;
-                case 5: sim_pearson(c->mws, c->map_a, c->map_b, &val); break;
-                case 6: sim_hog(c->mws, c->map_a, c->map_b, &val); break;
-                case PLAN_SIM_EMPRT:
-                    cx_emprt(c->mws, c->map_a, c->map_b, hw, c->emprt_bins[k], c->emprt_counts, &val);
-                    break;
-                default: break;
-                }
-            }
-            c->sims[(size_t)s * M + k] = val;
-        }
-        c->t_compute += sc_now() - t1;
-    }
-    double t2 = sc_now();
-    int rc = results_write_pair(c->res, pidx, c->sims);
-    c->t_write += sc_now() - t2;
     return rc;
 }
 
@@ -497,7 +450,8 @@ static int schedule(run_ctx_t *c, const sched_t *s)
             } else if (!stop && !halt && front < back && c->root_computes) {
                 int item = --back;
                 root_items++;
-                if (s->fn(c, item) < 0)
+                const int r = s->fn(c, item);
+                if (r < 0 && r != SC_ERR_INTERRUPTED) /* a stopped item is not a failure */
                     failed++;
                 done++;
                 cost_done += s->cost[item];
@@ -532,7 +486,7 @@ static int schedule(run_ctx_t *c, const sched_t *s)
             msg[0] = skipped ? -1 : cur;
             msg[3] = skipped ? cur : -1;
             msg[1] = g_stop ? 1 : c->write_failed ? 2 : 0;
-            msg[2] = r < 0 ? 1 : 0;
+            msg[2] = r < 0 && r != SC_ERR_INTERRUPTED ? 1 : 0;
             if ((g_stop || c->write_failed) && ahead >= 0) {
                 /* hand back the item held ahead with this message's answer */
                 MPI_Send(msg, 4, MPI_INT, 0, TAG_REQUEST, c->comm);
@@ -637,6 +591,8 @@ static void ctx_free(run_ctx_t *c)
     free(c->sims);
     free(c->map_a);
     free(c->map_b);
+    run_pairs_destroy(c->pairs_rp);
+    free(c->pair_order);
     free(c->items);
 }
 
@@ -650,16 +606,14 @@ static int all_ok(MPI_Comm comm, int rc)
 
 /* Expected Gradients' reference images (docs/methods.md section 4): eg.pool
  * images of the training split, a seeded sample (the same on every rank),
- * loaded under each model's normalization into its workspace. Only when the
- * job lists eg. */
+ * loaded under each model's normalization into its workspace. Only when a
+ * method of the plan draws from it (eg, smprt-eg: the table's needs_pool). */
 static int load_eg_pool(run_ctx_t *c)
 {
-    int rc = 0, uses_eg = 0, n_train = 0, *pick = NULL;
+    int rc = 0, n_train = 0, *pick = NULL;
     float *pool = NULL, *gray = NULL;
     const plan_t *p = c->plan;
-    for (int k = 0; k < p->n_methods; k++)
-        uses_eg |= !strcmp(p->methods[k]->name, "eg");
-    if (!uses_eg)
+    if (!sal_methods_need_pool(p->methods, p->n_methods))
         return 0;
     const int n = dataset_count(c->ds);
     pick = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
@@ -961,6 +915,8 @@ int cmd_run(int argc, char **argv)
         memcpy(c->base_params[j], m->params, sizeof(float) * m->n_params);
         c->applied_variant[j] = p->base_variant[j];
         rc = sal_ws_create(&c->ws[j], m, c->batch, NULL);
+        if (rc >= 0) /* a signal stops the cell in progress at its next engine batch */
+            sal_ws_set_stop(c->ws[j], &g_stop);
         if (rc >= 0)
             rc = sal_ws_set_avgmask(c->ws[j], avgmask);
     }
@@ -1174,13 +1130,24 @@ int cmd_run(int argc, char **argv)
         free(item_units);
         item_cost = calloc((size_t)p->n_pairs / block + 2, sizeof(double));
         item_units = calloc((size_t)p->n_pairs / block + 2, sizeof(double));
+        /* blocks of the pairs in run_pairs_order's order (pairs sharing a map together) */
+        run_pairs_env_t penv = {p, c->res, c->mws, c->emprt_bins, c->emprt_counts,
+                                c->skip_engine, &c->t_read, &c->t_compute, &c->t_write};
+        int prc = run_pairs_order(p, &c->pair_order);
+        if (prc >= 0 && (!pair_items || !item_cost || !item_units))
+            prc = SC_ERR_NOMEM;
+        if (prc >= 0)
+            prc = run_pairs_create(&c->pairs_rp, &penv, block);
+        if (all_ok(c->comm, prc) < 0)
+            goto close;
+        const int *order = c->pair_order;
         for (int q = 0; q < p->n_pairs;) {
-            while (q < p->n_pairs && pair_done[q])
+            while (q < p->n_pairs && pair_done[order[q]])
                 q++;
             if (q >= p->n_pairs)
                 break;
             int q1 = q;
-            while (q1 < p->n_pairs && q1 - q < block && !pair_done[q1])
+            while (q1 < p->n_pairs && q1 - q < block && !pair_done[order[q1]])
                 q1++;
             pair_items[2 * n_pitems] = q;
             pair_items[2 * n_pitems + 1] = q1;
@@ -1262,14 +1229,9 @@ done:
     return status;
 }
 
+/* Pairs pair_order[i0..i1) of the item, every method (run_pairs.c). */
 static int run_pairs(run_ctx_t *c, int item)
 {
     const plan_item_t *it = &c->items[item];
-    for (int q = it->i0; q < it->i1; q++) {
-        int r = run_pair(c, q);
-        if (r < 0)
-            return r;
-        sc_failpoint("pair", q); /* tests: a node lost in the pair phase */
-    }
-    return 0;
+    return run_pairs_block(c->pairs_rp, c->pair_order + it->i0, it->i1 - it->i0, it->i0);
 }

@@ -886,11 +886,20 @@ static int pe_run(const pe_opts_t *o)
                                               job->memory_per_rank, resident_base + held,
                                               job->batch > 0 ? job->batch : 256, job->path,
                                               &batch));
+    /* The pages the run touches: every model's workspace, XRAI workspace and folded
+     * convolutions live from the start of the run to its end (nothing is freed between
+     * cells or models), but the batch's pages only as far as the methods fill them: a
+     * method hands the engine at most its steps or samples per call (the model checks,
+     * the whole batch). */
+    const int touched = run_checks_needed(plan)
+                            ? batch
+                            : sal_methods_inputs(plan->methods, plan->n_methods, &plan->params,
+                                                 batch);
     double ws_bytes = cascade_fixed + held_methods, cascade_bytes = 0.0;
     for (int j = 0; j < job->n_models; j++) {
-        ws_bytes += (double)sal_ws_bytes(models[j], batch);
+        ws_bytes += (double)sal_ws_bytes(models[j], touched);
         if (cascade_states[j] > 1) {
-            const double cb = (double)sal_cascade_bytes(models[j], batch, cascade_states[j]);
+            const double cb = (double)sal_cascade_bytes(models[j], touched, cascade_states[j]);
             cascade_bytes = cb > cascade_bytes ? cb : cascade_bytes;
         }
     }
@@ -1025,7 +1034,8 @@ static int pe_run(const pe_opts_t *o)
     double param_copy = 0.0;
     for (int j = 0; j < job->n_models; j++)
         param_copy += pm[j].n_params * 4.0; /* the base weights each rank keeps beside the model */
-    /* the estimate salcheck run's memory_per_rank uses (sal_budget.c) */
+    /* the estimate salcheck run's memory_per_rank uses (sal_budget.c), without its
+     * reserve: an expected peak, not a bound */
     double mem_rank = resident_base + ws_bytes + plan_bytes + param_copy;
     pe_bytes(file_bytes, fsz, sizeof fsz);
     pe_bytes(mem_rank, mem, sizeof mem);
@@ -1039,9 +1049,10 @@ static int pe_run(const pe_opts_t *o)
     printf("  results file   %s (%s maps)\n", fsz, job->maps);
     char peak[32];
     pe_bytes(rss, peak, sizeof peak);
-    printf("  memory/rank    %s at batch %d (models and data %.0f MB, workspaces %.0f MB, plan; "
-           "the calibration's peak was %s)\n\n", mem, batch, resident_base / 1048576.0,
-           ws_bytes / 1048576.0, peak);
+    printf("  memory/rank    %s at batch %d (models and data %.0f MB, workspaces %.0f MB with up to "
+           "%d input%s per engine call, plan; the calibration's peak was %s)\n\n",
+           mem, batch, resident_base / 1048576.0, ws_bytes / 1048576.0, touched,
+           touched > 1 ? "s" : "", peak);
     pe_fixed_t pe_fixed = {t_setup, train_s, map_s, pair_s, t_summary};
     double first_wall = pe_table(o, t_item, n_items, t_pitem, n_pitems, &pe_fixed);
     printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "

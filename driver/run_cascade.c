@@ -187,6 +187,7 @@ static int cascade_create(run_cascade_t **out, const run_cascade_env_t *env, int
             CHECK_RC(sal_ws_set_avgmask(ws, env->like->avgmask));
         if (env->like->eg_pool)
             sal_ws_share_baselines(ws, env->like);
+        sal_ws_set_stop(ws, sal_ws_stop(env->like));
     }
     r->x = malloc(sizeof(float) * 3 * hw);
     r->gray = malloc(sizeof(float) * hw);
@@ -273,8 +274,15 @@ int run_cascade_item(run_cascade_t **state, const run_cascade_env_t *env, const 
         sal_cascade_run(r->cs, r->states, n, env->reuse, cell_state, r, r->rcs);
         const double t1 = sc_now();
         *t_compute += t1 - t0;
+        int stopped = 0;
         for (int t = 0; t < n; t++) {
             const int k = r->states[t], v = it->v + k;
+            if (r->rcs[t] == SC_ERR_INTERRUPTED) { /* a signal: nothing of this cell written */
+                SC_INFO("cell (variant %s, image %s) stopped unfinished; --resume computes it",
+                        p->variants[v].name, p->ids[i]);
+                stopped = 1;
+                continue;
+            }
             if (r->rcs[t] < 0) {
                 SC_ERROR("cell (variant %s, image %s) not computed; rerun with --resume after "
                          "fixing the cause", p->variants[v].name, p->ids[i]);
@@ -300,6 +308,8 @@ int run_cascade_item(run_cascade_t **state, const run_cascade_env_t *env, const 
             }
         }
         *t_write += sc_now() - t1;
+        if (stopped)
+            return SC_ERR_INTERRUPTED;
     }
 cleanup:
     return rc;

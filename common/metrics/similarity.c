@@ -9,6 +9,7 @@
 #include "sc.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 void sim_ssim_opts_default(sim_ssim_opts_t *opts)
@@ -312,5 +313,112 @@ int sim_hog(metrics_ws_t *ws, const float *a, const float *b, double *out)
     rank_doubles(ws, fa, n, ws->rank_a);
     rank_doubles(ws, fb, n, ws->rank_b);
     *out = spearman_ranked(ws, n);
+    return 0;
+}
+
+/* ---- prepared maps (similarity.h, sim_prep_t) -------------------------------- */
+
+int sim_prep_init(sim_prep_t *sp, const metrics_ws_t *ws, unsigned parts)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->parts = parts;
+    sp->n = ws->n;
+    sp->nfeat = ws->hog_nfeat;
+    sp->map = malloc(sizeof(float) * (ws->n ? ws->n : 1));
+    int bad = !sp->map;
+    if (parts & SIM_PREP_RANK)
+        bad |= !(sp->rank = malloc(sizeof(double) * ws->n));
+    if (parts & SIM_PREP_RANK_ABS)
+        bad |= !(sp->rank_own_abs = malloc(sizeof(double) * ws->n));
+    if ((parts & SIM_PREP_HOG) && sp->nfeat) {
+        bad |= !(sp->hog = malloc(sizeof(double) * sp->nfeat));
+        bad |= !(sp->hog_rank = malloc(sizeof(double) * sp->nfeat));
+    }
+    if (bad) {
+        sim_prep_free(sp);
+        return SC_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void sim_prep_free(sim_prep_t *sp)
+{
+    free(sp->map);
+    free(sp->rank);
+    free(sp->rank_own_abs);
+    free(sp->hog);
+    free(sp->hog_rank);
+    memset(sp, 0, sizeof *sp);
+}
+
+void sim_prep_compute(metrics_ws_t *ws, sim_prep_t *sp)
+{
+    const size_t n = ws->n;
+    sp->finite = !metrics_scan_map(sp->map, n, &sp->min, &sp->max);
+    sp->rank_abs = sp->rank_own_abs;
+    sp->hog_state = sp->finite ? 0 : 1;
+    if (!sp->finite)
+        return;
+    sp->constant = n >= 1 && is_constant(sp->map, n, 0);
+    sp->constant_abs = n >= 1 && is_constant(sp->map, n, 1);
+    /* the ranks sim_spearman computes: only for a pair it would rank */
+    if ((sp->parts & SIM_PREP_RANK) && n >= 2 && !sp->constant)
+        rank_floats(ws, sp->map, 0, sp->rank);
+    if ((sp->parts & SIM_PREP_RANK_ABS) && n >= 2 && !sp->constant_abs) {
+        if (sp->min >= 0 && (sp->parts & SIM_PREP_RANK) && !sp->constant)
+            sp->rank_abs = sp->rank; /* |v| = v for every value (-0 ranks as 0 either way) */
+        else
+            rank_floats(ws, sp->map, 1, sp->rank_abs);
+    }
+    /* HOG: sim_hog's order of tests for one map */
+    if (!(sp->parts & SIM_PREP_HOG) || ws->hog_nfeat == 0)
+        return;
+    if (sp->min == sp->max && ws->policy == METRICS_CONSTANT_UNDEFINED) {
+        sp->hog_state = 2;
+        return;
+    }
+    const double *f = metrics_hog_into_ws(ws, sp->map, 0);
+    memcpy(sp->hog, f, sizeof(double) * sp->nfeat);
+    sp->hog_const = 1;
+    for (size_t i = 1; i < sp->nfeat; i++)
+        sp->hog_const &= sp->hog[i] == sp->hog[0];
+    if (sp->nfeat >= 2 && !sp->hog_const)
+        rank_doubles(ws, sp->hog, sp->nfeat, sp->hog_rank);
+}
+
+int sim_spearman_prep(metrics_ws_t *ws, const sim_prep_t *a, const sim_prep_t *b, int absolute,
+                      double *out)
+{
+    const unsigned part = absolute ? SIM_PREP_RANK_ABS : SIM_PREP_RANK;
+    if (!ws || !a || !b || !out || !(a->parts & part) || !(b->parts & part)) {
+        SC_ERROR("sim_spearman_prep: NULL argument or maps prepared without their ranks");
+        return SC_ERR_ARG;
+    }
+    if (!a->finite || !b->finite)
+        return metrics_undefined(&ws->counts.nonfinite, out);
+    const int ca = absolute ? a->constant_abs : a->constant;
+    const int cb = absolute ? b->constant_abs : b->constant;
+    if (ws->n < 2 || ca || cb)
+        return metrics_undefined(&ws->counts.constant_map, out);
+    *out = metrics_pearson_d(absolute ? a->rank_abs : a->rank, absolute ? b->rank_abs : b->rank,
+                             ws->n);
+    return 0;
+}
+
+int sim_hog_prep(metrics_ws_t *ws, const sim_prep_t *a, const sim_prep_t *b, double *out)
+{
+    if (!ws || !a || !b || !out || !(a->parts & SIM_PREP_HOG) || !(b->parts & SIM_PREP_HOG)) {
+        SC_ERROR("sim_hog_prep: NULL argument or maps prepared without their HOG");
+        return SC_ERR_ARG;
+    }
+    if (ws->hog_nfeat == 0)
+        return sim_hog(ws, a->map, b->map, out); /* its error, worded once */
+    if (!a->finite || !b->finite)
+        return metrics_undefined(&ws->counts.nonfinite, out);
+    if (a->hog_state == 2 || b->hog_state == 2)
+        return metrics_undefined(&ws->counts.constant_map, out);
+    if (ws->hog_nfeat < 2 || a->hog_const || b->hog_const)
+        return metrics_undefined(&ws->counts.degenerate, out);
+    *out = metrics_pearson_d(a->hog_rank, b->hog_rank, ws->hog_nfeat);
     return 0;
 }

@@ -64,4 +64,39 @@ int sim_hog(metrics_ws_t *ws, const float *a, const float *b, double *out);
 /* Spearman's rank correlation of two double vectors of length n <= metrics_ws_capacity. */
 int sim_spearman_vec(metrics_ws_t *ws, const double *x, const double *y, size_t n, double *out);
 
+/*
+ * One map's share of the pair similarities, computed once and reused by every pair
+ * the map is in (the pair phase compares each map with several others): the map
+ * itself, whether it is finite and constant, its ranks (plain and of |values|, the
+ * same array when no value is negative) and its HOG features and their ranks. The
+ * *_prep functions below give bit for bit what sim_spearman / sim_hog give on the two
+ * maps, and count undefined results in the workspace the same way.
+ */
+enum { SIM_PREP_RANK = 1, SIM_PREP_RANK_ABS = 2, SIM_PREP_HOG = 4 };
+typedef struct sim_prep {
+    unsigned parts;       /* SIM_PREP_* the buffers hold */
+    size_t n, nfeat;      /* map values; HOG features (the workspace's) */
+    float *map;           /* [n] the map: fill it, then sim_prep_compute */
+    int finite;           /* every value finite */
+    double min, max;      /* of the values (finite maps) */
+    int constant, constant_abs; /* all values (|values|) equal */
+    double *rank, *rank_abs;    /* [n] average ranks; rank_abs may be rank */
+    int hog_state;        /* 0 features computed, 1 not finite, 2 constant and undefined */
+    int hog_const;        /* every feature equal */
+    double *hog, *hog_rank;     /* [nfeat] */
+    double *rank_own_abs;       /* [n] rank_abs's own storage */
+} sim_prep_t;
+
+/* Buffers for the parts of a map of ws's size. Returns 0 or SC_ERR_NOMEM; free with
+ * sim_prep_free. */
+int sim_prep_init(sim_prep_t *sp, const metrics_ws_t *ws, unsigned parts);
+void sim_prep_free(sim_prep_t *sp);
+/* The parts of sp->map (already filled); ws lends its sorting and HOG scratch. */
+void sim_prep_compute(metrics_ws_t *ws, sim_prep_t *sp);
+/* sim_spearman(ws, a->map, b->map, absolute, out) from prepared maps. */
+int sim_spearman_prep(metrics_ws_t *ws, const sim_prep_t *a, const sim_prep_t *b, int absolute,
+                      double *out);
+/* sim_hog(ws, a->map, b->map, out) from prepared maps. */
+int sim_hog_prep(metrics_ws_t *ws, const sim_prep_t *a, const sim_prep_t *b, double *out);
+
 #endif /* SIMILARITY_H */

@@ -65,10 +65,10 @@ mem=$(grep -m1 'memory/rank' plan1.txt | awk '{print $2 * ($3 == "GB" ? 1e9 : $3
 fsz=$(grep -m1 'results file' plan1.txt | awk '{print $3 * ($4 == "GB" ? 1e9 : $4 == "MB" ? 1e6 : 1e3)}')
 note "plan: work ${work} CPU-s, memory ${mem} B, results file ${fsz} B"
 check "plan: work within 30 % of the run's CPU time" within "$work" "$cpu" 0.30
-# the estimate counts every workspace at its largest (folded convolutions, XRAI's and the
-# convolutions' workspaces per model): it may lie above the peak, never far below it
+# the estimate counts every model's workspaces (they live through the whole run) at the
+# inputs per engine call its methods use (small.ini: 5 of the batch of 16)
 between() { "$PY" -c 'import sys; a, b, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if b > 0 and lo <= a / b <= hi else 1)' "$@"; }
-check "plan: memory per rank 0.9-1.4 x the run's peak resident size" between "$mem" "$rss" 0.90 1.40
+check "plan: memory per rank 0.7-1.3 x the run's peak resident size" between "$mem" "$rss" 0.70 1.30
 check "plan: results file within 10 % of the file written" within "$fsz" "$size" 0.10
 
 # ---- mistakes ---------------------------------------------------------------------

@@ -229,6 +229,36 @@ static int guard_state(void *vctx, int state, sal_ws_t *ws)
     return rc;
 }
 
+/* The slabs of a cascade over the S top blocks of m: *base the trained parameters, *rnd
+ * every one of the S blocks re-initialized (RSEED), *mask [S, n_nodes] the nodes state k
+ * re-initializes (blocks 0..k). Leaves m holding *rnd; the three buffers are the caller's
+ * (free). Returns 0, or -1 when out of memory (nothing allocated). */
+static int tc_cascade_slabs(nn_model_t *m, const char *const *blocks, int S, float **base,
+                            float **rnd, uint8_t **mask)
+{
+    const int N = m->n_nodes;
+    *base = malloc(sizeof(float) * m->n_params);
+    *rnd = malloc(sizeof(float) * m->n_params);
+    *mask = calloc((size_t)S * N, 1);
+    if (!*base || !*rnd || !*mask) {
+        free(*base);
+        free(*rnd);
+        free(*mask);
+        *base = *rnd = NULL;
+        *mask = NULL;
+        return -1;
+    }
+    memcpy(*base, m->params, sizeof(float) * m->n_params);
+    for (int b = 0; b < S; b++)
+        nn_model_reinit_block(m, blocks[b], RSEED, 0);
+    memcpy(*rnd, m->params, sizeof(float) * m->n_params);
+    for (int k = 0; k < S; k++)
+        for (int i = 0; i < N; i++)
+            for (int b = 0; b <= k; b++)
+                (*mask)[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
+    return 0;
+}
+
 static void test_forward_guards(void)
 {
     nn_model_t *m = NULL, *ref = NULL;
@@ -242,20 +272,15 @@ static void test_forward_guards(void)
     const int nb = zoo_blocks_top_down(m, blocks, 64), S = nb - 1 < 4 ? nb - 1 : 4, N = m->n_nodes;
     const size_t chw = nn_node_size(&m->nodes[0]);
     float *x = malloc(sizeof(float) * chw), *other = malloc(sizeof(float) * chw);
-    float *base = malloc(sizeof(float) * m->n_params), *rnd = malloc(sizeof(float) * m->n_params);
-    uint8_t *mask = calloc((size_t)S * N, 1);
+    float *base = NULL, *rnd = NULL;
+    uint8_t *mask = NULL;
     for (size_t i = 0; i < chw; i++) {
         x[i] = (float)(0.9 * sin(0.21 * (double)(i % 89) + 0.007 * (double)i));
         other[i] = (float)(0.8 * cos(0.05 * (double)i));
     }
-    memcpy(base, m->params, sizeof(float) * m->n_params);
-    for (int b = 0; b < S; b++)
-        nn_model_reinit_block(m, blocks[b], RSEED, 0);
-    memcpy(rnd, m->params, sizeof(float) * m->n_params);
-    for (int k = 0; k < S; k++)
-        for (int i = 0; i < N; i++)
-            for (int b = 0; b <= k; b++)
-                mask[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
+    TH_CHECK(tc_cascade_slabs(m, blocks, S, &base, &rnd, &mask) == 0, "slabs");
+    if (!base)
+        goto out;
     guard_ctx_t g = {.m = m, .x = x, .other = other, .keep_node = N / 2};
     g.classes = (int)nn_node_size(&m->nodes[nn_logits_node(m)]);
     TH_CHECK(sal_cascade_create(&cs, m, 2, NULL, base, rnd, S, mask) == 0, "cascade");
@@ -456,20 +481,9 @@ static int budget_cascade(double budget, int batch, int steps, const float *x, f
     const char *blocks[64];
     const int nb = zoo_blocks_top_down(m, blocks, 64);
     const int S = BUDGET_STATES < nb - 1 ? BUDGET_STATES : nb - 1;
-    base = malloc(sizeof(float) * m->n_params);
-    rnd = malloc(sizeof(float) * m->n_params);
-    mask = calloc((size_t)S * N, 1);
     keep = malloc((size_t)N);
-    if (!base || !rnd || !mask || !keep)
+    if (!keep || tc_cascade_slabs(m, blocks, S, &base, &rnd, &mask) < 0)
         goto done;
-    memcpy(base, m->params, sizeof(float) * m->n_params);
-    for (int b = 0; b < S; b++)
-        nn_model_reinit_block(m, blocks[b], RSEED, 0);
-    memcpy(rnd, m->params, sizeof(float) * m->n_params);
-    for (int k = 0; k < S; k++)
-        for (int i = 0; i < N; i++)
-            for (int b = 0; b <= k; b++)
-                mask[(size_t)k * N + i] |= !strcmp(m->nodes[i].block, blocks[b]);
     memcpy(m->params, base, sizeof(float) * m->n_params);
     nn_model_params_changed(m);
     if (batch < 1) {

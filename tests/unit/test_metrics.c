@@ -1240,6 +1240,98 @@ static void test_stats_known_values(void)
     stats_ws_destroy(sw);
 }
 
+/* Prepared maps (sim_prep_t, the pair phase's per-map ranks and HOG) give bit for bit
+ * what sim_spearman / sim_hog give on the two maps, with the same undefined counts: maps
+ * with ties, negative values, -0 beside 0, a constant map, a NaN, under both constant
+ * policies, every map against every other (both orders). */
+static void test_sim_prepared_bit_identical(void)
+{
+    enum { H = 40, W = 36, NM = 9 };
+    const size_t n = (size_t)H * W;
+    float maps[NM][H * W];
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(20210601, "sim_prep"), 3, 0, 0);
+    for (int m = 0; m < NM; m++)
+        for (size_t q = 0; q < n; q++) {
+            double u = rng_stream_uniform(&rs);
+            float v = (float)u;
+            if (m == 1)
+                v = (float)floor(u * 8) / 8.0f; /* many ties */
+            else if (m == 2)
+                v = (float)(2 * u - 1); /* negative values: |v| ranks differ */
+            else if (m == 3)
+                v = q % 3 ? (float)floor(u * 4) / 4.0f : -0.0f; /* -0 beside 0 */
+            else if (m == 4)
+                v = 0.25f; /* constant */
+            else if (m == 5)
+                v = q == 77 ? NAN : v; /* not finite */
+            else if (m == 6)
+                v = (float)((q / W) % 2); /* stripes: degenerate HOG is possible */
+            else if (m == 7)
+                v = (q % 2 ? 1.0f : -1.0f) * 0.5f; /* constant |v|, not constant v */
+            maps[m][q] = v;
+        }
+    for (int pol = 0; pol < 2; pol++) {
+        metrics_ws_t *ws = metrics_ws_create(H, W), *ws2 = metrics_ws_create(H, W);
+        TH_CHECK(ws && ws2, "workspaces");
+        if (!ws || !ws2) {
+            metrics_ws_destroy(ws);
+            metrics_ws_destroy(ws2);
+            return;
+        }
+        if (pol) {
+            metrics_ws_set_constant_policy(ws, METRICS_CONSTANT_SCORE);
+            metrics_ws_set_constant_policy(ws2, METRICS_CONSTANT_SCORE);
+        }
+        sim_prep_t prep[NM];
+        int ok = 1;
+        for (int m = 0; m < NM; m++) {
+            ok &= sim_prep_init(&prep[m], ws2, SIM_PREP_RANK | SIM_PREP_RANK_ABS | SIM_PREP_HOG) == 0;
+            memcpy(prep[m].map, maps[m], sizeof(float) * n);
+            sim_prep_compute(ws2, &prep[m]);
+        }
+        TH_CHECK(ok, "sim_prep_init");
+        int differ = 0, compared = 0, defined = 0;
+        for (int a = 0; a < NM && ok; a++)
+            for (int b = 0; b < NM; b++) {
+                for (int f = 0; f < 3; f++) {
+                    double want = 0, got = 0;
+                    int rw = f < 2 ? sim_spearman(ws, maps[a], maps[b], f, &want)
+                                   : sim_hog(ws, maps[a], maps[b], &want);
+                    int rg = f < 2 ? sim_spearman_prep(ws2, &prep[a], &prep[b], f, &got)
+                                   : sim_hog_prep(ws2, &prep[a], &prep[b], &got);
+                    compared++;
+                    defined += rw == 0;
+                    if (rw != rg || memcmp(&want, &got, sizeof want) != 0) {
+                        if (differ++ < 3)
+                            printf("    maps %d, %d, %s: %.17g (%d) vs prepared %.17g (%d)\n", a,
+                                   b, f == 0 ? "spearman" : f == 1 ? "spearman_abs" : "hog",
+                                   want, rw, got, rg);
+                    }
+                }
+            }
+        metrics_counts_t cw, cg;
+        metrics_ws_counts(ws, &cw);
+        metrics_ws_counts(ws2, &cg);
+        TH_CHECK(differ == 0, "policy %d: %d of %d values differ", pol, differ, compared);
+        TH_CHECK(defined > compared / 3 && defined < compared, "policy %d: %d of %d defined", pol,
+                 defined, compared);
+        TH_CHECK(cw.nonfinite == cg.nonfinite && cw.constant_map == cg.constant_map &&
+                     cw.degenerate == cg.degenerate,
+                 "policy %d: undefined counts %ld/%ld/%ld vs prepared %ld/%ld/%ld", pol,
+                 cw.nonfinite, cw.constant_map, cw.degenerate, cg.nonfinite, cg.constant_map,
+                 cg.degenerate);
+        /* the shared ranks: a map without negative values ranks |v| in the same array */
+        TH_CHECK(prep[0].rank_abs == prep[0].rank && prep[3].rank_abs == prep[3].rank &&
+                     prep[2].rank_abs != prep[2].rank,
+                 "rank arrays shared where no value is negative, only there");
+        for (int m = 0; m < NM; m++)
+            sim_prep_free(&prep[m]);
+        metrics_ws_destroy(ws);
+        metrics_ws_destroy(ws2);
+    }
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
@@ -1261,6 +1353,7 @@ int main(void)
     TH_RUN(test_loc_all_matches_single);
     TH_RUN(test_sim_known_values);
     TH_RUN(test_hog_step_edge);
+    TH_RUN(test_sim_prepared_bit_identical);
     TH_RUN(test_stats_known_values);
 
     TH_RUN(test_ref_auprc_ap_rocauc);

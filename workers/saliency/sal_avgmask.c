@@ -32,5 +32,6 @@ const sal_method_t sal_method_avgmask = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = avgmask_cost,
+    .inputs = sal_inputs_none,
     .compute = avgmask_compute,
 };

@@ -15,6 +15,10 @@
  * own (sal_cascade_bytes): the largest such item is counted too. What a
  * method holds once per model whatever the batch (Expected Gradients' pool)
  * comes from sal_method_fixed_bytes, which the run adds to its resident size.
+ * Every model's workspace lives from the start of a run to its end, but a
+ * method touches the batch's pages only as far as it fills them: `--plan`
+ * counts the workspaces at sal_methods_inputs (each method's inputs per engine
+ * call, the method table's inputs()); the budget keeps counting the whole batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,13 +89,36 @@ size_t sal_method_fixed_bytes(const nn_model_t *m, const char *method, const sal
 {
     if (!strncmp(method, "smprt-", 6)) /* sMPRT's maps are the method's own */
         method += 6;
-    /* the run loads the pool into the model's workspace when it lists eg (one copy per
-     * model, which the cascade's states borrow) */
-    if (!strcmp(method, "eg") && p->eg_pool >= 1)
+    /* the run loads the pool into the model's workspace when a method needs it (one copy
+     * per model, which the cascade's states borrow) */
+    const sal_method_t *me = sal_method_find(method);
+    if (me && me->needs_pool && p->eg_pool >= 1)
         return (size_t)p->eg_pool * nn_node_size(&m->nodes[0]) * sizeof(float);
     /* XRAI's segmentation workspace, created at the workspace's first XRAI map */
     if (!strcmp(method, "xrai"))
         return xrai_ws_bytes(m->nodes[0].h, m->nodes[0].w, m->nodes[0].c, &p->xrai);
+    return 0;
+}
+
+int sal_inputs_one(const sal_params_t *p) { return 1; }
+int sal_inputs_none(const sal_params_t *p) { return 0; }
+
+int sal_methods_inputs(const sal_method_t *const *methods, int n, const sal_params_t *p,
+                       int batch)
+{
+    int most = 1; /* the target's forward pass */
+    for (int k = 0; k < n; k++) {
+        const int in = methods[k]->inputs ? methods[k]->inputs(p) : batch;
+        most = in > most ? in : most;
+    }
+    return most < batch ? most : batch;
+}
+
+int sal_methods_need_pool(const sal_method_t *const *methods, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (methods[k] && methods[k]->needs_pool)
+            return 1;
     return 0;
 }
 
@@ -158,6 +185,13 @@ double sal_resident_bytes(void)
     return sal_status_bytes("VmRSS");
 }
 
+double sal_reserve_bytes(double budget_bytes)
+{
+    /* the BLAS library's packing buffers and the per-image arrays of the run (maps,
+     * metrics, the image cache) */
+    return 16.0 * 1048576.0 + 0.02 * (budget_bytes > 0 ? budget_bytes : 0.0);
+}
+
 int sal_batch_for_memory(nn_model_t *const *models, int n_models, double budget_bytes,
                          double resident_bytes, int max_batch, const char *what, int *batch)
 {
@@ -170,9 +204,7 @@ int sal_batch_for_memory_cascade(nn_model_t *const *models, int n_models,
                                  double resident_bytes, int max_batch, const char *what,
                                  int *batch)
 {
-    /* Reserve beyond the workspaces: the BLAS library's packing buffers and
-     * the per-image arrays of the run (maps, metrics, the image cache). */
-    const double reserve = 16.0 * 1048576.0 + 0.02 * budget_bytes;
+    const double reserve = sal_reserve_bytes(budget_bytes);
     const double avail = budget_bytes - resident_bytes - reserve;
     *batch = avail > 0 ? fit_batch(models, n_models, cascade_states, (size_t)avail, max_batch)
                        : 0;

@@ -85,12 +85,16 @@ static int eg_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t 
     return 0;
 }
 
+static int eg_inputs(const sal_params_t *p) { return p->eg_samples; }
+
 const sal_method_t sal_method_eg = {
     .name = "eg",
     .summary = "Expected Gradients: IG from training-image baselines, alpha ~ U(0,1)",
     .needs_model = 1,
     .per_channel = 1,
     .post = SAL_POST_P1,
+    .needs_pool = 1,
     .cost = eg_cost,
+    .inputs = eg_inputs,
     .compute = eg_compute,
 };

@@ -23,5 +23,6 @@ const sal_method_t sal_method_gbp = {
     .per_channel = 1,
     .post = SAL_POST_P1,
     .cost = gbp_cost,
+    .inputs = sal_inputs_one,
     .compute = gbp_compute,
 };

@@ -27,5 +27,6 @@ const sal_method_t sal_method_gcam = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = gcam_cost,
+    .inputs = sal_inputs_one,
     .compute = gcam_compute,
 };

@@ -25,5 +25,6 @@ const sal_method_t sal_method_gcampp = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = gcampp_cost,
+    .inputs = sal_inputs_one,
     .compute = gcampp_compute,
 };

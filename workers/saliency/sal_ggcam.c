@@ -43,5 +43,6 @@ const sal_method_t sal_method_ggcam = {
     .per_channel = 0,
     .post = SAL_POST_P2,
     .cost = ggcam_cost,
+    .inputs = sal_inputs_one,
     .compute = ggcam_compute,
 };

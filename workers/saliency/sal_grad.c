@@ -22,5 +22,6 @@ const sal_method_t sal_method_grad = {
     .per_channel = 1,
     .post = SAL_POST_P1,
     .cost = grad_cost,
+    .inputs = sal_inputs_one,
     .compute = grad_compute,
 };

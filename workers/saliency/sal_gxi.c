@@ -27,5 +27,6 @@ const sal_method_t sal_method_gxi = {
     .per_channel = 1,
     .post = SAL_POST_P1,
     .cost = gxi_cost,
+    .inputs = sal_inputs_one,
     .compute = gxi_compute,
 };

@@ -31,5 +31,6 @@ const sal_method_t sal_method_hirescam = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = hirescam_cost,
+    .inputs = sal_inputs_one,
     .compute = hirescam_compute,
 };

@@ -21,6 +21,8 @@ static int ig_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t 
     return sal_integrated_gradients(ws, x, ws->base, p->ig_steps, p->ig_rule, target, raw_out);
 }
 
+static int ig_inputs(const sal_params_t *p) { return p->ig_steps; }
+
 const sal_method_t sal_method_ig = {
     .name = "ig",
     .summary = "Integrated Gradients from a constant baseline",
@@ -28,5 +30,6 @@ const sal_method_t sal_method_ig = {
     .per_channel = 1,
     .post = SAL_POST_P1,
     .cost = ig_cost,
+    .inputs = ig_inputs,
     .compute = ig_compute,
 };

@@ -30,5 +30,6 @@ const sal_method_t sal_method_layercam = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = layercam_cost,
+    .inputs = sal_inputs_one,
     .compute = layercam_compute,
 };

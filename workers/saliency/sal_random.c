@@ -29,5 +29,6 @@ const sal_method_t sal_method_random = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = random_cost,
+    .inputs = sal_inputs_none,
     .compute = random_compute,
 };

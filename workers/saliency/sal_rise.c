@@ -89,6 +89,8 @@ static int rise_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_
     return 0;
 }
 
+static int rise_inputs(const sal_params_t *p) { return p->rise_masks; }
+
 const sal_method_t sal_method_rise = {
     .name = "rise",
     .summary = "RISE: class probability of randomly masked copies, averaged per pixel",
@@ -96,5 +98,6 @@ const sal_method_t sal_method_rise = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = rise_cost,
+    .inputs = rise_inputs,
     .compute = rise_compute,
 };

@@ -65,6 +65,8 @@ static int sg_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t 
     return 0;
 }
 
+static int sg_inputs(const sal_params_t *p) { return p->sg_samples; }
+
 const sal_method_t sal_method_sg = {
     .name = "sg",
     .summary = "SmoothGrad: mean squared gradient over noisy copies",
@@ -72,5 +74,6 @@ const sal_method_t sal_method_sg = {
     .per_channel = 1,
     .post = SAL_POST_P1,
     .cost = sg_cost,
+    .inputs = sg_inputs,
     .compute = sg_compute,
 };

@@ -51,6 +51,8 @@ static int sig_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t
     return 0;
 }
 
+static int sig_inputs(const sal_params_t *p) { return p->ig_steps; }
+
 const sal_method_t sal_method_sig = {
     .name = "sig",
     .summary = "SmoothGrad of Integrated Gradients",
@@ -58,5 +60,6 @@ const sal_method_t sal_method_sig = {
     .per_channel = 1,
     .post = SAL_POST_P1,
     .cost = sig_cost,
+    .inputs = sig_inputs,
     .compute = sig_compute,
 };

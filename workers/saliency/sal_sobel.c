@@ -57,5 +57,6 @@ const sal_method_t sal_method_sobel = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = sobel_cost,
+    .inputs = sal_inputs_none,
     .compute = sobel_compute,
 };

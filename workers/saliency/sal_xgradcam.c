@@ -45,5 +45,6 @@ const sal_method_t sal_method_xgradcam = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = xgradcam_cost,
+    .inputs = sal_inputs_one,
     .compute = xgradcam_compute,
 };

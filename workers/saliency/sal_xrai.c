@@ -66,6 +66,8 @@ cleanup:
     return rc;
 }
 
+static int xrai_inputs(const sal_params_t *p) { return p->xrai_steps; }
+
 const sal_method_t sal_method_xrai = {
     .name = "xrai",
     .summary = "XRAI: IG attribution ranked over Felzenszwalb regions",
@@ -73,5 +75,6 @@ const sal_method_t sal_method_xrai = {
     .per_channel = 0,
     .post = SAL_POST_P1,
     .cost = xrai_cost,
+    .inputs = xrai_inputs,
     .compute = xrai_compute,
 };

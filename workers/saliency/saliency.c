@@ -148,6 +148,11 @@ double sal_cost_model(const sal_method_t *method, const sal_params_t *p, const n
 /* ---- workspace ---- */
 
 int sal_ws_batch(const sal_ws_t *ws) { return ws->batch; }
+void sal_ws_set_stop(sal_ws_t *ws, const volatile sig_atomic_t *stop) { ws->stop = stop; }
+const volatile sig_atomic_t *sal_ws_stop(const sal_ws_t *ws) { return ws->stop; }
+
+/* A stop was requested: the batch drivers return before their next engine batch. */
+static int stop_requested(const sal_ws_t *ws) { return ws->stop && *ws->stop; }
 
 void sal_ws_destroy(sal_ws_t *ws)
 {
@@ -344,6 +349,8 @@ int sal_batch_gradients(sal_ws_t *ws, int count, int target, int guided, sal_fil
     nn_backward_opts_t o = {.guided_relu = guided, .input_grad = 1};
     for (int start = 0; start < count; start += ws->batch) {
         int n = count - start < ws->batch ? count - start : ws->batch;
+        if (stop_requested(ws))
+            return SC_ERR_INTERRUPTED;
         for (int i = 0; i < n; i++) {
             fill(ctx, start + i, ws->xb + (size_t)i * ws->chw);
             ws->targets[i] = target;
@@ -369,6 +376,8 @@ int sal_batch_logits(sal_ws_t *ws, int count, sal_fill_fn fill, sal_logit_fn con
     nn_model_t *m = ws->model;
     for (int start = 0; start < count; start += ws->batch) {
         int n = count - start < ws->batch ? count - start : ws->batch;
+        if (stop_requested(ws))
+            return SC_ERR_INTERRUPTED;
         for (int i = 0; i < n; i++)
             fill(ctx, start + i, ws->xb + (size_t)i * ws->chw);
         const int lockstep = ws->cascade && ws->cascade_slot >= 0;

@@ -44,6 +44,7 @@
 #ifndef SALIENCY_H
 #define SALIENCY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -171,6 +172,9 @@ int sal_suggest_batch(const nn_model_t *m, size_t budget_bytes, int max_batch);
 double sal_status_bytes(const char *key);
 /* Resident size of this process now (VmRSS), in bytes; 0 when unknown. */
 double sal_resident_bytes(void);
+/* What a rank holds beside the workspaces that no estimate itemizes (the BLAS library's
+ * packing buffers, the run's per-image arrays): 16 MB and 2 % of a budget (0: none). */
+double sal_reserve_bytes(double budget_bytes);
 /* The batch of a run from its per-rank budget (`[job] memory_per_rank`):
  * what is left of budget_bytes after resident_bytes (models, data, plan) and
  * a reserve, shared by the n models' workspaces, up to max_batch. An error
@@ -196,6 +200,12 @@ int sal_ws_set_baselines(sal_ws_t *ws, const float *images, int count);
  * keep its pool). */
 void sal_ws_share_baselines(sal_ws_t *ws, const sal_ws_t *from);
 int sal_ws_batch(const sal_ws_t *ws);
+/* A stop request the batch drivers check before every engine batch (a signal handler
+ * sets *stop): once it is set, the method in progress returns SC_ERR_INTERRUPTED and
+ * its map is not to be used. stop may be NULL (never stop); it must outlive ws.
+ * sal_ws_stop gives it back (for the cascade's state workspaces). */
+void sal_ws_set_stop(sal_ws_t *ws, const volatile sig_atomic_t *stop);
+const volatile sig_atomic_t *sal_ws_stop(const sal_ws_t *ws);
 
 typedef struct sal_method sal_method_t;
 struct sal_method {
@@ -204,11 +214,18 @@ struct sal_method {
     int needs_model;         /* 0 for the model-free controls */
     int per_channel;         /* raw map [C,H,W] (1) or [1,H,W] (0) */
     sal_post_t post;         /* post-processing before metrics */
+    int needs_pool;          /* draws baselines from the run's reference images (Expected
+                              * Gradients' pool, sal_ws_set_baselines); sMPRT's copies inherit it */
     /* Cost of one image in gradient evaluations (a forward pass counts 1/2). */
     double (*cost)(const sal_params_t *p, int h, int w);
     /* The same for a given model, where it depends on the model (Score-CAM: one
      * forward pass per channel of the CAM node); NULL when cost() says it all. */
     double (*model_cost)(const sal_params_t *p, const nn_model_t *m);
+    /* The most inputs the method hands the engine in one call before the workspace's
+     * batch caps it (IG: its steps; SmoothGrad: its samples; one for a single
+     * gradient, 0 for a control): the batch pages a map touches. NULL: unknown, the
+     * whole batch (sal_method_inputs). */
+    int (*inputs)(const sal_params_t *p);
     int (*compute)(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws, const float *x,
                    int target, const float *gray, sal_key_t key, float *raw_out);
 };
@@ -217,6 +234,17 @@ struct sal_method {
 const sal_method_t *sal_methods(void);
 /* Method by name, or NULL. */
 const sal_method_t *sal_method_find(const char *name);
+/* Inputs per engine call of the n methods at batch `batch` (sal_budget.c): the largest
+ * of their inputs(), at least 1 (the target's forward pass), at most batch; batch when
+ * one of them does not say. A workspace of `batch` touches the pages of this many. */
+int sal_methods_inputs(const sal_method_t *const *methods, int n, const sal_params_t *p,
+                       int batch);
+/* inputs() of the methods that run one input, or none (controls). */
+int sal_inputs_one(const sal_params_t *p);
+int sal_inputs_none(const sal_params_t *p);
+/* 1 when any of the n methods draws baselines from the reference images (needs_pool;
+ * sal_budget.c): the run loads the pool only then. */
+int sal_methods_need_pool(const sal_method_t *const *methods, int n);
 /* Channels of the method's raw map for this workspace: C or 1. */
 int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws);
 /* Cost of one image in gradient evaluations for these parameters (scheduler weights). */
@@ -312,6 +340,7 @@ struct sal_ws {
     postproc_ws_t *post;     /* P1/P2 scratch */
     xrai_ws_t *xrai;         /* the XRAI region workspace (created on first use) */
     xrai_params_t xrai_params; /* the parameters it was created with */
+    const volatile sig_atomic_t *stop; /* a stop request (sal_ws_set_stop), NULL: none */
     struct rp_ws *relprop;   /* LRP / DeepLIFT walk buffers (relprop.h; created on first use) */
     struct sal_cascade *cascade; /* the cascade whose state this workspace is (sal_cascade.h) */
     int cascade_slot;        /* its task under sal_cascade_run, else -1 */
