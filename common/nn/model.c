@@ -643,12 +643,17 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
         SC_ERROR("backward: parameter gradients need nn_forward, not nn_forward_fused");
         return SC_ERR_ARG;
     }
+    if (o->down_to < 0 || o->down_to >= from || (o->down_to > 0 && o->input_grad)) {
+        SC_ERROR("backward: stop node %d outside 1..%d, or with an input gradient", o->down_to,
+                 from - 1);
+        return SC_ERR_ARG;
+    }
     if (fuse && (fuse->folded_into[from] >= 0 || fuse->bn_of[from] >= 0)) {
         SC_ERROR("backward: node '%s' was folded by nn_forward_fused; use nn_forward",
                  m->nodes[from].name);
         return SC_ERR_ARG;
     }
-    for (int i = from; i >= 1; i--) {
+    for (int i = from; i >= 1 && i > o->down_to; i--) {
         /* after a fused forward a folded BN is skipped: its convolution takes
          * the BN's upstream gradient with the folded weights */
         if (fuse && m->nodes[i].op == NN_BN && fuse->folded_into[i] >= 0)

@@ -260,6 +260,9 @@ typedef struct nn_backward_opts {
     int param_grads;        /* accumulate into m->grads (zero them yourself per step) */
     int input_grad;         /* compute the gradient at the input into dx */
     int training;           /* BN backward through batch statistics (the forward was training) */
+    int down_to;            /* > 0: stop once node down_to's gradient is complete (no node at
+                             * or below it runs its backward; nodes are in topological order,
+                             * so every reader of down_to lies above it); input_grad must be 0 */
 } nn_backward_opts_t;
 
 /* Backward from node `from` with upstream gradient dy [n, size(from)];

@@ -954,6 +954,57 @@ static void test_postprocess_matches_numpy(void)
     nn_model_destroy(m);
 }
 
+/* The CAM family's backward stops at the CAM layer: the layer's gradient has the
+ * same bits as after a whole input gradient, and nothing below the layer ran
+ * (the input's gradient was never written). Residual (ResNet-50), concatenating
+ * (DenseNet-121, its views) and branching (InceptionV3) graphs, fused passes. */
+static void test_cam_backward_stops_at_layer(void)
+{
+    static const struct { const char *arch; int size; } cases[] = {
+        {"resnet50", 64}, {"densenet121", 64}, {"inceptionv3", 75}};
+    for (int k = 0; k < 3; k++) {
+        nn_model_t *m = NULL;
+        TH_CHECK(zoo_build(cases[k].arch, cases[k].size, 2, 11, &m) == 0, "%s", cases[k].arch);
+        if (!m)
+            continue;
+        th_perturb_bn(m, 12);
+        sal_ws_t *ws = NULL;
+        TH_CHECK(sal_ws_create(&ws, m, 2, NULL) == 0, "%s workspace", cases[k].arch);
+        float *x = calloc(ws->chw, sizeof(float));
+        make_input(x, ws->c, ws->h, ws->w, 13, NULL);
+        sal_cam_pass_t cp;
+        TH_CHECK(sal_cam_run(ws, "test", "", x, 1, &cp) == 0, "%s cam pass", cases[k].arch);
+        const size_t hw = (size_t)cp.lay.h * cp.lay.w, nc = (size_t)cp.lay.c * hw;
+        float *g = malloc(nc * sizeof(float));
+        for (int c = 0; c < cp.lay.c; c++)
+            for (size_t i = 0; i < hw; i++)
+                g[c * hw + i] = cp.G[c * cp.lay.c_stride + i * cp.lay.pos_stride];
+        TH_CHECK(m->nodes[0].grad_live == 0, "%s: the backward ran below the CAM layer",
+                 cases[k].arch);
+        TH_CHECK(sal_gradient(ws, x, 1, 0, ws->gb) == 0, "%s whole gradient", cases[k].arch);
+        TH_CHECK(m->nodes[0].grad_live == 1, "%s: the whole gradient did not reach the input",
+                 cases[k].arch);
+        const float *G = nn_node_grad(m, cp.id) + cp.lay.offset;
+        size_t diff = 0;
+        double norm = 0.0;
+        for (int c = 0; c < cp.lay.c; c++)
+            for (size_t i = 0; i < hw; i++) {
+                float v = G[c * cp.lay.c_stride + i * cp.lay.pos_stride];
+                diff += memcmp(&v, &g[c * hw + i], sizeof v) != 0;
+                norm += fabs(v);
+            }
+        TH_CHECK(diff == 0 && norm > 0.0, "%s: %zu of %zu gradient values differ (sum |g| %g)",
+                 cases[k].arch, diff, nc, norm);
+        nn_backward_opts_t bad = {.down_to = cp.id, .input_grad = 1};
+        TH_CHECK(nn_backward_logit(m, ws->targets, ws->gb, &bad) == SC_ERR_ARG,
+                 "%s: a stopped backward with an input gradient was accepted", cases[k].arch);
+        free(g);
+        free(x);
+        sal_ws_destroy(ws);
+        nn_model_destroy(m);
+    }
+}
+
 static void test_ggcam_is_product_of_p1_maps(void)
 {
     nn_model_t *m = NULL;
@@ -1277,6 +1328,7 @@ int main(void)
     TH_RUN(test_maps_do_not_depend_on_batch);
     TH_RUN(test_gradcam_undefined_when_zero);
     TH_RUN(test_ggcam_is_product_of_p1_maps);
+    TH_RUN(test_cam_backward_stops_at_layer);
     TH_RUN(test_xrai_plumbing);
     TH_RUN(test_sobel_matches_skimage);
     TH_RUN(test_random_and_avgmask);

@@ -716,10 +716,18 @@ int sal_cam_run(sal_ws_t *ws, const char *method, const char *layer, const float
     int rc = sal_cam_layer(ws, method, layer, &cp->id, &cp->lay);
     if (rc < 0)
         return rc;
-    /* The gradient's input part is not needed; ws->gb is scratch. */
-    rc = target < 0 ? sal_cascade_forward(ws, x) : sal_gradient(ws, x, target, 0, ws->gb);
+    /* Only the layer's gradient is needed: the backward stops there (the layers
+     * below it, most of the network's FLOPs, run no backward). */
+    rc = sal_cascade_forward(ws, x);
     if (rc < 0)
         return rc;
+    if (target >= 0) {
+        nn_backward_opts_t o = {.down_to = cp->id < nn_logits_node(m) ? cp->id : 0};
+        ws->targets[0] = target;
+        rc = nn_backward_logit(m, ws->targets, NULL, &o);
+        if (rc < 0)
+            return rc;
+    }
     cp->A = nn_node_out(m, cp->id) + cp->lay.offset;
     cp->G = target < 0 ? NULL : nn_node_grad(m, cp->id) + cp->lay.offset;
     return 0;
