@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/pool_simd.h"
 #include "sc.h"
 
 static int pool_out(int in, int k, int s, int pa, int pb, int ceil_mode)
@@ -36,6 +37,8 @@ int pool_shape_init(pool_shape_t *s)
 
 void maxpool_forward(const pool_shape_t *s, const float *x, float *y, int32_t *argmax)
 {
+    if (pool_simd_maxpool_forward(s, x, y, argmax))
+        return;
     const size_t planes = (size_t)s->n * s->c;
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * s->h * s->w;
@@ -144,6 +147,8 @@ static void avg_lanes(int lanes, int stride, int ix0, int w, int *lo, int *hi)
 
 void avgpool_forward(const pool_shape_t *s, const float *x, float *y)
 {
+    if (pool_simd_avgpool_forward(s, x, y))
+        return;
     const size_t planes = (size_t)s->n * s->c;
     float acc[POOL_CHUNK];
     for (size_t pl = 0; pl < planes; pl++) {
@@ -190,6 +195,8 @@ void avgpool_forward(const pool_shape_t *s, const float *x, float *y)
  * reaches a pixel with a window column one less than ox does). */
 static void avgpool_backward_into(const pool_shape_t *s, const float *dy, float *dx, int assign)
 {
+    if (pool_simd_avgpool_backward(s, dy, dx, assign))
+        return;
     const size_t planes = (size_t)s->n * s->c;
     float g[POOL_CHUNK];
     for (size_t pl = 0; pl < planes; pl++) {
