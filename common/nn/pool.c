@@ -6,7 +6,10 @@
  * (PyTorch's rule). Max pool ignores padded cells; average pool divides by
  * the full window (count_include_pad, PyTorch default) or by the cells inside
  * the image (Keras "same" average pooling). Max pool ties: the first maximal
- * element in scan order wins (layers.h).
+ * element in scan order wins (layers.h). Where the processor has AVX-512, max
+ * pooling's forward and average pooling's forward and backward run the same
+ * operations 16 lanes at a time (nn/pool_simd.c, bit-identical); the loops
+ * here serve other processors and the shapes outside its limits.
  */
 #include <float.h>
 #include <string.h>
