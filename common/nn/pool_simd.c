@@ -6,7 +6,8 @@
  * columns of one output row (forward), or 16 neighbouring input columns of
  * one input row (average pooling backward). For every window column kx a
  * table holds, per lane, the column read (an index vector: a contiguous load
- * at stride 1, a gather otherwise) and whether it lies inside the image (a
+ * at stride 1, two loads and a permutation at stride 2 forward, a gather
+ * otherwise) and whether it lies inside the image (a
  * mask). A lane then sees exactly the scalar sequence of operations:
  *   - average forward: acc = 0, acc += x over the window rows top to bottom
  *     and columns left to right, then acc / count, the count an exact integer
@@ -44,11 +45,25 @@ static int simd_available(void)
     return __builtin_cpu_supports("avx512f");
 }
 
+/* Which of the 32 contiguous columns first .. first + 31 lie in [0, w), as
+ * two 16-lane masks (stride 2: the columns a row of 16 windows spans). */
+__attribute__((target("avx512f"))) static void span_masks(int first, int w, __mmask16 *lo,
+                                                          __mmask16 *hi)
+{
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32(first), lane);
+    const __m512i c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(16));
+    const __m512i zero = _mm512_setzero_si512(), wv = _mm512_set1_epi32(w);
+    *lo = _mm512_cmpge_epi32_mask(c0, zero) & _mm512_cmplt_epi32_mask(c0, wv);
+    *hi = _mm512_cmpge_epi32_mask(c1, zero) & _mm512_cmplt_epi32_mask(c1, wv);
+}
+
 /* Column tables of the forward kernels for output columns ox0 .. ox0 + 15:
  * idx[kx] = ox * sw - pl + kx, in[kx] = lanes with an output column and that
  * input column inside [0, w). */
 __attribute__((target("avx512f"))) static void fwd_tables(const pool_shape_t *s, int ox0,
-                                                          __m512i *idx, __mmask16 *in)
+                                                          __m512i *idx, __mmask16 *in,
+                                                          __mmask16 *lo, __mmask16 *hi)
 {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i ox = _mm512_add_epi32(_mm512_set1_epi32(ox0), lane);
@@ -59,19 +74,29 @@ __attribute__((target("avx512f"))) static void fwd_tables(const pool_shape_t *s,
         idx[kx] = _mm512_add_epi32(col0, _mm512_set1_epi32(kx));
         in[kx] = live & _mm512_cmpge_epi32_mask(idx[kx], _mm512_setzero_si512()) &
                  _mm512_cmplt_epi32_mask(idx[kx], _mm512_set1_epi32(s->w));
+        span_masks(ox0 * s->sw - s->pl + kx, s->w, &lo[kx], &hi[kx]);
     }
 }
 
-/* Cells of row `row` at the table's columns; lanes outside read +0. At
- * stride 1 the columns are contiguous from idx lane 0 (a masked load, which
- * never touches a masked-off lane's address). */
+/* Cells of row `row` at the table's columns; lanes outside read +0 (or
+ * whatever the caller masks off). At stride 1 the columns are contiguous
+ * from idx lane 0 (a masked load, which never touches a masked-off lane's
+ * address); at stride 2 two masked loads of 16 and the even lanes of both;
+ * otherwise a gather. */
 __attribute__((target("avx512f"))) static inline __m512 row_cells(const float *row, int sw,
                                                                   int first, __m512i idx,
-                                                                  __mmask16 in)
+                                                                  __mmask16 in, __mmask16 lo,
+                                                                  __mmask16 hi)
 {
+    const float *at = (const float *)((uintptr_t)row + (uintptr_t)(ptrdiff_t)first * 4);
     if (sw == 1)
-        return _mm512_maskz_loadu_ps(in, (const float *)((uintptr_t)row +
-                                                         (uintptr_t)(ptrdiff_t)first * 4));
+        return _mm512_maskz_loadu_ps(in, at);
+    if (sw == 2) {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                              4, 2, 0);
+        const __m512 a = _mm512_maskz_loadu_ps(lo, at), b = _mm512_maskz_loadu_ps(hi, at + 16);
+        return _mm512_maskz_mov_ps(in, _mm512_permutex2var_ps(a, even, b));
+    }
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, idx, row, 4);
 }
 
@@ -80,9 +105,9 @@ __attribute__((target("avx512f"))) static void maxpool_plane(const pool_shape_t 
                                                              int32_t *ap)
 {
     __m512i idx[POOL_SIMD_KMAX];
-    __mmask16 in[POOL_SIMD_KMAX];
+    __mmask16 in[POOL_SIMD_KMAX], lo[POOL_SIMD_KMAX], hi[POOL_SIMD_KMAX];
     for (int ox0 = 0; ox0 < s->ow; ox0 += 16) {
-        fwd_tables(s, ox0, idx, in);
+        fwd_tables(s, ox0, idx, in, lo, hi);
         const int lanes = s->ow - ox0 < 16 ? s->ow - ox0 : 16;
         const __mmask16 store = (__mmask16)((1u << lanes) - 1u);
         const int first = ox0 * s->sw - s->pl;
@@ -98,7 +123,8 @@ __attribute__((target("avx512f"))) static void maxpool_plane(const pool_shape_t 
                 const float *row = xp + (size_t)iy * s->w;
                 const __m512i base = _mm512_set1_epi32(iy * s->w);
                 for (int kx = 0; kx < s->kw; kx++) {
-                    const __m512 v = row_cells(row, s->sw, first + kx, idx[kx], in[kx]);
+                    const __m512 v =
+                        row_cells(row, s->sw, first + kx, idx[kx], in[kx], lo[kx], hi[kx]);
                     const __mmask16 take =
                         in[kx] & (__mmask16)(~seen | _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ));
                     best = _mm512_mask_mov_ps(best, take, v);
@@ -155,9 +181,9 @@ __attribute__((target("avx512f"))) static void avgpool_fwd_plane(const pool_shap
                                                                  const float *xp, float *yp)
 {
     __m512i idx[POOL_SIMD_KMAX];
-    __mmask16 in[POOL_SIMD_KMAX];
+    __mmask16 in[POOL_SIMD_KMAX], lo[POOL_SIMD_KMAX], hi[POOL_SIMD_KMAX];
     for (int ox0 = 0; ox0 < s->ow; ox0 += 16) {
-        fwd_tables(s, ox0, idx, in);
+        fwd_tables(s, ox0, idx, in, lo, hi);
         const __m512i cols = avg_col_counts(s, ox0);
         const int lanes = s->ow - ox0 < 16 ? s->ow - ox0 : 16;
         const __mmask16 store = (__mmask16)((1u << lanes) - 1u);
@@ -169,7 +195,8 @@ __attribute__((target("avx512f"))) static void avgpool_fwd_plane(const pool_shap
             for (int iy = ya; iy < yb; iy++) {
                 const float *row = xp + (size_t)iy * s->w;
                 for (int kx = 0; kx < s->kw; kx++)
-                    acc = _mm512_add_ps(acc, row_cells(row, s->sw, first + kx, idx[kx], in[kx]));
+                    acc = _mm512_add_ps(
+                        acc, row_cells(row, s->sw, first + kx, idx[kx], in[kx], lo[kx], hi[kx]));
             }
             acc = _mm512_div_ps(acc, avg_divisors(s, ya, yb, ypad, cols));
             _mm512_mask_storeu_ps(yp + (size_t)oy * s->ow + ox0, store, acc);
@@ -211,7 +238,8 @@ __attribute__((target("avx512f"))) static void avg_scaled_grad(const pool_shape_
  * pixel p from output column ox = (p + pl - kx) / sw when that divides
  * exactly and 0 <= ox < ow. */
 __attribute__((target("avx512f"))) static void bwd_tables(const pool_shape_t *s, int p0,
-                                                          __m512i *idx, __mmask16 *in)
+                                                          __m512i *idx, __mmask16 *in,
+                                                          __mmask16 *lo, __mmask16 *hi)
 {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i p = _mm512_add_epi32(_mm512_set1_epi32(p0), lane);
@@ -229,6 +257,7 @@ __attribute__((target("avx512f"))) static void bwd_tables(const pool_shape_t *s,
         }
         idx[kx] = _mm512_loadu_si512(ox);
         in[kx] = live & ok;
+        lo[kx] = hi[kx] = 0; /* unused: strided backwards gather */
     }
 }
 
@@ -237,9 +266,9 @@ __attribute__((target("avx512f"))) static void avgpool_bwd_plane(const pool_shap
                                                                  int assign)
 {
     __m512i idx[POOL_SIMD_KMAX];
-    __mmask16 in[POOL_SIMD_KMAX];
+    __mmask16 in[POOL_SIMD_KMAX], lo[POOL_SIMD_KMAX], hi[POOL_SIMD_KMAX];
     for (int p0 = 0; p0 < s->w; p0 += 16) {
-        bwd_tables(s, p0, idx, in);
+        bwd_tables(s, p0, idx, in, lo, hi);
         const int lanes = s->w - p0 < 16 ? s->w - p0 : 16;
         const __mmask16 store = (__mmask16)((1u << lanes) - 1u);
         const int first = p0 + s->pl; /* the output column of lane 0 at kx = 0, stride 1 */
@@ -252,7 +281,8 @@ __attribute__((target("avx512f"))) static void avgpool_bwd_plane(const pool_shap
             for (; oy < s->oh && oy * s->sh - s->pt <= iy; oy++) {
                 const float *grow = g + (size_t)oy * s->ow;
                 for (int kx = s->kw - 1; kx >= 0; kx--)
-                    v = _mm512_add_ps(v, row_cells(grow, s->sw, first - kx, idx[kx], in[kx]));
+                    v = _mm512_add_ps(v, row_cells(grow, s->sw > 1 ? 0 : 1, first - kx, idx[kx],
+                                                   in[kx], lo[kx], hi[kx]));
             }
             _mm512_mask_storeu_ps(dst, store, v);
         }
