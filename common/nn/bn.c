@@ -56,6 +56,33 @@ void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, con
     }
 }
 
+void bn_relu_backward_infer(const bn_params_t *p, int n, int hw, const float *y_relu,
+                            const float *dy, const bn_chans_t *x, int guided, int assign)
+{
+    for (int ch = 0; ch < p->c; ch++) {
+        float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
+        float scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
+        for (int i = 0; i < n; i++) {
+            const size_t at = ((size_t)i * p->c + ch) * hw;
+            const float *d = dy + at, *y = y_relu + at;
+            float *dxs = x->dx[ch] + (size_t)i * x->step[ch];
+            /* the ReLU's gradient g, then the BN's: g * scale */
+            if (guided && assign)
+                for (int k = 0; k < hw; k++)
+                    dxs[k] = ((y[k] > 0.0f && d[k] > 0.0f) ? d[k] : 0.0f) * scale;
+            else if (guided)
+                for (int k = 0; k < hw; k++)
+                    dxs[k] += ((y[k] > 0.0f && d[k] > 0.0f) ? d[k] : 0.0f) * scale;
+            else if (assign)
+                for (int k = 0; k < hw; k++)
+                    dxs[k] = (y[k] > 0.0f ? d[k] : 0.0f) * scale;
+            else
+                for (int k = 0; k < hw; k++)
+                    dxs[k] += (y[k] > 0.0f ? d[k] : 0.0f) * scale;
+        }
+    }
+}
+
 void bn_forward_train(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y,
                       float *mean, float *invstd, int update_running,
                       bn_sums_hook_fn hook, void *hook_ctx, double *scratch)

@@ -71,6 +71,12 @@ void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, 
 /* assign: dx = ... instead of dx += ... (dx holds no earlier contribution). */
 void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, const bn_chans_t *x,
                        float *dgamma, float *dbeta, int assign);
+/* The input gradient through a ReLU on the BN's output and the BN, in one
+ * pass: dx (+)= relu_backward(y_relu, dy) * scale, the same float operations
+ * as relu_backward (assigning) then bn_backward_infer without parameter
+ * gradients. y_relu, dy: [n, c, hw]; guided as relu_backward. */
+void bn_relu_backward_infer(const bn_params_t *p, int n, int hw, const float *y_relu,
+                            const float *dy, const bn_chans_t *x, int guided, int assign);
 /*
  * Training: batch statistics (biased variance to normalize, unbiased for the
  * running update, as PyTorch). mean/invstd [c] are saved for backward. When

@@ -123,6 +123,19 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
             }
         }
     }
+    /* a ReLU that runs its BN's backward (nn_bn_relu_pair) adds into the BN's
+     * input gradients at its own step */
+    for (int j = 1; j < N; j++) {
+        if (!nn_bn_relu_pair(m, j))
+            continue;
+        const int src = m->nodes[j - 1].in[0];
+        const nn_node_t *via = view[src] ? &m->nodes[src] : NULL;
+        for (int q = 0; q < (via ? via->n_in : 1); q++) {
+            const int s = via ? via->in[q] : src;
+            if (j > max_cons[s])
+                max_cons[s] = j;
+        }
+    }
     CHECK_RC(nn_fuse_create(m, &fuse));
     int n_iv = 0;
     for (int i = 0; i < N; i++) {

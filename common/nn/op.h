@@ -125,6 +125,16 @@ float *nn_grad_acc(nn_model_t *m, int id);
 /* Gradient buffer of node id for a kernel that may overwrite: *assign is 1
  * when nothing was accumulated into it yet in this pass. */
 float *nn_grad_dst(nn_model_t *m, int id, int *assign);
+/* Is node id a ReLU right after the BN it reads, that BN read by nothing else
+ * and its gradient not kept (nn_memplan_pinned_grad)? Its backward may then
+ * run the BN's inference backward too (nn_bn_relu_backward, ops/bn.c): one
+ * pass instead of two, the BN skipped. The memory plan lets the BN's input
+ * gradients live from the ReLU's backward on. */
+int nn_bn_relu_pair(const nn_model_t *m, int id);
+/* That backward, for ReLU relu_id: the BN input's gradient (+)= the ReLU's
+ * (guided or not) gradient times the BN's scale; inference statistics only. */
+int nn_bn_relu_backward(nn_model_t *m, int relu_id, int n, const nn_backward_opts_t *o,
+                        int guided);
 /* Gradient slab tensor of a parameter of node id, or NULL when absent. */
 float *nn_param_grad(nn_model_t *m, int id, nn_param_kind kind);
 

@@ -6,12 +6,16 @@
  * (PyTorch's rule). Max pool ignores padded cells; average pool divides by
  * the full window (count_include_pad, PyTorch default) or by the cells inside
  * the image (Keras "same" average pooling). Max pool ties: the first maximal
- * element in scan order wins (layers.h).
+ * element in scan order wins (layers.h). Where the processor has AVX-512, max
+ * pooling's forward and average pooling's forward and backward run the same
+ * operations 16 lanes at a time (nn/pool_simd.c, bit-identical); the loops
+ * here serve other processors and the shapes outside its limits.
  */
 #include <float.h>
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/pool_simd.h"
 #include "sc.h"
 
 static int pool_out(int in, int k, int s, int pa, int pb, int ceil_mode)
@@ -36,6 +40,8 @@ int pool_shape_init(pool_shape_t *s)
 
 void maxpool_forward(const pool_shape_t *s, const float *x, float *y, int32_t *argmax)
 {
+    if (pool_simd_maxpool_forward(s, x, y, argmax))
+        return;
     const size_t planes = (size_t)s->n * s->c;
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * s->h * s->w;
@@ -144,6 +150,8 @@ static void avg_lanes(int lanes, int stride, int ix0, int w, int *lo, int *hi)
 
 void avgpool_forward(const pool_shape_t *s, const float *x, float *y)
 {
+    if (pool_simd_avgpool_forward(s, x, y))
+        return;
     const size_t planes = (size_t)s->n * s->c;
     float acc[POOL_CHUNK];
     for (size_t pl = 0; pl < planes; pl++) {
@@ -190,6 +198,8 @@ void avgpool_forward(const pool_shape_t *s, const float *x, float *y)
  * reaches a pixel with a window column one less than ox does). */
 static void avgpool_backward_into(const pool_shape_t *s, const float *dy, float *dx, int assign)
 {
+    if (pool_simd_avgpool_backward(s, dy, dx, assign))
+        return;
     const size_t planes = (size_t)s->n * s->c;
     float g[POOL_CHUNK];
     for (size_t pl = 0; pl < planes; pl++) {

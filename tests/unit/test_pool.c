@@ -1,6 +1,7 @@
 /*
- * test_pool.c - the vectorized average pooling (nn/pool.c) against a loop
- * over one output at a time, bit for bit.
+ * test_pool.c - the vectorized average and max pooling (nn/pool.c, and its
+ * AVX-512 forms in nn/pool_simd.c) against a loop over one output at a time,
+ * bit for bit.
  *
  * The reference below is the per-output loop the engine used before: each
  * output sums its window row by row, left to right, and divides by the window
@@ -8,7 +9,10 @@
  * to every cell of the window. The vectorized kernels must give the same bits
  * (same additions in the same order), forward and backward, with
  * count_include_pad on and off, ceil_mode on and off, on odd sizes, strides,
- * asymmetric pads and windows wider than the image.
+ * asymmetric pads and windows wider than the image. Max pooling: the first
+ * maximal cell of the window in scan order, its value and its offset, and
+ * the backward adding dy to that cell in output order. The overwriting
+ * backwards (assign) must give the bits of the accumulating ones onto zeros.
  */
 #include <stdint.h>
 #include <string.h>
@@ -71,6 +75,39 @@ static void ref_backward(const pool_shape_t *s, const float *dy, float *dx)
     }
 }
 
+static void ref_maxpool(const pool_shape_t *s, const float *x, float *y, int32_t *argmax)
+{
+    for (size_t pl = 0; pl < (size_t)s->n * s->c; pl++) {
+        const float *xp = x + pl * s->h * s->w;
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++) {
+                int32_t where = -1;
+                for (int ky = 0; ky < s->kh; ky++)
+                    for (int kx = 0; kx < s->kw; kx++) {
+                        int iy = oy * s->sh - s->pt + ky, ix = ox * s->sw - s->pl + kx;
+                        if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+                            continue;
+                        if (where < 0 || xp[iy * s->w + ix] > xp[where])
+                            where = iy * s->w + ix;
+                    }
+                size_t at = pl * s->oh * s->ow + (size_t)oy * s->ow + ox;
+                argmax[at] = where;
+                y[at] = where < 0 ? 0.0f : xp[where];
+            }
+    }
+}
+
+static void ref_maxpool_backward(const pool_shape_t *s, const float *dy, const int32_t *argmax,
+                                 float *dx)
+{
+    for (size_t pl = 0; pl < (size_t)s->n * s->c; pl++)
+        for (size_t k = 0; k < (size_t)s->oh * s->ow; k++) {
+            size_t at = pl * s->oh * s->ow + k;
+            if (argmax[at] >= 0)
+                dx[pl * s->h * s->w + argmax[at]] += dy[at];
+        }
+}
+
 /* Values of several magnitudes, so that the order of additions shows in the bits. */
 static void fill(rng_stream_t *rs, float *v, size_t count)
 {
@@ -97,6 +134,32 @@ static int check_shape(pool_shape_t s, rng_stream_t *rs, int *ran)
     avgpool_backward(&s, dy, dx);
     ref_backward(&s, dy, dx_ref);
     int same = !memcmp(y, y_ref, sizeof(float) * ny) && !memcmp(dx, dx_ref, sizeof(float) * nx);
+    /* overwriting backward: the reference onto zeros, dx full of stale values */
+    fill(rs, dx, nx);
+    memset(dx_ref, 0, sizeof(float) * nx);
+    avgpool_backward_assign(&s, dy, dx);
+    ref_backward(&s, dy, dx_ref);
+    same = same && !memcmp(dx, dx_ref, sizeof(float) * nx);
+    /* max pooling; a few exact ties, so the first-maximum rule shows */
+    for (size_t i = 0; i < nx; i += 5)
+        x[i] = x[i / 2];
+    int32_t *am = malloc(sizeof(int32_t) * ny), *am_ref = malloc(sizeof(int32_t) * ny);
+    maxpool_forward(&s, x, y, am);
+    ref_maxpool(&s, x, y_ref, am_ref);
+    same = same && !memcmp(y, y_ref, sizeof(float) * ny) &&
+           !memcmp(am, am_ref, sizeof(int32_t) * ny);
+    fill(rs, dx, nx);
+    memcpy(dx_ref, dx, sizeof(float) * nx);
+    maxpool_backward(&s, dy, am, dx);
+    ref_maxpool_backward(&s, dy, am_ref, dx_ref);
+    same = same && !memcmp(dx, dx_ref, sizeof(float) * nx);
+    fill(rs, dx, nx);
+    memset(dx_ref, 0, sizeof(float) * nx);
+    maxpool_backward_assign(&s, dy, am, dx);
+    ref_maxpool_backward(&s, dy, am_ref, dx_ref);
+    same = same && !memcmp(dx, dx_ref, sizeof(float) * nx);
+    free(am);
+    free(am_ref);
     if (!same)
         printf("    differs: n=%d c=%d %dx%d k=%dx%d s=%dx%d pad=%d,%d,%d,%d ceil=%d cip=%d\n",
                s.n, s.c, s.h, s.w, s.kh, s.kw, s.sh, s.sw, s.pt, s.pb, s.pl, s.pr, s.ceil_mode,
@@ -128,6 +191,17 @@ static void test_pool_zoo_shapes(void)
         {.n = 1, .c = 2, .h = 7, .w = 7, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .ceil_mode = 1},
         {.n = 1, .c = 1, .h = 150, .w = 147, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1,
          .pb = 1, .pl = 1, .pr = 1, .count_include_pad = 1}, /* more than one chunk of lanes */
+        /* the max pools of the stems: 3x3 stride 2, unpadded (InceptionV3) and padded 1 */
+        {.n = 1, .c = 2, .h = 147, .w = 147, .kh = 3, .kw = 3, .sh = 2, .sw = 2},
+        {.n = 2, .c = 2, .h = 112, .w = 112, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .pt = 1,
+         .pb = 1, .pl = 1, .pr = 1},
+        /* 1x1 planes, 1x1 windows, a window wider than the vector kernels take (17),
+         * an output plane larger than their backward's scratch (130 x 130) */
+        {.n = 3, .c = 2, .h = 1, .w = 1, .kh = 1, .kw = 1, .sh = 1, .sw = 1},
+        {.n = 1, .c = 2, .h = 1, .w = 1, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1,
+         .pl = 1, .pr = 1, .count_include_pad = 1},
+        {.n = 1, .c = 1, .h = 9, .w = 40, .kh = 3, .kw = 17, .sh = 1, .sw = 2, .pl = 8, .pr = 8},
+        {.n = 1, .c = 1, .h = 131, .w = 130, .kh = 2, .kw = 1, .sh = 1, .sw = 1},
     };
     rng_stream_t rs;
     rng_stream_init(&rs, rng_key(19, "test_pool"), 1, 0, 0);
@@ -153,7 +227,7 @@ static void test_pool_random_shapes(void)
         s.h = 1 + (int)(rng_stream_uniform(&rs) * 23);
         s.w = 1 + (int)(rng_stream_uniform(&rs) * (t % 10 == 0 ? 140 : 23));
         s.kh = 1 + (int)(rng_stream_uniform(&rs) * 5);
-        s.kw = 1 + (int)(rng_stream_uniform(&rs) * 5);
+        s.kw = 1 + (int)(rng_stream_uniform(&rs) * (t % 25 == 0 ? 20 : 5));
         s.sh = 1 + (int)(rng_stream_uniform(&rs) * 3);
         s.sw = 1 + (int)(rng_stream_uniform(&rs) * 3);
         s.pt = (int)(rng_stream_uniform(&rs) * s.kh);

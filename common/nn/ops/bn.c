@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "nn/concat_view.h"
+#include "nn/memplan.h"
 #include "sc.h"
 
 int nn_add_bn(nn_model_t *m, const char *name, int in, float eps, float momentum, int scale,
@@ -160,6 +161,42 @@ static int bn_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts
                           m->bn_hook, m->bn_hook_ctx, m->scratch, assign);
     else
         bn_backward_infer(&p, n, nd->h * nd->w, nd->grad, &x, dg, db, assign);
+    return 0;
+}
+
+int nn_bn_relu_pair(const nn_model_t *m, int id)
+{
+    if (id < 2 || id >= m->n_nodes)
+        return 0;
+    const nn_node_t *nd = &m->nodes[id], *bn = &m->nodes[id - 1];
+    if (nd->op != NN_RELU || nd->n_in != 1 || nd->in[0] != id - 1 || bn->op != NN_BN ||
+        bn->n_in != 1 || bn->rank || nn_memplan_pinned_grad(m, id - 1))
+        return 0;
+    for (int j = id + 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (m->nodes[j].in[k] == id - 1)
+                return 0;
+    return 1;
+}
+
+int nn_bn_relu_backward(nn_model_t *m, int relu_id, int n, const nn_backward_opts_t *o,
+                        int guided)
+{
+    const int id = relu_id - 1;
+    nn_node_t *nd = &m->nodes[id];
+    const nn_node_t *relu = &m->nodes[relu_id];
+    const int src_id = nd->in[0];
+    if (!nn_wants_grad(src_id, o))
+        return 0;
+    bn_params_t p = bn_params(m, id);
+    int assign = 0;
+    const float **xc;
+    float **dxc;
+    size_t *step;
+    bn_chan_arrays(m, nd, &xc, &dxc, &step);
+    nn_cview_bind(m, src_id, xc, dxc, step, &assign);
+    bn_relu_backward_infer(&p, n, nd->h * nd->w, relu->out, relu->grad,
+                           &(bn_chans_t){xc, dxc, step}, guided, assign);
     return 0;
 }
 
