@@ -413,7 +413,7 @@ static int pe_calibrate(const plan_t *p, nn_model_t *m, sal_ws_t *ws, int batch,
         CHECK(xb && tg, SC_ERR_NOMEM, "out of memory");
         for (int q = 0; q < batch; q++)
             memcpy(xb + (size_t)q * 3 * hw, x, sizeof(float) * 3 * hw);
-        nn_backward_opts_t bo = {0, 1, 0, 1};
+        nn_backward_opts_t bo = {.param_grads = 1, .training = 1};
         double best = INFINITY;
         /* parameter gradients need the training plan's activations */
         rc = nn_model_set_plan(m, NN_PLAN_TRAIN);
