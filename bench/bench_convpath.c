@@ -369,7 +369,7 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
             c[2] = bench_cpu_now();
             conv2d_backward_data_blas(&s, W, dy, dx, 1, ws);
             c[3] = bench_cpu_now();
-            conv_packed_backward_data(&s, W, dy, dx, 1, ws);
+            conv_packed_backward_data(&s, W, NULL, dy, dx, 1, ws);
             c[4] = bench_cpu_now();
             for (int k = 0; k < 4; k++)
                 t[b][k][r] += c[k + 1] - c[k];
