@@ -42,6 +42,7 @@
 #include "nn/gemm.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "nn/wpack.h"
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
@@ -210,6 +211,9 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
     }
     double g = median(t_grad, rounds), c = median(t_conv, rounds);
     double cf = median(t_cfwd, rounds), cb = median(t_cbwd, rounds);
+    fprintf(stderr, "%s %d: packed W^T cache %.1f MB (nn/wpack.h), folded BN %.1f MB, parameters %.1f MB\n",
+            arch, size, nn_wpack_bytes(m) / 1e6, nn_fuse_bytes(m) / 1e6,
+            m->n_params * sizeof(float) / 1e6);
     if (grad_only) {
         printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | - | - | - | - | - | - |\n", arch, size,
                batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak);
