@@ -4,7 +4,8 @@
  *
  * Owned by common/nn. Where an image has few output pixels (the late layers
  * of the zoo: 7 x 7, 8 x 8), one GEMM per image gives OpenBLAS a narrow N;
- * here the weights are packed once per call and the pixels of up to
+ * here the weights are read in place (forward) or packed once per model
+ * state (W^T, nn/wpack.h; per call without a model) and the pixels of up to
  * conv_packed_group() images form the N of one product, the output
  * stored straight into each image's planes (bias and ReLU applied in
  * registers, C written on the first K block: no zeroing pass, which also
