@@ -42,6 +42,7 @@
 #include "nn/gemm.h"
 #include "nn/layers.h"
 #include "nn/model.h"
+#include "nn/wpack.h"
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
@@ -210,6 +211,9 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
     }
     double g = median(t_grad, rounds), c = median(t_conv, rounds);
     double cf = median(t_cfwd, rounds), cb = median(t_cbwd, rounds);
+    fprintf(stderr, "%s %d: packed W^T cache %.1f MB (nn/wpack.h), folded BN %.1f MB, parameters %.1f MB\n",
+            arch, size, nn_wpack_bytes(m) / 1e6, nn_fuse_bytes(m) / 1e6,
+            m->n_params * sizeof(float) / 1e6);
     if (grad_only) {
         printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | - | - | - | - | - | - |\n", arch, size,
                batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak);
@@ -303,7 +307,7 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
     int rc = zoo_build(arch, size, 2, 1234, &m);
     if (rc < 0)
         return rc;
-    size_t max_in = 1, max_out = 1, max_ws = 1;
+    size_t max_in = 1, max_out = 1, max_ws = 1, max_wt = 1;
     for (int i = 1; i < m->n_nodes; i++) {
         const nn_node_t *nd = &m->nodes[i];
         if (nd->op != NN_CONV)
@@ -319,13 +323,16 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
         max_in = nn_node_size(src) > max_in ? nn_node_size(src) : max_in;
         max_out = nn_node_size(nd) > max_out ? nn_node_size(nd) : max_out;
         max_ws = ws > max_ws ? ws : max_ws;
+        const size_t wt = nn_gemm_packed_floats(s.c * s.kh * s.kw, s.oc);
+        max_wt = wt > max_wt ? wt : max_wt;
     }
     float *x = sc_calloc(max_in * (size_t)batch, sizeof(float));
+    float *wt = sc_calloc(max_wt, sizeof(float)); /* W^T packed once, as nn/wpack.h keeps it */
     float *dx = sc_calloc(max_in * (size_t)batch, sizeof(float));
     float *y = sc_calloc(max_out * (size_t)batch, sizeof(float));
     float *dy = sc_calloc(max_out * (size_t)batch, sizeof(float));
     float *ws = sc_calloc(max_ws, sizeof(float));
-    if (!x || !dx || !y || !dy || !ws) {
+    if (!x || !dx || !y || !dy || !ws || !wt) {
         rc = SC_ERR_NOMEM;
         goto cleanup;
     }
@@ -362,6 +369,7 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
             const float *W = nn_param(m, i, NN_P_WEIGHT, NULL);
             const float *bias = nn_param(m, i, NN_P_BIAS, NULL);
             double c[5];
+            nn_gemm_pack_a(s.c * s.kh * s.kw, s.oc, W, s.c * s.kh * s.kw, 1, wt);
             c[0] = bench_cpu_now();
             conv2d_forward_blas(&s, x, W, bias, 1, y, ws);
             c[1] = bench_cpu_now();
@@ -369,7 +377,7 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
             c[2] = bench_cpu_now();
             conv2d_backward_data_blas(&s, W, dy, dx, 1, ws);
             c[3] = bench_cpu_now();
-            conv_packed_backward_data(&s, W, dy, dx, 1, ws);
+            conv_packed_backward_data(&s, W, wt, dy, dx, 1, ws);
             c[4] = bench_cpu_now();
             for (int k = 0; k < 4; k++)
                 t[b][k][r] += c[k + 1] - c[k];
@@ -399,6 +407,7 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
     fflush(stdout);
 cleanup:
     sc_free(x);
+    sc_free(wt);
     sc_free(dx);
     sc_free(y);
     sc_free(dy);

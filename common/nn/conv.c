@@ -99,30 +99,36 @@ void conv2d_im2col(const conv2d_shape_t *s, const float *x, float *col)
     }
 }
 
-/* dx[ci][iy][ix] += col[...]: the adjoint of im2col, same order of additions.
- * assign: dx holds no earlier contribution; each channel plane is zeroed right
- * before its sums, while it is in cache, instead of the whole gradient in a
- * pass of its own (the same additions onto the same zeros). */
-void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign)
+/* dx[ci][iy][ix] += col[...] for the channels [ci0, ci1), col holding their
+ * rows only: the adjoint of im2col, same order of additions. assign: dx holds
+ * no earlier contribution; each channel plane is zeroed right before its
+ * sums, while it is in cache, instead of the whole gradient in a pass of its
+ * own (the same additions onto the same zeros). Each tap adds one row of
+ * the output grid onto the in-image part of an input row: for stride 1 a
+ * contiguous vector add (the taps in the same order, so the same bits). */
+void conv2d_col2im_channels(const conv2d_shape_t *s, const float *col, float *dx, int assign,
+                            int ci0, int ci1)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
-    for (int ci = 0; ci < s->c; ci++) {
+    for (int ci = ci0; ci < ci1; ci++) {
         float *plane = dx + (size_t)ci * s->h * s->w;
         if (assign)
             memset(plane, 0, sizeof(float) * (size_t)s->h * s->w);
         for (int ki = 0; ki < s->kh; ki++) {
+            /* the output rows whose input row oy*sh - pt + ki is inside the image */
+            int oy_lo, oy_hi;
+            valid_columns(oh, s->sh, ki - s->pt, s->h, &oy_lo, &oy_hi);
             for (int kj = 0; kj < s->kw; kj++) {
-                const float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
+                const float *row = col + ((size_t)((ci - ci0) * s->kh + ki) * s->kw + kj) * P;
                 const int ix0 = kj - s->pl;
                 int lo, hi;
                 valid_columns(ow, s->sw, ix0, s->w, &lo, &hi);
-                for (int oy = 0; oy < oh; oy++) {
-                    int iy = oy * s->sh - s->pt + ki;
-                    if (iy < 0 || iy >= s->h)
-                        continue;
-                    float *dst = plane + (size_t)iy * s->w + ix0;
-                    const float *src = row + oy * ow;
+                for (int oy = oy_lo; oy < oy_hi; oy++) {
+                    const int iy = oy * s->sh - s->pt + ki;
+                    float *restrict dst = plane + (size_t)iy * s->w + ix0;
+                    const float *restrict src = row + oy * ow;
                     if (s->sw == 1) {
+#pragma GCC ivdep
                         for (int ox = lo; ox < hi; ox++)
                             dst[ox] += src[ox];
                     } else {
@@ -133,6 +139,11 @@ void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int
             }
         }
     }
+}
+
+void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign)
+{
+    conv2d_col2im_channels(s, col, dx, assign, 0, s->c);
 }
 
 /* y = W col + b per image; relu: max(y, 0) in the same pass over the GEMM
@@ -215,13 +226,19 @@ void conv2d_backward_data_blas(const conv2d_shape_t *s, const float *W, const fl
         conv2d_backward_image(s, W, dy + i * out_size, dx + i * in_size, assign, col);
 }
 
+void conv2d_backward_data_wt(const conv2d_shape_t *s, const float *W, const float *packed_wt,
+                             const float *dy, float *dx, int assign, float *col)
+{
+    if (conv_packed_wanted(s, 1))
+        conv_packed_backward_data(s, W, packed_wt, dy, dx, assign, col);
+    else
+        conv2d_backward_data_blas(s, W, dy, dx, assign, col);
+}
+
 void conv2d_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
                           int assign, float *col)
 {
-    if (conv_packed_wanted(s, 1))
-        conv_packed_backward_data(s, W, dy, dx, assign, col);
-    else
-        conv2d_backward_data_blas(s, W, dy, dx, assign, col);
+    conv2d_backward_data_wt(s, W, NULL, dy, dx, assign, col);
 }
 
 void conv2d_backward(const conv2d_shape_t *s, const float *x, const float *W, const float *dy,

@@ -6,9 +6,10 @@
  * (W read in place, no pack: at batch 1 packing the weights of a 7 x 7 layer
  * cost more than its product) with B the images' inputs (pointwise) or their patch matrices, one segment
  * per image (nn_gemm_seg_t), the output segments the images' planes in y.
- * Input gradient: dcol[K, images x P] = W^T dy, straight into dx when
- * pointwise, else into the group's patch matrices and added back by col2im
- * image by image.
+ * Input gradient: dcol[K, images x P] = W^T dy (W^T packed once per model
+ * state by nn/wpack.h, or per call), straight into dx when pointwise, else
+ * into the group's patch matrices, a slice of input channels at a time, and
+ * added back by col2im image by image while the slice is in L2.
  */
 #include "nn/conv_packed.h"
 
@@ -75,26 +76,47 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
     }
 }
 
-void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
-                               int assign, float *ws)
+int conv_packed_bwd_channels(const conv2d_shape_t *s)
+{
+    const size_t cols = (size_t)conv_packed_group(s) * s->oh * s->ow;
+    const size_t per8 = (size_t)8 * s->kh * s->kw * cols; /* floats of 8 channels' rows */
+    if (per8 > CONV_PACKED_SLICE_FLOATS)
+        return s->c;
+    const int ch = 8 * (int)(CONV_PACKED_SLICE_FLOATS / per8);
+    return ch < s->c ? ch : s->c;
+}
+
+void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *packed_wt,
+                               const float *dy, float *dx, int assign, float *ws)
 {
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow, G = conv_packed_group(s);
+    const int taps = s->kh * s->kw, slice = conv_packed_bwd_channels(s);
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
     const int pointwise = conv_packed_pointwise(s);
-    float *packed = ws, *bpack = ws + conv_packed_a_floats(s);
+    float *bpack = ws + conv_packed_a_floats(s);
     float *col = bpack + nn_gemm_bpack_floats();
-    nn_gemm_pack_a(K, s->oc, W, K, 1, packed);
+    if (!packed_wt) {
+        nn_gemm_pack_a(K, s->oc, W, K, 1, ws);
+        packed_wt = ws;
+    }
     for (int i0 = 0; i0 < s->n; i0 += G) {
         nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .b_seg = out_size};
         if (pointwise) {
             g.c_seg = in_size;
-            nn_gemm_packed_seg(K, s->oc, packed, dy + i0 * out_size, P, dx + i0 * in_size, P, &g,
-                               !assign, NULL, 0, bpack);
+            nn_gemm_packed_seg(K, s->oc, packed_wt, dy + i0 * out_size, P, dx + i0 * in_size, P,
+                               &g, !assign, NULL, 0, bpack);
             continue;
         }
-        g.c_seg = (size_t)K * P;
-        nn_gemm_packed_seg(K, s->oc, packed, dy + i0 * out_size, P, col, P, &g, 0, NULL, 0, bpack);
-        for (int j = 0; j < g.n_seg; j++)
-            conv2d_col2im_add(s, col + (size_t)j * K * P, dx + (i0 + j) * in_size, assign);
+        /* rows [ci0 * taps, ci1 * taps) of W^T dy: a multiple of 8 rows (a whole
+         * number of packed panels) unless it is the last slice */
+        for (int ci0 = 0; ci0 < s->c; ci0 += slice) {
+            const int ci1 = s->c - ci0 < slice ? s->c : ci0 + slice, rows = (ci1 - ci0) * taps;
+            g.c_seg = (size_t)rows * P;
+            nn_gemm_packed_seg(rows, s->oc, packed_wt + (size_t)ci0 * taps * s->oc,
+                               dy + i0 * out_size, P, col, P, &g, 0, NULL, 0, bpack);
+            for (int j = 0; j < g.n_seg; j++)
+                conv2d_col2im_channels(s, col + (size_t)j * rows * P, dx + (i0 + j) * in_size,
+                                       assign, ci0, ci1);
+        }
     }
 }

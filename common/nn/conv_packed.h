@@ -4,7 +4,8 @@
  *
  * Owned by common/nn. Where an image has few output pixels (the late layers
  * of the zoo: 7 x 7, 8 x 8), one GEMM per image gives OpenBLAS a narrow N;
- * here the weights are packed once per call and the pixels of up to
+ * here the weights are read in place (forward) or packed once per model
+ * state (W^T, nn/wpack.h; per call without a model) and the pixels of up to
  * conv_packed_group() images form the N of one product, the output
  * stored straight into each image's planes (bias and ReLU applied in
  * registers, C written on the first K block: no zeroing pass, which also
@@ -37,6 +38,10 @@
  * matrices would pass CONV_PACKED_GROUP_FLOATS floats. */
 #define CONV_PACKED_GROUP_COLUMNS 1024
 #define CONV_PACKED_GROUP_FLOATS ((size_t)1 << 21)
+/* A slice of the input gradient's patch matrices (channels x taps rows x the
+ * group's columns) is kept under this many floats (half of a 1 MB L2), in
+ * slices of a multiple of 8 channels, unless 8 channels already pass it. */
+#define CONV_PACKED_SLICE_FLOATS ((size_t)1 << 17)
 
 /* Does this shape take the packed path on this CPU, forward (backward = 0)
  * or for the input gradient (backward = 1)? Shape and CPU only. */
@@ -49,9 +54,19 @@ size_t conv_packed_workspace(const conv2d_shape_t *s);
 /* conv2d_forward_fused on the packed kernel. ws: conv_packed_workspace floats. */
 void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
                          int relu, float *y, float *ws);
-/* conv2d_backward_data on the packed kernel. ws as above. */
-void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *dy, float *dx,
-                               int assign, float *ws);
+/* conv2d_backward_data on the packed kernel. packed_wt: W^T already packed
+ * (nn_gemm_pack_a(K, oc, W, K, 1, .), e.g. from nn/wpack.h's cache), or NULL
+ * to pack it into ws here. ws as above. The patch-matrix gradient is computed
+ * conv_packed_bwd_channels() input channels at a time for the group's images
+ * and added back by col2im while it is in cache (the rows of a GEMM split,
+ * so each element's sum is unchanged). */
+void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *packed_wt,
+                               const float *dy, float *dx, int assign, float *ws);
+/* Input channels per slice of the input gradient's patch matrix (shape only). */
+int conv_packed_bwd_channels(const conv2d_shape_t *s);
+/* conv2d_backward_data with the packed W^T given (NULL: packed per call). */
+void conv2d_backward_data_wt(const conv2d_shape_t *s, const float *W, const float *packed_wt,
+                             const float *dy, float *dx, int assign, float *col);
 
 /* The OpenBLAS paths of nn/conv.c (one cblas_sgemm per image), whatever the shape. */
 void conv2d_forward_blas(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
@@ -61,5 +76,8 @@ void conv2d_backward_data_blas(const conv2d_shape_t *s, const float *W, const fl
 /* The patch matrix of one image, and its adjoint added into dx (nn/conv.c). */
 void conv2d_im2col(const conv2d_shape_t *s, const float *x, float *col);
 void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign);
+/* conv2d_col2im_add for the channels [ci0, ci1) only, col holding their rows. */
+void conv2d_col2im_channels(const conv2d_shape_t *s, const float *col, float *dx, int assign,
+                            int ci0, int ci1);
 
 #endif

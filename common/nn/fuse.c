@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn/op.h"
+#include "nn/wpack.h"
 #include "sc.h"
 
 void nn_fuse_destroy(nn_fuse_t *f)
@@ -157,6 +158,7 @@ void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m)
 
 void nn_model_node_params_changed(nn_model_t *m, int id)
 {
+    nn_wpack_node_changed(m, id); /* the packed weights of the same convolution (nn/wpack.h) */
     nn_fuse_t *f = m->fuse;
     /* the fold was current, or only marked chains changed since */
     const int current = f && f->valid && (f->gen == m->param_gen || f->dirty_gen == m->param_gen);

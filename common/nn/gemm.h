@@ -23,9 +23,15 @@
 #define NN_GEMM_MR 8    /* rows of the register tile (packed panel height): 8 or 12 */
 #endif
 #define NN_GEMM_NR 32   /* columns of the register tile (2 AVX-512 vectors) */
+#ifndef NN_GEMM_KC
 #define NN_GEMM_KC 256  /* depth of one pass over the register tile */
+#endif
+#ifndef NN_GEMM_MC
 #define NN_GEMM_MC (NN_GEMM_MR * 16) /* rows of A kept in L2 while B's columns stream by */
+#endif
+#ifndef NN_GEMM_NC
 #define NN_GEMM_NC 512  /* columns of B packed at a time (NN_GEMM_KC x NN_GEMM_NC floats) */
+#endif
 
 /* The columns of B and C as n_seg segments of seg columns each: global
  * column j is column j % seg of segment j / seg, which starts at

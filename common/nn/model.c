@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nn/fuse.h"
+#include "nn/wpack.h"
 #include "nn/memplan.h"
 #include "nn/op.h"
 #include "nn/posclass.h"
@@ -93,6 +94,7 @@ void nn_model_destroy(nn_model_t *m)
         return;
     free_runtime(m);
     nn_fuse_destroy(m->fuse);
+    nn_wpack_destroy(m->wpack);
     for (int i = 0; i < m->n_nodes; i++)
         free(m->nodes[i].in);
     free(m->nodes);

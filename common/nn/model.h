@@ -121,6 +121,7 @@ typedef struct nn_model {
     /* BN folded into convolutions for inference passes (nn/fuse.h) */
     struct nn_fuse *fuse;       /* the plan and folded parameters, built at the first fused pass */
     uint64_t param_gen;         /* bumped whenever the parameters change */
+    struct nn_wpack *wpack;     /* packed W^T of the input gradients (nn/wpack.h), built at first use */
     int fused_pass;             /* the last forward was nn_forward_fused */
     uint64_t act_gen;           /* bumped by every forward pass and every re-plan of the buffers:
                                  * the outputs a pass left are current while it stays the same */

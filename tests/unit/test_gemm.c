@@ -7,16 +7,25 @@
  * side: against a naive loop, bit for bit against each segment alone, gaps
  * untouched), and conv2d_forward_fused / conv2d_backward against a direct
  * double-precision convolution (the contract any GEMM behind them keeps), on
- * both paths (nn/conv_packed.h), and an image's output bit-identical in a
- * batch of 1 and of 5.
+ * both paths (nn/conv_packed.h; the 7 x 7, 5 x 6 and 9 x 9 stride-2 shapes
+ * with 24-300 channels run the input gradient in slices of 8 channels), and
+ * an image's output bit-identical in a batch of 1 and of 5. The cache of
+ * packed W^T (nn/wpack.h): gradients of a model whose parameters changed
+ * (all at once, node by node as a cascade state switches, BN only, raw and
+ * folded weights in turn) bit-identical to a freshly built model's, and
+ * only the named convolutions repacked after a node-by-node change.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/conv_packed.h"
+#include "nn/fuse.h"
 #include "nn/gemm.h"
 #include "nn/layers.h"
+#include "nn/model.h"
+#include "nn/wpack.h"
+#include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
 #include "testhelp.h"
@@ -413,6 +422,113 @@ static void test_conv_batch_sizes(void)
                                        .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
 }
 
+/* The input gradient of the logit of class 1 at one image, fused (BN folded) or not. */
+static void model_grad(nn_model_t *m, const float *x, int fused, float *dx)
+{
+    const int target = 1;
+    const nn_backward_opts_t o = {.input_grad = 1};
+    int rc = fused ? nn_forward_fused(m, x, 1) : nn_forward(m, x, 1, 0);
+    if (rc == 0)
+        rc = nn_backward_logit(m, &target, dx, &o);
+    TH_CHECK(rc == 0, "gradient pass (fused %d): %d", fused, rc);
+}
+
+/* m's gradients against a model built afresh with m's parameters (an empty cache). */
+static int same_as_fresh(nn_model_t *m, const float *x, float *dx, float *ref, int fused)
+{
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    nn_model_t *fresh = NULL;
+    if (zoo_build("demoresnet", 48, 2, 1, &fresh) < 0 || nn_model_prepare(fresh, 1) < 0) {
+        nn_model_destroy(fresh);
+        return 0;
+    }
+    memcpy(fresh->params, m->params, sizeof(float) * m->n_params);
+    nn_model_params_changed(fresh);
+    model_grad(m, x, fused, dx);
+    model_grad(fresh, x, fused, ref);
+    nn_model_destroy(fresh);
+    return memcmp(dx, ref, sizeof(float) * chw) == 0;
+}
+
+static void test_wpack_cache(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_build("demoresnet", 48, 2, 1, &m) == 0 && nn_model_prepare(m, 1) == 0, "build");
+    if (!m)
+        return;
+    const size_t chw = nn_node_size(&m->nodes[0]), planned = nn_wpack_bytes(m);
+    float *x = malloc(sizeof(float) * chw), *dx = malloc(sizeof(float) * chw);
+    float *ref = malloc(sizeof(float) * chw), *first = malloc(sizeof(float) * chw);
+    fill_uniform(x, chw, 50);
+    /* BN statistics away from the identity, so that the folded weights differ from the raw */
+    for (int i = 1; i < m->n_nodes; i++) {
+        size_t count;
+        float *var = nn_param(m, i, NN_P_VAR, &count);
+        for (size_t k = 0; var && k < count; k++)
+            var[k] = 0.5f + 0.01f * (float)k;
+    }
+    nn_model_params_changed(m);
+    TH_CHECK(same_as_fresh(m, x, dx, ref, 1), "fused gradient differs from a fresh model's");
+    memcpy(first, dx, sizeof(float) * chw);
+    TH_CHECK(m->wpack && planned > 0 && nn_wpack_bytes(m) == planned,
+             "cache of %zu bytes planned, %zu built", planned, nn_wpack_bytes(m));
+    if (!m->wpack)
+        goto done;
+    const char *blocks[64];
+    zoo_blocks_top_down(m, blocks, 64);
+    /* a cached convolution outside the top block holds a marker only a repack overwrites */
+    int other = -1;
+    for (int i = 1; i < m->n_nodes && other < 0; i++)
+        if (m->wpack->off[i] >= 0 && m->wpack->src[i] && strcmp(m->nodes[i].block, blocks[1]))
+            other = i;
+    TH_CHECK(other > 0, "no cached convolution outside block %s", blocks[1]);
+    /* the top block's parameters rewritten node by node, as a cascade state switch does */
+    for (int i = 1; i < m->n_nodes; i++) {
+        if (strcmp(m->nodes[i].block, blocks[1]))
+            continue;
+        for (int k = 0; k < NN_P_KINDS; k++)
+            if (m->nodes[i].p_off[k] >= 0)
+                for (size_t e = 0; e < m->nodes[i].p_count[k]; e++)
+                    m->params[m->nodes[i].p_off[k] + e] *= 1.25f;
+        nn_model_node_params_changed(m, i);
+    }
+    float *marker = other > 0 ? m->wpack->data + m->wpack->off[other] : NULL;
+    const float saved = marker ? marker[0] : 0.0f;
+    if (marker)
+        marker[0] = 12345.0f;
+    model_grad(m, x, 1, dx);
+    TH_CHECK(!marker || marker[0] == 12345.0f, "an unchanged convolution was repacked");
+    if (marker)
+        marker[0] = saved;
+    TH_CHECK(same_as_fresh(m, x, dx, ref, 1), "after a block changed node by node: differs");
+    TH_CHECK(memcmp(dx, first, sizeof(float) * chw) != 0, "the block's change had no effect");
+    /* a BN alone changed (its convolution's folded weights move, the raw ones do not) */
+    for (int i = 1; i < m->n_nodes; i++)
+        if (m->nodes[i].op == NN_BN && m->fuse && m->fuse->folded_into[i] >= 0) {
+            size_t count;
+            float *gamma = nn_param(m, i, NN_P_GAMMA, &count);
+            for (size_t k = 0; gamma && k < count; k++)
+                gamma[k] *= -0.5f;
+            nn_model_node_params_changed(m, i);
+            break;
+        }
+    TH_CHECK(same_as_fresh(m, x, dx, ref, 1), "after a BN changed: differs");
+    /* raw weights after folded ones, and back */
+    TH_CHECK(same_as_fresh(m, x, dx, ref, 0), "unfused gradient after a fused one differs");
+    TH_CHECK(same_as_fresh(m, x, dx, ref, 1), "fused gradient after an unfused one differs");
+    /* every parameter changed at once */
+    for (size_t e = 0; e < m->n_params; e += 7)
+        m->params[e] *= 0.75f;
+    nn_model_params_changed(m);
+    TH_CHECK(same_as_fresh(m, x, dx, ref, 1), "after nn_model_params_changed: differs");
+done:
+    free(x);
+    free(dx);
+    free(ref);
+    free(first);
+    nn_model_destroy(m);
+}
+
 int main(void)
 {
     TH_RUN(test_gemm_edges);
@@ -420,5 +536,6 @@ int main(void)
     TH_RUN(test_conv_batch_independent);
     TH_RUN(test_gemm_segments);
     TH_RUN(test_conv_batch_sizes);
+    TH_RUN(test_wpack_cache);
     return th_report();
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "nn/fuse.h"
+#include "nn/wpack.h"
 #include "saliency/relprop.h"
 #include "saliency/sal_cascade.h"
 #include "saliency/saliency.h"
@@ -80,8 +81,9 @@ size_t sal_ws_bytes(const nn_model_t *m, int batch)
     size_t floats = 2 * (size_t)batch * chw + 7 * chw + 2 * chw + 4 * hw + cam_cap + act_cap;
     /* a kept-all model runs LRP or DeepLIFT: their walk workspace (batch 1) */
     const size_t walk = keeps_all(m) ? rp_ws_bytes(m) : 0;
-    /* the folded convolutions of the fused passes (nn/fuse.h) */
-    return runtime + nn_fuse_bytes(m) + walk + floats * sizeof(float) +
+    /* the folded convolutions of the fused passes (nn/fuse.h) and the packed W^T of the
+     * input gradients (nn/wpack.h) */
+    return runtime + nn_fuse_bytes(m) + nn_wpack_bytes(m) + walk + floats * sizeof(float) +
            (size_t)m->num_classes * batch * sizeof(float);
 }
 

@@ -17,6 +17,7 @@
 
 #include "nn/fuse.h"
 #include "nn/memplan.h"
+#include "nn/wpack.h"
 #include "sc.h"
 
 typedef enum task_status { TASK_READY = 0, TASK_WAITING, TASK_DONE } task_status_t;
@@ -192,7 +193,7 @@ size_t sal_cascade_bytes(const nn_model_t *m, int batch, int n_states)
     /* a state's workspace without the model's buffers and folded convolutions (the states
      * borrow the Expected Gradients pool from the model's own workspace:
      * sal_method_fixed_bytes) */
-    const size_t fused = nn_fuse_bytes(m);
+    const size_t fused = nn_fuse_bytes(m) + nn_wpack_bytes(m); /* and the packed W^T (nn/wpack.h) */
     const size_t own = whole - runtime > fused ? whole - runtime - fused : 0;
     return (size_t)n_states * own + m->n_params * sizeof(float);
 }

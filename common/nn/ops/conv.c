@@ -3,13 +3,16 @@
  *
  * Owned by common/nn. Kernels in nn/conv.c (im2col + GEMM). After
  * nn_forward_fused, a convolution whose BN (and ReLU) nn/fuse.h folded
- * computes them in its epilogue with the folded weights. The output is a
+ * computes them in its epilogue with the folded weights. Input gradients on
+ * the packed path take W^T packed once per model state (nn/wpack.h). The output is a
  * GEMM result, so its positions are canonicalized to their class
  * representatives (nn/posclass.h).
  */
 #include "nn/op.h"
 
+#include "nn/conv_packed.h"
 #include "nn/fuse.h"
+#include "nn/wpack.h"
 #include "nn/ops/conv_node.h"
 
 #include <stdio.h>
@@ -97,16 +100,18 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
          * (nn_backward refuses parameter gradients there) */
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            conv2d_backward_data(&s, f->params + f->w_off[id], m->nodes[f->bn_of[id]].grad, dx,
-                                 assign, m->workspace);
+            const float *Wf = f->params + f->w_off[id];
+            conv2d_backward_data_wt(&s, Wf, nn_wpack_wt(m, id, &s, Wf), m->nodes[f->bn_of[id]].grad,
+                                    dx, assign, m->workspace);
         }
         return 0;
     }
     if (!o->param_grads) {
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            conv2d_backward_data(&s, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad, dx, assign,
-                                 m->workspace);
+            const float *W = nn_param(m, id, NN_P_WEIGHT, NULL);
+            conv2d_backward_data_wt(&s, W, nn_wpack_wt(m, id, &s, W), nd->grad, dx, assign,
+                                    m->workspace);
         }
         return 0;
     }

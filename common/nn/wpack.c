@@ -1,0 +1,131 @@
+/*
+ * wpack.c - the cache of packed transposed convolution weights (wpack.h).
+ *
+ * Owned by common/nn. Entries are laid out once from the graph (one per
+ * convolution whose input gradient takes the packed path, the path chosen by
+ * the shape and the CPU only) and filled at their first use; the
+ * generation logic follows nn/fuse.c's.
+ */
+#include "nn/wpack.h"
+
+#include <stdlib.h>
+
+#include "nn/conv_packed.h"
+#include "nn/fuse.h"
+#include "nn/gemm.h"
+#include "nn/op.h"
+#include "nn/ops/conv_node.h"
+#include "sc.h"
+
+/* The floats of node i's entry, 0 when it has none. */
+static size_t entry_floats(const nn_model_t *m, int i)
+{
+    const nn_node_t *nd = &m->nodes[i];
+    if (nd->op != NN_CONV)
+        return 0;
+    conv2d_shape_t s = conv_node_shape(m, nd, 1, 1);
+    if (conv2d_shape_init(&s) < 0 || !conv_packed_wanted(&s, 1))
+        return 0;
+    const size_t floats = nn_gemm_packed_floats(s.c * s.kh * s.kw, s.oc);
+    return (floats + 15) & ~(size_t)15; /* each entry 64-byte aligned in the slab */
+}
+
+size_t nn_wpack_bytes(const nn_model_t *m)
+{
+    if (m->wpack)
+        return sizeof(float) * m->wpack->n_floats;
+    size_t total = 0;
+    for (int i = 1; i < m->n_nodes; i++)
+        total += entry_floats(m, i);
+    return sizeof(float) * total;
+}
+
+void nn_wpack_destroy(nn_wpack_t *w)
+{
+    if (!w)
+        return;
+    free(w->off);
+    free(w->src);
+    free(w->dirty);
+    sc_free(w->data);
+    free(w);
+}
+
+static int wpack_create(const nn_model_t *m, nn_wpack_t **out)
+{
+    int rc = 0;
+    const int n = m->n_nodes;
+    nn_wpack_t *w = calloc(1, sizeof *w);
+    CHECK_ALLOC(w);
+    w->n_nodes = n;
+    w->off = malloc(sizeof(ptrdiff_t) * (size_t)n);
+    w->src = calloc((size_t)n, sizeof(const float *));
+    w->dirty = calloc((size_t)n, 1);
+    CHECK_ALLOC(w->off);
+    CHECK_ALLOC(w->src);
+    CHECK_ALLOC(w->dirty);
+    for (int i = 0; i < n; i++) {
+        const size_t floats = i > 0 ? entry_floats(m, i) : 0;
+        w->off[i] = floats ? (ptrdiff_t)w->n_floats : -1;
+        w->n_floats += floats;
+    }
+    w->data = sc_calloc(w->n_floats ? w->n_floats : 1, sizeof(float));
+    CHECK_ALLOC(w->data);
+    w->gen = m->param_gen;
+    w->dirty_gen = m->param_gen - 1; /* no marking yet */
+    *out = w;
+    w = NULL;
+cleanup:
+    nn_wpack_destroy(w);
+    return rc;
+}
+
+/* Drops the entries the parameter changes since w->gen made stale: the marked
+ * ones when only marked nodes changed, else all. */
+static void wpack_refresh(nn_wpack_t *w, const nn_model_t *m)
+{
+    if (w->gen == m->param_gen)
+        return;
+    const int partial = w->dirty_gen == m->param_gen;
+    for (int i = 0; i < w->n_nodes; i++) {
+        if (!partial || w->dirty[i])
+            w->src[i] = NULL;
+        w->dirty[i] = 0;
+    }
+    w->gen = m->param_gen;
+}
+
+const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W)
+{
+    if (!m->wpack) {
+        if (id <= 0 || id >= m->n_nodes || entry_floats(m, id) == 0)
+            return NULL; /* no cache built for a model whose convolutions never use it */
+        if (wpack_create(m, &m->wpack) < 0)
+            return NULL;
+    }
+    nn_wpack_t *w = m->wpack;
+    if (id <= 0 || id >= w->n_nodes || w->off[id] < 0)
+        return NULL;
+    wpack_refresh(w, m);
+    float *packed = w->data + w->off[id];
+    if (w->src[id] != W) {
+        nn_gemm_pack_a(s->c * s->kh * s->kw, s->oc, W, s->c * s->kh * s->kw, 1, packed);
+        w->src[id] = W;
+    }
+    return packed;
+}
+
+void nn_wpack_node_changed(nn_model_t *m, int id)
+{
+    nn_wpack_t *w = m->wpack;
+    if (!w)
+        return;
+    /* the cache was current, or only marked nodes changed since */
+    if (w->gen != m->param_gen && w->dirty_gen != m->param_gen)
+        return; /* the next use drops every entry anyway */
+    w->dirty[id] = 1;
+    const nn_fuse_t *f = m->fuse;
+    if (f && f->folded_into[id] >= 0) /* a folded BN or ReLU: its convolution's W' moves */
+        w->dirty[f->folded_into[id]] = 1;
+    w->dirty_gen = m->param_gen + 1;
+}

@@ -1,0 +1,56 @@
+/*
+ * wpack.h - the packed transposed weights of the convolutions' input
+ * gradients, kept per model state across the passes that use them.
+ *
+ * Owned by common/nn. A convolution whose input gradient takes the packed
+ * path (nn/conv_packed.h) multiplies W^T by the output gradient; packing W^T
+ * into the kernel's panels costs M x K copies per call, which at batch 1 is
+ * a measurable share of a gradient (ResNet-50: 7-12 %). The packed panels are
+ * a cache of the parameters (raw or BN-folded, nn/fuse.h), valid while
+ * m->param_gen does not move: any nn_model_params_changed drops every entry,
+ * and nn_model_node_params_changed (a cascade state switched in) drops only
+ * the entries of the convolution whose weights or folded BN it names, when
+ * the cache was current before, as the fold itself does. An entry also
+ * remembers which weights it packed (the raw tensor or the folded one), so a
+ * fused pass after an unfused one repacks instead of reusing. The pack is
+ * the same copies whenever it runs, so a cached and a fresh pack give the
+ * same bits.
+ *
+ * Memory: nn_gemm_packed_floats(K, oc) floats per convolution on the packed
+ * input-gradient path (about the model's convolution weights once more);
+ * nn_wpack_bytes gives it for the memory budget. Built at the first use.
+ */
+#ifndef NN_WPACK_H
+#define NN_WPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/layers.h"
+#include "nn/model.h"
+
+typedef struct nn_wpack {
+    int n_nodes;
+    ptrdiff_t *off;        /* [n_nodes] offset of the node's packed W^T in `data`, else -1 */
+    const float **src;     /* [n_nodes] the weights the entry was packed from, NULL: empty */
+    uint8_t *dirty;        /* [n_nodes] weights changed since `gen` (nn_model_node_params_changed) */
+    float *data;
+    size_t n_floats;
+    uint64_t gen;          /* m->param_gen the entries are current for */
+    uint64_t dirty_gen;    /* m->param_gen after the last marking on a current cache */
+} nn_wpack_t;
+
+/* Bytes of the cache of m (built or not): what nn_wpack_wt fills at most. */
+size_t nn_wpack_bytes(const nn_model_t *m);
+void nn_wpack_destroy(nn_wpack_t *w);
+/* The packed W^T of convolution node id, packed from W (its raw weights or
+ * its folded ones) when the entry is empty, stale or from other weights;
+ * NULL when the node's input gradient does not take the packed path or the
+ * cache cannot be allocated (the caller packs into its workspace then).
+ * Owned by m (m->wpack). */
+const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W);
+/* Called by nn_model_node_params_changed before it bumps m->param_gen: marks
+ * the convolution whose weights node id holds or whose folded BN it is. */
+void nn_wpack_node_changed(nn_model_t *m, int id);
+
+#endif
