@@ -454,15 +454,7 @@ static double pe_time_pair(const plan_t *p)
             b[q] = (float)(((q + 17) * 40503u) % 1000) / 1000.0f;
         }
         sim_ssim_opts_t paper, l1, gauss;
-        sim_ssim_opts_default(&paper);
-        l1 = paper;
-        l1.data_range = 1.0;
-        gauss = paper;
-        gauss.gaussian = 1;
-        gauss.sigma = 1.5;
-        gauss.win_size = 11;
-        gauss.data_range = 1.0;
-        gauss.sample_covariance = 0;
+        sim_ssim_opts_pairs(&paper, &l1, &gauss);
         best = INFINITY;
         for (int rep = 0; rep < 3; rep++) {
             double t0 = pe_cpu_now(), v;

@@ -147,15 +147,7 @@ int run_pairs_block(run_pairs_t *rp, const int *pairs, int n, long first_pos)
     if (n > rp->max_block)
         return SC_ERR_ARG;
     sim_ssim_opts_t paper, l1, gauss;
-    sim_ssim_opts_default(&paper);
-    l1 = paper;
-    l1.data_range = 1.0;
-    gauss = paper;
-    gauss.gaussian = 1;
-    gauss.sigma = 1.5;
-    gauss.win_size = 11;
-    gauss.data_range = 1.0;
-    gauss.sample_covariance = 0;
+    sim_ssim_opts_pairs(&paper, &l1, &gauss);
     for (int k = 0; k < M; k++) {
         for (int e = 0; e < RP_CACHE; e++) { /* another method: other maps */
             rp->cache[e].v = -1;

@@ -23,6 +23,19 @@ void sim_ssim_opts_default(sim_ssim_opts_t *opts)
     opts->k2 = 0.03;
 }
 
+void sim_ssim_opts_pairs(sim_ssim_opts_t *paper, sim_ssim_opts_t *l1, sim_ssim_opts_t *gauss)
+{
+    sim_ssim_opts_default(paper);
+    *l1 = *paper;
+    l1->data_range = 1.0;
+    *gauss = *paper;
+    gauss->gaussian = 1;
+    gauss->sigma = 1.5;
+    gauss->win_size = 11;
+    gauss->data_range = 1.0;
+    gauss->sample_covariance = 0;
+}
+
 /* scipy.ndimage 'reflect' extension: d c b a | a b c d | d c b a. */
 static long reflect_index(long i, long n)
 {

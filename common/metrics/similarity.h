@@ -46,6 +46,10 @@ typedef struct sim_ssim_opts {
 
 /* The paper's SSIM: 7x7 uniform window, L = 2, sample covariance, K1 0.01, K2 0.03. */
 void sim_ssim_opts_default(sim_ssim_opts_t *opts);
+/* The pair phase's three SSIM settings: the paper's (above), the same with L = 1
+ * (maps in [0, 1]), and scikit-image's Gaussian form (11x11, sigma 1.5, L = 1,
+ * population covariance). */
+void sim_ssim_opts_pairs(sim_ssim_opts_t *paper, sim_ssim_opts_t *l1, sim_ssim_opts_t *gauss);
 
 /* Mean SSIM of two maps (opts NULL = the paper's settings). */
 int sim_ssim(metrics_ws_t *ws, const float *a, const float *b, const sim_ssim_opts_t *opts,

@@ -195,7 +195,8 @@ static inline int nn_unary_forward(nn_model_t *m, int id, int n, float (*f)(floa
     return 0;
 }
 
-/* Backward of an elementwise op: df(x, y) is the derivative at input x (output y). */
+/* Backward of an elementwise op: df(x, y) is the derivative at input x (output y).
+ * dx (+)= dy df: the first contribution overwrites, so dx needs no zeroing pass. */
 static inline int nn_unary_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o,
                                     float (*df)(float x, float y))
 {
@@ -203,11 +204,16 @@ static inline int nn_unary_backward(nn_model_t *m, int id, int n, const nn_backw
     const int src_id = nd->in[0];
     if (!nn_wants_grad(src_id, o))
         return 0;
-    const float *x = m->nodes[src_id].out;
+    const float *x = m->nodes[src_id].out, *y = nd->out, *dy = nd->grad;
     const size_t count = (size_t)n * nn_node_size(nd);
-    float *dx = nn_grad_acc(m, src_id);
-    for (size_t k = 0; k < count; k++)
-        dx[k] += nd->grad[k] * df(x[k], nd->out[k]);
+    int assign;
+    float *dx = nn_grad_dst(m, src_id, &assign);
+    if (assign)
+        for (size_t k = 0; k < count; k++)
+            dx[k] = dy[k] * df(x[k], y[k]);
+    else
+        for (size_t k = 0; k < count; k++)
+            dx[k] += dy[k] * df(x[k], y[k]);
     return 0;
 }
 

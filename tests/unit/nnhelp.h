@@ -54,6 +54,37 @@ static inline void th_perturb_bn(nn_model_t *m, uint64_t seed)
     nn_model_params_changed(m);
 }
 
+/* x[0..count) uniform in [lo, hi), keyed by (seed, what). */
+static inline void th_fill_uniform(float *x, size_t count, uint64_t seed, const char *what,
+                                   float lo, float hi)
+{
+    rng_stream_t rs;
+    rng_stream_init(&rs, rng_key(seed, what), 0, 0, 0);
+    for (size_t i = 0; i < count; i++)
+        x[i] = lo + (hi - lo) * (float)rng_stream_uniform(&rs);
+}
+
+/* Every BN's parameters and statistics away from their identity initialization:
+ * gamma in [gamma_lo, gamma_hi), beta in [-0.3, 0.3), mean in [-0.2, 0.2), var in
+ * [0.5, 2), keyed by the node id. */
+static inline void th_randomize_bn(nn_model_t *m, float gamma_lo, float gamma_hi)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        size_t c;
+        float *p;
+        if (m->nodes[i].op != NN_BN)
+            continue;
+        if ((p = nn_param(m, i, NN_P_GAMMA, &c)))
+            th_fill_uniform(p, c, (uint64_t)i, "gamma", gamma_lo, gamma_hi);
+        if ((p = nn_param(m, i, NN_P_BETA, &c)))
+            th_fill_uniform(p, c, (uint64_t)i, "beta", -0.3f, 0.3f);
+        if ((p = nn_param(m, i, NN_P_MEAN, &c)))
+            th_fill_uniform(p, c, (uint64_t)i, "mean", -0.2f, 0.2f);
+        if ((p = nn_param(m, i, NN_P_VAR, &c)))
+            th_fill_uniform(p, c, (uint64_t)i, "var", 0.5f, 2.0f);
+    }
+}
+
 /* The forward pass's decisions for a reference that follows them
  * (tests/ref/zoo_torch_ref.py's DECISIONS): one byte per ReLU output (1:
  * positive) and the argmax of every max-pool output (int32 offset in the

@@ -17,16 +17,8 @@
 #include "nn/model.h"
 #include "nn/op.h"
 #include "rng.h"
+#include "nnhelp.h"
 #include "testhelp.h"
-
-static void fill_uniform(float *x, size_t count, uint64_t seed, const char *what, float lo,
-                         float hi)
-{
-    rng_stream_t rs;
-    rng_stream_init(&rs, rng_key(seed, what), 0, 0, 0);
-    for (size_t i = 0; i < count; i++)
-        x[i] = lo + (hi - lo) * (float)rng_stream_uniform(&rs);
-}
 
 static int bn(nn_model_t *m, const char *name, int in)
 {
@@ -61,20 +53,7 @@ static nn_model_t *graph(int *yes, int *no)
         nn_model_destroy(m);
         return NULL;
     }
-    for (int i = 0; i < m->n_nodes; i++) { /* BN away from its identity initialization */
-        size_t c;
-        float *p;
-        if (m->nodes[i].op != NN_BN)
-            continue;
-        if ((p = nn_param(m, i, NN_P_GAMMA, &c)))
-            fill_uniform(p, c, (uint64_t)i, "gamma", -1.5f, 1.5f);
-        if ((p = nn_param(m, i, NN_P_BETA, &c)))
-            fill_uniform(p, c, (uint64_t)i, "beta", -0.3f, 0.3f);
-        if ((p = nn_param(m, i, NN_P_MEAN, &c)))
-            fill_uniform(p, c, (uint64_t)i, "mean", -0.2f, 0.2f);
-        if ((p = nn_param(m, i, NN_P_VAR, &c)))
-            fill_uniform(p, c, (uint64_t)i, "var", 0.5f, 2.0f);
-    }
+    th_randomize_bn(m, -1.5f, 1.5f); /* BN away from its identity initialization */
     return m;
 }
 
@@ -118,7 +97,7 @@ static void test_bn_relu_identical(void)
     const size_t in = nn_node_size(&m->nodes[0]);
     float *x = malloc(sizeof(float) * 3 * in);
     float *dx = malloc(sizeof(float) * 3 * in), *dx_ref = malloc(sizeof(float) * 3 * in);
-    fill_uniform(x, 3 * in, 5, "test_bn_relu", -1.0f, 1.0f);
+    th_fill_uniform(x, 3 * in, 5, "test_bn_relu", -1.0f, 1.0f);
     TH_EQ_INT(nn_model_prepare(m, 3), 0);
     int differ = 0, cases = 0, nonzero = 0;
     for (int n = 1; n <= 3; n += 2)

@@ -22,35 +22,8 @@
 #include "nn/zoo.h"
 #include "rng.h"
 #include "sc.h"
+#include "nnhelp.h"
 #include "testhelp.h"
-
-static void fill_uniform(float *x, size_t count, uint64_t seed, const char *what, float lo,
-                         float hi)
-{
-    rng_stream_t rs;
-    rng_stream_init(&rs, rng_key(seed, what), 0, 0, 0);
-    for (size_t i = 0; i < count; i++)
-        x[i] = lo + (hi - lo) * (float)rng_stream_uniform(&rs);
-}
-
-/* BN parameters and statistics away from their identity initialization. */
-static void randomize_bn(nn_model_t *m)
-{
-    for (int i = 0; i < m->n_nodes; i++) {
-        if (m->nodes[i].op != NN_BN)
-            continue;
-        size_t c;
-        float *p;
-        if ((p = nn_param(m, i, NN_P_GAMMA, &c)))
-            fill_uniform(p, c, (uint64_t)i, "gamma", 0.5f, 1.5f);
-        if ((p = nn_param(m, i, NN_P_BETA, &c)))
-            fill_uniform(p, c, (uint64_t)i, "beta", -0.3f, 0.3f);
-        if ((p = nn_param(m, i, NN_P_MEAN, &c)))
-            fill_uniform(p, c, (uint64_t)i, "mean", -0.2f, 0.2f);
-        if ((p = nn_param(m, i, NN_P_VAR, &c)))
-            fill_uniform(p, c, (uint64_t)i, "var", 0.5f, 2.0f);
-    }
-}
 
 static int bn(nn_model_t *m, const char *name, int in)
 {
@@ -99,7 +72,7 @@ static nn_model_t *small_graph(void)
         nn_model_destroy(m);
         return NULL;
     }
-    randomize_bn(m);
+    th_randomize_bn(m, 0.5f, 1.5f);
     return m;
 }
 
@@ -177,7 +150,7 @@ static void check_identical(const char *what, nn_model_t *m, nn_model_t *owned, 
     const size_t in = nn_node_size(&m->nodes[0]);
     const size_t classes = nn_node_size(&m->nodes[nn_logits_node(m)]);
     float *x = malloc(sizeof(float) * n * in);
-    fill_uniform(x, n * in, 3, "test_concat_view", -1.0f, 1.0f);
+    th_fill_uniform(x, n * in, 3, "test_concat_view", -1.0f, 1.0f);
     TH_CHECK(nn_model_keep_all(owned) == 0, "keep all");
     for (int mode = NN_PLAN_TRAIN; mode <= NN_PLAN_INFER; mode++) {
         results_t a, b;
@@ -249,8 +222,8 @@ static void test_densenet_identical(void)
     TH_CHECK(zoo_build("densenet121", 32, 2, 9, &m) == 0 &&
                  zoo_build("densenet121", 32, 2, 9, &owned) == 0, "densenet121");
     if (m && owned) {
-        randomize_bn(m);
-        randomize_bn(owned);
+        th_randomize_bn(m, 0.5f, 1.5f);
+        th_randomize_bn(owned, 0.5f, 1.5f);
         check_identical("densenet121", m, owned, 2);
     }
     nn_model_destroy(m);

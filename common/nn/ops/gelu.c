@@ -17,8 +17,9 @@
 
 static float gelu(float x) { return x * nn_phif(x); }
 
-static inline __attribute__((always_inline)) float gelu_grad(float x)
+static inline __attribute__((always_inline)) float gelu_grad(float x, float y)
 {
+    (void)y;
     return nn_phif(x) + x * nn_normal_pdff(x);
 }
 
@@ -37,24 +38,9 @@ static float gelu_tanh_grad(float x, float y)
 
 static int gelu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, gelu); }
 
-/* dx (+)= dy gelu'(x); the first contribution overwrites, so dx needs no zeroing pass. */
 static int gelu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
-    nn_node_t *nd = &m->nodes[id];
-    const int src = nd->in[0];
-    if (!nn_wants_grad(src, o))
-        return 0;
-    const float *x = m->nodes[src].out, *dy = nd->grad;
-    const size_t count = (size_t)n * nn_node_size(nd);
-    int assign;
-    float *dx = nn_grad_dst(m, src, &assign);
-    if (assign)
-        for (size_t k = 0; k < count; k++)
-            dx[k] = dy[k] * gelu_grad(x[k]);
-    else
-        for (size_t k = 0; k < count; k++)
-            dx[k] += dy[k] * gelu_grad(x[k]);
-    return 0;
+    return nn_unary_backward(m, id, n, o, gelu_grad);
 }
 
 static int gelu_tanh_forward(nn_model_t *m, int id, int n)

@@ -21,24 +21,9 @@ static inline __attribute__((always_inline)) float silu_grad(float x, float y)
 
 static int silu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, silu); }
 
-/* dx (+)= dy silu'(x); the first contribution overwrites, so dx needs no zeroing pass. */
 static int silu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
-    nn_node_t *nd = &m->nodes[id];
-    const int src = nd->in[0];
-    if (!nn_wants_grad(src, o))
-        return 0;
-    const float *x = m->nodes[src].out, *dy = nd->grad;
-    const size_t count = (size_t)n * nn_node_size(nd);
-    int assign;
-    float *dx = nn_grad_dst(m, src, &assign);
-    if (assign)
-        for (size_t k = 0; k < count; k++)
-            dx[k] = dy[k] * silu_grad(x[k], 0.0f);
-    else
-        for (size_t k = 0; k < count; k++)
-            dx[k] += dy[k] * silu_grad(x[k], 0.0f);
-    return 0;
+    return nn_unary_backward(m, id, n, o, silu_grad);
 }
 
 static double silu_flops(const nn_model_t *m, const nn_node_t *nd)
