@@ -36,7 +36,7 @@ same map; sg and sig draw their noise differently).
 PyTorch 1.13 (eval, parameters without gradients, one thread) on the same
 weights (torchvision's modules; tests/ref/zoo_torch_ref.py's Keras-layout
 InceptionV3), methods written from the same definitions with the references'
-helpers (tests/ref: saliency_torch_ref.ig_nodes and .cam, nn_torch_ref's guided
+functions (tests/ref: saliency_torch_ref.ig_nodes and .cam, nn_torch_ref's guided
 ReLU, postproc_ref's P1/P2, xrai_ref's scikit-image segmentation and greedy
 ranking). Its best configuration per method: NCHW or channels_last, and for
 the batched methods the inputs in batches of 1/8/16/32 (capped at the map's
