@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "nn/conv_packed.h"
+#include "nn/conv_wino.h"
 #include "nn/layers.h"
 #include "sc.h"
 
@@ -35,9 +36,12 @@ static int conv2d_is_pointwise(const conv2d_shape_t *s)
 size_t conv2d_workspace(const conv2d_shape_t *s)
 {
     const size_t col = conv2d_is_pointwise(s) ? 0 : (size_t)s->c * s->kh * s->kw * s->oh * s->ow;
-    if ((conv_packed_wanted(s, 0) || conv_packed_wanted(s, 1)) && conv_packed_workspace(s) > col)
-        return conv_packed_workspace(s);
-    return col;
+    size_t ws = col;
+    if ((conv_packed_wanted(s, 0) || conv_packed_wanted(s, 1)) && conv_packed_workspace(s) > ws)
+        ws = conv_packed_workspace(s);
+    if (conv_wino_wanted(s, 0) && conv_wino_workspace(s) > ws)
+        ws = conv_wino_workspace(s);
+    return ws;
 }
 
 void pad_same(int in, int k, int stride, int *before, int *after)

@@ -11,22 +11,29 @@
 #include <stdlib.h>
 
 #include "nn/conv_packed.h"
+#include "nn/conv_wino.h"
 #include "nn/fuse.h"
 #include "nn/gemm.h"
 #include "nn/op.h"
 #include "nn/ops/conv_node.h"
 #include "sc.h"
 
-/* The floats of node i's entry, 0 when it has none. */
-static size_t entry_floats(const nn_model_t *m, int i)
+/* The floats of node i's entry of one kind, 0 when it has none. */
+static size_t entry_floats(const nn_model_t *m, int i, int kind)
 {
     const nn_node_t *nd = &m->nodes[i];
     if (nd->op != NN_CONV)
         return 0;
     conv2d_shape_t s = conv_node_shape(m, nd, 1, 1);
-    if (conv2d_shape_init(&s) < 0 || !conv_packed_wanted(&s, 1))
+    if (conv2d_shape_init(&s) < 0)
         return 0;
-    const size_t floats = nn_gemm_packed_floats(s.c * s.kh * s.kw, s.oc);
+    size_t floats = 0;
+    if (kind == NN_WPACK_WT && conv_packed_wanted(&s, 1) && !conv_wino_wanted(&s, 1))
+        floats = nn_gemm_packed_floats(s.c * s.kh * s.kw, s.oc);
+    else if (kind == NN_WPACK_WINO_FWD && conv_wino_wanted(&s, 0))
+        floats = conv_wino_u_floats(&s, 0);
+    else if (kind == NN_WPACK_WINO_BWD && conv_wino_wanted(&s, 1))
+        floats = conv_wino_u_floats(&s, 1);
     return (floats + 15) & ~(size_t)15; /* each entry 64-byte aligned in the slab */
 }
 
@@ -36,7 +43,8 @@ size_t nn_wpack_bytes(const nn_model_t *m)
         return sizeof(float) * m->wpack->n_floats;
     size_t total = 0;
     for (int i = 1; i < m->n_nodes; i++)
-        total += entry_floats(m, i);
+        for (int k = 0; k < NN_WPACK_KINDS; k++)
+            total += entry_floats(m, i, k);
     return sizeof(float) * total;
 }
 
@@ -44,8 +52,10 @@ void nn_wpack_destroy(nn_wpack_t *w)
 {
     if (!w)
         return;
-    free(w->off);
-    free(w->src);
+    for (int k = 0; k < NN_WPACK_KINDS; k++) {
+        free(w->off[k]);
+        free(w->src[k]);
+    }
     free(w->dirty);
     sc_free(w->data);
     free(w);
@@ -58,16 +68,18 @@ static int wpack_create(const nn_model_t *m, nn_wpack_t **out)
     nn_wpack_t *w = calloc(1, sizeof *w);
     CHECK_ALLOC(w);
     w->n_nodes = n;
-    w->off = malloc(sizeof(ptrdiff_t) * (size_t)n);
-    w->src = calloc((size_t)n, sizeof(const float *));
     w->dirty = calloc((size_t)n, 1);
-    CHECK_ALLOC(w->off);
-    CHECK_ALLOC(w->src);
     CHECK_ALLOC(w->dirty);
-    for (int i = 0; i < n; i++) {
-        const size_t floats = i > 0 ? entry_floats(m, i) : 0;
-        w->off[i] = floats ? (ptrdiff_t)w->n_floats : -1;
-        w->n_floats += floats;
+    for (int k = 0; k < NN_WPACK_KINDS; k++) {
+        w->off[k] = malloc(sizeof(ptrdiff_t) * (size_t)n);
+        w->src[k] = calloc((size_t)n, sizeof(const float *));
+        CHECK_ALLOC(w->off[k]);
+        CHECK_ALLOC(w->src[k]);
+        for (int i = 0; i < n; i++) {
+            const size_t floats = i > 0 ? entry_floats(m, i, k) : 0;
+            w->off[k][i] = floats ? (ptrdiff_t)w->n_floats : -1;
+            w->n_floats += floats;
+        }
     }
     w->data = sc_calloc(w->n_floats ? w->n_floats : 1, sizeof(float));
     CHECK_ALLOC(w->data);
@@ -89,30 +101,40 @@ static void wpack_refresh(nn_wpack_t *w, const nn_model_t *m)
     const int partial = w->dirty_gen == m->param_gen;
     for (int i = 0; i < w->n_nodes; i++) {
         if (!partial || w->dirty[i])
-            w->src[i] = NULL;
+            for (int k = 0; k < NN_WPACK_KINDS; k++)
+                w->src[k][i] = NULL;
         w->dirty[i] = 0;
     }
     w->gen = m->param_gen;
 }
 
-const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W)
+const float *nn_wpack_get(nn_model_t *m, int id, int kind, const conv2d_shape_t *s,
+                          const float *W)
 {
     if (!m->wpack) {
-        if (id <= 0 || id >= m->n_nodes || entry_floats(m, id) == 0)
+        if (id <= 0 || id >= m->n_nodes || entry_floats(m, id, kind) == 0)
             return NULL; /* no cache built for a model whose convolutions never use it */
         if (wpack_create(m, &m->wpack) < 0)
             return NULL;
     }
     nn_wpack_t *w = m->wpack;
-    if (id <= 0 || id >= w->n_nodes || w->off[id] < 0)
+    if (id <= 0 || id >= w->n_nodes || w->off[kind][id] < 0)
         return NULL;
     wpack_refresh(w, m);
-    float *packed = w->data + w->off[id];
-    if (w->src[id] != W) {
-        nn_gemm_pack_a(s->c * s->kh * s->kw, s->oc, W, s->c * s->kh * s->kw, 1, packed);
-        w->src[id] = W;
+    float *packed = w->data + w->off[kind][id];
+    if (w->src[kind][id] != W) {
+        if (kind == NN_WPACK_WT)
+            nn_gemm_pack_a(s->c * s->kh * s->kw, s->oc, W, s->c * s->kh * s->kw, 1, packed);
+        else if (conv_wino_transform(s, W, kind == NN_WPACK_WINO_BWD, packed) < 0)
+            return NULL;
+        w->src[kind][id] = W;
     }
     return packed;
+}
+
+const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W)
+{
+    return nn_wpack_get(m, id, NN_WPACK_WT, s, W);
 }
 
 void nn_wpack_node_changed(nn_model_t *m, int id)

@@ -17,7 +17,8 @@
  * same bits.
  *
  * Memory: nn_gemm_packed_floats(K, oc) floats per convolution on the packed
- * input-gradient path (about the model's convolution weights once more);
+ * input-gradient path (about the model's convolution weights once more),
+ * 2 x 16/9 of the weights for a convolution on the Winograd path;
  * nn_wpack_bytes gives it for the memory budget. Built at the first use.
  */
 #ifndef NN_WPACK_H
@@ -29,10 +30,15 @@
 #include "nn/layers.h"
 #include "nn/model.h"
 
+/* What an entry holds: the packed W^T of the input gradient's GEMM
+ * (nn/conv_packed.h), or the Winograd transforms of the forward and of the
+ * input gradient (nn/conv_wino.h, which then replaces the W^T pack). */
+enum { NN_WPACK_WT, NN_WPACK_WINO_FWD, NN_WPACK_WINO_BWD, NN_WPACK_KINDS };
+
 typedef struct nn_wpack {
     int n_nodes;
-    ptrdiff_t *off;        /* [n_nodes] offset of the node's packed W^T in `data`, else -1 */
-    const float **src;     /* [n_nodes] the weights the entry was packed from, NULL: empty */
+    ptrdiff_t *off[NN_WPACK_KINDS];    /* [n_nodes] offset of the node's entry in `data`, else -1 */
+    const float **src[NN_WPACK_KINDS]; /* [n_nodes] the weights it was made from, NULL: empty */
     uint8_t *dirty;        /* [n_nodes] weights changed since `gen` (nn_model_node_params_changed) */
     float *data;
     size_t n_floats;
@@ -43,11 +49,14 @@ typedef struct nn_wpack {
 /* Bytes of the cache of m (built or not): what nn_wpack_wt fills at most. */
 size_t nn_wpack_bytes(const nn_model_t *m);
 void nn_wpack_destroy(nn_wpack_t *w);
-/* The packed W^T of convolution node id, packed from W (its raw weights or
- * its folded ones) when the entry is empty, stale or from other weights;
- * NULL when the node's input gradient does not take the packed path or the
- * cache cannot be allocated (the caller packs into its workspace then).
- * Owned by m (m->wpack). */
+/* The entry of one kind of convolution node id, made from W (its raw
+ * weights or its folded ones) when it is empty, stale or from other weights;
+ * NULL when the node's shape does not take that path or the cache cannot be
+ * allocated (the caller takes the path without the cache then: packing into
+ * its workspace, or im2col instead of Winograd). Owned by m (m->wpack). */
+const float *nn_wpack_get(nn_model_t *m, int id, int kind, const conv2d_shape_t *s,
+                          const float *W);
+/* nn_wpack_get(m, id, NN_WPACK_WT, s, W): the packed W^T. */
 const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W);
 /* Called by nn_model_node_params_changed before it bumps m->param_gen: marks
  * the convolution whose weights node id holds or whose folded BN it is. */

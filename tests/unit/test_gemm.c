@@ -477,10 +477,12 @@ static void test_wpack_cache(void)
     const char *blocks[64];
     zoo_blocks_top_down(m, blocks, 64);
     /* a cached convolution outside the top block holds a marker only a repack overwrites */
-    int other = -1;
-    for (int i = 1; i < m->n_nodes && other < 0; i++)
-        if (m->wpack->off[i] >= 0 && m->wpack->src[i] && strcmp(m->nodes[i].block, blocks[1]))
-            other = i;
+    int other = -1, kind = 0;
+    for (int k = 0; k < NN_WPACK_KINDS && other < 0; k++)
+        for (int i = 1; i < m->n_nodes && other < 0; i++)
+            if (m->wpack->off[k][i] >= 0 && m->wpack->src[k][i] &&
+                strcmp(m->nodes[i].block, blocks[1]))
+                other = i, kind = k;
     TH_CHECK(other > 0, "no cached convolution outside block %s", blocks[1]);
     /* the top block's parameters rewritten node by node, as a cascade state switch does */
     for (int i = 1; i < m->n_nodes; i++) {
@@ -492,7 +494,7 @@ static void test_wpack_cache(void)
                     m->params[m->nodes[i].p_off[k] + e] *= 1.25f;
         nn_model_node_params_changed(m, i);
     }
-    float *marker = other > 0 ? m->wpack->data + m->wpack->off[other] : NULL;
+    float *marker = other > 0 ? m->wpack->data + m->wpack->off[kind][other] : NULL;
     const float saved = marker ? marker[0] : 0.0f;
     if (marker)
         marker[0] = 12345.0f;

@@ -4,13 +4,17 @@
  * Owned by common/nn. Kernels in nn/conv.c (im2col + GEMM). After
  * nn_forward_fused, a convolution whose BN (and ReLU) nn/fuse.h folded
  * computes them in its epilogue with the folded weights. Input gradients on
- * the packed path take W^T packed once per model state (nn/wpack.h). The output is a
+ * the packed path take W^T packed once per model state (nn/wpack.h). In the
+ * inference passes (fused forward, input gradients) 3x3 stride-1 shapes take
+ * Winograd's F(2x2, 3x3) with the transforms cached there too
+ * (nn/conv_wino.h); training keeps im2col. The output is a
  * GEMM result, so its positions are canonicalized to their class
  * representatives (nn/posclass.h).
  */
 #include "nn/op.h"
 
 #include "nn/conv_packed.h"
+#include "nn/conv_wino.h"
 #include "nn/fuse.h"
 #include "nn/wpack.h"
 #include "nn/ops/conv_node.h"
@@ -71,6 +75,18 @@ static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
     return conv2d_workspace(&s);
 }
 
+/* An inference pass on the Winograd path (nn/conv_wino.h) when the shape
+ * takes it and its transform is cached for W; 0 when it ran. */
+static int conv_forward_wino(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                             const float *b, int relu, float *y)
+{
+    const float *u = conv_wino_wanted(s, 0) ? nn_wpack_get(m, id, NN_WPACK_WINO_FWD, s, W) : NULL;
+    if (!u)
+        return -1;
+    conv_wino_forward(s, u, m->nodes[m->nodes[id].in[0]].out, b, relu, y, m->workspace);
+    return 0;
+}
+
 static int conv_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -78,14 +94,29 @@ static int conv_forward(nn_model_t *m, int id, int n)
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
     if (f && f->bn_of[id] >= 0) {
         /* BN (and ReLU) folded: y = relu?(W' x + b') straight into the last node's output */
-        conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, f->params + f->w_off[id],
-                             f->params + f->b_off[id], f->relu_of[id] >= 0, nn_fuse_dst(m, id),
-                             m->workspace);
+        const float *Wf = f->params + f->w_off[id], *bf = f->params + f->b_off[id];
+        if (conv_forward_wino(m, id, &s, Wf, bf, f->relu_of[id] >= 0, nn_fuse_dst(m, id)) == 0)
+            return 0;
+        conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, Wf, bf, f->relu_of[id] >= 0,
+                             nn_fuse_dst(m, id), m->workspace);
         return 0;
     }
-    conv2d_forward(&s, m->nodes[nd->in[0]].out, nn_param(m, id, NN_P_WEIGHT, NULL),
-                   nn_param(m, id, NN_P_BIAS, NULL), nd->out, m->workspace);
+    const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *b = nn_param(m, id, NN_P_BIAS, NULL);
+    if (m->fused_pass && conv_forward_wino(m, id, &s, W, b, 0, nd->out) == 0)
+        return 0;
+    conv2d_forward(&s, m->nodes[nd->in[0]].out, W, b, nd->out, m->workspace);
     return 0;
+}
+
+/* dx (+)= W^T dy for an inference backward: Winograd, else the packed W^T. */
+static void conv_input_grad(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                            const float *dy, float *dx, int assign)
+{
+    const float *u = conv_wino_wanted(s, 1) ? nn_wpack_get(m, id, NN_WPACK_WINO_BWD, s, W) : NULL;
+    if (u)
+        conv_wino_backward_data(s, u, dy, dx, assign, m->workspace);
+    else
+        conv2d_backward_data_wt(s, W, nn_wpack_wt(m, id, s, W), dy, dx, assign, m->workspace);
 }
 
 static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
@@ -100,18 +131,15 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
          * (nn_backward refuses parameter gradients there) */
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            const float *Wf = f->params + f->w_off[id];
-            conv2d_backward_data_wt(&s, Wf, nn_wpack_wt(m, id, &s, Wf), m->nodes[f->bn_of[id]].grad,
-                                    dx, assign, m->workspace);
+            conv_input_grad(m, id, &s, f->params + f->w_off[id], m->nodes[f->bn_of[id]].grad, dx,
+                            assign);
         }
         return 0;
     }
     if (!o->param_grads) {
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            const float *W = nn_param(m, id, NN_P_WEIGHT, NULL);
-            conv2d_backward_data_wt(&s, W, nn_wpack_wt(m, id, &s, W), nd->grad, dx, assign,
-                                    m->workspace);
+            conv_input_grad(m, id, &s, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad, dx, assign);
         }
         return 0;
     }

@@ -1,0 +1,74 @@
+/*
+ * conv_wino.h - 3 x 3 stride-1 convolutions by Winograd's minimal filtering
+ * F(2 x 2, 3 x 3), forward and input gradient.
+ *
+ * Owned by common/nn. Each 2 x 2 block of outputs (a tile) is computed from
+ * the 4 x 4 input patch under it with 16 products per input/output channel
+ * pair instead of 36: V = B^T d B (input transform, additions only),
+ * U = G g G^T (the weights, once per model state), M[xi] = U[xi] V[xi] for
+ * each of the 16 positions xi (16 GEMMs over the channels), Y = A^T M A
+ * (output transform, additions only). The GEMMs run on nn/gemm.h's kernel
+ * with U packed once (the cache of nn/wpack.h), the tiles of several images
+ * side by side as its columns: 2.25 times fewer multiply-adds than the
+ * im2col GEMM, and no patch matrix.
+ *
+ * The input gradient of a 3 x 3 stride-1 convolution is itself one (the
+ * weights flipped and their channel axes swapped, the padding 2 - p), so
+ * the same code computes it: no col2im.
+ *
+ * Numbers: the transforms use the coefficients 0, +-1 and +-1/2, so the
+ * rounding is that of a sum in another order (tests/unit/test_wino.c
+ * bounds it against float64). Each output element depends only on its own
+ * tile and the channel count (the GEMM's order of additions depends on K
+ * alone, nn/gemm.h), never on the batch, on which images share a product or
+ * on the tile's place in it: an image gives the same bits in any batch.
+ * Positions inside one flat region may differ in the last bits between the
+ * four places of a tile; the model canonicalizes every convolution's output
+ * to its position classes (nn/posclass.h), as after any GEMM.
+ *
+ * Used in the inference passes (nn_forward_fused and the input gradients
+ * after it) on a CPU with nn/gemm.h's kernel; training keeps im2col.
+ */
+#ifndef NN_CONV_WINO_H
+#define NN_CONV_WINO_H
+
+#include <stddef.h>
+
+#include "nn/layers.h"
+
+/* Output pixels per image (oh x ow) from which the Winograd path is taken:
+ * a 7 x 7 or 8 x 8 image has few tiles (16 for 49 outputs) and the GEMMs
+ * there are dominated by the weights. */
+#ifndef CONV_WINO_MIN_PIXELS
+#define CONV_WINO_MIN_PIXELS 100
+#endif
+/* The transformed inputs and products of one block of tiles are kept under
+ * this many floats each (16 positions x channels x tiles). */
+#ifndef CONV_WINO_BLOCK_FLOATS
+#define CONV_WINO_BLOCK_FLOATS ((size_t)1 << 18)
+#endif
+
+/* Does this convolution take the Winograd path, forward (backward = 0) or
+ * for its input gradient (1)? 3 x 3, stride 1, padding at most 2 on each
+ * side, at least 8 channels in and out, CONV_WINO_MIN_PIXELS outputs, and
+ * nn/gemm.h's kernel on this CPU. Shape and CPU only. */
+int conv_wino_wanted(const conv2d_shape_t *s, int backward);
+/* Floats of the transformed, packed weights of one direction. */
+size_t conv_wino_u_floats(const conv2d_shape_t *s, int backward);
+/* The transformed weights of W[oc][c][3][3] for one direction, packed for
+ * nn/gemm.h: 16 matrices, oc x c (forward) or c x oc (input gradient, the
+ * kernel flipped). u: conv_wino_u_floats floats. Returns 0 or
+ * SC_ERR_NOMEM (u then undefined). */
+int conv_wino_transform(const conv2d_shape_t *s, const float *W, int backward, float *u);
+/* Floats of workspace either direction needs (one block of tiles). */
+size_t conv_wino_workspace(const conv2d_shape_t *s);
+/* y = relu?(W * x + b) (b may be NULL) for the s->n images. u: the forward
+ * transform of W. ws: conv_wino_workspace floats. */
+void conv_wino_forward(const conv2d_shape_t *s, const float *u, const float *x, const float *b,
+                       int relu, float *y, float *ws);
+/* dx (+)= W^T dy as conv2d_backward_data (assign: dx holds no earlier
+ * contribution and is overwritten). u: the input-gradient transform of W. */
+void conv_wino_backward_data(const conv2d_shape_t *s, const float *u, const float *dy, float *dx,
+                             int assign, float *ws);
+
+#endif
