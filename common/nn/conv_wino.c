@@ -56,17 +56,16 @@ static int wino_block(const wino_dims_t *d)
     int tb = (int)(CONV_WINO_BLOCK_FLOATS / ((size_t)16 * ch)) / NN_GEMM_NR * NN_GEMM_NR;
     if (tb < NN_GEMM_NR)
         tb = NN_GEMM_NR;
-    if (tb > 1024)
-        tb = 1024;
+    if (tb > NN_GEMM_NC) /* one block of columns: B packed by the input transform */
+        tb = NN_GEMM_NC;
     return tb;
 }
 
 static size_t wino_ws(const wino_dims_t *d)
 {
-    const size_t tb = (size_t)wino_block(d);
-    const size_t rows = (size_t)8 * (2 * (size_t)d->tw + 2 + 16); /* padded input rows */
-    const size_t outs = 4 * tb;                                   /* a segment's outputs */
-    return 16 * tb * ((size_t)d->ci + d->co) + nn_gemm_bpack_floats() + rows + outs + 64;
+    const int tb = wino_block(d);
+    const size_t rows = (size_t)8 * (2 * (size_t)d->tw + 48); /* padded input rows */
+    return 16 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb) + rows;
 }
 
 size_t conv_wino_workspace(const conv2d_shape_t *s)
@@ -128,17 +127,31 @@ cleanup:
     return rc;
 }
 
-/* V[xi][t] (xi stride vs) of the tiles (ty, tx0 .. tx0 + len) of one input
- * plane: V = B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. rows:
- * 8 x (2 len + 2) floats of scratch. */
-static void wino_in_segment(const wino_dims_t *d, const float *plane, int ty, int tx0, int len,
-                            float *v, size_t vs, float *rows)
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define WINO_AVX512 __attribute__((target("avx512f")))
+
+/* Lanes [0, n) of a 16-lane vector (n may be <= 0 or >= 16). */
+static inline __mmask16 lanes(int n)
 {
-    const int wid = 2 * len + 2, ix0 = 2 * tx0 - d->pl;
+    return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* The transformed tiles (ty, tx0 .. tx0 + len) of one input plane, input
+ * channel c, written into the 16 packed right operands vb[xi] (block of nb
+ * tiles, the segment starting at tile j of it): V = B^T d B,
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. rows: 8 x (2 len + 48)
+ * floats of scratch. */
+WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane, int ty,
+                                        int tx0, int len, float *const vb[16], int nb, int c,
+                                        int j, float *rows)
+{
+    const int wid = 2 * len + 2, stride = (wid + 32 + 15) / 16 * 16, ix0 = 2 * tx0 - d->pl;
     float *r[4], *t[4];
     for (int k = 0; k < 4; k++) {
-        r[k] = rows + (size_t)k * wid;
-        t[k] = rows + (size_t)(4 + k) * wid;
+        r[k] = rows + (size_t)k * stride;
+        t[k] = rows + (size_t)(4 + k) * stride;
     }
     /* in-image columns of the padded rows: q with 0 <= ix0 + q < w */
     int lo = ix0 < 0 ? -ix0 : 0, hi = d->w - ix0;
@@ -149,92 +162,100 @@ static void wino_in_segment(const wino_dims_t *d, const float *plane, int ty, in
     for (int k = 0; k < 4; k++) {
         const int iy = 2 * ty - d->pt + k;
         if (iy < 0 || iy >= d->h) {
-            memset(r[k], 0, sizeof(float) * (size_t)wid);
+            memset(r[k], 0, sizeof(float) * (size_t)stride);
             continue;
         }
         const float *src = plane + (size_t)iy * d->w + ix0;
-        for (int q = 0; q < lo; q++)
-            r[k][q] = 0.0f;
+        memset(r[k], 0, sizeof(float) * (size_t)lo);
         memcpy(r[k] + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
-        for (int q = hi; q < wid; q++)
-            r[k][q] = 0.0f;
+        memset(r[k] + hi, 0, sizeof(float) * (size_t)(stride - hi));
     }
-    for (int q = 0; q < wid; q++) {
-        const float a = r[0][q], b = r[1][q], c = r[2][q], e = r[3][q];
-        t[0][q] = a - c;
-        t[1][q] = b + c;
-        t[2][q] = c - b;
-        t[3][q] = b - e;
+    for (int q = 0; q < stride; q += 16) {
+        const __m512 a = _mm512_loadu_ps(r[0] + q), b = _mm512_loadu_ps(r[1] + q);
+        const __m512 cc = _mm512_loadu_ps(r[2] + q), e = _mm512_loadu_ps(r[3] + q);
+        _mm512_storeu_ps(t[0] + q, _mm512_sub_ps(a, cc));
+        _mm512_storeu_ps(t[1] + q, _mm512_add_ps(b, cc));
+        _mm512_storeu_ps(t[2] + q, _mm512_sub_ps(cc, b));
+        _mm512_storeu_ps(t[3] + q, _mm512_sub_ps(b, e));
     }
-    for (int k = 0; k < 4; k++) {
-        const float *tk = t[k];
-        float *restrict v0 = v + (size_t)(4 * k) * vs, *restrict v1 = v0 + vs;
-        float *restrict v2 = v1 + vs, *restrict v3 = v2 + vs;
-        for (int i = 0; i < len; i++) {
-            const float a = tk[2 * i], b = tk[2 * i + 1], c = tk[2 * i + 2], e = tk[2 * i + 3];
-            v0[i] = a - c;
-            v1[i] = b + c;
-            v2[i] = c - b;
-            v3[i] = b - e;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    /* runs of tiles that stay inside one 32-column strip of the packed operand */
+    for (int i = 0; i < len;) {
+        const int col = j + i, run0 = NN_GEMM_NR - col % NN_GEMM_NR;
+        const int run = len - i < run0 ? len - i : run0;
+        const size_t off = nn_gemm_bpacked_offset(nb, d->ci, c, col);
+        for (int h = 0; h < run; h += 16) {
+            const __mmask16 mk = lanes(run - h);
+            const int q = 2 * (i + h);
+            for (int k = 0; k < 4; k++) {
+                const float *tk = t[k] + q;
+                const __m512 x0 = _mm512_loadu_ps(tk), x1 = _mm512_loadu_ps(tk + 16);
+                const __m512 y0 = _mm512_loadu_ps(tk + 2), y1 = _mm512_loadu_ps(tk + 18);
+                const __m512 e0 = _mm512_permutex2var_ps(x0, even, x1); /* tk[2i]     */
+                const __m512 o0 = _mm512_permutex2var_ps(x0, odd, x1);  /* tk[2i + 1] */
+                const __m512 e1 = _mm512_permutex2var_ps(y0, even, y1); /* tk[2i + 2] */
+                const __m512 o1 = _mm512_permutex2var_ps(y0, odd, y1);  /* tk[2i + 3] */
+                _mm512_mask_storeu_ps(vb[4 * k + 0] + off + h, mk, _mm512_sub_ps(e0, e1));
+                _mm512_mask_storeu_ps(vb[4 * k + 1] + off + h, mk, _mm512_add_ps(o0, e1));
+                _mm512_mask_storeu_ps(vb[4 * k + 2] + off + h, mk, _mm512_sub_ps(e1, o0));
+                _mm512_mask_storeu_ps(vb[4 * k + 3] + off + h, mk, _mm512_sub_ps(o0, o1));
+            }
         }
+        i += run;
     }
 }
 
 enum { WINO_ASSIGN, WINO_ADD };
 
 /* The outputs of the tiles (ty, tx0 .. tx0 + len) of one output plane from
- * M[xi][t] (xi stride ms): Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]; then
- * + bias, max(., 0) (assign only), or added onto the plane (WINO_ADD).
- * tmp: 4 x len floats. */
-static void wino_out_segment(const wino_dims_t *d, const float *m, size_t ms, int ty, int tx0,
-                             int len, float *plane, int mode, float bias, int relu, float *tmp)
+ * m[xi * ms + i]: Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]; then + bias and
+ * max(., 0) (assign), or added onto the plane (WINO_ADD). */
+WINO_AVX512 static void wino_out_segment(const wino_dims_t *d, const float *m, size_t ms, int ty,
+                                         int tx0, int len, float *plane, int mode, float bias,
+                                         int relu)
 {
-    float *restrict y00 = tmp, *restrict y01 = tmp + len, *restrict y10 = tmp + 2 * len,
-                    *restrict y11 = tmp + 3 * len;
-    for (int i = 0; i < len; i++) {
-        float r0[4], r1[4];
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 vb = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+    const int oy = 2 * ty, ox0 = 2 * tx0, rows = d->oh - oy < 2 ? d->oh - oy : 2;
+    for (int i = 0; i < len; i += 16) {
+        const __mmask16 mk = lanes(len - i);
+        __m512 r0[4], r1[4];
         for (int l = 0; l < 4; l++) {
-            const float a = m[(size_t)l * ms + i], b = m[(size_t)(4 + l) * ms + i];
-            const float c = m[(size_t)(8 + l) * ms + i], e = m[(size_t)(12 + l) * ms + i];
-            r0[l] = a + b + c;
-            r1[l] = b - c - e;
+            const __m512 a = _mm512_maskz_loadu_ps(mk, m + (size_t)l * ms + i);
+            const __m512 b = _mm512_maskz_loadu_ps(mk, m + (size_t)(4 + l) * ms + i);
+            const __m512 c = _mm512_maskz_loadu_ps(mk, m + (size_t)(8 + l) * ms + i);
+            const __m512 e = _mm512_maskz_loadu_ps(mk, m + (size_t)(12 + l) * ms + i);
+            r0[l] = _mm512_add_ps(_mm512_add_ps(a, b), c);
+            r1[l] = _mm512_sub_ps(_mm512_sub_ps(b, c), e);
         }
-        y00[i] = r0[0] + r0[1] + r0[2];
-        y01[i] = r0[1] - r0[2] - r0[3];
-        y10[i] = r1[0] + r1[1] + r1[2];
-        y11[i] = r1[1] - r1[2] - r1[3];
-    }
-    const int oy = 2 * ty, ox0 = 2 * tx0;
-    /* whole tiles: 2 columns each; the last tile of a row may have 1 */
-    const int cols = d->ow - ox0 < 2 * len ? d->ow - ox0 : 2 * len;
-    const int pairs = cols / 2, odd = cols & 1;
-    for (int k = 0; k < 2 && oy + k < d->oh; k++) {
-        float *restrict dst = plane + (size_t)(oy + k) * d->ow + ox0;
-        const float *a = k ? y10 : y00, *b = k ? y11 : y01;
-        if (mode == WINO_ADD) {
-            for (int i = 0; i < pairs; i++) {
-                dst[2 * i] += a[i];
-                dst[2 * i + 1] += b[i];
+        /* output columns of these tiles inside the plane */
+        int cols = d->ow - (ox0 + 2 * i);
+        if (cols > 32)
+            cols = 32;
+        const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+        for (int k = 0; k < rows; k++) {
+            const __m512 *rk = k ? r1 : r0;
+            const __m512 y0 = _mm512_add_ps(_mm512_add_ps(rk[0], rk[1]), rk[2]);
+            const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(rk[1], rk[2]), rk[3]);
+            __m512 p = _mm512_permutex2var_ps(y0, lo_idx, y1);
+            __m512 q = _mm512_permutex2var_ps(y0, hi_idx, y1);
+            float *dst = plane + (size_t)(oy + k) * d->ow + ox0 + 2 * i;
+            if (mode == WINO_ADD) {
+                p = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), p);
+                q = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16), q);
+            } else {
+                p = _mm512_add_ps(p, vb);
+                q = _mm512_add_ps(q, vb);
+                if (relu) {
+                    p = _mm512_max_ps(p, zero);
+                    q = _mm512_max_ps(q, zero);
+                }
             }
-            if (odd)
-                dst[2 * pairs] += a[pairs];
-        } else if (relu) {
-            for (int i = 0; i < pairs; i++) {
-                const float p = a[i] + bias, q = b[i] + bias;
-                dst[2 * i] = p > 0.0f ? p : 0.0f;
-                dst[2 * i + 1] = q > 0.0f ? q : 0.0f;
-            }
-            if (odd) {
-                const float p = a[pairs] + bias;
-                dst[2 * pairs] = p > 0.0f ? p : 0.0f;
-            }
-        } else {
-            for (int i = 0; i < pairs; i++) {
-                dst[2 * i] = a[i] + bias;
-                dst[2 * i + 1] = b[i] + bias;
-            }
-            if (odd)
-                dst[2 * pairs] = a[pairs] + bias;
+            _mm512_mask_storeu_ps(dst, m0, p);
+            _mm512_mask_storeu_ps(dst + 16, m1, q);
         }
     }
 }
@@ -245,25 +266,28 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
     const int tb = wino_block(d), t1 = d->th * d->tw;
     const size_t total = (size_t)d->n * t1, in_plane = (size_t)d->h * d->w;
     const size_t out_plane = (size_t)d->oh * d->ow, ustride = nn_gemm_packed_floats(d->co, d->ci);
-    const size_t vs = (size_t)d->ci * tb, ms = (size_t)d->co * tb;
-    float *v = ws, *m = v + 16 * vs, *bpack = m + 16 * ms;
-    float *rows = bpack + nn_gemm_bpack_floats();
-    float *tmp = rows + (size_t)8 * (2 * (size_t)d->tw + 2 + 16);
+    const size_t vs = nn_gemm_bpacked_floats(tb, d->ci), ms = (size_t)d->co * tb;
+    float *v = ws, *m = v + 16 * vs;
+    float *rows = m + 16 * ms;
     for (size_t t0 = 0; t0 < total; t0 += (size_t)tb) {
         const int nb = total - t0 < (size_t)tb ? (int)(total - t0) : tb;
+        float *vb[16];
+        for (int xi = 0; xi < 16; xi++)
+            vb[xi] = v + xi * vs;
+        if (nb % NN_GEMM_NR) /* the last strip's columns past nb: zeros, never stored */
+            memset(v, 0, sizeof(float) * 16 * vs);
         for (int j = 0; j < nb;) { /* the block's segments: runs of one tile row */
             const size_t t = t0 + (size_t)j;
             const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
             const int ty = r / d->tw, tx = r % d->tw;
             const int len = d->tw - tx < nb - j ? d->tw - tx : nb - j;
             for (int c = 0; c < d->ci; c++)
-                wino_in_segment(d, x + ((size_t)img * d->ci + c) * in_plane, ty, tx, len,
-                                v + (size_t)c * tb + j, vs, rows);
+                wino_in_segment(d, x + ((size_t)img * d->ci + c) * in_plane, ty, tx, len, vb, nb,
+                                c, j, rows);
             j += len;
         }
         for (int xi = 0; xi < 16; xi++)
-            nn_gemm_packed(d->co, nb, d->ci, u + xi * ustride, v + xi * vs, tb, m + xi * ms, tb, 0,
-                           NULL, 0, bpack);
+            nn_gemm_packed_bp(d->co, nb, d->ci, u + xi * ustride, vb[xi], m + xi * ms, tb);
         for (int j = 0; j < nb;) {
             const size_t t = t0 + (size_t)j;
             const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
@@ -272,11 +296,23 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
             for (int o = 0; o < d->co; o++)
                 wino_out_segment(d, m + (size_t)o * tb + j, ms, ty, tx, len,
                                  y + ((size_t)img * d->co + o) * out_plane, mode,
-                                 bias ? bias[o] : 0.0f, relu, tmp);
+                                 bias ? bias[o] : 0.0f, relu);
             j += len;
         }
     }
 }
+
+#else /* no AVX-512 kernel: conv_wino_wanted() is 0 and these are never called */
+
+enum { WINO_ASSIGN, WINO_ADD };
+
+static void wino_run(const wino_dims_t *d, const float *u, const float *x, float *y,
+                     const float *bias, int relu, int mode, float *ws)
+{
+    (void)d, (void)u, (void)x, (void)y, (void)bias, (void)relu, (void)mode, (void)ws;
+}
+
+#endif
 
 void conv_wino_forward(const conv2d_shape_t *s, const float *u, const float *x, const float *b,
                        int relu, float *y, float *ws)

@@ -165,7 +165,7 @@ static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
 /* B[k0 .. k0+kc) x global columns [j0 .. j0+nc) into strips of NN_GEMM_NR
  * columns, k-major within a strip, zero past the last column. A strip may
  * span segments: it is gathered piece by piece. */
-static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
+__attribute__((target("avx512f"))) static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
                         const nn_gemm_seg_t *g, float *bpack)
 {
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
@@ -177,8 +177,17 @@ static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
             const int len = nr - done < in_seg ? nr - done : in_seg;
             const float *src = b + gemm_seg_offset(g, col, 1);
             float *dst = strip + done;
-            for (int p = 0; p < kc; p++)
-                memcpy(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb, sizeof(float) * (size_t)len);
+            if (len == NN_GEMM_NR) { /* a whole strip row: two vectors, no call */
+                for (int p = 0; p < kc; p++) {
+                    const float *sp = src + (size_t)p * ldb;
+                    _mm512_storeu_ps(dst + (size_t)p * NN_GEMM_NR, _mm512_loadu_ps(sp));
+                    _mm512_storeu_ps(dst + (size_t)p * NN_GEMM_NR + 16, _mm512_loadu_ps(sp + 16));
+                }
+            } else {
+                for (int p = 0; p < kc; p++)
+                    memcpy(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb,
+                           sizeof(float) * (size_t)len);
+            }
             done += len;
         }
         if (nr < NN_GEMM_NR)
@@ -218,18 +227,24 @@ static void gemm_tile_split(int kc, const float *a, size_t lda, const float *str
     }
 }
 
-/* The blocked product; lda = 0: a is packed (nn_gemm_pack_a), else row-major with row stride lda. */
+/* The blocked product; lda = 0: a is packed (nn_gemm_pack_a), else row-major
+ * with row stride lda. b == NULL: bpack holds B already packed, every depth
+ * block of it (nn_gemm_bpacked_offset; one block of columns). */
 static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
                          float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
                          const float *bias, int relu, float *bpack)
 {
+    float *const bpack0 = bpack;
     const int n = g->seg * g->n_seg;
     for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
         const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
         for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
             const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
             const int first = k0 == 0, last = k0 + kc >= k;
-            gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, g, bpack);
+            if (b)
+                gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, g, bpack);
+            else
+                bpack = bpack0 + nn_gemm_bpacked_offset(nc, k, k0, 0);
             for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
                 const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
                 for (int j = 0; j < nc; j += NN_GEMM_NR) {
@@ -284,6 +299,14 @@ void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, in
         nn_gemm_packed_seg(m, k, packed, b, ldb, c, ldc, &g, accumulate, bias, relu, bpack);
 }
 
+void nn_gemm_packed_bp(int m, int n, int k, const float *packed, const float *bpacked, float *c,
+                       int ldc)
+{
+    const nn_gemm_seg_t g = {.seg = n, .n_seg = 1, .b_seg = 0, .c_seg = 0};
+    if (n > 0)
+        gemm_blocked(m, k, packed, 0, NULL, 0, c, ldc, &g, 0, NULL, 0, (float *)bpacked);
+}
+
 #else
 
 void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
@@ -307,6 +330,12 @@ void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, in
 {
     (void)m, (void)n, (void)k, (void)packed, (void)b, (void)ldb, (void)c, (void)ldc;
     (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
+
+void nn_gemm_packed_bp(int m, int n, int k, const float *packed, const float *bpacked, float *c,
+                       int ldc)
+{
+    (void)m, (void)n, (void)k, (void)packed, (void)bpacked, (void)c, (void)ldc; /* never called */
 }
 
 #endif

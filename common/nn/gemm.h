@@ -58,6 +58,27 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
  * nn_gemm_available(). */
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
                     int ldc, int accumulate, const float *bias, int relu, float *bpack);
+/* Where element (row p, column j) of a k x n right operand lies in its
+ * packed form (n <= NN_GEMM_NC: one block of columns): depth blocks of
+ * NN_GEMM_KC rows one after the other, each in strips of NN_GEMM_NR
+ * columns, row-major within a strip, the strips padded to NN_GEMM_NR
+ * columns (the padding must hold zeros or finite values; its products are
+ * never stored). nn_gemm_bpacked_floats gives the size. */
+static inline size_t nn_gemm_bpacked_offset(int n, int k, int p, int j)
+{
+    const int k0 = p / NN_GEMM_KC * NN_GEMM_KC, kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
+    const size_t npad = (size_t)(n + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR;
+    return (size_t)k0 * npad + (size_t)(j / NN_GEMM_NR) * NN_GEMM_NR * kc +
+           (size_t)(p - k0) * NN_GEMM_NR + (size_t)(j % NN_GEMM_NR);
+}
+static inline size_t nn_gemm_bpacked_floats(int n, int k)
+{
+    return (size_t)k * ((size_t)(n + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR);
+}
+/* nn_gemm_packed (no accumulation, bias or ReLU) with B given packed as
+ * nn_gemm_bpacked_offset lays it out; n <= NN_GEMM_NC. */
+void nn_gemm_packed_bp(int m, int n, int k, const float *packed, const float *bpacked, float *c,
+                       int ldc);
 /* nn_gemm_packed over the segmented columns of g (n = g->seg * g->n_seg):
  * every element gets the same additions in the same order as in a product of
  * its segment alone. */
