@@ -3,7 +3,7 @@
 tests/unit/test_families_flat.c.
 
 usage: families_flat_ref.py DIR SIZE SEED INPUT.f32 N ARCH [...]
-       families_flat_ref.py follow SIZE SEED INPUT.f32 N ARCH IMAGE TARGET MASKS.u8 ARGMAX.i32 OUT.f32
+       families_flat_ref.py follow SIZE SEED INPUT.f32 N ARCH IMAGE TARGET MASKS.u8 ARGMAX.i32 OUT.f32 [grad]
 
 INPUT.f32 holds N images [3, SIZE, SIZE] (already in torchvision's ImageNet
 convention; the first is the IG baseline's black image). ARCH is a
@@ -30,6 +30,9 @@ sign differs from the engine's decision, "relu_flip64_size R", the largest
 within float32's rounding of 0), and "relu_flips N" and "pool_flips N", the
 decisions where PyTorch float32 on the same path differs from the engine's;
 it exits non-zero when the decisions do not line up with the network.
+With `grad` last, the same for the input gradient of image IMAGE alone (the
+decisions of its own forward pass): OUT.f32 gets that gradient, then its 2
+logits.
 """
 import os
 import sys
@@ -102,8 +105,8 @@ def calibrated(arch, size, seed, inp, n):
     return model, xs
 
 
-def follow(size, seed, inp, n, arch, image, target, mask_path, argmax_path, out):
-    """IG of image `image` in float64 with the engine's decisions (the follow form)."""
+def follow(size, seed, inp, n, arch, image, target, mask_path, argmax_path, out, kind="ig"):
+    """IG (or the gradient) of image `image` in float64 with the engine's decisions."""
     import torch
     import zoo_torch_ref as z
     model, xs = calibrated(arch, size, seed, inp, n)
@@ -117,14 +120,14 @@ def follow(size, seed, inp, n, arch, image, target, mask_path, argmax_path, out)
     for dtype, mode in ((torch.float64, "masked"), (torch.float32, "record")):
         model = model.to(dtype).eval()
         x, b = xs[image].to(dtype), xs[0].to(dtype)
-        alphas = torch.linspace(0, 1, STEPS, dtype=torch.float64)
+        alphas = torch.linspace(0, 1, STEPS, dtype=torch.float64) if kind == "ig" else [1.0]
         path = torch.cat([b + float(a) * (x - b) for a in alphas]).requires_grad_(True)
         z.DECISIONS.start(mode)
         logits = model(path)
         z.DECISIONS.finish()
         logits[:, target].sum().backward()
         if dtype == torch.float64:
-            ig = (x - b) * path.grad.mean(dim=0, keepdim=True)
+            ig = (x - b) * path.grad.mean(dim=0, keepdim=True) if kind == "ig" else path.grad
             res = [ig.detach().numpy().ravel(), logits.detach().numpy().ravel()]
             for h in hooks:
                 h.remove()
@@ -174,11 +177,11 @@ def main():
     import torch
     torch.set_num_threads(1)
     if sys.argv[1] == "follow":
-        if len(sys.argv) != 12:
+        if len(sys.argv) not in (12, 13) or sys.argv[12:] not in ([], ["grad"]):
             raise SystemExit(__doc__)
         a = sys.argv[2:]
         follow(int(a[0]), int(a[1]), a[2], int(a[3]), a[4], int(a[5]), int(a[6]), a[7], a[8],
-               a[9])
+               a[9], *a[10:])
         return
     directory, size, seed, inp, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
         sys.argv[4], int(sys.argv[5])
