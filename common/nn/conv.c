@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "nn/conv_packed.h"
-#include "nn/conv_wino.h"
 #include "nn/layers.h"
 #include "sc.h"
 
@@ -39,8 +38,6 @@ size_t conv2d_workspace(const conv2d_shape_t *s)
     size_t ws = col;
     if ((conv_packed_wanted(s, 0) || conv_packed_wanted(s, 1)) && conv_packed_workspace(s) > ws)
         ws = conv_packed_workspace(s);
-    if (conv_wino_wanted(s, 0) && conv_wino_workspace(s) > ws)
-        ws = conv_wino_workspace(s);
     return ws;
 }
 
