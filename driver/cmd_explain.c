@@ -542,7 +542,7 @@ int cmd_explain(int argc, char **argv)
             snprintf(png_path, sizeof png_path, "%s.%s.png", out_base, meth->name);
         CHECK_RC(cmap_overlay(gray8, map, H, W, 0.5f, rgb));
         CHECK_RC(png_write_rgb8(png_path, W, H, rgb));
-        printf("  %-9s %7.2f s  %6.0f gradient evaluations  %s%s\n", meth->name, secs,
+        printf("  %-9s %7.2f s  %6g gradient evaluations  %s%s\n", meth->name, secs,
                sal_cost_model(meth, &params, m), png_path,
                r == SC_ERR_UNDEFINED ? "  (undefined map: constant or zero everywhere)" : "");
     }
