@@ -70,6 +70,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "ref"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from bench_import import OPSET, loadavg, median, torch_net, write_png  # noqa: E402
+from bench_models import frozen, zoo_net  # noqa: E402
 
 # key -> (source, architecture, input size)
 MODELS = {
@@ -226,22 +227,9 @@ def torch_model(key, files):
     if source == "onnx":
         net = torch_net(arch)
         net.load_state_dict(torch.load(files["pt"]))
+        net = frozen(net)
     else:
-        import h5py
-        import zoo_torch_ref as z
-        z.no_init()
-        with h5py.File(files["h5"], "r") as f:
-            classes = int(f.attrs["num_classes"])
-            if arch == "inceptionv3":
-                net = z.KerasInceptionV3(classes)
-                net.load_salcheck(f["weights"])
-            else:
-                import torchvision
-                net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
-                z.load_salcheck_weights(net, arch, f["weights"])
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
+        net = zoo_net(arch, files["h5"])
     m = net
     if arch.startswith("resnet"):
         def features(x):

@@ -50,7 +50,18 @@ def parse_result(line):
 
 # ---- the PyTorch worker ----
 
-def torch_model(arch, path, channels_last=False):
+def frozen(model):
+    """model in eval mode with its parameters out of autograd (input gradients only)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def zoo_net(arch, path):
+    """The PyTorch module with the weights of a salcheck zoo model file (bench_models
+    --save): torchvision's architecture, or tests/ref/zoo_torch_ref.py's Keras-layout
+    InceptionV3; frozen. bench_maps.py loads its zoo models through this too."""
     import h5py
     import zoo_torch_ref as z
     z.no_init()
@@ -63,9 +74,11 @@ def torch_model(arch, path, channels_last=False):
             import torchvision
             model = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
             z.load_salcheck_weights(model, arch, f["weights"])
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    return frozen(model)
+
+
+def torch_model(arch, path, channels_last=False):
+    model = zoo_net(arch, path)
     if channels_last:
         import torch
         model = model.to(memory_format=torch.channels_last)

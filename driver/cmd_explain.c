@@ -148,16 +148,15 @@ static int load_model(const char *path, const char *normalize, nn_model_t **out)
 }
 
 /* Split a comma-separated method list into table entries; "all" = every
- * method but avgmask and eg (which need a mask or reference images the user
- * did not give). */
+ * method but avgmask and those that draw baselines from reference images
+ * (needs_pool: eg) when the user did not give the mask or the images. */
 static int parse_methods(const char *list, int have_avgmask, int have_baselines,
                          const sal_method_t **methods)
 {
     int n = 0;
     if (!strcmp(list, "all")) {
         for (const sal_method_t *m = sal_methods(); m->name && n < EXPLAIN_MAX_METHODS; m++)
-            if ((strcmp(m->name, "avgmask") || have_avgmask) && (strcmp(m->name, "eg") ||
-                                                                 have_baselines))
+            if ((strcmp(m->name, "avgmask") || have_avgmask) && (!m->needs_pool || have_baselines))
                 methods[n++] = m;
         return n;
     }
@@ -357,9 +356,10 @@ int cmd_explain(int argc, char **argv)
             return CLI_FAIL_ALL;
         }
     for (int k = 0; k < n_methods; k++)
-        if (!strcmp(methods[k]->name, "eg") && !baselines_dir) {
-            fprintf(stderr, "salcheck explain: the eg method needs --baselines DIR (a folder of "
-                            "training images, PNG, to draw its baselines from)\n");
+        if (methods[k]->needs_pool && !baselines_dir) {
+            fprintf(stderr, "salcheck explain: the %s method needs --baselines DIR (a folder of "
+                            "training images, PNG, to draw its baselines from)\n",
+                    methods[k]->name);
             return CLI_FAIL_ALL;
         }
     if (rank != 0)
@@ -542,7 +542,7 @@ int cmd_explain(int argc, char **argv)
             snprintf(png_path, sizeof png_path, "%s.%s.png", out_base, meth->name);
         CHECK_RC(cmap_overlay(gray8, map, H, W, 0.5f, rgb));
         CHECK_RC(png_write_rgb8(png_path, W, H, rgb));
-        printf("  %-9s %7.2f s  %6.0f gradient evaluations  %s%s\n", meth->name, secs,
+        printf("  %-9s %7.2f s  %6g gradient evaluations  %s%s\n", meth->name, secs,
                sal_cost_model(meth, &params, m), png_path,
                r == SC_ERR_UNDEFINED ? "  (undefined map: constant or zero everywhere)" : "");
     }

@@ -11,8 +11,6 @@
  */
 #include "saliency/saliency.h"
 
-static double gcam_cost(const sal_params_t *p, int h, int w) { return 1.0; }
-
 static int gcam_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws,
                         const float *x, int target, const float *gray, sal_key_t key,
                         float *raw_out)
@@ -26,7 +24,7 @@ const sal_method_t sal_method_gcam = {
     .needs_model = 1,
     .per_channel = 0,
     .post = SAL_POST_P1,
-    .cost = gcam_cost,
+    .cost = sal_cost_cam,
     .inputs = sal_inputs_one,
     .compute = gcam_compute,
 };

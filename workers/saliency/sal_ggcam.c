@@ -11,7 +11,8 @@
 #include "saliency/saliency.h"
 #include "sc.h"
 
-static double ggcam_cost(const sal_params_t *p, int h, int w) { return 2.0; }
+/* Guided Backprop's gradient (1) and a Grad-CAM pass (sal_cost_cam). */
+static double ggcam_cost(const sal_params_t *p, int h, int w) { return 1.0 + sal_cost_cam(p, h, w); }
 
 static int ggcam_compute(const sal_method_t *self, const sal_params_t *p, sal_ws_t *ws,
                          const float *x, int target, const float *gray, sal_key_t key,

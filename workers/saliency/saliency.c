@@ -138,6 +138,8 @@ double sal_cost(const sal_method_t *method, const sal_params_t *p, int h, int w)
     return method->cost ? method->cost(p, h, w) : 0.0;
 }
 
+double sal_cost_cam(const sal_params_t *p, int h, int w) { return 0.5; }
+
 double sal_cost_model(const sal_method_t *method, const sal_params_t *p, const nn_model_t *m)
 {
     if (method->model_cost)

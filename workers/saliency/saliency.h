@@ -16,16 +16,16 @@
  *   ig         Integrated Gradients: (x-b) * sum_k w_k g(b + a_k (x-b))     S
  *   sig        SmoothGrad of IG: mean of IG(x+e)^2, baseline not noised     n*S
  *   gbp        Guided Backprop (guided ReLU backward)                       1
- *   gcam       Grad-CAM at a named node, bilinear upsampling                1
- *   ggcam      Guided Grad-CAM: P1(gbp) * P1(gcam), then P2                 2
+ *   gcam       Grad-CAM at a named node, bilinear upsampling                1/2
+ *   ggcam      Guided Grad-CAM: P1(gbp) * P1(gcam), then P2                 3/2
  *   xrai       XRAI: IG from constant min(x) and max(x), region ranking     2*S
  *   gxi        gradient x input                                             1
  *   occlusion  f(x) - f(x with a window filled), averaged per pixel         windows/2
- *   gcampp     Grad-CAM++                                                   1
+ *   gcampp     Grad-CAM++                                                   1/2
  *   scorecam   Score-CAM: softmax over channels of f(x * upsampled A_k)     K/2 + 1/2
- *   layercam   LayerCAM: sum_c ReLU(dY/dA) * A                              1
- *   hirescam   HiResCAM: sum_c dY/dA * A                                    1
- *   xgradcam   XGrad-CAM: w_c = sum_ij dY/dA * A / sum_ij A                 1
+ *   layercam   LayerCAM: sum_c ReLU(dY/dA) * A                              1/2
+ *   hirescam   HiResCAM: sum_c dY/dA * A                                    1/2
+ *   xgradcam   XGrad-CAM: w_c = sum_ij dY/dA * A / sum_ij A                 1/2
  *   eigencam   Eigen-CAM: first principal component of A (no gradient)     1/2
  *   rise       RISE: sum_i P(x * M_i) M_i / (N p), random upsampled grids   (N+1)/2
  *   eg         Expected Gradients: IG from training images, alpha ~ U(0,1)  n
@@ -249,6 +249,12 @@ int sal_methods_need_pool(const sal_method_t *const *methods, int n);
 int sal_raw_channels(const sal_method_t *method, const sal_ws_t *ws);
 /* Cost of one image in gradient evaluations for these parameters (scheduler weights). */
 double sal_cost(const sal_method_t *method, const sal_params_t *p, int h, int w);
+/* cost() of the gradient CAM methods (gcam, gcampp, layercam, hirescam, xgradcam): a
+ * forward pass (1/2) and a backward that stops at the CAM layer (sal_cam_run,
+ * nn_backward_opts_t.down_to), which at the default layer, the last convolutional block,
+ * is only the pooling and the head: 1/2 in all (measured 0.45-0.56 of a gradient,
+ * bench/README.md "Grad-CAM and Guided Grad-CAM"). A layer named lower down costs more. */
+double sal_cost_cam(const sal_params_t *p, int h, int w);
 /* The same for model m (its input size; for Score-CAM its CAM node's channels). */
 double sal_cost_model(const sal_method_t *method, const sal_params_t *p, const nn_model_t *m);
 
