@@ -84,7 +84,7 @@ LDFLAGS += $(SANFLAGS)
 LIB_SRC := $(shell find common workers -name '*.c' 2>/dev/null | sort)
 DRV_SRC := $(sort $(wildcard driver/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
-BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_SRC := $(sort $(filter-out bench/mpi_wait_cpu.c,$(wildcard bench/*.c))) # mpi_wait_cpu.c: an LD_PRELOAD library (bench/plan_check.sh)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_CXX_SRC := $(shell find common -name '*.cc' 2>/dev/null | sort)

@@ -16,6 +16,9 @@ runs with OPENBLAS_CORETYPE removed from the environment so that OpenBLAS picks
 its own kernels. Rounds alternate salcheck and PyTorch per family, so a change of
 the machine's load hits both alike; the tables give the median over rounds.
 
+A family may name its input size: inception_v3@320 (default 299 for InceptionV3,
+224 for the others).
+
 usage: bench/bench_import.py [--families efficientnet_b0,convnext_tiny,vit_b_16]
            [--rounds 3] [--seconds 4] [--steps-lo 8] [--steps-hi 40] [--batches 1,8]
            [--bin build/salcheck] [--out build/bench-import]
@@ -62,6 +65,12 @@ def write_png(path, size):
         f.write(chunk(b"IEND", b""))
 
 
+def family_size(spec):
+    """("inception_v3", 320) from "inception_v3@320"; the default size without @."""
+    name, _, size = spec.partition("@")
+    return name, int(size) if size else SIZES.get(name, 224)
+
+
 def torch_net(family):
     import torch
     import torchvision
@@ -76,16 +85,20 @@ def torch_net(family):
 def prepare(family, out, binary):
     """Export (once) the family to ONNX with its weights saved for PyTorch, import it."""
     import torch
-    size = SIZES.get(family, 224)
-    onnx = os.path.join(out, family + ".onnx")
+    family, size = family_size(family)
+    tag = family if size == SIZES.get(family, 224) else "%s_%d" % (family, size)
+    onnx = os.path.join(out, tag + ".onnx")
     pt = os.path.join(out, family + ".pt")
-    h5 = os.path.join(out, family + ".h5")
+    h5 = os.path.join(out, tag + ".h5")
     png = os.path.join(out, "image%d.png" % size)
     if not os.path.exists(png):
         write_png(png, size)
     if not os.path.exists(pt) or not os.path.exists(onnx):
         net = torch_net(family)
-        torch.save(net.state_dict(), pt)
+        if os.path.exists(pt):  # the same weights at every input size
+            net.load_state_dict(torch.load(pt))
+        else:
+            torch.save(net.state_dict(), pt)
         torch.onnx.export(net, torch.zeros(1, 3, size, size), onnx, opset_version=OPSET,
                           input_names=["input"], output_names=["logits"])
     if not os.path.exists(h5):
@@ -113,8 +126,8 @@ def salcheck_cpu(binary, h5, png, steps, batch, out):
 def torch_worker(args):
     import torch
     torch.set_num_threads(1)
-    size = SIZES.get(args.family, 224)
-    net = torch_net(args.family)
+    family, size = family_size(args.family)
+    net = torch_net(family)
     net.load_state_dict(torch.load(args.pt))
     for p in net.parameters():
         p.requires_grad_(False)

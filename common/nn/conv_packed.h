@@ -28,10 +28,12 @@
  * (bench/README.md), OpenBLAS is faster on the forward GEMMs of 14 x 14 and
  * 17 x 17 images and on the input-gradient GEMMs of 17 x 17 ones; the packed
  * path wins below (several images per product) and above. */
+#ifndef CONV_PACKED_FWD_BLAS_MIN
 #define CONV_PACKED_FWD_BLAS_MIN 101
 #define CONV_PACKED_FWD_BLAS_MAX 700
 #define CONV_PACKED_BWD_BLAS_MIN 257
 #define CONV_PACKED_BWD_BLAS_MAX 700
+#endif
 
 /* A group of images spans at least this many columns (fewer partial 32-column
  * strips: 289 pixels alone leave a strip of 1 column), unless its patch
