@@ -12,7 +12,10 @@
  *     GEMMs counted: 2x the forward);
  *   - the convolutions alone: every convolution node's forward (with its
  *     folded bias and ReLU epilogue when nn/fuse.h folds it) and its input
- *     gradient, on the node's own shapes at the same batch: CPU ms and GFLOPS.
+ *     gradient, on the node's own shapes at the same batch, on the paths the
+ *     inference passes take (Winograd for 3x3 stride-1 shapes, nn/conv_wino.h,
+ *     with the model's cached transforms; else the GEMM with the cached W^T):
+ *     CPU ms and GFLOPS, FLOPs counted as the direct convolution's.
  * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
  * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
@@ -38,6 +41,7 @@
 #include <string.h>
 
 #include "nn/conv_packed.h"
+#include "nn/conv_wino.h"
 #include "nn/fuse.h"
 #include "nn/gemm.h"
 #include "nn/layers.h"
@@ -124,6 +128,8 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
             max_out = nn_node_size(nd);
         if (conv2d_workspace(&s) > max_col)
             max_col = conv2d_workspace(&s);
+        if (conv_wino_wanted(&s, 0) && conv_wino_workspace(&s) > max_col)
+            max_col = conv_wino_workspace(&s);
         n_conv++;
     }
     const double grad_flop = 2.0 * nn_forward_flops(m);
@@ -163,10 +169,23 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
             const float *W = folded ? f->params + f->w_off[i] : nn_param(m, i, NN_P_WEIGHT, NULL);
             const float *b = folded ? f->params + f->b_off[i] : nn_param(m, i, NN_P_BIAS, NULL);
             memset(cdx, 0, sizeof(float) * nn_node_size(src) * (size_t)batch);
+            /* the engine's inference paths: Winograd with the cached transforms, else the
+             * GEMM with the input gradient's cached W^T (the caches hold them after the
+             * fused pass above) */
+            const float *uf = conv_wino_wanted(&s, 0)
+                                  ? nn_wpack_get(m, i, NN_WPACK_WINO_FWD, &s, W) : NULL;
+            const float *ub = uf ? nn_wpack_get(m, i, NN_WPACK_WINO_BWD, &s, W) : NULL;
+            const int relu = folded && f->relu_of[i] >= 0;
             double a0 = bench_cpu_now();
-            conv2d_forward_fused(&s, cx, W, b, folded && f->relu_of[i] >= 0, cy, ccol);
+            if (uf)
+                conv_wino_forward(&s, uf, cx, b, relu, cy, ccol);
+            else
+                conv2d_forward_fused(&s, cx, W, b, relu, cy, ccol);
             double a1 = bench_cpu_now();
-            conv2d_backward(&s, cx, W, cdy, cdx, NULL, NULL, ccol);
+            if (ub)
+                conv_wino_backward_data(&s, ub, cdy, cdx, 0, ccol);
+            else
+                conv2d_backward_data_wt(&s, W, nn_wpack_wt(m, i, &s, W), cdy, cdx, 0, ccol);
             double a2 = bench_cpu_now();
             fwd += a1 - a0;
             bwd += a2 - a1;
