@@ -254,7 +254,7 @@ size_t nn_model_runtime_bytes(const nn_model_t *m, int batch, nn_plan_mode mode)
         if (nd->op == NN_BN)
             bytes += 2 * (size_t)nd->c * sizeof(float);
         if (def->workspace) {
-            size_t need = def->workspace(m, nd, mode);
+            size_t need = def->workspace(m, nd);
             ws = need > ws ? need : ws;
         }
     }

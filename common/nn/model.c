@@ -459,7 +459,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         if (nd->c > max_c)
             max_c = nd->c;
         if (def->workspace) {
-            size_t need = def->workspace(m, nd, m->plan_mode);
+            size_t need = def->workspace(m, nd);
             ws = need > ws ? need : ws;
         }
         if (def->prepare)

@@ -76,9 +76,8 @@ typedef struct nn_op_def {
     /* Initializes the node's parameters from its stream (REFERENCE section 6);
      * BN statistics reset unless keep_bn_stats. NULL: nothing to initialize. */
     void (*init)(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats);
-    /* Floats of the shared workspace one sample needs under the plan mode
-     * (nn_plan_mode: an inference plan runs no training pass). NULL: 0. */
-    size_t (*workspace)(const nn_model_t *m, const nn_node_t *nd, int plan_mode);
+    /* Floats of the shared workspace one sample needs. NULL: 0. */
+    size_t (*workspace)(const nn_model_t *m, const nn_node_t *nd);
     /* Allocates node-owned runtime buffers (argmax, saved statistics) for
      * max_batch samples; free_runtime in model.c releases them. NULL: none. */
     int (*prepare)(nn_model_t *m, nn_node_t *nd, int max_batch);

@@ -241,14 +241,15 @@ static int run_child(void (*fn)(budget_child_t *), budget_child_t *r)
 /* A child's peak against a budget of budget_mb: never 10 % above it, and the estimate
  * (resident + held + planned, with the reserve the batch choice keeps for the BLAS and
  * the run's per-image arrays, sal_reserve_bytes) fills it within 10 % (the fused passes
- * leave some planned pages untouched, so the peak itself only within 25 %). */
+ * leave some planned pages untouched: the patch matrices of the convolutions they run by
+ * Winograd, kept for unfused forwards; so the peak itself only within 30 %). */
 static void check_budget_use(const budget_child_t *r, double budget_mb)
 {
     const double budget = budget_mb * 1048576.0, reserve = sal_reserve_bytes(budget);
     TH_CHECK(r->peak <= 1.10 * budget, "peak %.0f MB more than 10 %% above the budget %.0f MB",
              r->peak / 1048576.0, budget_mb);
     TH_CHECK(r->resident + r->held + r->planned + reserve >= 0.90 * budget &&
-                 r->peak >= 0.75 * budget,
+                 r->peak >= 0.70 * budget,
              "resident %.0f + held %.0f + planned %.0f + reserve %.0f MB (peak %.0f MB) leave "
              "more than 10 %% of the budget unused", r->resident / 1048576.0,
              r->held / 1048576.0, r->planned / 1048576.0, reserve / 1048576.0,

@@ -95,9 +95,9 @@ static bn_params_t bn_params(nn_model_t *m, int id)
 
 /* Per-channel input pointers, gradient pointers and steps (nn_cview_bind), in
  * the shared workspace: three arrays of c 8-byte entries. */
-static size_t bn_workspace(const nn_model_t *m, const nn_node_t *nd, int plan_mode)
+static size_t bn_workspace(const nn_model_t *m, const nn_node_t *nd)
 {
-    (void)m, (void)plan_mode;
+    (void)m;
     return (size_t)nd->c * 3 * (sizeof(void *) / sizeof(float));
 }
 

@@ -69,34 +69,26 @@ static void conv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats
     (void)keep_bn_stats;
 }
 
-/* An inference plan runs a Winograd shape on Winograd only (no patch
- * matrix); a training plan may run it either way. */
-static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd, int plan_mode)
+/* A Winograd shape may still run im2col (an unfused forward, a transform that
+ * could not be cached): room for both. */
+static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
 {
     conv2d_shape_t s = conv_shape(m, nd, 1);
     const size_t gemm = conv2d_workspace(&s);
     if (!conv_wino_wanted(&s, 0))
         return gemm;
     const size_t wino = conv_wino_workspace(&s);
-    return plan_mode == NN_PLAN_INFER || wino > gemm ? wino : gemm;
+    return wino > gemm ? wino : gemm;
 }
 
-/* An inference pass on the Winograd path (nn/conv_wino.h) when the shape
- * takes it: 0 when it ran, 1 when the shape does not take it (or the
- * transform could not be cached under a training plan, whose workspace also
- * fits im2col), SC_ERR_NOMEM when it could not under an inference plan. */
+/* A fused pass on the Winograd path (nn/conv_wino.h) when the shape takes it
+ * and its transform is cached for W: 0 when it ran, 1 otherwise (im2col then). */
 static int conv_forward_wino(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
                              const float *b, int relu, float *y)
 {
-    if (!conv_wino_wanted(s, 0))
+    const float *u = conv_wino_wanted(s, 0) ? nn_wpack_get(m, id, NN_WPACK_WINO_FWD, s, W) : NULL;
+    if (!u)
         return 1;
-    const float *u = nn_wpack_get(m, id, NN_WPACK_WINO_FWD, s, W);
-    if (!u) {
-        if (m->plan_mode != NN_PLAN_INFER)
-            return 1;
-        SC_ERROR("conv '%s': out of memory for its Winograd transform", m->nodes[id].name);
-        return SC_ERR_NOMEM;
-    }
     conv_wino_forward(s, u, m->nodes[m->nodes[id].in[0]].out, b, relu, y, m->workspace);
     return 0;
 }
@@ -109,41 +101,28 @@ static int conv_forward(nn_model_t *m, int id, int n)
     if (f && f->bn_of[id] >= 0) {
         /* BN (and ReLU) folded: y = relu?(W' x + b') straight into the last node's output */
         const float *Wf = f->params + f->w_off[id], *bf = f->params + f->b_off[id];
-        const int rc = conv_forward_wino(m, id, &s, Wf, bf, f->relu_of[id] >= 0, nn_fuse_dst(m, id));
-        if (rc <= 0)
-            return rc;
+        if (conv_forward_wino(m, id, &s, Wf, bf, f->relu_of[id] >= 0, nn_fuse_dst(m, id)) == 0)
+            return 0;
         conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, Wf, bf, f->relu_of[id] >= 0,
                              nn_fuse_dst(m, id), m->workspace);
         return 0;
     }
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *b = nn_param(m, id, NN_P_BIAS, NULL);
-    if (m->fused_pass || m->plan_mode == NN_PLAN_INFER) { /* no training pass */
-        const int rc = conv_forward_wino(m, id, &s, W, b, 0, nd->out);
-        if (rc <= 0)
-            return rc;
-    }
+    if (m->fused_pass && conv_forward_wino(m, id, &s, W, b, 0, nd->out) == 0)
+        return 0;
     conv2d_forward(&s, m->nodes[nd->in[0]].out, W, b, nd->out, m->workspace);
     return 0;
 }
 
-/* dx (+)= W^T dy for an inference backward: Winograd, else the packed W^T.
- * SC_ERR_NOMEM as conv_forward_wino. */
-static int conv_input_grad(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
-                           const float *dy, float *dx, int assign)
+/* dx (+)= W^T dy for an inference backward: Winograd, else the packed W^T. */
+static void conv_input_grad(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                            const float *dy, float *dx, int assign)
 {
-    if (conv_wino_wanted(s, 1)) {
-        const float *u = nn_wpack_get(m, id, NN_WPACK_WINO_BWD, s, W);
-        if (u) {
-            conv_wino_backward_data(s, u, dy, dx, assign, m->workspace);
-            return 0;
-        }
-        if (m->plan_mode == NN_PLAN_INFER) {
-            SC_ERROR("conv '%s': out of memory for its Winograd transform", m->nodes[id].name);
-            return SC_ERR_NOMEM;
-        }
-    }
-    conv2d_backward_data_wt(s, W, nn_wpack_wt(m, id, s, W), dy, dx, assign, m->workspace);
-    return 0;
+    const float *u = conv_wino_wanted(s, 1) ? nn_wpack_get(m, id, NN_WPACK_WINO_BWD, s, W) : NULL;
+    if (u)
+        conv_wino_backward_data(s, u, dy, dx, assign, m->workspace);
+    else
+        conv2d_backward_data_wt(s, W, nn_wpack_wt(m, id, s, W), dy, dx, assign, m->workspace);
 }
 
 static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
@@ -158,16 +137,15 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
          * (nn_backward refuses parameter gradients there) */
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            return conv_input_grad(m, id, &s, f->params + f->w_off[id],
-                                   m->nodes[f->bn_of[id]].grad, dx, assign);
+            conv_input_grad(m, id, &s, f->params + f->w_off[id], m->nodes[f->bn_of[id]].grad, dx,
+                            assign);
         }
         return 0;
     }
     if (!o->param_grads) {
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            return conv_input_grad(m, id, &s, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad, dx,
-                                   assign);
+            conv_input_grad(m, id, &s, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad, dx, assign);
         }
         return 0;
     }

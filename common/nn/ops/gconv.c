@@ -112,9 +112,8 @@ static void gconv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stat
     (void)keep_bn_stats;
 }
 
-static size_t gconv_workspace(const nn_model_t *m, const nn_node_t *nd, int plan_mode)
+static size_t gconv_workspace(const nn_model_t *m, const nn_node_t *nd)
 {
-    (void)plan_mode;
     if (is_depthwise(m, nd))
         return 0;
     conv2d_shape_t s = group_shape(m, nd);
