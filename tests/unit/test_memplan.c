@@ -686,8 +686,11 @@ static void test_touched_by_inputs(void)
            "%.1f MB (%.2fx), at the batch %.1f MB (%.2fx)\n", TOUCH_SIZE, TOUCH_BATCH,
            grew / 1048576.0, r.batch, r.planned / 1048576.0, r.planned / grew,
            r.held / 1048576.0, r.held / grew);
-    /* the warm-up left the folded convolutions and some freed pages resident: above 1x */
-    TH_CHECK(r.planned >= 0.9 * grew && r.planned <= 1.45 * grew,
+    /* the warm-up left the folded convolutions and some freed pages resident: above 1x;
+     * and these three methods' fused passes never touch the patch matrix that the
+     * workspace keeps for unfused forwards of the Winograd shapes (an audit's target
+     * forward does) */
+    TH_CHECK(r.planned >= 0.9 * grew && r.planned <= 1.6 * grew,
              "counted at the inputs: %.1f MB for a growth of %.1f MB", r.planned / 1048576.0,
              grew / 1048576.0);
     TH_CHECK(r.held > 1.5 * grew, "the whole batch (%.1f MB) is not above the growth (%.1f MB)",
