@@ -27,12 +27,10 @@
 #include "sc.h"
 #include "testhelp.h"
 
+/* Uniform in [-1, 1), keyed by the stream number (nnhelp.h). */
 static void fill(float *x, size_t count, uint32_t stream)
 {
-    rng_stream_t rs;
-    rng_stream_init(&rs, rng_key(7, "wino test"), stream, 0, 0);
-    for (size_t i = 0; i < count; i++)
-        x[i] = (float)(2.0 * rng_stream_uniform(&rs) - 1.0);
+    th_fill_uniform(x, count, 7 + stream, "wino test", -1.0f, 1.0f);
 }
 
 /* A radiograph-like input: a black border of `border` pixels, a constant
