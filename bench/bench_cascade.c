@@ -239,6 +239,7 @@ done:
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     const char *arch = argc > 1 ? argv[1] : "inceptionv3";
     int size = argc > 2 ? atoi(argv[2]) : 299;
     nn_model_t *m = NULL;

@@ -85,6 +85,7 @@ static int bench(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     MPI_Init(&argc, &argv); /* the results-file and logging layers ask for the rank */
     int rc = bench(argc, argv);
     MPI_Finalize();

@@ -52,6 +52,7 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
     const char *peak_env = getenv("SALCHECK_PEAK_GFLOPS");
     double ghz = bench_measure_ghz();

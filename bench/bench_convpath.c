@@ -404,6 +404,7 @@ cleanup:
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     const char *archs = "inceptionv3:299,inceptionv3:320,resnet50:224,densenet121:224";
     int batch = 16, rounds = 5, gemm = 0, grad_only = 0, paths = 0;
     for (int i = 1; i < argc; i++) {

@@ -39,6 +39,7 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     int count = argc > 1 ? atoi(argv[1]) : 12;
     const char *build = getenv("BUILD");
     char base[512];

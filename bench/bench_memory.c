@@ -176,6 +176,7 @@ done:
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     const char *arch = "democnn", *onnx = NULL, *methods = NULL, *save_input = NULL;
     int size = 128, batch = 16, classes = 2, quick = 0, batch_given = 0;
     double budget_mb = 0.0;

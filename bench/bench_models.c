@@ -270,6 +270,7 @@ cleanup:
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     MPI_Init(&argc, &argv);
     int rank = 0, ranks = 1, rc = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -44,6 +44,7 @@ static void make_image(float *x, float *gray, int size)
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     const char *arch = "democnn", *method_list = NULL;
     int size = 128, batch = 16, reps = 1, classes = 2;
     sal_params_t p = sal_params_default();

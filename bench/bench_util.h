@@ -10,6 +10,19 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "nn/blas_core.h"
+
+/* First thing in a benchmark's main(): where OpenBLAS took kernels weaker than
+ * the CPU's, restart with OPENBLAS_CORETYPE set as salcheck does
+ * (nn/blas_core.h), and say so on stderr. */
+static inline void bench_blas_core(char **argv)
+{
+    char note[512];
+    nn_blas_core_restart(argv);
+    if (nn_blas_core_note(note, sizeof note))
+        fprintf(stderr, "%s\n", note);
+}
+
 static inline double bench_cpu_now(void)
 {
     struct timespec t;

@@ -51,6 +51,7 @@ static void fill(float *x, size_t n, unsigned seed)
 
 int main(int argc, char **argv)
 {
+    bench_blas_core(argv);
     int batch = 8, rounds = 5;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc)

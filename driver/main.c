@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "nn/blas_core.h"
 #include "nn/blas_reserve.h"
 #include "sc.h"
 
@@ -36,6 +37,11 @@ static void usage(const subcommand_t *cmds, int count)
  */
 static void note_blas_kernels(void)
 {
+    char restarted[512];
+    if (nn_blas_core_note(restarted, sizeof restarted)) {
+        SC_INFO("%s", restarted);
+        return;
+    }
     const char *pin = getenv("OPENBLAS_CORETYPE");
     if (!pin || !*pin || !__builtin_cpu_supports("avx512f"))
         return;
@@ -65,6 +71,12 @@ int main(int argc, char **argv)
         usage(cmds, count);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--blas-core")) { /* the OPENBLAS_CORETYPE a restart would set, or nothing */
+        const char *core = nn_blas_core_better();
+        if (core)
+            printf("%s\n", core);
+        return 0;
+    }
     if (!strcmp(argv[1], "--version")) {
         printf("salcheck %s\n", SALCHECK_VERSION);
         return 0;
@@ -83,6 +95,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* before MPI_Init and any thread: OpenBLAS's kernels are fixed at load time */
+    if (cmd->fn == cmd_run || cmd->fn == cmd_train || cmd->fn == cmd_explain)
+        nn_blas_core_restart(argv);
     MPI_Init(&argc, &argv);
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -6,6 +6,8 @@ usage:
   check_results.py equal FILE_A FILE_B    every map, metric, score and pair similarity equal
   check_results.py honest FILE            AUPRC (sklearn) and SSIM (skimage) recomputed from the
                                           stored maps equal the stored metrics
+  check_results.py maps-equal A.h5 B.h5   two `salcheck explain` outputs: the same maps, logits
+                                          and target, bit for bit
   check_results.py kept FILE BEFORE.npz   cells done before a resume kept their timing/rank
   check_results.py snapshot FILE OUT.npz  save done flags, seconds and ranks
   check_results.py beyond FILE            sparseness, complexity and eMPRT recomputed from the
@@ -82,6 +84,16 @@ def equal(a, b):
         for name in fa.get("curves", {}):
             check("curves" in fb and np.array_equal(fa["curves/" + name][()], fb["curves/" + name][()],
                                                     equal_nan=True), "curves/%s equal" % name)
+
+
+def maps_equal(a, b):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        check(sorted(fa["maps"]) == sorted(fb["maps"]) and len(fa["maps"]) > 0, "same methods")
+        for name in fa["maps"]:
+            check(name in fb["maps"] and np.array_equal(fa["maps/" + name][()], fb["maps/" + name][()]),
+                  "maps/%s equal" % name)
+        for name in ("logits", "target"):
+            check(np.array_equal(fa[name][()], fb[name][()]), "%s equal" % name)
 
 
 def honest(path):
@@ -217,6 +229,8 @@ def main():
         schema(sys.argv[2])
     elif cmd == "equal":
         equal(sys.argv[2], sys.argv[3])
+    elif cmd == "maps-equal":
+        maps_equal(sys.argv[2], sys.argv[3])
     elif cmd == "honest":
         honest(sys.argv[2])
     elif cmd == "beyond":

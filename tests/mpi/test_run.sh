@@ -91,4 +91,26 @@ out=$("$SALCHECK" run bad/missing.ini 2>&1)
 echo "$out" | grep -q "missing.ini:7: \[model.A\] file 'missing.h5' does not exist" && echo "$out" | grep -q "no \[model.Z\] section" \
     && echo "$out" | grep -q "dir '/nonexistent' does not exist" && ok "missing files and unknown models reported together" || { bad "missing files"; echo "$out"; }
 
+# OpenBLAS's kernels (nn/blas_core.h): where OpenBLAS took a set weaker than the
+# CPU's (it does not know a newer CPU), salcheck restarts itself with
+# OPENBLAS_CORETYPE set, says so, and computes what a pinned run computes.
+core=$(env -u OPENBLAS_CORETYPE "$SALCHECK" --blas-core)
+img=$(find phantom -name '*.png' | sort | head -1)
+xp() { "$SALCHECK" explain --model models/A.h5 --image "$img" --method grad,gcam "$@"; }
+env -u OPENBLAS_CORETYPE -u SALCHECK_BLAS_CORE "$SALCHECK" explain --model models/A.h5 --image "$img" \
+    --method grad,gcam --out blas-own > blas-own.log 2>&1 || bad "explain with OpenBLAS's own kernels"
+if [ -n "$core" ]; then
+    grep "restarted with OPENBLAS_CORETYPE=$core" blas-own.log | grep -q "OpenBLAS now runs $core" \
+        && ok "restarted with OPENBLAS_CORETYPE=$core, and OpenBLAS runs it" \
+        || { bad "restart with OPENBLAS_CORETYPE=$core not reported"; tail -3 blas-own.log; }
+    OPENBLAS_CORETYPE=$core xp --out blas-pin > blas-pin.log 2>&1
+    py_check "the restarted explain equals one pinned to $core" $CHECK maps-equal blas-own.h5 blas-pin.h5
+    env -u OPENBLAS_CORETYPE SALCHECK_BLAS_CORE=keep "$SALCHECK" explain --model models/A.h5 --image "$img" \
+        --method grad --out blas-keep > blas-keep.log 2>&1 && ! grep -q restarted blas-keep.log \
+        && ok "SALCHECK_BLAS_CORE=keep: no restart" || bad "SALCHECK_BLAS_CORE=keep"
+else
+    grep -q restarted blas-own.log && bad "restart where OpenBLAS's own kernels fit the CPU" \
+        || ok "no restart: OpenBLAS's own kernels ($(grep -c . blas-own.log) log lines) fit the CPU"
+fi
+
 finish
