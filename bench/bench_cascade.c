@@ -68,12 +68,6 @@ static int run_state(void *vctx, int state, sal_ws_t *ws)
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The timed comparison: alone vs lockstep with reuse, `rounds` alternating rounds. */
 static int time_cascade(nn_model_t *m, const char **blocks, int states, const char *method_list,
                         int images, int rounds, int batch, const char *param_list)
@@ -196,7 +190,7 @@ static int time_cascade(nn_model_t *m, const char **blocks, int states, const ch
     }
     if (rounds < 1)
         goto done;
-    qsort(ratios, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(ratios, (size_t)rounds, sizeof(double), bench_cmp_double);
     long reused = 0, total = 0, fwd_reused = 0, fwd_total = 0;
     sal_cascade_counts(cs, &reused, &total);
     sal_cascade_forward_counts(cs, &fwd_reused, &fwd_total);

@@ -38,18 +38,6 @@
 #define MAX_METHODS 32
 #define MAX_ROUNDS 15
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Fixed-length strings of a 1-D dataset: names[k] (caller frees names[0] and names). */
 static int read_names(hid_t f, const char *path, char ***names, int *count)
 {
@@ -265,8 +253,8 @@ static int bench(int argc, char **argv)
             t_sim[q][r] = bench_cpu_now() - t0;
         }
     }
-    double post = median(t_post, rounds), xr = median(t_xrai, rounds), loc = median(t_loc, rounds),
-           rd = median(t_read, rounds), sims = 0.0;
+    double post = bench_median(t_post, rounds), xr = bench_median(t_xrai, rounds), loc = bench_median(t_loc, rounds),
+           rd = bench_median(t_read, rounds), sims = 0.0;
     printf("bench_cellrest: %s, %d methods, %d x %d maps, median of %d rounds (CPU ms)\n", path, M, H,
            W, rounds);
     printf("| part | ms |\n|---|---|\n");
@@ -275,7 +263,7 @@ static int bench(int argc, char **argv)
     printf("| per-map metrics, one cell (loc_all x %d) | %.2f |\n", M, 1e3 * loc);
     printf("| pair: map reads (2 x %d) | %.2f |\n", M, 1e3 * rd);
     for (int q = 0; q < 5; q++) {
-        double t = median(t_sim[q], rounds);
+        double t = bench_median(t_sim[q], rounds);
         sims += t;
         printf("| pair: %s x %d methods | %.2f |\n", sim_names[q], M, 1e3 * t);
     }

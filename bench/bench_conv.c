@@ -41,15 +41,6 @@ static float *rand_buf(size_t count)
     return p;
 }
 
-static double median(double *v, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-            double t = v[j]; v[j] = v[j - 1]; v[j - 1] = t;
-        }
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int main(int argc, char **argv)
 {
     bench_blas_core(argv);
@@ -94,7 +85,7 @@ int main(int argc, char **argv)
             tb[r] = t2 - t1;
             tg[r] = t3 - t2;
         }
-        double mf = median(tf, repeats), mb = median(tb, repeats), mg = median(tg, repeats);
+        double mf = bench_median(tf, repeats), mb = bench_median(tb, repeats), mg = bench_median(tg, repeats);
         printf("| %s (%dx%dx%d -> %d) | %d | %.3f | %.1f | %.1f | %.1f |", b->name, b->c, b->h,
                b->h, b->oc, b->count, flop * 1e-9, flop / mf * 1e-9, 2 * flop / mb * 1e-9,
                flop / mg * 1e-9);

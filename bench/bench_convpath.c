@@ -54,18 +54,6 @@
 
 #define ROUNDS_MAX 32
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return v[n / 2];
-}
-
 static void fill_random(float *p, size_t count, uint32_t stream)
 {
     rng_stream_t rs;
@@ -195,8 +183,8 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
         t_cbwd[r] = bwd / batch;
         t_conv[r] = (fwd + bwd) / batch;
     }
-    double g = median(t_grad, rounds), c = median(t_conv, rounds);
-    double cf = median(t_cfwd, rounds), cb = median(t_cbwd, rounds);
+    double g = bench_median(t_grad, rounds), c = bench_median(t_conv, rounds);
+    double cf = bench_median(t_cfwd, rounds), cb = bench_median(t_cbwd, rounds);
     fprintf(stderr, "%s %d: packed W^T cache %.1f MB (nn/wpack.h), folded BN %.1f MB, parameters %.1f MB\n",
             arch, size, nn_wpack_bytes(m) / 1e6, nn_fuse_bytes(m) / 1e6,
             m->n_params * sizeof(float) / 1e6);
@@ -265,7 +253,7 @@ static int bench_gemm_shapes(const char *arch, int size, int rounds, double peak
             tb[r] = t1 - t0;
             tp[r] = t2 - t1;
         }
-        const double flop = 2.0 * M * N * K, mb = median(tb, rounds), mp = median(tp, rounds);
+        const double flop = 2.0 * M * N * K, mb = bench_median(tb, rounds), mp = bench_median(tp, rounds);
         flop_all += flop;
         t_blas_all += mb;
         t_pack_all += mp;
@@ -377,7 +365,7 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
     for (int b = 0; b < n_pix; b++) {
         double med[4];
         for (int k = 0; k < 4; k++) {
-            med[k] = median(t[b][k], rounds);
+            med[k] = bench_median(t[b][k], rounds);
             all[k] += med[k];
         }
         flop_all += flop[b];

@@ -31,12 +31,6 @@ typedef struct bench_format {
     int syntax, bits, mono1;
 } bench_format_t;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     bench_blas_core(argv);
@@ -110,8 +104,8 @@ int main(int argc, char **argv)
             t_dec[p] = (t1 - t0) / count;
             t_load[p] = (t2 - t1) / count;
         }
-        qsort(t_dec, PASSES, sizeof(double), cmp_double);
-        qsort(t_load, PASSES, sizeof(double), cmp_double);
+        qsort(t_dec, PASSES, sizeof(double), bench_cmp_double);
+        qsort(t_load, PASSES, sizeof(double), bench_cmp_double);
         double dec = t_dec[PASSES / 2], load = t_load[PASSES / 2];
         printf("| %s | %.0f | %.0f | %.1f | %.0f | %.1f |\n", formats[f].name, kib, 1.0 / dec, 1e3 * dec,
                1.0 / load, 1e3 * load);

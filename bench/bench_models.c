@@ -145,12 +145,6 @@ static measurement_t measure(nn_model_t *m, task_t task, int batch, double secon
     return r;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* --ab R: R rounds of one unfolded and one folded input-gradient pass at
  * `batch`, back to back, by the CPU clock; the median of the per-round ratios
  * is robust to a load that drifts between rounds. */
@@ -172,9 +166,9 @@ static void ab_rounds(nn_model_t *m, const char *arch, int batch, int rounds, co
         t_fus[r] = (c2 - c1) / batch;
         ratio[r] = t_unf[r] / t_fus[r];
     }
-    qsort(t_unf, (size_t)rounds, sizeof(double), cmp_double);
-    qsort(t_fus, (size_t)rounds, sizeof(double), cmp_double);
-    qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(t_unf, (size_t)rounds, sizeof(double), bench_cmp_double);
+    qsort(t_fus, (size_t)rounds, sizeof(double), bench_cmp_double);
+    qsort(ratio, (size_t)rounds, sizeof(double), bench_cmp_double);
     double mu = t_unf[rounds / 2], mf = t_fus[rounds / 2];
     printf("AB arch=%s batch=%d rounds=%d unfolded_ms=%.1f folded_ms=%.1f "
            "speedup_median_of_rounds=%.3f speedup_min=%.3f speedup_max=%.3f "

@@ -8,9 +8,24 @@
 
 #include <immintrin.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "nn/blas_core.h"
+
+/* qsort's comparison of doubles, ascending. */
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorts v; the mean of the middle two when n is even). */
+static inline double bench_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 /* First thing in a benchmark's main(): where OpenBLAS took kernels weaker than
  * the CPU's, restart with OPENBLAS_CORETYPE set as salcheck does

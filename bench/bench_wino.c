@@ -35,12 +35,6 @@ static const shape_t shapes[] = {
     {"resnet50 layer4 (7x7)", 512, 7, 7, 512, 1},  {"densenet121 block4 (7x7)", 128, 7, 7, 32, 1},
 };
 
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void fill(float *x, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++) {
@@ -116,7 +110,7 @@ int main(int argc, char **argv)
         }
         double med[4];
         for (int q = 0; q < 4; q++) {
-            qsort(t + q * rounds, (size_t)rounds, sizeof(double), cmp_double);
+            qsort(t + q * rounds, (size_t)rounds, sizeof(double), bench_cmp_double);
             med[q] = 1e3 * t[q * rounds + rounds / 2];
         }
         const double gflop = 2.0 * s.oc * s.c * 9.0 * s.oh * s.ow * batch * 1e-9;
