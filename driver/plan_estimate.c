@@ -925,7 +925,7 @@ static int pe_run(const pe_opts_t *o)
     for (int e = 0; e < RESULTS_EXP_COUNT; e++)
         if (per_exp[e])
             printf(" %s %d", results_experiment_name(e), per_exp[e]);
-    printf("\ncost       %.0f gradient evaluations (%.1f per cell; a forward pass counts 1/3)\n\n",
+    printf("\ncost       %.0f gradient evaluations (%.1f per cell; a forward pass counts 1/2)\n\n",
            evals, cells ? evals / cells : 0.0);
     fflush(stdout);
 

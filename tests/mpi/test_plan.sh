@@ -44,10 +44,10 @@ check "plan before the data and models exist: exit 0" [ "$rc" -eq 0 ]
 check "plan: 46 cells (6 images x 5 variants + 4 x 4 cascading states)" grep -q '^cells      46 ' plan0.txt
 check "plan: 56 pairs (cascading 16, untrained 6, label 6, repeatability 6, reproducibility 6, baseline 16)" \
     grep -q '^pairs      56: cascading 16 untrained 6 label 6 repeatability 6 reproducibility 6 baseline 16$' plan0.txt
-# grad 1, sg 4, ig 5, sig 2x5, gbp 1, gcam 1/2, ggcam 3/2, xrai 2x4, controls 0, + 1/3 forward:
-# 31 1/3 per cell
+# grad 1, sg 4, ig 5, sig 2x5, gbp 1, gcam 1/2, ggcam 3/2, xrai 2x4, controls 0, + 1/2 forward:
+# 31 1/2 per cell
 evals=$(field '^cost' plan0.txt 2)
-check "plan: gradient evaluations = 46 x (31 + 1/3) = 1441 ($evals)" [ "$evals" = 1441 ]
+check "plan: gradient evaluations = 46 x (31 + 1/2) = 1449 ($evals)" [ "$evals" = 1449 ]
 absent() { local f; for f; do [ ! -e "$f" ] || return 1; done; }
 check "plan: nothing written (no phantom, no model, no results file)" absent phantom models small.h5
 check "plan: the recipe models are to be trained" grep -q 'training .*4 models to train first' plan0.txt
