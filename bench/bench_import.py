@@ -13,8 +13,12 @@ to ONNX and read by `salcheck import`), the cost of one input gradient:
 
 Both run one thread (OPENBLAS_NUM_THREADS / torch.set_num_threads(1)); salcheck
 runs with OPENBLAS_CORETYPE removed from the environment so that OpenBLAS picks
-its own kernels. Rounds alternate salcheck and PyTorch per family, so a change of
-the machine's load hits both alike; the tables give the median over rounds.
+its own kernels (salcheck restarts itself with a better set where OpenBLAS does
+not know the CPU, nn/blas_core.h). Debian's PyTorch does its BLAS work in the
+same OpenBLAS, so it runs with the set that `salcheck --blas-core` names, if any
+(torch_env): PyTorch at its best on that CPU too. Rounds alternate salcheck and
+PyTorch per family, so a change of the machine's load hits both alike; the
+tables give the median over rounds.
 
 A family may name its input size: inception_v3@320 (default 299 for InceptionV3,
 224 for the others).
@@ -107,6 +111,21 @@ def prepare(family, out, binary):
     return size, pt, h5, png
 
 
+def torch_env(binary):
+    """The environment of the PyTorch workers: one thread, and OpenBLAS's kernel
+    set pinned to the one salcheck would restart with (Debian's PyTorch runs its
+    BLAS calls in OpenBLAS, which falls back to SSE3 kernels on a CPU it does not
+    know), unless the caller pinned one."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if not env.get("OPENBLAS_CORETYPE"):
+        env.pop("OPENBLAS_CORETYPE", None)
+        core = subprocess.run([binary, "--blas-core"], capture_output=True, text=True,
+                              env=env).stdout.strip()
+        if core:
+            env["OPENBLAS_CORETYPE"] = core
+    return env
+
+
 def salcheck_cpu(binary, h5, png, steps, batch, out):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     env.pop("OPENBLAS_CORETYPE", None)
@@ -181,10 +200,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     families = [f for f in args.families.split(",") if f]
     prepared = {f: prepare(f, args.out, args.bin) for f in families}
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = torch_env(args.bin)
     batches = [int(b) for b in args.batches.split(",")]
     sal, tor = {f: {b: [] for b in batches} for f in families}, {f: {} for f in families}
     print("load average at start: %s" % loadavg(), flush=True)
+    print("PyTorch's OpenBLAS kernels: %s" % env.get("OPENBLAS_CORETYPE", "its own choice"), flush=True)
     for rnd in range(args.rounds):
         for f in families:
             size, pt, h5, png = prepared[f]

@@ -69,7 +69,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "ref"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from bench_import import OPSET, loadavg, median, torch_net, write_png  # noqa: E402
+from bench_import import OPSET, loadavg, median, torch_env, torch_net, write_png  # noqa: E402
 from bench_models import frozen, zoo_net  # noqa: E402
 
 # key -> (source, architecture, input size)
@@ -529,7 +529,8 @@ def main():
     t_start = time.time()
     print("load average at start: %s" % loadavg(), flush=True)
     prepared = {k: prepare(k, args.out, args.bin, args.bench_models) for k in keys}
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = torch_env(args.bin)
+    print("PyTorch's OpenBLAS kernels: %s" % env.get("OPENBLAS_CORETYPE", "its own choice"), flush=True)
     sal = {k: {m: [] for m in methods} for k in keys}
     setup = {k: [] for k in keys}
     tor = {k: {} for k in keys}

@@ -32,6 +32,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "ref"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from bench_import import torch_env  # noqa: E402
+
+# the salcheck binary that names the OpenBLAS kernel set for PyTorch (bench_import.torch_env)
+SALCHECK = os.path.join(ROOT, os.environ.get("BUILD", "build"), "salcheck")
 
 ARCHS = [("resnet18", 224), ("resnet50", 224), ("densenet121", 224), ("inceptionv3", 299)]
 PLAN = [("forward", 1), ("forward", 8), ("gradient", 1), ("gradient", 8), ("ig32", 8)]
@@ -123,7 +128,7 @@ def sweep(args):
     folded (bench_models --sweep) and PyTorch's at its best, one after the other."""
     os.makedirs(args.out, exist_ok=True)
     archs = [a for a in args.archs.split(",") if a]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = torch_env(SALCHECK)
     print("load average at start: %s" % loadavg(), flush=True)
     for rnd in range(args.rounds):
         for arch in archs:
@@ -194,7 +199,7 @@ def torch_worker(args):
 
 def run_torch(arch, model_path, seconds, procs, workdir):
     """PyTorch with `procs` single-threaded processes started together."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = torch_env(SALCHECK)
     go = os.path.join(workdir, "go")
     if os.path.exists(go):
         os.remove(go)

@@ -79,10 +79,10 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
 int conv_packed_bwd_channels(const conv2d_shape_t *s)
 {
     const size_t cols = (size_t)conv_packed_group(s) * s->oh * s->ow;
-    const size_t per8 = (size_t)8 * s->kh * s->kw * cols; /* floats of 8 channels' rows */
-    if (per8 > CONV_PACKED_SLICE_FLOATS)
+    const size_t per_panel = (size_t)NN_GEMM_MR * s->kh * s->kw * cols; /* floats of NN_GEMM_MR channels' rows */
+    if (per_panel > CONV_PACKED_SLICE_FLOATS)
         return s->c;
-    const int ch = 8 * (int)(CONV_PACKED_SLICE_FLOATS / per8);
+    const int ch = NN_GEMM_MR * (int)(CONV_PACKED_SLICE_FLOATS / per_panel);
     return ch < s->c ? ch : s->c;
 }
 
@@ -107,7 +107,7 @@ void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const fl
                                &g, !assign, NULL, 0, bpack);
             continue;
         }
-        /* rows [ci0 * taps, ci1 * taps) of W^T dy: a multiple of 8 rows (a whole
+        /* rows [ci0 * taps, ci1 * taps) of W^T dy: a multiple of NN_GEMM_MR rows (a whole
          * number of packed panels) unless it is the last slice */
         for (int ci0 = 0; ci0 < s->c; ci0 += slice) {
             const int ci1 = s->c - ci0 < slice ? s->c : ci0 + slice, rows = (ci1 - ci0) * taps;
