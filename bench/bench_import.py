@@ -25,7 +25,13 @@ A family may name its input size: inception_v3@320 (default 299 for InceptionV3,
 
 usage: bench/bench_import.py [--families efficientnet_b0,convnext_tiny,vit_b_16]
            [--rounds 3] [--seconds 4] [--steps-lo 8] [--steps-hi 40] [--batches 1,8]
-           [--bin build/salcheck] [--out build/bench-import]
+           [--bin build/salcheck] [--out build/bench-import] [--paired LAYOUT:BATCH]
+
+--paired channels_last:8,nchw:8 times PyTorch in those configurations only
+(every layout x batch combination of them), right after salcheck in each round,
+and reports each round's ratio to the round's best of them and their median: on a
+virtual machine whose speed drifts by tens of percent between minutes, the
+ratio of two runs a few seconds apart is steadier than the ratio of medians.
 """
 import argparse
 import os
@@ -152,10 +158,10 @@ def torch_worker(args):
         p.requires_grad_(False)
     gen = torch.Generator().manual_seed(1)
     x16 = torch.rand(16, 3, size, size, generator=gen) * 2 - 1
-    for layout in ("nchw", "channels_last"):
+    for layout in args.layouts.split(","):
         cl = layout == "channels_last"
         model = net.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-        for batch in (1, 8, 16):
+        for batch in (int(b) for b in args.torch_batches.split(",")):
             x = x16[:batch].contiguous(
                 memory_format=torch.channels_last if cl else torch.contiguous_format)
 
@@ -190,7 +196,14 @@ def main():
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "salcheck"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-import"))
+    ap.add_argument("--paired", metavar="LAYOUT:BATCH[,...]",
+                    help="time PyTorch in these configurations only (its best ones, from a full "
+                         "run), right after salcheck in every round, and report the median of the "
+                         "rounds' ratios to the round's best of them: on a machine whose speed "
+                         "drifts between minutes")
     ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--layouts", default="nchw,channels_last")
+    ap.add_argument("--torch-batches", default="1,8,16")
     ap.add_argument("--family")
     ap.add_argument("--pt")
     args = ap.parse_args()
@@ -203,6 +216,7 @@ def main():
     env = torch_env(args.bin)
     batches = [int(b) for b in args.batches.split(",")]
     sal, tor = {f: {b: [] for b in batches} for f in families}, {f: {} for f in families}
+    ratios = {}
     print("load average at start: %s" % loadavg(), flush=True)
     print("PyTorch's OpenBLAS kernels: %s" % env.get("OPENBLAS_CORETYPE", "its own choice"), flush=True)
     for rnd in range(args.rounds):
@@ -218,6 +232,10 @@ def main():
                       flush=True)
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--family", f,
                    "--pt", pt, "--seconds", str(args.seconds)]
+            if args.paired:
+                cfgs = [c.split(":") for c in args.paired.split(",")]
+                cmd += ["--layouts", ",".join(sorted(set(c[0] for c in cfgs))),
+                        "--torch-batches", ",".join(sorted(set(c[1] for c in cfgs)))]
             p = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if p.returncode != 0:
                 raise SystemExit("PyTorch worker failed:\n" + p.stderr)
@@ -227,6 +245,12 @@ def main():
                     tor[f].setdefault((layout, int(batch)), []).append(float(ms))
                     print("ROUND %d pytorch %s %s batch %s: %.1f ms/gradient"
                           % (rnd, f, layout, batch, float(ms)), flush=True)
+            if args.paired:  # the best of the listed configurations in this round
+                t = min(tor[f][(c[0], int(c[1]))][-1] for c in cfgs)
+                for b in batches:
+                    ratios.setdefault((f, b), []).append(sal[f][b][-1] / t)
+                    print("ROUND %d ratio %s batch %d: %.3f" % (rnd, f, b, ratios[(f, b)][-1]),
+                          flush=True)
     print("load average at end: %s" % loadavg(), flush=True)
     print()
     print("| family | input | batch | salcheck ms/gradient | PyTorch ms/gradient, NCHW / "
@@ -241,6 +265,16 @@ def main():
             cl = median(tor[f].get(("channels_last", b), [float("nan")]))
             print("| %s | %d | %d | %.1f | %.1f / %.1f | %.1f (batch %d, %s) | %.2f |"
                   % (f, size, b, s, nchw, cl, best, cfg[1], cfg[0].replace("_", " "), s / best))
+    if args.paired:
+        print()
+        print("| family | salcheck batch | rounds' ratios salcheck / PyTorch %s | median |"
+              % args.paired)
+        print("|---|---|---|---|")
+        for f in families:
+            for b in batches:
+                r = ratios[(f, b)]
+                print("| %s | %d | %s | **%.2f** |" % (f, b, " ".join("%.2f" % x for x in r),
+                                                       median(r)))
 
 
 if __name__ == "__main__":
