@@ -1067,10 +1067,15 @@ int cmd_run(int argc, char **argv)
     if (all_ok(c->comm, rc) < 0)
         goto close;
     {
-        int block = job->block_images > 0 ? job->block_images : 4;
+        int block = job->block_images;
         c->done = done;
         /* the lockstep states' workspaces are in the memory budget (run_cascade_budget) */
         int lockstep = job->cascade_reuse && !run_checks_needed(p);
+        if (block <= 0) { /* automatic: from the work left and the ranks that compute */
+            rc = plan_block_auto(p, done, lockstep, c->root_computes ? c->size : c->size - 1, &block);
+            if (all_ok(c->comm, rc) < 0)
+                goto close;
+        }
         if (lockstep)
             rc = plan_cascade_items(p, done, block, &c->items, &c->n_items);
         else
@@ -1088,8 +1093,10 @@ int cmd_run(int argc, char **argv)
             for (int q = 0; q < c->n_items; q++)
                 total += c->items[q].cost;
             SC_INFO("plan: %d images x %d variants x %d methods = %ld cells (%ld done), %d pairs; "
-                    "%d ranks, %d work items, %.0f gradient evaluations to go", n_images,
-                    p->n_variants, p->n_methods, cells, have, p->n_pairs, c->size, c->n_items, total);
+                    "%d ranks, %d work items of up to %d image%s%s, %.0f gradient evaluations to go",
+                    n_images, p->n_variants, p->n_methods, cells, have, p->n_pairs, c->size,
+                    c->n_items, block, block > 1 ? "s" : "",
+                    job->block_images > 0 ? "" : " (block_images automatic)", total);
         }
         item_cost = calloc((size_t)c->n_items + 1, sizeof(double));
         item_units = calloc((size_t)c->n_items + 1, sizeof(double));

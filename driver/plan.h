@@ -116,6 +116,20 @@ int plan_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **it
  * Caller frees *items. */
 int plan_cascade_items(const plan_t *p, const uint8_t *done, int block, plan_item_t **items,
                        int *count);
+/* Images per work item when the job leaves block_images at 0 (automatic): the
+ * largest of PLAN_BLOCK_DEFAULT, 2 and 1 whose most expensive item costs at
+ * most 1/PLAN_BLOCK_SHARE of one worker's share of the whole (the items of
+ * plan_cascade_items when lockstep, else plan_items, over the cells not done).
+ * Larger blocks pay a state's set-up fewer times; an item that outweighs a
+ * worker's share leaves the other workers idle at the end (a randomization's
+ * 11 lockstep states of 4 images each, on 512 ranks). */
+#define PLAN_BLOCK_DEFAULT 4
+#define PLAN_BLOCK_SHARE 4
+int plan_block_auto(const plan_t *p, const uint8_t *done, int lockstep, int workers, int *block);
+/* The rule of plan_block_auto on given item costs: does an item list whose
+ * largest cost is max and whose total is total fit `workers`? */
+int plan_block_fits(double max, double total, int workers);
+
 /* The variants v.. of the randomization group variant v starts (1 when alone). */
 int plan_cascade_group(const plan_t *p, int v);
 

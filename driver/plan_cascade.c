@@ -107,3 +107,33 @@ cleanup:
     free(list);
     return rc;
 }
+
+int plan_block_fits(double max, double total, int workers)
+{
+    return workers <= 1 || max * PLAN_BLOCK_SHARE * workers <= total;
+}
+
+int plan_block_auto(const plan_t *p, const uint8_t *done, int lockstep, int workers, int *block)
+{
+    const int tries[3] = {PLAN_BLOCK_DEFAULT, 2, 1};
+    *block = 1;
+    for (int t = 0; t < 3; t++) {
+        plan_item_t *items = NULL;
+        int n = 0;
+        int rc = lockstep ? plan_cascade_items(p, done, tries[t], &items, &n)
+                          : plan_items(p, done, tries[t], &items, &n);
+        if (rc < 0)
+            return rc;
+        double max = 0.0, total = 0.0;
+        for (int q = 0; q < n; q++) {
+            total += items[q].cost;
+            max = items[q].cost > max ? items[q].cost : max;
+        }
+        free(items);
+        if (plan_block_fits(max, total, workers)) {
+            *block = tries[t];
+            return 0;
+        }
+    }
+    return 0;
+}

@@ -646,20 +646,40 @@ typedef struct pe_fixed {
     double setup, train, maps, pairs, summary;
 } pe_fixed_t;
 
-/* One row per node count: wall time, work, allocation, efficiency. Sorts
- * t_item and t_pitem. Returns the first row's wall time. */
-static double pe_table(const pe_opts_t *o, double *t_item, int n_items, double *t_pitem,
+/* The work items' times for one number of images per item. */
+typedef struct pe_items {
+    int block, n;
+    double *t;
+} pe_items_t;
+
+/* One row per node count: wall time, work, allocation, efficiency, images per
+ * item. sets[0..n_sets): the item times for each block size the run may
+ * choose, largest block first; with more than one (block_images automatic),
+ * each row takes the block salcheck run would choose for its workers
+ * (plan_block_fits). Sorts the item times. Returns the first row's wall time. */
+static double pe_table(const pe_opts_t *o, pe_items_t *sets, int n_sets, double *t_pitem,
                        int n_pitems, const pe_fixed_t *f)
 {
     char twall[32];
     double first_wall = 0.0;
     printf("| nodes | ranks | wall time | maps phase | pairs phase | work core-h | allocation "
-           "core-h | efficiency |\n|---|---|---|---|---|---|---|---|\n");
+           "core-h | efficiency | images per item |\n|---|---|---|---|---|---|---|---|---|\n");
     for (int c = 0; c < o->n_nodes; c++) {
         const int ranks = o->nodes[c] * o->cores;
         /* above PLAN_ROOT_COMPUTES_MAX_RANKS the root only hands out items */
         const int workers = ranks > PLAN_ROOT_COMPUTES_MAX_RANKS ? ranks - 1 : ranks;
-        double wall_maps = pe_simulate(t_item, n_items, workers);
+        int k = 0;
+        while (k + 1 < n_sets) {
+            double max = 0.0, total = 0.0;
+            for (int q = 0; q < sets[k].n; q++) {
+                total += sets[k].t[q];
+                max = sets[k].t[q] > max ? sets[k].t[q] : max;
+            }
+            if (plan_block_fits(max, total, workers))
+                break;
+            k++;
+        }
+        double wall_maps = pe_simulate(sets[k].t, sets[k].n, workers);
         double wall_pairs = pe_simulate(t_pitem, n_pitems, workers);
         /* every rank starts up, the phases run in parallel, the other ranks
          * wait while the root writes the summary */
@@ -669,8 +689,9 @@ static double pe_table(const pe_opts_t *o, double *t_item, int n_items, double *
         if (c == 0)
             first_wall = wall;
         pe_hms(wall, twall, sizeof twall);
-        printf("| %d | %d | %s | %.0f s | %.0f s | %.4g | %.4g | %.0f%% |\n", o->nodes[c], ranks,
-               twall, wall_maps, wall_pairs, work_s / 3600, alloc_s / 3600, 100.0 * work_s / alloc_s);
+        printf("| %d | %d | %s | %.0f s | %.0f s | %.4g | %.4g | %.0f%% | %d%s |\n", o->nodes[c],
+               ranks, twall, wall_maps, wall_pairs, work_s / 3600, alloc_s / 3600,
+               100.0 * work_s / alloc_s, sets[k].block, n_sets > 1 ? " (automatic)" : "");
     }
     return first_wall;
 }
@@ -840,7 +861,9 @@ static int pe_run(const pe_opts_t *o)
         rc = SC_ERR_FORMAT;
         goto cleanup;
     }
-    int block = job->block_images > 0 ? job->block_images : 4;
+    /* block_images 0: salcheck run chooses the block for its rank count (plan_block_auto) */
+    const int auto_block = job->block_images <= 0;
+    int block = auto_block ? PLAN_BLOCK_DEFAULT : job->block_images;
     /* the work items the run makes: a randomization's states in one item when it runs
      * them in lockstep (cmd_run.c's condition) */
     const int lockstep = job->cascade_reuse && !run_checks_needed(plan);
@@ -919,8 +942,10 @@ static int pe_run(const pe_opts_t *o)
     printf("\nmethods    %d:", plan->n_methods);
     for (int k = 0; k < plan->n_methods; k++)
         printf(" %s", plan->methods[k]->name);
-    printf("\ncells      %ld (variant x image), %ld maps, %d work items of up to %d images\n", cells,
-           cells * plan->n_methods, n_items, block);
+    printf("\ncells      %ld (variant x image), %ld maps, %d work items of up to %d images%s\n",
+           cells, cells * plan->n_methods, n_items, block,
+           auto_block ? " (block_images automatic: fewer images per item where ranks outnumber the "
+                        "work, see the table)" : "");
     printf("pairs      %d:", plan->n_pairs);
     for (int e = 0; e < RESULTS_EXP_COUNT; e++)
         if (per_exp[e])
@@ -1046,10 +1071,31 @@ static int pe_run(const pe_opts_t *o)
            mem, batch, resident_base / 1048576.0, ws_bytes / 1048576.0, touched,
            touched > 1 ? "s" : "", peak);
     pe_fixed_t pe_fixed = {t_setup, train_s, map_s, pair_s, t_summary};
-    double first_wall = pe_table(o, t_item, n_items, t_pitem, n_pitems, &pe_fixed);
+    /* the item times for each block the run may choose: the job's, or 4, 2 and 1 when automatic */
+    pe_items_t sets[3] = {{block, n_items, t_item}};
+    int n_sets = 1;
+    for (int b = 2; auto_block && b >= 1; b--) {
+        plan_item_t *items_b = NULL;
+        int n_b = 0;
+        if (lockstep)
+            CHECK_RC(plan_cascade_items(plan, NULL, b, &items_b, &n_b));
+        else
+            CHECK_RC(plan_items(plan, NULL, b, &items_b, &n_b));
+        double *t_b = calloc((size_t)n_b + 1, sizeof(double));
+        if (!t_b) {
+            free(items_b);
+            rc = SC_ERR_NOMEM;
+            goto tables;
+        }
+        for (int q = 0; q < n_b; q++)
+            t_b[q] = t_item_cell(pm, plan, reuse, &items_b[q]);
+        free(items_b);
+        sets[n_sets++] = (pe_items_t){b, n_b, t_b};
+    }
+    double first_wall = pe_table(o, sets, n_sets, t_pitem, n_pitems, &pe_fixed);
     printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "
            "included%s)\n", n_to_train ? "; training spread over every rank" : "");
-    if (block > 1) {
+    if (block > 1 && !auto_block) {
         /* what one image per work item would give: more items, a shorter tail */
         plan_item_t *items1 = NULL;
         int n1 = 0;
@@ -1066,10 +1112,16 @@ static int pe_run(const pe_opts_t *o)
         for (int q = 0; q < n1; q++)
             t1[q] = t_item_cell(pm, plan, reuse, &items1[q]);
         printf("\nwith block_images = 1 (%d work items instead of %d):\n\n", n1, n_items);
-        pe_table(o, t1, n1, t_pitem, n_pitems, &pe_fixed);
+        pe_items_t one = {1, n1, t1};
+        pe_table(o, &one, 1, t_pitem, n_pitems, &pe_fixed);
         free(t1);
         free(items1);
     }
+tables:
+    for (int k = 1; k < n_sets; k++)
+        free(sets[k].t);
+    if (rc < 0)
+        goto cleanup;
     /* the time limit: the estimate plus half, plus 10 minutes for start-up and the summary */
     pe_hms(first_wall * 1.5 + 600.0, tlimit, sizeof tlimit);
     int mem_mb = (int)ceil(mem_rank * 1.5 / 1e6 / 100.0) * 100;
