@@ -16,6 +16,13 @@ export BUILD SALCHECK=${SALCHECK:-$BUILD/salcheck} OPENBLAS_NUM_THREADS=1
 # no frame pointers); anything reported from salcheck code fails.
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0}
+# Where OpenBLAS took kernels weaker than the CPU's (nn/blas_core.h), pin the
+# better set for every tier: the unit binaries and PyTorch's references do not
+# restart themselves as salcheck does (tests/mpi/test_run.sh tests the restart).
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ -x "$SALCHECK" ]; then
+    core=$("$SALCHECK" --blas-core 2>/dev/null)
+    [ -n "$core" ] && { export OPENBLAS_CORETYPE=$core; echo "OpenBLAS kernels pinned for the tests: OPENBLAS_CORETYPE=$core"; }
+fi
 total_pass=0; total_fail=0; ran=0
 log_dir=$BUILD/test-logs; mkdir -p "$log_dir"
 
@@ -39,12 +46,7 @@ run_one() {
 
 for tier in $TIERS; do
     if [ "$tier" = unit ]; then
-        # The unit binaries do not restart themselves as salcheck does when
-        # OpenBLAS took kernels weaker than the CPU's (nn/blas_core.h): pin here.
-        core=$([ -n "${OPENBLAS_CORETYPE:-}" ] || "$SALCHECK" --blas-core 2>/dev/null)
-        for bin in "$@"; do
-            if [ -n "$core" ]; then run_one "$bin" env OPENBLAS_CORETYPE="$core" "$bin"; else run_one "$bin" "$bin"; fi
-        done
+        for bin in "$@"; do run_one "$bin" "$bin"; done
     fi
     for script in tests/$tier/test_*.sh; do
         [ -e "$script" ] || continue

@@ -105,6 +105,11 @@ if [ -n "$core" ]; then
         || { bad "restart with OPENBLAS_CORETYPE=$core not reported"; tail -3 blas-own.log; }
     OPENBLAS_CORETYPE=$core xp --out blas-pin > blas-pin.log 2>&1
     py_check "the restarted explain equals one pinned to $core" $CHECK maps-equal blas-own.h5 blas-pin.h5
+    env -u OPENBLAS_CORETYPE -u SALCHECK_BLAS_CORE $MPIRUN -np 2 "$SALCHECK" run small.ini --out blas-r2.h5 \
+        --progress 0 > blas-r2.log 2>&1 || bad "2-rank run with OpenBLAS's own kernels"
+    [ "$(grep -c "restarted with OPENBLAS_CORETYPE=$core" blas-r2.log)" -eq 1 ] \
+        && ok "2 ranks under mpirun restart before MPI starts (reported once)" || { bad "2-rank restart"; tail -3 blas-r2.log; }
+    py_check "the restarted 2-rank run equals the pinned one" $CHECK equal r2.h5 blas-r2.h5
     env -u OPENBLAS_CORETYPE SALCHECK_BLAS_CORE=keep "$SALCHECK" explain --model models/A.h5 --image "$img" \
         --method grad --out blas-keep > blas-keep.log 2>&1 && ! grep -q restarted blas-keep.log \
         && ok "SALCHECK_BLAS_CORE=keep: no restart" || bad "SALCHECK_BLAS_CORE=keep"
