@@ -652,6 +652,29 @@ typedef struct pe_items {
     double *t;
 } pe_items_t;
 
+/* The times of the work items the run makes with `block` images per item
+ * (lockstep: a randomization's states together). out->t is the caller's to free. */
+static int pe_item_times(const plan_t *plan, const pe_model_t *pm, const double *reuse,
+                         int lockstep, int block, pe_items_t *out)
+{
+    plan_item_t *items = NULL;
+    int n = 0;
+    int rc = lockstep ? plan_cascade_items(plan, NULL, block, &items, &n)
+                      : plan_items(plan, NULL, block, &items, &n);
+    if (rc < 0)
+        return rc;
+    double *t = calloc((size_t)n + 1, sizeof(double));
+    if (!t) {
+        free(items);
+        return SC_ERR_NOMEM;
+    }
+    for (int q = 0; q < n; q++)
+        t[q] = t_item_cell(pm, plan, reuse, &items[q]);
+    free(items);
+    *out = (pe_items_t){block, n, t};
+    return 0;
+}
+
 /* One row per node count: wall time, work, allocation, efficiency, images per
  * item. sets[0..n_sets): the item times for each block size the run may
  * choose, largest block first; with more than one (block_images automatic),
@@ -1074,48 +1097,22 @@ static int pe_run(const pe_opts_t *o)
     /* the item times for each block the run may choose: the job's, or 4, 2 and 1 when automatic */
     pe_items_t sets[3] = {{block, n_items, t_item}};
     int n_sets = 1;
-    for (int b = 2; auto_block && b >= 1; b--) {
-        plan_item_t *items_b = NULL;
-        int n_b = 0;
-        if (lockstep)
-            CHECK_RC(plan_cascade_items(plan, NULL, b, &items_b, &n_b));
-        else
-            CHECK_RC(plan_items(plan, NULL, b, &items_b, &n_b));
-        double *t_b = calloc((size_t)n_b + 1, sizeof(double));
-        if (!t_b) {
-            free(items_b);
-            rc = SC_ERR_NOMEM;
-            goto tables;
-        }
-        for (int q = 0; q < n_b; q++)
-            t_b[q] = t_item_cell(pm, plan, reuse, &items_b[q]);
-        free(items_b);
-        sets[n_sets++] = (pe_items_t){b, n_b, t_b};
-    }
+    for (int b = 2; auto_block && b >= 1 && rc >= 0; b--)
+        if ((rc = pe_item_times(plan, pm, reuse, lockstep, b, &sets[n_sets])) >= 0)
+            n_sets++;
+    if (rc < 0)
+        goto tables;
     double first_wall = pe_table(o, sets, n_sets, t_pitem, n_pitems, &pe_fixed);
     printf("\n(work: CPU time of the computation; allocation: ranks x wall time, waiting ranks "
            "included%s)\n", n_to_train ? "; training spread over every rank" : "");
     if (block > 1 && !auto_block) {
         /* what one image per work item would give: more items, a shorter tail */
-        plan_item_t *items1 = NULL;
-        int n1 = 0;
-        if (lockstep)
-            CHECK_RC(plan_cascade_items(plan, NULL, 1, &items1, &n1));
-        else
-            CHECK_RC(plan_items(plan, NULL, 1, &items1, &n1));
-        double *t1 = calloc((size_t)n1 + 1, sizeof(double));
-        if (!t1) {
-            free(items1);
-            rc = SC_ERR_NOMEM;
-            goto cleanup;
-        }
-        for (int q = 0; q < n1; q++)
-            t1[q] = t_item_cell(pm, plan, reuse, &items1[q]);
-        printf("\nwith block_images = 1 (%d work items instead of %d):\n\n", n1, n_items);
-        pe_items_t one = {1, n1, t1};
+        pe_items_t one;
+        if ((rc = pe_item_times(plan, pm, reuse, lockstep, 1, &one)) < 0)
+            goto tables;
+        printf("\nwith block_images = 1 (%d work items instead of %d):\n\n", one.n, n_items);
         pe_table(o, &one, 1, t_pitem, n_pitems, &pe_fixed);
-        free(t1);
-        free(items1);
+        free(one.t);
     }
 tables:
     for (int k = 1; k < n_sets; k++)
