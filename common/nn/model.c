@@ -277,7 +277,8 @@ static void init_node(nn_model_t *m, int id, uint64_t seed, int keep_bn_stats)
     def->init(m, id, &rs, keep_bn_stats);
 }
 
-int nn_model_finalize(nn_model_t *m, uint64_t seed)
+/* The parameter slab and its layout; the initializers when init. */
+static int model_finalize(nn_model_t *m, uint64_t seed, int init)
 {
     int rc = 0;
     size_t total = 0;
@@ -297,10 +298,20 @@ int nn_model_finalize(nn_model_t *m, uint64_t seed)
     m->param_gen++;
     if (m->num_classes == 0)
         m->num_classes = m->nodes[nn_logits_node(m)].c;
-    for (int i = 0; i < m->n_nodes; i++)
+    for (int i = 0; init && i < m->n_nodes; i++)
         init_node(m, i, seed, 0);
 cleanup:
     return rc;
+}
+
+int nn_model_finalize(nn_model_t *m, uint64_t seed)
+{
+    return model_finalize(m, seed, 1);
+}
+
+int nn_model_finalize_uninit(nn_model_t *m)
+{
+    return model_finalize(m, 0, 0);
 }
 
 int nn_model_reinit_block(nn_model_t *m, const char *block, uint64_t seed, int keep_bn_stats)

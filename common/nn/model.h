@@ -186,6 +186,10 @@ static inline int nn_node_shape(const nn_node_t *node, int dims[NN_MAX_RANK])
 
 /* Allocate the parameter slab and initialize every parameter from (seed, node name). */
 int nn_model_finalize(nn_model_t *m, uint64_t seed);
+/* nn_model_finalize with the slab left at zero, for a caller that fills
+ * every parameter itself (a model file's weights: the random initializers of
+ * a large model cost about half a second that the read then overwrites). */
+int nn_model_finalize_uninit(nn_model_t *m);
 /* Re-initialize the parameters of every node of `block` (all nodes when NULL)
  * with their initializers, keyed by (seed, node name); BN statistics reset
  * to 0/1 unless keep_bn_stats. Deterministic on every rank. */

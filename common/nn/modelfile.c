@@ -301,7 +301,7 @@ int modelfile_load(const char *path, nn_model_t **out)
     CHECK_RC(modelfile_graph_read(file, dset, path, &lines, &count));
     for (size_t i = 1; i < count; i++)
         CHECK_RC(add_from_line(m, lines[i], path, (int)i));
-    CHECK_RC(nn_model_finalize(m, 0));
+    CHECK_RC(nn_model_finalize_uninit(m)); /* every parameter is read below */
     for (int id = 1; id < m->n_nodes; id++) {
         for (int k = 0; k < NN_P_KINDS; k++) {
             size_t n;
