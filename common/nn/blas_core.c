@@ -27,18 +27,27 @@ static int blas_core_level(const char *core)
     return 0;
 }
 
+const char *nn_blas_core_choose(const char *openblas_core, int avx512, int bf16, int avx2)
+{
+    const int have = openblas_core ? blas_core_level(openblas_core) : 0;
+    if (avx512)
+        return have >= 2 ? NULL : bf16 ? "Cooperlake" : "SkylakeX";
+    if (avx2)
+        return have >= 1 ? NULL : "Haswell";
+    return NULL;
+}
+
 const char *nn_blas_core_better(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    const char *core = openblas_get_corename();
-    const int have = core ? blas_core_level(core) : 0;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        return have >= 2 ? NULL : __builtin_cpu_supports("avx512bf16") ? "Cooperlake" : "SkylakeX";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return have >= 1 ? NULL : "Haswell";
-#endif
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    return nn_blas_core_choose(openblas_get_corename(), avx512,
+                               __builtin_cpu_supports("avx512bf16"),
+                               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#else
     return NULL;
+#endif
 }
 
 void nn_blas_core_restart(char **argv)

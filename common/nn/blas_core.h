@@ -17,6 +17,10 @@
  * BF16, "SkylakeX" with AVX-512, "Haswell" with AVX2 and FMA), or NULL when
  * OpenBLAS's own choice already uses the widest vectors the CPU has. */
 const char *nn_blas_core_better(void);
+/* The rule of nn_blas_core_better on given facts: OpenBLAS's core name and
+ * what the CPU has (avx512: F, BW, DQ and VL; bf16: AVX512-BF16; avx2: AVX2
+ * and FMA). */
+const char *nn_blas_core_choose(const char *openblas_core, int avx512, int bf16, int avx2);
 
 /*
  * When OPENBLAS_CORETYPE is unset and nn_blas_core_better() names a core,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/blas_core.h"
 #include "nn/conv_packed.h"
 #include "nn/fuse.h"
 #include "nn/gemm.h"
@@ -531,8 +532,41 @@ done:
     nn_model_destroy(m);
 }
 
+/* Which OpenBLAS kernel set salcheck restarts with (nn/blas_core.h), from
+ * OpenBLAS's own choice and the CPU's vectors; NULL: keep OpenBLAS's. */
+static void test_blas_core_choice(void)
+{
+    const struct {
+        const char *core;
+        int avx512, bf16, avx2;
+        const char *want;
+    } cases[] = {
+        {"Prescott", 1, 1, 1, "Cooperlake"}, /* an unknown AVX-512 Xeon with BF16 */
+        {"Prescott", 1, 0, 1, "SkylakeX"},
+        {"Haswell", 1, 1, 1, "Cooperlake"},  /* AVX2 kernels on an AVX-512 CPU */
+        {"Zen", 1, 0, 1, "SkylakeX"},
+        {"Cooperlake", 1, 1, 1, NULL},       /* already AVX-512 */
+        {"SkylakeX", 1, 1, 1, NULL},
+        {"SAPPHIRERAPIDS", 1, 1, 1, NULL},   /* names compared without case */
+        {"Prescott", 0, 0, 1, "Haswell"},    /* an unknown AVX2 CPU */
+        {"Zen", 0, 0, 1, NULL},
+        {"Haswell", 0, 0, 1, NULL},
+        {"Prescott", 0, 0, 0, NULL},         /* nothing better to choose */
+        {"Nehalem", 0, 0, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = nn_blas_core_choose(cases[i].core, cases[i].avx512, cases[i].bf16,
+                                              cases[i].avx2);
+        TH_CHECK((!got && !cases[i].want) || (got && cases[i].want && !strcmp(got, cases[i].want)),
+                 "OpenBLAS %s, avx512 %d bf16 %d avx2 %d: %s, want %s", cases[i].core,
+                 cases[i].avx512, cases[i].bf16, cases[i].avx2, got ? got : "(keep)",
+                 cases[i].want ? cases[i].want : "(keep)");
+    }
+}
+
 int main(void)
 {
+    TH_RUN(test_blas_core_choice);
     TH_RUN(test_gemm_edges);
     TH_RUN(test_conv_against_definition);
     TH_RUN(test_conv_batch_independent);
