@@ -136,6 +136,16 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
                 max_cons[s] = j;
         }
     }
+    /* a ReLU that runs its add's backward (nn_add_relu_pair) writes the add's
+     * input gradients at its own step */
+    for (int j = 1; j < N; j++) {
+        if (!nn_add_relu_pair(m, j))
+            continue;
+        const nn_node_t *add = &m->nodes[m->nodes[j].in[0]];
+        for (int q = 0; q < 2; q++)
+            if (j > max_cons[add->in[q]])
+                max_cons[add->in[q]] = j;
+    }
     CHECK_RC(nn_fuse_create(m, &fuse));
     int n_iv = 0;
     for (int i = 0; i < N; i++) {

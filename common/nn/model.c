@@ -446,6 +446,7 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         m->nodes[i].out = m->nodes[i].cview ? NULL : m->bufs[plan.out_buf[i]];
         m->nodes[i].grad = m->nodes[i].cview ? NULL : m->bufs[plan.grad_buf[i]];
         m->nodes[i].bn_relu = nn_bn_relu_pair(m, i);
+        m->nodes[i].add_relu = nn_add_relu_pair(m, i);
     }
     m->runtime_floats = plan.total_floats;
     nn_memplan_free(&plan);

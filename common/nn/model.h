@@ -74,6 +74,8 @@ typedef struct nn_node {
     int grad_live;              /* grad buffer holds values in this backward pass */
     int bn_relu;                /* a ReLU whose backward also runs its BN input's
                                  * (nn_bn_relu_pair, set by nn_model_prepare) */
+    int add_relu;               /* a ReLU whose backward also runs its add input's
+                                 * (nn_add_relu_pair, set by nn_model_prepare) */
     int cview;                  /* a concat without buffers, read through its inputs
                                  * (nn/concat_view.h); out and grad are NULL */
     int keep;                   /* readable after a pass: NN_KEEP_ALL out and grad (nn_model_keep),

@@ -135,6 +135,16 @@ int nn_bn_relu_pair(const nn_model_t *m, int id);
  * (guided or not) gradient times the BN's scale; inference statistics only. */
 int nn_bn_relu_backward(nn_model_t *m, int relu_id, int n, const nn_backward_opts_t *o,
                         int guided);
+/* Is node id a ReLU whose input is a two-input add (a residual join) read by
+ * nothing else, with distinct inputs that are not concatenations and its
+ * gradient not kept (nn_memplan_pinned_grad)? Its backward may then write the
+ * add's input gradients itself (one pass over the ReLU's output and gradient
+ * instead of three: the ReLU's, then the add's per input), the add's gradient
+ * never made live, so the engine skips the add. The same values bit for bit:
+ * each input gradient gets 0 + g, or adds g, with g the ReLU's gradient. The
+ * memory plan lets the add's input gradients live from the ReLU's backward on. */
+int nn_add_relu_pair(const nn_model_t *m, int id);
+
 /* Gradient slab tensor of a parameter of node id, or NULL when absent. */
 float *nn_param_grad(nn_model_t *m, int id, nn_param_kind kind);
 

@@ -155,6 +155,58 @@ static void test_shared_buffers_change_nothing(void)
     }
 }
 
+/* The residual add's backward inside the ReLU after it (nn_add_relu_pair):
+ * found on every ResNet-50 block, and the same input gradients bit for bit
+ * as the two passes it replaces, plain and guided, in the inference plan
+ * (fused forward) and the training plan. */
+static void test_add_relu_pairs(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_build("resnet50", 32, 2, 5, &m) == 0, "build");
+    if (!m)
+        return;
+    const int n = 2;
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = malloc(sizeof(float) * n * in);
+    float *dx[2][2] = {{malloc(sizeof(float) * n * in), malloc(sizeof(float) * n * in)},
+                       {malloc(sizeof(float) * n * in), malloc(sizeof(float) * n * in)}};
+    fill_input(x, n * in, 21);
+    const int targets[2] = {1, 0};
+    for (int mode = NN_PLAN_TRAIN; mode <= NN_PLAN_INFER; mode++) {
+        TH_CHECK(nn_model_set_plan(m, (nn_plan_mode)mode) == 0 && nn_model_prepare(m, n) == 0,
+                 "prepare");
+        int pairs = 0;
+        for (int i = 0; i < m->n_nodes; i++)
+            pairs += m->nodes[i].add_relu;
+        TH_CHECK(pairs == 16, "mode %d: %d add-ReLU pairs, ResNet-50 has 16 blocks", mode, pairs);
+        for (int fused = 0; fused < 2; fused++) {    /* 1: the pairs switched off */
+            if (fused == 1)
+                for (int i = 0; i < m->n_nodes; i++)
+                    m->nodes[i].add_relu = 0;
+            for (int guided = 0; guided < 2; guided++) {
+                nn_backward_opts_t o = {.input_grad = 1, .guided_relu = guided};
+                int rc = mode == NN_PLAN_INFER ? nn_forward_fused(m, x, n) : nn_forward(m, x, n, 0);
+                TH_CHECK(rc == 0 && nn_backward_logit(m, targets, dx[fused][guided], &o) == 0,
+                         "pass");
+            }
+        }
+        for (int guided = 0; guided < 2; guided++) {
+            TH_CHECK(!memcmp(dx[0][guided], dx[1][guided], sizeof(float) * n * in),
+                     "mode %d guided %d: the paired backward changed the input gradient", mode,
+                     guided);
+            double norm = 0.0;
+            for (size_t i = 0; i < n * in; i++)
+                norm += (double)dx[0][guided][i] * dx[0][guided][i];
+            TH_CHECK(norm > 0.0, "mode %d guided %d: zero input gradient", mode, guided);
+        }
+    }
+    free(x);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++)
+            free(dx[a][b]);
+    nn_model_destroy(m);
+}
+
 static void test_plan_sizes(void)
 {
     nn_model_t *m = NULL;
@@ -710,5 +762,6 @@ int main(void)
     TH_RUN(test_plan_sizes);
     TH_RUN(test_infer_plan_refuses_param_grads);
     TH_RUN(test_shared_buffers_change_nothing);
+    TH_RUN(test_add_relu_pairs);
     return th_report();
 }

@@ -11,6 +11,7 @@
 #include "nn/op.h"
 
 #include "nn/fuse.h"
+#include "nn/memplan.h"
 #include "sc.h"
 
 int nn_add_relu(nn_model_t *m, const char *name, int in)
@@ -25,11 +26,64 @@ static int relu_forward_node(nn_model_t *m, int id, int n)
     return 0;
 }
 
+int nn_add_relu_pair(const nn_model_t *m, int id)
+{
+    if (id < 2 || id >= m->n_nodes)
+        return 0;
+    const nn_node_t *nd = &m->nodes[id];
+    if (nd->op != NN_RELU || nd->n_in != 1 || nd->rank)
+        return 0;
+    const int a = nd->in[0];
+    const nn_node_t *add = &m->nodes[a];
+    if (add->op != NN_ADD || add->n_in != 2 || add->in[0] == add->in[1] ||
+        nn_memplan_pinned_grad(m, a))
+        return 0;
+    for (int q = 0; q < 2; q++)
+        if (m->nodes[add->in[q]].op == NN_CONCAT)
+            return 0;
+    for (int j = a + 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (m->nodes[j].in[k] == a && j != id)
+                return 0;
+    return 1;
+}
+
+/* The add's backward inside the ReLU's (nn_add_relu_pair): each input
+ * gradient gets 0 + g or adds g, g = the ReLU's gradient where it passes, +0
+ * elsewhere: the bits of the ReLU's assigned output followed by add_backward. */
+static void add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const nn_backward_opts_t *o,
+                              int guided)
+{
+    const nn_node_t *add = &m->nodes[nd->in[0]];
+    const size_t count = (size_t)n * nn_node_size(nd);
+    const float *y = nd->out, *dy = nd->grad;
+    float *g[2] = {NULL, NULL};
+    int assign[2] = {0, 0};
+    for (int q = 0; q < 2; q++)
+        if (nn_wants_grad(add->in[q], o))
+            g[q] = nn_grad_dst(m, add->in[q], &assign[q]);
+    /* one pass over y and dy for both inputs (the flags are loop-invariant) */
+    float *g0 = g[0], *g1 = g[1];
+    const int a0 = assign[0], a1 = assign[1];
+    for (size_t i = 0; i < count; i++) {
+        const float v = (y[i] > 0.0f && (!guided || dy[i] > 0.0f)) ? dy[i] : 0.0f;
+        if (g0)
+            g0[i] = a0 ? 0.0f + v : g0[i] + v;
+        if (g1)
+            g1[i] = a1 ? 0.0f + v : g1[i] + v;
+    }
+}
+
 static int relu_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts_t *o,
                               int guided)
 {
     nn_node_t *nd = &m->nodes[id];
     const int src_id = nd->in[0];
+    /* the add before it too, when the add's backward would run in this pass */
+    if (nd->add_relu && o->down_to < src_id) {
+        add_relu_backward(m, nd, n, o, guided);
+        return 0;
+    }
     /* through the BN before it in the same pass, unless that BN was folded into
      * a convolution (its gradient is what the convolution reads) */
     if (nd->bn_relu && !o->training && !o->param_grads &&
