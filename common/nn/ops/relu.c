@@ -48,9 +48,25 @@ int nn_add_relu_pair(const nn_model_t *m, int id)
     return 1;
 }
 
+/* g0 (and g1 unless NULL) get 0 + v or add v, v = dy where the ReLU passes
+ * (and dy > 0 when guided), +0 elsewhere. Always inlined with constant flags,
+ * so each case is a plain loop the compiler vectorizes. */
+static inline __attribute__((always_inline)) void add_relu_loop(
+    size_t count, const float *restrict y, const float *restrict dy, float *restrict g0,
+    float *restrict g1, int guided, int a0, int a1)
+{
+    for (size_t i = 0; i < count; i++) {
+        const float v = (y[i] > 0.0f && (!guided || dy[i] > 0.0f)) ? dy[i] : 0.0f;
+        g0[i] = a0 ? 0.0f + v : g0[i] + v;
+        if (g1)
+            g1[i] = a1 ? 0.0f + v : g1[i] + v;
+    }
+}
+
 /* The add's backward inside the ReLU's (nn_add_relu_pair): each input
  * gradient gets 0 + g or adds g, g = the ReLU's gradient where it passes, +0
- * elsewhere: the bits of the ReLU's assigned output followed by add_backward. */
+ * elsewhere: the bits of the ReLU's assigned output followed by add_backward,
+ * in one pass over y and dy. */
 static void add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const nn_backward_opts_t *o,
                               int guided)
 {
@@ -58,19 +74,35 @@ static void add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const n
     const size_t count = (size_t)n * nn_node_size(nd);
     const float *y = nd->out, *dy = nd->grad;
     float *g[2] = {NULL, NULL};
-    int assign[2] = {0, 0};
+    int a[2] = {0, 0};
     for (int q = 0; q < 2; q++)
         if (nn_wants_grad(add->in[q], o))
-            g[q] = nn_grad_dst(m, add->in[q], &assign[q]);
-    /* one pass over y and dy for both inputs (the flags are loop-invariant) */
-    float *g0 = g[0], *g1 = g[1];
-    const int a0 = assign[0], a1 = assign[1];
-    for (size_t i = 0; i < count; i++) {
-        const float v = (y[i] > 0.0f && (!guided || dy[i] > 0.0f)) ? dy[i] : 0.0f;
-        if (g0)
-            g0[i] = a0 ? 0.0f + v : g0[i] + v;
-        if (g1)
-            g1[i] = a1 ? 0.0f + v : g1[i] + v;
+            g[q] = nn_grad_dst(m, add->in[q], &a[q]);
+    if (!g[0]) { /* at most one input wants a gradient: it goes first */
+        g[0] = g[1], a[0] = a[1];
+        g[1] = NULL;
+    }
+    if (!g[0])
+        return;
+    const int k = (guided ? 4 : 0) + (a[0] ? 2 : 0) + (a[1] ? 1 : 0);
+    if (g[1]) {
+        switch (k) {
+        case 0: add_relu_loop(count, y, dy, g[0], g[1], 0, 0, 0); break;
+        case 1: add_relu_loop(count, y, dy, g[0], g[1], 0, 0, 1); break;
+        case 2: add_relu_loop(count, y, dy, g[0], g[1], 0, 1, 0); break;
+        case 3: add_relu_loop(count, y, dy, g[0], g[1], 0, 1, 1); break;
+        case 4: add_relu_loop(count, y, dy, g[0], g[1], 1, 0, 0); break;
+        case 5: add_relu_loop(count, y, dy, g[0], g[1], 1, 0, 1); break;
+        case 6: add_relu_loop(count, y, dy, g[0], g[1], 1, 1, 0); break;
+        default: add_relu_loop(count, y, dy, g[0], g[1], 1, 1, 1); break;
+        }
+    } else {
+        switch (k & 6) {
+        case 0: add_relu_loop(count, y, dy, g[0], NULL, 0, 0, 0); break;
+        case 2: add_relu_loop(count, y, dy, g[0], NULL, 0, 1, 0); break;
+        case 4: add_relu_loop(count, y, dy, g[0], NULL, 1, 0, 0); break;
+        default: add_relu_loop(count, y, dy, g[0], NULL, 1, 1, 0); break;
+        }
     }
 }
 
