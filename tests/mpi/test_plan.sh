@@ -6,8 +6,8 @@
 #     methods' costs (saliency.h); nothing is written
 #  2. the audit on 1 rank (it trains the models), then again with the models cached,
 #     measuring its CPU time, peak resident size and results file size
-#  3. the plan again: its work (CPU seconds), memory per rank and file size within
-#     30 % of the measured ones; bad options and a missing model are errors
+#  3. the plan again: its work (CPU seconds) within 50 %, memory per rank within 30 % and
+#     file size within 10 % of the measured ones; bad options and a missing model are errors
 # Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 2
@@ -65,7 +65,10 @@ work=$(grep -m1 '^| 1 | 1 |' plan1.txt | awk -F'|' '{print $7 * 3600}')
 mem=$(grep -m1 'memory/rank' plan1.txt | awk '{print $2 * ($3 == "GB" ? 1e9 : $3 == "MB" ? 1e6 : 1e3)}')
 fsz=$(grep -m1 'results file' plan1.txt | awk '{print $3 * ($4 == "GB" ? 1e9 : $4 == "MB" ? 1e6 : 1e3)}')
 note "plan: work ${work} CPU-s, memory ${mem} B, results file ${fsz} B"
-check "plan: work within 30 % of the run's CPU time" within "$work" "$cpu" 0.30
+# 50 %: the plan's calibration and the run are timed minutes apart, and a virtual machine's
+# speed can drift by 20-30 % between minutes (bench/README.md, "On an Intel Xeon"); an
+# estimate off by a factor of 2 still fails
+check "plan: work within 50 % of the run's CPU time" within "$work" "$cpu" 0.50
 # the estimate counts every model's workspaces (they live through the whole run) at the
 # inputs per engine call its methods use (small.ini: 5 of the batch of 16)
 between() { "$PY" -c 'import sys; a, b, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if b > 0 and lo <= a / b <= hi else 1)' "$@"; }
