@@ -33,7 +33,8 @@ DEPS_TEST  := python3 python3-numpy python3-torch python3-torchvision python3-on
 ifeq ($(SAN),1)
 BUILD ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-OPT := -O1 -g
+# -O2: at -O1 gcc does not inline the elementwise ops' derivative callbacks (always_inline, nn/op.h)
+OPT := -O2 -g
 else
 BUILD ?= build
 SANFLAGS :=

@@ -67,33 +67,47 @@ static void valid_columns(int ow, int sw, int ix0, int w, int *lo, int *hi)
  * loops are plain copies (vectorized for stride 1). */
 void conv2d_im2col(const conv2d_shape_t *s, const float *x, float *col)
 {
-    const int oh = s->oh, ow = s->ow, P = oh * ow;
+    conv2d_im2col_range(s, x, 0, s->oh * s->ow, col, (size_t)s->oh * s->ow);
+}
+
+void conv2d_im2col_range(const conv2d_shape_t *s, const float *x, int p0, int p1, float *col,
+                         size_t ldcol)
+{
+    const int ow = s->ow;
+    if (p1 <= p0)
+        return;
+    const int oy0 = p0 / ow, oy1 = (p1 - 1) / ow;
     for (int ci = 0; ci < s->c; ci++) {
         const float *plane = x + (size_t)ci * s->h * s->w;
         for (int ki = 0; ki < s->kh; ki++) {
             for (int kj = 0; kj < s->kw; kj++) {
-                float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * P;
+                float *row = col + ((size_t)(ci * s->kh + ki) * s->kw + kj) * ldcol;
                 const int ix0 = kj - s->pl;
                 int lo, hi;
                 valid_columns(ow, s->sw, ix0, s->w, &lo, &hi);
-                for (int oy = 0; oy < oh; oy++) {
-                    int iy = oy * s->sh - s->pt + ki;
-                    float *dst = row + oy * ow;
+                for (int oy = oy0; oy <= oy1; oy++) {
+                    /* output columns [a, b) of this row lie in the range */
+                    const int a = oy == oy0 ? p0 - oy * ow : 0;
+                    const int b = oy == oy1 ? p1 - oy * ow : ow;
+                    const int iy = oy * s->sh - s->pt + ki;
+                    float *dst = row + (oy * ow + a - p0); /* dst[ox - a] is column ox */
                     if (iy < 0 || iy >= s->h) {
-                        memset(dst, 0, sizeof(float) * ow);
+                        memset(dst, 0, sizeof(float) * (size_t)(b - a));
                         continue;
                     }
+                    const int l = lo > a ? (lo < b ? lo : b) : a;
+                    const int h = hi < b ? (hi > l ? hi : l) : b;
                     const float *src = plane + (size_t)iy * s->w + ix0;
-                    for (int ox = 0; ox < lo; ox++)
-                        dst[ox] = 0.0f;
+                    for (int ox = a; ox < l; ox++)
+                        dst[ox - a] = 0.0f;
                     if (s->sw == 1) {
-                        memcpy(dst + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
+                        memcpy(dst + (l - a), src + l, sizeof(float) * (size_t)(h - l));
                     } else {
-                        for (int ox = lo; ox < hi; ox++)
-                            dst[ox] = src[ox * s->sw];
+                        for (int ox = l; ox < h; ox++)
+                            dst[ox - a] = src[ox * s->sw];
                     }
-                    for (int ox = hi; ox < ow; ox++)
-                        dst[ox] = 0.0f;
+                    for (int ox = h; ox < b; ox++)
+                        dst[ox - a] = 0.0f;
                 }
             }
         }

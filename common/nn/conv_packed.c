@@ -55,25 +55,48 @@ size_t conv_packed_workspace(const conv2d_shape_t *s)
     return conv_packed_a_floats(s) + nn_gemm_bpack_floats() + col;
 }
 
-void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
-                         int relu, float *y, float *ws)
+int conv_packed_fwd_columns(const conv2d_shape_t *s)
+{
+    const size_t k = (size_t)s->c * s->kh * s->kw;
+    const size_t w = CONV_PACKED_FWD_SLICE_FLOATS / k / NN_GEMM_NR * NN_GEMM_NR;
+    return w < CONV_PACKED_FWD_SLICE_MIN ? CONV_PACKED_FWD_SLICE_MIN
+           : w > (1u << 20)              ? (1 << 20)
+                                         : (int)w;
+}
+
+void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const float *W,
+                              const float *b, int relu, float *y, float *ws, int columns)
 {
     const int K = s->c * s->kh * s->kw, P = s->oh * s->ow, G = conv_packed_group(s);
     const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
-    const int pointwise = conv_packed_pointwise(s);
     float *bpack = ws + conv_packed_a_floats(s), *col = bpack + nn_gemm_bpack_floats();
     for (int i0 = 0; i0 < s->n; i0 += G) {
-        nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .c_seg = out_size};
-        const float *B = x + i0 * in_size;
-        g.b_seg = in_size;
-        if (!pointwise) {
-            for (int j = 0; j < g.n_seg; j++)
-                conv2d_im2col(s, x + (i0 + j) * in_size, col + (size_t)j * K * P);
-            B = col;
-            g.b_seg = (size_t)K * P;
+        nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .c_seg = out_size,
+                           .b_seg = in_size};
+        float *yg = y + i0 * out_size;
+        if (conv_packed_pointwise(s)) {
+            nn_gemm_rows_seg(s->oc, K, W, K, x + i0 * in_size, P, yg, P, &g, 0, b, relu, bpack);
+            continue;
         }
-        nn_gemm_rows_seg(s->oc, K, W, K, B, P, y + i0 * out_size, P, &g, 0, b, relu, bpack);
+        /* the group's columns (image j / P, pixel j % P) a slice at a time */
+        const int cols = g.n_seg * P;
+        for (int j0 = 0; j0 < cols; j0 += columns) {
+            const int n = cols - j0 < columns ? cols - j0 : columns;
+            for (int img = j0 / P; img * P < j0 + n; img++) {
+                const int p0 = j0 > img * P ? j0 - img * P : 0;
+                const int p1 = j0 + n < (img + 1) * P ? j0 + n - img * P : P;
+                conv2d_im2col_range(s, x + (i0 + img) * in_size, p0, p1,
+                                    col + (img * P + p0 - j0), (size_t)n);
+            }
+            nn_gemm_rows_cols(s->oc, K, W, K, col, n, yg, P, &g, j0, n, 0, b, relu, bpack);
+        }
     }
+}
+
+void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
+                         int relu, float *y, float *ws)
+{
+    conv_packed_forward_cols(s, x, W, b, relu, y, ws, conv_packed_fwd_columns(s));
 }
 
 int conv_packed_bwd_channels(const conv2d_shape_t *s)

@@ -40,6 +40,18 @@
  * matrices would pass CONV_PACKED_GROUP_FLOATS floats. */
 #define CONV_PACKED_GROUP_COLUMNS 1024
 #define CONV_PACKED_GROUP_FLOATS ((size_t)1 << 21)
+/* The forward builds its patch matrices a slice of columns at a time, so
+ * that the GEMM packs them from L2 rather than from memory (the same sums in
+ * the same order as one product over the group): each slice a multiple of
+ * 32 columns (but the last of a group), under this many floats, and at least
+ * CONV_PACKED_FWD_SLICE_MIN columns, since a narrower product streams the
+ * weights once more per slice. Measured per shape against one slice over the
+ * group (bench/README.md): 0.63-0.99 of its time, at 1 << 16 .. 1 << 19
+ * floats and minima of 128 and 256 columns, this pair the best. */
+#ifndef CONV_PACKED_FWD_SLICE_FLOATS
+#define CONV_PACKED_FWD_SLICE_FLOATS ((size_t)1 << 17)
+#endif
+#define CONV_PACKED_FWD_SLICE_MIN 256
 /* A slice of the input gradient's patch matrices (channels x taps rows x the
  * group's columns) is kept under this many floats (half of a 1 MB L2), in
  * slices of a multiple of 8 channels, unless 8 channels already pass it. */
@@ -64,6 +76,12 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
  * so each element's sum is unchanged). */
 void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *packed_wt,
                                const float *dy, float *dx, int assign, float *ws);
+/* Columns per slice of the forward's patch matrices (shape only). */
+int conv_packed_fwd_columns(const conv2d_shape_t *s);
+/* conv_packed_forward with slices of `columns` columns (the product is the
+ * same bits for any positive width; for the tests). */
+void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const float *W,
+                              const float *b, int relu, float *y, float *ws, int columns);
 /* Input channels per slice of the input gradient's patch matrix (shape only). */
 int conv_packed_bwd_channels(const conv2d_shape_t *s);
 /* conv2d_backward_data with the packed W^T given (NULL: packed per call). */
@@ -77,6 +95,10 @@ void conv2d_backward_data_blas(const conv2d_shape_t *s, const float *W, const fl
                                int assign, float *col);
 /* The patch matrix of one image, and its adjoint added into dx (nn/conv.c). */
 void conv2d_im2col(const conv2d_shape_t *s, const float *x, float *col);
+/* The output pixels [p0, p1) of the patch matrix of one image (pixel p =
+ * oy * ow + ox), column p at col[row * ldcol + p - p0]. */
+void conv2d_im2col_range(const conv2d_shape_t *s, const float *x, int p0, int p1, float *col,
+                         size_t ldcol);
 void conv2d_col2im_add(const conv2d_shape_t *s, const float *col, float *dx, int assign);
 /* conv2d_col2im_add for the channels [ci0, ci1) only, col holding their rows. */
 void conv2d_col2im_channels(const conv2d_shape_t *s, const float *col, float *dx, int assign,

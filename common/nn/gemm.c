@@ -231,25 +231,27 @@ static void gemm_tile_split(int kc, const float *a, size_t lda, const float *str
  * with row stride lda. b == NULL: bpack holds B already packed, every depth
  * block of it (nn_gemm_bpacked_offset; one block of columns). */
 static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
-                         float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
-                         const float *bias, int relu, float *bpack)
+                         float *c, int ldc, const nn_gemm_seg_t *g, int col0, int n,
+                         int b_flat, int accumulate, const float *bias, int relu, float *bpack)
 {
     float *const bpack0 = bpack;
-    const int n = g->seg * g->n_seg;
+    /* B's own column layout: g's segments, or one flat segment of n columns */
+    const nn_gemm_seg_t flat = {.seg = n, .n_seg = 1, .b_seg = 0, .c_seg = 0};
+    const nn_gemm_seg_t *gb = b_flat ? &flat : g;
     for (int j0 = 0; j0 < n; j0 += NN_GEMM_NC) {
         const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
         for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
             const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
             const int first = k0 == 0, last = k0 + kc >= k;
             if (b)
-                gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, g, bpack);
+                gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, gb, bpack);
             else
                 bpack = bpack0 + nn_gemm_bpacked_offset(nc, k, k0, 0);
             for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
                 const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
                 for (int j = 0; j < nc; j += NN_GEMM_NR) {
                     const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
-                    const int col = j0 + j;
+                    const int col = col0 + j0 + j; /* C's global column */
                     const int whole = g->seg - col % g->seg >= nr; /* inside one segment */
                     const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
                     const __mmask16 m1 = nr >= 32 ? 0xFFFF
@@ -281,14 +283,25 @@ void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int l
                         int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
                         int relu, float *bpack)
 {
-    gemm_blocked(m, k, packed, 0, b, ldb, c, ldc, g, accumulate, bias, relu, bpack);
+    gemm_blocked(m, k, packed, 0, b, ldb, c, ldc, g, 0, g->seg * g->n_seg, 0, accumulate, bias,
+                 relu, bpack);
 }
 
 void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
                       int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
                       int relu, float *bpack)
 {
-    gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, accumulate, bias, relu, bpack);
+    gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, 0, g->seg * g->n_seg, 0, accumulate,
+                 bias, relu, bpack);
+}
+
+void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                       int ldc, const nn_gemm_seg_t *g, int col0, int n, int accumulate,
+                       const float *bias, int relu, float *bpack)
+{
+    if (n > 0)
+        gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, col0, n, 1, accumulate, bias, relu,
+                     bpack);
 }
 
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
@@ -304,7 +317,7 @@ void nn_gemm_packed_bp(int m, int n, int k, const float *packed, const float *bp
 {
     const nn_gemm_seg_t g = {.seg = n, .n_seg = 1, .b_seg = 0, .c_seg = 0};
     if (n > 0)
-        gemm_blocked(m, k, packed, 0, NULL, 0, c, ldc, &g, 0, NULL, 0, (float *)bpacked);
+        gemm_blocked(m, k, packed, 0, NULL, 0, c, ldc, &g, 0, n, 0, 0, NULL, 0, (float *)bpacked);
 }
 
 #else
@@ -315,6 +328,14 @@ void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int
 {
     (void)m, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
     (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
+
+void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                       int ldc, const nn_gemm_seg_t *g, int col0, int n, int accumulate,
+                       const float *bias, int relu, float *bpack)
+{
+    (void)m, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)col0, (void)n, (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called */
 }
 
 void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,

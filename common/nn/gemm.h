@@ -90,5 +90,13 @@ void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int l
 void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
                       int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
                       int relu, float *bpack);
+/* nn_gemm_rows_seg for the global columns [col0, col0 + n) of g's segmented
+ * C only, with B flat: its column j (row stride ldb) is global column
+ * col0 + j. A product computed a slice of columns at a time (nn/conv_packed.c
+ * builds the patch matrix of one slice while the last is still in cache);
+ * every element gets the same additions in the same order as in the whole. */
+void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                       int ldc, const nn_gemm_seg_t *g, int col0, int n, int accumulate,
+                       const float *bias, int relu, float *bpack);
 
 #endif

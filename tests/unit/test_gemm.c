@@ -8,8 +8,9 @@
  * untouched), and conv2d_forward_fused / conv2d_backward against a direct
  * double-precision convolution (the contract any GEMM behind them keeps), on
  * both paths (nn/conv_packed.h; the 7 x 7, 5 x 6 and 9 x 9 stride-2 shapes
- * with 24-300 channels run the input gradient in slices of 8 channels), and
- * an image's output bit-identical in a batch of 1 and of 5. The cache of
+ * with 24-300 channels run the input gradient in slices of 8 channels), the
+ * forward's patch matrices built a slice of columns at a time (any width the
+ * same bits), and an image's output bit-identical in a batch of 1 and of 5. The cache of
  * packed W^T (nn/wpack.h): gradients of a model whose parameters changed
  * (all at once, node by node as a cascade state switches, BN only, raw and
  * folded weights in turn) bit-identical to a freshly built model's, and
@@ -337,6 +338,61 @@ static void test_conv_against_definition(void)
                                 .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
 }
 
+/* The forward builds its patch matrices a slice of columns at a time
+ * (conv_packed_fwd_columns): any slice width gives the bits of one slice over
+ * the whole group, on a large image, a stride-2 5 x 5 and groups of small
+ * images whose slices start and end inside an image. */
+static void check_forward_slices(conv2d_shape_t s)
+{
+    conv2d_shape_init(&s);
+    if (!nn_gemm_available())
+        return;
+    const size_t in = (size_t)s.n * s.c * s.h * s.w, out = (size_t)s.n * s.oc * s.oh * s.ow;
+    const size_t wcount = (size_t)s.oc * s.c * s.kh * s.kw;
+    float *x = malloc(sizeof(float) * in), *W = malloc(sizeof(float) * wcount);
+    float *b = malloc(sizeof(float) * s.oc), *y = malloc(sizeof(float) * out);
+    float *y1 = malloc(sizeof(float) * out), *ws = malloc(sizeof(float) * conv_packed_workspace(&s));
+    fill_uniform(x, in, 50);
+    fill_uniform(W, wcount, 51);
+    fill_uniform(b, (size_t)s.oc, 52);
+    const int whole = conv_packed_group(&s) * s.oh * s.ow;
+    conv_packed_forward_cols(&s, x, W, b, 1, y, ws, whole);
+    const int widths[] = {32, 64, 96, 100, 7, conv_packed_fwd_columns(&s)};
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) {
+        memset(y1, 0xff, sizeof(float) * out); /* NaN: every element must be written */
+        conv_packed_forward_cols(&s, x, W, b, 1, y1, ws, widths[i]);
+        TH_CHECK(memcmp(y, y1, sizeof(float) * out) == 0,
+                 "conv %dx%d s%d %dx%d c%d->%d batch %d: slices of %d columns differ from one slice",
+                 s.kh, s.kw, s.sh, s.h, s.w, s.c, s.oc, s.n, widths[i]);
+    }
+    free(x);
+    free(W);
+    free(b);
+    free(y);
+    free(y1);
+    free(ws);
+}
+
+static void test_conv_forward_slices(void)
+{
+    if (!nn_gemm_available())
+        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+    check_forward_slices((conv2d_shape_t){.n = 2, .c = 64, .h = 40, .w = 37, .oc = 10, .kh = 3,
+                                          .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                                          .pr = 1});
+    check_forward_slices((conv2d_shape_t){.n = 1, .c = 3, .h = 41, .w = 40, .oc = 17, .kh = 5,
+                                          .kw = 5, .sh = 2, .sw = 2, .pt = 2, .pb = 1, .pl = 1,
+                                          .pr = 2});
+    check_forward_slices((conv2d_shape_t){.n = 7, .c = 30, .h = 9, .w = 9, .oc = 19, .kh = 3,
+                                          .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                                          .pr = 1});
+    check_forward_slices((conv2d_shape_t){.n = 5, .c = 12, .h = 7, .w = 7, .oc = 9, .kh = 1,
+                                          .kw = 7, .sh = 1, .sw = 1, .pl = 3, .pr = 3});
+    /* the default width slices this one (K = 576, 1600 pixels): against the definition */
+    check_conv((conv2d_shape_t){.n = 1, .c = 64, .h = 40, .w = 40, .oc = 10, .kh = 3, .kw = 3,
+                                .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+}
+
 /* An image's output does not depend on its position in the batch (the
  * property behind bit-identical maps at any rank count). */
 static void test_conv_batch_independent(void)
@@ -570,6 +626,7 @@ int main(void)
     TH_RUN(test_gemm_edges);
     TH_RUN(test_conv_against_definition);
     TH_RUN(test_conv_batch_independent);
+    TH_RUN(test_conv_forward_slices);
     TH_RUN(test_gemm_segments);
     TH_RUN(test_conv_batch_sizes);
     TH_RUN(test_wpack_cache);
