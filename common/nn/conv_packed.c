@@ -104,7 +104,7 @@ int conv_packed_bwd_channels(const conv2d_shape_t *s)
     const size_t cols = (size_t)conv_packed_group(s) * s->oh * s->ow;
     const size_t per_panel = (size_t)NN_GEMM_MR * s->kh * s->kw * cols; /* floats of NN_GEMM_MR channels' rows */
     if (per_panel > CONV_PACKED_SLICE_FLOATS)
-        return s->c;
+        return NN_GEMM_MR < s->c ? NN_GEMM_MR : s->c;
     const int ch = NN_GEMM_MR * (int)(CONV_PACKED_SLICE_FLOATS / per_panel);
     return ch < s->c ? ch : s->c;
 }

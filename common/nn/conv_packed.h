@@ -54,7 +54,9 @@
 #define CONV_PACKED_FWD_SLICE_MIN 256
 /* A slice of the input gradient's patch matrices (channels x taps rows x the
  * group's columns) is kept under this many floats (half of a 1 MB L2), in
- * slices of a multiple of 8 channels, unless 8 channels already pass it. */
+ * slices of a multiple of 8 channels; 8 channels where 8 already pass it
+ * (all channels at once there took 1.07-2.1x the time of slices of 8 on the
+ * zoo's 56 x 56 to 149 x 149 images, bench/README.md). */
 #define CONV_PACKED_SLICE_FLOATS ((size_t)1 << 17)
 
 /* Does this shape take the packed path on this CPU, forward (backward = 0)
