@@ -12,6 +12,7 @@
 #include "nn/conv_wino.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "nn/gemm.h"
@@ -148,35 +149,36 @@ WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane
                                         int j, float *rows)
 {
     const int wid = 2 * len + 2, stride = (wid + 32 + 15) / 16 * 16, ix0 = 2 * tx0 - d->pl;
-    float *r[4], *t[4];
-    for (int k = 0; k < 4; k++) {
-        r[k] = rows + (size_t)k * stride;
+    float *t[4];
+    for (int k = 0; k < 4; k++)
         t[k] = rows + (size_t)(4 + k) * stride;
-    }
     /* in-image columns of the padded rows: q with 0 <= ix0 + q < w */
     int lo = ix0 < 0 ? -ix0 : 0, hi = d->w - ix0;
     if (hi > wid)
         hi = wid;
     if (hi < lo)
         hi = lo;
+    /* the padded rows read in place: lanes outside [lo, hi) or outside the
+     * image's rows are zeros (masked loads touch no memory there) */
+    const float *src[4];
     for (int k = 0; k < 4; k++) {
         const int iy = 2 * ty - d->pt + k;
-        if (iy < 0 || iy >= d->h) {
-            memset(r[k], 0, sizeof(float) * (size_t)stride);
-            continue;
-        }
-        const float *src = plane + (size_t)iy * d->w + ix0;
-        memset(r[k], 0, sizeof(float) * (size_t)lo);
-        memcpy(r[k] + lo, src + lo, sizeof(float) * (size_t)(hi - lo));
-        memset(r[k] + hi, 0, sizeof(float) * (size_t)(stride - hi));
+        src[k] = iy < 0 || iy >= d->h ? NULL : plane + (size_t)iy * d->w;
     }
+    const __m512 zero = _mm512_setzero_ps();
     for (int q = 0; q < stride; q += 16) {
-        const __m512 a = _mm512_loadu_ps(r[0] + q), b = _mm512_loadu_ps(r[1] + q);
-        const __m512 cc = _mm512_loadu_ps(r[2] + q), e = _mm512_loadu_ps(r[3] + q);
-        _mm512_storeu_ps(t[0] + q, _mm512_sub_ps(a, cc));
-        _mm512_storeu_ps(t[1] + q, _mm512_add_ps(b, cc));
-        _mm512_storeu_ps(t[2] + q, _mm512_sub_ps(cc, b));
-        _mm512_storeu_ps(t[3] + q, _mm512_sub_ps(b, e));
+        const __mmask16 in = (__mmask16)(lanes(hi - q) & ~lanes(lo - q));
+        /* lane 0 reads column ix0 + q, which may lie before the row (masked off):
+         * the address computed as an integer */
+        const intptr_t at = (intptr_t)(ix0 + q) * (intptr_t)sizeof(float);
+        __m512 v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = src[k] && in ? _mm512_maskz_loadu_ps(in, (const void *)((intptr_t)src[k] + at))
+                                : zero;
+        _mm512_storeu_ps(t[0] + q, _mm512_sub_ps(v[0], v[2]));
+        _mm512_storeu_ps(t[1] + q, _mm512_add_ps(v[1], v[2]));
+        _mm512_storeu_ps(t[2] + q, _mm512_sub_ps(v[2], v[1]));
+        _mm512_storeu_ps(t[3] + q, _mm512_sub_ps(v[1], v[3]));
     }
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
