@@ -208,6 +208,21 @@ WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane
     }
 }
 
+/* Zeros in the columns past nb of the last 32-column strip of a packed right
+ * operand (nn_gemm_bpacked_offset(nb, ci, .)), every row: the padding the
+ * kernel multiplies but never stores, kept finite. */
+WINO_AVX512 static void wino_zero_tail(float *vb, int nb, int ci)
+{
+    const int first = nb / NN_GEMM_NR * NN_GEMM_NR, r = nb - first;
+    const __mmask16 m0 = (__mmask16)~lanes(r), m1 = (__mmask16)~lanes(r - 16);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int p = 0; p < ci; p++) {
+        float *row = vb + nn_gemm_bpacked_offset(nb, ci, p, first);
+        _mm512_mask_storeu_ps(row, m0, zero);
+        _mm512_mask_storeu_ps(row + 16, m1, zero);
+    }
+}
+
 enum { WINO_ASSIGN, WINO_ADD };
 
 /* The outputs of the tiles (ty, tx0 .. tx0 + len) of one output plane from
@@ -277,7 +292,8 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
         for (int xi = 0; xi < 16; xi++)
             vb[xi] = v + xi * vs;
         if (nb % NN_GEMM_NR) /* the last strip's columns past nb: zeros, never stored */
-            memset(v, 0, sizeof(float) * 16 * vs);
+            for (int xi = 0; xi < 16; xi++)
+                wino_zero_tail(vb[xi], nb, d->ci);
         for (int j = 0; j < nb;) { /* the block's segments: runs of one tile row */
             const size_t t = t0 + (size_t)j;
             const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
