@@ -13,8 +13,60 @@
 #include <string.h>
 
 #include "nn/conv_packed.h"
+#include "nn/gemm.h"
 #include "nn/layers.h"
 #include "sc.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CONV_STRIDE2_SIMD 1
+
+/* Lanes 0 .. n-1 of 16. */
+static inline __mmask16 conv_lanes(int n)
+{
+    return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* dst[i] = src[2 i] for i < n: two loads and a permutation per 16 outputs;
+ * nothing past src[2 n - 2] is read (masked loads). */
+__attribute__((target("avx512f"))) static void copy_stride2(float *dst, const float *src, int n)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v0 = _mm512_loadu_ps(src + 2 * i);
+        const __m512 v1 = _mm512_maskz_loadu_ps(0x7FFF, src + 2 * i + 16);
+        _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(v0, even, v1));
+    }
+    if (i < n) {
+        const int used = 2 * (n - i) - 1; /* src[2 i] .. src[2 n - 2] */
+        const __m512 v0 = _mm512_maskz_loadu_ps(conv_lanes(used), src + 2 * i);
+        const __m512 v1 = _mm512_maskz_loadu_ps(conv_lanes(used - 16), src + 2 * i + 16);
+        _mm512_mask_storeu_ps(dst + i, conv_lanes(n - i), _mm512_permutex2var_ps(v0, even, v1));
+    }
+}
+
+/* dst[2 i] += src[i] for i < n, the odd elements untouched: each element gets
+ * the one addition the scalar loop gives it. */
+__attribute__((target("avx512f"))) static void add_stride2(float *dst, const float *src, int n)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0);
+    const __m512i hi = _mm512_setr_epi32(8, 0, 9, 0, 10, 0, 11, 0, 12, 0, 13, 0, 14, 0, 15, 0);
+    for (int i = 0; i < n; i += 16) {
+        const int r = n - i < 16 ? n - i : 16;
+        const __m512 v = _mm512_maskz_loadu_ps(conv_lanes(r), src + i);
+        /* even lanes 2k of the two output vectors for the k < r present */
+        const __mmask16 m0 = (__mmask16)(0x5555 & conv_lanes(2 * r - 1));
+        const __mmask16 m1 = (__mmask16)(0x5555 & conv_lanes(2 * r - 17));
+        float *d = dst + 2 * i;
+        const __m512 d0 = _mm512_maskz_loadu_ps(m0, d), d1 = _mm512_maskz_loadu_ps(m1, d + 16);
+        _mm512_mask_storeu_ps(d, m0, _mm512_add_ps(d0, _mm512_permutexvar_ps(lo, v)));
+        _mm512_mask_storeu_ps(d + 16, m1, _mm512_add_ps(d1, _mm512_permutexvar_ps(hi, v)));
+    }
+}
+#else
+#define CONV_STRIDE2_SIMD 0
+#endif
 
 int conv2d_shape_init(conv2d_shape_t *s)
 {
@@ -74,6 +126,7 @@ void conv2d_im2col_range(const conv2d_shape_t *s, const float *x, int p0, int p1
                          size_t ldcol)
 {
     const int ow = s->ow;
+    const int simd2 = CONV_STRIDE2_SIMD && nn_gemm_available();
     if (p1 <= p0)
         return;
     const int oy0 = p0 / ow, oy1 = (p1 - 1) / ow;
@@ -102,6 +155,8 @@ void conv2d_im2col_range(const conv2d_shape_t *s, const float *x, int p0, int p1
                         dst[ox - a] = 0.0f;
                     if (s->sw == 1) {
                         memcpy(dst + (l - a), src + l, sizeof(float) * (size_t)(h - l));
+                    } else if (s->sw == 2 && simd2 && h > l) {
+                        copy_stride2(dst + (l - a), src + 2 * l, h - l);
                     } else {
                         for (int ox = l; ox < h; ox++)
                             dst[ox - a] = src[ox * s->sw];
@@ -125,6 +180,7 @@ void conv2d_col2im_channels(const conv2d_shape_t *s, const float *col, float *dx
                             int ci0, int ci1)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
+    const int simd2 = CONV_STRIDE2_SIMD && nn_gemm_available();
     for (int ci = ci0; ci < ci1; ci++) {
         float *plane = dx + (size_t)ci * s->h * s->w;
         if (assign)
@@ -146,6 +202,8 @@ void conv2d_col2im_channels(const conv2d_shape_t *s, const float *col, float *dx
 #pragma GCC ivdep
                         for (int ox = lo; ox < hi; ox++)
                             dst[ox] += src[ox];
+                    } else if (s->sw == 2 && simd2 && hi > lo) {
+                        add_stride2(dst + 2 * lo, src + lo, hi - lo);
                     } else {
                         for (int ox = lo; ox < hi; ox++)
                             dst[ox * s->sw] += src[ox];

@@ -336,6 +336,12 @@ static void test_conv_against_definition(void)
                                 .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
     check_conv((conv2d_shape_t){.n = 2, .c = 40, .h = 5, .w = 6, .oc = 24, .kh = 3, .kw = 3,
                                 .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    /* stride 2 with rows of more than 16 outputs (the vector copies and adds of
+     * im2col and col2im, a whole block of 16 and a tail), odd and even widths */
+    check_conv((conv2d_shape_t){.n = 1, .c = 3, .h = 47, .w = 45, .oc = 8, .kh = 7, .kw = 7,
+                                .sh = 2, .sw = 2, .pt = 3, .pb = 3, .pl = 3, .pr = 3});
+    check_conv((conv2d_shape_t){.n = 2, .c = 4, .h = 38, .w = 70, .oc = 6, .kh = 3, .kw = 3,
+                                .sh = 2, .sw = 2});
 }
 
 /* The forward builds its patch matrices a slice of columns at a time
