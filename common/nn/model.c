@@ -79,6 +79,8 @@ static void free_runtime(nn_model_t *m)
     m->runtime_floats = 0;
     sc_free(m->pc_table);
     m->pc_table = NULL;
+    sc_free(m->pc_same);
+    m->pc_same = NULL;
     sc_free(m->workspace);
     sc_free(m->scratch);
     sc_free(m->onehot);
@@ -383,7 +385,13 @@ static void pc_forward(nn_model_t *m, int i, int n)
     for (int b = 0; b < n; b++) {
         int32_t *rep = nd->pc_rep + (size_t)b * hw;
         int dup = 0;
-        if (def->pc == NN_PC_IMAGE) {
+        const int same = def->pc == NN_PC_IMAGE ? b : m->pc_same[b];
+        if (same != b) {
+            /* an earlier sample's input has these classes: so has every map */
+            dup = nd->pc_dup[same];
+            if (dup)
+                memcpy(rep, nd->pc_rep + (size_t)same * hw, sizeof(int32_t) * (size_t)hw);
+        } else if (def->pc == NN_PC_IMAGE) {
             dup = posclass_input(nd->c, hw, nd->out + (size_t)b * nn_node_size(nd), rep,
                                  m->pc_table);
         } else if (def->pc == NN_PC_COMBINE) {
@@ -410,6 +418,18 @@ static void pc_forward(nn_model_t *m, int i, int n)
             posclass_apply(nn_fuse_dst(m, i) + (size_t)b * nn_node_size(nd), nd->c, hw, rep);
         nd->pc_dup[b] = (uint8_t)dup;
     }
+    if (def->pc == NN_PC_IMAGE) /* the input: which samples share their classes */
+        for (int b = 0; b < n; b++) {
+            m->pc_same[b] = b;
+            for (int e = 0; e < b; e++)
+                if (m->pc_same[e] == e && nd->pc_dup[e] == nd->pc_dup[b] &&
+                    (!nd->pc_dup[b] || !memcmp(nd->pc_rep + (size_t)e * hw,
+                                               nd->pc_rep + (size_t)b * hw,
+                                               sizeof(int32_t) * (size_t)hw))) {
+                    m->pc_same[b] = e;
+                    break;
+                }
+        }
 }
 
 int nn_model_prepare(nn_model_t *m, int max_batch)
@@ -480,6 +500,10 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
     m->workspace = nn_alloc_floats(ws); /* scratch: every op writes before it reads */
     m->pc_table = sc_calloc(posclass_table_size(pc_hw), sizeof(int32_t));
     CHECK_ALLOC(m->pc_table);
+    m->pc_same = sc_calloc((size_t)max_batch, sizeof(int32_t));
+    CHECK_ALLOC(m->pc_same);
+    for (int b = 0; b < max_batch; b++)
+        m->pc_same[b] = b; /* nothing shared until an input pass says so */
     m->scratch = sc_calloc((size_t)max_c * 2, sizeof(double));
     CHECK_ALLOC(m->workspace);
     CHECK_ALLOC(m->scratch);

@@ -110,6 +110,9 @@ typedef struct nn_model {
     size_t ws_floats;
     double *scratch;            /* [2*max channels] for batch norm sums */
     int32_t *pc_table;          /* hash table of the position classes (nn/posclass.h) */
+    int32_t *pc_same;           /* [max_batch]: the first sample of the last input pass whose
+                                 * input has the same position classes (itself if none); every
+                                 * map's classes are then the same, copied instead of computed */
     float *onehot;              /* [max_batch, classes]: dy of nn_backward_logit */
     /* data-parallel batch norm: reduces per-channel sums across ranks in training mode */
     bn_sums_hook_fn bn_hook;

@@ -473,6 +473,84 @@ static void test_classes_hold_equal_values(void)
     nn_model_destroy(m);
 }
 
+/* Samples whose inputs have the same position classes (an image and its
+ * scaled copy on an IG path, a repeated image) share them: every map's
+ * classes are copied from the first such sample instead of computed. The
+ * classes and maps of each sample in a batch of 4 are those it gets alone. */
+static void test_classes_shared_across_samples(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_build("resnet18", 64, 2, 6, &m) == 0, "build");
+    if (!m)
+        return;
+    th_perturb_bn(m, 3);
+    const int H = 64, W = 64, N = 4;
+    const size_t img = (size_t)3 * H * W;
+    float *gray = calloc((size_t)H * W, sizeof(float));
+    float *x = calloc(img * N, sizeof(float));
+    TH_CHECK(make_gray(IMG_LETTERBOX, H, W, gray) == 0, "letterbox");
+    image_normalize_3ch(gray, H * W, IMAGE_NORM_INCEPTION, x);
+    for (size_t i = 0; i < img; i++) {
+        x[img + i] = -1.0f;             /* the black baseline: classes of its own */
+        x[2 * img + i] = 0.5f * x[i];   /* halfway on the IG path: the image's classes */
+        x[3 * img + i] = x[i];          /* the image again */
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        nn_model_keep(m, i);
+    TH_CHECK(nn_model_prepare(m, N) == 0, "prepare");
+    TH_CHECK(nn_forward(m, x, N, 0) == 0, "forward");
+    TH_EQ_INT(m->pc_same[0], 0);
+    TH_EQ_INT(m->pc_same[1], 1);
+    TH_EQ_INT(m->pc_same[2], 0);
+    TH_EQ_INT(m->pc_same[3], 0);
+    /* every node's classes and output for each sample, against the sample alone */
+    size_t total = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        total += nn_node_size(&m->nodes[i]) * N + (size_t)m->nodes[i].h * m->nodes[i].w * N;
+    float *outs = malloc(sizeof(float) * total);
+    int32_t *reps = malloc(sizeof(int32_t) * total);
+    uint8_t *dups = malloc((size_t)m->n_nodes * N);
+    size_t o = 0, r = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        const size_t hw = (size_t)nd->h * nd->w;
+        memcpy(outs + o, nd->out, sizeof(float) * nn_node_size(nd) * N);
+        o += nn_node_size(nd) * N;
+        for (int b = 0; b < N; b++) {
+            dups[i * N + b] = nd->pc_rep ? nd->pc_dup[b] : 0;
+            if (nd->pc_rep && nd->pc_dup[b])
+                memcpy(reps + r + b * hw, nd->pc_rep + b * hw, sizeof(int32_t) * hw);
+        }
+        r += hw * N;
+    }
+    int bad_out = 0, bad_class = 0;
+    for (int b = 0; b < N; b++) {
+        TH_CHECK(nn_forward(m, x + b * img, 1, 0) == 0, "forward alone");
+        o = r = 0;
+        for (int i = 0; i < m->n_nodes; i++) {
+            const nn_node_t *nd = &m->nodes[i];
+            const size_t size = nn_node_size(nd), hw = (size_t)nd->h * nd->w;
+            if (hw > 1) /* the maps (the dense layer's OpenBLAS product depends on the batch) */
+                bad_out += memcmp(outs + o + b * size, nd->out, sizeof(float) * size) != 0;
+            if (nd->pc_rep) {
+                bad_class += dups[i * N + b] != nd->pc_dup[0];
+                if (nd->pc_dup[0])
+                    bad_class += memcmp(reps + r + b * hw, nd->pc_rep, sizeof(int32_t) * hw) != 0;
+            }
+            o += size * N;
+            r += hw * N;
+        }
+    }
+    TH_EQ_INT(bad_out, 0);
+    TH_EQ_INT(bad_class, 0);
+    free(outs);
+    free(reps);
+    free(dups);
+    free(gray);
+    free(x);
+    nn_model_destroy(m);
+}
+
 static void test_flat_parity(void)
 {
     if (!th_python_has("torch, h5py, numpy, skimage, scipy"))
@@ -496,6 +574,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* in order with the reference scripts' output */
     TH_RUN(test_classes_hold_equal_values);
+    TH_RUN(test_classes_shared_across_samples);
     TH_RUN(test_flat_parity);
     return th_report();
 }
