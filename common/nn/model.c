@@ -415,7 +415,8 @@ static void pc_forward(nn_model_t *m, int i, int n)
                                   nd->pt, nd->pl, nd->h, nd->w, rep, m->pc_table);
         }
         if (dup && def->pc_canonical)
-            posclass_apply(nn_fuse_dst(m, i) + (size_t)b * nn_node_size(nd), nd->c, hw, rep);
+            posclass_apply(nn_fuse_dst(m, i) + (size_t)b * nn_node_size(nd), nd->c, hw, rep,
+                           m->pc_table);
         nd->pc_dup[b] = (uint8_t)dup;
     }
     if (def->pc == NN_PC_IMAGE) /* the input: which samples share their classes */

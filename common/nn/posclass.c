@@ -192,12 +192,31 @@ int posclass_combine(int k, const int *in_dup, const int32_t *const *in_rep, int
     return classify(&t, hw, out_rep, table);
 }
 
-void posclass_apply(float *y, int c, int hw, const int32_t *rep)
+void posclass_apply(float *y, int c, int hw, const int32_t *rep, int32_t *scratch)
 {
+    /* runs [start, start + len) of duplicates sharing one representative (a
+     * flat region's row): scratch[2 r], scratch[2 r + 1]; at most hw runs */
+    int runs = 0;
+    for (int p = 0; p < hw;) {
+        if (rep[p] == p) {
+            p++;
+            continue;
+        }
+        const int start = p, r = rep[p];
+        while (p < hw && rep[p] == r)
+            p++;
+        scratch[2 * runs] = start;
+        scratch[2 * runs + 1] = p - start;
+        runs++;
+    }
+    /* a representative is never a duplicate, so no fill reads a filled value */
     for (int ch = 0; ch < c; ch++) {
         float *plane = y + (size_t)ch * hw;
-        for (int p = 0; p < hw; p++)
-            if (rep[p] != p)
-                plane[p] = plane[rep[p]];
+        for (int k = 0; k < runs; k++) {
+            float *dst = plane + scratch[2 * k];
+            const float v = plane[rep[scratch[2 * k]]];
+            for (int q = 0, len = scratch[2 * k + 1]; q < len; q++)
+                dst[q] = v;
+        }
     }
 }

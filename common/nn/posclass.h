@@ -60,7 +60,9 @@ int posclass_window(int in_dup, const int32_t *in_rep, int h, int w, int kh, int
 int posclass_combine(int k, const int *in_dup, const int32_t *const *in_rep, int hw,
                      int32_t *out_rep, int32_t *table);
 
-/* y[ch][p] = y[ch][rep[p]] for every channel and every p with rep[p] != p. */
-void posclass_apply(float *y, int c, int hw, const int32_t *rep);
+/* y[ch][p] = y[ch][rep[p]] for every channel and every p with rep[p] != p.
+ * scratch: posclass_table_size(hw) entries (the table above serves), for the
+ * runs of positions with one representative, each filled with one value. */
+void posclass_apply(float *y, int c, int hw, const int32_t *rep, int32_t *scratch);
 
 #endif
