@@ -74,6 +74,57 @@ static int cmp_start(const void *a, const void *b)
 
 static size_t round16(size_t floats) { return (floats + 15) & ~(size_t)15; }
 
+/* The largest id of a node that adds into node x's gradient in a backward pass,
+ * other than node `skip` and the ReLU `relu`: x's readers (through concat
+ * views), the ReLUs that run the backward of a BN or an add reading x; -1 when
+ * none. */
+static int other_writer_max(const nn_model_t *m, const uint8_t *view, int x, int skip, int relu)
+{
+    int w = -1;
+    for (int c = 1; c < m->n_nodes; c++) {
+        const nn_node_t *nd = &m->nodes[c];
+        for (int k = 0; k < nd->n_in; k++) {
+            const nn_node_t *via = view[nd->in[k]] ? &m->nodes[nd->in[k]] : NULL;
+            for (int q = 0; q < (via ? via->n_in : 1); q++) {
+                if ((via ? via->in[q] : nd->in[k]) != x || c == skip)
+                    continue;
+                w = c > w ? c : w;
+                /* the ReLU after it may write x's gradient in its place */
+                for (int r = c + 1; r < m->n_nodes; r++)
+                    if (r != relu && m->nodes[r].op == NN_RELU && m->nodes[r].in[0] == c &&
+                        (nn_bn_relu_pair(m, r) || nn_add_relu_pair(m, r)))
+                        w = r > w ? r : w;
+            }
+        }
+    }
+    return w;
+}
+
+/* The smallest id whose backward reads node x's gradient: x, or the
+ * convolution a BN is folded into (fused passes read it there). */
+static int grad_reader(const nn_model_t *m, const nn_fuse_t *fuse, int x)
+{
+    return fuse->folded_into[x] >= 0 && m->nodes[x].op == NN_BN ? fuse->folded_into[x] : x;
+}
+
+static int group_root(int *parent, int i)
+{
+    while (parent[i] != i)
+        i = parent[i] = parent[parent[i]];
+    return i;
+}
+
+/* The largest id whose backward changes node x's gradient after the ReLU
+ * `relu` wrote it (running the backward of the add `add`): another writer, or
+ * x itself when its own backward computes other gradients in place over it
+ * (leads[x]); -1 when none. */
+static int changed_at(const nn_model_t *m, const uint8_t *view, const uint8_t *leads, int x,
+                      int add, int relu)
+{
+    const int w = other_writer_max(m, view, x, add, relu);
+    return leads[x] && x > w ? x : w;
+}
+
 int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_memplan_t *plan)
 {
     int rc = 0;
@@ -86,6 +137,9 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     size_t *buf_size = malloc(sizeof(size_t) * (size_t)N * 2);
     int *buf_busy = malloc(sizeof(int) * (size_t)N * 2);
     uint8_t *view = malloc((size_t)N);
+    int *group = malloc(sizeof(int) * (size_t)N);
+    uint8_t *leads = malloc((size_t)N);
+    interval_t *g_iv = malloc(sizeof *g_iv * (size_t)N);
     plan->out_buf = malloc(sizeof(int) * (size_t)N);
     plan->grad_buf = malloc(sizeof(int) * (size_t)N);
     CHECK_ALLOC(out_end);
@@ -94,6 +148,9 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     CHECK_ALLOC(buf_size);
     CHECK_ALLOC(buf_busy);
     CHECK_ALLOC(view);
+    CHECK_ALLOC(group);
+    CHECK_ALLOC(leads);
+    CHECK_ALLOC(g_iv);
     CHECK_ALLOC(plan->out_buf);
     CHECK_ALLOC(plan->grad_buf);
     for (int i = 0; i < N; i++) {
@@ -147,6 +204,44 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
                 max_cons[add->in[q]] = j;
     }
     CHECK_RC(nn_fuse_create(m, &fuse));
+    /* Gradients computed in place over a ReLU's gradient, which dies at the
+     * ReLU's backward: its input's (the first gradient written into it), or,
+     * for a ReLU that runs its add's backward, one or both of the add's
+     * inputs' (both only when neither changes before the other's last
+     * reader: they hold the same values until then). Such
+     * gradients share one buffer (a group, its lifetime the union), which a
+     * chain of residual blocks carries from block to block. */
+    for (int i = 0; i < N; i++)
+        group[i] = i;
+    memset(leads, 0, (size_t)N);
+    for (int j = 1; j < N; j++) {
+        const nn_node_t *nd = &m->nodes[j];
+        if (nd->op != NN_RELU || nd->n_in != 1 || view[j] || nn_memplan_pinned_grad(m, j))
+            continue;
+        int cand[2], n_cand = 0;
+        if (nn_add_relu_pair(m, j)) {
+            const nn_node_t *add = &m->nodes[nd->in[0]];
+            for (int q = 0; q < 2; q++)
+                cand[n_cand++] = add->in[q];
+        } else {
+            cand[n_cand++] = nd->in[0];
+        }
+        int joined = -1; /* the candidate that joined the ReLU's group */
+        for (int q = 0; q < n_cand; q++) {
+            const int x = cand[q];
+            if (x < 1 || view[x] || nn_memplan_pinned_grad(m, x) || max_cons[x] != j ||
+                group[x] != x || nn_node_size(&m->nodes[x]) != nn_node_size(nd))
+                continue;
+            if (joined >= 0 && (changed_at(m, view, leads, x, nd->in[0], j) >=
+                                    grad_reader(m, fuse, joined) ||
+                                changed_at(m, view, leads, joined, nd->in[0], j) >=
+                                    grad_reader(m, fuse, x)))
+                continue; /* both inputs of the add: one changes before the other is read */
+            group[x] = group_root(group, j);
+            leads[j] = 1;
+            joined = x;
+        }
+    }
     int n_iv = 0;
     for (int i = 0; i < N; i++) {
         if (view[i]) { /* no buffers of its own */
@@ -160,8 +255,19 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         iv[n_iv++] = (interval_t){by >= 0 ? by : i, pinned ? T : out_end[i], floats, i, 0};
         const int g_start = max_cons[i] >= 0 ? T - 1 - max_cons[i] : T - 1 - i;
         const int g_end = by >= 0 && m->nodes[i].op == NN_BN ? T - 1 - by : T - 1 - i;
-        iv[n_iv++] = (interval_t){pinned_grad ? 0 : g_start, pinned_grad ? T : g_end, floats, i, 1};
+        g_iv[i] = (interval_t){pinned_grad ? 0 : g_start, pinned_grad ? T : g_end, floats, i, 1};
     }
+    for (int i = 0; i < N; i++) /* a group's lifetime: the union of its members' */
+        if (!view[i] && group_root(group, i) != i) {
+            interval_t *r = &g_iv[group_root(group, i)];
+            const interval_t *x = &g_iv[i];
+            r->start = x->start < r->start ? x->start : r->start;
+            r->end = x->end > r->end ? x->end : r->end;
+            r->floats = x->floats > r->floats ? x->floats : r->floats;
+        }
+    for (int i = 0; i < N; i++)
+        if (!view[i] && group_root(group, i) == i)
+            iv[n_iv++] = g_iv[i];
     qsort(iv, (size_t)n_iv, sizeof *iv, cmp_start);
     int n_buf = 0;
     for (int v = 0; v < n_iv; v++) {
@@ -203,6 +309,9 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         buf_busy[pick] = pinned ? 2 * T + 2 : it->end; /* a pinned buffer is never free again */
         (it->grad ? plan->grad_buf : plan->out_buf)[it->node] = pick;
     }
+    for (int i = 0; i < N; i++)
+        if (!view[i])
+            plan->grad_buf[i] = plan->grad_buf[group_root(group, i)];
     plan->n_bufs = n_buf;
     plan->buf_floats = malloc(sizeof(size_t) * (size_t)(n_buf ? n_buf : 1));
     CHECK_ALLOC(plan->buf_floats);
@@ -219,6 +328,9 @@ cleanup:
     free(buf_size);
     free(buf_busy);
     free(view);
+    free(group);
+    free(leads);
+    free(g_iv);
     if (rc < 0)
         nn_memplan_free(plan);
     return rc;

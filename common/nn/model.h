@@ -76,6 +76,10 @@ typedef struct nn_node {
                                  * (nn_bn_relu_pair, set by nn_model_prepare) */
     int add_relu;               /* a ReLU whose backward also runs its add input's
                                  * (nn_add_relu_pair, set by nn_model_prepare) */
+    int relu_fwd;               /* an add that writes its ReLU's output: that ReLU is
+                                 * its only reader and computes in place over it
+                                 * (set by nn_model_prepare; the ReLU's forward is
+                                 * then a no-op) */
     int cview;                  /* a concat without buffers, read through its inputs
                                  * (nn/concat_view.h); out and grad are NULL */
     int keep;                   /* readable after a pass: NN_KEEP_ALL out and grad (nn_model_keep),

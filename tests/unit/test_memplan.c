@@ -7,6 +7,11 @@
  *   model whose every node keeps its own buffers (nn_model_keep on all nodes,
  *   the allocation before the plan), for the zoo's ResNet-50, DenseNet-121
  *   and InceptionV3 at small sizes, in the inference and training plans.
+ * - Gradients in place over a ReLU's (the add's inputs of a residual join
+ *   sharing its buffer where the order of the backward allows) and the ReLU
+ *   applied by the add before it: bit-identical to owned buffers on ResNet-50
+ *   and on a graph where one input is read again after the join (no sharing
+ *   there); a kept add holds a + b.
  * - The plans save what they should: inference < training < every node
  *   owning an output and a gradient.
  * - A model planned for inference refuses parameter gradients.
@@ -205,6 +210,124 @@ static void test_add_relu_pairs(void)
         for (int b = 0; b < 2; b++)
             free(dx[a][b]);
     nn_model_destroy(m);
+}
+
+/* A residual join whose second input feeds another convolution read after
+ * the first input's gradient: input 1 (c1) is also read by c3, whose
+ * backward adds into c1's gradient after the first ReLU ran the add's
+ * backward but before c2 (input 0) read its gradient, so c1 may not compute
+ * its gradient in place with c2's. Likewise r (ReLU of the first join) and c3
+ * join a second add: r's own backward rewrites its buffer before c3 reads. */
+static nn_model_t *two_joins(int ids[8])
+{
+    nn_model_t *m = nn_model_create(3, 8, 8);
+    if (!m)
+        return NULL;
+    ids[0] = nn_add_conv(m, "c1", 0, 4, 3, 3, 1, 1, NULL, 1, 1);
+    ids[1] = nn_add_conv(m, "c2", ids[0], 4, 3, 3, 1, 1, NULL, 1, 1);
+    ids[2] = nn_add_conv(m, "c3", ids[0], 4, 1, 1, 1, 1, NULL, 1, 1);
+    ids[3] = nn_add_add(m, "s", ids[1], ids[0]);
+    ids[4] = nn_add_relu(m, "r", ids[3]);
+    ids[5] = nn_add_add(m, "t", ids[4], ids[2]);
+    ids[6] = nn_add_relu(m, "r2", ids[5]);
+    ids[7] = nn_add_gap(m, "gap", ids[6]);
+    nn_add_dense(m, "fc", ids[7], 3, 1);
+    if (nn_model_finalize(m, 3) < 0) {
+        nn_model_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Gradients computed in place over a ReLU's (nn/memplan.c groups) and the
+ * ReLU applied by the add before it (nn_node_t.relu_fwd) change nothing:
+ * input and parameter gradients, plain and guided, of two_joins and of
+ * ResNet-50 against every node owning its buffers; the groups form where the
+ * order allows (both inputs of every ResNet-50 join share the ReLU's
+ * buffer) and not where it does not (two_joins); a kept add holds a + b,
+ * not its ReLU. */
+static void test_relu_gradients_in_place(void)
+{
+    int ids[8] = {0};
+    const int n = 2;
+    const int targets[2] = {1, 0};
+    for (int arch = 0; arch < 2; arch++) {
+        float *res[2][2] = {{NULL, NULL}, {NULL, NULL}}; /* [owned][guided]: dx and grads */
+        size_t in = 0, np = 0;
+        for (int owned = 0; owned < 2; owned++) {
+            nn_model_t *m = NULL;
+            if (arch == 0)
+                m = two_joins(ids);
+            else
+                zoo_build("resnet50", 32, 2, 9, &m);
+            TH_CHECK(m != NULL, "arch %d: build", arch);
+            if (!m)
+                return;
+            if (owned)
+                for (int i = 0; i < m->n_nodes; i++)
+                    nn_model_keep(m, i);
+            TH_CHECK(nn_model_set_plan(m, NN_PLAN_TRAIN) == 0 && nn_model_prepare(m, n) == 0,
+                     "arch %d: prepare", arch);
+            in = nn_node_size(&m->nodes[0]);
+            np = m->n_params;
+            float *x = malloc(sizeof(float) * n * in);
+            fill_input(x, n * in, 31 + arch);
+            for (int guided = 0; guided < 2; guided++) {
+                float *r = res[owned][guided] = malloc(sizeof(float) * (n * in + np));
+                memset(m->grads, 0, sizeof(float) * np);
+                nn_backward_opts_t o = {.input_grad = 1, .param_grads = 1, .guided_relu = guided};
+                TH_CHECK(nn_forward(m, x, n, 0) == 0 && nn_backward_logit(m, targets, r, &o) == 0,
+                         "arch %d: pass", arch);
+                memcpy(r + n * in, m->grads, sizeof(float) * np);
+            }
+            if (arch == 0 && !owned) {
+                const nn_node_t *nd = m->nodes;
+                TH_CHECK(nd[ids[1]].grad == nd[ids[4]].grad && nd[ids[0]].grad != nd[ids[4]].grad,
+                         "first join: c2 in place over r's gradient, c1 apart");
+                TH_CHECK(nd[ids[4]].grad == nd[ids[6]].grad && nd[ids[2]].grad != nd[ids[6]].grad,
+                         "second join: r in place over r2's gradient, c3 apart");
+                TH_CHECK(nd[ids[3]].relu_fwd && nd[ids[5]].relu_fwd, "adds apply their ReLUs");
+            }
+            if (arch == 1 && !owned) {
+                int joins = 0, shared = 0, fwd = 0, last_add = -1;
+                for (int i = 0; i < m->n_nodes; i++) {
+                    if (!m->nodes[i].add_relu)
+                        continue;
+                    const nn_node_t *add = &m->nodes[m->nodes[i].in[0]];
+                    joins++;
+                    fwd += add->relu_fwd;
+                    last_add = m->nodes[i].in[0];
+                    for (int q = 0; q < 2; q++)
+                        shared += m->nodes[add->in[q]].grad == m->nodes[i].grad;
+                }
+                TH_CHECK(joins == 16 && shared == 32 && fwd == 16,
+                         "ResNet-50: %d joins, %d inputs in place, %d adds with their ReLU", joins,
+                         shared, fwd);
+                /* a kept add owns its output: a + b, negative values included */
+                TH_CHECK(last_add > 0 && nn_model_keep(m, last_add) == 0 &&
+                             nn_model_prepare(m, n) == 0 && !m->nodes[last_add].relu_fwd &&
+                             nn_forward(m, x, n, 0) == 0,
+                         "kept add");
+                size_t neg = 0;
+                for (size_t i = 0; i < n * nn_node_size(&m->nodes[last_add]); i++)
+                    neg += m->nodes[last_add].out[i] < 0.0f;
+                TH_CHECK(neg > 0, "the kept add holds its ReLU's output, not a + b");
+            }
+            free(x);
+            nn_model_destroy(m);
+        }
+        for (int guided = 0; guided < 2; guided++) {
+            TH_CHECK(!memcmp(res[0][guided], res[1][guided], sizeof(float) * (n * in + np)),
+                     "arch %d guided %d: gradients differ from every node owning its buffers",
+                     arch, guided);
+            double norm = 0.0;
+            for (size_t i = 0; i < n * in; i++)
+                norm += (double)res[0][guided][i] * res[0][guided][i];
+            TH_CHECK(norm > 0.0, "arch %d guided %d: zero input gradient", arch, guided);
+            free(res[0][guided]);
+            free(res[1][guided]);
+        }
+    }
 }
 
 static void test_plan_sizes(void)
@@ -763,5 +886,6 @@ int main(void)
     TH_RUN(test_infer_plan_refuses_param_grads);
     TH_RUN(test_shared_buffers_change_nothing);
     TH_RUN(test_add_relu_pairs);
+    TH_RUN(test_relu_gradients_in_place);
     return th_report();
 }

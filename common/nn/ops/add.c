@@ -1,7 +1,9 @@
 /*
  * ops/add.c - elementwise sum of two maps of equal shape (residual joins).
  *
- * Owned by common/nn.
+ * Owned by common/nn. An add whose only reader is a ReLU computing in place
+ * over its output (nn_node_t.relu_fwd) applies that ReLU itself: one pass
+ * over the map instead of two, and the ReLU's forward does nothing.
  */
 #include "nn/op.h"
 
@@ -33,6 +35,13 @@ static int add_forward(nn_model_t *m, int id, int n)
     nn_node_t *nd = &m->nodes[id];
     const size_t count = (size_t)n * nn_node_size(nd);
     const float *a = m->nodes[nd->in[0]].out, *b = m->nodes[nd->in[1]].out;
+    if (nd->relu_fwd) { /* the ReLU after it, in the same pass (relu_forward's bits) */
+        for (size_t k = 0; k < count; k++) {
+            const float s = a[k] + b[k];
+            nd->out[k] = s > 0.0f ? s : 0.0f;
+        }
+        return 0;
+    }
     for (size_t k = 0; k < count; k++)
         nd->out[k] = a[k] + b[k];
     return 0;

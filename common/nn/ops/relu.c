@@ -22,6 +22,8 @@ int nn_add_relu(nn_model_t *m, const char *name, int in)
 static int relu_forward_node(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
+    if (m->nodes[nd->in[0]].relu_fwd) /* the add before it wrote max(a + b, 0) here */
+        return 0;
     relu_forward((size_t)n * nn_node_size(nd), m->nodes[nd->in[0]].out, nd->out);
     return 0;
 }
@@ -63,12 +65,27 @@ static inline __attribute__((always_inline)) void add_relu_loop(
     }
 }
 
+/* The same with input gradients computed in place over dy (the memory plan
+ * gives them the ReLU's gradient buffer, nn/memplan.h): dy becomes 0 + v, and
+ * g (unless NULL, a separate buffer) gets 0 + v or adds v. */
+static inline __attribute__((always_inline)) void add_relu_inplace_loop(
+    size_t count, const float *restrict y, float *restrict dy, float *restrict g, int guided,
+    int a)
+{
+    for (size_t i = 0; i < count; i++) {
+        const float v = (y[i] > 0.0f && (!guided || dy[i] > 0.0f)) ? dy[i] : 0.0f;
+        if (g)
+            g[i] = a ? 0.0f + v : g[i] + v;
+        dy[i] = 0.0f + v;
+    }
+}
+
 /* The add's backward inside the ReLU's (nn_add_relu_pair): each input
  * gradient gets 0 + g or adds g, g = the ReLU's gradient where it passes, +0
  * elsewhere: the bits of the ReLU's assigned output followed by add_backward,
  * in one pass over y and dy. */
-static void add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const nn_backward_opts_t *o,
-                              int guided)
+static int add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const nn_backward_opts_t *o,
+                             int guided)
 {
     const nn_node_t *add = &m->nodes[nd->in[0]];
     const size_t count = (size_t)n * nn_node_size(nd);
@@ -83,7 +100,31 @@ static void add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const n
         g[1] = NULL;
     }
     if (!g[0])
-        return;
+        return 0;
+    if (g[0] == dy || g[1] == dy) { /* in place: dy's buffer is no longer the ReLU's */
+        const int q = g[0] == dy ? 0 : 1;
+        float *o = g[1 - q] == dy ? NULL : g[1 - q];
+        if (!a[q] || (g[1 - q] == dy && !a[1 - q])) {
+            SC_ERROR("relu '%s': an input gradient in place of its own was already written",
+                     nd->name);
+            return SC_ERR_ARG;
+        }
+        float *d = nd->grad;
+        const int ga = (guided ? 2 : 0) + (a[1 - q] ? 1 : 0);
+        if (!o && guided)
+            add_relu_inplace_loop(count, y, d, NULL, 1, 0);
+        else if (!o)
+            add_relu_inplace_loop(count, y, d, NULL, 0, 0);
+        else if (ga == 0)
+            add_relu_inplace_loop(count, y, d, o, 0, 0);
+        else if (ga == 1)
+            add_relu_inplace_loop(count, y, d, o, 0, 1);
+        else if (ga == 2)
+            add_relu_inplace_loop(count, y, d, o, 1, 0);
+        else
+            add_relu_inplace_loop(count, y, d, o, 1, 1);
+        return 0;
+    }
     const int k = (guided ? 4 : 0) + (a[0] ? 2 : 0) + (a[1] ? 1 : 0);
     if (g[1]) {
         switch (k) {
@@ -104,6 +145,7 @@ static void add_relu_backward(nn_model_t *m, const nn_node_t *nd, int n, const n
         default: add_relu_loop(count, y, dy, g[0], NULL, 1, 1, 0); break;
         }
     }
+    return 0;
 }
 
 static int relu_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts_t *o,
@@ -112,10 +154,8 @@ static int relu_backward_mode(nn_model_t *m, int id, int n, const nn_backward_op
     nn_node_t *nd = &m->nodes[id];
     const int src_id = nd->in[0];
     /* the add before it too, when the add's backward would run in this pass */
-    if (nd->add_relu && o->down_to < src_id) {
-        add_relu_backward(m, nd, n, o, guided);
-        return 0;
-    }
+    if (nd->add_relu && o->down_to < src_id)
+        return add_relu_backward(m, nd, n, o, guided);
     /* through the BN before it in the same pass, unless that BN was folded into
      * a convolution (its gradient is what the convolution reads) */
     if (nd->bn_relu && !o->training && !o->param_grads &&
