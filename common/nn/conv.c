@@ -4,10 +4,12 @@
  * Per image, the input patch matrix col[K = c*kh*kw, P = oh*ow] turns the
  * convolution into y[oc,P] = W[oc,K] col[K,P]. Backward: dW += dy col^T and
  * dcol = W^T dy, scattered back (col2im) into dx. A 1x1 convolution with
- * stride 1 and no padding uses the input itself as col. Shapes outside the
- * band conv_packed.h leaves to OpenBLAS go to nn/conv_packed.c (several images
- * per packed GEMM) on a CPU that runs it; the choice depends on the shape and
- * the CPU, not on the batch.
+ * stride 1 and no padding uses the input itself as col. On a CPU that runs
+ * nn/gemm.h's kernel the forward and the input gradient go to
+ * nn/conv_packed.c (several images per packed GEMM) outside the band of
+ * shapes conv_packed.h leaves to OpenBLAS (the forwards of 14 x 14 and
+ * 17 x 17 images); the choice depends on the shape and the CPU, not on the
+ * batch.
  */
 #include <cblas.h>
 #include <string.h>

@@ -13,7 +13,16 @@
  */
 #include "nn/conv_packed.h"
 
+#include <stdint.h>
+
 #include "nn/gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CONV_DIRECT 1
+#else
+#define CONV_DIRECT 0
+#endif
 
 static int conv_packed_pointwise(const conv2d_shape_t *s)
 {
@@ -40,10 +49,57 @@ int conv_packed_group(const conv2d_shape_t *s)
     return g;
 }
 
+int conv_packed_bwd_direct(const conv2d_shape_t *s)
+{
+    return CONV_DIRECT && s->sh == 1 && s->sw == 1 && !conv_packed_pointwise(s) &&
+           s->pt < s->kh && s->pb < s->kh && s->pl < s->kw && s->pr < s->kw;
+}
+
+/* The input gradient of a stride-1 convolution as a forward one: dy (oc
+ * channels of oh x ow) correlated with the weights flipped in space and
+ * transposed in channels, padded by kernel - 1 - padding, gives dx (c
+ * channels of h x w). */
+static conv2d_shape_t conv_packed_adjoint(const conv2d_shape_t *s, int n)
+{
+    conv2d_shape_t t = {.n = n, .c = s->oc, .h = s->oh, .w = s->ow, .oc = s->c, .kh = s->kh,
+                        .kw = s->kw, .sh = 1, .sw = 1, .pt = s->kh - 1 - s->pt,
+                        .pb = s->kh - 1 - s->pb, .pl = s->kw - 1 - s->pl, .pr = s->kw - 1 - s->pr};
+    conv2d_shape_init(&t);
+    return t;
+}
+
+size_t conv_packed_wt_floats(const conv2d_shape_t *s)
+{
+    if (conv_packed_bwd_direct(s))
+        return nn_gemm_packed_floats(s->c, s->oc * s->kh * s->kw);
+    return nn_gemm_packed_floats(s->c * s->kh * s->kw, s->oc);
+}
+
+void conv_packed_pack_wt(const conv2d_shape_t *s, const float *W, float *packed)
+{
+    const int K = s->c * s->kh * s->kw;
+    if (!conv_packed_bwd_direct(s)) {
+        nn_gemm_pack_a(K, s->oc, W, K, 1, packed);
+        return;
+    }
+    /* row i (input channel), column q = (o, ky, kx) of the adjoint's weights:
+     * W[o][i][kh - 1 - ky][kw - 1 - kx], in nn_gemm_pack_a's panels */
+    const int taps = s->kh * s->kw, Kt = s->oc * taps;
+    for (int i0 = 0; i0 < s->c; i0 += NN_GEMM_MR) {
+        float *panel = packed + (size_t)i0 * Kt;
+        for (int q = 0; q < Kt; q++) {
+            const int o = q / taps, t = taps - 1 - q % taps;
+            for (int r = 0; r < NN_GEMM_MR; r++)
+                panel[(size_t)q * NN_GEMM_MR + r] =
+                    i0 + r < s->c ? W[(size_t)o * K + (size_t)(i0 + r) * taps + t] : 0.0f;
+        }
+    }
+}
+
 static size_t conv_packed_a_floats(const conv2d_shape_t *s)
 {
     const int K = s->c * s->kh * s->kw;
-    const size_t fwd = nn_gemm_packed_floats(s->oc, K), bwd = nn_gemm_packed_floats(K, s->oc);
+    const size_t fwd = nn_gemm_packed_floats(s->oc, K), bwd = conv_packed_wt_floats(s);
     return fwd > bwd ? fwd : bwd;
 }
 
@@ -93,9 +149,110 @@ void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const flo
     }
 }
 
+int conv_packed_direct(const conv2d_shape_t *s)
+{
+    return CONV_DIRECT && s->sw == 1 && !conv_packed_pointwise(s);
+}
+
+#if CONV_DIRECT
+/* What the packer of one group reads: its first image and the shape. */
+typedef struct {
+    const conv2d_shape_t *s;
+    const float *x;
+    size_t in_size;
+} conv_bsrc_t;
+
+/* A run of a strip: lanes [lane0, lane0 + len) are output pixels ox0 ..
+ * ox0 + len - 1 of row oy of image img (stride 1 along a row, so the lanes
+ * read consecutive input columns). */
+typedef struct {
+    int lane0, len, img, oy, ox0;
+} conv_run_t;
+
+/* Rows [k0, k0 + kc) x global columns [j0, j0 + nc) of the group's patch
+ * matrix (row k = (channel, ky, kx), column = image x P + pixel), packed as
+ * nn/gemm.h lays out B: for each 32-column strip and row, one masked load
+ * per run and 16 lanes, the lanes outside the image zeros. The values are
+ * conv2d_im2col's, so the product is the same bits. */
+__attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx, int k0, int kc,
+                                                               int j0, int nc, float *bpack)
+{
+    const conv_bsrc_t *src = ctx;
+    const conv2d_shape_t *s = src->s;
+    const int P = s->oh * s->ow, taps = s->kh * s->kw;
+    const size_t plane = (size_t)s->h * s->w;
+    conv_run_t run[NN_GEMM_NR + 1];
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        int n_run = 0;
+        for (int lane = 0, col = j0 + j; lane < nr;) {
+            const int img = col / P, pix = col - img * P, oy = pix / s->ow, ox = pix - oy * s->ow;
+            const int len = nr - lane < s->ow - ox ? nr - lane : s->ow - ox;
+            run[n_run++] = (conv_run_t){lane, len, img, oy, ox};
+            lane += len;
+            col += len;
+        }
+        float *strip = bpack + (size_t)j * kc;
+        int c = k0 / taps, t = k0 - c * taps, ky = t / s->kw, kx = t - ky * s->kw;
+        for (int p = 0; p < kc; p++) {
+            __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+            for (int r = 0; r < n_run; r++) {
+                const conv_run_t *u = &run[r];
+                const int iy = u->oy * s->sh - s->pt + ky;
+                if (iy < 0 || iy >= s->h)
+                    continue;
+                /* lane l reads input column ix0 + l - lane0; in the image for
+                 * lo <= l - lane0 < hi */
+                const int ix0 = u->ox0 - s->pl + kx;
+                const int lo = ix0 < 0 ? -ix0 : 0;
+                const int hi = s->w - ix0 < u->len ? s->w - ix0 : u->len;
+                if (hi <= lo)
+                    continue;
+                const uint32_t in = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1))
+                                    << u->lane0;
+                /* the address of lane 0, which may lie outside the row (masked
+                 * off): computed as an integer */
+                const intptr_t at =
+                    (intptr_t)(src->x + u->img * src->in_size + c * plane + (size_t)iy * s->w) +
+                    (intptr_t)(ix0 - u->lane0) * (intptr_t)sizeof(float);
+                if (in & 0xFFFF)
+                    v0 = _mm512_mask_loadu_ps(v0, (__mmask16)in, (const void *)at);
+                if (in >> 16)
+                    v1 = _mm512_mask_loadu_ps(v1, (__mmask16)(in >> 16),
+                                              (const void *)(at + 16 * (intptr_t)sizeof(float)));
+            }
+            _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR, v0);
+            _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 16, v1);
+            if (++kx == s->kw) {
+                kx = 0;
+                if (++ky == s->kh) {
+                    ky = 0;
+                    c++;
+                }
+            }
+        }
+    }
+}
+#endif
+
 void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
                          int relu, float *y, float *ws)
 {
+#if CONV_DIRECT
+    if (conv_packed_direct(s)) {
+        const int K = s->c * s->kh * s->kw, P = s->oh * s->ow, G = conv_packed_group(s);
+        const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
+        float *bpack = ws + conv_packed_a_floats(s);
+        for (int i0 = 0; i0 < s->n; i0 += G) {
+            const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G,
+                                     .c_seg = out_size};
+            const conv_bsrc_t src = {s, x + i0 * in_size, in_size};
+            nn_gemm_rows_src(s->oc, K, W, K, conv_pack_direct, &src, y + i0 * out_size, P, &g, 0,
+                             b, relu, bpack);
+        }
+        return;
+    }
+#endif
     conv_packed_forward_cols(s, x, W, b, relu, y, ws, conv_packed_fwd_columns(s));
 }
 
@@ -119,9 +276,23 @@ void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const fl
     float *bpack = ws + conv_packed_a_floats(s);
     float *col = bpack + nn_gemm_bpack_floats();
     if (!packed_wt) {
-        nn_gemm_pack_a(K, s->oc, W, K, 1, ws);
+        conv_packed_pack_wt(s, W, ws);
         packed_wt = ws;
     }
+#if CONV_DIRECT
+    if (conv_packed_bwd_direct(s)) { /* dx (+)= the adjoint's forward of dy, no col2im */
+        const conv2d_shape_t t = conv_packed_adjoint(s, s->n);
+        const int Ht = conv_packed_group(&t), Pt = s->h * s->w;
+        for (int i0 = 0; i0 < s->n; i0 += Ht) {
+            const nn_gemm_seg_t g = {.seg = Pt, .n_seg = s->n - i0 < Ht ? s->n - i0 : Ht,
+                                     .c_seg = in_size};
+            const conv_bsrc_t src = {&t, dy + i0 * out_size, out_size};
+            nn_gemm_packed_src(s->c, s->oc * taps, packed_wt, conv_pack_direct, &src,
+                               dx + i0 * in_size, Pt, &g, !assign, NULL, 0, bpack);
+        }
+        return;
+    }
+#endif
     for (int i0 = 0; i0 < s->n; i0 += G) {
         nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .b_seg = out_size};
         if (pointwise) {

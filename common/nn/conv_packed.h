@@ -23,16 +23,22 @@
 
 #include "nn/layers.h"
 
-/* Output pixels per image (oh x ow) of the band left to OpenBLAS, per
- * direction: measured at batch 16 on InceptionV3, ResNet-50 and DenseNet-121
- * (bench/README.md), OpenBLAS is faster on the forward GEMMs of 14 x 14 and
- * 17 x 17 images and on the input-gradient GEMMs of 17 x 17 ones; the packed
- * path wins below (several images per product) and above. */
+/* Output pixels per image (oh x ow) of the band of shapes left to OpenBLAS,
+ * per direction. The forward keeps OpenBLAS on 14 x 14 and 17 x 17 images:
+ * measured at batch 16 on InceptionV3, ResNet-50 and DenseNet-121 it was
+ * faster there until the forward packed its patch matrices straight from the
+ * images (conv_packed_direct); since, the packed path is level or up to
+ * 1.17x faster (bench/README.md), but moving a shape changes the bits of its
+ * forward, and with them, at a pre-activation within float32 rounding of
+ * zero, a ReLU's decision (tests/unit/test_nn_torch.c's democnn has one at
+ * 16 x 16), so the forward band stays until the parity tests tell such ties
+ * apart. The input gradient has no band: with conv_packed_bwd_direct the
+ * packed path is level or faster everywhere, and a backward decides no ReLU. */
 #ifndef CONV_PACKED_FWD_BLAS_MIN
 #define CONV_PACKED_FWD_BLAS_MIN 101
 #define CONV_PACKED_FWD_BLAS_MAX 700
-#define CONV_PACKED_BWD_BLAS_MIN 257
-#define CONV_PACKED_BWD_BLAS_MAX 700
+#define CONV_PACKED_BWD_BLAS_MIN 1
+#define CONV_PACKED_BWD_BLAS_MAX 0
 #endif
 
 /* A group of images spans at least this many columns (fewer partial 32-column
@@ -70,20 +76,38 @@ size_t conv_packed_workspace(const conv2d_shape_t *s);
 /* conv2d_forward_fused on the packed kernel. ws: conv_packed_workspace floats. */
 void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
                          int relu, float *y, float *ws);
-/* conv2d_backward_data on the packed kernel. packed_wt: W^T already packed
- * (nn_gemm_pack_a(K, oc, W, K, 1, .), e.g. from nn/wpack.h's cache), or NULL
- * to pack it into ws here. ws as above. The patch-matrix gradient is computed
+/* conv2d_backward_data on the packed kernel. packed_wt: conv_packed_pack_wt's
+ * weights (e.g. from nn/wpack.h's cache), or NULL to pack them into ws here.
+ * ws as above. With conv_packed_bwd_direct, the adjoint's forward. The patch-matrix gradient is computed
  * conv_packed_bwd_channels() input channels at a time for the group's images
  * and added back by col2im while it is in cache (the rows of a GEMM split,
  * so each element's sum is unchanged). */
 void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *packed_wt,
                                const float *dy, float *dx, int assign, float *ws);
+/* Does the packed forward of this shape pack its patch matrix straight from
+ * the images (stride 1 along rows, not pointwise, AVX-512)? Else it builds
+ * it with im2col, a slice of columns at a time (conv_packed_forward_cols).
+ * Either way the same bits. */
+int conv_packed_direct(const conv2d_shape_t *s);
 /* Columns per slice of the forward's patch matrices (shape only). */
 int conv_packed_fwd_columns(const conv2d_shape_t *s);
 /* conv_packed_forward with slices of `columns` columns (the product is the
  * same bits for any positive width; for the tests). */
 void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const float *W,
                               const float *b, int relu, float *y, float *ws, int columns);
+/* Does the packed input gradient of this shape run as the forward of its
+ * adjoint (stride 1, not pointwise, padding under the kernel, AVX-512): dy
+ * correlated with the weights flipped and transposed, its patch matrix
+ * packed straight from dy (no col matrix, no col2im)? The sums then run
+ * over (output channel, tap) in one K, so the bits differ from the col2im
+ * path's, but not between batches or images. */
+int conv_packed_bwd_direct(const conv2d_shape_t *s);
+/* Floats of the weights the packed input gradient multiplies, packed:
+ * W^T (K x oc), or the adjoint's weights (c x oc kh kw) when
+ * conv_packed_bwd_direct; conv_packed_pack_wt fills them (nn/wpack.h caches
+ * them per model state). */
+size_t conv_packed_wt_floats(const conv2d_shape_t *s);
+void conv_packed_pack_wt(const conv2d_shape_t *s, const float *W, float *packed);
 /* Input channels per slice of the input gradient's patch matrix (shape only). */
 int conv_packed_bwd_channels(const conv2d_shape_t *s);
 /* conv2d_backward_data with the packed W^T given (NULL: packed per call). */

@@ -228,11 +228,13 @@ static void gemm_tile_split(int kc, const float *a, size_t lda, const float *str
 }
 
 /* The blocked product; lda = 0: a is packed (nn_gemm_pack_a), else row-major
- * with row stride lda. b == NULL: bpack holds B already packed, every depth
- * block of it (nn_gemm_bpacked_offset; one block of columns). */
+ * with row stride lda. B packed by pack (ctx) when given, else from b; b ==
+ * NULL: bpack holds B already packed, every depth block of it
+ * (nn_gemm_bpacked_offset; one block of columns). */
 static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
-                         float *c, int ldc, const nn_gemm_seg_t *g, int col0, int n,
-                         int b_flat, int accumulate, const float *bias, int relu, float *bpack)
+                         nn_gemm_bpack_fn pack, const void *ctx, float *c, int ldc,
+                         const nn_gemm_seg_t *g, int col0, int n, int b_flat, int accumulate,
+                         const float *bias, int relu, float *bpack)
 {
     float *const bpack0 = bpack;
     /* B's own column layout: g's segments, or one flat segment of n columns */
@@ -243,7 +245,9 @@ static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *
         for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
             const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
             const int first = k0 == 0, last = k0 + kc >= k;
-            if (b)
+            if (pack)
+                pack(ctx, k0, kc, col0 + j0, nc, bpack);
+            else if (b)
                 gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, gb, bpack);
             else
                 bpack = bpack0 + nn_gemm_bpacked_offset(nc, k, k0, 0);
@@ -283,16 +287,32 @@ void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int l
                         int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
                         int relu, float *bpack)
 {
-    gemm_blocked(m, k, packed, 0, b, ldb, c, ldc, g, 0, g->seg * g->n_seg, 0, accumulate, bias,
-                 relu, bpack);
+    gemm_blocked(m, k, packed, 0, b, ldb, NULL, NULL, c, ldc, g, 0, g->seg * g->n_seg, 0,
+                 accumulate, bias, relu, bpack);
 }
 
 void nn_gemm_rows_seg(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
                       int ldc, const nn_gemm_seg_t *g, int accumulate, const float *bias,
                       int relu, float *bpack)
 {
-    gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, 0, g->seg * g->n_seg, 0, accumulate,
-                 bias, relu, bpack);
+    gemm_blocked(m, k, a, (size_t)lda, b, ldb, NULL, NULL, c, ldc, g, 0, g->seg * g->n_seg, 0,
+                 accumulate, bias, relu, bpack);
+}
+
+void nn_gemm_rows_src(int m, int k, const float *a, int lda, nn_gemm_bpack_fn pack,
+                      const void *ctx, float *c, int ldc, const nn_gemm_seg_t *g,
+                      int accumulate, const float *bias, int relu, float *bpack)
+{
+    gemm_blocked(m, k, a, (size_t)lda, NULL, 0, pack, ctx, c, ldc, g, 0, g->seg * g->n_seg, 0,
+                 accumulate, bias, relu, bpack);
+}
+
+void nn_gemm_packed_src(int m, int k, const float *packed, nn_gemm_bpack_fn pack,
+                        const void *ctx, float *c, int ldc, const nn_gemm_seg_t *g,
+                        int accumulate, const float *bias, int relu, float *bpack)
+{
+    gemm_blocked(m, k, packed, 0, NULL, 0, pack, ctx, c, ldc, g, 0, g->seg * g->n_seg, 0,
+                 accumulate, bias, relu, bpack);
 }
 
 void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, int ldb, float *c,
@@ -300,8 +320,8 @@ void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, in
                        const float *bias, int relu, float *bpack)
 {
     if (n > 0)
-        gemm_blocked(m, k, a, (size_t)lda, b, ldb, c, ldc, g, col0, n, 1, accumulate, bias, relu,
-                     bpack);
+        gemm_blocked(m, k, a, (size_t)lda, b, ldb, NULL, NULL, c, ldc, g, col0, n, 1, accumulate,
+                     bias, relu, bpack);
 }
 
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
@@ -317,7 +337,8 @@ void nn_gemm_packed_bp(int m, int n, int k, const float *packed, const float *bp
 {
     const nn_gemm_seg_t g = {.seg = n, .n_seg = 1, .b_seg = 0, .c_seg = 0};
     if (n > 0)
-        gemm_blocked(m, k, packed, 0, NULL, 0, c, ldc, &g, 0, n, 0, 0, NULL, 0, (float *)bpacked);
+        gemm_blocked(m, k, packed, 0, NULL, 0, NULL, NULL, c, ldc, &g, 0, n, 0, 0, NULL, 0,
+                     (float *)bpacked);
 }
 
 #else
@@ -336,6 +357,22 @@ void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, in
 {
     (void)m, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
     (void)col0, (void)n, (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called */
+}
+
+void nn_gemm_rows_src(int m, int k, const float *a, int lda, nn_gemm_bpack_fn pack,
+                      const void *ctx, float *c, int ldc, const nn_gemm_seg_t *g,
+                      int accumulate, const float *bias, int relu, float *bpack)
+{
+    (void)m, (void)k, (void)a, (void)lda, (void)pack, (void)ctx, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called */
+}
+
+void nn_gemm_packed_src(int m, int k, const float *packed, nn_gemm_bpack_fn pack,
+                        const void *ctx, float *c, int ldc, const nn_gemm_seg_t *g,
+                        int accumulate, const float *bias, int relu, float *bpack)
+{
+    (void)m, (void)k, (void)packed, (void)pack, (void)ctx, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called */
 }
 
 void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,

@@ -8,7 +8,7 @@
  * and the output may be split into segments of equal width at their own
  * addresses (nn_gemm_seg_t): the images of a batch then form one wide
  * product, N = images x pixels, which is how nn/conv_packed.c runs the
- * convolutions outside the band it leaves to OpenBLAS (bench/README.md). The
+ * convolutions (bench/README.md). The
  * order of the additions of one output
  * element depends only on K (blocks of NN_GEMM_KC, ascending k), never on the
  * position of the element, the batch or the thread: results are the same for
@@ -99,4 +99,21 @@ void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, in
                        int ldc, const nn_gemm_seg_t *g, int col0, int n, int accumulate,
                        const float *bias, int relu, float *bpack);
 
+/* A right operand that the caller packs: pack(ctx, k0, kc, j0, nc, bpack)
+ * writes rows [k0, k0 + kc) of global columns [j0, j0 + nc) (nc <=
+ * NN_GEMM_NC) into bpack as nn_gemm_bpacked_offset lays out one depth block
+ * of nc columns: strips of NN_GEMM_NR columns, row-major within a strip,
+ * the strips padded with zeros (nn/conv_packed.c packs the patch matrix of a
+ * convolution straight from the images this way, with no im2col). */
+typedef void (*nn_gemm_bpack_fn)(const void *ctx, int k0, int kc, int j0, int nc, float *bpack);
+/* nn_gemm_rows_seg with B packed by pack (over g's n_seg * seg global
+ * columns; g's b_seg unused): the same additions in the same order as with
+ * B given, so the same bits when pack writes what gemm would have packed. */
+void nn_gemm_rows_src(int m, int k, const float *a, int lda, nn_gemm_bpack_fn pack,
+                      const void *ctx, float *c, int ldc, const nn_gemm_seg_t *g,
+                      int accumulate, const float *bias, int relu, float *bpack);
+/* nn_gemm_rows_src with A packed (nn_gemm_pack_a's layout). */
+void nn_gemm_packed_src(int m, int k, const float *packed, nn_gemm_bpack_fn pack,
+                        const void *ctx, float *c, int ldc, const nn_gemm_seg_t *g,
+                        int accumulate, const float *bias, int relu, float *bpack);
 #endif

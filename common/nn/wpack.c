@@ -29,7 +29,7 @@ static size_t entry_floats(const nn_model_t *m, int i, int kind)
         return 0;
     size_t floats = 0;
     if (kind == NN_WPACK_WT && conv_packed_wanted(&s, 1) && !conv_wino_wanted(&s, 1))
-        floats = nn_gemm_packed_floats(s.c * s.kh * s.kw, s.oc);
+        floats = conv_packed_wt_floats(&s);
     else if (kind == NN_WPACK_WINO_FWD && conv_wino_wanted(&s, 0))
         floats = conv_wino_u_floats(&s, 0);
     else if (kind == NN_WPACK_WINO_BWD && conv_wino_wanted(&s, 1))
@@ -124,7 +124,7 @@ const float *nn_wpack_get(nn_model_t *m, int id, int kind, const conv2d_shape_t 
     float *packed = w->data + w->off[kind][id];
     if (w->src[kind][id] != W) {
         if (kind == NN_WPACK_WT)
-            nn_gemm_pack_a(s->c * s->kh * s->kw, s->oc, W, s->c * s->kh * s->kw, 1, packed);
+            conv_packed_pack_wt(s, W, packed);
         else if (conv_wino_transform(s, W, kind == NN_WPACK_WINO_BWD, packed) < 0)
             return NULL;
         w->src[kind][id] = W;

@@ -371,6 +371,13 @@ static void check_forward_slices(conv2d_shape_t s)
                  "conv %dx%d s%d %dx%d c%d->%d batch %d: slices of %d columns differ from one slice",
                  s.kh, s.kw, s.sh, s.h, s.w, s.c, s.oc, s.n, widths[i]);
     }
+    /* the packed forward as dispatched: from the images when conv_packed_direct */
+    memset(y1, 0xff, sizeof(float) * out);
+    conv_packed_forward(&s, x, W, b, 1, y1, ws);
+    TH_CHECK(memcmp(y, y1, sizeof(float) * out) == 0,
+             "conv %dx%d s%d,%d %dx%d c%d->%d batch %d: the forward%s differs from im2col's",
+             s.kh, s.kw, s.sh, s.sw, s.h, s.w, s.c, s.oc, s.n,
+             conv_packed_direct(&s) ? " packed from the images" : "");
     free(x);
     free(W);
     free(b);
@@ -394,9 +401,121 @@ static void test_conv_forward_slices(void)
                                           .pr = 1});
     check_forward_slices((conv2d_shape_t){.n = 5, .c = 12, .h = 7, .w = 7, .oc = 9, .kh = 1,
                                           .kw = 7, .sh = 1, .sw = 1, .pl = 3, .pr = 3});
+    /* packed from the images: rows narrower than a strip (runs over several rows
+     * and images), vertical stride 2, one-column outputs, padding wider than the
+     * kernel's reach on one side, K past one depth block (a block starting inside
+     * a channel's taps), InceptionV3's 17 x 17 band */
+    check_forward_slices((conv2d_shape_t){.n = 6, .c = 5, .h = 3, .w = 3, .oc = 11, .kh = 3,
+                                          .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                                          .pr = 1});
+    check_forward_slices((conv2d_shape_t){.n = 3, .c = 7, .h = 13, .w = 11, .oc = 9, .kh = 3,
+                                          .kw = 2, .sh = 2, .sw = 1, .pt = 0, .pb = 2, .pl = 2,
+                                          .pr = 0});
+    check_forward_slices((conv2d_shape_t){.n = 4, .c = 6, .h = 9, .w = 4, .oc = 8, .kh = 2,
+                                          .kw = 4, .sh = 1, .sw = 1, .pt = 1, .pb = 0, .pl = 0,
+                                          .pr = 0});
+    check_forward_slices((conv2d_shape_t){.n = 2, .c = 37, .h = 10, .w = 19, .oc = 13, .kh = 3,
+                                          .kw = 3, .sh = 1, .sw = 1, .pt = 2, .pb = 2, .pl = 2,
+                                          .pr = 2});
+    check_forward_slices((conv2d_shape_t){.n = 5, .c = 40, .h = 17, .w = 17, .oc = 24, .kh = 1,
+                                          .kw = 7, .sh = 1, .sw = 1, .pl = 3, .pr = 3});
+    check_forward_slices((conv2d_shape_t){.n = 5, .c = 40, .h = 17, .w = 17, .oc = 20, .kh = 7,
+                                          .kw = 1, .sh = 1, .sw = 1, .pt = 3, .pb = 3});
+    check_forward_slices((conv2d_shape_t){.n = 3, .c = 2, .h = 5, .w = 5, .oc = 3, .kh = 5,
+                                          .kw = 5, .sh = 1, .sw = 1, .pt = 4, .pb = 4, .pl = 4,
+                                          .pr = 4});
     /* the default width slices this one (K = 576, 1600 pixels): against the definition */
     check_conv((conv2d_shape_t){.n = 1, .c = 64, .h = 40, .w = 40, .oc = 10, .kh = 3, .kw = 3,
                                 .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+}
+
+/* The input gradient of stride-1 shapes as the forward of the adjoint
+ * (conv_packed_bwd_direct: dy packed straight into the GEMM, no col2im):
+ * against the definition in double, assigned and accumulated onto 0.5, with
+ * the weights packed here and given packed (as nn/wpack.h caches them), the
+ * same bits both ways. */
+static void check_backward_direct(conv2d_shape_t s)
+{
+    conv2d_shape_init(&s);
+    const size_t in = (size_t)s.n * s.c * s.h * s.w, out = (size_t)s.n * s.oc * s.oh * s.ow;
+    const size_t wcount = (size_t)s.oc * s.c * s.kh * s.kw;
+    float *W = malloc(sizeof(float) * wcount), *dy = malloc(sizeof(float) * out);
+    float *dx = malloc(sizeof(float) * in), *dx2 = malloc(sizeof(float) * in);
+    float *ws = malloc(sizeof(float) * conv_packed_workspace(&s));
+    float *wt = malloc(sizeof(float) * conv_packed_wt_floats(&s));
+    fill_uniform(W, wcount, 61);
+    fill_uniform(dy, out, 62);
+    TH_CHECK(conv_packed_bwd_direct(&s), "conv %dx%d pad %d,%d,%d,%d: not on the direct path",
+             s.kh, s.kw, s.pt, s.pb, s.pl, s.pr);
+    for (int assign = 1; assign >= 0; assign--) {
+        for (size_t i = 0; i < in; i++)
+            dx[i] = assign ? NAN : 0.5f; /* assigned: every element must be written */
+        memcpy(dx2, dx, sizeof(float) * in);
+        conv_packed_backward_data(&s, W, NULL, dy, dx, assign, ws);
+        conv_packed_pack_wt(&s, W, wt);
+        conv_packed_backward_data(&s, W, wt, dy, dx2, assign, ws);
+        TH_CHECK(!memcmp(dx, dx2, sizeof(float) * in),
+                 "conv %dx%d: the cached weights give other bits", s.kh, s.kw);
+        double worst = 0.0;
+        for (int n = 0; n < s.n; n++)
+            for (int ci = 0; ci < s.c; ci++)
+                for (int iy = 0; iy < s.h; iy++)
+                    for (int ix = 0; ix < s.w; ix++) {
+                        double ref = assign ? 0.0 : 0.5;
+                        for (int o = 0; o < s.oc; o++)
+                            for (int ki = 0; ki < s.kh; ki++)
+                                for (int kj = 0; kj < s.kw; kj++) {
+                                    const int oy = iy + s.pt - ki, ox = ix + s.pl - kj;
+                                    if (oy < 0 || ox < 0 || oy >= s.oh || ox >= s.ow)
+                                        continue;
+                                    ref += (double)W[((o * s.c + ci) * s.kh + ki) * s.kw + kj] *
+                                           dy[(((size_t)n * s.oc + o) * s.oh + oy) * s.ow + ox];
+                                }
+                        const double d =
+                            fabs(dx[(((size_t)n * s.c + ci) * s.h + iy) * s.w + ix] - ref);
+                        worst = d > worst || d != d ? d : worst;
+                    }
+        TH_CHECK(worst < 1e-4, "conv %dx%d pad %d,%d,%d,%d %dx%d c%d->%d batch %d assign %d: "
+                 "input gradient off by %g", s.kh, s.kw, s.pt, s.pb, s.pl, s.pr, s.h, s.w, s.c,
+                 s.oc, s.n, assign, worst);
+    }
+    free(W);
+    free(dy);
+    free(dx);
+    free(dx2);
+    free(ws);
+    free(wt);
+}
+
+static void test_conv_backward_direct(void)
+{
+    if (!nn_gemm_available())
+        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+    /* InceptionV3's 1x7 and 7x1 at 17 x 17 (groups of images), a 5x5, uneven
+     * and one-sided padding, no padding (the adjoint pads by the kernel),
+     * rows narrower than a strip, a kernel as large as the image, K past one
+     * depth block */
+    check_backward_direct((conv2d_shape_t){.n = 5, .c = 24, .h = 17, .w = 17, .oc = 20, .kh = 1,
+                                           .kw = 7, .sh = 1, .sw = 1, .pl = 3, .pr = 3});
+    check_backward_direct((conv2d_shape_t){.n = 5, .c = 20, .h = 17, .w = 17, .oc = 24, .kh = 7,
+                                           .kw = 1, .sh = 1, .sw = 1, .pt = 3, .pb = 3});
+    check_backward_direct((conv2d_shape_t){.n = 2, .c = 9, .h = 13, .w = 11, .oc = 12, .kh = 5,
+                                           .kw = 5, .sh = 1, .sw = 1, .pt = 2, .pb = 2, .pl = 2,
+                                           .pr = 2});
+    check_backward_direct((conv2d_shape_t){.n = 3, .c = 7, .h = 10, .w = 9, .oc = 5, .kh = 3,
+                                           .kw = 4, .sh = 1, .sw = 1, .pt = 2, .pb = 0, .pl = 0,
+                                           .pr = 3});
+    check_backward_direct((conv2d_shape_t){.n = 2, .c = 6, .h = 12, .w = 14, .oc = 11, .kh = 3,
+                                           .kw = 3, .sh = 1, .sw = 1});
+    check_backward_direct((conv2d_shape_t){.n = 7, .c = 5, .h = 4, .w = 3, .oc = 6, .kh = 3,
+                                           .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                                           .pr = 1});
+    check_backward_direct((conv2d_shape_t){.n = 2, .c = 3, .h = 5, .w = 5, .oc = 4, .kh = 5,
+                                           .kw = 5, .sh = 1, .sw = 1, .pt = 4, .pb = 4, .pl = 4,
+                                           .pr = 4});
+    check_backward_direct((conv2d_shape_t){.n = 2, .c = 10, .h = 9, .w = 8, .oc = 40, .kh = 3,
+                                           .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
+                                           .pr = 1});
 }
 
 /* An image's output does not depend on its position in the batch (the
@@ -483,6 +602,11 @@ static void test_conv_batch_sizes(void)
                                        .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
     check_batch_sizes((conv2d_shape_t){.c = 5, .h = 18, .w = 18, .oc = 7, .kh = 3, .kw = 3,
                                        .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
+    /* packed from the images and from dy (conv_packed_direct, conv_packed_bwd_direct) */
+    check_batch_sizes((conv2d_shape_t){.c = 12, .h = 17, .w = 17, .oc = 10, .kh = 1, .kw = 7,
+                                       .sh = 1, .sw = 1, .pl = 3, .pr = 3});
+    check_batch_sizes((conv2d_shape_t){.c = 9, .h = 6, .w = 5, .oc = 13, .kh = 5, .kw = 5,
+                                       .sh = 1, .sw = 1, .pt = 2, .pb = 2, .pl = 2, .pr = 2});
 }
 
 /* The input gradient of the logit of class 1 at one image, fused (BN folded) or not. */
@@ -633,6 +757,7 @@ int main(void)
     TH_RUN(test_conv_against_definition);
     TH_RUN(test_conv_batch_independent);
     TH_RUN(test_conv_forward_slices);
+    TH_RUN(test_conv_backward_direct);
     TH_RUN(test_gemm_segments);
     TH_RUN(test_conv_batch_sizes);
     TH_RUN(test_wpack_cache);
