@@ -4,12 +4,17 @@
  *
  * Owned by common/nn. Forward: y[oc, images x P] = W[oc, K] B[K, images x P]
  * (W read in place, no pack: at batch 1 packing the weights of a 7 x 7 layer
- * cost more than its product) with B the images' inputs (pointwise) or their patch matrices, one segment
- * per image (nn_gemm_seg_t), the output segments the images' planes in y.
- * Input gradient: dcol[K, images x P] = W^T dy (W^T packed once per model
- * state by nn/wpack.h, or per call), straight into dx when pointwise, else
- * into the group's patch matrices, a slice of input channels at a time, and
- * added back by col2im image by image while the slice is in L2.
+ * cost more than its product) with B the images' inputs (pointwise) or their
+ * patch matrices, one segment per image (nn_gemm_seg_t), the output segments
+ * the images' planes in y. The patch matrices are packed into the GEMM's
+ * strips straight from the images where the stride along rows is 1
+ * (conv_pack_direct), else built by im2col a slice of columns at a time.
+ * Input gradient: stride 1, the forward of the adjoint (dy correlated with
+ * the flipped, transposed weights, packed once per model state by
+ * nn/wpack.h), straight into dx; else dcol[K, images x P] = W^T dy (W^T
+ * packed likewise), straight into dx when pointwise, else into the group's
+ * patch matrices, a slice of input channels at a time, and added back by
+ * col2im image by image while the slice is in L2.
  */
 #include "nn/conv_packed.h"
 

@@ -3,9 +3,11 @@
  * gradients, kept per model state across the passes that use them.
  *
  * Owned by common/nn. A convolution whose input gradient takes the packed
- * path (nn/conv_packed.h) multiplies W^T by the output gradient; packing W^T
- * into the kernel's panels costs M x K copies per call, which at batch 1 is
- * a measurable share of a gradient (ResNet-50: 7-12 %). The packed panels are
+ * path (nn/conv_packed.h) multiplies W^T by the output gradient (or, at
+ * stride 1, the adjoint's weights, W flipped and transposed, by its patch
+ * matrix: conv_packed_pack_wt); packing them into the kernel's panels costs
+ * M x K copies per call, which at batch 1 is a measurable share of a
+ * gradient (ResNet-50: 7-12 %). The packed panels are
  * a cache of the parameters (raw or BN-folded, nn/fuse.h), valid while
  * m->param_gen does not move: any nn_model_params_changed drops every entry,
  * and nn_model_node_params_changed (a cascade state switched in) drops only
@@ -16,8 +18,8 @@
  * the same copies whenever it runs, so a cached and a fresh pack give the
  * same bits.
  *
- * Memory: nn_gemm_packed_floats(K, oc) floats per convolution on the packed
- * input-gradient path (about the model's convolution weights once more),
+ * Memory: conv_packed_wt_floats per convolution on the packed input-gradient
+ * path (about the model's convolution weights once more),
  * 2 x 16/9 of the weights for a convolution on the Winograd path;
  * nn_wpack_bytes gives it for the memory budget. Built at the first use.
  */
@@ -30,9 +32,10 @@
 #include "nn/layers.h"
 #include "nn/model.h"
 
-/* What an entry holds: the packed W^T of the input gradient's GEMM
- * (nn/conv_packed.h), or the Winograd transforms of the forward and of the
- * input gradient (nn/conv_wino.h, which then replaces the W^T pack). */
+/* What an entry holds: the packed weights of the input gradient's GEMM
+ * (W^T or the adjoint's, nn/conv_packed.h), or the Winograd transforms of
+ * the forward and of the input gradient (nn/conv_wino.h, which then replaces
+ * that pack). */
 enum { NN_WPACK_WT, NN_WPACK_WINO_FWD, NN_WPACK_WINO_BWD, NN_WPACK_KINDS };
 
 typedef struct nn_wpack {
@@ -56,7 +59,7 @@ void nn_wpack_destroy(nn_wpack_t *w);
  * its workspace, or im2col instead of Winograd). Owned by m (m->wpack). */
 const float *nn_wpack_get(nn_model_t *m, int id, int kind, const conv2d_shape_t *s,
                           const float *W);
-/* nn_wpack_get(m, id, NN_WPACK_WT, s, W): the packed W^T. */
+/* nn_wpack_get(m, id, NN_WPACK_WT, s, W): the input gradient's packed weights. */
 const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W);
 /* Called by nn_model_node_params_changed before it bumps m->param_gen: marks
  * the convolution whose weights node id holds or whose folded BN it is. */

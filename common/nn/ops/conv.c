@@ -4,7 +4,8 @@
  * Owned by common/nn. Kernels in nn/conv.c (im2col + GEMM). After
  * nn_forward_fused, a convolution whose BN (and ReLU) nn/fuse.h folded
  * computes them in its epilogue with the folded weights. Input gradients on
- * the packed path take W^T packed once per model state (nn/wpack.h). In the
+ * the packed path take their weights packed once per model state (W^T, or at
+ * stride 1 the adjoint's: nn/wpack.h). In the
  * inference passes (fused forward, input gradients) 3x3 stride-1 shapes take
  * Winograd's F(2x2, 3x3) with the transforms cached there too
  * (nn/conv_wino.h); training keeps im2col. The output is a
@@ -114,7 +115,8 @@ static int conv_forward(nn_model_t *m, int id, int n)
     return 0;
 }
 
-/* dx (+)= W^T dy for an inference backward: Winograd, else the packed W^T. */
+/* dx (+)= W^T dy for an inference backward: Winograd, else the packed path
+ * with its cached weights. */
 static void conv_input_grad(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
                             const float *dy, float *dx, int assign)
 {
