@@ -22,6 +22,8 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->bn_of);
     free(f->relu_of);
     free(f->folded_into);
+    free(f->pool_of);
+    free(f->pool_into);
     free(f->w_off);
     free(f->b_off);
     free(f->dirty);
@@ -46,6 +48,31 @@ static int single_consumer(const nn_model_t *m, int id)
     return found;
 }
 
+/* The average pool commuted with convolution i (fuse.h), or -1. */
+static int commuted_pool(const nn_model_t *m, int i)
+{
+    const nn_node_t *nd = &m->nodes[i];
+    const int p = nd->in[0];
+    if (nd->kh != 1 || nd->kw != 1 || nd->sh != 1 || nd->sw != 1 || nd->pt || nd->pb ||
+        nd->pl || nd->pr || p != i - 1 || p < 1)
+        return -1;
+    const nn_node_t *pd = &m->nodes[p], *x = &m->nodes[pd->in[0]];
+    if (pd->op != NN_AVGPOOL || pd->rank || x->rank || pd->h != x->h || pd->w != x->w ||
+        nd->out_c >= pd->c || p == m->output || p == nn_logits_node(m) ||
+        single_consumer(m, p) != i)
+        return -1;
+    return p;
+}
+
+static void plan_pool(const nn_model_t *m, nn_fuse_t *f, int i)
+{
+    const int p = commuted_pool(m, i);
+    if (p >= 0) {
+        f->pool_of[i] = p;
+        f->pool_into[p] = i;
+    }
+}
+
 /* The folded chains of m, written into f's arrays (already set to -1) unless f is
  * NULL; returns the floats of their folded tensors. */
 static size_t plan_chains(const nn_model_t *m, nn_fuse_t *f)
@@ -57,6 +84,14 @@ static size_t plan_chains(const nn_model_t *m, nn_fuse_t *f)
         if (nd->op != NN_CONV || i == m->output || i == logits)
             continue;
         int bn = single_consumer(m, i);
+        if (bn >= 0 && m->nodes[bn].op == NN_RELU && bn != m->output && bn != logits) {
+            if (f) { /* no BN: the ReLU in the epilogue, the weights as they are */
+                f->relu_of[i] = bn;
+                f->folded_into[bn] = i;
+                plan_pool(m, f, i);
+            }
+            continue;
+        }
         if (bn < 0 || m->nodes[bn].op != NN_BN || bn == m->output || bn == logits)
             continue;
         int relu = single_consumer(m, bn);
@@ -69,6 +104,7 @@ static size_t plan_chains(const nn_model_t *m, nn_fuse_t *f)
                 f->relu_of[i] = relu;
                 f->folded_into[relu] = i;
             }
+            plan_pool(m, f, i);
             f->w_off[i] = (ptrdiff_t)total;
         }
         total += (nd->p_count[NN_P_WEIGHT] + 15) & ~(size_t)15;
@@ -94,6 +130,8 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     f->bn_of = malloc(sizeof(int) * (size_t)n);
     f->relu_of = malloc(sizeof(int) * (size_t)n);
     f->folded_into = malloc(sizeof(int) * (size_t)n);
+    f->pool_of = malloc(sizeof(int) * (size_t)n);
+    f->pool_into = malloc(sizeof(int) * (size_t)n);
     f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->dirty = calloc((size_t)n, 1);
@@ -101,10 +139,12 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     CHECK_ALLOC(f->bn_of);
     CHECK_ALLOC(f->relu_of);
     CHECK_ALLOC(f->folded_into);
+    CHECK_ALLOC(f->pool_of);
+    CHECK_ALLOC(f->pool_into);
     CHECK_ALLOC(f->w_off);
     CHECK_ALLOC(f->b_off);
     for (int i = 0; i < n; i++) {
-        f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = -1;
+        f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = f->pool_of[i] = f->pool_into[i] = -1;
         f->w_off[i] = f->b_off[i] = -1;
     }
     const size_t total = plan_chains(m, f);
@@ -176,7 +216,7 @@ int nn_fuse_count(const nn_fuse_t *f, int *with_relu)
     int count = 0, relu = 0;
     for (int i = 0; i < f->n_nodes; i++) {
         count += f->bn_of[i] >= 0;
-        relu += f->relu_of[i] >= 0;
+        relu += f->bn_of[i] >= 0 && f->relu_of[i] >= 0;
     }
     if (with_relu)
         *with_relu = relu;
@@ -186,7 +226,17 @@ int nn_fuse_count(const nn_fuse_t *f, int *with_relu)
 float *nn_fuse_dst(const nn_model_t *m, int id)
 {
     const nn_fuse_t *f = m->fuse;
-    if (!m->fused_pass || !f || f->bn_of[id] < 0)
+    if (!m->fused_pass || !f || (f->bn_of[id] < 0 && f->relu_of[id] < 0))
         return m->nodes[id].out;
     return m->nodes[f->relu_of[id] >= 0 ? f->relu_of[id] : f->bn_of[id]].out;
+}
+
+int nn_fuse_commuted(const nn_model_t *m, int conv)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f || f->pool_of[conv] < 0)
+        return -1;
+    const int p = f->pool_of[conv];
+    const nn_node_t *pd = &m->nodes[p];
+    return pd->keep || m->nodes[pd->in[0]].cview || !pd->out ? -1 : p;
 }

@@ -24,6 +24,24 @@
  * used by nothing else and neither is the model's output or logits node:
  * in a fused pass their own out/grad buffers are not written (the layer
  * methods that read a node's activation and gradient use nn_forward).
+ * A convolution followed by a ReLU without a BN (models whose exporter folded
+ * the BN already) applies that ReLU in its epilogue the same way, with its
+ * own weights (bn_of -1, relu_of set).
+ *
+ * An average pool whose only reader is a 1x1 stride-1 convolution with fewer
+ * output channels than the pool has, the pool keeping the map's size
+ * (Inception's pool branches), is commuted with it in a fused pass:
+ * conv(avgpool(x)) = avgpool(W x) + b exactly in real arithmetic, since the
+ * pool is linear and the same in every channel (the padding's zeros stay
+ * zeros under W; the divisor is per position, not per channel). The pool then
+ * runs over the convolution's output channels (32-192 in InceptionV3) instead
+ * of its input's (192-2048), forward and backward; the sums round differently.
+ * The convolution writes W x into the pool's output buffer, pools it into its
+ * own (or its ReLU's) output, then adds the bias and applies the ReLU; its
+ * backward pools the upstream gradient back into the pool's gradient buffer
+ * and adds W^T of that into x's gradient, and the pool's own passes are
+ * skipped. Not when the pool's values are kept (nn_model_keep, a cascade
+ * state starting at the convolution): nn_fuse_commuted says which.
  */
 #ifndef NN_FUSE_H
 #define NN_FUSE_H
@@ -33,8 +51,10 @@
 typedef struct nn_fuse {
     int n_nodes;
     int *bn_of;         /* [n_nodes] conv id -> its folded BN id, else -1 */
-    int *relu_of;       /* [n_nodes] conv id -> the ReLU fused after its BN, else -1 */
+    int *relu_of;       /* [n_nodes] conv id -> the ReLU fused after it (or its BN), else -1 */
     int *folded_into;   /* [n_nodes] BN or ReLU id -> the conv that computes it, else -1 */
+    int *pool_of;       /* [n_nodes] conv id -> the average pool commuted with it, else -1 */
+    int *pool_into;     /* [n_nodes] average pool id -> the conv commuted with it, else -1 */
     ptrdiff_t *w_off;   /* [n_nodes] offset of a folded conv's W' in `params`, else -1 */
     ptrdiff_t *b_off;   /* [n_nodes] offset of its b' */
     float *params;      /* the folded weights and biases */
@@ -56,11 +76,17 @@ size_t nn_fuse_bytes(const nn_model_t *m);
 /* Recomputes W' and b' when the model's parameters changed since the last call
  * (only the marked chains when only they changed). */
 void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m);
-/* Number of convolutions folded with a BN (and of those, with a ReLU too). */
+/* Number of convolutions folded with a BN (and of those, with a ReLU too);
+ * a ReLU taken without a BN is not counted. */
 int nn_fuse_count(const nn_fuse_t *f, int *with_relu);
 
 /* Output buffer that node id's kernel writes in a fused pass: the ReLU's or
  * the BN's out for a folded conv, the node's own out otherwise. */
 float *nn_fuse_dst(const nn_model_t *m, int id);
+
+/* The average pool that convolution `conv` runs commuted in the current
+ * fused pass, or -1: the plan pairs them, the pool's values are not kept and
+ * the pool's input has buffers of its own. */
+int nn_fuse_commuted(const nn_model_t *m, int conv);
 
 #endif

@@ -692,7 +692,9 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
                  from - 1);
         return SC_ERR_ARG;
     }
-    if (fuse && (fuse->folded_into[from] >= 0 || fuse->bn_of[from] >= 0)) {
+    if (fuse && ((fuse->folded_into[from] >= 0 && m->nodes[from].op == NN_BN) ||
+                 fuse->bn_of[from] >= 0 || fuse->relu_of[from] >= 0 ||
+                 fuse->pool_into[from] >= 0)) {
         SC_ERROR("backward: node '%s' was folded by nn_forward_fused; use nn_forward",
                  m->nodes[from].name);
         return SC_ERR_ARG;

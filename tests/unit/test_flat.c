@@ -22,7 +22,8 @@
  * imported torchvision ResNet-18 and AlexNet; SALCHECK_PARITY_FULL=1 (make
  * test-parity) adds the zoo's ResNet-18/50, DenseNet-121 and InceptionV3
  * (Keras layout) and torchvision ResNet-50, DenseNet-121, VGG-11-BN and
- * InceptionV3.
+ * InceptionV3. SALCHECK_PARITY_ONLY=tag,tag (e.g. zoo-inceptionv3,tv-inception_v3)
+ * runs only the models named, of either tier.
  */
 #include <cblas.h>
 #include <math.h>
@@ -262,7 +263,7 @@ static void run_model(const flat_model_t *fm)
     const sal_key_t key = {.seed = 99, .variant = 0, .image = 0};
     int kinds[N_IMAGES], n_img = 0;
     for (int i = 0; i < N_IMAGES; i++)
-        if ((full_tier() ? ALL_IMAGES : fm->small_images) & 1 << i)
+        if ((full_tier() || fm->full_only ? ALL_IMAGES : fm->small_images) & 1 << i)
             kinds[n_img++] = i;
     image_norm_t norm;
     TH_CHECK(image_norm_parse(m->normalize, &norm) == 0, "normalize '%s'", m->normalize);
@@ -551,14 +552,34 @@ static void test_classes_shared_across_samples(void)
     nn_model_destroy(m);
 }
 
+/* Named in SALCHECK_PARITY_ONLY (a comma-separated list of tags), when it is set. */
+static int only_named(const char *tag, int *any)
+{
+    const char *only = getenv("SALCHECK_PARITY_ONLY");
+    *any = only && *only;
+    if (!*any)
+        return 0;
+    const size_t len = strlen(tag);
+    for (const char *p = only; (p = strstr(p, tag)) != NULL; p += len)
+        if ((p == only || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+            return 1;
+    return 0;
+}
+
 static void test_flat_parity(void)
 {
     if (!th_python_has("torch, h5py, numpy, skimage, scipy"))
         TH_SKIP("python3-torch/h5py/skimage/scipy not installed for %s", th_python());
     const int full = full_tier();
-    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++)
-        if (full || !models[k].full_only)
+    int filtered = 0, ran = 0;
+    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+        const int named = only_named(models[k].tag, &filtered);
+        if (filtered ? named : full || !models[k].full_only) {
             run_model(&models[k]);
+            ran++;
+        }
+    }
+    TH_CHECK(ran > 0, "SALCHECK_PARITY_ONLY names no model of this test");
     printf("    %d of %d maps above max(3x PyTorch float32's error, 1e-4) (marked !):\n",
            tally.n_over, tally.maps);
     for (int k = 0; k < tally.n_over && k < 16; k++)

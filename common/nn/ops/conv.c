@@ -10,7 +10,9 @@
  * Winograd's F(2x2, 3x3) with the transforms cached there too
  * (nn/conv_wino.h); training keeps im2col. The output is a
  * GEMM result, so its positions are canonicalized to their class
- * representatives (nn/posclass.h).
+ * representatives (nn/posclass.h). In a fused pass a 1x1 convolution after an
+ * average pool may run before it, the pool then over its output channels
+ * (nn/fuse.h's commuted pairs).
  */
 #include "nn/op.h"
 
@@ -94,18 +96,65 @@ static int conv_forward_wino(nn_model_t *m, int id, const conv2d_shape_t *s, con
     return 0;
 }
 
+/* The pool commuted with convolution id over its c output channels (nn/fuse.h). */
+static pool_shape_t commuted_shape(const nn_model_t *m, int pool, int c, int n)
+{
+    const nn_node_t *pd = &m->nodes[pool], *x = &m->nodes[pd->in[0]];
+    pool_shape_t ps = {.n = n, .c = c, .h = x->h, .w = x->w, .kh = pd->kh, .kw = pd->kw,
+                       .sh = pd->sh, .sw = pd->sw, .pt = pd->pt, .pb = pd->pb, .pl = pd->pl,
+                       .pr = pd->pr, .ceil_mode = pd->ceil_mode,
+                       .count_include_pad = pd->count_include_pad};
+    pool_shape_init(&ps);
+    return ps;
+}
+
+/* y = relu?(avgpool(W x) + b): W x into the pool's output buffer, pooled into y,
+ * then the bias and the ReLU per channel. */
+static void conv_forward_commuted(nn_model_t *m, int id, int pool, const conv2d_shape_t *s,
+                                  const float *W, const float *b, int relu, float *y)
+{
+    const nn_node_t *pd = &m->nodes[pool];
+    float *z = pd->out;
+    conv2d_forward_fused(s, m->nodes[pd->in[0]].out, W, NULL, 0, z, m->workspace);
+    pool_shape_t ps = commuted_shape(m, pool, s->oc, s->n);
+    avgpool_forward(&ps, z, y);
+    const size_t hw = (size_t)s->oh * s->ow;
+    for (int i = 0; i < s->n; i++)
+        for (int c = 0; c < s->oc; c++) {
+            float *p = y + ((size_t)i * s->oc + c) * hw;
+            const float bc = b ? b[c] : 0.0f;
+            if (relu)
+                for (size_t k = 0; k < hw; k++) {
+                    const float v = p[k] + bc;
+                    p[k] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (size_t k = 0; k < hw; k++)
+                    p[k] += bc;
+        }
+    (void)id;
+}
+
 static int conv_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     conv2d_shape_t s = conv_shape(m, nd, n);
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
-    if (f && f->bn_of[id] >= 0) {
-        /* BN (and ReLU) folded: y = relu?(W' x + b') straight into the last node's output */
-        const float *Wf = f->params + f->w_off[id], *bf = f->params + f->b_off[id];
-        if (conv_forward_wino(m, id, &s, Wf, bf, f->relu_of[id] >= 0, nn_fuse_dst(m, id)) == 0)
+    if (f && (f->bn_of[id] >= 0 || f->relu_of[id] >= 0)) {
+        /* BN folded: y = relu?(W' x + b'); a ReLU alone: y = relu(W x + b); straight
+         * into the last node's output */
+        const int folded = f->bn_of[id] >= 0, relu = f->relu_of[id] >= 0;
+        const float *W = folded ? f->params + f->w_off[id] : nn_param(m, id, NN_P_WEIGHT, NULL);
+        const float *b = folded ? f->params + f->b_off[id] : nn_param(m, id, NN_P_BIAS, NULL);
+        const int pool = nn_fuse_commuted(m, id);
+        if (pool >= 0) {
+            conv_forward_commuted(m, id, pool, &s, W, b, relu, nn_fuse_dst(m, id));
             return 0;
-        conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, Wf, bf, f->relu_of[id] >= 0,
-                             nn_fuse_dst(m, id), m->workspace);
+        }
+        if (conv_forward_wino(m, id, &s, W, b, relu, nn_fuse_dst(m, id)) == 0)
+            return 0;
+        conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, W, b, relu, nn_fuse_dst(m, id),
+                             m->workspace);
         return 0;
     }
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *b = nn_param(m, id, NN_P_BIAS, NULL);
@@ -127,6 +176,30 @@ static void conv_input_grad(nn_model_t *m, int id, const conv2d_shape_t *s, cons
         conv2d_backward_data_wt(s, W, nn_wpack_wt(m, id, s, W), dy, dx, assign, m->workspace);
 }
 
+/* The backward of a commuted pair (nn/fuse.h): dz = avgpool^T(dy) in the pool's
+ * gradient buffer, dx (+)= W^T dz. 1 when it ran; 0 when the pool's gradient
+ * must be computed as it is (kept, or the backward stops at or above it). */
+static int conv_backward_commuted(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                                  const float *dy, const nn_backward_opts_t *o)
+{
+    const int pool = nn_fuse_commuted(m, id);
+    if (pool < 0 || o->down_to >= pool)
+        return 0;
+    const nn_node_t *pd = &m->nodes[pool];
+    const int x_id = pd->in[0];
+    float *dz = pd->grad;
+    if (!dz || dz == dy || dz == m->nodes[x_id].grad)
+        return 0;
+    pool_shape_t ps = commuted_shape(m, pool, s->oc, s->n);
+    avgpool_backward_assign(&ps, dy, dz);
+    if (nn_wants_grad(x_id, o)) {
+        int assign;
+        float *dx = nn_grad_dst(m, x_id, &assign);
+        conv_input_grad(m, id, s, W, dz, dx, assign);
+    }
+    return 1;
+}
+
 static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -137,17 +210,22 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
     if (f && f->bn_of[id] >= 0) {
         /* after a fused forward: dx = W'^T dy_bn, the chain rule through BN and conv
          * (nn_backward refuses parameter gradients there) */
+        const float *Wf = f->params + f->w_off[id], *dy = m->nodes[f->bn_of[id]].grad;
+        if (conv_backward_commuted(m, id, &s, Wf, dy, o))
+            return 0;
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            conv_input_grad(m, id, &s, f->params + f->w_off[id], m->nodes[f->bn_of[id]].grad, dx,
-                            assign);
+            conv_input_grad(m, id, &s, Wf, dy, dx, assign);
         }
         return 0;
     }
     if (!o->param_grads) {
+        const float *W = nn_param(m, id, NN_P_WEIGHT, NULL);
+        if (f && conv_backward_commuted(m, id, &s, W, nd->grad, o))
+            return 0;
         if (nn_wants_grad(src_id, o)) {
             float *dx = nn_grad_dst(m, src_id, &assign);
-            conv_input_grad(m, id, &s, nn_param(m, id, NN_P_WEIGHT, NULL), nd->grad, dx, assign);
+            conv_input_grad(m, id, &s, W, nd->grad, dx, assign);
         }
         return 0;
     }

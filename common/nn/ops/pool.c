@@ -3,11 +3,15 @@
  * same window, same model-file line).
  *
  * Owned by common/nn. Kernels in nn/pool.c. Max pooling keeps the argmax of
- * each window for backward (first maximum in scan order, nn/layers.h).
+ * each window for backward (first maximum in scan order, nn/layers.h). An
+ * average pool commuted with the 1x1 convolution after it (nn/fuse.h) is
+ * computed by that convolution in a fused pass.
  */
 #include "nn/op.h"
 
 #include <stdio.h>
+
+#include "nn/fuse.h"
 
 #include "sc.h"
 
@@ -94,6 +98,10 @@ static int maxpool_backward_node(nn_model_t *m, int id, int n, const nn_backward
 static int avgpool_forward_node(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
+    /* commuted with the convolution reading it, which pools its own output */
+    if (m->fused_pass && m->fuse && m->fuse->pool_into[id] >= 0 &&
+        nn_fuse_commuted(m, m->fuse->pool_into[id]) == id)
+        return 0;
     pool_shape_t s = pool_shape(m, nd, n);
     pool_shape_init(&s);
     avgpool_forward(&s, m->nodes[nd->in[0]].out, nd->out);
