@@ -18,6 +18,11 @@
  *     CPU ms and GFLOPS, FLOPs counted as the direct convolution's.
  * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
  * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
+ * The host's speed drifts (20-40 % within minutes on a shared VM), so with
+ * AVX-512 each round also measures the peak right before and right after it
+ * (about 0.1 s each) and its percentages are taken against the mean of the
+ * two; the table gives the medians over rounds of those per-round
+ * percentages (and the range of the per-round peaks on stderr).
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
  * --grad-only times the whole gradient alone (no convolution-only loop).
  *
@@ -32,7 +37,8 @@
  * paths, alternating: OpenBLAS per image (conv2d_forward_blas,
  * conv2d_backward_data_blas) and the packed multi-image kernel
  * (nn/conv_packed.h), forward with its folded bias/ReLU and input gradient,
- * summed per output size (pixels per image), medians of R.
+ * summed per output size (pixels per image), medians of R; percentages of the
+ * median of the peaks measured before each round.
  */
 #include <cblas.h>
 #include <immintrin.h>
@@ -79,6 +85,8 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
     float *x = NULL, *dx = NULL, *cx = NULL, *cy = NULL, *cdy = NULL, *cdx = NULL, *ccol = NULL;
     int targets[64];
     double t_grad[ROUNDS_MAX], t_conv[ROUNDS_MAX], t_cfwd[ROUNDS_MAX], t_cbwd[ROUNDS_MAX];
+    double peak_r[ROUNDS_MAX];
+    const int per_round = __builtin_cpu_supports("avx512f");
     CHECK_RC(zoo_build(arch, size, 2, 1234, &m));
     const size_t image = nn_node_size(&m->nodes[0]);
     x = sc_calloc(image * (size_t)batch, sizeof(float));
@@ -138,6 +146,7 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
     if (rounds > ROUNDS_MAX)
         rounds = ROUNDS_MAX;
     for (int r = 0; r < rounds; r++) {
+        const double p0 = per_round ? bench_fma_peak_short() : peak;
         double c0 = bench_cpu_now();
         CHECK_RC(nn_forward_fused(m, x, batch));
         CHECK_RC(nn_backward_logit(m, targets, dx, &o));
@@ -182,23 +191,35 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
         t_cfwd[r] = fwd / batch;
         t_cbwd[r] = bwd / batch;
         t_conv[r] = (fwd + bwd) / batch;
+        peak_r[r] = 0.5 * (p0 + (per_round ? bench_fma_peak_short() : peak));
     }
     double g = bench_median(t_grad, rounds), c = bench_median(t_conv, rounds);
-    double cf = bench_median(t_cfwd, rounds), cb = bench_median(t_cbwd, rounds);
+    /* percentages of each round's own peak, then their medians */
+    double pct[4][ROUNDS_MAX], pmin = peak_r[0], pmax = peak_r[0];
+    for (int r = 0; r < rounds; r++) {
+        pct[0][r] = 100 * grad_flop / t_grad[r] * 1e-9 / peak_r[r];
+        pct[1][r] = 100 * 2 * conv_fwd_flop / t_conv[r] * 1e-9 / peak_r[r];
+        pct[2][r] = 100 * conv_fwd_flop / t_cfwd[r] * 1e-9 / peak_r[r];
+        pct[3][r] = 100 * conv_fwd_flop / t_cbwd[r] * 1e-9 / peak_r[r];
+        pmin = peak_r[r] < pmin ? peak_r[r] : pmin;
+        pmax = peak_r[r] > pmax ? peak_r[r] : pmax;
+    }
+    const double pg = bench_median(pct[0], rounds), pc = bench_median(pct[1], rounds);
+    const double pf = bench_median(pct[2], rounds), pb = bench_median(pct[3], rounds);
+    fprintf(stderr, "%s %d: peak per round %.1f-%.1f GFLOPS (before and after each round)\n",
+            arch, size, pmin, pmax);
     fprintf(stderr, "%s %d: packed W^T cache %.1f MB (nn/wpack.h), folded BN %.1f MB, parameters %.1f MB\n",
             arch, size, nn_wpack_bytes(m) / 1e6, nn_fuse_bytes(m) / 1e6,
             m->n_params * sizeof(float) / 1e6);
     if (grad_only) {
         printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | - | - | - | - | - | - |\n", arch, size,
-               batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak);
+               batch, n_conv, grad_flop * 1e-9, 1e3 * g, pg);
         fflush(stdout);
         goto cleanup;
     }
     printf("| %s %d | %d | %d | %.2f | %.1f | %.0f%% | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% | %.0f%% |\n",
-           arch, size, batch, n_conv, grad_flop * 1e-9, 1e3 * g, 100 * grad_flop / g * 1e-9 / peak,
-           2 * conv_fwd_flop * 1e-9, 1e3 * c, 100 * 2 * conv_fwd_flop / c * 1e-9 / peak,
-           100 * conv_fwd_flop / cf * 1e-9 / peak, 100 * conv_fwd_flop / cb * 1e-9 / peak,
-           100 * c / g);
+           arch, size, batch, n_conv, grad_flop * 1e-9, 1e3 * g, pg, 2 * conv_fwd_flop * 1e-9,
+           1e3 * c, pc, pf, pb, 100 * c / g);
     fflush(stdout);
 cleanup:
     sc_free(x);
@@ -320,7 +341,9 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
     memset(count, 0, sizeof(count));
     if (rounds > ROUNDS_MAX)
         rounds = ROUNDS_MAX;
+    double peak_r[ROUNDS_MAX];
     for (int r = 0; r < rounds; r++) {
+        peak_r[r] = __builtin_cpu_supports("avx512f") ? bench_fma_peak_short() : peak;
         for (int i = 1; i < m->n_nodes; i++) {
             const nn_node_t *nd = &m->nodes[i];
             if (nd->op != NN_CONV)
@@ -361,6 +384,8 @@ static int bench_paths(const char *arch, int size, int batch, int rounds, double
             }
         }
     }
+    /* the percentages against the median of the peaks measured before each round */
+    peak = bench_median(peak_r, rounds);
     double all[4] = {0, 0, 0, 0}, flop_all = 0.0;
     for (int b = 0; b < n_pix; b++) {
         double med[4];

@@ -80,18 +80,17 @@ static inline int bench_fma_lanes(void)
 
 /* GFLOPS of a loop of independent AVX-512 FMAs: 12 accumulators (a 4-cycle
  * latency x 2 pipes needs 8; more hide the loop branch), each a named
- * register; the best of 5 runs. The measured peak: on a CPU whose AVX-512
+ * register; the best of `reps` runs of n iterations. The measured peak: on a CPU whose AVX-512
  * datapath is 256 bits wide it is half of bench_peak_gflops. */
-__attribute__((target("avx512f"))) static inline double bench_fma_peak_avx512(void)
+__attribute__((target("avx512f"))) static inline double bench_fma_peak_avx512_n(long n, int reps)
 {
     double best = 0.0;
 #define FMA_ACC(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-    for (int rep = 0; rep < 5; rep++) {
+    for (int rep = 0; rep < reps; rep++) {
 #define FMA_DECL(i) __m512 acc##i = _mm512_set1_ps(1.0f + (i) * 1e-3f);
         FMA_ACC(FMA_DECL)
 #undef FMA_DECL
         const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-        const long n = 50000000;
         double t0 = bench_cpu_now();
         for (long i = 0; i < n; i++) {
 #define FMA_STEP(i) acc##i = _mm512_fmadd_ps(acc##i, a, b);
@@ -112,6 +111,14 @@ __attribute__((target("avx512f"))) static inline double bench_fma_peak_avx512(vo
 #undef FMA_ACC
     return best;
 }
+
+/* The peak as above: the best of 5 runs of 50M iterations (about 1 s). */
+static inline double bench_fma_peak_avx512(void) { return bench_fma_peak_avx512_n(50000000, 5); }
+
+/* A short measurement (about 0.1 s) to take beside each timed round on a host
+ * whose speed drifts: a percentage of the peak is then taken against the peak
+ * of its own round. The caller checks for AVX-512 first. */
+static inline double bench_fma_peak_short(void) { return bench_fma_peak_avx512_n(5000000, 2); }
 
 
 /* Peak FP32 GFLOPS of one core: clock x 2 FMA pipes x lanes x 2 FLOP. */
