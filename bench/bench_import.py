@@ -32,6 +32,13 @@ usage: bench/bench_import.py [--families efficientnet_b0,convnext_tiny,vit_b_16]
 and reports each round's ratio to the round's best of them and their median: on a
 virtual machine whose speed drifts by tens of percent between minutes, the
 ratio of two runs a few seconds apart is steadier than the ratio of medians.
+With bench_peak built (build/bench/bench_peak, `make bench`), every timed run
+(salcheck's IG runs, each PyTorch configuration) is also bracketed by a 25 ms
+measurement of the core's FP32 peak, and the paired table adds each round's
+ratio of the times multiplied by the peak of their moment ("peak-weighted"):
+the work in units of the core's speed, which cancels a drift of the host's
+speed between the runs of a round (on this kind of VM, 90-160 GFLOPS within
+one minute).
 """
 import argparse
 import os
@@ -132,12 +139,26 @@ def torch_env(binary):
     return env
 
 
-def salcheck_cpu(binary, h5, png, steps, batch, out):
+def core_peak(peak_bin):
+    """The core's FP32 peak now (GFLOPS, bench/bench_peak.c), or None without it."""
+    if not peak_bin:
+        return None
+    p = subprocess.run([peak_bin], capture_output=True, text=True)
+    return float(p.stdout) if p.returncode == 0 else None
+
+
+def weighted(t, p0, p1):
+    """A time multiplied by the mean peak before and after it (None without them)."""
+    return t * 0.5 * (p0 + p1) if p0 and p1 else None
+
+
+def salcheck_cpu(binary, h5, png, steps, batch, out, peak_bin=None):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     env.pop("OPENBLAS_CORETYPE", None)
     cmd = [binary, "explain", "--model", h5, "--image", png, "--out",
            os.path.join(out, "map"), "--method", "ig", "--ig-steps", str(steps), "--batch", str(batch),
            "--raw"]
+    p0 = core_peak(peak_bin)
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -145,7 +166,8 @@ def salcheck_cpu(binary, h5, png, steps, batch, out):
     if p.returncode != 0:
         raise SystemExit("salcheck explain failed:\n" + p.stderr)
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), wall
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return cpu, wall, weighted(cpu, p0, core_peak(peak_bin))
 
 
 def torch_worker(args):
@@ -171,13 +193,16 @@ def torch_worker(args):
 
             run()
             maps, iters = 0, 0
+            p0 = core_peak(args.peak_bin)
             w0, c0 = time.perf_counter(), time.process_time()
             while iters < 2 or time.perf_counter() - w0 < args.seconds:
                 run()
                 maps += batch
                 iters += 1
             cpu = time.process_time() - c0
-            print("RESULT %s %d %.6f" % (layout, batch, 1000 * cpu / maps), flush=True)
+            w = weighted(1000 * cpu / maps, p0, core_peak(args.peak_bin))
+            print("RESULT %s %d %.6f %s" % (layout, batch, 1000 * cpu / maps,
+                                            "%.6f" % w if w else "-"), flush=True)
 
 
 def median(v):
@@ -201,12 +226,17 @@ def main():
                          "run), right after salcheck in every round, and report the median of the "
                          "rounds' ratios to the round's best of them: on a machine whose speed "
                          "drifts between minutes")
+    ap.add_argument("--peak-bin", default=os.path.join(ROOT, "build", "bench", "bench_peak"),
+                    help="bench_peak binary (the core's peak beside every timed run); "
+                         "'' for plain times only")
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--layouts", default="nchw,channels_last")
     ap.add_argument("--torch-batches", default="1,8,16")
     ap.add_argument("--family")
     ap.add_argument("--pt")
     args = ap.parse_args()
+    if args.peak_bin and not os.access(args.peak_bin, os.X_OK):
+        args.peak_bin = ""
     if args.worker:
         torch_worker(args)
         return
@@ -216,22 +246,29 @@ def main():
     env = torch_env(args.bin)
     batches = [int(b) for b in args.batches.split(",")]
     sal, tor = {f: {b: [] for b in batches} for f in families}, {f: {} for f in families}
-    ratios = {}
+    ratios, wratios = {}, {}
     print("load average at start: %s" % loadavg(), flush=True)
+    print("core peak beside every timed run: %s" % (args.peak_bin or "no (plain times only)"),
+          flush=True)
     print("PyTorch's OpenBLAS kernels: %s" % env.get("OPENBLAS_CORETYPE", "its own choice"), flush=True)
     for rnd in range(args.rounds):
         for f in families:
             size, pt, h5, png = prepared[f]
+            wsal = {}
             for b in batches:
-                lo, _ = salcheck_cpu(args.bin, h5, png, args.steps_lo, b, args.out)
-                hi, _ = salcheck_cpu(args.bin, h5, png, args.steps_hi, b, args.out)
+                lo, _, wlo = salcheck_cpu(args.bin, h5, png, args.steps_lo, b, args.out,
+                                          args.peak_bin)
+                hi, _, whi = salcheck_cpu(args.bin, h5, png, args.steps_hi, b, args.out,
+                                          args.peak_bin)
                 ms = 1000 * (hi - lo) / (args.steps_hi - args.steps_lo)
                 sal[f][b].append(ms)
+                if wlo and whi:
+                    wsal[b] = 1000 * (whi - wlo) / (args.steps_hi - args.steps_lo)
                 print("ROUND %d salcheck %s batch %d: %.1f ms/gradient (IG %d: %.2f s, IG %d: "
                       "%.2f s CPU)" % (rnd, f, b, ms, args.steps_lo, lo, args.steps_hi, hi),
                       flush=True)
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--family", f,
-                   "--pt", pt, "--seconds", str(args.seconds)]
+                   "--pt", pt, "--seconds", str(args.seconds), "--peak-bin", args.peak_bin]
             if args.paired:
                 cfgs = [c.split(":") for c in args.paired.split(",")]
                 cmd += ["--layouts", ",".join(sorted(set(c[0] for c in cfgs))),
@@ -239,18 +276,27 @@ def main():
             p = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if p.returncode != 0:
                 raise SystemExit("PyTorch worker failed:\n" + p.stderr)
+            wtor = {}
             for line in p.stdout.splitlines():
                 if line.startswith("RESULT"):
-                    _, layout, batch, ms = line.split()
+                    _, layout, batch, ms, wms = line.split()
                     tor[f].setdefault((layout, int(batch)), []).append(float(ms))
+                    if wms != "-":
+                        wtor[(layout, int(batch))] = float(wms)
                     print("ROUND %d pytorch %s %s batch %s: %.1f ms/gradient"
                           % (rnd, f, layout, batch, float(ms)), flush=True)
             if args.paired:  # the best of the listed configurations in this round
                 t = min(tor[f][(c[0], int(c[1]))][-1] for c in cfgs)
+                wt = [wtor.get((c[0], int(c[1]))) for c in cfgs]
+                wt = min(wt) if all(wt) else None
                 for b in batches:
                     ratios.setdefault((f, b), []).append(sal[f][b][-1] / t)
-                    print("ROUND %d ratio %s batch %d: %.3f" % (rnd, f, b, ratios[(f, b)][-1]),
-                          flush=True)
+                    if wt and b in wsal:
+                        wratios.setdefault((f, b), []).append(wsal[b] / wt)
+                    print("ROUND %d ratio %s batch %d: %.3f%s" % (
+                        rnd, f, b, ratios[(f, b)][-1],
+                        ", peak-weighted %.3f" % wratios[(f, b)][-1] if wt and b in wsal else ""),
+                        flush=True)
     print("load average at end: %s" % loadavg(), flush=True)
     print()
     print("| family | input | batch | salcheck ms/gradient | PyTorch ms/gradient, NCHW / "
@@ -273,6 +319,13 @@ def main():
         for f in families:
             for b in batches:
                 r = ratios[(f, b)]
+                print("| %s | %d | %s | **%.2f** |" % (f, b, " ".join("%.2f" % x for x in r),
+                                                       median(r)))
+        if wratios:
+            print()
+            print("| family | salcheck batch | rounds' peak-weighted ratios | median |")
+            print("|---|---|---|---|")
+            for (f, b), r in wratios.items():
                 print("| %s | %d | %s | **%.2f** |" % (f, b, " ".join("%.2f" % x for x in r),
                                                        median(r)))
 

@@ -7,9 +7,8 @@
  * stride 1 and no padding uses the input itself as col. On a CPU that runs
  * nn/gemm.h's kernel the forward and the input gradient go to
  * nn/conv_packed.c (several images per packed GEMM) outside the band of
- * shapes conv_packed.h leaves to OpenBLAS (the forwards of 14 x 14 and
- * 17 x 17 images); the choice depends on the shape and the CPU, not on the
- * batch.
+ * shapes conv_packed.h may leave to OpenBLAS (none today); the choice
+ * depends on the shape and the CPU, not on the batch.
  */
 #include <cblas.h>
 #include <string.h>
