@@ -20,7 +20,7 @@
  * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
  * The host's speed drifts (20-40 % within minutes on a shared VM), so with
  * AVX-512 each round also measures the peak right before and right after it
- * (about 0.1 s each) and its percentages are taken against the mean of the
+ * (about 25 ms each) and its percentages are taken against the mean of the
  * two; the table gives the medians over rounds of those per-round
  * percentages (and the range of the per-round peaks on stderr).
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.

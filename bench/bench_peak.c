@@ -4,7 +4,7 @@
  *   bench_peak [--long]
  *
  * A loop of independent AVX-512 FMAs (bench_util.h): by default the short
- * measurement (about 0.1 s) that bench/bench_import.py takes before and after
+ * measurement (about 25 ms) that bench/bench_import.py takes before and after
  * every timed run, to express each time in the core's speed of that moment;
  * --long the one-second measurement of bench_convpath. Prints one number;
  * exits 2 without AVX-512 (the scripts then use plain times).

@@ -115,7 +115,7 @@ __attribute__((target("avx512f"))) static inline double bench_fma_peak_avx512_n(
 /* The peak as above: the best of 5 runs of 50M iterations (about 1 s). */
 static inline double bench_fma_peak_avx512(void) { return bench_fma_peak_avx512_n(50000000, 5); }
 
-/* A short measurement (about 0.1 s) to take beside each timed round on a host
+/* A short measurement (about 25 ms) to take beside each timed round on a host
  * whose speed drifts: a percentage of the peak is then taken against the peak
  * of its own round. The caller checks for AVX-512 first. */
 static inline double bench_fma_peak_short(void) { return bench_fma_peak_avx512_n(5000000, 2); }

@@ -10,7 +10,8 @@
 
 #include "nn/layers.h"
 
-void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y)
+static void bn_infer_pass(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y,
+                          int relu)
 {
     for (int ch = 0; ch < p->c; ch++) {
         float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
@@ -19,10 +20,26 @@ void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, 
         for (int i = 0; i < n; i++) {
             const float *xs = x->x[ch] + (size_t)i * x->step[ch];
             float *ys = y + ((size_t)i * p->c + ch) * hw;
-            for (int k = 0; k < hw; k++)
-                ys[k] = xs[k] * scale + shift;
+            if (relu)
+                for (int k = 0; k < hw; k++) {
+                    const float v = xs[k] * scale + shift;
+                    ys[k] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int k = 0; k < hw; k++)
+                    ys[k] = xs[k] * scale + shift;
         }
     }
+}
+
+void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y)
+{
+    bn_infer_pass(p, n, hw, x, y, 0);
+}
+
+void bn_relu_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y)
+{
+    bn_infer_pass(p, n, hw, x, y, 1);
 }
 
 void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, const bn_chans_t *x,

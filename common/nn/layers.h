@@ -68,6 +68,9 @@ typedef struct bn_chans {
 
 /* Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. */
 void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y);
+/* The same followed by a ReLU in the same pass: y = max(x * s + t, 0), the bits
+ * of bn_forward_infer then relu_forward. */
+void bn_relu_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y);
 /* assign: dx = ... instead of dx += ... (dx holds no earlier contribution). */
 void bn_backward_infer(const bn_params_t *p, int n, int hw, const float *dy, const bn_chans_t *x,
                        float *dgamma, float *dbeta, int assign);

@@ -470,8 +470,9 @@ int nn_model_prepare(nn_model_t *m, int max_batch)
         m->nodes[i].add_relu = nn_add_relu_pair(m, i);
         m->nodes[i].relu_fwd = 0;
     }
-    for (int i = 0; i < m->n_nodes; i++) /* the add computes the ReLU over its own output */
-        if (m->nodes[i].add_relu && m->nodes[m->nodes[i].in[0]].out == m->nodes[i].out)
+    for (int i = 0; i < m->n_nodes; i++) /* the add or BN computes the ReLU over its own output */
+        if ((m->nodes[i].add_relu || m->nodes[i].bn_relu) &&
+            m->nodes[m->nodes[i].in[0]].out == m->nodes[i].out)
             m->nodes[m->nodes[i].in[0]].relu_fwd = 1;
     m->runtime_floats = plan.total_floats;
     nn_memplan_free(&plan);

@@ -76,9 +76,9 @@ typedef struct nn_node {
                                  * (nn_bn_relu_pair, set by nn_model_prepare) */
     int add_relu;               /* a ReLU whose backward also runs its add input's
                                  * (nn_add_relu_pair, set by nn_model_prepare) */
-    int relu_fwd;               /* an add that writes its ReLU's output: that ReLU is
-                                 * its only reader and computes in place over it
-                                 * (set by nn_model_prepare; the ReLU's forward is
+    int relu_fwd;               /* an add or a BN that writes its ReLU's output: that
+                                 * ReLU is its only reader and computes in place over
+                                 * it (set by nn_model_prepare; the ReLU's forward is
                                  * then a no-op) */
     int cview;                  /* a concat without buffers, read through its inputs
                                  * (nn/concat_view.h); out and grad are NULL */

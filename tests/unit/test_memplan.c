@@ -240,26 +240,28 @@ static nn_model_t *two_joins(int ids[8])
 }
 
 /* Gradients computed in place over a ReLU's (nn/memplan.c groups) and the
- * ReLU applied by the add before it (nn_node_t.relu_fwd) change nothing:
- * input and parameter gradients, plain and guided, of two_joins and of
- * ResNet-50 against every node owning its buffers; the groups form where the
- * order allows (both inputs of every ResNet-50 join share the ReLU's
- * buffer) and not where it does not (two_joins); a kept add holds a + b,
- * not its ReLU. */
+ * ReLU applied by the add or BN before it (nn_node_t.relu_fwd) change nothing:
+ * input and parameter gradients, plain and guided, and the logits of a
+ * training-mode forward, of two_joins, ResNet-50 and DenseNet-121 (whose
+ * pre-activation BNs apply their ReLUs) against every node owning its
+ * buffers; the groups form where the order allows (both inputs of every
+ * ResNet-50 join share the ReLU's buffer) and not where it does not
+ * (two_joins); a kept add holds a + b, not its ReLU. */
 static void test_relu_gradients_in_place(void)
 {
     int ids[8] = {0};
     const int n = 2;
     const int targets[2] = {1, 0};
-    for (int arch = 0; arch < 2; arch++) {
+    for (int arch = 0; arch < 3; arch++) {
         float *res[2][2] = {{NULL, NULL}, {NULL, NULL}}; /* [owned][guided]: dx and grads */
-        size_t in = 0, np = 0;
+        float *train_logits[2] = {NULL, NULL};
+        size_t in = 0, np = 0, classes = 0;
         for (int owned = 0; owned < 2; owned++) {
             nn_model_t *m = NULL;
             if (arch == 0)
                 m = two_joins(ids);
             else
-                zoo_build("resnet50", 32, 2, 9, &m);
+                zoo_build(arch == 1 ? "resnet50" : "densenet121", 32, 2, 9, &m);
             TH_CHECK(m != NULL, "arch %d: build", arch);
             if (!m)
                 return;
@@ -313,9 +315,29 @@ static void test_relu_gradients_in_place(void)
                     neg += m->nodes[last_add].out[i] < 0.0f;
                 TH_CHECK(neg > 0, "the kept add holds its ReLU's output, not a + b");
             }
+            if (arch == 2 && !owned) {
+                int pairs = 0, fwd = 0;
+                for (int i = 0; i < m->n_nodes; i++)
+                    if (m->nodes[i].bn_relu) {
+                        pairs++;
+                        fwd += m->nodes[m->nodes[i].in[0]].relu_fwd;
+                    }
+                TH_CHECK(pairs > 100 && fwd == pairs, "DenseNet-121: %d of %d BNs apply their ReLU",
+                         fwd, pairs);
+            }
+            /* a training-mode forward (batch statistics) with the ReLUs applied as well */
+            const int lid = nn_logits_node(m);
+            classes = nn_node_size(&m->nodes[lid]);
+            train_logits[owned] = malloc(sizeof(float) * n * classes);
+            TH_CHECK(nn_forward(m, x, n, 1) == 0, "arch %d: training forward", arch);
+            memcpy(train_logits[owned], nn_node_out(m, lid), sizeof(float) * n * classes);
             free(x);
             nn_model_destroy(m);
         }
+        TH_CHECK(!memcmp(train_logits[0], train_logits[1], sizeof(float) * n * classes),
+                 "arch %d: training-mode logits differ from every node owning its buffers", arch);
+        free(train_logits[0]);
+        free(train_logits[1]);
         for (int guided = 0; guided < 2; guided++) {
             TH_CHECK(!memcmp(res[0][guided], res[1][guided], sizeof(float) * (n * in + np)),
                      "arch %d guided %d: gradients differ from every node owning its buffers",

@@ -121,7 +121,9 @@ static int bn_forward(nn_model_t *m, int id, int n)
     size_t *step;
     bn_chan_arrays(m, nd, &xc, &dxc, &step);
     nn_cview_bind(m, nd->in[0], xc, NULL, step, NULL);
-    bn_forward_infer(&p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out);
+    /* relu_fwd: the ReLU after it computes in place over this output (nn_model_prepare) */
+    (nd->relu_fwd ? bn_relu_forward_infer : bn_forward_infer)(
+        &p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out);
     return 0;
 }
 
@@ -136,6 +138,8 @@ static int bn_forward_training(nn_model_t *m, int id, int n)
     nn_cview_bind(m, nd->in[0], xc, NULL, step, NULL);
     bn_forward_train(&p, n, nd->h * nd->w, &(bn_chans_t){xc, NULL, step}, nd->out, nd->bn_mean,
                      nd->bn_invstd, 1, m->bn_hook, m->bn_hook_ctx, m->scratch);
+    if (nd->relu_fwd) /* the ReLU after it skips its forward (in place over this output) */
+        relu_forward((size_t)n * nn_node_size(nd), nd->out, nd->out);
     return 0;
 }
 

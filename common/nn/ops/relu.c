@@ -22,7 +22,7 @@ int nn_add_relu(nn_model_t *m, const char *name, int in)
 static int relu_forward_node(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
-    if (m->nodes[nd->in[0]].relu_fwd) /* the add before it wrote max(a + b, 0) here */
+    if (m->nodes[nd->in[0]].relu_fwd) /* the add or BN before it applied this ReLU */
         return 0;
     relu_forward((size_t)n * nn_node_size(nd), m->nodes[nd->in[0]].out, nd->out);
     return 0;
