@@ -223,10 +223,27 @@ int nn_fuse_count(const nn_fuse_t *f, int *with_relu)
     return count;
 }
 
+/* A ReLU taken without a BN is left to run as it is when its convolution's
+ * output is kept (a cascade state may start at the ReLU and read it). */
+static int relu_alone_kept(const nn_model_t *m, const nn_fuse_t *f, int conv)
+{
+    return f->bn_of[conv] < 0 && m->nodes[conv].keep;
+}
+
+int nn_fuse_taken(const nn_model_t *m, int id)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!f || f->folded_into[id] < 0)
+        return -1;
+    const int conv = f->folded_into[id];
+    return relu_alone_kept(m, f, conv) ? -1 : conv;
+}
+
 float *nn_fuse_dst(const nn_model_t *m, int id)
 {
     const nn_fuse_t *f = m->fuse;
-    if (!m->fused_pass || !f || (f->bn_of[id] < 0 && f->relu_of[id] < 0))
+    if (!m->fused_pass || !f || (f->bn_of[id] < 0 && f->relu_of[id] < 0) ||
+        relu_alone_kept(m, f, id))
         return m->nodes[id].out;
     return m->nodes[f->relu_of[id] >= 0 ? f->relu_of[id] : f->bn_of[id]].out;
 }
@@ -234,7 +251,7 @@ float *nn_fuse_dst(const nn_model_t *m, int id)
 int nn_fuse_commuted(const nn_model_t *m, int conv)
 {
     const nn_fuse_t *f = m->fuse;
-    if (!m->fused_pass || !f || f->pool_of[conv] < 0)
+    if (!m->fused_pass || !f || f->pool_of[conv] < 0 || relu_alone_kept(m, f, conv))
         return -1;
     const int p = f->pool_of[conv];
     const nn_node_t *pd = &m->nodes[p];

@@ -26,7 +26,9 @@
  * methods that read a node's activation and gradient use nn_forward).
  * A convolution followed by a ReLU without a BN (models whose exporter folded
  * the BN already) applies that ReLU in its epilogue the same way, with its
- * own weights (bn_of -1, relu_of set).
+ * own weights (bn_of -1, relu_of set), unless the convolution's output is
+ * kept (a cascade state starting at the ReLU reads it): then both run as
+ * they are (nn_fuse_taken).
  *
  * An average pool whose only reader is a 1x1 stride-1 convolution with fewer
  * output channels than the pool has, the pool keeping the map's size
@@ -79,6 +81,11 @@ void nn_fuse_refresh(nn_fuse_t *f, nn_model_t *m);
 /* Number of convolutions folded with a BN (and of those, with a ReLU too);
  * a ReLU taken without a BN is not counted. */
 int nn_fuse_count(const nn_fuse_t *f, int *with_relu);
+
+/* The convolution that computes node id (a BN or ReLU) in the current fused
+ * pass, or -1: folded_into, except for a ReLU taken without a BN after a kept
+ * convolution. */
+int nn_fuse_taken(const nn_model_t *m, int id);
 
 /* Output buffer that node id's kernel writes in a fused pass: the ReLU's or
  * the BN's out for a folded conv, the node's own out otherwise. */

@@ -251,6 +251,56 @@ static void test_pool_commuted(void)
     nn_model_destroy(m);
 }
 
+/* A block boundary between a convolution and its ReLU (no BN): a cascade state
+ * starting at the ReLU keeps the convolution's output and reads it, so the
+ * ReLU is not taken into that convolution while it is kept, and a forward
+ * from the ReLU does not move back to the convolution (whose input is gone).
+ * The same logits as a whole fused pass, bit for bit, after the ReLU's block
+ * is re-initialized. */
+static void test_relu_after_block_boundary(void)
+{
+    nn_model_t *m = nn_model_create(3, 16, 16);
+    nn_set_block(m, "stem");
+    int c0 = nn_add_conv(m, "c0", 0, 8, 3, 3, 1, 1, NULL, 1, 1);
+    int r0 = nn_add_relu(m, "r0", c0);
+    /* a pool: its output is read by no backward, so its buffer may be reused after ca */
+    int p0 = nn_add_maxpool(m, "p0", r0, 3, 3, 1, 1, NULL, 1, 0);
+    int ca = nn_add_conv(m, "ca", p0, 8, 3, 3, 1, 1, NULL, 1, 1);
+    nn_set_block(m, "top");
+    int ra = nn_add_relu(m, "ra", ca);
+    int cb = nn_add_conv(m, "cb", ra, 8, 3, 3, 1, 1, NULL, 1, 1);
+    int rb = nn_add_relu(m, "rb", cb);
+    nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", rb)), 3, 1);
+    TH_CHECK(nn_model_finalize(m, 2) == 0, "finalize");
+    const int n = 2;
+    uint8_t keep[16] = {0};
+    keep[ca] = 1; /* what sal_cascade_keeps marks for a state starting at "top" */
+    TH_CHECK(nn_model_keep_outputs(m, keep) == 0 && nn_model_prepare(m, n) == 0, "prepare");
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = calloc((size_t)n * in, sizeof(float));
+    fill_normal(x, (size_t)n * in, 41);
+    const int lid = nn_logits_node(m);
+    float whole[6], from[6];
+    TH_CHECK(nn_forward_fused(m, x, n) == 0, "fused pass");
+    TH_CHECK(m->fuse->relu_of[c0] == r0 && m->fuse->relu_of[ca] == ra, "both ReLUs planned");
+    TH_CHECK(nn_fuse_taken(m, r0) == c0 && nn_fuse_taken(m, ra) < 0,
+             "the ReLU after the kept convolution runs as it is");
+    TH_CHECK(nn_model_reinit_block(m, "top", 77, 1) == 0, "re-initialize top");
+    TH_CHECK(nn_forward_fused(m, x, n) == 0, "fused pass");
+    memcpy(whole, nn_node_out(m, lid), sizeof whole);
+    /* p0's output is dead after ca: its buffer may hold anything by now */
+    float *dead = m->nodes[p0].out;
+    for (size_t i = 0; i < (size_t)n * nn_node_size(&m->nodes[p0]); i++)
+        dead[i] = 1e30f;
+    TH_CHECK(nn_model_reinit_block(m, "top", 77, 1) == 0, "re-initialize top again");
+    TH_CHECK(nn_forward_fused_from(m, ra, n) == 0, "forward from the ReLU");
+    memcpy(from, nn_node_out(m, lid), sizeof from);
+    TH_CHECK(!memcmp(whole, from, sizeof whole), "a forward from the ReLU differs from a whole pass");
+    (void)cb;
+    free(x);
+    nn_model_destroy(m);
+}
+
 /* The folded cache follows the parameters: re-initialized blocks, direct
  * writes announced by nn_model_params_changed, training-mode forwards. */
 static void test_cache_follows_parameters(void)
@@ -358,6 +408,7 @@ int main(void)
 {
     TH_RUN(test_fused_matches_unfused);
     TH_RUN(test_pool_commuted);
+    TH_RUN(test_relu_after_block_boundary);
     TH_RUN(test_cache_follows_parameters);
     TH_RUN(test_fused_is_deterministic);
     return th_report();

@@ -140,7 +140,9 @@ static int conv_forward(nn_model_t *m, int id, int n)
     nn_node_t *nd = &m->nodes[id];
     conv2d_shape_t s = conv_shape(m, nd, n);
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
-    if (f && (f->bn_of[id] >= 0 || f->relu_of[id] >= 0)) {
+    const int chain = f && (f->bn_of[id] >= 0 ||
+                            (f->relu_of[id] >= 0 && nn_fuse_taken(m, f->relu_of[id]) >= 0));
+    if (chain) {
         /* BN folded: y = relu?(W' x + b'); a ReLU alone: y = relu(W x + b); straight
          * into the last node's output */
         const int folded = f->bn_of[id] >= 0, relu = f->relu_of[id] >= 0;
