@@ -25,6 +25,8 @@
  * percentages (and the range of the per-round peaks on stderr).
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
  * --grad-only times the whole gradient alone (no convolution-only loop).
+ * --prologue-ab also times each round's gradient with nn/fuse.h's BN+ReLU
+ * prologue off and on, in alternating order, and prints the median ratio.
  *
  *   bench_convpath --gemm [--arch ...] [--rounds R]
  * compares, on the forward GEMM (M = out channels, N = output pixels, K =
@@ -76,6 +78,8 @@ static void calibrate_bn(nn_model_t *m, const float *x, int n)
             m->nodes[i].momentum = 1.0f;
     nn_forward(m, x, n, 1);
 }
+
+static int prologue_ab; /* --prologue-ab */
 
 static int bench_arch(const char *arch, int size, int batch, int rounds, double peak,
                       int grad_only)
@@ -145,7 +149,20 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
 
     if (rounds > ROUNDS_MAX)
         rounds = ROUNDS_MAX;
+    double t_off[ROUNDS_MAX];
     for (int r = 0; r < rounds; r++) {
+        if (prologue_ab) { /* the same gradient without nn/fuse.h's prologue, first or last */
+            double d[2];
+            for (int k = 0; k < 2; k++) {
+                nn_fuse_prologue = (k + r) % 2;
+                const double a = bench_cpu_now();
+                CHECK_RC(nn_forward_fused(m, x, batch));
+                CHECK_RC(nn_backward_logit(m, targets, dx, &o));
+                d[nn_fuse_prologue] = bench_cpu_now() - a;
+            }
+            nn_fuse_prologue = 1;
+            t_off[r] = d[0] / d[1];
+        }
         const double p0 = per_round ? bench_fma_peak_short() : peak;
         double c0 = bench_cpu_now();
         CHECK_RC(nn_forward_fused(m, x, batch));
@@ -208,6 +225,9 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
     const double pf = bench_median(pct[2], rounds), pb = bench_median(pct[3], rounds);
     fprintf(stderr, "%s %d: peak per round %.1f-%.1f GFLOPS (before and after each round)\n",
             arch, size, pmin, pmax);
+    if (prologue_ab)
+        fprintf(stderr, "%s %d: whole gradient without / with the BN+ReLU prologue: %.3f "
+                "(median of %d paired rounds)\n", arch, size, bench_median(t_off, rounds), rounds);
     fprintf(stderr, "%s %d: packed W^T cache %.1f MB (nn/wpack.h), folded BN %.1f MB, parameters %.1f MB\n",
             arch, size, nn_wpack_bytes(m) / 1e6, nn_fuse_bytes(m) / 1e6,
             m->n_params * sizeof(float) / 1e6);
@@ -431,6 +451,8 @@ int main(int argc, char **argv)
             gemm = 1;
         else if (!strcmp(argv[i], "--paths"))
             paths = 1;
+        else if (!strcmp(argv[i], "--prologue-ab"))
+            prologue_ab = 1;
         else if (!strcmp(argv[i], "--grad-only"))
             grad_only = 1;
         else {

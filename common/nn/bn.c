@@ -10,13 +10,27 @@
 
 #include "nn/layers.h"
 
+/* Channel ch's inference map x * scale + shift, the one arithmetic every
+ * inference pass uses (bn_infer_affine). */
+static void bn_affine(const bn_params_t *p, int ch, float *scale, float *shift)
+{
+    const float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
+    *scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
+    *shift = (p->beta ? p->beta[ch] : 0.0f) - p->running_mean[ch] * *scale;
+}
+
+void bn_infer_affine(const bn_params_t *p, float *scale, float *shift)
+{
+    for (int ch = 0; ch < p->c; ch++)
+        bn_affine(p, ch, &scale[ch], &shift[ch]);
+}
+
 static void bn_infer_pass(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y,
                           int relu)
 {
     for (int ch = 0; ch < p->c; ch++) {
-        float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
-        float scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
-        float shift = (p->beta ? p->beta[ch] : 0.0f) - p->running_mean[ch] * scale;
+        float scale, shift;
+        bn_affine(p, ch, &scale, &shift);
         for (int i = 0; i < n; i++) {
             const float *xs = x->x[ch] + (size_t)i * x->step[ch];
             float *ys = y + ((size_t)i * p->c + ch) * hw;
@@ -77,8 +91,8 @@ void bn_relu_backward_infer(const bn_params_t *p, int n, int hw, const float *y_
                             const float *dy, const bn_chans_t *x, int guided, int assign)
 {
     for (int ch = 0; ch < p->c; ch++) {
-        float inv = 1.0f / sqrtf(p->running_var[ch] + p->eps);
-        float scale = (p->gamma ? p->gamma[ch] : 1.0f) * inv;
+        float scale, shift;
+        bn_affine(p, ch, &scale, &shift);
         for (int i = 0; i < n; i++) {
             const size_t at = ((size_t)i * p->c + ch) * hw;
             const float *d = dy + at, *y = y_relu + at;

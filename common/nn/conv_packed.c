@@ -319,3 +319,149 @@ void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const fl
         }
     }
 }
+
+#if CONV_DIRECT
+/* What the prologue's packer reads: the BN's input channels, its map, and the
+ * group's first image. */
+typedef struct {
+    const conv2d_shape_t *s;
+    const bn_chans_t *x;
+    const float *scale, *shift;
+    int i0;
+} conv_pre_src_t;
+
+/* Rows [k0, k0 + kc) (input channels) x global columns [j0, j0 + nc) (image
+ * j / P of the group, pixel j % P) of relu(x * scale + shift), packed as
+ * nn/gemm.h lays out B; lanes past the last column zero. The arithmetic of
+ * bn_relu_forward_infer (a product, then a sum, then v > 0 ? v : 0, which
+ * _mm512_max_ps(v, 0) is, NaN and -0 included), so the same bits. */
+__attribute__((target("avx512f"))) static void conv_pack_pre(const void *ctx, int k0, int kc,
+                                                            int j0, int nc, float *bpack)
+{
+    const conv_pre_src_t *src = ctx;
+    const int P = src->s->oh * src->s->ow;
+    const __m512 zero = _mm512_setzero_ps();
+    struct {
+        int lane0, len, img, pix;
+    } run[NN_GEMM_NR + 1];
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        int n_run = 0;
+        for (int lane = 0, col = j0 + j; lane < nr;) {
+            const int img = col / P, pix = col - img * P;
+            const int len = nr - lane < P - pix ? nr - lane : P - pix;
+            run[n_run].lane0 = lane;
+            run[n_run].len = len;
+            run[n_run].img = src->i0 + img;
+            run[n_run++].pix = pix;
+            lane += len;
+            col += len;
+        }
+        const uint32_t live = (uint32_t)(((uint64_t)1 << nr) - 1);
+        float *strip = bpack + (size_t)j * kc;
+        for (int p = 0; p < kc; p++) {
+            const int ch = k0 + p;
+            __m512 v0 = zero, v1 = zero;
+            for (int r = 0; r < n_run; r++) {
+                const uint32_t in = (uint32_t)(((uint64_t)1 << run[r].len) - 1) << run[r].lane0;
+                /* the address of lane 0, outside the plane when lane0 > 0 (masked off) */
+                const intptr_t at =
+                    (intptr_t)(src->x->x[ch] + (size_t)run[r].img * src->x->step[ch] +
+                               run[r].pix) -
+                    (intptr_t)run[r].lane0 * (intptr_t)sizeof(float);
+                if (in & 0xFFFF)
+                    v0 = _mm512_mask_loadu_ps(v0, (__mmask16)in, (const void *)at);
+                if (in >> 16)
+                    v1 = _mm512_mask_loadu_ps(v1, (__mmask16)(in >> 16),
+                                              (const void *)(at + 16 * (intptr_t)sizeof(float)));
+            }
+            const __m512 sc = _mm512_set1_ps(src->scale[ch]), sh = _mm512_set1_ps(src->shift[ch]);
+            v0 = _mm512_maskz_max_ps((__mmask16)live, _mm512_add_ps(_mm512_mul_ps(v0, sc), sh), zero);
+            v1 = _mm512_maskz_max_ps((__mmask16)(live >> 16),
+                                     _mm512_add_ps(_mm512_mul_ps(v1, sc), sh), zero);
+            _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR, v0);
+            _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 16, v1);
+        }
+    }
+}
+#endif
+
+size_t conv_packed_pre_workspace(const conv2d_shape_t *s)
+{
+    const size_t cols = (size_t)conv_packed_group(s) * s->oh * s->ow;
+    return conv_packed_a_floats(s) + nn_gemm_bpack_floats() +
+           (size_t)conv_packed_bwd_channels(s) * cols;
+}
+
+void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const float *scale,
+                             const float *shift, const float *W, const float *b, int relu,
+                             float *y, float *ws)
+{
+#if CONV_DIRECT
+    const int P = s->oh * s->ow, G = conv_packed_group(s);
+    const size_t out_size = (size_t)s->oc * P;
+    float *bpack = ws + conv_packed_a_floats(s);
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G,
+                                 .c_seg = out_size};
+        const conv_pre_src_t src = {s, x, scale, shift, i0};
+        nn_gemm_rows_src(s->oc, s->c, W, s->c, conv_pack_pre, &src, y + i0 * out_size, P, &g, 0,
+                         b, relu, bpack);
+    }
+#else
+    (void)s, (void)x, (void)scale, (void)shift, (void)W, (void)b, (void)relu, (void)y, (void)ws;
+#endif
+}
+
+/* One plane of the prologue's backward, the operations of bn_relu_backward_infer
+ * with the ReLU's decision taken from x * scale + shift. Always inlined with
+ * constant flags (a plain loop per case). */
+static inline __attribute__((always_inline)) void pre_backward_plane(
+    size_t hw, const float *restrict xs, const float *restrict d, float *restrict dxs,
+    float scale, float shift, int guided, int assign)
+{
+    for (size_t k = 0; k < hw; k++) {
+        const float v = xs[k] * scale + shift;
+        const float g = (v > 0.0f && (!guided || d[k] > 0.0f)) ? d[k] : 0.0f;
+        dxs[k] = assign ? g * scale : dxs[k] + g * scale;
+    }
+}
+
+void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const float *packed_wt,
+                              const float *dy, const bn_chans_t *x, const float *scale,
+                              const float *shift, int guided, int assign, float *ws)
+{
+    const int P = s->oh * s->ow, G = conv_packed_group(s), slice = conv_packed_bwd_channels(s);
+    const size_t out_size = (size_t)s->oc * P;
+    float *bpack = ws + conv_packed_a_floats(s);
+    float *col = bpack + nn_gemm_bpack_floats();
+    if (!packed_wt) {
+        conv_packed_pack_wt(s, W, ws);
+        packed_wt = ws;
+    }
+    const int mode = (guided ? 2 : 0) + (assign ? 1 : 0);
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .b_seg = out_size};
+        /* rows [ci0, ci1) of W^T dy (whole packed panels but the last), then
+         * through the ReLU and the BN while they are in cache */
+        for (int ci0 = 0; ci0 < s->c; ci0 += slice) {
+            const int ci1 = s->c - ci0 < slice ? s->c : ci0 + slice, rows = ci1 - ci0;
+            g.c_seg = (size_t)rows * P;
+            nn_gemm_packed_seg(rows, s->oc, packed_wt + (size_t)ci0 * s->oc, dy + i0 * out_size,
+                               P, col, P, &g, 0, NULL, 0, bpack);
+            for (int j = 0; j < g.n_seg; j++)
+                for (int ch = ci0; ch < ci1; ch++) {
+                    const size_t at = (size_t)(i0 + j) * x->step[ch];
+                    const float *xs = x->x[ch] + at, *d = col + ((size_t)j * rows + ch - ci0) * P;
+                    float *dxs = x->dx[ch] + at;
+                    const float sc = scale[ch], sh = shift[ch];
+                    switch (mode) {
+                    case 0: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 0, 0); break;
+                    case 1: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 0, 1); break;
+                    case 2: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 1, 0); break;
+                    default: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 1, 1); break;
+                    }
+                }
+        }
+    }
+}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/conv_packed.h"
 #include "nn/op.h"
 #include "nn/wpack.h"
 #include "sc.h"
@@ -24,6 +25,8 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->folded_into);
     free(f->pool_of);
     free(f->pool_into);
+    free(f->pre_of);
+    free(f->pre_into);
     free(f->w_off);
     free(f->b_off);
     free(f->dirty);
@@ -46,6 +49,51 @@ static int single_consumer(const nn_model_t *m, int id)
         }
     }
     return found;
+}
+
+int nn_fuse_prologue = 1;
+
+int nn_fuse_pre_plan(const nn_model_t *m, int conv)
+{
+    if (conv < 3 || conv >= m->n_nodes)
+        return -1;
+    const nn_node_t *nd = &m->nodes[conv];
+    if (nd->op != NN_CONV || nd->n_in != 1 || nd->kh != 1 || nd->kw != 1 || nd->sh != 1 ||
+        nd->sw != 1 || nd->pt || nd->pb || nd->pl || nd->pr)
+        return -1;
+    const int r = nd->in[0], logits = nn_logits_node(m);
+    const nn_node_t *rd = &m->nodes[r];
+    if (rd->op != NN_RELU || rd->n_in != 1 || rd->rank || r == m->output || r == logits ||
+        single_consumer(m, r) != conv)
+        return -1;
+    const int bn = rd->in[0];
+    const nn_node_t *bd = &m->nodes[bn];
+    if (bd->op != NN_BN || bd->n_in != 1 || bd->rank || bn == m->output || bn == logits ||
+        single_consumer(m, bn) != r)
+        return -1;
+    return bn;
+}
+
+int nn_fuse_pre(const nn_model_t *m, int conv)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f || !nn_fuse_prologue || f->pre_of[conv] < 0)
+        return -1;
+    /* the packed path in both directions (shape and CPU only) */
+    const conv2d_shape_t s = {.oh = m->nodes[conv].h, .ow = m->nodes[conv].w};
+    if (!conv_packed_wanted(&s, 0) || !conv_packed_wanted(&s, 1))
+        return -1;
+    const int bn = f->pre_of[conv];
+    return m->nodes[bn].keep || m->nodes[m->nodes[conv].in[0]].keep ? -1 : bn;
+}
+
+int nn_fuse_pre_taken(const nn_model_t *m, int id)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!f || f->pre_into[id] < 0)
+        return -1;
+    const int conv = f->pre_into[id];
+    return nn_fuse_pre(m, conv) >= 0 ? conv : -1;
 }
 
 /* The average pool commuted with convolution i (fuse.h), or -1. */
@@ -132,6 +180,8 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     f->folded_into = malloc(sizeof(int) * (size_t)n);
     f->pool_of = malloc(sizeof(int) * (size_t)n);
     f->pool_into = malloc(sizeof(int) * (size_t)n);
+    f->pre_of = malloc(sizeof(int) * (size_t)n);
+    f->pre_into = malloc(sizeof(int) * (size_t)n);
     f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->dirty = calloc((size_t)n, 1);
@@ -141,11 +191,21 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     CHECK_ALLOC(f->folded_into);
     CHECK_ALLOC(f->pool_of);
     CHECK_ALLOC(f->pool_into);
+    CHECK_ALLOC(f->pre_of);
+    CHECK_ALLOC(f->pre_into);
     CHECK_ALLOC(f->w_off);
     CHECK_ALLOC(f->b_off);
     for (int i = 0; i < n; i++) {
         f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = f->pool_of[i] = f->pool_into[i] = -1;
+        f->pre_of[i] = f->pre_into[i] = -1;
         f->w_off[i] = f->b_off[i] = -1;
+    }
+    for (int i = 1; i < n; i++) {
+        const int bn = nn_fuse_pre_plan(m, i);
+        if (bn >= 0) {
+            f->pre_of[i] = bn;
+            f->pre_into[bn] = f->pre_into[m->nodes[i].in[0]] = i;
+        }
     }
     const size_t total = plan_chains(m, f);
     f->n_params = total;

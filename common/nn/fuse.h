@@ -44,6 +44,18 @@
  * and adds W^T of that into x's gradient, and the pool's own passes are
  * skipped. Not when the pool's values are kept (nn_model_keep, a cascade
  * state starting at the convolution): nn_fuse_commuted says which.
+ *
+ * A BN followed by a ReLU whose only reader is a pointwise convolution (1x1,
+ * stride 1, unpadded; DenseNet's norm1 -> relu1 -> conv1 and its transitions,
+ * the pre-activation layout) is applied by that convolution while it packs its
+ * input for the GEMM (nn/conv_packed.h conv_packed_forward_pre): the BN+ReLU
+ * output is never stored, and the backward recomputes the ReLU's decisions
+ * from the BN's input while W^T dy is in cache, adding into the BN's input
+ * gradients (the memory-efficient DenseNet's recomputation, without the
+ * recomputed copy). The same bits as the BN+ReLU pass followed by the
+ * convolution. Only on the packed kernel's CPUs, in fused passes, and not
+ * when the BN's or the ReLU's values are kept (a cascade state starting at
+ * the ReLU or the convolution): nn_fuse_pre says which.
  */
 #ifndef NN_FUSE_H
 #define NN_FUSE_H
@@ -57,6 +69,8 @@ typedef struct nn_fuse {
     int *folded_into;   /* [n_nodes] BN or ReLU id -> the conv that computes it, else -1 */
     int *pool_of;       /* [n_nodes] conv id -> the average pool commuted with it, else -1 */
     int *pool_into;     /* [n_nodes] average pool id -> the conv commuted with it, else -1 */
+    int *pre_of;        /* [n_nodes] pointwise conv id -> the BN whose BN+ReLU it packs, else -1 */
+    int *pre_into;      /* [n_nodes] that BN's id and its ReLU's -> the conv, else -1 */
     ptrdiff_t *w_off;   /* [n_nodes] offset of a folded conv's W' in `params`, else -1 */
     ptrdiff_t *b_off;   /* [n_nodes] offset of its b' */
     float *params;      /* the folded weights and biases */
@@ -95,5 +109,18 @@ float *nn_fuse_dst(const nn_model_t *m, int id);
  * fused pass, or -1: the plan pairs them, the pool's values are not kept and
  * the pool's input has buffers of its own. */
 int nn_fuse_commuted(const nn_model_t *m, int conv);
+
+/* The BN that pointwise convolution `conv` applies with its ReLU while packing
+ * its input in the current fused pass (fuse.h), or -1. */
+int nn_fuse_pre(const nn_model_t *m, int conv);
+/* The convolution that applies BN or ReLU node id as its prologue in the
+ * current fused pass, or -1. */
+int nn_fuse_pre_taken(const nn_model_t *m, int id);
+/* The BN such a convolution would apply, from the graph alone (the memory
+ * plan and the workspace allow for it), or -1. */
+int nn_fuse_pre_plan(const nn_model_t *m, int conv);
+/* 0 turns the prologue off (for the tests that compare it with the passes
+ * it replaces, and for benchmarks); 1 by default. */
+extern int nn_fuse_prologue;
 
 #endif

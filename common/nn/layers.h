@@ -66,6 +66,10 @@ typedef struct bn_chans {
     const size_t *step;
 } bn_chans_t;
 
+/* The inference map per channel, y = x * scale[ch] + shift[ch]: scale = gamma *
+ * (1 / sqrtf(var + eps)), shift = beta - mean * scale, in float, as every
+ * inference pass below computes it (nn/conv_packed.h applies it while packing). */
+void bn_infer_affine(const bn_params_t *p, float *scale, float *shift);
 /* Inference: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. */
 void bn_forward_infer(const bn_params_t *p, int n, int hw, const bn_chans_t *x, float *y);
 /* The same followed by a ReLU in the same pass: y = max(x * s + t, 0), the bits

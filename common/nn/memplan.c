@@ -78,7 +78,8 @@ static size_t round16(size_t floats) { return (floats + 15) & ~(size_t)15; }
  * other than node `skip` and the ReLU `relu`: x's readers (through concat
  * views), the ReLUs that run the backward of a BN or an add reading x; -1 when
  * none. */
-static int other_writer_max(const nn_model_t *m, const uint8_t *view, int x, int skip, int relu)
+static int other_writer_max(const nn_model_t *m, const uint8_t *view, const int *pre_by, int x,
+                            int skip, int relu)
 {
     int w = -1;
     for (int c = 1; c < m->n_nodes; c++) {
@@ -89,6 +90,9 @@ static int other_writer_max(const nn_model_t *m, const uint8_t *view, int x, int
                 if ((via ? via->in[q] : nd->in[k]) != x || c == skip)
                     continue;
                 w = c > w ? c : w;
+                /* the convolution after a BN and its ReLU may write x's gradient */
+                if (pre_by[c] > w)
+                    w = pre_by[c];
                 /* the ReLU after it may write x's gradient in its place */
                 for (int r = c + 1; r < m->n_nodes; r++)
                     if (r != relu && m->nodes[r].op == NN_RELU && m->nodes[r].in[0] == c &&
@@ -118,10 +122,10 @@ static int group_root(int *parent, int i)
  * `relu` wrote it (running the backward of the add `add`): another writer, or
  * x itself when its own backward computes other gradients in place over it
  * (leads[x]); -1 when none. */
-static int changed_at(const nn_model_t *m, const uint8_t *view, const uint8_t *leads, int x,
-                      int add, int relu)
+static int changed_at(const nn_model_t *m, const uint8_t *view, const int *pre_by,
+                      const uint8_t *leads, int x, int add, int relu)
 {
-    const int w = other_writer_max(m, view, x, add, relu);
+    const int w = other_writer_max(m, view, pre_by, x, add, relu);
     return leads[x] && x > w ? x : w;
 }
 
@@ -139,6 +143,7 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     uint8_t *view = malloc((size_t)N);
     int *group = malloc(sizeof(int) * (size_t)N);
     uint8_t *leads = malloc((size_t)N);
+    int *pre_by = malloc(sizeof(int) * (size_t)N); /* BN id -> the convolution of its prologue */
     interval_t *g_iv = malloc(sizeof *g_iv * (size_t)N);
     plan->out_buf = malloc(sizeof(int) * (size_t)N);
     plan->grad_buf = malloc(sizeof(int) * (size_t)N);
@@ -150,6 +155,7 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
     CHECK_ALLOC(view);
     CHECK_ALLOC(group);
     CHECK_ALLOC(leads);
+    CHECK_ALLOC(pre_by);
     CHECK_ALLOC(g_iv);
     CHECK_ALLOC(plan->out_buf);
     CHECK_ALLOC(plan->grad_buf);
@@ -193,6 +199,25 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
                 max_cons[s] = j;
         }
     }
+    /* a pointwise convolution that applies a BN and its ReLU while packing its
+     * input (nn/fuse.h's prologue) reads the BN's input in its forward and
+     * backward and adds into its gradients at its own backward */
+    for (int j = 0; j < N; j++)
+        pre_by[j] = -1;
+    for (int j = 1; j < N; j++) {
+        const int bn = nn_fuse_pre_plan(m, j);
+        if (bn < 0)
+            continue;
+        pre_by[bn] = j;
+        const int src = m->nodes[bn].in[0];
+        const nn_node_t *via = view[src] ? &m->nodes[src] : NULL;
+        for (int q = 0; q < (via ? via->n_in : 1); q++) {
+            const int x = via ? via->in[q] : src;
+            out_end[x] = T - 1;
+            if (j > max_cons[x])
+                max_cons[x] = j;
+        }
+    }
     /* a ReLU that runs its add's backward (nn_add_relu_pair) writes the add's
      * input gradients at its own step */
     for (int j = 1; j < N; j++) {
@@ -232,9 +257,9 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
             if (x < 1 || view[x] || nn_memplan_pinned_grad(m, x) || max_cons[x] != j ||
                 group[x] != x || nn_node_size(&m->nodes[x]) != nn_node_size(nd))
                 continue;
-            if (joined >= 0 && (changed_at(m, view, leads, x, nd->in[0], j) >=
+            if (joined >= 0 && (changed_at(m, view, pre_by, leads, x, nd->in[0], j) >=
                                     grad_reader(m, fuse, joined) ||
-                                changed_at(m, view, leads, joined, nd->in[0], j) >=
+                                changed_at(m, view, pre_by, leads, joined, nd->in[0], j) >=
                                     grad_reader(m, fuse, x)))
                 continue; /* both inputs of the add: one changes before the other is read */
             group[x] = group_root(group, j);
@@ -328,6 +353,7 @@ cleanup:
     free(buf_size);
     free(buf_busy);
     free(view);
+    free(pre_by);
     free(group);
     free(leads);
     free(g_iv);

@@ -597,7 +597,7 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
         from = 1;
     }
     for (int i = from; i < m->n_nodes; i++) {
-        if (fused && nn_fuse_taken(m, i) >= 0)
+        if (fused && (nn_fuse_taken(m, i) >= 0 || nn_fuse_pre_taken(m, i) >= 0))
             continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
         nn_forward_fn fn = training && def->forward_train ? def->forward_train : def->forward;
@@ -695,7 +695,7 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
     }
     if (fuse && ((fuse->folded_into[from] >= 0 && m->nodes[from].op == NN_BN) ||
                  fuse->bn_of[from] >= 0 || nn_fuse_dst(m, from) != m->nodes[from].out ||
-                 fuse->pool_into[from] >= 0)) {
+                 fuse->pool_into[from] >= 0 || nn_fuse_pre_taken(m, from) >= 0)) {
         SC_ERROR("backward: node '%s' was folded by nn_forward_fused; use nn_forward",
                  m->nodes[from].name);
         return SC_ERR_ARG;

@@ -131,6 +131,8 @@ float *nn_grad_dst(nn_model_t *m, int id, int *assign);
  * pass instead of two, the BN skipped. The memory plan lets the BN's input
  * gradients live from the ReLU's backward on. */
 int nn_bn_relu_pair(const nn_model_t *m, int id);
+/* BN node id's inference map per channel (nn/layers.h bn_infer_affine). */
+void nn_bn_infer_affine(nn_model_t *m, int id, float *scale, float *shift);
 /* That backward, for ReLU relu_id: the BN input's gradient (+)= the ReLU's
  * (guided or not) gradient times the BN's scale; inference statistics only. */
 int nn_bn_relu_backward(nn_model_t *m, int relu_id, int n, const nn_backward_opts_t *o,

@@ -301,6 +301,149 @@ static void test_relu_after_block_boundary(void)
     nn_model_destroy(m);
 }
 
+static int count_prologues(const nn_model_t *m)
+{
+    int k = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        k += nn_fuse_pre(m, i) >= 0;
+    return k;
+}
+
+/* Fused passes with the prologue on and off: logits and input gradients
+ * (plain and guided) the same bits; the prologues that ran. */
+static void check_prologue_bits(nn_model_t *m, int n, const float *x, int expect, const char *what)
+{
+    pass_out_t on, off;
+    pass_alloc(m, n, &on);
+    pass_alloc(m, n, &off);
+    const size_t nl = (size_t)n * m->num_classes, nx = (size_t)n * nn_node_size(&m->nodes[0]);
+    for (int guided = 0; guided <= 1; guided++) {
+        nn_fuse_prologue = 0;
+        TH_CHECK(run_pass(m, x, n, 1, guided, &off) == 0, "%s: pass without the prologue", what);
+        TH_EQ_INT(count_prologues(m), 0);
+        nn_fuse_prologue = 1;
+        TH_CHECK(run_pass(m, x, n, 1, guided, &on) == 0, "%s: pass with the prologue", what);
+        TH_CHECK(count_prologues(m) == expect, "%s: %d prologues ran, expected %d", what,
+                 count_prologues(m), expect);
+        TH_CHECK(!memcmp(on.logits, off.logits, sizeof(float) * nl),
+                 "%s guided=%d: logits differ with the prologue (%g)", what, guided,
+                 th_rel_err(on.logits, off.logits, nl));
+        TH_CHECK(!memcmp(on.dx, off.dx, sizeof(float) * nx),
+                 "%s guided=%d: input gradient differs with the prologue (%g)", what, guided,
+                 th_rel_err(on.dx, off.dx, nx));
+    }
+    pass_free(&on);
+    pass_free(&off);
+}
+
+/* DenseNet's pre-activation BN and ReLU applied by the 1x1 convolution after
+ * them while it packs its input (nn/fuse.h's prologue): the bits of the BN+ReLU
+ * pass then the convolution, through the concatenation views, in any batch;
+ * kept values and a backward that stops at the ReLU computed as without it. */
+static void test_prologue(void)
+{
+    nn_model_t *m = NULL;
+    const int n = 3;
+    TH_CHECK(zoo_build("densenet121", 64, 2, 7, &m) == 0, "build densenet121");
+    if (!m)
+        return;
+    th_perturb_bn(m, 13);
+    /* the inference plan, as saliency runs: the BN inputs' buffers are then
+     * reused once the last reader is done with them (nn/memplan.h) */
+    TH_CHECK(nn_model_set_plan(m, NN_PLAN_INFER) == 0 && nn_model_prepare(m, n) == 0, "prepare");
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = calloc((size_t)n * in, sizeof(float));
+    fill_normal(x, (size_t)n * in, 5);
+    /* 58 dense layers' conv1 and the 3 transitions' convolutions */
+    check_prologue_bits(m, n, x, 61, "densenet121");
+    /* each image alone: the bits it has in the batch */
+    pass_out_t all, one;
+    pass_alloc(m, n, &all);
+    pass_alloc(m, 1, &one);
+    TH_CHECK(run_pass(m, x, n, 1, 0, &all) == 0, "batch pass");
+    for (int i = 0; i < n; i++) {
+        TH_CHECK(run_pass(m, x + (size_t)i * in, 1, 1, 0, &one) == 0, "single pass");
+        TH_CHECK(!memcmp(one.dx, all.dx + (size_t)i * in, sizeof(float) * in),
+                 "image %d alone differs from the batch", i);
+    }
+    /* a backward stopped at a prologue's ReLU: the ReLU's gradient as without it */
+    int conv = -1;
+    for (int i = 0; i < m->n_nodes && conv < 0; i++)
+        if (m->fuse && m->fuse->pre_of[i] >= 0)
+            conv = i;
+    TH_CHECK(conv > 0, "a prologue planned");
+    if (conv > 0) {
+        const int relu = m->nodes[conv].in[0];
+        const size_t count = (size_t)n * nn_node_size(&m->nodes[relu]);
+        float *g[2] = {malloc(sizeof(float) * count), malloc(sizeof(float) * count)};
+        int targets[3] = {0, 1, 0};
+        for (int on = 0; on <= 1; on++) {
+            nn_fuse_prologue = on;
+            nn_backward_opts_t o = {.down_to = relu};
+            TH_CHECK(nn_forward_fused(m, x, n) == 0 && nn_backward_logit(m, targets, NULL, &o) == 0,
+                     "backward to the ReLU");
+            memcpy(g[on], m->nodes[relu].grad, sizeof(float) * count);
+        }
+        TH_CHECK(!memcmp(g[0], g[1], sizeof(float) * count),
+                 "a backward stopped at the ReLU differs with the prologue");
+        free(g[0]);
+        free(g[1]);
+    }
+    nn_fuse_prologue = 1;
+    pass_free(&all);
+    pass_free(&one);
+    free(x);
+    nn_model_destroy(m);
+
+    /* a small graph: a concatenation view into BN -> ReLU -> 1x1 conv (BN and
+     * ReLU after it folded), a transition-like 1x1 conv without one, and the
+     * same with the ReLU's values kept (a state starting at the convolution) */
+    for (int kept = 0; kept <= 1; kept++) {
+        m = nn_model_create(3, 12, 10);
+        int c0 = nn_add_conv(m, "c0", 0, 8, 3, 3, 1, 1, NULL, 1, 1);
+        int r0 = nn_add_relu(m, "r0", c0);
+        int c1 = nn_add_conv(m, "c1", r0, 5, 3, 3, 1, 1, NULL, 1, 0);
+        int cat_in[2] = {r0, c1};
+        int cat = nn_add_concat(m, "cat", 2, cat_in);
+        int b1 = nn_add_bn(m, "b1", cat, 1e-5f, 0.1f, 1, 1);
+        int rr1 = nn_add_relu(m, "rr1", b1);
+        nn_set_block(m, "top");
+        int p1 = nn_add_conv(m, "p1", rr1, 7, 1, 1, 1, 1, NULL, 0, 0);
+        int b2 = nn_add_bn(m, "b2", p1, 1e-5f, 0.1f, 1, 1);
+        int r2 = nn_add_relu(m, "r2", b2);
+        int c2 = nn_add_conv(m, "c2", r2, 6, 3, 3, 1, 1, NULL, 1, 0);
+        int cat2_in[3] = {r0, c1, c2};
+        int cat2 = nn_add_concat(m, "cat2", 3, cat2_in);
+        int b3 = nn_add_bn(m, "b3", cat2, 1e-5f, 0.1f, 1, 1);
+        int r3 = nn_add_relu(m, "r3", b3);
+        int p2 = nn_add_conv(m, "p2", r3, 9, 1, 1, 1, 1, NULL, 0, 1);
+        nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", p2)), 3, 1);
+        TH_CHECK(nn_model_finalize(m, 2) == 0, "finalize");
+        th_perturb_bn(m, 17);
+        uint8_t keep[32] = {0};
+        keep[rr1] = (uint8_t)kept;
+        TH_CHECK(nn_model_keep_outputs(m, keep) == 0 && nn_model_set_plan(m, NN_PLAN_INFER) == 0 &&
+                     nn_model_prepare(m, n) == 0,
+                 "prepare");
+        const size_t in2 = nn_node_size(&m->nodes[0]);
+        float *x2 = calloc((size_t)n * in2, sizeof(float));
+        fill_normal(x2, (size_t)n * in2, 23 + (uint64_t)kept);
+        check_prologue_bits(m, n, x2, kept ? 1 : 2, kept ? "small graph, ReLU kept" : "small graph");
+        if (kept) { /* a forward from the kept ReLU: the whole pass's logits */
+            float whole[9], from[9];
+            const int lid = nn_logits_node(m);
+            TH_CHECK(nn_forward_fused(m, x2, n) == 0, "fused pass");
+            memcpy(whole, nn_node_out(m, lid), sizeof whole);
+            TH_CHECK(nn_forward_fused_from(m, p1, n) == 0, "forward from the convolution");
+            memcpy(from, nn_node_out(m, lid), sizeof from);
+            TH_CHECK(!memcmp(whole, from, sizeof whole), "a forward from p1 differs");
+        }
+        TH_CHECK(m->nodes[cat].cview && m->nodes[cat2].cview, "both concatenations are views");
+        free(x2);
+        nn_model_destroy(m);
+    }
+}
+
 /* The folded cache follows the parameters: re-initialized blocks, direct
  * writes announced by nn_model_params_changed, training-mode forwards. */
 static void test_cache_follows_parameters(void)
@@ -409,6 +552,7 @@ int main(void)
     TH_RUN(test_fused_matches_unfused);
     TH_RUN(test_pool_commuted);
     TH_RUN(test_relu_after_block_boundary);
+    TH_RUN(test_prologue);
     TH_RUN(test_cache_follows_parameters);
     TH_RUN(test_fused_is_deterministic);
     return th_report();

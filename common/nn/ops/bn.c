@@ -168,6 +168,12 @@ static int bn_backward_mode(nn_model_t *m, int id, int n, const nn_backward_opts
     return 0;
 }
 
+void nn_bn_infer_affine(nn_model_t *m, int id, float *scale, float *shift)
+{
+    const bn_params_t p = bn_params(m, id);
+    bn_infer_affine(&p, scale, shift);
+}
+
 int nn_bn_relu_pair(const nn_model_t *m, int id)
 {
     if (id < 2 || id >= m->n_nodes)

@@ -17,6 +17,7 @@
 #include "nn/op.h"
 
 #include "nn/conv_packed.h"
+#include "nn/concat_view.h"
 #include "nn/conv_wino.h"
 #include "nn/fuse.h"
 #include "nn/wpack.h"
@@ -74,10 +75,25 @@ static void conv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats
 
 /* A Winograd shape may still run im2col (an unfused forward, a transform that
  * could not be cached): room for both. */
+/* A prologue's channel arrays (nn_cview_bind) and the BN's map, after the
+ * packed path's workspace: c pointers to the input, c to its gradient, c
+ * steps, then c scales and c shifts. */
+static size_t pre_tail(const conv2d_shape_t *s)
+{
+    return (conv_packed_pre_workspace(s) + 1) & ~(size_t)1; /* pointer-aligned */
+}
+
+static size_t pre_workspace(const conv2d_shape_t *s)
+{
+    return pre_tail(s) + (size_t)s->c * (3 * (sizeof(void *) / sizeof(float)) + 2);
+}
+
 static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
 {
     conv2d_shape_t s = conv_shape(m, nd, 1);
-    const size_t gemm = conv2d_workspace(&s);
+    size_t gemm = conv2d_workspace(&s);
+    if (nn_fuse_pre_plan(m, (int)(nd - m->nodes)) >= 0 && pre_workspace(&s) > gemm)
+        gemm = pre_workspace(&s);
     if (!conv_wino_wanted(&s, 0))
         return gemm;
     const size_t wino = conv_wino_workspace(&s);
@@ -135,6 +151,35 @@ static void conv_forward_commuted(nn_model_t *m, int id, int pool, const conv2d_
     (void)id;
 }
 
+_Static_assert(sizeof(size_t) == sizeof(void *), "the step array shares the pointer slots");
+
+/* The BN's input channel by channel (with their gradients when want_dx) and
+ * the BN's map, in the workspace after the packed path's part. */
+static void pre_bind(nn_model_t *m, int bn, const conv2d_shape_t *s, int want_dx,
+                     bn_chans_t *ch, float **scale, float **shift, int *assign)
+{
+    void **slots = (void **)(m->workspace + pre_tail(s));
+    const float **x = (const float **)slots;
+    float **dx = (float **)(slots + s->c);
+    size_t *step = (size_t *)(slots + 2 * (size_t)s->c);
+    *scale = (float *)(slots + 3 * (size_t)s->c);
+    *shift = *scale + s->c;
+    nn_cview_bind(m, m->nodes[bn].in[0], x, want_dx ? dx : NULL, step, assign);
+    nn_bn_infer_affine(m, bn, *scale, *shift);
+    *ch = (bn_chans_t){x, want_dx ? dx : NULL, step};
+}
+
+/* y = relu?(W relu(bn(x)) + b) with the BN and its ReLU applied while packing x
+ * (nn/fuse.h's prologue). */
+static void conv_forward_pre(nn_model_t *m, int bn, const conv2d_shape_t *s, const float *W,
+                             const float *b, int relu, float *y)
+{
+    bn_chans_t ch;
+    float *scale, *shift;
+    pre_bind(m, bn, s, 0, &ch, &scale, &shift, NULL);
+    conv_packed_forward_pre(s, &ch, scale, shift, W, b, relu, y, m->workspace);
+}
+
 static int conv_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -148,7 +193,11 @@ static int conv_forward(nn_model_t *m, int id, int n)
         const int folded = f->bn_of[id] >= 0, relu = f->relu_of[id] >= 0;
         const float *W = folded ? f->params + f->w_off[id] : nn_param(m, id, NN_P_WEIGHT, NULL);
         const float *b = folded ? f->params + f->b_off[id] : nn_param(m, id, NN_P_BIAS, NULL);
-        const int pool = nn_fuse_commuted(m, id);
+        const int pool = nn_fuse_commuted(m, id), pre = nn_fuse_pre(m, id);
+        if (pre >= 0) {
+            conv_forward_pre(m, pre, &s, W, b, relu, nn_fuse_dst(m, id));
+            return 0;
+        }
         if (pool >= 0) {
             conv_forward_commuted(m, id, pool, &s, W, b, relu, nn_fuse_dst(m, id));
             return 0;
@@ -160,6 +209,11 @@ static int conv_forward(nn_model_t *m, int id, int n)
         return 0;
     }
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *b = nn_param(m, id, NN_P_BIAS, NULL);
+    const int pre = nn_fuse_pre(m, id);
+    if (pre >= 0) {
+        conv_forward_pre(m, pre, &s, W, b, 0, nd->out);
+        return 0;
+    }
     if (m->fused_pass && conv_forward_wino(m, id, &s, W, b, 0, nd->out) == 0)
         return 0;
     conv2d_forward(&s, m->nodes[nd->in[0]].out, W, b, nd->out, m->workspace);
@@ -202,6 +256,33 @@ static int conv_backward_commuted(nn_model_t *m, int id, const conv2d_shape_t *s
     return 1;
 }
 
+/* The backward of a prologue (nn/fuse.h): into the BN's input gradients, or,
+ * when the backward stops at the BN or its ReLU, the BN+ReLU output the fused
+ * forward did not store is computed now and the backward runs as it is. 1
+ * when it ran. */
+static int conv_backward_pre(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                             const float *dy, const nn_backward_opts_t *o)
+{
+    const int bn = nn_fuse_pre(m, id);
+    if (bn < 0)
+        return 0;
+    if (o->down_to >= bn) {
+        const int relu = m->nodes[id].in[0];
+        nn_op_def(NN_BN)->forward(m, bn, s->n);
+        nn_op_def(NN_RELU)->forward(m, relu, s->n);
+        return 0;
+    }
+    if (!nn_wants_grad(m->nodes[bn].in[0], o))
+        return 1;
+    bn_chans_t ch;
+    float *scale, *shift;
+    int assign = 0;
+    pre_bind(m, bn, s, 1, &ch, &scale, &shift, &assign);
+    conv_packed_backward_pre(s, W, nn_wpack_wt(m, id, s, W), dy, &ch, scale, shift,
+                             o->guided_relu, assign, m->workspace);
+    return 1;
+}
+
 static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -213,6 +294,8 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
         /* after a fused forward: dx = W'^T dy_bn, the chain rule through BN and conv
          * (nn_backward refuses parameter gradients there) */
         const float *Wf = f->params + f->w_off[id], *dy = m->nodes[f->bn_of[id]].grad;
+        if (conv_backward_pre(m, id, &s, Wf, dy, o))
+            return 0;
         if (conv_backward_commuted(m, id, &s, Wf, dy, o))
             return 0;
         if (nn_wants_grad(src_id, o)) {
@@ -223,6 +306,8 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
     }
     if (!o->param_grads) {
         const float *W = nn_param(m, id, NN_P_WEIGHT, NULL);
+        if (f && conv_backward_pre(m, id, &s, W, nd->grad, o))
+            return 0;
         if (f && conv_backward_commuted(m, id, &s, W, nd->grad, o))
             return 0;
         if (nn_wants_grad(src_id, o)) {
