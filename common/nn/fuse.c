@@ -71,6 +71,11 @@ int nn_fuse_pre_plan(const nn_model_t *m, int conv)
     if (bd->op != NN_BN || bd->n_in != 1 || bd->rank || bn == m->output || bn == logits ||
         single_consumer(m, bn) != r)
         return -1;
+    /* a BN after a convolution is folded into it (plan_chains), with its ReLU:
+     * ResNet's conv2 -> BN -> ReLU -> conv3 stays that chain */
+    const int c = bd->in[0];
+    if (m->nodes[c].op == NN_CONV && c != m->output && c != logits && single_consumer(m, c) == bn)
+        return -1;
     return bn;
 }
 

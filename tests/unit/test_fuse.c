@@ -395,6 +395,22 @@ static void test_prologue(void)
     free(x);
     nn_model_destroy(m);
 
+    /* ResNet-50's conv2 -> BN -> ReLU -> 1x1 conv3 stays a folded chain (a
+     * prologue of conv3 would read conv2's output, which the chain never writes) */
+    m = NULL;
+    TH_CHECK(zoo_build("resnet50", 32, 2, 7, &m) == 0, "build resnet50");
+    if (m) {
+        th_perturb_bn(m, 13);
+        TH_CHECK(nn_model_set_plan(m, NN_PLAN_INFER) == 0 && nn_model_prepare(m, 2) == 0,
+                 "prepare");
+        const size_t in50 = nn_node_size(&m->nodes[0]);
+        float *x50 = calloc(2 * in50, sizeof(float));
+        fill_normal(x50, 2 * in50, 9);
+        check_prologue_bits(m, 2, x50, 0, "resnet50");
+        free(x50);
+        nn_model_destroy(m);
+    }
+
     /* a small graph: a concatenation view into BN -> ReLU -> 1x1 conv (BN and
      * ReLU after it folded), a transition-like 1x1 conv without one, and the
      * same with the ReLU's values kept (a state starting at the convolution) */
