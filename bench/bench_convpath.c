@@ -26,7 +26,8 @@
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
  * --grad-only times the whole gradient alone (no convolution-only loop).
  * --prologue-ab also times each round's gradient with nn/fuse.h's BN+ReLU
- * prologue off and on, in alternating order, and prints the median ratio.
+ * prologue (and its pool applied first) off and on, in alternating order, and
+ * prints the median ratio; --prologue-ab-bits B: on means nn_fuse_prologue = B.
  *
  *   bench_convpath --gemm [--arch ...] [--rounds R]
  * compares, on the forward GEMM (M = out channels, N = output pixels, K =
@@ -154,13 +155,14 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
         if (prologue_ab) { /* the same gradient without nn/fuse.h's prologue, first or last */
             double d[2];
             for (int k = 0; k < 2; k++) {
-                nn_fuse_prologue = (k + r) % 2;
+                const int on = (k + r) % 2;
+                nn_fuse_prologue = on ? prologue_ab : 0;
                 const double a = bench_cpu_now();
                 CHECK_RC(nn_forward_fused(m, x, batch));
                 CHECK_RC(nn_backward_logit(m, targets, dx, &o));
-                d[nn_fuse_prologue] = bench_cpu_now() - a;
+                d[on] = bench_cpu_now() - a;
             }
-            nn_fuse_prologue = 1;
+            nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
             t_off[r] = d[0] / d[1];
         }
         const double p0 = per_round ? bench_fma_peak_short() : peak;
@@ -452,7 +454,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--paths"))
             paths = 1;
         else if (!strcmp(argv[i], "--prologue-ab"))
-            prologue_ab = 1;
+            prologue_ab = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+        else if (!strcmp(argv[i], "--prologue-ab-bits") && i + 1 < argc)
+            prologue_ab = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--grad-only"))
             grad_only = 1;
         else {

@@ -386,6 +386,86 @@ __attribute__((target("avx512f"))) static void conv_pack_pre(const void *ctx, in
 }
 #endif
 
+#if CONV_DIRECT
+/* Lanes [0, 2 len) of one input row from `at` (the plane's element at the
+ * run's first column) through the BN and the ReLU, lanes past 2 len zero. */
+__attribute__((target("avx512f"))) static inline void pre_row64(const float *at, int len,
+                                                                __m512 sc, __m512 sh,
+                                                                __m512 v[4])
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const uint64_t in = len >= 32 ? ~(uint64_t)0 : ((uint64_t)1 << (2 * len)) - 1;
+    for (int q = 0; q < 4; q++) {
+        const __mmask16 k = (__mmask16)(in >> (16 * q));
+        const __m512 x = _mm512_maskz_loadu_ps(k, at + 16 * q);
+        v[q] = _mm512_maskz_max_ps(k, _mm512_add_ps(_mm512_mul_ps(x, sc), sh), zero);
+    }
+}
+
+/* conv_pack_pre for the pool applied first (fuse.h): column j is pixel j % P
+ * of the pooled image j / P, its value the mean of the window's four cells of
+ * relu(x * scale + shift), (top-left + bottom-left) + (top-right +
+ * bottom-right), times 1/4. s is the pooled shape; x's planes are 2h x 2w. */
+__attribute__((target("avx512f"))) static void conv_pack_pre_pool(const void *ctx, int k0,
+                                                                 int kc, int j0, int nc,
+                                                                 float *bpack)
+{
+    const conv_pre_src_t *src = ctx;
+    const int ow = src->s->ow, P = src->s->oh * ow, w2 = 2 * src->s->w;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512 quarter = _mm512_set1_ps(0.25f);
+    struct {
+        int lane0, len, img, oy, ox0;
+    } run[NN_GEMM_NR + 1];
+    float tmp[2 * NN_GEMM_NR];
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        int n_run = 0;
+        for (int lane = 0, col = j0 + j; lane < nr;) {
+            const int img = col / P, pix = col - img * P, oy = pix / ow, ox = pix - oy * ow;
+            const int len = nr - lane < ow - ox ? nr - lane : ow - ox;
+            run[n_run].lane0 = lane;
+            run[n_run].len = len;
+            run[n_run].img = src->i0 + img;
+            run[n_run].oy = oy;
+            run[n_run++].ox0 = ox;
+            lane += len;
+            col += len;
+        }
+        float *strip = bpack + (size_t)j * kc;
+        for (int p = 0; p < kc; p++) {
+            const int ch = k0 + p;
+            const __m512 sc = _mm512_set1_ps(src->scale[ch]), sh = _mm512_set1_ps(src->shift[ch]);
+            _mm512_storeu_ps(tmp, _mm512_setzero_ps());
+            _mm512_storeu_ps(tmp + 16, _mm512_setzero_ps());
+            for (int r = 0; r < n_run; r++) {
+                const float *row = src->x->x[ch] + (size_t)run[r].img * src->x->step[ch] +
+                                   (size_t)(2 * run[r].oy) * w2 + 2 * run[r].ox0;
+                __m512 a[4], b[4];
+                pre_row64(row, run[r].len, sc, sh, a);
+                pre_row64(row + w2, run[r].len, sc, sh, b);
+                for (int q = 0; q < 2; q++) {
+                    const __m512 lo = _mm512_add_ps(a[2 * q], b[2 * q]);
+                    const __m512 hi = _mm512_add_ps(a[2 * q + 1], b[2 * q + 1]);
+                    const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(lo, even, hi),
+                                                     _mm512_permutex2var_ps(lo, odd, hi));
+                    /* pooled pixels 16 q .. 16 q + 15 of the run */
+                    const int left = run[r].len - 16 * q;
+                    if (left <= 0)
+                        break;
+                    const __mmask16 k = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+                    _mm512_mask_storeu_ps(tmp + run[r].lane0 + 16 * q, k,
+                                          _mm512_mul_ps(sum, quarter));
+                }
+            }
+            _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR, _mm512_loadu_ps(tmp));
+            _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 16, _mm512_loadu_ps(tmp + 16));
+        }
+    }
+}
+#endif
+
 size_t conv_packed_pre_workspace(const conv2d_shape_t *s)
 {
     const size_t cols = (size_t)conv_packed_group(s) * s->oh * s->ow;
@@ -394,8 +474,8 @@ size_t conv_packed_pre_workspace(const conv2d_shape_t *s)
 }
 
 void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const float *scale,
-                             const float *shift, const float *W, const float *b, int relu,
-                             float *y, float *ws)
+                             const float *shift, int pool, const float *W, const float *b,
+                             int relu, float *y, float *ws)
 {
 #if CONV_DIRECT
     const int P = s->oh * s->ow, G = conv_packed_group(s);
@@ -405,11 +485,12 @@ void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const
         const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G,
                                  .c_seg = out_size};
         const conv_pre_src_t src = {s, x, scale, shift, i0};
-        nn_gemm_rows_src(s->oc, s->c, W, s->c, conv_pack_pre, &src, y + i0 * out_size, P, &g, 0,
-                         b, relu, bpack);
+        nn_gemm_rows_src(s->oc, s->c, W, s->c, pool ? conv_pack_pre_pool : conv_pack_pre, &src,
+                         y + i0 * out_size, P, &g, 0, b, relu, bpack);
     }
 #else
-    (void)s, (void)x, (void)scale, (void)shift, (void)W, (void)b, (void)relu, (void)y, (void)ws;
+    (void)s, (void)x, (void)scale, (void)shift, (void)pool, (void)W, (void)b, (void)relu, (void)y;
+    (void)ws;
 #endif
 }
 
@@ -427,9 +508,52 @@ static inline __attribute__((always_inline)) void pre_backward_plane(
     }
 }
 
+#if CONV_DIRECT
+/* pre_backward_plane for the pool applied first: d is the pooled plane (h x w,
+ * the gradient of the pool's input), each cell of x's 2h x 2w plane gets a
+ * quarter of its window's, d * 0.25 as the pool's backward computes it. */
+__attribute__((target("avx512f"))) static void pre_backward_pool(
+    int h, int w, const float *xs, const float *d, float *dxs, float scale, float shift,
+    int guided, int assign)
+{
+    const __m512i lo_idx = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i hi_idx =
+        _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+    const __m512 sc = _mm512_set1_ps(scale), sh = _mm512_set1_ps(shift);
+    const __m512 quarter = _mm512_set1_ps(0.25f), zero = _mm512_setzero_ps();
+    const int w2 = 2 * w;
+    for (int iy = 0; iy < 2 * h; iy++) {
+        const float *drow = d + (size_t)(iy / 2) * w;
+        const float *xrow = xs + (size_t)iy * w2;
+        float *dxrow = dxs + (size_t)iy * w2;
+        for (int ox = 0; ox < w; ox += 16) {
+            const int left = w - ox < 16 ? w - ox : 16;
+            const __m512 g16 =
+                _mm512_mul_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1), drow + ox),
+                              quarter);
+            const uint32_t cells = left >= 16 ? 0xFFFFFFFFu : (1u << (2 * left)) - 1;
+            for (int q = 0; q < 2; q++) {
+                const __mmask16 k = (__mmask16)(cells >> (16 * q));
+                if (!k)
+                    break;
+                const __m512 g = _mm512_permutexvar_ps(q ? hi_idx : lo_idx, g16);
+                const __m512 v =
+                    _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, xrow + 2 * ox + 16 * q), sc), sh);
+                __mmask16 pass = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+                if (guided)
+                    pass &= _mm512_cmp_ps_mask(g, zero, _CMP_GT_OQ);
+                const __m512 t = _mm512_mul_ps(_mm512_maskz_mov_ps(pass, g), sc);
+                float *at = dxrow + 2 * ox + 16 * q;
+                _mm512_mask_storeu_ps(at, k, assign ? t : _mm512_add_ps(_mm512_maskz_loadu_ps(k, at), t));
+            }
+        }
+    }
+}
+#endif
+
 void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const float *packed_wt,
                               const float *dy, const bn_chans_t *x, const float *scale,
-                              const float *shift, int guided, int assign, float *ws)
+                              const float *shift, int pool, int guided, int assign, float *ws)
 {
     const int P = s->oh * s->ow, G = conv_packed_group(s), slice = conv_packed_bwd_channels(s);
     const size_t out_size = (size_t)s->oc * P;
@@ -455,6 +579,12 @@ void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const flo
                     const float *xs = x->x[ch] + at, *d = col + ((size_t)j * rows + ch - ci0) * P;
                     float *dxs = x->dx[ch] + at;
                     const float sc = scale[ch], sh = shift[ch];
+#if CONV_DIRECT
+                    if (pool) {
+                        pre_backward_pool(s->h, s->w, xs, d, dxs, sc, sh, guided, assign);
+                        continue;
+                    }
+#endif
                     switch (mode) {
                     case 0: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 0, 0); break;
                     case 1: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 0, 1); break;

@@ -119,19 +119,22 @@ void conv2d_backward_data_wt(const conv2d_shape_t *s, const float *W, const floa
  * image i at x->x[ch] + i * x->step[ch]), scale and shift s->c floats. The
  * values packed are bn_relu_forward_infer's, so the output is the bits of that
  * pass followed by conv_packed_forward. ws: conv_packed_pre_workspace floats.
- * AVX-512 only (nn_gemm_available). */
+ * AVX-512 only (nn_gemm_available). pool: s is the shape after a 2x2 average
+ * pool of stride 2 that is applied first (x's planes are 2 s->h x 2 s->w;
+ * nn/fuse.h), each packed value the mean of its window's four. */
 void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const float *scale,
-                             const float *shift, const float *W, const float *b, int relu,
-                             float *y, float *ws);
+                             const float *shift, int pool, const float *W, const float *b,
+                             int relu, float *y, float *ws);
 /* Its input gradient, through the ReLU and the affine map: dx (+)= g * scale
  * where x * scale + shift > 0 (and g > 0 when guided), g = W^T dy, computed
  * conv_packed_bwd_channels() channels at a time into the workspace and
  * applied while in cache; the bits of conv_packed_backward_data into a buffer
  * of its own then bn_relu_backward_infer. packed_wt: conv_packed_pack_wt's
- * (NULL: packed here). x->dx: where the gradients go. */
+ * (NULL: packed here). x->dx: where the gradients go. pool: as above, each
+ * cell getting a quarter of its window's gradient (the pool's backward). */
 void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const float *packed_wt,
                               const float *dy, const bn_chans_t *x, const float *scale,
-                              const float *shift, int guided, int assign, float *ws);
+                              const float *shift, int pool, int guided, int assign, float *ws);
 /* Floats of workspace the two above need (more than conv_packed_workspace). */
 size_t conv_packed_pre_workspace(const conv2d_shape_t *s);
 

@@ -27,6 +27,8 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->pool_into);
     free(f->pre_of);
     free(f->pre_into);
+    free(f->pre_pool);
+    free(f->pool_pre);
     free(f->w_off);
     free(f->b_off);
     free(f->dirty);
@@ -51,7 +53,7 @@ static int single_consumer(const nn_model_t *m, int id)
     return found;
 }
 
-int nn_fuse_prologue = 1;
+int nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
 
 int nn_fuse_pre_plan(const nn_model_t *m, int conv)
 {
@@ -82,7 +84,7 @@ int nn_fuse_pre_plan(const nn_model_t *m, int conv)
 int nn_fuse_pre(const nn_model_t *m, int conv)
 {
     const nn_fuse_t *f = m->fuse;
-    if (!m->fused_pass || !f || !nn_fuse_prologue || f->pre_of[conv] < 0)
+    if (!m->fused_pass || !f || !(nn_fuse_prologue & NN_FUSE_PROLOGUE) || f->pre_of[conv] < 0)
         return -1;
     /* the packed path in both directions (shape and CPU only) */
     const conv2d_shape_t s = {.oh = m->nodes[conv].h, .ow = m->nodes[conv].w};
@@ -90,6 +92,29 @@ int nn_fuse_pre(const nn_model_t *m, int conv)
         return -1;
     const int bn = f->pre_of[conv];
     return m->nodes[bn].keep || m->nodes[m->nodes[conv].in[0]].keep ? -1 : bn;
+}
+
+int nn_fuse_pre_pool_plan(const nn_model_t *m, int conv)
+{
+    if (nn_fuse_pre_plan(m, conv) < 0)
+        return -1;
+    const int p = single_consumer(m, conv);
+    if (p < 0)
+        return -1;
+    const nn_node_t *pd = &m->nodes[p], *cd = &m->nodes[conv];
+    if (pd->op != NN_AVGPOOL || pd->kh != 2 || pd->kw != 2 || pd->sh != 2 || pd->sw != 2 ||
+        pd->pt || pd->pb || pd->pl || pd->pr || cd->h % 2 || cd->w % 2 || pd->h * 2 != cd->h ||
+        pd->w * 2 != cd->w || p == m->output || p == nn_logits_node(m) || pd->rank)
+        return -1;
+    return p;
+}
+
+int nn_fuse_pre_pool(const nn_model_t *m, int conv)
+{
+    if (!(nn_fuse_prologue & NN_FUSE_PROLOGUE_POOL) || nn_fuse_pre(m, conv) < 0)
+        return -1;
+    const int p = m->fuse->pre_pool[conv];
+    return p < 0 || m->nodes[p].keep || m->nodes[conv].keep ? -1 : p;
 }
 
 int nn_fuse_pre_taken(const nn_model_t *m, int id)
@@ -187,6 +212,8 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     f->pool_into = malloc(sizeof(int) * (size_t)n);
     f->pre_of = malloc(sizeof(int) * (size_t)n);
     f->pre_into = malloc(sizeof(int) * (size_t)n);
+    f->pre_pool = malloc(sizeof(int) * (size_t)n);
+    f->pool_pre = malloc(sizeof(int) * (size_t)n);
     f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->dirty = calloc((size_t)n, 1);
@@ -198,11 +225,13 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     CHECK_ALLOC(f->pool_into);
     CHECK_ALLOC(f->pre_of);
     CHECK_ALLOC(f->pre_into);
+    CHECK_ALLOC(f->pre_pool);
+    CHECK_ALLOC(f->pool_pre);
     CHECK_ALLOC(f->w_off);
     CHECK_ALLOC(f->b_off);
     for (int i = 0; i < n; i++) {
         f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = f->pool_of[i] = f->pool_into[i] = -1;
-        f->pre_of[i] = f->pre_into[i] = -1;
+        f->pre_of[i] = f->pre_into[i] = f->pre_pool[i] = f->pool_pre[i] = -1;
         f->w_off[i] = f->b_off[i] = -1;
     }
     for (int i = 1; i < n; i++) {
@@ -210,6 +239,11 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
         if (bn >= 0) {
             f->pre_of[i] = bn;
             f->pre_into[bn] = f->pre_into[m->nodes[i].in[0]] = i;
+            const int pool = nn_fuse_pre_pool_plan(m, i);
+            if (pool >= 0) {
+                f->pre_pool[i] = pool;
+                f->pool_pre[pool] = i;
+            }
         }
     }
     const size_t total = plan_chains(m, f);

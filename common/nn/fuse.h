@@ -56,6 +56,18 @@
  * convolution. Only on the packed kernel's CPUs, in fused passes, and not
  * when the BN's or the ReLU's values are kept (a cascade state starting at
  * the ReLU or the convolution): nn_fuse_pre says which.
+ *
+ * When such a convolution's only reader is an average pool of non-overlapping
+ * 2x2 windows without padding (DenseNet's transitions: BN, ReLU, 1x1
+ * convolution halving the channels, 2x2 pool), the pool is applied first,
+ * while packing: pool(W r + b) = W pool(r) + b exactly in real arithmetic
+ * (the pool is linear, the same in every channel, and every window has four
+ * cells), so the GEMM runs on a quarter of the pixels and writes the pool's
+ * output; the backward multiplies W^T by the pool's gradient and spreads a
+ * quarter of it over each window while applying the ReLU and the BN. The
+ * sums round differently from the pool after the convolution. Not when the
+ * convolution's values are kept (a state starting at the pool) or the pool's:
+ * nn_fuse_pre_pool says which.
  */
 #ifndef NN_FUSE_H
 #define NN_FUSE_H
@@ -71,6 +83,8 @@ typedef struct nn_fuse {
     int *pool_into;     /* [n_nodes] average pool id -> the conv commuted with it, else -1 */
     int *pre_of;        /* [n_nodes] pointwise conv id -> the BN whose BN+ReLU it packs, else -1 */
     int *pre_into;      /* [n_nodes] that BN's id and its ReLU's -> the conv, else -1 */
+    int *pre_pool;      /* [n_nodes] such a conv id -> the 2x2 average pool it applies first, else -1 */
+    int *pool_pre;      /* [n_nodes] that pool's id -> the conv, else -1 */
     ptrdiff_t *w_off;   /* [n_nodes] offset of a folded conv's W' in `params`, else -1 */
     ptrdiff_t *b_off;   /* [n_nodes] offset of its b' */
     float *params;      /* the folded weights and biases */
@@ -119,8 +133,15 @@ int nn_fuse_pre_taken(const nn_model_t *m, int id);
 /* The BN such a convolution would apply, from the graph alone (the memory
  * plan and the workspace allow for it), or -1. */
 int nn_fuse_pre_plan(const nn_model_t *m, int conv);
-/* 0 turns the prologue off (for the tests that compare it with the passes
- * it replaces, and for benchmarks); 1 by default. */
+/* The average pool that convolution `conv` applies before itself in its
+ * prologue in the current fused pass (fuse.h), or -1. */
+int nn_fuse_pre_pool(const nn_model_t *m, int conv);
+/* The pool such a convolution would apply first, from the graph alone, or -1. */
+int nn_fuse_pre_pool_plan(const nn_model_t *m, int conv);
+/* Bits: 1 the prologue, 2 its pool applied first; both by default (3). Tests
+ * compare each with the passes it replaces; benchmarks time them. */
+#define NN_FUSE_PROLOGUE 1
+#define NN_FUSE_PROLOGUE_POOL 2
 extern int nn_fuse_prologue;
 
 #endif

@@ -414,7 +414,7 @@ static void pc_forward(nn_model_t *m, int i, int n)
             dup = posclass_window(in_dup, in_rep, src->h, src->w, nd->kh, nd->kw, nd->sh, nd->sw,
                                   nd->pt, nd->pl, nd->h, nd->w, rep, m->pc_table);
         }
-        if (dup && def->pc_canonical)
+        if (dup && def->pc_canonical && nn_fuse_pre_pool(m, i) < 0)
             posclass_apply(nn_fuse_dst(m, i) + (size_t)b * nn_node_size(nd), nd->c, hw, rep,
                            m->pc_table);
         nd->pc_dup[b] = (uint8_t)dup;
@@ -695,7 +695,8 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
     }
     if (fuse && ((fuse->folded_into[from] >= 0 && m->nodes[from].op == NN_BN) ||
                  fuse->bn_of[from] >= 0 || nn_fuse_dst(m, from) != m->nodes[from].out ||
-                 fuse->pool_into[from] >= 0 || nn_fuse_pre_taken(m, from) >= 0)) {
+                 fuse->pool_into[from] >= 0 || nn_fuse_pre_taken(m, from) >= 0 ||
+                 nn_fuse_pre_pool(m, from) >= 0)) {
         SC_ERROR("backward: node '%s' was folded by nn_forward_fused; use nn_forward",
                  m->nodes[from].name);
         return SC_ERR_ARG;
@@ -705,7 +706,10 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
          * the BN's upstream gradient with the folded weights */
         if (fuse && m->nodes[i].op == NN_BN && fuse->folded_into[i] >= 0)
             continue;
-        const int gsrc = fuse && fuse->bn_of[i] >= 0 ? fuse->bn_of[i] : i;
+        int gsrc = fuse && fuse->bn_of[i] >= 0 ? fuse->bn_of[i] : i;
+        /* a prologue's pool applied first: its convolution reads the pool's gradient */
+        if (fuse && nn_fuse_pre_pool(m, i) >= 0 && o->down_to < nn_fuse_pre(m, i))
+            gsrc = nn_fuse_pre_pool(m, i);
         if (!m->nodes[gsrc].grad_live)
             continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);

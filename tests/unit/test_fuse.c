@@ -321,7 +321,7 @@ static void check_prologue_bits(nn_model_t *m, int n, const float *x, int expect
         nn_fuse_prologue = 0;
         TH_CHECK(run_pass(m, x, n, 1, guided, &off) == 0, "%s: pass without the prologue", what);
         TH_EQ_INT(count_prologues(m), 0);
-        nn_fuse_prologue = 1;
+        nn_fuse_prologue = NN_FUSE_PROLOGUE; /* without its pool (other bits) */
         TH_CHECK(run_pass(m, x, n, 1, guided, &on) == 0, "%s: pass with the prologue", what);
         TH_CHECK(count_prologues(m) == expect, "%s: %d prologues ran, expected %d", what,
                  count_prologues(m), expect);
@@ -332,8 +332,48 @@ static void check_prologue_bits(nn_model_t *m, int n, const float *x, int expect
                  "%s guided=%d: input gradient differs with the prologue (%g)", what, guided,
                  th_rel_err(on.dx, off.dx, nx));
     }
+    nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
     pass_free(&on);
     pass_free(&off);
+}
+
+static int count_pooled(const nn_model_t *m)
+{
+    int k = 0;
+    for (int i = 0; i < m->n_nodes; i++)
+        k += nn_fuse_pre_pool(m, i) >= 0;
+    return k;
+}
+
+/* The prologue's pool applied first against after the convolution: logits
+ * (and input gradients unless grad_tol is 0) within the tolerances. */
+static void check_prologue_pool(nn_model_t *m, int n, const float *x, int expect, double grad_tol,
+                                const char *what)
+{
+    pass_out_t pooled, after;
+    pass_alloc(m, n, &pooled);
+    pass_alloc(m, n, &after);
+    const size_t nl = (size_t)n * m->num_classes, nx = (size_t)n * nn_node_size(&m->nodes[0]);
+    for (int guided = 0; guided <= 1; guided++) {
+        nn_fuse_prologue = NN_FUSE_PROLOGUE;
+        TH_CHECK(run_pass(m, x, n, 1, guided, &after) == 0, "%s: pool after", what);
+        TH_EQ_INT(count_pooled(m), 0);
+        nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+        TH_CHECK(run_pass(m, x, n, 1, guided, &pooled) == 0, "%s: pool first", what);
+        TH_CHECK(count_pooled(m) == expect, "%s: %d pools applied first, expected %d", what,
+                 count_pooled(m), expect);
+        const double el = th_rel_err(pooled.logits, after.logits, nl);
+        const double eg = th_rel_err(pooled.dx, after.dx, nx);
+        TH_CHECK(el < 1e-5, "%s guided=%d: logits differ by %g with the pool first", what, guided,
+                 el);
+        TH_CHECK(grad_tol == 0 || eg < grad_tol,
+                 "%s guided=%d: input gradient differs by %g with the pool first", what, guided, eg);
+        TH_CHECK(el > 0 || eg > 0, "%s: the pool first changed no bit: not applied?", what);
+        printf("    %s guided=%d: pool first against after: logits %.1e, input gradient %.1e\n",
+               what, guided, el, eg);
+    }
+    pass_free(&pooled);
+    pass_free(&after);
 }
 
 /* DenseNet's pre-activation BN and ReLU applied by the 1x1 convolution after
@@ -356,6 +396,9 @@ static void test_prologue(void)
     fill_normal(x, (size_t)n * in, 5);
     /* 58 dense layers' conv1 and the 3 transitions' convolutions */
     check_prologue_bits(m, n, x, 61, "densenet121");
+    /* the 3 transitions' pools applied first; the gradient through 120 ReLUs of
+     * random weights is not compared (near-ties), the small graph's below is */
+    check_prologue_pool(m, n, x, 3, 0, "densenet121");
     /* each image alone: the bits it has in the batch */
     pass_out_t all, one;
     pass_alloc(m, n, &all);
@@ -378,7 +421,7 @@ static void test_prologue(void)
         float *g[2] = {malloc(sizeof(float) * count), malloc(sizeof(float) * count)};
         int targets[3] = {0, 1, 0};
         for (int on = 0; on <= 1; on++) {
-            nn_fuse_prologue = on;
+            nn_fuse_prologue = on ? NN_FUSE_PROLOGUE : 0;
             nn_backward_opts_t o = {.down_to = relu};
             TH_CHECK(nn_forward_fused(m, x, n) == 0 && nn_backward_logit(m, targets, NULL, &o) == 0,
                      "backward to the ReLU");
@@ -389,7 +432,7 @@ static void test_prologue(void)
         free(g[0]);
         free(g[1]);
     }
-    nn_fuse_prologue = 1;
+    nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
     pass_free(&all);
     pass_free(&one);
     free(x);
@@ -433,7 +476,8 @@ static void test_prologue(void)
         int b3 = nn_add_bn(m, "b3", cat2, 1e-5f, 0.1f, 1, 1);
         int r3 = nn_add_relu(m, "r3", b3);
         int p2 = nn_add_conv(m, "p2", r3, 9, 1, 1, 1, 1, NULL, 0, 1);
-        nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", p2)), 3, 1);
+        int a2 = nn_add_avgpool(m, "a2", p2, 2, 2, 2, 2, NULL, 0, 0, 1);
+        nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", a2)), 3, 1);
         TH_CHECK(nn_model_finalize(m, 2) == 0, "finalize");
         th_perturb_bn(m, 17);
         uint8_t keep[32] = {0};
@@ -445,6 +489,7 @@ static void test_prologue(void)
         float *x2 = calloc((size_t)n * in2, sizeof(float));
         fill_normal(x2, (size_t)n * in2, 23 + (uint64_t)kept);
         check_prologue_bits(m, n, x2, kept ? 1 : 2, kept ? "small graph, ReLU kept" : "small graph");
+        check_prologue_pool(m, n, x2, 1, 1e-5, kept ? "small graph, ReLU kept" : "small graph");
         if (kept) { /* a forward from the kept ReLU: the whole pass's logits */
             float whole[9], from[9];
             const int lid = nn_logits_node(m);

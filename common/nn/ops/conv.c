@@ -88,12 +88,28 @@ static size_t pre_workspace(const conv2d_shape_t *s)
     return pre_tail(s) + (size_t)s->c * (3 * (sizeof(void *) / sizeof(float)) + 2);
 }
 
+/* The shape of the convolution with the pool of its prologue applied first. */
+static conv2d_shape_t pooled_shape(const conv2d_shape_t *s)
+{
+    conv2d_shape_t t = *s;
+    t.h /= 2;
+    t.w /= 2;
+    conv2d_shape_init(&t);
+    return t;
+}
+
 static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
 {
     conv2d_shape_t s = conv_shape(m, nd, 1);
     size_t gemm = conv2d_workspace(&s);
-    if (nn_fuse_pre_plan(m, (int)(nd - m->nodes)) >= 0 && pre_workspace(&s) > gemm)
+    const int id = (int)(nd - m->nodes);
+    if (nn_fuse_pre_plan(m, id) >= 0 && pre_workspace(&s) > gemm)
         gemm = pre_workspace(&s);
+    if (nn_fuse_pre_pool_plan(m, id) >= 0) {
+        const conv2d_shape_t t = pooled_shape(&s);
+        if (pre_workspace(&t) > gemm)
+            gemm = pre_workspace(&t);
+    }
     if (!conv_wino_wanted(&s, 0))
         return gemm;
     const size_t wino = conv_wino_workspace(&s);
@@ -126,7 +142,7 @@ static pool_shape_t commuted_shape(const nn_model_t *m, int pool, int c, int n)
 
 /* y = relu?(avgpool(W x) + b): W x into the pool's output buffer, pooled into y,
  * then the bias and the ReLU per channel. */
-static void conv_forward_commuted(nn_model_t *m, int id, int pool, const conv2d_shape_t *s,
+static void conv_forward_commuted(nn_model_t *m, int pool, const conv2d_shape_t *s,
                                   const float *W, const float *b, int relu, float *y)
 {
     const nn_node_t *pd = &m->nodes[pool];
@@ -148,7 +164,6 @@ static void conv_forward_commuted(nn_model_t *m, int id, int pool, const conv2d_
                 for (size_t k = 0; k < hw; k++)
                     p[k] += bc;
         }
-    (void)id;
 }
 
 _Static_assert(sizeof(size_t) == sizeof(void *), "the step array shares the pointer slots");
@@ -170,14 +185,18 @@ static void pre_bind(nn_model_t *m, int bn, const conv2d_shape_t *s, int want_dx
 }
 
 /* y = relu?(W relu(bn(x)) + b) with the BN and its ReLU applied while packing x
- * (nn/fuse.h's prologue). */
-static void conv_forward_pre(nn_model_t *m, int bn, const conv2d_shape_t *s, const float *W,
-                             const float *b, int relu, float *y)
+ * (nn/fuse.h's prologue); with its pool applied first, W pool(relu(bn(x))) + b
+ * into the pool's output. */
+static void conv_forward_pre(nn_model_t *m, int id, int bn, const conv2d_shape_t *s,
+                             const float *W, const float *b, int relu, float *y)
 {
     bn_chans_t ch;
     float *scale, *shift;
-    pre_bind(m, bn, s, 0, &ch, &scale, &shift, NULL);
-    conv_packed_forward_pre(s, &ch, scale, shift, W, b, relu, y, m->workspace);
+    const int pool = nn_fuse_pre_pool(m, id);
+    const conv2d_shape_t t = pool >= 0 ? pooled_shape(s) : *s;
+    pre_bind(m, bn, &t, 0, &ch, &scale, &shift, NULL);
+    conv_packed_forward_pre(&t, &ch, scale, shift, pool >= 0, W, b, relu,
+                            pool >= 0 ? m->nodes[pool].out : y, m->workspace);
 }
 
 static int conv_forward(nn_model_t *m, int id, int n)
@@ -195,11 +214,11 @@ static int conv_forward(nn_model_t *m, int id, int n)
         const float *b = folded ? f->params + f->b_off[id] : nn_param(m, id, NN_P_BIAS, NULL);
         const int pool = nn_fuse_commuted(m, id), pre = nn_fuse_pre(m, id);
         if (pre >= 0) {
-            conv_forward_pre(m, pre, &s, W, b, relu, nn_fuse_dst(m, id));
+            conv_forward_pre(m, id, pre, &s, W, b, relu, nn_fuse_dst(m, id));
             return 0;
         }
         if (pool >= 0) {
-            conv_forward_commuted(m, id, pool, &s, W, b, relu, nn_fuse_dst(m, id));
+            conv_forward_commuted(m, pool, &s, W, b, relu, nn_fuse_dst(m, id));
             return 0;
         }
         if (conv_forward_wino(m, id, &s, W, b, relu, nn_fuse_dst(m, id)) == 0)
@@ -211,7 +230,7 @@ static int conv_forward(nn_model_t *m, int id, int n)
     const float *W = nn_param(m, id, NN_P_WEIGHT, NULL), *b = nn_param(m, id, NN_P_BIAS, NULL);
     const int pre = nn_fuse_pre(m, id);
     if (pre >= 0) {
-        conv_forward_pre(m, pre, &s, W, b, 0, nd->out);
+        conv_forward_pre(m, id, pre, &s, W, b, 0, nd->out);
         return 0;
     }
     if (m->fused_pass && conv_forward_wino(m, id, &s, W, b, 0, nd->out) == 0)
@@ -277,9 +296,12 @@ static int conv_backward_pre(nn_model_t *m, int id, const conv2d_shape_t *s, con
     bn_chans_t ch;
     float *scale, *shift;
     int assign = 0;
-    pre_bind(m, bn, s, 1, &ch, &scale, &shift, &assign);
-    conv_packed_backward_pre(s, W, nn_wpack_wt(m, id, s, W), dy, &ch, scale, shift,
-                             o->guided_relu, assign, m->workspace);
+    const int pool = nn_fuse_pre_pool(m, id);
+    const conv2d_shape_t t = pool >= 0 ? pooled_shape(s) : *s;
+    pre_bind(m, bn, &t, 1, &ch, &scale, &shift, &assign);
+    /* the pooled shape packs W^T as the full one does (pointwise: W^T alone) */
+    conv_packed_backward_pre(&t, W, nn_wpack_wt(m, id, s, W), pool >= 0 ? m->nodes[pool].grad : dy,
+                             &ch, scale, shift, pool >= 0, o->guided_relu, assign, m->workspace);
     return 1;
 }
 

@@ -5,7 +5,8 @@
  * Owned by common/nn. Kernels in nn/pool.c. Max pooling keeps the argmax of
  * each window for backward (first maximum in scan order, nn/layers.h). An
  * average pool commuted with the 1x1 convolution after it (nn/fuse.h) is
- * computed by that convolution in a fused pass.
+ * computed by that convolution in a fused pass, and so is a 2x2 pool after a
+ * convolution with a BN+ReLU prologue (applied first, while packing).
  */
 #include "nn/op.h"
 
@@ -102,6 +103,10 @@ static int avgpool_forward_node(nn_model_t *m, int id, int n)
     if (m->fused_pass && m->fuse && m->fuse->pool_into[id] >= 0 &&
         nn_fuse_commuted(m, m->fuse->pool_into[id]) == id)
         return 0;
+    /* applied first by the convolution before it, which writes this output */
+    if (m->fused_pass && m->fuse && m->fuse->pool_pre[id] >= 0 &&
+        nn_fuse_pre_pool(m, m->fuse->pool_pre[id]) == id)
+        return 0;
     pool_shape_t s = pool_shape(m, nd, n);
     pool_shape_init(&s);
     avgpool_forward(&s, m->nodes[nd->in[0]].out, nd->out);
@@ -111,6 +116,13 @@ static int avgpool_forward_node(nn_model_t *m, int id, int n)
 static int avgpool_backward_node(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
+    /* the convolution before it reads this gradient and applies the pool's
+     * backward itself, unless the backward stops above its BN */
+    if (m->fused_pass && m->fuse && m->fuse->pool_pre[id] >= 0) {
+        const int conv = m->fuse->pool_pre[id];
+        if (nn_fuse_pre_pool(m, conv) == id && o->down_to < nn_fuse_pre(m, conv))
+            return 0;
+    }
     pool_shape_t s = pool_shape(m, nd, n);
     pool_shape_init(&s);
     if (nn_wants_grad(nd->in[0], o)) {
