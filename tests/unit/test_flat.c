@@ -65,6 +65,15 @@ static const char *map_names[N_MAPS] = {"grad", "gbp", "ig", "gcam", "sig", "xra
  * test exists for (ties broken differently from PyTorch) moved maps by 10-70 %.
  */
 #define NEAR_TIE_SLACK 10.0
+/* A single-pass gradient map (grad, gbp) past that slack is checked once more
+ * against float64 PyTorch taking the engine's ReLU decisions (nn_torch_ref.py
+ * --masks, as test_nn_torch.c does): it passes when it then lies within its
+ * bound and every decision that differs from float64's is within MAX_FLIP of
+ * 0, relative to its layer's largest pre-activation. On a flat image one such
+ * decision holds at every interior position at once, so a single near-tie
+ * moves the map by more than the slack (ResNet-50 on the constant image: a
+ * pre-activation at 2.7e-7 of its layer's largest, 2e-3 on the map). */
+#define MAX_FLIP 1e-5
 static struct {
     int maps, n_over;
     char over[16][160];
@@ -224,6 +233,63 @@ static double map_err(const float *a, const float *r, size_t count)
     return th_rel_l2(a, r, count);
 }
 
+/* The check above for gradient map `map` (guided: gbp) of input xi, target t:
+ * 1 when explained by near-ties; *flip: the largest differing decision's |x|
+ * relative to its layer's (0 when none differ), *e: the map's error then. */
+static int near_tie_explained(const char *dir, const char *tag, const char *model_path,
+                              const float *xi, int target, int guided, const float *map,
+                              double bound, double *flip, double *e)
+{
+    char in_path[600], mask_path[600], out_path[600], cmd[2400];
+    snprintf(in_path, sizeof in_path, "%s/%s.tie.x.f32", dir, tag);
+    snprintf(mask_path, sizeof mask_path, "%s/%s.tie.masks.f32", dir, tag);
+    snprintf(out_path, sizeof out_path, "%s/%s.tie.ref.f32", dir, tag);
+    *flip = INFINITY;
+    *e = INFINITY;
+    nn_model_t *m = NULL;
+    if (modelfile_load(model_path, &m) < 0)
+        return 0;
+    const size_t chw = nn_node_size(&m->nodes[0]);
+    const size_t classes = nn_node_size(&m->nodes[nn_logits_node(m)]);
+    uint8_t *relus = calloc((size_t)m->n_nodes, 1);
+    for (int i = 0; i < m->n_nodes; i++)
+        relus[i] = m->nodes[i].op == NN_RELU;
+    /* the single-input pass of sal_gradient (unfused), its decisions kept */
+    int rc = nn_model_keep_outputs(m, relus) == 0 && nn_model_prepare(m, 1) == 0 &&
+                     nn_forward(m, xi, 1, 0) == 0
+                 ? 0
+                 : -1;
+    FILE *f = rc == 0 ? fopen(mask_path, "wb") : NULL;
+    for (int i = 0; f && i < m->n_nodes; i++) {
+        if (!relus[i])
+            continue;
+        const float *y = nn_node_out(m, i);
+        for (size_t k = 0; k < nn_node_size(&m->nodes[i]); k++) {
+            const float d = y[k] > 0.0f ? 1.0f : 0.0f;
+            fwrite(&d, sizeof d, 1, f);
+        }
+    }
+    if (!f || fclose(f) != 0)
+        rc = -1;
+    free(relus);
+    nn_model_destroy(m);
+    if (rc < 0)
+        return 0;
+    th_write_f32(in_path, xi, chw);
+    snprintf(cmd, sizeof cmd, "%s tests/ref/nn_torch_ref.py %s %s 1 %d %s --masks=%s",
+             th_python(), model_path, in_path, target, out_path, mask_path);
+    if (system(cmd) != 0)
+        return 0;
+    const size_t n_ref = classes + 2 * chw + 2;
+    float *ref = calloc(n_ref, sizeof(float));
+    if (ref && th_read_f32(out_path, ref, n_ref) == n_ref) {
+        *e = map_err(map, ref + classes + (guided ? chw : 0), chw);
+        *flip = ref[n_ref - 1];
+    }
+    free(ref);
+    return *e <= bound && *flip <= MAX_FLIP;
+}
+
 static void run_model(const flat_model_t *fm)
 {
     char dir[400], model_path[600], in_path[600], base_path[600], noise_path[600];
@@ -371,7 +437,15 @@ static void run_model(const flat_model_t *fm)
                              "%s %s %s %.1e (bound %.1e)", fm->tag, image_names[kinds[i]], map_names[k],
                              e, bound);
                 }
-                TH_CHECK(e <= NEAR_TIE_SLACK * bound,
+                int tie = 0;
+                if (e > NEAR_TIE_SLACK * bound && (k == M_GRAD || k == M_GBP)) {
+                    double flip, et;
+                    tie = near_tie_explained(dir, fm->tag, model_path, x + i * chw, target[i],
+                                             k == M_GBP, cmap[i][k], bound, &flip, &et);
+                    printf(" [with the engine's ReLU decisions %.1e, the largest that differs "
+                           "at %.1e of its layer's]", et, flip);
+                }
+                TH_CHECK(e <= NEAR_TIE_SLACK * bound || tie,
                          "%s %s %s: %g against PyTorch float64 (bound %g, x%g for near-ties)",
                          fm->tag, image_names[kinds[i]], map_names[k], e, bound, NEAR_TIE_SLACK);
             }
