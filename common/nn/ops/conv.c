@@ -73,8 +73,6 @@ static void conv_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_stats
     (void)keep_bn_stats;
 }
 
-/* A Winograd shape may still run im2col (an unfused forward, a transform that
- * could not be cached): room for both. */
 /* A prologue's channel arrays (nn_cview_bind) and the BN's map, after the
  * packed path's workspace: c pointers to the input, c to its gradient, c
  * steps, then c scales and c shifts. */
@@ -98,6 +96,9 @@ static conv2d_shape_t pooled_shape(const conv2d_shape_t *s)
     return t;
 }
 
+/* A Winograd shape may still run im2col (an unfused forward, a transform that
+ * could not be cached): room for both; a convolution with a prologue, room for
+ * its arrays too (at the full and the pooled shape). */
 static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
 {
     conv2d_shape_t s = conv_shape(m, nd, 1);
