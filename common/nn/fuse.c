@@ -347,6 +347,16 @@ float *nn_fuse_dst(const nn_model_t *m, int id)
     return m->nodes[f->relu_of[id] >= 0 ? f->relu_of[id] : f->bn_of[id]].out;
 }
 
+int nn_fuse_hides(const nn_model_t *m, int id)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!f)
+        return 0;
+    const int writes_other = (f->bn_of[id] >= 0 || f->relu_of[id] >= 0) && !relu_alone_kept(m, f, id);
+    return writes_other || (f->folded_into[id] >= 0 && m->nodes[id].op == NN_BN) ||
+           f->pool_into[id] >= 0 || nn_fuse_pre_taken(m, id) >= 0 || nn_fuse_pre_pool(m, id) >= 0;
+}
+
 int nn_fuse_commuted(const nn_model_t *m, int conv)
 {
     const nn_fuse_t *f = m->fuse;

@@ -119,6 +119,12 @@ int nn_fuse_taken(const nn_model_t *m, int id);
  * the BN's out for a folded conv, the node's own out otherwise. */
 float *nn_fuse_dst(const nn_model_t *m, int id);
 
+/* 1 when a fused pass leaves node id's output or its gradient out of the
+ * node's own buffers: a folded BN, a convolution that writes its BN's or
+ * ReLU's output, a commuted pool, a prologue's BN or ReLU, a convolution that
+ * applies its pool first. A method reading such a node's activation or
+ * gradient needs nn_forward (nn_fused_shows). 0 without a fusion plan. */
+int nn_fuse_hides(const nn_model_t *m, int id);
 /* The average pool that convolution `conv` runs commuted in the current
  * fused pass, or -1: the plan pairs them, the pool's values are not kept and
  * the pool's input has buffers of its own. */

@@ -627,6 +627,13 @@ int nn_forward_fused(nn_model_t *m, const float *x, int n)
     return forward_pass(m, x, n, 0, 1, 0);
 }
 
+int nn_fused_shows(nn_model_t *m, int id)
+{
+    if (!m->fuse && nn_fuse_create(m, &m->fuse) < 0)
+        return 0;
+    return !nn_fuse_hides(m, id);
+}
+
 int nn_forward_fused_from(nn_model_t *m, int from, int n)
 {
     if (from < 1 || from >= m->n_nodes || !m->fuse || !m->fused_pass || m->batch != n) {
@@ -693,10 +700,7 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
                  from - 1);
         return SC_ERR_ARG;
     }
-    if (fuse && ((fuse->folded_into[from] >= 0 && m->nodes[from].op == NN_BN) ||
-                 fuse->bn_of[from] >= 0 || nn_fuse_dst(m, from) != m->nodes[from].out ||
-                 fuse->pool_into[from] >= 0 || nn_fuse_pre_taken(m, from) >= 0 ||
-                 nn_fuse_pre_pool(m, from) >= 0)) {
+    if (fuse && nn_fuse_hides(m, from)) {
         SC_ERROR("backward: node '%s' was folded by nn_forward_fused; use nn_forward",
                  m->nodes[from].name);
         return SC_ERR_ARG;

@@ -250,6 +250,13 @@ int nn_forward(nn_model_t *m, const float *x, int n, int training);
  * gradient at the folded nodes. For the activation or gradient of an inner
  * layer use nn_forward. */
 int nn_forward_fused(nn_model_t *m, const float *x, int n);
+/* 1 when a fused pass (and the backward after it) writes node id's output
+ * and gradient into the node's own buffers, as nn_forward does: what a
+ * method that reads that node's activation and gradient (Grad-CAM's layer)
+ * asks before choosing nn_forward_fused; 0 for a node the fusion computes
+ * elsewhere (nn_fuse_hides), or when no fusion plan can be made. The answer
+ * holds while the nodes' keep flags (nn_model_keep) stay as they are. */
+int nn_fused_shows(nn_model_t *m, int id);
 /* The fused forward again from node `from` on, for the same n inputs as the
  * fused pass before it: the nodes below `from` keep their outputs (a
  * chain folded into a convolution below `from` restarts at that

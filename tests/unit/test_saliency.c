@@ -28,6 +28,7 @@
 
 #include "io/image.h"
 #include "io/png.h"
+#include "nn/fuse.h"
 #include "nn/modelfile.h"
 #include "nn/zoo.h"
 #include "phantom/phantom.h"
@@ -823,6 +824,7 @@ static void test_gradcam_undefined_when_zero(void)
     /* Eigen-CAM of constant (all-zero) activations has no principal direction. */
     p = sal_params_default();
     memset(m->params, 0, sizeof(float) * m->n_params);
+    nn_model_params_changed(m);
     map[7] = 0.5f;
     TH_EQ_INT(sal_compute(&sal_method_eigencam, &p, m, ws, x, 0, NULL, (sal_key_t){0}, map),
               SC_ERR_UNDEFINED);
@@ -958,6 +960,214 @@ static void test_postprocess_matches_numpy(void)
  * same bits as after a whole input gradient, and nothing below the layer ran
  * (the input's gradient was never written). Residual (ResNet-50), concatenating
  * (DenseNet-121, its views) and branching (InceptionV3) graphs, fused passes. */
+/* A map's forward of the image its target's forward just ran on is not run again
+ * (sal_cascade_forward): the maps equal those of a workspace that runs every forward,
+ * and an announced parameter change, another input, another workspace's pass or a
+ * kept node (a re-plan) each make the next map run its forward. */
+static void test_target_forward_reused(void)
+{
+    nn_model_t *m = NULL;
+    TH_CHECK(zoo_build("resnet18", 64, 2, 11, &m) == 0, "resnet18");
+    if (!m)
+        return;
+    th_perturb_bn(m, 12);
+    sal_ws_t *ws = NULL, *other = NULL;
+    TH_CHECK(sal_ws_create(&ws, m, 2, NULL) == 0 && sal_ws_create(&other, m, 2, NULL) == 0,
+             "workspaces");
+    const size_t chw = ws->chw;
+    float *x = calloc(chw, sizeof(float)), *y = calloc(chw, sizeof(float));
+    float *a = calloc(chw, sizeof(float)), *b = calloc(chw, sizeof(float));
+    make_input(x, ws->c, ws->h, ws->w, 13, NULL);
+    make_input(y, ws->c, ws->h, ws->w, 14, NULL);
+    sal_params_t p = sal_params_default();
+    const sal_method_t *meths[3] = {&sal_method_grad, &sal_method_gbp, &sal_method_gcam};
+    for (int k = 0; k < 3; k++) {
+        int t = -1;
+        TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &t, NULL) == 0, "target");
+        /* the other workspace's pass of y, then its own of x: nothing to reuse */
+        TH_CHECK(sal_compute(meths[k], &p, m, other, y, t, NULL, (sal_key_t){0}, a) == 0, "y");
+        TH_CHECK(sal_compute(meths[k], &p, m, other, x, t, NULL, (sal_key_t){0}, a) == 0, "x");
+        TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &t, NULL) == 0, "target again");
+        const uint64_t gen = m->act_gen;
+        TH_CHECK(sal_compute(meths[k], &p, m, ws, x, t, NULL, (sal_key_t){0}, b) == 0, "map");
+        TH_CHECK(m->act_gen == gen, "%s: the map ran its forward again", meths[k]->name);
+        TH_CHECK(!memcmp(a, b, sizeof(float) * sal_raw_channels(meths[k], ws) * ws->hw),
+                 "%s: the map after the target's forward differs from one with its own",
+                 meths[k]->name);
+        /* a second map of x reuses the forward once more (several backward passes) */
+        TH_CHECK(sal_compute(meths[k], &p, m, ws, x, t, NULL, (sal_key_t){0}, b) == 0, "again");
+        TH_CHECK(m->act_gen == gen && !memcmp(a, b, sizeof(float) *
+                                                        sal_raw_channels(meths[k], ws) * ws->hw),
+                 "%s: the second map of the same forward differs", meths[k]->name);
+        TH_CHECK(sal_compute(meths[k], &p, m, ws, y, t, NULL, (sal_key_t){0}, b) == 0, "y");
+        TH_CHECK(m->act_gen == gen + 1, "%s: another input reused the forward", meths[k]->name);
+    }
+    /* parameters written and announced: the same input runs its forward again */
+    int t = -1;
+    float l0[2], l1[2];
+    TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &t, l0) == 0, "target");
+    size_t count;
+    float *wfc = nn_param(m, nn_find(m, "fc"), NN_P_WEIGHT, &count);
+    for (size_t i = 0; i < count; i++)
+        wfc[i] *= 2.0f;
+    nn_model_params_changed(m);
+    uint64_t gen = m->act_gen;
+    TH_CHECK(sal_target(ws, x, SAL_TARGET_PREDICTED, &t, l1) == 0, "target, new weights");
+    TH_CHECK(m->act_gen == gen + 1 && l1[0] != l0[0], "a parameter change reused the forward");
+    /* a node kept after the pass re-plans the buffers: the forward runs again */
+    TH_CHECK(nn_model_keep(m, nn_find(m, "layer2.0.add")) == 0, "keep");
+    gen = m->act_gen;
+    TH_CHECK(sal_compute(&sal_method_grad, &p, m, ws, x, t, NULL, (sal_key_t){0}, b) == 0, "map");
+    TH_CHECK(m->act_gen == gen + 1, "the map reused a forward whose buffers were re-planned");
+    free(x);
+    free(y);
+    free(a);
+    free(b);
+    sal_ws_destroy(ws);
+    sal_ws_destroy(other);
+    nn_model_destroy(m);
+}
+
+/* A CAM layer's activation and gradient, from a model built fresh (the layer's keep
+ * flag changes what the fusion takes): through sal_cam_run, which runs the fused
+ * forward when it writes the layer (nn_fused_shows), or plainly (nn_forward). */
+static int cam_layer_values(const char *arch, int size, const char *layer, int plain,
+                            float **A, float **G, size_t *count, int *fused)
+{
+    nn_model_t *m = NULL;
+    sal_ws_t *ws = NULL;
+    int rc = zoo_build(arch, size, 2, 11, &m);
+    if (rc == 0) {
+        th_perturb_bn(m, 12);
+        rc = sal_ws_create(&ws, m, 2, NULL);
+    }
+    float *x = rc == 0 ? calloc(ws->chw, sizeof(float)) : NULL;
+    if (x) {
+        make_input(x, ws->c, ws->h, ws->w, 13, NULL);
+        sal_cam_pass_t cp;
+        if (plain) {
+            const int id = nn_find(m, layer);
+            nn_backward_opts_t o = {.down_to = id};
+            ws->targets[0] = 1;
+            rc = nn_model_keep(m, id);
+            if (rc == 0)
+                rc = nn_forward(m, x, 1, 0);
+            if (rc == 0)
+                rc = nn_backward_logit(m, ws->targets, NULL, &o);
+            cp.id = id;
+        } else {
+            rc = sal_cam_run(ws, "test", layer, x, 1, &cp);
+        }
+        if (rc == 0) {
+            *count = (size_t)ws->model->batch * nn_node_size(&m->nodes[cp.id]);
+            *A = malloc(*count * sizeof(float));
+            *G = malloc(*count * sizeof(float));
+            memcpy(*A, nn_node_out(m, cp.id), *count * sizeof(float));
+            memcpy(*G, nn_node_grad(m, cp.id), *count * sizeof(float));
+            *fused = m->fused_pass;
+        }
+    }
+    free(x);
+    sal_ws_destroy(ws);
+    nn_model_destroy(m);
+    return rc;
+}
+
+/* A CAM at any layer reads the layer's true activation and gradient: a node the fusion
+ * computes elsewhere (a convolution writing its BN's or ReLU's output, a folded BN, a
+ * pool it may commute) runs the plain forward; the others the fused one: a ReLU taken by
+ * its convolution, a pool written by the convolution before it, a concat, an add, the
+ * model's own layer, and a prologue's BN or ReLU or a convolution pooling first, which
+ * the CAM's keep (sal_cam_node) takes out of the fusion. */
+static void test_cam_layers_fused(void)
+{
+    /* ResNet-50 at 128: at 64 one of its ReLU or max-pool decisions is a near-tie that
+     * fused and plain passes round apart (input gradients 1.5e-2 apart, 2.8e-6 at 128) */
+    static const struct { const char *arch; int size; } cases[] = {
+        {"resnet50", 128}, {"densenet121", 64}, {"inceptionv3", 75}};
+    int kinds_hidden = 0, kinds_shown = 0;
+    for (int k = 0; k < 3; k++) {
+        nn_model_t *m = NULL;
+        TH_CHECK(zoo_build(cases[k].arch, cases[k].size, 2, 11, &m) == 0, "%s", cases[k].arch);
+        nn_fuse_t *f = NULL;
+        TH_CHECK(m && nn_fuse_create(m, &f) == 0, "%s fusion plan", cases[k].arch);
+        if (!f) {
+            nn_model_destroy(m);
+            continue;
+        }
+        /* the first node of each kind, with the kind's expected answer */
+        enum { CONV_BN, BN, RELU, POOL_COMM, PRE_BN, PRE_RELU, CONV_POOL, POOL_PRE, CONCAT, ADD,
+               DEFAULT, N_KINDS };
+        static const int hidden[N_KINDS] = {1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+        static const char *const kname[N_KINDS] = {
+            "conv+BN", "folded BN", "ReLU of a conv", "commuted pool", "prologue BN",
+            "prologue ReLU", "conv pooling first", "pool written by its conv", "concat", "add",
+            "the model's layer"};
+        int pick[N_KINDS];
+        for (int q = 0; q < N_KINDS; q++)
+            pick[q] = -1;
+        for (int i = 1; i < m->n_nodes; i++) {
+            const nn_node_t *nd = &m->nodes[i];
+            if (nd->h * nd->w < 1 || nd->cview)
+                continue;
+            int kind = -1;
+            if (f->bn_of[i] >= 0)
+                kind = CONV_BN;
+            else if (f->folded_into[i] >= 0)
+                kind = nd->op == NN_BN ? BN : RELU;
+            else if (f->pool_into[i] >= 0)
+                kind = POOL_COMM;
+            else if (f->pre_into[i] >= 0)
+                kind = nd->op == NN_BN ? PRE_BN : PRE_RELU;
+            else if (f->pre_pool[i] >= 0)
+                kind = CONV_POOL;
+            else if (f->pool_pre[i] >= 0)
+                kind = POOL_PRE;
+            else if (nd->op == NN_CONCAT)
+                kind = CONCAT;
+            else if (nd->op == NN_ADD)
+                kind = ADD;
+            if (kind >= 0 && pick[kind] < 0)
+                pick[kind] = i;
+        }
+        pick[DEFAULT] = nn_find(m, m->gradcam_layer);
+        for (int q = 0; q < N_KINDS; q++) {
+            if (pick[q] < 0)
+                continue;
+            const char *layer = m->nodes[pick[q]].name;
+            float *A = NULL, *G = NULL, *A0 = NULL, *G0 = NULL;
+            size_t n = 0, n0 = 0;
+            int fused = -1, fused0 = -1;
+            TH_CHECK(cam_layer_values(cases[k].arch, cases[k].size, layer, 0, &A, &G, &n,
+                                      &fused) == 0,
+                     "%s %s '%s': CAM pass", cases[k].arch, kname[q], layer);
+            TH_CHECK(cam_layer_values(cases[k].arch, cases[k].size, layer, 1, &A0, &G0, &n0,
+                                      &fused0) == 0,
+                     "%s %s '%s': plain pass", cases[k].arch, kname[q], layer);
+            if (A && A0 && n == n0) {
+                const double ea = th_rel_err(A, A0, n), eg = th_rel_err(G, G0, n);
+                TH_CHECK(ea < 1e-5 && eg < 1e-5,
+                         "%s %s '%s': activation %.3g, gradient %.3g from the plain pass",
+                         cases[k].arch, kname[q], layer, ea, eg);
+                TH_CHECK(fused == !hidden[q] && fused0 == 0,
+                         "%s %s '%s': the CAM ran the %s forward", cases[k].arch, kname[q],
+                         layer, fused ? "fused" : "plain");
+                kinds_hidden += hidden[q];
+                kinds_shown += !hidden[q];
+            }
+            free(A);
+            free(G);
+            free(A0);
+            free(G0);
+        }
+        nn_fuse_destroy(f);
+        nn_model_destroy(m);
+    }
+    printf("    %d layer kinds read after the plain forward, %d after the fused one\n",
+           kinds_hidden, kinds_shown);
+    TH_CHECK(kinds_hidden >= 6 && kinds_shown >= 10, "too few kinds of layers tried");
+}
+
 static void test_cam_backward_stops_at_layer(void)
 {
     static const struct { const char *arch; int size; } cases[] = {
@@ -1342,6 +1552,8 @@ int main(void)
     TH_RUN(test_gradcam_undefined_when_zero);
     TH_RUN(test_ggcam_is_product_of_p1_maps);
     TH_RUN(test_cam_backward_stops_at_layer);
+    TH_RUN(test_cam_layers_fused);
+    TH_RUN(test_target_forward_reused);
     TH_RUN(test_xrai_plumbing);
     TH_RUN(test_sobel_matches_skimage);
     TH_RUN(test_random_and_avgmask);

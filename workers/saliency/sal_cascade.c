@@ -51,11 +51,9 @@ struct sal_cascade {
     sal_cascade_fn fn;
     void *ctx;
     long n_reused, n_total;
-    /* the last single-input forward (sal_cascade_forward): its input, the model's act_gen
-     * after it and the first node it computed with re-initialized parameters */
-    float *last_x;           /* [chw] */
-    uint64_t last_gen;
-    int last_below;
+    /* the state whose workspace made the last single-input forward (sal_cascade_forward;
+     * its input and the model's act_gen after it are in that workspace), or -1 */
+    int last_state;
     long n_fwd_reused, n_fwd_total;
     /* XRAI's segmentation of the image, the same for every state (sal_cascade_xrai) */
     xrai_ws_t *xrai;
@@ -77,7 +75,6 @@ void sal_cascade_destroy(sal_cascade_t *cs)
     free(cs->random_node);
     free(cs->first);
     free(cs->cur);
-    free(cs->last_x);
     xrai_ws_destroy(cs->xrai);
     free(cs->xrai_image);
     pthread_mutex_destroy(&cs->mu);
@@ -100,17 +97,16 @@ int sal_cascade_create(sal_cascade_t **out, nn_model_t *m, int batch, const char
     cs->m = m;
     cs->n_states = n_states;
     cs->cur_state = -1;
-    cs->last_below = -1;
+    cs->last_state = -1;
     cs->base = base;
     cs->randomized = sc_calloc(m->n_params, sizeof(float));
     cs->random_node = malloc((size_t)n_states * N);
     cs->first = malloc(sizeof(int) * (size_t)n_states);
     cs->cur = malloc((size_t)N);
     cs->ws = calloc((size_t)n_states, sizeof *cs->ws);
-    cs->last_x = malloc(sizeof(float) * nn_node_size(&m->nodes[0]));
     cs->xrai_image = malloc(sizeof(float) * nn_node_size(&m->nodes[0]));
     if (!cs->randomized || !cs->random_node || !cs->first || !cs->cur || !cs->ws ||
-        !cs->last_x || !cs->xrai_image) {
+        !cs->xrai_image) {
         sal_cascade_destroy(cs);
         CHECK_ALLOC(NULL);
     }
@@ -260,29 +256,58 @@ static void *task_main(void *arg)
     return NULL;
 }
 
-int sal_cascade_forward(sal_ws_t *ws, const float *x)
+/* The model's last pass was ws's single-input forward of x of this kind, and
+ * nothing moved the activations since (a later backward does not: the
+ * outputs a backward reads live to its end, memplan.c). */
+static int same_pass(const sal_ws_t *ws, const nn_model_t *m, const float *x, int fused)
+{
+    return ws->fwd_valid && m->act_gen == ws->fwd_gen && m->fused_pass == fused && m->batch == 1 &&
+           !memcmp(ws->fwd_x, x, sizeof(float) * ws->chw);
+}
+
+static void note_pass(sal_ws_t *ws, const nn_model_t *m, const float *x, int fused, int rc)
+{
+    ws->fwd_valid = rc >= 0;
+    ws->fwd_gen = m->act_gen;
+    ws->fwd_params = m->param_gen;
+    if (ws->fwd_x != x)
+        memcpy(ws->fwd_x, x, sizeof(float) * ws->chw);
+}
+
+int sal_cascade_forward(sal_ws_t *ws, const float *x, int fused)
 {
     nn_model_t *m = ws->model;
     sal_cascade_t *cs = ws->cascade;
-    if (!cs || ws->cascade_slot < 0)
-        return nn_forward(m, x, 1, 0);
+    if (!cs || ws->cascade_slot < 0) {
+        if (same_pass(ws, m, x, fused) && m->param_gen == ws->fwd_params)
+            return 0; /* the target's forward, again for the map */
+        const int rc = fused ? nn_forward_fused(m, x, 1) : nn_forward(m, x, 1, 0);
+        note_pass(ws, m, x, fused, rc);
+        return rc;
+    }
     /* the baton holder's parameters are in the model (resume switched them in) */
-    const int N = m->n_nodes, s = cs->first[cs->tasks[ws->cascade_slot].state];
-    const size_t chw = nn_node_size(&m->nodes[0]);
+    const int N = m->n_nodes, state = cs->tasks[ws->cascade_slot].state, s = cs->first[state];
+    cs->n_fwd_total++;
+    /* this state's own last pass: its parameters were switched out and back in at most */
+    if (cs->reuse && cs->last_state == state && same_pass(ws, m, x, fused)) {
+        cs->n_fwd_reused++;
+        return 0;
+    }
     /* the last pass was one of these, on the same input, with the trained parameters up to
      * at least this state's first re-initialized node, and nothing moved the activations
      * since (another pass, a re-plan): the nodes below s hold this state's values */
-    const int from = cs->reuse && m->act_gen == cs->last_gen && cs->last_below >= s &&
-                             !memcmp(cs->last_x, x, sizeof(float) * chw)
-                         ? (s < N ? s : N - 1)
-                         : 0;
-    const int rc = from > 0 ? nn_forward_from(m, from, 1) : nn_forward(m, x, 1, 0);
-    cs->n_fwd_total++;
+    const int below = cs->last_state >= 0 ? cs->first[cs->last_state] : -1;
+    const sal_ws_t *last = cs->last_state >= 0 ? cs->ws[cs->last_state] : NULL;
+    const int from =
+        cs->reuse && last && below >= s && same_pass(last, m, x, fused) ? (s < N ? s : N - 1) : 0;
+    int rc;
+    if (fused)
+        rc = from > 0 ? nn_forward_fused_from(m, from, 1) : nn_forward_fused(m, x, 1);
+    else
+        rc = from > 0 ? nn_forward_from(m, from, 1) : nn_forward(m, x, 1, 0);
     cs->n_fwd_reused += from > 0;
-    cs->last_gen = m->act_gen;
-    cs->last_below = rc < 0 ? -1 : s;
-    if (!from)
-        memcpy(cs->last_x, x, sizeof(float) * chw);
+    cs->last_state = rc < 0 ? -1 : state;
+    note_pass(ws, m, x, fused, rc);
     return rc;
 }
 

@@ -93,16 +93,20 @@ void sal_cascade_counts(const sal_cascade_t *cs, long *reused, long *total);
 /* Single-input forwards (sal_cascade_forward) that started above the lower layers / all. */
 void sal_cascade_forward_counts(const sal_cascade_t *cs, long *reused, long *total);
 
-/* For saliency.c: the inference forward (nn_forward, unfused) of one input x
- * [chw] of the state running on ws. Under sal_cascade_run with reuse, when
- * the model's last pass was such a forward of the same x by a state whose
- * first re-initialized node is not below this state's, and the activations
- * did not move since (nn_model_t.act_gen), it starts at this state's first
- * re-initialized node (nn_forward_from): the states resume least randomized
- * first, so each state's target forward, and the forwards of its vanilla
- * gradients and CAMs, reuse the lower layers of the state before it (or of
- * its own previous forward of x). Outside a cascade run: nn_forward. */
-int sal_cascade_forward(sal_ws_t *ws, const float *x);
+/* For saliency.c: the inference forward of one input x [chw] for the state
+ * or the plain workspace ws: nn_forward_fused (fused 1; the target, vanilla
+ * and guided gradients, the CAMs whose layer a fused pass writes) or
+ * nn_forward (0). None when ws's own last forward was of the same x, of the
+ * same kind, with the same parameters, and the activations did not move since
+ * (nn_model_t.act_gen; the backward passes after it do not move them): a
+ * map's forward right after its target's. Under sal_cascade_run with reuse,
+ * when the model's last pass was such a forward of the same x by a state whose
+ * first re-initialized node is not below this state's, it starts at this
+ * state's first re-initialized node (nn_forward_fused_from, nn_forward_from):
+ * the states resume least randomized first, so each state's target forward,
+ * and the forwards of its gradients and CAMs, reuse the lower layers of the
+ * state before it. */
+int sal_cascade_forward(sal_ws_t *ws, const float *x, int fused);
 /* XRAI segmentations computed / used by the states (sal_cascade_xrai). */
 void sal_cascade_xrai_counts(const sal_cascade_t *cs, long *segmented, long *used);
 

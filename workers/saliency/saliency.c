@@ -166,6 +166,7 @@ void sal_ws_destroy(sal_ws_t *ws)
     sc_free(ws->acc);
     sc_free(ws->acc2);
     sc_free(ws->xn);
+    sc_free(ws->fwd_x);
     sc_free(ws->base);
     sc_free(ws->map_a);
     sc_free(ws->map_b);
@@ -242,6 +243,7 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
     ws->acc = sc_calloc(ws->chw, sizeof(float));
     ws->acc2 = sc_calloc(ws->chw, sizeof(float));
     ws->xn = sc_calloc(ws->chw, sizeof(float));
+    ws->fwd_x = sc_calloc(ws->chw, sizeof(float));
     ws->base = sc_calloc(ws->chw, sizeof(float));
     ws->map_a = sc_calloc(ws->chw, sizeof(float));
     ws->map_b = sc_calloc(ws->chw, sizeof(float));
@@ -258,6 +260,7 @@ int sal_ws_create(sal_ws_t **out, nn_model_t *m, int batch, const char *normaliz
     CHECK_ALLOC(ws->acc);
     CHECK_ALLOC(ws->acc2);
     CHECK_ALLOC(ws->xn);
+    CHECK_ALLOC(ws->fwd_x);
     CHECK_ALLOC(ws->base);
     CHECK_ALLOC(ws->map_a);
     CHECK_ALLOC(ws->map_b);
@@ -317,7 +320,8 @@ cleanup:
 int sal_target(sal_ws_t *ws, const float *x, int requested, int *target, float *logits_out)
 {
     nn_model_t *m = ws->model;
-    int rc = sal_cascade_forward(ws, x); /* nn_forward, or a cascade state's (sal_cascade.h) */
+    /* the fused forward, or a cascade state's (sal_cascade.h) */
+    int rc = sal_cascade_forward(ws, x, 1);
     if (rc < 0)
         return rc;
     const float *logits = nn_node_out(m, ws->logits_id);
@@ -397,7 +401,7 @@ int sal_gradient(sal_ws_t *ws, const float *x, int target, int guided, float *dx
 {
     nn_model_t *m = ws->model;
     nn_backward_opts_t o = {.guided_relu = guided, .input_grad = 1};
-    int rc = sal_cascade_forward(ws, x);
+    int rc = sal_cascade_forward(ws, x, 1);
     if (rc < 0)
         return rc;
     ws->targets[0] = target;
@@ -719,8 +723,9 @@ int sal_cam_run(sal_ws_t *ws, const char *method, const char *layer, const float
     if (rc < 0)
         return rc;
     /* Only the layer's gradient is needed: the backward stops there (the layers
-     * below it, most of the network's FLOPs, run no backward). */
-    rc = sal_cascade_forward(ws, x);
+     * below it, most of the network's FLOPs, run no backward). The fused forward
+     * unless the fusion computes the layer inside another node. */
+    rc = sal_cascade_forward(ws, x, nn_fused_shows(m, cp->id));
     if (rc < 0)
         return rc;
     if (target >= 0) {

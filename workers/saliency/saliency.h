@@ -350,6 +350,12 @@ struct sal_ws {
     struct rp_ws *relprop;   /* LRP / DeepLIFT walk buffers (relprop.h; created on first use) */
     struct sal_cascade *cascade; /* the cascade whose state this workspace is (sal_cascade.h) */
     int cascade_slot;        /* its task under sal_cascade_run, else -1 */
+    /* its last single-input forward (sal_cascade_forward): the input, the model's act_gen
+     * and param_gen after it; a map's forward of the image its target's forward just ran
+     * on is not run again */
+    float *fwd_x;            /* [chw] */
+    uint64_t fwd_gen, fwd_params;
+    int fwd_valid;
 };
 
 /* fill(ctx, k, dst): write input k ([chw]) to dst. */
@@ -364,8 +370,9 @@ int sal_batch_gradients(sal_ws_t *ws, int count, int target, int guided, sal_fil
                         sal_grad_fn consume, void *ctx);
 /* Forward passes only (occlusion). */
 int sal_batch_logits(sal_ws_t *ws, int count, sal_fill_fn fill, sal_logit_fn consume, void *ctx);
-/* The single gradient g(x) (guided or not) into dx [chw]; leaves the
- * activations and gradients of every node in the model for Grad-CAM. */
+/* The single gradient g(x) (guided or not) into dx [chw], after a fused
+ * forward (nn_forward_fused) of x, or none when the workspace's last forward
+ * was of x and is still current (sal_cascade_forward). */
 int sal_gradient(sal_ws_t *ws, const float *x, int target, int guided, float *dx);
 /* IG of logit `target` at x with baseline b (both [chw]) into out [chw]
  * (anything but ws->acc, which it accumulates in). */
