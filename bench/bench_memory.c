@@ -2,10 +2,13 @@
  * bench_memory.c - workspace setup time and peak resident memory of one
  * saliency workspace: builds a zoo architecture, times sal_ws_create (which
  * plans and allocates the model's buffers), runs one batch of input
- * gradients (forward + backward from the logits, the step every gradient
- * method repeats) and reports the peak resident size of the process.
+ * gradients (the fused forward, nn_forward_fused, and the backward from the
+ * logits: the step every gradient method repeats) and reports the peak
+ * resident size of the process. --unfused 1 runs the plain forward
+ * (nn_forward) instead: on DenseNet it writes the BN and ReLU outputs that
+ * the fused pass applies inside the 1x1 convolutions' packing (nn/fuse.h).
  *
- *   bench_memory --arch inceptionv3 --size 320 --batch 16 [--classes 2]
+ *   bench_memory --arch inceptionv3 --size 320 --batch 16 [--classes 2] [--unfused 1]
  *   bench_memory --onnx MODEL.onnx --batch 1    (an imported model instead of a zoo one)
  *
  * The methods mode: what a rank of `salcheck run` holds for one image of a
@@ -178,7 +181,7 @@ int main(int argc, char **argv)
 {
     bench_blas_core(argv);
     const char *arch = "democnn", *onnx = NULL, *methods = NULL, *save_input = NULL;
-    int size = 128, batch = 16, classes = 2, quick = 0, batch_given = 0;
+    int size = 128, batch = 16, classes = 2, quick = 0, batch_given = 0, unfused = 0;
     double budget_mb = 0.0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--arch")) arch = argv[i + 1];
@@ -189,11 +192,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--methods")) methods = argv[i + 1];
         else if (!strcmp(argv[i], "--budget")) budget_mb = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--quick")) quick = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--unfused")) unfused = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--save-input")) save_input = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_memory [--arch A] [--size S] [--batch B] [--classes C] "
-                            "[--onnx MODEL.onnx] [--methods LIST [--budget MB] [--quick 1] "
-                            "[--save-input X.f32]]\n");
+                            "[--onnx MODEL.onnx] [--unfused 1] [--methods LIST [--budget MB] "
+                            "[--quick 1] [--save-input X.f32]]\n");
             return 2;
         }
     }
@@ -234,7 +238,8 @@ int main(int argc, char **argv)
         x[k] = (float)((k * 2654435761u) % 1000) / 500.0f - 1.0f;
     nn_backward_opts_t o = {.input_grad = 1};
     const double t1 = sc_now();
-    if (nn_forward(m, x, batch, 0) < 0 || nn_backward_logit(m, targets, dx, &o) < 0) {
+    const int fwd = unfused ? nn_forward(m, x, batch, 0) : nn_forward_fused(m, x, batch);
+    if (fwd < 0 || nn_backward_logit(m, targets, dx, &o) < 0) {
         fprintf(stderr, "bench_memory: pass failed\n");
         return 1;
     }

@@ -4,9 +4,9 @@ gradients, salcheck next to PyTorch.
 
 For each architecture, in separate processes (so each peak is its own):
 salcheck's BUILD/bench/bench_memory (zoo architecture, random weights, one
-saliency workspace, one forward + backward to the input at the batch) and
-PyTorch (torchvision's architecture in eval mode, 1 thread, the same batch,
-input gradient of one logit). Both report VmHWM of /proc/self/status (the
+saliency workspace, one fused forward, as the maps run it, and the backward to
+the input at the batch) and PyTorch (torchvision's architecture in eval mode,
+1 thread, the same batch, input gradient of one logit). Both report VmHWM of /proc/self/status (the
 interpreter and its libraries included for PyTorch, MPI/HDF5/OpenBLAS for
 salcheck). Prints a Markdown table; bench/README.md holds a run.
 

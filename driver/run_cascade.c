@@ -68,8 +68,14 @@ int run_cell_methods(const plan_t *p, nn_model_t *m, sal_ws_t *ws, chk_ws_t *cws
     const size_t hw = (size_t)p->size * p->size;
     loc_opts_t lopts;
     loc_opts_default(&lopts);
-    for (int k = 0; k < M; k++) {
+    /* the methods of one input first: they explain the image the target's forward just ran
+     * on, and run no forward of their own (sal_cascade_forward); the maps do not depend on
+     * the order */
+    for (int step = 0; step < 2 * M; step++) {
+        const int k = step % M;
         const sal_method_t *meth = p->methods[k];
+        if ((meth->inputs == sal_inputs_one) != (step < M))
+            continue;
         float *map = maps + (size_t)k * hw;
         int r = sal_compute(meth, &p->params, m, ws, x, target, gray, key, raw);
         if (r == 0)

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.." || exit 2
 . tests/mpi/lib.sh
 CHECK="$PY $ROOT/tests/mpi/check_results.py"
 work=$ROOT/$BUILD/test-run
-rm -rf "$work/r"*.h5 "$work/bad" && mkdir -p "$work" && cp tests/mpi/small.ini "$work/" && cd "$work" || exit 2
+rm -rf "$work"/*.h5 "$work/bad" && mkdir -p "$work" && cp tests/mpi/small.ini "$work/" && cd "$work" || exit 2
 
 if ! $PY -c 'import h5py, numpy, sklearn, skimage' 2>/dev/null; then
     echo "[SKIP] python3-h5py/sklearn/skimage missing for $PY: the result checks need them"
