@@ -299,6 +299,17 @@ static void test_forward_guards(void)
      * second, which the keep did not touch */
     TH_EQ_INT(total, 3L * S);
     TH_EQ_INT(reused, 2L * (S - 1));
+    /* the last state's workspace used outside a run while the model holds state 0's
+     * parameters, then a run of that state alone: its first forward is not the one
+     * outside (the logits are checked with the others below) */
+    sal_cascade_use(cs, 0);
+    {
+        int t = 0, last = S - 1;
+        float outside[16];
+        TH_CHECK(sal_target(sal_cascade_ws(cs, S - 1), x, SAL_TARGET_PREDICTED, &t, outside) == 0,
+                 "a target outside a run");
+        TH_CHECK(sal_cascade_run(cs, &last, 1, 1, guard_state, &g, NULL) == 0, "second run");
+    }
     for (int k = 0; k < S; k++) {
         memcpy(ref->params, base, sizeof(float) * ref->n_params);
         nn_model_params_changed(ref);

@@ -283,6 +283,8 @@ int sal_cascade_forward(sal_ws_t *ws, const float *x, int fused)
             return 0; /* the target's forward, again for the map */
         const int rc = fused ? nn_forward_fused(m, x, 1) : nn_forward(m, x, 1, 0);
         note_pass(ws, m, x, fused, rc);
+        if (cs) /* a state's workspace outside a run: whatever parameters the model held */
+            cs->last_state = -1;
         return rc;
     }
     /* the baton holder's parameters are in the model (resume switched them in) */
@@ -430,6 +432,7 @@ int sal_cascade_run(sal_cascade_t *cs, const int *states, int n, int reuse, sal_
     /* the model's parameters may have been written since (another variant): copy every node */
     memset(cs->cur, 2, (size_t)cs->m->n_nodes);
     cs->cur_state = -1;
+    cs->last_state = -1; /* no single-input forward of this run yet */
     cs->reuse = reuse;
     cs->fn = fn;
     cs->ctx = ctx;
