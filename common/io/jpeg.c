@@ -75,6 +75,14 @@ static int jpeg_decode(const char *path, int header_only, int *w, int *h, float 
     *h = (int)cinfo.image_height;
     if (header_only)
         goto cleanup;
+    if ((long)cinfo.image_width * (long)cinfo.image_height > JPEG_MAX_PIXELS) {
+        snprintf(why, (size_t)why_size,
+                 "declares %u x %u pixels, more than salcheck decodes (%ld): a damaged or "
+                 "hostile header, or an image to downsample first",
+                 cinfo.image_width, cinfo.image_height, JPEG_MAX_PIXELS);
+        rc = SC_ERR_FORMAT;
+        goto cleanup;
+    }
     int gray = cinfo.num_components == 1;
     cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);

@@ -20,9 +20,15 @@ int jpeg_sniff(const unsigned char *head, int n);
 /* Header only; not logged: `why` gets a one-line reason. SC_ERR_IO or SC_ERR_FORMAT. */
 int jpeg_probe(const char *path, int *w, int *h, char *why, int why_size);
 
+/* The most pixels jpeg_read_gray decodes (64 Mi: 8192 x 8192; radiographs have
+ * at most about 20 Mi). A header declaring more (up to 65535 x 65535) would have
+ * libjpeg allocate gigabytes for a progressive file before reading a pixel. */
+#define JPEG_MAX_PIXELS (64L * 1024 * 1024)
+
 /*
  * Decode into *pixels [h][w] (sc_calloc, owned by the caller; NULL on failure).
  * Not logged: `why` gets the reason (libjpeg's message for a corrupt file).
+ * SC_ERR_FORMAT for an image of more than JPEG_MAX_PIXELS pixels.
  */
 int jpeg_read_gray(const char *path, int *w, int *h, float **pixels, char *why, int why_size);
 

@@ -383,6 +383,30 @@ static void test_bad_input(void)
     truncate_file(path, 0.5);
     rc = imread_gray_quiet(path, NULL, &w, &h, &px, why, sizeof why);
     TH_CHECK(rc == SC_ERR_FORMAT && strstr(why, "JPEG"), "corrupt JPEG: %d '%s'", rc, why);
+    /* a JPEG whose header declares 60000 x 60000 pixels: refused before decoding */
+    snprintf(path, sizeof path, "%s/jpeg/images/phantom-000004.jpg", tmpdir);
+    {
+        FILE *f = fopen(path, "r+b");
+        unsigned char buf[4096];
+        const size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        size_t sof = 0;
+        for (size_t i = 2; i + 9 < n && !sof; i++)
+            if (buf[i] == 0xFF && (buf[i + 1] == 0xC0 || buf[i + 1] == 0xC2))
+                sof = i;
+        TH_CHECK(sof > 0, "no SOF marker in %s", path);
+        if (sof) {
+            const unsigned char size[4] = {0xEA, 0x60, 0xEA, 0x60}; /* height, width 60000 */
+            fseek(f, (long)sof + 5, SEEK_SET);
+            fwrite(size, 1, sizeof size, f);
+        }
+        if (f)
+            fclose(f);
+    }
+    TH_EQ_INT(jpeg_probe(path, &w, &h, why, sizeof why), 0);
+    TH_CHECK(w == 60000 && h == 60000, "probe of the patched JPEG: %d x %d", w, h);
+    rc = imread_gray_quiet(path, NULL, &w, &h, &px, why, sizeof why);
+    TH_CHECK(rc == SC_ERR_FORMAT && strstr(why, "60000 x 60000") && !px,
+             "60000 x 60000 JPEG: %d '%s'", rc, why);
     /* not an image */
     write_file("notimage.dat", "hello, this is text\n");
     path_of(path, sizeof path, "notimage.dat");
