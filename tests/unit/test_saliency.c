@@ -956,10 +956,6 @@ static void test_postprocess_matches_numpy(void)
     nn_model_destroy(m);
 }
 
-/* The CAM family's backward stops at the CAM layer: the layer's gradient has the
- * same bits as after a whole input gradient, and nothing below the layer ran
- * (the input's gradient was never written). Residual (ResNet-50), concatenating
- * (DenseNet-121, its views) and branching (InceptionV3) graphs, fused passes. */
 /* A map's forward of the image its target's forward just ran on is not run again
  * (sal_cascade_forward): the maps equal those of a workspace that runs every forward,
  * and an announced parameter change, another input, another workspace's pass or a
@@ -1168,6 +1164,10 @@ static void test_cam_layers_fused(void)
     TH_CHECK(kinds_hidden >= 6 && kinds_shown >= 10, "too few kinds of layers tried");
 }
 
+/* The CAM family's backward stops at the CAM layer: the layer's gradient has the
+ * same bits as after a whole input gradient, and nothing below the layer ran
+ * (the input's gradient was never written). Residual (ResNet-50), concatenating
+ * (DenseNet-121, its views) and branching (InceptionV3) graphs, fused passes. */
 static void test_cam_backward_stops_at_layer(void)
 {
     static const struct { const char *arch; int size; } cases[] = {
