@@ -13,6 +13,7 @@
 #include "nn/gemm.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 int nn_gemm_available(void)
@@ -77,18 +78,23 @@ void nn_gemm_pack_a(int m, int k, const float *a, int lda, int trans, float *pac
 
 /* C[0..mr) x [0..32) (masks m0, m1 select the valid columns of the two
  * vectors) = (load_c ? C : 0) + a[kc x 8] . b[kc x 32] (b packed: 32 floats
- * per k, zero past the valid columns), epilogue if bias/relu. */
-__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a, size_t lda,
-                                                         const float *b, int ldb, float *c,
-                                                         int ldc, int mr, __mmask16 m0,
-                                                         __mmask16 m1, int load_c,
-                                                         const float *bias, int relu,
-                                                         const float *next_c)
+ * per k, zero past the valid columns), epilogue if bias/relu. c2 != 0: the
+ * tile spans two segments of C; lanes selected by n0, n1 are at c2 + lane
+ * (c2 an address: the second segment's first column minus the lane it is
+ * in), those by m0, m1 at c + lane. two == 0: a tile of 16 columns (the
+ * second vector neither computed nor stored), for a last strip of at most
+ * 16 columns; each column's sum is the same sequence of FMAs either way,
+ * so the bits are too. */
+__attribute__((always_inline, target("avx512f"))) static inline void
+gemm_tile_body(int kc, const float *a, size_t lda, const float *b, int ldb, float *c, intptr_t c2,
+               int ldc, int mr, __mmask16 m0, __mmask16 m1, __mmask16 n0, __mmask16 n1,
+               int load_c, const float *bias, int relu, const float *next_c, const int two)
 {
     if (next_c) /* the C rows the next tile will load, fetched while this one computes */
         for (int i = 0; i < NN_GEMM_MR; i++) {
             _mm_prefetch((const char *)(next_c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(next_c + (size_t)i * ldc + 16), _MM_HINT_T0);
+            if (two)
+                _mm_prefetch((const char *)(next_c + (size_t)i * ldc + 16), _MM_HINT_T0);
         }
 #define GEMM_DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
     GEMM_ROWS(GEMM_DECL)
@@ -97,7 +103,15 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
 #define GEMM_LOAD(i)                                                                              \
     if (i < mr) {                                                                                 \
         c##i##a = _mm512_maskz_loadu_ps(m0, c + (size_t)(i) * ldc);                               \
-        c##i##b = _mm512_maskz_loadu_ps(m1, c + (size_t)(i) * ldc + 16);                          \
+        if (two)                                                                                  \
+            c##i##b = _mm512_maskz_loadu_ps(m1, c + (size_t)(i) * ldc + 16);                      \
+        if (c2) {                                                                                 \
+            const intptr_t r2 = c2 + (intptr_t)(i) * ldc * (intptr_t)sizeof(float);              \
+            c##i##a = _mm512_mask_loadu_ps(c##i##a, n0, (const void *)r2);                        \
+            if (two)                                                                              \
+                c##i##b = _mm512_mask_loadu_ps(c##i##b, n1,                                       \
+                                               (const void *)(r2 + 16 * (intptr_t)sizeof(float))); \
+        }                                                                                         \
     }
         GEMM_ROWS(GEMM_LOAD)
 #undef GEMM_LOAD
@@ -108,12 +122,13 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
 #undef GEMM_ROWPTR
         for (int p = 0; p < kc; p++) {
             const __m512 b0 = _mm512_loadu_ps(b);
-            const __m512 b1 = _mm512_loadu_ps(b + 16);
+            const __m512 b1 = two ? _mm512_loadu_ps(b + 16) : b0;
 #define GEMM_FMA_ROW(i)                                                                           \
     {                                                                                             \
         const __m512 ai = _mm512_set1_ps(a##i[p]);                                                \
         c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                               \
-        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                               \
+        if (two)                                                                                  \
+            c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                           \
     }
             GEMM_ROWS(GEMM_FMA_ROW)
 #undef GEMM_FMA_ROW
@@ -122,12 +137,13 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
     } else {
     for (int p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_loadu_ps(b);
-        const __m512 b1 = _mm512_loadu_ps(b + 16);
+        const __m512 b1 = two ? _mm512_loadu_ps(b + 16) : b0;
 #define GEMM_FMA(i)                                                                               \
     {                                                                                             \
         const __m512 ai = _mm512_set1_ps(a[i]);                                                   \
         c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a);                                               \
-        c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                               \
+        if (two)                                                                                  \
+            c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b);                                           \
     }
         GEMM_ROWS(GEMM_FMA)
 #undef GEMM_FMA
@@ -148,10 +164,40 @@ __attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a,
             c##i##b = _mm512_max_ps(c##i##b, zero);                                               \
         }                                                                                         \
         _mm512_mask_storeu_ps(c + (size_t)(i) * ldc, m0, c##i##a);                                \
-        _mm512_mask_storeu_ps(c + (size_t)(i) * ldc + 16, m1, c##i##b);                           \
+        if (two)                                                                                  \
+            _mm512_mask_storeu_ps(c + (size_t)(i) * ldc + 16, m1, c##i##b);                       \
+        if (c2) {                                                                                 \
+            const intptr_t r2 = c2 + (intptr_t)(i) * ldc * (intptr_t)sizeof(float);              \
+            _mm512_mask_storeu_ps((void *)r2, n0, c##i##a);                                       \
+            if (two)                                                                              \
+                _mm512_mask_storeu_ps((void *)(r2 + 16 * (intptr_t)sizeof(float)), n1, c##i##b); \
+        }                                                                                         \
     }
     GEMM_ROWS(GEMM_STORE)
 #undef GEMM_STORE
+}
+
+__attribute__((target("avx512f"))) static void gemm_tile(int kc, const float *a, size_t lda,
+                                                         const float *b, int ldb, float *c,
+                                                         intptr_t c2, int ldc, int mr,
+                                                         __mmask16 m0, __mmask16 m1,
+                                                         __mmask16 n0, __mmask16 n1, int load_c,
+                                                         const float *bias, int relu,
+                                                         const float *next_c)
+{
+    gemm_tile_body(kc, a, lda, b, ldb, c, c2, ldc, mr, m0, m1, n0, n1, load_c, bias, relu,
+                   next_c, 1);
+}
+
+__attribute__((target("avx512f"))) static void gemm_tile16(int kc, const float *a, size_t lda,
+                                                           const float *b, int ldb, float *c,
+                                                           intptr_t c2, int ldc, int mr,
+                                                           __mmask16 m0, __mmask16 n0,
+                                                           int load_c, const float *bias,
+                                                           int relu, const float *next_c)
+{
+    gemm_tile_body(kc, a, lda, b, ldb, c, c2, ldc, mr, m0, 0, n0, 0, load_c, bias, relu, next_c,
+                   0);
 }
 
 /* Global column j of the segmented operand (gemm.h): segment j / seg, column
@@ -215,8 +261,8 @@ static void gemm_tile_split(int kc, const float *a, size_t lda, const float *str
                 memcpy(tile + i * NN_GEMM_NR + done, src + (size_t)i * ldc, sizeof(float) * (size_t)len);
             done += len;
         }
-    gemm_tile(kc, a, lda, strip, NN_GEMM_NR, tile, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, load_c, bias, relu,
-              NULL);
+    gemm_tile(kc, a, lda, strip, NN_GEMM_NR, tile, 0, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, 0, 0, load_c,
+              bias, relu, NULL);
     for (done = 0; done < nr;) {
         const int col = col0 + done, in_seg = g->seg - col % g->seg;
         const int len = nr - done < in_seg ? nr - done : in_seg;
@@ -244,7 +290,7 @@ static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *
         const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
         for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
             const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
-            const int first = k0 == 0, last = k0 + kc >= k;
+            const int first_blk = k0 == 0, last = k0 + kc >= k;
             if (pack)
                 pack(ctx, k0, kc, col0 + j0, nc, bpack);
             else if (b)
@@ -256,26 +302,43 @@ static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *
                 for (int j = 0; j < nc; j += NN_GEMM_NR) {
                     const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
                     const int col = col0 + j0 + j; /* C's global column */
-                    const int whole = g->seg - col % g->seg >= nr; /* inside one segment */
-                    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-                    const __mmask16 m1 = nr >= 32 ? 0xFFFF
-                                         : nr <= 16 ? 0
-                                                    : (__mmask16)((1u << (nr - 16)) - 1);
+                    /* columns in C's first segment: all (whole), else the tile spans two
+                     * segments (two masked parts) or more (gemm_tile_split) */
+                    const int in_first = g->seg - col % g->seg;
+                    const int whole = in_first >= nr;
+                    const int two_segs = !whole && nr - in_first <= g->seg;
+                    const uint32_t valid = nr >= 32 ? 0xFFFFFFFFu : (1u << nr) - 1;
+                    const uint32_t first = whole ? valid : valid & ((1u << in_first) - 1);
+                    const uint32_t second = valid & ~first;
+                    const __mmask16 m0 = (__mmask16)first, m1 = (__mmask16)(first >> 16);
+                    const __mmask16 n0 = (__mmask16)second, n1 = (__mmask16)(second >> 16);
+                    const int narrow = nr <= 16;
                     const float *strip = bpack + (size_t)j * kc;
                     float *cj = c + gemm_seg_offset(g, col, 0);
+                    /* the second segment's column 0 sits in lane in_first: its row 0 as an
+                     * address, less in_first columns */
+                    const intptr_t c2 = two_segs ? (intptr_t)(c + gemm_seg_offset(g, col + in_first, 0)) -
+                                                       (intptr_t)in_first * (intptr_t)sizeof(float)
+                                                 : 0;
                     for (int i = i0; i < i1; i += NN_GEMM_MR) {
                         const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
                         const float *ai = lda ? a + (size_t)i * lda + k0
                                               : a + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
                         const float *bi = last && bias ? bias + i : NULL;
-                        const int load = !first || accumulate;
+                        const int load = !first_blk || accumulate;
                         const float *next = load && whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
-                        if (whole)
-                            gemm_tile(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, ldc, mr,
-                                      m0, m1, load, bi, last && relu, next);
-                        else
+                        const intptr_t c2i = c2 ? c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float) : 0;
+                        if (whole || two_segs) {
+                            if (narrow)
+                                gemm_tile16(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
+                                            ldc, mr, m0, n0, load, bi, last && relu, next);
+                            else
+                                gemm_tile(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
+                                          ldc, mr, m0, m1, n0, n1, load, bi, last && relu, next);
+                        } else {
                             gemm_tile_split(kc, ai, lda, strip, c + (size_t)i * ldc, ldc, g, col, nr,
-                                            mr, !first || accumulate, bi, last && relu);
+                                            mr, load, bi, last && relu);
+                        }
                     }
                 }
             }
