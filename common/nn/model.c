@@ -7,6 +7,7 @@
 #include "nn/model.h"
 
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +91,73 @@ static void free_runtime(nn_model_t *m)
     m->max_batch = 0;
 }
 
+/* SALCHECK_NODE_PROFILE: where a model's passes spend their time, node by
+ * node (the thread's CPU time around each node's forward and backward; in a
+ * fused pass a convolution's time includes the BN and ReLU it computes). */
+static const char *prof_file(void)
+{
+    static int read;
+    static const char *path;
+    if (!read) {
+        path = getenv("SALCHECK_NODE_PROFILE");
+        path = path && *path ? path : NULL;
+        read = 1;
+    }
+    return path;
+}
+
+static double prof_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_start(nn_model_t *m)
+{
+    if (!m->prof && prof_file())
+        m->prof = calloc((size_t)m->n_nodes * 4, sizeof(double));
+}
+
+static void prof_add(nn_model_t *m, int id, int backward, double t0, int n)
+{
+    m->prof[4 * id + 2 * backward] += prof_now() - t0;
+    m->prof[4 * id + 2 * backward + 1] += n;
+}
+
+/* One block per model: a comment line, then a line per node that ran:
+ * id, name, op, output c h w, first input's c, kernel kh kw, stride sh sw,
+ * groups, forward seconds, forward samples, backward seconds, backward
+ * samples (tab-separated; bench/node_profile.py sums them up). */
+static void prof_write(const nn_model_t *m)
+{
+    FILE *f = fopen(prof_file(), "a");
+    if (!f) {
+        SC_WARN("node profile: cannot append to %s", prof_file());
+        return;
+    }
+    fprintf(f, "# model %s, %d nodes, input %dx%dx%d\n", m->arch[0] ? m->arch : "-", m->n_nodes,
+            m->nodes[0].c, m->nodes[0].h, m->nodes[0].w);
+    for (int i = 0; i < m->n_nodes; i++) {
+        const nn_node_t *nd = &m->nodes[i];
+        const double *p = m->prof + 4 * i;
+        if (p[1] == 0 && p[3] == 0)
+            continue;
+        fprintf(f, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.6f\t%.0f\t%.6f\t%.0f\n", i,
+                nd->name, nn_op_name(nd->op), nd->c, nd->h, nd->w,
+                nd->n_in > 0 ? m->nodes[nd->in[0]].c : 0, nd->kh, nd->kw, nd->sh, nd->sw,
+                nd->groups > 0 ? nd->groups : 1, p[0], p[1], p[2], p[3]);
+    }
+    fclose(f);
+}
+
 void nn_model_destroy(nn_model_t *m)
 {
     if (!m)
         return;
+    if (m->prof)
+        prof_write(m);
+    free(m->prof);
     free_runtime(m);
     nn_fuse_destroy(m->fuse);
     nn_wpack_destroy(m->wpack);
@@ -596,6 +660,7 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
         pc_forward(m, 0, n);
         from = 1;
     }
+    prof_start(m);
     for (int i = from; i < m->n_nodes; i++) {
         if (fused && (nn_fuse_taken(m, i) >= 0 || nn_fuse_pre_taken(m, i) >= 0))
             continue;
@@ -603,10 +668,13 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
         nn_forward_fn fn = training && def->forward_train ? def->forward_train : def->forward;
         if (!fn)
             return SC_ERR_UNSUPPORTED;
+        const double t0 = m->prof ? prof_now() : 0.0;
         int rc = fn(m, i, n);
         if (rc < 0)
             return rc;
         pc_forward(m, i, n);
+        if (m->prof)
+            prof_add(m, i, 0, t0, n);
     }
     return 0;
 }
@@ -688,6 +756,7 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
     }
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i].grad_live = 0;
+    prof_start(m);
     int fresh;
     memcpy(nn_grad_dst(m, from, &fresh), dy, sizeof(float) * n * nn_node_size(&m->nodes[from]));
     const nn_fuse_t *fuse = m->fused_pass ? m->fuse : NULL;
@@ -724,9 +793,12 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
             fn = def->backward_guided;
         if (!fn)
             return SC_ERR_UNSUPPORTED;
+        const double t0 = m->prof ? prof_now() : 0.0;
         int rc = fn(m, i, n, o);
         if (rc < 0)
             return rc;
+        if (m->prof)
+            prof_add(m, i, 1, t0, n);
     }
     if (o->input_grad && dx) {
         size_t sz = (size_t)n * nn_node_size(&m->nodes[0]);

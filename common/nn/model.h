@@ -134,6 +134,9 @@ typedef struct nn_model {
     int fused_pass;             /* the last forward was nn_forward_fused */
     uint64_t act_gen;           /* bumped by every forward pass and every re-plan of the buffers:
                                  * the outputs a pass left are current while it stays the same */
+    double *prof;               /* SALCHECK_NODE_PROFILE=FILE: per node, the CPU seconds and
+                                 * samples of its forward and its backward ([4 * id ...]),
+                                 * appended to FILE by nn_model_destroy; NULL otherwise */
 } nn_model_t;
 
 /* Create an empty model with an input of c x h x w. Owned by caller: nn_model_destroy. */
