@@ -174,11 +174,43 @@ typedef struct {
     int lane0, len, img, oy, ox0;
 } conv_run_t;
 
+/* One masked load of a strip row: the lanes `mask` (bit l: lane l of the
+ * 32) read x + channel * plane + off + l, off in floats (lane 0's column,
+ * which may lie outside the row: only an address, never read). */
+typedef struct {
+    uint32_t mask;
+    ptrdiff_t off;
+} conv_load_t;
+
+#define CONV_TAPS_TABLED 64 /* kernels of up to this many taps get a table per strip */
+
+/* The loads of run u for tap (ky, kx): 0 or 1, into *e. */
+static inline int conv_run_load(const conv2d_shape_t *s, const conv_run_t *u, size_t in_size,
+                                int ky, int kx, conv_load_t *e)
+{
+    const int iy = u->oy * s->sh - s->pt + ky;
+    if (iy < 0 || iy >= s->h)
+        return 0;
+    /* lane l reads input column ix0 + l - lane0; in the image for
+     * lo <= l - lane0 < hi */
+    const int ix0 = u->ox0 - s->pl + kx;
+    const int lo = ix0 < 0 ? -ix0 : 0;
+    const int hi = s->w - ix0 < u->len ? s->w - ix0 : u->len;
+    if (hi <= lo)
+        return 0;
+    e->mask = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1)) << u->lane0;
+    e->off = (ptrdiff_t)((size_t)u->img * in_size + (size_t)iy * s->w) + (ptrdiff_t)(ix0 - u->lane0);
+    return 1;
+}
+
 /* Rows [k0, k0 + kc) x global columns [j0, j0 + nc) of the group's patch
  * matrix (row k = (channel, ky, kx), column = image x P + pixel), packed as
  * nn/gemm.h lays out B: for each 32-column strip and row, one masked load
  * per run and 16 lanes, the lanes outside the image zeros. The values are
- * conv2d_im2col's, so the product is the same bits. */
+ * conv2d_im2col's, so the product is the same bits. The loads depend on the
+ * tap and the strip only (the channel moves the base): with at most
+ * CONV_TAPS_TABLED taps they are worked out once per strip and tap, and a
+ * row is its channel's base plus the tap's list. */
 __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx, int k0, int kc,
                                                                int j0, int nc, float *bpack)
 {
@@ -187,6 +219,9 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
     const int P = s->oh * s->ow, taps = s->kh * s->kw;
     const size_t plane = (size_t)s->h * s->w;
     conv_run_t run[NN_GEMM_NR + 1];
+    conv_load_t table[CONV_TAPS_TABLED * (NN_GEMM_NR + 1)];
+    int n_load[CONV_TAPS_TABLED];
+    const int tabled = taps <= CONV_TAPS_TABLED;
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
         const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
         int n_run = 0;
@@ -197,29 +232,32 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
             lane += len;
             col += len;
         }
+        if (tabled)
+            for (int t = 0; t < taps; t++) {
+                conv_load_t *e = table + (size_t)t * (NN_GEMM_NR + 1);
+                int n = 0;
+                for (int r = 0; r < n_run; r++)
+                    n += conv_run_load(s, &run[r], src->in_size, t / s->kw, t % s->kw, &e[n]);
+                n_load[t] = n;
+            }
         float *strip = bpack + (size_t)j * kc;
-        int c = k0 / taps, t = k0 - c * taps, ky = t / s->kw, kx = t - ky * s->kw;
+        int c = k0 / taps, t = k0 - c * taps;
         for (int p = 0; p < kc; p++) {
             __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
-            for (int r = 0; r < n_run; r++) {
-                const conv_run_t *u = &run[r];
-                const int iy = u->oy * s->sh - s->pt + ky;
-                if (iy < 0 || iy >= s->h)
-                    continue;
-                /* lane l reads input column ix0 + l - lane0; in the image for
-                 * lo <= l - lane0 < hi */
-                const int ix0 = u->ox0 - s->pl + kx;
-                const int lo = ix0 < 0 ? -ix0 : 0;
-                const int hi = s->w - ix0 < u->len ? s->w - ix0 : u->len;
-                if (hi <= lo)
-                    continue;
-                const uint32_t in = (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1))
-                                    << u->lane0;
-                /* the address of lane 0, which may lie outside the row (masked
-                 * off): computed as an integer */
-                const intptr_t at =
-                    (intptr_t)(src->x + u->img * src->in_size + c * plane + (size_t)iy * s->w) +
-                    (intptr_t)(ix0 - u->lane0) * (intptr_t)sizeof(float);
+            const intptr_t base = (intptr_t)(src->x + c * plane);
+            conv_load_t one[NN_GEMM_NR + 1];
+            const conv_load_t *e = one;
+            int n = 0;
+            if (tabled) {
+                e = table + (size_t)t * (NN_GEMM_NR + 1);
+                n = n_load[t];
+            } else {
+                for (int r = 0; r < n_run; r++)
+                    n += conv_run_load(s, &run[r], src->in_size, t / s->kw, t % s->kw, &one[n]);
+            }
+            for (int q = 0; q < n; q++) {
+                const uint32_t in = e[q].mask;
+                const intptr_t at = base + (intptr_t)e[q].off * (intptr_t)sizeof(float);
                 if (in & 0xFFFF)
                     v0 = _mm512_mask_loadu_ps(v0, (__mmask16)in, (const void *)at);
                 if (in >> 16)
@@ -228,12 +266,9 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
             }
             _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR, v0);
             _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 16, v1);
-            if (++kx == s->kw) {
-                kx = 0;
-                if (++ky == s->kh) {
-                    ky = 0;
-                    c++;
-                }
+            if (++t == taps) {
+                t = 0;
+                c++;
             }
         }
     }
