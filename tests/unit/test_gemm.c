@@ -424,6 +424,14 @@ static void test_conv_forward_slices(void)
     check_forward_slices((conv2d_shape_t){.n = 3, .c = 2, .h = 5, .w = 5, .oc = 3, .kh = 5,
                                           .kw = 5, .sh = 1, .sw = 1, .pt = 4, .pb = 4, .pl = 4,
                                           .pr = 4});
+    /* the packer's per-strip tables: a kernel of exactly CONV_TAPS_TABLED (64) taps, and one
+     * past it (81 taps: each row's loads worked out on the spot) */
+    check_forward_slices((conv2d_shape_t){.n = 3, .c = 4, .h = 14, .w = 13, .oc = 9, .kh = 8,
+                                          .kw = 8, .sh = 1, .sw = 1, .pt = 3, .pb = 4, .pl = 4,
+                                          .pr = 3});
+    check_forward_slices((conv2d_shape_t){.n = 2, .c = 3, .h = 15, .w = 21, .oc = 7, .kh = 9,
+                                          .kw = 9, .sh = 1, .sw = 1, .pt = 4, .pb = 4, .pl = 4,
+                                          .pr = 4});
     /* the default width slices this one (K = 576, 1600 pixels): against the definition */
     check_conv((conv2d_shape_t){.n = 1, .c = 64, .h = 40, .w = 40, .oc = 10, .kh = 3, .kw = 3,
                                 .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1});
@@ -512,6 +520,10 @@ static void test_conv_backward_direct(void)
                                            .pr = 1});
     check_backward_direct((conv2d_shape_t){.n = 2, .c = 3, .h = 5, .w = 5, .oc = 4, .kh = 5,
                                            .kw = 5, .sh = 1, .sw = 1, .pt = 4, .pb = 4, .pl = 4,
+                                           .pr = 4});
+    /* 81 taps: past the packer's per-strip tables */
+    check_backward_direct((conv2d_shape_t){.n = 2, .c = 5, .h = 13, .w = 12, .oc = 6, .kh = 9,
+                                           .kw = 9, .sh = 1, .sw = 1, .pt = 4, .pb = 4, .pl = 4,
                                            .pr = 4});
     check_backward_direct((conv2d_shape_t){.n = 2, .c = 10, .h = 9, .w = 8, .oc = 40, .kh = 3,
                                            .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
