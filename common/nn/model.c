@@ -6,11 +6,13 @@
  */
 #include "nn/model.h"
 
+#include <fcntl.h>
 #include <math.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "nn/fuse.h"
 #include "nn/wpack.h"
@@ -128,16 +130,18 @@ static void prof_add(nn_model_t *m, int id, int backward, double t0, int n)
 /* One block per model: a comment line, then a line per node that ran:
  * id, name, op, output c h w, first input's c, kernel kh kw, stride sh sw,
  * groups, forward seconds, forward samples, backward seconds, backward
- * samples (tab-separated; bench/node_profile.py sums them up). */
+ * samples (tab-separated; bench/node_profile.py sums them up). The block is
+ * built in memory and appended with one write, so that the ranks of a run
+ * sharing the file do not interleave their lines. */
 static void prof_write(const nn_model_t *m)
 {
-    FILE *f = fopen(prof_file(), "a");
-    if (!f) {
-        SC_WARN("node profile: cannot append to %s", prof_file());
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
         return;
-    }
-    fprintf(f, "# model %s, %d nodes, input %dx%dx%d\n", m->arch[0] ? m->arch : "-", m->n_nodes,
-            m->nodes[0].c, m->nodes[0].h, m->nodes[0].w);
+    fprintf(f, "# model %s, %d nodes, input %dx%dx%d, process %ld\n", m->arch[0] ? m->arch : "-",
+            m->n_nodes, m->nodes[0].c, m->nodes[0].h, m->nodes[0].w, (long)getpid());
     for (int i = 0; i < m->n_nodes; i++) {
         const nn_node_t *nd = &m->nodes[i];
         const double *p = m->prof + 4 * i;
@@ -148,7 +152,23 @@ static void prof_write(const nn_model_t *m)
                 nd->n_in > 0 ? m->nodes[nd->in[0]].c : 0, nd->kh, nd->kw, nd->sh, nd->sw,
                 nd->groups > 0 ? nd->groups : 1, p[0], p[1], p[2], p[3]);
     }
-    fclose(f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return;
+    }
+    const int fd = open(prof_file(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+    size_t done = 0;
+    while (fd >= 0 && done < len) {
+        const ssize_t w = write(fd, buf + done, len - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    if (fd < 0 || done < len)
+        SC_WARN("node profile: cannot append to %s", prof_file());
+    if (fd >= 0)
+        close(fd);
+    free(buf);
 }
 
 void nn_model_destroy(nn_model_t *m)

@@ -14,6 +14,11 @@
  *   block.
  * - The profile changes no result: the logits and the input gradient with it
  *   are bit-identical to a child process's without it.
+ * - Processes sharing the file (the ranks of a run): six children, each a
+ *   model of 300 nodes (a block of about 20 KB, several stdio buffers),
+ *   free their models at one signal; the file holds six whole blocks of 300
+ *   well-formed lines each (appended through stdio's 4 KB buffers instead,
+ *   lines of different blocks interleaved in 2 of 5 runs).
  */
 #include <math.h>
 #include <stdio.h>
@@ -143,10 +148,11 @@ static int child_without(float *logits, float *dx, const char *path)
                : -1;
 }
 
+/* The file of both tests (the variable is read once per process). */
+static char path[512];
+
 static void test_node_profile(void)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/node_profile_%d.tsv", th_tmp_dir(), (int)getpid());
     unlink(path);
     float l0[BATCH * 4], d0[BATCH * 3 * 12 * 12], l1[BATCH * 4], d1[BATCH * 3 * 12 * 12];
     TH_CHECK(child_without(l0, d0, path) == 0,
@@ -193,9 +199,78 @@ static void test_node_profile(void)
     unlink(path);
 }
 
+#define CHAIN 298
+#define NPROC 6
+
+/* A convolution, CHAIN ReLUs and a dense layer (300 nodes after the input). */
+static nn_model_t *chain_model(void)
+{
+    nn_model_t *m = nn_model_create(1, 8, 8);
+    int x = nn_add_conv(m, "conv", 0, 4, 3, 3, 1, 1, NULL, 1, 1);
+    for (int i = 0; i < CHAIN && x >= 0; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "relu_%03d", i);
+        x = nn_add_relu(m, name, x);
+    }
+    x = x >= 0 ? nn_add_dense(m, "dense", x, 3, 1) : x;
+    if (x < 0 || nn_model_finalize(m, 5) < 0 || nn_model_prepare(m, 1) < 0) {
+        nn_model_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void test_processes_append_whole_blocks(void)
+{
+    unlink(path);
+    setenv("SALCHECK_NODE_PROFILE", path, 1);
+    pid_t pid[NPROC];
+    int go[2];
+    TH_CHECK(pipe(go) == 0, "pipe");
+    for (int k = 0; k < NPROC; k++) {
+        pid[k] = fork();
+        if (pid[k] == 0) {
+            close(go[1]);
+            nn_model_t *m = chain_model();
+            float x[64];
+            for (int i = 0; i < 64; i++)
+                x[i] = (float)i / 64.0f - 0.3f;
+            int ok = m && nn_forward(m, x, 1, 0) == 0;
+            char c;
+            ok = read(go[0], &c, 1) == 0 && ok; /* all freed at once: the parent closes the pipe */
+            nn_model_destroy(m);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    close(go[0]);
+    usleep(200000);
+    close(go[1]);
+    int good = 1;
+    for (int k = 0; k < NPROC; k++) {
+        int status = 0;
+        waitpid(pid[k], &status, 0);
+        good = good && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    TH_CHECK(good, "a child failed");
+    static prof_row_t rows[CHAIN + 8];
+    int blocks = 0;
+    for (int b = 0; b < NPROC; b++) {
+        const int n = read_profile(path, b, rows, CHAIN + 8, &blocks);
+        TH_CHECK(n == CHAIN + 2, "block %d: %d rows (expected %d; -2: a malformed line)", b, n,
+                 CHAIN + 2);
+        if (n > 0)
+            TH_CHECK(!strcmp(rows[0].name, "conv") && !strcmp(rows[n - 1].name, "dense"),
+                     "block %d runs from %s to %s", b, rows[0].name, rows[n - 1].name);
+    }
+    TH_CHECK(blocks == NPROC, "%d blocks, expected %d", blocks, NPROC);
+    unlink(path);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR + 1);
+    snprintf(path, sizeof path, "%s/node_profile_%d.tsv", th_tmp_dir(), (int)getpid());
     TH_RUN(test_node_profile);
+    TH_RUN(test_processes_append_whole_blocks);
     return th_report();
 }
