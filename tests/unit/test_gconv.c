@@ -8,7 +8,8 @@
  * PyTorch float64 conv2d(groups=...) (tests/ref/gconv_torch_ref.py) and
  * against central finite differences; the slice and shuffle against their
  * definitions (torch's view-transpose-view order) and the adjoint identity;
- * a model file keeps groups and slice bounds.
+ * a model file keeps groups and slice bounds. The stride-2 depthwise kernels
+ * also equal the definition's loops bit for bit.
  */
 #include <math.h>
 #include <stdio.h>
@@ -287,11 +288,90 @@ static void test_model_file_keeps_attrs(void)
     nn_model_destroy(m);
 }
 
+/* The stride-2 depthwise kernels (parity-split planes, register blocks) against the plain
+ * loops of the definition in its order (bias, then ky, then kx over the taps inside the
+ * input; dx from zero, output planes in turn, each adding ky, then kx): equal values, on
+ * planes past whole 4-row and 8-column blocks, every padding 0-3, odd and even kernels, a
+ * channel multiplier (dx accumulated over two planes) and a 1x1 kernel (dx's odd rows and
+ * columns get no tap). */
+static void test_dw_stride2_definition_order(void)
+{
+    static const gcase_t s2[] = {
+        {"s2_3x3", 2, 3, 15, 21, 3, 3, 3, 3, 2, 2, {1, 1, 1, 1}, 1},
+        {"s2_5x5", 1, 2, 28, 28, 2, 2, 5, 5, 2, 2, {2, 2, 2, 2}, 1},
+        {"s2_5x5_odd", 1, 2, 13, 9, 2, 2, 5, 5, 2, 2, {1, 2, 3, 0}, 0},
+        {"s2_3x5_mult2", 2, 2, 10, 19, 4, 2, 3, 5, 2, 2, {0, 1, 2, 1}, 1},
+        {"s2_4x4", 1, 3, 12, 17, 3, 3, 4, 4, 2, 2, {1, 2, 1, 2}, 1},
+        {"s2_7x7_pad3", 1, 2, 17, 33, 2, 2, 7, 7, 2, 2, {3, 3, 3, 3}, 1},
+        {"s2_1x1", 1, 2, 9, 11, 2, 2, 1, 1, 2, 2, {0, 0, 0, 0}, 1},
+        {"s2_3x3_valid", 1, 2, 7, 40, 2, 2, 3, 3, 2, 2, {0, 0, 0, 0}, 0},
+    };
+    for (size_t k = 0; k < sizeof s2 / sizeof s2[0]; k++) {
+        const gcase_t *t = &s2[k];
+        float *x, *r;
+        size_t n_x, n_y;
+        nn_model_t *m = case_model(t, &x, &r, &n_x, &n_y);
+        TH_CHECK(m, "case %s builds", t->name);
+        if (!m)
+            continue;
+        const nn_node_t *nd = &m->nodes[1];
+        const int oh = nd->h, ow = nd->w, og = t->oc / t->c, taps = t->kh * t->kw;
+        const float *W = nn_param(m, 1, NN_P_WEIGHT, NULL), *b = nn_param(m, 1, NN_P_BIAS, NULL);
+        float *dx = malloc(sizeof(float) * n_x), *ry = malloc(sizeof(float) * n_y);
+        float *rdx = calloc(n_x, sizeof(float));
+        nn_forward(m, x, t->n, 0);
+        nn_backward_opts_t o = {.input_grad = 1};
+        nn_backward(m, 1, r, dx, &o);
+        for (int i = 0; i < t->n; i++)
+            for (int co = 0; co < t->oc; co++) {
+                const float *xp = x + ((size_t)i * t->c + co / og) * t->h * t->w;
+                const float *wk = W + (size_t)co * taps, *dy = r + ((size_t)i * t->oc + co) * oh * ow;
+                float *yp = ry + ((size_t)i * t->oc + co) * oh * ow;
+                float *dxp = rdx + ((size_t)i * t->c + co / og) * t->h * t->w;
+                for (int oy = 0; oy < oh; oy++)
+                    for (int ox = 0; ox < ow; ox++) {
+                        float acc = b ? b[co] : 0.0f;
+                        for (int ky = 0; ky < t->kh; ky++)
+                            for (int kx = 0; kx < t->kw; kx++) {
+                                const int iy = 2 * oy - t->pad[0] + ky, ix = 2 * ox - t->pad[2] + kx;
+                                if (iy >= 0 && iy < t->h && ix >= 0 && ix < t->w)
+                                    acc += wk[ky * t->kw + kx] * xp[iy * t->w + ix];
+                            }
+                        yp[oy * ow + ox] = acc;
+                    }
+                for (int iy = 0; iy < t->h; iy++)
+                    for (int ix = 0; ix < t->w; ix++)
+                        for (int ky = 0; ky < t->kh; ky++)
+                            for (int kx = 0; kx < t->kw; kx++) {
+                                const int vy = iy + t->pad[0] - ky, vx = ix + t->pad[2] - kx;
+                                if (vy < 0 || vx < 0 || vy % 2 || vx % 2 || vy / 2 >= oh ||
+                                    vx / 2 >= ow)
+                                    continue;
+                                dxp[iy * t->w + ix] += wk[ky * t->kw + kx] * dy[vy / 2 * ow + vx / 2];
+                            }
+            }
+        size_t bad_y = 0, bad_dx = 0;
+        for (size_t i = 0; i < n_y; i++)
+            bad_y += nn_output(m)[i] != ry[i];
+        for (size_t i = 0; i < n_x; i++)
+            bad_dx += dx[i] != rdx[i];
+        TH_CHECK(bad_y == 0 && bad_dx == 0, "%s: %zu of %zu outputs and %zu of %zu input "
+                 "gradients differ from the definition's order", t->name, bad_y, n_y, bad_dx, n_x);
+        free(dx);
+        free(ry);
+        free(rdx);
+        free(x);
+        free(r);
+        nn_model_destroy(m);
+    }
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
     TH_RUN(test_gconv_finite_differences);
     TH_RUN(test_gconv_matches_torch);
+    TH_RUN(test_dw_stride2_definition_order);
     TH_RUN(test_slice_and_shuffle);
     TH_RUN(test_model_file_keeps_attrs);
     return th_report();

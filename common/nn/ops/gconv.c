@@ -270,6 +270,196 @@ static void dw_s1_backward_input_plane(const nn_node_t *nd, int h, int w, float 
 }
 
 
+/* ---- stride 2 (both axes): the bordered plane split by column parity ---- */
+
+/* The buffer of the stride-2 kernels: bordered row y, its even columns at (2 y) bs and its
+ * odd ones at (2 y + 1) bs (bordered column c at index c / 2 of its parity's row); rows of
+ * cols bordered columns. */
+static size_t dw_s2_floats(int rows, int cols, int *stride)
+{
+    *stride = cols / 2 + 1;
+    return (size_t)rows * 2 * (size_t)*stride;
+}
+
+/* Copies src [h x w] into buf's rows and parities at bordered row top, column left (what
+ * falls past the buffer is not read by the kernels and is left out); the rest of buf keeps
+ * the zeros the caller wrote once for all planes of the same geometry. */
+static void dw_s2_fill(float *buf, int bs, int rows, const float *src, int h, int w, int top,
+                       int left)
+{
+    for (int y = 0; y < h && y + top < rows; y++) {
+        const float *row = src + (size_t)y * w;
+        for (int q = 0; q < 2; q++) {
+            /* bordered columns c = left + x with c % 2 == q: index i = c / 2, x = 2 i + q - left */
+            float *dst = buf + (size_t)(2 * (y + top) + q) * bs;
+            const int i0 = (left - q + 1) >> 1, i1 = (w - 1 + left - q) >> 1;
+            const int end = i1 < bs - 1 ? i1 : bs - 1;
+            for (int i = i0; i <= end; i++)
+                dst[i] = row[2 * i + q - left];
+        }
+    }
+}
+
+/* The stride-2 forward of one plane: out[oy, ox] = bias + sum over ky, then kx, of
+ * wk[ky kw + kx] * bordered[2 oy + ky, 2 ox + kx], DW_ROWS output rows x DW_LANES columns in
+ * registers, each parity row's vector loaded once for all the output rows it reaches. */
+static inline __attribute__((always_inline)) void
+dw_s2_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const int kw,
+                 const float *wk, float bias, float *out)
+{
+    for (int oy0 = 0; oy0 < oh; oy0 += DW_ROWS) {
+        const int rows = oh - oy0 < DW_ROWS ? oh - oy0 : DW_ROWS;
+        for (int ox0 = 0; ox0 < ow; ox0 += DW_LANES) {
+            const int lanes = ow - ox0 < DW_LANES ? ow - ox0 : DW_LANES;
+            dw_vec a[DW_ROWS];
+            for (int r = 0; r < DW_ROWS; r++)
+                a[r] = (dw_vec){0} + bias;
+            /* bordered row 2 oy0 + i feeds output row oy0 + r through kernel row i - 2 r */
+            for (int i = 0; i < 2 * (DW_ROWS - 1) + kh; i++) {
+                const float *even = buf + (size_t)(2 * (2 * oy0 + i)) * bs + ox0;
+                for (int kx = 0; kx < kw; kx++) {
+                    const dw_vec xv = dw_load(even + (kx & 1) * (size_t)bs + (kx >> 1));
+#pragma GCC unroll 4
+                    for (int r = 0; r < DW_ROWS; r++) {
+                        const int ky = i - 2 * r;
+                        if (ky >= 0 && ky < kh)
+                            a[r] += wk[ky * kw + kx] * xv;
+                    }
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                float *dst = out + (size_t)(oy0 + r) * ow + ox0;
+                if (lanes == DW_LANES) {
+                    memcpy(dst, &a[r], sizeof a[r]);
+                } else {
+                    float t[DW_LANES];
+                    memcpy(t, &a[r], sizeof t);
+                    memcpy(dst, t, sizeof(float) * lanes);
+                }
+            }
+        }
+    }
+}
+
+static void dw_s2_plane(const float *buf, int bs, int oh, int ow, int kh, int kw, const float *wk,
+                        float bias, float *out)
+{
+    if (kh == 3 && kw == 3)
+        dw_s2_plane_body(buf, bs, oh, ow, 3, 3, wk, bias, out);
+    else if (kh == 5 && kw == 5)
+        dw_s2_plane_body(buf, bs, oh, ow, 5, 5, wk, bias, out);
+    else
+        dw_s2_plane_body(buf, bs, oh, ow, kh, kw, wk, bias, out);
+}
+
+static int dw_s2_applies(const nn_node_t *nd)
+{
+    return nd->sh == 2 && nd->sw == 2 && nd->kh * nd->kw <= DW_MAX_TAPS;
+}
+
+static int dw_round(int v, int to) { return (v + to - 1) / to * to; }
+
+/* Stride-2 forward of n images. */
+static int dw_s2_forward(const nn_model_t *m, const nn_node_t *nd, int n, const float *W,
+                         const float *b)
+{
+    const nn_node_t *src = &m->nodes[nd->in[0]];
+    const size_t in_hw = (size_t)src->h * src->w, out_hw = (size_t)nd->h * nd->w;
+    const size_t taps = (size_t)nd->kh * nd->kw;
+    const int og = nd->out_c / nd->groups;
+    const int rows = 2 * (dw_round(nd->h, DW_ROWS) - 1) + nd->kh;
+    int bs;
+    const size_t floats = dw_s2_floats(rows, 2 * (dw_round(nd->w, DW_LANES) - 1) + nd->kw, &bs);
+    float *buf = calloc(floats, sizeof(float));
+    if (!buf) {
+        SC_ERROR("gconv '%s': out of memory", nd->name);
+        return SC_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int ci = 0; ci < src->c; ci++) {
+            dw_s2_fill(buf, bs, rows, src->out + ((size_t)i * src->c + ci) * in_hw, src->h,
+                       src->w, nd->pt, nd->pl);
+            for (int co = ci * og; co < (ci + 1) * og; co++)
+                dw_s2_plane(buf, bs, nd->h, nd->w, nd->kh, nd->kw, W + co * taps,
+                            b ? b[co] : 0.0f, nd->out + ((size_t)i * nd->out_c + co) * out_hw);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* The stride-2 input gradient of one plane, by the four parity classes of dx: dx[iy, ix]
+ * with iy + pt = 2 i + qy, ix + pl = 2 j + qx gets w[qy + 2 my, qx + 2 mx] dy[i - my, j - mx]
+ * over my, then mx, ascending (the order of ky, then kx), added onto dx (acc) or onto zero.
+ * buf holds dy bordered by T = (kh - 1) / 2 rows and L = (kw - 1) / 2 columns, bs floats a
+ * row, ni x nj (i, j) positions computed per class (whole blocks; the ones outside dx are
+ * dropped). */
+static inline __attribute__((always_inline)) void
+dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, const int kw,
+                    int pt, int pl, int h, int w, const float *wk, int acc, float *dx)
+{
+    const int T = (kh - 1) / 2, L = (kw - 1) / 2;
+    for (int qy = 0; qy < 2; qy++) { /* a class without taps (1-wide kernels) gets its zeros */
+        const int nmy = (kh - qy + 1) / 2;
+        for (int qx = 0; qx < 2; qx++) {
+            const int nmx = (kw - qx + 1) / 2;
+            for (int i0 = 0; i0 < ni; i0 += DW_ROWS) {
+                for (int j0 = 0; j0 < nj; j0 += DW_LANES) {
+                    dw_vec a[DW_ROWS];
+                    for (int r = 0; r < DW_ROWS; r++) {
+                        float t[DW_LANES] = {0};
+                        const int iy = 2 * (i0 + r) + qy - pt;
+                        if (acc && iy >= 0 && iy < h)
+                            for (int l = 0; l < DW_LANES; l++) {
+                                const int ix = 2 * (j0 + l) + qx - pl;
+                                if (ix >= 0 && ix < w)
+                                    t[l] = dx[(size_t)iy * w + ix];
+                            }
+                        a[r] = dw_load(t);
+                    }
+                    /* dy row i0 + d (buffer row i0 + d + T) reaches phase row i0 + r
+                     * through my = r - d: d descending is my ascending */
+                    for (int d = DW_ROWS - 1; d > -nmy; d--) {
+                        const float *src = buf + (size_t)(i0 + d + T) * bs + j0 + L;
+                        for (int mx = 0; mx < nmx; mx++) {
+                            const dw_vec xv = dw_load(src - mx);
+#pragma GCC unroll 4
+                            for (int r = 0; r < DW_ROWS; r++) {
+                                const int my = r - d;
+                                if (my >= 0 && my < nmy)
+                                    a[r] += wk[(qy + 2 * my) * kw + qx + 2 * mx] * xv;
+                            }
+                        }
+                    }
+                    for (int r = 0; r < DW_ROWS; r++) {
+                        const int iy = 2 * (i0 + r) + qy - pt;
+                        if (iy < 0 || iy >= h)
+                            continue;
+                        float t[DW_LANES];
+                        memcpy(t, &a[r], sizeof t);
+                        for (int l = 0; l < DW_LANES; l++) {
+                            const int ix = 2 * (j0 + l) + qx - pl;
+                            if (ix >= 0 && ix < w)
+                                dx[(size_t)iy * w + ix] = t[l];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void dw_s2_backward_plane(const float *buf, int bs, int ni, int nj, int kh, int kw, int pt,
+                                 int pl, int h, int w, const float *wk, int acc, float *dx)
+{
+    if (kh == 3 && kw == 3)
+        dw_s2_backward_body(buf, bs, ni, nj, 3, 3, pt, pl, h, w, wk, acc, dx);
+    else if (kh == 5 && kw == 5)
+        dw_s2_backward_body(buf, bs, ni, nj, 5, 5, pt, pl, h, w, wk, acc, dx);
+    else
+        dw_s2_backward_body(buf, bs, ni, nj, kh, kw, pt, pl, h, w, wk, acc, dx);
+}
+
 /* y[oh, ow] = b + sum over taps of w[ky, kx] * x[oy*sh - pt + ky, ox*sw - pl + kx], the
  * taps of each output summed in the order ky, then kx; one output row at a time, so the row
  * stays in cache for all its taps. */
@@ -383,6 +573,8 @@ static int gconv_forward(nn_model_t *m, int id, int n)
     const int cg = src->c / nd->groups, og = nd->out_c / nd->groups;
     if (is_depthwise(m, nd) && dw_s1_applies(nd))
         return dw_s1_forward(m, nd, n, W, b);
+    if (is_depthwise(m, nd) && dw_s2_applies(nd))
+        return dw_s2_forward(m, nd, n, W, b);
     if (is_depthwise(m, nd)) {
         const size_t taps = (size_t)nd->kh * nd->kw;
         int *cols = dw_tap_columns(nd, src->w);
@@ -424,11 +616,16 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
     const int cg = src->c / nd->groups, og = nd->out_c / nd->groups;
     if (is_depthwise(m, nd)) {
         const size_t taps = (size_t)nd->kh * nd->kw;
-        const int s1 = dw_s1_applies(nd);
-        int bs = 0;
-        const size_t floats = s1 ? dw_s1_floats(src->h, src->w, nd->kh, nd->kw, &bs) : 0;
-        int *cols = dx && !s1 ? dw_tap_columns(nd, src->w) : NULL;
-        float *buf = dx && s1 ? malloc(sizeof(float) * floats) : NULL;
+        const int s1 = dw_s1_applies(nd), s2 = !s1 && dw_s2_applies(nd);
+        int bs = 0, ni = 0, nj = 0;
+        size_t floats = s1 ? dw_s1_floats(src->h, src->w, nd->kh, nd->kw, &bs) : 0;
+        if (s2) { /* (i, j) of every parity class of dx, in whole blocks, and dy bordered */
+            ni = dw_round(((src->h - 1 + nd->pt) >> 1) + 1, DW_ROWS);
+            nj = dw_round(((src->w - 1 + nd->pl) >> 1) + 1, DW_LANES);
+            floats = (size_t)(ni + (nd->kh - 1) / 2) * (size_t)(bs = nj + (nd->kw - 1) / 2);
+        }
+        int *cols = dx && !s1 && !s2 ? dw_tap_columns(nd, src->w) : NULL;
+        float *buf = dx && (s1 || s2) ? malloc(sizeof(float) * floats) : NULL;
         if (dx && !cols && !buf) {
             SC_ERROR("gconv '%s': out of memory", nd->name);
             return SC_ERR_NOMEM;
@@ -446,6 +643,15 @@ static int gconv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t
                 if (dx && s1) {
                     dw_s1_backward_input_plane(nd, src->h, src->w, buf, bs, W + co * taps, dy,
                                                first, dx + in_off);
+                } else if (dx && s2) {
+                    /* dy at row T, column L of the zero border (rows and columns past
+                     * ni + T, nj + L are never read) */
+                    const int T = (nd->kh - 1) / 2, L = (nd->kw - 1) / 2;
+                    for (int y = 0; y < nd->h && y + T < ni + T; y++)
+                        memcpy(buf + (size_t)(y + T) * bs + L, dy + (size_t)y * nd->w,
+                               sizeof(float) * (size_t)(nd->w < nj ? nd->w : nj));
+                    dw_s2_backward_plane(buf, bs, ni, nj, nd->kh, nd->kw, nd->pt, nd->pl,
+                                         src->h, src->w, W + co * taps, !first, dx + in_off);
                 } else if (dx) {
                     if (first)
                         memset(dx + in_off, 0, sizeof(float) * in_hw);
