@@ -281,22 +281,36 @@ static size_t dw_s2_floats(int rows, int cols, int *stride)
     return (size_t)rows * 2 * (size_t)*stride;
 }
 
+typedef int dw_ivec __attribute__((vector_size(DW_LANES * sizeof(int))));
+#define DW_EVEN ((dw_ivec){0, 2, 4, 6, 8, 10, 12, 14})
+#define DW_ODD ((dw_ivec){1, 3, 5, 7, 9, 11, 13, 15})
+#define DW_ZIP_LO ((dw_ivec){0, 8, 1, 9, 2, 10, 3, 11})
+#define DW_ZIP_HI ((dw_ivec){4, 12, 5, 13, 6, 14, 7, 15})
+
+static inline void dw_store(float *p, dw_vec v) { memcpy(p, &v, sizeof v); }
+
 /* Copies src [h x w] into buf's rows and parities at bordered row top, column left (what
  * falls past the buffer is not read by the kernels and is left out); the rest of buf keeps
- * the zeros the caller wrote once for all planes of the same geometry. */
+ * the zeros the caller wrote once for all planes of the same geometry. Input columns 2 u
+ * and 2 u + 1 go to index u + left / 2 of parity left % 2 and index u + (left + 1) / 2 of
+ * the other. */
 static void dw_s2_fill(float *buf, int bs, int rows, const float *src, int h, int w, int top,
                        int left)
 {
+    const int pe = left & 1, ie = left >> 1, io = (left + 1) >> 1;
+    const int wmax = w < 2 * bs - left ? w : 2 * bs - left;
     for (int y = 0; y < h && y + top < rows; y++) {
         const float *row = src + (size_t)y * w;
-        for (int q = 0; q < 2; q++) {
-            /* bordered columns c = left + x with c % 2 == q: index i = c / 2, x = 2 i + q - left */
-            float *dst = buf + (size_t)(2 * (y + top) + q) * bs;
-            const int i0 = (left - q + 1) >> 1, i1 = (w - 1 + left - q) >> 1;
-            const int end = i1 < bs - 1 ? i1 : bs - 1;
-            for (int i = i0; i <= end; i++)
-                dst[i] = row[2 * i + q - left];
+        float *de = buf + (size_t)(2 * (y + top) + pe) * bs + ie;
+        float *dodd = buf + (size_t)(2 * (y + top) + 1 - pe) * bs + io;
+        int u = 0;
+        for (; 2 * u + 2 * DW_LANES <= wmax; u += DW_LANES) {
+            const dw_vec v0 = dw_load(row + 2 * u), v1 = dw_load(row + 2 * u + DW_LANES);
+            dw_store(de + u, __builtin_shuffle(v0, v1, DW_EVEN));
+            dw_store(dodd + u, __builtin_shuffle(v0, v1, DW_ODD));
         }
+        for (int x = 2 * u; x < wmax; x++)
+            (x & 1 ? dodd : de)[x >> 1] = row[x];
     }
 }
 
@@ -388,61 +402,74 @@ static int dw_s2_forward(const nn_model_t *m, const nn_node_t *nd, int n, const 
     return 0;
 }
 
-/* The stride-2 input gradient of one plane, by the four parity classes of dx: dx[iy, ix]
- * with iy + pt = 2 i + qy, ix + pl = 2 j + qx gets w[qy + 2 my, qx + 2 mx] dy[i - my, j - mx]
+/* The stride-2 input gradient of one plane, by the parity classes of dx: dx[iy, ix] with
+ * iy + pt = 2 i + qy, ix + pl = 2 j + qx gets w[qy + 2 my, qx + 2 mx] dy[i - my, j - mx]
  * over my, then mx, ascending (the order of ky, then kx), added onto dx (acc) or onto zero.
- * buf holds dy bordered by T = (kh - 1) / 2 rows and L = (kw - 1) / 2 columns, bs floats a
- * row, ni x nj (i, j) positions computed per class (whole blocks; the ones outside dx are
- * dropped). */
+ * Both column classes of a row are computed together (they read the same dy vectors) and
+ * stored interleaved, 2 DW_LANES consecutive dx columns. buf holds dy bordered by
+ * T = (kh - 1) / 2 rows and L = (kw - 1) / 2 columns, bs floats a row; ni x nj (i, j)
+ * positions per class (whole blocks; the ones outside dx are dropped). */
 static inline __attribute__((always_inline)) void
 dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, const int kw,
                     int pt, int pl, int h, int w, const float *wk, int acc, float *dx)
 {
     const int T = (kh - 1) / 2, L = (kw - 1) / 2;
+    const int nmx0 = (kw + 1) / 2, nmx1 = kw / 2; /* taps of the even and odd column classes */
     for (int qy = 0; qy < 2; qy++) { /* a class without taps (1-wide kernels) gets its zeros */
         const int nmy = (kh - qy + 1) / 2;
-        for (int qx = 0; qx < 2; qx++) {
-            const int nmx = (kw - qx + 1) / 2;
-            for (int i0 = 0; i0 < ni; i0 += DW_ROWS) {
-                for (int j0 = 0; j0 < nj; j0 += DW_LANES) {
-                    dw_vec a[DW_ROWS];
-                    for (int r = 0; r < DW_ROWS; r++) {
-                        float t[DW_LANES] = {0};
-                        const int iy = 2 * (i0 + r) + qy - pt;
-                        if (acc && iy >= 0 && iy < h)
-                            for (int l = 0; l < DW_LANES; l++) {
-                                const int ix = 2 * (j0 + l) + qx - pl;
-                                if (ix >= 0 && ix < w)
-                                    t[l] = dx[(size_t)iy * w + ix];
-                            }
-                        a[r] = dw_load(t);
+        for (int i0 = 0; i0 < ni; i0 += DW_ROWS) {
+            for (int j0 = 0; j0 < nj; j0 += DW_LANES) {
+                const int ix0 = 2 * j0 - pl; /* dx column of lane 0 of the even class */
+                const int whole = ix0 >= 0 && ix0 + 2 * DW_LANES <= w;
+                dw_vec a0[DW_ROWS], a1[DW_ROWS];
+                for (int r = 0; r < DW_ROWS; r++) {
+                    const int iy = 2 * (i0 + r) + qy - pt;
+                    float t[2 * DW_LANES] = {0};
+                    if (acc && iy >= 0 && iy < h) {
+                        const float *row = dx + (size_t)iy * w;
+                        if (whole)
+                            memcpy(t, row + ix0, sizeof t);
+                        else
+                            for (int e = 0; e < 2 * DW_LANES; e++)
+                                if (ix0 + e >= 0 && ix0 + e < w)
+                                    t[e] = row[ix0 + e];
                     }
-                    /* dy row i0 + d (buffer row i0 + d + T) reaches phase row i0 + r
-                     * through my = r - d: d descending is my ascending */
-                    for (int d = DW_ROWS - 1; d > -nmy; d--) {
-                        const float *src = buf + (size_t)(i0 + d + T) * bs + j0 + L;
-                        for (int mx = 0; mx < nmx; mx++) {
-                            const dw_vec xv = dw_load(src - mx);
+                    const dw_vec lo = dw_load(t), hi = dw_load(t + DW_LANES);
+                    a0[r] = __builtin_shuffle(lo, hi, DW_EVEN);
+                    a1[r] = __builtin_shuffle(lo, hi, DW_ODD);
+                }
+                /* dy row i0 + d (buffer row i0 + d + T) reaches class row i0 + r through
+                 * my = r - d: d descending is my ascending */
+                for (int d = DW_ROWS - 1; d > -nmy; d--) {
+                    const float *src = buf + (size_t)(i0 + d + T) * bs + j0 + L;
+                    for (int mx = 0; mx < nmx0; mx++) {
+                        const dw_vec xv = dw_load(src - mx);
 #pragma GCC unroll 4
-                            for (int r = 0; r < DW_ROWS; r++) {
-                                const int my = r - d;
-                                if (my >= 0 && my < nmy)
-                                    a[r] += wk[(qy + 2 * my) * kw + qx + 2 * mx] * xv;
+                        for (int r = 0; r < DW_ROWS; r++) {
+                            const int my = r - d;
+                            if (my >= 0 && my < nmy) {
+                                const float *wr = wk + (qy + 2 * my) * kw + 2 * mx;
+                                a0[r] += wr[0] * xv;
+                                if (mx < nmx1)
+                                    a1[r] += wr[1] * xv;
                             }
                         }
                     }
-                    for (int r = 0; r < DW_ROWS; r++) {
-                        const int iy = 2 * (i0 + r) + qy - pt;
-                        if (iy < 0 || iy >= h)
-                            continue;
-                        float t[DW_LANES];
-                        memcpy(t, &a[r], sizeof t);
-                        for (int l = 0; l < DW_LANES; l++) {
-                            const int ix = 2 * (j0 + l) + qx - pl;
-                            if (ix >= 0 && ix < w)
-                                dx[(size_t)iy * w + ix] = t[l];
-                        }
-                    }
+                }
+                for (int r = 0; r < DW_ROWS; r++) {
+                    const int iy = 2 * (i0 + r) + qy - pt;
+                    if (iy < 0 || iy >= h)
+                        continue;
+                    float *row = dx + (size_t)iy * w;
+                    float t[2 * DW_LANES];
+                    dw_store(t, __builtin_shuffle(a0[r], a1[r], DW_ZIP_LO));
+                    dw_store(t + DW_LANES, __builtin_shuffle(a0[r], a1[r], DW_ZIP_HI));
+                    if (whole)
+                        memcpy(row + ix0, t, sizeof t);
+                    else
+                        for (int e = 0; e < 2 * DW_LANES; e++)
+                            if (ix0 + e >= 0 && ix0 + e < w)
+                                row[ix0 + e] = t[e];
                 }
             }
         }
