@@ -90,11 +90,16 @@ gemm_tile_body(int kc, const float *a, size_t lda, const float *b, int ldb, floa
                int ldc, int mr, __mmask16 m0, __mmask16 m1, __mmask16 n0, __mmask16 n1,
                int load_c, const float *bias, int relu, const float *next_c, const int two)
 {
-    if (next_c) /* the C rows the next tile will load, fetched while this one computes */
+    if (next_c) /* the C rows the next tile will read or write, fetched for writing (every
+                 * line of each row's 32 or 16 columns) while this one computes */
         for (int i = 0; i < NN_GEMM_MR; i++) {
-            _mm_prefetch((const char *)(next_c + (size_t)i * ldc), _MM_HINT_T0);
-            if (two)
-                _mm_prefetch((const char *)(next_c + (size_t)i * ldc + 16), _MM_HINT_T0);
+            const float *row = next_c + (size_t)i * ldc;
+            _mm_prefetch((const char *)row, _MM_HINT_ET0);
+            _mm_prefetch((const char *)(row + 15), _MM_HINT_ET0);
+            if (two) {
+                _mm_prefetch((const char *)(row + 16), _MM_HINT_ET0);
+                _mm_prefetch((const char *)(row + 31), _MM_HINT_ET0);
+            }
         }
 #define GEMM_DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
     GEMM_ROWS(GEMM_DECL)
@@ -326,7 +331,9 @@ static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *
                                               : a + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
                         const float *bi = last && bias ? bias + i : NULL;
                         const int load = !first_blk || accumulate;
-                        const float *next = load && whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
+                        /* the next tile's C rows, also when it only stores them (a first
+                         * depth block): their lines come in before its stores need them */
+                        const float *next = whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
                         const intptr_t c2i = c2 ? c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float) : 0;
                         if (whole || two_segs) {
                             if (narrow)
