@@ -415,9 +415,15 @@ dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, cons
 {
     const int T = (kh - 1) / 2, L = (kw - 1) / 2;
     const int nmx0 = (kw + 1) / 2, nmx1 = kw / 2; /* taps of the even and odd column classes */
-    for (int qy = 0; qy < 2; qy++) { /* a class without taps (1-wide kernels) gets its zeros */
-        const int nmy = (kh - qy + 1) / 2;
-        for (int i0 = 0; i0 < ni; i0 += DW_ROWS) {
+    for (int i0 = 0; i0 < ni; i0 += DW_ROWS) {
+        /* the band of 2 DW_ROWS dx rows after this one, fetched for writing while this
+         * one computes (its rows come every other row from the two classes) */
+        for (int v = 2 * i0 + 2 * DW_ROWS - pt; v < 2 * i0 + 4 * DW_ROWS - pt; v++)
+            if (v >= 0 && v < h)
+                for (int e = 0; e < w; e += 16)
+                    __builtin_prefetch(dx + (size_t)v * w + e, 1, 3);
+        for (int qy = 0; qy < 2; qy++) { /* a class without taps (1-wide kernels) gets zeros */
+            const int nmy = (kh - qy + 1) / 2;
             for (int j0 = 0; j0 < nj; j0 += DW_LANES) {
                 const int ix0 = 2 * j0 - pl; /* dx column of lane 0 of the even class */
                 const int whole = ix0 >= 0 && ix0 + 2 * DW_LANES <= w;
