@@ -26,6 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#endif
 
 #include "sc.h"
 
@@ -427,20 +430,34 @@ dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, cons
             for (int j0 = 0; j0 < nj; j0 += DW_LANES) {
                 const int ix0 = 2 * j0 - pl; /* dx column of lane 0 of the even class */
                 const int whole = ix0 >= 0 && ix0 + 2 * DW_LANES <= w;
+                /* else the lanes [e0, e1) of the 2 DW_LANES columns lie inside dx */
+                const int e0 = ix0 < 0 ? -ix0 : 0;
+                const int e1 = w - ix0 < 2 * DW_LANES ? w - ix0 : 2 * DW_LANES;
+                const uint32_t in = e1 > e0 ? ((1u << e1) - 1) & ~((1u << e0) - 1) : 0;
                 dw_vec a0[DW_ROWS], a1[DW_ROWS];
                 for (int r = 0; r < DW_ROWS; r++) {
                     const int iy = 2 * (i0 + r) + qy - pt;
                     float t[2 * DW_LANES] = {0};
+                    dw_vec lo, hi;
                     if (acc && iy >= 0 && iy < h) {
-                        const float *row = dx + (size_t)iy * w;
-                        if (whole)
-                            memcpy(t, row + ix0, sizeof t);
-                        else
-                            for (int e = 0; e < 2 * DW_LANES; e++)
-                                if (ix0 + e >= 0 && ix0 + e < w)
-                                    t[e] = row[ix0 + e];
+                        const float *row = dx + (size_t)iy * w + ix0;
+                        if (whole) {
+                            lo = dw_load(row);
+                            hi = dw_load(row + DW_LANES);
+                        } else {
+#if defined(__AVX512F__) && defined(__AVX512VL__) && DW_LANES == 8
+                            lo = (dw_vec)_mm256_maskz_loadu_ps((__mmask8)in, row);
+                            hi = (dw_vec)_mm256_maskz_loadu_ps((__mmask8)(in >> 8), row + 8);
+#else
+                            for (int e = e0; e < e1; e++)
+                                t[e] = row[e];
+                            lo = dw_load(t);
+                            hi = dw_load(t + DW_LANES);
+#endif
+                        }
+                    } else {
+                        lo = hi = dw_load(t);
                     }
-                    const dw_vec lo = dw_load(t), hi = dw_load(t + DW_LANES);
                     a0[r] = __builtin_shuffle(lo, hi, DW_EVEN);
                     a1[r] = __builtin_shuffle(lo, hi, DW_ODD);
                 }
@@ -466,16 +483,24 @@ dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, cons
                     const int iy = 2 * (i0 + r) + qy - pt;
                     if (iy < 0 || iy >= h)
                         continue;
-                    float *row = dx + (size_t)iy * w;
-                    float t[2 * DW_LANES];
-                    dw_store(t, __builtin_shuffle(a0[r], a1[r], DW_ZIP_LO));
-                    dw_store(t + DW_LANES, __builtin_shuffle(a0[r], a1[r], DW_ZIP_HI));
-                    if (whole)
-                        memcpy(row + ix0, t, sizeof t);
-                    else
-                        for (int e = 0; e < 2 * DW_LANES; e++)
-                            if (ix0 + e >= 0 && ix0 + e < w)
-                                row[ix0 + e] = t[e];
+                    float *row = dx + (size_t)iy * w + ix0;
+                    const dw_vec lo = __builtin_shuffle(a0[r], a1[r], DW_ZIP_LO);
+                    const dw_vec hi = __builtin_shuffle(a0[r], a1[r], DW_ZIP_HI);
+                    if (whole) {
+                        dw_store(row, lo);
+                        dw_store(row + DW_LANES, hi);
+                    } else {
+#if defined(__AVX512F__) && defined(__AVX512VL__) && DW_LANES == 8
+                        _mm256_mask_storeu_ps(row, (__mmask8)in, (__m256)lo);
+                        _mm256_mask_storeu_ps(row + 8, (__mmask8)(in >> 8), (__m256)hi);
+#else
+                        float t[2 * DW_LANES];
+                        dw_store(t, lo);
+                        dw_store(t + DW_LANES, hi);
+                        for (int e = e0; e < e1; e++)
+                            row[e] = t[e];
+#endif
+                    }
                 }
             }
         }
