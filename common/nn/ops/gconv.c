@@ -138,6 +138,21 @@ static inline dw_vec dw_load(const float *p)
     return v;
 }
 
+/* The first rows x lanes of a register block to out (row length ow). */
+static inline void dw_store_block(const dw_vec *a, int rows, int lanes, float *out, int ow)
+{
+    for (int r = 0; r < rows; r++) {
+        float *dst = out + (size_t)r * ow;
+        if (lanes == DW_LANES) {
+            memcpy(dst, &a[r], sizeof a[r]);
+        } else {
+            float t[DW_LANES];
+            memcpy(t, &a[r], sizeof t);
+            memcpy(dst, t, sizeof(float) * lanes);
+        }
+    }
+}
+
 /* The zero-bordered plane of the stride-1 kernel: a plane of oh x ow outputs read through a
  * kh x kw window needs (oh rounded up to DW_ROWS) + kh - 1 rows of (ow rounded up to
  * DW_LANES) + kw - 1 columns; *stride gets the row length. */
@@ -190,16 +205,7 @@ dw_s1_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const i
                     }
                 }
             }
-            for (int r = 0; r < rows; r++) {
-                float *dst = out + (size_t)(oy0 + r) * ow + ox0;
-                if (lanes == DW_LANES) {
-                    memcpy(dst, &a[r], sizeof a[r]);
-                } else {
-                    float t[DW_LANES];
-                    memcpy(t, &a[r], sizeof t);
-                    memcpy(dst, t, sizeof(float) * lanes);
-                }
-            }
+            dw_store_block(a, rows, lanes, out + (size_t)oy0 * ow + ox0, ow);
         }
     }
 }
@@ -344,16 +350,7 @@ dw_s2_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const i
                     }
                 }
             }
-            for (int r = 0; r < rows; r++) {
-                float *dst = out + (size_t)(oy0 + r) * ow + ox0;
-                if (lanes == DW_LANES) {
-                    memcpy(dst, &a[r], sizeof a[r]);
-                } else {
-                    float t[DW_LANES];
-                    memcpy(t, &a[r], sizeof t);
-                    memcpy(dst, t, sizeof(float) * lanes);
-                }
-            }
+            dw_store_block(a, rows, lanes, out + (size_t)oy0 * ow + ox0, ow);
         }
     }
 }
