@@ -11,8 +11,12 @@
  *     buffer and a register-blocked kernel computes DW_ROWS output rows x
  *     DW_LANES columns at a time in vector registers, each input vector loaded
  *     once for all the rows it reaches; the input gradient is the same kernel
- *     over the zero-bordered output gradient with the taps flipped. Other
- *     strides: one kernel tap at a time over whole output rows;
+ *     over the zero-bordered output gradient with the taps flipped. Stride 2
+ *     (EfficientNet's downsampling): the bordered plane split into its even and
+ *     odd columns, so the same register blocks read consecutive values; the
+ *     input gradient by the four parity classes of dx, both column classes of
+ *     a row at once. Other strides: one kernel tap at a time over whole output
+ *     rows;
  *   - grouped (several input channels per group, ResNeXt, RegNet): the
  *     im2col + GEMM convolution of nn/conv.c called per group on the group's
  *     contiguous channel planes.
