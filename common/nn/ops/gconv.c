@@ -294,11 +294,12 @@ static size_t dw_s2_floats(int rows, int cols, int *stride)
     return (size_t)rows * 2 * (size_t)*stride;
 }
 
-typedef int dw_ivec __attribute__((vector_size(DW_LANES * sizeof(int))));
-#define DW_EVEN ((dw_ivec){0, 2, 4, 6, 8, 10, 12, 14})
-#define DW_ODD ((dw_ivec){1, 3, 5, 7, 9, 11, 13, 15})
-#define DW_ZIP_LO ((dw_ivec){0, 8, 1, 9, 2, 10, 3, 11})
-#define DW_ZIP_HI ((dw_ivec){4, 12, 5, 13, 6, 14, 7, 15})
+/* Lane selections of two 8-lane vectors (gcc >= 12 and clang both have __builtin_shufflevector) */
+_Static_assert(DW_LANES == 8, "the stride-2 shuffles take 8-lane vectors");
+#define DW_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define DW_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#define DW_ZIP_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define DW_ZIP_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
 
 static inline void dw_store(float *p, dw_vec v) { memcpy(p, &v, sizeof v); }
 
@@ -319,8 +320,8 @@ static void dw_s2_fill(float *buf, int bs, int rows, const float *src, int h, in
         int u = 0;
         for (; 2 * u + 2 * DW_LANES <= wmax; u += DW_LANES) {
             const dw_vec v0 = dw_load(row + 2 * u), v1 = dw_load(row + 2 * u + DW_LANES);
-            dw_store(de + u, __builtin_shuffle(v0, v1, DW_EVEN));
-            dw_store(dodd + u, __builtin_shuffle(v0, v1, DW_ODD));
+            dw_store(de + u, DW_EVEN(v0, v1));
+            dw_store(dodd + u, DW_ODD(v0, v1));
         }
         for (int x = 2 * u; x < wmax; x++)
             (x & 1 ? dodd : de)[x >> 1] = row[x];
@@ -435,6 +436,7 @@ dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, cons
                 const int e0 = ix0 < 0 ? -ix0 : 0;
                 const int e1 = w - ix0 < 2 * DW_LANES ? w - ix0 : 2 * DW_LANES;
                 const uint32_t in = e1 > e0 ? ((1u << e1) - 1) & ~((1u << e0) - 1) : 0;
+                (void)in; /* the masks of the AVX-512 accesses below */
                 dw_vec a0[DW_ROWS], a1[DW_ROWS];
                 for (int r = 0; r < DW_ROWS; r++) {
                     const int iy = 2 * (i0 + r) + qy - pt;
@@ -459,8 +461,8 @@ dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, cons
                     } else {
                         lo = hi = dw_load(t);
                     }
-                    a0[r] = __builtin_shuffle(lo, hi, DW_EVEN);
-                    a1[r] = __builtin_shuffle(lo, hi, DW_ODD);
+                    a0[r] = DW_EVEN(lo, hi);
+                    a1[r] = DW_ODD(lo, hi);
                 }
                 /* dy row i0 + d (buffer row i0 + d + T) reaches class row i0 + r through
                  * my = r - d: d descending is my ascending */
@@ -485,8 +487,8 @@ dw_s2_backward_body(const float *buf, int bs, int ni, int nj, const int kh, cons
                     if (iy < 0 || iy >= h)
                         continue;
                     float *row = dx + (size_t)iy * w + ix0;
-                    const dw_vec lo = __builtin_shuffle(a0[r], a1[r], DW_ZIP_LO);
-                    const dw_vec hi = __builtin_shuffle(a0[r], a1[r], DW_ZIP_HI);
+                    const dw_vec lo = DW_ZIP_LO(a0[r], a1[r]);
+                    const dw_vec hi = DW_ZIP_HI(a0[r], a1[r]);
                     if (whole) {
                         dw_store(row, lo);
                         dw_store(row + DW_LANES, hi);
