@@ -540,18 +540,23 @@ static void test_reinit_block_is_keyed_by_name(void)
 }
 
 /* Transposes of a map: NCHW -> NHWC and back (the tiled matrix path, tiles cut at the
- * edges), and a permutation that is no swap of two runs (the index walk) with its inverse.
+ * edges), a permutation that keeps the last axis (rows of W moved whole, attention's
+ * [L, H, d] -> [H, L, d]) and one that moves it without being a swap of two runs (the
+ * index walk), each with its inverse.
  * Forward against the index definition; the chain back to NCHW plus the input itself gives
  * 2 x exactly, and its input gradient 2 dy exactly (the second transpose's gradient arrives
  * after the add's, so the tiled backward both assigns and accumulates). */
 static void test_transpose_paths(void)
 {
     const int C = 3, H = 20, W = 19, N = 2, size = C * H * W;
-    for (int variant = 0; variant < 2; variant++) {
+    for (int variant = 0; variant < 3; variant++) {
         nn_model_t *m = nn_model_create(C, H, W);
         nn_node_t fwd = {.perm = {0, 2, 3, 1}}, back = {.perm = {0, 3, 1, 2}};
         if (variant == 1) {
             fwd = (nn_node_t){.perm = {0, 2, 1, 3}}; /* [1, H, C, W] */
+            back = fwd;
+        } else if (variant == 2) {
+            fwd = (nn_node_t){.perm = {0, 3, 2, 1}}; /* [1, W, H, C] */
             back = fwd;
         }
         int t1 = nn_add_node(m, "t1", NN_TRANSPOSE, 1, (int[]){0}, &fwd);
@@ -571,8 +576,9 @@ static void test_transpose_paths(void)
                     for (int w = 0; w < W; w++) {
                         const size_t at = (size_t)i * size + ((size_t)c * H + h) * W + w;
                         const size_t to = (size_t)i * size +
-                                          (variant == 0 ? ((size_t)h * W + w) * C + c
-                                                        : ((size_t)h * C + c) * W + w);
+                                          (variant == 0   ? ((size_t)h * W + w) * C + c
+                                           : variant == 1 ? ((size_t)h * C + c) * W + w
+                                                          : ((size_t)w * H + h) * C + c);
                         bad += y1[to] != x[at] || y[at] != 2.0f * x[at];
                     }
         TH_CHECK(bad == 0, "variant %d: %d forward values differ", variant, bad);

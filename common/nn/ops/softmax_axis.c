@@ -8,6 +8,9 @@
 #include "nn/op.h"
 
 #include <math.h>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 
 #include "nn/vmath.h"
@@ -60,11 +63,75 @@ static double sm_sum(const float *a, const float *b, size_t len, size_t inner)
     return (p0 + p1) + (p2 + p3);
 }
 
+/* sm_sum over a contiguous row (inner = 1): the four partial sums as the lanes of one
+ * vector, so the additions are sm_sum's, in its order, and the bits the same. */
+typedef double sm_v4d __attribute__((vector_size(32)));
+static double sm_sum_row(const float *restrict a, const float *restrict b, size_t len)
+{
+    sm_v4d p = {0.0, 0.0, 0.0, 0.0};
+    size_t j = 0;
+    if (b)
+        for (; j + 4 <= len; j += 4) {
+            const sm_v4d u = {a[j], a[j + 1], a[j + 2], a[j + 3]};
+            const sm_v4d v = {b[j], b[j + 1], b[j + 2], b[j + 3]};
+            p += u * v;
+        }
+    else
+        for (; j + 4 <= len; j += 4) {
+            const sm_v4d u = {a[j], a[j + 1], a[j + 2], a[j + 3]};
+            p += u;
+        }
+    double p0 = p[0];
+    for (; j < len; j++)
+        p0 += b ? (double)a[j] * b[j] : (double)a[j];
+    return (p0 + p[1]) + (p[2] + p[3]);
+}
+
+/* One row along a contiguous axis: the general loop's arithmetic, in loops that vectorize. */
+static void sm_forward_row(const float *restrict x, float *restrict y, size_t len)
+{
+    /* the maximum, in 8 lanes where the CPU has AVX (vmaxps(a, b) is a > b ? a : b): the
+     * same value in any order, NaN aside, and a NaN makes the whole row NaN either way */
+    float mx = x[0];
+    size_t j0 = 0;
+#ifdef __AVX__
+    if (len >= 8) {
+        __m256 v = _mm256_loadu_ps(x);
+        for (j0 = 8; j0 + 8 <= len; j0 += 8)
+            v = _mm256_max_ps(_mm256_loadu_ps(x + j0), v);
+        float lane[8];
+        _mm256_storeu_ps(lane, v);
+        for (int l = 0; l < 8; l++)
+            mx = lane[l] > mx ? lane[l] : mx;
+    }
+#endif
+    for (size_t j = j0; j < len; j++)
+        mx = x[j] > mx ? x[j] : mx;
+    for (size_t j = 0; j < len; j++)
+        y[j] = nn_expf(x[j] - mx);
+    const float inv = (float)(1.0 / sm_sum_row(y, NULL, len));
+    for (size_t j = 0; j < len; j++)
+        y[j] *= inv;
+}
+
+static void sm_backward_row(const float *restrict y, const float *restrict dy,
+                            float *restrict dx, size_t len)
+{
+    const double dot = sm_sum_row(y, dy, len);
+    for (size_t j = 0; j < len; j++)
+        dx[j] += (float)(y[j] * (dy[j] - dot));
+}
+
 static int softmax_axis_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     size_t outer, len, inner;
     sm_geometry(nd, n, &outer, &len, &inner);
+    if (inner == 1) {
+        for (size_t q = 0; q < outer; q++)
+            sm_forward_row(m->nodes[nd->in[0]].out + q * len, nd->out + q * len, len);
+        return 0;
+    }
     for (size_t q = 0; q < outer; q++)
         for (size_t i = 0; i < inner; i++) {
             const float *x = m->nodes[nd->in[0]].out + q * len * inner + i;
@@ -89,6 +156,11 @@ static int softmax_axis_backward(nn_model_t *m, int id, int n, const nn_backward
     size_t outer, len, inner;
     sm_geometry(nd, n, &outer, &len, &inner);
     float *dx_all = nn_grad_acc(m, nd->in[0]);
+    if (inner == 1) {
+        for (size_t q = 0; q < outer; q++)
+            sm_backward_row(nd->out + q * len, nd->grad + q * len, dx_all + q * len, len);
+        return 0;
+    }
     for (size_t q = 0; q < outer; q++)
         for (size_t i = 0; i < inner; i++) {
             const size_t base = q * len * inner + i;

@@ -72,6 +72,19 @@ static int transpose_as_matrix(const nn_model_t *m, const nn_node_t *nd, size_t 
 
 #define TRANSPOSE_TILE 16
 
+/* Floats that move together: the product of the trailing axes the permutation keeps in
+ * place (attention's [L, H, d] -> [H, L, d] moves rows of d), and the rank of the axes
+ * before them. */
+static size_t transpose_run(const nn_node_t *nd, int rank, const int *out_dims, int *lead)
+{
+    size_t inner = 1;
+    int d = rank - 1;
+    for (; d > 0 && nd->perm[d] == d; d--)
+        inner *= (size_t)out_dims[d];
+    *lead = d + 1;
+    return inner;
+}
+
 /* y[j, i] (= or +=) x[i, j] for the rows x cols matrix x, in TRANSPOSE_TILE square tiles. */
 static void transpose_matrix(const float *x, float *y, size_t rows, size_t cols, int acc)
 {
@@ -92,6 +105,12 @@ static void transpose_matrix(const float *x, float *y, size_t rows, size_t cols,
     }
 }
 
+static void transpose_add(float *restrict dst, const float *restrict src, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        dst[i] += src[i];
+}
+
 static int transpose_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -105,12 +124,17 @@ static int transpose_forward(nn_model_t *m, int id, int n)
                              nd->out + k * rows * cols, rows, cols, 0);
         return 0;
     }
-    int out_dims[NN_MAX_RANK] = {0};
+    int out_dims[NN_MAX_RANK] = {0}, lead;
     nn_node_shape(nd, out_dims);
+    const size_t inner = transpose_run(nd, rank, out_dims, &lead);
     for (int b = 0; b < n; b++) {
         const float *x = m->nodes[nd->in[0]].out + (size_t)b * size;
         float *y = nd->out + (size_t)b * size;
-        NN_STRIDED_WALK(size, rank, out_dims, stride, y[k] = x[at]); /* at: input offset */
+        if (inner > 1) /* runs of inner floats; at: the input offset of run k */
+            NN_STRIDED_WALK(size / inner, lead, out_dims, stride,
+                            memcpy(y + k * inner, x + at, sizeof(float) * inner));
+        else
+            NN_STRIDED_WALK(size, rank, out_dims, stride, y[k] = x[at]);
     }
     return 0;
 }
@@ -132,9 +156,25 @@ static int transpose_backward(nn_model_t *m, int id, int n, const nn_backward_op
                              !assign);
         return 0;
     }
-    float *dx_all = nn_grad_acc(m, nd->in[0]);
-    int out_dims[NN_MAX_RANK] = {0};
+    int out_dims[NN_MAX_RANK] = {0}, lead;
     nn_node_shape(nd, out_dims);
+    const size_t inner = transpose_run(nd, rank, out_dims, &lead);
+    if (inner > 1) {
+        int assign;
+        float *dx_all = nn_grad_dst(m, nd->in[0], &assign);
+        for (int b = 0; b < n; b++) {
+            float *dx = dx_all + (size_t)b * size;
+            const float *dy = nd->grad + (size_t)b * size;
+            if (assign) /* every run of dx is written once: no zeroing pass */
+                NN_STRIDED_WALK(size / inner, lead, out_dims, stride,
+                                memcpy(dx + at, dy + k * inner, sizeof(float) * inner));
+            else
+                NN_STRIDED_WALK(size / inner, lead, out_dims, stride,
+                                transpose_add(dx + at, dy + k * inner, inner));
+        }
+        return 0;
+    }
+    float *dx_all = nn_grad_acc(m, nd->in[0]);
     for (int b = 0; b < n; b++) {
         float *dx = dx_all + (size_t)b * size;
         const float *dy = nd->grad + (size_t)b * size;
