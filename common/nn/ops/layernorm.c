@@ -166,18 +166,25 @@ static void ln_backward_inner(const float *x, const float *dy, float *dx, int as
         for (int j = 0; j < D; j++) {
             const float *xj = x + (size_t)j * inner + p0, *dyj = dy + (size_t)j * inner + p0;
             const double gj = g[j];
-            double sum_dy = 0.0, sum_dyx = 0.0;
             for (int p = 0; p < P; p++) {
                 const double xhat = (xj[p] - mean[p]) * s[p], gy = dyj[p] * gj;
                 mg[p] += gy;
                 mgx[p] += gy * xhat;
-                sum_dy += dyj[p];
-                sum_dyx += dyj[p] * xhat;
             }
-            if (dg)
-                dg[j] += (float)sum_dyx;
-            if (db)
-                db[j] += (float)sum_dy;
+            /* the parameter gradients, sums over the block's positions in order (a loop
+             * of its own: input gradients alone keep the loop above free of them) */
+            if (dg || db) {
+                double sum_dy = 0.0, sum_dyx = 0.0;
+                for (int p = 0; p < P; p++) {
+                    const double xhat = (xj[p] - mean[p]) * s[p];
+                    sum_dy += dyj[p];
+                    sum_dyx += dyj[p] * xhat;
+                }
+                if (dg)
+                    dg[j] += (float)sum_dyx;
+                if (db)
+                    db[j] += (float)sum_dy;
+            }
         }
         if (!dx)
             continue;
