@@ -65,13 +65,13 @@ void softmax_backward(int n, int classes, const float *y, const float *dy, float
     }
 }
 
-void sigmoid_forward(size_t count, const float *x, float *y)
+NN_WIDE_VECTORS void sigmoid_forward(size_t count, const float *x, float *y)
 {
     for (size_t i = 0; i < count; i++)
         y[i] = nn_sigmoidf(x[i]);
 }
 
-void sigmoid_backward(size_t count, const float *y, const float *dy, float *dx)
+NN_WIDE_VECTORS void sigmoid_backward(size_t count, const float *y, const float *dy, float *dx)
 {
     for (size_t i = 0; i < count; i++)
         dx[i] += dy[i] * y[i] * (1.0f - y[i]);

@@ -36,19 +36,19 @@ static float gelu_tanh_grad(float x, float y)
     return s + x * 2.0f * s * (1.0f - s) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
-static int gelu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, gelu); }
+NN_WIDE_VECTORS static int gelu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, gelu); }
 
-static int gelu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+NN_WIDE_VECTORS static int gelu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     return nn_unary_backward(m, id, n, o, gelu_grad);
 }
 
-static int gelu_tanh_forward(nn_model_t *m, int id, int n)
+NN_WIDE_VECTORS static int gelu_tanh_forward(nn_model_t *m, int id, int n)
 {
     return nn_unary_forward(m, id, n, gelu_tanh);
 }
 
-static int gelu_tanh_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+NN_WIDE_VECTORS static int gelu_tanh_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     return nn_unary_backward(m, id, n, o, gelu_tanh_grad);
 }

@@ -19,9 +19,9 @@ static inline __attribute__((always_inline)) float silu_grad(float x, float y)
     return s * (1.0f + x * (1.0f - s));
 }
 
-static int silu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, silu); }
+NN_WIDE_VECTORS static int silu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, silu); }
 
-static int silu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+NN_WIDE_VECTORS static int silu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     return nn_unary_backward(m, id, n, o, silu_grad);
 }
