@@ -12,7 +12,8 @@
  * along the last axis as partial sums over 8 lanes; along an inner axis
  * one sum per position, the positions of a block side by side so the loops
  * vectorize. Each position's sums run over the axis in order, whatever the
- * batch. Backward recomputes them:
+ * batch. The loops run in 512-bit vectors on AVX-512 builds (nn/vmath.h's
+ * NN_WIDE_VECTORS; the same bits). Backward recomputes the statistics:
  *   xhat = (x - mean) s, g = dy gamma,
  *   dx = s (g - mean(g) - xhat mean(g xhat)), dgamma += sum dy xhat, dbeta += sum dy.
  */
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/vmath.h"
 #include "sc.h"
 
 /* The normalized axis of nd's shape as outer x len x inner (inner 1: the last axis).
@@ -87,7 +89,7 @@ static void layernorm_init(nn_model_t *m, int id, rng_stream_t *rs, int keep_bn_
 
 /* sum of a[j] * (b ? b[j] : 1) - c over j < D: LN_LANES partial sums over j mod LN_LANES,
  * added in a fixed order at the end (the same for every row of every batch). */
-static double ln_dot(const float *a, const float *b, double c, int D)
+NN_WIDE_VECTORS static double ln_dot(const float *a, const float *b, double c, int D)
 {
     double part[LN_LANES] = {0};
     int j = 0;
@@ -102,7 +104,8 @@ static double ln_dot(const float *a, const float *b, double c, int D)
     return sum;
 }
 
-static void ln_stats(const float *x, int D, double eps, double *mean, double *invstd)
+NN_WIDE_VECTORS static void ln_stats(const float *x, int D, double eps, double *mean,
+                                     double *invstd)
 {
     const double s = ln_dot(x, NULL, 0.0, D) / D;
     *mean = s;
@@ -111,8 +114,8 @@ static void ln_stats(const float *x, int D, double eps, double *mean, double *in
 
 /* Statistics of positions p < P of x[D][stride] (P <= LN_BLOCK): each position's
  * mean and 1/sqrt(var + eps), its sums taken over the axis in order. */
-static void ln_stats_block(const float *x, int D, size_t stride, int P, double eps,
-                           double *mean, double *invstd)
+NN_WIDE_VECTORS static void ln_stats_block(const float *x, int D, size_t stride, int P,
+                                           double eps, double *mean, double *invstd)
 {
     for (int p = 0; p < P; p++)
         mean[p] = invstd[p] = 0.0;
@@ -135,8 +138,8 @@ static void ln_stats_block(const float *x, int D, size_t stride, int P, double e
 }
 
 /* Forward of one [D][inner] slice along an inner axis. */
-static void ln_forward_inner(const float *x, float *y, int D, size_t inner, double eps,
-                             const float *g, const float *b)
+NN_WIDE_VECTORS static void ln_forward_inner(const float *x, float *y, int D, size_t inner,
+                                             double eps, const float *g, const float *b)
 {
     double mean[LN_BLOCK], s[LN_BLOCK];
     for (size_t p0 = 0; p0 < inner; p0 += LN_BLOCK) {
@@ -154,8 +157,9 @@ static void ln_forward_inner(const float *x, float *y, int D, size_t inner, doub
 
 /* Backward of one [D][inner] slice along an inner axis: dx (= when assign, else +=),
  * dg, db (NULL: not wanted) accumulated. */
-static void ln_backward_inner(const float *x, const float *dy, float *dx, int assign, int D,
-                              size_t inner, double eps, const float *g, float *dg, float *db)
+NN_WIDE_VECTORS static void ln_backward_inner(const float *x, const float *dy, float *dx,
+                                              int assign, int D, size_t inner, double eps,
+                                              const float *g, float *dg, float *db)
 {
     double mean[LN_BLOCK], s[LN_BLOCK], mg[LN_BLOCK], mgx[LN_BLOCK];
     for (size_t p0 = 0; p0 < inner; p0 += LN_BLOCK) {
@@ -210,7 +214,7 @@ static void ln_backward_inner(const float *x, const float *dy, float *dx, int as
     }
 }
 
-static int layernorm_forward(nn_model_t *m, int id, int n)
+NN_WIDE_VECTORS static int layernorm_forward(nn_model_t *m, int id, int n)
 {
     nn_node_t *nd = &m->nodes[id];
     size_t outer, inner;
@@ -236,7 +240,8 @@ static int layernorm_forward(nn_model_t *m, int id, int n)
     return 0;
 }
 
-static int layernorm_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+NN_WIDE_VECTORS static int layernorm_backward(nn_model_t *m, int id, int n,
+                                              const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
     const int src = nd->in[0];
