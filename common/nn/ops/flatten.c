@@ -32,9 +32,13 @@ static int flatten_backward(nn_model_t *m, int id, int n, const nn_backward_opts
     nn_node_t *nd = &m->nodes[id];
     if (nn_wants_grad(nd->in[0], o)) {
         const size_t count = (size_t)n * nn_node_size(nd);
-        float *g = nn_grad_acc(m, nd->in[0]);
-        for (size_t j = 0; j < count; j++)
-            g[j] += nd->grad[j];
+        int assign; /* the first contribution is copied (no zeroing pass), later ones added */
+        float *g = nn_grad_dst(m, nd->in[0], &assign);
+        if (assign && g != nd->grad)
+            memcpy(g, nd->grad, sizeof(float) * count);
+        else if (!assign)
+            for (size_t j = 0; j < count; j++)
+                g[j] += nd->grad[j];
     }
     return 0;
 }
