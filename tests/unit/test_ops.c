@@ -146,6 +146,57 @@ static void test_unary_ops_match_torch(void)
     free(ref);
 }
 
+/* GELU (the erf form) on a dense grid of [-9, 9] against the double erfc: the forward and
+ * the input gradient pointwise (the gradient relative to the size of its two terms, Phi and
+ * x phi, since it crosses zero near x = -0.75), so the lower tail keeps its relative
+ * accuracy: within 1e-6 for |x| <= 4 and 5e-6 beyond, where the rounding of x^2 / 2 in the
+ * exponent grows with x^2. */
+static void test_gelu_dense_accuracy(void)
+{
+    enum { N = 36001 };
+    nn_model_t *m = nn_model_create(1, 1, N);
+    int in = 0;
+    TH_CHECK(m && nn_add_node(m, "gelu", NN_GELU, 1, &in, NULL) >= 0 &&
+                 nn_model_finalize(m, 1) == 0 && nn_model_prepare(m, 1) == 0,
+             "one-node GELU model");
+    float *x = malloc(sizeof(float) * N), *dy = malloc(sizeof(float) * N),
+          *dx = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)(-9.0 + 18.0 * i / (N - 1));
+        dy[i] = 1.0f;
+    }
+    nn_forward(m, x, 1, 0);
+    nn_backward_opts_t o = {.input_grad = 1};
+    nn_backward(m, m->output, dy, dx, &o);
+    const float *y = nn_output(m);
+    double worst_y = 0.0, worst_d = 0.0, at_y = 0.0, at_d = 0.0;
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        const double xd = x[i], phi = 0.5 * erfc(-xd / sqrt(2.0)),
+                     pdf = exp(-0.5 * xd * xd) / sqrt(2.0 * 3.14159265358979323846);
+        const double tol = fabs(xd) <= 4.0 ? 1e-6 : 5e-6;
+        const double ey = xd == 0.0 ? fabs(y[i]) : fabs(y[i] / (xd * phi) - 1.0);
+        const double ed = fabs(dx[i] - (phi + xd * pdf)) / (phi + fabs(xd) * pdf);
+        bad += ey > tol || ed > tol;
+        if (ey / tol > worst_y) {
+            worst_y = ey / tol;
+            at_y = xd;
+        }
+        if (ed / tol > worst_d) {
+            worst_d = ed / tol;
+            at_d = xd;
+        }
+    }
+    TH_CHECK(bad == 0,
+             "%d of %d points off: worst forward %.3g of its tolerance at x = %g, gradient %.3g "
+             "at x = %g",
+             bad, N, worst_y, at_y, worst_d, at_d);
+    free(x);
+    free(dy);
+    free(dx);
+    nn_model_destroy(m);
+}
+
 static double weighted_sum(nn_model_t *m, const float *x, const float *r)
 {
     nn_forward(m, x, T_N, 0);
@@ -352,6 +403,7 @@ int main(void)
     TH_RUN(test_flops_from_table);
     TH_RUN(test_unary_ops_match_torch);
     TH_RUN(test_unary_ops_finite_differences);
+    TH_RUN(test_gelu_dense_accuracy);
     TH_RUN(test_mul_finite_differences);
     TH_RUN(test_model_file_keeps_new_ops);
     TH_RUN(test_onnx_activations_match_torch);
