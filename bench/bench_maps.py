@@ -50,7 +50,10 @@ inputs of different noise copies (sig) or baselines (xrai) into one batch;
 salcheck runs each IG of sig as its own batch of 10.
 
 Rounds alternate salcheck and PyTorch per model; the tables give medians over
-rounds. OpenBLAS picks its own kernels (OPENBLAS_CORETYPE removed).
+rounds. Below each table, the listed methods of the paper (all but ig32) of one image
+together: in each round, salcheck's maps summed against the sum of PyTorch's best
+configuration per method in that round, and the median of those per-round ratios
+(the pairing within a round cancels most of a drifting host's speed). OpenBLAS picks its own kernels (OPENBLAS_CORETYPE removed).
 
 usage: bench/bench_maps.py [--models onnx-resnet50,...|all] [--methods grad,...]
            [--rounds 3] [--sal-batch 16] [--torch-batches 1,8,16,32] [--seconds 1]
@@ -537,6 +540,7 @@ def main():
     sal = {k: {m: [] for m in methods} for k in keys}
     setup = {k: [] for k in keys}
     tor = {k: {} for k in keys}
+    tor_round = {k: {} for k in keys}  # method -> round -> PyTorch's best of that round
     agree = {}
     for rnd in range(args.rounds):
         for k in keys:
@@ -567,6 +571,8 @@ def main():
                 if line.startswith("RESULT"):
                     _, m, layout, batch, sec = line.split()
                     tor[k].setdefault(m, {}).setdefault((layout, int(batch)), []).append(float(sec))
+                    per = tor_round[k].setdefault(m, {})
+                    per[rnd] = min(per.get(rnd, float("inf")), float(sec))
                     print("ROUND %d pytorch %s %s %s batch %s: %.3f s/map"
                           % (rnd, k, m, layout, batch, float(sec)), flush=True)
             if rnd == 0:
@@ -596,6 +602,27 @@ def main():
                   % (m, s, sb, inner, best, cfg[1], cfg[0].replace("_", " "),
                      "" if rounds == args.rounds else ", %d of %d rounds" % (rounds, args.rounds),
                      at1, s / best, inner / best, agree.get(k, {}).get(m, "-")))
+        paper = [m for m in PAPER_ORDER if m in methods and m != "ig32" and m in tor_round[k]]
+        if len(paper) > 1:
+            # the methods of one image together: per round, salcheck's maps summed against the
+            # sum of PyTorch's best configuration per method in the same round
+            sums = []
+            for rnd in range(args.rounds):
+                if all(rnd in tor_round[k][m] and len(sal[k][m]) > rnd for m in paper):
+                    s_sum = sum(sal[k][m][rnd][0] for m in paper)
+                    i_sum = sum(sal[k][m][rnd][2] for m in paper)
+                    t_sum = sum(tor_round[k][m][rnd] for m in paper)
+                    sums.append((s_sum, i_sum, t_sum))
+            if sums:
+                print("\n%s of one image together (%d rounds): salcheck %.2f s (explain's timer "
+                      "%.2f s), PyTorch's best per method %.2f s; ratio per round %s, median "
+                      "**%.2f** (explain's timer: %s, median %.2f)"
+                      % (", ".join(paper), len(sums), median([a for a, _, _ in sums]),
+                         median([b for _, b, _ in sums]), median([c for _, _, c in sums]),
+                         " ".join("%.2f" % (a / c) for a, _, c in sums),
+                         median([a / c for a, _, c in sums]),
+                         " ".join("%.2f" % (b / c) for _, b, c in sums),
+                         median([b / c for _, b, c in sums])))
         warm = Counter((w, b) for w, b, _ in setup[k])
         for (w, b) in sorted(warm):
             print("\nsalcheck setup + one %s pass at batch %d (subtracted): %.2f s CPU (median)"
