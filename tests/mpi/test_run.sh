@@ -34,8 +34,12 @@ if h5dump -H r1.h5 > /dev/null 2>&1 && h5dump -d /metrics/auprc r1.h5 | grep -q 
 rm -f rk.h5
 $MPIRUN -np 2 "$SALCHECK" run small.ini --out rk.h5 --progress 0.2 --rank-progress > rk.log 2>&1 &
 mpipid=$!
+# 6 items done: by rank 1's own lines, or by the root's progress line (when the ranks share
+# one loaded core, rank 1 may finish few items of its own before the run ends)
 for _ in $(seq 1 600); do
     [ "$(grep -c 'finished item' rk.log)" -ge 6 ] && break
+    done_items=$(grep -Eo 'maps: [0-9]+/' rk.log | tail -1 | tr -dc 0-9)
+    [ "${done_items:-0}" -ge 6 ] && break
     kill -0 $mpipid 2>/dev/null || break
     sleep 0.1
 done
