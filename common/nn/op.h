@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nn/model.h"
 #include "rng.h"
@@ -205,6 +206,22 @@ static inline int nn_unary_forward(nn_model_t *m, int id, int n, float (*f)(floa
     for (size_t k = 0; k < count; k++)
         nd->out[k] = f(x[k]);
     return 0;
+}
+
+/* Input gradient of an op that passes its output gradient through unchanged (reshape,
+ * flatten, a broadcast add's full-size input): the first contribution is copied (no
+ * zeroing pass; nothing to copy when the plan gave both nodes one buffer), later ones
+ * added. */
+static inline void nn_grad_pass_through(nn_model_t *m, int src_id, const float *dy,
+                                        size_t count)
+{
+    int assign;
+    float *dx = nn_grad_dst(m, src_id, &assign);
+    if (!assign)
+        for (size_t k = 0; k < count; k++)
+            dx[k] += dy[k];
+    else if (dx != dy)
+        memcpy(dx, dy, sizeof(float) * count);
 }
 
 /* Backward of an elementwise op: df(x, y) is the derivative at input x (output y).

@@ -97,11 +97,8 @@ static int bcast_add_backward(nn_model_t *m, int id, int n, const nn_backward_op
 {
     nn_node_t *nd = &m->nodes[id];
     const size_t size = nn_node_size(nd);
-    if (nn_wants_grad(nd->in[0], o)) {
-        float *dx = nn_grad_acc(m, nd->in[0]);
-        for (size_t k = 0; k < (size_t)n * size; k++)
-            dx[k] += nd->grad[k];
-    }
+    if (nn_wants_grad(nd->in[0], o))
+        nn_grad_pass_through(m, nd->in[0], nd->grad, (size_t)n * size);
     float *dP = o->param_grads && nd->has_bias ? nn_param_grad(m, id, NN_P_BIAS) : NULL;
     if (!dP)
         return 0;

@@ -30,16 +30,8 @@ static int flatten_forward(nn_model_t *m, int id, int n)
 static int flatten_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
-    if (nn_wants_grad(nd->in[0], o)) {
-        const size_t count = (size_t)n * nn_node_size(nd);
-        int assign; /* the first contribution is copied (no zeroing pass), later ones added */
-        float *g = nn_grad_dst(m, nd->in[0], &assign);
-        if (assign && g != nd->grad)
-            memcpy(g, nd->grad, sizeof(float) * count);
-        else if (!assign)
-            for (size_t j = 0; j < count; j++)
-                g[j] += nd->grad[j];
-    }
+    if (nn_wants_grad(nd->in[0], o))
+        nn_grad_pass_through(m, nd->in[0], nd->grad, (size_t)n * nn_node_size(nd));
     return 0;
 }
 

@@ -50,17 +50,7 @@ static int reshape_backward(nn_model_t *m, int id, int n, const nn_backward_opts
     nn_node_t *nd = &m->nodes[id];
     if (!nn_wants_grad(nd->in[0], o))
         return 0;
-    /* the first contribution is copied (no zeroing pass), later ones added */
-    int assign;
-    float *dx = nn_grad_dst(m, nd->in[0], &assign);
-    const size_t count = (size_t)n * nn_node_size(nd);
-    if (assign) {
-        if (dx != nd->grad)
-            memcpy(dx, nd->grad, sizeof(float) * count);
-        return 0;
-    }
-    for (size_t k = 0; k < count; k++)
-        dx[k] += nd->grad[k];
+    nn_grad_pass_through(m, nd->in[0], nd->grad, (size_t)n * nn_node_size(nd));
     return 0;
 }
 

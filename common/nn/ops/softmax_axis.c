@@ -114,12 +114,17 @@ static void sm_forward_row(const float *restrict x, float *restrict y, size_t le
         y[j] *= inv;
 }
 
+/* assign: dx holds nothing yet (0 + v: the bits of adding onto a zeroed buffer). */
 static void sm_backward_row(const float *restrict y, const float *restrict dy,
-                            float *restrict dx, size_t len)
+                            float *restrict dx, size_t len, int assign)
 {
     const double dot = sm_sum_row(y, dy, len);
-    for (size_t j = 0; j < len; j++)
-        dx[j] += (float)(y[j] * (dy[j] - dot));
+    if (assign)
+        for (size_t j = 0; j < len; j++)
+            dx[j] = 0.0f + (float)(y[j] * (dy[j] - dot));
+    else
+        for (size_t j = 0; j < len; j++)
+            dx[j] += (float)(y[j] * (dy[j] - dot));
 }
 
 static int softmax_axis_forward(nn_model_t *m, int id, int n)
@@ -155,12 +160,15 @@ static int softmax_axis_backward(nn_model_t *m, int id, int n, const nn_backward
         return 0;
     size_t outer, len, inner;
     sm_geometry(nd, n, &outer, &len, &inner);
-    float *dx_all = nn_grad_acc(m, nd->in[0]);
-    if (inner == 1) {
+    if (inner == 1) { /* rows: the first contribution written, no zeroing pass */
+        int assign;
+        float *dx_all = nn_grad_dst(m, nd->in[0], &assign);
         for (size_t q = 0; q < outer; q++)
-            sm_backward_row(nd->out + q * len, nd->grad + q * len, dx_all + q * len, len);
+            sm_backward_row(nd->out + q * len, nd->grad + q * len, dx_all + q * len, len,
+                            assign);
         return 0;
     }
+    float *dx_all = nn_grad_acc(m, nd->in[0]);
     for (size_t q = 0; q < outer; q++)
         for (size_t i = 0; i < inner; i++) {
             const size_t base = q * len * inner + i;
