@@ -214,14 +214,17 @@ static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
 }
 
 /* B[k0 .. k0+kc) x global columns [j0 .. j0+nc) into strips of NN_GEMM_NR
- * columns, k-major within a strip, zero past the last column. A strip may
- * span segments: it is gathered piece by piece. */
-__attribute__((target("avx512f"))) static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb,
-                        const nn_gemm_seg_t *g, float *bpack)
+ * columns, k-major within a strip, zero past the last column; the strips of
+ * kstride rows, these kc rows from row r0 of each on. A strip may span
+ * segments: it is gathered piece by piece. */
+__attribute__((target("avx512f"))) static void gemm_pack_b_rows(int kc, int kstride, int r0, int j0,
+                                                                int nc, const float *b, int ldb,
+                                                                const nn_gemm_seg_t *g,
+                                                                float *bpack)
 {
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
         const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
-        float *strip = bpack + (size_t)j * kc;
+        float *strip = bpack + (size_t)j * kstride + (size_t)r0 * NN_GEMM_NR;
         int done = 0;
         while (done < nr) {
             const int col = j0 + j + done, in_seg = g->seg - col % g->seg;
@@ -246,6 +249,14 @@ __attribute__((target("avx512f"))) static void gemm_pack_b(int kc, int j0, int n
                 memset(strip + (size_t)p * NN_GEMM_NR + nr, 0,
                        sizeof(float) * (size_t)(NN_GEMM_NR - nr));
     }
+}
+
+/* Rows [0, kc) of B into a block of kc rows (gemm_pack_b_rows: rows
+ * [r0, r0 + kc) of strips of kstride rows). */
+static void gemm_pack_b(int kc, int j0, int nc, const float *b, int ldb, const nn_gemm_seg_t *g,
+                        float *bpack)
+{
+    gemm_pack_b_rows(kc, kc, 0, j0, nc, b, ldb, g, bpack);
 }
 
 /* A tile whose columns span segments: run in a local 8 x 32 tile, gathering
@@ -278,14 +289,93 @@ static void gemm_tile_split(int kc, const float *a, size_t lda, const float *str
     }
 }
 
-/* The blocked product; lda = 0: a is packed (nn_gemm_pack_a), else row-major
- * with row stride lda. B packed by pack (ctx) when given, else from b; b ==
- * NULL: bpack holds B already packed, every depth block of it
- * (nn_gemm_bpacked_offset; one block of columns). */
-static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
-                         nn_gemm_bpack_fn pack, const void *ctx, float *c, int ldc,
-                         const nn_gemm_seg_t *g, int col0, int n, int b_flat, int accumulate,
-                         const float *bias, int relu, float *bpack)
+/* One member of a product over shared columns of B: rows [0, m) of A (lda =
+ * 0: packed by nn_gemm_pack_a, else row-major with row stride lda), its own
+ * C (row stride ldc, segment stride c_seg: the columns as g's segments), its
+ * bias and ReLU. */
+typedef struct {
+    int m;
+    const float *a;
+    size_t lda;
+    float *c;
+    int ldc;
+    size_t c_seg;
+    const float *bias;
+    int relu;
+} gemm_rows_t;
+
+/* The tiles of one member over one packed block of B (depth [k0, k0 + kc),
+ * global columns [col0 + j0, col0 + j0 + nc)). */
+static void gemm_block_rows(const gemm_rows_t *r, int k, int k0, int kc, const nn_gemm_seg_t *gs,
+                            int col0, int j0, int nc, int accumulate, const float *bpack)
+{
+    const int m = r->m, ldc = r->ldc, relu = r->relu;
+    const size_t lda = r->lda;
+    const float *a = r->a, *bias = r->bias;
+    float *c = r->c;
+    const nn_gemm_seg_t gc = {.seg = gs->seg, .n_seg = gs->n_seg, .b_seg = gs->b_seg,
+                              .c_seg = r->c_seg};
+    const nn_gemm_seg_t *g = &gc;
+    const int first_blk = k0 == 0, last = k0 + kc >= k;
+    for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
+        const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
+        for (int j = 0; j < nc; j += NN_GEMM_NR) {
+            const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+            const int col = col0 + j0 + j; /* C's global column */
+            /* columns in C's first segment: all (whole), else the tile spans two
+             * segments (two masked parts) or more (gemm_tile_split) */
+            const int in_first = g->seg - col % g->seg;
+            const int whole = in_first >= nr;
+            const int two_segs = !whole && nr - in_first <= g->seg;
+            const uint32_t valid = nr >= 32 ? 0xFFFFFFFFu : (1u << nr) - 1;
+            const uint32_t first = whole ? valid : valid & ((1u << in_first) - 1);
+            const uint32_t second = valid & ~first;
+            const __mmask16 m0 = (__mmask16)first, m1 = (__mmask16)(first >> 16);
+            const __mmask16 n0 = (__mmask16)second, n1 = (__mmask16)(second >> 16);
+            const int narrow = nr <= 16;
+            const float *strip = bpack + (size_t)j * kc;
+            float *cj = c + gemm_seg_offset(g, col, 0);
+            /* the second segment's column 0 sits in lane in_first: its row 0 as an
+             * address, less in_first columns */
+            const intptr_t c2 = two_segs ? (intptr_t)(c + gemm_seg_offset(g, col + in_first, 0)) -
+                                               (intptr_t)in_first * (intptr_t)sizeof(float)
+                                         : 0;
+            for (int i = i0; i < i1; i += NN_GEMM_MR) {
+                const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
+                const float *ai = lda ? a + (size_t)i * lda + k0
+                                      : a + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
+                const float *bi = last && bias ? bias + i : NULL;
+                const int load = !first_blk || accumulate;
+                /* the next tile's C rows, also when it only stores them (a first
+                 * depth block): their lines come in before its stores need them */
+                const float *next = whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
+                const intptr_t c2i = c2 ? c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float) : 0;
+                if (whole || two_segs) {
+                    if (narrow)
+                        gemm_tile16(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
+                                    ldc, mr, m0, n0, load, bi, last && relu, next);
+                    else
+                        gemm_tile(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
+                                  ldc, mr, m0, m1, n0, n1, load, bi, last && relu, next);
+                } else {
+                    gemm_tile_split(kc, ai, lda, strip, c + (size_t)i * ldc, ldc, g, col, nr,
+                                    mr, load, bi, last && relu);
+                }
+            }
+        }
+    }
+}
+
+/* The blocked product of n_mem members sharing B (each block of B packed
+ * once for all of them; gemm_rows_t): for each block of columns and depth,
+ * every member's tiles in turn. Each element gets the same additions in the
+ * same order as in a product of its member alone. B packed by pack (ctx) when
+ * given, else from b; b == NULL: bpack holds B already packed, every depth
+ * block of it (nn_gemm_bpacked_offset; one block of columns). */
+static void gemm_blocked_multi(int n_mem, const gemm_rows_t *mem, int k, const float *b,
+                               int ldb, nn_gemm_bpack_fn pack, const void *ctx,
+                               const nn_gemm_seg_t *g, int col0, int n, int b_flat,
+                               int accumulate, float *bpack)
 {
     float *const bpack0 = bpack;
     /* B's own column layout: g's segments, or one flat segment of n columns */
@@ -295,62 +385,26 @@ static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *
         const int nc = n - j0 < NN_GEMM_NC ? n - j0 : NN_GEMM_NC;
         for (int k0 = 0; k0 < k; k0 += NN_GEMM_KC) {
             const int kc = k - k0 < NN_GEMM_KC ? k - k0 : NN_GEMM_KC;
-            const int first_blk = k0 == 0, last = k0 + kc >= k;
             if (pack)
                 pack(ctx, k0, kc, col0 + j0, nc, bpack);
             else if (b)
                 gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, gb, bpack);
             else
                 bpack = bpack0 + nn_gemm_bpacked_offset(nc, k, k0, 0);
-            for (int i0 = 0; i0 < m; i0 += NN_GEMM_MC) {
-                const int i1 = m - i0 < NN_GEMM_MC ? m : i0 + NN_GEMM_MC;
-                for (int j = 0; j < nc; j += NN_GEMM_NR) {
-                    const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
-                    const int col = col0 + j0 + j; /* C's global column */
-                    /* columns in C's first segment: all (whole), else the tile spans two
-                     * segments (two masked parts) or more (gemm_tile_split) */
-                    const int in_first = g->seg - col % g->seg;
-                    const int whole = in_first >= nr;
-                    const int two_segs = !whole && nr - in_first <= g->seg;
-                    const uint32_t valid = nr >= 32 ? 0xFFFFFFFFu : (1u << nr) - 1;
-                    const uint32_t first = whole ? valid : valid & ((1u << in_first) - 1);
-                    const uint32_t second = valid & ~first;
-                    const __mmask16 m0 = (__mmask16)first, m1 = (__mmask16)(first >> 16);
-                    const __mmask16 n0 = (__mmask16)second, n1 = (__mmask16)(second >> 16);
-                    const int narrow = nr <= 16;
-                    const float *strip = bpack + (size_t)j * kc;
-                    float *cj = c + gemm_seg_offset(g, col, 0);
-                    /* the second segment's column 0 sits in lane in_first: its row 0 as an
-                     * address, less in_first columns */
-                    const intptr_t c2 = two_segs ? (intptr_t)(c + gemm_seg_offset(g, col + in_first, 0)) -
-                                                       (intptr_t)in_first * (intptr_t)sizeof(float)
-                                                 : 0;
-                    for (int i = i0; i < i1; i += NN_GEMM_MR) {
-                        const int mr = m - i < NN_GEMM_MR ? m - i : NN_GEMM_MR;
-                        const float *ai = lda ? a + (size_t)i * lda + k0
-                                              : a + (size_t)i * k + (size_t)k0 * NN_GEMM_MR;
-                        const float *bi = last && bias ? bias + i : NULL;
-                        const int load = !first_blk || accumulate;
-                        /* the next tile's C rows, also when it only stores them (a first
-                         * depth block): their lines come in before its stores need them */
-                        const float *next = whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
-                        const intptr_t c2i = c2 ? c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float) : 0;
-                        if (whole || two_segs) {
-                            if (narrow)
-                                gemm_tile16(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
-                                            ldc, mr, m0, n0, load, bi, last && relu, next);
-                            else
-                                gemm_tile(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
-                                          ldc, mr, m0, m1, n0, n1, load, bi, last && relu, next);
-                        } else {
-                            gemm_tile_split(kc, ai, lda, strip, c + (size_t)i * ldc, ldc, g, col, nr,
-                                            mr, load, bi, last && relu);
-                        }
-                    }
-                }
-            }
+            for (int q = 0; q < n_mem; q++)
+                gemm_block_rows(&mem[q], k, k0, kc, g, col0, j0, nc, accumulate, bpack);
         }
     }
+}
+
+/* The blocked product of one member (gemm_blocked_multi). */
+static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *b, int ldb,
+                         nn_gemm_bpack_fn pack, const void *ctx, float *c, int ldc,
+                         const nn_gemm_seg_t *g, int col0, int n, int b_flat, int accumulate,
+                         const float *bias, int relu, float *bpack)
+{
+    const gemm_rows_t r = {m, a, lda, c, ldc, g->c_seg, bias, relu};
+    gemm_blocked_multi(1, &r, k, b, ldb, pack, ctx, g, col0, n, b_flat, accumulate, bpack);
 }
 
 void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
@@ -392,6 +446,54 @@ void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, in
     if (n > 0)
         gemm_blocked(m, k, a, (size_t)lda, b, ldb, NULL, NULL, c, ldc, g, col0, n, 1, accumulate,
                      bias, relu, bpack);
+}
+
+void nn_gemm_rows_multi(int n_mem, const nn_gemm_member_t *mem, int k, const float *b, int ldb,
+                        int ldc, const nn_gemm_seg_t *g, float *bpack)
+{
+    gemm_rows_t r[NN_GEMM_MEMBERS];
+    for (int q = 0; q < n_mem; q++)
+        r[q] = (gemm_rows_t){mem[q].m, mem[q].a, (size_t)mem[q].lda, mem[q].c, ldc,
+                             mem[q].c_seg, mem[q].bias, mem[q].relu};
+    gemm_blocked_multi(n_mem, r, k, b, ldb, NULL, NULL, g, 0, g->seg * g->n_seg, 0, 0, bpack);
+}
+
+/* What the packer of nn_gemm_packed_ksrc reads. */
+typedef struct {
+    int n_src;
+    const nn_gemm_ksrc_t *src;
+    int ldb;
+    const nn_gemm_seg_t *g;
+} gemm_ksrc_ctx_t;
+
+/* Rows [k0, k0 + kc) of the sources' rows one after the other, each part
+ * from its own operand. */
+static void gemm_pack_ksrc(const void *ctx, int k0, int kc, int j0, int nc, float *bpack)
+{
+    const gemm_ksrc_ctx_t *x = ctx;
+    int base = 0; /* the first row of source q */
+    for (int q = 0; q < x->n_src && base < k0 + kc; base += x->src[q++].k) {
+        const int lo = k0 > base ? k0 : base;
+        const int hi = k0 + kc < base + x->src[q].k ? k0 + kc : base + x->src[q].k;
+        if (lo >= hi)
+            continue;
+        const nn_gemm_seg_t gq = {.seg = x->g->seg, .n_seg = x->g->n_seg,
+                                  .b_seg = x->src[q].b_seg};
+        gemm_pack_b_rows(hi - lo, kc, lo - k0, j0, nc,
+                         x->src[q].b + (size_t)(lo - base) * x->ldb, x->ldb, &gq, bpack);
+    }
+}
+
+void nn_gemm_packed_ksrc(int m, const float *packed, int n_src, const nn_gemm_ksrc_t *src,
+                         int ldb, float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
+                         float *bpack)
+{
+    int k = 0;
+    for (int q = 0; q < n_src; q++)
+        k += src[q].k;
+    const gemm_ksrc_ctx_t ctx = {n_src, src, ldb, g};
+    gemm_blocked(m, k, packed, 0, NULL, 0, gemm_pack_ksrc, &ctx, c, ldc, g, 0, g->seg * g->n_seg,
+                 0, accumulate, NULL, 0, bpack);
 }
 
 void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, int ldb, float *c,
@@ -458,6 +560,20 @@ void nn_gemm_packed(int m, int n, int k, const float *packed, const float *b, in
 {
     (void)m, (void)n, (void)k, (void)packed, (void)b, (void)ldb, (void)c, (void)ldc;
     (void)accumulate, (void)bias, (void)relu, (void)bpack; /* never called: nn_gemm_available() is 0 */
+}
+
+void nn_gemm_rows_multi(int n_mem, const nn_gemm_member_t *mem, int k, const float *b, int ldb,
+                        int ldc, const nn_gemm_seg_t *g, float *bpack)
+{
+    (void)n_mem, (void)mem, (void)k, (void)b, (void)ldb, (void)ldc, (void)g, (void)bpack; /* never called */
+}
+
+void nn_gemm_packed_ksrc(int m, const float *packed, int n_src, const nn_gemm_ksrc_t *src,
+                         int ldb, float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
+                         float *bpack)
+{
+    (void)m, (void)packed, (void)n_src, (void)src, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)accumulate, (void)bpack; /* never called */
 }
 
 void nn_gemm_packed_bp(int m, int n, int k, const float *packed, const float *bpacked, float *c,

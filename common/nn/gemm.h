@@ -99,6 +99,41 @@ void nn_gemm_rows_cols(int m, int k, const float *a, int lda, const float *b, in
                        int ldc, const nn_gemm_seg_t *g, int col0, int n, int accumulate,
                        const float *bias, int relu, float *bpack);
 
+/* Products that share B (convolutions reading the same input: nn/fuse.h's
+ * sibling groups): member q computes rows [0, m) of its own A (row-major,
+ * row stride lda) times B into its own C, with its own bias and ReLU; C's
+ * columns are g's segments with the member's segment stride c_seg (g's
+ * c_seg unused). At most NN_GEMM_MEMBERS members. */
+#define NN_GEMM_MEMBERS 8
+typedef struct {
+    int m;
+    const float *a;
+    int lda;
+    float *c;
+    size_t c_seg;
+    const float *bias;
+    int relu;
+} nn_gemm_member_t;
+/* nn_gemm_rows_seg for every member (no accumulation; C's row stride ldc),
+ * each block of B packed once for all of them: every element gets the same
+ * additions in the same order as in its member's product alone. */
+void nn_gemm_rows_multi(int n_mem, const nn_gemm_member_t *mem, int k, const float *b, int ldb,
+                        int ldc, const nn_gemm_seg_t *g, float *bpack);
+/* A right operand of rows from several operands: k rows of b, its columns g's
+ * segments at segment stride b_seg (g's b_seg unused). */
+typedef struct {
+    int k;
+    const float *b;
+    size_t b_seg;
+} nn_gemm_ksrc_t;
+/* nn_gemm_packed_seg with B the rows of src[0], then src[1], ... (row stride
+ * ldb in each; K the sum of their k), so that sum_q A_q B_q is one product:
+ * its additions are those of the products of the sources one after the other,
+ * each accumulating onto the last, in that order, hence the same bits. */
+void nn_gemm_packed_ksrc(int m, const float *packed, int n_src, const nn_gemm_ksrc_t *src,
+                         int ldb, float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
+                         float *bpack);
+
 /* A right operand that the caller packs: pack(ctx, k0, kc, j0, nc, bpack)
  * writes rows [k0, k0 + kc) of global columns [j0, j0 + nc) (nc <=
  * NN_GEMM_NC) into bpack as nn_gemm_bpacked_offset lays out one depth block

@@ -234,6 +234,99 @@ static void test_gemm_segments(void)
     check_segments(9, 49, 16, 520, 1, 1, 1); /* 784 columns: two NC blocks, three KC blocks */
 }
 
+/* Members sharing B (nn_gemm_rows_multi): each member's C bit for bit its
+ * product alone, gaps untouched. Sources stacked along K (nn_gemm_packed_ksrc):
+ * bit for bit the products of the sources one after the other, each after the
+ * first accumulating. */
+static void check_multi(int seg, int n_seg, int k, int accumulate)
+{
+    enum { NM = 3 };
+    static const int ms[NM] = {13, 8, 24};
+    const int ldb = seg + 3, ldc = seg + 2;
+    const size_t b_seg = (size_t)k * ldb + 7;
+    float *b = malloc(sizeof(float) * b_seg * n_seg), *bpack = malloc(sizeof(float) * nn_gemm_bpack_floats());
+    fill_uniform(b, b_seg * n_seg, 40);
+    nn_gemm_member_t mem[NM];
+    float *a[NM], *c[NM], *alone[NM], *bias[NM];
+    size_t c_seg[NM];
+    for (int q = 0; q < NM; q++) {
+        c_seg[q] = (size_t)ms[q] * ldc + 3 + q;
+        a[q] = malloc(sizeof(float) * (size_t)ms[q] * (k + 1));
+        c[q] = malloc(sizeof(float) * c_seg[q] * n_seg);
+        alone[q] = malloc(sizeof(float) * c_seg[q] * n_seg);
+        bias[q] = malloc(sizeof(float) * (size_t)ms[q]);
+        fill_uniform(a[q], (size_t)ms[q] * (k + 1), 41 + q);
+        fill_uniform(bias[q], (size_t)ms[q], 45 + q);
+        for (size_t i = 0; i < c_seg[q] * n_seg; i++)
+            c[q][i] = alone[q][i] = SENTINEL;
+        mem[q] = (nn_gemm_member_t){ms[q], a[q], k + 1, c[q], c_seg[q], q == 1 ? NULL : bias[q],
+                                    q != 0};
+    }
+    const nn_gemm_seg_t g = {.seg = seg, .n_seg = n_seg, .b_seg = b_seg};
+    nn_gemm_rows_multi(NM, mem, k, b, ldb, ldc, &g, bpack);
+    for (int q = 0; q < NM; q++) {
+        const nn_gemm_seg_t gq = {.seg = seg, .n_seg = n_seg, .b_seg = b_seg, .c_seg = c_seg[q]};
+        nn_gemm_rows_seg(ms[q], k, a[q], k + 1, b, ldb, alone[q], ldc, &gq, 0, mem[q].bias,
+                         mem[q].relu, bpack);
+        TH_CHECK(!memcmp(alone[q], c[q], sizeof(float) * c_seg[q] * n_seg),
+                 "seg=%d n_seg=%d k=%d: member %d of the shared product differs from its "
+                 "product alone", seg, n_seg, k, q);
+    }
+    /* K stacked: A = [A_0 | A_1 | A_2] (m x K), B_q of k_q rows each */
+    const int m = 20, kq[NM] = {k, 37, 5}, K = kq[0] + kq[1] + kq[2];
+    const size_t cs = (size_t)m * ldc + 5;
+    float *A = malloc(sizeof(float) * (size_t)m * K), *pk = malloc(sizeof(float) * nn_gemm_packed_floats(m, K));
+    float *pq = malloc(sizeof(float) * nn_gemm_packed_floats(m, k > 37 ? k : 37));
+    float *bs[NM], *cc = malloc(sizeof(float) * cs * n_seg), *cref = malloc(sizeof(float) * cs * n_seg);
+    nn_gemm_ksrc_t src[NM];
+    fill_uniform(A, (size_t)m * K, 50);
+    fill_uniform(cc, cs * n_seg, 51);
+    memcpy(cref, cc, sizeof(float) * cs * n_seg);
+    nn_gemm_pack_a(m, K, A, K, 0, pk);
+    for (int q = 0; q < NM; q++) {
+        const size_t bq_seg = (size_t)kq[q] * ldb + 11 * q;
+        bs[q] = malloc(sizeof(float) * bq_seg * n_seg);
+        fill_uniform(bs[q], bq_seg * n_seg, 52 + q);
+        src[q] = (nn_gemm_ksrc_t){kq[q], bs[q], bq_seg};
+    }
+    const nn_gemm_seg_t gc = {.seg = seg, .n_seg = n_seg, .c_seg = cs};
+    nn_gemm_packed_ksrc(m, pk, NM, src, ldb, cc, ldc, &gc, accumulate, bpack);
+    for (int q = 0, off = 0; q < NM; off += kq[q++]) {
+        nn_gemm_pack_a(m, kq[q], A + off, K, 0, pq);
+        const nn_gemm_seg_t gq = {.seg = seg, .n_seg = n_seg, .b_seg = src[q].b_seg, .c_seg = cs};
+        nn_gemm_packed_seg(m, kq[q], pq, bs[q], ldb, cref, ldc, &gq, q > 0 || accumulate, NULL, 0,
+                           bpack);
+    }
+    TH_CHECK(!memcmp(cc, cref, sizeof(float) * cs * n_seg),
+             "seg=%d n_seg=%d k=%d accumulate=%d: the stacked product differs from its sources "
+             "one after the other", seg, n_seg, k, accumulate);
+    for (int q = 0; q < NM; q++) {
+        free(a[q]);
+        free(c[q]);
+        free(alone[q]);
+        free(bias[q]);
+        free(bs[q]);
+    }
+    free(A);
+    free(pk);
+    free(pq);
+    free(cc);
+    free(cref);
+    free(b);
+    free(bpack);
+}
+
+static void test_gemm_multi(void)
+{
+    if (!nn_gemm_available())
+        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+    check_multi(49, 3, 37, 0);
+    check_multi(64, 16, 300, 1); /* two NC blocks of columns, two KC blocks of depth */
+    check_multi(17, 5, 260, 0);
+    check_multi(1225, 1, 192, 1);
+    check_multi(40, 2, 230, 1); /* a KC block boundary inside the second source */
+}
+
 /* y[n][o][oy][ox] by the definition of a cross-correlation, in double. */
 static double conv_ref(const conv2d_shape_t *s, const float *x, const float *W, int n, int o,
                        int oy, int ox)
@@ -771,6 +864,7 @@ int main(void)
     TH_RUN(test_conv_forward_slices);
     TH_RUN(test_conv_backward_direct);
     TH_RUN(test_gemm_segments);
+    TH_RUN(test_gemm_multi);
     TH_RUN(test_conv_batch_sizes);
     TH_RUN(test_wpack_cache);
     return th_report();
