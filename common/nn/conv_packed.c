@@ -154,6 +154,55 @@ void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const flo
     }
 }
 
+void conv_packed_forward_sibs(const conv2d_shape_t *s, int n_mem, const int *oc,
+                              const float *const *W, const float *const *b, const int *relu,
+                              float *const *y, const float *x, float *bpack)
+{
+    const int K = s->c, P = s->oh * s->ow, G = conv_packed_group(s);
+    const size_t in_size = (size_t)s->c * s->h * s->w;
+    nn_gemm_member_t mem[NN_GEMM_MEMBERS];
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .b_seg = in_size};
+        for (int q = 0; q < n_mem; q++)
+            mem[q] = (nn_gemm_member_t){oc[q], W[q], K, y[q] + (size_t)i0 * oc[q] * P,
+                                        (size_t)oc[q] * P, b[q], relu[q]};
+        nn_gemm_rows_multi(n_mem, mem, K, x + i0 * in_size, P, P, &g, bpack);
+    }
+}
+
+void conv_packed_pack_sib_wt(int c, int n_mem, const int *oc, const float *const *W,
+                             float *packed)
+{
+    int K = 0;
+    for (int q = 0; q < n_mem; q++)
+        K += oc[q];
+    for (int i0 = 0; i0 < c; i0 += NN_GEMM_MR) {
+        float *panel = packed + (size_t)i0 * K;
+        for (int q = n_mem - 1, k0 = 0; q >= 0; k0 += oc[q--])
+            for (int p = 0; p < oc[q]; p++)
+                for (int r = 0; r < NN_GEMM_MR; r++)
+                    panel[(size_t)(k0 + p) * NN_GEMM_MR + r] =
+                        i0 + r < c ? W[q][(size_t)p * c + i0 + r] : 0.0f;
+    }
+}
+
+void conv_packed_backward_sibs(const conv2d_shape_t *s, int n_mem, const int *oc,
+                               const float *packed, const float *const *dy, float *dx,
+                               int assign, float *bpack)
+{
+    const int P = s->oh * s->ow, G = conv_packed_group(s);
+    const size_t in_size = (size_t)s->c * s->h * s->w;
+    nn_gemm_ksrc_t src[NN_GEMM_MEMBERS];
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G, .c_seg = in_size};
+        for (int q = 0; q < n_mem; q++) { /* the last member's rows first */
+            const int j = n_mem - 1 - q;
+            src[q] = (nn_gemm_ksrc_t){oc[j], dy[j] + (size_t)i0 * oc[j] * P, (size_t)oc[j] * P};
+        }
+        nn_gemm_packed_ksrc(s->c, packed, n_mem, src, P, dx + i0 * in_size, P, &g, !assign, bpack);
+    }
+}
+
 int conv_packed_direct(const conv2d_shape_t *s)
 {
     return CONV_DIRECT && s->sw == 1 && !conv_packed_pointwise(s);

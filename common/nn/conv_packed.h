@@ -138,6 +138,25 @@ void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const flo
 /* Floats of workspace the two above need (more than conv_packed_workspace). */
 size_t conv_packed_pre_workspace(const conv2d_shape_t *s);
 
+/* A sibling group (nn/fuse.h): n_mem pointwise convolutions of the same
+ * input x (s: the shape of one of them; their output channels oc[q]), member q
+ * writing relu[q]?(W[q] x + b[q]) into y[q], each block of x packed once for
+ * all of them (nn_gemm_rows_multi): each output the bits of
+ * conv_packed_forward of its member alone. bpack: nn_gemm_bpack_floats(). */
+void conv_packed_forward_sibs(const conv2d_shape_t *s, int n_mem, const int *oc,
+                              const float *const *W, const float *const *b, const int *relu,
+                              float *const *y, const float *x, float *bpack);
+/* Their input gradients as one product: dx (+)= sum_q W[q]^T dy[q], the last
+ * member's term first (the order of the backward), with packed from
+ * conv_packed_pack_sib_wt (c input channels; nn/wpack.h caches it): the bits
+ * of conv_packed_backward_data of each member in that order, each but the
+ * first accumulating. */
+void conv_packed_pack_sib_wt(int c, int n_mem, const int *oc, const float *const *W,
+                             float *packed);
+void conv_packed_backward_sibs(const conv2d_shape_t *s, int n_mem, const int *oc,
+                               const float *packed, const float *const *dy, float *dx,
+                               int assign, float *bpack);
+
 /* The OpenBLAS paths of nn/conv.c (one cblas_sgemm per image), whatever the shape. */
 void conv2d_forward_blas(const conv2d_shape_t *s, const float *x, const float *W, const float *b,
                          int relu, float *y, float *col);

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/concat_view.h"
 #include "nn/conv_packed.h"
+#include "nn/gemm.h"
 #include "nn/op.h"
 #include "nn/wpack.h"
 #include "sc.h"
@@ -29,6 +31,9 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->pre_into);
     free(f->pre_pool);
     free(f->pool_pre);
+    free(f->sib_lead);
+    free(f->sib_next);
+    free(f->sib_gen);
     free(f->w_off);
     free(f->b_off);
     free(f->dirty);
@@ -193,6 +198,69 @@ static size_t plan_chains(const nn_model_t *m, nn_fuse_t *f)
     return total;
 }
 
+/* May convolution c join a sibling group (fuse.h): pointwise, on the packed
+ * path both ways, no prologue or commutable pool, its input with a buffer of
+ * its own. Graph and CPU only. */
+static int sib_eligible(const nn_model_t *m, int c)
+{
+    const nn_node_t *nd = &m->nodes[c];
+    if (nd->op != NN_CONV || nd->n_in != 1 || nd->kh != 1 || nd->kw != 1 || nd->sh != 1 ||
+        nd->sw != 1 || nd->pt || nd->pb || nd->pl || nd->pr || nd->in[0] < 0 ||
+        nn_cview_eligible(m, nd->in[0]) || nn_fuse_pre_plan(m, c) >= 0 || commuted_pool(m, c) >= 0)
+        return 0;
+    const conv2d_shape_t s = {.oh = nd->h, .ow = nd->w};
+    return conv_packed_wanted(&s, 0) && conv_packed_wanted(&s, 1);
+}
+
+/* Does node j read node x (directly or through a concat view) or add into its
+ * gradient in a backward pass: as the ReLU that runs the backward of a BN or
+ * an add reading x, or as the convolution whose prologue's BN reads x? */
+static int sib_touches(const nn_model_t *m, int j, int x)
+{
+    const nn_node_t *nd = &m->nodes[j];
+    for (int k = 0; k < nd->n_in; k++) {
+        const int in = nd->in[k];
+        if (in == x)
+            return 1;
+        if (nn_cview_eligible(m, in))
+            for (int q = 0; q < m->nodes[in].n_in; q++)
+                if (m->nodes[in].in[q] == x)
+                    return 1;
+    }
+    if (nd->op == NN_RELU && nd->n_in == 1 && (nn_bn_relu_pair(m, j) || nn_add_relu_pair(m, j))) {
+        const nn_node_t *src = &m->nodes[nd->in[0]];
+        for (int q = 0; q < src->n_in; q++)
+            if (src->in[q] == x)
+                return 1;
+    }
+    const int bn = nn_fuse_pre_plan(m, j);
+    return bn >= 0 && m->nodes[bn].in[0] == x;
+}
+
+void nn_fuse_plan_sibs(const nn_model_t *m, int *lead, int *next)
+{
+    for (int i = 0; i < m->n_nodes; i++)
+        lead[i] = next[i] = -1;
+    for (int c = 1; c < m->n_nodes; c++) {
+        if (lead[c] >= 0 || !sib_eligible(m, c))
+            continue;
+        const int x = m->nodes[c].in[0];
+        int last = c, count = 1;
+        for (int j = c + 1; j < m->n_nodes && count < NN_GEMM_MEMBERS; j++) {
+            if (!sib_touches(m, j, x))
+                continue;
+            if (!sib_eligible(m, j) || m->nodes[j].in[0] != x)
+                break;
+            next[last] = j;
+            lead[j] = c;
+            last = j;
+            count++;
+        }
+        if (count > 1)
+            lead[c] = c;
+    }
+}
+
 size_t nn_fuse_bytes(const nn_model_t *m)
 {
     return sizeof(float) * (m->fuse ? m->fuse->n_params : plan_chains(m, NULL));
@@ -217,7 +285,13 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->dirty = calloc((size_t)n, 1);
+    f->sib_lead = malloc(sizeof(int) * (size_t)n);
+    f->sib_next = malloc(sizeof(int) * (size_t)n);
+    f->sib_gen = calloc((size_t)n, sizeof(uint64_t));
     CHECK_ALLOC(f->dirty);
+    CHECK_ALLOC(f->sib_lead);
+    CHECK_ALLOC(f->sib_next);
+    CHECK_ALLOC(f->sib_gen);
     CHECK_ALLOC(f->bn_of);
     CHECK_ALLOC(f->relu_of);
     CHECK_ALLOC(f->folded_into);
@@ -247,6 +321,7 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
         }
     }
     const size_t total = plan_chains(m, f);
+    nn_fuse_plan_sibs(m, f->sib_lead, f->sib_next);
     f->n_params = total;
     f->params = sc_calloc(total ? total : 1, sizeof(float));
     CHECK_ALLOC(f->params);
@@ -366,3 +441,21 @@ int nn_fuse_commuted(const nn_model_t *m, int conv)
     const nn_node_t *pd = &m->nodes[p];
     return pd->keep || m->nodes[pd->in[0]].cview || !pd->out ? -1 : p;
 }
+
+int nn_fuse_sibs(const nn_model_t *m, int conv, int *ids)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f || !nn_fuse_siblings || f->sib_lead[conv] < 0)
+        return 0;
+    int count = 0;
+    for (int c = f->sib_lead[conv]; c >= 0; c = f->sib_next[c]) {
+        if (!m->nodes[m->nodes[c].in[0]].out)
+            return 0;
+        if (ids)
+            ids[count] = c;
+        count++;
+    }
+    return count;
+}
+
+int nn_fuse_siblings = 1;

@@ -68,6 +68,25 @@
  * sums round differently from the pool after the convolution. Not when the
  * convolution's values are kept (a state starting at the pool) or the pool's:
  * nn_fuse_pre_pool says which.
+ *
+ * Pointwise convolutions (1x1, stride 1, unpadded) that read the same node,
+ * one after the other among the nodes that read it or add into its gradient
+ * (an Inception block's branches: 2-3 of them, ResNet's first block's conv1
+ * and downsample), form a sibling group when none has a prologue or a
+ * commutable pool: in a fused pass the first member computes every member's
+ * output in one product that packs each block of the input once for all of
+ * them (nn_gemm_rows_multi), and its backward, which runs after the others',
+ * their input gradients in one product over their output gradients stacked
+ * along K (nn_gemm_packed_ksrc, the weights stacked by nn/wpack.h). Each
+ * output element gets the same additions in the same order as when each
+ * member runs alone, and the input gradient the members' contributions in the
+ * order of the backward, so the bits are the same. The other members' passes
+ * are skipped; the memory plan keeps their outputs from the first member's
+ * step on and their output gradients until its backward. A forward from a
+ * node past the first member runs the members after it alone, as does a
+ * backward that stops at or above the first; a backward from inside a branch
+ * (not every member's gradient live) runs the live members alone, in order, at
+ * the first member. nn_fuse_sibs says which.
  */
 #ifndef NN_FUSE_H
 #define NN_FUSE_H
@@ -94,6 +113,10 @@ typedef struct nn_fuse {
     uint8_t *dirty;     /* [n_nodes] folded conv whose parameters changed since `gen` */
     uint64_t dirty_gen; /* m->param_gen after the last nn_model_node_params_changed that
                          * marked `dirty` on a current fold: up to it only those changed */
+    int *sib_lead;      /* [n_nodes] pointwise conv id -> the first of its sibling group, else -1 */
+    int *sib_next;      /* [n_nodes] the next member of the group, else -1 */
+    uint64_t *sib_gen;  /* [n_nodes] a group's first member -> m->act_gen of the pass whose
+                         * forward computed the whole group there */
 } nn_fuse_t;
 
 /* Builds the fusion plan of a finalized model (graph only; the folded values
@@ -146,6 +169,17 @@ int nn_fuse_pre_pool(const nn_model_t *m, int conv);
 int nn_fuse_pre_pool_plan(const nn_model_t *m, int conv);
 /* Bits: 1 the prologue, 2 its pool applied first; both by default (3). Tests
  * compare each with the passes it replaces; benchmarks time them. */
+/* The sibling groups of m's graph (fuse.h): lead[c] the first member of
+ * convolution c's group (c itself for the first), next[c] the member after
+ * c; -1 where none. Arrays of m->n_nodes. */
+void nn_fuse_plan_sibs(const nn_model_t *m, int *lead, int *next);
+/* The members of the sibling group of convolution `conv` in the current fused
+ * pass, in node order, into ids (NN_GEMM_MEMBERS at most; may be NULL):
+ * their number, or 0 when conv is in no group. */
+int nn_fuse_sibs(const nn_model_t *m, int conv, int *ids);
+/* 1 (default): sibling groups computed together; 0: each member alone (tests
+ * compare the two; benchmarks time them). */
+extern int nn_fuse_siblings;
 #define NN_FUSE_PROLOGUE 1
 #define NN_FUSE_PROLOGUE_POOL 2
 extern int nn_fuse_prologue;

@@ -26,7 +26,10 @@
  * input lives to the end, its gradient from that backward (the BN+ReLU output
  * it replaces keeps its buffer for unfused passes). A pool that such a
  * convolution applies first is written at the convolution's step and its
- * gradient read at the convolution's backward.
+ * gradient read at the convolution's backward. The pointwise convolutions of
+ * a sibling group (nn/fuse.h) write their outputs at the first member's step
+ * and read their output gradients at its backward: those live from and until
+ * then.
  *
  * A concat whose only reader is a BN (nn/concat_view.h) gets no buffers: its
  * reader reads the concat's inputs, which live until that reader is done with
@@ -282,12 +285,18 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         const int pinned = nn_memplan_pinned(m, i), pinned_grad = nn_memplan_pinned_grad(m, i);
         /* the convolution that writes this node's output in a fused pass, else -1 */
         const int by = fuse->folded_into[i] >= 0 ? fuse->folded_into[i] : fuse->pool_pre[i];
-        iv[n_iv++] = (interval_t){by >= 0 ? by : i, pinned ? T : out_end[i], floats, i, 0};
+        /* a sibling group's outputs are all written at its first member's step */
+        int start = by >= 0 ? by : i;
+        if (fuse->sib_lead[start] >= 0)
+            start = fuse->sib_lead[start];
+        iv[n_iv++] = (interval_t){start, pinned ? T : out_end[i], floats, i, 0};
         const int g_start = max_cons[i] >= 0 ? T - 1 - max_cons[i] : T - 1 - i;
-        /* a folded BN's gradient, or a pool's applied first, is read by the convolution */
-        const int g_end = by >= 0 && (m->nodes[i].op == NN_BN || fuse->pool_pre[i] >= 0)
-                              ? T - 1 - by
-                              : T - 1 - i;
+        /* a folded BN's gradient, or a pool's applied first, is read by the convolution;
+         * a sibling group's output gradients by its first member's backward */
+        int reader = by >= 0 && (m->nodes[i].op == NN_BN || fuse->pool_pre[i] >= 0) ? by : i;
+        if (fuse->sib_lead[reader] >= 0)
+            reader = fuse->sib_lead[reader];
+        const int g_end = T - 1 - reader;
         g_iv[i] = (interval_t){pinned_grad ? 0 : g_start, pinned_grad ? T : g_end, floats, i, 1};
     }
     for (int i = 0; i < N; i++) /* a group's lifetime: the union of its members' */

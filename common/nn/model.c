@@ -18,6 +18,7 @@
 #include "nn/wpack.h"
 #include "nn/memplan.h"
 #include "nn/op.h"
+#include "nn/gemm.h"
 #include "nn/posclass.h"
 #include "rng.h"
 #include "sc.h"
@@ -764,6 +765,22 @@ float *nn_grad_acc(nn_model_t *m, int id)
     return nd->grad;
 }
 
+/* Is node i the first member of a sibling group (nn/fuse.h) with a live
+ * output gradient among its members? Its backward computes theirs. */
+static int sib_grad_live(const nn_model_t *m, int i)
+{
+    int ids[NN_GEMM_MEMBERS];
+    const int k = nn_fuse_sibs(m, i, ids);
+    if (!k || ids[0] != i)
+        return 0;
+    for (int q = 0; q < k; q++) {
+        const int g = m->fuse->bn_of[ids[q]] >= 0 ? m->fuse->bn_of[ids[q]] : ids[q];
+        if (m->nodes[g].grad_live)
+            return 1;
+    }
+    return 0;
+}
+
 int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_backward_opts_t *o)
 {
     const int n = m->batch;
@@ -803,7 +820,7 @@ int nn_backward(nn_model_t *m, int from, const float *dy, float *dx, const nn_ba
         /* a prologue's pool applied first: its convolution reads the pool's gradient */
         if (fuse && nn_fuse_pre_pool(m, i) >= 0 && o->down_to < nn_fuse_pre(m, i))
             gsrc = nn_fuse_pre_pool(m, i);
-        if (!m->nodes[gsrc].grad_live)
+        if (!m->nodes[gsrc].grad_live && !(fuse && sib_grad_live(m, i)))
             continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
         nn_backward_fn fn = def->backward;

@@ -19,7 +19,9 @@
  * same bits.
  *
  * Memory: conv_packed_wt_floats per convolution on the packed input-gradient
- * path (about the model's convolution weights once more),
+ * path (about the model's convolution weights once more; for the members of
+ * a sibling group their stacked pack instead, so that an unfused pass packs
+ * their W^T per call),
  * 2 x 16/9 of the weights for a convolution on the Winograd path;
  * nn_wpack_bytes gives it for the memory budget. Built at the first use.
  */
@@ -36,13 +38,14 @@
  * (W^T or the adjoint's, nn/conv_packed.h), or the Winograd transforms of
  * the forward and of the input gradient (nn/conv_wino.h, which then replaces
  * that pack). */
-enum { NN_WPACK_WT, NN_WPACK_WINO_FWD, NN_WPACK_WINO_BWD, NN_WPACK_KINDS };
+enum { NN_WPACK_WT, NN_WPACK_WINO_FWD, NN_WPACK_WINO_BWD, NN_WPACK_SIB_WT, NN_WPACK_KINDS };
 
 typedef struct nn_wpack {
     int n_nodes;
     ptrdiff_t *off[NN_WPACK_KINDS];    /* [n_nodes] offset of the node's entry in `data`, else -1 */
     const float **src[NN_WPACK_KINDS]; /* [n_nodes] the weights it was made from, NULL: empty */
     uint8_t *dirty;        /* [n_nodes] weights changed since `gen` (nn_model_node_params_changed) */
+    int *sib_lead;         /* [n_nodes] nn_fuse_plan_sibs: a member's group's first, else -1 */
     float *data;
     size_t n_floats;
     uint64_t gen;          /* m->param_gen the entries are current for */
@@ -61,6 +64,13 @@ const float *nn_wpack_get(nn_model_t *m, int id, int kind, const conv2d_shape_t 
                           const float *W);
 /* nn_wpack_get(m, id, NN_WPACK_WT, s, W): the input gradient's packed weights. */
 const float *nn_wpack_wt(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W);
+/* The stacked input-gradient weights of a sibling group (nn/fuse.h; kind
+ * NN_WPACK_SIB_WT, kept at its first member ids[0]): the packed W^T of the
+ * members' weights W[q] side by side along K, the last member first
+ * (conv_packed_pack_sib_wt), so that one product adds their input gradients
+ * in the order of the backward. Stale when any member's weights changed; NULL
+ * when the cache cannot be built. */
+const float *nn_wpack_sib_wt(nn_model_t *m, int n_mem, const int *ids, const float *const *W);
 /* Called by nn_model_node_params_changed before it bumps m->param_gen: marks
  * the convolution whose weights node id holds or whose folded BN it is. */
 void nn_wpack_node_changed(nn_model_t *m, int id);

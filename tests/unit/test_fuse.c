@@ -3,8 +3,9 @@
  * nn_forward_fused and the backward after it against the unfolded passes
  * (logits, input gradients, guided gradients), the fold plan, the folded
  * cache following every parameter change, and determinism; a ReLU taken
- * into a convolution without a BN, and average pools commuted with the 1x1
- * convolutions after them.
+ * into a convolution without a BN, average pools commuted with the 1x1
+ * convolutions after them, and sibling groups (the same bits as each member
+ * alone, whole passes, partial ones, after a member's weights change).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -608,6 +609,176 @@ static void test_fused_is_deterministic(void)
     nn_model_destroy(m);
 }
 
+/* The first members of the sibling groups computed together in the last fused pass. */
+static int count_sib_groups(const nn_model_t *m)
+{
+    int k = 0, ids[8];
+    for (int i = 0; i < m->n_nodes; i++)
+        k += nn_fuse_sibs(m, i, ids) > 0 && ids[0] == i;
+    return k;
+}
+
+/* Fused passes with sibling groups on and off, logits and input gradients
+ * (plain and guided) the same bits. */
+static void check_sibs_bits(nn_model_t *m, int n, const float *x, const char *what)
+{
+    pass_out_t on, off;
+    pass_alloc(m, n, &on);
+    pass_alloc(m, n, &off);
+    const size_t nl = (size_t)n * m->num_classes, nx = (size_t)n * nn_node_size(&m->nodes[0]);
+    for (int guided = 0; guided <= 1; guided++) {
+        nn_fuse_siblings = 0;
+        TH_CHECK(run_pass(m, x, n, 1, guided, &off) == 0, "%s: pass without sibling groups", what);
+        TH_EQ_INT(count_sib_groups(m), 0);
+        nn_fuse_siblings = 1;
+        TH_CHECK(run_pass(m, x, n, 1, guided, &on) == 0, "%s: pass with sibling groups", what);
+        TH_CHECK(!memcmp(on.logits, off.logits, sizeof(float) * nl),
+                 "%s guided=%d: logits differ with sibling groups (%g)", what, guided,
+                 th_rel_err(on.logits, off.logits, nl));
+        TH_CHECK(!memcmp(on.dx, off.dx, sizeof(float) * nx),
+                 "%s guided=%d: input gradient differs with sibling groups (%g)", what, guided,
+                 th_rel_err(on.dx, off.dx, nx));
+    }
+    pass_free(&on);
+    pass_free(&off);
+}
+
+/* The gradient of the input from node `from` (upstream gradient all ones),
+ * after a fused pass, sibling groups on or off. */
+static void grad_from(nn_model_t *m, const float *x, int n, int from, int on, float *dx)
+{
+    const size_t sz = (size_t)n * nn_node_size(&m->nodes[from]);
+    float *dy = malloc(sizeof(float) * sz);
+    for (size_t i = 0; i < sz; i++)
+        dy[i] = 1.0f;
+    nn_fuse_siblings = on;
+    nn_backward_opts_t o = {.input_grad = 1};
+    TH_CHECK(nn_forward_fused(m, x, n) == 0 && nn_backward(m, from, dy, dx, &o) == 0,
+             "backward from node %d", from);
+    nn_fuse_siblings = 1;
+    free(dy);
+}
+
+/* Sibling groups (nn/fuse.h: the pointwise convolutions of an Inception
+ * block reading the same input, one product forward, one backward): the same
+ * bits as each member alone in InceptionV3 of both layouts (Keras's conv ->
+ * BN -> ReLU, exporters' conv with bias -> ReLU), over the whole pass, from a
+ * node one member alone feeds (the first member's backward then runs the
+ * others' alone), forward again from a member, and after one member's
+ * weights change (the stacked pack follows). */
+static void test_siblings(void)
+{
+    nn_model_t *m = NULL;
+    const int n = 2;
+    TH_CHECK(zoo_build("inceptionv3", 107, 2, 7, &m) == 0, "build inceptionv3");
+    if (!m)
+        return;
+    th_perturb_bn(m, 5);
+    TH_CHECK(nn_model_prepare(m, n) == 0, "prepare");
+    const size_t in = nn_node_size(&m->nodes[0]);
+    float *x = calloc((size_t)n * in, sizeof(float));
+    fill_normal(x, (size_t)n * in, 8);
+    check_sibs_bits(m, n, x, "inceptionv3");
+    /* mixed0..mixed10 of Keras's layout: 3 members in 9 blocks, 2 in mixed8's
+     * reduction; none in mixed3 (a 3x3 stride-2 first) */
+    TH_EQ_INT(count_sib_groups(m), 10);
+    int lead = -1, ids[8] = {0}, k = 0;
+    for (int i = 0; i < m->n_nodes && lead < 0; i++)
+        if ((k = nn_fuse_sibs(m, i, ids)) == 3)
+            lead = i;
+    TH_CHECK(lead > 0, "no group of 3");
+    if (lead > 0) {
+        /* from the ReLU after the second member's next convolution: one member live */
+        int from = -1;
+        for (int i = ids[1] + 1; i < m->n_nodes && from < 0; i++)
+            if (m->nodes[i].op == NN_CONV && m->nodes[i].in[0] != m->nodes[ids[1]].in[0])
+                from = m->fuse->relu_of[i];
+        const size_t nx = (size_t)n * in;
+        float *a = calloc(nx, sizeof(float)), *b = calloc(nx, sizeof(float));
+        TH_CHECK(from > ids[1], "the second member's next ReLU");
+        if (from > 0) {
+            grad_from(m, x, n, from, 0, a);
+            grad_from(m, x, n, from, 1, b);
+            TH_CHECK(!memcmp(a, b, sizeof(float) * nx) && th_rel_err(a, b, nx) == 0,
+                     "gradient from node %d differs with sibling groups", from);
+            double mag = 0;
+            for (size_t i = 0; i < nx; i++)
+                mag += fabs(a[i]);
+            TH_CHECK(mag > 0, "gradient from node %d is zero", from);
+        }
+        /* forward again from the second member, and from the first */
+        const int lid = nn_logits_node(m);
+        const size_t nl = (size_t)n * m->num_classes;
+        float *ref = malloc(sizeof(float) * nl);
+        nn_forward_fused(m, x, n);
+        memcpy(ref, nn_node_out(m, lid), sizeof(float) * nl);
+        for (int q = 1; q >= 0; q--) {
+            memset(m->nodes[lid].out, 0, sizeof(float) * nl);
+            /* the member's output as garbage: the forward from it must compute it */
+            float *dst = nn_fuse_dst(m, ids[q]);
+            for (size_t i = 0; i < (size_t)n * nn_node_size(&m->nodes[ids[q]]); i++)
+                dst[i] = 1e3f;
+            TH_CHECK(nn_forward_fused_from(m, ids[q], n) == 0, "forward from member %d", q);
+            TH_CHECK(!memcmp(ref, nn_node_out(m, lid), sizeof(float) * nl),
+                     "logits of a forward from member %d differ", q);
+        }
+        free(ref);
+        /* one member's weights change, announced node by node as a cascade does */
+        size_t count;
+        float *W = nn_param(m, ids[2], NN_P_WEIGHT, &count);
+        for (size_t i = 0; i < count; i++)
+            W[i] *= -1.5f;
+        nn_model_node_params_changed(m, ids[2]);
+        pass_out_t on, off;
+        pass_alloc(m, n, &on);
+        pass_alloc(m, n, &off);
+        run_pass(m, x, n, 1, 0, &on); /* the stacked pack of the group is refilled */
+        nn_fuse_siblings = 0;
+        run_pass(m, x, n, 1, 0, &off);
+        nn_fuse_siblings = 1;
+        TH_CHECK(!memcmp(on.dx, off.dx, sizeof(float) * nx),
+                 "after a member's weights changed the group's gradient is stale (%g)",
+                 th_rel_err(on.dx, off.dx, nx));
+        pass_free(&on);
+        pass_free(&off);
+        free(a);
+        free(b);
+    }
+    free(x);
+    nn_model_destroy(m);
+    /* the exporters' layout (conv with bias -> ReLU) mixed with a BN chain, a
+     * member without a ReLU after it and one whose output another convolution
+     * reads; the pool branch after the members ends the group */
+    m = nn_model_create(3, 23, 21);
+    const int a = nn_add_conv(m, "a", 0, 24, 3, 3, 1, 1, NULL, 1, 1);
+    const int xr = nn_add_relu(m, "a_relu", a);
+    const int c1 = nn_add_relu(m, "r1", nn_add_conv(m, "c1", xr, 16, 1, 1, 1, 1, NULL, 0, 1));
+    const int c2 = nn_add_relu(m, "r2", nn_add_bn(m, "c2_bn", nn_add_conv(m, "c2", xr, 11, 1, 1, 1,
+                                                                        1, NULL, 0, 0),
+                                                  1e-3f, 0.01f, 0, 1));
+    const int c3 = nn_add_conv(m, "c3", xr, 9, 1, 1, 1, 1, NULL, 0, 1);
+    const int c4 = nn_add_relu(m, "r4", nn_add_conv(m, "c4", xr, 40, 1, 1, 1, 1, NULL, 0, 1));
+    const int c5 = nn_add_relu(m, "r5", nn_add_conv(m, "c5", c4, 8, 3, 3, 1, 1, NULL, 1, 1));
+    const int p = nn_add_avgpool(m, "p", xr, 3, 3, 1, 1, NULL, 1, 0, 1);
+    const int c6 = nn_add_conv(m, "c6", p, 8, 1, 1, 1, 1, NULL, 0, 1);
+    const int cat = nn_add_concat(m, "cat", 5, (int[]){c1, c2, c3, c5, c6});
+    nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", cat)), 4, 1);
+    if (nn_model_finalize(m, 5) == 0 && nn_model_prepare(m, n) == 0) {
+        th_perturb_bn(m, 6);
+        const size_t sz = nn_node_size(&m->nodes[0]);
+        float *xg = calloc((size_t)n * sz, sizeof(float));
+        fill_normal(xg, (size_t)n * sz, 12);
+        check_sibs_bits(m, n, xg, "exporter graph");
+        TH_EQ_INT(count_sib_groups(m), 1);
+        int g[8];
+        TH_EQ_INT(nn_fuse_sibs(m, c3, g), 4);
+        free(xg);
+    } else {
+        TH_CHECK(0, "build the exporter graph");
+    }
+    nn_model_destroy(m);
+}
+
 int main(void)
 {
     TH_RUN(test_fused_matches_unfused);
@@ -616,5 +787,6 @@ int main(void)
     TH_RUN(test_prologue);
     TH_RUN(test_cache_follows_parameters);
     TH_RUN(test_fused_is_deterministic);
+    TH_RUN(test_siblings);
     return th_report();
 }

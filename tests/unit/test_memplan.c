@@ -886,8 +886,9 @@ static void test_touched_by_inputs(void)
     /* the warm-up left the folded convolutions and some freed pages resident: above 1x;
      * and these three methods' fused passes never touch the patch matrix that the
      * workspace keeps for unfused forwards of the Winograd shapes (an audit's target
-     * forward does) */
-    TH_CHECK(r.planned >= 0.9 * grew && r.planned <= 1.6 * grew,
+     * forward does); the growth moves by ~2 % with the heap's layout (1.58x-1.61x
+     * for the same plan) */
+    TH_CHECK(r.planned >= 0.9 * grew && r.planned <= 1.7 * grew,
              "counted at the inputs: %.1f MB for a growth of %.1f MB", r.planned / 1048576.0,
              grew / 1048576.0);
     TH_CHECK(r.held > 1.5 * grew, "the whole batch (%.1f MB) is not above the growth (%.1f MB)",

@@ -12,7 +12,8 @@
  * GEMM result, so its positions are canonicalized to their class
  * representatives (nn/posclass.h). In a fused pass a 1x1 convolution after an
  * average pool may run before it, the pool then over its output channels
- * (nn/fuse.h's commuted pairs).
+ * (nn/fuse.h's commuted pairs), and the pointwise convolutions of a sibling
+ * group run together at the first member, forward and backward (nn/fuse.h).
  */
 #include "nn/op.h"
 
@@ -20,6 +21,7 @@
 #include "nn/concat_view.h"
 #include "nn/conv_wino.h"
 #include "nn/fuse.h"
+#include "nn/gemm.h"
 #include "nn/wpack.h"
 #include "nn/ops/conv_node.h"
 
@@ -200,8 +202,51 @@ static void conv_forward_pre(nn_model_t *m, int id, int bn, const conv2d_shape_t
                             pool >= 0 ? m->nodes[pool].out : y, m->workspace);
 }
 
+/* Convolution id's fused forward as the plain product (a member of a sibling
+ * group: no prologue, pool or Winograd): its weights, bias, ReLU and output,
+ * as conv_forward picks them. */
+static void conv_sib_args(nn_model_t *m, int id, const float **W, const float **b, int *relu,
+                          float **y)
+{
+    const nn_fuse_t *f = m->fuse;
+    const int chain = f->bn_of[id] >= 0 ||
+                      (f->relu_of[id] >= 0 && nn_fuse_taken(m, f->relu_of[id]) >= 0);
+    const int folded = f->bn_of[id] >= 0;
+    *W = folded ? f->params + f->w_off[id] : nn_param(m, id, NN_P_WEIGHT, NULL);
+    *b = folded ? f->params + f->b_off[id] : nn_param(m, id, NN_P_BIAS, NULL);
+    *relu = chain && f->relu_of[id] >= 0;
+    *y = chain ? nn_fuse_dst(m, id) : m->nodes[id].out;
+}
+
+/* A sibling group's forward (nn/fuse.h), all of it at its first member: 1
+ * when convolution id's output is done (now, or by the first member earlier
+ * in this pass), 0 when id computes it alone. */
+static int conv_forward_sibs(nn_model_t *m, int id, int n)
+{
+    int ids[NN_GEMM_MEMBERS];
+    const int k = nn_fuse_sibs(m, id, ids);
+    if (!k)
+        return 0;
+    if (ids[0] != id) /* a forward from a node past the first computes it alone */
+        return m->fuse->sib_gen[ids[0]] == m->act_gen;
+    const float *W[NN_GEMM_MEMBERS], *b[NN_GEMM_MEMBERS];
+    float *y[NN_GEMM_MEMBERS];
+    int relu[NN_GEMM_MEMBERS], oc[NN_GEMM_MEMBERS];
+    for (int q = 0; q < k; q++) {
+        conv_sib_args(m, ids[q], &W[q], &b[q], &relu[q], &y[q]);
+        oc[q] = m->nodes[ids[q]].out_c;
+    }
+    const conv2d_shape_t s = conv_shape(m, &m->nodes[id], n);
+    conv_packed_forward_sibs(&s, k, oc, W, b, relu, y, m->nodes[m->nodes[id].in[0]].out,
+                             m->workspace);
+    m->fuse->sib_gen[id] = m->act_gen;
+    return 1;
+}
+
 static int conv_forward(nn_model_t *m, int id, int n)
 {
+    if (conv_forward_sibs(m, id, n))
+        return 0;
     nn_node_t *nd = &m->nodes[id];
     conv2d_shape_t s = conv_shape(m, nd, n);
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
@@ -306,6 +351,53 @@ static int conv_backward_pre(nn_model_t *m, int id, const conv2d_shape_t *s, con
     return 1;
 }
 
+static void conv_input_grad(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                            const float *dy, float *dx, int assign);
+
+/* A sibling group's input gradient (nn/fuse.h), all of it at its first member,
+ * whose backward runs last: one product over the members' output gradients
+ * when all are live, else each live member's in the order of the backward.
+ * 1 when convolution id's part is done (now, or left to the first member), 0
+ * when id computes it alone (the backward stops at or above the first). */
+static int conv_backward_sibs(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+{
+    int ids[NN_GEMM_MEMBERS];
+    const int k = nn_fuse_sibs(m, id, ids);
+    if (!k || o->down_to >= ids[0])
+        return 0;
+    if (ids[0] != id)
+        return 1;
+    const int x = m->nodes[id].in[0];
+    const nn_fuse_t *f = m->fuse;
+    const float *W[NN_GEMM_MEMBERS], *dy[NN_GEMM_MEMBERS];
+    int oc[NN_GEMM_MEMBERS], live[NN_GEMM_MEMBERS], n_live = 0;
+    for (int q = 0; q < k; q++) {
+        const int c = ids[q], g = f->bn_of[c] >= 0 ? f->bn_of[c] : c;
+        W[q] = f->bn_of[c] >= 0 ? f->params + f->w_off[c] : nn_param(m, c, NN_P_WEIGHT, NULL);
+        dy[q] = m->nodes[g].grad;
+        oc[q] = m->nodes[c].out_c;
+        live[q] = m->nodes[g].grad_live;
+        n_live += live[q];
+    }
+    if (!n_live || !nn_wants_grad(x, o))
+        return 1;
+    int assign;
+    float *dx = nn_grad_dst(m, x, &assign);
+    const conv2d_shape_t s = conv_shape(m, &m->nodes[id], n);
+    const float *packed = n_live == k ? nn_wpack_sib_wt(m, k, ids, W) : NULL;
+    if (packed) {
+        conv_packed_backward_sibs(&s, k, oc, packed, dy, dx, assign, m->workspace);
+        return 1;
+    }
+    for (int q = k - 1; q >= 0; q--)
+        if (live[q]) {
+            const conv2d_shape_t sq = conv_shape(m, &m->nodes[ids[q]], n);
+            conv_input_grad(m, ids[q], &sq, W[q], dy[q], dx, assign);
+            assign = 0;
+        }
+    return 1;
+}
+
 static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -313,6 +405,8 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
     conv2d_shape_t s = conv_shape(m, nd, n);
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
     int assign;
+    if (f && !o->param_grads && conv_backward_sibs(m, id, n, o))
+        return 0;
     if (f && f->bn_of[id] >= 0) {
         /* after a fused forward: dx = W'^T dy_bn, the chain rule through BN and conv
          * (nn_backward refuses parameter gradients there) */
