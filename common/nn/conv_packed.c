@@ -154,6 +154,20 @@ void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const flo
     }
 }
 
+void conv_packed_forward_map(const conv2d_shape_t *s, const float *x, const float *W,
+                             const float *b, int relu, float *y, nn_gemm_map_fn map, float *ws)
+{
+    const int K = s->c, P = s->oh * s->ow, G = conv_packed_group(s);
+    const size_t in_size = (size_t)s->c * s->h * s->w, out_size = (size_t)s->oc * P;
+    float *bpack = ws + conv_packed_a_floats(s);
+    for (int i0 = 0; i0 < s->n; i0 += G) {
+        const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G,
+                                 .c_seg = out_size, .b_seg = in_size};
+        nn_gemm_rows_seg_map(s->oc, K, W, K, x + i0 * in_size, P, y + i0 * out_size, P, &g, b,
+                             relu, map, bpack);
+    }
+}
+
 void conv_packed_forward_sibs(const conv2d_shape_t *s, int n_mem, const int *oc,
                               const float *const *W, const float *const *b, const int *relu,
                               float *const *y, const float *x, float *bpack)

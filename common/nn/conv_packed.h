@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 
+#include "nn/gemm.h"
 #include "nn/layers.h"
 
 /* Output pixels per image (oh x ow) of the band of shapes left to OpenBLAS,
@@ -138,6 +139,11 @@ void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const flo
 /* Floats of workspace the two above need (more than conv_packed_workspace). */
 size_t conv_packed_pre_workspace(const conv2d_shape_t *s);
 
+/* conv_packed_forward of a pointwise shape on map(x), map applied to each
+ * block of x as it is packed (nn/fuse.h's GELU prologue): the bits of map
+ * over x followed by conv_packed_forward. AVX-512 only. */
+void conv_packed_forward_map(const conv2d_shape_t *s, const float *x, const float *W,
+                             const float *b, int relu, float *y, nn_gemm_map_fn map, float *ws);
 /* A sibling group (nn/fuse.h): n_mem pointwise convolutions of the same
  * input x (s: the shape of one of them; their output channels oc[q]), member q
  * writing relu[q]?(W[q] x + b[q]) into y[q], each block of x packed once for

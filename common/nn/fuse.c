@@ -31,6 +31,8 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->pre_into);
     free(f->pre_pool);
     free(f->pool_pre);
+    free(f->gelu_of);
+    free(f->gelu_into);
     free(f->sib_lead);
     free(f->sib_next);
     free(f->sib_gen);
@@ -58,7 +60,42 @@ static int single_consumer(const nn_model_t *m, int id)
     return found;
 }
 
-int nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+int nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
+
+int nn_fuse_gelu_plan(const nn_model_t *m, int conv)
+{
+    if (conv < 2 || conv >= m->n_nodes)
+        return -1;
+    const nn_node_t *nd = &m->nodes[conv];
+    if (nd->op != NN_CONV || nd->n_in != 1 || nd->kh != 1 || nd->kw != 1 || nd->sh != 1 ||
+        nd->sw != 1 || nd->pt || nd->pb || nd->pl || nd->pr)
+        return -1;
+    const int g = nd->in[0];
+    const nn_node_t *gd = &m->nodes[g];
+    if ((gd->op != NN_GELU && gd->op != NN_GELU_TANH) || gd->n_in != 1 || gd->rank ||
+        g == m->output || g == nn_logits_node(m) || single_consumer(m, g) != conv ||
+        gd->in[0] < 1 || nn_cview_eligible(m, gd->in[0]))
+        return -1;
+    return g;
+}
+
+int nn_fuse_gelu(const nn_model_t *m, int conv)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f || !(nn_fuse_prologue & NN_FUSE_PROLOGUE_GELU) || f->gelu_of[conv] < 0)
+        return -1;
+    const conv2d_shape_t s = {.oh = m->nodes[conv].h, .ow = m->nodes[conv].w};
+    const int g = f->gelu_of[conv];
+    return conv_packed_wanted(&s, 0) && !m->nodes[g].keep ? g : -1;
+}
+
+int nn_fuse_gelu_taken(const nn_model_t *m, int id)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!f || f->gelu_into[id] < 0)
+        return -1;
+    return nn_fuse_gelu(m, f->gelu_into[id]) >= 0 ? f->gelu_into[id] : -1;
+}
 
 int nn_fuse_pre_plan(const nn_model_t *m, int conv)
 {
@@ -285,6 +322,10 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     f->w_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->b_off = malloc(sizeof(ptrdiff_t) * (size_t)n);
     f->dirty = calloc((size_t)n, 1);
+    f->gelu_of = malloc(sizeof(int) * (size_t)n);
+    f->gelu_into = malloc(sizeof(int) * (size_t)n);
+    CHECK_ALLOC(f->gelu_of);
+    CHECK_ALLOC(f->gelu_into);
     f->sib_lead = malloc(sizeof(int) * (size_t)n);
     f->sib_next = malloc(sizeof(int) * (size_t)n);
     f->sib_gen = calloc((size_t)n, sizeof(uint64_t));
@@ -306,6 +347,7 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     for (int i = 0; i < n; i++) {
         f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = f->pool_of[i] = f->pool_into[i] = -1;
         f->pre_of[i] = f->pre_into[i] = f->pre_pool[i] = f->pool_pre[i] = -1;
+        f->gelu_of[i] = f->gelu_into[i] = -1;
         f->w_off[i] = f->b_off[i] = -1;
     }
     for (int i = 1; i < n; i++) {
@@ -319,6 +361,11 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
                 f->pool_pre[pool] = i;
             }
         }
+    }
+    for (int i = 1; i < n; i++) {
+        const int g = nn_fuse_gelu_plan(m, i);
+        if (g >= 0)
+            f->gelu_of[i] = g, f->gelu_into[g] = i;
     }
     const size_t total = plan_chains(m, f);
     nn_fuse_plan_sibs(m, f->sib_lead, f->sib_next);
@@ -429,7 +476,8 @@ int nn_fuse_hides(const nn_model_t *m, int id)
         return 0;
     const int writes_other = (f->bn_of[id] >= 0 || f->relu_of[id] >= 0) && !relu_alone_kept(m, f, id);
     return writes_other || (f->folded_into[id] >= 0 && m->nodes[id].op == NN_BN) ||
-           f->pool_into[id] >= 0 || nn_fuse_pre_taken(m, id) >= 0 || nn_fuse_pre_pool(m, id) >= 0;
+           f->pool_into[id] >= 0 || nn_fuse_pre_taken(m, id) >= 0 || nn_fuse_pre_pool(m, id) >= 0 ||
+           nn_fuse_gelu_taken(m, id) >= 0;
 }
 
 int nn_fuse_commuted(const nn_model_t *m, int conv)

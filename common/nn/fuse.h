@@ -69,6 +69,14 @@
  * convolution's values are kept (a state starting at the pool) or the pool's:
  * nn_fuse_pre_pool says which.
  *
+ * A GELU whose only reader is a pointwise convolution (ConvNeXt's MLP: 1x1,
+ * GELU, 1x1) is applied by that convolution to each block of its input as the
+ * GEMM packs it (nn_gemm_rows_seg_map): the GELU's output is never stored nor
+ * read back, and the values packed are its forward's, so the same bits. Its
+ * backward runs as it is (it reads the GELU's input, which the convolution
+ * before it stored). Not when the GELU's values are kept: nn_fuse_gelu says
+ * which.
+ *
  * Pointwise convolutions (1x1, stride 1, unpadded) that read the same node,
  * one after the other among the nodes that read it or add into its gradient
  * (an Inception block's branches: 2-3 of them, ResNet's first block's conv1
@@ -113,6 +121,8 @@ typedef struct nn_fuse {
     uint8_t *dirty;     /* [n_nodes] folded conv whose parameters changed since `gen` */
     uint64_t dirty_gen; /* m->param_gen after the last nn_model_node_params_changed that
                          * marked `dirty` on a current fold: up to it only those changed */
+    int *gelu_of;       /* [n_nodes] pointwise conv id -> the GELU it applies while packing, else -1 */
+    int *gelu_into;     /* [n_nodes] that GELU's id -> the conv, else -1 */
     int *sib_lead;      /* [n_nodes] pointwise conv id -> the first of its sibling group, else -1 */
     int *sib_next;      /* [n_nodes] the next member of the group, else -1 */
     uint64_t *sib_gen;  /* [n_nodes] a group's first member -> m->act_gen of the pass whose
@@ -167,8 +177,20 @@ int nn_fuse_pre_plan(const nn_model_t *m, int conv);
 int nn_fuse_pre_pool(const nn_model_t *m, int conv);
 /* The pool such a convolution would apply first, from the graph alone, or -1. */
 int nn_fuse_pre_pool_plan(const nn_model_t *m, int conv);
-/* Bits: 1 the prologue, 2 its pool applied first; both by default (3). Tests
- * compare each with the passes it replaces; benchmarks time them. */
+/* Bits: 1 the prologue, 2 its pool applied first, 4 the GELU prologue; all by
+ * default. Tests compare each with the passes it replaces; benchmarks time them. */
+#define NN_FUSE_PROLOGUE 1
+#define NN_FUSE_PROLOGUE_POOL 2
+#define NN_FUSE_PROLOGUE_GELU 4
+#define NN_FUSE_PROLOGUE_ALL (NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL | NN_FUSE_PROLOGUE_GELU)
+extern int nn_fuse_prologue;
+/* The GELU that pointwise convolution `conv` applies to its input while
+ * packing it in the current fused pass (fuse.h), or -1; the same from the
+ * graph alone; and the convolution that so applies GELU node id, or -1. */
+int nn_fuse_gelu(const nn_model_t *m, int conv);
+int nn_fuse_gelu_plan(const nn_model_t *m, int conv);
+int nn_fuse_gelu_taken(const nn_model_t *m, int id);
+
 /* The sibling groups of m's graph (fuse.h): lead[c] the first member of
  * convolution c's group (c itself for the first), next[c] the member after
  * c; -1 where none. Arrays of m->n_nodes. */
@@ -180,8 +202,5 @@ int nn_fuse_sibs(const nn_model_t *m, int conv, int *ids);
 /* 1 (default): sibling groups computed together; 0: each member alone (tests
  * compare the two; benchmarks time them). */
 extern int nn_fuse_siblings;
-#define NN_FUSE_PROLOGUE 1
-#define NN_FUSE_PROLOGUE_POOL 2
-extern int nn_fuse_prologue;
 
 #endif

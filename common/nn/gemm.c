@@ -375,7 +375,7 @@ static void gemm_block_rows(const gemm_rows_t *r, int k, int k0, int kc, const n
 static void gemm_blocked_multi(int n_mem, const gemm_rows_t *mem, int k, const float *b,
                                int ldb, nn_gemm_bpack_fn pack, const void *ctx,
                                const nn_gemm_seg_t *g, int col0, int n, int b_flat,
-                               int accumulate, float *bpack)
+                               int accumulate, nn_gemm_map_fn map, float *bpack)
 {
     float *const bpack0 = bpack;
     /* B's own column layout: g's segments, or one flat segment of n columns */
@@ -391,6 +391,8 @@ static void gemm_blocked_multi(int n_mem, const gemm_rows_t *mem, int k, const f
                 gemm_pack_b(kc, j0, nc, b + (size_t)k0 * ldb, ldb, gb, bpack);
             else
                 bpack = bpack0 + nn_gemm_bpacked_offset(nc, k, k0, 0);
+            if (map) /* the whole packed block, its zero padding too (map(0) finite) */
+                map(bpack, (size_t)(nc + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR * kc);
             for (int q = 0; q < n_mem; q++)
                 gemm_block_rows(&mem[q], k, k0, kc, g, col0, j0, nc, accumulate, bpack);
         }
@@ -404,7 +406,7 @@ static void gemm_blocked(int m, int k, const float *a, size_t lda, const float *
                          const float *bias, int relu, float *bpack)
 {
     const gemm_rows_t r = {m, a, lda, c, ldc, g->c_seg, bias, relu};
-    gemm_blocked_multi(1, &r, k, b, ldb, pack, ctx, g, col0, n, b_flat, accumulate, bpack);
+    gemm_blocked_multi(1, &r, k, b, ldb, pack, ctx, g, col0, n, b_flat, accumulate, NULL, bpack);
 }
 
 void nn_gemm_packed_seg(int m, int k, const float *packed, const float *b, int ldb, float *c,
@@ -455,7 +457,15 @@ void nn_gemm_rows_multi(int n_mem, const nn_gemm_member_t *mem, int k, const flo
     for (int q = 0; q < n_mem; q++)
         r[q] = (gemm_rows_t){mem[q].m, mem[q].a, (size_t)mem[q].lda, mem[q].c, ldc,
                              mem[q].c_seg, mem[q].bias, mem[q].relu};
-    gemm_blocked_multi(n_mem, r, k, b, ldb, NULL, NULL, g, 0, g->seg * g->n_seg, 0, 0, bpack);
+    gemm_blocked_multi(n_mem, r, k, b, ldb, NULL, NULL, g, 0, g->seg * g->n_seg, 0, 0, NULL, bpack);
+}
+
+void nn_gemm_rows_seg_map(int m, int k, const float *a, int lda, const float *b, int ldb,
+                          float *c, int ldc, const nn_gemm_seg_t *g, const float *bias, int relu,
+                          nn_gemm_map_fn map, float *bpack)
+{
+    const gemm_rows_t r = {m, a, (size_t)lda, c, ldc, g->c_seg, bias, relu};
+    gemm_blocked_multi(1, &r, k, b, ldb, NULL, NULL, g, 0, g->seg * g->n_seg, 0, 0, map, bpack);
 }
 
 /* What the packer of nn_gemm_packed_ksrc reads. */
@@ -566,6 +576,14 @@ void nn_gemm_rows_multi(int n_mem, const nn_gemm_member_t *mem, int k, const flo
                         int ldc, const nn_gemm_seg_t *g, float *bpack)
 {
     (void)n_mem, (void)mem, (void)k, (void)b, (void)ldb, (void)ldc, (void)g, (void)bpack; /* never called */
+}
+
+void nn_gemm_rows_seg_map(int m, int k, const float *a, int lda, const float *b, int ldb,
+                          float *c, int ldc, const nn_gemm_seg_t *g, const float *bias, int relu,
+                          nn_gemm_map_fn map, float *bpack)
+{
+    (void)m, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc, (void)g;
+    (void)bias, (void)relu, (void)map, (void)bpack; /* never called */
 }
 
 void nn_gemm_packed_ksrc(int m, const float *packed, int n_src, const nn_gemm_ksrc_t *src,

@@ -134,6 +134,15 @@ void nn_gemm_packed_ksrc(int m, const float *packed, int n_src, const nn_gemm_ks
                          int ldb, float *c, int ldc, const nn_gemm_seg_t *g, int accumulate,
                          float *bpack);
 
+/* An elementwise map applied in place to n packed floats of B. */
+typedef void (*nn_gemm_map_fn)(float *v, size_t n);
+/* nn_gemm_rows_seg (no accumulation) of map(B): each block of B mapped once
+ * packed, while it is in cache (its zero padding too, so map(0) must be
+ * finite); the bits of the product of B mapped beforehand by the same map. */
+void nn_gemm_rows_seg_map(int m, int k, const float *a, int lda, const float *b, int ldb,
+                          float *c, int ldc, const nn_gemm_seg_t *g, const float *bias, int relu,
+                          nn_gemm_map_fn map, float *bpack);
+
 /* A right operand that the caller packs: pack(ctx, k0, kc, j0, nc, bpack)
  * writes rows [k0, k0 + kc) of global columns [j0, j0 + nc) (nc <=
  * NN_GEMM_NC) into bpack as nn_gemm_bpacked_offset lays out one depth block

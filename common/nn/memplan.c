@@ -226,6 +226,13 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
                 max_cons[x] = j;
         }
     }
+    /* a pointwise convolution that applies a GELU while packing (nn/fuse.h) reads
+     * the GELU's input at its own step */
+    for (int j = 1; j < N; j++) {
+        const int g = nn_fuse_gelu_plan(m, j);
+        if (g >= 0 && out_end[m->nodes[g].in[0]] < j)
+            out_end[m->nodes[g].in[0]] = j;
+    }
     /* a ReLU that runs its add's backward (nn_add_relu_pair) writes the add's
      * input gradients at its own step */
     for (int j = 1; j < N; j++) {

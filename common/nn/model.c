@@ -683,7 +683,8 @@ static int forward_pass(nn_model_t *m, const float *x, int n, int training, int 
     }
     prof_start(m);
     for (int i = from; i < m->n_nodes; i++) {
-        if (fused && (nn_fuse_taken(m, i) >= 0 || nn_fuse_pre_taken(m, i) >= 0))
+        if (fused && (nn_fuse_taken(m, i) >= 0 || nn_fuse_pre_taken(m, i) >= 0 ||
+                      nn_fuse_gelu_taken(m, i) >= 0))
             continue;
         const nn_op_def_t *def = nn_op_def(m->nodes[i].op);
         nn_forward_fn fn = training && def->forward_train ? def->forward_train : def->forward;

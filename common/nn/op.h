@@ -208,6 +208,10 @@ static inline int nn_unary_forward(nn_model_t *m, int id, int n, float (*f)(floa
     return 0;
 }
 
+/* GELU (exact and tanh forms, ops/gelu.c) over n values in place: the op's forward. */
+void nn_gelu_apply(float *v, size_t n);
+void nn_gelu_tanh_apply(float *v, size_t n);
+
 /* Input gradient of an op that passes its output gradient through unchanged (reshape,
  * flatten, a broadcast add's full-size input): the first contribution is copied (no
  * zeroing pass; nothing to copy when the plan gave both nodes one buffer), later ones

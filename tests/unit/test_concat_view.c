@@ -230,7 +230,7 @@ static void test_densenet_identical(void)
          * does not (tests/unit/test_fuse.c compares that) */
         nn_fuse_prologue = NN_FUSE_PROLOGUE;
         check_identical("densenet121", m, owned, 2);
-        nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+        nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
     }
     nn_model_destroy(m);
     nn_model_destroy(owned);

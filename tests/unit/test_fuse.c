@@ -4,8 +4,9 @@
  * (logits, input gradients, guided gradients), the fold plan, the folded
  * cache following every parameter change, and determinism; a ReLU taken
  * into a convolution without a BN, average pools commuted with the 1x1
- * convolutions after them, and sibling groups (the same bits as each member
- * alone, whole passes, partial ones, after a member's weights change).
+ * convolutions after them, sibling groups (the same bits as each member
+ * alone, whole passes, partial ones, after a member's weights change), and
+ * the GELU applied while a pointwise convolution packs its input.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "nn/fuse.h"
 #include "nn/model.h"
+#include "nn/op.h"
 #include "nn/zoo.h"
 #include "nnhelp.h"
 #include "rng.h"
@@ -333,7 +335,7 @@ static void check_prologue_bits(nn_model_t *m, int n, const float *x, int expect
                  "%s guided=%d: input gradient differs with the prologue (%g)", what, guided,
                  th_rel_err(on.dx, off.dx, nx));
     }
-    nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+    nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
     pass_free(&on);
     pass_free(&off);
 }
@@ -359,7 +361,7 @@ static void check_prologue_pool(nn_model_t *m, int n, const float *x, int expect
         nn_fuse_prologue = NN_FUSE_PROLOGUE;
         TH_CHECK(run_pass(m, x, n, 1, guided, &after) == 0, "%s: pool after", what);
         TH_EQ_INT(count_pooled(m), 0);
-        nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+        nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
         TH_CHECK(run_pass(m, x, n, 1, guided, &pooled) == 0, "%s: pool first", what);
         TH_CHECK(count_pooled(m) == expect, "%s: %d pools applied first, expected %d", what,
                  count_pooled(m), expect);
@@ -433,7 +435,7 @@ static void test_prologue(void)
         free(g[0]);
         free(g[1]);
     }
-    nn_fuse_prologue = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
+    nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
     pass_free(&all);
     pass_free(&one);
     free(x);
@@ -607,6 +609,68 @@ static void test_fused_is_deterministic(void)
     pass_free(&one);
     free(x);
     nn_model_destroy(m);
+}
+
+/* The GELU prologue (nn/fuse.h: ConvNeXt's 1x1 -> GELU -> 1x1, the GELU
+ * applied while the second convolution packs its input): logits and input
+ * gradients the same bits as with the GELU's own pass, both GELU forms, the
+ * second convolution plain, with a layer scale folded (a BN after it) and with
+ * a ReLU; an odd plane (5 x 7) and channel counts, so that the GELU's own loop
+ * ends in a partial vector; not when the GELU's values are kept. */
+static void test_gelu_prologue(void)
+{
+    static const nn_op ops[2] = {NN_GELU, NN_GELU_TANH};
+    const int n = 3;
+    for (int v = 0; v < 6; v++) {
+        nn_model_t *m = nn_model_create(3, 5, 7);
+        const int a = nn_add_conv(m, "a", 0, 13, 3, 3, 1, 1, NULL, 1, 1);
+        const int c1 = nn_add_conv(m, "pw1", a, 37, 1, 1, 1, 1, NULL, 0, 1);
+        const int g = nn_add_node(m, "gelu", ops[v % 2], 1, &c1, NULL);
+        int c2 = nn_add_conv(m, "pw2", g, 11, 1, 1, 1, 1, NULL, 0, v < 2);
+        if (v >= 2 && v < 4)
+            c2 = nn_add_bn(m, "scale", c2, 1e-3f, 0.01f, 1, 0);
+        if (v >= 4)
+            c2 = nn_add_relu(m, "pw2_relu", c2);
+        const int sum = nn_add_add(m, "res", c2, nn_add_conv(m, "skip", a, 11, 1, 1, 1, 1, NULL, 0, 1));
+        nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", sum)), 4, 1);
+        TH_CHECK(nn_model_finalize(m, 9 + v) == 0 && nn_model_prepare(m, n) == 0, "build %d", v);
+        th_perturb_bn(m, 2);
+        const size_t in = nn_node_size(&m->nodes[0]), nl = (size_t)n * m->num_classes;
+        float *x = calloc((size_t)n * in, sizeof(float));
+        fill_normal(x, (size_t)n * in, 30 + v);
+        int pw2 = -1;
+        for (int i = 0; i < m->n_nodes; i++)
+            if (m->nodes[i].op == NN_CONV && m->nodes[i].in[0] == g)
+                pw2 = i;
+        pass_out_t on, off;
+        pass_alloc(m, n, &on);
+        pass_alloc(m, n, &off);
+        nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL & ~NN_FUSE_PROLOGUE_GELU;
+        TH_CHECK(run_pass(m, x, n, 1, 0, &off) == 0, "variant %d: pass without", v);
+        TH_CHECK(nn_fuse_gelu(m, pw2) < 0, "variant %d: the prologue ran", v);
+        nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
+        TH_CHECK(run_pass(m, x, n, 1, 0, &on) == 0, "variant %d: pass with", v);
+        TH_CHECK(pw2 > 0 && nn_fuse_gelu(m, pw2) == g, "variant %d: no GELU prologue", v);
+        TH_CHECK(nn_fuse_hides(m, g), "variant %d: the GELU's output shows", v);
+        TH_CHECK(!memcmp(on.logits, off.logits, sizeof(float) * nl),
+                 "variant %d: logits differ with the GELU prologue (%g)", v,
+                 th_rel_err(on.logits, off.logits, nl));
+        TH_CHECK(!memcmp(on.dx, off.dx, sizeof(float) * n * in),
+                 "variant %d: input gradient differs with the GELU prologue (%g)", v,
+                 th_rel_err(on.dx, off.dx, n * in));
+        /* kept: the GELU runs as it is and its output is there */
+        uint8_t *keep = calloc((size_t)m->n_nodes, 1);
+        keep[g] = 1;
+        nn_model_keep_outputs(m, keep);
+        TH_CHECK(run_pass(m, x, n, 1, 0, &on) == 0 && nn_fuse_gelu(m, pw2) < 0 &&
+                     !memcmp(on.logits, off.logits, sizeof(float) * nl),
+                 "variant %d: with the GELU kept", v);
+        free(keep);
+        pass_free(&on);
+        pass_free(&off);
+        free(x);
+        nn_model_destroy(m);
+    }
 }
 
 /* The first members of the sibling groups computed together in the last fused pass. */
@@ -788,5 +852,6 @@ int main(void)
     TH_RUN(test_cache_follows_parameters);
     TH_RUN(test_fused_is_deterministic);
     TH_RUN(test_siblings);
+    TH_RUN(test_gelu_prologue);
     return th_report();
 }

@@ -202,6 +202,20 @@ static void conv_forward_pre(nn_model_t *m, int id, int bn, const conv2d_shape_t
                             pool >= 0 ? m->nodes[pool].out : y, m->workspace);
 }
 
+/* y = relu?(W gelu(x) + b) with the GELU applied while packing x (nn/fuse.h's
+ * GELU prologue): 1 when it ran. */
+static int conv_forward_gelu(nn_model_t *m, int id, const conv2d_shape_t *s, const float *W,
+                             const float *b, int relu, float *y)
+{
+    const int g = nn_fuse_gelu(m, id);
+    if (g < 0)
+        return 0;
+    conv_packed_forward_map(s, m->nodes[m->nodes[g].in[0]].out, W, b, relu, y,
+                            m->nodes[g].op == NN_GELU ? nn_gelu_apply : nn_gelu_tanh_apply,
+                            m->workspace);
+    return 1;
+}
+
 /* Convolution id's fused forward as the plain product (a member of a sibling
  * group: no prologue, pool or Winograd): its weights, bias, ReLU and output,
  * as conv_forward picks them. */
@@ -267,6 +281,8 @@ static int conv_forward(nn_model_t *m, int id, int n)
             conv_forward_commuted(m, pool, &s, W, b, relu, nn_fuse_dst(m, id));
             return 0;
         }
+        if (conv_forward_gelu(m, id, &s, W, b, relu, nn_fuse_dst(m, id)))
+            return 0;
         if (conv_forward_wino(m, id, &s, W, b, relu, nn_fuse_dst(m, id)) == 0)
             return 0;
         conv2d_forward_fused(&s, m->nodes[nd->in[0]].out, W, b, relu, nn_fuse_dst(m, id),
@@ -279,6 +295,8 @@ static int conv_forward(nn_model_t *m, int id, int n)
         conv_forward_pre(m, id, pre, &s, W, b, 0, nd->out);
         return 0;
     }
+    if (conv_forward_gelu(m, id, &s, W, b, 0, nd->out))
+        return 0;
     if (m->fused_pass && conv_forward_wino(m, id, &s, W, b, 0, nd->out) == 0)
         return 0;
     conv2d_forward(&s, m->nodes[nd->in[0]].out, W, b, nd->out, m->workspace);

@@ -39,6 +39,20 @@ static float gelu_tanh_grad(float x, float y)
 
 NN_WIDE_VECTORS static int gelu_forward(nn_model_t *m, int id, int n) { return nn_unary_forward(m, id, n, gelu); }
 
+/* The forwards' loops in place (a convolution's packing, nn/fuse.h): the same
+ * function of each value, so the same bits. */
+NN_WIDE_VECTORS void nn_gelu_apply(float *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        v[k] = gelu(v[k]);
+}
+
+NN_WIDE_VECTORS void nn_gelu_tanh_apply(float *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        v[k] = gelu_tanh(v[k]);
+}
+
 NN_WIDE_VECTORS static int gelu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     return nn_unary_backward(m, id, n, o, gelu_grad);
