@@ -425,6 +425,8 @@ size_t nn_model_runtime_bytes(const nn_model_t *m, int batch, nn_plan_mode mode)
             bytes += (size_t)batch * nn_node_size(nd) * sizeof(int32_t);
         if (nd->op == NN_BN)
             bytes += 2 * (size_t)nd->c * sizeof(float);
+        if (nd->op == NN_LAYERNORM) /* ops/layernorm.c's statistics */
+            bytes += (size_t)batch * nn_layernorm_positions(nd) * 2 * sizeof(double);
         if (def->workspace) {
             size_t need = def->workspace(m, nd);
             ws = need > ws ? need : ws;

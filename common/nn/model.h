@@ -71,6 +71,9 @@ typedef struct nn_node {
     float *out, *grad;
     int32_t *argmax;            /* max pool */
     float *bn_mean, *bn_invstd; /* batch statistics saved in training mode */
+    double *ln_stats;           /* layer norm: each position's mean, then its 1/std, of the
+                                 * forward of pass ln_gen (m->act_gen), for the backward */
+    uint64_t ln_gen;
     int grad_live;              /* grad buffer holds values in this backward pass */
     int bn_relu;                /* a ReLU whose backward also runs its BN input's
                                  * (nn_bn_relu_pair, set by nn_model_prepare) */

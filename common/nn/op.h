@@ -208,6 +208,10 @@ static inline int nn_unary_forward(nn_model_t *m, int id, int n, float (*f)(floa
     return 0;
 }
 
+/* Positions (values per sample over the normalized axis) of layer norm node nd,
+ * whose statistics ops/layernorm.c keeps from the forward for the backward. */
+size_t nn_layernorm_positions(const nn_node_t *nd);
+
 /* GELU (exact and tanh forms, ops/gelu.c) over n values in place: the op's forward. */
 void nn_gelu_apply(float *v, size_t n);
 void nn_gelu_tanh_apply(float *v, size_t n);

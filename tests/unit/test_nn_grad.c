@@ -629,6 +629,53 @@ static void test_layernorm_wide(void)
     nn_model_destroy(m);
 }
 
+/* The statistics a layer norm keeps from its forward for the backward
+ * (ops/layernorm.c): the input and parameter gradients bit for bit those of a
+ * backward that computes them again, along the last axis and along the
+ * channels of a map (an inner axis of 143 positions: three blocks of 64). */
+static void test_layernorm_saved_stats(void)
+{
+    nn_model_t *m = nn_model_create(3, 11, 13);
+    const int c = nn_add_conv(m, "c", 0, 10, 1, 1, 1, 1, NULL, 0, 1);
+    const int ln1 = nn_add_node(m, "ln_ch", NN_LAYERNORM, 1, &c, &(nn_node_t){.eps = 1e-5f, .axis = 1});
+    const int tok = nn_add_node(m, "tokens", NN_RESHAPE, 1, &ln1,
+                                &(nn_node_t){.rank = 3, .dims = {1, 22, 65}});
+    const int ln2 = nn_add_node(m, "ln_row", NN_LAYERNORM, 1, &tok, &(nn_node_t){.eps = 1e-5f});
+    const int head = nn_add_node(m, "head", NN_LINEAR, 1, &ln2, &(nn_node_t){.out_c = 2, .has_bias = 1});
+    TH_CHECK(nn_model_finalize(m, 7) == 0 && nn_model_prepare(m, 2) == 0, "build");
+    nn_model_set_plan(m, NN_PLAN_TRAIN);
+    TH_CHECK(nn_model_prepare(m, 2) == 0, "prepare for parameter gradients");
+    randomize_params(m, 3);
+    const size_t in = nn_node_size(&m->nodes[0]), no = nn_node_size(&m->nodes[head]);
+    float *x = malloc(sizeof(float) * 2 * in), *dy = malloc(sizeof(float) * 2 * no);
+    float *dx[2] = {malloc(sizeof(float) * 2 * in), malloc(sizeof(float) * 2 * in)};
+    float *pg[2] = {malloc(sizeof(float) * m->n_params), malloc(sizeof(float) * m->n_params)};
+    fill_normal(x, 2 * in, 5, 1.0);
+    fill_normal(dy, 2 * no, 6, 1.0);
+    for (int again = 0; again < 2; again++) {
+        TH_CHECK(nn_forward(m, x, 2, 0) == 0, "forward");
+        TH_CHECK(m->nodes[ln1].ln_gen == m->act_gen && m->nodes[ln2].ln_gen == m->act_gen,
+                 "the forward kept no statistics");
+        if (again)
+            m->act_gen++; /* as if another pass moved the activations: computed again */
+        memset(m->grads, 0, sizeof(float) * m->n_params);
+        nn_backward_opts_t o = {.input_grad = 1, .param_grads = 1};
+        TH_CHECK(nn_backward(m, head, dy, dx[again], &o) == 0, "backward");
+        memcpy(pg[again], m->grads, sizeof(float) * m->n_params);
+    }
+    TH_CHECK(!memcmp(dx[0], dx[1], sizeof(float) * 2 * in),
+             "input gradient with the kept statistics differs");
+    TH_CHECK(!memcmp(pg[0], pg[1], sizeof(float) * m->n_params),
+             "parameter gradients with the kept statistics differ");
+    for (int k = 0; k < 2; k++) {
+        free(dx[k]);
+        free(pg[k]);
+    }
+    free(x);
+    free(dy);
+    nn_model_destroy(m);
+}
+
 int main(void)
 {
     sc_log_set_level(SC_LOG_ERROR);
@@ -644,5 +691,6 @@ int main(void)
     TH_RUN(test_swin_ops);
     TH_RUN(test_transpose_paths);
     TH_RUN(test_layernorm_wide);
+    TH_RUN(test_layernorm_saved_stats);
     return th_report();
 }

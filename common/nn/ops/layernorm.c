@@ -13,7 +13,9 @@
  * one sum per position, the positions of a block side by side so the loops
  * vectorize. Each position's sums run over the axis in order, whatever the
  * batch. The loops run in 512-bit vectors on AVX-512 builds (nn/vmath.h's
- * NN_WIDE_VECTORS; the same bits). Backward recomputes the statistics:
+ * NN_WIDE_VECTORS; the same bits). The forward keeps each position's mean
+ * and 1/std (16 bytes a position); the backward of the same pass reuses
+ * them, any other computes them again, the same bits either way:
  *   xhat = (x - mean) s, g = dy gamma,
  *   dx = s (g - mean(g) - xhat mean(g xhat)), dgamma += sum dy xhat, dbeta += sum dy.
  */
@@ -137,13 +139,15 @@ NN_WIDE_VECTORS static void ln_stats_block(const float *x, int D, size_t stride,
         invstd[p] = 1.0 / sqrt(invstd[p] / D + eps);
 }
 
-/* Forward of one [D][inner] slice along an inner axis. */
+/* Forward of one [D][inner] slice along an inner axis; each position's mean and
+ * 1/std into mean_all[inner], s_all[inner]. */
 NN_WIDE_VECTORS static void ln_forward_inner(const float *x, float *y, int D, size_t inner,
-                                             double eps, const float *g, const float *b)
+                                             double eps, const float *g, const float *b,
+                                             double *mean_all, double *s_all)
 {
-    double mean[LN_BLOCK], s[LN_BLOCK];
     for (size_t p0 = 0; p0 < inner; p0 += LN_BLOCK) {
         const int P = inner - p0 < LN_BLOCK ? (int)(inner - p0) : LN_BLOCK;
+        double *mean = mean_all + p0, *s = s_all + p0;
         ln_stats_block(x + p0, D, inner, P, eps, mean, s);
         for (int j = 0; j < D; j++) {
             const float *xj = x + (size_t)j * inner + p0;
@@ -156,15 +160,23 @@ NN_WIDE_VECTORS static void ln_forward_inner(const float *x, float *y, int D, si
 }
 
 /* Backward of one [D][inner] slice along an inner axis: dx (= when assign, else +=),
- * dg, db (NULL: not wanted) accumulated. */
+ * dg, db (NULL: not wanted) accumulated. saved_mean, saved_s: the forward's
+ * statistics (ln_forward_inner's), or NULL to compute them again (the same bits). */
 NN_WIDE_VECTORS static void ln_backward_inner(const float *x, const float *dy, float *dx,
                                               int assign, int D, size_t inner, double eps,
-                                              const float *g, float *dg, float *db)
+                                              const float *g, float *dg, float *db,
+                                              const double *saved_mean, const double *saved_s)
 {
-    double mean[LN_BLOCK], s[LN_BLOCK], mg[LN_BLOCK], mgx[LN_BLOCK];
+    double mean_blk[LN_BLOCK], s_blk[LN_BLOCK], mg[LN_BLOCK], mgx[LN_BLOCK];
     for (size_t p0 = 0; p0 < inner; p0 += LN_BLOCK) {
         const int P = inner - p0 < LN_BLOCK ? (int)(inner - p0) : LN_BLOCK;
-        ln_stats_block(x + p0, D, inner, P, eps, mean, s);
+        const double *mean = mean_blk, *s = s_blk;
+        if (saved_mean) {
+            mean = saved_mean + p0;
+            s = saved_s + p0;
+        } else {
+            ln_stats_block(x + p0, D, inner, P, eps, mean_blk, s_blk);
+        }
         for (int p = 0; p < P; p++)
             mg[p] = mgx[p] = 0.0;
         for (int j = 0; j < D; j++) {
@@ -222,10 +234,15 @@ NN_WIDE_VECTORS static int layernorm_forward(nn_model_t *m, int id, int n)
     ln_layout(nd, &outer, &D, &inner);
     const float *g = nn_param(m, id, NN_P_GAMMA, NULL), *b = nn_param(m, id, NN_P_BETA, NULL);
     const float *x_all = m->nodes[nd->in[0]].out;
+    /* the statistics kept for the backward: means, then 1/stds, position by position */
+    const size_t pos = (size_t)n * nn_layernorm_positions(nd);
+    double *mean_all = nd->ln_stats, *s_all = nd->ln_stats + pos;
+    nd->ln_gen = m->act_gen;
     if (inner > 1) {
         const size_t slice = (size_t)D * inner;
         for (size_t r = 0; r < (size_t)n * outer; r++)
-            ln_forward_inner(x_all + r * slice, nd->out + r * slice, D, inner, nd->eps, g, b);
+            ln_forward_inner(x_all + r * slice, nd->out + r * slice, D, inner, nd->eps, g, b,
+                             mean_all + r * inner, s_all + r * inner);
         return 0;
     }
     const size_t rows = (size_t)n * outer;
@@ -234,10 +251,29 @@ NN_WIDE_VECTORS static int layernorm_forward(nn_model_t *m, int id, int n)
         float *y = nd->out + r * D;
         double mean, s;
         ln_stats(x, D, nd->eps, &mean, &s);
+        mean_all[r] = mean;
+        s_all[r] = s;
         for (int j = 0; j < D; j++)
             y[j] = (float)((x[j] - mean) * s * g[j] + b[j]);
     }
     return 0;
+}
+
+size_t nn_layernorm_positions(const nn_node_t *nd)
+{
+    const int D = ln_width(nd);
+    return D > 0 ? nn_node_size(nd) / (size_t)D : 0;
+}
+
+static int layernorm_prepare(nn_model_t *m, nn_node_t *nd, int max_batch)
+{
+    int rc = 0;
+    (void)m;
+    nd->ln_stats = sc_calloc((size_t)max_batch * nn_layernorm_positions(nd) * 2, sizeof(double));
+    CHECK_ALLOC(nd->ln_stats);
+    nd->ln_gen = 0;
+cleanup:
+    return rc;
 }
 
 NN_WIDE_VECTORS static int layernorm_backward(nn_model_t *m, int id, int n,
@@ -254,19 +290,30 @@ NN_WIDE_VECTORS static int layernorm_backward(nn_model_t *m, int id, int n,
     float *dg = o->param_grads ? nn_param_grad(m, id, NN_P_GAMMA) : NULL;
     float *db = o->param_grads ? nn_param_grad(m, id, NN_P_BETA) : NULL;
     const float *x_all = m->nodes[src].out;
+    /* the forward's statistics when it ran in this pass on this batch (else again) */
+    const size_t pos = (size_t)n * nn_layernorm_positions(nd);
+    const int saved = nd->ln_gen == m->act_gen && m->batch == n;
+    const double *mean_all = saved ? nd->ln_stats : NULL;
+    const double *s_all = saved ? nd->ln_stats + pos : NULL;
     if (inner > 1) {
         const size_t slice = (size_t)D * inner;
         for (size_t r = 0; r < (size_t)n * outer; r++)
             ln_backward_inner(x_all + r * slice, nd->grad + r * slice,
                               dx_all ? dx_all + r * slice : NULL, assign, D, inner, nd->eps, g,
-                              dg, db);
+                              dg, db, saved ? mean_all + r * inner : NULL,
+                              saved ? s_all + r * inner : NULL);
         return 0;
     }
     const size_t rows = (size_t)n * outer;
     for (size_t r = 0; r < rows; r++) {
         const float *x = x_all + r * D, *dy = nd->grad + r * D;
         double mean, s, mg_part[LN_LANES] = {0}, mgx_part[LN_LANES] = {0};
-        ln_stats(x, D, nd->eps, &mean, &s);
+        if (saved) {
+            mean = mean_all[r];
+            s = s_all[r];
+        } else {
+            ln_stats(x, D, nd->eps, &mean, &s);
+        }
         int j = 0;
         for (; j + LN_LANES <= D; j += LN_LANES)
             for (int l = 0; l < LN_LANES; l++) {
@@ -331,6 +378,7 @@ const nn_op_def_t nn_op_layernorm = {
     .infer = layernorm_infer,
     .param_shape = layernorm_param_shape,
     .init = layernorm_init,
+    .prepare = layernorm_prepare,
     .forward = layernorm_forward,
     .backward = layernorm_backward,
     .flops = layernorm_flops,
