@@ -65,6 +65,8 @@ static void free_runtime(nn_model_t *m)
         sc_free(nd->argmax);
         sc_free(nd->bn_mean);
         sc_free(nd->bn_invstd);
+        sc_free(nd->ln_stats);
+        nd->ln_stats = NULL;
         nd->out = nd->grad = nd->bn_mean = nd->bn_invstd = NULL;
         nd->argmax = NULL;
         if (nd->pc_owned) {
