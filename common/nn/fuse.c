@@ -60,6 +60,13 @@ static int single_consumer(const nn_model_t *m, int id)
     return found;
 }
 
+/* A convolution of one input, 1x1, stride 1, unpadded. */
+static int pointwise_conv(const nn_node_t *nd)
+{
+    return nd->op == NN_CONV && nd->n_in == 1 && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 &&
+           nd->sw == 1 && !nd->pt && !nd->pb && !nd->pl && !nd->pr;
+}
+
 int nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
 
 int nn_fuse_gelu_plan(const nn_model_t *m, int conv)
@@ -67,8 +74,7 @@ int nn_fuse_gelu_plan(const nn_model_t *m, int conv)
     if (conv < 2 || conv >= m->n_nodes)
         return -1;
     const nn_node_t *nd = &m->nodes[conv];
-    if (nd->op != NN_CONV || nd->n_in != 1 || nd->kh != 1 || nd->kw != 1 || nd->sh != 1 ||
-        nd->sw != 1 || nd->pt || nd->pb || nd->pl || nd->pr)
+    if (!pointwise_conv(nd))
         return -1;
     const int g = nd->in[0];
     const nn_node_t *gd = &m->nodes[g];
@@ -102,8 +108,7 @@ int nn_fuse_pre_plan(const nn_model_t *m, int conv)
     if (conv < 3 || conv >= m->n_nodes)
         return -1;
     const nn_node_t *nd = &m->nodes[conv];
-    if (nd->op != NN_CONV || nd->n_in != 1 || nd->kh != 1 || nd->kw != 1 || nd->sh != 1 ||
-        nd->sw != 1 || nd->pt || nd->pb || nd->pl || nd->pr)
+    if (!pointwise_conv(nd))
         return -1;
     const int r = nd->in[0], logits = nn_logits_node(m);
     const nn_node_t *rd = &m->nodes[r];
@@ -241,9 +246,8 @@ static size_t plan_chains(const nn_model_t *m, nn_fuse_t *f)
 static int sib_eligible(const nn_model_t *m, int c)
 {
     const nn_node_t *nd = &m->nodes[c];
-    if (nd->op != NN_CONV || nd->n_in != 1 || nd->kh != 1 || nd->kw != 1 || nd->sh != 1 ||
-        nd->sw != 1 || nd->pt || nd->pb || nd->pl || nd->pr || nd->in[0] < 0 ||
-        nn_cview_eligible(m, nd->in[0]) || nn_fuse_pre_plan(m, c) >= 0 || commuted_pool(m, c) >= 0)
+    if (!pointwise_conv(nd) || nd->in[0] < 0 || nn_cview_eligible(m, nd->in[0]) ||
+        nn_fuse_pre_plan(m, c) >= 0 || commuted_pool(m, c) >= 0)
         return 0;
     const conv2d_shape_t s = {.oh = nd->h, .ow = nd->w};
     return conv_packed_wanted(&s, 0) && conv_packed_wanted(&s, 1);
