@@ -3,7 +3,7 @@
 spend their CPU time, grouped by operation, output size and kernel.
 
     SALCHECK_NODE_PROFILE=/tmp/prof.tsv salcheck explain --model M.h5 ... --method ig
-    bench/node_profile.py /tmp/prof.tsv [--top 30] [--model N]
+    bench/node_profile.py /tmp/prof.tsv [--top 30] [--model N] [--base /tmp/prof_lo.tsv]
 
 Each model that ran a pass appends one block to FILE when it is destroyed
 (common/nn/model.c): a '# model ...' line, then one line per node. For each
@@ -13,6 +13,12 @@ direction (the direct convolution's FLOPs: 2 x output elements x input
 channels per group x kernel taps per sample; the input gradient counted as
 the forward; Winograd layers compute fewer). Only the largest model's block
 is summed unless --model picks another (0 = the first block).
+
+--base: the same model's profile of a shorter run (fewer IG steps, same
+batch): its times and counts are subtracted node by node, which leaves the
+steady state. A short run's first batch also pays for the first touch of
+every buffer (page faults), which lands in whichever node first writes a
+buffer; the difference of two runs does not carry it.
 """
 import argparse
 import collections
@@ -50,22 +56,35 @@ def flops_per_sample(r):
     return 0.0
 
 
+def pick_block(path, index):
+    blocks = read_blocks(path)
+    if not blocks:
+        sys.exit('%s: no model block' % path)
+    if index >= 0:
+        if index >= len(blocks):
+            sys.exit('%s: %d blocks, no block %d' % (path, len(blocks), index))
+        return blocks[index]
+    return max(blocks, key=lambda x: sum(r['fwd'] + r['bwd'] for r in x['rows']))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('file')
     ap.add_argument('--top', type=int, default=30)
     ap.add_argument('--model', type=int, default=-1, help='block index (default: the largest)')
+    ap.add_argument('--base', help='profile of a shorter run of the same model, subtracted')
     a = ap.parse_args()
-    blocks = read_blocks(a.file)
-    if not blocks:
-        sys.exit('%s: no model block' % a.file)
-    if a.model >= 0:
-        if a.model >= len(blocks):
-            sys.exit('%s: %d blocks, no block %d' % (a.file, len(blocks), a.model))
-        b = blocks[a.model]
-    else:
-        b = max(blocks, key=lambda x: sum(r['fwd'] + r['bwd'] for r in x['rows']))
+    b = pick_block(a.file, a.model)
     rows = b['rows']
+    if a.base:
+        base = pick_block(a.base, a.model)
+        by_id = {r['id']: r for r in base['rows']}
+        if set(by_id) != set(r['id'] for r in rows):
+            sys.exit('%s and %s: not the same model' % (a.file, a.base))
+        for r in rows:
+            for k in ('fwd', 'fwd_n', 'bwd', 'bwd_n'):
+                r[k] -= by_id[r['id']][k]
+        b['title'] += ' (less %s)' % a.base
     total = sum(r['fwd'] + r['bwd'] for r in rows)
     groups = collections.OrderedDict()
     for r in rows:

@@ -8,9 +8,10 @@
  *   - depthwise (one input channel per group, any channel multiplier):
  *     direct loops, never a patch matrix. Stride 1 (ConvNeXt's 7x7,
  *     EfficientNet's 3x3 and 5x5): the plane is copied into a zero-bordered
- *     buffer and a register-blocked kernel computes DW_ROWS output rows x
- *     DW_LANES columns at a time in vector registers, each input vector loaded
- *     once for all the rows it reaches; the input gradient is the same kernel
+ *     buffer and a register-blocked kernel computes 7 or 8 output rows x
+ *     one vector of columns at a time in registers, each kernel column's
+ *     weights broadcast once and each input vector loaded once for all the
+ *     rows it reaches; the input gradient is the same kernel
  *     over the zero-bordered output gradient with the taps flipped. Stride 2
  *     (EfficientNet's downsampling): the bordered plane split into its even and
  *     odd columns, so the same register blocks read consecutive values; the
@@ -20,9 +21,10 @@
  *   - grouped (several input channels per group, ResNeXt, RegNet): the
  *     im2col + GEMM convolution of nn/conv.c called per group on the group's
  *     contiguous channel planes.
- * Every output position sums its taps in the same order (ky, then kx; the
- * zero border adds exact zeros), and the output is canonicalized to its
- * position classes like conv.
+ * Every output position of a kernel sums its taps in the same order (the
+ * stride-1 kernel kx, then ky, with fused multiply-adds where the build has
+ * them; the others ky, then kx; the zero border adds exact zeros), and the
+ * output is canonicalized to its position classes like conv.
  */
 #include "nn/op.h"
 #include "nn/ops/conv_node.h"
@@ -30,6 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
 #if defined(__AVX512F__) && defined(__AVX512VL__)
 #include <immintrin.h>
 #endif
@@ -157,13 +162,62 @@ static inline void dw_store_block(const dw_vec *a, int rows, int lanes, float *o
     }
 }
 
+/* The stride-1 kernel's vectors: a whole AVX-512 register where the build has one (each
+ * output is the same sequence of additions at any width, so the same bits). */
+#ifdef __AVX512F__
+#define DW1_LANES 16
+#else
+#define DW1_LANES 8
+#endif
+typedef float dw1_vec __attribute__((vector_size(DW1_LANES * sizeof(float))));
+
+/* a + w x, one rounding where the build has fused multiply-adds */
+static inline dw1_vec dw1_fma(dw1_vec w, dw1_vec x, dw1_vec a)
+{
+#if defined(__AVX512F__)
+    return (dw1_vec)_mm512_fmadd_ps((__m512)w, (__m512)x, (__m512)a);
+#elif defined(__FMA__)
+    return (dw1_vec)_mm256_fmadd_ps((__m256)w, (__m256)x, (__m256)a);
+#else
+    return a + w * x;
+#endif
+}
+
+static inline dw1_vec dw1_load(const float *p)
+{
+    dw1_vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void dw1_store_block(const dw1_vec *a, int rows, int lanes, float *out, int ow)
+{
+    for (int r = 0; r < rows; r++) {
+        float *dst = out + (size_t)r * ow;
+        if (lanes == DW1_LANES) {
+            memcpy(dst, &a[r], sizeof a[r]);
+        } else {
+            float t[DW1_LANES];
+            memcpy(t, &a[r], sizeof t);
+            memcpy(dst, t, sizeof(float) * lanes);
+        }
+    }
+}
+
+/* Output rows of one stride-1 register block: 7 for 7-row kernels (ConvNeXt's planes of 56,
+ * 28, 14 and 7 rows divide into whole blocks), else 8. */
+#define DW1_MAX_ROWS 8
+#define DW_MAX_KH 13 /* kernel rows of the stride-1 kernel (their weights in registers) */
+static int dw1_rows(int kh) { return kh == 7 ? 7 : 8; }
+
 /* The zero-bordered plane of the stride-1 kernel: a plane of oh x ow outputs read through a
- * kh x kw window needs (oh rounded up to DW_ROWS) + kh - 1 rows of (ow rounded up to
- * DW_LANES) + kw - 1 columns; *stride gets the row length. */
+ * kh x kw window needs (oh rounded up to dw1_rows) + kh - 1 rows of (ow rounded up to
+ * DW1_LANES) + kw - 1 columns; *stride gets the row length. */
 static size_t dw_s1_floats(int oh, int ow, int kh, int kw, int *stride)
 {
-    const int rows = (oh + DW_ROWS - 1) / DW_ROWS * DW_ROWS + kh - 1;
-    *stride = (ow + DW_LANES - 1) / DW_LANES * DW_LANES + kw - 1;
+    const int R = dw1_rows(kh);
+    const int rows = (oh + R - 1) / R * R + kh - 1;
+    *stride = (ow + DW1_LANES - 1) / DW1_LANES * DW1_LANES + kw - 1;
     return (size_t)rows * (size_t)*stride;
 }
 
@@ -175,41 +229,51 @@ static void dw_s1_fill(float *buf, int bs, const float *src, int h, int w, int t
         memcpy(buf + (size_t)(y + top) * bs + left, src + (size_t)y * w, sizeof(float) * w);
 }
 
-/* out[oy, ox] (row length ow) = (acc ? out[oy, ox] : bias) + sum over ky, then kx, of
- * wk[ky kw + kx] * buf[oy + ky, ox + kx] for the oh x ow outputs; buf is bs floats a row with
- * the rows and columns dw_s1_floats gives. */
+/* out[oy, ox] (row length ow) = (acc ? out[oy, ox] : bias) + sum over kx, then ky, of
+ * wk[ky kw + kx] * buf[oy + ky, ox + kx] for the oh x ow outputs (fused multiply-adds where
+ * the build has them); buf is bs floats a row with the rows and columns dw_s1_floats gives.
+ * A block of R output rows x DW1_LANES columns stays in registers; for each kernel column
+ * the kh weights are broadcast once and each of the R + kh - 1 input rows is loaded once
+ * for all the output rows it reaches, so the loop is bound by its multiply-adds rather than
+ * by loading a weight for each of them. */
 static inline __attribute__((always_inline)) void
 dw_s1_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const int kw,
-                 const float *wk, float bias, int acc, float *out)
+                 const int R, const float *wk, float bias, int acc, float *out)
 {
-    for (int oy0 = 0; oy0 < oh; oy0 += DW_ROWS) {
-        const int rows = oh - oy0 < DW_ROWS ? oh - oy0 : DW_ROWS;
-        for (int ox0 = 0; ox0 < ow; ox0 += DW_LANES) {
-            const int lanes = ow - ox0 < DW_LANES ? ow - ox0 : DW_LANES;
-            dw_vec a[DW_ROWS];
-            for (int r = 0; r < DW_ROWS; r++) {
+    for (int oy0 = 0; oy0 < oh; oy0 += R) {
+        const int rows = oh - oy0 < R ? oh - oy0 : R;
+        for (int ox0 = 0; ox0 < ow; ox0 += DW1_LANES) {
+            const int lanes = ow - ox0 < DW1_LANES ? ow - ox0 : DW1_LANES;
+            dw1_vec a[DW1_MAX_ROWS];
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
                 if (acc && r < rows) {
-                    float t[DW_LANES] = {0};
+                    float t[DW1_LANES] = {0};
                     memcpy(t, out + (size_t)(oy0 + r) * ow + ox0, sizeof(float) * lanes);
-                    a[r] = dw_load(t);
+                    a[r] = dw1_load(t);
                 } else {
-                    a[r] = (dw_vec){0} + bias;
+                    a[r] = (dw1_vec){0} + bias;
                 }
             }
-            /* input row oy0 + i feeds output row oy0 + r through kernel row i - r */
-            for (int i = 0; i < DW_ROWS + kh - 1; i++) {
-                const float *src = buf + (size_t)(oy0 + i) * bs + ox0;
-                for (int kx = 0; kx < kw; kx++) {
-                    const dw_vec xv = dw_load(src + kx);
-#pragma GCC unroll 4
-                    for (int r = 0; r < DW_ROWS; r++) {
+            const float *src = buf + (size_t)oy0 * bs + ox0;
+            for (int kx = 0; kx < kw; kx++) {
+                dw1_vec w[DW_MAX_KH];
+#pragma GCC unroll 16
+                for (int ky = 0; ky < kh && ky < DW_MAX_KH; ky++)
+                    w[ky] = (dw1_vec){0} + wk[ky * kw + kx];
+                /* input row oy0 + i feeds output row oy0 + r through kernel row i - r */
+#pragma GCC unroll 32
+                for (int i = 0; i < R + kh - 1; i++) {
+                    const dw1_vec xv = dw1_load(src + (size_t)i * bs + kx);
+#pragma GCC unroll 16
+                    for (int r = 0; r < R; r++) {
                         const int ky = i - r;
-                        if (ky >= 0 && ky < kh)
-                            a[r] += wk[ky * kw + kx] * xv;
+                        if (ky >= 0 && ky < kh && ky < DW_MAX_KH)
+                            a[r] = dw1_fma(w[ky], xv, a[r]);
                     }
                 }
             }
-            dw_store_block(a, rows, lanes, out + (size_t)oy0 * ow + ox0, ow);
+            dw1_store_block(a, rows, lanes, out + (size_t)oy0 * ow + ox0, ow);
         }
     }
 }
@@ -220,13 +284,13 @@ static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw
                         float bias, int acc, float *out)
 {
     if (kh == 7 && kw == 7)
-        dw_s1_plane_body(buf, bs, oh, ow, 7, 7, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, 7, 7, 7, wk, bias, acc, out);
     else if (kh == 5 && kw == 5)
-        dw_s1_plane_body(buf, bs, oh, ow, 5, 5, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, 5, 5, 8, wk, bias, acc, out);
     else if (kh == 3 && kw == 3)
-        dw_s1_plane_body(buf, bs, oh, ow, 3, 3, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, 3, 3, 8, wk, bias, acc, out);
     else
-        dw_s1_plane_body(buf, bs, oh, ow, kh, kw, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, kh, kw, dw1_rows(kh), wk, bias, acc, out);
 }
 
 #define DW_MAX_TAPS 169 /* 13 x 13: the flipped taps of the input gradient live on the stack */
@@ -235,7 +299,8 @@ static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw
 static int dw_s1_applies(const nn_node_t *nd)
 {
     return nd->sh == 1 && nd->sw == 1 && nd->pt < nd->kh && nd->pb < nd->kh &&
-           nd->pl < nd->kw && nd->pr < nd->kw && nd->kh * nd->kw <= DW_MAX_TAPS;
+           nd->pl < nd->kw && nd->pr < nd->kw && nd->kh <= DW_MAX_KH &&
+           nd->kh * nd->kw <= DW_MAX_TAPS;
 }
 
 /* Stride-1 forward of n images: every output plane through dw_s1_plane. */
