@@ -632,14 +632,15 @@ static void test_layernorm_wide(void)
 /* The statistics a layer norm keeps from its forward for the backward
  * (ops/layernorm.c): the input and parameter gradients bit for bit those of a
  * backward that computes them again, along the last axis and along the
- * channels of a map (an inner axis of 143 positions: three blocks of 64). */
+ * channels of a map (an inner axis of 1155 positions: two blocks, the second
+ * partial), whose forward also matches the definition in both blocks. */
 static void test_layernorm_saved_stats(void)
 {
-    nn_model_t *m = nn_model_create(3, 11, 13);
+    nn_model_t *m = nn_model_create(3, 33, 35);
     const int c = nn_add_conv(m, "c", 0, 10, 1, 1, 1, 1, NULL, 0, 1);
     const int ln1 = nn_add_node(m, "ln_ch", NN_LAYERNORM, 1, &c, &(nn_node_t){.eps = 1e-5f, .axis = 1});
     const int tok = nn_add_node(m, "tokens", NN_RESHAPE, 1, &ln1,
-                                &(nn_node_t){.rank = 3, .dims = {1, 22, 65}});
+                                &(nn_node_t){.rank = 3, .dims = {1, 42, 275}});
     const int ln2 = nn_add_node(m, "ln_row", NN_LAYERNORM, 1, &tok, &(nn_node_t){.eps = 1e-5f});
     const int head = nn_add_node(m, "head", NN_LINEAR, 1, &ln2, &(nn_node_t){.out_c = 2, .has_bias = 1});
     TH_CHECK(nn_model_finalize(m, 7) == 0 && nn_model_prepare(m, 2) == 0, "build");
@@ -656,6 +657,26 @@ static void test_layernorm_saved_stats(void)
         TH_CHECK(nn_forward(m, x, 2, 0) == 0, "forward");
         TH_CHECK(m->nodes[ln1].ln_gen == m->act_gen && m->nodes[ln2].ln_gen == m->act_gen,
                  "the forward kept no statistics");
+        /* the channel norm of sample 1 at positions of both blocks, against the definition */
+        const float *g1 = nn_param(m, ln1, NN_P_GAMMA, NULL), *b1 = nn_param(m, ln1, NN_P_BETA, NULL);
+        const size_t hw = 33 * 35;
+        double worst = 0.0;
+        for (size_t p = 0; p < hw; p += 97) {
+            const float *xc = m->nodes[c].out + 10 * hw + p, *yc = m->nodes[ln1].out + 10 * hw + p;
+            double mean = 0.0, var = 0.0;
+            for (int k = 0; k < 10; k++)
+                mean += xc[k * hw];
+            mean /= 10;
+            for (int k = 0; k < 10; k++)
+                var += (xc[k * hw] - mean) * (xc[k * hw] - mean);
+            const double s = 1.0 / sqrt(var / 10 + 1e-5);
+            for (int k = 0; k < 10; k++) {
+                const double want = (xc[k * hw] - mean) * s * g1[k] + b1[k];
+                const double err = fabs(yc[k * hw] - want) / (fabs(want) + 1e-3);
+                worst = err > worst ? err : worst;
+            }
+        }
+        TH_CHECK(worst < 1e-6, "channel layer norm off the definition by %.3g", worst);
         if (again)
             m->act_gen++; /* as if another pass moved the activations: computed again */
         memset(m->grads, 0, sizeof(float) * m->n_params);
