@@ -35,9 +35,6 @@
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-#include <immintrin.h>
-#endif
 
 #include "sc.h"
 
@@ -163,7 +160,8 @@ static inline void dw_store_block(const dw_vec *a, int rows, int lanes, float *o
 }
 
 /* The stride-1 kernel's vectors: a whole AVX-512 register where the build has one (each
- * output is the same sequence of additions at any width, so the same bits). */
+ * output is the same sequence of operations at any width, so the same bits; a build without
+ * fused multiply-adds rounds each product, so its bits differ from one with them). */
 #ifdef __AVX512F__
 #define DW1_LANES 16
 #else
@@ -247,7 +245,9 @@ dw_s1_plane_body(const float *buf, int bs, int oh, int ow, const int kh, const i
             dw1_vec a[DW1_MAX_ROWS];
 #pragma GCC unroll 16
             for (int r = 0; r < R; r++) {
-                if (acc && r < rows) {
+                if (acc && r < rows && lanes == DW1_LANES) {
+                    a[r] = dw1_load(out + (size_t)(oy0 + r) * ow + ox0);
+                } else if (acc && r < rows) {
                     float t[DW1_LANES] = {0};
                     memcpy(t, out + (size_t)(oy0 + r) * ow + ox0, sizeof(float) * lanes);
                     a[r] = dw1_load(t);
