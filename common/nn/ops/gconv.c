@@ -284,11 +284,11 @@ static void dw_s1_plane(const float *buf, int bs, int oh, int ow, int kh, int kw
                         float bias, int acc, float *out)
 {
     if (kh == 7 && kw == 7)
-        dw_s1_plane_body(buf, bs, oh, ow, 7, 7, 7, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, 7, 7, dw1_rows(7), wk, bias, acc, out);
     else if (kh == 5 && kw == 5)
-        dw_s1_plane_body(buf, bs, oh, ow, 5, 5, 8, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, 5, 5, dw1_rows(5), wk, bias, acc, out);
     else if (kh == 3 && kw == 3)
-        dw_s1_plane_body(buf, bs, oh, ow, 3, 3, 8, wk, bias, acc, out);
+        dw_s1_plane_body(buf, bs, oh, ow, 3, 3, dw1_rows(3), wk, bias, acc, out);
     else
         dw_s1_plane_body(buf, bs, oh, ow, kh, kw, dw1_rows(kh), wk, bias, acc, out);
 }
