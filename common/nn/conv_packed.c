@@ -168,6 +168,61 @@ void conv_packed_forward_map(const conv2d_shape_t *s, const float *x, const floa
     }
 }
 
+int conv_packed_mlp_columns(int pixels, int hidden)
+{
+    if (pixels < CONV_PACKED_MLP_MIN_PIXELS || hidden < 1)
+        return 0;
+    const size_t total = (size_t)pixels * hidden;
+    const size_t slices = (total + CONV_PACKED_MLP_SLICE_FLOATS - 1) / CONV_PACKED_MLP_SLICE_FLOATS;
+    const size_t cols = (pixels + slices - 1) / slices;
+    const size_t w = (cols + NN_GEMM_NR - 1) / NN_GEMM_NR * NN_GEMM_NR;
+    return w < (size_t)pixels ? (int)w : pixels;
+}
+
+size_t conv_packed_mlp_workspace(int pixels, int hidden)
+{
+    const int w = conv_packed_mlp_columns(pixels, hidden);
+    return w ? nn_gemm_bpack_floats() + (size_t)hidden * w : 0;
+}
+
+void conv_packed_mlp_forward(const conv2d_shape_t *s1, const conv2d_shape_t *s2, const float *x,
+                             const float *W1, const float *b1, float *u, nn_gemm_map_fn map,
+                             const float *W2, const float *b2, int relu2, float *y, float *ws)
+{
+    const int P = s1->oh * s1->ow, H = s1->oc, w = conv_packed_mlp_columns(P, H);
+    const size_t in_size = (size_t)s1->c * P, hid_size = (size_t)H * P, out_size = (size_t)s2->oc * P;
+    for (int i = 0; i < s1->n; i++)
+        for (int p0 = 0; p0 < P; p0 += w) {
+            const nn_gemm_seg_t g = {.seg = P - p0 < w ? P - p0 : w, .n_seg = 1};
+            float *ui = u + i * hid_size + p0;
+            nn_gemm_rows_seg(H, s1->c, W1, s1->c, x + i * in_size + p0, P, ui, P, &g, 0, b1, 0, ws);
+            nn_gemm_rows_seg_map(s2->oc, H, W2, H, ui, P, y + i * out_size + p0, P, &g, b2, relu2,
+                                 map, ws);
+        }
+}
+
+void conv_packed_mlp_backward(const conv2d_shape_t *s1, const conv2d_shape_t *s2,
+                              const float *packed_w1t, const float *packed_w2t, const float *dy,
+                              const float *u, nn_gemm_dmap_fn dmap, float *dx, int assign,
+                              float *ws)
+{
+    const int P = s1->oh * s1->ow, H = s1->oc, w = conv_packed_mlp_columns(P, H);
+    const size_t in_size = (size_t)s1->c * P, hid_size = (size_t)H * P, out_size = (size_t)s2->oc * P;
+    float *bpack = ws, *d = ws + nn_gemm_bpack_floats();
+    for (int i = 0; i < s1->n; i++)
+        for (int p0 = 0; p0 < P; p0 += w) {
+            const int cols = P - p0 < w ? P - p0 : w;
+            const nn_gemm_seg_t g = {.seg = cols, .n_seg = 1};
+            nn_gemm_packed_seg(H, s2->oc, packed_w2t, dy + i * out_size + p0, P, d, cols, &g, 0,
+                               NULL, 0, bpack);
+            const float *ui = u + i * hid_size + p0;
+            for (int r = 0; r < H; r++)
+                dmap(d + (size_t)r * cols, ui + (size_t)r * P, (size_t)cols);
+            nn_gemm_packed_seg(s1->c, H, packed_w1t, d, cols, dx + i * in_size + p0, P, &g, !assign,
+                               NULL, 0, bpack);
+        }
+}
+
 void conv_packed_forward_sibs(const conv2d_shape_t *s, int n_mem, const int *oc,
                               const float *const *W, const float *const *b, const int *relu,
                               float *const *y, const float *x, float *bpack)

@@ -144,6 +144,35 @@ size_t conv_packed_pre_workspace(const conv2d_shape_t *s);
  * over x followed by conv_packed_forward. AVX-512 only. */
 void conv_packed_forward_map(const conv2d_shape_t *s, const float *x, const float *W,
                              const float *b, int relu, float *y, nn_gemm_map_fn map, float *ws);
+/* A pointwise pair with a map between them (nn/fuse.h's MLP pair: ConvNeXt's
+ * 1x1 -> GELU -> 1x1), a slice of each image's columns at a time so that the
+ * hidden layer's slice is read back from L2. s1: the first convolution's
+ * shape (c -> h channels), s2: the second's (h -> oc). Forward: u = W1 x + b1
+ * (stored whole, the map's backward reads it), y = relu2?(W2 map(u) + b2).
+ * Backward: dx (+)= W1^T (dmap(W2^T dy, u)), the product W2^T dy of a slice in
+ * the workspace. Each element gets the additions of the unfused passes in the
+ * same order (nn/gemm.h: the order depends on K alone), so the same bits.
+ * Only for shapes where conv_packed_mlp_columns() > 0; AVX-512 only. */
+void conv_packed_mlp_forward(const conv2d_shape_t *s1, const conv2d_shape_t *s2, const float *x,
+                             const float *W1, const float *b1, float *u, nn_gemm_map_fn map,
+                             const float *W2, const float *b2, int relu2, float *y, float *ws);
+void conv_packed_mlp_backward(const conv2d_shape_t *s1, const conv2d_shape_t *s2,
+                              const float *packed_w1t, const float *packed_w2t, const float *dy,
+                              const float *u, nn_gemm_dmap_fn dmap, float *dx, int assign,
+                              float *ws);
+/* Columns of an image per slice of the pair (a multiple of 32 but the last),
+ * the hidden layer's slice under CONV_PACKED_MLP_SLICE_FLOATS floats; 0 when
+ * an image has fewer than CONV_PACKED_MLP_MIN_PIXELS pixels (the unfused
+ * products, several images each, measured as fast or faster there). */
+#ifndef CONV_PACKED_MLP_SLICE_FLOATS
+#define CONV_PACKED_MLP_SLICE_FLOATS ((size_t)1 << 18)
+#endif
+#ifndef CONV_PACKED_MLP_MIN_PIXELS
+#define CONV_PACKED_MLP_MIN_PIXELS 512
+#endif
+int conv_packed_mlp_columns(int pixels, int hidden);
+/* Floats of workspace the pair needs (hidden x hidden: the pair's h). */
+size_t conv_packed_mlp_workspace(int pixels, int hidden);
 /* A sibling group (nn/fuse.h): n_mem pointwise convolutions of the same
  * input x (s: the shape of one of them; their output channels oc[q]), member q
  * writing relu[q]?(W[q] x + b[q]) into y[q], each block of x packed once for

@@ -36,6 +36,9 @@ void nn_fuse_destroy(nn_fuse_t *f)
     free(f->sib_lead);
     free(f->sib_next);
     free(f->sib_gen);
+    free(f->mlp_of);
+    free(f->mlp_into);
+    free(f->mlp_gen);
     free(f->w_off);
     free(f->b_off);
     free(f->dirty);
@@ -101,6 +104,54 @@ int nn_fuse_gelu_taken(const nn_model_t *m, int id)
     if (!f || f->gelu_into[id] < 0)
         return -1;
     return nn_fuse_gelu(m, f->gelu_into[id]) >= 0 ? f->gelu_into[id] : -1;
+}
+
+int nn_fuse_mlp_plan(const nn_model_t *m, int conv)
+{
+    const int g = nn_fuse_gelu_plan(m, conv);
+    if (g < 0)
+        return -1;
+    const int c1 = m->nodes[g].in[0];
+    const nn_node_t *nd = &m->nodes[c1];
+    if (!pointwise_conv(nd) || c1 == m->output || c1 == nn_logits_node(m) ||
+        single_consumer(m, c1) != g || nn_fuse_pre_plan(m, c1) >= 0 || nd->in[0] < 1 ||
+        nn_cview_eligible(m, nd->in[0]) || nn_cview_eligible(m, c1) ||
+        !conv_packed_mlp_columns(nd->h * nd->w, nd->out_c))
+        return -1;
+    return c1;
+}
+
+/* The pair of second convolution c2 runs on the packed kernel with plain
+ * weights for its first (no chain can follow it: the GELU reads it). */
+static int mlp_ready(const nn_model_t *m, int c2)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f || !(nn_fuse_prologue & NN_FUSE_MLP) || f->mlp_into[c2] < 0)
+        return 0;
+    const int c1 = f->mlp_into[c2];
+    const conv2d_shape_t s = {.oh = m->nodes[c1].h, .ow = m->nodes[c1].w};
+    return conv_packed_wanted(&s, 0) && conv_packed_wanted(&s, 1) && f->sib_lead[c1] < 0 &&
+           f->sib_lead[c2] < 0 && f->bn_of[c1] < 0 && f->relu_of[c1] < 0;
+}
+
+int nn_fuse_mlp(const nn_model_t *m, int conv)
+{
+    const nn_fuse_t *f = m->fuse;
+    if (!f || f->mlp_of[conv] < 0)
+        return -1;
+    const int c2 = f->mlp_of[conv];
+    return mlp_ready(m, c2) && nn_fuse_gelu(m, c2) >= 0 ? c2 : -1;
+}
+
+int nn_fuse_mlp_bwd(const nn_model_t *m, int conv, const nn_backward_opts_t *o)
+{
+    if (!mlp_ready(m, conv) || o->param_grads || o->training)
+        return -1;
+    const nn_fuse_t *f = m->fuse;
+    const int c1 = f->mlp_into[conv], g = m->nodes[conv].in[0];
+    if (o->down_to >= c1 || m->nodes[g].keep == NN_KEEP_ALL || m->nodes[c1].keep == NN_KEEP_ALL)
+        return -1;
+    return c1;
 }
 
 int nn_fuse_pre_plan(const nn_model_t *m, int conv)
@@ -337,6 +388,12 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     CHECK_ALLOC(f->sib_lead);
     CHECK_ALLOC(f->sib_next);
     CHECK_ALLOC(f->sib_gen);
+    f->mlp_of = malloc(sizeof(int) * (size_t)n);
+    f->mlp_into = malloc(sizeof(int) * (size_t)n);
+    f->mlp_gen = calloc((size_t)n, sizeof(uint64_t));
+    CHECK_ALLOC(f->mlp_of);
+    CHECK_ALLOC(f->mlp_into);
+    CHECK_ALLOC(f->mlp_gen);
     CHECK_ALLOC(f->bn_of);
     CHECK_ALLOC(f->relu_of);
     CHECK_ALLOC(f->folded_into);
@@ -351,7 +408,7 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
     for (int i = 0; i < n; i++) {
         f->bn_of[i] = f->relu_of[i] = f->folded_into[i] = f->pool_of[i] = f->pool_into[i] = -1;
         f->pre_of[i] = f->pre_into[i] = f->pre_pool[i] = f->pool_pre[i] = -1;
-        f->gelu_of[i] = f->gelu_into[i] = -1;
+        f->gelu_of[i] = f->gelu_into[i] = f->mlp_of[i] = f->mlp_into[i] = -1;
         f->w_off[i] = f->b_off[i] = -1;
     }
     for (int i = 1; i < n; i++) {
@@ -370,6 +427,9 @@ int nn_fuse_create(const nn_model_t *m, nn_fuse_t **out)
         const int g = nn_fuse_gelu_plan(m, i);
         if (g >= 0)
             f->gelu_of[i] = g, f->gelu_into[g] = i;
+        const int c1 = nn_fuse_mlp_plan(m, i);
+        if (c1 >= 0)
+            f->mlp_of[c1] = i, f->mlp_into[i] = c1;
     }
     const size_t total = plan_chains(m, f);
     nn_fuse_plan_sibs(m, f->sib_lead, f->sib_next);

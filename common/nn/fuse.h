@@ -77,6 +77,23 @@
  * before it stored). Not when the GELU's values are kept: nn_fuse_gelu says
  * which.
  *
+ * When that GELU's input is itself a pointwise convolution that only the
+ * GELU reads, and an image has at least CONV_PACKED_MLP_MIN_PIXELS pixels
+ * (ConvNeXt's first two stages), the two convolutions form an MLP pair
+ * (nn/conv_packed.h conv_packed_mlp_*): in a fused pass the first computes
+ * both, a slice of each image's columns at a time, so that the second packs
+ * the hidden layer's slice from L2 instead of memory; and in the backward
+ * the second computes the pair's input gradient the same way, W2^T dy of a
+ * slice, the GELU's derivative applied to it in place and W1^T of that, so
+ * that neither the GELU's gradient nor the first convolution's is written to
+ * memory and read back. The same additions in the same order, so the same
+ * bits. The memory plan keeps the second's output from the first's step on,
+ * and the pair's input gradient from the second's backward on. A forward from
+ * the GELU or the second convolution runs the second alone; a backward that
+ * stops at or above the first, or in which the GELU's or the first's
+ * gradient is kept, runs the three as they are: nn_fuse_mlp and
+ * nn_fuse_mlp_bwd say which.
+ *
  * Pointwise convolutions (1x1, stride 1, unpadded) that read the same node,
  * one after the other among the nodes that read it or add into its gradient
  * (an Inception block's branches: 2-3 of them, ResNet's first block's conv1
@@ -127,6 +144,10 @@ typedef struct nn_fuse {
     int *sib_next;      /* [n_nodes] the next member of the group, else -1 */
     uint64_t *sib_gen;  /* [n_nodes] a group's first member -> m->act_gen of the pass whose
                          * forward computed the whole group there */
+    int *mlp_of;        /* [n_nodes] an MLP pair's first convolution -> its second, else -1 */
+    int *mlp_into;      /* [n_nodes] the second -> the first, else -1 */
+    uint64_t *mlp_gen;  /* [n_nodes] the second -> m->act_gen of the pass whose forward
+                         * computed it at the first */
 } nn_fuse_t;
 
 /* Builds the fusion plan of a finalized model (graph only; the folded values
@@ -177,12 +198,15 @@ int nn_fuse_pre_plan(const nn_model_t *m, int conv);
 int nn_fuse_pre_pool(const nn_model_t *m, int conv);
 /* The pool such a convolution would apply first, from the graph alone, or -1. */
 int nn_fuse_pre_pool_plan(const nn_model_t *m, int conv);
-/* Bits: 1 the prologue, 2 its pool applied first, 4 the GELU prologue; all by
- * default. Tests compare each with the passes it replaces; benchmarks time them. */
+/* Bits: 1 the prologue, 2 its pool applied first, 4 the GELU prologue, 8 the
+ * MLP pair; all by default. Tests compare each with the passes it replaces;
+ * benchmarks time them. */
 #define NN_FUSE_PROLOGUE 1
 #define NN_FUSE_PROLOGUE_POOL 2
 #define NN_FUSE_PROLOGUE_GELU 4
-#define NN_FUSE_PROLOGUE_ALL (NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL | NN_FUSE_PROLOGUE_GELU)
+#define NN_FUSE_MLP 8
+#define NN_FUSE_PROLOGUE_ALL \
+    (NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL | NN_FUSE_PROLOGUE_GELU | NN_FUSE_MLP)
 extern int nn_fuse_prologue;
 /* The GELU that pointwise convolution `conv` applies to its input while
  * packing it in the current fused pass (fuse.h), or -1; the same from the
@@ -190,6 +214,15 @@ extern int nn_fuse_prologue;
 int nn_fuse_gelu(const nn_model_t *m, int conv);
 int nn_fuse_gelu_plan(const nn_model_t *m, int conv);
 int nn_fuse_gelu_taken(const nn_model_t *m, int id);
+/* The MLP pair (fuse.h) of pointwise convolution `conv`, from the graph
+ * alone: its first convolution when conv is the second, else -1. */
+int nn_fuse_mlp_plan(const nn_model_t *m, int conv);
+/* The second convolution of the pair whose first, `conv`, computes both in
+ * the current fused pass, or -1. */
+int nn_fuse_mlp(const nn_model_t *m, int conv);
+/* The first convolution of the pair whose second, `conv`, computes the pair's
+ * input gradient in a backward with options o after a fused pass, or -1. */
+int nn_fuse_mlp_bwd(const nn_model_t *m, int conv, const nn_backward_opts_t *o);
 
 /* The sibling groups of m's graph (fuse.h): lead[c] the first member of
  * convolution c's group (c itself for the first), next[c] the member after

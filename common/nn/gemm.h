@@ -136,6 +136,9 @@ void nn_gemm_packed_ksrc(int m, const float *packed, int n_src, const nn_gemm_ks
 
 /* An elementwise map applied in place to n packed floats of B. */
 typedef void (*nn_gemm_map_fn)(float *v, size_t n);
+/* v[i] = v[i] * f'(u[i]) for n floats: an elementwise backward applied in
+ * place to a gradient v against the values u (nn/conv_packed.h's MLP pair). */
+typedef void (*nn_gemm_dmap_fn)(float *v, const float *u, size_t n);
 /* nn_gemm_rows_seg (no accumulation) of map(B): each block of B mapped once
  * packed, while it is in cache (its zero padding too, so map(0) must be
  * finite); the bits of the product of B mapped beforehand by the same map. */

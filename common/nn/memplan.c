@@ -233,6 +233,13 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         if (g >= 0 && out_end[m->nodes[g].in[0]] < j)
             out_end[m->nodes[g].in[0]] = j;
     }
+    /* an MLP pair's second convolution writes the pair's input gradient at its
+     * own backward (nn/fuse.h) */
+    for (int j = 1; j < N; j++) {
+        const int c1 = nn_fuse_mlp_plan(m, j);
+        if (c1 >= 0 && j > max_cons[m->nodes[c1].in[0]])
+            max_cons[m->nodes[c1].in[0]] = j;
+    }
     /* a ReLU that runs its add's backward (nn_add_relu_pair) writes the add's
      * input gradients at its own step */
     for (int j = 1; j < N; j++) {
@@ -296,6 +303,9 @@ int nn_memplan_build(const nn_model_t *m, int batch, nn_plan_mode mode, nn_mempl
         int start = by >= 0 ? by : i;
         if (fuse->sib_lead[start] >= 0)
             start = fuse->sib_lead[start];
+        /* an MLP pair's second convolution's output is written at the first's step */
+        if (fuse->mlp_into[start] >= 0)
+            start = fuse->mlp_into[start];
         iv[n_iv++] = (interval_t){start, pinned ? T : out_end[i], floats, i, 0};
         const int g_start = max_cons[i] >= 0 ? T - 1 - max_cons[i] : T - 1 - i;
         /* a folded BN's gradient, or a pool's applied first, is read by the convolution;

@@ -215,6 +215,10 @@ size_t nn_layernorm_positions(const nn_node_t *nd);
 /* GELU (exact and tanh forms, ops/gelu.c) over n values in place: the op's forward. */
 void nn_gelu_apply(float *v, size_t n);
 void nn_gelu_tanh_apply(float *v, size_t n);
+/* The GELUs' backward loops in place: v[k] = v[k] * f'(u[k]) (v the output
+ * gradient, u the input), the bits of the op's backward (nn/fuse.h's MLP pair). */
+void nn_gelu_backward_apply(float *v, const float *u, size_t n);
+void nn_gelu_tanh_backward_apply(float *v, const float *u, size_t n);
 
 /* Input gradient of an op that passes its output gradient through unchanged (reshape,
  * flatten, a broadcast add's full-size input): the first contribution is copied (no

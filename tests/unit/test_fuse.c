@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/conv_packed.h"
 #include "nn/fuse.h"
 #include "nn/model.h"
 #include "nn/op.h"
@@ -673,6 +674,148 @@ static void test_gelu_prologue(void)
     }
 }
 
+/* Logits, input gradient and (when keep_id > 0) node keep_id's gradient of a
+ * fused pass with nn_fuse_prologue = bits, the backward stopping at down_to. */
+static void mlp_pass(nn_model_t *m, const float *x, int n, int bits, int down_to, int keep_id,
+                     pass_out_t *r, float *kept)
+{
+    int targets[8] = {0};
+    nn_backward_opts_t o = {.input_grad = down_to == 0, .down_to = down_to};
+    nn_fuse_prologue = bits;
+    TH_CHECK(nn_forward_fused(m, x, n) == 0, "fused forward");
+    const int lid = nn_logits_node(m);
+    memcpy(r->logits, nn_node_out(m, lid), sizeof(float) * n * nn_node_size(&m->nodes[lid]));
+    TH_CHECK(nn_backward_logit(m, targets, r->dx, &o) == 0, "backward");
+    if (keep_id > 0)
+        memcpy(kept, m->nodes[keep_id].grad, sizeof(float) * n * nn_node_size(&m->nodes[keep_id]));
+    nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
+}
+
+/* Do node i's buffer and node j's share memory (each its gradient when the
+ * flag is set, else its output)? */
+static int buffers_overlap(const nn_model_t *m, int n, int i, int grad_i, int j, int grad_j)
+{
+    const float *p = grad_i ? m->nodes[i].grad : m->nodes[i].out;
+    const float *q = grad_j ? m->nodes[j].grad : m->nodes[j].out;
+    const size_t np = (size_t)n * nn_node_size(&m->nodes[i]), nq = (size_t)n * nn_node_size(&m->nodes[j]);
+    return p && q && p < q + nq && q < p + np;
+}
+
+/* The MLP pair (nn/fuse.h: ConvNeXt's 1x1 -> GELU -> 1x1 on images of at
+ * least CONV_PACKED_MLP_MIN_PIXELS pixels, a slice of columns at a time):
+ * logits and input gradients the same bits as the three passes alone, both
+ * GELU forms, the second convolution plain, with a BN folded and with a
+ * ReLU, the pair's input read by another convolution before or after it in
+ * the backward (its gradient assigned or accumulated), under both memory
+ * plans; two slices per image (the last one partial and not a multiple of
+ * 32 columns). The pair stands aside, with the same bits, for a backward
+ * that stops at its first convolution (whose gradient is then complete), for
+ * a kept GELU (its gradient readable), and for a forward from the GELU (the
+ * second convolution computed alone over garbage in its output). */
+static void test_mlp_pair(void)
+{
+    static const nn_op ops[2] = {NN_GELU, NN_GELU_TANH};
+    const int n = 2, hidden = 400, h = 24, w = 30;
+    TH_CHECK(conv_packed_mlp_columns(h * w, hidden) == 384, "two slices of 384 and 336 columns");
+    TH_CHECK(conv_packed_mlp_columns(CONV_PACKED_MLP_MIN_PIXELS - 1, hidden) == 0,
+             "no pair under the pixel minimum");
+    for (int v = 0; v < 12; v++) {
+        const int tanh_form = v % 2, tail = v / 2 % 3, skip_first = v / 6;
+        nn_model_t *m = nn_model_create(3, h, w);
+        const int a = nn_add_conv(m, "a", 0, 5, 3, 3, 1, 1, NULL, 1, 1);
+        int skip = skip_first ? nn_add_conv(m, "skip", a, 5, 3, 3, 1, 1, NULL, 1, 1) : -1;
+        const int c1 = nn_add_conv(m, "pw1", a, hidden, 1, 1, 1, 1, NULL, 0, 1);
+        const int g = nn_add_node(m, "gelu", ops[tanh_form], 1, &c1, NULL);
+        const int c2 = nn_add_conv(m, "pw2", g, 5, 1, 1, 1, 1, NULL, 0, tail == 0);
+        int top = c2;
+        if (tail == 1)
+            top = nn_add_bn(m, "scale", c2, 1e-3f, 0.01f, 1, 0);
+        if (tail == 2)
+            top = nn_add_relu(m, "pw2_relu", c2);
+        if (!skip_first)
+            skip = nn_add_conv(m, "skip", a, 5, 3, 3, 1, 1, NULL, 1, 1);
+        const int sum = nn_add_add(m, "res", top, skip);
+        nn_add_dense(m, "fc", nn_add_flatten(m, "flat", nn_add_gap(m, "gap", sum)), 4, 1);
+        TH_CHECK(nn_model_finalize(m, 40 + v) == 0 && nn_model_prepare(m, n) == 0, "build %d", v);
+        th_perturb_bn(m, 3);
+        if (v % 4 != 0)
+            nn_model_set_plan(m, NN_PLAN_INFER);
+        const size_t in = nn_node_size(&m->nodes[0]), nl = (size_t)n * m->num_classes;
+        const size_t nx = (size_t)n * in, nh = (size_t)n * nn_node_size(&m->nodes[c1]);
+        float *x = calloc(nx, sizeof(float)), *ka = calloc(nh, sizeof(float)),
+              *kb = calloc(nh, sizeof(float));
+        fill_normal(x, nx, 60 + v);
+        TH_CHECK(nn_fuse_mlp_plan(m, c2) == c1, "variant %d: no pair planned", v);
+        pass_out_t on, off;
+        pass_alloc(m, n, &on);
+        pass_alloc(m, n, &off);
+        const int without = NN_FUSE_PROLOGUE_ALL & ~NN_FUSE_MLP;
+        mlp_pass(m, x, n, without, 0, 0, &off, NULL);
+        nn_fuse_prologue = without;
+        TH_CHECK(nn_fuse_mlp(m, c1) < 0, "variant %d: the pair ran when off", v);
+        nn_fuse_prologue = NN_FUSE_PROLOGUE_ALL;
+        mlp_pass(m, x, n, NN_FUSE_PROLOGUE_ALL, 0, 0, &on, NULL);
+        const nn_backward_opts_t o = {.input_grad = 1};
+        TH_CHECK(nn_fuse_mlp(m, c1) == c2 && nn_fuse_mlp_bwd(m, c2, &o) == c1,
+                 "variant %d: the pair did not run", v);
+        /* the pair's input gradient, written at the second's backward, shares no
+         * memory with what that backward reads (nn/memplan.c): the same bits would
+         * not show it, since each slice is read before it is written */
+        const int dy_node = tail == 1 ? top : c2;
+        TH_CHECK(!buffers_overlap(m, n, a, 1, dy_node, 1) && !buffers_overlap(m, n, a, 1, c1, 0),
+                 "variant %d: the pair's input gradient shares memory with its reads", v);
+        /* and the second's output, written at the first's step, none with the first's input */
+        TH_CHECK(!buffers_overlap(m, n, top, 0, a, 0) && !buffers_overlap(m, n, top, 0, c1, 0),
+                 "variant %d: the pair's output shares memory with the first's input", v);
+        TH_CHECK(!memcmp(on.logits, off.logits, sizeof(float) * nl),
+                 "variant %d: logits differ with the pair (%g)", v,
+                 th_rel_err(on.logits, off.logits, nl));
+        TH_CHECK(!memcmp(on.dx, off.dx, sizeof(float) * nx),
+                 "variant %d: input gradient differs with the pair (%g)", v,
+                 th_rel_err(on.dx, off.dx, nx));
+        double mag = 0;
+        for (size_t i = 0; i < nx; i++)
+            mag += fabs(on.dx[i]);
+        TH_CHECK(mag > 0, "variant %d: zero input gradient", v);
+        /* a forward from the GELU, what it reads below kept: the second convolution
+         * computes its output */
+        uint8_t *keep = calloc((size_t)m->n_nodes, 1);
+        keep[a] = keep[c1] = keep[skip] = 1;
+        nn_model_keep_outputs(m, keep);
+        free(keep);
+        TH_CHECK(nn_forward_fused(m, x, n) == 0, "variant %d: forward", v);
+        const int lid = nn_logits_node(m);
+        memcpy(on.logits, nn_node_out(m, lid), sizeof(float) * nl);
+        float *dst = nn_fuse_dst(m, c2);
+        for (size_t i = 0; i < (size_t)n * nn_node_size(&m->nodes[c2]); i++)
+            dst[i] = 1e3f;
+        TH_CHECK(nn_forward_fused_from(m, g, n) == 0 &&
+                     !memcmp(on.logits, nn_node_out(m, lid), sizeof(float) * nl),
+                 "variant %d: a forward from the GELU differs", v);
+        /* a backward that stops at the first convolution: its gradient complete */
+        nn_model_keep(m, c1);
+        mlp_pass(m, x, n, without, c1, c1, &off, ka);
+        mlp_pass(m, x, n, NN_FUSE_PROLOGUE_ALL, c1, c1, &on, kb);
+        TH_CHECK(!memcmp(ka, kb, sizeof(float) * nh),
+                 "variant %d: the first convolution's gradient differs when the backward "
+                 "stops there (%g)", v, th_rel_err(ka, kb, nh));
+        /* the GELU's gradient kept */
+        nn_model_keep(m, g);
+        mlp_pass(m, x, n, without, 0, g, &off, ka);
+        mlp_pass(m, x, n, NN_FUSE_PROLOGUE_ALL, 0, g, &on, kb);
+        TH_CHECK(nn_fuse_mlp_bwd(m, c2, &o) < 0, "variant %d: the pair ran with the GELU kept", v);
+        TH_CHECK(!memcmp(ka, kb, sizeof(float) * nh) && !memcmp(on.dx, off.dx, sizeof(float) * nx),
+                 "variant %d: the kept GELU's gradient or the input gradient differs (%g)", v,
+                 th_rel_err(ka, kb, nh));
+        pass_free(&on);
+        pass_free(&off);
+        free(x);
+        free(ka);
+        free(kb);
+        nn_model_destroy(m);
+    }
+}
+
 /* The first members of the sibling groups computed together in the last fused pass. */
 static int count_sib_groups(const nn_model_t *m)
 {
@@ -853,5 +996,6 @@ int main(void)
     TH_RUN(test_fused_is_deterministic);
     TH_RUN(test_siblings);
     TH_RUN(test_gelu_prologue);
+    TH_RUN(test_mlp_pair);
     return th_report();
 }

@@ -113,6 +113,12 @@ static size_t conv_workspace(const nn_model_t *m, const nn_node_t *nd)
         if (pre_workspace(&t) > gemm)
             gemm = pre_workspace(&t);
     }
+    const int c1 = nn_fuse_mlp_plan(m, id);
+    if (c1 >= 0) { /* the pair's backward (nn/fuse.h) */
+        const size_t mlp = conv_packed_mlp_workspace(s.oh * s.ow, m->nodes[c1].out_c);
+        if (mlp > gemm)
+            gemm = mlp;
+    }
     if (!conv_wino_wanted(&s, 0))
         return gemm;
     const size_t wino = conv_wino_workspace(&s);
@@ -257,9 +263,37 @@ static int conv_forward_sibs(nn_model_t *m, int id, int n)
     return 1;
 }
 
+/* An MLP pair (nn/fuse.h): at its first convolution both outputs, the GELU
+ * applied as the second packs each slice; at its second, nothing when the
+ * first computed it in this pass. 1 when convolution id's output is done. */
+static int conv_forward_mlp(nn_model_t *m, int id, int n)
+{
+    nn_fuse_t *f = m->fuse;
+    if (!m->fused_pass || !f)
+        return 0;
+    if (f->mlp_into[id] >= 0)
+        return f->mlp_gen[id] == m->act_gen;
+    const int c2 = nn_fuse_mlp(m, id);
+    if (c2 < 0)
+        return 0;
+    const float *W2, *b2;
+    int relu2;
+    float *y;
+    conv_sib_args(m, c2, &W2, &b2, &relu2, &y);
+    const conv2d_shape_t s1 = conv_shape(m, &m->nodes[id], n), s2 = conv_shape(m, &m->nodes[c2], n);
+    const int g = m->nodes[c2].in[0];
+    conv_packed_mlp_forward(&s1, &s2, m->nodes[m->nodes[id].in[0]].out,
+                            nn_param(m, id, NN_P_WEIGHT, NULL), nn_param(m, id, NN_P_BIAS, NULL),
+                            m->nodes[id].out,
+                            m->nodes[g].op == NN_GELU ? nn_gelu_apply : nn_gelu_tanh_apply, W2,
+                            b2, relu2, y, m->workspace);
+    f->mlp_gen[c2] = m->act_gen;
+    return 1;
+}
+
 static int conv_forward(nn_model_t *m, int id, int n)
 {
-    if (conv_forward_sibs(m, id, n))
+    if (conv_forward_sibs(m, id, n) || conv_forward_mlp(m, id, n))
         return 0;
     nn_node_t *nd = &m->nodes[id];
     conv2d_shape_t s = conv_shape(m, nd, n);
@@ -416,6 +450,33 @@ static int conv_backward_sibs(nn_model_t *m, int id, int n, const nn_backward_op
     return 1;
 }
 
+/* An MLP pair's input gradient at its second convolution (nn/fuse.h), from
+ * its output gradient (its folded BN's when it has one, with W'), the first
+ * convolution's output u and the GELU's derivative: 1 when it ran. */
+static int conv_backward_mlp(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
+{
+    const int c1 = nn_fuse_mlp_bwd(m, id, o);
+    if (c1 < 0)
+        return 0;
+    const nn_fuse_t *f = m->fuse;
+    const int x = m->nodes[c1].in[0], g = m->nodes[id].in[0];
+    if (!nn_wants_grad(x, o))
+        return 1;
+    const int folded = f->bn_of[id] >= 0;
+    const float *W2 = folded ? f->params + f->w_off[id] : nn_param(m, id, NN_P_WEIGHT, NULL);
+    const float *W1 = nn_param(m, c1, NN_P_WEIGHT, NULL);
+    const float *dy = m->nodes[folded ? f->bn_of[id] : id].grad;
+    const conv2d_shape_t s1 = conv_shape(m, &m->nodes[c1], n), s2 = conv_shape(m, &m->nodes[id], n);
+    int assign;
+    float *dx = nn_grad_dst(m, x, &assign);
+    conv_packed_mlp_backward(&s1, &s2, nn_wpack_wt(m, c1, &s1, W1), nn_wpack_wt(m, id, &s2, W2), dy,
+                             m->nodes[c1].out,
+                             m->nodes[g].op == NN_GELU ? nn_gelu_backward_apply
+                                                       : nn_gelu_tanh_backward_apply,
+                             dx, assign, m->workspace);
+    return 1;
+}
+
 static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     nn_node_t *nd = &m->nodes[id];
@@ -424,6 +485,8 @@ static int conv_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t 
     const nn_fuse_t *f = m->fused_pass ? m->fuse : NULL;
     int assign;
     if (f && !o->param_grads && conv_backward_sibs(m, id, n, o))
+        return 0;
+    if (f && conv_backward_mlp(m, id, n, o))
         return 0;
     if (f && f->bn_of[id] >= 0) {
         /* after a fused forward: dx = W'^T dy_bn, the chain rule through BN and conv

@@ -53,6 +53,20 @@ NN_WIDE_VECTORS void nn_gelu_tanh_apply(float *v, size_t n)
         v[k] = gelu_tanh(v[k]);
 }
 
+/* The backwards' loops (nn_unary_backward's dy * df(x, y), assigned) in place over dy. */
+NN_WIDE_VECTORS void nn_gelu_backward_apply(float *restrict v, const float *restrict u, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        v[k] = v[k] * gelu_grad(u[k], 0.0f);
+}
+
+NN_WIDE_VECTORS void nn_gelu_tanh_backward_apply(float *restrict v, const float *restrict u,
+                                                 size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        v[k] = v[k] * gelu_tanh_grad(u[k], 0.0f);
+}
+
 NN_WIDE_VECTORS static int gelu_backward(nn_model_t *m, int id, int n, const nn_backward_opts_t *o)
 {
     return nn_unary_backward(m, id, n, o, gelu_grad);
