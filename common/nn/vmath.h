@@ -120,4 +120,74 @@ static inline float nn_gelu_gradf(float x)
     return nn_phif_e(x, e) + x * (0.39894228040143268f * e);
 }
 
+
+#if defined(__AVX512F__) && defined(__GNUC__)
+#include <immintrin.h>
+/* The same functions on 16 lanes with AVX-512 intrinsics, each lane the bits of the
+ * scalar function above: the same operations in the same order, the scaling by 2^n in
+ * nn_expf as one vscalefps (exact, like the multiplication by the power of two it
+ * replaces, whose exponent the clamping keeps in the normal range), and Phi's
+ * polynomial with its coefficients halved (every step of the scheme exactly half of the
+ * scalar one's, so t times it is 0.5 t r). gcc's vectorization of the scalar loops
+ * reloads each constant in every iteration and spends four instructions on the scaling:
+ * the GELU's loops run about 1.5x faster on these (bench/README.md). */
+#define NN_HAVE_V16 1
+
+static inline __m512 nn_expf16(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-87.3f), x); /* NaN stays NaN, as above */
+    x = _mm512_min_ps(_mm512_set1_ps(88.3f), x);
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);
+    const __m512 fn =
+        _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shifter), shifter);
+    const __m512 r = _mm512_fmadd_ps(fn, _mm512_set1_ps(2.12194440e-4f),
+                                     _mm512_fmadd_ps(fn, _mm512_set1_ps(-0.693359375f), x));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, fn);
+}
+
+static inline __m512 nn_gauss_kernelf16(__m512 x)
+{
+    return nn_expf16(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_mul_ps(x, x)));
+}
+
+static inline __m512 nn_phif_e16(__m512 x, __m512 e)
+{
+    const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
+    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
+                                   _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
+    __m512 r = _mm512_set1_ps(0.5f * 1.300878264e-02f);
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * -1.271140724e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * 4.377952814e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * -6.815295219e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * 4.305434525e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * -1.031092405e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * 2.271266133e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * 2.383224070e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * 2.828935683e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.5f * 2.820627391e-01f));
+    const __m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(t, r), e);
+    const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(1.0f), half_erfc), half_erfc);
+}
+
+static inline __m512 nn_phif16(__m512 x)
+{
+    return nn_phif_e16(x, nn_gauss_kernelf16(x));
+}
+
+static inline __m512 nn_gelu_gradf16(__m512 x)
+{
+    const __m512 e = nn_gauss_kernelf16(x);
+    return _mm512_add_ps(nn_phif_e16(x, e),
+                         _mm512_mul_ps(x, _mm512_mul_ps(_mm512_set1_ps(0.39894228040143268f), e)));
+}
+#endif
+
 #endif

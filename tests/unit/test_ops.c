@@ -18,6 +18,7 @@
 #include "nn/modelfile.h"
 #include "nn/onnx_import.h"
 #include "nn/op.h"
+#include "nn/vmath.h"
 #include "rng.h"
 #include "sc.h"
 #include "testhelp.h"
@@ -199,6 +200,61 @@ static void test_gelu_dense_accuracy(void)
     free(dy);
     free(dx);
     nn_model_destroy(m);
+}
+
+/* Are a and b the same bits, NaN of any payload counting as one? */
+static int same_float(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof a);
+}
+
+/* The GELU's loops (the op's forward and backward, the packing's in-place
+ * loops) give each value the bits of the scalar functions of nn/vmath.h: the
+ * 16-lane AVX-512 forms where the build has them (NN_HAVE_V16), over a dense
+ * sweep of [-20, 20], the exponential's clamps and special values (signed
+ * zeros, infinities, NaN, subnormals), in an array whose length leaves a
+ * partial last vector. */
+static void test_gelu_vector_bits(void)
+{
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f,
+                                    1e-30f, -1e-30f, 1e30f, -1e30f, 13.2f, -13.2f, 13.3f,
+                                    -13.3f, 87.3f, -87.3f, 88.3f, -88.3f, 200.0f, -200.0f};
+    enum { NS = (int)(sizeof special / sizeof special[0]), ND = 40001, N = ND + NS };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N),
+          *g = malloc(sizeof(float) * N);
+    for (int i = 0; i < ND; i++)
+        x[i] = (float)(-20.0 + 40.0 * i / (ND - 1));
+    memcpy(x + ND, special, sizeof special);
+    memcpy(y, x, sizeof(float) * N);
+    nn_gelu_apply(y, N);
+    for (int i = 0; i < N; i++)
+        g[i] = 1.5f;
+    nn_gelu_backward_apply(g, x, N);
+    int bad_y = 0, bad_g = 0, bad_e = 0, first = -1;
+    for (int i = 0; i < N; i++) {
+        const int by = !same_float(y[i], x[i] * nn_phif(x[i]));
+        const int bg = !same_float(g[i], 1.5f * nn_gelu_gradf(x[i]));
+        bad_y += by;
+        bad_g += bg;
+        if ((by || bg) && first < 0)
+            first = i;
+    }
+#ifdef NN_HAVE_V16
+    for (int i = 0; i + 16 <= N; i += 16) {
+        float e[16], arg[16];
+        for (int j = 0; j < 16; j++)
+            arg[j] = 5.0f * x[i + j];
+        _mm512_storeu_ps(e, nn_expf16(_mm512_loadu_ps(arg)));
+        for (int j = 0; j < 16; j++)
+            bad_e += !same_float(e[j], nn_expf(arg[j]));
+    }
+#endif
+    TH_CHECK(!bad_y && !bad_g && !bad_e,
+             "vector and scalar forms differ: %d forward, %d gradient, %d exponential values "
+             "(first at x = %g)", bad_y, bad_g, bad_e, first >= 0 ? x[first] : 0.0);
+    free(x);
+    free(y);
+    free(g);
 }
 
 static double weighted_sum(nn_model_t *m, const float *x, const float *r)
@@ -408,6 +464,7 @@ int main(void)
     TH_RUN(test_unary_ops_match_torch);
     TH_RUN(test_unary_ops_finite_differences);
     TH_RUN(test_gelu_dense_accuracy);
+    TH_RUN(test_gelu_vector_bits);
     TH_RUN(test_mul_finite_differences);
     TH_RUN(test_model_file_keeps_new_ops);
     TH_RUN(test_onnx_activations_match_torch);
