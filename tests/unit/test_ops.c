@@ -209,7 +209,8 @@ static int same_float(float a, float b)
 }
 
 /* The GELU's loops (the op's forward and backward, the packing's in-place
- * loops) give each value the bits of the scalar functions of nn/vmath.h: the
+ * loops), the sigmoid and the SiLU op give each value the bits of the scalar
+ * functions of nn/vmath.h: the
  * 16-lane AVX-512 forms where the build has them (NN_HAVE_V16), over a dense
  * sweep of [-20, 20], the exponential's clamps and special values (signed
  * zeros, infinities, NaN, subnormals), in an array whose length leaves a
@@ -239,19 +240,53 @@ static void test_gelu_vector_bits(void)
         if ((by || bg) && first < 0)
             first = i;
     }
+    int bad_s = 0;
 #ifdef NN_HAVE_V16
     for (int i = 0; i + 16 <= N; i += 16) {
-        float e[16], arg[16];
+        float e[16], arg[16], sg[16];
         for (int j = 0; j < 16; j++)
             arg[j] = 5.0f * x[i + j];
         _mm512_storeu_ps(e, nn_expf16(_mm512_loadu_ps(arg)));
-        for (int j = 0; j < 16; j++)
+        _mm512_storeu_ps(sg, nn_sigmoidf16(_mm512_loadu_ps(x + i)));
+        for (int j = 0; j < 16; j++) {
             bad_e += !same_float(e[j], nn_expf(arg[j]));
+            bad_s += !same_float(sg[j], nn_sigmoidf(x[i + j]));
+        }
     }
 #endif
-    TH_CHECK(!bad_y && !bad_g && !bad_e,
-             "vector and scalar forms differ: %d forward, %d gradient, %d exponential values "
-             "(first at x = %g)", bad_y, bad_g, bad_e, first >= 0 ? x[first] : 0.0);
+    TH_CHECK(!bad_y && !bad_g && !bad_e && !bad_s,
+             "vector and scalar forms differ: %d forward, %d gradient, %d exponential, %d "
+             "sigmoid values (first at x = %g)", bad_y, bad_g, bad_e, bad_s,
+             first >= 0 ? x[first] : 0.0);
+    /* the SiLU op's passes against its scalar definition: two SiLUs of the input added,
+     * so that the second backward accumulates onto the first's gradient */
+    nn_model_t *m = nn_model_create(1, 1, N);
+    int in = 0;
+    const int si = m ? nn_add_node(m, "silu", NN_SILU, 1, &in, NULL) : -1;
+    const int sj = si > 0 ? nn_add_node(m, "silu2", NN_SILU, 1, &in, NULL) : -1;
+    const int sum = sj > 0 ? nn_add_add(m, "sum", si, sj) : -1;
+    const int built = sum > 0 && nn_model_finalize(m, 1) == 0 && nn_model_prepare(m, 1) == 0 &&
+                      nn_model_keep(m, si) == 0;
+    TH_CHECK(built, "SiLU model");
+    if (built) {
+        float *dy = malloc(sizeof(float) * N), *dx = malloc(sizeof(float) * N);
+        for (int i = 0; i < N; i++)
+            dy[i] = 0.75f;
+        nn_forward(m, x, 1, 0);
+        nn_backward_opts_t o = {.input_grad = 1};
+        nn_backward(m, sum, dy, dx, &o);
+        int bad_f = 0, bad_b = 0;
+        for (int i = 0; i < N; i++) {
+            const float s1 = nn_sigmoidf(x[i]), t = 0.75f * (s1 * (1.0f + x[i] * (1.0f - s1)));
+            bad_f += !same_float(nn_node_out(m, si)[i], x[i] * s1);
+            bad_b += !same_float(dx[i], t + t);
+        }
+        TH_CHECK(!bad_f && !bad_b, "SiLU op: %d forward, %d gradient values off its definition",
+                 bad_f, bad_b);
+        free(dy);
+        free(dx);
+    }
+    nn_model_destroy(m);
     free(x);
     free(y);
     free(g);
