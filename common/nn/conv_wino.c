@@ -40,13 +40,24 @@ static wino_dims_t wino_dims(const conv2d_shape_t *s, int backward)
     return d;
 }
 
+/* The one-dimensional F(2, 7) for 1 x 7 and 7 x 1 kernels (below). */
+static int w7_shape(const conv2d_shape_t *s);
+static size_t w7_workspace(const conv2d_shape_t *s);
+static size_t w7_u_floats(const conv2d_shape_t *s, int backward);
+static int w7_transform(const conv2d_shape_t *s, const float *W, int backward, float *u);
+static void w7_forward(const conv2d_shape_t *s, const float *u, const float *x, const float *b,
+                       int relu, float *y, float *ws);
+static void w7_backward_data(const conv2d_shape_t *s, const float *u, const float *dy, float *dx,
+                             int assign, float *ws);
+
 int conv_wino_wanted(const conv2d_shape_t *s, int backward)
 {
     (void)backward; /* the same shapes both ways */
-    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->pt >= 0 && s->pt <= 2 &&
-           s->pb >= 0 && s->pb <= 2 && s->pl >= 0 && s->pl <= 2 && s->pr >= 0 && s->pr <= 2 &&
-           s->c >= 8 && s->oc >= 8 && s->oh * s->ow >= CONV_WINO_MIN_PIXELS &&
-           nn_gemm_available();
+    const int f3 = s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->pt >= 0 &&
+                   s->pt <= 2 && s->pb >= 0 && s->pb <= 2 && s->pl >= 0 && s->pl <= 2 &&
+                   s->pr >= 0 && s->pr <= 2;
+    return (f3 || w7_shape(s)) && s->c >= 8 && s->oc >= 8 &&
+           s->oh * s->ow >= CONV_WINO_MIN_PIXELS && nn_gemm_available();
 }
 
 /* Tiles per block: a multiple of the kernel's 32 columns, V and M each under
@@ -71,6 +82,8 @@ static size_t wino_ws(const wino_dims_t *d)
 
 size_t conv_wino_workspace(const conv2d_shape_t *s)
 {
+    if (w7_shape(s))
+        return w7_workspace(s);
     const wino_dims_t f = wino_dims(s, 0), b = wino_dims(s, 1);
     const size_t a = wino_ws(&f), c = wino_ws(&b);
     return a > c ? a : c;
@@ -78,6 +91,8 @@ size_t conv_wino_workspace(const conv2d_shape_t *s)
 
 size_t conv_wino_u_floats(const conv2d_shape_t *s, int backward)
 {
+    if (w7_shape(s))
+        return w7_u_floats(s, backward);
     const wino_dims_t d = wino_dims(s, backward);
     return 16 * nn_gemm_packed_floats(d.co, d.ci);
 }
@@ -105,6 +120,8 @@ static void wino_kernel(const float *g9, int flip, float z[16])
 
 int conv_wino_transform(const conv2d_shape_t *s, const float *W, int backward, float *u)
 {
+    if (w7_shape(s))
+        return w7_transform(s, W, backward, u);
     int rc = 0;
     const wino_dims_t d = wino_dims(s, backward);
     const size_t mat = (size_t)d.co * d.ci, stride = nn_gemm_packed_floats(d.co, d.ci);
@@ -335,6 +352,10 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
 void conv_wino_forward(const conv2d_shape_t *s, const float *u, const float *x, const float *b,
                        int relu, float *y, float *ws)
 {
+    if (w7_shape(s)) {
+        w7_forward(s, u, x, b, relu, y, ws);
+        return;
+    }
     const wino_dims_t d = wino_dims(s, 0);
     wino_run(&d, u, x, y, b, relu, WINO_ASSIGN, ws);
 }
@@ -342,6 +363,341 @@ void conv_wino_forward(const conv2d_shape_t *s, const float *u, const float *x, 
 void conv_wino_backward_data(const conv2d_shape_t *s, const float *u, const float *dy, float *dx,
                              int assign, float *ws)
 {
+    if (w7_shape(s)) {
+        w7_backward_data(s, u, dy, dx, assign, ws);
+        return;
+    }
     const wino_dims_t d = wino_dims(s, 1);
     wino_run(&d, u, dy, dx, NULL, 0, assign ? WINO_ASSIGN : WINO_ADD, ws);
+}
+
+/*
+ * F(2, 7) along one axis, for the 1 x 7 and 7 x 1 convolutions (InceptionV3's
+ * 17 x 17 blocks): each pair of outputs along the kernel's axis (a tile)
+ * from the 8 inputs under it with 8 products per channel pair instead of 14,
+ * through the interpolation points 0, +-1, +-2, +-1/2 and infinity:
+ *   V = B^T d, U = G g, M[e] = U[e] V[e] (8 GEMMs over the channels),
+ *   y = A^T M,
+ * with B^T and A^T below and G's rows (-1, 0 .. 0; -2/9 (1 1 1 1 1 1 1);
+ * -2/9 (1 -1 1 -1 1 -1 1); (1/90, 1/45, 2/45, 4/45, 8/45, 16/45, 32/45) and
+ * its alternating twin; the same reversed and its twin; 0 .. 0, 1). U is
+ * computed in double and rounded once. The transforms' coefficients are
+ * sums of powers of two (21/4, 17/4, 5/2, 5/4), so a window of zeros gives
+ * exact zeros; the rounding error is about three times the direct sum's
+ * (tests/unit/test_wino.c bounds it against float64). Only unpadded across
+ * the axis, stride 1, padding 0-6 along it; the input gradient is the same
+ * correlation with the taps reversed and padding 6 - p.
+ */
+typedef struct {
+    int n, ci, co;
+    int h, w;   /* input plane */
+    int oh, ow; /* output plane */
+    int pa;     /* zeros before the input along the axis */
+    int along_w;  /* 1 x 7: the tiles are pairs of columns; 7 x 1: pairs of rows */
+    int ta, tn; /* tiles along the axis; tiles per run (a row of tiles) */
+    int runs;   /* runs per image */
+} w7_dims_t;
+
+static int w7_shape(const conv2d_shape_t *s)
+{
+    if (s->sh != 1 || s->sw != 1)
+        return 0;
+    if (s->kh == 1 && s->kw == 7)
+        return !s->pt && !s->pb && s->pl >= 0 && s->pl <= 6 && s->pr >= 0 && s->pr <= 6;
+    if (s->kh == 7 && s->kw == 1)
+        return !s->pl && !s->pr && s->pt >= 0 && s->pt <= 6 && s->pb >= 0 && s->pb <= 6;
+    return 0;
+}
+
+static w7_dims_t w7_dims(const conv2d_shape_t *s, int backward)
+{
+    const int along_w = s->kh == 1, pa = along_w ? s->pl : s->pt;
+    w7_dims_t d;
+    if (!backward)
+        d = (w7_dims_t){s->n, s->c, s->oc, s->h, s->w, s->oh, s->ow, pa, along_w, 0, 0, 0};
+    else /* dx = correlation of dy with the reversed taps, padding 6 - p */
+        d = (w7_dims_t){s->n, s->oc, s->c, s->oh, s->ow, s->h, s->w, 6 - pa, along_w, 0, 0, 0};
+    /* 1 x 7: a run is the tiles of one output row; 7 x 1: the columns of one row of tiles */
+    d.ta = ((along_w ? d.ow : d.oh) + 1) / 2;
+    d.tn = along_w ? d.ta : d.ow;
+    d.runs = along_w ? d.oh : d.ta;
+    return d;
+}
+
+/* Tiles per block: a multiple of the kernel's 32 columns, V and M each under
+ * CONV_WINO_BLOCK_FLOATS. */
+static int w7_block(const w7_dims_t *d)
+{
+    const int ch = d->ci > d->co ? d->ci : d->co;
+    int tb = (int)(CONV_WINO_BLOCK_FLOATS / ((size_t)8 * ch)) / NN_GEMM_NR * NN_GEMM_NR;
+    if (tb < NN_GEMM_NR)
+        tb = NN_GEMM_NR;
+    if (tb > NN_GEMM_NC)
+        tb = NN_GEMM_NC;
+    return tb;
+}
+
+static size_t w7_ws(const w7_dims_t *d)
+{
+    const int tb = w7_block(d);
+    const size_t row = 2 * (size_t)d->tn + 64; /* one padded input row (1 x 7) */
+    return 8 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb) + row;
+}
+
+static size_t w7_workspace(const conv2d_shape_t *s)
+{
+    const w7_dims_t f = w7_dims(s, 0), b = w7_dims(s, 1);
+    const size_t a = w7_ws(&f), c = w7_ws(&b);
+    return a > c ? a : c;
+}
+
+static size_t w7_u_floats(const conv2d_shape_t *s, int backward)
+{
+    const w7_dims_t d = w7_dims(s, backward);
+    return 8 * nn_gemm_packed_floats(d.co, d.ci);
+}
+
+static int w7_transform(const conv2d_shape_t *s, const float *W, int backward, float *u)
+{
+    static const double g[8][7] = {
+        {-1, 0, 0, 0, 0, 0, 0},
+        {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
+        {-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9},
+        {1.0 / 90, 1.0 / 45, 2.0 / 45, 4.0 / 45, 8.0 / 45, 16.0 / 45, 32.0 / 45},
+        {1.0 / 90, -1.0 / 45, 2.0 / 45, -4.0 / 45, 8.0 / 45, -16.0 / 45, 32.0 / 45},
+        {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45, 1.0 / 45, 1.0 / 90},
+        {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45, -1.0 / 45, 1.0 / 90},
+        {0, 0, 0, 0, 0, 0, 1},
+    };
+    int rc = 0;
+    const w7_dims_t d = w7_dims(s, backward);
+    const size_t mat = (size_t)d.co * d.ci, stride = nn_gemm_packed_floats(d.co, d.ci);
+    float *tmp = malloc(sizeof(float) * 8 * mat);
+    CHECK_ALLOC(tmp);
+    for (int r = 0; r < d.co; r++)
+        for (int c = 0; c < d.ci; c++) {
+            /* forward: U[oc][c] from W[oc][c]; backward: U[c][oc] from W[oc][c], taps reversed */
+            const float *g7 = backward ? W + ((size_t)c * s->c + r) * 7 : W + ((size_t)r * s->c + c) * 7;
+            for (int e = 0; e < 8; e++) {
+                double z = 0.0;
+                for (int k = 0; k < 7; k++)
+                    z += g[e][k] * (double)g7[backward ? 6 - k : k];
+                tmp[e * mat + (size_t)r * d.ci + c] = (float)z;
+            }
+        }
+    for (int e = 0; e < 8; e++)
+        nn_gemm_pack_a(d.co, d.ci, tmp + e * mat, d.ci, 0, u + e * stride);
+cleanup:
+    free(tmp);
+    return rc;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+/* V = B^T d for 16 tiles at once (d[j]: input j of each tile), B^T =
+ *   -1    0  21/4    0  -21/4   0    1   0
+ *    0    1    1  -17/4 -17/4   1    1   0
+ *    0   -1    1   17/4 -17/4  -1    1   0
+ *    0  1/2  1/4   -5/2  -5/4   2    1   0
+ *    0 -1/2  1/4    5/2  -5/4  -2    1   0
+ *    0    2    4   -5/2    -5  1/2   1   0
+ *    0   -2    4    5/2    -5 -1/2   1   0
+ *    0   -1    0   21/4     0 -21/4  0   1 */
+WINO_AVX512 static inline void w7_in_tf(const __m512 d[8], __m512 v[8])
+{
+    const __m512 c21_4 = _mm512_set1_ps(5.25f), c17_4 = _mm512_set1_ps(4.25f);
+    const __m512 c5_4 = _mm512_set1_ps(1.25f), c5_2 = _mm512_set1_ps(2.5f);
+    const __m512 c1_4 = _mm512_set1_ps(0.25f), c1_2 = _mm512_set1_ps(0.5f);
+    const __m512 c2 = _mm512_set1_ps(2.0f), c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f);
+    v[0] = _mm512_fmadd_ps(c21_4, _mm512_sub_ps(d[2], d[4]), _mm512_sub_ps(d[6], d[0]));
+    v[7] = _mm512_fmadd_ps(c21_4, _mm512_sub_ps(d[3], d[5]), _mm512_sub_ps(d[7], d[1]));
+    const __m512 t1 = _mm512_fnmadd_ps(c17_4, d[4], _mm512_add_ps(d[2], d[6]));
+    const __m512 t2 = _mm512_fnmadd_ps(c17_4, d[3], _mm512_add_ps(d[1], d[5]));
+    v[1] = _mm512_add_ps(t1, t2);
+    v[2] = _mm512_sub_ps(t1, t2);
+    const __m512 t3 = _mm512_fnmadd_ps(c5_4, d[4], _mm512_fmadd_ps(c1_4, d[2], d[6]));
+    const __m512 t4 = _mm512_fmadd_ps(c2, d[5], _mm512_fnmadd_ps(c5_2, d[3], _mm512_mul_ps(c1_2, d[1])));
+    v[3] = _mm512_add_ps(t3, t4);
+    v[4] = _mm512_sub_ps(t3, t4);
+    const __m512 t5 = _mm512_fnmadd_ps(c5, d[4], _mm512_fmadd_ps(c4, d[2], d[6]));
+    const __m512 t6 = _mm512_fmadd_ps(c1_2, d[5], _mm512_fnmadd_ps(c5_2, d[3], _mm512_mul_ps(c2, d[1])));
+    v[5] = _mm512_add_ps(t5, t6);
+    v[6] = _mm512_sub_ps(t5, t6);
+}
+
+/* The transformed tiles of one run (tiles r0 .. r0 + len of run `run`) of one
+ * input plane, channel c, into the 8 packed right operands vb[e] (block of nb
+ * tiles, the run starting at its tile j). row: 2 tn + 64 floats of scratch. */
+WINO_AVX512 static void w7_in_run(const w7_dims_t *d, const float *plane, int run, int r0, int len,
+                                  float *const vb[8], int nb, int c, int j, float *row)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const float *src[8] = {0};
+    if (d->along_w) {
+        /* input row `run`, columns ix0 .. ix0 + 2 len + 6, copied with zeros outside */
+        const int ix0 = 2 * r0 - d->pa, wid = 2 * len + 6;
+        const float *in = plane + (size_t)run * d->w;
+        for (int q = 0; q < wid + 32; q += 16) {
+            int lo = -(ix0 + q), hi = d->w - (ix0 + q);
+            const __mmask16 m = (__mmask16)(lanes(hi) & ~lanes(lo));
+            const intptr_t at = (intptr_t)in + (intptr_t)(ix0 + q) * (intptr_t)sizeof(float);
+            _mm512_storeu_ps(row + q, m ? _mm512_maskz_loadu_ps(m, (const void *)at) : zero);
+        }
+    } else {
+        for (int k = 0; k < 8; k++) { /* input rows 2 run - pa + k, NULL outside */
+            const int iy = 2 * run - d->pa + k;
+            src[k] = iy < 0 || iy >= d->h ? NULL : plane + (size_t)iy * d->w + r0;
+        }
+    }
+    for (int i = 0; i < len;) { /* runs of tiles inside one 32-column strip */
+        const int col = j + i, run0 = NN_GEMM_NR - col % NN_GEMM_NR;
+        const int n = len - i < run0 ? len - i : run0;
+        const size_t off = nn_gemm_bpacked_offset(nb, d->ci, c, col);
+        for (int h = 0; h < n; h += 16) {
+            const __mmask16 mk = lanes(n - h);
+            __m512 dv[8], v[8];
+            if (d->along_w) {
+                const float *p = row + 2 * (i + h); /* tile l's inputs at p[2 l + k] */
+                for (int k = 0; k < 8; k++)
+                    dv[k] = _mm512_permutex2var_ps(_mm512_loadu_ps(p + k), even,
+                                                   _mm512_loadu_ps(p + k + 16));
+            } else {
+                for (int k = 0; k < 8; k++)
+                    dv[k] = src[k] ? _mm512_maskz_loadu_ps(mk, src[k] + i + h) : zero;
+            }
+            w7_in_tf(dv, v);
+            for (int e = 0; e < 8; e++)
+                _mm512_mask_storeu_ps(vb[e] + off + h, mk, v[e]);
+        }
+        i += n;
+    }
+}
+
+/* The outputs of one run's tiles in one output plane from m[e * ms + i]:
+ * y0 = M0 + (M1 + M2) + (M3 + M4) + (M5 + M6), y1 = (M1 - M2) + 2 (M3 - M4)
+ * + 1/2 (M5 - M6) + M7; then + bias and max(., 0) (assign), or added onto
+ * the plane (WINO_ADD). */
+WINO_AVX512 static void w7_out_run(const w7_dims_t *d, const float *m, size_t ms, int run, int r0,
+                                   int len, float *plane, int mode, float bias, int relu)
+{
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 vb = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+    const __m512 c2 = _mm512_set1_ps(2.0f), c1_2 = _mm512_set1_ps(0.5f);
+    for (int i = 0; i < len; i += 16) {
+        const __mmask16 mk = lanes(len - i);
+        __m512 t[8];
+        for (int e = 0; e < 8; e++)
+            t[e] = _mm512_maskz_loadu_ps(mk, m + (size_t)e * ms + i);
+        const __m512 y0 = _mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(t[0], _mm512_add_ps(t[1], t[2])), _mm512_add_ps(t[3], t[4])),
+            _mm512_add_ps(t[5], t[6]));
+        const __m512 y1 = _mm512_add_ps(
+            _mm512_fmadd_ps(c1_2, _mm512_sub_ps(t[5], t[6]),
+                            _mm512_fmadd_ps(c2, _mm512_sub_ps(t[3], t[4]), _mm512_sub_ps(t[1], t[2]))),
+            t[7]);
+        __m512 out[2];
+        __mmask16 om[2];
+        float *dst[2];
+        int n_out;
+        if (d->along_w) { /* columns 2 (r0 + i) .., the pairs interleaved */
+            const int ox = 2 * (r0 + i);
+            int cols = d->ow - ox; /* inside the plane and this run's tiles */
+            if (cols > 2 * (len - i))
+                cols = 2 * (len - i);
+            if (cols > 32)
+                cols = 32;
+            out[0] = _mm512_permutex2var_ps(y0, lo_idx, y1);
+            out[1] = _mm512_permutex2var_ps(y0, hi_idx, y1);
+            om[0] = lanes(cols), om[1] = lanes(cols - 16);
+            dst[0] = plane + (size_t)run * d->ow + ox;
+            dst[1] = dst[0] + 16;
+            n_out = 2;
+        } else { /* rows 2 run and 2 run + 1 (when inside), columns r0 + i .. */
+            out[0] = y0, out[1] = y1;
+            om[0] = om[1] = mk;
+            dst[0] = plane + (size_t)(2 * run) * d->ow + r0 + i;
+            dst[1] = dst[0] + d->ow;
+            n_out = 2 * run + 1 < d->oh ? 2 : 1;
+        }
+        for (int k = 0; k < n_out; k++) {
+            __m512 p = out[k];
+            if (mode == WINO_ADD) {
+                p = _mm512_add_ps(_mm512_maskz_loadu_ps(om[k], dst[k]), p);
+            } else {
+                p = _mm512_add_ps(p, vb);
+                if (relu)
+                    p = _mm512_max_ps(p, zero);
+            }
+            _mm512_mask_storeu_ps(dst[k], om[k], p);
+        }
+    }
+}
+
+static void w7_run(const w7_dims_t *d, const float *u, const float *x, float *y,
+                   const float *bias, int relu, int mode, float *ws)
+{
+    const int tb = w7_block(d), t1 = d->runs * d->tn;
+    const size_t total = (size_t)d->n * t1, in_plane = (size_t)d->h * d->w;
+    const size_t out_plane = (size_t)d->oh * d->ow, ustride = nn_gemm_packed_floats(d->co, d->ci);
+    const size_t vs = nn_gemm_bpacked_floats(tb, d->ci), ms = (size_t)d->co * tb;
+    float *v = ws, *m = v + 8 * vs, *row = m + 8 * ms;
+    for (size_t t0 = 0; t0 < total; t0 += (size_t)tb) {
+        const int nb = total - t0 < (size_t)tb ? (int)(total - t0) : tb;
+        float *vb[8];
+        for (int e = 0; e < 8; e++)
+            vb[e] = v + e * vs;
+        if (nb % NN_GEMM_NR)
+            for (int e = 0; e < 8; e++)
+                wino_zero_tail(vb[e], nb, d->ci);
+        for (int j = 0; j < nb;) { /* the block's pieces of runs */
+            const size_t t = t0 + (size_t)j;
+            const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
+            const int run = r / d->tn, r0 = r % d->tn;
+            const int len = d->tn - r0 < nb - j ? d->tn - r0 : nb - j;
+            for (int c = 0; c < d->ci; c++)
+                w7_in_run(d, x + ((size_t)img * d->ci + c) * in_plane, run, r0, len, vb, nb, c, j,
+                          row);
+            j += len;
+        }
+        for (int e = 0; e < 8; e++)
+            nn_gemm_packed_bp(d->co, nb, d->ci, u + e * ustride, vb[e], m + e * ms, tb);
+        for (int j = 0; j < nb;) {
+            const size_t t = t0 + (size_t)j;
+            const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
+            const int run = r / d->tn, r0 = r % d->tn;
+            const int len = d->tn - r0 < nb - j ? d->tn - r0 : nb - j;
+            for (int o = 0; o < d->co; o++)
+                w7_out_run(d, m + (size_t)o * tb + j, ms, run, r0, len,
+                           y + ((size_t)img * d->co + o) * out_plane, mode, bias ? bias[o] : 0.0f,
+                           relu);
+            j += len;
+        }
+    }
+}
+
+#else
+
+static void w7_run(const w7_dims_t *d, const float *u, const float *x, float *y,
+                   const float *bias, int relu, int mode, float *ws)
+{
+    (void)d, (void)u, (void)x, (void)y, (void)bias, (void)relu, (void)mode, (void)ws;
+}
+
+#endif
+
+static void w7_forward(const conv2d_shape_t *s, const float *u, const float *x, const float *b,
+                       int relu, float *y, float *ws)
+{
+    const w7_dims_t d = w7_dims(s, 0);
+    w7_run(&d, u, x, y, b, relu, WINO_ASSIGN, ws);
+}
+
+static void w7_backward_data(const conv2d_shape_t *s, const float *u, const float *dy, float *dx,
+                             int assign, float *ws)
+{
+    const w7_dims_t d = w7_dims(s, 1);
+    w7_run(&d, u, dy, dx, NULL, 0, assign ? WINO_ASSIGN : WINO_ADD, ws);
 }

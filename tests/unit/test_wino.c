@@ -56,12 +56,12 @@ static double fwd_ref(const conv2d_shape_t *s, const float *x, const float *W, i
 {
     double acc = 0.0, m = 0.0;
     for (int ci = 0; ci < s->c; ci++)
-        for (int ki = 0; ki < 3; ki++)
-            for (int kj = 0; kj < 3; kj++) {
+        for (int ki = 0; ki < s->kh; ki++)
+            for (int kj = 0; kj < s->kw; kj++) {
                 const int iy = oy - s->pt + ki, ix = ox - s->pl + kj;
                 if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
                     continue;
-                const double t = (double)W[((o * s->c + ci) * 3 + ki) * 3 + kj] *
+                const double t = (double)W[((o * s->c + ci) * s->kh + ki) * s->kw + kj] *
                                  x[(((size_t)n * s->c + ci) * s->h + iy) * s->w + ix];
                 acc += t;
                 m += fabs(t);
@@ -75,12 +75,12 @@ static double bwd_ref(const conv2d_shape_t *s, const float *W, const float *dy, 
 {
     double acc = 0.0, m = 0.0;
     for (int o = 0; o < s->oc; o++)
-        for (int ki = 0; ki < 3; ki++)
-            for (int kj = 0; kj < 3; kj++) {
+        for (int ki = 0; ki < s->kh; ki++)
+            for (int kj = 0; kj < s->kw; kj++) {
                 const int oy = iy + s->pt - ki, ox = ix + s->pl - kj;
                 if (oy < 0 || oy >= s->oh || ox < 0 || ox >= s->ow)
                     continue;
-                const double t = (double)W[((o * s->c + ci) * 3 + ki) * 3 + kj] *
+                const double t = (double)W[((o * s->c + ci) * s->kh + ki) * s->kw + kj] *
                                  dy[(((size_t)n * s->oc + o) * s->oh + oy) * s->ow + ox];
                 acc += t;
                 m += fabs(t);
@@ -106,7 +106,8 @@ static int bufs_make(bufs_t *B, const conv2d_shape_t *s)
     const size_t in = (size_t)s->n * s->c * s->h * s->w, out = (size_t)s->n * s->oc * s->oh * s->ow;
     B->x = malloc(sizeof(float) * in);
     B->dx = malloc(sizeof(float) * in);
-    B->W = malloc(sizeof(float) * (size_t)s->oc * s->c * 9);
+    const size_t taps = (size_t)s->kh * s->kw;
+    B->W = malloc(sizeof(float) * (size_t)s->oc * s->c * taps);
     B->b = malloc(sizeof(float) * (size_t)s->oc);
     B->y = malloc(sizeof(float) * out);
     B->dy = malloc(sizeof(float) * out);
@@ -115,7 +116,7 @@ static int bufs_make(bufs_t *B, const conv2d_shape_t *s)
     B->ws = malloc(sizeof(float) * conv_wino_workspace(s));
     if (!B->x || !B->dx || !B->W || !B->b || !B->y || !B->dy || !B->uf || !B->ub || !B->ws)
         return -1;
-    fill(B->W, (size_t)s->oc * s->c * 9, 2);
+    fill(B->W, (size_t)s->oc * s->c * taps, 2);
     fill(B->b, (size_t)s->oc, 3);
     fill(B->dy, out, 4);
     return conv_wino_transform(s, B->W, 0, B->uf) || conv_wino_transform(s, B->W, 1, B->ub);
@@ -202,6 +203,28 @@ static void test_wino_against_definition(void)
     check_shape(SHAPE(3, 64, 14, 14, 64, 1, 1, 1, 1), 1);  /* ResNet's 14 x 14 */
 }
 
+#define SHAPE_K(N, C, H, W, OC, KH, KW, PT, PB, PL, PR)                                        \
+    (conv2d_shape_t){.n = N, .c = C, .h = H, .w = W, .oc = OC, .kh = KH, .kw = KW, .sh = 1,    \
+                     .sw = 1, .pt = PT, .pb = PB, .pl = PL, .pr = PR}
+
+/* F(2, 7) along the rows (1 x 7) and the columns (7 x 1). */
+static void test_wino7_against_definition(void)
+{
+    if (!nn_gemm_available())
+        TH_SKIP("this CPU has no AVX-512: the convolutions take im2col");
+    check_shape(SHAPE_K(2, 16, 9, 18, 24, 1, 7, 0, 0, 3, 3), 0);    /* 'same', even width */
+    check_shape(SHAPE_K(2, 16, 17, 9, 24, 7, 1, 3, 3, 0, 0), 0);    /* 'same', odd height */
+    check_shape(SHAPE_K(1, 9, 5, 23, 10, 1, 7, 0, 0, 0, 6), 0);     /* padding 0 and 6 */
+    check_shape(SHAPE_K(1, 10, 21, 6, 9, 7, 1, 6, 1, 0, 0), 0);
+    check_shape(SHAPE_K(2, 12, 7, 13, 8, 1, 7, 0, 0, 0, 0), 0);     /* 'valid' */
+    check_shape(SHAPE_K(2, 300, 6, 10, 20, 1, 7, 0, 0, 3, 3), 0);   /* K across depth blocks */
+    check_shape(SHAPE_K(2, 20, 10, 6, 300, 7, 1, 3, 3, 0, 0), 0);   /* and the input gradient's */
+    check_shape(SHAPE_K(3, 40, 18, 18, 48, 1, 7, 0, 0, 3, 3), 1);   /* black border, flat block */
+    check_shape(SHAPE_K(3, 40, 17, 17, 48, 7, 1, 3, 3, 0, 0), 1);
+    check_shape(SHAPE_K(2, 256, 17, 17, 32, 1, 7, 0, 0, 3, 3), 1);  /* blocks end inside runs */
+    check_shape(SHAPE_K(2, 32, 17, 17, 256, 7, 1, 3, 3, 0, 0), 1);
+}
+
 /* Image 2 of a batch of 5 gives the same bits alone. */
 static void test_wino_batch_independent(void)
 {
@@ -210,8 +233,10 @@ static void test_wino_batch_independent(void)
     /* 256 channels: blocks of 64 tiles, so a 15 x 15 image (64 tiles) and a
      * 13 x 11 one (42 tiles) start blocks at different places in a batch */
     const conv2d_shape_t shapes[] = {SHAPE(5, 256, 15, 15, 40, 1, 1, 1, 1),
-                                     SHAPE(5, 40, 13, 11, 256, 1, 1, 1, 1)};
-    for (int k = 0; k < 2; k++) {
+                                     SHAPE(5, 40, 13, 11, 256, 1, 1, 1, 1),
+                                     SHAPE_K(5, 256, 17, 17, 40, 1, 7, 0, 0, 3, 3),
+                                     SHAPE_K(5, 40, 15, 13, 256, 7, 1, 3, 3, 0, 0)};
+    for (int k = 0; k < 4; k++) {
         conv2d_shape_t s = shapes[k], one = s;
         conv2d_shape_init(&s);
         one.n = 1;
@@ -257,6 +282,22 @@ static void test_wino_wanted(void)
     t.pt = t.pb = t.pl = t.pr = 2;
     conv2d_shape_init(&t);
     TH_CHECK(!conv_wino_wanted(&t, 0), "5x5");
+    t = SHAPE_K(1, 160, 17, 17, 192, 1, 7, 0, 0, 3, 3); /* InceptionV3's 17 x 17 blocks */
+    conv2d_shape_init(&t);
+    TH_CHECK(conv_wino_wanted(&t, 0) && conv_wino_wanted(&t, 1), "1x7");
+    t = SHAPE_K(1, 160, 17, 17, 192, 7, 1, 3, 3, 0, 0);
+    conv2d_shape_init(&t);
+    TH_CHECK(conv_wino_wanted(&t, 0) && conv_wino_wanted(&t, 1), "7x1");
+    t = SHAPE_K(1, 160, 17, 17, 192, 1, 7, 1, 1, 3, 3);
+    conv2d_shape_init(&t);
+    TH_CHECK(!conv_wino_wanted(&t, 0), "1x7 padded across its axis");
+    t = SHAPE_K(1, 160, 17, 17, 192, 7, 1, 3, 3, 0, 0);
+    t.sh = 2;
+    conv2d_shape_init(&t);
+    TH_CHECK(!conv_wino_wanted(&t, 0), "7x1 at stride 2");
+    t = SHAPE_K(1, 160, 17, 17, 192, 1, 5, 0, 0, 2, 2);
+    conv2d_shape_init(&t);
+    TH_CHECK(!conv_wino_wanted(&t, 0), "1x5");
 }
 
 /* Input gradients of ResNet-18 at 64 x 64 (its 16 x 16 3x3 convolutions take
@@ -303,6 +344,7 @@ static void test_wino_model_gradient(void)
 int main(void)
 {
     TH_RUN(test_wino_against_definition);
+    TH_RUN(test_wino7_against_definition);
     TH_RUN(test_wino_batch_independent);
     TH_RUN(test_wino_wanted);
     TH_RUN(test_wino_model_gradient);
