@@ -1,5 +1,6 @@
 /*
- * conv_wino.c - Winograd F(2 x 2, 3 x 3) convolutions (conv_wino.h).
+ * conv_wino.c - Winograd F(2 x 2, 3 x 3) and F(2, 7) convolutions
+ * (conv_wino.h); the one-dimensional F(2, 7) is the last part of the file.
  *
  * Owned by common/nn. One routine serves both directions: a 3 x 3 stride-1
  * correlation of `ci` input planes of h x w (zeros outside, pt rows and pl
@@ -76,8 +77,7 @@ static int wino_block(const wino_dims_t *d)
 static size_t wino_ws(const wino_dims_t *d)
 {
     const int tb = wino_block(d);
-    const size_t rows = (size_t)8 * (2 * (size_t)d->tw + 48); /* padded input rows */
-    return 16 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb) + rows;
+    return 16 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb);
 }
 
 size_t conv_wino_workspace(const conv2d_shape_t *s)
@@ -159,44 +159,23 @@ static inline __mmask16 lanes(int n)
 /* The transformed tiles (ty, tx0 .. tx0 + len) of one input plane, input
  * channel c, written into the 16 packed right operands vb[xi] (block of nb
  * tiles, the segment starting at tile j of it): V = B^T d B,
- * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. rows: 8 x (2 len + 48)
- * floats of scratch. */
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. The input rows are read in
+ * place, each as the even and odd columns under 16 tiles (a copy of them read
+ * back at other offsets would wait for its stores); the rows' combinations
+ * (B^T's) are taken on those, which is the same arithmetic on the same values
+ * as combining whole rows first. */
 WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane, int ty,
                                         int tx0, int len, float *const vb[16], int nb, int c,
-                                        int j, float *rows)
+                                        int j)
 {
-    const int wid = 2 * len + 2, stride = (wid + 32 + 15) / 16 * 16, ix0 = 2 * tx0 - d->pl;
-    float *t[4];
-    for (int k = 0; k < 4; k++)
-        t[k] = rows + (size_t)(4 + k) * stride;
-    /* in-image columns of the padded rows: q with 0 <= ix0 + q < w */
-    int lo = ix0 < 0 ? -ix0 : 0, hi = d->w - ix0;
-    if (hi > wid)
-        hi = wid;
-    if (hi < lo)
-        hi = lo;
-    /* the padded rows read in place: lanes outside [lo, hi) or outside the
-     * image's rows are zeros (masked loads touch no memory there) */
+    const int ix0 = 2 * tx0 - d->pl;
+    /* the input rows under the tiles, NULL outside the image (zeros) */
     const float *src[4];
     for (int k = 0; k < 4; k++) {
         const int iy = 2 * ty - d->pt + k;
         src[k] = iy < 0 || iy >= d->h ? NULL : plane + (size_t)iy * d->w;
     }
     const __m512 zero = _mm512_setzero_ps();
-    for (int q = 0; q < stride; q += 16) {
-        const __mmask16 in = (__mmask16)(lanes(hi - q) & ~lanes(lo - q));
-        /* lane 0 reads column ix0 + q, which may lie before the row (masked off):
-         * the address computed as an integer */
-        const intptr_t at = (intptr_t)(ix0 + q) * (intptr_t)sizeof(float);
-        __m512 v[4];
-        for (int k = 0; k < 4; k++)
-            v[k] = src[k] && in ? _mm512_maskz_loadu_ps(in, (const void *)((intptr_t)src[k] + at))
-                                : zero;
-        _mm512_storeu_ps(t[0] + q, _mm512_sub_ps(v[0], v[2]));
-        _mm512_storeu_ps(t[1] + q, _mm512_add_ps(v[1], v[2]));
-        _mm512_storeu_ps(t[2] + q, _mm512_sub_ps(v[2], v[1]));
-        _mm512_storeu_ps(t[3] + q, _mm512_sub_ps(v[1], v[3]));
-    }
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     /* runs of tiles that stay inside one 32-column strip of the packed operand */
@@ -206,19 +185,39 @@ WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane
         const size_t off = nn_gemm_bpacked_offset(nb, d->ci, c, col);
         for (int h = 0; h < run; h += 16) {
             const __mmask16 mk = lanes(run - h);
-            const int q = 2 * (i + h);
+            /* for input row r: columns q + 2 l (e0), + 1 (o0), + 2 (e1), + 3 (o1) under
+             * tile l, zero outside the image (masked loads, the address computed as an
+             * integer: it may lie before the row) */
+            __m512 e0[4], o0[4], e1[4], o1[4];
+            for (int s2 = 0; s2 < 2; s2++) {
+                const int at = ix0 + 2 * (i + h) + 2 * s2;
+                const __mmask16 m0 = (__mmask16)(lanes(d->w - at) & ~lanes(-at));
+                const __mmask16 m1 = (__mmask16)(lanes(d->w - at - 16) & ~lanes(-at - 16));
+                for (int r = 0; r < 4; r++) {
+                    __m512 x0 = zero, x1 = zero;
+                    if (src[r]) {
+                        const intptr_t a = (intptr_t)src[r] + (intptr_t)at * (intptr_t)sizeof(float);
+                        x0 = _mm512_maskz_loadu_ps(m0, (const void *)a);
+                        x1 = _mm512_maskz_loadu_ps(m1, (const void *)(a + 16 * (intptr_t)sizeof(float)));
+                    }
+                    (s2 ? e1 : e0)[r] = _mm512_permutex2var_ps(x0, even, x1);
+                    (s2 ? o1 : o0)[r] = _mm512_permutex2var_ps(x0, odd, x1);
+                }
+            }
             for (int k = 0; k < 4; k++) {
-                const float *tk = t[k] + q;
-                const __m512 x0 = _mm512_loadu_ps(tk), x1 = _mm512_loadu_ps(tk + 16);
-                const __m512 y0 = _mm512_loadu_ps(tk + 2), y1 = _mm512_loadu_ps(tk + 18);
-                const __m512 e0 = _mm512_permutex2var_ps(x0, even, x1); /* tk[2i]     */
-                const __m512 o0 = _mm512_permutex2var_ps(x0, odd, x1);  /* tk[2i + 1] */
-                const __m512 e1 = _mm512_permutex2var_ps(y0, even, y1); /* tk[2i + 2] */
-                const __m512 o1 = _mm512_permutex2var_ps(y0, odd, y1);  /* tk[2i + 3] */
-                _mm512_mask_storeu_ps(vb[4 * k + 0] + off + h, mk, _mm512_sub_ps(e0, e1));
-                _mm512_mask_storeu_ps(vb[4 * k + 1] + off + h, mk, _mm512_add_ps(o0, e1));
-                _mm512_mask_storeu_ps(vb[4 * k + 2] + off + h, mk, _mm512_sub_ps(e1, o0));
-                _mm512_mask_storeu_ps(vb[4 * k + 3] + off + h, mk, _mm512_sub_ps(o0, o1));
+                /* row combination k of B^T: t0 = v0 - v2, t1 = v1 + v2, t2 = v2 - v1, t3 = v1 - v3 */
+#define WINO_ROWS(v)                                                                              \
+    (k == 0   ? _mm512_sub_ps(v[0], v[2])                                                       \
+     : k == 1 ? _mm512_add_ps(v[1], v[2])                                                       \
+     : k == 2 ? _mm512_sub_ps(v[2], v[1])                                                       \
+              : _mm512_sub_ps(v[1], v[3]))
+                const __m512 te0 = WINO_ROWS(e0), to0 = WINO_ROWS(o0);
+                const __m512 te1 = WINO_ROWS(e1), to1 = WINO_ROWS(o1);
+#undef WINO_ROWS
+                _mm512_mask_storeu_ps(vb[4 * k + 0] + off + h, mk, _mm512_sub_ps(te0, te1));
+                _mm512_mask_storeu_ps(vb[4 * k + 1] + off + h, mk, _mm512_add_ps(to0, te1));
+                _mm512_mask_storeu_ps(vb[4 * k + 2] + off + h, mk, _mm512_sub_ps(te1, to0));
+                _mm512_mask_storeu_ps(vb[4 * k + 3] + off + h, mk, _mm512_sub_ps(to0, to1));
             }
         }
         i += run;
@@ -302,7 +301,6 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
     const size_t out_plane = (size_t)d->oh * d->ow, ustride = nn_gemm_packed_floats(d->co, d->ci);
     const size_t vs = nn_gemm_bpacked_floats(tb, d->ci), ms = (size_t)d->co * tb;
     float *v = ws, *m = v + 16 * vs;
-    float *rows = m + 16 * ms;
     for (size_t t0 = 0; t0 < total; t0 += (size_t)tb) {
         const int nb = total - t0 < (size_t)tb ? (int)(total - t0) : tb;
         float *vb[16];
@@ -318,7 +316,7 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
             const int len = d->tw - tx < nb - j ? d->tw - tx : nb - j;
             for (int c = 0; c < d->ci; c++)
                 wino_in_segment(d, x + ((size_t)img * d->ci + c) * in_plane, ty, tx, len, vb, nb,
-                                c, j, rows);
+                                c, j);
             j += len;
         }
         for (int xi = 0; xi < 16; xi++)
@@ -425,11 +423,15 @@ static w7_dims_t w7_dims(const conv2d_shape_t *s, int backward)
 }
 
 /* Tiles per block: a multiple of the kernel's 32 columns, V and M each under
- * CONV_WINO_BLOCK_FLOATS. */
+ * CONV_WINO7_BLOCK_FLOATS. */
+#ifndef CONV_WINO7_BLOCK_FLOATS
+#define CONV_WINO7_BLOCK_FLOATS CONV_WINO_BLOCK_FLOATS
+#endif
+
 static int w7_block(const w7_dims_t *d)
 {
     const int ch = d->ci > d->co ? d->ci : d->co;
-    int tb = (int)(CONV_WINO_BLOCK_FLOATS / ((size_t)8 * ch)) / NN_GEMM_NR * NN_GEMM_NR;
+    int tb = (int)(CONV_WINO7_BLOCK_FLOATS / ((size_t)8 * ch)) / NN_GEMM_NR * NN_GEMM_NR;
     if (tb < NN_GEMM_NR)
         tb = NN_GEMM_NR;
     if (tb > NN_GEMM_NC)
@@ -440,8 +442,7 @@ static int w7_block(const w7_dims_t *d)
 static size_t w7_ws(const w7_dims_t *d)
 {
     const int tb = w7_block(d);
-    const size_t row = 2 * (size_t)d->tn + 64; /* one padded input row (1 x 7) */
-    return 8 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb) + row;
+    return 8 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb);
 }
 
 static size_t w7_workspace(const conv2d_shape_t *s)
@@ -527,24 +528,14 @@ WINO_AVX512 static inline void w7_in_tf(const __m512 d[8], __m512 v[8])
 
 /* The transformed tiles of one run (tiles r0 .. r0 + len of run `run`) of one
  * input plane, channel c, into the 8 packed right operands vb[e] (block of nb
- * tiles, the run starting at its tile j). row: 2 tn + 64 floats of scratch. */
+ * tiles, the run starting at its tile j). */
 WINO_AVX512 static void w7_in_run(const w7_dims_t *d, const float *plane, int run, int r0, int len,
-                                  float *const vb[8], int nb, int c, int j, float *row)
+                                  float *const vb[8], int nb, int c, int j)
 {
     const __m512 zero = _mm512_setzero_ps();
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const float *src[8] = {0};
-    if (d->along_w) {
-        /* input row `run`, columns ix0 .. ix0 + 2 len + 6, copied with zeros outside */
-        const int ix0 = 2 * r0 - d->pa, wid = 2 * len + 6;
-        const float *in = plane + (size_t)run * d->w;
-        for (int q = 0; q < wid + 32; q += 16) {
-            int lo = -(ix0 + q), hi = d->w - (ix0 + q);
-            const __mmask16 m = (__mmask16)(lanes(hi) & ~lanes(lo));
-            const intptr_t at = (intptr_t)in + (intptr_t)(ix0 + q) * (intptr_t)sizeof(float);
-            _mm512_storeu_ps(row + q, m ? _mm512_maskz_loadu_ps(m, (const void *)at) : zero);
-        }
-    } else {
+    if (!d->along_w) {
         for (int k = 0; k < 8; k++) { /* input rows 2 run - pa + k, NULL outside */
             const int iy = 2 * run - d->pa + k;
             src[k] = iy < 0 || iy >= d->h ? NULL : plane + (size_t)iy * d->w + r0;
@@ -558,10 +549,21 @@ WINO_AVX512 static void w7_in_run(const w7_dims_t *d, const float *plane, int ru
             const __mmask16 mk = lanes(n - h);
             __m512 dv[8], v[8];
             if (d->along_w) {
-                const float *p = row + 2 * (i + h); /* tile l's inputs at p[2 l + k] */
-                for (int k = 0; k < 8; k++)
-                    dv[k] = _mm512_permutex2var_ps(_mm512_loadu_ps(p + k), even,
-                                                   _mm512_loadu_ps(p + k + 16));
+                /* tile l's input k: column q + 2 l + k of input row `run`, zero outside the
+                 * row (masked loads, the address computed as an integer: it may lie before
+                 * the row), read in place: a copy read back at other offsets waits for
+                 * its stores */
+                const int q = 2 * (r0 + i + h) - d->pa;
+                const intptr_t in = (intptr_t)(plane + (size_t)run * d->w);
+                for (int k = 0; k < 8; k++) {
+                    const int at = q + k;
+                    const __mmask16 m0 = (__mmask16)(lanes(d->w - at) & ~lanes(-at));
+                    const __mmask16 m1 = (__mmask16)(lanes(d->w - at - 16) & ~lanes(-at - 16));
+                    const intptr_t a = in + (intptr_t)at * (intptr_t)sizeof(float);
+                    dv[k] = _mm512_permutex2var_ps(
+                        _mm512_maskz_loadu_ps(m0, (const void *)a), even,
+                        _mm512_maskz_loadu_ps(m1, (const void *)(a + 16 * (intptr_t)sizeof(float))));
+                }
             } else {
                 for (int k = 0; k < 8; k++)
                     dv[k] = src[k] ? _mm512_maskz_loadu_ps(mk, src[k] + i + h) : zero;
@@ -643,7 +645,7 @@ static void w7_run(const w7_dims_t *d, const float *u, const float *x, float *y,
     const size_t total = (size_t)d->n * t1, in_plane = (size_t)d->h * d->w;
     const size_t out_plane = (size_t)d->oh * d->ow, ustride = nn_gemm_packed_floats(d->co, d->ci);
     const size_t vs = nn_gemm_bpacked_floats(tb, d->ci), ms = (size_t)d->co * tb;
-    float *v = ws, *m = v + 8 * vs, *row = m + 8 * ms;
+    float *v = ws, *m = v + 8 * vs;
     for (size_t t0 = 0; t0 < total; t0 += (size_t)tb) {
         const int nb = total - t0 < (size_t)tb ? (int)(total - t0) : tb;
         float *vb[8];
@@ -658,8 +660,7 @@ static void w7_run(const w7_dims_t *d, const float *u, const float *x, float *y,
             const int run = r / d->tn, r0 = r % d->tn;
             const int len = d->tn - r0 < nb - j ? d->tn - r0 : nb - j;
             for (int c = 0; c < d->ci; c++)
-                w7_in_run(d, x + ((size_t)img * d->ci + c) * in_plane, run, r0, len, vb, nb, c, j,
-                          row);
+                w7_in_run(d, x + ((size_t)img * d->ci + c) * in_plane, run, r0, len, vb, nb, c, j);
             j += len;
         }
         for (int e = 0; e < 8; e++)

@@ -1,6 +1,7 @@
 /*
  * conv_wino.h - 3 x 3 stride-1 convolutions by Winograd's minimal filtering
- * F(2 x 2, 3 x 3), forward and input gradient.
+ * F(2 x 2, 3 x 3), and 1 x 7 / 7 x 1 ones by F(2, 7), forward and input
+ * gradient.
  *
  * Owned by common/nn. Each 2 x 2 block of outputs (a tile) is computed from
  * the 4 x 4 input patch under it with 16 products per input/output channel
@@ -26,6 +27,16 @@
  * four places of a tile; the model canonicalizes every convolution's output
  * to its position classes (nn/posclass.h), as after any GEMM.
  *
+ * The 1 x 7 and 7 x 1 convolutions of stride 1, unpadded across the kernel's
+ * axis (InceptionV3's 17 x 17 blocks), take the same path in one dimension:
+ * F(2, 7) along the axis, each pair of outputs from the 8 inputs under it
+ * with 8 products per channel pair instead of 14 (points 0, +-1, +-2, +-1/2
+ * and infinity; the transforms' coefficients are sums of powers of two, G's
+ * are not and U is rounded once from double). The rounding error is about
+ * three times a direct sum's (test_wino bounds it the same way); a window of
+ * zeros still gives exact zeros. The functions below take either kind of
+ * shape.
+ *
  * Used in the inference passes (nn_forward_fused and the input gradients
  * after it) on a CPU with nn/gemm.h's kernel; training keeps im2col.
  */
@@ -49,7 +60,8 @@
 #endif
 
 /* Does this convolution take the Winograd path, forward (backward = 0) or
- * for its input gradient (1)? 3 x 3, stride 1, padding at most 2 on each
+ * for its input gradient (1)? 3 x 3 (or 1 x 7 and 7 x 1 as above, padding
+ * at most 6 along the axis), stride 1, padding at most 2 on each
  * side, at least 8 channels in and out, CONV_WINO_MIN_PIXELS outputs, and
  * nn/gemm.h's kernel on this CPU. Shape and CPU only. */
 int conv_wino_wanted(const conv2d_shape_t *s, int backward);

@@ -1,8 +1,9 @@
 /*
- * test_wino.c - the Winograd F(2x2, 3x3) convolutions (nn/conv_wino.h)
- * against the definition in double precision: forward with bias and ReLU,
- * the input gradient assigned and accumulated, every padding from 0 to 2 on
- * each side (the input gradient's own padding is 2 - p), odd sizes (the
+ * test_wino.c - the Winograd F(2x2, 3x3) and F(2, 7) (1 x 7, 7 x 1)
+ * convolutions (nn/conv_wino.h) against the definition in double precision:
+ * forward with bias and ReLU, the input gradient assigned and accumulated,
+ * every padding from 0 to 2 on each side (0 to 6 along a 7-tap axis; the
+ * input gradient's own padding is 2 - p or 6 - p), odd sizes (the
  * last tile of a row or column half outside), channel counts across the
  * GEMM's depth block, blocks of tiles that end inside an image row. Inputs
  * like radiographs: a flat black border and a constant region (the errors
