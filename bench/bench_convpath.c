@@ -2,7 +2,7 @@
  * bench_convpath.c - where one input gradient of a zoo model spends its time,
  * and how close its convolutions come to the FP32 peak of one core.
  *
- *   bench_convpath [--arch name:size,...] [--batch B] [--rounds R]
+ *   bench_convpath [--arch name:size,...] [--batch B] [--rounds R] [--each] [--no-siblings]
  *
  * Default architectures: inceptionv3:299, inceptionv3:320, resnet50:224,
  * densenet121:224, at batch 16 (the saliency batch). For each:
@@ -13,9 +13,13 @@
  *   - the convolutions alone: every convolution node's forward (with its
  *     folded bias and ReLU epilogue when nn/fuse.h folds it) and its input
  *     gradient, on the node's own shapes at the same batch, on the paths the
- *     inference passes take (Winograd for 3x3 stride-1 shapes, nn/conv_wino.h,
- *     with the model's cached transforms; else the GEMM with the cached W^T):
- *     CPU ms and GFLOPS, FLOPs counted as the direct convolution's.
+ *     inference passes take (Winograd for the shapes nn/conv_wino.h takes,
+ *     with the model's cached transforms; a sibling group of pointwise
+ *     convolutions, nn/fuse.h, as one call at its first member, both ways;
+ *     else the GEMM with the cached W^T):
+ *     CPU ms and GFLOPS, FLOPs counted as the direct convolution's; on
+ *     stderr the same split by kind of convolution (kernel, stride, path):
+ *     each kind's share of the convolutions' time and its % of the peak.
  * The peak is measured, not assumed: a loop of independent AVX-512 (or AVX2)
  * FMAs, 2 FLOP per lane, as many accumulators as the FMA latency x pipes needs.
  * The host's speed drifts (20-40 % within minutes on a shared VM), so with
@@ -25,6 +29,10 @@
  * percentages (and the range of the per-round peaks on stderr).
  * CPU time of the process, medians of R rounds. Run with OPENBLAS_NUM_THREADS=1.
  * --grad-only times the whole gradient alone (no convolution-only loop).
+ * --each also lists every convolution of the last round on stderr (shape,
+ * path, forward and input-gradient ms per image, % of the peak).
+ * --no-siblings runs the members of sibling groups alone, in the gradient
+ * and in the convolution loop (nn_fuse_siblings = 0).
  * --prologue-ab also times each round's gradient with nn/fuse.h's BN+ReLU
  * prologue (and its pool applied first) off and on, in alternating order, and
  * prints the median ratio; --prologue-ab-bits B: on means nn_fuse_prologue = B.
@@ -62,6 +70,29 @@
 #include "bench_util.h"
 
 #define ROUNDS_MAX 32
+#define KINDS_MAX 24
+
+/* The convolutions' time by kind (kernel, stride, path), summed over rounds. */
+typedef struct {
+    char name[40];
+    double flop, sec; /* per round: direct FLOPs of both directions; CPU s */
+    int convs;
+} kind_t;
+
+static kind_t *kind_of(kind_t *k, int *nk, const conv2d_shape_t *s, const char *path)
+{
+    char name[40];
+    snprintf(name, sizeof name, "%dx%d stride %d %s", s->kh, s->kw, s->sh, path);
+    for (int i = 0; i < *nk; i++)
+        if (!strcmp(k[i].name, name))
+            return &k[i];
+    if (*nk == KINDS_MAX)
+        return &k[KINDS_MAX - 1];
+    kind_t *e = &k[(*nk)++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    return e;
+}
 
 static void fill_random(float *p, size_t count, uint32_t stream)
 {
@@ -81,6 +112,7 @@ static void calibrate_bn(nn_model_t *m, const float *x, int n)
 }
 
 static int prologue_ab; /* --prologue-ab */
+static int each;        /* --each */
 
 static int bench_arch(const char *arch, int size, int batch, int rounds, double peak,
                       int grad_only)
@@ -125,8 +157,14 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
         conv_fwd_flop += 2.0 * s.oc * s.c * s.kh * s.kw * s.oh * s.ow;
         if (nn_node_size(src) > max_in)
             max_in = nn_node_size(src);
-        if (nn_node_size(nd) > max_out)
-            max_out = nn_node_size(nd);
+        size_t out_sz = nn_node_size(nd);
+        if (m->fuse && nn_fuse_siblings && m->fuse->sib_lead[i] == i) /* the group's outputs */
+            for (int c = m->fuse->sib_next[i]; c >= 0; c = m->fuse->sib_next[c])
+                out_sz += nn_node_size(&m->nodes[c]);
+        if (out_sz > max_out)
+            max_out = out_sz;
+        if (nn_gemm_bpack_floats() > max_col)
+            max_col = nn_gemm_bpack_floats();
         if (conv2d_workspace(&s) > max_col)
             max_col = conv2d_workspace(&s);
         if (conv_wino_wanted(&s, 0) && conv_wino_workspace(&s) > max_col)
@@ -150,7 +188,9 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
 
     if (rounds > ROUNDS_MAX)
         rounds = ROUNDS_MAX;
-    double t_off[ROUNDS_MAX];
+    double t_off[ROUNDS_MAX], peak_sum = 0.0;
+    kind_t kinds[KINDS_MAX];
+    int n_kinds = 0;
     for (int r = 0; r < rounds; r++) {
         if (prologue_ab) { /* the same gradient without nn/fuse.h's prologue, first or last */
             double d[2];
@@ -181,36 +221,96 @@ static int bench_arch(const char *arch, int size, int batch, int rounds, double 
                                 .sw = nd->sw, .pt = nd->pt, .pb = nd->pb, .pl = nd->pl,
                                 .pr = nd->pr};
             conv2d_shape_init(&s);
-            const int folded = f->bn_of[i] >= 0;
-            const float *W = folded ? f->params + f->w_off[i] : nn_param(m, i, NN_P_WEIGHT, NULL);
-            const float *b = folded ? f->params + f->b_off[i] : nn_param(m, i, NN_P_BIAS, NULL);
+            /* a sibling group: all of it at its first member, as the fused passes run it */
+            int ids[NN_GEMM_MEMBERS], k_sib = 0;
+            if (nn_fuse_siblings && f->sib_lead[i] >= 0) {
+                if (f->sib_lead[i] != i)
+                    continue;
+                for (int c = i; c >= 0 && k_sib < NN_GEMM_MEMBERS; c = f->sib_next[c])
+                    ids[k_sib++] = c;
+            }
+            const int members = k_sib ? k_sib : 1;
+            if (!k_sib)
+                ids[0] = i;
+            const float *Wq[NN_GEMM_MEMBERS], *bq[NN_GEMM_MEMBERS], *dyq[NN_GEMM_MEMBERS];
+            float *yq[NN_GEMM_MEMBERS];
+            int relu_q[NN_GEMM_MEMBERS], ocq[NN_GEMM_MEMBERS], oc_all = 0;
+            const size_t plane = (size_t)s.oh * s.ow * batch;
+            for (int q = 0; q < members; q++) {
+                const int c = ids[q];
+                const int folded = f->bn_of[c] >= 0;
+                Wq[q] = folded ? f->params + f->w_off[c] : nn_param(m, c, NN_P_WEIGHT, NULL);
+                bq[q] = folded ? f->params + f->b_off[c] : nn_param(m, c, NN_P_BIAS, NULL);
+                relu_q[q] = folded && f->relu_of[c] >= 0;
+                ocq[q] = m->nodes[c].out_c;
+                yq[q] = cy + (size_t)oc_all * plane;
+                dyq[q] = cdy + (size_t)oc_all * plane;
+                oc_all += ocq[q];
+            }
             memset(cdx, 0, sizeof(float) * nn_node_size(src) * (size_t)batch);
             /* the engine's inference paths: Winograd with the cached transforms, else the
              * GEMM with the input gradient's cached W^T (the caches hold them after the
              * fused pass above) */
-            const float *uf = conv_wino_wanted(&s, 0)
-                                  ? nn_wpack_get(m, i, NN_WPACK_WINO_FWD, &s, W) : NULL;
-            const float *ub = uf ? nn_wpack_get(m, i, NN_WPACK_WINO_BWD, &s, W) : NULL;
-            const int relu = folded && f->relu_of[i] >= 0;
+            const float *uf = !k_sib && conv_wino_wanted(&s, 0)
+                                  ? nn_wpack_get(m, i, NN_WPACK_WINO_FWD, &s, Wq[0]) : NULL;
+            const float *ub = uf ? nn_wpack_get(m, i, NN_WPACK_WINO_BWD, &s, Wq[0]) : NULL;
+            const float *sib_wt = k_sib ? nn_wpack_sib_wt(m, k_sib, ids, Wq) : NULL;
             double a0 = bench_cpu_now();
-            if (uf)
-                conv_wino_forward(&s, uf, cx, b, relu, cy, ccol);
+            if (k_sib)
+                conv_packed_forward_sibs(&s, k_sib, ocq, Wq, bq, relu_q, yq, cx, ccol);
+            else if (uf)
+                conv_wino_forward(&s, uf, cx, bq[0], relu_q[0], cy, ccol);
             else
-                conv2d_forward_fused(&s, cx, W, b, relu, cy, ccol);
+                conv2d_forward_fused(&s, cx, Wq[0], bq[0], relu_q[0], cy, ccol);
             double a1 = bench_cpu_now();
-            if (ub)
+            if (sib_wt)
+                conv_packed_backward_sibs(&s, k_sib, ocq, sib_wt, dyq, cdx, 0, ccol);
+            else if (k_sib)
+                for (int q = k_sib - 1; q >= 0; q--) {
+                    conv2d_shape_t sq = s;
+                    sq.oc = ocq[q];
+                    conv2d_backward_data_wt(&sq, Wq[q], nn_wpack_wt(m, ids[q], &sq, Wq[q]),
+                                            dyq[q], cdx, 0, ccol);
+                }
+            else if (ub)
                 conv_wino_backward_data(&s, ub, cdy, cdx, 0, ccol);
             else
-                conv2d_backward_data_wt(&s, W, nn_wpack_wt(m, i, &s, W), cdy, cdx, 0, ccol);
+                conv2d_backward_data_wt(&s, Wq[0], nn_wpack_wt(m, i, &s, Wq[0]), cdy, cdx, 0,
+                                        ccol);
             double a2 = bench_cpu_now();
             fwd += a1 - a0;
             bwd += a2 - a1;
+            const char *path = k_sib ? "GEMM, siblings" : uf ? "Winograd" : "GEMM";
+            kind_t *kd = kind_of(kinds, &n_kinds, &s, path);
+            kd->sec += a2 - a0;
+            const double fl = 2.0 * oc_all * s.c * s.kh * s.kw * (double)s.oh * s.ow;
+            if (r == 0) {
+                kd->flop += 2.0 * fl;
+                kd->convs += members;
+            }
+            if (each && r == rounds - 1)
+                fprintf(stderr, "%s %d: node %3d %4d -> %4d %3dx%-3d %dx%d/%d pad %d,%d,%d,%d "
+                        "%-14s fwd %6.3f ms %3.0f %%  dx %6.3f ms %3.0f %%\n", arch, size, i, s.c,
+                        oc_all, s.h, s.w, s.kh, s.kw, s.sh, s.pt, s.pb, s.pl, s.pr, path,
+                        1e3 * (a1 - a0) / batch, 100.0 * fl * batch / (a1 - a0) * 1e-9 / p0,
+                        1e3 * (a2 - a1) / batch, 100.0 * fl * batch / (a2 - a1) * 1e-9 / p0);
         }
         t_grad[r] = (c1 - c0) / batch;
         t_cfwd[r] = fwd / batch;
         t_cbwd[r] = bwd / batch;
         t_conv[r] = (fwd + bwd) / batch;
         peak_r[r] = 0.5 * (p0 + (per_round ? bench_fma_peak_short() : peak));
+        peak_sum += peak_r[r];
+    }
+    if (!grad_only && rounds > 0) {
+        double all = 0.0;
+        for (int k = 0; k < n_kinds; k++)
+            all += kinds[k].sec;
+        for (int k = 0; k < n_kinds; k++)
+            fprintf(stderr, "%s %d: %-28s %3d convs  %5.1f %% of the convolutions' time  %5.1f "
+                    "ms/gradient  %3.0f %% of peak\n", arch, size, kinds[k].name, kinds[k].convs,
+                    100.0 * kinds[k].sec / all, 1e3 * kinds[k].sec / rounds / batch,
+                    100.0 * kinds[k].flop * batch * rounds / kinds[k].sec * 1e-9 / (peak_sum / rounds));
     }
     double g = bench_median(t_grad, rounds), c = bench_median(t_conv, rounds);
     /* percentages of each round's own peak, then their medians */
@@ -457,10 +557,14 @@ int main(int argc, char **argv)
             prologue_ab = NN_FUSE_PROLOGUE | NN_FUSE_PROLOGUE_POOL;
         else if (!strcmp(argv[i], "--prologue-ab-bits") && i + 1 < argc)
             prologue_ab = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--each"))
+            each = 1;
+        else if (!strcmp(argv[i], "--no-siblings"))
+            nn_fuse_siblings = 0;
         else if (!strcmp(argv[i], "--grad-only"))
             grad_only = 1;
         else {
-            fprintf(stderr, "usage: %s [--gemm | --paths | --grad-only] [--arch name:size,...] [--batch B] "
+            fprintf(stderr, "usage: %s [--gemm | --paths | --grad-only | --each | --no-siblings] [--arch name:size,...] [--batch B] "
                     "[--rounds R]\n",
                     argv[0]);
             return 2;

@@ -1,14 +1,17 @@
 /*
- * bench_wino.c - the 3x3 stride-1 convolutions of the zoo, Winograd
- * F(2x2, 3x3) (nn/conv_wino.h) against the GEMM path they took before
+ * bench_wino.c - the zoo's convolutions that take the Winograd path
+ * (nn/conv_wino.h: 3x3 by F(2x2, 3x3), InceptionV3's 5x5 by F(2x2, 5x5) and
+ * its 1x7 / 7x1 by F(2, 7)) against the GEMM path they took before
  * (nn/conv.c: OpenBLAS or the packed kernel, W^T packed once), forward and
  * input gradient, in one process, the two paths alternating per round.
  *
- * usage: build/bench/bench_wino [--batch B] [--rounds R]
+ * usage: build/bench/bench_wino [--batch B] [--rounds R] [--only TEXT]
+ * (--only: the shapes whose name contains TEXT)
  * CPU ms per call (median of R rounds), and the Winograd path's speed as a
  * share of the measured FP32 peak with its work counted as the direct
- * convolution's 2 x oc x c x 9 x oh x ow per image ("effective": above 100 %
- * is possible, Winograd does 2.25 times fewer multiply-adds).
+ * convolution's 2 x oc x c x kh x kw x oh x ow per image ("effective":
+ * above 100 % is possible, Winograd does 2.25 (3x3), 2.78 (5x5) or 1.75
+ * (7-tap) times fewer multiply-adds).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +25,30 @@
 
 typedef struct {
     const char *where;
-    int c, h, w, oc, pad;
+    int c, h, w, oc, pad; /* pad: on every side of a square kernel */
+    int kh, kw;
 } shape_t;
 
 static const shape_t shapes[] = {
-    {"resnet50 layer1", 64, 56, 56, 64, 1},     {"resnet50 layer2", 128, 28, 28, 128, 1},
-    {"resnet50 layer3", 256, 14, 14, 256, 1},   {"inceptionv3 stem conv2", 32, 149, 149, 32, 0},
-    {"inceptionv3 stem conv3", 32, 147, 147, 64, 1}, {"inceptionv3 35x35 64->96", 64, 35, 35, 96, 1},
-    {"inceptionv3 35x35 96->96", 96, 35, 35, 96, 1}, {"densenet121 block1", 128, 56, 56, 32, 1},
-    {"densenet121 block2", 128, 28, 28, 32, 1}, {"densenet121 block3", 128, 14, 14, 32, 1},
-    {"inceptionv3 mixed7 (8x8)", 384, 8, 8, 384, 1}, {"inceptionv3 mixed7 448->384", 448, 8, 8, 384, 1},
-    {"resnet50 layer4 (7x7)", 512, 7, 7, 512, 1},  {"densenet121 block4 (7x7)", 128, 7, 7, 32, 1},
+    {"resnet50 layer1", 64, 56, 56, 64, 1, 3, 3},
+    {"resnet50 layer2", 128, 28, 28, 128, 1, 3, 3},
+    {"resnet50 layer3", 256, 14, 14, 256, 1, 3, 3},
+    {"inceptionv3 stem conv2", 32, 149, 149, 32, 0, 3, 3},
+    {"inceptionv3 stem conv3", 32, 147, 147, 64, 1, 3, 3},
+    {"inceptionv3 35x35 64->96", 64, 35, 35, 96, 1, 3, 3},
+    {"inceptionv3 35x35 96->96", 96, 35, 35, 96, 1, 3, 3},
+    {"densenet121 block1", 128, 56, 56, 32, 1, 3, 3},
+    {"densenet121 block2", 128, 28, 28, 32, 1, 3, 3},
+    {"densenet121 block3", 128, 14, 14, 32, 1, 3, 3},
+    {"inceptionv3 mixed7 (8x8)", 384, 8, 8, 384, 1, 3, 3},
+    {"inceptionv3 mixed7 448->384", 448, 8, 8, 384, 1, 3, 3},
+    {"resnet50 layer4 (7x7)", 512, 7, 7, 512, 1, 3, 3},
+    {"densenet121 block4 (7x7)", 128, 7, 7, 32, 1, 3, 3},
+    {"inceptionv3 5x5 48->64", 48, 35, 35, 64, 2, 5, 5},
+    {"inceptionv3 1x7 128->128", 128, 17, 17, 128, 3, 1, 7},
+    {"inceptionv3 7x1 128->192", 128, 17, 17, 192, 3, 7, 1},
+    {"inceptionv3 1x7 192->192", 192, 17, 17, 192, 3, 1, 7},
+    {"inceptionv3 7x1 192->192", 192, 17, 17, 192, 3, 7, 1},
 };
 
 static void fill(float *x, size_t n, unsigned seed)
@@ -47,13 +63,16 @@ int main(int argc, char **argv)
 {
     bench_blas_core(argv);
     int batch = 8, rounds = 5;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc)
             batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
             rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--batch B] [--rounds R]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--batch B] [--rounds R] [--only TEXT]\n", argv[0]);
             return 2;
         }
     }
@@ -70,12 +89,15 @@ int main(int argc, char **argv)
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         const shape_t *sh = &shapes[k];
-        conv2d_shape_t s = {.n = batch, .c = sh->c, .h = sh->h, .w = sh->w, .oc = sh->oc, .kh = 3,
-                            .kw = 3, .sh = 1, .sw = 1, .pt = sh->pad, .pb = sh->pad,
-                            .pl = sh->pad, .pr = sh->pad};
+        if (only && !strstr(sh->where, only))
+            continue;
+        const int kh = sh->kh, kw = sh->kw;
+        const int ph = kh > 1 ? sh->pad : 0, pw = kw > 1 ? sh->pad : 0;
+        conv2d_shape_t s = {.n = batch, .c = sh->c, .h = sh->h, .w = sh->w, .oc = sh->oc, .kh = kh,
+                            .kw = kw, .sh = 1, .sw = 1, .pt = ph, .pb = ph, .pl = pw, .pr = pw};
         conv2d_shape_init(&s);
         const size_t in = (size_t)batch * s.c * s.h * s.w, out = (size_t)batch * s.oc * s.oh * s.ow;
-        const size_t wc = (size_t)s.oc * s.c * 9;
+        const size_t wc = (size_t)s.oc * s.c * kh * kw;
         const size_t ws_f = conv2d_workspace(&s) > conv_wino_workspace(&s) ? conv2d_workspace(&s)
                                                                           : conv_wino_workspace(&s);
         float *x = malloc(sizeof(float) * in), *dx = malloc(sizeof(float) * in);
@@ -84,7 +106,7 @@ int main(int argc, char **argv)
         float *ws = malloc(sizeof(float) * ws_f);
         float *uf = malloc(sizeof(float) * conv_wino_u_floats(&s, 0));
         float *ub = malloc(sizeof(float) * conv_wino_u_floats(&s, 1));
-        const int K = s.c * 9;
+        const int K = s.c * kh * kw;
         float *wt = malloc(sizeof(float) * nn_gemm_packed_floats(K, s.oc));
         fill(x, in, 1);
         fill(dy, out, 2);
@@ -113,7 +135,7 @@ int main(int argc, char **argv)
             qsort(t + q * rounds, (size_t)rounds, sizeof(double), bench_cmp_double);
             med[q] = 1e3 * t[q * rounds + rounds / 2];
         }
-        const double gflop = 2.0 * s.oc * s.c * 9.0 * s.oh * s.ow * batch * 1e-9;
+        const double gflop = 2.0 * s.oc * s.c * kh * kw * (double)s.oh * s.ow * batch * 1e-9;
         printf("| %s | %d -> %d | %dx%d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f%% |\n",
                sh->where, s.c, s.oc, s.oh, s.ow, med[0], med[1], med[1] / med[0], med[2], med[3],
                med[3] / med[2], 100.0 * 2.0 * gflop / ((med[1] + med[3]) * 1e-3) / peak);

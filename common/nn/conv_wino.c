@@ -1,14 +1,17 @@
 /*
- * conv_wino.c - Winograd F(2 x 2, 3 x 3) and F(2, 7) convolutions
- * (conv_wino.h); the one-dimensional F(2, 7) is the last part of the file.
+ * conv_wino.c - Winograd F(2 x 2, 3 x 3), F(2 x 2, 5 x 5) and F(2, 7)
+ * convolutions (conv_wino.h); the one-dimensional F(2, 7) is the last part
+ * of the file.
  *
- * Owned by common/nn. One routine serves both directions: a 3 x 3 stride-1
- * correlation of `ci` input planes of h x w (zeros outside, pt rows and pl
- * columns of them before the first) into `co` planes of oh x ow. The tiles
- * of all images are numbered image by image, row by row; a block of
- * consecutive tiles is transformed into V[16][ci][block], multiplied by the
- * 16 packed U[xi] (co x ci) into M[16][co][block], and transformed back
- * into the output planes, one run of a tile row (a segment) at a time.
+ * Owned by common/nn. One routine serves both directions and both square
+ * kernels: a k x k (3 or 5) stride-1 correlation of `ci` input planes of
+ * h x w (zeros outside, pt rows and pl columns of them before the first)
+ * into `co` planes of oh x ow. Each 2 x 2 block of outputs (a tile) comes
+ * from the (k + 1) x (k + 1) patch under it. The tiles of all images are
+ * numbered image by image, row by row; a block of consecutive tiles is
+ * transformed into V[np][ci][block] (np = (k + 1)^2 positions), multiplied
+ * by the np packed U[xi] (co x ci) into M[np][co][block], and transformed
+ * back into the output planes, one run of a tile row (a segment) at a time.
  */
 #include "nn/conv_wino.h"
 
@@ -25,20 +28,32 @@ typedef struct {
     int oh, ow;    /* output plane */
     int pt, pl;    /* zero rows / columns before the input */
     int th, tw;    /* tiles per column / per row */
+    int k, np;     /* kernel size (3 or 5); positions per tile, (k + 1)^2 */
 } wino_dims_t;
 
 static wino_dims_t wino_dims(const conv2d_shape_t *s, int backward)
 {
+    const int k = s->kh;
     wino_dims_t d;
     if (!backward) {
-        d = (wino_dims_t){s->n, s->c, s->oc, s->h, s->w, s->oh, s->ow, s->pt, s->pl, 0, 0};
+        d = (wino_dims_t){s->n, s->c, s->oc, s->h, s->w, s->oh, s->ow, s->pt, s->pl, 0, 0, k, 0};
     } else {
-        /* dx = correlation of dy with the flipped kernel, padding 2 - p */
-        d = (wino_dims_t){s->n, s->oc, s->c, s->oh, s->ow, s->h, s->w, 2 - s->pt, 2 - s->pl, 0, 0};
+        /* dx = correlation of dy with the flipped kernel, padding k - 1 - p */
+        d = (wino_dims_t){s->n,  s->oc, s->c, s->oh, s->ow, s->h, s->w, k - 1 - s->pt,
+                          k - 1 - s->pl, 0, 0, k, 0};
     }
     d.th = (d.oh + 1) / 2;
     d.tw = (d.ow + 1) / 2;
+    d.np = (k + 1) * (k + 1);
     return d;
+}
+
+/* A square stride-1 kernel of size k, padding 0 .. k - 1 on each side. */
+static int wino_square(const conv2d_shape_t *s, int k)
+{
+    const int p = k - 1;
+    return s->kh == k && s->kw == k && s->sh == 1 && s->sw == 1 && s->pt >= 0 && s->pt <= p &&
+           s->pb >= 0 && s->pb <= p && s->pl >= 0 && s->pl <= p && s->pr >= 0 && s->pr <= p;
 }
 
 /* The one-dimensional F(2, 7) for 1 x 7 and 7 x 1 kernels (below). */
@@ -54,19 +69,16 @@ static void w7_backward_data(const conv2d_shape_t *s, const float *u, const floa
 int conv_wino_wanted(const conv2d_shape_t *s, int backward)
 {
     (void)backward; /* the same shapes both ways */
-    const int f3 = s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->pt >= 0 &&
-                   s->pt <= 2 && s->pb >= 0 && s->pb <= 2 && s->pl >= 0 && s->pl <= 2 &&
-                   s->pr >= 0 && s->pr <= 2;
-    return (f3 || w7_shape(s)) && s->c >= 8 && s->oc >= 8 &&
+    return (wino_square(s, 3) || wino_square(s, 5) || w7_shape(s)) && s->c >= 8 && s->oc >= 8 &&
            s->oh * s->ow >= CONV_WINO_MIN_PIXELS && nn_gemm_available();
 }
 
 /* Tiles per block: a multiple of the kernel's 32 columns, V and M each under
- * CONV_WINO_BLOCK_FLOATS. */
+ * CONV_WINO_BLOCK_FLOATS (np positions). */
 static int wino_block(const wino_dims_t *d)
 {
     const int ch = d->ci > d->co ? d->ci : d->co;
-    int tb = (int)(CONV_WINO_BLOCK_FLOATS / ((size_t)16 * ch)) / NN_GEMM_NR * NN_GEMM_NR;
+    int tb = (int)(CONV_WINO_BLOCK_FLOATS / ((size_t)d->np * ch)) / NN_GEMM_NR * NN_GEMM_NR;
     if (tb < NN_GEMM_NR)
         tb = NN_GEMM_NR;
     if (tb > NN_GEMM_NC) /* one block of columns: B packed by the input transform */
@@ -77,7 +89,7 @@ static int wino_block(const wino_dims_t *d)
 static size_t wino_ws(const wino_dims_t *d)
 {
     const int tb = wino_block(d);
-    return 16 * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb);
+    return (size_t)d->np * (nn_gemm_bpacked_floats(tb, d->ci) + (size_t)d->co * tb);
 }
 
 size_t conv_wino_workspace(const conv2d_shape_t *s)
@@ -94,7 +106,7 @@ size_t conv_wino_u_floats(const conv2d_shape_t *s, int backward)
     if (w7_shape(s))
         return w7_u_floats(s, backward);
     const wino_dims_t d = wino_dims(s, backward);
-    return 16 * nn_gemm_packed_floats(d.co, d.ci);
+    return (size_t)d.np * nn_gemm_packed_floats(d.co, d.ci);
 }
 
 /* z = G g G^T for one 3 x 3 kernel g (row stride 3; flipped: g read
@@ -118,27 +130,64 @@ static void wino_kernel(const float *g9, int flip, float z[16])
     }
 }
 
+/* z = G g G^T for one 5 x 5 kernel g (row stride 5; flipped: g read
+ * backwards), G the rows (1/4, 0, 0, 0, 0), -1/6 (1, 1, 1, 1, 1),
+ * -1/6 (1, -1, 1, -1, 1), 1/24 (1, 2, 4, 8, 16), 1/24 (1, -2, 4, -8, 16) and
+ * (0, 0, 0, 0, 1) (points 0, +-1, +-2, infinity); in double, rounded once. */
+static void wino5_kernel(const float *g25, int flip, float z[36])
+{
+    static const double G[6][5] = {
+        {0.25, 0, 0, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+        {0, 0, 0, 0, 1},
+    };
+    double g[5][5], t[6][5];
+    for (int i = 0; i < 25; i++)
+        g[i / 5][i % 5] = (double)(flip ? g25[24 - i] : g25[i]);
+    for (int a = 0; a < 6; a++)
+        for (int j = 0; j < 5; j++) {
+            double acc = 0.0;
+            for (int i = 0; i < 5; i++)
+                acc += G[a][i] * g[i][j];
+            t[a][j] = acc;
+        }
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++) {
+            double acc = 0.0;
+            for (int j = 0; j < 5; j++)
+                acc += t[a][j] * G[b][j];
+            z[6 * a + b] = (float)acc;
+        }
+}
+
 int conv_wino_transform(const conv2d_shape_t *s, const float *W, int backward, float *u)
 {
     if (w7_shape(s))
         return w7_transform(s, W, backward, u);
     int rc = 0;
     const wino_dims_t d = wino_dims(s, backward);
+    const int kk = d.k * d.k;
     const size_t mat = (size_t)d.co * d.ci, stride = nn_gemm_packed_floats(d.co, d.ci);
-    /* the 16 positions' matrices, co x ci row-major each, then packed */
-    float *tmp = malloc(sizeof(float) * 16 * mat);
-    float z[16];
+    /* the np positions' matrices, co x ci row-major each, then packed */
+    float *tmp = malloc(sizeof(float) * (size_t)d.np * mat);
+    float z[36];
     CHECK_ALLOC(tmp);
     for (int r = 0; r < d.co; r++) {
         for (int c = 0; c < d.ci; c++) {
             /* forward: U[oc][c] from W[oc][c]; backward: U[c][oc] from W[oc][c] flipped */
-            const float *g9 = backward ? W + ((size_t)c * s->c + r) * 9 : W + ((size_t)r * s->c + c) * 9;
-            wino_kernel(g9, backward, z);
-            for (int xi = 0; xi < 16; xi++)
+            const float *g = backward ? W + ((size_t)c * s->c + r) * kk : W + ((size_t)r * s->c + c) * kk;
+            if (d.k == 3)
+                wino_kernel(g, backward, z);
+            else
+                wino5_kernel(g, backward, z);
+            for (int xi = 0; xi < d.np; xi++)
                 tmp[xi * mat + (size_t)r * d.ci + c] = z[xi];
         }
     }
-    for (int xi = 0; xi < 16; xi++)
+    for (int xi = 0; xi < d.np; xi++)
         nn_gemm_pack_a(d.co, d.ci, tmp + xi * mat, d.ci, 0, u + xi * stride);
 cleanup:
     free(tmp);
@@ -156,6 +205,33 @@ static inline __mmask16 lanes(int n)
     return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
+/* Columns at .. at + 31 of an input row of w floats into x[0] (the first 16)
+ * and x[1], zeros outside the row and for a NULL row (masked loads, the
+ * address computed as an integer: it may lie before the row). */
+WINO_AVX512 static inline void wino_load32(const float *row, int at, int w, __m512 x[2])
+{
+    if (!row) {
+        x[0] = x[1] = _mm512_setzero_ps();
+        return;
+    }
+    const __mmask16 m0 = (__mmask16)(lanes(w - at) & ~lanes(-at));
+    const __mmask16 m1 = (__mmask16)(lanes(w - at - 16) & ~lanes(-at - 16));
+    const intptr_t a = (intptr_t)row + (intptr_t)at * (intptr_t)sizeof(float);
+    x[0] = _mm512_maskz_loadu_ps(m0, (const void *)a);
+    x[1] = _mm512_maskz_loadu_ps(m1, (const void *)(a + 16 * (intptr_t)sizeof(float)));
+}
+
+/* The n input rows under tile row ty of a plane into src, NULL for rows
+ * outside the image (zeros). */
+static inline void wino_src_rows(const wino_dims_t *d, const float *plane, int ty, int n,
+                                 const float **src)
+{
+    for (int k = 0; k < n; k++) {
+        const int iy = 2 * ty - d->pt + k;
+        src[k] = iy < 0 || iy >= d->h ? NULL : plane + (size_t)iy * d->w;
+    }
+}
+
 /* The transformed tiles (ty, tx0 .. tx0 + len) of one input plane, input
  * channel c, written into the 16 packed right operands vb[xi] (block of nb
  * tiles, the segment starting at tile j of it): V = B^T d B,
@@ -169,13 +245,8 @@ WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane
                                         int j)
 {
     const int ix0 = 2 * tx0 - d->pl;
-    /* the input rows under the tiles, NULL outside the image (zeros) */
     const float *src[4];
-    for (int k = 0; k < 4; k++) {
-        const int iy = 2 * ty - d->pt + k;
-        src[k] = iy < 0 || iy >= d->h ? NULL : plane + (size_t)iy * d->w;
-    }
-    const __m512 zero = _mm512_setzero_ps();
+    wino_src_rows(d, plane, ty, 4, src);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     /* runs of tiles that stay inside one 32-column strip of the packed operand */
@@ -186,22 +257,15 @@ WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane
         for (int h = 0; h < run; h += 16) {
             const __mmask16 mk = lanes(run - h);
             /* for input row r: columns q + 2 l (e0), + 1 (o0), + 2 (e1), + 3 (o1) under
-             * tile l, zero outside the image (masked loads, the address computed as an
-             * integer: it may lie before the row) */
+             * tile l, zero outside the image */
             __m512 e0[4], o0[4], e1[4], o1[4];
             for (int s2 = 0; s2 < 2; s2++) {
                 const int at = ix0 + 2 * (i + h) + 2 * s2;
-                const __mmask16 m0 = (__mmask16)(lanes(d->w - at) & ~lanes(-at));
-                const __mmask16 m1 = (__mmask16)(lanes(d->w - at - 16) & ~lanes(-at - 16));
                 for (int r = 0; r < 4; r++) {
-                    __m512 x0 = zero, x1 = zero;
-                    if (src[r]) {
-                        const intptr_t a = (intptr_t)src[r] + (intptr_t)at * (intptr_t)sizeof(float);
-                        x0 = _mm512_maskz_loadu_ps(m0, (const void *)a);
-                        x1 = _mm512_maskz_loadu_ps(m1, (const void *)(a + 16 * (intptr_t)sizeof(float)));
-                    }
-                    (s2 ? e1 : e0)[r] = _mm512_permutex2var_ps(x0, even, x1);
-                    (s2 ? o1 : o0)[r] = _mm512_permutex2var_ps(x0, odd, x1);
+                    __m512 x[2];
+                    wino_load32(src[r], at, d->w, x);
+                    (s2 ? e1 : e0)[r] = _mm512_permutex2var_ps(x[0], even, x[1]);
+                    (s2 ? o1 : o0)[r] = _mm512_permutex2var_ps(x[0], odd, x[1]);
                 }
             }
             for (int k = 0; k < 4; k++) {
@@ -241,6 +305,34 @@ WINO_AVX512 static void wino_zero_tail(float *vb, int nb, int ci)
 
 enum { WINO_ASSIGN, WINO_ADD };
 
+/* One output row of 16 tiles: y0 (their left columns) and y1 (right)
+ * interleaved into the 32 columns from dst, the first `cols` of them inside
+ * the plane; + bias and max(., 0) (assign), or added onto dst (WINO_ADD). */
+WINO_AVX512 static inline void wino_store_pairs(float *dst, __m512 y0, __m512 y1, int cols,
+                                                int mode, __m512 vb, int relu)
+{
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+    __m512 p = _mm512_permutex2var_ps(y0, lo_idx, y1);
+    __m512 q = _mm512_permutex2var_ps(y0, hi_idx, y1);
+    if (mode == WINO_ADD) {
+        p = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), p);
+        q = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16), q);
+    } else {
+        p = _mm512_add_ps(p, vb);
+        q = _mm512_add_ps(q, vb);
+        if (relu) {
+            const __m512 zero = _mm512_setzero_ps();
+            p = _mm512_max_ps(p, zero);
+            q = _mm512_max_ps(q, zero);
+        }
+    }
+    _mm512_mask_storeu_ps(dst, m0, p);
+    _mm512_mask_storeu_ps(dst + 16, m1, q);
+}
+
 /* The outputs of the tiles (ty, tx0 .. tx0 + len) of one output plane from
  * m[xi * ms + i]: Y = A^T M A, A^T = [1 1 1 0; 0 1 -1 -1]; then + bias and
  * max(., 0) (assign), or added onto the plane (WINO_ADD). */
@@ -248,10 +340,7 @@ WINO_AVX512 static void wino_out_segment(const wino_dims_t *d, const float *m, s
                                          int tx0, int len, float *plane, int mode, float bias,
                                          int relu)
 {
-    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi_idx =
-        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512 vb = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+    const __m512 vb = _mm512_set1_ps(bias);
     const int oy = 2 * ty, ox0 = 2 * tx0, rows = d->oh - oy < 2 ? d->oh - oy : 2;
     for (int i = 0; i < len; i += 16) {
         const __mmask16 mk = lanes(len - i);
@@ -268,29 +357,114 @@ WINO_AVX512 static void wino_out_segment(const wino_dims_t *d, const float *m, s
         int cols = d->ow - (ox0 + 2 * i);
         if (cols > 32)
             cols = 32;
-        const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
         for (int k = 0; k < rows; k++) {
             const __m512 *rk = k ? r1 : r0;
             const __m512 y0 = _mm512_add_ps(_mm512_add_ps(rk[0], rk[1]), rk[2]);
             const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(rk[1], rk[2]), rk[3]);
-            __m512 p = _mm512_permutex2var_ps(y0, lo_idx, y1);
-            __m512 q = _mm512_permutex2var_ps(y0, hi_idx, y1);
-            float *dst = plane + (size_t)(oy + k) * d->ow + ox0 + 2 * i;
-            if (mode == WINO_ADD) {
-                p = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), p);
-                q = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16), q);
-            } else {
-                p = _mm512_add_ps(p, vb);
-                q = _mm512_add_ps(q, vb);
-                if (relu) {
-                    p = _mm512_max_ps(p, zero);
-                    q = _mm512_max_ps(q, zero);
-                }
-            }
-            _mm512_mask_storeu_ps(dst, m0, p);
-            _mm512_mask_storeu_ps(dst + 16, m1, q);
+            wino_store_pairs(plane + (size_t)(oy + k) * d->ow + ox0 + 2 * i, y0, y1, cols, mode,
+                             vb, relu);
         }
     }
+}
+
+/* The 5 x 5 kernel's input transform: the tiles (ty, tx0 .. tx0 + len) of
+ * one input plane, channel c, into the 36 packed right operands vb[xi], as
+ * wino_in_segment: V = B^T d B with (points 0, +-1, +-2, infinity)
+ *   B^T = [4  0 -5  0  1  0
+ *          0 -4 -4  1  1  0
+ *          0  4 -4 -1  1  0
+ *          0 -2 -1  2  1  0
+ *          0  2 -1 -2  1  0
+ *          0  4  0 -5  0  1],
+ * along each row first (into a buffer of 6 x 6 vectors), then down the
+ * columns. Input 5 of a row enters only the last combination and input 0
+ * only the first, which the other output of the pair does not read: a
+ * window of zeros gives exact zeros. */
+WINO_AVX512 static inline void wino5_tf(const __m512 d[6], __m512 v[6])
+{
+    const __m512 c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f), c2 = _mm512_set1_ps(2.0f);
+    v[0] = _mm512_fmadd_ps(c4, d[0], _mm512_fnmadd_ps(c5, d[2], d[4]));
+    const __m512 a = _mm512_fnmadd_ps(c4, d[2], d[4]), b = _mm512_fnmadd_ps(c4, d[1], d[3]);
+    v[1] = _mm512_add_ps(a, b);
+    v[2] = _mm512_sub_ps(a, b);
+    const __m512 e = _mm512_sub_ps(d[4], d[2]), f = _mm512_mul_ps(c2, _mm512_sub_ps(d[3], d[1]));
+    v[3] = _mm512_add_ps(e, f);
+    v[4] = _mm512_sub_ps(e, f);
+    v[5] = _mm512_fmadd_ps(c4, d[1], _mm512_fnmadd_ps(c5, d[3], d[5]));
+}
+
+WINO_AVX512 static void wino5_in_segment(const wino_dims_t *d, const float *plane, int ty,
+                                         int tx0, int len, float *const vb[36], int nb, int c,
+                                         int j)
+{
+    const int ix0 = 2 * tx0 - d->pl;
+    const float *src[6];
+    wino_src_rows(d, plane, ty, 6, src);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 rows[6][6]; /* row r's combinations along the columns */
+    for (int i = 0; i < len;) {
+        const int col = j + i, run0 = NN_GEMM_NR - col % NN_GEMM_NR;
+        const int run = len - i < run0 ? len - i : run0;
+        const size_t off = nn_gemm_bpacked_offset(nb, d->ci, c, col);
+        for (int h = 0; h < run; h += 16) {
+            const __mmask16 mk = lanes(run - h);
+            for (int r = 0; r < 6; r++) {
+                /* columns q + 2 l + k of input row r under tile l, k = 0 .. 5 */
+                __m512 dv[6];
+                for (int s3 = 0; s3 < 3; s3++) {
+                    __m512 x[2];
+                    wino_load32(src[r], ix0 + 2 * (i + h) + 2 * s3, d->w, x);
+                    dv[2 * s3] = _mm512_permutex2var_ps(x[0], even, x[1]);
+                    dv[2 * s3 + 1] = _mm512_permutex2var_ps(x[0], odd, x[1]);
+                }
+                wino5_tf(dv, rows[r]);
+            }
+            for (int q = 0; q < 6; q++) {
+                __m512 dv[6], v[6];
+                for (int r = 0; r < 6; r++)
+                    dv[r] = rows[r][q];
+                wino5_tf(dv, v);
+                for (int k = 0; k < 6; k++)
+                    _mm512_mask_storeu_ps(vb[6 * k + q] + off + h, mk, v[k]);
+            }
+        }
+        i += run;
+    }
+}
+
+/* The 5 x 5 kernel's outputs, as wino_out_segment: Y = A^T M A with
+ * A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]. */
+WINO_AVX512 static void wino5_out_segment(const wino_dims_t *d, const float *m, size_t ms, int ty,
+                                          int tx0, int len, float *plane, int mode, float bias,
+                                          int relu)
+{
+    const __m512 vb = _mm512_set1_ps(bias), c2 = _mm512_set1_ps(2.0f);
+    const int oy = 2 * ty, ox0 = 2 * tx0, rows = d->oh - oy < 2 ? d->oh - oy : 2;
+#define WINO5_Y0(t) _mm512_add_ps(_mm512_add_ps(t[0], _mm512_add_ps(t[1], t[2])), _mm512_add_ps(t[3], t[4]))
+#define WINO5_Y1(t)                                                                               \
+    _mm512_add_ps(_mm512_fmadd_ps(c2, _mm512_sub_ps(t[3], t[4]), _mm512_sub_ps(t[1], t[2])), t[5])
+    for (int i = 0; i < len; i += 16) {
+        const __mmask16 mk = lanes(len - i);
+        __m512 r0[6], r1[6];
+        for (int l = 0; l < 6; l++) {
+            __m512 t[6];
+            for (int k = 0; k < 6; k++)
+                t[k] = _mm512_maskz_loadu_ps(mk, m + (size_t)(6 * k + l) * ms + i);
+            r0[l] = WINO5_Y0(t);
+            r1[l] = WINO5_Y1(t);
+        }
+        int cols = d->ow - (ox0 + 2 * i);
+        if (cols > 32)
+            cols = 32;
+        for (int k = 0; k < rows; k++) {
+            const __m512 *rk = k ? r1 : r0;
+            wino_store_pairs(plane + (size_t)(oy + k) * d->ow + ox0 + 2 * i, WINO5_Y0(rk),
+                             WINO5_Y1(rk), cols, mode, vb, relu);
+        }
+    }
+#undef WINO5_Y0
+#undef WINO5_Y1
 }
 
 static void wino_run(const wino_dims_t *d, const float *u, const float *x, float *y,
@@ -300,36 +474,47 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
     const size_t total = (size_t)d->n * t1, in_plane = (size_t)d->h * d->w;
     const size_t out_plane = (size_t)d->oh * d->ow, ustride = nn_gemm_packed_floats(d->co, d->ci);
     const size_t vs = nn_gemm_bpacked_floats(tb, d->ci), ms = (size_t)d->co * tb;
-    float *v = ws, *m = v + 16 * vs;
+    const int np = d->np;
+    float *v = ws, *m = v + (size_t)np * vs;
     for (size_t t0 = 0; t0 < total; t0 += (size_t)tb) {
         const int nb = total - t0 < (size_t)tb ? (int)(total - t0) : tb;
-        float *vb[16];
-        for (int xi = 0; xi < 16; xi++)
+        float *vb[36];
+        for (int xi = 0; xi < np; xi++)
             vb[xi] = v + xi * vs;
         if (nb % NN_GEMM_NR) /* the last strip's columns past nb: zeros, never stored */
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < np; xi++)
                 wino_zero_tail(vb[xi], nb, d->ci);
         for (int j = 0; j < nb;) { /* the block's segments: runs of one tile row */
             const size_t t = t0 + (size_t)j;
             const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
             const int ty = r / d->tw, tx = r % d->tw;
             const int len = d->tw - tx < nb - j ? d->tw - tx : nb - j;
-            for (int c = 0; c < d->ci; c++)
-                wino_in_segment(d, x + ((size_t)img * d->ci + c) * in_plane, ty, tx, len, vb, nb,
-                                c, j);
+            for (int c = 0; c < d->ci; c++) {
+                const float *plane = x + ((size_t)img * d->ci + c) * in_plane;
+                if (d->k == 3)
+                    wino_in_segment(d, plane, ty, tx, len, vb, nb, c, j);
+                else
+                    wino5_in_segment(d, plane, ty, tx, len, vb, nb, c, j);
+            }
             j += len;
         }
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < np; xi++)
             nn_gemm_packed_bp(d->co, nb, d->ci, u + xi * ustride, vb[xi], m + xi * ms, tb);
         for (int j = 0; j < nb;) {
             const size_t t = t0 + (size_t)j;
             const int img = (int)(t / (size_t)t1), r = (int)(t % (size_t)t1);
             const int ty = r / d->tw, tx = r % d->tw;
             const int len = d->tw - tx < nb - j ? d->tw - tx : nb - j;
-            for (int o = 0; o < d->co; o++)
-                wino_out_segment(d, m + (size_t)o * tb + j, ms, ty, tx, len,
-                                 y + ((size_t)img * d->co + o) * out_plane, mode,
-                                 bias ? bias[o] : 0.0f, relu);
+            for (int o = 0; o < d->co; o++) {
+                float *plane = y + ((size_t)img * d->co + o) * out_plane;
+                const float bo = bias ? bias[o] : 0.0f;
+                if (d->k == 3)
+                    wino_out_segment(d, m + (size_t)o * tb + j, ms, ty, tx, len, plane, mode, bo,
+                                     relu);
+                else
+                    wino5_out_segment(d, m + (size_t)o * tb + j, ms, ty, tx, len, plane, mode,
+                                      bo, relu);
+            }
             j += len;
         }
     }
@@ -550,19 +735,14 @@ WINO_AVX512 static void w7_in_run(const w7_dims_t *d, const float *plane, int ru
             __m512 dv[8], v[8];
             if (d->along_w) {
                 /* tile l's input k: column q + 2 l + k of input row `run`, zero outside the
-                 * row (masked loads, the address computed as an integer: it may lie before
-                 * the row), read in place: a copy read back at other offsets waits for
-                 * its stores */
+                 * row, read in place: a copy read back at other offsets waits for its
+                 * stores */
                 const int q = 2 * (r0 + i + h) - d->pa;
-                const intptr_t in = (intptr_t)(plane + (size_t)run * d->w);
+                const float *in = plane + (size_t)run * d->w;
                 for (int k = 0; k < 8; k++) {
-                    const int at = q + k;
-                    const __mmask16 m0 = (__mmask16)(lanes(d->w - at) & ~lanes(-at));
-                    const __mmask16 m1 = (__mmask16)(lanes(d->w - at - 16) & ~lanes(-at - 16));
-                    const intptr_t a = in + (intptr_t)at * (intptr_t)sizeof(float);
-                    dv[k] = _mm512_permutex2var_ps(
-                        _mm512_maskz_loadu_ps(m0, (const void *)a), even,
-                        _mm512_maskz_loadu_ps(m1, (const void *)(a + 16 * (intptr_t)sizeof(float))));
+                    __m512 x[2];
+                    wino_load32(in, q + k, d->w, x);
+                    dv[k] = _mm512_permutex2var_ps(x[0], even, x[1]);
                 }
             } else {
                 for (int k = 0; k < 8; k++)

@@ -1,7 +1,7 @@
 /*
  * conv_wino.h - 3 x 3 stride-1 convolutions by Winograd's minimal filtering
- * F(2 x 2, 3 x 3), and 1 x 7 / 7 x 1 ones by F(2, 7), forward and input
- * gradient.
+ * F(2 x 2, 3 x 3), 5 x 5 ones by F(2 x 2, 5 x 5) and 1 x 7 / 7 x 1 ones by
+ * F(2, 7), forward and input gradient.
  *
  * Owned by common/nn. Each 2 x 2 block of outputs (a tile) is computed from
  * the 4 x 4 input patch under it with 16 products per input/output channel
@@ -26,6 +26,17 @@
  * Positions inside one flat region may differ in the last bits between the
  * four places of a tile; the model canonicalizes every convolution's output
  * to its position classes (nn/posclass.h), as after any GEMM.
+ *
+ * The 5 x 5 convolutions of stride 1 (InceptionV3's 35 x 35 branches) take
+ * the same path with 6 x 6 patches: 36 products per channel pair and tile
+ * instead of 100 (2.8 times fewer), through the points 0, +-1, +-2 and
+ * infinity (the input transform is F(4, 3)'s well-known one, coefficients
+ * 1, 2, 4, 5; G's are not sums of powers of two and U is computed in double
+ * and rounded once). The first input of a patch row enters only the first
+ * transformed value and the last only the last, which the other output of
+ * the pair does not read, so a window of zeros still gives exact zeros; the
+ * rounding error is about five times F(2 x 2, 3 x 3)'s, within test_wino's
+ * bound against float64.
  *
  * The 1 x 7 and 7 x 1 convolutions of stride 1, unpadded across the kernel's
  * axis (InceptionV3's 17 x 17 blocks), take the same path in one dimension:
@@ -60,16 +71,16 @@
 #endif
 
 /* Does this convolution take the Winograd path, forward (backward = 0) or
- * for its input gradient (1)? 3 x 3 (or 1 x 7 and 7 x 1 as above, padding
- * at most 6 along the axis), stride 1, padding at most 2 on each
- * side, at least 8 channels in and out, CONV_WINO_MIN_PIXELS outputs, and
- * nn/gemm.h's kernel on this CPU. Shape and CPU only. */
+ * for its input gradient (1)? 3 x 3 or 5 x 5 (or 1 x 7 and 7 x 1 as above,
+ * padding at most 6 along the axis), stride 1, padding at most k - 1 on
+ * each side, at least 8 channels in and out, CONV_WINO_MIN_PIXELS outputs,
+ * and nn/gemm.h's kernel on this CPU. Shape and CPU only. */
 int conv_wino_wanted(const conv2d_shape_t *s, int backward);
 /* Floats of the transformed, packed weights of one direction. */
 size_t conv_wino_u_floats(const conv2d_shape_t *s, int backward);
-/* The transformed weights of W[oc][c][3][3] for one direction, packed for
- * nn/gemm.h: 16 matrices, oc x c (forward) or c x oc (input gradient, the
- * kernel flipped). u: conv_wino_u_floats floats. Returns 0 or
+/* The transformed weights of W[oc][c][kh][kw] for one direction, packed for
+ * nn/gemm.h: 16 (3 x 3), 36 (5 x 5) or 8 (7-tap) matrices, oc x c (forward)
+ * or c x oc (input gradient, the kernel flipped). u: conv_wino_u_floats floats. Returns 0 or
  * SC_ERR_NOMEM (u then undefined). */
 int conv_wino_transform(const conv2d_shape_t *s, const float *W, int backward, float *u);
 /* Floats of workspace either direction needs (one block of tiles). */

@@ -1,9 +1,10 @@
 /*
- * test_wino.c - the Winograd F(2x2, 3x3) and F(2, 7) (1 x 7, 7 x 1)
- * convolutions (nn/conv_wino.h) against the definition in double precision:
- * forward with bias and ReLU, the input gradient assigned and accumulated,
- * every padding from 0 to 2 on each side (0 to 6 along a 7-tap axis; the
- * input gradient's own padding is 2 - p or 6 - p), odd sizes (the
+ * test_wino.c - the Winograd F(2x2, 3x3), F(2x2, 5x5) and F(2, 7) (1 x 7,
+ * 7 x 1) convolutions (nn/conv_wino.h) against the definition in double
+ * precision: forward with bias and ReLU, the input gradient assigned and
+ * accumulated, every padding from 0 to 2 on each side (0 to 4 for 5 x 5, 0
+ * to 6 along a 7-tap axis; the input gradient's own padding is k - 1 - p),
+ * odd sizes (the
  * last tile of a row or column half outside), channel counts across the
  * GEMM's depth block, blocks of tiles that end inside an image row. Inputs
  * like radiographs: a flat black border and a constant region (the errors
@@ -226,6 +227,22 @@ static void test_wino7_against_definition(void)
     check_shape(SHAPE_K(2, 32, 17, 17, 256, 7, 1, 3, 3, 0, 0), 1);
 }
 
+/* F(2x2, 5x5): InceptionV3's 35 x 35 5 x 5 convolutions and the edges. */
+static void test_wino5_against_definition(void)
+{
+    if (!nn_gemm_available())
+        TH_SKIP("this CPU has no AVX-512: the convolutions take im2col");
+    check_shape(SHAPE_K(2, 8, 12, 12, 16, 5, 5, 2, 2, 2, 2), 0);   /* 'same', even */
+    check_shape(SHAPE_K(2, 9, 11, 13, 10, 5, 5, 2, 2, 2, 2), 0);   /* odd: half tiles */
+    check_shape(SHAPE_K(2, 16, 15, 14, 12, 5, 5, 0, 0, 0, 0), 0);  /* 'valid' */
+    check_shape(SHAPE_K(1, 12, 10, 15, 8, 5, 5, 4, 0, 0, 4), 0);   /* padding 4 and 0 */
+    check_shape(SHAPE_K(1, 8, 9, 10, 9, 5, 5, 1, 3, 3, 1), 0);
+    check_shape(SHAPE_K(2, 300, 9, 9, 20, 5, 5, 2, 2, 2, 2), 0);   /* K across depth blocks */
+    check_shape(SHAPE_K(2, 20, 9, 9, 300, 5, 5, 2, 2, 2, 2), 0);   /* and the input gradient's */
+    check_shape(SHAPE_K(2, 48, 35, 35, 64, 5, 5, 2, 2, 2, 2), 1);  /* InceptionV3, black border */
+    check_shape(SHAPE_K(2, 24, 40, 36, 16, 5, 5, 2, 2, 2, 2), 1);  /* flat block */
+}
+
 /* Image 2 of a batch of 5 gives the same bits alone. */
 static void test_wino_batch_independent(void)
 {
@@ -236,8 +253,10 @@ static void test_wino_batch_independent(void)
     const conv2d_shape_t shapes[] = {SHAPE(5, 256, 15, 15, 40, 1, 1, 1, 1),
                                      SHAPE(5, 40, 13, 11, 256, 1, 1, 1, 1),
                                      SHAPE_K(5, 256, 17, 17, 40, 1, 7, 0, 0, 3, 3),
-                                     SHAPE_K(5, 40, 15, 13, 256, 7, 1, 3, 3, 0, 0)};
-    for (int k = 0; k < 4; k++) {
+                                     SHAPE_K(5, 40, 15, 13, 256, 7, 1, 3, 3, 0, 0),
+                                     SHAPE_K(5, 256, 15, 15, 40, 5, 5, 2, 2, 2, 2),
+                                     SHAPE_K(5, 40, 13, 11, 256, 5, 5, 2, 2, 2, 2)};
+    for (int k = 0; k < (int)(sizeof shapes / sizeof shapes[0]); k++) {
         conv2d_shape_t s = shapes[k], one = s;
         conv2d_shape_init(&s);
         one.n = 1;
@@ -278,11 +297,16 @@ static void test_wino_wanted(void)
     t = SHAPE(1, 512, 7, 7, 512, 1, 1, 1, 1);
     conv2d_shape_init(&t);
     TH_CHECK(!conv_wino_wanted(&t, 1), "7 x 7 outputs stay on the packed GEMM");
-    t = s;
-    t.kh = t.kw = 5;
-    t.pt = t.pb = t.pl = t.pr = 2;
+    t = SHAPE_K(1, 48, 35, 35, 64, 5, 5, 2, 2, 2, 2); /* InceptionV3's 5 x 5 */
     conv2d_shape_init(&t);
-    TH_CHECK(!conv_wino_wanted(&t, 0), "5x5");
+    TH_CHECK(conv_wino_wanted(&t, 0) && conv_wino_wanted(&t, 1), "5x5");
+    t.pt = 5;
+    conv2d_shape_init(&t);
+    TH_CHECK(!conv_wino_wanted(&t, 0), "5x5 padded by 5");
+    t = SHAPE_K(1, 48, 35, 35, 64, 5, 5, 2, 2, 2, 2);
+    t.sh = t.sw = 2;
+    conv2d_shape_init(&t);
+    TH_CHECK(!conv_wino_wanted(&t, 0), "5x5 at stride 2");
     t = SHAPE_K(1, 160, 17, 17, 192, 1, 7, 0, 0, 3, 3); /* InceptionV3's 17 x 17 blocks */
     conv2d_shape_init(&t);
     TH_CHECK(conv_wino_wanted(&t, 0) && conv_wino_wanted(&t, 1), "1x7");
@@ -345,6 +369,7 @@ static void test_wino_model_gradient(void)
 int main(void)
 {
     TH_RUN(test_wino_against_definition);
+    TH_RUN(test_wino5_against_definition);
     TH_RUN(test_wino7_against_definition);
     TH_RUN(test_wino_batch_independent);
     TH_RUN(test_wino_wanted);
