@@ -205,20 +205,27 @@ static inline __mmask16 lanes(int n)
     return n <= 0 ? 0 : n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
 }
 
-/* Columns at .. at + 31 of an input row of w floats into x[0] (the first 16)
- * and x[1], zeros outside the row and for a NULL row (masked loads, the
- * address computed as an integer: it may lie before the row). */
-WINO_AVX512 static inline void wino_load32(const float *row, int at, int w, __m512 x[2])
+/* The lanes of columns at .. at + 15 (m[0]) and at + 16 .. at + 31 (m[1])
+ * that lie inside a row of w floats. */
+static inline void wino_mask32(int at, int w, __mmask16 m[2])
+{
+    m[0] = (__mmask16)(lanes(w - at) & ~lanes(-at));
+    m[1] = (__mmask16)(lanes(w - at - 16) & ~lanes(-at - 16));
+}
+
+/* Columns at .. at + 31 of an input row into x[0] (the first 16) and x[1],
+ * the lanes outside m (wino_mask32) zero, all zeros for a NULL row (masked
+ * loads, the address computed as an integer: it may lie before the row). */
+WINO_AVX512 static inline void wino_load32(const float *row, int at, const __mmask16 m[2],
+                                           __m512 x[2])
 {
     if (!row) {
         x[0] = x[1] = _mm512_setzero_ps();
         return;
     }
-    const __mmask16 m0 = (__mmask16)(lanes(w - at) & ~lanes(-at));
-    const __mmask16 m1 = (__mmask16)(lanes(w - at - 16) & ~lanes(-at - 16));
     const intptr_t a = (intptr_t)row + (intptr_t)at * (intptr_t)sizeof(float);
-    x[0] = _mm512_maskz_loadu_ps(m0, (const void *)a);
-    x[1] = _mm512_maskz_loadu_ps(m1, (const void *)(a + 16 * (intptr_t)sizeof(float)));
+    x[0] = _mm512_maskz_loadu_ps(m[0], (const void *)a);
+    x[1] = _mm512_maskz_loadu_ps(m[1], (const void *)(a + 16 * (intptr_t)sizeof(float)));
 }
 
 /* The n input rows under tile row ty of a plane into src, NULL for rows
@@ -261,9 +268,11 @@ WINO_AVX512 static void wino_in_segment(const wino_dims_t *d, const float *plane
             __m512 e0[4], o0[4], e1[4], o1[4];
             for (int s2 = 0; s2 < 2; s2++) {
                 const int at = ix0 + 2 * (i + h) + 2 * s2;
+                __mmask16 m[2];
+                wino_mask32(at, d->w, m);
                 for (int r = 0; r < 4; r++) {
                     __m512 x[2];
-                    wino_load32(src[r], at, d->w, x);
+                    wino_load32(src[r], at, m, x);
                     (s2 ? e1 : e0)[r] = _mm512_permutex2var_ps(x[0], even, x[1]);
                     (s2 ? o1 : o0)[r] = _mm512_permutex2var_ps(x[0], odd, x[1]);
                 }
@@ -308,8 +317,8 @@ enum { WINO_ASSIGN, WINO_ADD };
 /* One output row of 16 tiles: y0 (their left columns) and y1 (right)
  * interleaved into the 32 columns from dst, the first `cols` of them inside
  * the plane; + bias and max(., 0) (assign), or added onto dst (WINO_ADD). */
-WINO_AVX512 static inline void wino_store_pairs(float *dst, __m512 y0, __m512 y1, int cols,
-                                                int mode, __m512 vb, int relu)
+WINO_AVX512 static inline __attribute__((always_inline)) void
+wino_store_pairs(float *dst, __m512 y0, __m512 y1, int cols, int mode, __m512 vb, int relu)
 {
     const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi_idx =
@@ -409,12 +418,15 @@ WINO_AVX512 static void wino5_in_segment(const wino_dims_t *d, const float *plan
         const size_t off = nn_gemm_bpacked_offset(nb, d->ci, c, col);
         for (int h = 0; h < run; h += 16) {
             const __mmask16 mk = lanes(run - h);
+            __mmask16 m[3][2];
+            for (int s3 = 0; s3 < 3; s3++)
+                wino_mask32(ix0 + 2 * (i + h) + 2 * s3, d->w, m[s3]);
             for (int r = 0; r < 6; r++) {
                 /* columns q + 2 l + k of input row r under tile l, k = 0 .. 5 */
                 __m512 dv[6];
                 for (int s3 = 0; s3 < 3; s3++) {
                     __m512 x[2];
-                    wino_load32(src[r], ix0 + 2 * (i + h) + 2 * s3, d->w, x);
+                    wino_load32(src[r], ix0 + 2 * (i + h) + 2 * s3, m[s3], x);
                     dv[2 * s3] = _mm512_permutex2var_ps(x[0], even, x[1]);
                     dv[2 * s3 + 1] = _mm512_permutex2var_ps(x[0], odd, x[1]);
                 }
@@ -467,14 +479,17 @@ WINO_AVX512 static void wino5_out_segment(const wino_dims_t *d, const float *m, 
 #undef WINO5_Y1
 }
 
-static void wino_run(const wino_dims_t *d, const float *u, const float *x, float *y,
-                     const float *bias, int relu, int mode, float *ws)
+/* The body of wino_run for kernel size k (a constant where it is inlined,
+ * so that each size gets its own loops). */
+WINO_AVX512 static inline __attribute__((always_inline)) void
+wino_run_k(const wino_dims_t *d, const float *u, const float *x, float *y, const float *bias,
+           int relu, int mode, float *ws, const int k)
 {
     const int tb = wino_block(d), t1 = d->th * d->tw;
     const size_t total = (size_t)d->n * t1, in_plane = (size_t)d->h * d->w;
     const size_t out_plane = (size_t)d->oh * d->ow, ustride = nn_gemm_packed_floats(d->co, d->ci);
     const size_t vs = nn_gemm_bpacked_floats(tb, d->ci), ms = (size_t)d->co * tb;
-    const int np = d->np;
+    const int np = (k + 1) * (k + 1);
     float *v = ws, *m = v + (size_t)np * vs;
     for (size_t t0 = 0; t0 < total; t0 += (size_t)tb) {
         const int nb = total - t0 < (size_t)tb ? (int)(total - t0) : tb;
@@ -491,7 +506,7 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
             const int len = d->tw - tx < nb - j ? d->tw - tx : nb - j;
             for (int c = 0; c < d->ci; c++) {
                 const float *plane = x + ((size_t)img * d->ci + c) * in_plane;
-                if (d->k == 3)
+                if (k == 3)
                     wino_in_segment(d, plane, ty, tx, len, vb, nb, c, j);
                 else
                     wino5_in_segment(d, plane, ty, tx, len, vb, nb, c, j);
@@ -508,7 +523,7 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
             for (int o = 0; o < d->co; o++) {
                 float *plane = y + ((size_t)img * d->co + o) * out_plane;
                 const float bo = bias ? bias[o] : 0.0f;
-                if (d->k == 3)
+                if (k == 3)
                     wino_out_segment(d, m + (size_t)o * tb + j, ms, ty, tx, len, plane, mode, bo,
                                      relu);
                 else
@@ -518,6 +533,15 @@ static void wino_run(const wino_dims_t *d, const float *u, const float *x, float
             j += len;
         }
     }
+}
+
+static void wino_run(const wino_dims_t *d, const float *u, const float *x, float *y,
+                     const float *bias, int relu, int mode, float *ws)
+{
+    if (d->k == 3)
+        wino_run_k(d, u, x, y, bias, relu, mode, ws, 3);
+    else
+        wino_run_k(d, u, x, y, bias, relu, mode, ws, 5);
 }
 
 #else /* no AVX-512 kernel: conv_wino_wanted() is 0 and these are never called */
@@ -741,7 +765,9 @@ WINO_AVX512 static void w7_in_run(const w7_dims_t *d, const float *plane, int ru
                 const float *in = plane + (size_t)run * d->w;
                 for (int k = 0; k < 8; k++) {
                     __m512 x[2];
-                    wino_load32(in, q + k, d->w, x);
+                    __mmask16 m[2];
+                    wino_mask32(q + k, d->w, m);
+                    wino_load32(in, q + k, m, x);
                     dv[k] = _mm512_permutex2var_ps(x[0], even, x[1]);
                 }
             } else {
