@@ -73,17 +73,22 @@ int conv_wino_wanted(const conv2d_shape_t *s, int backward)
            s->oh * s->ow >= CONV_WINO_MIN_PIXELS && nn_gemm_available();
 }
 
-/* Tiles per block: a multiple of the kernel's 32 columns, V and M each under
- * CONV_WINO_BLOCK_FLOATS (np positions). */
-static int wino_block(const wino_dims_t *d)
+/* Tiles per block: a multiple of the kernel's 32 columns, V and M (np
+ * positions of ci and co channels) each under `budget` floats. */
+static int wino_tiles(size_t budget, int np, int ci, int co)
 {
-    const int ch = d->ci > d->co ? d->ci : d->co;
-    int tb = (int)(CONV_WINO_BLOCK_FLOATS / ((size_t)d->np * ch)) / NN_GEMM_NR * NN_GEMM_NR;
+    const int ch = ci > co ? ci : co;
+    int tb = (int)(budget / ((size_t)np * ch)) / NN_GEMM_NR * NN_GEMM_NR;
     if (tb < NN_GEMM_NR)
         tb = NN_GEMM_NR;
     if (tb > NN_GEMM_NC) /* one block of columns: B packed by the input transform */
         tb = NN_GEMM_NC;
     return tb;
+}
+
+static int wino_block(const wino_dims_t *d)
+{
+    return wino_tiles(CONV_WINO_BLOCK_FLOATS, d->np, d->ci, d->co);
 }
 
 static size_t wino_ws(const wino_dims_t *d)
@@ -631,7 +636,7 @@ static w7_dims_t w7_dims(const conv2d_shape_t *s, int backward)
     return d;
 }
 
-/* Tiles per block: a multiple of the kernel's 32 columns, V and M each under
+/* Tiles per block of the 7-tap kernels: V and M each under
  * CONV_WINO7_BLOCK_FLOATS. */
 #ifndef CONV_WINO7_BLOCK_FLOATS
 #define CONV_WINO7_BLOCK_FLOATS CONV_WINO_BLOCK_FLOATS
@@ -639,13 +644,7 @@ static w7_dims_t w7_dims(const conv2d_shape_t *s, int backward)
 
 static int w7_block(const w7_dims_t *d)
 {
-    const int ch = d->ci > d->co ? d->ci : d->co;
-    int tb = (int)(CONV_WINO7_BLOCK_FLOATS / ((size_t)8 * ch)) / NN_GEMM_NR * NN_GEMM_NR;
-    if (tb < NN_GEMM_NR)
-        tb = NN_GEMM_NR;
-    if (tb > NN_GEMM_NC)
-        tb = NN_GEMM_NC;
-    return tb;
+    return wino_tiles(CONV_WINO7_BLOCK_FLOATS, 8, d->ci, d->co);
 }
 
 static size_t w7_ws(const w7_dims_t *d)
