@@ -540,8 +540,8 @@ wino_run_k(const wino_dims_t *d, const float *u, const float *x, float *y, const
     }
 }
 
-static void wino_run(const wino_dims_t *d, const float *u, const float *x, float *y,
-                     const float *bias, int relu, int mode, float *ws)
+WINO_AVX512 static void wino_run(const wino_dims_t *d, const float *u, const float *x, float *y,
+                                 const float *bias, int relu, int mode, float *ws)
 {
     if (d->k == 3)
         wino_run_k(d, u, x, y, bias, relu, mode, ws, 3);
