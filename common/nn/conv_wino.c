@@ -60,7 +60,7 @@ static int wino_square(const conv2d_shape_t *s, int k)
 static int w7_shape(const conv2d_shape_t *s);
 static size_t w7_workspace(const conv2d_shape_t *s);
 static size_t w7_u_floats(const conv2d_shape_t *s, int backward);
-static int w7_transform(const conv2d_shape_t *s, const float *W, int backward, float *u);
+static void w7_kernel(const float *g7, int flip, float z[8]);
 static void w7_forward(const conv2d_shape_t *s, const float *u, const float *x, const float *b,
                        int relu, float *y, float *ws);
 static void w7_backward_data(const conv2d_shape_t *s, const float *u, const float *dy, float *dx,
@@ -170,30 +170,36 @@ static void wino5_kernel(const float *g25, int flip, float z[36])
 
 int conv_wino_transform(const conv2d_shape_t *s, const float *W, int backward, float *u)
 {
-    if (w7_shape(s))
-        return w7_transform(s, W, backward, u);
     int rc = 0;
-    const wino_dims_t d = wino_dims(s, backward);
-    const int kk = d.k * d.k;
-    const size_t mat = (size_t)d.co * d.ci, stride = nn_gemm_packed_floats(d.co, d.ci);
+    /* the kernel's transform per channel pair, its positions, the product's channels */
+    void (*kernel)(const float *, int, float *);
+    int np, co, ci;
+    if (w7_shape(s)) {
+        kernel = w7_kernel, np = 8;
+    } else {
+        const wino_dims_t d = wino_dims(s, backward);
+        kernel = d.k == 3 ? wino_kernel : wino5_kernel, np = d.np;
+    }
+    co = backward ? s->c : s->oc;
+    ci = backward ? s->oc : s->c;
+    const int taps = s->kh * s->kw;
+    const size_t mat = (size_t)co * ci, stride = nn_gemm_packed_floats(co, ci);
     /* the np positions' matrices, co x ci row-major each, then packed */
-    float *tmp = malloc(sizeof(float) * (size_t)d.np * mat);
+    float *tmp = malloc(sizeof(float) * (size_t)np * mat);
     float z[36];
     CHECK_ALLOC(tmp);
-    for (int r = 0; r < d.co; r++) {
-        for (int c = 0; c < d.ci; c++) {
+    for (int r = 0; r < co; r++) {
+        for (int c = 0; c < ci; c++) {
             /* forward: U[oc][c] from W[oc][c]; backward: U[c][oc] from W[oc][c] flipped */
-            const float *g = backward ? W + ((size_t)c * s->c + r) * kk : W + ((size_t)r * s->c + c) * kk;
-            if (d.k == 3)
-                wino_kernel(g, backward, z);
-            else
-                wino5_kernel(g, backward, z);
-            for (int xi = 0; xi < d.np; xi++)
-                tmp[xi * mat + (size_t)r * d.ci + c] = z[xi];
+            const float *g = backward ? W + ((size_t)c * s->c + r) * taps
+                                      : W + ((size_t)r * s->c + c) * taps;
+            kernel(g, backward, z);
+            for (int xi = 0; xi < np; xi++)
+                tmp[xi * mat + (size_t)r * ci + c] = z[xi];
         }
     }
-    for (int xi = 0; xi < d.np; xi++)
-        nn_gemm_pack_a(d.co, d.ci, tmp + xi * mat, d.ci, 0, u + xi * stride);
+    for (int xi = 0; xi < np; xi++)
+        nn_gemm_pack_a(co, ci, tmp + xi * mat, ci, 0, u + xi * stride);
 cleanup:
     free(tmp);
     return rc;
@@ -666,7 +672,9 @@ static size_t w7_u_floats(const conv2d_shape_t *s, int backward)
     return 8 * nn_gemm_packed_floats(d.co, d.ci);
 }
 
-static int w7_transform(const conv2d_shape_t *s, const float *W, int backward, float *u)
+/* z = G g for one 7-tap kernel g (flipped: the taps reversed), in double,
+ * rounded once. */
+static void w7_kernel(const float *g7, int flip, float z[8])
 {
     static const double g[8][7] = {
         {-1, 0, 0, 0, 0, 0, 0},
@@ -678,27 +686,12 @@ static int w7_transform(const conv2d_shape_t *s, const float *W, int backward, f
         {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45, -1.0 / 45, 1.0 / 90},
         {0, 0, 0, 0, 0, 0, 1},
     };
-    int rc = 0;
-    const w7_dims_t d = w7_dims(s, backward);
-    const size_t mat = (size_t)d.co * d.ci, stride = nn_gemm_packed_floats(d.co, d.ci);
-    float *tmp = malloc(sizeof(float) * 8 * mat);
-    CHECK_ALLOC(tmp);
-    for (int r = 0; r < d.co; r++)
-        for (int c = 0; c < d.ci; c++) {
-            /* forward: U[oc][c] from W[oc][c]; backward: U[c][oc] from W[oc][c], taps reversed */
-            const float *g7 = backward ? W + ((size_t)c * s->c + r) * 7 : W + ((size_t)r * s->c + c) * 7;
-            for (int e = 0; e < 8; e++) {
-                double z = 0.0;
-                for (int k = 0; k < 7; k++)
-                    z += g[e][k] * (double)g7[backward ? 6 - k : k];
-                tmp[e * mat + (size_t)r * d.ci + c] = (float)z;
-            }
-        }
-    for (int e = 0; e < 8; e++)
-        nn_gemm_pack_a(d.co, d.ci, tmp + e * mat, d.ci, 0, u + e * stride);
-cleanup:
-    free(tmp);
-    return rc;
+    for (int e = 0; e < 8; e++) {
+        double acc = 0.0;
+        for (int k = 0; k < 7; k++)
+            acc += g[e][k] * (double)g7[flip ? 6 - k : k];
+        z[e] = (float)acc;
+    }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
