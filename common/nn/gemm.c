@@ -4,8 +4,8 @@
  * Owned by common/nn. Blocking (Goto/BLIS style): for each depth block of
  * NN_GEMM_KC of a block of NN_GEMM_NC columns, B's block is packed into
  * 32-column strips (contiguous, so one strip stays in L1 while the row panels
- * pass over it); for each block of NN_GEMM_MC rows of the packed A (kept in
- * L2) and each strip, an 8 x 32 register tile accumulates its dot products
+ * pass over it); for each block of NN_GEMM_MC rows of the packed A and each
+ * strip, an 8 x 32 register tile accumulates its dot products
  * in 16 AVX-512 registers. The tile is loaded from C on every block but the first (or on
  * the first too when accumulating), and on the last block the bias and the
  * ReLU are applied before the store, so the output is written once.
