@@ -27,7 +27,8 @@
 #define NN_GEMM_KC 256  /* depth of one pass over the register tile */
 #endif
 #ifndef NN_GEMM_MC
-/* Rows of A over which one strip of B is reused before the next strip: 32.
+/* Rows of A over which one strip of B is reused before the next strip: four
+ * register tiles (32 rows).
  * Each row of C that a pass stores lies in its own 4 KB page when the rows
  * are far apart (12.5 KB for a 56 x 56 map); at 128 rows ResNet-50,
  * DenseNet-121 and ConvNeXt-Tiny gradients ran 3-4 % slower, and 2 MB pages
