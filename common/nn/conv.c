@@ -127,7 +127,7 @@ void conv2d_im2col_range(const conv2d_shape_t *s, const float *x, int p0, int p1
                          size_t ldcol)
 {
     const int ow = s->ow;
-    const int simd2 = CONV_STRIDE2_SIMD && nn_gemm_available();
+    const int simd2 = CONV_STRIDE2_SIMD && nn_gemm_avx512();
     if (p1 <= p0)
         return;
     const int oy0 = p0 / ow, oy1 = (p1 - 1) / ow;
@@ -181,7 +181,7 @@ void conv2d_col2im_channels(const conv2d_shape_t *s, const float *col, float *dx
                             int ci0, int ci1)
 {
     const int oh = s->oh, ow = s->ow, P = oh * ow;
-    const int simd2 = CONV_STRIDE2_SIMD && nn_gemm_available();
+    const int simd2 = CONV_STRIDE2_SIMD && nn_gemm_avx512();
     for (int ci = ci0; ci < ci1; ci++) {
         float *plane = dx + (size_t)ci * s->h * s->w;
         if (assign)

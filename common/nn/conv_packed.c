@@ -19,6 +19,7 @@
 #include "nn/conv_packed.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "nn/gemm.h"
 
@@ -321,6 +322,51 @@ static inline int conv_run_load(const conv2d_shape_t *s, const conv_run_t *u, si
     return 1;
 }
 
+/* The runs of the strip of nr columns from global column col (n_run of
+ * them) and, when tabled, each tap's loads (n_load[t] at table + t *
+ * (NN_GEMM_NR + 1)). */
+static inline int conv_direct_strip(const conv_bsrc_t *src, int col, int nr, int tabled,
+                                    conv_run_t *run, conv_load_t *table, int *n_load)
+{
+    const conv2d_shape_t *s = src->s;
+    const int P = s->oh * s->ow, taps = s->kh * s->kw;
+    int n_run = 0;
+    for (int lane = 0; lane < nr;) {
+        const int img = col / P, pix = col - img * P, oy = pix / s->ow, ox = pix - oy * s->ow;
+        const int len = nr - lane < s->ow - ox ? nr - lane : s->ow - ox;
+        run[n_run++] = (conv_run_t){lane, len, img, oy, ox};
+        lane += len;
+        col += len;
+    }
+    if (tabled)
+        for (int t = 0; t < taps; t++) {
+            conv_load_t *e = table + (size_t)t * (NN_GEMM_NR + 1);
+            int n = 0;
+            for (int r = 0; r < n_run; r++)
+                n += conv_run_load(s, &run[r], src->in_size, t / s->kw, t % s->kw, &e[n]);
+            n_load[t] = n;
+        }
+    return n_run;
+}
+
+/* The loads of tap t of a strip (*n of them): from the table, or worked out
+ * into one[] for kernels of more taps. */
+static inline const conv_load_t *conv_direct_loads(const conv_bsrc_t *src, int t, int tabled,
+                                                   const conv_run_t *run, int n_run,
+                                                   const conv_load_t *table, const int *n_load,
+                                                   conv_load_t *one, int *n)
+{
+    if (tabled) {
+        *n = n_load[t];
+        return table + (size_t)t * (NN_GEMM_NR + 1);
+    }
+    const conv2d_shape_t *s = src->s;
+    *n = 0;
+    for (int r = 0; r < n_run; r++)
+        *n += conv_run_load(s, &run[r], src->in_size, t / s->kw, t % s->kw, &one[*n]);
+    return one;
+}
+
 /* Rows [k0, k0 + kc) x global columns [j0, j0 + nc) of the group's patch
  * matrix (row k = (channel, ky, kx), column = image x P + pixel), packed as
  * nn/gemm.h lays out B: for each 32-column strip and row, one masked load
@@ -334,7 +380,7 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
 {
     const conv_bsrc_t *src = ctx;
     const conv2d_shape_t *s = src->s;
-    const int P = s->oh * s->ow, taps = s->kh * s->kw;
+    const int taps = s->kh * s->kw;
     const size_t plane = (size_t)s->h * s->w;
     conv_run_t run[NN_GEMM_NR + 1];
     conv_load_t table[CONV_TAPS_TABLED * (NN_GEMM_NR + 1)];
@@ -342,37 +388,16 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
     const int tabled = taps <= CONV_TAPS_TABLED;
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
         const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
-        int n_run = 0;
-        for (int lane = 0, col = j0 + j; lane < nr;) {
-            const int img = col / P, pix = col - img * P, oy = pix / s->ow, ox = pix - oy * s->ow;
-            const int len = nr - lane < s->ow - ox ? nr - lane : s->ow - ox;
-            run[n_run++] = (conv_run_t){lane, len, img, oy, ox};
-            lane += len;
-            col += len;
-        }
-        if (tabled)
-            for (int t = 0; t < taps; t++) {
-                conv_load_t *e = table + (size_t)t * (NN_GEMM_NR + 1);
-                int n = 0;
-                for (int r = 0; r < n_run; r++)
-                    n += conv_run_load(s, &run[r], src->in_size, t / s->kw, t % s->kw, &e[n]);
-                n_load[t] = n;
-            }
+        const int n_run = conv_direct_strip(src, j0 + j, nr, tabled, run, table, n_load);
         float *strip = bpack + (size_t)j * kc;
         int c = k0 / taps, t = k0 - c * taps;
         for (int p = 0; p < kc; p++) {
             __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
             const intptr_t base = (intptr_t)(src->x + c * plane);
             conv_load_t one[NN_GEMM_NR + 1];
-            const conv_load_t *e = one;
-            int n = 0;
-            if (tabled) {
-                e = table + (size_t)t * (NN_GEMM_NR + 1);
-                n = n_load[t];
-            } else {
-                for (int r = 0; r < n_run; r++)
-                    n += conv_run_load(s, &run[r], src->in_size, t / s->kw, t % s->kw, &one[n]);
-            }
+            int n;
+            const conv_load_t *e =
+                conv_direct_loads(src, t, tabled, run, n_run, table, n_load, one, &n);
             for (int q = 0; q < n; q++) {
                 const uint32_t in = e[q].mask;
                 const intptr_t at = base + (intptr_t)e[q].off * (intptr_t)sizeof(float);
@@ -384,6 +409,43 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
             }
             _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR, v0);
             _mm512_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 16, v1);
+            if (++t == taps) {
+                t = 0;
+                c++;
+            }
+        }
+    }
+}
+
+/* conv_pack_direct without AVX-512: each load's lanes (a contiguous run of
+ * the mask's bits) copied into a zeroed strip row. The same values. */
+static void conv_pack_direct_plain(const void *ctx, int k0, int kc, int j0, int nc, float *bpack)
+{
+    const conv_bsrc_t *src = ctx;
+    const conv2d_shape_t *s = src->s;
+    const int taps = s->kh * s->kw;
+    const size_t plane = (size_t)s->h * s->w;
+    conv_run_t run[NN_GEMM_NR + 1];
+    conv_load_t table[CONV_TAPS_TABLED * (NN_GEMM_NR + 1)];
+    int n_load[CONV_TAPS_TABLED];
+    const int tabled = taps <= CONV_TAPS_TABLED;
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        const int n_run = conv_direct_strip(src, j0 + j, nr, tabled, run, table, n_load);
+        float *strip = bpack + (size_t)j * kc;
+        int c = k0 / taps, t = k0 - c * taps;
+        for (int p = 0; p < kc; p++) {
+            float *row = strip + (size_t)p * NN_GEMM_NR;
+            const float *base = src->x + c * plane;
+            conv_load_t one[NN_GEMM_NR + 1];
+            int n;
+            const conv_load_t *e =
+                conv_direct_loads(src, t, tabled, run, n_run, table, n_load, one, &n);
+            memset(row, 0, sizeof(float) * NN_GEMM_NR);
+            for (int q = 0; q < n; q++) {
+                const int l0 = __builtin_ctz(e[q].mask), len = __builtin_popcount(e[q].mask);
+                memcpy(row + l0, base + (e[q].off + l0), sizeof(float) * (size_t)len);
+            }
             if (++t == taps) {
                 t = 0;
                 c++;
@@ -405,7 +467,9 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
             const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G,
                                      .c_seg = out_size};
             const conv_bsrc_t src = {s, x + i0 * in_size, in_size};
-            nn_gemm_rows_src(s->oc, K, W, K, conv_pack_direct, &src, y + i0 * out_size, P, &g, 0,
+            nn_gemm_rows_src(s->oc, K, W, K,
+                             nn_gemm_avx512() ? conv_pack_direct : conv_pack_direct_plain, &src,
+                             y + i0 * out_size, P, &g, 0,
                              b, relu, bpack);
         }
         return;
@@ -445,7 +509,8 @@ void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const fl
             const nn_gemm_seg_t g = {.seg = Pt, .n_seg = s->n - i0 < Ht ? s->n - i0 : Ht,
                                      .c_seg = in_size};
             const conv_bsrc_t src = {&t, dy + i0 * out_size, out_size};
-            nn_gemm_packed_src(s->c, s->oc * taps, packed_wt, conv_pack_direct, &src,
+            nn_gemm_packed_src(s->c, s->oc * taps, packed_wt,
+                               nn_gemm_avx512() ? conv_pack_direct : conv_pack_direct_plain, &src,
                                dx + i0 * in_size, Pt, &g, !assign, NULL, 0, bpack);
         }
         return;
@@ -619,6 +684,72 @@ __attribute__((target("avx512f"))) static void conv_pack_pre_pool(const void *ct
 }
 #endif
 
+#if CONV_DIRECT
+/* conv_pack_pre without AVX-512: the same operations lane by lane. */
+static void conv_pack_pre_plain(const void *ctx, int k0, int kc, int j0, int nc, float *bpack)
+{
+    const conv_pre_src_t *src = ctx;
+    const int P = src->s->oh * src->s->ow;
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        for (int p = 0; p < kc; p++) {
+            const int ch = k0 + p;
+            const float sc = src->scale[ch], sh = src->shift[ch];
+            float *row = bpack + (size_t)j * kc + (size_t)p * NN_GEMM_NR;
+            for (int lane = 0, col = j0 + j; lane < nr;) {
+                const int img = col / P, pix = col - img * P;
+                const int len = nr - lane < P - pix ? nr - lane : P - pix;
+                const float *x = src->x->x[ch] + (size_t)(src->i0 + img) * src->x->step[ch] + pix;
+                for (int q = 0; q < len; q++) {
+                    const float v = x[q] * sc + sh;
+                    row[lane + q] = v > 0.0f ? v : 0.0f;
+                }
+                lane += len;
+                col += len;
+            }
+            for (int lane = nr; lane < NN_GEMM_NR; lane++)
+                row[lane] = 0.0f;
+        }
+    }
+}
+
+/* conv_pack_pre_pool without AVX-512: each pooled value ((top-left +
+ * bottom-left) + (top-right + bottom-right)) * 1/4 of the cells through the
+ * BN and the ReLU, as the vector version adds them. */
+static void conv_pack_pre_pool_plain(const void *ctx, int k0, int kc, int j0, int nc,
+                                     float *bpack)
+{
+    const conv_pre_src_t *src = ctx;
+    const int ow = src->s->ow, P = src->s->oh * ow, w2 = 2 * src->s->w;
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        for (int p = 0; p < kc; p++) {
+            const int ch = k0 + p;
+            const float sc = src->scale[ch], sh = src->shift[ch];
+            float *row = bpack + (size_t)j * kc + (size_t)p * NN_GEMM_NR;
+            for (int lane = 0, col = j0 + j; lane < nr;) {
+                const int img = col / P, pix = col - img * P, oy = pix / ow, ox = pix - oy * ow;
+                const int len = nr - lane < ow - ox ? nr - lane : ow - ox;
+                const float *top = src->x->x[ch] + (size_t)(src->i0 + img) * src->x->step[ch] +
+                                   (size_t)(2 * oy) * w2 + 2 * ox;
+                const float *bot = top + w2;
+                for (int q = 0; q < len; q++) {
+                    float v[4] = {top[2 * q] * sc + sh, bot[2 * q] * sc + sh,
+                                  top[2 * q + 1] * sc + sh, bot[2 * q + 1] * sc + sh};
+                    for (int e = 0; e < 4; e++)
+                        v[e] = v[e] > 0.0f ? v[e] : 0.0f;
+                    row[lane + q] = ((v[0] + v[1]) + (v[2] + v[3])) * 0.25f;
+                }
+                lane += len;
+                col += len;
+            }
+            for (int lane = nr; lane < NN_GEMM_NR; lane++)
+                row[lane] = 0.0f;
+        }
+    }
+}
+#endif
+
 size_t conv_packed_pre_workspace(const conv2d_shape_t *s)
 {
     const size_t cols = (size_t)conv_packed_group(s) * s->oh * s->ow;
@@ -638,7 +769,10 @@ void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const
         const nn_gemm_seg_t g = {.seg = P, .n_seg = s->n - i0 < G ? s->n - i0 : G,
                                  .c_seg = out_size};
         const conv_pre_src_t src = {s, x, scale, shift, i0};
-        nn_gemm_rows_src(s->oc, s->c, W, s->c, pool ? conv_pack_pre_pool : conv_pack_pre, &src,
+        const nn_gemm_bpack_fn pack =
+            nn_gemm_avx512() ? (pool ? conv_pack_pre_pool : conv_pack_pre)
+                             : (pool ? conv_pack_pre_pool_plain : conv_pack_pre_plain);
+        nn_gemm_rows_src(s->oc, s->c, W, s->c, pack, &src,
                          y + i0 * out_size, P, &g, 0, b, relu, bpack);
     }
 #else
@@ -704,6 +838,22 @@ __attribute__((target("avx512f"))) static void pre_backward_pool(
 }
 #endif
 
+/* pre_backward_pool without AVX-512: the same operations cell by cell. */
+static void pre_backward_pool_plain(int h, int w, const float *xs, const float *d, float *dxs,
+                                    float scale, float shift, int guided, int assign)
+{
+    const int w2 = 2 * w;
+    for (int iy = 0; iy < 2 * h; iy++) {
+        const float *drow = d + (size_t)(iy / 2) * w, *xrow = xs + (size_t)iy * w2;
+        float *dxrow = dxs + (size_t)iy * w2;
+        for (int ix = 0; ix < w2; ix++) {
+            const float g = drow[ix / 2] * 0.25f, v = xrow[ix] * scale + shift;
+            const float t = (v > 0.0f && (!guided || g > 0.0f) ? g : 0.0f) * scale;
+            dxrow[ix] = assign ? t : dxrow[ix] + t;
+        }
+    }
+}
+
 void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const float *packed_wt,
                               const float *dy, const bn_chans_t *x, const float *scale,
                               const float *shift, int pool, int guided, int assign, float *ws)
@@ -733,11 +883,15 @@ void conv_packed_backward_pre(const conv2d_shape_t *s, const float *W, const flo
                     float *dxs = x->dx[ch] + at;
                     const float sc = scale[ch], sh = shift[ch];
 #if CONV_DIRECT
-                    if (pool) {
+                    if (pool && nn_gemm_avx512()) {
                         pre_backward_pool(s->h, s->w, xs, d, dxs, sc, sh, guided, assign);
                         continue;
                     }
 #endif
+                    if (pool) {
+                        pre_backward_pool_plain(s->h, s->w, xs, d, dxs, sc, sh, guided, assign);
+                        continue;
+                    }
                     switch (mode) {
                     case 0: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 0, 0); break;
                     case 1: pre_backward_plane((size_t)P, xs, d, dxs, sc, sh, 0, 1); break;

@@ -70,7 +70,7 @@ int conv_wino_wanted(const conv2d_shape_t *s, int backward)
 {
     (void)backward; /* the same shapes both ways */
     return (wino_square(s, 3) || wino_square(s, 5) || w7_shape(s)) && s->c >= 8 && s->oc >= 8 &&
-           s->oh * s->ow >= CONV_WINO_MIN_PIXELS && nn_gemm_available();
+           s->oh * s->ow >= CONV_WINO_MIN_PIXELS && nn_gemm_avx512();
 }
 
 /* Tiles per block: a multiple of the kernel's 32 columns, V and M (np

@@ -16,13 +16,31 @@
 #include <stdint.h>
 #include <string.h>
 
-int nn_gemm_available(void)
+/* The kernel this CPU runs: 2 the AVX-512 tile, 1 the AVX2 + FMA tile, 0
+ * none. Decided once; both tiles do each element's additions in the same
+ * order with fused multiply-adds, so they give the same bits. */
+static int gemm_isa(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    return __builtin_cpu_supports("avx512f");
+    static int isa = -1;
+    if (isa < 0)
+        isa = __builtin_cpu_supports("avx512f")                                   ? 2
+              : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+                                                                                  : 0;
+    return isa;
 #else
     return 0;
 #endif
+}
+
+int nn_gemm_available(void)
+{
+    return gemm_isa() > 0;
+}
+
+int nn_gemm_avx512(void)
+{
+    return gemm_isa() == 2;
 }
 
 size_t nn_gemm_bpack_floats(void)
@@ -205,6 +223,110 @@ __attribute__((target("avx512f"))) static void gemm_tile16(int kc, const float *
                    0);
 }
 
+/* The AVX2 tile: rows [r0, r0 + 4) x 16 columns of C (row stride ldc) =
+ * (load_c ? C : 0) + a . b, then + bias[r], then max(., 0) when relu; a
+ * packed (lda 0: NN_GEMM_MR floats per k, this block's rows from r0) or read
+ * in place (row r0 + r at a + (r0 + r) * lda, rows at or past mr reading row
+ * 0). Eight accumulators: the FMA latency of two pipes. Each element's sum is
+ * the AVX-512 tile's sequence of fused multiply-adds, ascending k. */
+__attribute__((always_inline, target("avx2,fma"))) static inline void
+gemm_sub4x16(int kc, const float *a, size_t lda, int r0, int mr, const float *b, int ldb,
+             float *c, int ldc, int load_c, const float *bias, int relu)
+{
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31;
+    if (load_c) {
+        c00 = _mm256_loadu_ps(c), c01 = _mm256_loadu_ps(c + 8);
+        c10 = _mm256_loadu_ps(c + ldc), c11 = _mm256_loadu_ps(c + ldc + 8);
+        c20 = _mm256_loadu_ps(c + 2 * (size_t)ldc), c21 = _mm256_loadu_ps(c + 2 * (size_t)ldc + 8);
+        c30 = _mm256_loadu_ps(c + 3 * (size_t)ldc), c31 = _mm256_loadu_ps(c + 3 * (size_t)ldc + 8);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = _mm256_setzero_ps();
+    }
+#define GEMM_SUB_STEP(x0, x1, x2, x3)                                                                 {                                                                                                     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                                __m256 x = _mm256_broadcast_ss(x0);                                                               c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);                             x = _mm256_broadcast_ss(x1);                                                                      c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);                             x = _mm256_broadcast_ss(x2);                                                                      c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);                             x = _mm256_broadcast_ss(x3);                                                                      c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);                             b += ldb;                                                                                     }
+    if (lda) {
+        const float *a0 = a + (size_t)(r0 < mr ? r0 : 0) * lda;
+        const float *a1 = a + (size_t)(r0 + 1 < mr ? r0 + 1 : 0) * lda;
+        const float *a2 = a + (size_t)(r0 + 2 < mr ? r0 + 2 : 0) * lda;
+        const float *a3 = a + (size_t)(r0 + 3 < mr ? r0 + 3 : 0) * lda;
+        for (int p = 0; p < kc; p++)
+            GEMM_SUB_STEP(a0 + p, a1 + p, a2 + p, a3 + p)
+    } else {
+        const float *ap = a + r0;
+        for (int p = 0; p < kc; p++, ap += NN_GEMM_MR)
+            GEMM_SUB_STEP(ap, ap + 1, ap + 2, ap + 3)
+    }
+#undef GEMM_SUB_STEP
+    if (bias) {
+        __m256 x = _mm256_set1_ps(bias[0]);
+        c00 = _mm256_add_ps(c00, x), c01 = _mm256_add_ps(c01, x);
+        x = _mm256_set1_ps(bias[1]);
+        c10 = _mm256_add_ps(c10, x), c11 = _mm256_add_ps(c11, x);
+        x = _mm256_set1_ps(bias[2]);
+        c20 = _mm256_add_ps(c20, x), c21 = _mm256_add_ps(c21, x);
+        x = _mm256_set1_ps(bias[3]);
+        c30 = _mm256_add_ps(c30, x), c31 = _mm256_add_ps(c31, x);
+    }
+    if (relu) { /* max(v, 0): 0 for NaN and -0 as the AVX-512 tile's */
+        const __m256 z = _mm256_setzero_ps();
+        c00 = _mm256_max_ps(c00, z), c01 = _mm256_max_ps(c01, z);
+        c10 = _mm256_max_ps(c10, z), c11 = _mm256_max_ps(c11, z);
+        c20 = _mm256_max_ps(c20, z), c21 = _mm256_max_ps(c21, z);
+        c30 = _mm256_max_ps(c30, z), c31 = _mm256_max_ps(c31, z);
+    }
+    _mm256_storeu_ps(c, c00), _mm256_storeu_ps(c + 8, c01);
+    _mm256_storeu_ps(c + ldc, c10), _mm256_storeu_ps(c + ldc + 8, c11);
+    _mm256_storeu_ps(c + 2 * (size_t)ldc, c20), _mm256_storeu_ps(c + 2 * (size_t)ldc + 8, c21);
+    _mm256_storeu_ps(c + 3 * (size_t)ldc, c30), _mm256_storeu_ps(c + 3 * (size_t)ldc + 8, c31);
+}
+
+/* gemm_tile_body's contract on AVX2: the 8 x 32 (cols 32) or 8 x 16 (cols
+ * 16) tile, `first` selecting the columns at c + lane and `second` those at
+ * c2 + lane (bit l: lane l). A whole tile of 8 rows in one segment is
+ * computed in place; any other goes through a local tile, its valid
+ * columns gathered before and scattered after (the same arithmetic). */
+__attribute__((target("avx2,fma"))) static void gemm_tile_avx2(int kc, const float *a, size_t lda,
+                                                               const float *b, int ldb, float *c,
+                                                               intptr_t c2, int ldc, int mr,
+                                                               uint32_t first, uint32_t second,
+                                                               int load_c, const float *bias,
+                                                               int relu, int cols)
+{
+    const uint32_t all = cols == 32 ? 0xFFFFFFFFu : 0xFFFFu;
+    if (mr == NN_GEMM_MR && first == all && !c2) {
+        for (int h = 0; h < cols; h += 16)
+            for (int r0 = 0; r0 < NN_GEMM_MR; r0 += 4)
+                gemm_sub4x16(kc, a, lda, r0, mr, b + h, ldb, c + (size_t)r0 * ldc + h, ldc,
+                             load_c, bias ? bias + r0 : NULL, relu);
+        return;
+    }
+    /* the valid columns: lanes [0, n1) at c (first), [n1, n1 + n2) at c2 (second) */
+    const int n1 = __builtin_popcount(first), n2 = __builtin_popcount(second);
+    float tile[NN_GEMM_MR * NN_GEMM_NR] __attribute__((aligned(32)));
+    float bl[NN_GEMM_MR] = {0};
+    if (load_c)
+        memset(tile, 0, sizeof tile);
+    for (int i = 0; i < mr; i++) {
+        const float *row2 = (const float *)(c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float));
+        if (load_c) {
+            memcpy(tile + i * NN_GEMM_NR, c + (size_t)i * ldc, sizeof(float) * (size_t)n1);
+            if (n2)
+                memcpy(tile + i * NN_GEMM_NR + n1, row2 + n1, sizeof(float) * (size_t)n2);
+        }
+        if (bias)
+            bl[i] = bias[i];
+    }
+    for (int h = 0; h < cols; h += 16)
+        for (int r0 = 0; r0 < mr; r0 += 4)
+            gemm_sub4x16(kc, a, lda, r0, mr, b + h, ldb, tile + r0 * NN_GEMM_NR + h, NN_GEMM_NR,
+                         load_c, bias ? bl + r0 : NULL, relu);
+    for (int i = 0; i < mr; i++) {
+        float *row2 = (float *)(c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float));
+        memcpy(c + (size_t)i * ldc, tile + i * NN_GEMM_NR, sizeof(float) * (size_t)n1);
+        if (n2)
+            memcpy(row2 + n1, tile + i * NN_GEMM_NR + n1, sizeof(float) * (size_t)n2);
+    }
+}
+
 /* Global column j of the segmented operand (gemm.h): segment j / seg, column
  * j % seg of it. */
 static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
@@ -216,39 +338,53 @@ static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
 /* B[k0 .. k0+kc) x global columns [j0 .. j0+nc) into strips of NN_GEMM_NR
  * columns, k-major within a strip, zero past the last column; the strips of
  * kstride rows, these kc rows from row r0 of each on. A strip may span
- * segments: it is gathered piece by piece. */
-__attribute__((target("avx512f"))) static void gemm_pack_b_rows(int kc, int kstride, int r0, int j0,
-                                                                int nc, const float *b, int ldb,
-                                                                const nn_gemm_seg_t *g,
-                                                                float *bpack)
-{
-    for (int j = 0; j < nc; j += NN_GEMM_NR) {
-        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
-        float *strip = bpack + (size_t)j * kstride + (size_t)r0 * NN_GEMM_NR;
-        int done = 0;
-        while (done < nr) {
-            const int col = j0 + j + done, in_seg = g->seg - col % g->seg;
-            const int len = nr - done < in_seg ? nr - done : in_seg;
-            const float *src = b + gemm_seg_offset(g, col, 1);
-            float *dst = strip + done;
-            if (len == NN_GEMM_NR) { /* a whole strip row: two vectors, no call */
-                for (int p = 0; p < kc; p++) {
-                    const float *sp = src + (size_t)p * ldb;
-                    _mm512_storeu_ps(dst + (size_t)p * NN_GEMM_NR, _mm512_loadu_ps(sp));
-                    _mm512_storeu_ps(dst + (size_t)p * NN_GEMM_NR + 16, _mm512_loadu_ps(sp + 16));
-                }
-            } else {
-                for (int p = 0; p < kc; p++)
-                    memcpy(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb,
-                           sizeof(float) * (size_t)len);
-            }
-            done += len;
-        }
-        if (nr < NN_GEMM_NR)
-            for (int p = 0; p < kc; p++)
-                memset(strip + (size_t)p * NN_GEMM_NR + nr, 0,
-                       sizeof(float) * (size_t)(NN_GEMM_NR - nr));
+ * segments: it is gathered piece by piece. Built twice, its whole rows
+ * copied in 16- or 8-lane vectors. */
+#define GEMM_PACK_B_ROWS(NAME, ATTR, COPY32)                                                      \
+    ATTR static void NAME(int kc, int kstride, int r0, int j0, int nc, const float *b, int ldb,    \
+                          const nn_gemm_seg_t *g, float *bpack)                                    \
+    {                                                                                             \
+    for (int j = 0; j < nc; j += NN_GEMM_NR) {                                                    \
+        const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;                                 \
+        float *strip = bpack + (size_t)j * kstride + (size_t)r0 * NN_GEMM_NR;                     \
+        int done = 0;                                                                             \
+        while (done < nr) {                                                                       \
+            const int col = j0 + j + done, in_seg = g->seg - col % g->seg;                        \
+            const int len = nr - done < in_seg ? nr - done : in_seg;                              \
+            const float *src = b + gemm_seg_offset(g, col, 1);                                    \
+            float *dst = strip + done;                                                            \
+            if (len == NN_GEMM_NR) { /* a whole strip row: vectors, no call */                    \
+                for (int p = 0; p < kc; p++)                                                      \
+                    COPY32(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb);                  \
+            } else {                                                                              \
+                for (int p = 0; p < kc; p++)                                                      \
+                    memcpy(dst + (size_t)p * NN_GEMM_NR, src + (size_t)p * ldb,                   \
+                           sizeof(float) * (size_t)len);                                          \
+            }                                                                                     \
+            done += len;                                                                          \
+        }                                                                                         \
+        if (nr < NN_GEMM_NR)                                                                      \
+            for (int p = 0; p < kc; p++)                                                          \
+                memset(strip + (size_t)p * NN_GEMM_NR + nr, 0,                                    \
+                       sizeof(float) * (size_t)(NN_GEMM_NR - nr));                                \
+    }                                                                                             \
     }
+#define GEMM_COPY32_512(d, s)                                                                     \
+    (_mm512_storeu_ps((d), _mm512_loadu_ps(s)), _mm512_storeu_ps((d) + 16, _mm512_loadu_ps((s) + 16)))
+#define GEMM_COPY32_256(d, s)                                                                     \
+    (_mm256_storeu_ps((d), _mm256_loadu_ps(s)), _mm256_storeu_ps((d) + 8, _mm256_loadu_ps((s) + 8)), \
+     _mm256_storeu_ps((d) + 16, _mm256_loadu_ps((s) + 16)),                                       \
+     _mm256_storeu_ps((d) + 24, _mm256_loadu_ps((s) + 24)))
+GEMM_PACK_B_ROWS(gemm_pack_b_rows512, __attribute__((target("avx512f"))), GEMM_COPY32_512)
+GEMM_PACK_B_ROWS(gemm_pack_b_rows256, __attribute__((target("avx2"))), GEMM_COPY32_256)
+
+static void gemm_pack_b_rows(int kc, int kstride, int r0, int j0, int nc, const float *b, int ldb,
+                             const nn_gemm_seg_t *g, float *bpack)
+{
+    if (gemm_isa() == 2)
+        gemm_pack_b_rows512(kc, kstride, r0, j0, nc, b, ldb, g, bpack);
+    else
+        gemm_pack_b_rows256(kc, kstride, r0, j0, nc, b, ldb, g, bpack);
 }
 
 /* Rows [0, kc) of B into a block of kc rows (gemm_pack_b_rows: rows
@@ -277,8 +413,12 @@ static void gemm_tile_split(int kc, const float *a, size_t lda, const float *str
                 memcpy(tile + i * NN_GEMM_NR + done, src + (size_t)i * ldc, sizeof(float) * (size_t)len);
             done += len;
         }
-    gemm_tile(kc, a, lda, strip, NN_GEMM_NR, tile, 0, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, 0, 0, load_c,
-              bias, relu, NULL);
+    if (gemm_isa() == 1)
+        gemm_tile_avx2(kc, a, lda, strip, NN_GEMM_NR, tile, 0, NN_GEMM_NR, mr, 0xFFFFFFFFu, 0,
+                       load_c, bias, relu, 32);
+    else
+        gemm_tile(kc, a, lda, strip, NN_GEMM_NR, tile, 0, NN_GEMM_NR, mr, 0xFFFF, 0xFFFF, 0, 0,
+                  load_c, bias, relu, NULL);
     for (done = 0; done < nr;) {
         const int col = col0 + done, in_seg = g->seg - col % g->seg;
         const int len = nr - done < in_seg ? nr - done : in_seg;
@@ -350,7 +490,11 @@ static void gemm_block_rows(const gemm_rows_t *r, int k, int k0, int kc, const n
                  * depth block): their lines come in before its stores need them */
                 const float *next = whole && i + NN_GEMM_MR < i1 ? cj + (size_t)(i + NN_GEMM_MR) * ldc : NULL;
                 const intptr_t c2i = c2 ? c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float) : 0;
-                if (whole || two_segs) {
+                if (gemm_isa() == 1 && (whole || two_segs)) {
+                    gemm_tile_avx2(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
+                                   ldc, mr, first, second, load, bi, last && relu,
+                                   narrow ? 16 : 32);
+                } else if (whole || two_segs) {
                     if (narrow)
                         gemm_tile16(kc, ai, lda, strip, NN_GEMM_NR, cj + (size_t)i * ldc, c2i,
                                     ldc, mr, m0, n0, load, bi, last && relu, next);

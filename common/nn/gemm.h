@@ -4,7 +4,9 @@
  * ReLU epilogue applied while each output tile is still in registers.
  *
  * Owned by common/nn. On a CPU with AVX-512 it runs its own 8 x 32
- * register-tile kernel; elsewhere nn_gemm_available() is 0. The right operand
+ * register-tile kernel; with AVX2 and FMA the same tile as four 4 x 16
+ * blocks (the same fused multiply-adds per element in the same order, so
+ * the same bits); elsewhere nn_gemm_available() is 0. The right operand
  * and the output may be split into segments of equal width at their own
  * addresses (nn_gemm_seg_t): the images of a batch then form one wide
  * product, N = images x pixels, which is how nn/conv_packed.c runs the
@@ -49,8 +51,12 @@ typedef struct {
     size_t b_seg, c_seg;
 } nn_gemm_seg_t;
 
-/* Does this CPU run the packed kernel (AVX-512F)? */
+/* Does this CPU run the packed kernel (AVX-512F, or AVX2 with FMA)? */
 int nn_gemm_available(void);
+/* Does it run the AVX-512 one? The code beside the GEMM written for 16-lane
+ * vectors (Winograd's transforms, the stride-2 copies, the packers' masked
+ * loads) asks this; where it is 0 the same values come from plain loops. */
+int nn_gemm_avx512(void);
 /* Floats of the scratch buffer nn_gemm_packed packs B into. */
 size_t nn_gemm_bpack_floats(void);
 /* Floats of the packed form of an m x k left operand: m rounded up to NN_GEMM_MR, times k. */

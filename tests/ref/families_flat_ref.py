@@ -24,8 +24,8 @@ The follow form recomputes Integrated Gradients of image IMAGE (logit TARGET)
 in float64 with the engine's ReLU and max-pool decisions of its 10 path
 images (zoo_torch_ref.DECISIONS, written by the test in its node order for
 the batch of path images): OUT.f32 gets that IG map, then the 2 logits of
-each path image. It prints "relu_flips64 N", the ReLUs where float64's own
-sign differs from the engine's decision, "relu_flip64_size R", the largest
+each path image. It prints "relu_flips64 N", the ReLUs (and ReLU6s) where
+float64's own decision differs from the engine's, "relu_flip64_size R", the largest
 |input| among those relative to the RMS of its layer's input (a near-tie is
 within float32's rounding of 0), and "relu_flips N" and "pool_flips N", the
 decisions where PyTorch float32 on the same path differs from the engine's;
@@ -113,9 +113,10 @@ def follow(size, seed, inp, n, arch, image, target, mask_path, argmax_path, out,
     model = z.route_decisions(model)
     z.DECISIONS.masks = np.fromfile(mask_path, dtype=np.uint8)
     z.DECISIONS.argmax = np.fromfile(argmax_path, dtype=np.int32)
-    seen = []  # float64 ReLU inputs, in execution order
-    hooks = [mod.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].detach()))
-             for mod in model.modules() if isinstance(mod, z.DecisionReLU)]
+    seen = []  # (ReLU6?, float64 input) of every ReLU and ReLU6, in execution order
+    hooks = [mod.register_forward_pre_hook(
+        lambda mod, inp: seen.append((isinstance(mod, z.DecisionReLU6), inp[0].detach())))
+        for mod in model.modules() if isinstance(mod, (z.DecisionReLU, z.DecisionReLU6))]
     res = []
     for dtype, mode in ((torch.float64, "masked"), (torch.float32, "record")):
         model = model.to(dtype).eval()
@@ -134,13 +135,15 @@ def follow(size, seed, inp, n, arch, image, target, mask_path, argmax_path, out,
     # where float64's own sign differs from the engine's decision: how near 0 its
     # input is, relative to the RMS of that ReLU's input
     pos, flips64, nearest = 0, 0, 0.0
-    for t in seen:
+    for six, t in seen:
         v = t.numpy().ravel()
-        flip = (v > 0) != (z.DECISIONS.masks[pos:pos + v.size] != 0)
+        mine = z.Decisions.relu6_decision(v) if six else (v > 0).astype(np.uint8)
+        flip = mine != z.DECISIONS.masks[pos:pos + v.size]
         pos += v.size
         flips64 += int(flip.sum())
-        if flip.any():
-            nearest = max(nearest, float(np.abs(v[flip]).max() / np.sqrt(np.mean(v * v))))
+        if flip.any():  # the distance to the nearer threshold (0, or 6 for ReLU6)
+            gap = np.minimum(np.abs(v), np.abs(v - 6.0)) if six else np.abs(v)
+            nearest = max(nearest, float(gap[flip].max() / np.sqrt(np.mean(v * v))))
     print("relu_flips64 %d" % flips64)
     print("relu_flip64_size %.3g" % nearest)
     print("relu_flips %d" % z.DECISIONS.flips)

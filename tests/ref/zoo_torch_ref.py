@@ -50,7 +50,7 @@ class Decisions:
     in execution order.
 
     mode "plain": PyTorch's own decisions. "masked": the C engine's (ReLU
-    on/off pattern, max-pool argmax). "record": PyTorch's own, counting where
+    on/off pattern, ReLU6's three sides, max-pool argmax). "record": PyTorch's own, counting where
     they differ from the C engine's.
     """
 
@@ -77,6 +77,24 @@ class Decisions:
             self.flips += int(((x.detach() > 0).numpy() != (m != 0)).sum())
             return F.relu(x)
         return x * torch.from_numpy(m.astype(np.float64)).to(x.dtype)
+
+    @staticmethod
+    def relu6_decision(v):
+        """0: clipped at 0 (x <= 0), 1: passed, 2: clipped at 6 (x >= 6)."""
+        return np.where(v <= 0, 0, np.where(v >= 6, 2, 1)).astype(np.uint8)
+
+    def relu6(self, x):
+        """ReLU6 (hardtanh(0, 6)): its mask byte is relu6_decision's."""
+        if self.mode == "plain":
+            return F.relu6(x)
+        m = self._take(self.masks, self.mpos, x.numel(), "ReLU masks").reshape(x.shape)
+        self.mpos += x.numel()
+        if self.mode == "record":
+            self.flips += int((self.relu6_decision(x.detach().numpy()) != m).sum())
+            return F.relu6(x)
+        on = torch.from_numpy((m == 1).astype(np.float64)).to(x.dtype)
+        high = torch.from_numpy((m == 2).astype(np.float64)).to(x.dtype)
+        return x * on + 6.0 * high
 
     def max_pool(self, x, kernel, stride, padding=0, ceil_mode=False):
         if self.mode == "plain":
@@ -109,6 +127,11 @@ class DecisionReLU(nn.Module):
         return DECISIONS.relu(x)
 
 
+class DecisionReLU6(nn.Module):
+    def forward(self, x):
+        return DECISIONS.relu6(x)
+
+
 class DecisionMaxPool(nn.Module):
     def __init__(self, pool):
         super().__init__()
@@ -119,11 +142,13 @@ class DecisionMaxPool(nn.Module):
 
 
 def route_decisions(model):
-    """Route every nn.ReLU and nn.MaxPool2d of a torchvision model through DECISIONS."""
+    """Route every nn.ReLU, nn.ReLU6 and nn.MaxPool2d of a torchvision model through DECISIONS."""
     for _, mod in list(model.named_modules()):
         for child_name, child in list(mod.named_children()):
             if isinstance(child, nn.ReLU):
                 setattr(mod, child_name, DecisionReLU())
+            elif isinstance(child, nn.ReLU6):
+                setattr(mod, child_name, DecisionReLU6())
             elif isinstance(child, nn.MaxPool2d):
                 setattr(mod, child_name, DecisionMaxPool(child))
     return model

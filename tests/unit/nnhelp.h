@@ -87,7 +87,7 @@ static inline void th_randomize_bn(nn_model_t *m, float gamma_lo, float gamma_hi
 
 /* The forward pass's decisions for a reference that follows them
  * (tests/ref/zoo_torch_ref.py's DECISIONS): one byte per ReLU output (1:
- * positive) and the argmax of every max-pool output (int32 offset in the
+ * positive) and per ReLU6 output (0: clipped at 0, 1: passed, 2: at 6), and the argmax of every max-pool output (int32 offset in the
  * input plane), nodes in node order, n samples. The model must keep every
  * node's output (nn_model_keep_all). 0 or -1. */
 static inline int th_write_decisions(const nn_model_t *m, int n, const char *mask_path,
@@ -101,6 +101,9 @@ static inline int th_write_decisions(const nn_model_t *m, int n, const char *mas
         if (nd->op == NN_RELU) {
             for (size_t i = 0; i < count; i++)
                 fputc(nd->out[i] > 0.0f, fm);
+        } else if (nd->op == NN_RELU6) { /* 0 at 0, 1 passed, 2 at 6 (no gradient at either) */
+            for (size_t i = 0; i < count; i++)
+                fputc(nd->out[i] <= 0.0f ? 0 : nd->out[i] >= 6.0f ? 2 : 1, fm);
         } else if (nd->op == NN_MAXPOOL) {
             if (fwrite(nd->argmax, sizeof(int32_t), count, fa) != count)
                 rc = -1;

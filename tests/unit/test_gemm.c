@@ -43,7 +43,10 @@ static void fill_uniform(float *x, size_t count, uint32_t stream)
 #define SENTINEL 1234.5f
 
 /* One (m, n, k) case: every element within float rounding of the double
- * product (relative to sum |a||b|), and the padding columns of C untouched. */
+ * product (relative to sum |a||b|), bit for bit the float sequence both
+ * kernels compute (fused multiply-adds in ascending k onto C or 0, then the
+ * bias, then max(., 0)), so that AVX-512 and AVX2 hosts give the same maps,
+ * and the padding columns of C untouched. */
 static int check_case(int m, int n, int k, int trans, int accumulate, int with_bias, int relu)
 {
     const int lda = trans ? m + 3 : k + 2, ldb = n + 5, ldc = n + 4;
@@ -97,6 +100,21 @@ static int check_case(int m, int n, int k, int trans, int accumulate, int with_b
                 bad = 1;
                 break;
             }
+            float seq = accumulate ? c0[(size_t)i * ldc + j] : 0.0f;
+            for (int p = 0; p < k; p++)
+                seq = fmaf(trans ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p],
+                           b[(size_t)p * ldb + j], seq);
+            if (with_bias)
+                seq += bias[i];
+            if (relu)
+                seq = seq > 0.0f ? seq : 0.0f;
+            if (memcmp(&got, &seq, sizeof got) != 0) {
+                TH_CHECK(0, "m=%d n=%d k=%d trans=%d acc=%d bias=%d relu=%d: C[%d][%d] = %.9g, "
+                         "the fused sequence gives %.9g", m, n, k, trans, accumulate, with_bias,
+                         relu, i, j, got, seq);
+                bad = 1;
+                break;
+            }
         }
     }
     free(a);
@@ -112,7 +130,7 @@ static int check_case(int m, int n, int k, int trans, int accumulate, int with_b
 static void test_gemm_edges(void)
 {
     if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+        TH_SKIP("this CPU has neither AVX-512 nor AVX2 with FMA: the convolutions use cblas_sgemm");
     static const int ms[] = {8, 13, 136}, ns[] = {1, 15, 16, 17, 31, 32, 33, 70, 530};
     static const int ks[] = {1, 9, 256, 300};
     int cases = 0;
@@ -219,7 +237,7 @@ static int check_segments(int m, int seg, int n_seg, int k, int accumulate, int 
 static void test_gemm_segments(void)
 {
     if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+        TH_SKIP("this CPU has neither AVX-512 nor AVX2 with FMA: the convolutions use cblas_sgemm");
     /* segment widths below, at and across the 16/32-column vectors and tiles,
      * the zoo's 7x7 and 8x8, a group wider than one NC block of columns */
     static const int segs[] = {1, 5, 16, 17, 31, 33, 49, 64, 100};
@@ -319,7 +337,7 @@ static void check_multi(int seg, int n_seg, int k, int accumulate)
 static void test_gemm_multi(void)
 {
     if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+        TH_SKIP("this CPU has neither AVX-512 nor AVX2 with FMA: the convolutions use cblas_sgemm");
     check_multi(49, 3, 37, 0);
     check_multi(64, 16, 300, 1); /* two NC blocks of columns, two KC blocks of depth */
     check_multi(17, 5, 260, 0);
@@ -482,7 +500,7 @@ static void check_forward_slices(conv2d_shape_t s)
 static void test_conv_forward_slices(void)
 {
     if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+        TH_SKIP("this CPU has neither AVX-512 nor AVX2 with FMA: the convolutions use cblas_sgemm");
     check_forward_slices((conv2d_shape_t){.n = 2, .c = 64, .h = 40, .w = 37, .oc = 10, .kh = 3,
                                           .kw = 3, .sh = 1, .sw = 1, .pt = 1, .pb = 1, .pl = 1,
                                           .pr = 1});
@@ -591,7 +609,7 @@ static void check_backward_direct(conv2d_shape_t s)
 static void test_conv_backward_direct(void)
 {
     if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions use cblas_sgemm");
+        TH_SKIP("this CPU has neither AVX-512 nor AVX2 with FMA: the convolutions use cblas_sgemm");
     /* InceptionV3's 1x7 and 7x1 at 17 x 17 (groups of images), a 5x5, uneven
      * and one-sided padding, no padding (the adjoint pads by the kernel),
      * rows narrower than a strip, a kernel as large as the image, K past one

@@ -192,8 +192,9 @@ static void check_shape(conv2d_shape_t s, int radiograph)
 
 static void test_wino_against_definition(void)
 {
-    if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions take im2col");
+    if (!nn_gemm_avx512())
+        TH_SKIP("this CPU has no AVX-512: Winograd's transforms are 16-lane code, the "
+                "convolutions take the packed GEMM");
     check_shape(SHAPE(3, 8, 12, 12, 16, 1, 1, 1, 1), 0);   /* 'same', even */
     check_shape(SHAPE(2, 9, 11, 13, 10, 1, 1, 1, 1), 0);   /* odd: half tiles at the edges */
     check_shape(SHAPE(2, 16, 17, 17, 24, 0, 0, 0, 0), 0);  /* 'valid' (InceptionV3's stem) */
@@ -212,8 +213,9 @@ static void test_wino_against_definition(void)
 /* F(2, 7) along the rows (1 x 7) and the columns (7 x 1). */
 static void test_wino7_against_definition(void)
 {
-    if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions take im2col");
+    if (!nn_gemm_avx512())
+        TH_SKIP("this CPU has no AVX-512: Winograd's transforms are 16-lane code, the "
+                "convolutions take the packed GEMM");
     check_shape(SHAPE_K(2, 16, 9, 18, 24, 1, 7, 0, 0, 3, 3), 0);    /* 'same', even width */
     check_shape(SHAPE_K(2, 16, 17, 9, 24, 7, 1, 3, 3, 0, 0), 0);    /* 'same', odd height */
     check_shape(SHAPE_K(1, 9, 5, 23, 10, 1, 7, 0, 0, 0, 6), 0);     /* padding 0 and 6 */
@@ -230,8 +232,9 @@ static void test_wino7_against_definition(void)
 /* F(2x2, 5x5): InceptionV3's 35 x 35 5 x 5 convolutions and the edges. */
 static void test_wino5_against_definition(void)
 {
-    if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512: the convolutions take im2col");
+    if (!nn_gemm_avx512())
+        TH_SKIP("this CPU has no AVX-512: Winograd's transforms are 16-lane code, the "
+                "convolutions take the packed GEMM");
     check_shape(SHAPE_K(2, 8, 12, 12, 16, 5, 5, 2, 2, 2, 2), 0);   /* 'same', even */
     check_shape(SHAPE_K(2, 9, 11, 13, 10, 5, 5, 2, 2, 2, 2), 0);   /* odd: half tiles */
     check_shape(SHAPE_K(2, 16, 15, 14, 12, 5, 5, 0, 0, 0, 0), 0);  /* 'valid' */
@@ -246,8 +249,8 @@ static void test_wino5_against_definition(void)
 /* Image 2 of a batch of 5 gives the same bits alone. */
 static void test_wino_batch_independent(void)
 {
-    if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512");
+    if (!nn_gemm_avx512())
+        TH_SKIP("this CPU has no AVX-512: Winograd's transforms are 16-lane code");
     /* 256 channels: blocks of 64 tiles, so a 15 x 15 image (64 tiles) and a
      * 13 x 11 one (42 tiles) start blocks at different places in a batch */
     const conv2d_shape_t shapes[] = {SHAPE(5, 256, 15, 15, 40, 1, 1, 1, 1),
@@ -282,8 +285,8 @@ static void test_wino_batch_independent(void)
 
 static void test_wino_wanted(void)
 {
-    if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512");
+    if (!nn_gemm_avx512())
+        TH_SKIP("this CPU has no AVX-512: Winograd's transforms are 16-lane code");
     conv2d_shape_t s = SHAPE(1, 64, 56, 56, 64, 1, 1, 1, 1);
     conv2d_shape_init(&s);
     TH_CHECK(conv_wino_wanted(&s, 0) && conv_wino_wanted(&s, 1), "ResNet's 56 x 56 3x3");
@@ -330,8 +333,8 @@ static void test_wino_wanted(void)
  * unfused forward and a training backward (im2col both ways). */
 static void test_wino_model_gradient(void)
 {
-    if (!nn_gemm_available())
-        TH_SKIP("this CPU has no AVX-512");
+    if (!nn_gemm_avx512())
+        TH_SKIP("this CPU has no AVX-512: Winograd's transforms are 16-lane code");
     nn_model_t *m = NULL;
     const int n = 2;
     TH_CHECK(zoo_build("resnet18", 64, 2, 7, &m) == 0 && m, "resnet18");
