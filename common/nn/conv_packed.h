@@ -84,7 +84,8 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
 void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const float *packed_wt,
                                const float *dy, float *dx, int assign, float *ws);
 /* Does the packed forward of this shape pack its patch matrix straight from
- * the images (stride 1 along rows, not pointwise, AVX-512)? Else it builds
+ * the images (stride 1 along rows, not pointwise; 16-lane masked loads with
+ * AVX-512, plain copies with AVX2)? Else it builds
  * it with im2col, a slice of columns at a time (conv_packed_forward_cols).
  * Either way the same bits. */
 int conv_packed_direct(const conv2d_shape_t *s);
@@ -95,7 +96,7 @@ int conv_packed_fwd_columns(const conv2d_shape_t *s);
 void conv_packed_forward_cols(const conv2d_shape_t *s, const float *x, const float *W,
                               const float *b, int relu, float *y, float *ws, int columns);
 /* Does the packed input gradient of this shape run as the forward of its
- * adjoint (stride 1, not pointwise, padding under the kernel, AVX-512): dy
+ * adjoint (stride 1, not pointwise, padding under the kernel): dy
  * correlated with the weights flipped and transposed, its patch matrix
  * packed straight from dy (no col matrix, no col2im)? The sums then run
  * over (output channel, tap) in one K, so the bits differ from the col2im
@@ -120,7 +121,7 @@ void conv2d_backward_data_wt(const conv2d_shape_t *s, const float *W, const floa
  * image i at x->x[ch] + i * x->step[ch]), scale and shift s->c floats. The
  * values packed are bn_relu_forward_infer's, so the output is the bits of that
  * pass followed by conv_packed_forward. ws: conv_packed_pre_workspace floats.
- * AVX-512 only (nn_gemm_available). pool: s is the shape after a 2x2 average
+ * Only where nn_gemm_available() (AVX-512, or AVX2 with plain packers). pool: s is the shape after a 2x2 average
  * pool of stride 2 that is applied first (x's planes are 2 s->h x 2 s->w;
  * nn/fuse.h), each packed value the mean of its window's four. */
 void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const float *scale,
@@ -141,7 +142,7 @@ size_t conv_packed_pre_workspace(const conv2d_shape_t *s);
 
 /* conv_packed_forward of a pointwise shape on map(x), map applied to each
  * block of x as it is packed (nn/fuse.h's GELU prologue): the bits of map
- * over x followed by conv_packed_forward. AVX-512 only. */
+ * over x followed by conv_packed_forward. Only where nn_gemm_available(). */
 void conv_packed_forward_map(const conv2d_shape_t *s, const float *x, const float *W,
                              const float *b, int relu, float *y, nn_gemm_map_fn map, float *ws);
 /* A pointwise pair with a map between them (nn/fuse.h's MLP pair: ConvNeXt's
@@ -152,7 +153,7 @@ void conv_packed_forward_map(const conv2d_shape_t *s, const float *x, const floa
  * Backward: dx (+)= W1^T (dmap(W2^T dy, u)), the product W2^T dy of a slice in
  * the workspace. Each element gets the additions of the unfused passes in the
  * same order (nn/gemm.h: the order depends on K alone), so the same bits.
- * Only for shapes where conv_packed_mlp_columns() > 0; AVX-512 only. */
+ * Only for shapes where conv_packed_mlp_columns() > 0, where nn_gemm_available(). */
 void conv_packed_mlp_forward(const conv2d_shape_t *s1, const conv2d_shape_t *s2, const float *x,
                              const float *W1, const float *b1, float *u, nn_gemm_map_fn map,
                              const float *W2, const float *b2, int relu2, float *y, float *ws);

@@ -5,10 +5,12 @@
  * NN_GEMM_KC of a block of NN_GEMM_NC columns, B's block is packed into
  * 32-column strips (contiguous, so one strip stays in L1 while the row panels
  * pass over it); for each block of NN_GEMM_MC rows of the packed A and each
- * strip, an 8 x 32 register tile accumulates its dot products
- * in 16 AVX-512 registers. The tile is loaded from C on every block but the first (or on
- * the first too when accumulating), and on the last block the bias and the
- * ReLU are applied before the store, so the output is written once.
+ * strip, an 8 x 32 register tile accumulates its dot products in 16
+ * AVX-512 registers (with AVX2, as four blocks of 4 x 16 in 8 of its 16
+ * registers each, one after the other over the same strip). The tile is
+ * loaded from C on every block but the first (or on the first too when
+ * accumulating), and on the last block the bias and the ReLU are applied
+ * before the store, so the output is written once.
  */
 #include "nn/gemm.h"
 

@@ -145,7 +145,7 @@ static int count_op(const nn_model_t *m, nn_op op)
 }
 
 /*
- * The long form's input gradient against float64 PyTorch with the engine's
+ * The input gradient against float64 PyTorch with the engine's
  * ReLU and max-pool decisions (tests/ref/families_decisions_ref.py, as
  * test_onnx.c does): a near-tie that float32 decides otherwise than float64
  * (ShuffleNetV2 at 224 px) no longer counts against the engine, so the bound
@@ -241,8 +241,7 @@ static void check_family(const family_t *f)
     if (target < 0)
         goto done;
     const float *l64 = ref, *g64 = ref + 2, *l32 = ref + 2 + chw, *g32 = ref + 4 + chw;
-    if (full_run())
-        nn_model_keep_all(m); /* the decisions of every ReLU and max pool are read back */
+    nn_model_keep_all(m); /* the decisions of every ReLU and max pool may be read back */
     TH_CHECK(sal_ws_create(&ws, m, f->methods ? 10 : 1, "unit") == 0, "workspace");
     if (!ws)
         goto done;
@@ -250,7 +249,15 @@ static void check_family(const family_t *f)
     check_close("logits", f, nn_output(m), l64, l32, 2);
     nn_backward_opts_t o = {.input_grad = 1};
     TH_CHECK(nn_backward_logit(m, &target, dx, &o) == 0, "backward");
-    if (!full_run() || !check_followed(f, m, base, x, target, dx, chw))
+    /* the long form always follows the engine's decisions; the short one when
+     * the plain bound fails (a near-tie of a ReLU, which depends on the order
+     * of a sum: the GEMM kernel, the convolution algorithm) */
+    const int beyond = th_rel_l2(dx, g64, (size_t)chw) >
+                       fmax(1e-4, 3.0 * th_rel_l2(g32, g64, (size_t)chw));
+    if (beyond && !full_run())
+        printf("    %s opset %d grad   rel L2 %.2e beyond the plain bound: following the engine's "
+               "decisions\n", f->arch, f->opset, th_rel_l2(dx, g64, (size_t)chw));
+    if (!(full_run() || beyond) || !check_followed(f, m, base, x, target, dx, chw))
         check_close("grad", f, dx, g64, g32, (size_t)chw);
     if (f->methods) {
         sal_params_t p = sal_params_default();
