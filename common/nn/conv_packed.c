@@ -417,9 +417,20 @@ __attribute__((target("avx512f"))) static void conv_pack_direct(const void *ctx,
     }
 }
 
-/* conv_pack_direct without AVX-512: each load's lanes (a contiguous run of
- * the mask's bits) copied into a zeroed strip row. The same values. */
-static void conv_pack_direct_plain(const void *ctx, int k0, int kc, int j0, int nc, float *bpack)
+/* Lanes 8 g .. 8 g + 7 of a 32-lane mask as an AVX2 load mask. */
+__attribute__((always_inline, target("avx2"))) static inline __m256i conv_mask8(uint32_t in, int g)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i m = _mm256_and_si256(_mm256_set1_epi32((int)(in >> (8 * g) & 0xFF)), bit);
+    return _mm256_cmpgt_epi32(m, _mm256_setzero_si256());
+}
+
+/* conv_pack_direct with AVX2: a masked load per run and 8 lanes (masked-off
+ * lanes read as zero, so each load ORs its lanes into the row). The same
+ * values. */
+__attribute__((target("avx2"))) static void conv_pack_direct_avx2(const void *ctx, int k0,
+                                                                  int kc, int j0, int nc,
+                                                                  float *bpack)
 {
     const conv_bsrc_t *src = ctx;
     const conv2d_shape_t *s = src->s;
@@ -435,17 +446,24 @@ static void conv_pack_direct_plain(const void *ctx, int k0, int kc, int j0, int 
         float *strip = bpack + (size_t)j * kc;
         int c = k0 / taps, t = k0 - c * taps;
         for (int p = 0; p < kc; p++) {
-            float *row = strip + (size_t)p * NN_GEMM_NR;
-            const float *base = src->x + c * plane;
+            __m256 v[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                           _mm256_setzero_ps()};
+            const intptr_t base = (intptr_t)(src->x + c * plane);
             conv_load_t one[NN_GEMM_NR + 1];
             int n;
             const conv_load_t *e =
                 conv_direct_loads(src, t, tabled, run, n_run, table, n_load, one, &n);
-            memset(row, 0, sizeof(float) * NN_GEMM_NR);
             for (int q = 0; q < n; q++) {
-                const int l0 = __builtin_ctz(e[q].mask), len = __builtin_popcount(e[q].mask);
-                memcpy(row + l0, base + (e[q].off + l0), sizeof(float) * (size_t)len);
+                const uint32_t in = e[q].mask;
+                const intptr_t at = base + (intptr_t)e[q].off * (intptr_t)sizeof(float);
+                for (int g = 0; g < 4; g++)
+                    if (in >> (8 * g) & 0xFF)
+                        v[g] = _mm256_or_ps(
+                            v[g], _mm256_maskload_ps((const float *)(at + 32 * (intptr_t)g),
+                                                     conv_mask8(in, g)));
             }
+            for (int g = 0; g < 4; g++)
+                _mm256_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 8 * g, v[g]);
             if (++t == taps) {
                 t = 0;
                 c++;
@@ -468,7 +486,7 @@ void conv_packed_forward(const conv2d_shape_t *s, const float *x, const float *W
                                      .c_seg = out_size};
             const conv_bsrc_t src = {s, x + i0 * in_size, in_size};
             nn_gemm_rows_src(s->oc, K, W, K,
-                             nn_gemm_avx512() ? conv_pack_direct : conv_pack_direct_plain, &src,
+                             nn_gemm_avx512() ? conv_pack_direct : conv_pack_direct_avx2, &src,
                              y + i0 * out_size, P, &g, 0,
                              b, relu, bpack);
         }
@@ -510,7 +528,7 @@ void conv_packed_backward_data(const conv2d_shape_t *s, const float *W, const fl
                                      .c_seg = in_size};
             const conv_bsrc_t src = {&t, dy + i0 * out_size, out_size};
             nn_gemm_packed_src(s->c, s->oc * taps, packed_wt,
-                               nn_gemm_avx512() ? conv_pack_direct : conv_pack_direct_plain, &src,
+                               nn_gemm_avx512() ? conv_pack_direct : conv_pack_direct_avx2, &src,
                                dx + i0 * in_size, Pt, &g, !assign, NULL, 0, bpack);
         }
         return;
@@ -685,30 +703,54 @@ __attribute__((target("avx512f"))) static void conv_pack_pre_pool(const void *ct
 #endif
 
 #if CONV_DIRECT
-/* conv_pack_pre without AVX-512: the same operations lane by lane. */
-static void conv_pack_pre_plain(const void *ctx, int k0, int kc, int j0, int nc, float *bpack)
+/* conv_pack_pre with AVX2: a masked load per run and 8 lanes, then the same
+ * product, sum and max(., 0) (lanes past the last column zero). */
+__attribute__((target("avx2"))) static void conv_pack_pre_avx2(const void *ctx, int k0, int kc,
+                                                               int j0, int nc, float *bpack)
 {
     const conv_pre_src_t *src = ctx;
     const int P = src->s->oh * src->s->ow;
+    struct {
+        int lane0, len, img, pix;
+    } run[NN_GEMM_NR + 1];
     for (int j = 0; j < nc; j += NN_GEMM_NR) {
         const int nr = nc - j < NN_GEMM_NR ? nc - j : NN_GEMM_NR;
+        int n_run = 0;
+        for (int lane = 0, col = j0 + j; lane < nr;) {
+            const int img = col / P, pix = col - img * P;
+            const int len = nr - lane < P - pix ? nr - lane : P - pix;
+            run[n_run].lane0 = lane;
+            run[n_run].len = len;
+            run[n_run].img = src->i0 + img;
+            run[n_run++].pix = pix;
+            lane += len;
+            col += len;
+        }
+        const uint32_t live = (uint32_t)(((uint64_t)1 << nr) - 1);
+        float *strip = bpack + (size_t)j * kc;
         for (int p = 0; p < kc; p++) {
             const int ch = k0 + p;
-            const float sc = src->scale[ch], sh = src->shift[ch];
-            float *row = bpack + (size_t)j * kc + (size_t)p * NN_GEMM_NR;
-            for (int lane = 0, col = j0 + j; lane < nr;) {
-                const int img = col / P, pix = col - img * P;
-                const int len = nr - lane < P - pix ? nr - lane : P - pix;
-                const float *x = src->x->x[ch] + (size_t)(src->i0 + img) * src->x->step[ch] + pix;
-                for (int q = 0; q < len; q++) {
-                    const float v = x[q] * sc + sh;
-                    row[lane + q] = v > 0.0f ? v : 0.0f;
-                }
-                lane += len;
-                col += len;
+            __m256 v[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                           _mm256_setzero_ps()};
+            for (int r = 0; r < n_run; r++) {
+                const uint32_t in = (uint32_t)(((uint64_t)1 << run[r].len) - 1) << run[r].lane0;
+                const intptr_t at =
+                    (intptr_t)(src->x->x[ch] + (size_t)run[r].img * src->x->step[ch] +
+                               run[r].pix) -
+                    (intptr_t)run[r].lane0 * (intptr_t)sizeof(float);
+                for (int g = 0; g < 4; g++)
+                    if (in >> (8 * g) & 0xFF)
+                        v[g] = _mm256_or_ps(
+                            v[g], _mm256_maskload_ps((const float *)(at + 32 * (intptr_t)g),
+                                                     conv_mask8(in, g)));
             }
-            for (int lane = nr; lane < NN_GEMM_NR; lane++)
-                row[lane] = 0.0f;
+            const __m256 sc = _mm256_set1_ps(src->scale[ch]), sh = _mm256_set1_ps(src->shift[ch]);
+            for (int g = 0; g < 4; g++) {
+                const __m256 y =
+                    _mm256_max_ps(_mm256_add_ps(_mm256_mul_ps(v[g], sc), sh), _mm256_setzero_ps());
+                _mm256_storeu_ps(strip + (size_t)p * NN_GEMM_NR + 8 * g,
+                                 _mm256_and_ps(y, _mm256_castsi256_ps(conv_mask8(live, g))));
+            }
         }
     }
 }
@@ -771,7 +813,7 @@ void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const
         const conv_pre_src_t src = {s, x, scale, shift, i0};
         const nn_gemm_bpack_fn pack =
             nn_gemm_avx512() ? (pool ? conv_pack_pre_pool : conv_pack_pre)
-                             : (pool ? conv_pack_pre_pool_plain : conv_pack_pre_plain);
+                             : (pool ? conv_pack_pre_pool_plain : conv_pack_pre_avx2);
         nn_gemm_rows_src(s->oc, s->c, W, s->c, pack, &src,
                          y + i0 * out_size, P, &g, 0, b, relu, bpack);
     }

@@ -244,7 +244,20 @@ gemm_sub4x16(int kc, const float *a, size_t lda, int r0, int mr, const float *b,
     } else {
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = _mm256_setzero_ps();
     }
-#define GEMM_SUB_STEP(x0, x1, x2, x3)                                                                 {                                                                                                     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                                __m256 x = _mm256_broadcast_ss(x0);                                                               c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);                             x = _mm256_broadcast_ss(x1);                                                                      c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);                             x = _mm256_broadcast_ss(x2);                                                                      c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);                             x = _mm256_broadcast_ss(x3);                                                                      c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);                             b += ldb;                                                                                     }
+#define GEMM_SUB_STEP(x0, x1, x2, x3)                                                             \
+    {                                                                                             \
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);                              \
+        __asm__("" : "+x"(b0), "+x"(b1)); /* kept in registers, not reloaded by each FMA */    \
+        __m256 x = _mm256_broadcast_ss(x0);                                                       \
+        c00 = _mm256_fmadd_ps(x, b0, c00), c01 = _mm256_fmadd_ps(x, b1, c01);                     \
+        x = _mm256_broadcast_ss(x1);                                                              \
+        c10 = _mm256_fmadd_ps(x, b0, c10), c11 = _mm256_fmadd_ps(x, b1, c11);                     \
+        x = _mm256_broadcast_ss(x2);                                                              \
+        c20 = _mm256_fmadd_ps(x, b0, c20), c21 = _mm256_fmadd_ps(x, b1, c21);                     \
+        x = _mm256_broadcast_ss(x3);                                                              \
+        c30 = _mm256_fmadd_ps(x, b0, c30), c31 = _mm256_fmadd_ps(x, b1, c31);                     \
+        b += ldb;                                                                                 \
+    }
     if (lda) {
         const float *a0 = a + (size_t)(r0 < mr ? r0 : 0) * lda;
         const float *a1 = a + (size_t)(r0 + 1 < mr ? r0 + 1 : 0) * lda;
@@ -281,6 +294,115 @@ gemm_sub4x16(int kc, const float *a, size_t lda, int r0, int mr, const float *b,
     _mm256_storeu_ps(c + 3 * (size_t)ldc, c30), _mm256_storeu_ps(c + 3 * (size_t)ldc + 8, c31);
 }
 
+/* Rows 0-5 x columns [0, 16) of the chunk (c, b at the block's first column;
+ * A packed, 8 floats per k, or in place with all 8 rows present): twelve
+ * accumulators. The same fused sequence per element as gemm_sub4x16. */
+__attribute__((always_inline, target("avx2,fma"))) static inline void
+gemm_sub6x16(int kc, const float *a, size_t lda, const float *b, int ldb, float *c, int ldc,
+             int load_c, const float *bias, int relu)
+{
+    __m256 acc[6][2];
+    for (int r = 0; r < 6; r++)
+        for (int v = 0; v < 2; v++)
+            acc[r][v] = load_c ? _mm256_loadu_ps(c + (size_t)r * ldc + 8 * v) : _mm256_setzero_ps();
+    const size_t as = lda ? 1 : NN_GEMM_MR, ar = lda ? lda : 1;
+    for (int p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __asm__("" : "+x"(b0), "+x"(b1)); /* kept in registers */
+        const float *ap = a + (size_t)p * as;
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            const __m256 x = _mm256_broadcast_ss(ap + (size_t)r * ar);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+        }
+        b += ldb;
+    }
+    for (int r = 0; r < 6; r++)
+        for (int v = 0; v < 2; v++) {
+            __m256 y = acc[r][v];
+            if (bias)
+                y = _mm256_add_ps(y, _mm256_set1_ps(bias[r]));
+            if (relu)
+                y = _mm256_max_ps(y, _mm256_setzero_ps());
+            _mm256_storeu_ps(c + (size_t)r * ldc + 8 * v, y);
+        }
+}
+
+/* Rows 6-7 x columns [0, 32) of the chunk: eight accumulators, B's whole row. */
+__attribute__((always_inline, target("avx2,fma"))) static inline void
+gemm_sub2x32(int kc, const float *a, size_t lda, const float *b, int ldb, float *c, int ldc,
+             int load_c, const float *bias, int relu)
+{
+    __m256 acc[2][4];
+    for (int r = 0; r < 2; r++)
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = load_c ? _mm256_loadu_ps(c + (size_t)r * ldc + 8 * v) : _mm256_setzero_ps();
+    const size_t as = lda ? 1 : NN_GEMM_MR, ar = lda ? lda : 1;
+    for (int p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 b2 = _mm256_loadu_ps(b + 16), b3 = _mm256_loadu_ps(b + 24);
+        __asm__("" : "+x"(b0), "+x"(b1), "+x"(b2), "+x"(b3));
+        const float *ap = a + (size_t)p * as;
+#pragma GCC unroll 2
+        for (int r = 0; r < 2; r++) {
+            const __m256 x = _mm256_broadcast_ss(ap + (size_t)r * ar);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
+            acc[r][3] = _mm256_fmadd_ps(x, b3, acc[r][3]);
+        }
+        b += ldb;
+    }
+    for (int r = 0; r < 2; r++)
+        for (int v = 0; v < 4; v++) {
+            __m256 y = acc[r][v];
+            if (bias)
+                y = _mm256_add_ps(y, _mm256_set1_ps(bias[r]));
+            if (relu)
+                y = _mm256_max_ps(y, _mm256_setzero_ps());
+            _mm256_storeu_ps(c + (size_t)r * ldc + 8 * v, y);
+        }
+}
+
+/* Depth chunks of the AVX2 tile: its four blocks each read a chunk of B and A
+ * (8 KB and 2 KB) while it is in L1, C's tile (1 KB) carried between chunks
+ * in memory (a float stored and loaded back is the same float: the same
+ * bits). A whole depth block of 256 per block would read the 32 KB strip
+ * four times, half of each line at a time, from L2. */
+#ifndef GEMM_AVX2_KCHUNK
+#define GEMM_AVX2_KCHUNK 64
+#endif
+
+/* The tile's blocks (rows [0, mr) in blocks of 4; 16 or 32 columns) over
+ * depth chunks; c at row stride ldc, bias/relu on the last chunk. */
+__attribute__((target("avx2,fma"))) static void gemm_tile_avx2_run(int kc, const float *a,
+                                                                   size_t lda, const float *b,
+                                                                   int ldb, float *c, int ldc,
+                                                                   int mr, int load_c,
+                                                                   const float *bias, int relu,
+                                                                   int cols)
+{
+    for (int k0 = 0; k0 < kc; k0 += GEMM_AVX2_KCHUNK) {
+        const int kn = kc - k0 < GEMM_AVX2_KCHUNK ? kc - k0 : GEMM_AVX2_KCHUNK;
+        const int last = k0 + kn >= kc;
+        const float *ak = lda ? a + k0 : a + (size_t)k0 * NN_GEMM_MR;
+        const float *bk = b + (size_t)k0 * ldb;
+        const int lc = load_c || k0 > 0, rl = last && relu;
+        if (mr == NN_GEMM_MR && cols == 32) { /* 6 x 16 twice, then 2 x 32 */
+            gemm_sub6x16(kn, ak, lda, bk, ldb, c, ldc, lc, last ? bias : NULL, rl);
+            gemm_sub6x16(kn, ak, lda, bk + 16, ldb, c + 16, ldc, lc, last ? bias : NULL, rl);
+            gemm_sub2x32(kn, lda ? ak + 6 * lda : ak + 6, lda, bk, ldb, c + 6 * (size_t)ldc, ldc,
+                         lc, last && bias ? bias + 6 : NULL, rl);
+            continue;
+        }
+        for (int h = 0; h < cols; h += 16)
+            for (int r0 = 0; r0 < mr; r0 += 4)
+                gemm_sub4x16(kn, ak, lda, r0, mr, bk + h, ldb, c + (size_t)r0 * ldc + h, ldc,
+                             load_c || k0 > 0, last && bias ? bias + r0 : NULL, last && relu);
+    }
+}
+
 /* gemm_tile_body's contract on AVX2: the 8 x 32 (cols 32) or 8 x 16 (cols
  * 16) tile, `first` selecting the columns at c + lane and `second` those at
  * c2 + lane (bit l: lane l). A whole tile of 8 rows in one segment is
@@ -295,10 +417,7 @@ __attribute__((target("avx2,fma"))) static void gemm_tile_avx2(int kc, const flo
 {
     const uint32_t all = cols == 32 ? 0xFFFFFFFFu : 0xFFFFu;
     if (mr == NN_GEMM_MR && first == all && !c2) {
-        for (int h = 0; h < cols; h += 16)
-            for (int r0 = 0; r0 < NN_GEMM_MR; r0 += 4)
-                gemm_sub4x16(kc, a, lda, r0, mr, b + h, ldb, c + (size_t)r0 * ldc + h, ldc,
-                             load_c, bias ? bias + r0 : NULL, relu);
+        gemm_tile_avx2_run(kc, a, lda, b, ldb, c, ldc, mr, load_c, bias, relu, cols);
         return;
     }
     /* the valid columns: lanes [0, n1) at c (first), [n1, n1 + n2) at c2 (second) */
@@ -317,10 +436,8 @@ __attribute__((target("avx2,fma"))) static void gemm_tile_avx2(int kc, const flo
         if (bias)
             bl[i] = bias[i];
     }
-    for (int h = 0; h < cols; h += 16)
-        for (int r0 = 0; r0 < mr; r0 += 4)
-            gemm_sub4x16(kc, a, lda, r0, mr, b + h, ldb, tile + r0 * NN_GEMM_NR + h, NN_GEMM_NR,
-                         load_c, bias ? bl + r0 : NULL, relu);
+    gemm_tile_avx2_run(kc, a, lda, b, ldb, tile, NN_GEMM_NR, mr, load_c, bias ? bl : NULL, relu,
+                       cols);
     for (int i = 0; i < mr; i++) {
         float *row2 = (float *)(c2 + (intptr_t)i * ldc * (intptr_t)sizeof(float));
         memcpy(c + (size_t)i * ldc, tile + i * NN_GEMM_NR, sizeof(float) * (size_t)n1);
