@@ -121,9 +121,10 @@ void conv2d_backward_data_wt(const conv2d_shape_t *s, const float *W, const floa
  * image i at x->x[ch] + i * x->step[ch]), scale and shift s->c floats. The
  * values packed are bn_relu_forward_infer's, so the output is the bits of that
  * pass followed by conv_packed_forward. ws: conv_packed_pre_workspace floats.
- * Only where nn_gemm_available() (AVX-512, or AVX2 with plain packers). pool: s is the shape after a 2x2 average
- * pool of stride 2 that is applied first (x's planes are 2 s->h x 2 s->w;
- * nn/fuse.h), each packed value the mean of its window's four. */
+ * Only where nn_gemm_available() (AVX-512 or AVX2 packers). pool: s is the
+ * shape after a 2x2 average pool of stride 2 that is applied first (x's
+ * planes are 2 s->h x 2 s->w; nn/fuse.h), each packed value the mean of its
+ * window's four. */
 void conv_packed_forward_pre(const conv2d_shape_t *s, const bn_chans_t *x, const float *scale,
                              const float *shift, int pool, const float *W, const float *b,
                              int relu, float *y, float *ws);

@@ -489,9 +489,11 @@ static size_t gemm_seg_offset(const nn_gemm_seg_t *g, int j, int b_side)
     }                                                                                             \
     }
 #define GEMM_COPY32_512(d, s)                                                                     \
-    (_mm512_storeu_ps((d), _mm512_loadu_ps(s)), _mm512_storeu_ps((d) + 16, _mm512_loadu_ps((s) + 16)))
+    (_mm512_storeu_ps((d), _mm512_loadu_ps(s)),                                                   \
+     _mm512_storeu_ps((d) + 16, _mm512_loadu_ps((s) + 16)))
 #define GEMM_COPY32_256(d, s)                                                                     \
-    (_mm256_storeu_ps((d), _mm256_loadu_ps(s)), _mm256_storeu_ps((d) + 8, _mm256_loadu_ps((s) + 8)), \
+    (_mm256_storeu_ps((d), _mm256_loadu_ps(s)),                                                   \
+     _mm256_storeu_ps((d) + 8, _mm256_loadu_ps((s) + 8)),                                         \
      _mm256_storeu_ps((d) + 16, _mm256_loadu_ps((s) + 16)),                                       \
      _mm256_storeu_ps((d) + 24, _mm256_loadu_ps((s) + 24)))
 GEMM_PACK_B_ROWS(gemm_pack_b_rows512, __attribute__((target("avx512f"))), GEMM_COPY32_512)

@@ -87,9 +87,10 @@ static inline void th_randomize_bn(nn_model_t *m, float gamma_lo, float gamma_hi
 
 /* The forward pass's decisions for a reference that follows them
  * (tests/ref/zoo_torch_ref.py's DECISIONS): one byte per ReLU output (1:
- * positive) and per ReLU6 output (0: clipped at 0, 1: passed, 2: at 6), and the argmax of every max-pool output (int32 offset in the
- * input plane), nodes in node order, n samples. The model must keep every
- * node's output (nn_model_keep_all). 0 or -1. */
+ * positive) and per ReLU6 output (0: clipped at 0, 1: passed, 2: at 6),
+ * and the argmax of every max-pool output (int32 offset in the input
+ * plane), nodes in node order, n samples. The model must keep every node's
+ * output (nn_model_keep_all). 0 or -1. */
 static inline int th_write_decisions(const nn_model_t *m, int n, const char *mask_path,
                                      const char *argmax_path)
 {
