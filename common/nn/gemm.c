@@ -389,7 +389,7 @@ __attribute__((target("avx2,fma"))) static void gemm_tile_avx2_run(int kc, const
         const float *ak = lda ? a + k0 : a + (size_t)k0 * NN_GEMM_MR;
         const float *bk = b + (size_t)k0 * ldb;
         const int lc = load_c || k0 > 0, rl = last && relu;
-        if (mr == NN_GEMM_MR && cols == 32) { /* 6 x 16 twice, then 2 x 32 */
+        if (NN_GEMM_MR == 8 && mr == 8 && cols == 32) { /* 6 x 16 twice, then 2 x 32 */
             gemm_sub6x16(kn, ak, lda, bk, ldb, c, ldc, lc, last ? bias : NULL, rl);
             gemm_sub6x16(kn, ak, lda, bk + 16, ldb, c + 16, ldc, lc, last ? bias : NULL, rl);
             gemm_sub2x32(kn, lda ? ak + 6 * lda : ak + 6, lda, bk, ldb, c + 6 * (size_t)ldc, ldc,
