@@ -189,7 +189,7 @@ int main(int argc, char **argv)
     if (!nn_gemm_avx512()) { /* part 1's tiles are AVX-512 code: part 2 alone */
         peak = bench_peak_gflops(bench_measure_ghz());
         printf("FP32 peak of this core: %.1f GFLOPS (clock x 2 pipes x 8 lanes x 2); no AVX-512: "
-               "the engine's AVX2 tile (four 4 x 16 blocks), whole products only\n\n", peak);
+               "the engine's AVX2 tile (6 x 16, 6 x 16, 2 x 32), whole products only\n\n", peak);
         goto products;
     }
     float *a = filled(16 * TILE_KC, 101), *b = filled(64 * TILE_KC, 77), *c = filled(16 * 64, 13);

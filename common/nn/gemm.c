@@ -6,8 +6,8 @@
  * 32-column strips (contiguous, so one strip stays in L1 while the row panels
  * pass over it); for each block of NN_GEMM_MC rows of the packed A and each
  * strip, an 8 x 32 register tile accumulates its dot products in 16
- * AVX-512 registers (with AVX2, as four blocks of 4 x 16 in 8 of its 16
- * registers each, one after the other over the same strip). The tile is
+ * AVX-512 registers (with AVX2's 16 registers, as blocks of 6 x 16, 6 x 16
+ * and 2 x 32 over depth chunks of 64, or 4 x 16 at the edges). The tile is
  * loaded from C on every block but the first (or on the first too when
  * accumulating), and on the last block the bias and the ReLU are applied
  * before the store, so the output is written once.
@@ -225,7 +225,8 @@ __attribute__((target("avx512f"))) static void gemm_tile16(int kc, const float *
                    0);
 }
 
-/* The AVX2 tile: rows [r0, r0 + 4) x 16 columns of C (row stride ldc) =
+/* An AVX2 block for the tile's edges (fewer than 8 rows, 16 columns, or a
+ * 12-row build): rows [r0, r0 + 4) x 16 columns of C (row stride ldc) =
  * (load_c ? C : 0) + a . b, then + bias[r], then max(., 0) when relu; a
  * packed (lda 0: NN_GEMM_MR floats per k, this block's rows from r0) or read
  * in place (row r0 + r at a + (r0 + r) * lda, rows at or past mr reading row

@@ -4,9 +4,9 @@
  * ReLU epilogue applied while each output tile is still in registers.
  *
  * Owned by common/nn. On a CPU with AVX-512 it runs its own 8 x 32
- * register-tile kernel; with AVX2 and FMA the same tile as four 4 x 16
- * blocks (the same fused multiply-adds per element in the same order, so
- * the same bits); elsewhere nn_gemm_available() is 0. The right operand
+ * register-tile kernel; with AVX2 and FMA the same tile in blocks of 12 or
+ * 8 accumulators (the same fused multiply-adds per element in the same
+ * order, so the same bits); elsewhere nn_gemm_available() is 0. The right operand
  * and the output may be split into segments of equal width at their own
  * addresses (nn_gemm_seg_t): the images of a batch then form one wide
  * product, N = images x pixels, which is how nn/conv_packed.c runs the
